@@ -1,0 +1,93 @@
+//! The command line: global flags and one subcommand, each defined in its module under `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+
+/// Back up, verify, restore and roll back a project's databases, environment by environment.
+#[derive(Debug, Parser)]
+#[command(name = "faber-db", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Project root (default: the nearest ancestor holding .fractary/, else the current directory)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Config file to read instead of .fractary/plugins/faber-db/config.{toml,json}
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Print one JSON document on stdout, errors included
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Answer yes to confirmations (for scripts and pipelines)
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+
+    /// Print only errors and warnings
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Never colour the output (NO_COLOR is honoured too)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented config with dev, staging and production environments
+    Init(cmd::init::InitArgs),
+    /// Back up an environment's database
+    Backup(cmd::backup::BackupArgs),
+    /// List backups, newest first
+    List(cmd::list::ListArgs),
+    /// Check backups: checksum and structure, or a full trial restore with --deep
+    Verify(cmd::verify::VerifyArgs),
+    /// Restore an environment's database from a backup (a safety backup is taken first)
+    Restore(cmd::restore::RestoreArgs),
+    /// Remove backups by retention, age or count (never the newest valid one of an environment)
+    Cleanup(cmd::cleanup::CleanupArgs),
+    /// Remove one backup: its file, manifest and registry entry
+    Delete(cmd::delete::DeleteArgs),
+    /// Show each environment's database, reachability, migration state and backups
+    Status(cmd::status::StatusArgs),
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Init(_) => "init",
+            Command::Backup(a) if a.list => "list",
+            Command::Backup(_) => "backup",
+            Command::List(_) => "list",
+            Command::Verify(_) => "verify",
+            Command::Restore(_) => "restore",
+            Command::Cleanup(_) => "cleanup",
+            Command::Delete(_) => "delete",
+            Command::Status(_) => "status",
+        }
+    }
+}
+
+/// `--dry-run`, shared by the commands that can show what they would do.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DryRun {
+    /// Show what would be done and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}

@@ -1,0 +1,316 @@
+//! `faber-db backup ENV`: dump, compress and checksum in one pass, check the file, register it.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::cmd::{self, list};
+use crate::config::Environment;
+use crate::confirm::{self, Ask};
+use crate::error::{Error, Kind, Result};
+use crate::format::Format;
+use crate::fsutil::{self, PartialFile};
+use crate::ids;
+use crate::pipeline::{self, Compression, Decoder};
+use crate::registry::{self, BackupRecord, GitState, Status, Verification};
+use crate::retention::Retention;
+use crate::session::Session;
+use crate::ui;
+use crate::Report;
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Environment to back up (dev, staging, production, …)
+    pub env: String,
+
+    /// Label appended to the backup ID ([A-Za-z0-9._-], at most 64 characters)
+    #[arg(long)]
+    pub label: Option<String>,
+
+    /// Why the backup was taken, recorded in the registry (same characters as a label)
+    #[arg(long)]
+    pub reason: Option<String>,
+
+    /// How long to keep this backup (30d, 12h, 2weeks, or "forever"); default: the environment's
+    #[arg(long, value_name = "DUR")]
+    pub retention: Option<Retention>,
+
+    /// Dump format: sql | custom | directory (custom/directory: PostgreSQL only)
+    #[arg(long, value_name = "F")]
+    pub format: Option<Format>,
+
+    /// Stream compression: none | gzip | zstd
+    #[arg(long, value_name = "C")]
+    pub compression: Option<Compression>,
+
+    /// Parallel dump jobs (PostgreSQL directory format; ignored elsewhere)
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<u32>,
+
+    /// List the environment's backups instead (same as `faber-db list ENV`)
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// What to back up and how, after validation.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub label: Option<String>,
+    pub reason: Option<String>,
+    pub retention: Retention,
+    pub format: Option<Format>,
+    pub compression: Compression,
+}
+
+impl Request {
+    /// A backup taken by faber-db itself before a risky step: labelled and reasoned alike.
+    pub fn automatic(env: &Environment, reason: &str) -> Request {
+        Request {
+            label: Some(reason.to_string()),
+            reason: Some(reason.to_string()),
+            retention: env.retention,
+            format: None,
+            compression: env.compression,
+        }
+    }
+}
+
+pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
+    if args.list {
+        return list::run(
+            session,
+            list::ListArgs {
+                env: Some(args.env),
+                all: false,
+            },
+        );
+    }
+    for (what, value) in [("label", &args.label), ("reason", &args.reason)] {
+        if let Some(v) = value {
+            ids::validate_label(what, v)?;
+        }
+    }
+    let env = session.env(&args.env)?;
+    let request = Request {
+        label: args.label,
+        reason: args.reason,
+        retention: args.retention.unwrap_or(env.retention),
+        format: args.format,
+        compression: args.compression.unwrap_or(env.compression),
+    };
+    confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
+    if args.jobs.is_some() {
+        session.ctx.ui.detail("--jobs applies to PostgreSQL directory dumps only; ignored");
+    }
+    let record = take(session, env, &request)?;
+    print_summary(session, &record);
+    Ok(Report::new().with("backup", &record))
+}
+
+/// Takes one backup of `env` and registers it. Used by `backup` and by the safety backups of
+/// `restore`. On failure nothing is registered and no partial file stays behind.
+pub fn take(session: &Session, env: &Environment, request: &Request) -> Result<BackupRecord> {
+    let ui = &session.ctx.ui;
+    let started = Instant::now();
+    let result = take_inner(session, env, request, started);
+    let (id, ok, detail) = match &result {
+        Ok(r) => (Some(r.id.clone()), true, request.reason.clone()),
+        Err(e) => (None, false, Some(e.one_line())),
+    };
+    cmd::log_event(session, "backup", Some(&env.name), id.as_deref(), ok, detail);
+    if let Ok(r) = &result {
+        ui.ok(format!("Registered {}", ui.bold(&r.id)));
+    }
+    result
+}
+
+fn take_inner(session: &Session, env: &Environment, request: &Request, started: Instant) -> Result<BackupRecord> {
+    let ui = &session.ctx.ui;
+    let now = session.ctx.now;
+    let (url, db) = session.provider(env)?;
+    let format = match request.format {
+        Some(f) if db.formats().contains(&f) => f,
+        Some(f) => {
+            return Err(Error::config(format!("format `{f}` is not available for {} databases", db.kind().as_str()))
+                .with_hint(format!("available: {}", db.formats().iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "))));
+        }
+        None if db.formats().contains(&env.format) => env.format,
+        None => db.formats()[0],
+    };
+    let server_version = db.check_connection()?;
+    ui.ok(format!("Connected to {} ({server_version})", url.redacted()));
+
+    let env_dir = session.store.env_dir(&env.name)?;
+    let estimate = db.size_estimate()?;
+    check_free_space(&env_dir, estimate)?;
+    ui.detail(format!("database size {}, free space checked", ui::size(estimate)));
+
+    // Reserve the ID under the registry lock: the `.partial` file claims it.
+    let suffix = format!("{}{}", format.extension(), request.compression.extension());
+    let (id, partial) = {
+        let _lock = session.store.lock()?;
+        let reg = session.store.load()?;
+        let base = ids::base_id(now, request.label.as_deref());
+        let id = ids::unique_id(&base, |id| {
+            reg.find(id).is_some()
+                || env_dir.join(format!("{id}{suffix}")).exists()
+                || fsutil::partial_path(&env_dir.join(format!("{id}{suffix}"))).exists()
+        });
+        let final_path = env_dir.join(format!("{id}{suffix}"));
+        let partial = PartialFile::create(&final_path).map_err(|e| Error::io(Kind::Tool, "cannot create", &final_path, e))?;
+        (id, partial)
+    };
+    let final_path = env_dir.join(format!("{id}{suffix}"));
+
+    let dumped = db.dump(format, env.migrations_table.as_deref(), &env_dir, &mut |source| {
+        pipeline::write_stream(source, request.compression, partial.file())
+    })?;
+    ui.ok(format!(
+        "Dumped {} ({} → {} {})",
+        db.database_name(),
+        ui::size(dumped.written.raw_bytes),
+        ui::size(dumped.written.size_bytes),
+        request.compression
+    ));
+
+    // Read the stored bytes back: the file on disk must be what was hashed and must decode.
+    let reread = File::open(partial.path()).map_err(|e| Error::io(Kind::Tool, "cannot reopen", partial.path(), e))?;
+    let check = (|| {
+        let mut decoder = Decoder::new(reread, request.compression)?;
+        let decoded = std::io::copy(&mut decoder, &mut std::io::sink())?;
+        let (sha, _) = decoder.finish()?;
+        Ok::<_, std::io::Error>((sha, decoded))
+    })();
+    match check {
+        Ok((sha, decoded)) if sha == dumped.written.sha256 && decoded == dumped.written.raw_bytes => {}
+        Ok(_) => return Err(Error::verification("the backup file read back differs from what was written")),
+        Err(e) => return Err(Error::verification("the backup file cannot be read back").caused_by(e)),
+    }
+    ui.ok(format!("Verified SHA-256 {}…, integrity {}", &dumped.written.sha256[..12], dumped.integrity_check));
+
+    let file = final_path
+        .strip_prefix(session.store.dir())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| final_path.to_string_lossy().into_owned());
+    let record = BackupRecord {
+        id: id.clone(),
+        environment: env.name.clone(),
+        database: db.database_name(),
+        provider: db.kind(),
+        timestamp: now,
+        label: request.label.clone(),
+        reason: request.reason.clone(),
+        file,
+        size_bytes: dumped.written.size_bytes,
+        raw_size_bytes: dumped.written.raw_bytes,
+        format,
+        compression: request.compression,
+        compressed: request.compression != Compression::None,
+        encrypted: false,
+        sha256: dumped.written.sha256.clone(),
+        tool_version: dumped.tool_version.clone(),
+        migrations: dumped.inspection.migrations.clone(),
+        tables: dumped.inspection.tables.clone(),
+        retention_days: request.retention.as_days(),
+        expires_at: request.retention.expiry(now),
+        status: Status::Valid,
+        verification: Some(Verification {
+            integrity_check: dumped.integrity_check.clone(),
+            file_readable: true,
+            verified_at: now,
+            deep: false,
+        }),
+        host: host(),
+        user: user(),
+        git: git_state(&session.config.root),
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+
+    // Publish: final name, manifest beside it, registry entry — under the lock, so a concurrent
+    // cleanup never sees a file without its entry.
+    let manifest = registry::manifest_path_for(&final_path, &id);
+    let mut manifest_bytes = serde_json::to_vec_pretty(&record).expect("records serialize");
+    manifest_bytes.push(b'\n');
+    session.store.update(|reg| {
+        fsutil::write_atomic(&manifest, &manifest_bytes)?;
+        partial.persist(&final_path).map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))?;
+        reg.backups.push(record.clone());
+        Ok(())
+    })
+    .inspect_err(|_| {
+        // The ID was reserved, so these names are ours alone.
+        let _ = fsutil::remove_if_exists(&manifest);
+        let _ = fsutil::remove_if_exists(&final_path);
+    })?;
+    Ok(record)
+}
+
+/// Refuses to start when the destination cannot hold a worst-case backup: an uncompressed copy
+/// plus the working snapshot.
+fn check_free_space(dir: &std::path::Path, estimate: u64) -> Result<()> {
+    let free = fs4::available_space(dir).map_err(|e| Error::io(Kind::Config, "cannot read free space of", dir, e))?;
+    let needed = estimate.saturating_mul(2);
+    if free < needed {
+        return Err(Error::new(
+            Kind::DiskSpace,
+            format!("not enough free space in {}: {} free, about {} needed", dir.display(), ui::size(free), ui::size(needed)),
+        )
+        .with_hint("free some space, or remove old backups with `faber-db cleanup --expired`"));
+    }
+    Ok(())
+}
+
+fn print_summary(session: &Session, r: &BackupRecord) {
+    let ui = &session.ctx.ui;
+    let path: PathBuf = r.path(session.store.dir());
+    ui.line("");
+    ui.line(format!("  {} {}", ui.bold("Backup:    "), r.id));
+    ui.line(format!("  {} {} ({} before compression)", ui.bold("Size:      "), ui::size(r.size_bytes), ui::size(r.raw_size_bytes)));
+    ui.line(format!("  {} {}", ui.bold("Location:  "), session.ctx.show(&path)));
+    let tables: u64 = r.tables.values().map(|t| t.rows).sum();
+    ui.line(format!("  {} {} tables, {} rows", ui.bold("Contents:  "), r.tables.len(), tables));
+    if let Some(m) = &r.migrations {
+        ui.line(format!(
+            "  {} {} applied ({}), last {}",
+            ui.bold("Migrations:"),
+            m.applied_count,
+            m.tool,
+            m.last_migration.as_deref().unwrap_or("-")
+        ));
+    }
+    let expiry = r.expires_at.map_or_else(|| "kept forever".to_string(), |t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")));
+    ui.line(format!("  {} {expiry}", ui.bold("Retention: ")));
+    ui.line("");
+    ui.line(format!("Restore with: faber-db restore {} --from {}", r.environment, r.id));
+}
+
+fn host() -> Option<String> {
+    gethostname::gethostname().into_string().ok()
+}
+
+fn user() -> Option<String> {
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok()
+}
+
+/// The project's git commit and branch, read from `.git` without running git.
+fn git_state(root: &std::path::Path) -> Option<GitState> {
+    let git = root.join(".git");
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref: ") else {
+        return Some(GitState {
+            commit: Some(head.to_string()),
+            branch: None,
+        });
+    };
+    let branch = reference.strip_prefix("refs/heads/").map(str::to_string);
+    let commit = std::fs::read_to_string(git.join(reference)).ok().map(|s| s.trim().to_string()).or_else(|| {
+        let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+        packed
+            .lines()
+            .find_map(|l| l.strip_suffix(reference).map(|c| c.trim().to_string()))
+    });
+    Some(GitState { commit, branch })
+}

@@ -1,0 +1,50 @@
+//! One module per subcommand, each owning its arguments and its `run`.
+
+pub mod backup;
+pub mod cleanup;
+pub mod delete;
+pub mod init;
+pub mod list;
+pub mod restore;
+pub mod status;
+pub mod verify;
+
+use crate::Report;
+use crate::cli::Command;
+use crate::error::Result;
+use crate::registry::HistoryEvent;
+use crate::session::{Ctx, Session};
+
+pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
+    if let Command::Init(args) = command {
+        return init::run(ctx, args);
+    }
+    let session = ctx.session()?;
+    match command {
+        Command::Init(_) => unreachable!("handled above"),
+        Command::Backup(args) => backup::run(&session, args),
+        Command::List(args) => list::run(&session, args),
+        Command::Verify(args) => verify::run(&session, args),
+        Command::Restore(args) => restore::run(&session, args),
+        Command::Cleanup(args) => cleanup::run(&session, args),
+        Command::Delete(args) => delete::run(&session, args),
+        Command::Status(args) => status::run(&session, args),
+    }
+}
+
+/// Appends an audit event; a failure to log is a warning, never a failed command.
+pub fn log_event(session: &Session, event: &'static str, env: Option<&str>, id: Option<&str>, ok: bool, detail: Option<String>) {
+    let e = HistoryEvent {
+        time: session.ctx.now,
+        event,
+        environment: env.map(str::to_string),
+        id: id.map(str::to_string),
+        ok,
+        detail,
+        user: std::env::var("USER").ok(),
+        host: gethostname::gethostname().into_string().ok(),
+    };
+    if let Err(err) = session.store.append_history(&e) {
+        session.ctx.ui.warn(format!("could not write the audit log: {}", err.one_line()));
+    }
+}

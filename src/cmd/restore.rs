@@ -1,0 +1,186 @@
+//! `faber-db restore ENV --from ID|latest`: checksum first, safety backup of the target, restore,
+//! then row counts compared with the manifest.
+
+use std::fs::File;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::Report;
+use crate::cli::DryRun;
+use crate::cmd::{self, backup, verify};
+use crate::config::Environment;
+use crate::confirm::{self, Ask};
+use crate::error::{Error, Kind, Result};
+use crate::ids;
+use crate::pipeline::Decoder;
+use crate::registry::{BackupRecord, Status};
+use crate::session::Session;
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Environment whose database is replaced
+    pub env: String,
+
+    /// Backup ID to restore, or `latest` (the newest valid backup of ENV)
+    #[arg(long, value_name = "ID|latest", default_value = "latest")]
+    pub from: String,
+
+    /// Skip the safety backup of the current database (not recommended)
+    #[arg(long)]
+    pub no_safety_backup: bool,
+
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
+    let ui = &session.ctx.ui;
+    let env = session.env(&args.env)?;
+    let record = choose(session, env, &args.from)?;
+    if record.environment != env.name {
+        ui.warn(format!("restoring a backup of `{}` into `{}`", record.environment, env.name));
+    }
+    let (url, db) = session.provider(env)?;
+    if db.kind() != record.provider {
+        return Err(Error::config(format!(
+            "backup {} is a {} backup; environment `{}` is a {} database",
+            record.id,
+            record.provider.as_str(),
+            env.name,
+            db.kind().as_str()
+        )));
+    }
+    ui.line(format!("Restoring {} into {} ({})", ui.bold(&record.id), ui.bold(&env.name), url.redacted()));
+    if args.dry_run.dry_run {
+        ui.line(format!(
+            "Dry run: would verify the checksum, {}, and replace the database.",
+            if args.no_safety_backup { "skip the safety backup" } else { "take a safety backup (reason pre-restore)" }
+        ));
+        return Ok(Report::new().with("dry_run", true).with("backup", &record));
+    }
+    confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
+
+    if let Err(e) = verify::checksum_ok(session, &record) {
+        mark_corrupt(session, &record.id);
+        cmd::log_event(session, "restore", Some(&env.name), Some(&record.id), false, Some(e.one_line()));
+        return Err(e);
+    }
+    ui.ok(format!("Checksum of {} verified", record.id));
+
+    let safety = safety_backup(session, env, db.as_ref(), args.no_safety_backup)?;
+    let result = restore_data(session, env, &record, db.as_ref());
+    cmd::log_event(
+        session,
+        "restore",
+        Some(&env.name),
+        Some(&record.id),
+        result.is_ok(),
+        result.as_ref().err().map(|e| e.one_line()),
+    );
+    let inspection = result.map_err(|e| match &safety {
+        Some(s) => e.with_hint(format!("the database as it was before is in safety backup {s}")),
+        None => e,
+    })?;
+
+    let diffs = verify::compare_tables(&record.tables, &inspection.tables);
+    let rows: u64 = inspection.tables.values().map(|t| t.rows).sum();
+    let mut report = Report::new()
+        .with("backup", &record)
+        .with("environment", &env.name)
+        .with("safety_backup", &safety)
+        .with("tables", &inspection.tables)
+        .with("migrations", &inspection.migrations)
+        .with("row_count_differences", &diffs);
+    if diffs.is_empty() {
+        ui.ok(format!("Restored {} tables, {rows} rows; row counts match the manifest", inspection.tables.len()));
+    } else {
+        report.failure = Some(Error::verification(format!(
+            "the restored database differs from the manifest: {}",
+            diffs.join(", ")
+        )));
+    }
+    if let Some(m) = &inspection.migrations {
+        ui.line(format!("Migrations: {} applied, last {}", m.applied_count, m.last_migration.as_deref().unwrap_or("-")));
+    }
+    if let Some(s) = &safety {
+        ui.line(format!("Undo with: faber-db restore {} --from {s}", env.name));
+    }
+    Ok(report.with("restored", json!(true)))
+}
+
+/// The backup named by `from`: an ID, or `latest` for the newest valid backup of `env`.
+fn choose(session: &Session, env: &Environment, from: &str) -> Result<BackupRecord> {
+    let reg = session.store.load()?;
+    let record = if from == "latest" {
+        reg.newest_valid(&env.name).cloned().ok_or_else(|| {
+            Error::config(format!("environment `{}` has no valid backup to restore", env.name))
+                .with_hint(format!("take one with `faber-db backup {}`, or name another with --from ID", env.name))
+        })?
+    } else {
+        ids::validate_id(from)?;
+        verify::find(&reg, from)?.clone()
+    };
+    match record.status {
+        Status::Valid => Ok(record),
+        s => Err(Error::verification(format!("backup {} is marked {}; it will not be restored", record.id, s.as_str()))
+            .with_hint("check it with `faber-db verify` or pick another backup")),
+    }
+}
+
+/// Takes the pre-restore backup of the current database. A database that does not exist yet has
+/// nothing to save.
+fn safety_backup(
+    session: &Session,
+    env: &Environment,
+    db: &dyn crate::provider::Provider,
+    skip: bool,
+) -> Result<Option<String>> {
+    let ui = &session.ctx.ui;
+    if skip {
+        ui.warn("no safety backup taken (--no-safety-backup)");
+        return Ok(None);
+    }
+    match db.check_connection() {
+        Err(e) if e.kind() == Kind::Connection => {
+            ui.warn(format!("no safety backup: {}", e.one_line()));
+            return Ok(None);
+        }
+        _ => {}
+    }
+    let request = backup::Request::automatic(env, "pre-restore");
+    let record = backup::take(session, env, &request).map_err(|e| {
+        let msg = format!("the safety backup failed, so nothing was restored: {}", e.message());
+        let mut err = Error::new(e.kind(), msg);
+        for c in e.causes() {
+            err = err.caused_by(c);
+        }
+        err.with_hint("fix the cause, or pass --no-safety-backup if the current data may be lost")
+    })?;
+    Ok(Some(record.id))
+}
+
+fn restore_data(
+    session: &Session,
+    env: &Environment,
+    record: &BackupRecord,
+    db: &dyn crate::provider::Provider,
+) -> Result<crate::provider::Inspection> {
+    let path = record.path(session.store.dir());
+    let file = File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
+    let mut decoder =
+        Decoder::new(file, record.compression).map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
+    db.restore(record.format, &mut decoder, env.migrations_table.as_deref())
+}
+
+fn mark_corrupt(session: &Session, id: &str) {
+    let result = session.store.update(|reg| {
+        if let Some(b) = reg.backups.iter_mut().find(|b| b.id == id) {
+            b.status = Status::Corrupt;
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        session.ctx.ui.warn(format!("could not mark {id} corrupt: {}", e.one_line()));
+    }
+}

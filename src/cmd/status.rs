@@ -1,0 +1,134 @@
+//! `faber-db status [ENV]`: per environment, the database, whether it answers, its migration
+//! state and its backups.
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::Report;
+use crate::config::{Environment, UrlSource};
+use crate::error::Result;
+use crate::migrations::MigrationState;
+use crate::registry::Status;
+use crate::retention;
+use crate::session::Session;
+use crate::ui;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this environment
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct EnvStatus {
+    environment: String,
+    provider: Option<String>,
+    url: Option<String>,
+    url_problem: Option<String>,
+    protected: bool,
+    reachable: bool,
+    server_version: Option<String>,
+    problem: Option<String>,
+    migrations: Option<MigrationState>,
+    newest_backup: Option<String>,
+    newest_backup_at: Option<chrono::DateTime<chrono::Utc>>,
+    newest_backup_age_secs: Option<i64>,
+    backups_count: usize,
+    valid_backups: usize,
+    total_size_bytes: u64,
+    retention: String,
+}
+
+pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
+    let envs: Vec<&Environment> = match &args.env {
+        Some(name) => vec![session.env(name)?],
+        None => session.config.environments.values().collect(),
+    };
+    let reg = session.store.load()?;
+    let mut out = Vec::new();
+    for env in envs {
+        let backups = reg.newest_first(Some(&env.name));
+        let newest = backups.first();
+        let mut s = EnvStatus {
+            environment: env.name.clone(),
+            provider: None,
+            url: None,
+            url_problem: None,
+            protected: env.protected,
+            reachable: false,
+            server_version: None,
+            problem: None,
+            migrations: None,
+            newest_backup: newest.map(|b| b.id.clone()),
+            newest_backup_at: newest.map(|b| b.timestamp),
+            newest_backup_age_secs: newest.map(|b| (session.ctx.now - b.timestamp).num_seconds()),
+            backups_count: backups.len(),
+            valid_backups: backups.iter().filter(|b| b.status == Status::Valid).count(),
+            total_size_bytes: backups.iter().map(|b| b.size_bytes).sum(),
+            retention: env.retention.to_string(),
+        };
+        match session.provider(env) {
+            Err(e) => s.url_problem = Some(e.one_line()),
+            Ok((url, db)) => {
+                s.provider = Some(db.kind().as_str().to_string());
+                s.url = Some(url.redacted());
+                match db.check_connection().and_then(|v| Ok((v, db.inspect(env.migrations_table.as_deref(), false)?))) {
+                    Ok((version, inspection)) => {
+                        s.reachable = true;
+                        s.server_version = Some(version);
+                        s.migrations = inspection.migrations;
+                    }
+                    Err(e) => s.problem = Some(e.one_line()),
+                }
+            }
+        }
+        print(session, env, &s);
+        out.push(s);
+    }
+    Ok(Report::new().with("environments", &out))
+}
+
+fn print(session: &Session, env: &Environment, s: &EnvStatus) {
+    let ui = &session.ctx.ui;
+    let marker = if s.protected { " [protected]" } else { "" };
+    ui.line(format!("{}{marker}", ui.bold(&s.environment)));
+    match (&s.url, &s.url_problem) {
+        (Some(url), _) => ui.line(format!("  database:   {url} ({})", s.provider.as_deref().unwrap_or("?"))),
+        (None, Some(p)) => {
+            let var = match &env.url {
+                UrlSource::Var(v) => format!(" (variable {v})"),
+                UrlSource::Inline(_) => String::new(),
+            };
+            ui.line(format!("  database:   not configured{var}: {p}"));
+        }
+        (None, None) => {}
+    }
+    if s.url.is_some() {
+        if s.reachable {
+            ui.line(format!("  reachable:  yes ({})", s.server_version.as_deref().unwrap_or("")));
+        } else {
+            ui.line(format!("  reachable:  no — {}", s.problem.as_deref().unwrap_or("")));
+        }
+    }
+    if let Some(m) = &s.migrations {
+        ui.line(format!(
+            "  migrations: {} applied ({}), last {}",
+            m.applied_count,
+            m.tool,
+            m.last_migration.as_deref().unwrap_or("-")
+        ));
+    } else if s.reachable {
+        ui.line("  migrations: no known migration table");
+    }
+    match (&s.newest_backup, s.newest_backup_at) {
+        (Some(id), Some(at)) => ui.line(format!(
+            "  backups:    {} ({} valid, {}), newest {id}, {} ago",
+            s.backups_count,
+            s.valid_backups,
+            ui::size(s.total_size_bytes),
+            retention::short(session.ctx.now - at)
+        )),
+        _ => ui.line(format!("  backups:    none yet — faber-db backup {}", s.environment)),
+    }
+    ui.line(format!("  retention:  {}", s.retention));
+}

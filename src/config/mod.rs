@@ -1,0 +1,263 @@
+//! Configuration: found under the project root, parsed from TOML or JSON, and resolved into typed
+//! environments with every default applied (DESIGN.md §3).
+
+mod raw;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::format::Format;
+use crate::ids;
+use crate::pipeline::Compression;
+use crate::retention::Retention;
+use raw::{RawConfig, RawEnvironment};
+
+/// Where a project keeps faber-db's config and backups, relative to its root.
+pub const PLUGIN_DIR: &str = ".fractary/plugins/faber-db";
+pub const DEFAULT_BACKUP_DIR: &str = ".fractary/plugins/faber-db/backups";
+
+/// A resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub root: PathBuf,
+    pub backup_dir: PathBuf,
+    pub environments: BTreeMap<String, Environment>,
+    pub migrations_directory: Option<PathBuf>,
+}
+
+/// One environment with every default applied.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub url: UrlSource,
+    pub retention: Retention,
+    pub protected: bool,
+    pub backup_before_migrate: bool,
+    pub rollback_on_failure: bool,
+    pub migrate_command: Option<String>,
+    pub migrations_table: Option<String>,
+    pub format: Format,
+    pub compression: Compression,
+}
+
+/// Where an environment's connection URL comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlSource {
+    /// Read from this variable at run time (the URL itself is never stored).
+    Var(String),
+    /// Given in the config; only allowed without a password.
+    Inline(String),
+}
+
+/// The nearest ancestor of `start` holding `.fractary/`, else `start` itself.
+pub fn find_root(start: &Path) -> PathBuf {
+    start
+        .ancestors()
+        .find(|dir| dir.join(".fractary").is_dir())
+        .unwrap_or(start)
+        .to_path_buf()
+}
+
+/// The config file to read: `--config` if given, else `config.toml`, else `config.json`.
+pub fn locate(root: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        let path = if path.is_absolute() { path.to_path_buf() } else { root.join(path) };
+        if !path.is_file() {
+            return Err(Error::config(format!("config file {} not found", path.display())));
+        }
+        return Ok(path);
+    }
+    let dir = root.join(PLUGIN_DIR);
+    for name in ["config.toml", "config.json"] {
+        let path = dir.join(name);
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    Err(Error::config(format!("no faber-db config found in {}", dir.display()))
+        .with_hint("run `faber-db init` to create one, or pass --root / --config"))
+}
+
+/// Reads and resolves the config under `root`.
+pub fn load(root: &Path, explicit: Option<&Path>) -> Result<Config> {
+    let file = locate(root, explicit)?;
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| Error::config(format!("cannot read {}", file.display())).caused_by(e))?;
+    let raw = parse(&file, &text)?;
+    resolve(raw, root, file)
+}
+
+fn parse(file: &Path, text: &str) -> Result<RawConfig> {
+    let is_json = file.extension().is_some_and(|e| e == "json");
+    let hint = "see config/config.example.toml for every key and its meaning";
+    if is_json {
+        serde_json::from_str(text).map_err(|e| {
+            Error::config(format!("{}:{}:{}: {}", file.display(), e.line(), e.column(), strip_position(&e.to_string())))
+                .with_hint(hint)
+        })
+    } else {
+        toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map_or((1, 1), |span| line_col(text, span.start));
+            Error::config(format!("{}:{line}:{col}: {}", file.display(), e.message().trim())).with_hint(hint)
+        })
+    }
+}
+
+/// serde_json appends " at line L column C" to its messages; the position is printed up front.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+    (line, col)
+}
+
+fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
+    let bad = |msg: String| Error::config(format!("{}: {msg}", file.display()));
+    let backup_dir = root.join(raw.defaults.backup_dir.as_deref().unwrap_or(DEFAULT_BACKUP_DIR));
+    let default_format = raw.defaults.format.unwrap_or(Format::Sql);
+    let default_compression = raw.defaults.compression.unwrap_or(Compression::Gzip);
+    let default_retention = match (raw.defaults.retention, raw.backup.retention_days) {
+        (Some(_), Some(_)) => {
+            return Err(bad("both defaults.retention and backup.retention_days are set".into())
+                .with_hint("keep one of them"));
+        }
+        (r, days) => r.or(days.map(retention_from_days).transpose().map_err(bad)?),
+    };
+    for name in &raw.safety.protected_environments {
+        if !raw.environments.contains_key(name) {
+            return Err(bad(format!("safety.protected_environments names `{name}`, which is not an environment")));
+        }
+    }
+    if raw.environments.is_empty() {
+        return Err(bad("no environments are defined".into())
+            .with_hint("add an [environments.dev] table, or run `faber-db init --force` to start over"));
+    }
+    let mut environments = BTreeMap::new();
+    for (name, env) in raw.environments {
+        if !ids::is_valid_env_name(&name) {
+            return Err(bad(format!("invalid environment name `{}`", ids::shorten(&name)))
+                .with_hint("environment names use only A-Z a-z 0-9 _ - (at most 64 characters)"));
+        }
+        let listed = raw.safety.protected_environments.contains(&name);
+        let mut resolved = resolve_env(&name, env, listed, default_retention, default_format, default_compression)
+            .map_err(|e| bad(format!("environments.{name}: {e}")))?;
+        if resolved.migrations_table.is_none() {
+            resolved.migrations_table.clone_from(&raw.migrations.table);
+        }
+        environments.insert(name, resolved);
+    }
+    Ok(Config {
+        file,
+        root: root.to_path_buf(),
+        backup_dir,
+        environments,
+        migrations_directory: raw.migrations.directory.map(|d| root.join(d)),
+    })
+}
+
+fn retention_from_days(days: u64) -> std::result::Result<Retention, String> {
+    if days == 0 {
+        Err("a retention of 0 days would expire a backup at once".into())
+    } else {
+        Ok(Retention::days(days))
+    }
+}
+
+fn resolve_env(
+    name: &str,
+    raw: RawEnvironment,
+    listed_protected: bool,
+    default_retention: Option<Retention>,
+    default_format: Format,
+    default_compression: Compression,
+) -> std::result::Result<Environment, String> {
+    let is_production = matches!(name, "production" | "prod");
+    let url = match (raw.url, raw.url_env) {
+        (Some(_), Some(_)) => return Err("both url and url_env are set; keep one".into()),
+        (Some(url), None) => {
+            if url_has_password(&url) {
+                return Err(
+                    "the inline url carries a password; move the URL into a variable and name it with url_env".into(),
+                );
+            }
+            UrlSource::Inline(url)
+        }
+        (None, Some(var)) => UrlSource::Var(var),
+        (None, None) => UrlSource::Var(default_url_var(name)),
+    };
+    let retention = match (raw.retention, raw.backup_retention_days) {
+        (Some(_), Some(_)) => return Err("both retention and backup_retention_days are set; keep one".into()),
+        (Some(r), None) => r,
+        (None, Some(days)) => retention_from_days(days)?,
+        (None, None) => default_retention.unwrap_or_else(|| {
+            Retention::days(match name {
+                "staging" => 60,
+                "production" | "prod" => 90,
+                _ => 30,
+            })
+        }),
+    };
+    Ok(Environment {
+        name: name.to_string(),
+        url,
+        retention,
+        protected: raw.protected.unwrap_or(is_production) || listed_protected,
+        backup_before_migrate: raw.backup_before_migrate.unwrap_or(is_production),
+        rollback_on_failure: raw.rollback_on_failure.unwrap_or(is_production),
+        migrate_command: raw.migrate_command,
+        migrations_table: raw.migrations_table,
+        format: raw.format.unwrap_or(default_format),
+        compression: raw.compression.unwrap_or(default_compression),
+    })
+}
+
+/// `<ENV>_DATABASE_URL`, upper-cased, with `production` shortened to `PROD`.
+pub fn default_url_var(env: &str) -> String {
+    let stem = if env == "production" { "PROD".to_string() } else { env.to_uppercase().replace('-', "_") };
+    format!("{stem}_DATABASE_URL")
+}
+
+fn url_has_password(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| u.password().is_some_and(|p| !p.is_empty()))
+}
+
+impl Config {
+    /// The named environment, or an error that lists the known ones.
+    pub fn environment(&self, name: &str) -> Result<&Environment> {
+        self.environments.get(name).ok_or_else(|| {
+            Error::config(format!("unknown environment `{}`", ids::shorten(name))).with_hint(format!(
+                "environments in {}: {}",
+                self.file.display(),
+                self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_var_defaults() {
+        assert_eq!(default_url_var("dev"), "DEV_DATABASE_URL");
+        assert_eq!(default_url_var("production"), "PROD_DATABASE_URL");
+        assert_eq!(default_url_var("qa-eu"), "QA_EU_DATABASE_URL");
+    }
+
+    #[test]
+    fn positions() {
+        assert_eq!(line_col("a\nbc\nd", 3), (2, 2));
+        assert_eq!(line_col("abc", 0), (1, 1));
+    }
+}

@@ -1,0 +1,111 @@
+//! The config file as written: TOML or JSON, with the plugin's original `config.json` keys
+//! accepted as aliases. Every unknown key is an error; keys of the original plugin that
+//! faber-db does not use are accepted and ignored (see docs/configuration.md).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::format::Format;
+use crate::pipeline::Compression;
+use crate::retention::Retention;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(rename = "$schema")]
+    #[allow(dead_code)]
+    pub schema: Option<IgnoredAny>,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    #[serde(default)]
+    pub environments: BTreeMap<String, RawEnvironment>,
+    #[serde(default)]
+    pub safety: RawSafety,
+    #[serde(default)]
+    pub backup: RawBackup,
+    #[serde(default)]
+    pub migrations: RawMigrations,
+    /// Original plugin keys with no meaning for faber-db.
+    #[allow(dead_code)]
+    pub schema_version: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub database: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub integration: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub faber_integration: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub backup_dir: Option<String>,
+    pub format: Option<Format>,
+    pub compression: Option<Compression>,
+    pub retention: Option<Retention>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvironment {
+    #[serde(alias = "connection_string_env")]
+    pub url_env: Option<String>,
+    pub url: Option<String>,
+    pub retention: Option<Retention>,
+    pub backup_retention_days: Option<u64>,
+    #[serde(alias = "require_approval")]
+    pub protected: Option<bool>,
+    pub backup_before_migrate: Option<bool>,
+    pub rollback_on_failure: Option<bool>,
+    pub migrate_command: Option<String>,
+    pub migrations_table: Option<String>,
+    pub format: Option<Format>,
+    pub compression: Option<Compression>,
+    /// Original plugin key with no meaning for faber-db.
+    #[allow(dead_code)]
+    pub auto_migrate: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSafety {
+    #[serde(default)]
+    pub protected_environments: Vec<String>,
+    // Original plugin keys with no meaning for faber-db.
+    #[allow(dead_code)]
+    pub require_approval_for: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub max_auto_rollback_attempts: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub health_check_before_deploy: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub validate_destructive_operations: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub backup_enforcement: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub destructive_operations: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub approval_timeouts: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackup {
+    pub retention_days: Option<u64>,
+    // Original plugin keys with no meaning for faber-db.
+    #[allow(dead_code)]
+    pub provider: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pub backup_before_destructive_ops: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMigrations {
+    pub table: Option<String>,
+    pub directory: Option<String>,
+    #[allow(dead_code, reason = "read by `migrate`, coming with the release workflow")]
+    pub timeout_seconds: Option<u64>,
+}

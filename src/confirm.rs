@@ -1,0 +1,46 @@
+//! Confirmations before acting on a protected environment (DESIGN.md §7): never hang without a
+//! terminal, never act on a wrong answer.
+
+use std::io::IsTerminal;
+
+use crate::config::Environment;
+use crate::error::{Error, Result};
+
+/// How strongly an action must be confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// `Proceed with production backup? [y/N]`
+    YesNo,
+    /// The user types the environment's name.
+    TypeName,
+}
+
+/// Asks before `action` on `env` when it is protected. `yes` answers for automation.
+pub fn confirm(env: &Environment, action: &str, ask: Ask, yes: bool) -> Result<()> {
+    if !env.protected || yes {
+        return Ok(());
+    }
+    let name = &env.name;
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::aborted(format!("{action} on protected environment `{name}` needs confirmation"))
+            .with_hint("there is no terminal to ask on; pass --yes to confirm from a script"));
+    }
+    let theme = dialoguer::theme::SimpleTheme;
+    let answer = match ask {
+        Ask::YesNo => dialoguer::Confirm::with_theme(&theme)
+            .with_prompt(format!("Proceed with {name} {action}?"))
+            .default(false)
+            .interact()
+            .unwrap_or(false),
+        Ask::TypeName => dialoguer::Input::<String>::with_theme(&theme)
+            .with_prompt(format!("{action} on protected environment `{name}`: type its name to confirm"))
+            .allow_empty(true)
+            .interact_text()
+            .is_ok_and(|typed| typed.trim() == name),
+    };
+    if answer {
+        Ok(())
+    } else {
+        Err(Error::aborted(format!("{action} on `{name}` was not confirmed; nothing was changed")))
+    }
+}

@@ -1,0 +1,169 @@
+//! Crash-safe file handling: private modes, atomic replacement, and locked `.partial` files.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Kind, Result};
+
+/// Suffix of files still being written. A `.partial` file that nobody holds a lock on is left
+/// over from a killed run and may be removed.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Creates `dir` and its missing parents with mode 0700.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(Kind::Config, "cannot create directory", dir, e))
+}
+
+/// Opens `path` for writing, creating it with mode 0600 and failing if it exists.
+pub fn create_new_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Flushes a directory entry change (create, rename, unlink) to disk.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `path` atomically: a private temporary sibling, fsync, rename, fsync of the
+/// directory. Readers see the old content or the new, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| -> io::Result<()> {
+        let _ = fs::remove_file(&tmp);
+        let mut f = create_new_private(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(Kind::Config, "cannot write", path, e)
+    })
+}
+
+/// Sets mode 0600 on a file we created through a library that chose its own mode.
+pub fn make_private(path: &Path) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+}
+
+/// A file being written under a `.partial` name, locked for as long as this value lives so that
+/// no other run mistakes it for debris. Dropped without [`PartialFile::persist`], it is removed.
+#[derive(Debug)]
+pub struct PartialFile {
+    path: PathBuf,
+    file: File,
+    kept: bool,
+}
+
+impl PartialFile {
+    /// Creates `<final_path>.partial` exclusively and locks it. Fails if it already exists.
+    pub fn create(final_path: &Path) -> io::Result<PartialFile> {
+        let path = partial_path(final_path);
+        let file = create_new_private(&path)?;
+        if let Err(e) = file.lock() {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(PartialFile {
+            path,
+            file,
+            kept: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Syncs the data and renames the file to `final_path`, then syncs the directory.
+    pub fn persist(mut self, final_path: &Path) -> io::Result<()> {
+        self.file.sync_all()?;
+        fs::rename(&self.path, final_path)?;
+        self.kept = true;
+        if let Some(dir) = final_path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+pub fn partial_path(final_path: &Path) -> PathBuf {
+    let mut s = final_path.as_os_str().to_owned();
+    s.push(PARTIAL_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// Removes `.partial` files under `dir` (one level of subdirectories deep) that no running
+/// process holds a lock on. Returns the paths removed.
+pub fn remove_stale_partials(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            removed.extend(remove_stale_partials_in(&path));
+        }
+    }
+    removed.extend(remove_stale_partials_in(dir));
+    removed
+}
+
+fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_partial = path.to_str().is_some_and(|p| p.ends_with(PARTIAL_SUFFIX));
+        if !is_partial || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(f) = File::open(&path) else { continue };
+        if f.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// Removes a file, treating "already gone" as success.
+pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}

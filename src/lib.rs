@@ -1,0 +1,90 @@
+//! faber-db: backs up, verifies, restores and rolls back a project's databases, environment by
+//! environment. `main` parses the command line and calls [`run`]; everything else lives here.
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod confirm;
+pub mod error;
+pub mod format;
+pub mod fsutil;
+pub mod ids;
+pub mod migrations;
+pub mod pipeline;
+pub mod provider;
+pub mod registry;
+pub mod retention;
+pub mod session;
+pub mod ui;
+pub mod vars;
+
+use serde_json::{Map, Value};
+
+pub use error::{Error, Kind, Result};
+
+/// What a command reports: its JSON body, and a failure when some items failed while it went on
+/// (`verify --all`, `cleanup`).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub body: Map<String, Value>,
+    pub failure: Option<Error>,
+}
+
+impl Report {
+    pub fn new() -> Report {
+        Report::default()
+    }
+
+    pub fn with(mut self, key: &str, value: impl serde::Serialize) -> Report {
+        self.body.insert(key.to_string(), serde_json::to_value(value).expect("report values serialize"));
+        self
+    }
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: cli::Cli) -> u8 {
+    let ui = ui::Ui::new(cli.global.json, cli.global.quiet, cli.global.verbose, cli.global.no_color);
+    let command = cli.command.name();
+    let result = session::Ctx::new(&cli.global, ui.clone()).and_then(|ctx| cmd::dispatch(&ctx, cli.command));
+    let (report, failure) = match result {
+        Ok(mut report) => {
+            let failure = report.failure.take();
+            (Some(report), failure)
+        }
+        Err(e) => (None, Some(e)),
+    };
+    if ui.json {
+        let mut doc = Map::new();
+        doc.insert("ok".into(), failure.is_none().into());
+        doc.insert("command".into(), command.into());
+        if let Some(report) = report {
+            doc.extend(report.body);
+        }
+        if let Some(e) = &failure {
+            doc.insert("error".into(), ui::error_json(e));
+        }
+        ui.print_json(&Value::Object(doc));
+    }
+    match failure {
+        None => 0,
+        Some(e) => {
+            if !ui.json {
+                ui.print_error(&e);
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// Reports a command-line usage error (exit 1), as JSON when `--json` was given.
+pub fn usage_error(rendered: &str, json: bool) -> u8 {
+    let message = rendered.lines().next().unwrap_or("invalid usage").trim_start_matches("error: ").to_string();
+    let err = Error::config(message).with_hint("run `faber-db --help` or `faber-db <command> --help`");
+    if json {
+        let doc = serde_json::json!({"ok": false, "command": null, "error": ui::error_json(&err)});
+        println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialize"));
+    } else {
+        eprint!("{rendered}");
+    }
+    err.exit_code()
+}

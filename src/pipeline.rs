@@ -1,0 +1,222 @@
+//! The byte stream of a backup: source → compression → SHA-256 → file, in one pass, and the
+//! reverse for reading a backup back.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Buffer size for the streaming stages: large enough to keep syscalls rare.
+pub const BUF_SIZE: usize = 1 << 20;
+
+/// Stream compression applied to a dump before it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// The file-name suffix this compression adds (`""`, `".gz"`, `".zst"`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::None => "",
+            Compression::Gzip => ".gz",
+            Compression::Zstd => ".zst",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Compression {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Compression::None),
+            "gzip" | "gz" => Ok(Compression::Gzip),
+            "zstd" | "zst" => Ok(Compression::Zstd),
+            other => Err(format!("unknown compression `{other}` (expected none, gzip or zstd)")),
+        }
+    }
+}
+
+/// Counts and hashes every byte written through it.
+pub struct HashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The inner writer, the hex SHA-256 and the byte count of what went through.
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, hex::encode(self.hasher.finalize()), self.bytes)
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Counts and hashes every byte read through it.
+pub struct HashReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> HashReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    pub fn finish(self) -> (String, u64) {
+        (hex::encode(self.hasher.finalize()), self.bytes)
+    }
+}
+
+impl<R: Read> Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// What a finished write stream produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// SHA-256 of the bytes stored (after compression).
+    pub sha256: String,
+    /// Bytes stored.
+    pub size_bytes: u64,
+    /// Bytes of the dump before compression.
+    pub raw_bytes: u64,
+}
+
+/// Streams `source` through `compression` and SHA-256 into `dest`, then flushes and syncs it.
+pub fn write_stream(source: &mut dyn Read, compression: Compression, dest: &File) -> io::Result<Written> {
+    let sink = HashWriter::new(BufWriter::with_capacity(BUF_SIZE, dest));
+    let mut raw_bytes = 0u64;
+    let sink = match compression {
+        Compression::None => {
+            let mut sink = sink;
+            raw_bytes = io::copy(source, &mut sink)?;
+            sink
+        }
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(sink, flate2::Compression::default());
+            raw_bytes += io::copy(source, &mut enc)?;
+            enc.finish()?
+        }
+        Compression::Zstd => {
+            let mut enc = zstd::stream::write::Encoder::new(sink, 3)?;
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            if workers > 1 {
+                enc.multithread(workers)?;
+            }
+            raw_bytes += io::copy(source, &mut enc)?;
+            enc.finish()?
+        }
+    };
+    let (buf, sha256, size_bytes) = sink.finish();
+    buf.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(Written {
+        sha256,
+        size_bytes,
+        raw_bytes,
+    })
+}
+
+type StoredReader = HashReader<BufReader<File>>;
+
+/// Reads the decoded dump out of a stored file while hashing the stored bytes, so that one pass
+/// over the file both checks its SHA-256 and feeds the structure check.
+pub enum Decoder {
+    None(StoredReader),
+    Gzip(Box<flate2::read::MultiGzDecoder<BufReader<StoredReader>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<StoredReader>>>),
+}
+
+impl Decoder {
+    pub fn new(file: File, compression: Compression) -> io::Result<Decoder> {
+        let stored = HashReader::new(BufReader::with_capacity(BUF_SIZE, file));
+        Ok(match compression {
+            Compression::None => Decoder::None(stored),
+            Compression::Gzip => Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+                BUF_SIZE, stored,
+            )))),
+            Compression::Zstd => Decoder::Zstd(Box::new(zstd::stream::read::Decoder::new(stored)?)),
+        })
+    }
+
+    /// Reads the rest of the stored file (bytes the decoder did not need count too) and returns
+    /// its SHA-256 and size.
+    pub fn finish(self) -> io::Result<(String, u64)> {
+        let mut stored = match self {
+            Decoder::None(r) => r,
+            Decoder::Gzip(d) => d.into_inner().into_inner(),
+            Decoder::Zstd(d) => d.finish().into_inner(),
+        };
+        io::copy(&mut stored, &mut io::sink())?;
+        Ok(stored.finish())
+    }
+}
+
+impl Read for Decoder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::None(r) => r.read(buf),
+            Decoder::Gzip(d) => d.read(buf),
+            Decoder::Zstd(d) => d.read(buf),
+        }
+    }
+}
+
+/// SHA-256 and size of a whole file, streamed.
+pub fn hash_file(file: File) -> io::Result<(String, u64)> {
+    let mut r = HashReader::new(BufReader::with_capacity(BUF_SIZE, file));
+    io::copy(&mut r, &mut io::sink())?;
+    Ok(r.finish())
+}

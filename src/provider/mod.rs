@@ -1,0 +1,130 @@
+//! Databases behind one trait: what faber-db needs from SQLite, PostgreSQL or MySQL to dump,
+//! inspect, check and restore. A new database is one new file here.
+
+pub mod sqlite;
+mod url;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::format::Format;
+use crate::migrations::MigrationState;
+use crate::pipeline::Written;
+
+pub use self::url::DatabaseUrl;
+
+/// Which database software a backup came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Sqlite => "sqlite",
+            ProviderKind::Postgres => "postgres",
+            ProviderKind::Mysql => "mysql",
+        }
+    }
+}
+
+/// Row count of one table, as recorded in a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableStats {
+    pub rows: u64,
+}
+
+pub type Tables = BTreeMap<String, TableStats>;
+
+/// What a database holds, as far as a backup records it.
+#[derive(Debug, Clone, Default)]
+pub struct Inspection {
+    pub tables: Tables,
+    pub migrations: Option<MigrationState>,
+}
+
+/// What a finished dump reports besides the bytes it streamed.
+#[derive(Debug, Clone)]
+pub struct Dumped {
+    pub inspection: Inspection,
+    pub written: Written,
+    pub tool_version: String,
+    /// The database's integrity check result on the dumped data (`ok` when sound).
+    pub integrity_check: String,
+}
+
+/// The structure check of a decoded backup (DESIGN.md §6).
+#[derive(Debug, Clone)]
+pub struct StructureCheck {
+    pub integrity_check: String,
+    /// Per-table row counts of the backup's data, when a deep check loaded it.
+    pub tables: Option<Tables>,
+}
+
+/// Receives the dump stream and stores it; returns what was stored.
+pub type Sink<'a> = dyn FnMut(&mut dyn Read) -> std::io::Result<Written> + 'a;
+
+/// One database, reached through its URL.
+pub trait Provider {
+    fn kind(&self) -> ProviderKind;
+
+    /// The database's name as recorded in backups (a file name for SQLite).
+    fn database_name(&self) -> String;
+
+    /// The formats this database can be dumped in; the first is the default.
+    fn formats(&self) -> &'static [Format];
+
+    /// Checks the database can be reached; returns the server's version.
+    fn check_connection(&self) -> Result<String>;
+
+    /// A conservative size of the dump before compression, for the free-space check.
+    fn size_estimate(&self) -> Result<u64>;
+
+    /// Tables with row counts (when `count_rows`) and migration state of the live database.
+    fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection>;
+
+    /// Takes a consistent dump, passing its byte stream to `sink`. `work_dir` holds any
+    /// temporary files, named `*.partial`.
+    fn dump(&self, format: Format, migrations_table: Option<&str>, work_dir: &Path, sink: &mut Sink<'_>)
+    -> Result<Dumped>;
+
+    /// Replaces the database's content with the decoded dump `source`; returns what it then holds.
+    fn restore(&self, format: Format, source: &mut dyn Read, migrations_table: Option<&str>) -> Result<Inspection>;
+}
+
+/// Opens the provider for a parsed URL.
+pub fn open(url: &DatabaseUrl) -> Result<Box<dyn Provider>> {
+    match url {
+        DatabaseUrl::Sqlite(path) => Ok(Box::new(sqlite::Sqlite::new(path.clone()))),
+        DatabaseUrl::Server { kind, .. } => Err(Error::config(format!(
+            "{} databases are not supported by this build of faber-db yet",
+            kind.as_str()
+        ))
+        .with_hint("SQLite works today; PostgreSQL and MySQL/MariaDB support is on its way")),
+    }
+}
+
+/// Checks the structure of a decoded dump without a live database; `deep` also counts its rows.
+pub fn check_structure(
+    kind: ProviderKind,
+    format: Format,
+    decoded: &mut dyn Read,
+    work_dir: &Path,
+    deep: bool,
+) -> Result<StructureCheck> {
+    match (kind, format) {
+        (ProviderKind::Sqlite, Format::Sqlite) => sqlite::check_image(decoded, work_dir, deep),
+        _ => Err(Error::config(format!(
+            "cannot check {} backups in {format} format with this build",
+            kind.as_str()
+        ))),
+    }
+}

@@ -1,0 +1,101 @@
+//! Connection URLs: parsed, resolved against the project root, and shown only redacted.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::ProviderKind;
+use crate::error::{Error, Result};
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite:PATH` or `sqlite://PATH`, resolved against the project root.
+    Sqlite(PathBuf),
+    /// `postgres://…`, `mysql://…` and friends.
+    Server { kind: ProviderKind, url: ::url::Url },
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str, root: &Path) -> Result<DatabaseUrl> {
+        let raw = raw.trim();
+        let scheme = raw.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        match scheme.as_str() {
+            "sqlite" | "sqlite3" => {
+                let rest = &raw[scheme.len() + 1..];
+                let rest = rest.strip_prefix("//").unwrap_or(rest);
+                let path = rest.split('?').next().unwrap_or("");
+                if path.is_empty() || path == ":memory:" {
+                    return Err(Error::config("the sqlite URL names no database file")
+                        .with_hint("use sqlite:path/to/db.sqlite3 (relative to the project root) or sqlite:///absolute/path"));
+                }
+                let path = Path::new(path);
+                Ok(DatabaseUrl::Sqlite(if path.is_absolute() { path.to_path_buf() } else { root.join(path) }))
+            }
+            "postgres" | "postgresql" | "mysql" | "mariadb" => {
+                let url = ::url::Url::parse(raw).map_err(|e| {
+                    Error::config(format!("invalid {scheme} URL")).caused_by(e).with_hint(
+                        "the form is postgres://user@host:5432/dbname (the password comes from the variable, percent-encoded)",
+                    )
+                })?;
+                let kind = if scheme.starts_with("postgres") { ProviderKind::Postgres } else { ProviderKind::Mysql };
+                Ok(DatabaseUrl::Server { kind, url })
+            }
+            _ => Err(Error::config(format!("unsupported database URL scheme `{}`", crate::ids::shorten(&scheme)))
+                .with_hint("use sqlite:PATH, postgres://… or mysql://…")),
+        }
+    }
+
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            DatabaseUrl::Sqlite(_) => ProviderKind::Sqlite,
+            DatabaseUrl::Server { kind, .. } => *kind,
+        }
+    }
+
+    /// The URL with any password replaced by `***`: the only form ever shown.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+            DatabaseUrl::Server { url, .. } => {
+                let mut shown = url.clone();
+                if shown.password().is_some() {
+                    let _ = shown.set_password(Some("***"));
+                }
+                shown.to_string()
+            }
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_resolve_against_root() {
+        let root = Path::new("/proj");
+        assert_eq!(DatabaseUrl::parse("sqlite:db/dev.sqlite3", root).unwrap(), DatabaseUrl::Sqlite("/proj/db/dev.sqlite3".into()));
+        assert_eq!(DatabaseUrl::parse("sqlite://db/x.db?mode=ro", root).unwrap(), DatabaseUrl::Sqlite("/proj/db/x.db".into()));
+        assert_eq!(DatabaseUrl::parse("sqlite:///abs/x.db", root).unwrap(), DatabaseUrl::Sqlite("/abs/x.db".into()));
+        assert!(DatabaseUrl::parse("sqlite:", root).is_err());
+        assert!(DatabaseUrl::parse("ftp://x", root).is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let u = DatabaseUrl::parse("postgres://app:s3cret@db.example:5432/app", Path::new("/")).unwrap();
+        assert_eq!(u.redacted(), "postgres://app:***@db.example:5432/app");
+        assert!(!format!("{u:?}").contains("s3cret"));
+    }
+}

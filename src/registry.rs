@@ -1,0 +1,285 @@
+//! The backup registry (`backups.json`), the per-backup manifests beside each file, and the
+//! append-only audit log (`history.jsonl`). Every change is a read-modify-write under an
+//! exclusive lock, written atomically (DESIGN.md §5, §7).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Kind, Result};
+use crate::format::Format;
+use crate::fsutil;
+use crate::migrations::MigrationState;
+use crate::pipeline::Compression;
+use crate::provider::{ProviderKind, Tables};
+
+pub const REGISTRY_FILE: &str = "backups.json";
+pub const HISTORY_FILE: &str = "history.jsonl";
+const REGISTRY_VERSION: u32 = 1;
+/// How long a registry change waits for another run's change to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Valid,
+    Corrupt,
+    Missing,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Valid => "valid",
+            Status::Corrupt => "corrupt",
+            Status::Missing => "missing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub integrity_check: String,
+    pub file_readable: bool,
+    pub verified_at: DateTime<Utc>,
+    /// Whether the last verification also restored the data and compared row counts.
+    #[serde(default)]
+    pub deep: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitState {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+}
+
+/// One backup: the registry entry, and the manifest written beside its file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    pub id: String,
+    pub environment: String,
+    pub database: String,
+    pub provider: ProviderKind,
+    pub timestamp: DateTime<Utc>,
+    pub label: Option<String>,
+    pub reason: Option<String>,
+    /// The data file, relative to the backup directory (or absolute when stored elsewhere).
+    pub file: String,
+    pub size_bytes: u64,
+    /// Size of the dump before compression.
+    pub raw_size_bytes: u64,
+    pub format: Format,
+    pub compression: Compression,
+    pub compressed: bool,
+    pub encrypted: bool,
+    pub sha256: String,
+    pub tool_version: String,
+    pub migrations: Option<MigrationState>,
+    pub tables: Tables,
+    /// Whole days the backup is kept; `null` for forever.
+    pub retention_days: Option<u64>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub status: Status,
+    pub verification: Option<Verification>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub git: Option<GitState>,
+    pub duration_ms: u64,
+}
+
+impl BackupRecord {
+    /// The data file's path.
+    pub fn path(&self, backup_dir: &Path) -> PathBuf {
+        backup_dir.join(&self.file)
+    }
+
+    /// The manifest's path: the data file's name with its extensions replaced.
+    pub fn manifest_path(&self, backup_dir: &Path) -> PathBuf {
+        manifest_path_for(&self.path(backup_dir), &self.id)
+    }
+
+    pub fn is_forever(&self) -> bool {
+        self.retention_days.is_none()
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// `<dir>/<id>.manifest.json` for a data file in `<dir>`.
+pub fn manifest_path_for(data_file: &Path, id: &str) -> PathBuf {
+    data_file.with_file_name(format!("{id}.manifest.json"))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistryFile {
+    pub version: u32,
+    pub backups: Vec<BackupRecord>,
+}
+
+impl Default for RegistryFile {
+    fn default() -> Self {
+        RegistryFile {
+            version: REGISTRY_VERSION,
+            backups: Vec::new(),
+        }
+    }
+}
+
+impl RegistryFile {
+    pub fn find(&self, id: &str) -> Option<&BackupRecord> {
+        self.backups.iter().find(|b| b.id == id)
+    }
+
+    /// The backups of `env` (all when `None`), newest first.
+    pub fn newest_first(&self, env: Option<&str>) -> Vec<&BackupRecord> {
+        let mut v: Vec<&BackupRecord> = self.backups.iter().filter(|b| env.is_none_or(|e| b.environment == e)).collect();
+        v.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.id.cmp(&a.id)));
+        v
+    }
+
+    /// The newest backup of `env` whose status is valid.
+    pub fn newest_valid(&self, env: &str) -> Option<&BackupRecord> {
+        self.newest_first(Some(env)).into_iter().find(|b| b.status == Status::Valid)
+    }
+}
+
+/// The backup directory: registry, history, and one subdirectory of files per environment.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// Held while the registry may be changed; released on drop (and by the OS if the process dies).
+pub struct RegistryLock {
+    _file: File,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf) -> Store {
+        Store { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn registry_path(&self) -> PathBuf {
+        self.dir.join(REGISTRY_FILE)
+    }
+
+    /// The directory of an environment's backup files, created 0700 if needed.
+    pub fn env_dir(&self, env: &str) -> Result<PathBuf> {
+        let dir = self.dir.join(env);
+        fsutil::create_private_dir(&dir)?;
+        Ok(dir)
+    }
+
+    /// Reads the registry without locking: it is only ever replaced atomically. A missing registry
+    /// is an empty one; a malformed one is an error that leaves the file as it is.
+    pub fn load(&self) -> Result<RegistryFile> {
+        let path = self.registry_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RegistryFile::default()),
+            Err(e) => return Err(Error::io(Kind::Config, "cannot read the registry", &path, e)),
+        };
+        let reg: RegistryFile = serde_json::from_str(&text).map_err(|e| {
+            Error::config(format!("the backup registry {} is malformed", path.display()))
+                .caused_by(e)
+                .with_hint("the file was left untouched; restore it from a copy, or rebuild it from the manifests with `faber-db doctor --repair`")
+        })?;
+        if reg.version != REGISTRY_VERSION {
+            return Err(Error::config(format!(
+                "the backup registry {} has version {}, this faber-db reads version {REGISTRY_VERSION}",
+                path.display(),
+                reg.version
+            ))
+            .with_hint("use the faber-db release that wrote it"));
+        }
+        Ok(reg)
+    }
+
+    /// Takes the exclusive registry lock, waiting for another run's change to finish.
+    pub fn lock(&self) -> Result<RegistryLock> {
+        fsutil::create_private_dir(&self.dir)?;
+        let path = self.dir.join(format!("{REGISTRY_FILE}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io(Kind::Config, "cannot open the lock file", &path, e))?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(RegistryLock { _file: file }),
+                Err(fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::new(Kind::Busy, "another faber-db run holds the registry lock")
+                        .with_hint(format!("wait for it to finish; the lock is {}", path.display())));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(Kind::Config, "cannot lock", &path, e)),
+            }
+        }
+    }
+
+    /// Reads, changes and atomically rewrites the registry under the exclusive lock.
+    pub fn update<T>(&self, change: impl FnOnce(&mut RegistryFile) -> Result<T>) -> Result<T> {
+        let _lock = self.lock()?;
+        self.update_locked(&_lock, change)
+    }
+
+    /// [`Store::update`] for a caller that already holds the lock.
+    pub fn update_locked<T>(&self, _lock: &RegistryLock, change: impl FnOnce(&mut RegistryFile) -> Result<T>) -> Result<T> {
+        let mut reg = self.load()?;
+        let out = change(&mut reg)?;
+        let mut bytes = serde_json::to_vec_pretty(&reg).expect("the registry serializes");
+        bytes.push(b'\n');
+        fsutil::write_atomic(&self.registry_path(), &bytes)?;
+        Ok(out)
+    }
+
+    /// Appends one event to the audit log. A failure here is reported, never fatal.
+    pub fn append_history(&self, event: &HistoryEvent) -> Result<()> {
+        let path = self.dir.join(HISTORY_FILE);
+        let mut line = serde_json::to_vec(event).expect("events serialize");
+        line.push(b'\n');
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io(Kind::Config, "cannot open", &path, e))?;
+        // One write per event: appends of a line this size do not interleave.
+        f.write_all(&line).map_err(|e| Error::io(Kind::Config, "cannot append to", &path, e))
+    }
+
+    /// Removes `.partial` files that no running faber-db holds; returns them.
+    pub fn remove_stale_partials(&self) -> Vec<PathBuf> {
+        fsutil::remove_stale_partials(&self.dir)
+    }
+}
+
+/// One line of `history.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEvent {
+    pub time: DateTime<Utc>,
+    pub event: &'static str,
+    pub environment: Option<String>,
+    pub id: Option<String>,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub user: Option<String>,
+    pub host: Option<String>,
+}

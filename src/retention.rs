@@ -1,0 +1,104 @@
+//! How long a backup is kept: a duration (`30d`, `12h`, `2weeks`) or `forever`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    Forever,
+    For(Duration),
+}
+
+impl Retention {
+    pub fn days(days: u64) -> Retention {
+        Retention::For(Duration::from_secs(days * 86_400))
+    }
+
+    /// Whole days, rounded up, or `None` for forever (the registry's `retention_days`).
+    pub fn as_days(self) -> Option<u64> {
+        match self {
+            Retention::Forever => None,
+            Retention::For(d) => Some(d.as_secs().div_ceil(86_400)),
+        }
+    }
+
+    /// When a backup taken at `at` expires, or `None` for forever.
+    pub fn expiry(self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Retention::Forever => None,
+            Retention::For(d) => chrono::Duration::from_std(d).ok().and_then(|d| at.checked_add_signed(d)),
+        }
+    }
+}
+
+impl FromStr for Retention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("forever") {
+            return Ok(Retention::Forever);
+        }
+        let d = parse_duration(s)?;
+        if d.is_zero() {
+            return Err("a retention of zero would expire a backup at once; use a positive duration or \"forever\"".into());
+        }
+        Ok(Retention::For(d))
+    }
+}
+
+impl fmt::Display for Retention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Retention::Forever => f.write_str("forever"),
+            Retention::For(d) => match d.as_secs() {
+                s if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+                s if s % 3_600 == 0 => write!(f, "{}h", s / 3_600),
+                _ => write!(f, "{}", humantime::format_duration(*d)),
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A humantime duration such as `30d`, `12h`, `2weeks 3days`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration `{s}`: {e} (examples: 30d, 12h, 2weeks)"))
+}
+
+/// A short human form of a remaining or elapsed time: `29d`, `5h`, `12m`, `40s`.
+pub fn short(d: chrono::Duration) -> String {
+    let secs = d.num_seconds().unsigned_abs();
+    let (n, unit) = match secs {
+        s if s >= 86_400 => (s / 86_400, "d"),
+        s if s >= 3_600 => (s / 3_600, "h"),
+        s if s >= 60 => (s / 60, "m"),
+        s => (s, "s"),
+    };
+    format!("{n}{unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_and_forever() {
+        assert_eq!("forever".parse::<Retention>(), Ok(Retention::Forever));
+        assert_eq!("30d".parse::<Retention>().unwrap().as_days(), Some(30));
+        assert_eq!("36h".parse::<Retention>().unwrap().as_days(), Some(2));
+        assert!("0d".parse::<Retention>().is_err());
+        assert!("soon".parse::<Retention>().is_err());
+    }
+}

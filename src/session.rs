@@ -1,0 +1,109 @@
+//! What every command starts from: the root, the clock, the flags; and for commands that work on
+//! backups, the loaded config, variables and backup store.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::cli::GlobalArgs;
+use crate::config::{self, Config, Environment, UrlSource};
+use crate::error::{Error, Result};
+use crate::provider::{self, DatabaseUrl, Provider};
+use crate::registry::Store;
+use crate::ui::Ui;
+use crate::vars::Vars;
+
+/// The clock can be fixed for tests and reproducible runs with `FABER_NOW` (RFC 3339).
+pub const NOW_VAR: &str = "FABER_NOW";
+
+pub struct Ctx {
+    pub ui: Ui,
+    pub yes: bool,
+    pub root: PathBuf,
+    pub config_path: Option<PathBuf>,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    pub fn new(global: &GlobalArgs, ui: Ui) -> Result<Ctx> {
+        let cwd = std::env::current_dir().map_err(|e| Error::config("cannot read the current directory").caused_by(e))?;
+        let root = match &global.root {
+            Some(r) => {
+                let r = cwd.join(r);
+                if !r.is_dir() {
+                    return Err(Error::config(format!("--root {} is not a directory", r.display())));
+                }
+                r
+            }
+            None => config::find_root(&cwd),
+        };
+        Ok(Ctx {
+            ui,
+            yes: global.yes,
+            root,
+            config_path: global.config.clone(),
+            now: now()?,
+        })
+    }
+
+    /// Loads config, variables and store, and sweeps `.partial` files left by killed runs.
+    pub fn session(&self) -> Result<Session<'_>> {
+        let config = config::load(&self.root, self.config_path.as_deref())?;
+        let vars = Vars::load(&self.root)?;
+        let store = Store::new(config.backup_dir.clone());
+        for path in store.remove_stale_partials() {
+            self.ui.warn(format!("removed {}, left by an interrupted run", self.show(&path)));
+        }
+        Ok(Session {
+            ctx: self,
+            config,
+            vars,
+            store,
+        })
+    }
+
+    /// A path as shown to the user: relative to the root when inside it.
+    pub fn show(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
+    }
+}
+
+fn now() -> Result<DateTime<Utc>> {
+    match std::env::var(NOW_VAR) {
+        Ok(s) if !s.is_empty() => DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| Error::config(format!("{NOW_VAR}={s} is not an RFC 3339 time")).caused_by(e)),
+        _ => Ok(Utc::now()),
+    }
+}
+
+pub struct Session<'a> {
+    pub ctx: &'a Ctx,
+    pub config: Config,
+    pub vars: Vars,
+    pub store: Store,
+}
+
+impl Session<'_> {
+    pub fn env(&self, name: &str) -> Result<&Environment> {
+        self.config.environment(name)
+    }
+
+    /// The environment's database URL, from its variable or the config.
+    pub fn url(&self, env: &Environment) -> Result<DatabaseUrl> {
+        let raw = match &env.url {
+            UrlSource::Inline(url) => url.clone(),
+            UrlSource::Var(var) => self.vars.get(var).map(str::to_string).ok_or_else(|| {
+                Error::config(format!("variable {var} is not set (the database URL of environment `{}`)", env.name))
+                    .with_hint(format!("export {var}=postgres://user@host/db (or sqlite:path), or add it to .env"))
+            })?,
+        };
+        DatabaseUrl::parse(&raw, &self.config.root)
+    }
+
+    pub fn provider(&self, env: &Environment) -> Result<(DatabaseUrl, Box<dyn Provider>)> {
+        let url = self.url(env)?;
+        let provider = provider::open(&url)?;
+        Ok((url, provider))
+    }
+}

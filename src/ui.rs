@@ -1,0 +1,124 @@
+//! Human and JSON output. Human lines go to stdout (warnings and errors to stderr), styled only
+//! on a terminal; `--json` prints exactly one document on stdout and nothing else there.
+
+use std::io::{IsTerminal, Write};
+
+use console::Style;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+#[derive(Debug, Clone)]
+pub struct Ui {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    color: bool,
+}
+
+impl Ui {
+    pub fn new(json: bool, quiet: bool, verbose: bool, no_color: bool) -> Ui {
+        let color = !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+        console::set_colors_enabled(color);
+        console::set_colors_enabled_stderr(color && std::io::stderr().is_terminal());
+        Ui {
+            json,
+            quiet,
+            verbose,
+            color,
+        }
+    }
+
+    fn human(&self) -> bool {
+        !self.json && !self.quiet
+    }
+
+    /// Writes to stdout; a closed pipe is not an error worth reporting.
+    fn out(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+    }
+
+    /// A line of human output.
+    pub fn line(&self, text: impl AsRef<str>) {
+        if self.human() {
+            self.out(text.as_ref());
+        }
+    }
+
+    /// `✓ text`: a step that worked.
+    pub fn ok(&self, text: impl AsRef<str>) {
+        self.line(format!("{} {}", Style::new().green().apply_to("✓"), text.as_ref()));
+    }
+
+    /// `✗ text`: an item that failed while the command goes on.
+    pub fn fail(&self, text: impl AsRef<str>) {
+        self.line(format!("{} {}", Style::new().red().apply_to("✗"), text.as_ref()));
+    }
+
+    /// A detail shown with `--verbose`.
+    pub fn detail(&self, text: impl AsRef<str>) {
+        if self.verbose {
+            self.line(format!("  {}", Style::new().dim().apply_to(text.as_ref())));
+        }
+    }
+
+    /// `warning: text` on stderr, shown in every mode but `--quiet`.
+    pub fn warn(&self, text: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{} {}", Style::new().yellow().bold().for_stderr().apply_to("warning:"), text.as_ref());
+        }
+    }
+
+    pub fn bold(&self, text: impl std::fmt::Display) -> String {
+        Style::new().bold().apply_to(text).to_string()
+    }
+
+    pub fn dim(&self, text: impl std::fmt::Display) -> String {
+        Style::new().dim().apply_to(text).to_string()
+    }
+
+    pub fn colored(&self) -> bool {
+        self.color
+    }
+
+    /// Prints the single JSON document of a run.
+    pub fn print_json(&self, doc: &Value) {
+        let text = serde_json::to_string_pretty(doc).expect("JSON values serialize");
+        self.out(&text);
+    }
+
+    /// Prints an error: `error: …`, `caused by: …` lines and `hint: …`, to stderr.
+    pub fn print_error(&self, err: &Error) {
+        let red = Style::new().red().bold().for_stderr();
+        eprintln!("{} {}", red.apply_to("error:"), err.message());
+        for cause in err.causes() {
+            eprintln!("  caused by: {cause}");
+        }
+        if let Some(hint) = err.hint() {
+            eprintln!("{} {hint}", Style::new().cyan().for_stderr().apply_to("hint:"));
+        }
+    }
+}
+
+/// The JSON form of an error (DESIGN.md §9).
+pub fn error_json(err: &Error) -> Value {
+    let mut e = Map::new();
+    e.insert("code".into(), err.exit_code().into());
+    e.insert("kind".into(), err.kind().name().into());
+    e.insert("message".into(), err.one_line().into());
+    e.insert("hint".into(), err.hint().map_or(Value::Null, Into::into));
+    Value::Object(e)
+}
+
+/// Human-readable byte sizes: `912 B`, `1.4 KiB`, `3.2 MiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

@@ -1,0 +1,95 @@
+//! Variables a run can see: the process environment, then `.env` and `.env.local` in the root,
+//! which never override what is already set.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    values: BTreeMap<String, String>,
+}
+
+impl Vars {
+    /// The process environment plus the dotenv files found in `root`.
+    pub fn load(root: &Path) -> Result<Vars> {
+        let mut vars = Vars {
+            values: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        };
+        for name in [".env", ".env.local"] {
+            let path = root.join(name);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            for (line_no, line) in text.lines().enumerate() {
+                match parse_line(line) {
+                    Ok(Some((k, v))) => {
+                        vars.values.entry(k).or_insert(v);
+                    }
+                    Ok(None) => {}
+                    Err(what) => {
+                        return Err(Error::config(format!("{}:{}: {what}", path.display(), line_no + 1))
+                            .with_hint("dotenv lines look like KEY=value, `export KEY=value` or # comments"));
+                    }
+                }
+            }
+        }
+        Ok(vars)
+    }
+
+    pub fn from_map(values: BTreeMap<String, String>) -> Vars {
+        Vars { values }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// One dotenv line: `KEY=value`, `export KEY=value`, quoted values, `#` comments.
+fn parse_line(line: &str) -> std::result::Result<Option<(String, String)>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+    let Some((key, value)) = line.split_once('=') else {
+        return Err("expected KEY=value".to_string());
+    };
+    let key = key.trim();
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("invalid variable name `{key}`"));
+    }
+    let value = value.trim();
+    let value = if let Some(inner) = value.strip_prefix('"') {
+        let end = inner.rfind('"').ok_or("unterminated double quote")?;
+        inner[..end].replace("\\n", "\n").replace("\\\"", "\"")
+    } else if let Some(inner) = value.strip_prefix('\'') {
+        let end = inner.rfind('\'').ok_or("unterminated single quote")?;
+        inner[..end].to_string()
+    } else {
+        // An unquoted value ends at ` #` (an inline comment).
+        value.split(" #").next().unwrap_or("").trim_end().to_string()
+    };
+    Ok(Some((key.to_string(), value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_line;
+
+    #[test]
+    fn dotenv_lines() {
+        let kv = |k: &str, v: &str| Some((k.to_string(), v.to_string()));
+        assert_eq!(parse_line("A=1"), Ok(kv("A", "1")));
+        assert_eq!(parse_line("export B = two # note"), Ok(kv("B", "two")));
+        assert_eq!(parse_line("C=\"x # y\""), Ok(kv("C", "x # y")));
+        assert_eq!(parse_line("D='$HOME'"), Ok(kv("D", "$HOME")));
+        assert_eq!(parse_line("# comment"), Ok(None));
+        assert!(parse_line("no equals").is_err());
+        assert!(parse_line("BAD KEY=1").is_err());
+    }
+}
