@@ -22,8 +22,10 @@ pub fn confirm(env: &Environment, action: &str, ask: Ask, yes: bool) -> Result<(
     }
     let name = &env.name;
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(Error::aborted(format!("{action} on protected environment `{name}` needs confirmation"))
-            .with_hint("there is no terminal to ask on; pass --yes to confirm from a script"));
+        return Err(Error::aborted(format!(
+            "{action} on protected environment `{name}` needs confirmation"
+        ))
+        .with_hint("there is no terminal to ask on; pass --yes to confirm from a script"));
     }
     let theme = dialoguer::theme::SimpleTheme;
     let answer = match ask {
@@ -33,7 +35,9 @@ pub fn confirm(env: &Environment, action: &str, ask: Ask, yes: bool) -> Result<(
             .interact()
             .unwrap_or(false),
         Ask::TypeName => dialoguer::Input::<String>::with_theme(&theme)
-            .with_prompt(format!("{action} on protected environment `{name}`: type its name to confirm"))
+            .with_prompt(format!(
+                "{action} on protected environment `{name}`: type its name to confirm"
+            ))
             .allow_empty(true)
             .interact_text()
             .is_ok_and(|typed| typed.trim() == name),
@@ -41,6 +45,8 @@ pub fn confirm(env: &Environment, action: &str, ask: Ask, yes: bool) -> Result<(
     if answer {
         Ok(())
     } else {
-        Err(Error::aborted(format!("{action} on `{name}` was not confirmed; nothing was changed")))
+        Err(Error::aborted(format!(
+            "{action} on `{name}` was not confirmed; nothing was changed"
+        )))
     }
 }

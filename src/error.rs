@@ -106,7 +106,9 @@ impl Error {
         let kind = if disk_full { Kind::DiskSpace } else { kind };
         let mut e = Error::new(kind, format!("{what} {}", path.display())).caused_by(err);
         if disk_full {
-            e = e.with_hint("free some space at the backup directory, or run `faber-db cleanup --expired`");
+            e = e.with_hint(
+                "free some space at the backup directory, or run `faber-db cleanup --expired`",
+            );
         }
         e
     }

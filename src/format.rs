@@ -55,13 +55,17 @@ impl FromStr for Format {
             "custom" => Ok(Format::Custom),
             "directory" => Ok(Format::Directory),
             "sqlite" => Ok(Format::Sqlite),
-            other => Err(format!("unknown format `{other}` (expected sql, custom or directory)")),
+            other => Err(format!(
+                "unknown format `{other}` (expected sql, custom or directory)"
+            )),
         }
     }
 }
 
 impl<'de> Deserialize<'de> for Format {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }

@@ -29,21 +29,26 @@ pub fn validate_label(what: &str, value: &str) -> Result<()> {
 pub fn is_valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_LABEL_LEN
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 
 /// A backup ID as given by a user: `backup-YYYYMMDD-HHMMSS[-LABEL][-N]`.
 pub fn validate_id(id: &str) -> Result<()> {
-    let valid = id.len() <= 128 && id.strip_prefix("backup-").is_some_and(|rest| {
-        let (stamp, label) = rest.split_at(rest.len().min(15));
-        let stamp_ok = stamp.len() == 15
-            && stamp.char_indices().all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() });
-        let label_ok = label.is_empty()
-            || label
-                .strip_prefix('-')
-                .is_some_and(|l| !l.is_empty() && !l.starts_with('.') && l.chars().all(is_label_char));
-        stamp_ok && label_ok
-    });
+    let valid = id.len() <= 128
+        && id.strip_prefix("backup-").is_some_and(|rest| {
+            let (stamp, label) = rest.split_at(rest.len().min(15));
+            let stamp_ok = stamp.len() == 15
+                && stamp
+                    .char_indices()
+                    .all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() });
+            let label_ok = label.is_empty()
+                || label.strip_prefix('-').is_some_and(|l| {
+                    !l.is_empty() && !l.starts_with('.') && l.chars().all(is_label_char)
+                });
+            stamp_ok && label_ok
+        });
     if valid {
         Ok(())
     } else {
@@ -75,7 +80,10 @@ pub fn unique_id(base: &str, taken: impl Fn(&str) -> bool) -> String {
 
 /// Input echoed back in an error: printable, and short enough to read.
 pub fn shorten(s: &str) -> String {
-    let clean: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     if clean.chars().count() > 80 {
         format!("{}…", clean.chars().take(77).collect::<String>())
     } else {
@@ -92,9 +100,17 @@ mod tests {
         assert!(validate_id("backup-20250124-140000").is_ok());
         assert!(validate_id("backup-20250124-140000-pre-v2.1").is_ok());
         assert!(validate_id("backup-20250124-140000-2").is_ok());
-        for bad in ["", "backup-", "backup-2025012-140000", "backup-20250124-140000-", "backup-20250124-140000-../x",
-            "../backup-20250124-140000", "backup-20250124-140000/..", "backup-20250124x140000", "backup-20250124-140000-.hidden"]
-        {
+        for bad in [
+            "",
+            "backup-",
+            "backup-2025012-140000",
+            "backup-20250124-140000-",
+            "backup-20250124-140000-../x",
+            "../backup-20250124-140000",
+            "backup-20250124-140000/..",
+            "backup-20250124x140000",
+            "backup-20250124-140000-.hidden",
+        ] {
             assert!(validate_id(bad).is_err(), "{bad}");
         }
     }
@@ -102,7 +118,15 @@ mod tests {
     #[test]
     fn labels() {
         assert!(validate_label("label", "pre-v2.0_rc1").is_ok());
-        for bad in ["", "../../x", "a/b", "a b", "a\nb", ".hidden", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "../../x",
+            "a/b",
+            "a b",
+            "a\nb",
+            ".hidden",
+            &"x".repeat(65),
+        ] {
             assert!(validate_label("label", bad).is_err(), "{bad}");
         }
     }
@@ -110,7 +134,10 @@ mod tests {
     #[test]
     fn collisions_get_suffixes() {
         let taken = ["backup-1", "backup-1-2"];
-        assert_eq!(unique_id("backup-1", |id| taken.contains(&id)), "backup-1-3");
+        assert_eq!(
+            unique_id("backup-1", |id| taken.contains(&id)),
+            "backup-1-3"
+        );
         assert_eq!(unique_id("backup-9", |id| taken.contains(&id)), "backup-9");
     }
 }

@@ -36,16 +36,25 @@ impl Report {
     }
 
     pub fn with(mut self, key: &str, value: impl serde::Serialize) -> Report {
-        self.body.insert(key.to_string(), serde_json::to_value(value).expect("report values serialize"));
+        self.body.insert(
+            key.to_string(),
+            serde_json::to_value(value).expect("report values serialize"),
+        );
         self
     }
 }
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: cli::Cli) -> u8 {
-    let ui = ui::Ui::new(cli.global.json, cli.global.quiet, cli.global.verbose, cli.global.no_color);
+    let ui = ui::Ui::new(
+        cli.global.json,
+        cli.global.quiet,
+        cli.global.verbose,
+        cli.global.no_color,
+    );
     let command = cli.command.name();
-    let result = session::Ctx::new(&cli.global, ui.clone()).and_then(|ctx| cmd::dispatch(&ctx, cli.command));
+    let result =
+        session::Ctx::new(&cli.global, ui.clone()).and_then(|ctx| cmd::dispatch(&ctx, cli.command));
     let (report, failure) = match result {
         Ok(mut report) => {
             let failure = report.failure.take();
@@ -78,11 +87,20 @@ pub fn run(cli: cli::Cli) -> u8 {
 
 /// Reports a command-line usage error (exit 1), as JSON when `--json` was given.
 pub fn usage_error(rendered: &str, json: bool) -> u8 {
-    let message = rendered.lines().next().unwrap_or("invalid usage").trim_start_matches("error: ").to_string();
-    let err = Error::config(message).with_hint("run `faber-db --help` or `faber-db <command> --help`");
+    let message = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid usage")
+        .trim_start_matches("error: ")
+        .to_string();
+    let err =
+        Error::config(message).with_hint("run `faber-db --help` or `faber-db <command> --help`");
     if json {
         let doc = serde_json::json!({"ok": false, "command": null, "error": ui::error_json(&err)});
-        println!("{}", serde_json::to_string_pretty(&doc).expect("JSON values serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("JSON values serialize")
+        );
     } else {
         eprint!("{rendered}");
     }

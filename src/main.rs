@@ -9,7 +9,10 @@ fn main() -> std::process::ExitCode {
             0
         }
         // Usage errors are invalid input: exit 1, not clap's 2 (which means "disk full" here).
-        Err(e) => faber_db::usage_error(&e.render().to_string(), std::env::args().any(|a| a == "--json")),
+        Err(e) => faber_db::usage_error(
+            &e.render().to_string(),
+            std::env::args().any(|a| a == "--json"),
+        ),
     };
     std::process::ExitCode::from(code)
 }

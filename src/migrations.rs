@@ -101,7 +101,12 @@ pub fn read_state(db: &dyn Queryable, table: Option<&str>) -> Result<Option<Migr
         let names: Vec<String> = db
             .query_text(layout.query)?
             .into_iter()
-            .map(|row| row.into_iter().flatten().collect::<Vec<_>>().join(layout.sep))
+            .map(|row| {
+                row.into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(layout.sep)
+            })
             .collect();
         return Ok(Some(MigrationState {
             tool: layout.tool.to_string(),

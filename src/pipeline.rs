@@ -54,7 +54,9 @@ impl FromStr for Compression {
             "none" => Ok(Compression::None),
             "gzip" | "gz" => Ok(Compression::Gzip),
             "zstd" | "zst" => Ok(Compression::Zstd),
-            other => Err(format!("unknown compression `{other}` (expected none, gzip or zstd)")),
+            other => Err(format!(
+                "unknown compression `{other}` (expected none, gzip or zstd)"
+            )),
         }
     }
 }
@@ -136,7 +138,11 @@ pub struct Written {
 }
 
 /// Streams `source` through `compression` and SHA-256 into `dest`, then flushes and syncs it.
-pub fn write_stream(source: &mut dyn Read, compression: Compression, dest: &File) -> io::Result<Written> {
+pub fn write_stream(
+    source: &mut dyn Read,
+    compression: Compression,
+    dest: &File,
+) -> io::Result<Written> {
     let sink = HashWriter::new(BufWriter::with_capacity(BUF_SIZE, dest));
     let mut raw_bytes = 0u64;
     let sink = match compression {
@@ -184,9 +190,9 @@ impl Decoder {
         let stored = HashReader::new(BufReader::with_capacity(BUF_SIZE, file));
         Ok(match compression {
             Compression::None => Decoder::None(stored),
-            Compression::Gzip => Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-                BUF_SIZE, stored,
-            )))),
+            Compression::Gzip => Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(
+                BufReader::with_capacity(BUF_SIZE, stored),
+            ))),
             Compression::Zstd => Decoder::Zstd(Box::new(zstd::stream::read::Decoder::new(stored)?)),
         })
     }

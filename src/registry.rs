@@ -139,14 +139,20 @@ impl RegistryFile {
 
     /// The backups of `env` (all when `None`), newest first.
     pub fn newest_first(&self, env: Option<&str>) -> Vec<&BackupRecord> {
-        let mut v: Vec<&BackupRecord> = self.backups.iter().filter(|b| env.is_none_or(|e| b.environment == e)).collect();
+        let mut v: Vec<&BackupRecord> = self
+            .backups
+            .iter()
+            .filter(|b| env.is_none_or(|e| b.environment == e))
+            .collect();
         v.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.id.cmp(&a.id)));
         v
     }
 
     /// The newest backup of `env` whose status is valid.
     pub fn newest_valid(&self, env: &str) -> Option<&BackupRecord> {
-        self.newest_first(Some(env)).into_iter().find(|b| b.status == Status::Valid)
+        self.newest_first(Some(env))
+            .into_iter()
+            .find(|b| b.status == Status::Valid)
     }
 }
 
@@ -187,8 +193,17 @@ impl Store {
         let path = self.registry_path();
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RegistryFile::default()),
-            Err(e) => return Err(Error::io(Kind::Config, "cannot read the registry", &path, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(RegistryFile::default());
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    Kind::Config,
+                    "cannot read the registry",
+                    &path,
+                    e,
+                ));
+            }
         };
         let reg: RegistryFile = serde_json::from_str(&text).map_err(|e| {
             Error::config(format!("the backup registry {} is malformed", path.display()))
@@ -225,10 +240,18 @@ impl Store {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(fs::TryLockError::WouldBlock) => {
-                    return Err(Error::new(Kind::Busy, "another faber-db run holds the registry lock")
-                        .with_hint(format!("wait for it to finish; the lock is {}", path.display())));
+                    return Err(Error::new(
+                        Kind::Busy,
+                        "another faber-db run holds the registry lock",
+                    )
+                    .with_hint(format!(
+                        "wait for it to finish; the lock is {}",
+                        path.display()
+                    )));
                 }
-                Err(fs::TryLockError::Error(e)) => return Err(Error::io(Kind::Config, "cannot lock", &path, e)),
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(Error::io(Kind::Config, "cannot lock", &path, e));
+                }
             }
         }
     }
@@ -240,7 +263,11 @@ impl Store {
     }
 
     /// [`Store::update`] for a caller that already holds the lock.
-    pub fn update_locked<T>(&self, _lock: &RegistryLock, change: impl FnOnce(&mut RegistryFile) -> Result<T>) -> Result<T> {
+    pub fn update_locked<T>(
+        &self,
+        _lock: &RegistryLock,
+        change: impl FnOnce(&mut RegistryFile) -> Result<T>,
+    ) -> Result<T> {
         let mut reg = self.load()?;
         let out = change(&mut reg)?;
         let mut bytes = serde_json::to_vec_pretty(&reg).expect("the registry serializes");
@@ -261,7 +288,8 @@ impl Store {
             .open(&path)
             .map_err(|e| Error::io(Kind::Config, "cannot open", &path, e))?;
         // One write per event: appends of a line this size do not interleave.
-        f.write_all(&line).map_err(|e| Error::io(Kind::Config, "cannot append to", &path, e))
+        f.write_all(&line)
+            .map_err(|e| Error::io(Kind::Config, "cannot append to", &path, e))
     }
 
     /// Removes `.partial` files that no running faber-db holds; returns them.

@@ -30,7 +30,9 @@ impl Retention {
     pub fn expiry(self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Retention::Forever => None,
-            Retention::For(d) => chrono::Duration::from_std(d).ok().and_then(|d| at.checked_add_signed(d)),
+            Retention::For(d) => chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| at.checked_add_signed(d)),
         }
     }
 }

@@ -26,12 +26,16 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(global: &GlobalArgs, ui: Ui) -> Result<Ctx> {
-        let cwd = std::env::current_dir().map_err(|e| Error::config("cannot read the current directory").caused_by(e))?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::config("cannot read the current directory").caused_by(e))?;
         let root = match &global.root {
             Some(r) => {
                 let r = cwd.join(r);
                 if !r.is_dir() {
-                    return Err(Error::config(format!("--root {} is not a directory", r.display())));
+                    return Err(Error::config(format!(
+                        "--root {} is not a directory",
+                        r.display()
+                    )));
                 }
                 r
             }
@@ -52,7 +56,10 @@ impl Ctx {
         let vars = Vars::load(&self.root)?;
         let store = Store::new(config.backup_dir.clone());
         for path in store.remove_stale_partials() {
-            self.ui.warn(format!("removed {}, left by an interrupted run", self.show(&path)));
+            self.ui.warn(format!(
+                "removed {}, left by an interrupted run",
+                self.show(&path)
+            ));
         }
         Ok(Session {
             ctx: self,
@@ -64,7 +71,10 @@ impl Ctx {
 
     /// A path as shown to the user: relative to the root when inside it.
     pub fn show(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 }
 
@@ -72,7 +82,9 @@ fn now() -> Result<DateTime<Utc>> {
     match std::env::var(NOW_VAR) {
         Ok(s) if !s.is_empty() => DateTime::parse_from_rfc3339(&s)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| Error::config(format!("{NOW_VAR}={s} is not an RFC 3339 time")).caused_by(e)),
+            .map_err(|e| {
+                Error::config(format!("{NOW_VAR}={s} is not an RFC 3339 time")).caused_by(e)
+            }),
         _ => Ok(Utc::now()),
     }
 }
@@ -94,8 +106,13 @@ impl Session<'_> {
         let raw = match &env.url {
             UrlSource::Inline(url) => url.clone(),
             UrlSource::Var(var) => self.vars.get(var).map(str::to_string).ok_or_else(|| {
-                Error::config(format!("variable {var} is not set (the database URL of environment `{}`)", env.name))
-                    .with_hint(format!("export {var}=postgres://user@host/db (or sqlite:path), or add it to .env"))
+                Error::config(format!(
+                    "variable {var} is not set (the database URL of environment `{}`)",
+                    env.name
+                ))
+                .with_hint(format!(
+                    "export {var}=postgres://user@host/db (or sqlite:path), or add it to .env"
+                ))
             })?,
         };
         DatabaseUrl::parse(&raw, &self.config.root)

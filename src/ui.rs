@@ -18,7 +18,9 @@ pub struct Ui {
 
 impl Ui {
     pub fn new(json: bool, quiet: bool, verbose: bool, no_color: bool) -> Ui {
-        let color = !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+        let color = !no_color
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal();
         console::set_colors_enabled(color);
         console::set_colors_enabled_stderr(color && std::io::stderr().is_terminal());
         Ui {
@@ -48,12 +50,20 @@ impl Ui {
 
     /// `✓ text`: a step that worked.
     pub fn ok(&self, text: impl AsRef<str>) {
-        self.line(format!("{} {}", Style::new().green().apply_to("✓"), text.as_ref()));
+        self.line(format!(
+            "{} {}",
+            Style::new().green().apply_to("✓"),
+            text.as_ref()
+        ));
     }
 
     /// `✗ text`: an item that failed while the command goes on.
     pub fn fail(&self, text: impl AsRef<str>) {
-        self.line(format!("{} {}", Style::new().red().apply_to("✗"), text.as_ref()));
+        self.line(format!(
+            "{} {}",
+            Style::new().red().apply_to("✗"),
+            text.as_ref()
+        ));
     }
 
     /// A detail shown with `--verbose`.
@@ -66,7 +76,15 @@ impl Ui {
     /// `warning: text` on stderr, shown in every mode but `--quiet`.
     pub fn warn(&self, text: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{} {}", Style::new().yellow().bold().for_stderr().apply_to("warning:"), text.as_ref());
+            eprintln!(
+                "{} {}",
+                Style::new()
+                    .yellow()
+                    .bold()
+                    .for_stderr()
+                    .apply_to("warning:"),
+                text.as_ref()
+            );
         }
     }
 
@@ -96,7 +114,10 @@ impl Ui {
             eprintln!("  caused by: {cause}");
         }
         if let Some(hint) = err.hint() {
-            eprintln!("{} {hint}", Style::new().cyan().for_stderr().apply_to("hint:"));
+            eprintln!(
+                "{} {hint}",
+                Style::new().cyan().for_stderr().apply_to("hint:")
+            );
         }
     }
 }
@@ -120,5 +141,9 @@ pub fn size(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

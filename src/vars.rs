@@ -26,13 +26,23 @@ impl Vars {
             };
             for (line_no, line) in text.lines().enumerate() {
                 match parse_line(line) {
+                    // Set variables win; an empty one counts as unset.
                     Ok(Some((k, v))) => {
-                        vars.values.entry(k).or_insert(v);
+                        let slot = vars.values.entry(k).or_default();
+                        if slot.is_empty() {
+                            *slot = v;
+                        }
                     }
                     Ok(None) => {}
                     Err(what) => {
-                        return Err(Error::config(format!("{}:{}: {what}", path.display(), line_no + 1))
-                            .with_hint("dotenv lines look like KEY=value, `export KEY=value` or # comments"));
+                        return Err(Error::config(format!(
+                            "{}:{}: {what}",
+                            path.display(),
+                            line_no + 1
+                        ))
+                        .with_hint(
+                            "dotenv lines look like KEY=value, `export KEY=value` or # comments",
+                        ));
                     }
                 }
             }
@@ -45,7 +55,10 @@ impl Vars {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -72,7 +85,12 @@ fn parse_line(line: &str) -> std::result::Result<Option<(String, String)>, Strin
         inner[..end].to_string()
     } else {
         // An unquoted value ends at ` #` (an inline comment).
-        value.split(" #").next().unwrap_or("").trim_end().to_string()
+        value
+            .split(" #")
+            .next()
+            .unwrap_or("")
+            .trim_end()
+            .to_string()
     };
     Ok(Some((key.to_string(), value)))
 }

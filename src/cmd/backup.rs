@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 
+use crate::Report;
 use crate::cmd::{self, list};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
@@ -18,7 +19,6 @@ use crate::registry::{self, BackupRecord, GitState, Status, Verification};
 use crate::retention::Retention;
 use crate::session::Session;
 use crate::ui;
-use crate::Report;
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -102,7 +102,10 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
     };
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
     if args.jobs.is_some() {
-        session.ctx.ui.detail("--jobs applies to PostgreSQL directory dumps only; ignored");
+        session
+            .ctx
+            .ui
+            .detail("--jobs applies to PostgreSQL directory dumps only; ignored");
     }
     let record = take(session, env, &request)?;
     print_summary(session, &record);
@@ -119,33 +122,61 @@ pub fn take(session: &Session, env: &Environment, request: &Request) -> Result<B
         Ok(r) => (Some(r.id.clone()), true, request.reason.clone()),
         Err(e) => (None, false, Some(e.one_line())),
     };
-    cmd::log_event(session, "backup", Some(&env.name), id.as_deref(), ok, detail);
+    cmd::log_event(
+        session,
+        "backup",
+        Some(&env.name),
+        id.as_deref(),
+        ok,
+        detail,
+    );
     if let Ok(r) = &result {
         ui.ok(format!("Registered {}", ui.bold(&r.id)));
     }
     result
 }
 
-fn take_inner(session: &Session, env: &Environment, request: &Request, started: Instant) -> Result<BackupRecord> {
+fn take_inner(
+    session: &Session,
+    env: &Environment,
+    request: &Request,
+    started: Instant,
+) -> Result<BackupRecord> {
     let ui = &session.ctx.ui;
     let now = session.ctx.now;
     let (url, db) = session.provider(env)?;
     let format = match request.format {
         Some(f) if db.formats().contains(&f) => f,
         Some(f) => {
-            return Err(Error::config(format!("format `{f}` is not available for {} databases", db.kind().as_str()))
-                .with_hint(format!("available: {}", db.formats().iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "))));
+            return Err(Error::config(format!(
+                "format `{f}` is not available for {} databases",
+                db.kind().as_str()
+            ))
+            .with_hint(format!(
+                "available: {}",
+                db.formats()
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
         None if db.formats().contains(&env.format) => env.format,
         None => db.formats()[0],
     };
     let server_version = db.check_connection()?;
-    ui.ok(format!("Connected to {} ({server_version})", url.redacted()));
+    ui.ok(format!(
+        "Connected to {} ({server_version})",
+        url.redacted()
+    ));
 
     let env_dir = session.store.env_dir(&env.name)?;
     let estimate = db.size_estimate()?;
     check_free_space(&env_dir, estimate)?;
-    ui.detail(format!("database size {}, free space checked", ui::size(estimate)));
+    ui.detail(format!(
+        "database size {}, free space checked",
+        ui::size(estimate)
+    ));
 
     // Reserve the ID under the registry lock: the `.partial` file claims it.
     let suffix = format!("{}{}", format.extension(), request.compression.extension());
@@ -159,14 +190,18 @@ fn take_inner(session: &Session, env: &Environment, request: &Request, started: 
                 || fsutil::partial_path(&env_dir.join(format!("{id}{suffix}"))).exists()
         });
         let final_path = env_dir.join(format!("{id}{suffix}"));
-        let partial = PartialFile::create(&final_path).map_err(|e| Error::io(Kind::Tool, "cannot create", &final_path, e))?;
+        let partial = PartialFile::create(&final_path)
+            .map_err(|e| Error::io(Kind::Tool, "cannot create", &final_path, e))?;
         (id, partial)
     };
     let final_path = env_dir.join(format!("{id}{suffix}"));
 
-    let dumped = db.dump(format, env.migrations_table.as_deref(), &env_dir, &mut |source| {
-        pipeline::write_stream(source, request.compression, partial.file())
-    })?;
+    let dumped = db.dump(
+        format,
+        env.migrations_table.as_deref(),
+        &env_dir,
+        &mut |source| pipeline::write_stream(source, request.compression, partial.file()),
+    )?;
     ui.ok(format!(
         "Dumped {} ({} → {} {})",
         db.database_name(),
@@ -176,7 +211,8 @@ fn take_inner(session: &Session, env: &Environment, request: &Request, started: 
     ));
 
     // Read the stored bytes back: the file on disk must be what was hashed and must decode.
-    let reread = File::open(partial.path()).map_err(|e| Error::io(Kind::Tool, "cannot reopen", partial.path(), e))?;
+    let reread = File::open(partial.path())
+        .map_err(|e| Error::io(Kind::Tool, "cannot reopen", partial.path(), e))?;
     let check = (|| {
         let mut decoder = Decoder::new(reread, request.compression)?;
         let decoded = std::io::copy(&mut decoder, &mut std::io::sink())?;
@@ -184,11 +220,22 @@ fn take_inner(session: &Session, env: &Environment, request: &Request, started: 
         Ok::<_, std::io::Error>((sha, decoded))
     })();
     match check {
-        Ok((sha, decoded)) if sha == dumped.written.sha256 && decoded == dumped.written.raw_bytes => {}
-        Ok(_) => return Err(Error::verification("the backup file read back differs from what was written")),
-        Err(e) => return Err(Error::verification("the backup file cannot be read back").caused_by(e)),
+        Ok((sha, decoded))
+            if sha == dumped.written.sha256 && decoded == dumped.written.raw_bytes => {}
+        Ok(_) => {
+            return Err(Error::verification(
+                "the backup file read back differs from what was written",
+            ));
+        }
+        Err(e) => {
+            return Err(Error::verification("the backup file cannot be read back").caused_by(e));
+        }
     }
-    ui.ok(format!("Verified SHA-256 {}…, integrity {}", &dumped.written.sha256[..12], dumped.integrity_check));
+    ui.ok(format!(
+        "Verified SHA-256 {}…, integrity {}",
+        &dumped.written.sha256[..12],
+        dumped.integrity_check
+    ));
 
     let file = final_path
         .strip_prefix(session.store.dir())
@@ -233,29 +280,39 @@ fn take_inner(session: &Session, env: &Environment, request: &Request, started: 
     let manifest = registry::manifest_path_for(&final_path, &id);
     let mut manifest_bytes = serde_json::to_vec_pretty(&record).expect("records serialize");
     manifest_bytes.push(b'\n');
-    session.store.update(|reg| {
-        fsutil::write_atomic(&manifest, &manifest_bytes)?;
-        partial.persist(&final_path).map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))?;
-        reg.backups.push(record.clone());
-        Ok(())
-    })
-    .inspect_err(|_| {
-        // The ID was reserved, so these names are ours alone.
-        let _ = fsutil::remove_if_exists(&manifest);
-        let _ = fsutil::remove_if_exists(&final_path);
-    })?;
+    session
+        .store
+        .update(|reg| {
+            fsutil::write_atomic(&manifest, &manifest_bytes)?;
+            partial
+                .persist(&final_path)
+                .map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))?;
+            reg.backups.push(record.clone());
+            Ok(())
+        })
+        .inspect_err(|_| {
+            // The ID was reserved, so these names are ours alone.
+            let _ = fsutil::remove_if_exists(&manifest);
+            let _ = fsutil::remove_if_exists(&final_path);
+        })?;
     Ok(record)
 }
 
 /// Refuses to start when the destination cannot hold a worst-case backup: an uncompressed copy
 /// plus the working snapshot.
 fn check_free_space(dir: &std::path::Path, estimate: u64) -> Result<()> {
-    let free = fs4::available_space(dir).map_err(|e| Error::io(Kind::Config, "cannot read free space of", dir, e))?;
+    let free = fs4::available_space(dir)
+        .map_err(|e| Error::io(Kind::Config, "cannot read free space of", dir, e))?;
     let needed = estimate.saturating_mul(2);
     if free < needed {
         return Err(Error::new(
             Kind::DiskSpace,
-            format!("not enough free space in {}: {} free, about {} needed", dir.display(), ui::size(free), ui::size(needed)),
+            format!(
+                "not enough free space in {}: {} free, about {} needed",
+                dir.display(),
+                ui::size(free),
+                ui::size(needed)
+            ),
         )
         .with_hint("free some space, or remove old backups with `faber-db cleanup --expired`"));
     }
@@ -267,10 +324,24 @@ fn print_summary(session: &Session, r: &BackupRecord) {
     let path: PathBuf = r.path(session.store.dir());
     ui.line("");
     ui.line(format!("  {} {}", ui.bold("Backup:    "), r.id));
-    ui.line(format!("  {} {} ({} before compression)", ui.bold("Size:      "), ui::size(r.size_bytes), ui::size(r.raw_size_bytes)));
-    ui.line(format!("  {} {}", ui.bold("Location:  "), session.ctx.show(&path)));
+    ui.line(format!(
+        "  {} {} ({} before compression)",
+        ui.bold("Size:      "),
+        ui::size(r.size_bytes),
+        ui::size(r.raw_size_bytes)
+    ));
+    ui.line(format!(
+        "  {} {}",
+        ui.bold("Location:  "),
+        session.ctx.show(&path)
+    ));
     let tables: u64 = r.tables.values().map(|t| t.rows).sum();
-    ui.line(format!("  {} {} tables, {} rows", ui.bold("Contents:  "), r.tables.len(), tables));
+    ui.line(format!(
+        "  {} {} tables, {} rows",
+        ui.bold("Contents:  "),
+        r.tables.len(),
+        tables
+    ));
     if let Some(m) = &r.migrations {
         ui.line(format!(
             "  {} {} applied ({}), last {}",
@@ -280,10 +351,16 @@ fn print_summary(session: &Session, r: &BackupRecord) {
             m.last_migration.as_deref().unwrap_or("-")
         ));
     }
-    let expiry = r.expires_at.map_or_else(|| "kept forever".to_string(), |t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")));
+    let expiry = r.expires_at.map_or_else(
+        || "kept forever".to_string(),
+        |t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
+    );
     ui.line(format!("  {} {expiry}", ui.bold("Retention: ")));
     ui.line("");
-    ui.line(format!("Restore with: faber-db restore {} --from {}", r.environment, r.id));
+    ui.line(format!(
+        "Restore with: faber-db restore {} --from {}",
+        r.environment, r.id
+    ));
 }
 
 fn host() -> Option<String> {
@@ -291,7 +368,9 @@ fn host() -> Option<String> {
 }
 
 fn user() -> Option<String> {
-    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok()
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
 }
 
 /// The project's git commit and branch, read from `.git` without running git.
@@ -306,11 +385,14 @@ fn git_state(root: &std::path::Path) -> Option<GitState> {
         });
     };
     let branch = reference.strip_prefix("refs/heads/").map(str::to_string);
-    let commit = std::fs::read_to_string(git.join(reference)).ok().map(|s| s.trim().to_string()).or_else(|| {
-        let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
-        packed
-            .lines()
-            .find_map(|l| l.strip_suffix(reference).map(|c| c.trim().to_string()))
-    });
+    let commit = std::fs::read_to_string(git.join(reference))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .or_else(|| {
+            let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+            packed
+                .lines()
+                .find_map(|l| l.strip_suffix(reference).map(|c| c.trim().to_string()))
+        });
     Some(GitState { commit, branch })
 }

@@ -59,7 +59,9 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     let rule = if args.expired {
         Rule::Expired
     } else if let Some(d) = args.older_than {
-        Rule::OlderThan(chrono::Duration::from_std(d).map_err(|_| Error::config("--older-than is too long"))?)
+        Rule::OlderThan(
+            chrono::Duration::from_std(d).map_err(|_| Error::config("--older-than is too long"))?,
+        )
     } else {
         Rule::KeepLast(args.keep_last.expect("clap requires one rule"))
     };
@@ -72,15 +74,30 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
 
     if planned.is_empty() {
         ui.line("Nothing to clean up.");
-        return Ok(Report::new().with("dry_run", dry).with("removed", Vec::<Removal>::new()).with("freed_bytes", 0));
+        return Ok(Report::new()
+            .with("dry_run", dry)
+            .with("removed", Vec::<Removal>::new())
+            .with("freed_bytes", 0));
     }
     if dry {
         for r in &planned {
-            ui.line(format!("would remove {} {} ({})", r.environment, r.id, ui::size(r.size_bytes)));
+            ui.line(format!(
+                "would remove {} {} ({})",
+                r.environment,
+                r.id,
+                ui::size(r.size_bytes)
+            ));
         }
         let freed: u64 = planned.iter().map(|r| r.size_bytes).sum();
-        ui.line(format!("Dry run: {} backups, {} would be freed", planned.len(), ui::size(freed)));
-        return Ok(Report::new().with("dry_run", true).with("removed", &planned).with("freed_bytes", freed));
+        ui.line(format!(
+            "Dry run: {} backups, {} would be freed",
+            planned.len(),
+            ui::size(freed)
+        ));
+        return Ok(Report::new()
+            .with("dry_run", true)
+            .with("removed", &planned)
+            .with("freed_bytes", freed));
     }
 
     // Protected environments are confirmed once each, by name, before anything is removed.
@@ -94,8 +111,13 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     // The selection is made again under the lock, so a backup registered meanwhile is judged too.
     let dir = session.store.dir().to_path_buf();
     let removed: Vec<BackupRecord> = session.store.update(|reg| {
-        let chosen: BTreeSet<String> = select(reg, args.env.as_deref(), rule, session.ctx.now).into_iter().map(|r| r.id).collect();
-        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut reg.backups).into_iter().partition(|b| chosen.contains(&b.id));
+        let chosen: BTreeSet<String> = select(reg, args.env.as_deref(), rule, session.ctx.now)
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut reg.backups)
+            .into_iter()
+            .partition(|b| chosen.contains(&b.id));
         reg.backups = kept;
         Ok(gone)
     })?;
@@ -114,19 +136,44 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
         }
         if ok {
             freed += b.size_bytes;
-            ui.ok(format!("Removed {} {} ({})", b.environment, b.id, ui::size(b.size_bytes)));
+            ui.ok(format!(
+                "Removed {} {} ({})",
+                b.environment,
+                b.id,
+                ui::size(b.size_bytes)
+            ));
         } else {
-            ui.fail(format!("Removed {} {} from the registry, but not all its files", b.environment, b.id));
+            ui.fail(format!(
+                "Removed {} {} from the registry, but not all its files",
+                b.environment, b.id
+            ));
         }
-        cmd::log_event(session, "cleanup", Some(&b.environment), Some(&b.id), ok, None);
+        cmd::log_event(
+            session,
+            "cleanup",
+            Some(&b.environment),
+            Some(&b.id),
+            ok,
+            None,
+        );
         done.push(removal(b));
     }
-    ui.line(format!("{} backups removed, {} freed", removed.len(), ui::size(freed)));
-    let mut report = Report::new().with("dry_run", false).with("removed", &done).with("freed_bytes", freed);
+    ui.line(format!(
+        "{} backups removed, {} freed",
+        removed.len(),
+        ui::size(freed)
+    ));
+    let mut report = Report::new()
+        .with("dry_run", false)
+        .with("removed", &done)
+        .with("freed_bytes", freed);
     if !failures.is_empty() {
         report.failure = Some(
-            Error::config(format!("some files could not be removed: {}", failures.join("; ")))
-                .with_hint("remove them by hand; `faber-db doctor` will list them"),
+            Error::config(format!(
+                "some files could not be removed: {}",
+                failures.join("; ")
+            ))
+            .with_hint("remove them by hand; `faber-db doctor` will list them"),
         );
     }
     Ok(report)
@@ -143,7 +190,12 @@ fn removal(b: &BackupRecord) -> Removal {
 
 /// The backups `rule` removes. Never the newest valid backup of an environment, never a backup
 /// kept forever.
-fn select(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: chrono::DateTime<chrono::Utc>) -> Vec<Removal> {
+fn select(
+    reg: &RegistryFile,
+    env: Option<&str>,
+    rule: Rule,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Removal> {
     let mut by_env: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
     for b in reg.newest_first(env) {
         by_env.entry(b.environment.as_str()).or_default().push(b);

@@ -27,10 +27,18 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
     let reg = session.store.load()?;
     let record = verify::find(&reg, &args.id)?.clone();
     let last_valid = record.status == Status::Valid
-        && reg.newest_first(Some(&record.environment)).iter().filter(|b| b.status == Status::Valid).count() == 1;
+        && reg
+            .newest_first(Some(&record.environment))
+            .iter()
+            .filter(|b| b.status == Status::Valid)
+            .count()
+            == 1;
     if last_valid && !args.force {
-        return Err(Error::config(format!("{} is the only valid backup of `{}`", record.id, record.environment))
-            .with_hint("take another backup first, or pass --force to remove it anyway"));
+        return Err(Error::config(format!(
+            "{} is the only valid backup of `{}`",
+            record.id, record.environment
+        ))
+        .with_hint("take another backup first, or pass --force to remove it anyway"));
     }
     if let Some(env) = session.config.environments.get(&record.environment) {
         confirm::confirm(env, "delete", Ask::TypeName, session.ctx.yes)?;
@@ -46,14 +54,29 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
             problems.push(format!("{}: {e}", session.ctx.show(&path)));
         }
     }
-    cmd::log_event(session, "delete", Some(&record.environment), Some(&record.id), problems.is_empty(), None);
+    cmd::log_event(
+        session,
+        "delete",
+        Some(&record.environment),
+        Some(&record.id),
+        problems.is_empty(),
+        None,
+    );
     let ui = &session.ctx.ui;
-    ui.ok(format!("Deleted {} ({}, {})", record.id, record.environment, ui::size(record.size_bytes)));
+    ui.ok(format!(
+        "Deleted {} ({}, {})",
+        record.id,
+        record.environment,
+        ui::size(record.size_bytes)
+    ));
     let mut report = Report::new().with("deleted", &record);
     if !problems.is_empty() {
         report.failure = Some(
-            Error::config(format!("the entry is gone but some files could not be removed: {}", problems.join("; ")))
-                .with_hint("remove them by hand"),
+            Error::config(format!(
+                "the entry is gone but some files could not be removed: {}",
+                problems.join("; ")
+            ))
+            .with_hint("remove them by hand"),
         );
     }
     Ok(report)

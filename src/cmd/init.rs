@@ -21,16 +21,24 @@ pub struct InitArgs {
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
     let dir = ctx.root.join(PLUGIN_DIR);
     let path = dir.join("config.toml");
-    let existing = ["config.toml", "config.json"].map(|n| dir.join(n)).into_iter().find(|p| p.exists());
+    let existing = ["config.toml", "config.json"]
+        .map(|n| dir.join(n))
+        .into_iter()
+        .find(|p| p.exists());
     if let (Some(existing), false) = (&existing, args.force) {
-        return Err(Error::config(format!("{} already exists", ctx.show(existing)))
-            .with_hint("pass --force to replace it with a fresh config"));
+        return Err(
+            Error::config(format!("{} already exists", ctx.show(existing)))
+                .with_hint("pass --force to replace it with a fresh config"),
+        );
     }
     fsutil::create_private_dir(&dir)?;
     fsutil::write_atomic(&path, TEMPLATE.as_bytes())?;
     let ui = &ctx.ui;
     ui.ok(format!("Wrote {}", ctx.show(&path)));
-    if existing.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "json")) {
+    if existing
+        .as_ref()
+        .is_some_and(|p| p.extension().is_some_and(|e| e == "json"))
+    {
         ui.warn("config.json is still there; config.toml is read first");
     }
     ui.line("");

@@ -28,11 +28,16 @@ pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
     if let Some(env) = &args.env {
         // An environment no longer in the config may still have backups: list them, but name a
         // typo as such.
-        if !session.config.environments.contains_key(env) && reg.newest_first(Some(env)).is_empty() {
+        if !session.config.environments.contains_key(env) && reg.newest_first(Some(env)).is_empty()
+        {
             session.env(env)?;
         }
     }
-    let mut backups: Vec<BackupRecord> = reg.newest_first(args.env.as_deref()).into_iter().cloned().collect();
+    let mut backups: Vec<BackupRecord> = reg
+        .newest_first(args.env.as_deref())
+        .into_iter()
+        .cloned()
+        .collect();
     // The registry says what was last verified; a file that is gone is shown as missing now.
     for b in &mut backups {
         if b.status != Status::Missing && !b.path(session.store.dir()).exists() {
@@ -41,7 +46,11 @@ pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
     }
     let total = backups.len();
     let total_bytes: u64 = backups.iter().map(|b| b.size_bytes).sum();
-    let shown = if args.all { total } else { total.min(DEFAULT_LIMIT) };
+    let shown = if args.all {
+        total
+    } else {
+        total.min(DEFAULT_LIMIT)
+    };
     print_table(session, &backups[..shown], args.env.is_none());
     let ui = &session.ctx.ui;
     if total == 0 {
@@ -51,13 +60,20 @@ pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
         });
     } else {
         if shown < total {
-            ui.line(ui.dim(format!("… {} older backups not shown (use --all)", total - shown)));
+            ui.line(ui.dim(format!(
+                "… {} older backups not shown (use --all)",
+                total - shown
+            )));
         }
-        ui.line(format!("{total} backups, {} in total", ui::size(total_bytes)));
+        ui.line(format!(
+            "{total} backups, {} in total",
+            ui::size(total_bytes)
+        ));
     }
-    Ok(Report::new()
-        .with("backups", &backups[..shown])
-        .with("totals", json!({"count": total, "shown": shown, "size_bytes": total_bytes})))
+    Ok(Report::new().with("backups", &backups[..shown]).with(
+        "totals",
+        json!({"count": total, "shown": shown, "size_bytes": total_bytes}),
+    ))
 }
 
 fn print_table(session: &Session, backups: &[BackupRecord], with_env: bool) {
@@ -71,7 +87,13 @@ fn print_table(session: &Session, backups: &[BackupRecord], with_env: bool) {
         .map(|b| {
             let migrations = b.migrations.as_ref().map_or_else(
                 || "-".to_string(),
-                |m| format!("{} / {}", m.applied_count, m.last_migration.as_deref().unwrap_or("-")),
+                |m| {
+                    format!(
+                        "{} / {}",
+                        m.applied_count,
+                        m.last_migration.as_deref().unwrap_or("-")
+                    )
+                },
             );
             let left = match b.expires_at {
                 None => "forever".to_string(),
@@ -98,7 +120,13 @@ fn print_table(session: &Session, backups: &[BackupRecord], with_env: bool) {
     }
     header.extend(["CREATED (UTC)", "SIZE", "MIGRATIONS", "RETENTION", "STATUS"]);
     let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let fmt_row = |cells: Vec<String>| {
         cells

@@ -33,7 +33,14 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
 }
 
 /// Appends an audit event; a failure to log is a warning, never a failed command.
-pub fn log_event(session: &Session, event: &'static str, env: Option<&str>, id: Option<&str>, ok: bool, detail: Option<String>) {
+pub fn log_event(
+    session: &Session,
+    event: &'static str,
+    env: Option<&str>,
+    id: Option<&str>,
+    ok: bool,
+    detail: Option<String>,
+) {
     let e = HistoryEvent {
         time: session.ctx.now,
         event,
@@ -45,6 +52,9 @@ pub fn log_event(session: &Session, event: &'static str, env: Option<&str>, id: 
         host: gethostname::gethostname().into_string().ok(),
     };
     if let Err(err) = session.store.append_history(&e) {
-        session.ctx.ui.warn(format!("could not write the audit log: {}", err.one_line()));
+        session
+            .ctx
+            .ui
+            .warn(format!("could not write the audit log: {}", err.one_line()));
     }
 }

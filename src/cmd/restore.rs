@@ -39,7 +39,10 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     let env = session.env(&args.env)?;
     let record = choose(session, env, &args.from)?;
     if record.environment != env.name {
-        ui.warn(format!("restoring a backup of `{}` into `{}`", record.environment, env.name));
+        ui.warn(format!(
+            "restoring a backup of `{}` into `{}`",
+            record.environment, env.name
+        ));
     }
     let (url, db) = session.provider(env)?;
     if db.kind() != record.provider {
@@ -51,11 +54,20 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             db.kind().as_str()
         )));
     }
-    ui.line(format!("Restoring {} into {} ({})", ui.bold(&record.id), ui.bold(&env.name), url.redacted()));
+    ui.line(format!(
+        "Restoring {} into {} ({})",
+        ui.bold(&record.id),
+        ui.bold(&env.name),
+        url.redacted()
+    ));
     if args.dry_run.dry_run {
         ui.line(format!(
             "Dry run: would verify the checksum, {}, and replace the database.",
-            if args.no_safety_backup { "skip the safety backup" } else { "take a safety backup (reason pre-restore)" }
+            if args.no_safety_backup {
+                "skip the safety backup"
+            } else {
+                "take a safety backup (reason pre-restore)"
+            }
         ));
         return Ok(Report::new().with("dry_run", true).with("backup", &record));
     }
@@ -63,7 +75,14 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
 
     if let Err(e) = verify::checksum_ok(session, &record) {
         mark_corrupt(session, &record.id);
-        cmd::log_event(session, "restore", Some(&env.name), Some(&record.id), false, Some(e.one_line()));
+        cmd::log_event(
+            session,
+            "restore",
+            Some(&env.name),
+            Some(&record.id),
+            false,
+            Some(e.one_line()),
+        );
         return Err(e);
     }
     ui.ok(format!("Checksum of {} verified", record.id));
@@ -79,7 +98,9 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         result.as_ref().err().map(|e| e.one_line()),
     );
     let inspection = result.map_err(|e| match &safety {
-        Some(s) => e.with_hint(format!("the database as it was before is in safety backup {s}")),
+        Some(s) => e.with_hint(format!(
+            "the database as it was before is in safety backup {s}"
+        )),
         None => e,
     })?;
 
@@ -93,7 +114,10 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         .with("migrations", &inspection.migrations)
         .with("row_count_differences", &diffs);
     if diffs.is_empty() {
-        ui.ok(format!("Restored {} tables, {rows} rows; row counts match the manifest", inspection.tables.len()));
+        ui.ok(format!(
+            "Restored {} tables, {rows} rows; row counts match the manifest",
+            inspection.tables.len()
+        ));
     } else {
         report.failure = Some(Error::verification(format!(
             "the restored database differs from the manifest: {}",
@@ -101,10 +125,17 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         )));
     }
     if let Some(m) = &inspection.migrations {
-        ui.line(format!("Migrations: {} applied, last {}", m.applied_count, m.last_migration.as_deref().unwrap_or("-")));
+        ui.line(format!(
+            "Migrations: {} applied, last {}",
+            m.applied_count,
+            m.last_migration.as_deref().unwrap_or("-")
+        ));
     }
     if let Some(s) = &safety {
-        ui.line(format!("Undo with: faber-db restore {} --from {s}", env.name));
+        ui.line(format!(
+            "Undo with: faber-db restore {} --from {s}",
+            env.name
+        ));
     }
     Ok(report.with("restored", json!(true)))
 }
@@ -114,8 +145,14 @@ fn choose(session: &Session, env: &Environment, from: &str) -> Result<BackupReco
     let reg = session.store.load()?;
     let record = if from == "latest" {
         reg.newest_valid(&env.name).cloned().ok_or_else(|| {
-            Error::config(format!("environment `{}` has no valid backup to restore", env.name))
-                .with_hint(format!("take one with `faber-db backup {}`, or name another with --from ID", env.name))
+            Error::config(format!(
+                "environment `{}` has no valid backup to restore",
+                env.name
+            ))
+            .with_hint(format!(
+                "take one with `faber-db backup {}`, or name another with --from ID",
+                env.name
+            ))
         })?
     } else {
         ids::validate_id(from)?;
@@ -123,8 +160,12 @@ fn choose(session: &Session, env: &Environment, from: &str) -> Result<BackupReco
     };
     match record.status {
         Status::Valid => Ok(record),
-        s => Err(Error::verification(format!("backup {} is marked {}; it will not be restored", record.id, s.as_str()))
-            .with_hint("check it with `faber-db verify` or pick another backup")),
+        s => Err(Error::verification(format!(
+            "backup {} is marked {}; it will not be restored",
+            record.id,
+            s.as_str()
+        ))
+        .with_hint("check it with `faber-db verify` or pick another backup")),
     }
 }
 
@@ -150,7 +191,10 @@ fn safety_backup(
     }
     let request = backup::Request::automatic(env, "pre-restore");
     let record = backup::take(session, env, &request).map_err(|e| {
-        let msg = format!("the safety backup failed, so nothing was restored: {}", e.message());
+        let msg = format!(
+            "the safety backup failed, so nothing was restored: {}",
+            e.message()
+        );
         let mut err = Error::new(e.kind(), msg);
         for c in e.causes() {
             err = err.caused_by(c);
@@ -167,9 +211,10 @@ fn restore_data(
     db: &dyn crate::provider::Provider,
 ) -> Result<crate::provider::Inspection> {
     let path = record.path(session.store.dir());
-    let file = File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
-    let mut decoder =
-        Decoder::new(file, record.compression).map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
+    let file =
+        File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
+    let mut decoder = Decoder::new(file, record.compression)
+        .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
     db.restore(record.format, &mut decoder, env.migrations_table.as_deref())
 }
 
@@ -181,6 +226,9 @@ fn mark_corrupt(session: &Session, id: &str) {
         Ok(())
     });
     if let Err(e) = result {
-        session.ctx.ui.warn(format!("could not mark {id} corrupt: {}", e.one_line()));
+        session
+            .ctx
+            .ui
+            .warn(format!("could not mark {id} corrupt: {}", e.one_line()));
     }
 }

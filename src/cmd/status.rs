@@ -72,7 +72,10 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
             Ok((url, db)) => {
                 s.provider = Some(db.kind().as_str().to_string());
                 s.url = Some(url.redacted());
-                match db.check_connection().and_then(|v| Ok((v, db.inspect(env.migrations_table.as_deref(), false)?))) {
+                match db
+                    .check_connection()
+                    .and_then(|v| Ok((v, db.inspect(env.migrations_table.as_deref(), false)?)))
+                {
                     Ok((version, inspection)) => {
                         s.reachable = true;
                         s.server_version = Some(version);
@@ -93,7 +96,10 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
     let marker = if s.protected { " [protected]" } else { "" };
     ui.line(format!("{}{marker}", ui.bold(&s.environment)));
     match (&s.url, &s.url_problem) {
-        (Some(url), _) => ui.line(format!("  database:   {url} ({})", s.provider.as_deref().unwrap_or("?"))),
+        (Some(url), _) => ui.line(format!(
+            "  database:   {url} ({})",
+            s.provider.as_deref().unwrap_or("?")
+        )),
         (None, Some(p)) => {
             let var = match &env.url {
                 UrlSource::Var(v) => format!(" (variable {v})"),
@@ -105,9 +111,15 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
     }
     if s.url.is_some() {
         if s.reachable {
-            ui.line(format!("  reachable:  yes ({})", s.server_version.as_deref().unwrap_or("")));
+            ui.line(format!(
+                "  reachable:  yes ({})",
+                s.server_version.as_deref().unwrap_or("")
+            ));
         } else {
-            ui.line(format!("  reachable:  no — {}", s.problem.as_deref().unwrap_or("")));
+            ui.line(format!(
+                "  reachable:  no — {}",
+                s.problem.as_deref().unwrap_or("")
+            ));
         }
     }
     if let Some(m) = &s.migrations {
@@ -128,7 +140,10 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
             ui::size(s.total_size_bytes),
             retention::short(session.ctx.now - at)
         )),
-        _ => ui.line(format!("  backups:    none yet — faber-db backup {}", s.environment)),
+        _ => ui.line(format!(
+            "  backups:    none yet — faber-db backup {}",
+            s.environment
+        )),
     }
     ui.line(format!("  retention:  {}", s.retention));
 }

@@ -50,7 +50,8 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
         ids::validate_id(id)?;
         vec![find(&reg, id)?.clone()]
     } else if let Some(env) = &args.env {
-        if !session.config.environments.contains_key(env) && reg.newest_first(Some(env)).is_empty() {
+        if !session.config.environments.contains_key(env) && reg.newest_first(Some(env)).is_empty()
+        {
             session.env(env)?;
         }
         reg.newest_first(Some(env)).into_iter().cloned().collect()
@@ -72,7 +73,12 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
                 checked.verification.integrity_check,
                 if args.deep { ", row counts match" } else { "" }
             )),
-            Some(p) => ui.fail(format!("{} {}: {} — {p}", record.environment, record.id, checked.status.as_str())),
+            Some(p) => ui.fail(format!(
+                "{} {}: {} — {p}",
+                record.environment,
+                record.id,
+                checked.status.as_str()
+            )),
         }
         results.push(checked);
     }
@@ -95,7 +101,8 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
 
 pub fn find<'a>(reg: &'a crate::registry::RegistryFile, id: &str) -> Result<&'a BackupRecord> {
     reg.find(id).ok_or_else(|| {
-        Error::config(format!("no backup with ID `{id}`")).with_hint("list the backups with `faber-db list`")
+        Error::config(format!("no backup with ID `{id}`"))
+            .with_hint("list the backups with `faber-db list`")
     })
 }
 
@@ -119,9 +126,21 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
     let file = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return verdict(Status::Missing, "not run".into(), false, Some(format!("file {} is missing", session.ctx.show(&path))));
+            return verdict(
+                Status::Missing,
+                "not run".into(),
+                false,
+                Some(format!("file {} is missing", session.ctx.show(&path))),
+            );
         }
-        Err(e) => return verdict(Status::Corrupt, "not run".into(), false, Some(format!("cannot open: {e}"))),
+        Err(e) => {
+            return verdict(
+                Status::Corrupt,
+                "not run".into(),
+                false,
+                Some(format!("cannot open: {e}")),
+            );
+        }
     };
     let work_dir = match session.store.env_dir(&record.environment) {
         Ok(d) => d,
@@ -129,17 +148,42 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
     };
     let mut decoder = match Decoder::new(file, record.compression) {
         Ok(d) => d,
-        Err(e) => return verdict(Status::Corrupt, "not run".into(), true, Some(format!("cannot decode: {e}"))),
+        Err(e) => {
+            return verdict(
+                Status::Corrupt,
+                "not run".into(),
+                true,
+                Some(format!("cannot decode: {e}")),
+            );
+        }
     };
-    let structure = provider::check_structure(record.provider, record.format, &mut decoder, &work_dir, deep);
+    let structure = provider::check_structure(
+        record.provider,
+        record.format,
+        &mut decoder,
+        &work_dir,
+        deep,
+    );
     let stored = decoder.finish();
     match stored {
         Ok((sha, _)) if sha != record.sha256 => {
             let integrity = structure.map_or_else(|e| e.one_line(), |s| s.integrity_check);
-            return verdict(Status::Corrupt, integrity, true, Some("checksum mismatch: the file changed since it was written".into()));
+            return verdict(
+                Status::Corrupt,
+                integrity,
+                true,
+                Some("checksum mismatch: the file changed since it was written".into()),
+            );
         }
         Ok(_) => {}
-        Err(e) => return verdict(Status::Corrupt, "not run".into(), false, Some(format!("cannot read: {e}"))),
+        Err(e) => {
+            return verdict(
+                Status::Corrupt,
+                "not run".into(),
+                false,
+                Some(format!("cannot read: {e}")),
+            );
+        }
     }
     let structure = match structure {
         Ok(s) => s,
@@ -152,7 +196,12 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
     if let Some(tables) = &structure.tables {
         let diffs = compare_tables(&record.tables, tables);
         if !diffs.is_empty() {
-            return verdict(Status::Corrupt, structure.integrity_check, true, Some(format!("row counts differ: {}", diffs.join(", "))));
+            return verdict(
+                Status::Corrupt,
+                structure.integrity_check,
+                true,
+                Some(format!("row counts differ: {}", diffs.join(", "))),
+            );
         }
     }
     verdict(Status::Valid, structure.integrity_check, true, None)
@@ -204,14 +253,26 @@ pub fn record_results(session: &Session, results: &[Checked]) -> Result<()> {
 pub fn checksum_ok(session: &Session, record: &BackupRecord) -> Result<()> {
     let path = record.path(session.store.dir());
     let file = File::open(&path).map_err(|e| {
-        Error::verification(format!("backup file {} cannot be opened", session.ctx.show(&path))).caused_by(e)
+        Error::verification(format!(
+            "backup file {} cannot be opened",
+            session.ctx.show(&path)
+        ))
+        .caused_by(e)
     })?;
-    let (sha, _) = pipeline::hash_file(file)
-        .map_err(|e| Error::verification(format!("backup file {} cannot be read", session.ctx.show(&path))).caused_by(e))?;
+    let (sha, _) = pipeline::hash_file(file).map_err(|e| {
+        Error::verification(format!(
+            "backup file {} cannot be read",
+            session.ctx.show(&path)
+        ))
+        .caused_by(e)
+    })?;
     if sha == record.sha256 {
         Ok(())
     } else {
-        Err(Error::verification(format!("backup {} failed its checksum: the file changed since it was written", record.id))
-            .with_hint("it was marked corrupt; restore another backup (see `faber-db list`)"))
+        Err(Error::verification(format!(
+            "backup {} failed its checksum: the file changed since it was written",
+            record.id
+        ))
+        .with_hint("it was marked corrupt; restore another backup (see `faber-db list`)"))
     }
 }

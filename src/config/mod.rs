@@ -63,9 +63,16 @@ pub fn find_root(start: &Path) -> PathBuf {
 /// The config file to read: `--config` if given, else `config.toml`, else `config.json`.
 pub fn locate(root: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
-        let path = if path.is_absolute() { path.to_path_buf() } else { root.join(path) };
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            root.join(path)
+        };
         if !path.is_file() {
-            return Err(Error::config(format!("config file {} not found", path.display())));
+            return Err(Error::config(format!(
+                "config file {} not found",
+                path.display()
+            )));
         }
         return Ok(path);
     }
@@ -76,8 +83,10 @@ pub fn locate(root: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
             return Ok(path);
         }
     }
-    Err(Error::config(format!("no faber-db config found in {}", dir.display()))
-        .with_hint("run `faber-db init` to create one, or pass --root / --config"))
+    Err(
+        Error::config(format!("no faber-db config found in {}", dir.display()))
+            .with_hint("run `faber-db init` to create one, or pass --root / --config"),
+    )
 }
 
 /// Reads and resolves the config under `root`.
@@ -94,13 +103,24 @@ fn parse(file: &Path, text: &str) -> Result<RawConfig> {
     let hint = "see config/config.example.toml for every key and its meaning";
     if is_json {
         serde_json::from_str(text).map_err(|e| {
-            Error::config(format!("{}:{}:{}: {}", file.display(), e.line(), e.column(), strip_position(&e.to_string())))
-                .with_hint(hint)
+            Error::config(format!(
+                "{}:{}:{}: {}",
+                file.display(),
+                e.line(),
+                e.column(),
+                strip_position(&e.to_string())
+            ))
+            .with_hint(hint)
         })
     } else {
         toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map_or((1, 1), |span| line_col(text, span.start));
-            Error::config(format!("{}:{line}:{col}: {}", file.display(), e.message().trim())).with_hint(hint)
+            Error::config(format!(
+                "{}:{line}:{col}: {}",
+                file.display(),
+                e.message().trim()
+            ))
+            .with_hint(hint)
         })
     }
 }
@@ -117,40 +137,62 @@ fn strip_position(msg: &str) -> String {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+    let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
     (line, col)
 }
 
 fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
     let bad = |msg: String| Error::config(format!("{}: {msg}", file.display()));
-    let backup_dir = root.join(raw.defaults.backup_dir.as_deref().unwrap_or(DEFAULT_BACKUP_DIR));
+    let backup_dir = root.join(
+        raw.defaults
+            .backup_dir
+            .as_deref()
+            .unwrap_or(DEFAULT_BACKUP_DIR),
+    );
     let default_format = raw.defaults.format.unwrap_or(Format::Sql);
     let default_compression = raw.defaults.compression.unwrap_or(Compression::Gzip);
     let default_retention = match (raw.defaults.retention, raw.backup.retention_days) {
         (Some(_), Some(_)) => {
-            return Err(bad("both defaults.retention and backup.retention_days are set".into())
-                .with_hint("keep one of them"));
+            return Err(
+                bad("both defaults.retention and backup.retention_days are set".into())
+                    .with_hint("keep one of them"),
+            );
         }
         (r, days) => r.or(days.map(retention_from_days).transpose().map_err(bad)?),
     };
     for name in &raw.safety.protected_environments {
         if !raw.environments.contains_key(name) {
-            return Err(bad(format!("safety.protected_environments names `{name}`, which is not an environment")));
+            return Err(bad(format!(
+                "safety.protected_environments names `{name}`, which is not an environment"
+            )));
         }
     }
     if raw.environments.is_empty() {
-        return Err(bad("no environments are defined".into())
-            .with_hint("add an [environments.dev] table, or run `faber-db init --force` to start over"));
+        return Err(bad("no environments are defined".into()).with_hint(
+            "add an [environments.dev] table, or run `faber-db init --force` to start over",
+        ));
     }
     let mut environments = BTreeMap::new();
     for (name, env) in raw.environments {
         if !ids::is_valid_env_name(&name) {
-            return Err(bad(format!("invalid environment name `{}`", ids::shorten(&name)))
-                .with_hint("environment names use only A-Z a-z 0-9 _ - (at most 64 characters)"));
+            return Err(bad(format!(
+                "invalid environment name `{}`",
+                ids::shorten(&name)
+            ))
+            .with_hint("environment names use only A-Z a-z 0-9 _ - (at most 64 characters)"));
         }
         let listed = raw.safety.protected_environments.contains(&name);
-        let mut resolved = resolve_env(&name, env, listed, default_retention, default_format, default_compression)
-            .map_err(|e| bad(format!("environments.{name}: {e}")))?;
+        let mut resolved = resolve_env(
+            &name,
+            env,
+            listed,
+            default_retention,
+            default_format,
+            default_compression,
+        )
+        .map_err(|e| bad(format!("environments.{name}: {e}")))?;
         if resolved.migrations_table.is_none() {
             resolved.migrations_table.clone_from(&raw.migrations.table);
         }
@@ -196,7 +238,9 @@ fn resolve_env(
         (None, None) => UrlSource::Var(default_url_var(name)),
     };
     let retention = match (raw.retention, raw.backup_retention_days) {
-        (Some(_), Some(_)) => return Err("both retention and backup_retention_days are set; keep one".into()),
+        (Some(_), Some(_)) => {
+            return Err("both retention and backup_retention_days are set; keep one".into());
+        }
         (Some(r), None) => r,
         (None, Some(days)) => retention_from_days(days)?,
         (None, None) => default_retention.unwrap_or_else(|| {
@@ -223,7 +267,11 @@ fn resolve_env(
 
 /// `<ENV>_DATABASE_URL`, upper-cased, with `production` shortened to `PROD`.
 pub fn default_url_var(env: &str) -> String {
-    let stem = if env == "production" { "PROD".to_string() } else { env.to_uppercase().replace('-', "_") };
+    let stem = if env == "production" {
+        "PROD".to_string()
+    } else {
+        env.to_uppercase().replace('-', "_")
+    };
     format!("{stem}_DATABASE_URL")
 }
 
@@ -235,11 +283,17 @@ impl Config {
     /// The named environment, or an error that lists the known ones.
     pub fn environment(&self, name: &str) -> Result<&Environment> {
         self.environments.get(name).ok_or_else(|| {
-            Error::config(format!("unknown environment `{}`", ids::shorten(name))).with_hint(format!(
-                "environments in {}: {}",
-                self.file.display(),
-                self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
+            Error::config(format!("unknown environment `{}`", ids::shorten(name))).with_hint(
+                format!(
+                    "environments in {}: {}",
+                    self.file.display(),
+                    self.environments
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
         })
     }
 }

@@ -106,6 +106,9 @@ pub struct RawBackup {
 pub struct RawMigrations {
     pub table: Option<String>,
     pub directory: Option<String>,
-    #[allow(dead_code, reason = "read by `migrate`, coming with the release workflow")]
+    #[allow(
+        dead_code,
+        reason = "read by `migrate`, coming with the release workflow"
+    )]
     pub timeout_seconds: Option<u64>,
 }

@@ -93,11 +93,21 @@ pub trait Provider {
 
     /// Takes a consistent dump, passing its byte stream to `sink`. `work_dir` holds any
     /// temporary files, named `*.partial`.
-    fn dump(&self, format: Format, migrations_table: Option<&str>, work_dir: &Path, sink: &mut Sink<'_>)
-    -> Result<Dumped>;
+    fn dump(
+        &self,
+        format: Format,
+        migrations_table: Option<&str>,
+        work_dir: &Path,
+        sink: &mut Sink<'_>,
+    ) -> Result<Dumped>;
 
     /// Replaces the database's content with the decoded dump `source`; returns what it then holds.
-    fn restore(&self, format: Format, source: &mut dyn Read, migrations_table: Option<&str>) -> Result<Inspection>;
+    fn restore(
+        &self,
+        format: Format,
+        source: &mut dyn Read,
+        migrations_table: Option<&str>,
+    ) -> Result<Inspection>;
 }
 
 /// Opens the provider for a parsed URL.

@@ -32,8 +32,13 @@ impl Sqlite {
     }
 
     fn not_found(&self) -> Error {
-        Error::connection(format!("SQLite database {} does not exist", self.path.display()))
-            .with_hint("check the environment's URL, or restore a backup into it with `faber-db restore`")
+        Error::connection(format!(
+            "SQLite database {} does not exist",
+            self.path.display()
+        ))
+        .with_hint(
+            "check the environment's URL, or restore a backup into it with `faber-db restore`",
+        )
     }
 
     /// Opens the live database read-only; a missing or unreadable file is a connection failure.
@@ -41,9 +46,13 @@ impl Sqlite {
         if !self.path.is_file() {
             return Err(self.not_found());
         }
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.cannot_open(e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| self.cannot_open(e))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.cannot_open(e))?;
         // Reading the schema proves this is a database and not some other file.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
             .map_err(|e| self.cannot_open(e))?;
@@ -51,16 +60,21 @@ impl Sqlite {
     }
 
     fn cannot_open(&self, e: rusqlite::Error) -> Error {
-        Error::connection(format!("cannot open SQLite database {}", self.path.display()))
-            .caused_by(e)
-            .with_hint("check that the file is an SQLite database and readable by this user")
+        Error::connection(format!(
+            "cannot open SQLite database {}",
+            self.path.display()
+        ))
+        .caused_by(e)
+        .with_hint("check that the file is an SQLite database and readable by this user")
     }
 
     /// Copies the live database into `dest` with the online backup API, a batch of pages at a time.
     fn snapshot_into(&self, src: &Connection, dest: &Path) -> Result<()> {
-        let copy_failed = |e: rusqlite::Error| Error::tool("SQLite online backup failed").caused_by(e);
+        let copy_failed =
+            |e: rusqlite::Error| Error::tool("SQLite online backup failed").caused_by(e);
         let mut dst = Connection::open(dest).map_err(copy_failed)?;
-        dst.pragma_update(None, "journal_mode", "OFF").map_err(copy_failed)?;
+        dst.pragma_update(None, "journal_mode", "OFF")
+            .map_err(copy_failed)?;
         let backup = Backup::new(src, &mut dst).map_err(copy_failed)?;
         let started = Instant::now();
         loop {
@@ -68,8 +82,11 @@ impl Sqlite {
                 StepResult::Done => break,
                 StepResult::More => {}
                 _ if started.elapsed() > BUSY_TIMEOUT => {
-                    return Err(Error::new(Kind::Busy, "the SQLite database stayed locked by a writer")
-                        .with_hint("retry when the application's write load is lower"));
+                    return Err(Error::new(
+                        Kind::Busy,
+                        "the SQLite database stayed locked by a writer",
+                    )
+                    .with_hint("retry when the application's write load is lower"));
                 }
                 _ => std::thread::sleep(Duration::from_millis(50)),
             }
@@ -84,7 +101,10 @@ impl Provider for Sqlite {
     }
 
     fn database_name(&self) -> String {
-        self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     fn formats(&self) -> &'static [Format] {
@@ -108,10 +128,18 @@ impl Provider for Sqlite {
         inspect(&conn, migrations_table, count_rows)
     }
 
-    fn dump(&self, format: Format, migrations_table: Option<&str>, work_dir: &Path, sink: &mut Sink<'_>) -> Result<Dumped> {
+    fn dump(
+        &self,
+        format: Format,
+        migrations_table: Option<&str>,
+        work_dir: &Path,
+        sink: &mut Sink<'_>,
+    ) -> Result<Dumped> {
         if format != Format::Sqlite {
-            return Err(Error::config(format!("SQLite backups are database images; format `{format}` is not available"))
-                .with_hint("--format applies to PostgreSQL; leave it out for SQLite"));
+            return Err(Error::config(format!(
+                "SQLite backups are database images; format `{format}` is not available"
+            ))
+            .with_hint("--format applies to PostgreSQL; leave it out for SQLite"));
         }
         let src = self.open_live()?;
         let snapshot_path = work_dir.join(format!("snapshot-{}.sqlite3", std::process::id()));
@@ -123,14 +151,21 @@ impl Provider for Sqlite {
         let image = open_image(snapshot.path())?;
         let integrity_check = integrity_check(&image)?;
         if integrity_check != "ok" {
-            return Err(Error::verification(format!("the database failed SQLite's integrity check: {integrity_check}"))
-                .with_hint("the live database is damaged; repair it before relying on a backup of it"));
+            return Err(Error::verification(format!(
+                "the database failed SQLite's integrity check: {integrity_check}"
+            ))
+            .with_hint(
+                "the live database is damaged; repair it before relying on a backup of it",
+            ));
         }
-        let inspection = inspect(&image, migrations_table, true).map_err(|e| Error::tool(e.one_line()))?;
+        let inspection =
+            inspect(&image, migrations_table, true).map_err(|e| Error::tool(e.one_line()))?;
         drop(image);
 
-        let mut file = File::open(snapshot.path()).map_err(|e| Error::io(Kind::Tool, "cannot read", snapshot.path(), e))?;
-        let written = sink(&mut file).map_err(|e| Error::io(Kind::Tool, "cannot write the backup of", &self.path, e))?;
+        let mut file = File::open(snapshot.path())
+            .map_err(|e| Error::io(Kind::Tool, "cannot read", snapshot.path(), e))?;
+        let written = sink(&mut file)
+            .map_err(|e| Error::io(Kind::Tool, "cannot write the backup of", &self.path, e))?;
         Ok(Dumped {
             inspection,
             written,
@@ -139,31 +174,51 @@ impl Provider for Sqlite {
         })
     }
 
-    fn restore(&self, format: Format, source: &mut dyn Read, migrations_table: Option<&str>) -> Result<Inspection> {
+    fn restore(
+        &self,
+        format: Format,
+        source: &mut dyn Read,
+        migrations_table: Option<&str>,
+    ) -> Result<Inspection> {
         if format != Format::Sqlite {
-            return Err(Error::config(format!("a {format} backup cannot be restored into SQLite")));
+            return Err(Error::config(format!(
+                "a {format} backup cannot be restored into SQLite"
+            )));
         }
         let dir = self.path.parent().unwrap_or(Path::new("."));
         if !dir.is_dir() {
-            return Err(Error::connection(format!("directory {} does not exist", dir.display())));
+            return Err(Error::connection(format!(
+                "directory {} does not exist",
+                dir.display()
+            )));
         }
-        let staged = PartialFile::create(&self.path).map_err(|e| Error::io(Kind::Tool, "cannot stage the restore at", &self.path, e))?;
-        copy_into(source, staged.file()).map_err(|e| Error::io(Kind::Tool, "cannot write", staged.path(), e))?;
+        let staged = PartialFile::create(&self.path)
+            .map_err(|e| Error::io(Kind::Tool, "cannot stage the restore at", &self.path, e))?;
+        copy_into(source, staged.file())
+            .map_err(|e| Error::io(Kind::Tool, "cannot write", staged.path(), e))?;
         let image = open_image(staged.path())?;
         let check = integrity_check(&image)?;
         if check != "ok" {
-            return Err(Error::verification(format!("the backup's data failed SQLite's integrity check: {check}")));
+            return Err(Error::verification(format!(
+                "the backup's data failed SQLite's integrity check: {check}"
+            )));
         }
-        let inspection = inspect(&image, migrations_table, true).map_err(|e| Error::verification(e.one_line()))?;
+        let inspection = inspect(&image, migrations_table, true)
+            .map_err(|e| Error::verification(e.one_line()))?;
         drop(image);
 
         if let Ok(meta) = fs::metadata(&self.path) {
             // The restored file keeps the mode the application's database had.
-            let _ = fs::set_permissions(staged.path(), fs::Permissions::from_mode(meta.permissions().mode()));
+            let _ = fs::set_permissions(
+                staged.path(),
+                fs::Permissions::from_mode(meta.permissions().mode()),
+            );
             self.fold_wal()?;
         }
         let target = self.path.clone();
-        staged.persist(&target).map_err(|e| Error::io(Kind::Tool, "cannot replace", &target, e))?;
+        staged
+            .persist(&target)
+            .map_err(|e| Error::io(Kind::Tool, "cannot replace", &target, e))?;
         for suffix in ["-wal", "-shm"] {
             let mut side = target.as_os_str().to_owned();
             side.push(suffix);
@@ -177,17 +232,28 @@ impl Sqlite {
     /// Moves the content of the live database's write-ahead log into the file and empties the
     /// log, so that no old log is replayed over the restored file.
     fn fold_wal(&self) -> Result<()> {
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.cannot_open(e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| self.cannot_open(e))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.cannot_open(e))?;
-        let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| self.cannot_open(e))?;
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| self.cannot_open(e))?;
         if journal.eq_ignore_ascii_case("wal") {
             let busy: i64 = conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
                 .map_err(|e| self.cannot_open(e))?;
             if busy != 0 {
-                return Err(Error::new(Kind::Busy, format!("{} is in use by another process", self.path.display()))
-                    .with_hint("stop the application that holds the database open, then restore again"));
+                return Err(Error::new(
+                    Kind::Busy,
+                    format!("{} is in use by another process", self.path.display()),
+                )
+                .with_hint(
+                    "stop the application that holds the database open, then restore again",
+                ));
             }
         }
         Ok(())
@@ -198,18 +264,24 @@ impl Sqlite {
 /// with `deep` its rows counted. The scratch file is always removed.
 pub fn check_image(decoded: &mut dyn Read, work_dir: &Path, deep: bool) -> Result<StructureCheck> {
     let scratch_path = work_dir.join(format!("verify-{}.sqlite3", std::process::id()));
-    let scratch = PartialFile::create(&scratch_path).map_err(|e| Error::io(Kind::Config, "cannot create", &scratch_path, e))?;
-    copy_into(decoded, scratch.file()).map_err(|e| {
-        Error::verification("the backup's data stream is unreadable").caused_by(e)
-    })?;
+    let scratch = PartialFile::create(&scratch_path)
+        .map_err(|e| Error::io(Kind::Config, "cannot create", &scratch_path, e))?;
+    copy_into(decoded, scratch.file())
+        .map_err(|e| Error::verification("the backup's data stream is unreadable").caused_by(e))?;
     let image = open_image(scratch.path())?;
     let integrity_check = integrity_check(&image)?;
     let tables = if deep && integrity_check == "ok" {
-        Some(count_tables(&image).map_err(|e| Error::verification("cannot count rows in the backup").caused_by(e))?)
+        Some(
+            count_tables(&image)
+                .map_err(|e| Error::verification("cannot count rows in the backup").caused_by(e))?,
+        )
     } else {
         None
     };
-    Ok(StructureCheck { integrity_check, tables })
+    Ok(StructureCheck {
+        integrity_check,
+        tables,
+    })
 }
 
 fn copy_into(source: &mut dyn Read, file: &File) -> io::Result<u64> {
@@ -222,9 +294,12 @@ fn copy_into(source: &mut dyn Read, file: &File) -> io::Result<u64> {
 /// Opens an image file read-only and immutable: no locks, no `-wal`/`-shm` files created.
 fn open_image(path: &Path) -> Result<Connection> {
     let uri = format!("file:{}?immutable=1", uri_escape(&path.to_string_lossy()));
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    Connection::open_with_flags(uri, flags)
-        .map_err(|e| Error::verification("the backup is not a readable SQLite database").caused_by(e))
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Connection::open_with_flags(uri, flags).map_err(|e| {
+        Error::verification("the backup is not a readable SQLite database").caused_by(e)
+    })
 }
 
 fn uri_escape(path: &str) -> String {
@@ -245,10 +320,16 @@ fn integrity_check(conn: &Connection) -> Result<String> {
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
     };
-    run().map_err(|e| Error::verification("the backup is not a readable SQLite database").caused_by(e))
+    run().map_err(|e| {
+        Error::verification("the backup is not a readable SQLite database").caused_by(e)
+    })
 }
 
-fn inspect(conn: &Connection, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection> {
+fn inspect(
+    conn: &Connection,
+    migrations_table: Option<&str>,
+    count_rows: bool,
+) -> Result<Inspection> {
     let tables = if count_rows {
         count_tables(conn).map_err(|e| Error::connection("cannot count rows").caused_by(e))?
     } else {
@@ -262,12 +343,20 @@ fn count_tables(conn: &Connection) -> rusqlite::Result<Tables> {
     let mut stmt = conn.prepare(
         "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
     )?;
-    let names = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut tables = Tables::new();
     for name in names {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {quoted}"), [], |r| r.get(0))?;
-        tables.insert(name, TableStats { rows: rows.max(0) as u64 });
+        let rows: i64 =
+            conn.query_row(&format!("SELECT count(*) FROM {quoted}"), [], |r| r.get(0))?;
+        tables.insert(
+            name,
+            TableStats {
+                rows: rows.max(0) as u64,
+            },
+        );
     }
     Ok(tables)
 }
@@ -281,7 +370,11 @@ struct Db<'a>(&'a Connection);
 impl Queryable for Db<'_> {
     fn table_exists(&self, table: &str) -> Result<bool> {
         self.0
-            .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get::<_, i64>(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n > 0)
             .map_err(|e| Error::connection("cannot read the SQLite schema").caused_by(e))
     }
@@ -297,7 +390,8 @@ impl Queryable for Db<'_> {
                             rusqlite::types::ValueRef::Null => None,
                             rusqlite::types::ValueRef::Integer(n) => Some(n.to_string()),
                             rusqlite::types::ValueRef::Real(x) => Some(x.to_string()),
-                            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            rusqlite::types::ValueRef::Text(t)
+                            | rusqlite::types::ValueRef::Blob(t) => {
                                 Some(String::from_utf8_lossy(t).into_owned())
                             }
                         })
@@ -306,6 +400,8 @@ impl Queryable for Db<'_> {
             })?;
             rows.collect()
         };
-        run().map_err(|e| Error::connection(format!("cannot read migration state ({sql})")).caused_by(e))
+        run().map_err(|e| {
+            Error::connection(format!("cannot read migration state ({sql})")).caused_by(e)
+        })
     }
 }

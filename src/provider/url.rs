@@ -17,7 +17,10 @@ pub enum DatabaseUrl {
 impl DatabaseUrl {
     pub fn parse(raw: &str, root: &Path) -> Result<DatabaseUrl> {
         let raw = raw.trim();
-        let scheme = raw.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        let scheme = raw
+            .split_once(':')
+            .map(|(s, _)| s.to_ascii_lowercase())
+            .unwrap_or_default();
         match scheme.as_str() {
             "sqlite" | "sqlite3" => {
                 let rest = &raw[scheme.len() + 1..];
@@ -28,7 +31,11 @@ impl DatabaseUrl {
                         .with_hint("use sqlite:path/to/db.sqlite3 (relative to the project root) or sqlite:///absolute/path"));
                 }
                 let path = Path::new(path);
-                Ok(DatabaseUrl::Sqlite(if path.is_absolute() { path.to_path_buf() } else { root.join(path) }))
+                Ok(DatabaseUrl::Sqlite(if path.is_absolute() {
+                    path.to_path_buf()
+                } else {
+                    root.join(path)
+                }))
             }
             "postgres" | "postgresql" | "mysql" | "mariadb" => {
                 let url = ::url::Url::parse(raw).map_err(|e| {
@@ -36,11 +43,18 @@ impl DatabaseUrl {
                         "the form is postgres://user@host:5432/dbname (the password comes from the variable, percent-encoded)",
                     )
                 })?;
-                let kind = if scheme.starts_with("postgres") { ProviderKind::Postgres } else { ProviderKind::Mysql };
+                let kind = if scheme.starts_with("postgres") {
+                    ProviderKind::Postgres
+                } else {
+                    ProviderKind::Mysql
+                };
                 Ok(DatabaseUrl::Server { kind, url })
             }
-            _ => Err(Error::config(format!("unsupported database URL scheme `{}`", crate::ids::shorten(&scheme)))
-                .with_hint("use sqlite:PATH, postgres://… or mysql://…")),
+            _ => Err(Error::config(format!(
+                "unsupported database URL scheme `{}`",
+                crate::ids::shorten(&scheme)
+            ))
+            .with_hint("use sqlite:PATH, postgres://… or mysql://…")),
         }
     }
 
@@ -85,16 +99,26 @@ mod tests {
     #[test]
     fn sqlite_paths_resolve_against_root() {
         let root = Path::new("/proj");
-        assert_eq!(DatabaseUrl::parse("sqlite:db/dev.sqlite3", root).unwrap(), DatabaseUrl::Sqlite("/proj/db/dev.sqlite3".into()));
-        assert_eq!(DatabaseUrl::parse("sqlite://db/x.db?mode=ro", root).unwrap(), DatabaseUrl::Sqlite("/proj/db/x.db".into()));
-        assert_eq!(DatabaseUrl::parse("sqlite:///abs/x.db", root).unwrap(), DatabaseUrl::Sqlite("/abs/x.db".into()));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:db/dev.sqlite3", root).unwrap(),
+            DatabaseUrl::Sqlite("/proj/db/dev.sqlite3".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://db/x.db?mode=ro", root).unwrap(),
+            DatabaseUrl::Sqlite("/proj/db/x.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///abs/x.db", root).unwrap(),
+            DatabaseUrl::Sqlite("/abs/x.db".into())
+        );
         assert!(DatabaseUrl::parse("sqlite:", root).is_err());
         assert!(DatabaseUrl::parse("ftp://x", root).is_err());
     }
 
     #[test]
     fn passwords_are_redacted() {
-        let u = DatabaseUrl::parse("postgres://app:s3cret@db.example:5432/app", Path::new("/")).unwrap();
+        let u = DatabaseUrl::parse("postgres://app:s3cret@db.example:5432/app", Path::new("/"))
+            .unwrap();
         assert_eq!(u.redacted(), "postgres://app:***@db.example:5432/app");
         assert!(!format!("{u:?}").contains("s3cret"));
     }

@@ -1,1 +1,15 @@
+//! Integration tests: the real `faber-db` binary, run in temporary project roots.
 
+mod harness;
+
+mod bad_input;
+mod cleanup;
+mod config;
+mod corruption;
+mod json;
+mod lifecycle;
+mod migrations;
+mod protected;
+mod quickstart;
+mod roundtrip;
+mod services;

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Makes sure the database servers the test suite talks to are up on 127.0.0.1:
+# PostgreSQL (5432, user postgres, trust auth) and MariaDB (3306, root, empty password).
+# Starts a stopped server; on a machine without one, installs it from Debian's packages.
+# Idempotent: safe to run again and again.
+set -euo pipefail
+
+log() { printf 'services: %s\n' "$*"; }
+
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    log "cannot install $* here: no apt-get"
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for() { # wait_for NAME COMMAND...
+  local name=$1; shift
+  for _ in $(seq 1 60); do
+    if "$@" >/dev/null 2>&1; then log "$name is up"; return 0; fi
+    sleep 1
+  done
+  log "$name did not come up"
+  return 1
+}
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
+
+ensure_postgres() {
+  if command -v pg_isready >/dev/null && pg_up; then log "PostgreSQL is up"; return 0; fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    log "installing PostgreSQL"
+    apt_install postgresql postgresql-client
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  # Trust auth for local TCP connections, as on the developer machines.
+  local hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_for PostgreSQL pg_up
+}
+
+mysql_up() { mysqladmin -h127.0.0.1 -P3306 -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
+
+ensure_mariadb() {
+  if command -v mysqladmin >/dev/null && mysql_up; then log "MariaDB is up"; return 0; fi
+  if [ ! -x /usr/sbin/mariadbd ]; then
+    log "installing MariaDB"
+    apt_install mariadb-server mariadb-client
+  fi
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+  wait_for "MariaDB (socket)" mysqladmin --connect-timeout=2 ping
+  # A fresh Debian install gives root socket auth only: allow root over TCP with no password.
+  if ! mysql_up; then
+    mysql -uroot -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+                     GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+                     FLUSH PRIVILEGES;"
+  fi
+  wait_for MariaDB mysql_up
+}
+
+ensure_postgres
+ensure_mariadb

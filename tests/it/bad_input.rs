@@ -1,0 +1,234 @@
+//! Acceptance 5: bad input gets a clear error and the documented exit code, and changes nothing.
+
+use std::fs;
+
+use crate::harness::{BACKUPS, Project};
+
+fn project() -> Project {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    p
+}
+
+#[test]
+fn unknown_environment_lists_the_known_ones() {
+    let p = project();
+    p.run(&["backup", "qa"])
+        .code(1)
+        .stderr_has("unknown environment `qa`")
+        .stderr_has("dev, production");
+    assert!(p.backup_files().is_empty());
+}
+
+#[test]
+fn invalid_labels_and_reasons_are_refused() {
+    let p = project();
+    for bad in [
+        "../../x",
+        "a/b",
+        "with space",
+        "new\nline",
+        ".hidden",
+        &"x".repeat(65),
+        "$(rm -rf /)",
+    ] {
+        p.run(&["backup", "dev", "--label", bad])
+            .code(1)
+            .stderr_has("invalid label");
+        p.run(&["backup", "dev", "--reason", bad])
+            .code(1)
+            .stderr_has("invalid reason");
+    }
+    assert!(p.backups().is_empty());
+    assert!(!p.path("x").exists());
+}
+
+#[test]
+fn unknown_and_malformed_backup_ids_are_refused() {
+    let p = project();
+    p.backup(&["dev"]);
+    p.run(&["verify", "backup-20200101-000000"])
+        .code(1)
+        .stderr_has("no backup with ID");
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        "backup-20200101-000000",
+        "--yes",
+    ])
+    .code(1)
+    .stderr_has("no backup with ID");
+    p.run(&["delete", "backup-20200101-000000"])
+        .code(1)
+        .stderr_has("no backup with ID");
+    for bad in [
+        "../../etc/passwd",
+        "backup-20200101-000000/../../x",
+        "latest2",
+    ] {
+        p.run(&["verify", bad])
+            .code(1)
+            .stderr_has("invalid backup ID");
+        p.run(&["delete", bad])
+            .code(1)
+            .stderr_has("invalid backup ID");
+    }
+}
+
+#[test]
+fn a_missing_database_file_is_a_connection_failure() {
+    let p = project().with_var("DEV_DATABASE_URL", "sqlite:db/nope.sqlite3");
+    p.run(&["backup", "dev"])
+        .code(3)
+        .stderr_has("does not exist");
+    assert!(
+        !p.path("db/nope.sqlite3").exists(),
+        "the database is not created by a backup"
+    );
+    assert!(p.backups().is_empty());
+    assert!(
+        p.backup_files().iter().all(|f| !f.ends_with(".partial")),
+        "{:?}",
+        p.backup_files()
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_a_connection_failure() {
+    let p = project();
+    fs::write(
+        p.path("db/dev.sqlite3"),
+        "this is not a database, just text that is long enough to matter",
+    )
+    .unwrap();
+    p.run(&["backup", "dev"])
+        .code(3)
+        .stderr_has("cannot open SQLite database");
+    assert!(p.backups().is_empty());
+    let leftovers: Vec<String> = p
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.starts_with("dev/"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_unset_url_variable_is_named() {
+    let p = Project::with_config("[environments.dev]\nurl_env = \"MY_DEV_URL\"\n");
+    p.run(&["backup", "dev"])
+        .code(1)
+        .stderr_has("variable MY_DEV_URL is not set");
+}
+
+#[test]
+fn a_malformed_toml_config_names_file_line_and_column() {
+    let p = project();
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\nretention = 30d\n",
+    );
+    p.run(&["backup", "dev"])
+        .code(1)
+        .stderr_has("config.toml:3:13");
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\ncolour = \"blue\"\n",
+    );
+    p.run(&["list"])
+        .code(1)
+        .stderr_has("config.toml:3:1")
+        .stderr_has("unknown field `colour`");
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        "[environments.dev]\nretention = \"30 dayz\"\n",
+    );
+    p.run(&["list"])
+        .code(1)
+        .stderr_has("config.toml:2:13")
+        .stderr_has("invalid duration");
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        "[defaults]\ncompression = \"lz4\"\n[environments.dev]\n",
+    );
+    p.run(&["list"])
+        .code(1)
+        .stderr_has("config.toml:2:15")
+        .stderr_has("lz4");
+}
+
+#[test]
+fn a_malformed_json_config_names_line_and_column() {
+    let p = Project::empty();
+    p.write(".fractary/plugins/faber-db/config.json", "{\n  \"environments\": {\n    \"dev\": {\"connection_string_env\": \"X\", \"colour\": 1}\n  }\n}\n");
+    p.run(&["list"])
+        .code(1)
+        .stderr_has("config.json:3:")
+        .stderr_has("unknown field `colour`");
+}
+
+#[test]
+fn a_missing_config_points_to_init() {
+    let p = Project::empty();
+    p.run(&["list"])
+        .code(1)
+        .stderr_has("no faber-db config found")
+        .stderr_has("faber-db init");
+}
+
+#[test]
+fn a_malformed_registry_is_reported_and_left_untouched() {
+    let p = project();
+    p.backup(&["dev"]);
+    let reg = p.path(&format!("{BACKUPS}/backups.json"));
+    for garbage in ["{\"version\": 1, \"backups\": [", "not json at all", ""] {
+        fs::write(&reg, garbage).unwrap();
+        for args in [
+            &["list"][..],
+            &["backup", "dev"],
+            &["verify", "--all"],
+            &["cleanup", "--expired"],
+        ] {
+            p.run(args)
+                .code(1)
+                .stderr_has("registry")
+                .stderr_has("hint:");
+            assert_eq!(
+                fs::read_to_string(&reg).unwrap(),
+                garbage,
+                "{args:?} left the registry as it was"
+            );
+        }
+    }
+    let files: Vec<String> = p
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".sqlite3.gz"))
+        .collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "the failed backup left no data file: {files:?}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let p = project();
+    p.run(&["backup"]).code(1);
+    p.run(&["frobnicate"]).code(1);
+    p.run(&["backup", "dev", "--compression", "lz4"]).code(1);
+    p.run(&["--help"]).code(0).stdout_has("Usage");
+}
+
+#[test]
+fn format_options_that_do_not_apply_to_sqlite_are_refused() {
+    let p = project();
+    p.run(&["backup", "dev", "--format", "custom"])
+        .code(1)
+        .stderr_has("not available for sqlite");
+    assert!(p.backups().is_empty());
+}

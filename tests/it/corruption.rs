@@ -1,0 +1,135 @@
+//! Acceptance 3: a flipped byte is caught by verify and stops a restore.
+
+use std::fs;
+
+use crate::harness::Project;
+
+fn flip_byte(path: &std::path::Path, at: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    let i = at.min(bytes.len() - 1);
+    bytes[i] ^= 0x01;
+    fs::write(path, bytes).unwrap();
+}
+
+fn corrupt_backup(compression: &str) -> (Project, String) {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('keep me'), ('and me');")
+        .unwrap();
+    let id = p.backup(&["dev", "--compression", compression]);
+    let file = p.backups()[0]["file"].as_str().unwrap().to_string();
+    let path = p.path(&format!("{}/{file}", crate::harness::BACKUPS));
+    let len = fs::metadata(&path).unwrap().len() as usize;
+    flip_byte(&path, len / 2);
+    (p, id)
+}
+
+#[test]
+fn verify_catches_a_flipped_byte_in_every_compression() {
+    for compression in ["none", "gzip", "zstd"] {
+        let (p, id) = corrupt_backup(compression);
+        p.run(&["verify", &id]).code(5).stdout_has("corrupt");
+        assert_eq!(p.backups()[0]["status"], "corrupt", "{compression}");
+        // The manifest beside the file says the same.
+        let manifest = p.path(&format!(
+            "{}/dev/{id}.manifest.json",
+            crate::harness::BACKUPS
+        ));
+        let m: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(manifest).unwrap()).unwrap();
+        assert_eq!(m["status"], "corrupt");
+    }
+}
+
+#[test]
+fn restore_refuses_a_corrupt_backup_and_leaves_the_database_alone() {
+    let (p, id) = corrupt_backup("gzip");
+    p.sqlite("db/dev.sqlite3")
+        .execute("INSERT INTO t VALUES ('written later')", [])
+        .unwrap();
+    let db_before = fs::read(p.path("db/dev.sqlite3")).unwrap();
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(5)
+        .stderr_has("checksum");
+    assert_eq!(fs::read(p.path("db/dev.sqlite3")).unwrap(), db_before);
+    assert_eq!(
+        p.backups().len(),
+        1,
+        "no safety backup is taken when nothing will be restored"
+    );
+    assert_eq!(p.backups()[0]["status"], "corrupt");
+    // Once marked corrupt, `latest` has nothing valid to offer.
+    p.run(&["restore", "dev", "--yes"])
+        .code(1)
+        .stderr_has("no valid backup");
+}
+
+#[test]
+fn verify_all_reports_every_backup_and_fails_if_one_is_bad() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let good = p.backup(&["dev", "--label", "good"]);
+    let bad = p.backup(&["dev", "--label", "bad"]);
+    let file = p
+        .backups()
+        .iter()
+        .find(|b| b["id"] == bad.as_str())
+        .unwrap()["file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    flip_byte(&p.path(&format!("{}/{file}", crate::harness::BACKUPS)), 40);
+    let run = p.run(&["verify", "--all"]).code(5);
+    assert!(
+        run.stdout.contains(&format!("✓ dev {good}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!("✗ dev {bad}")),
+        "{}",
+        run.stdout
+    );
+    let missing = p.backup(&["dev", "--label", "gone"]);
+    let file = p
+        .backups()
+        .iter()
+        .find(|b| b["id"] == missing.as_str())
+        .unwrap()["file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fs::remove_file(p.path(&format!("{}/{file}", crate::harness::BACKUPS))).unwrap();
+    p.run(&["list"]).code(0).stdout_has("missing");
+    p.run(&["verify", &missing]).code(5).stdout_has("missing");
+    let entry = p
+        .backups()
+        .into_iter()
+        .find(|b| b["id"] == missing.as_str())
+        .unwrap();
+    assert_eq!(entry["status"], "missing");
+}
+
+#[test]
+fn deep_verify_compares_row_counts_with_the_manifest() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2);")
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    p.run(&["verify", &id, "--deep"])
+        .code(0)
+        .stdout_has("row counts match");
+    // A manifest that no longer matches the data is caught only by a deep check.
+    let reg_path = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let text = fs::read_to_string(&reg_path)
+        .unwrap()
+        .replace("\"rows\": 2", "\"rows\": 3");
+    fs::write(&reg_path, text).unwrap();
+    p.run(&["verify", &id]).code(0);
+    p.run(&["verify", &id, "--deep"])
+        .code(5)
+        .stdout_has("row counts differ: t 3 → 2");
+}

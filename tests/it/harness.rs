@@ -1,0 +1,259 @@
+//! A small harness that runs the real `faber-db` binary in a project root of its own and checks
+//! the exit code, output and files left behind together.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_faber-db");
+pub const BACKUPS: &str = ".fractary/plugins/faber-db/backups";
+
+/// A project root in a temporary directory, with a config and an SQLite database per environment.
+pub struct Project {
+    dir: tempfile::TempDir,
+    now: Option<String>,
+    vars: BTreeMap<String, String>,
+}
+
+/// A config with a dev environment on `db/dev.sqlite3` and a protected production one on
+/// `db/prod.sqlite3`, both through variables.
+pub const DEFAULT_CONFIG: &str = r#"
+[defaults]
+compression = "gzip"
+
+[environments.dev]
+url_env = "DEV_DATABASE_URL"
+retention = "30d"
+
+[environments.production]
+url_env = "PROD_DATABASE_URL"
+"#;
+
+impl Project {
+    pub fn new() -> Project {
+        Project::with_config(DEFAULT_CONFIG)
+    }
+
+    pub fn with_config(config: &str) -> Project {
+        let p = Project::empty();
+        p.write(".fractary/plugins/faber-db/config.toml", config);
+        fs::create_dir_all(p.path("db")).unwrap();
+        p.with_var("DEV_DATABASE_URL", "sqlite:db/dev.sqlite3")
+            .with_var("PROD_DATABASE_URL", "sqlite:db/prod.sqlite3")
+    }
+
+    /// A root with nothing in it but `.fractary/`.
+    pub fn empty() -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("faber-it-")
+            .tempdir()
+            .unwrap();
+        fs::create_dir_all(dir.path().join(".fractary")).unwrap();
+        Project {
+            dir,
+            now: None,
+            vars: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_var(mut self, k: &str, v: &str) -> Project {
+        self.vars.insert(k.to_string(), v.to_string());
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    /// Fixes the clock of the following runs (`FABER_NOW`).
+    pub fn at(&mut self, rfc3339: &str) -> &mut Project {
+        self.now = Some(rfc3339.to_string());
+        self
+    }
+
+    /// Opens (creating) an SQLite database under the root.
+    pub fn sqlite(&self, rel: &str) -> Connection {
+        Connection::open(self.path(rel)).unwrap()
+    }
+
+    /// Runs faber-db with `args` in the root, without a terminal on stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.root())
+            .stdin(Stdio::null())
+            .env_remove("FABER_NOW")
+            .env_remove("NO_COLOR")
+            .env_remove("DEV_DATABASE_URL")
+            .env_remove("STAGING_DATABASE_URL")
+            .env_remove("PROD_DATABASE_URL");
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        if let Some(now) = &self.now {
+            cmd.env("FABER_NOW", now);
+        }
+        let out = cmd.output().expect("faber-db runs");
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs with `--json` and returns the parsed document, checking the exit code.
+    pub fn json(&self, args: &[&str], code: i32) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let run = self.run(&all).code(code);
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout of {:?} is not JSON ({e}):\n{}",
+                run.args, run.stdout
+            )
+        })
+    }
+
+    /// The registry as JSON (an empty one when absent).
+    pub fn registry(&self) -> Value {
+        match fs::read_to_string(self.path(&format!("{BACKUPS}/backups.json"))) {
+            Ok(t) => serde_json::from_str(&t).unwrap(),
+            Err(_) => serde_json::json!({"version": 1, "backups": []}),
+        }
+    }
+
+    pub fn backups(&self) -> Vec<Value> {
+        self.registry()["backups"].as_array().unwrap().clone()
+    }
+
+    /// Every file under the backup directory, relative to it, sorted.
+    pub fn backup_files(&self) -> Vec<String> {
+        let base = self.path(BACKUPS);
+        let mut out = Vec::new();
+        walk(&base, &base, &mut out);
+        out.sort();
+        out
+    }
+
+    /// Takes a backup and returns its ID.
+    pub fn backup(&self, args: &[&str]) -> String {
+        let mut all = vec!["backup"];
+        all.extend_from_slice(args);
+        let doc = self.json(&all, 0);
+        doc["backup"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(base, &p, out);
+        } else {
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+        }
+    }
+}
+
+pub fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The result of one run, with chained checks that print everything on failure.
+#[derive(Debug)]
+pub struct Run {
+    pub args: Vec<String>,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn fail(&self, what: &str) -> ! {
+        panic!(
+            "faber-db {:?}: {what}\n--- exit code: {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.args, self.code, self.stdout, self.stderr
+        )
+    }
+
+    pub fn code(self, expected: i32) -> Run {
+        if self.code != expected {
+            self.fail(&format!("expected exit code {expected}"));
+        }
+        self
+    }
+
+    pub fn stdout_has(self, needle: &str) -> Run {
+        if !self.stdout.contains(needle) {
+            self.fail(&format!("stdout lacks {needle:?}"));
+        }
+        self
+    }
+
+    pub fn stderr_has(self, needle: &str) -> Run {
+        if !self.stderr.contains(needle) {
+            self.fail(&format!("stderr lacks {needle:?}"));
+        }
+        self
+    }
+}
+
+/// Every table's rows, in rowid order, rendered exactly (types included): equal renderings
+/// mean byte-for-byte equal query results.
+pub fn dump_tables(conn: &Connection) -> BTreeMap<String, Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap();
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = BTreeMap::new();
+    for name in names {
+        let mut q = conn
+            .prepare(&format!("SELECT * FROM \"{name}\" ORDER BY rowid"))
+            .unwrap();
+        let n = q.column_count();
+        let rows: Vec<String> = q
+            .query_map([], |row| {
+                Ok((0..n)
+                    .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("|"))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        out.insert(name, rows);
+    }
+    out
+}
+
+/// The schema as SQLite stores it.
+pub fn schema(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn.prepare("SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_schema ORDER BY name").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}

@@ -1,0 +1,248 @@
+//! The rest of the life of a backup: IDs, permissions, init, list, delete, status, concurrency,
+//! and cleaning up after killed runs.
+
+use std::fs;
+
+use crate::harness::{BACKUPS, Project, mode};
+
+fn project() -> Project {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    p
+}
+
+#[test]
+fn backup_files_are_0600_and_directories_0700() {
+    let p = project();
+    p.backup(&["dev"]);
+    assert_eq!(mode(&p.path(BACKUPS)), 0o700);
+    assert_eq!(mode(&p.path(&format!("{BACKUPS}/dev"))), 0o700);
+    let files = p.backup_files();
+    assert!(files.len() >= 4, "{files:?}");
+    for f in files {
+        assert_eq!(mode(&p.path(&format!("{BACKUPS}/{f}"))), 0o600, "{f}");
+    }
+}
+
+#[test]
+fn ids_follow_the_clock_and_collisions_get_suffixes() {
+    let mut p = project();
+    p.at("2025-01-24T14:00:00Z");
+    assert_eq!(p.backup(&["dev"]), "backup-20250124-140000");
+    assert_eq!(p.backup(&["dev"]), "backup-20250124-140000-2");
+    assert_eq!(
+        p.backup(&["dev", "--label", "pre-v2"]),
+        "backup-20250124-140000-pre-v2"
+    );
+    assert_eq!(p.backup(&["dev"]), "backup-20250124-140000-3");
+    let files = p.backup_files();
+    assert!(
+        files.contains(&"dev/backup-20250124-140000-pre-v2.sqlite3.gz".to_string()),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"dev/backup-20250124-140000-pre-v2.manifest.json".to_string()),
+        "{files:?}"
+    );
+}
+
+#[test]
+fn manifest_mirrors_the_registry_entry() {
+    let p = project();
+    let id = p.backup(&["dev", "--compression", "zstd"]);
+    let manifest: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(p.path(&format!("{BACKUPS}/dev/{id}.manifest.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest, p.backups()[0]);
+    assert_eq!(manifest["file"], format!("dev/{id}.sqlite3.zst"));
+}
+
+#[test]
+fn concurrent_backups_get_distinct_ids_and_entries() {
+    let mut p = project();
+    p.at("2025-06-01T12:00:00Z");
+    let p = std::sync::Arc::new(p);
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let p = p.clone();
+            std::thread::spawn(move || p.run(&["backup", "dev"]).code(0))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut ids: Vec<String> = p
+        .backups()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    p.run(&["verify", "--all"]).code(0);
+}
+
+#[test]
+fn stale_partial_files_are_removed_and_reported() {
+    let p = project();
+    p.backup(&["dev"]);
+    let stale = p.path(&format!(
+        "{BACKUPS}/dev/backup-20200101-000000.sqlite3.gz.partial"
+    ));
+    fs::write(&stale, b"half a backup").unwrap();
+    p.run(&["list"])
+        .code(0)
+        .stderr_has("left by an interrupted run");
+    assert!(!stale.exists());
+    assert_eq!(p.backups().len(), 1);
+}
+
+#[test]
+fn init_writes_a_config_and_never_overwrites_without_force() {
+    let p = Project::empty();
+    p.run(&["init"]).code(0).stdout_has("config.toml");
+    let path = p.path(".fractary/plugins/faber-db/config.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    for env in [
+        "[environments.dev]",
+        "[environments.staging]",
+        "[environments.production]",
+    ] {
+        assert!(text.contains(env));
+    }
+    fs::write(&path, "# mine\n[environments.dev]\n").unwrap();
+    p.run(&["init"]).code(1).stderr_has("already exists");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "# mine\n[environments.dev]\n"
+    );
+    p.run(&["init", "--force"]).code(0);
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    // The written config loads.
+    p.run(&["status"])
+        .code(0)
+        .stdout_has("production [protected]");
+}
+
+#[test]
+fn delete_removes_file_manifest_and_entry_but_guards_the_last_valid_backup() {
+    let p = project();
+    let first = p.backup(&["dev", "--label", "a"]);
+    let second = p.backup(&["dev", "--label", "b"]);
+    p.run(&["delete", &first]).code(0).stdout_has("Deleted");
+    assert!(!p.backup_files().iter().any(|f| f.contains(&first)));
+    assert_eq!(p.backups().len(), 1);
+    p.run(&["delete", &second])
+        .code(1)
+        .stderr_has("only valid backup");
+    p.run(&["delete", &second, "--force"]).code(0);
+    assert!(p.backups().is_empty());
+    assert_eq!(
+        p.backup_files(),
+        vec!["backups.json", "backups.json.lock", "history.jsonl"]
+    );
+}
+
+#[test]
+fn list_shows_newest_first_with_totals_and_filters_by_environment() {
+    let mut p = project();
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch("CREATE TABLE t (x);")
+        .unwrap();
+    p.at("2025-01-01T00:00:00Z");
+    p.backup(&["dev", "--label", "older"]);
+    p.at("2025-01-02T00:00:00Z");
+    p.backup(&["dev", "--label", "newer"]);
+    p.backup(&["production", "--yes"]);
+    let run = p.run(&["list", "dev"]).code(0).stdout_has("2 backups");
+    let older = run.stdout.find("older").unwrap();
+    let newer = run.stdout.find("newer").unwrap();
+    assert!(newer < older, "newest first:\n{}", run.stdout);
+    assert!(
+        !run.stdout.contains("backup-20250102-000000 "),
+        "production is filtered out"
+    );
+    p.run(&["list"]).code(0).stdout_has("3 backups");
+    p.run(&["list", "nope"])
+        .code(1)
+        .stderr_has("unknown environment");
+}
+
+#[test]
+fn list_limits_to_twenty_without_all() {
+    let mut p = project();
+    for i in 0..22 {
+        p.at(&format!("2025-01-01T00:00:{i:02}Z"));
+        p.backup(&["dev"]);
+    }
+    let doc = p.json(&["list"], 0);
+    assert_eq!(doc["backups"].as_array().unwrap().len(), 20);
+    assert_eq!(doc["totals"]["count"], 22);
+    let doc = p.json(&["list", "--all"], 0);
+    assert_eq!(doc["backups"].as_array().unwrap().len(), 22);
+}
+
+#[test]
+fn status_reports_each_environment() {
+    let p = project();
+    p.backup(&["dev"]);
+    let doc = p.json(&["status"], 0);
+    let envs = doc["environments"].as_array().unwrap();
+    let dev = envs.iter().find(|e| e["environment"] == "dev").unwrap();
+    assert_eq!(dev["reachable"], true);
+    assert_eq!(dev["backups_count"], 1);
+    assert_eq!(dev["provider"], "sqlite");
+    let prod = envs
+        .iter()
+        .find(|e| e["environment"] == "production")
+        .unwrap();
+    assert_eq!(prod["protected"], true);
+    assert_eq!(prod["reachable"], false, "db/prod.sqlite3 does not exist");
+    let p = p.with_var("PROD_DATABASE_URL", "");
+    p.run(&["status", "production"])
+        .code(0)
+        .stdout_has("PROD_DATABASE_URL");
+}
+
+#[test]
+fn a_killed_backup_leaves_no_entry_and_no_final_file() {
+    // Killed at whatever point it reached after a few milliseconds; kills at chosen points
+    // come with the reliability suite.
+    let p = project();
+    let big = p.sqlite("db/dev.sqlite3");
+    big.execute_batch("CREATE TABLE blobs (b BLOB);").unwrap();
+    for _ in 0..50 {
+        big.execute("INSERT INTO blobs VALUES (randomblob(100000))", [])
+            .unwrap();
+    }
+    drop(big);
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .args(["backup", "dev", "--compression", "gzip"])
+        .current_dir(p.root())
+        .env("DEV_DATABASE_URL", "sqlite:db/dev.sqlite3")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    let _ = child.kill();
+    let _ = child.wait();
+    // Whatever point it reached, the registry is valid JSON and any entry has its file.
+    for b in p.backups() {
+        assert!(
+            p.path(&format!("{BACKUPS}/{}", b["file"].as_str().unwrap()))
+                .exists()
+        );
+    }
+    // The next run sweeps what the killed one left.
+    p.run(&["list"]).code(0);
+    assert!(
+        p.backup_files().iter().all(|f| !f.ends_with(".partial")),
+        "{:?}",
+        p.backup_files()
+    );
+}

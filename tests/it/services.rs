@@ -1,0 +1,30 @@
+//! The database servers later suites talk to. A test that needs one may skip when it is absent,
+//! unless `FABER_REQUIRE_SERVICES=1` (set by `.ci/run`): then a missing server is a failure.
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Whether a server answers at `addr`; panics when it does not and services are required.
+pub fn available(name: &str, addr: &str) -> bool {
+    let addr: SocketAddr = addr.parse().expect("a socket address");
+    let up = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok();
+    if !up {
+        if std::env::var("FABER_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+            panic!(
+                "{name} is not reachable at {addr}, and FABER_REQUIRE_SERVICES=1; run scripts/services.sh"
+            );
+        }
+        eprintln!("skipping: {name} is not reachable at {addr}");
+    }
+    up
+}
+
+#[test]
+fn required_servers_answer() {
+    // Nothing talks to them yet beyond this check; it keeps the CI rule honest from the start.
+    let pg = available("PostgreSQL", "127.0.0.1:5432");
+    let my = available("MariaDB", "127.0.0.1:3306");
+    if std::env::var("FABER_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+        assert!(pg && my);
+    }
+}
