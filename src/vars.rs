@@ -1,5 +1,6 @@
-//! Variables a run can see: the process environment, then `.env` and `.env.local` in the root,
-//! which never override what is already set.
+//! Variables a run can see: the process environment, then `.env.local`, then `.env` in the root.
+//! A dotenv file never overrides a variable that is already set; `.env.local` (the machine's own
+//! overrides, usually not committed) wins over `.env`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +20,7 @@ impl Vars {
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
         };
-        for name in [".env", ".env.local"] {
+        for name in [".env.local", ".env"] {
             let path = root.join(name);
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;

@@ -92,12 +92,16 @@ fn dotenv_files_are_read_and_never_override_the_environment() {
         "DEV_DATABASE_URL=sqlite:db/b.sqlite3\nOTHER=1\n",
     );
     let p = p.with_var("DEV_DATABASE_URL", "");
-    // An empty variable counts as unset; .env comes before .env.local.
+    // An empty variable counts as unset; .env.local wins over .env.
     let doc = p.json(&["backup", "dev"], 0);
-    assert!(doc["backup"]["tables"].get("a").is_some(), "{doc}");
-    let p = p.with_var("DEV_DATABASE_URL", "sqlite:db/b.sqlite3");
+    assert!(doc["backup"]["tables"].get("b").is_some(), "{doc}");
+    let p = p.with_var("DEV_DATABASE_URL", "sqlite:db/a.sqlite3");
     let doc = p.json(&["backup", "dev"], 0);
-    assert!(doc["backup"]["tables"].get("b").is_some());
+    assert!(doc["backup"]["tables"].get("a").is_some(), "a set variable wins over both files");
+    std::fs::remove_file(p.path(".env.local")).unwrap();
+    let p = p.with_var("DEV_DATABASE_URL", "");
+    let doc = p.json(&["backup", "dev"], 0);
+    assert!(doc["backup"]["tables"].get("a").is_some(), ".env alone");
 }
 
 #[test]
