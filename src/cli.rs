@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cmd;
 
-/// Back up, verify, restore and roll back a project's databases, environment by environment.
+/// Back up, verify, restore and clean up a project's databases, environment by environment.
 #[derive(Debug, Parser)]
 #[command(name = "faber-db", version, about, max_term_width = 100)]
 pub struct Cli {
@@ -18,6 +18,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Project root (default: the nearest ancestor holding .fractary/, else the current directory)
     #[arg(long, global = true, value_name = "DIR")]

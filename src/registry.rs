@@ -21,6 +21,8 @@ use crate::provider::{ProviderKind, Tables};
 pub const REGISTRY_FILE: &str = "backups.json";
 pub const HISTORY_FILE: &str = "history.jsonl";
 const REGISTRY_VERSION: u32 = 1;
+/// Reasons of the safety backups that restore and rollback take of what they replace.
+pub const UNDO_REASONS: [&str; 2] = ["pre-restore", "pre-rollback"];
 /// How long a registry change waits for another run's change to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
@@ -146,6 +148,19 @@ impl RegistryFile {
             .collect();
         v.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.id.cmp(&a.id)));
         v
+    }
+
+    /// What `restore --from latest` means: the newest valid backup of `env` that is not an undo
+    /// point taken by a restore or rollback itself. Otherwise a second `restore` would bring back
+    /// the state the first one replaced.
+    pub fn newest_restorable(&self, env: &str) -> Option<&BackupRecord> {
+        self.newest_first(Some(env)).into_iter().find(|b| {
+            b.status == Status::Valid
+                && !b
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| UNDO_REASONS.contains(&r))
+        })
     }
 
     /// The newest backup of `env` whose status is valid.

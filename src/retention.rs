@@ -13,9 +13,15 @@ pub enum Retention {
     For(Duration),
 }
 
+/// The longest retention faber-db accepts short of `forever`: 1000 years.
+pub const MAX_DAYS: u64 = 365_000;
+
 impl Retention {
-    pub fn days(days: u64) -> Retention {
-        Retention::For(Duration::from_secs(days * 86_400))
+    /// A retention of `days` whole days; `None` when it is zero or longer than [`MAX_DAYS`].
+    pub fn days(days: u64) -> Option<Retention> {
+        (1..=MAX_DAYS)
+            .contains(&days)
+            .then(|| Retention::For(Duration::from_secs(days * 86_400)))
     }
 
     /// Whole days, rounded up, or `None` for forever (the registry's `retention_days`).
@@ -48,6 +54,11 @@ impl FromStr for Retention {
         let d = parse_duration(s)?;
         if d.is_zero() {
             return Err("a retention of zero would expire a backup at once; use a positive duration or \"forever\"".into());
+        }
+        if d.as_secs() > MAX_DAYS * 86_400 {
+            return Err(format!(
+                "a retention of `{s}` is longer than 1000 years; use \"forever\" to keep a backup for good"
+            ));
         }
         Ok(Retention::For(d))
     }
@@ -101,6 +112,9 @@ mod tests {
         assert_eq!("30d".parse::<Retention>().unwrap().as_days(), Some(30));
         assert_eq!("36h".parse::<Retention>().unwrap().as_days(), Some(2));
         assert!("0d".parse::<Retention>().is_err());
+        assert!("100000000000y".parse::<Retention>().is_err());
+        assert!(Retention::days(0).is_none() && Retention::days(u64::MAX).is_none());
+        assert_eq!(Retention::days(7).and_then(Retention::as_days), Some(7));
         assert!("soon".parse::<Retention>().is_err());
     }
 }

@@ -15,6 +15,7 @@ use crate::format::Format;
 use crate::fsutil::{self, PartialFile};
 use crate::ids;
 use crate::pipeline::{self, Compression, Decoder};
+use crate::provider::ProviderKind;
 use crate::registry::{self, BackupRecord, GitState, Status, Verification};
 use crate::retention::Retention;
 use crate::session::Session;
@@ -37,7 +38,8 @@ pub struct BackupArgs {
     #[arg(long, value_name = "DUR")]
     pub retention: Option<Retention>,
 
-    /// Dump format: sql | custom | directory (custom/directory: PostgreSQL only)
+    /// Dump format of server databases: sql | custom | directory (custom/directory: PostgreSQL
+    /// only). SQLite backups are always database images; leave it out for SQLite
     #[arg(long, value_name = "F")]
     pub format: Option<Format>,
 
@@ -147,6 +149,12 @@ fn take_inner(
     let (url, db) = session.provider(env)?;
     let format = match request.format {
         Some(f) if db.formats().contains(&f) => f,
+        Some(_) if db.kind() == ProviderKind::Sqlite => {
+            return Err(Error::config(
+                "SQLite backups are database images made with SQLite's online backup API",
+            )
+            .with_hint("--format applies to PostgreSQL and MySQL; leave it out for SQLite"));
+        }
         Some(f) => {
             return Err(Error::config(format!(
                 "format `{f}` is not available for {} databases",

@@ -19,12 +19,25 @@ pub struct InitArgs {
 }
 
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
-    let dir = ctx.root.join(PLUGIN_DIR);
-    let path = dir.join("config.toml");
-    let existing = ["config.toml", "config.json"]
-        .map(|n| dir.join(n))
-        .into_iter()
-        .find(|p| p.exists());
+    // `--config PATH` says where the config lives; init writes it there.
+    let (dir, path) = match &ctx.config_path {
+        Some(p) => {
+            let path = ctx.root.join(p);
+            let dir = path
+                .parent()
+                .map_or_else(|| ctx.root.clone(), |d| d.to_path_buf());
+            (dir, path)
+        }
+        None => (
+            ctx.root.join(PLUGIN_DIR),
+            ctx.root.join(PLUGIN_DIR).join("config.toml"),
+        ),
+    };
+    let mut candidates = vec![path.clone()];
+    if ctx.config_path.is_none() {
+        candidates.push(dir.join("config.json"));
+    }
+    let existing = candidates.into_iter().find(|p| p.exists());
     if let (Some(existing), false) = (&existing, args.force) {
         return Err(
             Error::config(format!("{} already exists", ctx.show(existing)))

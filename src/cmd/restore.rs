@@ -22,7 +22,8 @@ pub struct RestoreArgs {
     /// Environment whose database is replaced
     pub env: String,
 
-    /// Backup ID to restore, or `latest` (the newest valid backup of ENV)
+    /// Backup ID to restore, or `latest`: the newest valid backup of ENV that is not a
+    /// pre-restore safety backup
     #[arg(long, value_name = "ID|latest", default_value = "latest")]
     pub from: String,
 
@@ -144,7 +145,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
 fn choose(session: &Session, env: &Environment, from: &str) -> Result<BackupRecord> {
     let reg = session.store.load()?;
     let record = if from == "latest" {
-        reg.newest_valid(&env.name).cloned().ok_or_else(|| {
+        reg.newest_restorable(&env.name).cloned().ok_or_else(|| {
             Error::config(format!(
                 "environment `{}` has no valid backup to restore",
                 env.name
@@ -182,12 +183,12 @@ fn safety_backup(
         ui.warn("no safety backup taken (--no-safety-backup)");
         return Ok(None);
     }
-    match db.check_connection() {
-        Err(e) if e.kind() == Kind::Connection => {
-            ui.warn(format!("no safety backup: {}", e.one_line()));
-            return Ok(None);
-        }
-        _ => {}
+    if !db.exists()? {
+        ui.warn(format!(
+            "no safety backup: database {} does not exist yet",
+            db.database_name()
+        ));
+        return Ok(None);
     }
     let request = backup::Request::automatic(env, "pre-restore");
     let record = backup::take(session, env, &request).map_err(|e| {

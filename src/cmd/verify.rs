@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Report;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::ids;
 use crate::pipeline::{self, Decoder};
 use crate::provider::{self, Tables};
@@ -40,8 +40,14 @@ pub struct Checked {
     pub environment: String,
     pub status: Status,
     pub verification: Verification,
-    /// What failed, when the status is not valid.
+    /// What failed, when the status is not valid or the check could not run.
     pub problem: Option<String>,
+    /// False when the check could not run here (a missing tool, an unsupported provider): the
+    /// backup's status is then left as it was.
+    pub verified: bool,
+    /// Why the check could not run, when it could not.
+    #[serde(skip)]
+    pub not_run: Option<Kind>,
 }
 
 pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
@@ -83,7 +89,11 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
         results.push(checked);
     }
     record_results(session, &results)?;
-    let failed = results.iter().filter(|c| c.status != Status::Valid).count();
+    let failed = results
+        .iter()
+        .filter(|c| c.verified && c.status != Status::Valid)
+        .count();
+    let not_run: Vec<&Checked> = results.iter().filter(|c| !c.verified).collect();
     let mut report = Report::new().with("results", &results);
     if let [only] = results.as_slice() {
         report = report.with("backup", only);
@@ -92,6 +102,18 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
         report.failure = Some(
             Error::verification(format!("{failed} of {} backups failed verification", results.len()))
                 .with_hint("a corrupt backup cannot be restored; take a fresh backup, and check the disk it lived on"),
+        );
+    } else if let Some(first) = not_run.first() {
+        report.failure = Some(
+            Error::new(
+                first.not_run.unwrap_or(Kind::Config),
+                format!(
+                    "{} of {} backups could not be verified here",
+                    not_run.len(),
+                    results.len()
+                ),
+            )
+            .with_hint(first.problem.clone().unwrap_or_default()),
         );
     } else if !results.is_empty() {
         ui.line(format!("{} backups verified", results.len()));
@@ -122,6 +144,8 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
             deep,
         },
         problem,
+        verified: true,
+        not_run: None,
     };
     let file = match File::open(&path) {
         Ok(f) => f,
@@ -187,6 +211,14 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
     }
     let structure = match structure {
         Ok(s) => s,
+        // Only a failure of the data itself says the backup is bad; anything else (a missing
+        // tool, no scratch space, an unsupported provider) says nothing about it.
+        Err(e) if !matches!(e.kind(), Kind::Verification | Kind::Tool) => {
+            let mut c = verdict(record.status, "not run".into(), true, Some(e.one_line()));
+            c.verified = false;
+            c.not_run = Some(e.kind());
+            return c;
+        }
         Err(e) => return verdict(Status::Corrupt, e.one_line(), true, Some(e.one_line())),
     };
     if structure.integrity_check != "ok" {
@@ -230,7 +262,7 @@ pub fn record_results(session: &Session, results: &[Checked]) -> Result<()> {
     }
     let dir = session.store.dir().to_path_buf();
     session.store.update(|reg| {
-        for c in results {
+        for c in results.iter().filter(|c| c.verified) {
             if let Some(b) = reg.backups.iter_mut().find(|b| b.id == c.id) {
                 b.status = c.status;
                 b.verification = Some(c.verification.clone());

@@ -208,11 +208,9 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
 }
 
 fn retention_from_days(days: u64) -> std::result::Result<Retention, String> {
-    if days == 0 {
-        Err("a retention of 0 days would expire a backup at once".into())
-    } else {
-        Ok(Retention::days(days))
-    }
+    Retention::days(days).ok_or_else(|| {
+        format!("a retention of {days} days is out of range (1 to {}); use \"forever\" to keep backups for good", crate::retention::MAX_DAYS)
+    })
 }
 
 fn resolve_env(
@@ -244,11 +242,12 @@ fn resolve_env(
         (Some(r), None) => r,
         (None, Some(days)) => retention_from_days(days)?,
         (None, None) => default_retention.unwrap_or_else(|| {
-            Retention::days(match name {
+            let days = match name {
                 "staging" => 60,
                 "production" | "prod" => 90,
                 _ => 30,
-            })
+            };
+            Retention::days(days).expect("the built-in retentions are in range")
         }),
     };
     Ok(Environment {

@@ -82,6 +82,9 @@ pub trait Provider {
     /// The formats this database can be dumped in; the first is the default.
     fn formats(&self) -> &'static [Format];
 
+    /// Whether the database exists at all (a restore into a missing one has nothing to save).
+    fn exists(&self) -> Result<bool>;
+
     /// Checks the database can be reached; returns the server's version.
     fn check_connection(&self) -> Result<String>;
 

@@ -111,6 +111,10 @@ impl Provider for Sqlite {
         &[Format::Sqlite]
     }
 
+    fn exists(&self) -> Result<bool> {
+        Ok(self.path.exists())
+    }
+
     fn check_connection(&self) -> Result<String> {
         self.open_live()?;
         Ok(version())
@@ -239,9 +243,15 @@ impl Sqlite {
         .map_err(|e| self.cannot_open(e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| self.cannot_open(e))?;
-        let journal: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .map_err(|e| self.cannot_open(e))?;
+        let journal: String = match conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)) {
+            Ok(mode) => mode,
+            // Not a database (the user chose to replace it without a safety backup): there is
+            // no log of it to fold.
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+                return Ok(());
+            }
+            Err(e) => return Err(self.cannot_open(e)),
+        };
         if journal.eq_ignore_ascii_case("wal") {
             let busy: i64 = conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))

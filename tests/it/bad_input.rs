@@ -229,6 +229,21 @@ fn format_options_that_do_not_apply_to_sqlite_are_refused() {
     let p = project();
     p.run(&["backup", "dev", "--format", "custom"])
         .code(1)
-        .stderr_has("not available for sqlite");
+        .stderr_has("SQLite backups are database images");
+    assert!(p.backups().is_empty());
+}
+
+#[test]
+fn retentions_out_of_range_are_refused() {
+    let p = project();
+    p.run(&["backup", "dev", "--retention", "100000000000y"])
+        .code(1)
+        .stderr_has("longer than 1000 years");
+    p.run(&["backup", "dev", "--retention", "0s"]).code(1);
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\nbackup_retention_days = 213503982334602\n",
+    );
+    p.run(&["list"]).code(1).stderr_has("out of range");
     assert!(p.backups().is_empty());
 }

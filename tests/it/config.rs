@@ -97,7 +97,10 @@ fn dotenv_files_are_read_and_never_override_the_environment() {
     assert!(doc["backup"]["tables"].get("b").is_some(), "{doc}");
     let p = p.with_var("DEV_DATABASE_URL", "sqlite:db/a.sqlite3");
     let doc = p.json(&["backup", "dev"], 0);
-    assert!(doc["backup"]["tables"].get("a").is_some(), "a set variable wins over both files");
+    assert!(
+        doc["backup"]["tables"].get("a").is_some(),
+        "a set variable wins over both files"
+    );
     std::fs::remove_file(p.path(".env.local")).unwrap();
     let p = p.with_var("DEV_DATABASE_URL", "");
     let doc = p.json(&["backup", "dev"], 0);

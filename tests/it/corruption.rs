@@ -133,3 +133,25 @@ fn deep_verify_compares_row_counts_with_the_manifest() {
         .code(5)
         .stdout_has("row counts differ: t 3 → 2");
 }
+
+#[test]
+fn a_backup_that_cannot_be_checked_here_is_not_called_corrupt() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE t (x);")
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    // A registry entry this build cannot check (as if written by a newer faber-db).
+    let reg_path = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let text = fs::read_to_string(&reg_path)
+        .unwrap()
+        .replace("\"provider\": \"sqlite\"", "\"provider\": \"postgres\"");
+    fs::write(&reg_path, text).unwrap();
+    let doc = p.json(&["verify", &id], 1);
+    assert_eq!(doc["results"][0]["verified"], false);
+    assert_eq!(
+        p.backups()[0]["status"],
+        "valid",
+        "the status is left as it was"
+    );
+}

@@ -246,3 +246,17 @@ fn a_killed_backup_leaves_no_entry_and_no_final_file() {
         p.backup_files()
     );
 }
+
+#[test]
+fn init_writes_where_config_points() {
+    let p = Project::empty();
+    p.run(&["--config", "ops/faber.toml", "init"]).code(0);
+    assert!(p.path("ops/faber.toml").is_file());
+    assert!(!p.path(".fractary/plugins/faber-db/config.toml").exists());
+    p.run(&["--config", "ops/faber.toml", "init"])
+        .code(1)
+        .stderr_has("already exists");
+    p.run(&["--config", "ops/faber.toml", "status"])
+        .code(0)
+        .stdout_has("staging");
+}

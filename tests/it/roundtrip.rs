@@ -180,3 +180,44 @@ fn dry_run_restore_changes_nothing() {
     );
     assert_eq!(std::fs::read(p.path("db/dev.sqlite3")).unwrap(), db);
 }
+
+#[test]
+fn restoring_latest_twice_never_brings_back_the_replaced_state() {
+    let p = Project::new();
+    seed(&p);
+    let before = dump_tables(&p.sqlite("db/dev.sqlite3"));
+    let good = p.backup(&["dev"]);
+    p.sqlite("db/dev.sqlite3")
+        .execute("DELETE FROM events", [])
+        .unwrap();
+    let first = p.json(&["restore", "dev", "--yes"], 0);
+    assert_eq!(first["backup"]["id"], good.as_str());
+    // The first restore's safety backup is newer, but `latest` is still the real backup.
+    let second = p.json(&["restore", "dev", "--yes"], 0);
+    assert_eq!(second["backup"]["id"], good.as_str());
+    assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
+}
+
+#[test]
+fn a_target_that_cannot_be_saved_is_not_overwritten() {
+    let p = Project::new();
+    seed(&p);
+    p.backup(&["dev"]);
+    std::fs::write(
+        p.path("db/dev.sqlite3"),
+        "not a database, but maybe something someone needs",
+    )
+    .unwrap();
+    p.run(&["restore", "dev", "--yes"])
+        .code(3)
+        .stderr_has("safety backup failed")
+        .stderr_has("--no-safety-backup");
+    assert_eq!(
+        std::fs::read_to_string(p.path("db/dev.sqlite3")).unwrap(),
+        "not a database, but maybe something someone needs"
+    );
+    p.run(&["restore", "dev", "--yes", "--no-safety-backup"])
+        .code(0)
+        .stderr_has("no safety backup");
+    assert!(dump_tables(&p.sqlite("db/dev.sqlite3")).contains_key("accounts"));
+}
