@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod ids;
 pub mod migrations;
 pub mod pipeline;
+pub mod progress;
 pub mod provider;
 pub mod registry;
 pub mod retention;

@@ -15,6 +15,7 @@ use crate::format::Format;
 use crate::fsutil::{self, PartialFile};
 use crate::ids;
 use crate::pipeline::{self, Compression, Decoder};
+use crate::progress;
 use crate::provider::ProviderKind;
 use crate::registry::{self, BackupRecord, GitState, Status, Verification};
 use crate::retention::Retention;
@@ -204,12 +205,20 @@ fn take_inner(
     };
     let final_path = env_dir.join(format!("{id}{suffix}"));
 
+    let bar = progress::bar(ui, estimate, "dump");
     let dumped = db.dump(
         format,
         env.migrations_table.as_deref(),
         &env_dir,
-        &mut |source| pipeline::write_stream(source, request.compression, partial.file()),
-    )?;
+        &mut |source| {
+            let mut source = progress::Reader::new(source, bar.as_ref());
+            pipeline::write_stream(&mut source, request.compression, partial.file())
+        },
+    );
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let dumped = dumped?;
     ui.ok(format!(
         "Dumped {} ({} → {} {})",
         db.database_name(),

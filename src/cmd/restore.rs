@@ -216,7 +216,13 @@ fn restore_data(
         File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
     let mut decoder = Decoder::new(file, record.compression)
         .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
-    db.restore(record.format, &mut decoder, env.migrations_table.as_deref())
+    let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
+    let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
+    let result = db.restore(record.format, &mut source, env.migrations_table.as_deref());
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result
 }
 
 fn mark_corrupt(session: &Session, id: &str) {

@@ -260,3 +260,22 @@ fn init_writes_where_config_points() {
         .code(0)
         .stdout_has("staging");
 }
+
+#[test]
+fn help_lists_every_command_and_each_has_its_own() {
+    let p = Project::empty();
+    let run = p.run(&["--help"]).code(0);
+    for cmd in [
+        "init", "backup", "list", "verify", "restore", "cleanup", "delete", "status",
+    ] {
+        assert!(
+            run.stdout.contains(&format!("  {cmd} ")),
+            "`{cmd}` missing from --help:\n{}",
+            run.stdout
+        );
+        p.run(&[cmd, "--help"])
+            .code(0)
+            .stdout_has("Usage: faber-db")
+            .stdout_has("Global options");
+    }
+}

@@ -1,0 +1,45 @@
+//! Progress bars with bytes and throughput, on a terminal only (DESIGN.md §9).
+
+use std::io::{self, IsTerminal, Read};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::ui::Ui;
+
+/// A bar over `total` bytes, or nothing when stderr is not a terminal or output is JSON/quiet.
+pub fn bar(ui: &Ui, total: u64, what: &str) -> Option<ProgressBar> {
+    if ui.json || ui.quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    Some(bar)
+}
+
+/// Counts the bytes read through it onto a bar.
+pub struct Reader<'a, R: ?Sized> {
+    inner: &'a mut R,
+    bar: Option<&'a ProgressBar>,
+}
+
+impl<'a, R: Read + ?Sized> Reader<'a, R> {
+    pub fn new(inner: &'a mut R, bar: Option<&'a ProgressBar>) -> Self {
+        Reader { inner, bar }
+    }
+}
+
+impl<R: Read + ?Sized> Read for Reader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(bar) = self.bar {
+            bar.inc(n as u64);
+        }
+        Ok(n)
+    }
+}
