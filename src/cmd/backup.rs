@@ -286,8 +286,8 @@ fn take_inner(
             verified_at: now,
             deep: false,
         }),
-        host: host(),
-        user: user(),
+        host: cmd::host(),
+        user: cmd::user(),
         git: git_state(&session.config.root),
         duration_ms: started.elapsed().as_millis() as u64,
     };
@@ -378,16 +378,6 @@ fn print_summary(session: &Session, r: &BackupRecord) {
         "Restore with: faber-db restore {} --from {}",
         r.environment, r.id
     ));
-}
-
-fn host() -> Option<String> {
-    gethostname::gethostname().into_string().ok()
-}
-
-fn user() -> Option<String> {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
 }
 
 /// The project's git commit and branch, read from `.git` without running git.

@@ -48,8 +48,8 @@ pub fn log_event(
         id: id.map(str::to_string),
         ok,
         detail,
-        user: std::env::var("USER").ok(),
-        host: gethostname::gethostname().into_string().ok(),
+        user: user(),
+        host: host(),
     };
     if let Err(err) = session.store.append_history(&e) {
         session
@@ -57,4 +57,16 @@ pub fn log_event(
             .ui
             .warn(format!("could not write the audit log: {}", err.one_line()));
     }
+}
+
+/// This machine's name, as recorded with backups and events.
+pub fn host() -> Option<String> {
+    gethostname::gethostname().into_string().ok()
+}
+
+/// The user running faber-db, as recorded with backups and events.
+pub fn user() -> Option<String> {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
 }

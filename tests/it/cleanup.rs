@@ -2,25 +2,10 @@
 
 use crate::harness::Project;
 
-fn ids(p: &Project) -> Vec<String> {
-    let mut v: Vec<String> = p
-        .backups()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap().to_string())
-        .collect();
-    v.sort();
-    v
-}
-
 fn project() -> Project {
-    let p = Project::new();
-    p.sqlite("db/dev.sqlite3")
-        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
-        .unwrap();
-    p.sqlite("db/prod.sqlite3")
-        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
-        .unwrap();
-    p
+    Project::new()
+        .seeded("db/dev.sqlite3")
+        .seeded("db/prod.sqlite3")
 }
 
 #[test]
@@ -51,14 +36,14 @@ fn expired_backups_go_and_the_newest_valid_one_stays() {
     expected.sort();
     assert_eq!(planned_sorted, expected);
     assert_eq!(p.backup_files(), before_files, "--dry-run removes nothing");
-    assert_eq!(ids(&p).len(), 5);
+    assert_eq!(p.ids().len(), 5);
 
     let doc = p.json(&["cleanup", "--expired", "--yes"], 0);
     assert!(doc["freed_bytes"].as_u64().unwrap() > 0);
     let mut left = vec![forever.clone(), newest.clone(), prod.clone()];
     left.sort();
     assert_eq!(
-        ids(&p),
+        p.ids(),
         left,
         "the newest valid backup of each environment and the forever one remain"
     );
@@ -88,24 +73,12 @@ fn the_newest_valid_floor_skips_corrupt_backups() {
     let valid = p.backup(&["dev", "--retention", "1d"]);
     p.at("2025-01-02T00:00:00Z");
     let corrupt = p.backup(&["dev", "--retention", "1d"]);
-    let file = p
-        .backups()
-        .iter()
-        .find(|b| b["id"] == corrupt.as_str())
-        .unwrap()["file"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    std::fs::write(
-        p.path(&format!("{}/{file}", crate::harness::BACKUPS)),
-        b"garbage",
-    )
-    .unwrap();
+    std::fs::write(p.data_file(&corrupt), b"garbage").unwrap();
     p.run(&["verify", &corrupt]).code(5);
     p.at("2025-03-01T00:00:00Z");
     p.run(&["cleanup", "dev", "--expired"]).code(0);
     assert_eq!(
-        ids(&p),
+        p.ids(),
         vec![valid],
         "the corrupt one goes, the older valid one stays"
     );
@@ -123,7 +96,7 @@ fn keep_last_and_older_than() {
         .code(0)
         .stdout_has("2 backups removed");
     assert_eq!(
-        ids(&p),
+        p.ids(),
         vec![
             "backup-20250103-000000",
             "backup-20250104-000000",
@@ -132,12 +105,12 @@ fn keep_last_and_older_than() {
     );
     p.run(&["cleanup", "--older-than", "2d12h"]).code(0);
     assert_eq!(
-        ids(&p),
+        p.ids(),
         vec!["backup-20250104-000000", "backup-20250105-000000"]
     );
     // Even --keep-last 0 keeps the newest valid backup.
     p.run(&["cleanup", "dev", "--keep-last", "0"]).code(0);
-    assert_eq!(ids(&p), vec!["backup-20250105-000000"]);
+    assert_eq!(p.ids(), vec!["backup-20250105-000000"]);
 }
 
 #[test]

@@ -17,8 +17,7 @@ fn corrupt_backup(compression: &str) -> (Project, String) {
         .execute_batch("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('keep me'), ('and me');")
         .unwrap();
     let id = p.backup(&["dev", "--compression", compression]);
-    let file = p.backups()[0]["file"].as_str().unwrap().to_string();
-    let path = p.path(&format!("{}/{file}", crate::harness::BACKUPS));
+    let path = p.data_file(&id);
     let len = fs::metadata(&path).unwrap().len() as usize;
     flip_byte(&path, len / 2);
     (p, id)
@@ -72,15 +71,7 @@ fn verify_all_reports_every_backup_and_fails_if_one_is_bad() {
         .unwrap();
     let good = p.backup(&["dev", "--label", "good"]);
     let bad = p.backup(&["dev", "--label", "bad"]);
-    let file = p
-        .backups()
-        .iter()
-        .find(|b| b["id"] == bad.as_str())
-        .unwrap()["file"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    flip_byte(&p.path(&format!("{}/{file}", crate::harness::BACKUPS)), 40);
+    flip_byte(&p.data_file(&bad), 40);
     let run = p.run(&["verify", "--all"]).code(5);
     assert!(
         run.stdout.contains(&format!("✓ dev {good}")),
@@ -93,15 +84,7 @@ fn verify_all_reports_every_backup_and_fails_if_one_is_bad() {
         run.stdout
     );
     let missing = p.backup(&["dev", "--label", "gone"]);
-    let file = p
-        .backups()
-        .iter()
-        .find(|b| b["id"] == missing.as_str())
-        .unwrap()["file"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    fs::remove_file(p.path(&format!("{}/{file}", crate::harness::BACKUPS))).unwrap();
+    fs::remove_file(p.data_file(&missing)).unwrap();
     p.run(&["list"]).code(0).stdout_has("missing");
     p.run(&["verify", &missing]).code(5).stdout_has("missing");
     let entry = p

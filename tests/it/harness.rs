@@ -86,6 +86,35 @@ impl Project {
         self
     }
 
+    /// Gives the database at `rel` a table `t` with one row.
+    pub fn seeded(self, rel: &str) -> Project {
+        self.sqlite(rel)
+            .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        self
+    }
+
+    /// The data file of backup `id`, from its registry entry.
+    pub fn data_file(&self, id: &str) -> PathBuf {
+        let entry = self
+            .backups()
+            .into_iter()
+            .find(|b| b["id"] == id)
+            .unwrap_or_else(|| panic!("no entry {id}"));
+        self.path(&format!("{BACKUPS}/{}", entry["file"].as_str().unwrap()))
+    }
+
+    /// The IDs in the registry, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .backups()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Opens (creating) an SQLite database under the root.
     pub fn sqlite(&self, rel: &str) -> Connection {
         Connection::open(self.path(rel)).unwrap()

@@ -100,12 +100,7 @@ fn a_failed_verify_is_a_json_document_with_the_results() {
         .execute_batch("CREATE TABLE t (x);")
         .unwrap();
     let id = p.backup(&["dev"]);
-    let file = p.backups()[0]["file"].as_str().unwrap().to_string();
-    std::fs::write(
-        p.path(&format!("{}/{file}", crate::harness::BACKUPS)),
-        b"xx",
-    )
-    .unwrap();
+    std::fs::write(p.data_file(&id), b"xx").unwrap();
     let doc = p.json(&["verify", &id], 5);
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["error"]["kind"], "verification");

@@ -6,11 +6,7 @@ use std::fs;
 use crate::harness::{BACKUPS, Project, mode};
 
 fn project() -> Project {
-    let p = Project::new();
-    p.sqlite("db/dev.sqlite3")
-        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
-        .unwrap();
-    p
+    Project::new().seeded("db/dev.sqlite3")
 }
 
 #[test]

@@ -5,11 +5,7 @@ use std::fs;
 use crate::harness::Project;
 
 fn project() -> Project {
-    let p = Project::new();
-    p.sqlite("db/prod.sqlite3")
-        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
-        .unwrap();
-    p
+    Project::new().seeded("db/prod.sqlite3")
 }
 
 #[test]
