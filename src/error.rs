@@ -107,7 +107,7 @@ impl Error {
         let mut e = Error::new(kind, format!("{what} {}", path.display())).caused_by(err);
         if disk_full {
             e = e.with_hint(
-                "free some space at the backup directory, or run `faber-db cleanup --expired`",
+                "free some space on that filesystem; for the backup directory, `faber-db cleanup --expired` may help",
             );
         }
         e

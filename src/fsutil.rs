@@ -10,6 +10,8 @@ use crate::error::{Error, Kind, Result};
 /// Suffix of files still being written. A `.partial` file that nobody holds a lock on is left
 /// over from a killed run and may be removed.
 pub const PARTIAL_SUFFIX: &str = ".partial";
+/// How the names of faber-db's own work files begin: backups, SQLite snapshots, verify scratch.
+pub const WORK_FILE_PREFIXES: [&str; 3] = ["backup-", "snapshot-", "verify-"];
 
 /// Creates `dir` and its missing parents with mode 0700.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
@@ -150,7 +152,11 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let is_partial = path.to_str().is_some_and(|p| p.ends_with(PARTIAL_SUFFIX));
+        // Only names faber-db gives its own work files: never a user's file that happens to end
+        // in `.partial`.
+        let is_partial = entry.file_name().to_str().is_some_and(|n| {
+            n.ends_with(PARTIAL_SUFFIX) && WORK_FILE_PREFIXES.iter().any(|p| n.starts_with(p))
+        });
         if !is_partial || !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }

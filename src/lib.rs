@@ -88,10 +88,13 @@ pub fn run(cli: cli::Cli) -> u8 {
 
 /// Reports a command-line usage error (exit 1), as JSON when `--json` was given.
 pub fn usage_error(rendered: &str, json: bool) -> u8 {
+    // clap's first paragraph is the whole message (`error: …` and any indented details).
     let message = rendered
         .lines()
-        .next()
-        .unwrap_or("invalid usage")
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
         .trim_start_matches("error: ")
         .to_string();
     let err =

@@ -94,12 +94,16 @@ pub fn read_state(db: &dyn Queryable, table: Option<&str>) -> Result<Option<Migr
     if let (Some(t), true) = (table, candidates.is_empty()) {
         return read_unknown_layout(db, t);
     }
-    for layout in candidates {
+    for layout in &candidates {
         if !db.table_exists(layout.table)? {
             continue;
         }
-        let names: Vec<String> = db
-            .query_text(layout.query)?
+        // A table of that name in another layout (Ruby Sequel also has a `schema_migrations`)
+        // is not this tool's: the next candidate is tried, and none found means null.
+        let Ok(rows) = db.query_text(layout.query) else {
+            continue;
+        };
+        let names: Vec<String> = rows
             .into_iter()
             .map(|row| {
                 row.into_iter()
@@ -116,7 +120,11 @@ pub fn read_state(db: &dyn Queryable, table: Option<&str>) -> Result<Option<Migr
             migrations_list: names,
         }));
     }
-    Ok(None)
+    match table {
+        // The configured table exists in a layout of its own: count its rows at least.
+        Some(t) => read_unknown_layout(db, t),
+        None => Ok(None),
+    }
 }
 
 /// A table the config names but whose layout is unknown: its rows are counted, nothing more.

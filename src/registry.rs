@@ -223,7 +223,7 @@ impl Store {
         let reg: RegistryFile = serde_json::from_str(&text).map_err(|e| {
             Error::config(format!("the backup registry {} is malformed", path.display()))
                 .caused_by(e)
-                .with_hint("the file was left untouched; restore it from a copy, or rebuild it from the manifests with `faber-db doctor --repair`")
+                .with_hint("the file was left untouched; restore it from a copy, or move it aside and re-add the entries from the *.manifest.json files beside each backup (each holds its entry)")
         })?;
         if reg.version != REGISTRY_VERSION {
             return Err(Error::config(format!(
@@ -293,6 +293,7 @@ impl Store {
 
     /// Appends one event to the audit log. A failure here is reported, never fatal.
     pub fn append_history(&self, event: &HistoryEvent) -> Result<()> {
+        fsutil::create_private_dir(&self.dir)?;
         let path = self.dir.join(HISTORY_FILE);
         let mut line = serde_json::to_vec(event).expect("events serialize");
         line.push(b'\n');
@@ -305,6 +306,22 @@ impl Store {
         // One write per event: appends of a line this size do not interleave.
         f.write_all(&line)
             .map_err(|e| Error::io(Kind::Config, "cannot append to", &path, e))
+    }
+
+    /// The names of the files in every environment's directory: what IDs are in use on disk.
+    pub fn file_names(&self) -> Vec<String> {
+        let Ok(dirs) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        dirs.flatten()
+            .filter(|d| d.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|d| fs::read_dir(d.path()).ok())
+            .flat_map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+            })
+            .collect()
     }
 
     /// Removes `.partial` files that no running faber-db holds; returns them.

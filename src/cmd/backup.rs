@@ -187,16 +187,17 @@ fn take_inner(
         ui::size(estimate)
     ));
 
-    // Reserve the ID under the registry lock: the `.partial` file claims it.
+    // Reserve the ID under the registry lock: the `.partial` file claims it. IDs are unique
+    // across environments, so a file of any environment with this ID makes it taken.
     let suffix = format!("{}{}", format.extension(), request.compression.extension());
     let (id, partial) = {
         let _lock = session.store.lock()?;
         let reg = session.store.load()?;
+        let names = session.store.file_names();
         let base = ids::base_id(now, request.label.as_deref());
         let id = ids::unique_id(&base, |id| {
-            reg.find(id).is_some()
-                || env_dir.join(format!("{id}{suffix}")).exists()
-                || fsutil::partial_path(&env_dir.join(format!("{id}{suffix}"))).exists()
+            let prefix = format!("{id}.");
+            reg.find(id).is_some() || names.iter().any(|n| n.starts_with(&prefix))
         });
         let final_path = env_dir.join(format!("{id}{suffix}"));
         let partial = PartialFile::create(&final_path)
@@ -297,21 +298,30 @@ fn take_inner(
     let manifest = registry::manifest_path_for(&final_path, &id);
     let mut manifest_bytes = serde_json::to_vec_pretty(&record).expect("records serialize");
     manifest_bytes.push(b'\n');
-    session
-        .store
-        .update(|reg| {
-            fsutil::write_atomic(&manifest, &manifest_bytes)?;
-            partial
-                .persist(&final_path)
-                .map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))?;
-            reg.backups.push(record.clone());
-            Ok(())
-        })
-        .inspect_err(|_| {
-            // The ID was reserved, so these names are ours alone.
-            let _ = fsutil::remove_if_exists(&manifest);
-            let _ = fsutil::remove_if_exists(&final_path);
-        })?;
+    // Only what this run created is removed on failure: never another run's files.
+    let mut created = Vec::new();
+    let published = session.store.update(|reg| {
+        if reg.find(&record.id).is_some() {
+            return Err(Error::tool(format!(
+                "backup ID {} was registered by another run",
+                record.id
+            )));
+        }
+        fsutil::write_atomic(&manifest, &manifest_bytes)?;
+        created.push(manifest.clone());
+        partial
+            .persist(&final_path)
+            .map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))?;
+        created.push(final_path.clone());
+        reg.backups.push(record.clone());
+        Ok(())
+    });
+    if published.is_err() {
+        for path in &created {
+            let _ = fsutil::remove_if_exists(path);
+        }
+    }
+    published?;
     Ok(record)
 }
 

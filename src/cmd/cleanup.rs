@@ -173,7 +173,7 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
                 "some files could not be removed: {}",
                 failures.join("; ")
             ))
-            .with_hint("remove them by hand; `faber-db doctor` will list them"),
+            .with_hint("remove them by hand; they are no longer in the registry"),
         );
     }
     Ok(report)
@@ -202,14 +202,19 @@ fn select(
     }
     let mut out = Vec::new();
     for (name, backups) in by_env {
-        let floor = reg.newest_valid(name).map(|b| b.id.as_str());
+        // The floor: the newest valid backup, and the one `restore --from latest` would pick
+        // (they differ when the newest is a pre-restore safety backup).
+        let floor =
+            [reg.newest_valid(name), reg.newest_restorable(name)].map(|b| b.map(|b| b.id.as_str()));
         for (position, b) in backups.iter().enumerate() {
             let wanted = match rule {
                 Rule::Expired => b.is_expired(now),
-                Rule::OlderThan(age) => b.timestamp < now - age,
+                Rule::OlderThan(age) => now
+                    .checked_sub_signed(age)
+                    .is_some_and(|cut| b.timestamp < cut),
                 Rule::KeepLast(n) => position >= n,
             };
-            if wanted && !b.is_forever() && Some(b.id.as_str()) != floor {
+            if wanted && !b.is_forever() && !floor.contains(&Some(b.id.as_str())) {
                 out.push(removal(b));
             }
         }

@@ -8,7 +8,7 @@ use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::ids;
-use crate::registry::Status;
+use crate::registry::{BackupRecord, RegistryFile, Status};
 use crate::session::Session;
 use crate::ui;
 
@@ -26,25 +26,16 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
     ids::validate_id(&args.id)?;
     let reg = session.store.load()?;
     let record = verify::find(&reg, &args.id)?.clone();
-    let last_valid = record.status == Status::Valid
-        && reg
-            .newest_first(Some(&record.environment))
-            .iter()
-            .filter(|b| b.status == Status::Valid)
-            .count()
-            == 1;
-    if last_valid && !args.force {
-        return Err(Error::config(format!(
-            "{} is the only valid backup of `{}`",
-            record.id, record.environment
-        ))
-        .with_hint("take another backup first, or pass --force to remove it anyway"));
-    }
+    // Checked before asking, and again under the lock: two deletes at once must not remove both
+    // of the last two valid backups.
+    guard_last_valid(&reg, &record, args.force)?;
     if let Some(env) = session.config.environments.get(&record.environment) {
         confirm::confirm(env, "delete", Ask::TypeName, session.ctx.yes)?;
     }
     let dir = session.store.dir().to_path_buf();
     session.store.update(|reg| {
+        let current = verify::find(reg, &record.id)?.clone();
+        guard_last_valid(reg, &current, args.force)?;
         reg.backups.retain(|b| b.id != record.id);
         Ok(())
     })?;
@@ -80,4 +71,21 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
         );
     }
     Ok(report)
+}
+
+fn guard_last_valid(reg: &RegistryFile, record: &BackupRecord, force: bool) -> Result<()> {
+    let valid_in_env = reg
+        .newest_first(Some(&record.environment))
+        .iter()
+        .filter(|b| b.status == Status::Valid)
+        .count();
+    let last_valid = record.status == Status::Valid && valid_in_env == 1;
+    if last_valid && !force {
+        return Err(Error::config(format!(
+            "{} is the only valid backup of `{}`",
+            record.id, record.environment
+        ))
+        .with_hint("take another backup first, or pass --force to remove it anyway"));
+    }
+    Ok(())
 }

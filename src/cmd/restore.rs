@@ -53,6 +53,10 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             record.provider.as_str(),
             env.name,
             db.kind().as_str()
+        ))
+        .with_hint(format!(
+            "restore a backup taken from a {} database (see `faber-db list`)",
+            db.kind().as_str()
         )));
     }
     ui.line(format!(
@@ -74,8 +78,10 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
 
-    if let Err(e) = verify::checksum_ok(session, &record) {
-        mark_corrupt(session, &record.id);
+    if let Err((e, status)) = verify::checksum_ok(session, &record) {
+        if let Some(status) = status {
+            mark(session, &record.id, status);
+        }
         cmd::log_event(
             session,
             "restore",
@@ -88,6 +94,12 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     }
     ui.ok(format!("Checksum of {} verified", record.id));
 
+    for stale in db.prepare_restore()? {
+        ui.warn(format!(
+            "removed {}, left by an interrupted restore",
+            session.ctx.show(&stale)
+        ));
+    }
     let safety = safety_backup(session, env, db.as_ref(), args.no_safety_backup)?;
     let result = restore_data(session, env, &record, db.as_ref());
     cmd::log_event(
@@ -225,17 +237,18 @@ fn restore_data(
     result
 }
 
-fn mark_corrupt(session: &Session, id: &str) {
+fn mark(session: &Session, id: &str, status: Status) {
     let result = session.store.update(|reg| {
         if let Some(b) = reg.backups.iter_mut().find(|b| b.id == id) {
-            b.status = Status::Corrupt;
+            b.status = status;
         }
         Ok(())
     });
     if let Err(e) = result {
-        session
-            .ctx
-            .ui
-            .warn(format!("could not mark {id} corrupt: {}", e.one_line()));
+        session.ctx.ui.warn(format!(
+            "could not mark {id} {}: {}",
+            status.as_str(),
+            e.one_line()
+        ));
     }
 }

@@ -79,12 +79,17 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
                 checked.verification.integrity_check,
                 if args.deep { ", row counts match" } else { "" }
             )),
-            Some(p) => ui.fail(format!(
-                "{} {}: {} — {p}",
-                record.environment,
-                record.id,
-                checked.status.as_str()
-            )),
+            Some(p) => {
+                let verdict = if checked.verified {
+                    checked.status.as_str()
+                } else {
+                    "not verified"
+                };
+                ui.fail(format!(
+                    "{} {}: {verdict} — {p}",
+                    record.environment, record.id
+                ));
+            }
         }
         results.push(checked);
     }
@@ -147,39 +152,32 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
         verified: true,
         not_run: None,
     };
+    // A check that could not run says nothing about the backup: its status stays as it was.
+    let not_run = |kind: Kind, problem: String| Checked {
+        verified: false,
+        not_run: Some(kind),
+        ..verdict(record.status, "not run".into(), false, Some(problem))
+    };
     let file = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return verdict(
-                Status::Missing,
-                "not run".into(),
-                false,
-                Some(format!("file {} is missing", session.ctx.show(&path))),
-            );
+            let problem = format!("file {} is missing", session.ctx.show(&path));
+            return verdict(Status::Missing, "not run".into(), false, Some(problem));
         }
         Err(e) => {
-            return verdict(
-                Status::Corrupt,
-                "not run".into(),
-                false,
-                Some(format!("cannot open: {e}")),
+            return not_run(
+                Kind::Verification,
+                format!("cannot open {}: {e}", session.ctx.show(&path)),
             );
         }
     };
     let work_dir = match session.store.env_dir(&record.environment) {
         Ok(d) => d,
-        Err(e) => return verdict(Status::Corrupt, "not run".into(), true, Some(e.one_line())),
+        Err(e) => return not_run(e.kind(), e.one_line()),
     };
     let mut decoder = match Decoder::new(file, record.compression) {
         Ok(d) => d,
-        Err(e) => {
-            return verdict(
-                Status::Corrupt,
-                "not run".into(),
-                true,
-                Some(format!("cannot decode: {e}")),
-            );
-        }
+        Err(e) => return not_run(Kind::Verification, format!("cannot decode: {e}")),
     };
     let structure = provider::check_structure(
         record.provider,
@@ -188,38 +186,29 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
         &work_dir,
         deep,
     );
-    let stored = decoder.finish();
-    match stored {
+    match decoder.finish() {
         Ok((sha, _)) if sha != record.sha256 => {
             let integrity = structure.map_or_else(|e| e.one_line(), |s| s.integrity_check);
-            return verdict(
-                Status::Corrupt,
-                integrity,
-                true,
-                Some("checksum mismatch: the file changed since it was written".into()),
-            );
+            let problem = "checksum mismatch: the file changed since it was written".to_string();
+            return verdict(Status::Corrupt, integrity, true, Some(problem));
         }
         Ok(_) => {}
         Err(e) => {
-            return verdict(
-                Status::Corrupt,
-                "not run".into(),
-                false,
-                Some(format!("cannot read: {e}")),
+            return not_run(
+                Kind::Verification,
+                format!("cannot read {}: {e}", session.ctx.show(&path)),
             );
         }
     }
+    // The stored bytes are the ones written. Only a failure of the data itself now says the
+    // backup is bad; anything else (no scratch space, a missing tool, an unsupported provider)
+    // says nothing about it.
     let structure = match structure {
         Ok(s) => s,
-        // Only a failure of the data itself says the backup is bad; anything else (a missing
-        // tool, no scratch space, an unsupported provider) says nothing about it.
-        Err(e) if !matches!(e.kind(), Kind::Verification | Kind::Tool) => {
-            let mut c = verdict(record.status, "not run".into(), true, Some(e.one_line()));
-            c.verified = false;
-            c.not_run = Some(e.kind());
-            return c;
+        Err(e) if matches!(e.kind(), Kind::Verification | Kind::Tool) => {
+            return verdict(Status::Corrupt, e.one_line(), true, Some(e.one_line()));
         }
-        Err(e) => return verdict(Status::Corrupt, e.one_line(), true, Some(e.one_line())),
+        Err(e) => return not_run(e.kind(), e.one_line()),
     };
     if structure.integrity_check != "ok" {
         let p = format!("integrity check failed: {}", structure.integrity_check);
@@ -228,11 +217,12 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
     if let Some(tables) = &structure.tables {
         let diffs = compare_tables(&record.tables, tables);
         if !diffs.is_empty() {
+            let problem = format!("row counts differ: {}", diffs.join(", "));
             return verdict(
                 Status::Corrupt,
                 structure.integrity_check,
                 true,
-                Some(format!("row counts differ: {}", diffs.join(", "))),
+                Some(problem),
             );
         }
     }
@@ -281,30 +271,34 @@ pub fn record_results(session: &Session, results: &[Checked]) -> Result<()> {
     })
 }
 
-/// SHA-256 of a backup's file, compared with the registry: the check before any restore.
-pub fn checksum_ok(session: &Session, record: &BackupRecord) -> Result<()> {
+/// SHA-256 of a backup's file, compared with the registry: the check before any restore. On
+/// failure, also the status the backup has shown to have: `missing` or `corrupt`, or none when
+/// the file could not be read for another reason (which says nothing about the backup).
+pub fn checksum_ok(
+    session: &Session,
+    record: &BackupRecord,
+) -> std::result::Result<(), (Error, Option<Status>)> {
     let path = record.path(session.store.dir());
+    let shown = session.ctx.show(&path);
     let file = File::open(&path).map_err(|e| {
-        Error::verification(format!(
-            "backup file {} cannot be opened",
-            session.ctx.show(&path)
-        ))
-        .caused_by(e)
+        let status = (e.kind() == std::io::ErrorKind::NotFound).then_some(Status::Missing);
+        let err = Error::verification(format!("backup file {shown} cannot be opened")).caused_by(e);
+        (err, status)
     })?;
     let (sha, _) = pipeline::hash_file(file).map_err(|e| {
-        Error::verification(format!(
-            "backup file {} cannot be read",
-            session.ctx.show(&path)
-        ))
-        .caused_by(e)
+        (
+            Error::verification(format!("backup file {shown} cannot be read")).caused_by(e),
+            None,
+        )
     })?;
     if sha == record.sha256 {
         Ok(())
     } else {
-        Err(Error::verification(format!(
+        let err = Error::verification(format!(
             "backup {} failed its checksum: the file changed since it was written",
             record.id
         ))
-        .with_hint("it was marked corrupt; restore another backup (see `faber-db list`)"))
+        .with_hint("it was marked corrupt; restore another backup (see `faber-db list`)");
+        Err((err, Some(Status::Corrupt)))
     }
 }

@@ -104,6 +104,10 @@ pub trait Provider {
         sink: &mut Sink<'_>,
     ) -> Result<Dumped>;
 
+    /// Gets the target ready for a restore before the safety backup is taken: sweeps what a
+    /// killed restore left (returned), and fails if another restore is running.
+    fn prepare_restore(&self) -> Result<Vec<std::path::PathBuf>>;
+
     /// Replaces the database's content with the decoded dump `source`; returns what it then holds.
     fn restore(
         &self,

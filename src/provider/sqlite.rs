@@ -1,8 +1,10 @@
-//! SQLite, in process: consistent copies through SQLite's online backup API, restores by writing
-//! a new file beside the database and renaming it over the old one.
+//! SQLite, in process: consistent copies through SQLite's online backup API. A restore stages the
+//! backup in a file beside the database, checks it, then copies it into the live database in one
+//! transaction (so open connections see the restored data); a file that is not a database is
+//! replaced by renaming the staged file over it.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,13 +15,15 @@ use rusqlite::{Connection, OpenFlags};
 use super::{Dumped, Inspection, Provider, ProviderKind, Sink, StructureCheck, TableStats, Tables};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
-use crate::fsutil::PartialFile;
+use crate::fsutil::{self, PartialFile};
 use crate::migrations::{self, Queryable};
 use crate::pipeline::BUF_SIZE;
 
 /// Pages copied per backup step; between steps writers may proceed.
 const PAGES_PER_STEP: i32 = 1024;
-/// How long a backup waits for writers that keep the database locked.
+/// Restarts of an incremental copy (caused by concurrent writes) before copying in one step.
+const MAX_RESTARTS: u32 = 3;
+/// How long a backup or restore waits for a lock without making progress.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Sqlite {
@@ -41,31 +45,50 @@ impl Sqlite {
         )
     }
 
-    /// Opens the live database read-only; a missing or unreadable file is a connection failure.
+    /// Opens the live database for reading; a missing or unreadable file is a connection
+    /// failure. It is opened read-write when allowed (never created), so that a rollback journal
+    /// left by a crashed writer is rolled back as any SQLite client would; nothing is written.
     fn open_live(&self) -> Result<Connection> {
         if !self.path.is_file() {
             return Err(self.not_found());
         }
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| self.cannot_open(e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| self.cannot_open(e))?;
-        // Reading the schema proves this is a database and not some other file.
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
-            .map_err(|e| self.cannot_open(e))?;
-        Ok(conn)
+        let open = |flags: OpenFlags| -> rusqlite::Result<Connection> {
+            let conn =
+                Connection::open_with_flags(&self.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Reading the schema proves this is a database and not some other file.
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok(conn)
+        };
+        open(OpenFlags::SQLITE_OPEN_READ_WRITE).or_else(|first| match first.sqlite_error_code() {
+            Some(
+                rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::PermissionDenied,
+            ) => open(OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| self.cannot_open(e)),
+            _ => Err(self.cannot_open(first)),
+        })
+    }
+
+    fn side_file(&self, suffix: &str) -> PathBuf {
+        let mut side = self.path.as_os_str().to_owned();
+        side.push(suffix);
+        PathBuf::from(side)
     }
 
     fn cannot_open(&self, e: rusqlite::Error) -> Error {
+        let hint = if self.side_file("-journal").exists() {
+            "a rollback journal left by a crashed writer needs write access to be rolled back: \
+             run faber-db as a user who can write the database and its directory"
+        } else {
+            "check that the file is an SQLite database and readable by this user"
+        };
         Error::connection(format!(
             "cannot open SQLite database {}",
             self.path.display()
         ))
         .caused_by(e)
-        .with_hint("check that the file is an SQLite database and readable by this user")
+        .with_hint(hint)
     }
 
     /// Copies the live database into `dest` with the online backup API, a batch of pages at a time.
@@ -76,12 +99,29 @@ impl Sqlite {
         dst.pragma_update(None, "journal_mode", "OFF")
             .map_err(copy_failed)?;
         let backup = Backup::new(src, &mut dst).map_err(copy_failed)?;
-        let started = Instant::now();
+        // A write by another connection restarts an incremental copy from the first page. After
+        // a few restarts the rest is copied in one step, under one read transaction (in WAL mode
+        // writers go on meanwhile; in rollback mode they wait for it).
+        let mut restarts = 0;
+        let mut last_remaining = i32::MAX;
+        let mut waiting_since = Instant::now();
         loop {
-            match backup.step(PAGES_PER_STEP).map_err(copy_failed)? {
-                StepResult::Done => break,
-                StepResult::More => {}
-                _ if started.elapsed() > BUSY_TIMEOUT => {
+            let pages = if restarts >= MAX_RESTARTS {
+                -1
+            } else {
+                PAGES_PER_STEP
+            };
+            match backup.step(pages).map_err(copy_failed)? {
+                StepResult::Done => return Ok(()),
+                StepResult::More => {
+                    let remaining = backup.progress().remaining;
+                    if remaining > last_remaining {
+                        restarts += 1;
+                    }
+                    last_remaining = remaining;
+                    waiting_since = Instant::now();
+                }
+                _ if waiting_since.elapsed() > BUSY_TIMEOUT => {
                     return Err(Error::new(
                         Kind::Busy,
                         "the SQLite database stayed locked by a writer",
@@ -91,7 +131,6 @@ impl Sqlite {
                 _ => std::thread::sleep(Duration::from_millis(50)),
             }
         }
-        Ok(())
     }
 }
 
@@ -178,6 +217,33 @@ impl Provider for Sqlite {
         })
     }
 
+    fn prepare_restore(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(
+                Error::connection(format!("directory {} does not exist", dir.display()))
+                    .with_hint("create it, or check the environment's URL"),
+            );
+        }
+        // A staging file left by a killed restore is removed; one in use means a restore runs.
+        let staging = fsutil::partial_path(&self.path);
+        let Ok(file) = File::open(&staging) else {
+            return Ok(Vec::new());
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                fsutil::remove_if_exists(&staging)
+                    .map_err(|e| Error::io(Kind::Tool, "cannot remove", &staging, e))?;
+                Ok(vec![staging])
+            }
+            Err(_) => Err(Error::new(
+                Kind::Busy,
+                format!("another restore of {} is running", self.path.display()),
+            )
+            .with_hint("wait for it to finish")),
+        }
+    }
+
     fn restore(
         &self,
         format: Format,
@@ -189,17 +255,10 @@ impl Provider for Sqlite {
                 "a {format} backup cannot be restored into SQLite"
             )));
         }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        if !dir.is_dir() {
-            return Err(Error::connection(format!(
-                "directory {} does not exist",
-                dir.display()
-            )));
-        }
+        let staging = fsutil::partial_path(&self.path);
         let staged = PartialFile::create(&self.path)
-            .map_err(|e| Error::io(Kind::Tool, "cannot stage the restore at", &self.path, e))?;
-        copy_into(source, staged.file())
-            .map_err(|e| Error::io(Kind::Tool, "cannot write", staged.path(), e))?;
+            .map_err(|e| Error::io(Kind::Tool, "cannot stage the restore at", &staging, e))?;
+        copy_into(source, staged.file(), staged.path(), Kind::Tool)?;
         let image = open_image(staged.path())?;
         let check = integrity_check(&image)?;
         if check != "ok" {
@@ -209,64 +268,71 @@ impl Provider for Sqlite {
         }
         let inspection = inspect(&image, migrations_table, true)
             .map_err(|e| Error::verification(e.one_line()))?;
-        drop(image);
 
+        if let Some(live) = self.open_for_restore()? {
+            copy_database(&image, live)?;
+            return Ok(inspection);
+        }
+        drop(image);
+        // No database to copy into (or not one SQLite can open): the staged file takes its place.
         if let Ok(meta) = fs::metadata(&self.path) {
-            // The restored file keeps the mode the application's database had.
             let _ = fs::set_permissions(
                 staged.path(),
                 fs::Permissions::from_mode(meta.permissions().mode()),
             );
-            self.fold_wal()?;
         }
-        let target = self.path.clone();
         staged
-            .persist(&target)
-            .map_err(|e| Error::io(Kind::Tool, "cannot replace", &target, e))?;
-        for suffix in ["-wal", "-shm"] {
-            let mut side = target.as_os_str().to_owned();
-            side.push(suffix);
-            let _ = crate::fsutil::remove_if_exists(Path::new(&side));
+            .persist(&self.path)
+            .map_err(|e| Error::io(Kind::Tool, "cannot replace", &self.path, e))?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let _ = fsutil::remove_if_exists(&self.side_file(suffix));
         }
         Ok(inspection)
     }
 }
 
 impl Sqlite {
-    /// Moves the content of the live database's write-ahead log into the file and empties the
-    /// log, so that no old log is replayed over the restored file.
-    fn fold_wal(&self) -> Result<()> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| self.cannot_open(e))?;
+    /// The live database opened for writing, or `None` when there is no database to write into:
+    /// the file is missing or is not an SQLite database.
+    fn open_for_restore(&self) -> Result<Option<Connection>> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| self.cannot_open(e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| self.cannot_open(e))?;
-        let journal: String = match conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)) {
-            Ok(mode) => mode,
-            // Not a database (the user chose to replace it without a safety backup): there is
-            // no log of it to fold.
-            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
-                return Ok(());
-            }
-            Err(e) => return Err(self.cannot_open(e)),
-        };
-        if journal.eq_ignore_ascii_case("wal") {
-            let busy: i64 = conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-                .map_err(|e| self.cannot_open(e))?;
-            if busy != 0 {
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
+            Ok(()) => Ok(Some(conn)),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => Ok(None),
+            Err(e) => Err(self.cannot_open(e)),
+        }
+    }
+}
+
+/// Copies a whole database into `live` with the backup API in one step: one write transaction,
+/// so a crash leaves the old content and no reader ever sees a mix.
+fn copy_database(image: &Connection, mut live: Connection) -> Result<()> {
+    let failed = |e: rusqlite::Error| {
+        Error::tool("copying the backup into the database failed; the database is unchanged")
+            .caused_by(e)
+    };
+    let backup = Backup::new(image, &mut live).map_err(failed)?;
+    let started = Instant::now();
+    loop {
+        match backup.step(-1).map_err(failed)? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            _ if started.elapsed() > BUSY_TIMEOUT => {
                 return Err(Error::new(
                     Kind::Busy,
-                    format!("{} is in use by another process", self.path.display()),
+                    "the database stayed locked by another connection; nothing was restored",
                 )
-                .with_hint(
-                    "stop the application that holds the database open, then restore again",
-                ));
+                .with_hint("stop the application that writes to it, then restore again"));
             }
+            _ => std::thread::sleep(Duration::from_millis(50)),
         }
-        Ok(())
     }
 }
 
@@ -276,8 +342,7 @@ pub fn check_image(decoded: &mut dyn Read, work_dir: &Path, deep: bool) -> Resul
     let scratch_path = work_dir.join(format!("verify-{}.sqlite3", std::process::id()));
     let scratch = PartialFile::create(&scratch_path)
         .map_err(|e| Error::io(Kind::Config, "cannot create", &scratch_path, e))?;
-    copy_into(decoded, scratch.file())
-        .map_err(|e| Error::verification("the backup's data stream is unreadable").caused_by(e))?;
+    copy_into(decoded, scratch.file(), scratch.path(), Kind::Config)?;
     let image = open_image(scratch.path())?;
     let integrity_check = integrity_check(&image)?;
     let tables = if deep && integrity_check == "ok" {
@@ -294,11 +359,27 @@ pub fn check_image(decoded: &mut dyn Read, work_dir: &Path, deep: bool) -> Resul
     })
 }
 
-fn copy_into(source: &mut dyn Read, file: &File) -> io::Result<u64> {
+/// Copies a decoded stream into `file`. A read failure means the backup's data is bad
+/// (verification); a write failure is about the disk at `path`, attributed to `write_kind`.
+fn copy_into(source: &mut dyn Read, file: &File, path: &Path, write_kind: Kind) -> Result<u64> {
+    let unreadable =
+        |e: io::Error| Error::verification("the backup's data stream is unreadable").caused_by(e);
+    let cannot_write = |e: io::Error| Error::io(write_kind, "cannot write", path, e);
     let mut out = io::BufWriter::with_capacity(BUF_SIZE, file);
-    let n = io::copy(source, &mut out)?;
-    io::Write::flush(&mut out)?;
-    Ok(n)
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut total = 0u64;
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(unreadable(e)),
+        };
+        out.write_all(&buf[..n]).map_err(cannot_write)?;
+        total += n as u64;
+    }
+    out.flush().map_err(cannot_write)?;
+    Ok(total)
 }
 
 /// Opens an image file read-only and immutable: no locks, no `-wal`/`-shm` files created.

@@ -137,3 +137,18 @@ fn cleanup_of_a_protected_environment_needs_confirmation() {
     p.run(&["cleanup", "--expired", "--yes"]).code(0);
     assert_eq!(p.backups().len(), 1);
 }
+
+#[test]
+fn cleanup_keeps_what_restore_latest_would_pick() {
+    let mut p = project();
+    p.at("2025-01-01T00:00:00Z");
+    let real = p.backup(&["dev"]);
+    p.at("2025-01-02T00:00:00Z");
+    p.run(&["restore", "dev", "--yes"]).code(0);
+    // The newest valid backup is now the pre-restore safety backup; the real one stays too.
+    p.run(&["cleanup", "dev", "--keep-last", "1"]).code(0);
+    assert!(p.ids().contains(&real), "{:?}", p.ids());
+    p.run(&["restore", "dev", "--yes", "--dry-run"])
+        .code(0)
+        .stdout_has(&real);
+}

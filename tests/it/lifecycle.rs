@@ -275,3 +275,54 @@ fn help_lists_every_command_and_each_has_its_own() {
             .stdout_has("Global options");
     }
 }
+
+#[test]
+fn ids_are_unique_across_environments_and_compressions() {
+    let mut p = Project::new()
+        .seeded("db/dev.sqlite3")
+        .seeded("db/prod.sqlite3");
+    p.at("2025-06-01T12:00:00Z");
+    let p = std::sync::Arc::new(p);
+    let handles: Vec<_> = (0..12)
+        .map(|i| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let args: &[&str] = match i % 3 {
+                    0 => &["backup", "dev", "--compression", "gzip"],
+                    1 => &["backup", "dev", "--compression", "zstd"],
+                    _ => &["backup", "production", "--yes"],
+                };
+                p.run(args).code(0);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let ids = p.ids();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 12, "{ids:?}");
+    let manifests = p
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.ends_with(".manifest.json"))
+        .count();
+    assert_eq!(manifests, 12);
+    // Deleting one removes exactly one entry and its own files.
+    p.run(&["delete", &ids[0], "--yes"]).code(0);
+    assert_eq!(p.ids().len(), 11);
+    p.run(&["verify", "--all"]).code(0);
+}
+
+#[test]
+fn huge_ages_and_the_audit_log_of_a_new_project() {
+    let p = project();
+    // Fails before anything exists: still logged, no warning about the log.
+    let run = p.run(&["restore", "dev", "--yes"]).code(1);
+    assert!(!run.stderr.contains("audit log"), "{}", run.stderr);
+    p.backup(&["dev"]);
+    p.run(&["cleanup", "--older-than", "300000years"])
+        .code(0)
+        .stdout_has("Nothing to clean up");
+}

@@ -119,3 +119,12 @@ fn the_config_can_name_the_table() {
     assert_eq!(doc["backup"]["migrations"]["tool"], "schema_migrations");
     assert_eq!(doc["backup"]["migrations"]["last_migration"], "7");
 }
+
+#[test]
+fn a_known_table_name_in_another_layout_is_not_an_error() {
+    // Ruby Sequel keeps a `schema_migrations` table with a `filename` column.
+    let m = recorded(
+        "CREATE TABLE schema_migrations (filename TEXT PRIMARY KEY); INSERT INTO schema_migrations VALUES ('001_init.rb');",
+    );
+    assert!(m.is_null(), "{m}");
+}

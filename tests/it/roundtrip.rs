@@ -221,3 +221,124 @@ fn a_target_that_cannot_be_saved_is_not_overwritten() {
         .stderr_has("no safety backup");
     assert!(dump_tables(&p.sqlite("db/dev.sqlite3")).contains_key("accounts"));
 }
+
+#[test]
+fn an_open_connection_sees_the_restored_data() {
+    let p = Project::new();
+    seed(&p);
+    let before = dump_tables(&p.sqlite("db/dev.sqlite3"));
+    p.backup(&["dev"]);
+    // The application keeps its connection open across the restore (WAL mode, as apps use).
+    let app = p.sqlite("db/dev.sqlite3");
+    app.pragma_update(None, "journal_mode", "WAL").unwrap();
+    app.execute("DELETE FROM events WHERE id > 100", [])
+        .unwrap();
+    p.run(&["restore", "dev", "--yes"]).code(0);
+    assert_eq!(
+        dump_tables(&app),
+        before,
+        "the open connection reads the restored data"
+    );
+    app.execute(
+        "INSERT INTO events (account_id, kind, at) VALUES (1, 'after', 'now')",
+        [],
+    )
+    .unwrap();
+    drop(app);
+    let n: i64 = p
+        .sqlite("db/dev.sqlite3")
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'after'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        n, 1,
+        "a write after the restore lands in the database, not in a replaced file"
+    );
+}
+
+#[test]
+fn a_restore_killed_earlier_does_not_block_the_next() {
+    let p = Project::new();
+    seed(&p);
+    p.backup(&["dev"]);
+    std::fs::write(
+        p.path("db/dev.sqlite3.partial"),
+        b"left by a killed restore",
+    )
+    .unwrap();
+    p.run(&["restore", "dev", "--yes"])
+        .code(0)
+        .stderr_has("left by an interrupted restore");
+    assert!(!p.path("db/dev.sqlite3.partial").exists());
+    assert_eq!(
+        p.backups()
+            .iter()
+            .filter(|b| b["reason"] == "pre-restore")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_missing_backup_file_is_marked_missing_by_restore() {
+    let p = Project::new();
+    seed(&p);
+    let id = p.backup(&["dev"]);
+    std::fs::remove_file(p.data_file(&id)).unwrap();
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(5);
+    assert_eq!(p.backups()[0]["status"], "missing");
+}
+
+#[test]
+fn a_backup_finishes_while_the_application_keeps_writing() {
+    let p = Project::new();
+    let db = p.sqlite("db/dev.sqlite3");
+    db.pragma_update(None, "journal_mode", "WAL").unwrap();
+    db.execute_batch("CREATE TABLE blobs (b BLOB); CREATE TABLE ticks (t INTEGER);")
+        .unwrap();
+    for _ in 0..200 {
+        db.execute("INSERT INTO blobs VALUES (randomblob(50000))", [])
+            .unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                db.execute("INSERT INTO ticks VALUES (?1)", [n]).unwrap();
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            n
+        })
+    };
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .args(["backup", "dev", "--compression", "none"])
+        .current_dir(p.root())
+        .env("DEV_DATABASE_URL", "sqlite:db/dev.sqlite3")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ticks = writer.join().unwrap();
+    let status = status.expect("the backup finished while the writer kept writing");
+    assert!(status.success());
+    assert!(ticks > 0);
+    assert_eq!(p.backups()[0]["tables"]["blobs"]["rows"], 200);
+}
