@@ -226,3 +226,91 @@ pub fn hash_file(file: File) -> io::Result<(String, u64)> {
     io::copy(&mut r, &mut io::sink())?;
     Ok(r.finish())
 }
+
+/// A [`Decoder`] that checks the stored bytes against an expected SHA-256 when the stream ends:
+/// the end of the data is reported only if the whole file matched, so a consumer that commits at
+/// the end (a restore) never commits bytes that changed since they were checked.
+pub struct VerifiedDecoder {
+    decoder: Option<Decoder>,
+    expected: String,
+}
+
+impl VerifiedDecoder {
+    pub fn new(decoder: Decoder, expected_sha256: &str) -> Self {
+        VerifiedDecoder {
+            decoder: Some(decoder),
+            expected: expected_sha256.to_string(),
+        }
+    }
+}
+
+impl Read for VerifiedDecoder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return Ok(0);
+        };
+        let n = decoder.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        let (sha, _) = self
+            .decoder
+            .take()
+            .expect("present until the end")
+            .finish()?;
+        if sha == self.expected {
+            Ok(0)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "checksum mismatch: the backup file changed while it was read",
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(compression: Compression, data: &[u8]) -> (tempfile::NamedTempFile, Written) {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let written = write_stream(&mut &data[..], compression, f.as_file()).unwrap();
+        (f, written)
+    }
+
+    #[test]
+    fn round_trip_hashes_what_is_stored() {
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let (f, written) = stored(c, &data);
+            assert_eq!(written.raw_bytes, data.len() as u64);
+            assert_eq!(
+                hash_file(File::open(f.path()).unwrap()).unwrap(),
+                (written.sha256.clone(), written.size_bytes)
+            );
+            let mut d = Decoder::new(File::open(f.path()).unwrap(), c).unwrap();
+            let mut out = Vec::new();
+            d.read_to_end(&mut out).unwrap();
+            assert_eq!(out, data);
+            assert_eq!(d.finish().unwrap().0, written.sha256);
+        }
+    }
+
+    #[test]
+    fn verified_decoder_fails_at_the_end_on_a_wrong_hash() {
+        let (f, written) = stored(Compression::Zstd, b"some data worth keeping");
+        let open = || Decoder::new(File::open(f.path()).unwrap(), Compression::Zstd).unwrap();
+        let mut ok = Vec::new();
+        VerifiedDecoder::new(open(), &written.sha256)
+            .read_to_end(&mut ok)
+            .unwrap();
+        assert_eq!(ok, b"some data worth keeping");
+        let err = VerifiedDecoder::new(open(), &"0".repeat(64))
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+}

@@ -13,7 +13,7 @@ use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Kind, Result};
 use crate::ids;
-use crate::pipeline::Decoder;
+use crate::pipeline::{Decoder, VerifiedDecoder};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
@@ -226,8 +226,9 @@ fn restore_data(
     let path = record.path(session.store.dir());
     let file =
         File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
-    let mut decoder = Decoder::new(file, record.compression)
+    let decoder = Decoder::new(file, record.compression)
         .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
+    let mut decoder = VerifiedDecoder::new(decoder, &record.sha256);
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let result = db.restore(record.format, &mut source, env.migrations_table.as_deref());
