@@ -299,10 +299,12 @@ fn a_backup_finishes_while_the_application_keeps_writing() {
     db.pragma_update(None, "journal_mode", "WAL").unwrap();
     db.execute_batch("CREATE TABLE blobs (b BLOB); CREATE TABLE ticks (t INTEGER);")
         .unwrap();
-    for _ in 0..200 {
-        db.execute("INSERT INTO blobs VALUES (randomblob(50000))", [])
-            .unwrap();
-    }
+    // Large enough for many incremental steps, each of which a write would restart.
+    db.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200)
+         INSERT INTO blobs SELECT randomblob(50000) FROM n;",
+    )
+    .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let stop = stop.clone();
@@ -329,7 +331,7 @@ fn a_backup_finishes_while_the_application_keeps_writing() {
         if let Some(status) = child.try_wait().unwrap() {
             break Some(status);
         }
-        if started.elapsed() > std::time::Duration::from_secs(120) {
+        if started.elapsed() > std::time::Duration::from_secs(90) {
             let _ = child.kill();
             break None;
         }
@@ -340,5 +342,5 @@ fn a_backup_finishes_while_the_application_keeps_writing() {
     let status = status.expect("the backup finished while the writer kept writing");
     assert!(status.success());
     assert!(ticks > 0);
-    assert_eq!(p.backups()[0]["tables"]["blobs"]["rows"], 200);
+    assert_eq!(p.backups()[0]["tables"]["blobs"]["rows"], 1200);
 }
