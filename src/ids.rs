@@ -131,6 +131,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a user types, an accepted label or ID is one plain path component.
+        #[test]
+        fn accepted_input_stays_inside_its_directory(s in "\\PC{0,80}") {
+            for ok in [validate_label("label", &s).is_ok(), validate_id(&s).is_ok()] {
+                if ok {
+                    proptest::prop_assert!(!s.contains('/') && !s.contains('\\') && !s.contains('\0'));
+                    proptest::prop_assert!(!s.starts_with('.') && !s.chars().any(char::is_whitespace));
+                }
+            }
+        }
+
+        /// Every ID faber-db makes from an accepted label is accepted back as input.
+        #[test]
+        fn generated_ids_validate(label in "[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}", secs in 0i64..4_102_444_800, n in 2u32..50) {
+            let at = chrono::DateTime::from_timestamp(secs, 0).unwrap();
+            proptest::prop_assert!(validate_label("label", &label).is_ok());
+            let id = base_id(at, Some(&label));
+            proptest::prop_assert!(validate_id(&id).is_ok(), "{}", id);
+            let suffixed = format!("{}-{}", id, n);
+            proptest::prop_assert!(validate_id(&suffixed).is_ok());
+            proptest::prop_assert!(validate_id(&base_id(at, None)).is_ok());
+        }
+    }
+
     #[test]
     fn collisions_get_suffixes() {
         let taken = ["backup-1", "backup-1-2"];

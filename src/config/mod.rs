@@ -308,6 +308,20 @@ mod tests {
         assert_eq!(default_url_var("qa-eu"), "QA_EU_DATABASE_URL");
     }
 
+    proptest::proptest! {
+        /// Any config text, TOML or JSON, is either loaded or refused with an error: never a panic.
+        #[test]
+        fn arbitrary_config_text_never_panics(
+            text in "(\\[(environments\\.[a-z]{1,8}|defaults|safety|backup|migrations)\\]\n|(url_env|url|retention|backup_retention_days|retention_days|protected|format|compression|backup_dir|protected_environments|table) = (\"[^\"\n]{0,20}\"|[0-9]{1,25}|true|\\[\"[a-z]{1,8}\"\\])\n|\\PC{0,20}\n){0,12}",
+        ) {
+            for name in ["config.toml", "config.json"] {
+                if let Ok(raw) = parse(Path::new(name), &text) {
+                    let _ = resolve(raw, Path::new("/p"), PathBuf::from(name));
+                }
+            }
+        }
+    }
+
     #[test]
     fn positions() {
         assert_eq!(line_col("a\nbc\nd", 3), (2, 2));
