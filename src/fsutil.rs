@@ -2,8 +2,9 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Kind, Result};
 
@@ -79,13 +80,20 @@ pub struct PartialFile {
 
 impl PartialFile {
     /// Creates `<final_path>.partial` exclusively and locks it. Fails if it already exists.
+    ///
+    /// The file appears under its `.partial` name already locked: it is created and locked under
+    /// a private name first, then hard-linked into place (which fails if the name exists). A
+    /// sweep by another run can therefore never see it unlocked and take it for debris.
     pub fn create(final_path: &Path) -> io::Result<PartialFile> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let path = partial_path(final_path);
-        let file = create_new_private(&path)?;
-        if let Err(e) = file.lock() {
-            let _ = fs::remove_file(&path);
-            return Err(e);
-        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let private = dir.join(format!(".faber-{}-{n}.new", std::process::id()));
+        let file = create_new_private(&private)?;
+        let placed = file.lock().and_then(|()| fs::hard_link(&private, &path));
+        let _ = fs::remove_file(&private);
+        placed?;
         Ok(PartialFile {
             path,
             file,
@@ -161,7 +169,14 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
             continue;
         }
         let Ok(f) = File::open(&path) else { continue };
-        if f.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+        // Removed only if nobody holds it, and the name still names the file that was checked.
+        let same_file = |f: &File| {
+            let (Ok(held), Ok(named)) = (f.metadata(), fs::metadata(&path)) else {
+                return false;
+            };
+            held.ino() == named.ino() && held.dev() == named.dev()
+        };
+        if f.try_lock().is_ok() && same_file(&f) && fs::remove_file(&path).is_ok() {
             removed.push(path);
         }
     }
