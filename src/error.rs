@@ -118,6 +118,16 @@ impl Error {
         self
     }
 
+    /// Adds advice after any hint the error already has.
+    pub fn add_hint(mut self, more: impl Into<String>) -> Self {
+        let more = more.into();
+        self.hint = Some(match self.hint.take() {
+            Some(h) => format!("{h}\n{more}"),
+            None => more,
+        });
+        self
+    }
+
     pub fn caused_by(mut self, cause: impl fmt::Display) -> Self {
         self.causes.push(cause.to_string());
         self

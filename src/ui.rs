@@ -113,7 +113,7 @@ impl Ui {
         for cause in err.causes() {
             eprintln!("  caused by: {cause}");
         }
-        if let Some(hint) = err.hint() {
+        for hint in err.hint().into_iter().flat_map(str::lines) {
             eprintln!(
                 "{} {hint}",
                 Style::new().cyan().for_stderr().apply_to("hint:")

@@ -14,6 +14,7 @@ use crate::confirm::{self, Ask};
 use crate::error::{Error, Kind, Result};
 use crate::ids;
 use crate::pipeline::{Decoder, VerifiedDecoder};
+use crate::provider::{Provider, Staged};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
@@ -94,14 +95,26 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     }
     ui.ok(format!("Checksum of {} verified", record.id));
 
-    for stale in db.prepare_restore()? {
-        ui.warn(format!(
-            "removed {}, left by an interrupted restore",
-            session.ctx.show(&stale)
-        ));
-    }
+    // Stage and check first: the safety backup is taken only when the restore is ready to
+    // commit, and a restore that cannot happen changes nothing at all.
+    let staged = stage(session, env, &record, db.as_ref());
+    let staged = match staged {
+        Ok(s) => s,
+        Err(e) => {
+            cmd::log_event(
+                session,
+                "restore",
+                Some(&env.name),
+                Some(&record.id),
+                false,
+                Some(e.one_line()),
+            );
+            return Err(e);
+        }
+    };
+    ui.ok(format!("Staged and checked {}", record.id));
     let safety = safety_backup(session, env, db.as_ref(), args.no_safety_backup)?;
-    let result = restore_data(session, env, &record, db.as_ref());
+    let result = staged.commit();
     cmd::log_event(
         session,
         "restore",
@@ -111,8 +124,8 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         result.as_ref().err().map(|e| e.one_line()),
     );
     let inspection = result.map_err(|e| match &safety {
-        Some(s) => e.with_hint(format!(
-            "the database as it was before is in safety backup {s}"
+        Some(s) => e.add_hint(format!(
+            "safety backup {s} holds the database as it was before this restore"
         )),
         None => e,
     })?;
@@ -135,7 +148,11 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         report.failure = Some(Error::verification(format!(
             "the restored database differs from the manifest: {}",
             diffs.join(", ")
-        )));
+        ))
+        .with_hint(match &safety {
+            Some(s) => format!("the data was replaced; check it, and undo with `faber-db restore {} --from {s}`", env.name),
+            None => "the data was replaced; check it before relying on it".to_string(),
+        }));
     }
     if let Some(m) = &inspection.migrations {
         ui.line(format!(
@@ -187,7 +204,7 @@ fn choose(session: &Session, env: &Environment, from: &str) -> Result<BackupReco
 fn safety_backup(
     session: &Session,
     env: &Environment,
-    db: &dyn crate::provider::Provider,
+    db: &dyn Provider,
     skip: bool,
 ) -> Result<Option<String>> {
     let ui = &session.ctx.ui;
@@ -217,12 +234,20 @@ fn safety_backup(
     Ok(Some(record.id))
 }
 
-fn restore_data(
+/// Prepares the target, then decodes the backup into the provider's staging area, checking its
+/// SHA-256 once more as it streams.
+fn stage<'a>(
     session: &Session,
     env: &Environment,
     record: &BackupRecord,
-    db: &dyn crate::provider::Provider,
-) -> Result<crate::provider::Inspection> {
+    db: &'a dyn Provider,
+) -> Result<Box<dyn Staged + 'a>> {
+    for stale in db.prepare_restore(record.raw_size_bytes)? {
+        session.ctx.ui.warn(format!(
+            "removed {}, left by an interrupted restore",
+            session.ctx.show(&stale)
+        ));
+    }
     let path = record.path(session.store.dir());
     let file =
         File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
@@ -231,11 +256,11 @@ fn restore_data(
     let mut decoder = VerifiedDecoder::new(decoder, &record.sha256);
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
-    let result = db.restore(record.format, &mut source, env.migrations_table.as_deref());
+    let staged = db.stage_restore(record.format, &mut source, env.migrations_table.as_deref());
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    result
+    staged
 }
 
 fn mark(session: &Session, id: &str, status: Status) {

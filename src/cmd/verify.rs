@@ -118,7 +118,10 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
                     results.len()
                 ),
             )
-            .with_hint(first.problem.clone().unwrap_or_default()),
+            .with_hint(format!(
+                "their status was left as it was; fix this and verify again: {}",
+                first.problem.clone().unwrap_or_default()
+            )),
         );
     } else if !results.is_empty() {
         ui.line(format!("{} backups verified", results.len()));
@@ -282,7 +285,9 @@ pub fn checksum_ok(
     let shown = session.ctx.show(&path);
     let file = File::open(&path).map_err(|e| {
         let status = (e.kind() == std::io::ErrorKind::NotFound).then_some(Status::Missing);
-        let err = Error::verification(format!("backup file {shown} cannot be opened")).caused_by(e);
+        let err = Error::verification(format!("backup file {shown} cannot be opened"))
+            .caused_by(e)
+            .with_hint("pick another backup (see `faber-db list`), or check the backup directory");
         (err, status)
     })?;
     let (sha, _) = pipeline::hash_file(file).map_err(|e| {

@@ -72,7 +72,8 @@ pub fn locate(root: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
             return Err(Error::config(format!(
                 "config file {} not found",
                 path.display()
-            )));
+            ))
+            .with_hint("check the --config path (relative paths start at the project root), or run `faber-db init`"));
         }
         return Ok(path);
     }

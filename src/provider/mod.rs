@@ -104,17 +104,29 @@ pub trait Provider {
         sink: &mut Sink<'_>,
     ) -> Result<Dumped>;
 
-    /// Gets the target ready for a restore before the safety backup is taken: sweeps what a
-    /// killed restore left (returned), and fails if another restore is running.
-    fn prepare_restore(&self) -> Result<Vec<std::path::PathBuf>>;
+    /// Gets the target ready for a restore of `raw_size` bytes, before anything else: sweeps
+    /// what a killed restore left (returned), fails if another restore is running or there is
+    /// no room.
+    fn prepare_restore(&self, raw_size: u64) -> Result<Vec<std::path::PathBuf>>;
 
-    /// Replaces the database's content with the decoded dump `source`; returns what it then holds.
-    fn restore(
-        &self,
+    /// Loads the decoded dump `source` somewhere it can be checked without touching the
+    /// database; [`Staged::commit`] then puts it in place.
+    fn stage_restore<'a>(
+        &'a self,
         format: Format,
         source: &mut dyn Read,
         migrations_table: Option<&str>,
-    ) -> Result<Inspection>;
+    ) -> Result<Box<dyn Staged + 'a>>;
+}
+
+/// A restore that is loaded and checked, waiting to replace the database's content.
+pub trait Staged {
+    /// What the staged data holds.
+    fn inspection(&self) -> &Inspection;
+
+    /// Replaces the database's content with the staged data; returns what the database then
+    /// holds, read back from it.
+    fn commit(self: Box<Self>) -> Result<Inspection>;
 }
 
 /// Opens the provider for a parsed URL.

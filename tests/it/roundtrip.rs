@@ -344,3 +344,80 @@ fn a_backup_finishes_while_the_application_keeps_writing() {
     assert!(ticks > 0);
     assert_eq!(p.backups()[0]["tables"]["blobs"]["rows"], 1200);
 }
+
+fn pragma(conn: &rusqlite::Connection, name: &str) -> String {
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+        r.get::<_, rusqlite::types::Value>(0)
+    })
+    .map(|v| match v {
+        rusqlite::types::Value::Integer(n) => n.to_string(),
+        rusqlite::types::Value::Text(t) => t,
+        other => format!("{other:?}"),
+    })
+    .unwrap()
+}
+
+#[test]
+fn restore_into_a_wal_database_with_another_page_size() {
+    let p = Project::new();
+    seed(&p);
+    let before = dump_tables(&p.sqlite("db/dev.sqlite3"));
+    p.backup(&["dev"]);
+    let db = p.sqlite("db/dev.sqlite3");
+    db.execute_batch(
+        "PRAGMA page_size = 8192; VACUUM; PRAGMA journal_mode = WAL; DELETE FROM events;",
+    )
+    .unwrap();
+    assert_eq!(pragma(&db, "page_size"), "8192");
+    drop(db);
+    p.run(&["restore", "dev", "--yes"]).code(0);
+    let db = p.sqlite("db/dev.sqlite3");
+    assert_eq!(dump_tables(&db), before);
+    assert_eq!(
+        pragma(&db, "journal_mode"),
+        "wal",
+        "the database keeps its journal mode"
+    );
+    assert_eq!(pragma(&db, "integrity_check"), "ok");
+}
+
+#[test]
+fn restore_keeps_the_databases_own_journal_mode() {
+    let p = Project::new();
+    let db = p.sqlite("db/dev.sqlite3");
+    db.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(db);
+    p.backup(&["dev"]);
+    // The application moved to rollback journaling since (e.g. for a network filesystem).
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("PRAGMA journal_mode = DELETE; INSERT INTO t VALUES (2);")
+        .unwrap();
+    p.run(&["restore", "dev", "--yes"]).code(0);
+    let db = p.sqlite("db/dev.sqlite3");
+    assert_eq!(pragma(&db, "journal_mode"), "delete");
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_damaged_database_can_be_replaced_without_a_safety_backup() {
+    let p = Project::new();
+    seed(&p);
+    let before = dump_tables(&p.sqlite("db/dev.sqlite3"));
+    p.backup(&["dev"]);
+    // Damage the first page's b-tree header: SQLite reports the file as malformed.
+    let mut bytes = std::fs::read(p.path("db/dev.sqlite3")).unwrap();
+    for b in &mut bytes[100..108] {
+        *b = 0xff;
+    }
+    std::fs::write(p.path("db/dev.sqlite3"), bytes).unwrap();
+    p.run(&["restore", "dev", "--yes"])
+        .code(3)
+        .stderr_has("--no-safety-backup");
+    p.run(&["restore", "dev", "--yes", "--no-safety-backup"])
+        .code(0);
+    assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
+}

@@ -1,0 +1,261 @@
+//! SQLite, in process: consistent copies through SQLite's online backup API, checks on decoded
+//! images (`image`), and restores that stage, check, then copy in one transaction (`restore`).
+
+mod image;
+mod restore;
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::{Dumped, Inspection, Provider, ProviderKind, Sink, Staged};
+use crate::error::{Error, Kind, Result};
+use crate::format::Format;
+use crate::fsutil::PartialFile;
+use image::{inspect, integrity_check, open_image};
+
+pub use image::{check_image, version};
+
+/// Pages copied per backup step; between steps writers may proceed.
+const PAGES_PER_STEP: i32 = 1024;
+/// Restarts of an incremental copy (caused by concurrent writes) before copying in one step.
+const MAX_RESTARTS: u32 = 3;
+/// How long a backup or restore waits for a lock without making progress.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Sqlite {
+    path: PathBuf,
+}
+
+impl Sqlite {
+    pub fn new(path: PathBuf) -> Sqlite {
+        Sqlite { path }
+    }
+
+    fn not_found(&self) -> Error {
+        Error::connection(format!(
+            "SQLite database {} does not exist",
+            self.path.display()
+        ))
+        .with_hint(
+            "check the environment's URL, or restore a backup into it with `faber-db restore`",
+        )
+    }
+
+    /// Opens the live database for reading; a missing or unreadable file is a connection
+    /// failure. It is opened read-write when allowed (never created), so that a rollback journal
+    /// left by a crashed writer is rolled back as any SQLite client would; nothing is written.
+    fn open_live(&self) -> Result<Connection> {
+        if !self.path.is_file() {
+            return Err(self.not_found());
+        }
+        let open = |flags: OpenFlags| -> rusqlite::Result<Connection> {
+            let conn =
+                Connection::open_with_flags(&self.path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Reading the schema proves this is a database and not some other file.
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok(conn)
+        };
+        open(OpenFlags::SQLITE_OPEN_READ_WRITE).or_else(|first| match first.sqlite_error_code() {
+            Some(
+                rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::PermissionDenied,
+            ) => open(OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| self.cannot_open(e)),
+            _ => Err(self.cannot_open(first)),
+        })
+    }
+
+    /// Tables with row counts and migration state of the live database.
+    fn inspect_counted(&self, migrations_table: Option<&str>) -> Result<Inspection> {
+        inspect(&self.open_live()?, migrations_table, true)
+    }
+
+    fn side_file(&self, suffix: &str) -> PathBuf {
+        let mut side = self.path.as_os_str().to_owned();
+        side.push(suffix);
+        PathBuf::from(side)
+    }
+
+    fn cannot_open(&self, e: rusqlite::Error) -> Error {
+        if matches!(
+            e.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        ) {
+            return Error::new(
+                Kind::Busy,
+                format!(
+                    "SQLite database {} is locked by another connection",
+                    self.path.display()
+                ),
+            )
+            .caused_by(e)
+            .with_hint(
+                "retry when the application is not in the middle of a long write, or stop it",
+            );
+        }
+        let hint = if self.side_file("-journal").exists() {
+            "a rollback journal left by a crashed writer needs write access to be rolled back: \
+             run faber-db as a user who can write the database and its directory"
+        } else {
+            "check that the file is an SQLite database and readable by this user"
+        };
+        Error::connection(format!(
+            "cannot open SQLite database {}",
+            self.path.display()
+        ))
+        .caused_by(e)
+        .with_hint(hint)
+    }
+
+    /// Copies the live database into `dest` with the online backup API, a batch of pages at a time.
+    fn snapshot_into(&self, src: &Connection, dest: &Path) -> Result<()> {
+        let copy_failed = |e: rusqlite::Error| {
+            if e.sqlite_error_code() == Some(ErrorCode::DiskFull) {
+                Error::new(Kind::DiskSpace, "the backup directory filled up during the SQLite snapshot")
+                    .caused_by(e)
+                    .with_hint("free some space there, or remove old backups with `faber-db cleanup --expired`")
+            } else {
+                Error::tool("SQLite online backup failed").caused_by(e)
+            }
+        };
+        let mut dst = Connection::open(dest).map_err(copy_failed)?;
+        dst.pragma_update(None, "journal_mode", "OFF")
+            .map_err(copy_failed)?;
+        let backup = Backup::new(src, &mut dst).map_err(copy_failed)?;
+        // A write by another connection restarts an incremental copy from the first page. After
+        // a few restarts the rest is copied in one step, under one read transaction (in WAL mode
+        // writers go on meanwhile; in rollback mode they wait for it).
+        let mut restarts = 0;
+        let mut last_remaining = i32::MAX;
+        let mut waiting_since = Instant::now();
+        loop {
+            let pages = if restarts >= MAX_RESTARTS {
+                -1
+            } else {
+                PAGES_PER_STEP
+            };
+            match backup.step(pages).map_err(copy_failed)? {
+                StepResult::Done => return Ok(()),
+                StepResult::More => {
+                    let remaining = backup.progress().remaining;
+                    if remaining > last_remaining {
+                        restarts += 1;
+                    }
+                    last_remaining = remaining;
+                    waiting_since = Instant::now();
+                }
+                _ if waiting_since.elapsed() > BUSY_TIMEOUT => {
+                    return Err(Error::new(
+                        Kind::Busy,
+                        "the SQLite database stayed locked by a writer",
+                    )
+                    .with_hint("retry when the application's write load is lower"));
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+}
+
+impl Provider for Sqlite {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Sqlite
+    }
+
+    fn database_name(&self) -> String {
+        self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+
+    fn formats(&self) -> &'static [Format] {
+        &[Format::Sqlite]
+    }
+
+    fn exists(&self) -> Result<bool> {
+        Ok(self.path.exists())
+    }
+
+    fn check_connection(&self) -> Result<String> {
+        self.open_live()?;
+        Ok(version())
+    }
+
+    fn size_estimate(&self) -> Result<u64> {
+        let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(size(&self.path) + size(Path::new(&wal)))
+    }
+
+    fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection> {
+        let conn = self.open_live()?;
+        inspect(&conn, migrations_table, count_rows)
+    }
+
+    fn dump(
+        &self,
+        format: Format,
+        migrations_table: Option<&str>,
+        work_dir: &Path,
+        sink: &mut Sink<'_>,
+    ) -> Result<Dumped> {
+        if format != Format::Sqlite {
+            return Err(Error::config(format!(
+                "SQLite backups are database images; format `{format}` is not available"
+            ))
+            .with_hint("--format applies to PostgreSQL; leave it out for SQLite"));
+        }
+        let src = self.open_live()?;
+        let snapshot_path = work_dir.join(format!("snapshot-{}.sqlite3", std::process::id()));
+        let snapshot = PartialFile::create(&snapshot_path)
+            .map_err(|e| Error::io(Kind::Tool, "cannot create", &snapshot_path, e))?;
+        self.snapshot_into(&src, snapshot.path())?;
+        drop(src);
+
+        let image = open_image(snapshot.path())?;
+        let integrity_check = integrity_check(&image)?;
+        if integrity_check != "ok" {
+            return Err(Error::verification(format!(
+                "the database failed SQLite's integrity check: {integrity_check}"
+            ))
+            .with_hint(
+                "the live database is damaged; repair it before relying on a backup of it",
+            ));
+        }
+        let inspection =
+            inspect(&image, migrations_table, true).map_err(|e| Error::tool(e.one_line()))?;
+        drop(image);
+
+        let mut file = File::open(snapshot.path())
+            .map_err(|e| Error::io(Kind::Tool, "cannot read", snapshot.path(), e))?;
+        let written = sink(&mut file)
+            .map_err(|e| Error::io(Kind::Tool, "cannot write the backup of", &self.path, e))?;
+        Ok(Dumped {
+            inspection,
+            written,
+            tool_version: version(),
+            integrity_check,
+        })
+    }
+
+    fn prepare_restore(&self, raw_size: u64) -> Result<Vec<PathBuf>> {
+        restore::prepare(self, raw_size)
+    }
+
+    fn stage_restore<'a>(
+        &'a self,
+        format: Format,
+        source: &mut dyn Read,
+        migrations_table: Option<&str>,
+    ) -> Result<Box<dyn Staged + 'a>> {
+        restore::stage(self, format, source, migrations_table)
+    }
+}

@@ -1,0 +1,264 @@
+//! Restoring an SQLite database: the backup is decoded into a staging file beside the database and
+//! checked (before the safety backup is taken), then copied into the live database in one
+//! transaction with SQLite's backup API, so open connections see the restored data and a crash
+//! leaves the old content. Only a missing file, or one SQLite cannot read as a database, is
+//! replaced by renaming the staging file over it.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::image::{copy_into, inspect, integrity_check, open_image};
+use super::{BUSY_TIMEOUT, Sqlite};
+use crate::error::{Error, Kind, Result};
+use crate::format::Format;
+use crate::fsutil::{self, PartialFile};
+use crate::provider::{Inspection, Staged};
+
+/// Side files SQLite keeps beside a database.
+const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Sweeps what a killed restore left, refuses while another restore runs, and checks there is
+/// room for the staging file and the transaction that copies it.
+pub(super) fn prepare(db: &Sqlite, raw_size: u64) -> Result<Vec<PathBuf>> {
+    let dir = db.path.parent().unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(
+            Error::connection(format!("directory {} does not exist", dir.display()))
+                .with_hint("create it, or check the environment's URL"),
+        );
+    }
+    let staging = fsutil::partial_path(&db.path);
+    let mut removed = Vec::new();
+    if let Ok(file) = File::open(&staging) {
+        if file.try_lock().is_err() {
+            return Err(Error::new(
+                Kind::Busy,
+                format!("another restore of {} is running", db.path.display()),
+            )
+            .with_hint("wait for it to finish"));
+        }
+        fsutil::remove_if_exists(&staging)
+            .map_err(|e| Error::io(Kind::Tool, "cannot remove", &staging, e))?;
+        removed.push(staging.clone());
+    }
+    if !staging.exists() {
+        for suffix in SIDE_FILES {
+            let side = side_file(&staging, suffix);
+            if fsutil::remove_if_exists(&side).unwrap_or(false) {
+                removed.push(side);
+            }
+        }
+    }
+    let free = fs4::available_space(dir)
+        .map_err(|e| Error::io(Kind::Config, "cannot read free space of", dir, e))?;
+    let needed = raw_size.saturating_mul(2);
+    if free < needed {
+        return Err(Error::new(
+            Kind::DiskSpace,
+            format!(
+                "not enough free space in {} to restore: {} free, about {} needed",
+                dir.display(),
+                crate::ui::size(free),
+                crate::ui::size(needed)
+            ),
+        )
+        .with_hint("the restore stages the backup beside the database and copies it in one transaction; free some space there"));
+    }
+    Ok(removed)
+}
+
+/// Decodes the backup into the staging file and checks it; nothing is changed yet.
+pub(super) fn stage<'a>(
+    db: &'a Sqlite,
+    format: Format,
+    source: &mut dyn Read,
+    migrations_table: Option<&str>,
+) -> Result<Box<dyn Staged + 'a>> {
+    if format != Format::Sqlite {
+        return Err(Error::config(format!(
+            "a {format} backup cannot be restored into SQLite"
+        )));
+    }
+    let file = PartialFile::create(&db.path).map_err(|e| {
+        Error::io(
+            Kind::Tool,
+            "cannot stage the restore at",
+            &fsutil::partial_path(&db.path),
+            e,
+        )
+    })?;
+    copy_into(source, file.file(), file.path(), Kind::Tool)?;
+    let image = open_image(file.path())?;
+    let check = integrity_check(&image)?;
+    if check != "ok" {
+        return Err(Error::verification(format!(
+            "the backup's data failed SQLite's integrity check: {check}"
+        )));
+    }
+    let inspection =
+        inspect(&image, migrations_table, true).map_err(|e| Error::verification(e.one_line()))?;
+    Ok(Box::new(StagedSqlite {
+        db,
+        file,
+        inspection,
+        migrations_table: migrations_table.map(str::to_string),
+    }))
+}
+
+struct StagedSqlite<'a> {
+    db: &'a Sqlite,
+    file: PartialFile,
+    inspection: Inspection,
+    migrations_table: Option<String>,
+}
+
+impl Staged for StagedSqlite<'_> {
+    fn inspection(&self) -> &Inspection {
+        &self.inspection
+    }
+
+    fn commit(self: Box<Self>) -> Result<Inspection> {
+        let db = self.db;
+        match open_for_restore(db)? {
+            Some(live) => {
+                let image = match_live(self.file.path(), &live)?;
+                copy_database(&image, live)?;
+            }
+            None => replace_file(db, self.file)?,
+        }
+        // What the database holds now, read back from it.
+        db.inspect_counted(self.migrations_table.as_deref())
+    }
+}
+
+/// The live database opened for writing, or `None` when there is no database to write into: the
+/// file is missing, or SQLite cannot read it as a database (not one, or damaged beyond opening).
+fn open_for_restore(db: &Sqlite) -> Result<Option<Connection>> {
+    if !db.path.exists() {
+        return Ok(None);
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&db.path, flags).map_err(|e| db.cannot_open(e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| db.cannot_open(e))?;
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
+        Ok(()) => Ok(Some(conn)),
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(db.cannot_open(e)),
+    }
+}
+
+/// Opens the staged copy for the copy into `live`, first giving it the live database's page size
+/// when the live one is in WAL mode (where SQLite cannot copy across page sizes), and a rollback
+/// header so the live database keeps its own journal mode.
+fn match_live(staged: &Path, live: &Connection) -> Result<Connection> {
+    let pragma = |conn: &Connection, name: &str| -> rusqlite::Result<String> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+            r.get::<_, rusqlite::types::Value>(0)
+        })
+        .map(|v| match v {
+            rusqlite::types::Value::Integer(n) => n.to_string(),
+            rusqlite::types::Value::Text(t) => t,
+            _ => String::new(),
+        })
+    };
+    let failed = |e: rusqlite::Error| {
+        Error::tool("cannot prepare the staged copy for the restore").caused_by(e)
+    };
+    let live_mode = pragma(live, "journal_mode").map_err(failed)?;
+    let live_page = pragma(live, "page_size").map_err(failed)?;
+    let conn = Connection::open_with_flags(
+        staged,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(failed)?;
+    conn.pragma_update(None, "journal_mode", "DELETE")
+        .map_err(failed)?;
+    if live_mode.eq_ignore_ascii_case("wal")
+        && pragma(&conn, "page_size").map_err(failed)? != live_page
+    {
+        conn.pragma_update(None, "page_size", &live_page)
+            .map_err(failed)?;
+        conn.execute_batch("VACUUM").map_err(failed)?;
+    }
+    Ok(conn)
+}
+
+/// Copies a whole database into `live` with the backup API in one step: one write transaction,
+/// so a crash leaves the old content and no reader ever sees a mix.
+fn copy_database(image: &Connection, mut live: Connection) -> Result<()> {
+    let failed = |e: rusqlite::Error| {
+        let kind = if e.sqlite_error_code() == Some(ErrorCode::DiskFull) {
+            Kind::DiskSpace
+        } else {
+            Kind::Tool
+        };
+        Error::new(
+            kind,
+            "copying the backup into the database failed; the database is unchanged",
+        )
+        .caused_by(e)
+        .with_hint(if kind == Kind::DiskSpace {
+            "free space where the database lives: the copy needs room for its journal"
+        } else {
+            "the staged backup was fine; check the database file and its directory"
+        })
+    };
+    let backup = Backup::new(image, &mut live).map_err(failed)?;
+    let started = Instant::now();
+    loop {
+        match backup.step(-1).map_err(failed)? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => {}
+            _ if started.elapsed() > BUSY_TIMEOUT => {
+                return Err(Error::new(
+                    Kind::Busy,
+                    "the database stayed locked by another connection; nothing was restored",
+                )
+                .with_hint("stop the application that writes to it, then restore again"));
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Puts the staged file in place of a missing or unreadable database. Side files of the old one
+/// go first: a write-ahead log or journal left beside it must never be applied to the new file.
+fn replace_file(db: &Sqlite, staged: PartialFile) -> Result<()> {
+    let dir = db.path.parent().unwrap_or(Path::new("."));
+    for suffix in SIDE_FILES {
+        let side = side_file(&db.path, suffix);
+        fsutil::remove_if_exists(&side)
+            .map_err(|e| Error::io(Kind::Tool, "cannot remove", &side, e))?;
+    }
+    fsutil::sync_dir(dir).map_err(|e| Error::io(Kind::Tool, "cannot sync", dir, e))?;
+    if let Ok(meta) = fs::metadata(&db.path) {
+        // The restored file keeps the mode the application's database had.
+        let _ = fs::set_permissions(
+            staged.path(),
+            fs::Permissions::from_mode(meta.permissions().mode()),
+        );
+    }
+    staged
+        .persist(&db.path)
+        .map_err(|e| Error::io(Kind::Tool, "cannot replace", &db.path, e))
+}
+
+fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut side = path.as_os_str().to_owned();
+    side.push(suffix);
+    PathBuf::from(side)
+}
