@@ -183,6 +183,26 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
     removed
 }
 
+/// Fails with exit 2 unless `dir`'s filesystem has `needed` bytes free; `what` says what for,
+/// `hint` what to do.
+pub fn ensure_free_space(dir: &Path, needed: u64, what: &str, hint: &str) -> Result<()> {
+    let free = fs4::available_space(dir)
+        .map_err(|e| Error::io(Kind::Config, "cannot read free space of", dir, e))?;
+    if free < needed {
+        return Err(Error::new(
+            Kind::DiskSpace,
+            format!(
+                "not enough free space in {} {what}: {} free, about {} needed",
+                dir.display(),
+                crate::ui::size(free),
+                crate::ui::size(needed)
+            ),
+        )
+        .with_hint(hint));
+    }
+    Ok(())
+}
+
 /// Removes a file, treating "already gone" as success.
 pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
     match fs::remove_file(path) {

@@ -181,7 +181,13 @@ fn take_inner(
 
     let env_dir = session.store.env_dir(&env.name)?;
     let estimate = db.size_estimate()?;
-    check_free_space(&env_dir, estimate)?;
+    // Room for a worst case: an uncompressed copy plus the working snapshot.
+    fsutil::ensure_free_space(
+        &env_dir,
+        estimate.saturating_mul(2),
+        "for the backup",
+        "free some space, or remove old backups with `faber-db cleanup --expired`",
+    )?;
     ui.detail(format!(
         "database size {}, free space checked",
         ui::size(estimate)
@@ -323,27 +329,6 @@ fn take_inner(
     }
     published?;
     Ok(record)
-}
-
-/// Refuses to start when the destination cannot hold a worst-case backup: an uncompressed copy
-/// plus the working snapshot.
-fn check_free_space(dir: &std::path::Path, estimate: u64) -> Result<()> {
-    let free = fs4::available_space(dir)
-        .map_err(|e| Error::io(Kind::Config, "cannot read free space of", dir, e))?;
-    let needed = estimate.saturating_mul(2);
-    if free < needed {
-        return Err(Error::new(
-            Kind::DiskSpace,
-            format!(
-                "not enough free space in {}: {} free, about {} needed",
-                dir.display(),
-                ui::size(free),
-                ui::size(needed)
-            ),
-        )
-        .with_hint("free some space, or remove old backups with `faber-db cleanup --expired`"));
-    }
-    Ok(())
 }
 
 fn print_summary(session: &Session, r: &BackupRecord) {

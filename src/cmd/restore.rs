@@ -79,10 +79,19 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
 
-    if let Err((e, status)) = verify::checksum_ok(session, &record) {
-        if let Some(status) = status {
-            mark(session, &record.id, status);
+    // Checksum, then stage and check: the safety backup is taken only when the restore is ready
+    // to commit, and a restore that cannot happen changes nothing at all.
+    let staged = (|| {
+        if let Err((e, status)) = verify::checksum_ok(session, &record) {
+            if let Some(status) = status {
+                mark(session, &record.id, status);
+            }
+            return Err(e);
         }
+        ui.ok(format!("Checksum of {} verified", record.id));
+        stage(session, env, &record, db.as_ref())
+    })()
+    .inspect_err(|e| {
         cmd::log_event(
             session,
             "restore",
@@ -90,28 +99,8 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             Some(&record.id),
             false,
             Some(e.one_line()),
-        );
-        return Err(e);
-    }
-    ui.ok(format!("Checksum of {} verified", record.id));
-
-    // Stage and check first: the safety backup is taken only when the restore is ready to
-    // commit, and a restore that cannot happen changes nothing at all.
-    let staged = stage(session, env, &record, db.as_ref());
-    let staged = match staged {
-        Ok(s) => s,
-        Err(e) => {
-            cmd::log_event(
-                session,
-                "restore",
-                Some(&env.name),
-                Some(&record.id),
-                false,
-                Some(e.one_line()),
-            );
-            return Err(e);
-        }
-    };
+        )
+    })?;
     ui.ok(format!("Staged and checked {}", record.id));
     let safety = safety_backup(session, env, db.as_ref(), args.no_safety_backup)?;
     let result = staged.commit();

@@ -55,21 +55,12 @@ pub(super) fn prepare(db: &Sqlite, raw_size: u64) -> Result<Vec<PathBuf>> {
             }
         }
     }
-    let free = fs4::available_space(dir)
-        .map_err(|e| Error::io(Kind::Config, "cannot read free space of", dir, e))?;
-    let needed = raw_size.saturating_mul(2);
-    if free < needed {
-        return Err(Error::new(
-            Kind::DiskSpace,
-            format!(
-                "not enough free space in {} to restore: {} free, about {} needed",
-                dir.display(),
-                crate::ui::size(free),
-                crate::ui::size(needed)
-            ),
-        )
-        .with_hint("the restore stages the backup beside the database and copies it in one transaction; free some space there"));
-    }
+    fsutil::ensure_free_space(
+        dir,
+        raw_size.saturating_mul(2),
+        "to restore",
+        "the restore stages the backup beside the database and copies it in one transaction; free some space there",
+    )?;
     Ok(removed)
 }
 
