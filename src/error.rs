@@ -171,14 +171,3 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// Attach a kind and a description to lower-level errors at the point where their meaning is known.
-pub trait Context<T> {
-    fn context(self, kind: Kind, what: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
-    fn context(self, kind: Kind, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| Error::new(kind, what()).caused_by(e))
-    }
-}

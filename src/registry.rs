@@ -274,15 +274,6 @@ impl Store {
     /// Reads, changes and atomically rewrites the registry under the exclusive lock.
     pub fn update<T>(&self, change: impl FnOnce(&mut RegistryFile) -> Result<T>) -> Result<T> {
         let _lock = self.lock()?;
-        self.update_locked(&_lock, change)
-    }
-
-    /// [`Store::update`] for a caller that already holds the lock.
-    pub fn update_locked<T>(
-        &self,
-        _lock: &RegistryLock,
-        change: impl FnOnce(&mut RegistryFile) -> Result<T>,
-    ) -> Result<T> {
         let mut reg = self.load()?;
         let out = change(&mut reg)?;
         let mut bytes = serde_json::to_vec_pretty(&reg).expect("the registry serializes");

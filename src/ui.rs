@@ -13,7 +13,6 @@ pub struct Ui {
     pub json: bool,
     pub quiet: bool,
     pub verbose: bool,
-    color: bool,
 }
 
 impl Ui {
@@ -27,7 +26,6 @@ impl Ui {
             json,
             quiet,
             verbose,
-            color,
         }
     }
 
@@ -94,10 +92,6 @@ impl Ui {
 
     pub fn dim(&self, text: impl std::fmt::Display) -> String {
         Style::new().dim().apply_to(text).to_string()
-    }
-
-    pub fn colored(&self) -> bool {
-        self.color
     }
 
     /// Prints the single JSON document of a run.

@@ -51,10 +51,6 @@ impl Vars {
         Ok(vars)
     }
 
-    pub fn from_map(values: BTreeMap<String, String>) -> Vars {
-        Vars { values }
-    }
-
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values
             .get(key)
