@@ -269,6 +269,43 @@ impl Read for VerifiedDecoder {
     }
 }
 
+/// Passes bytes through and keeps the last few KiB, to check how a stream ends (a dump's
+/// completion trailer) without holding the stream.
+pub struct TailReader<R> {
+    inner: R,
+    tail: Vec<u8>,
+}
+
+/// How much of the end of a stream [`TailReader`] keeps.
+const TAIL_SIZE: usize = 4096;
+
+impl<R: Read> TailReader<R> {
+    pub fn new(inner: R) -> Self {
+        TailReader {
+            inner,
+            tail: Vec::with_capacity(2 * TAIL_SIZE),
+        }
+    }
+
+    /// Whether `marker` appears in the last few KiB read.
+    pub fn ends_with_marker(&self, marker: &str) -> bool {
+        self.tail
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes())
+    }
+}
+
+impl<R: Read> Read for TailReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.tail.extend_from_slice(&buf[..n]);
+        if self.tail.len() > 2 * TAIL_SIZE {
+            self.tail.drain(..self.tail.len() - TAIL_SIZE);
+        }
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

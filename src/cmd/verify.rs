@@ -10,7 +10,7 @@ use crate::Report;
 use crate::error::{Error, Kind, Result};
 use crate::ids;
 use crate::pipeline::{self, Decoder};
-use crate::provider::{self, Tables};
+use crate::provider::{self, ProviderKind, StructureCheck, Tables};
 use crate::registry::{BackupRecord, Status, Verification};
 use crate::session::Session;
 
@@ -182,13 +182,7 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
         Ok(d) => d,
         Err(e) => return not_run(Kind::Verification, format!("cannot decode: {e}")),
     };
-    let structure = provider::check_structure(
-        record.provider,
-        record.format,
-        &mut decoder,
-        &work_dir,
-        deep,
-    );
+    let structure = structure(session, record, &mut decoder, &work_dir, deep);
     match decoder.finish() {
         Ok((sha, _)) if sha != record.sha256 => {
             let integrity = structure.map_or_else(|e| e.one_line(), |s| s.integrity_check);
@@ -204,11 +198,11 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
         }
     }
     // The stored bytes are the ones written. Only a failure of the data itself now says the
-    // backup is bad; anything else (no scratch space, a missing tool, an unsupported provider)
+    // backup is bad; anything else (no scratch space, a missing tool, a load the server refused)
     // says nothing about it.
     let structure = match structure {
         Ok(s) => s,
-        Err(e) if matches!(e.kind(), Kind::Verification | Kind::Tool) => {
+        Err(e) if e.kind() == Kind::Verification => {
             return verdict(Status::Corrupt, e.one_line(), true, Some(e.one_line()));
         }
         Err(e) => return not_run(e.kind(), e.one_line()),
@@ -230,6 +224,34 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
         }
     }
     verdict(Status::Valid, structure.integrity_check, true, None)
+}
+
+/// The structure check of one backup. A deep check of a server database's backup loads it into a
+/// scratch database on the server of the backup's environment.
+fn structure(
+    session: &Session,
+    record: &BackupRecord,
+    decoded: &mut dyn std::io::Read,
+    work_dir: &std::path::Path,
+    deep: bool,
+) -> Result<StructureCheck> {
+    if !deep || record.provider == ProviderKind::Sqlite {
+        return provider::check_structure(record.provider, record.format, decoded, work_dir, deep);
+    }
+    let env = session.env(&record.environment)?;
+    let (_, db) = session.provider(env)?;
+    if db.kind() != record.provider {
+        return Err(Error::config(format!(
+            "environment `{}` is no longer a {} database; the deep check needs one",
+            env.name,
+            record.provider.as_str()
+        )));
+    }
+    let (integrity_check, tables) = db.deep_check(record.format, decoded)?;
+    Ok(StructureCheck {
+        integrity_check,
+        tables: Some(tables),
+    })
 }
 
 /// Differences between the row counts a manifest recorded and those found: `users 3 → 2`.

@@ -1,0 +1,475 @@
+//! PostgreSQL, through its own tools: `pg_dump` streams the dump, `psql` runs queries and loads
+//! plain dumps. Connection settings reach the tools through `PG*` variables — the password through
+//! `PGPASSWORD` — and never through their argument lists.
+
+mod restore;
+mod tools;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::{Dumped, Inspection, Provider, ProviderKind, Sink, Staged, TableStats, Tables};
+use crate::error::{Error, Kind, Result};
+use crate::format::Format;
+use crate::migrations::{self, Queryable};
+use crate::pipeline::TailReader;
+use tools::Tools;
+
+/// The line every complete plain-format dump ends with.
+pub const DUMP_TRAILER: &str = "-- PostgreSQL database dump complete";
+/// The maintenance database used to create, rename and drop databases.
+const MAINTENANCE_DB: &str = "postgres";
+
+/// Field and record separators for `psql` output: bytes that never occur in names.
+const FIELD_SEP: char = '\u{1f}';
+const RECORD_SEP: char = '\u{1e}';
+const NULL_MARK: &str = "\u{1}";
+
+pub struct Postgres {
+    conn: ConnParams,
+    tools: std::cell::OnceCell<Tools>,
+}
+
+/// Where and as whom to connect, from the URL. Shown only through [`ConnParams::describe`].
+#[derive(Clone)]
+struct ConnParams {
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+    dbname: String,
+    options: Vec<(&'static str, String)>,
+}
+
+impl Postgres {
+    pub fn new(url: &url::Url) -> Result<Postgres> {
+        let decode = |s: &str| percent_decode(s);
+        let dbname = decode(url.path().trim_start_matches('/'));
+        if dbname.is_empty() {
+            return Err(Error::config("the PostgreSQL URL names no database")
+                .with_hint("the form is postgres://user@host:5432/dbname"));
+        }
+        let mut host = url.host_str().filter(|h| !h.is_empty()).map(decode);
+        let mut options = Vec::new();
+        for (key, value) in url.query_pairs() {
+            let var = match key.as_ref() {
+                "host" => {
+                    host = Some(value.into_owned());
+                    continue;
+                }
+                "sslmode" => "PGSSLMODE",
+                "sslrootcert" => "PGSSLROOTCERT",
+                "sslcert" => "PGSSLCERT",
+                "sslkey" => "PGSSLKEY",
+                "connect_timeout" => "PGCONNECT_TIMEOUT",
+                "application_name" => "PGAPPNAME",
+                "options" => "PGOPTIONS",
+                // Parameters of other tools sharing the URL (Prisma's `schema`, …) are not ours.
+                _ => continue,
+            };
+            options.push((var, value.into_owned()));
+        }
+        Ok(Postgres {
+            conn: ConnParams {
+                host,
+                port: url.port(),
+                user: Some(decode(url.username())).filter(|u| !u.is_empty()),
+                password: url.password().map(decode),
+                dbname,
+                options,
+            },
+            tools: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// `pg_dump`, `pg_restore` and `psql` of a version that can handle the server.
+    fn tools(&self) -> Result<&Tools> {
+        if let Some(t) = self.tools.get() {
+            return Ok(t);
+        }
+        let server_major = self.server_version_num()? / 10_000;
+        let tools = Tools::find(server_major)?;
+        Ok(self.tools.get_or_init(|| tools))
+    }
+
+    /// A command for one of the tools, connected to `db` through the environment.
+    fn command(&self, program: &Path, db: &str) -> Command {
+        let mut cmd = Command::new(program);
+        let c = &self.conn;
+        cmd.env("PGDATABASE", db)
+            .env("PGAPPNAME", "faber-db")
+            .env("PGCONNECT_TIMEOUT", "10");
+        if let Some(h) = &c.host {
+            cmd.env("PGHOST", h);
+        }
+        if let Some(p) = c.port {
+            cmd.env("PGPORT", p.to_string());
+        }
+        if let Some(u) = &c.user {
+            cmd.env("PGUSER", u);
+        }
+        if let Some(pw) = &c.password {
+            cmd.env("PGPASSWORD", pw);
+        }
+        for (var, value) in &c.options {
+            cmd.env(var, value);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `sql` in `db` with psql; rows of text columns (`None` for NULL).
+    fn query_in(&self, db: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        let psql = match self.tools.get() {
+            Some(t) => t.psql.clone(),
+            None => tools::psql_on_path()?,
+        };
+        let out = self
+            .command(&psql, db)
+            .args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"])
+            .arg("-F")
+            .arg(FIELD_SEP.to_string())
+            .arg("-R")
+            .arg(RECORD_SEP.to_string())
+            .arg("-P")
+            .arg(format!("null={NULL_MARK}"))
+            .arg("-c")
+            .arg(sql)
+            .output()
+            .map_err(|e| {
+                Error::new(Kind::ToolNotFound, format!("cannot run {}", psql.display()))
+                    .caused_by(e)
+            })?;
+        if !out.status.success() {
+            return Err(self.psql_error(
+                db,
+                out.status.code(),
+                &String::from_utf8_lossy(&out.stderr),
+            ));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(text
+            .split(RECORD_SEP)
+            .map(|row| {
+                row.split(FIELD_SEP)
+                    .map(|v| (v != NULL_MARK).then(|| v.to_string()))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// An error from psql: a failed connection (exit 2) is exit 3 with the server's words.
+    fn psql_error(&self, db: &str, code: Option<i32>, stderr: &str) -> Error {
+        let message = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("psql failed")
+            .trim();
+        let message = message
+            .trim_start_matches("psql: ")
+            .trim_start_matches("error: ");
+        if code == Some(2) {
+            let hint = if message.contains("password authentication failed")
+                || message.contains("no password supplied")
+            {
+                "check the user and password in the environment's URL variable"
+            } else if message.contains("does not exist") {
+                "create the database, or check the database name in the URL"
+            } else {
+                "check that the server runs and the host and port in the URL are right"
+            };
+            Error::connection(format!(
+                "cannot connect to PostgreSQL database {db} at {}",
+                self.conn.describe()
+            ))
+            .caused_by(message)
+            .with_hint(hint)
+        } else {
+            Error::tool(format!("a query in PostgreSQL database {db} failed")).caused_by(message)
+        }
+    }
+
+    fn scalar(&self, db: &str, sql: &str) -> Result<String> {
+        self.query_in(db, sql)?
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten())
+            .ok_or_else(|| Error::tool(format!("the query returned nothing: {sql}")))
+    }
+
+    fn server_version_num(&self) -> Result<u32> {
+        // The target may not exist yet (a restore creates it): the maintenance database answers.
+        let v = self
+            .scalar(&self.conn.dbname, "SHOW server_version_num")
+            .or_else(|_| self.scalar(MAINTENANCE_DB, "SHOW server_version_num"))?;
+        v.trim()
+            .parse()
+            .map_err(|_| Error::tool(format!("unexpected server_version_num `{v}`")))
+    }
+
+    /// Per-table exact row counts of `db`'s user tables (partitioned parents included).
+    fn count_rows(&self, db: &str) -> Result<Tables> {
+        let tables = self.query_in(
+            db,
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2",
+        )?;
+        let names: Vec<(String, String)> = tables
+            .into_iter()
+            .filter_map(|r| {
+                let mut it = r.into_iter();
+                Some((it.next()??, it.next()??))
+            })
+            .collect();
+        let mut out = Tables::new();
+        // One statement counts every table, so the counts come from one snapshot.
+        for chunk in names.chunks(200) {
+            let sql = chunk
+                .iter()
+                .map(|(s, t)| {
+                    format!(
+                        "SELECT {}, count(*) FROM {}.{}",
+                        literal(&table_key(s, t)),
+                        ident(s),
+                        ident(t)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            for row in self.query_in(db, &sql)? {
+                if let [Some(name), Some(n)] = row.as_slice() {
+                    out.insert(
+                        name.clone(),
+                        TableStats {
+                            rows: n.parse().unwrap_or(0),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn inspect_db(
+        &self,
+        db: &str,
+        migrations_table: Option<&str>,
+        count_rows: bool,
+    ) -> Result<Inspection> {
+        let tables = if count_rows {
+            self.count_rows(db)?
+        } else {
+            Tables::new()
+        };
+        let migrations = migrations::read_state(&InDb { pg: self, db }, migrations_table)?;
+        Ok(Inspection { tables, migrations })
+    }
+}
+
+impl ConnParams {
+    /// `user@host:port/db`, never the password.
+    fn describe(&self) -> String {
+        format!(
+            "{}@{}:{}/{}",
+            self.user.as_deref().unwrap_or("(default user)"),
+            self.host.as_deref().unwrap_or("(default host)"),
+            self.port.unwrap_or(5432),
+            self.dbname
+        )
+    }
+}
+
+impl Provider for Postgres {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Postgres
+    }
+
+    fn database_name(&self) -> String {
+        self.conn.dbname.clone()
+    }
+
+    fn formats(&self) -> &'static [Format] {
+        &[Format::Sql]
+    }
+
+    fn exists(&self) -> Result<bool> {
+        let sql = format!(
+            "SELECT count(*) FROM pg_database WHERE datname = {}",
+            literal(&self.conn.dbname)
+        );
+        Ok(self.scalar(MAINTENANCE_DB, &sql)? != "0")
+    }
+
+    fn check_connection(&self) -> Result<String> {
+        let version = self.scalar(&self.conn.dbname, "SHOW server_version")?;
+        Ok(format!("PostgreSQL {version}"))
+    }
+
+    fn size_estimate(&self) -> Result<u64> {
+        let size = self.scalar(
+            &self.conn.dbname,
+            "SELECT pg_database_size(current_database())",
+        )?;
+        Ok(size.parse().unwrap_or(0))
+    }
+
+    fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection> {
+        self.inspect_db(&self.conn.dbname, migrations_table, count_rows)
+    }
+
+    fn dump(
+        &self,
+        format: Format,
+        migrations_table: Option<&str>,
+        _work_dir: &Path,
+        sink: &mut Sink<'_>,
+    ) -> Result<Dumped> {
+        if format != Format::Sql {
+            return Err(Error::config(format!(
+                "format `{format}` is not available yet for PostgreSQL"
+            ))
+            .with_hint("use --format sql"));
+        }
+        let tools = self.tools()?;
+        let inspection = self.inspect_db(&self.conn.dbname, migrations_table, true)?;
+        let mut child = self
+            .command(&tools.pg_dump, &self.conn.dbname)
+            .args(["--format=plain", "--no-password"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Error::new(
+                    Kind::ToolNotFound,
+                    format!("cannot run {}", tools.pg_dump.display()),
+                )
+                .caused_by(e)
+            })?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let stderr_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
+            text
+        });
+        let mut source = TailReader::new(child.stdout.take().expect("stdout is piped"));
+        let written = sink(&mut source);
+        let status = child.wait();
+        let stderr = stderr_reader.join().unwrap_or_default();
+        let status = status.map_err(|e| Error::tool("pg_dump did not finish").caused_by(e))?;
+        if !status.success() {
+            let what = match status.code() {
+                Some(code) => format!("pg_dump failed (exit {code})"),
+                None => "pg_dump was killed".to_string(),
+            };
+            let mut err = Error::tool(what);
+            for line in stderr.lines().filter(|l| !l.trim().is_empty()).take(5) {
+                err = err.caused_by(line.trim_start_matches("pg_dump: ").trim());
+            }
+            return Err(err.with_hint("nothing was registered; fix the cause and back up again"));
+        }
+        let written = written.map_err(|e| {
+            Error::io(
+                Kind::Tool,
+                "cannot write the backup of",
+                Path::new(&self.conn.dbname),
+                e,
+            )
+        })?;
+        if !source.ends_with_marker(DUMP_TRAILER) {
+            return Err(Error::tool("pg_dump's output lacks its completion trailer")
+                .with_hint("the dump is incomplete; back up again"));
+        }
+        Ok(Dumped {
+            inspection,
+            written,
+            tool_version: tools.pg_dump_version.clone(),
+            integrity_check: "ok".to_string(),
+        })
+    }
+
+    fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
+        self.tools()?;
+        Ok(Vec::new())
+    }
+
+    fn stage_restore<'a>(
+        &'a self,
+        format: Format,
+        source: &mut dyn Read,
+        migrations_table: Option<&str>,
+    ) -> Result<Box<dyn Staged + 'a>> {
+        restore::stage(self, format, source, migrations_table)
+    }
+
+    fn deep_check(&self, format: Format, source: &mut dyn Read) -> Result<(String, Tables)> {
+        restore::deep_check(self, format, source)
+    }
+}
+
+/// How a table is named in manifests: `name` in the `public` schema, `schema.name` elsewhere.
+fn table_key(schema: &str, table: &str) -> String {
+    if schema == "public" {
+        table.to_string()
+    } else {
+        format!("{schema}.{table}")
+    }
+}
+
+/// An SQL string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// An SQL identifier, always quoted.
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Migration state queries against one database.
+struct InDb<'a> {
+    pg: &'a Postgres,
+    db: &'a str,
+}
+
+impl Queryable for InDb<'_> {
+    fn table_exists(&self, table: &str) -> Result<bool> {
+        let sql = format!("SELECT to_regclass({}) IS NOT NULL", literal(&ident(table)));
+        Ok(self.pg.scalar(self.db, &sql)? == "t")
+    }
+
+    fn query_text(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        self.pg.query_in(self.db, sql)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_connection_params_without_showing_the_password() {
+        let url = url::Url::parse(
+            "postgres://app:p%40ss@db.internal:6543/my%20db?sslmode=require&schema=public",
+        )
+        .unwrap();
+        let pg = Postgres::new(&url).unwrap();
+        assert_eq!(pg.conn.password.as_deref(), Some("p@ss"));
+        assert_eq!(pg.conn.dbname, "my db");
+        assert_eq!(pg.conn.options, vec![("PGSSLMODE", "require".to_string())]);
+        assert_eq!(pg.conn.describe(), "app@db.internal:6543/my db");
+        assert!(Postgres::new(&url::Url::parse("postgres://app@host/").unwrap()).is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! Finding `pg_dump`, `pg_restore` and `psql` of a major version that can handle the server: the
+//! ones on PATH when new enough, else the oldest sufficient one under `/usr/lib/postgresql/*/bin`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Kind, Result};
+
+const INSTALL_HINT: &str = "install the PostgreSQL client tools: `apt-get install postgresql-client` (Debian/Ubuntu) or `brew install libpq` (macOS)";
+
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub pg_dump: PathBuf,
+    pub psql: PathBuf,
+    pub pg_dump_version: String,
+}
+
+/// `psql` from PATH, for the first queries (before the server's version is known).
+pub fn psql_on_path() -> Result<PathBuf> {
+    which::which("psql").map_err(|_| {
+        Error::new(Kind::ToolNotFound, "psql is not installed or not on PATH")
+            .with_hint(INSTALL_HINT)
+    })
+}
+
+impl Tools {
+    pub fn find(server_major: u32) -> Result<Tools> {
+        let mut candidates: Vec<PathBuf> = which::which("pg_dump").ok().into_iter().collect();
+        let mut versioned: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|dirs| {
+                dirs.flatten()
+                    .map(|d| d.path().join("bin/pg_dump"))
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        versioned.sort_by_key(|p| major_of_dir(p));
+        candidates.extend(versioned);
+        if candidates.is_empty() {
+            return Err(Error::new(
+                Kind::ToolNotFound,
+                "pg_dump is not installed or not on PATH",
+            )
+            .with_hint(INSTALL_HINT));
+        }
+        let mut seen = Vec::new();
+        for pg_dump in candidates {
+            let Some((major, version)) = tool_version(&pg_dump) else {
+                continue;
+            };
+            seen.push(format!("{} ({version})", pg_dump.display()));
+            if major >= server_major {
+                let psql = sibling(&pg_dump, "psql")
+                    .or_else(|| which::which("psql").ok())
+                    .ok_or_else(|| {
+                        Error::new(Kind::ToolNotFound, "psql is not installed or not on PATH")
+                            .with_hint(INSTALL_HINT)
+                    })?;
+                return Ok(Tools {
+                    pg_dump,
+                    psql,
+                    pg_dump_version: version,
+                });
+            }
+        }
+        Err(Error::new(Kind::ToolNotFound, format!("no pg_dump of version {server_major} or newer for this PostgreSQL {server_major} server"))
+            .caused_by(format!("found: {}", seen.join(", ")))
+            .with_hint(format!("install the PostgreSQL {server_major} client tools (e.g. postgresql-client-{server_major})")))
+    }
+}
+
+/// The same tool in the directory of `tool`, if present.
+fn sibling(tool: &Path, name: &str) -> Option<PathBuf> {
+    let p = tool.parent()?.join(name);
+    p.is_file().then_some(p)
+}
+
+fn major_of_dir(p: &Path) -> u32 {
+    p.components()
+        .filter_map(|c| c.as_os_str().to_str()?.parse().ok())
+        .next()
+        .unwrap_or(0)
+}
+
+/// `pg_dump --version` → (major, "pg_dump (PostgreSQL) 15.4").
+fn tool_version(tool: &Path) -> Option<(u32, String)> {
+    let out = Command::new(tool).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let number = text
+        .split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+    let major = number.split('.').next()?.parse().ok()?;
+    Some((major, text))
+}

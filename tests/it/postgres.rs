@@ -1,0 +1,410 @@
+//! PostgreSQL, against the real server and the real pg_dump / psql. Each test works in databases
+//! of its own, dropped afterwards. Skipped when the server is absent, unless
+//! FABER_REQUIRE_SERVICES=1.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::harness::Project;
+use crate::services;
+
+/// The server tests use, as an admin URL (its database is the maintenance one).
+fn admin_url() -> String {
+    std::env::var("FABER_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn server_up() -> bool {
+    services::available("PostgreSQL", "127.0.0.1:5432")
+}
+
+/// A database of the test's own, dropped when it goes.
+pub struct PgDb {
+    pub name: String,
+}
+
+impl PgDb {
+    pub fn new(tag: &str) -> PgDb {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "faber_it_{tag}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        psql(&admin_url(), &format!("DROP DATABASE IF EXISTS {name}"));
+        psql(&admin_url(), &format!("CREATE DATABASE {name}"));
+        PgDb { name }
+    }
+
+    /// A name for a database that does not exist yet (dropped at the end if it came to be).
+    pub fn unborn(tag: &str) -> PgDb {
+        let db = PgDb::new(tag);
+        psql(&admin_url(), &format!("DROP DATABASE {}", db.name));
+        db
+    }
+
+    pub fn url(&self) -> String {
+        let mut u = url::Url::parse(&admin_url()).unwrap();
+        u.set_path(&self.name);
+        u.to_string()
+    }
+
+    pub fn exec(&self, sql: &str) -> String {
+        psql(&self.url(), sql)
+    }
+
+    /// `pg_dump --schema-only`, without the lines that differ on every run.
+    pub fn schema(&self) -> String {
+        let out = Command::new("pg_dump")
+            .args(["--schema-only", "--no-owner", &self.url()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| {
+                !l.starts_with("\\restrict")
+                    && !l.starts_with("\\unrestrict")
+                    && !l.starts_with("--")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A checksum of every user table's rows.
+    pub fn data(&self) -> BTreeMap<String, String> {
+        let tables = self.exec(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
+             WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+        );
+        tables
+            .lines()
+            .map(|t| {
+                let sum = self.exec(&format!(
+                    "SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM {t} x"
+                ));
+                (t.to_string(), sum)
+            })
+            .collect()
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                &admin_url(),
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+const SCHEMA: &str = r#"
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE accounts (
+    id serial PRIMARY KEY,
+    code bigint GENERATED ALWAYS AS IDENTITY,
+    name text NOT NULL,
+    profile jsonb,
+    tags text[],
+    avatar bytea,
+    balance numeric(12, 2),
+    seen timestamptz DEFAULT now(),
+    feeling mood
+);
+CREATE TABLE events (
+    id bigserial PRIMARY KEY,
+    account_id int REFERENCES accounts(id),
+    kind text,
+    at date NOT NULL
+) ;
+CREATE INDEX events_kind ON events (kind);
+CREATE TABLE measurements (at date NOT NULL, value int) PARTITION BY RANGE (at);
+CREATE TABLE measurements_2024 PARTITION OF measurements FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE measurements_2025 PARTITION OF measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE SEQUENCE tickets START 1000;
+SELECT setval('tickets', 4242);
+CREATE VIEW rich AS SELECT name FROM accounts WHERE balance > 100;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.kind := coalesce(NEW.kind, 'touched'); RETURN NEW; END $$;
+CREATE TRIGGER events_touch BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION touch();
+INSERT INTO accounts (name, profile, tags, avatar, balance, feeling)
+    SELECT 'user ' || g || ' ✓', jsonb_build_object('n', g, 'nested', jsonb_build_array(g, 'x')),
+           ARRAY['a' || g, 'b'], decode(md5(g::text), 'hex'), g * 1.25, (ARRAY['sad','ok','happy'])[1 + g % 3]::mood
+    FROM generate_series(1, 300) g;
+INSERT INTO events (account_id, kind, at) SELECT 1 + g % 300, CASE WHEN g % 2 = 0 THEN 'login' END, date '2024-06-01' + g FROM generate_series(1, 700) g;
+INSERT INTO measurements SELECT date '2024-03-01' + g, g FROM generate_series(1, 500) g;
+"#;
+
+fn project_with(envs: &[(&str, &PgDb)]) -> Project {
+    let mut config = String::from("[defaults]\ncompression = \"gzip\"\n");
+    let mut p_vars = Vec::new();
+    for (env, db) in envs {
+        let var = format!("{}_DATABASE_URL", env.to_uppercase());
+        config.push_str(&format!("[environments.{env}]\nurl_env = \"{var}\"\n"));
+        p_vars.push((var, db.url()));
+    }
+    let mut p = Project::with_config(&config);
+    for (k, v) in p_vars {
+        p = p.with_var(&k, &v);
+    }
+    p
+}
+
+fn round_trip(compression: &str) {
+    if !server_up() {
+        return;
+    }
+    let source = PgDb::new("src");
+    source.exec(SCHEMA);
+    let target = PgDb::unborn("dst");
+    let p = project_with(&[("dev", &source), ("copy", &target)]);
+    let doc = p.json(&["backup", "dev", "--compression", compression], 0);
+    let b = &doc["backup"];
+    assert_eq!(b["provider"], "postgres");
+    assert_eq!(b["format"], "sql");
+    assert_eq!(b["tables"]["accounts"]["rows"], 300);
+    assert_eq!(b["tables"]["measurements"]["rows"], 500);
+    let id = b["id"].as_str().unwrap().to_string();
+    p.run(&["verify", &id, "--deep"])
+        .code(0)
+        .stdout_has("row counts match");
+
+    // Into a database that does not exist yet: created by the restore.
+    p.run(&["restore", "copy", "--from", &id, "--yes"])
+        .code(0)
+        .stderr_has("restoring a backup of `dev` into `copy`");
+    assert_eq!(target.schema(), source.schema());
+    assert_eq!(target.data(), source.data());
+    assert_eq!(target.exec("SELECT last_value FROM tickets"), "4242");
+    // Over the original after damage: the same again, and a safety backup of the damage.
+    source.exec("DELETE FROM events WHERE id > 10; DROP VIEW rich;");
+    let damaged = source.data();
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stdout_has("row counts match the manifest");
+    assert_eq!(source.schema(), target.schema());
+    assert_eq!(source.data(), target.data());
+    let safety = p
+        .backups()
+        .into_iter()
+        .find(|b| b["reason"] == "pre-restore")
+        .expect("a safety backup");
+    assert_eq!(safety["tables"]["events"]["rows"], 10);
+    assert_ne!(damaged, source.data());
+    // No scratch databases are left behind.
+    let leftovers = psql(
+        &admin_url(),
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '{}\\_\\_faber%' OR datname LIKE '{}\\_\\_faber%'",
+            source.name, target.name
+        ),
+    );
+    assert_eq!(leftovers, "0");
+}
+
+#[test]
+fn pg_round_trip_plain_gzip() {
+    round_trip("gzip");
+}
+
+#[test]
+fn pg_round_trip_plain_zstd() {
+    round_trip("zstd");
+}
+
+#[test]
+fn pg_round_trip_plain_uncompressed() {
+    round_trip("none");
+}
+
+#[test]
+fn pg_migration_state_of_every_layout() {
+    if !server_up() {
+        return;
+    }
+    let layouts = [
+        (
+            "prisma",
+            "CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at timestamptz, migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz, started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count int NOT NULL DEFAULT 0); INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name) VALUES ('a', 'x', now(), '20240101_init'), ('b', 'x', now(), '20240201_users'), ('c', 'x', NULL, '20240301_failed');",
+            "20240201_users",
+            2,
+        ),
+        (
+            "sqlx",
+            "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text NOT NULL, installed_on timestamptz NOT NULL DEFAULT now(), success boolean NOT NULL, checksum bytea NOT NULL, execution_time bigint NOT NULL); INSERT INTO _sqlx_migrations VALUES (1, 'init', now(), true, '\\x00', 1), (2, 'users', now(), true, '\\x00', 1);",
+            "2_users",
+            2,
+        ),
+        (
+            "diesel",
+            "CREATE TABLE __diesel_schema_migrations (version varchar(50) PRIMARY KEY, run_on timestamp NOT NULL DEFAULT now()); INSERT INTO __diesel_schema_migrations (version) VALUES ('20240101000000'), ('20240301000000');",
+            "20240301000000",
+            2,
+        ),
+        (
+            "flyway",
+            "CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version varchar(50), description varchar(200), type varchar(20), script varchar(1000), checksum int, installed_by varchar(100), installed_on timestamp DEFAULT now(), execution_time int, success boolean); INSERT INTO flyway_schema_history (installed_rank, version, description, success) VALUES (1, '1', 'init', true), (2, '2', 'users', true), (3, '3', 'broken', false);",
+            "2__users",
+            2,
+        ),
+        (
+            "schema_migrations",
+            "CREATE TABLE schema_migrations (version varchar PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20230101120000'), ('20230215093000');",
+            "20230215093000",
+            2,
+        ),
+        (
+            "knex",
+            "CREATE TABLE knex_migrations (id serial PRIMARY KEY, name varchar(255), batch int, migration_time timestamptz); INSERT INTO knex_migrations (name, batch) VALUES ('001_init.js', 1), ('002_users.js', 1);",
+            "002_users.js",
+            2,
+        ),
+        (
+            "django",
+            "CREATE TABLE django_migrations (id serial PRIMARY KEY, app varchar(255), name varchar(255), applied timestamptz); INSERT INTO django_migrations (app, name) VALUES ('auth', '0001_initial'), ('blog', '0002_post');",
+            "blog.0002_post",
+            2,
+        ),
+        (
+            "alembic",
+            "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('ae1027a6acf');",
+            "ae1027a6acf",
+            1,
+        ),
+    ];
+    for (tool, sql, last, count) in layouts {
+        let db = PgDb::new("mig");
+        db.exec(sql);
+        let p = project_with(&[("dev", &db)]);
+        let doc = p.json(&["backup", "dev"], 0);
+        let m = &doc["backup"]["migrations"];
+        assert_eq!(m["tool"], tool, "{m}");
+        assert_eq!(m["last_migration"], last, "{tool}");
+        assert_eq!(m["applied_count"], count, "{tool}");
+    }
+}
+
+#[test]
+fn pg_connection_failures_are_exit_3() {
+    if !server_up() {
+        return;
+    }
+    let missing = PgDb::unborn("absent");
+    let p = project_with(&[("dev", &missing)]);
+    p.run(&["backup", "dev"])
+        .code(3)
+        .stderr_has(&missing.name)
+        .stderr_has("hint:");
+    let p = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n").with_var(
+        "DEV_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:1/postgres",
+    );
+    p.run(&["backup", "dev"])
+        .code(3)
+        .stderr_has("cannot connect")
+        .stderr_has("hint:");
+    assert!(p.backups().is_empty());
+}
+
+#[test]
+fn pg_password_never_reaches_argv_output_or_files() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("secret");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    // Wrappers in front of the real tools record every argument list they are given.
+    let p = project_with(&[("dev", &db)]);
+    let bin = p.path("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = p.path("argv.log");
+    for tool in ["pg_dump", "psql"] {
+        let real = which::which(tool).unwrap();
+        let script = format!(
+            "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        );
+        let path = bin.join(tool);
+        std::fs::write(&path, script).unwrap();
+        std::os::unix::fs::PermissionsExt::set_mode(
+            &mut std::fs::metadata(&path).unwrap().permissions(),
+            0o755,
+        );
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let secret = "s3cr3t-Pa55";
+    let mut url = url::Url::parse(&db.url()).unwrap();
+    url.set_password(Some(secret)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let p = p
+        .with_var("DEV_DATABASE_URL", url.as_str())
+        .with_var("PATH", &path);
+    let backup = p.run(&["backup", "dev"]).code(0);
+    let id = p.ids()[0].clone();
+    let verify = p.run(&["verify", &id, "--deep"]).code(0);
+    let restore = p.run(&["restore", "dev", "--yes"]).code(0);
+    let status = p.run(&["--json", "status"]).code(0);
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        argv.contains("pg_dump") && argv.contains("psql"),
+        "the wrappers ran: {argv}"
+    );
+    for (what, text) in [
+        ("argv", argv),
+        ("backup output", backup.stdout + &backup.stderr),
+        ("verify output", verify.stdout + &verify.stderr),
+        ("restore output", restore.stdout + &restore.stderr),
+        ("status output", status.stdout + &status.stderr),
+    ] {
+        assert!(!text.contains(secret), "the password appears in {what}");
+    }
+    for f in p.backup_files() {
+        let bytes = std::fs::read(p.path(&format!("{}/{f}", crate::harness::BACKUPS))).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret),
+            "the password appears in {f}"
+        );
+    }
+    assert!(status_url_redacted(&p));
+}
+
+fn status_url_redacted(p: &Project) -> bool {
+    let doc = p.json(&["status"], 0);
+    doc["environments"][0]["url"]
+        .as_str()
+        .is_some_and(|u| u.contains(":***@"))
+}
