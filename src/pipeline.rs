@@ -269,6 +269,30 @@ impl Read for VerifiedDecoder {
     }
 }
 
+/// Counts the bytes read through it.
+pub struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Counted<R> {
+    pub fn new(inner: R) -> Self {
+        Counted { inner, count: 0 }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 /// Passes bytes through and keeps the last few KiB, to check how a stream ends (a dump's
 /// completion trailer) without holding the stream.
 pub struct TailReader<R> {

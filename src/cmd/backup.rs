@@ -14,9 +14,9 @@ use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::fsutil::{self, PartialFile};
 use crate::ids;
-use crate::pipeline::{self, Compression, Decoder};
+use crate::pipeline::{self, Compression, Counted, Decoder};
 use crate::progress;
-use crate::provider::ProviderKind;
+use crate::provider::{self, ProviderKind};
 use crate::registry::{self, BackupRecord, GitState, Status, Verification};
 use crate::retention::Retention;
 use crate::session::Session;
@@ -64,7 +64,9 @@ pub struct Request {
     pub reason: Option<String>,
     pub retention: Retention,
     pub format: Option<Format>,
-    pub compression: Compression,
+    /// Stream compression; `None` picks the environment's for SQL dumps and none for archives
+    /// that pg_dump compresses itself.
+    pub compression: Option<Compression>,
 }
 
 impl Request {
@@ -75,7 +77,7 @@ impl Request {
             reason: Some(reason.to_string()),
             retention: env.retention,
             format: None,
-            compression: env.compression,
+            compression: None,
         }
     }
 }
@@ -101,7 +103,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         reason: args.reason,
         retention: args.retention.unwrap_or(env.retention),
         format: args.format,
-        compression: args.compression.unwrap_or(env.compression),
+        compression: args.compression,
     };
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
     if args.jobs.is_some() {
@@ -195,7 +197,11 @@ fn take_inner(
 
     // Reserve the ID under the registry lock: the `.partial` file claims it. IDs are unique
     // across environments, so a file of any environment with this ID makes it taken.
-    let suffix = format!("{}{}", format.extension(), request.compression.extension());
+    let compression = request.compression.unwrap_or(match format {
+        Format::Custom | Format::Directory => Compression::None,
+        _ => env.compression,
+    });
+    let suffix = format!("{}{}", format.extension(), compression.extension());
     let (id, partial) = {
         let _lock = session.store.lock()?;
         let reg = session.store.load()?;
@@ -219,7 +225,7 @@ fn take_inner(
         &env_dir,
         &mut |source| {
             let mut source = progress::Reader::new(source, bar.as_ref());
-            pipeline::write_stream(&mut source, request.compression, partial.file())
+            pipeline::write_stream(&mut source, compression, partial.file())
         },
     );
     if let Some(bar) = bar {
@@ -231,29 +237,35 @@ fn take_inner(
         db.database_name(),
         ui::size(dumped.written.raw_bytes),
         ui::size(dumped.written.size_bytes),
-        request.compression
+        compression
     ));
 
-    // Read the stored bytes back: the file on disk must be what was hashed and must decode.
+    // Read the stored bytes back: the file on disk must be what was hashed, must decode, and
+    // (for server dumps) must pass the structure check verify uses. SQLite's image was already
+    // integrity-checked as a snapshot.
     let reread = File::open(partial.path())
         .map_err(|e| Error::io(Kind::Tool, "cannot reopen", partial.path(), e))?;
-    let check = (|| {
-        let mut decoder = Decoder::new(reread, request.compression)?;
-        let decoded = std::io::copy(&mut decoder, &mut std::io::sink())?;
-        let (sha, _) = decoder.finish()?;
-        Ok::<_, std::io::Error>((sha, decoded))
-    })();
-    match check {
-        Ok((sha, decoded))
-            if sha == dumped.written.sha256 && decoded == dumped.written.raw_bytes => {}
-        Ok(_) => {
-            return Err(Error::verification(
-                "the backup file read back differs from what was written",
-            ));
+    let unreadable =
+        |e: std::io::Error| Error::verification("the backup file cannot be read back").caused_by(e);
+    let mut decoder = Decoder::new(reread, compression).map_err(unreadable)?;
+    let mut counted = Counted::new(&mut decoder);
+    if db.kind() != ProviderKind::Sqlite {
+        let structure =
+            provider::check_structure(db.kind(), format, &mut counted, &env_dir, false)?;
+        if structure.integrity_check != "ok" {
+            return Err(Error::verification(format!(
+                "the dump failed its structure check: {}",
+                structure.integrity_check
+            )));
         }
-        Err(e) => {
-            return Err(Error::verification("the backup file cannot be read back").caused_by(e));
-        }
+    }
+    std::io::copy(&mut counted, &mut std::io::sink()).map_err(unreadable)?;
+    let decoded = counted.count();
+    let (sha, _) = decoder.finish().map_err(unreadable)?;
+    if sha != dumped.written.sha256 || decoded != dumped.written.raw_bytes {
+        return Err(Error::verification(
+            "the backup file read back differs from what was written",
+        ));
     }
     ui.ok(format!(
         "Verified SHA-256 {}…, integrity {}",
@@ -277,8 +289,8 @@ fn take_inner(
         size_bytes: dumped.written.size_bytes,
         raw_size_bytes: dumped.written.raw_bytes,
         format,
-        compression: request.compression,
-        compressed: request.compression != Compression::None,
+        compression,
+        compressed: compression != Compression::None,
         encrypted: false,
         sha256: dumped.written.sha256.clone(),
         tool_version: dumped.tool_version.clone(),

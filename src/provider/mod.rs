@@ -182,6 +182,13 @@ pub fn check_structure(
     match (kind, format) {
         (ProviderKind::Sqlite, Format::Sqlite) => sqlite::check_image(decoded, work_dir, deep),
         (ProviderKind::Postgres, Format::Sql) if !deep => check_pg_sql(decoded),
+        (ProviderKind::Postgres, Format::Custom) if !deep => {
+            postgres::check_archive(decoded)?;
+            Ok(StructureCheck {
+                integrity_check: "ok".into(),
+                tables: None,
+            })
+        }
         _ => Err(Error::config(format!(
             "cannot check {} backups in {format} format with this build",
             kind.as_str()

@@ -182,7 +182,7 @@ fn project_with(envs: &[(&str, &PgDb)]) -> Project {
     p
 }
 
-fn round_trip(compression: &str) {
+fn round_trip(format: &str, compression: &str) {
     if !server_up() {
         return;
     }
@@ -190,10 +190,21 @@ fn round_trip(compression: &str) {
     source.exec(SCHEMA);
     let target = PgDb::unborn("dst");
     let p = project_with(&[("dev", &source), ("copy", &target)]);
-    let doc = p.json(&["backup", "dev", "--compression", compression], 0);
+    let doc = p.json(
+        &[
+            "backup",
+            "dev",
+            "--format",
+            format,
+            "--compression",
+            compression,
+        ],
+        0,
+    );
     let b = &doc["backup"];
     assert_eq!(b["provider"], "postgres");
-    assert_eq!(b["format"], "sql");
+    assert_eq!(b["format"], format);
+    assert_eq!(b["compression"], compression);
     assert_eq!(b["tables"]["accounts"]["rows"], 300);
     assert_eq!(b["tables"]["measurements"]["rows"], 500);
     let id = b["id"].as_str().unwrap().to_string();
@@ -236,17 +247,67 @@ fn round_trip(compression: &str) {
 
 #[test]
 fn pg_round_trip_plain_gzip() {
-    round_trip("gzip");
+    round_trip("sql", "gzip");
 }
 
 #[test]
 fn pg_round_trip_plain_zstd() {
-    round_trip("zstd");
+    round_trip("sql", "zstd");
 }
 
 #[test]
 fn pg_round_trip_plain_uncompressed() {
-    round_trip("none");
+    round_trip("sql", "none");
+}
+
+#[test]
+fn pg_round_trip_custom() {
+    round_trip("custom", "none");
+}
+
+#[test]
+fn pg_custom_archives_default_to_pg_dumps_own_compression_and_damage_is_caught() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("custom");
+    db.exec("CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, repeat('y', 50) FROM generate_series(1, 2000) g;");
+    let p = project_with(&[("dev", &db)]);
+    let doc = p.json(&["backup", "dev", "--format", "custom"], 0);
+    assert_eq!(
+        doc["backup"]["compression"], "none",
+        "pg_dump compresses custom archives itself"
+    );
+    let id = doc["backup"]["id"].as_str().unwrap().to_string();
+    assert!(p.data_file(&id).to_string_lossy().ends_with(".dump"));
+    p.run(&["verify", &id]).code(0);
+    // Damage the archive's header: pg_restore --list rejects it (and the checksum too).
+    let path = p.data_file(&id);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[..5].copy_from_slice(b"XXXXX");
+    std::fs::write(&path, bytes).unwrap();
+    p.run(&["verify", &id])
+        .code(5)
+        .stdout_has("checksum mismatch");
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(5);
+    assert_eq!(db.exec("SELECT count(*) FROM t"), "2000");
+    // With the registry's checksum made to match the damage, the structure check still fails.
+    let out = Command::new("sha256sum").arg(&path).output().unwrap();
+    let sha = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let reg_path = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let old_sha = p.backups()[0]["sha256"].as_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&reg_path)
+        .unwrap()
+        .replace(&old_sha, &sha)
+        .replace("\"corrupt\"", "\"valid\"");
+    std::fs::write(&reg_path, text).unwrap();
+    p.run(&["verify", &id])
+        .code(5)
+        .stdout_has("archive is damaged");
 }
 
 #[test]

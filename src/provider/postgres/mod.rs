@@ -295,7 +295,7 @@ impl Provider for Postgres {
     }
 
     fn formats(&self) -> &'static [Format] {
-        &[Format::Sql]
+        &[Format::Sql, Format::Custom]
     }
 
     fn exists(&self) -> Result<bool> {
@@ -330,17 +330,16 @@ impl Provider for Postgres {
         _work_dir: &Path,
         sink: &mut Sink<'_>,
     ) -> Result<Dumped> {
-        if format != Format::Sql {
-            return Err(Error::config(format!(
-                "format `{format}` is not available yet for PostgreSQL"
-            ))
-            .with_hint("use --format sql"));
-        }
         let tools = self.tools()?;
         let inspection = self.inspect_db(&self.conn.dbname, migrations_table, true)?;
         let mut child = self
             .command(&tools.pg_dump, &self.conn.dbname)
-            .args(["--format=plain", "--no-password"])
+            .arg(if format == Format::Custom {
+                "--format=custom"
+            } else {
+                "--format=plain"
+            })
+            .arg("--no-password")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -381,7 +380,7 @@ impl Provider for Postgres {
                 e,
             )
         })?;
-        if !source.ends_with_marker(DUMP_TRAILER) {
+        if format == Format::Sql && !source.ends_with_marker(DUMP_TRAILER) {
             return Err(Error::tool("pg_dump's output lacks its completion trailer")
                 .with_hint("the dump is incomplete; back up again"));
         }
@@ -410,6 +409,60 @@ impl Provider for Postgres {
     fn deep_check(&self, format: Format, source: &mut dyn Read) -> Result<(String, Tables)> {
         restore::deep_check(self, format, source)
     }
+}
+
+/// Runs `cmd` with `source` on its stdin; the tool's exit code and stderr decide success.
+pub(crate) fn feed(mut cmd: Command, source: &mut dyn Read, what: &str) -> Result<()> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::new(Kind::ToolNotFound, format!("cannot run {what}")).caused_by(e))?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
+        text
+    });
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let fed = std::io::copy(source, &mut stdin).and_then(|_| std::io::Write::flush(&mut stdin));
+    drop(stdin);
+    let status = child
+        .wait()
+        .map_err(|e| Error::tool(format!("{what} did not finish")).caused_by(e))?;
+    let stderr = stderr_reader.join().unwrap_or_default();
+    if let Err(e) = fed {
+        // A tool that stops reading closes the pipe: fine when it succeeded (it had all it
+        // needed), and its own message says why when it failed.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(Error::verification("the backup's data stream is unreadable").caused_by(e));
+        }
+    }
+    if !status.success() {
+        let mut err = Error::tool(format!("{what} failed"));
+        let prefix = format!("{what}: ");
+        for line in stderr.lines().filter(|l| !l.trim().is_empty()).take(5) {
+            err = err.caused_by(
+                line.trim_start_matches(prefix.as_str())
+                    .trim_start_matches("psql:")
+                    .trim(),
+            );
+        }
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// Checks a decoded custom-format archive with `pg_restore --list` (no server needed).
+pub fn check_archive(decoded: &mut dyn Read) -> Result<()> {
+    let pg_restore = tools::pg_restore_any()?;
+    let mut cmd = Command::new(&pg_restore);
+    cmd.arg("--list");
+    feed(cmd, decoded, "pg_restore").map_err(|e| match e.kind() {
+        Kind::Tool => Error::verification(format!("the archive is damaged: {}", e.one_line())),
+        _ => e,
+    })
 }
 
 /// How a table is named in manifests: `name` in the `public` schema, `schema.name` elsewhere.

@@ -2,10 +2,9 @@
 //! safety backup is taken); the commit then swaps it in by renaming, so the target is untouched
 //! until the new data is complete, and a failed load leaves nothing behind.
 
-use std::io::{self, Read, Write};
-use std::process::Stdio;
+use std::io::Read;
 
-use super::{MAINTENANCE_DB, Postgres, ident, literal};
+use super::{MAINTENANCE_DB, Postgres, feed, ident, literal};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
@@ -63,53 +62,26 @@ impl<'a> ScratchDb<'a> {
         Ok(scratch)
     }
 
-    /// Loads a plain SQL dump with `psql -v ON_ERROR_STOP=1`: any failing statement fails it.
-    fn load(&self, source: &mut dyn Read) -> Result<()> {
+    /// Loads a dump: plain SQL with `psql -v ON_ERROR_STOP=1` (any failing statement fails
+    /// it), a custom archive with `pg_restore --exit-on-error --no-owner`.
+    fn load(&self, format: Format, source: &mut dyn Read) -> Result<()> {
         let tools = self.pg.tools()?;
-        let mut child = self
-            .pg
-            .command(&tools.psql, &self.name)
-            .args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                Error::new(
-                    Kind::ToolNotFound,
-                    format!("cannot run {}", tools.psql.display()),
-                )
-                .caused_by(e)
-            })?;
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = io::BufReader::new(stderr).read_to_string(&mut text);
-            text
-        });
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let fed = io::copy(source, &mut stdin).and_then(|_| stdin.flush());
-        drop(stdin);
-        let status = child
-            .wait()
-            .map_err(|e| Error::tool("psql did not finish").caused_by(e))?;
-        let stderr = stderr_reader.join().unwrap_or_default();
-        if let Err(e) = fed {
-            // psql stopping early closes the pipe; its own message says why.
-            if status.success() || e.kind() != io::ErrorKind::BrokenPipe {
-                return Err(
-                    Error::verification("the backup's data stream is unreadable").caused_by(e),
-                );
+        let (mut cmd, what) = match format {
+            Format::Sql => (self.pg.command(&tools.psql, &self.name), "psql"),
+            Format::Custom => (self.pg.command(&tools.pg_restore, &self.name), "pg_restore"),
+            other => {
+                return Err(Error::config(format!(
+                    "{other} backups cannot be restored into PostgreSQL by this build"
+                )));
             }
-        }
-        if !status.success() {
-            let mut err = Error::tool("loading the dump with psql failed");
-            for line in stderr.lines().filter(|l| !l.trim().is_empty()).take(5) {
-                err = err.caused_by(line.trim_start_matches("psql:").trim());
-            }
-            return Err(err.with_hint("the database was not changed"));
-        }
-        Ok(())
+        };
+        match format {
+            Format::Sql => cmd.args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"]),
+            _ => cmd
+                .args(["--exit-on-error", "--no-owner", "--no-password"])
+                .arg(format!("--dbname={}", self.name)),
+        };
+        feed(cmd, source, what).map_err(|e| e.with_hint("the database was not changed"))
     }
 }
 
@@ -139,25 +111,14 @@ fn random_suffix() -> String {
     )
 }
 
-fn require_sql(format: Format) -> Result<()> {
-    if format == Format::Sql {
-        Ok(())
-    } else {
-        Err(Error::config(format!(
-            "{format} backups cannot be restored into PostgreSQL by this build"
-        )))
-    }
-}
-
 pub(super) fn stage<'a>(
     pg: &'a Postgres,
     format: Format,
     source: &mut dyn Read,
     migrations_table: Option<&str>,
 ) -> Result<Box<dyn Staged + 'a>> {
-    require_sql(format)?;
     let scratch = ScratchDb::create(pg, "restore")?;
-    scratch.load(source)?;
+    scratch.load(format, source)?;
     let inspection = pg.inspect_db(&scratch.name, migrations_table, true)?;
     Ok(Box::new(StagedPostgres {
         scratch,
@@ -172,13 +133,12 @@ pub(super) fn deep_check(
     format: Format,
     source: &mut dyn Read,
 ) -> Result<(String, Tables)> {
-    require_sql(format)?;
     let scratch = ScratchDb::create(pg, "verify")?;
     let mut tail = TailReader::new(source);
     // A load that fails although the checksum matched says more about this server (a missing
     // role, extension) than about the backup: the caller reports it as not verified.
-    scratch.load(&mut tail)?;
-    if !tail.ends_with_marker(super::DUMP_TRAILER) {
+    scratch.load(format, &mut tail)?;
+    if format == Format::Sql && !tail.ends_with_marker(super::DUMP_TRAILER) {
         return Ok((
             "the dump's completion trailer is missing".to_string(),
             Tables::new(),

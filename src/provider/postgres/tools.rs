@@ -12,7 +12,32 @@ const INSTALL_HINT: &str = "install the PostgreSQL client tools: `apt-get instal
 pub struct Tools {
     pub pg_dump: PathBuf,
     pub psql: PathBuf,
+    pub pg_restore: PathBuf,
     pub pg_dump_version: String,
+}
+
+/// A `pg_restore` to read archives with when no server is at hand (`verify`): the one on PATH,
+/// else the newest installed. A newer pg_restore reads older archives.
+pub fn pg_restore_any() -> Result<PathBuf> {
+    which::which("pg_restore")
+        .ok()
+        .or_else(|| {
+            let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()?
+                .flatten()
+                .map(|d| d.path().join("bin/pg_restore"))
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort_by_key(|p| major_of_dir(p));
+            found.pop()
+        })
+        .ok_or_else(|| {
+            Error::new(
+                Kind::ToolNotFound,
+                "pg_restore is not installed or not on PATH",
+            )
+            .with_hint(INSTALL_HINT)
+        })
 }
 
 /// `psql` from PATH, for the first queries (before the server's version is known).
@@ -56,9 +81,19 @@ impl Tools {
                         Error::new(Kind::ToolNotFound, "psql is not installed or not on PATH")
                             .with_hint(INSTALL_HINT)
                     })?;
+                let pg_restore = sibling(&pg_dump, "pg_restore")
+                    .or_else(|| which::which("pg_restore").ok())
+                    .ok_or_else(|| {
+                        Error::new(
+                            Kind::ToolNotFound,
+                            "pg_restore is not installed or not on PATH",
+                        )
+                        .with_hint(INSTALL_HINT)
+                    })?;
                 return Ok(Tools {
                     pg_dump,
                     psql,
+                    pg_restore,
                     pg_dump_version: version,
                 });
             }
