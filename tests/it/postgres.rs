@@ -469,3 +469,81 @@ fn status_url_redacted(p: &Project) -> bool {
         .as_str()
         .is_some_and(|u| u.contains(":***@"))
 }
+
+/// A directory of stand-in tools: `psql` and `pg_restore` are the real ones, `pg_dump` runs
+/// `script` (or is absent); PATH is that directory alone and no versioned tools are found.
+fn fake_tools(p: &Project, pg_dump_script: Option<&str>) -> (String, String) {
+    let bin = p.path("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["psql", "pg_restore"] {
+        std::os::unix::fs::symlink(which::which(tool).unwrap(), bin.join(tool)).unwrap();
+    }
+    if let Some(script) = pg_dump_script {
+        let path = bin.join("pg_dump");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let libdir = p.path("no-versioned-tools");
+    std::fs::create_dir_all(&libdir).unwrap();
+    (bin.display().to_string(), libdir.display().to_string())
+}
+
+#[test]
+fn pg_dump_killed_midway_registers_nothing() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("killed");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let p = project_with(&[("dev", &db)]);
+    let real = which::which("pg_dump").unwrap();
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
+         echo '-- PostgreSQL database dump'\necho 'SET statement_timeout = 0;'\nkill -9 $$\n",
+        real.display()
+    );
+    let (path, libdir) = fake_tools(&p, Some(&script));
+    let p = p
+        .with_var("PATH", &path)
+        .with_var("FABER_PG_LIBDIR", &libdir);
+    p.run(&["backup", "dev"])
+        .code(6)
+        .stderr_has("pg_dump was killed");
+    assert!(p.backups().is_empty());
+    let leftovers: Vec<String> = p
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.starts_with("dev/"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn pg_dump_missing_or_too_old_is_exit_4() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("tools");
+    let p = project_with(&[("dev", &db)]);
+    let (path, libdir) = fake_tools(&p, None);
+    let missing = p
+        .with_var("PATH", &path)
+        .with_var("FABER_PG_LIBDIR", &libdir);
+    missing
+        .run(&["backup", "dev"])
+        .code(4)
+        .stderr_has("pg_dump is not installed")
+        .stderr_has("postgresql-client");
+
+    let p = project_with(&[("dev", &db)]);
+    let (path, libdir) = fake_tools(&p, Some("#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n"));
+    let old = p
+        .with_var("PATH", &path)
+        .with_var("FABER_PG_LIBDIR", &libdir);
+    old.run(&["backup", "dev"])
+        .code(4)
+        .stderr_has("no pg_dump of version")
+        .stderr_has("9.6.24");
+    assert!(old.backups().is_empty());
+}

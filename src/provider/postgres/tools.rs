@@ -6,6 +6,26 @@ use std::process::Command;
 
 use crate::error::{Error, Kind, Result};
 
+/// Where versioned client tools live (`<dir>/<major>/bin`); `FABER_PG_LIBDIR` overrides it.
+fn lib_dir() -> PathBuf {
+    std::env::var_os("FABER_PG_LIBDIR")
+        .map_or_else(|| PathBuf::from("/usr/lib/postgresql"), PathBuf::from)
+}
+
+/// The tool `name` of every versioned installation, oldest first.
+fn versioned(name: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(lib_dir())
+        .map(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path().join("bin").join(name))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort_by_key(|p| major_of_dir(p));
+    found
+}
+
 const INSTALL_HINT: &str = "install the PostgreSQL client tools: `apt-get install postgresql-client` (Debian/Ubuntu) or `brew install libpq` (macOS)";
 
 #[derive(Debug, Clone)]
@@ -21,16 +41,7 @@ pub struct Tools {
 pub fn pg_restore_any() -> Result<PathBuf> {
     which::which("pg_restore")
         .ok()
-        .or_else(|| {
-            let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-                .ok()?
-                .flatten()
-                .map(|d| d.path().join("bin/pg_restore"))
-                .filter(|p| p.is_file())
-                .collect();
-            found.sort_by_key(|p| major_of_dir(p));
-            found.pop()
-        })
+        .or_else(|| versioned("pg_restore").pop())
         .ok_or_else(|| {
             Error::new(
                 Kind::ToolNotFound,
@@ -51,16 +62,7 @@ pub fn psql_on_path() -> Result<PathBuf> {
 impl Tools {
     pub fn find(server_major: u32) -> Result<Tools> {
         let mut candidates: Vec<PathBuf> = which::which("pg_dump").ok().into_iter().collect();
-        let mut versioned: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .map(|dirs| {
-                dirs.flatten()
-                    .map(|d| d.path().join("bin/pg_dump"))
-                    .filter(|p| p.is_file())
-                    .collect()
-            })
-            .unwrap_or_default();
-        versioned.sort_by_key(|p| major_of_dir(p));
-        candidates.extend(versioned);
+        candidates.extend(versioned("pg_dump"));
         if candidates.is_empty() {
             return Err(Error::new(
                 Kind::ToolNotFound,
