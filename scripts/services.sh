@@ -46,6 +46,19 @@ ensure_postgres() {
   wait_for PostgreSQL pg_up
 }
 
+# The test suite checks that a wrong password is refused: one role, faber_pw_test, must give its
+# password over TCP while everything else keeps trust auth. Idempotent.
+ensure_postgres_password_role() {
+  local version hba
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -q '^host all faber_pw_test 127.0.0.1/32 scram-sha-256' "$hba"; then
+    sed -i '1i host all faber_pw_test 127.0.0.1/32 scram-sha-256' "$hba"
+    psql -X -q -h 127.0.0.1 -U postgres -c 'SELECT pg_reload_conf()' >/dev/null
+    log "PostgreSQL: faber_pw_test must give its password over TCP"
+  fi
+}
+
 mysql_up() { mysqladmin -h127.0.0.1 -P3306 -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
 
 ensure_mariadb() {
@@ -67,4 +80,5 @@ ensure_mariadb() {
 }
 
 ensure_postgres
+ensure_postgres_password_role
 ensure_mariadb

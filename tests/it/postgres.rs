@@ -547,3 +547,47 @@ fn pg_dump_missing_or_too_old_is_exit_4() {
         .stderr_has("9.6.24");
     assert!(old.backups().is_empty());
 }
+
+#[test]
+fn pg_wrong_password_is_exit_3() {
+    if !server_up() {
+        return;
+    }
+    // scripts/services.sh makes this one role give its password over TCP.
+    psql(
+        &admin_url(),
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'faber_pw_test') \
+         THEN CREATE ROLE faber_pw_test LOGIN; END IF; END $$; ALTER ROLE faber_pw_test PASSWORD 'right-pw'",
+    );
+    let db = PgDb::new("pw");
+    psql(
+        &admin_url(),
+        &format!("ALTER DATABASE {} OWNER TO faber_pw_test", db.name),
+    );
+    let with_password = |pw: &str| {
+        let mut u = url::Url::parse(&db.url()).unwrap();
+        u.set_username("faber_pw_test").unwrap();
+        u.set_password(Some(pw)).unwrap();
+        u.to_string()
+    };
+    let probe = Command::new("psql")
+        .args(["-X", "-w", &with_password("wrong-pw"), "-c", "SELECT 1"])
+        .output()
+        .unwrap();
+    if probe.status.success() {
+        let msg = "PostgreSQL accepts any password for faber_pw_test: run scripts/services.sh";
+        assert!(!services::required(), "{msg}");
+        eprintln!("skipping: {msg}");
+        return;
+    }
+    let p = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n")
+        .with_var("DEV_DATABASE_URL", &with_password("wrong-pw"));
+    let run = p
+        .run(&["backup", "dev"])
+        .code(3)
+        .stderr_has("password authentication failed")
+        .stderr_has("hint:");
+    assert!(!run.stderr.contains("wrong-pw"));
+    let p = p.with_var("DEV_DATABASE_URL", &with_password("right-pw"));
+    p.run(&["backup", "dev"]).code(0);
+}

@@ -4,12 +4,17 @@
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+/// Whether `FABER_REQUIRE_SERVICES=1`: then a missing server or setup is a failure, not a skip.
+pub fn required() -> bool {
+    std::env::var("FABER_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
 /// Whether a server answers at `addr`; panics when it does not and services are required.
 pub fn available(name: &str, addr: &str) -> bool {
     let addr: SocketAddr = addr.parse().expect("a socket address");
     let up = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok();
     if !up {
-        if std::env::var("FABER_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+        if required() {
             panic!(
                 "{name} is not reachable at {addr}, and FABER_REQUIRE_SERVICES=1; run scripts/services.sh"
             );
@@ -24,7 +29,7 @@ fn required_servers_answer() {
     // Nothing talks to them yet beyond this check; it keeps the CI rule honest from the start.
     let pg = available("PostgreSQL", "127.0.0.1:5432");
     let my = available("MariaDB", "127.0.0.1:3306");
-    if std::env::var("FABER_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+    if required() {
         assert!(pg && my);
     }
 }
