@@ -14,7 +14,7 @@ use crate::confirm::{self, Ask};
 use crate::error::{Error, Kind, Result};
 use crate::ids;
 use crate::pipeline::{Decoder, VerifiedDecoder};
-use crate::provider::{Provider, Staged};
+use crate::provider::{CommitOptions, Provider, Staged};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
@@ -31,6 +31,10 @@ pub struct RestoreArgs {
     /// Skip the safety backup of the current database (not recommended)
     #[arg(long)]
     pub no_safety_backup: bool,
+
+    /// End other sessions connected to the target database instead of refusing (PostgreSQL)
+    #[arg(long)]
+    pub terminate_connections: bool,
 
     #[command(flatten)]
     pub dry_run: DryRun,
@@ -103,7 +107,9 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     })?;
     ui.ok(format!("Staged and checked {}", record.id));
     let safety = safety_backup(session, env, db.as_ref(), args.no_safety_backup)?;
-    let result = staged.commit();
+    let result = staged.commit(&CommitOptions {
+        terminate_connections: args.terminate_connections,
+    });
     cmd::log_event(
         session,
         "restore",

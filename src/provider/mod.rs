@@ -145,6 +145,13 @@ fn check_pg_sql(decoded: &mut dyn Read) -> Result<StructureCheck> {
     })
 }
 
+/// How a staged restore may clear the way.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitOptions {
+    /// End other sessions connected to the target database (PostgreSQL) instead of refusing.
+    pub terminate_connections: bool,
+}
+
 /// A restore that is loaded and checked, waiting to replace the database's content.
 pub trait Staged {
     /// What the staged data holds.
@@ -152,7 +159,7 @@ pub trait Staged {
 
     /// Replaces the database's content with the staged data; returns what the database then
     /// holds, read back from it.
-    fn commit(self: Box<Self>) -> Result<Inspection>;
+    fn commit(self: Box<Self>, options: &CommitOptions) -> Result<Inspection>;
 }
 
 /// Opens the provider for a parsed URL.

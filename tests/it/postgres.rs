@@ -591,3 +591,59 @@ fn pg_wrong_password_is_exit_3() {
     let p = p.with_var("DEV_DATABASE_URL", &with_password("right-pw"));
     p.run(&["backup", "dev"]).code(0);
 }
+
+#[test]
+fn pg_restore_refuses_connected_sessions_unless_told_to_end_them() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("busy");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("DELETE FROM t");
+    // An application session that stays connected.
+    let mut app = Command::new("psql")
+        .args(["-X", "-q", &db.url(), "-c", "SELECT pg_sleep(60)"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let connected = || db_sessions(&db) > 0;
+    let started = std::time::Instant::now();
+    while !connected() && started.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(7)
+        .stderr_has("--terminate-connections");
+    assert_eq!(
+        db.exec("SELECT count(*) FROM t"),
+        "0",
+        "nothing was restored"
+    );
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        &id,
+        "--yes",
+        "--terminate-connections",
+    ])
+    .code(0);
+    assert_eq!(db.exec("SELECT count(*) FROM t"), "2");
+    let _ = app.kill();
+    let _ = app.wait();
+}
+
+fn db_sessions(db: &PgDb) -> u32 {
+    psql(
+        &admin_url(),
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}'",
+            db.name
+        ),
+    )
+    .parse()
+    .unwrap()
+}

@@ -8,7 +8,7 @@ use super::{MAINTENANCE_DB, Postgres, feed, ident, literal};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
-use crate::provider::{Inspection, Provider, Staged, Tables};
+use crate::provider::{CommitOptions, Inspection, Provider, Staged, Tables};
 
 /// A database faber-db created for itself, dropped when this value goes unless kept.
 struct ScratchDb<'a> {
@@ -159,19 +159,23 @@ impl Staged for StagedPostgres<'_> {
         &self.inspection
     }
 
-    fn commit(mut self: Box<Self>) -> Result<Inspection> {
+    fn commit(mut self: Box<Self>, options: &CommitOptions) -> Result<Inspection> {
         let pg = self.scratch.pg;
         let target = pg.conn.dbname.clone();
-        let others = pg.scalar(
-            MAINTENANCE_DB,
-            &format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = {}",
-                literal(&target)
-            ),
-        )?;
+        let sessions = format!(
+            "FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
+            literal(&target)
+        );
+        if options.terminate_connections {
+            pg.query_in(
+                MAINTENANCE_DB,
+                &format!("SELECT pg_terminate_backend(pid) {sessions}"),
+            )?;
+        }
+        let others = pg.scalar(MAINTENANCE_DB, &format!("SELECT count(*) {sessions}"))?;
         if others != "0" {
             return Err(Error::new(Kind::Busy, format!("{others} other sessions are connected to {target}; nothing was restored"))
-                .with_hint("stop the application (or end its sessions with pg_terminate_backend), then restore again"));
+                .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again"));
         }
         let exists = pg.exists()?;
         let old = scratch_name(&target, "old");

@@ -18,7 +18,7 @@ use super::{BUSY_TIMEOUT, Sqlite};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::fsutil::{self, PartialFile};
-use crate::provider::{Inspection, Staged};
+use crate::provider::{CommitOptions, Inspection, Staged};
 
 /// Side files SQLite keeps beside a database.
 const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
@@ -114,7 +114,7 @@ impl Staged for StagedSqlite<'_> {
         &self.inspection
     }
 
-    fn commit(self: Box<Self>) -> Result<Inspection> {
+    fn commit(self: Box<Self>, _options: &CommitOptions) -> Result<Inspection> {
         let db = self.db;
         match open_for_restore(db)? {
             Some(live) => {
