@@ -190,7 +190,13 @@ impl Postgres {
             .caused_by(message)
             .with_hint(hint)
         } else {
-            Error::tool(format!("a query in PostgreSQL database {db} failed")).caused_by(message)
+            let err = Error::tool(format!("a query in PostgreSQL database {db} failed"))
+                .caused_by(message);
+            if message.contains("permission denied") || message.contains("must be owner") {
+                err.with_hint("the role in the URL lacks a privilege this needs: restores need CREATEDB and ownership of the database, backups read access to every table")
+            } else {
+                err
+            }
         }
     }
 
