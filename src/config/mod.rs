@@ -276,7 +276,11 @@ pub fn default_url_var(env: &str) -> String {
 }
 
 fn url_has_password(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| u.password().is_some_and(|p| !p.is_empty()))
+    url::Url::parse(url).is_ok_and(|u| {
+        u.password().is_some_and(|p| !p.is_empty())
+            || u.query_pairs()
+                .any(|(k, _)| crate::provider::url_is_secret_param(&k))
+    })
 }
 
 impl Config {

@@ -74,10 +74,32 @@ impl DatabaseUrl {
                 if shown.password().is_some() {
                     let _ = shown.set_password(Some("***"));
                 }
+                if url.query_pairs().any(|(k, _)| is_secret_param(&k)) {
+                    let pairs: Vec<(String, String)> = url
+                        .query_pairs()
+                        .map(|(k, v)| {
+                            let v = if is_secret_param(&k) {
+                                "***".to_string()
+                            } else {
+                                v.into_owned()
+                            };
+                            (k.into_owned(), v)
+                        })
+                        .collect();
+                    shown.query_pairs_mut().clear().extend_pairs(pairs);
+                }
                 shown.to_string()
             }
         }
     }
+}
+
+/// Query parameters that carry a secret (libpq's `password`, and the like).
+pub fn is_secret_param(key: &str) -> bool {
+    matches!(
+        key.to_ascii_lowercase().as_str(),
+        "password" | "pass" | "passwd" | "sslpassword"
+    )
 }
 
 impl fmt::Debug for DatabaseUrl {
@@ -121,5 +143,12 @@ mod tests {
             .unwrap();
         assert_eq!(u.redacted(), "postgres://app:***@db.example:5432/app");
         assert!(!format!("{u:?}").contains("s3cret"));
+        let q = DatabaseUrl::parse(
+            "postgres://app@db/app?sslmode=require&password=s3cret",
+            Path::new("/"),
+        )
+        .unwrap();
+        assert!(!q.redacted().contains("s3cret"), "{}", q.redacted());
+        assert!(q.redacted().contains("sslmode=require"));
     }
 }

@@ -647,3 +647,47 @@ fn db_sessions(db: &PgDb) -> u32 {
     .parse()
     .unwrap()
 }
+
+#[test]
+fn pg_leftovers_of_a_killed_restore_are_swept_and_odd_names_work() {
+    if !server_up() {
+        return;
+    }
+    // A name with characters that need quoting everywhere, `=` included (a connection string's).
+    let db = PgDb::new("odd");
+    let odd = format!("{}-Odd Name=1", db.name);
+    psql(
+        &admin_url(),
+        &format!("ALTER DATABASE {} RENAME TO \"{odd}\"", db.name),
+    );
+    let odd_db = PgDb { name: odd.clone() };
+    std::mem::forget(db);
+    let mut url = url::Url::parse(&admin_url()).unwrap();
+    url.set_path(&odd);
+    psql(
+        url.as_str(),
+        "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3);",
+    );
+    let p = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n")
+        .with_var("DEV_DATABASE_URL", url.as_str())
+        // The caller's PG* variables never redirect faber-db's tools.
+        .with_var("PGPORT", "1")
+        .with_var("PGDATABASE", "nowhere");
+    let id = p.backup(&["dev", "--format", "custom"]);
+    // A scratch database as a killed restore would leave it.
+    let stem: String = odd.chars().take(30).collect();
+    let leftover = format!("{stem}__faber_restore_dead");
+    psql(&admin_url(), &format!("CREATE DATABASE \"{leftover}\""));
+    psql(url.as_str(), "DELETE FROM t");
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stderr_has(&leftover);
+    assert_eq!(psql(url.as_str(), "SELECT count(*) FROM t"), "3");
+    let left = psql(
+        &admin_url(),
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{leftover}'"),
+    );
+    assert_eq!(left, "0");
+    p.run(&["verify", &id, "--deep"]).code(0);
+    drop(odd_db);
+}

@@ -52,10 +52,15 @@ impl Postgres {
         }
         let mut host = url.host_str().filter(|h| !h.is_empty()).map(decode);
         let mut options = Vec::new();
+        let mut query_password = None;
         for (key, value) in url.query_pairs() {
             let var = match key.as_ref() {
                 "host" => {
                     host = Some(value.into_owned());
+                    continue;
+                }
+                "password" => {
+                    query_password = Some(value.into_owned());
                     continue;
                 }
                 "sslmode" => "PGSSLMODE",
@@ -75,7 +80,7 @@ impl Postgres {
                 host,
                 port: url.port(),
                 user: Some(decode(url.username())).filter(|u| !u.is_empty()),
-                password: url.password().map(decode),
+                password: url.password().map(decode).or(query_password),
                 dbname,
                 options,
             },
@@ -97,14 +102,21 @@ impl Postgres {
     fn command(&self, program: &Path, db: &str) -> Command {
         let mut cmd = Command::new(program);
         let c = &self.conn;
+        // Only the URL says where to connect: PG* variables of the caller's environment
+        // (PGHOSTADDR, PGPORT, PGSERVICE, …) must not redirect the tools elsewhere. A password
+        // or password file of the caller's stays usable when the URL has none.
+        for (var, _) in std::env::vars_os() {
+            let name = var.to_string_lossy();
+            if name.starts_with("PG") && name != "PGPASSWORD" && name != "PGPASSFILE" {
+                cmd.env_remove(&var);
+            }
+        }
+        cmd.env("PGPORT", c.port.unwrap_or(5432).to_string());
         cmd.env("PGDATABASE", db)
             .env("PGAPPNAME", "faber-db")
             .env("PGCONNECT_TIMEOUT", "10");
         if let Some(h) = &c.host {
             cmd.env("PGHOST", h);
-        }
-        if let Some(p) = c.port {
-            cmd.env("PGPORT", p.to_string());
         }
         if let Some(u) = &c.user {
             cmd.env("PGUSER", u);
@@ -165,11 +177,12 @@ impl Postgres {
 
     /// An error from psql: a failed connection (exit 2) is exit 3 with the server's words.
     fn psql_error(&self, db: &str, code: Option<i32>, stderr: &str) -> Error {
+        // The first line that is neither empty nor a server NOTICE/WARNING says what failed.
         let message = stderr
             .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("psql failed")
-            .trim();
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with("NOTICE:") && !l.starts_with("WARNING:"))
+            .unwrap_or("psql failed");
         let message = message
             .trim_start_matches("psql: ")
             .trim_start_matches("error: ");
@@ -206,6 +219,14 @@ impl Postgres {
             .next()
             .and_then(|r| r.into_iter().next().flatten())
             .ok_or_else(|| Error::tool(format!("the query returned nothing: {sql}")))
+    }
+
+    /// Whether the connecting role is a superuser (and so may give objects to their owners).
+    fn is_superuser(&self) -> Result<bool> {
+        Ok(self.scalar(
+            MAINTENANCE_DB,
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+        )? == "t")
     }
 
     fn server_version_num(&self) -> Result<u32> {
@@ -364,9 +385,25 @@ impl Provider for Postgres {
         });
         let mut source = TailReader::new(child.stdout.take().expect("stdout is piped"));
         let written = sink(&mut source);
+        if written.is_err() {
+            // Storing failed (a full disk, say): pg_dump must not be left blocked on the pipe.
+            let _ = child.kill();
+        }
+        let trailer_seen = source.ends_with_marker(DUMP_TRAILER);
+        drop(source);
         let status = child.wait();
+        let written = written.map_err(|e| {
+            Error::io(
+                Kind::Tool,
+                "cannot write the backup of",
+                Path::new(&self.conn.dbname),
+                e,
+            )
+        });
         let stderr = stderr_reader.join().unwrap_or_default();
         let status = status.map_err(|e| Error::tool("pg_dump did not finish").caused_by(e))?;
+        // A failure to store comes first: it is why pg_dump was stopped.
+        let written = written?;
         if !status.success() {
             let what = match status.code() {
                 Some(code) => format!("pg_dump failed (exit {code})"),
@@ -378,15 +415,7 @@ impl Provider for Postgres {
             }
             return Err(err.with_hint("nothing was registered; fix the cause and back up again"));
         }
-        let written = written.map_err(|e| {
-            Error::io(
-                Kind::Tool,
-                "cannot write the backup of",
-                Path::new(&self.conn.dbname),
-                e,
-            )
-        })?;
-        if format == Format::Sql && !source.ends_with_marker(DUMP_TRAILER) {
+        if format == Format::Sql && !trailer_seen {
             return Err(Error::tool("pg_dump's output lacks its completion trailer")
                 .with_hint("the dump is incomplete; back up again"));
         }
@@ -400,7 +429,10 @@ impl Provider for Postgres {
 
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
-        Ok(Vec::new())
+        Ok(restore::sweep(self)?
+            .into_iter()
+            .map(|name| PathBuf::from(format!("database {name}")))
+            .collect())
     }
 
     fn stage_restore<'a>(
@@ -491,10 +523,9 @@ fn ident(s: &str) -> String {
 }
 
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Migration state queries against one database.

@@ -75,12 +75,16 @@ impl<'a> ScratchDb<'a> {
                 )));
             }
         };
-        match format {
-            Format::Sql => cmd.args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"]),
-            _ => cmd
-                .args(["--exit-on-error", "--no-owner", "--no-password"])
-                .arg(format!("--dbname={}", self.name)),
-        };
+        if format == Format::Sql {
+            cmd.args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"]);
+        } else {
+            cmd.args(["--exit-on-error", "--no-password"])
+                .arg(format!("--dbname=dbname='{}'", conninfo_escape(&self.name)));
+            // Owners are kept when this role may set them, as a plain dump's psql load does.
+            if !self.pg.is_superuser()? {
+                cmd.arg("--no-owner");
+            }
+        }
         feed(cmd, source, what).map_err(|e| e.with_hint("the database was not changed"))
     }
 }
@@ -97,8 +101,26 @@ impl Drop for ScratchDb<'_> {
 }
 
 fn scratch_name(target: &str, purpose: &str) -> String {
-    let stem: String = target.chars().take(30).collect();
-    format!("{stem}__faber_{purpose}_{}", random_suffix())
+    format!(
+        "{}__faber_{purpose}_{}",
+        scratch_stem(target),
+        random_suffix()
+    )
+}
+
+/// The target's name cut to 30 bytes at a character boundary: with the suffix, a scratch name
+/// stays within PostgreSQL's 63-byte limit and is never truncated.
+fn scratch_stem(target: &str) -> &str {
+    let mut end = target.len().min(30);
+    while !target.is_char_boundary(end) {
+        end -= 1;
+    }
+    &target[..end]
+}
+
+/// A value inside single quotes in a libpq connection string.
+fn conninfo_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 fn random_suffix() -> String {
@@ -109,6 +131,35 @@ fn random_suffix() -> String {
         "{:x}",
         (nanos as u64) ^ (u64::from(std::process::id()) << 32)
     )
+}
+
+/// Drops the scratch databases of this target that killed runs left behind (nobody connected);
+/// returns their names.
+pub(super) fn sweep(pg: &Postgres) -> Result<Vec<String>> {
+    let stem = scratch_stem(&pg.conn.dbname)
+        .replace('\\', "\\\\")
+        .replace('_', "\\_")
+        .replace('%', "\\%");
+    let rows = pg.query_in(
+        MAINTENANCE_DB,
+        &format!(
+            "SELECT datname FROM pg_database d WHERE datname LIKE {} \
+             AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+            literal(&format!("{stem}\\_\\_faber\\_%"))
+        ),
+    )?;
+    let mut dropped = Vec::new();
+    for name in rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+    {
+        pg.query_in(
+            MAINTENANCE_DB,
+            &format!("DROP DATABASE IF EXISTS {}", ident(&name)),
+        )?;
+        dropped.push(name);
+    }
+    Ok(dropped)
 }
 
 pub(super) fn stage<'a>(
@@ -179,29 +230,30 @@ impl Staged for StagedPostgres<'_> {
         }
         let exists = pg.exists()?;
         let old = scratch_name(&target, "old");
-        let rename = |from: &str, to: &str| {
-            pg.query_in(
-                MAINTENANCE_DB,
-                &format!("ALTER DATABASE {} RENAME TO {}", ident(from), ident(to)),
+        // Both renames in one transaction: the target is never missing, whatever stops us.
+        let swap = if exists {
+            format!(
+                "BEGIN; ALTER DATABASE {t} RENAME TO {o}; ALTER DATABASE {s} RENAME TO {t}; COMMIT;",
+                t = ident(&target),
+                o = ident(&old),
+                s = ident(&self.scratch.name)
+            )
+        } else {
+            format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                ident(&self.scratch.name),
+                ident(&target)
             )
         };
-        let busy = |e: Error| {
-            Error::new(
-                Kind::Busy,
-                format!("{target} could not be swapped; nothing was restored"),
-            )
-            .caused_by(e.one_line())
-            .with_hint("a session connected meanwhile; stop the application and restore again")
-        };
-        if exists {
-            rename(&target, &old).map_err(busy)?;
-        }
-        if let Err(e) = rename(&self.scratch.name, &target) {
-            if exists {
-                let _ = rename(&old, &target);
+        pg.query_in(MAINTENANCE_DB, &swap).map_err(|e| {
+            if e.one_line().contains("being accessed by other users") {
+                Error::new(Kind::Busy, format!("{target} could not be swapped; nothing was restored"))
+                    .caused_by(e.one_line())
+                    .with_hint("a session connected meanwhile; stop the application (or pass --terminate-connections) and restore again")
+            } else {
+                e.add_hint("nothing was restored")
             }
-            return Err(e);
-        }
+        })?;
         self.scratch.keep = true;
         if exists {
             pg.query_in(MAINTENANCE_DB, &format!("DROP DATABASE {}", ident(&old)))
