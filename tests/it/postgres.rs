@@ -691,3 +691,49 @@ fn pg_leftovers_of_a_killed_restore_are_swept_and_odd_names_work() {
     p.run(&["verify", &id, "--deep"]).code(0);
     drop(odd_db);
 }
+
+#[test]
+fn pg_restore_keeps_the_databases_privileges_and_settings() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("props");
+    psql(
+        &admin_url(),
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'faber_it_reader') \
+         THEN CREATE ROLE faber_it_reader; END IF; END $$",
+    );
+    let n = &db.name;
+    for sql in [
+        format!("REVOKE CONNECT ON DATABASE {n} FROM PUBLIC"),
+        format!("GRANT CONNECT ON DATABASE {n} TO faber_it_reader"),
+        format!("ALTER DATABASE {n} SET search_path TO app, public"),
+        format!("ALTER DATABASE {n} SET work_mem TO '8MB'"),
+        format!("ALTER DATABASE {n} SET app.tenant TO 'acme'"),
+        format!("ALTER DATABASE {n} CONNECTION LIMIT 42"),
+        format!("COMMENT ON DATABASE {n} IS 'the app''s data'"),
+    ] {
+        psql(&admin_url(), &sql);
+    }
+    db.exec("CREATE SCHEMA app; CREATE TABLE app.t (x int); INSERT INTO app.t VALUES (1);");
+    let props = |name: &str| {
+        psql(
+            &admin_url(),
+            &format!(
+                "SELECT (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(d.datacl) a), d.datconnlimit, shobj_description(d.oid, 'pg_database'), \
+                 (SELECT string_agg(c, ';' ORDER BY c) FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE s.setdatabase = d.oid) \
+                 FROM pg_database d WHERE d.datname = '{name}'"
+            ),
+        )
+    };
+    let before = props(n);
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+    assert_eq!(props(n), before);
+    assert_eq!(
+        db.exec("SELECT count(*) FROM t"),
+        "1",
+        "search_path app, public still applies"
+    );
+}

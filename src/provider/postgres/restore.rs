@@ -10,6 +10,15 @@ use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::{CommitOptions, Inspection, Provider, Staged, Tables};
 
+/// Settings whose stored value is a list, given back as written (not as one quoted string).
+const LIST_SETTINGS: [&str; 5] = [
+    "search_path",
+    "temp_tablespaces",
+    "session_preload_libraries",
+    "local_preload_libraries",
+    "shared_preload_libraries",
+];
+
 /// A database faber-db created for itself, dropped when this value goes unless kept.
 struct ScratchDb<'a> {
     pg: &'a Postgres,
@@ -18,29 +27,46 @@ struct ScratchDb<'a> {
 }
 
 impl<'a> ScratchDb<'a> {
-    /// Creates `<target>__faber_<purpose>_<random>` (the target's name cut to 30 characters, so
-    /// an operator sees whose it is) like the target database (encoding, collation, owner) when
-    /// it exists, else from template0.
+    /// Creates `<target>__faber_<purpose>_<random>` (the target's name cut to 30 bytes, so an
+    /// operator sees whose it is). When the target exists, the new database is made like it —
+    /// encoding, collation, locale provider, tablespace, connection limit, owner, access
+    /// privileges, settings and comment — since it takes the target's place; else from template0.
     fn create(pg: &'a Postgres, purpose: &str) -> Result<ScratchDb<'a>> {
         let name = scratch_name(&pg.conn.dbname, purpose);
         let like = pg.query_in(
             MAINTENANCE_DB,
             &format!(
-                "SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba) \
-                 FROM pg_database WHERE datname = {}",
+                "SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, pg_get_userbyid(d.datdba), \
+                 d.datlocprovider::text, d.daticulocale, t.spcname, d.datconnlimit::text, d.oid::text, \
+                 shobj_description(d.oid, 'pg_database'), (d.datacl IS NOT NULL)::text \
+                 FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE d.datname = {}",
                 literal(&pg.conn.dbname)
             ),
         )?;
+        let target = like.into_iter().next();
+        let get = |i: usize| target.as_ref().and_then(|r| r.get(i).cloned().flatten());
         let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", ident(&name));
-        let mut owner = None;
-        if let Some([Some(enc), Some(collate), Some(ctype), o]) = like.first().map(Vec::as_slice) {
+        if let (Some(enc), Some(collate), Some(ctype)) = (get(0), get(1), get(2)) {
             sql.push_str(&format!(
                 " ENCODING {} LC_COLLATE {} LC_CTYPE {}",
-                literal(enc),
-                literal(collate),
-                literal(ctype)
+                literal(&enc),
+                literal(&collate),
+                literal(&ctype)
             ));
-            owner = o.clone();
+            if get(4).as_deref() == Some("i") {
+                let icu = get(5).unwrap_or_default();
+                sql.push_str(&format!(
+                    " LOCALE_PROVIDER icu ICU_LOCALE {}",
+                    literal(&icu)
+                ));
+            }
+            if let Some(ts) = get(6).filter(|t| t != "pg_default") {
+                sql.push_str(&format!(" TABLESPACE {}", ident(&ts)));
+            }
+            sql.push_str(&format!(
+                " CONNECTION LIMIT {}",
+                get(7).unwrap_or_else(|| "-1".into())
+            ));
         }
         pg.query_in(MAINTENANCE_DB, &sql)?;
         let scratch = ScratchDb {
@@ -48,7 +74,10 @@ impl<'a> ScratchDb<'a> {
             name,
             keep: false,
         };
-        if let Some(owner) = owner {
+        if target.is_none() {
+            return Ok(scratch);
+        }
+        if let Some(owner) = get(3) {
             // Best effort: a role that may not hand databases to others keeps ownership itself.
             let _ = pg.query_in(
                 MAINTENANCE_DB,
@@ -58,6 +87,65 @@ impl<'a> ScratchDb<'a> {
                     ident(&owner)
                 ),
             );
+        }
+        let me = ident(&scratch.name);
+        let mut steps = Vec::new();
+        if get(10).as_deref() == Some("true") {
+            // The target's own access list, not the default (which lets PUBLIC connect).
+            steps.push(format!("REVOKE ALL ON DATABASE {me} FROM PUBLIC"));
+            let grants = pg.query_in(
+                MAINTENANCE_DB,
+                &format!(
+                    "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+                     a.privilege_type FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = {}",
+                    literal(&pg.conn.dbname)
+                ),
+            )?;
+            for row in grants {
+                if let [Some(grantee), Some(privilege)] = row.as_slice() {
+                    steps.push(format!("GRANT {privilege} ON DATABASE {me} TO {grantee}"));
+                }
+            }
+        }
+        let settings = pg.query_in(
+            MAINTENANCE_DB,
+            &format!(
+                "SELECT s.setrole::text, quote_ident(pg_get_userbyid(s.setrole)), c FROM pg_db_role_setting s, \
+                 unnest(s.setconfig) c WHERE s.setdatabase = {}",
+                get(8).unwrap_or_else(|| "0".into())
+            ),
+        )?;
+        for row in settings {
+            let [Some(role_oid), role, Some(item)] = row.as_slice() else {
+                continue;
+            };
+            let Some((name, value)) = item.split_once('=') else {
+                continue;
+            };
+            let value = if LIST_SETTINGS.contains(&name) {
+                value.to_string()
+            } else {
+                literal(value)
+            };
+            match (role_oid.as_str(), role) {
+                ("0", _) => steps.push(format!(
+                    "ALTER DATABASE {me} SET {} TO {value}",
+                    ident(name)
+                )),
+                (_, Some(role)) => steps.push(format!(
+                    "ALTER ROLE {role} IN DATABASE {me} SET {} TO {value}",
+                    ident(name)
+                )),
+                _ => {}
+            }
+        }
+        if let Some(comment) = get(9) {
+            steps.push(format!("COMMENT ON DATABASE {me} IS {}", literal(&comment)));
+        }
+        for step in steps {
+            pg.query_in(MAINTENANCE_DB, &step).map_err(|e| {
+                e.add_hint("the restored database could not be given the target's privileges and settings; nothing was restored")
+            })?;
         }
         Ok(scratch)
     }
