@@ -103,13 +103,7 @@ fn a_file_that_is_not_a_database_is_a_connection_failure() {
     p.run(&["backup", "dev"])
         .code(3)
         .stderr_has("cannot open SQLite database");
-    assert!(p.backups().is_empty());
-    let leftovers: Vec<String> = p
-        .backup_files()
-        .into_iter()
-        .filter(|f| f.starts_with("dev/"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    p.assert_nothing_left("dev");
 }
 
 #[test]

@@ -180,6 +180,18 @@ impl Project {
         out
     }
 
+    /// Checks that a failed backup of `env` left nothing: no registry entry, no file.
+    pub fn assert_nothing_left(&self, env: &str) {
+        assert!(self.backups().is_empty(), "{:?}", self.backups());
+        let prefix = format!("{env}/");
+        let leftovers: Vec<String> = self
+            .backup_files()
+            .into_iter()
+            .filter(|f| f.starts_with(&prefix))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
     /// Takes a backup and returns its ID.
     pub fn backup(&self, args: &[&str]) -> String {
         let mut all = vec!["backup"];

@@ -510,13 +510,7 @@ fn pg_dump_killed_midway_registers_nothing() {
     p.run(&["backup", "dev"])
         .code(6)
         .stderr_has("pg_dump was killed");
-    assert!(p.backups().is_empty());
-    let leftovers: Vec<String> = p
-        .backup_files()
-        .into_iter()
-        .filter(|f| f.starts_with("dev/"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    p.assert_nothing_left("dev");
 }
 
 #[test]
