@@ -39,8 +39,8 @@ pub struct BackupArgs {
     #[arg(long, value_name = "DUR")]
     pub retention: Option<Retention>,
 
-    /// Dump format of server databases: sql | custom | directory (custom/directory: PostgreSQL
-    /// only). SQLite backups are always database images; leave it out for SQLite
+    /// Dump format of server databases: sql | custom (PostgreSQL; directory is not in this
+    /// release yet). SQLite backups are always database images; leave it out for SQLite
     #[arg(long, value_name = "F")]
     pub format: Option<Format>,
 
