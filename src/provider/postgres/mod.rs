@@ -3,6 +3,7 @@
 //! `PGPASSWORD` — and never through their argument lists.
 
 mod restore;
+mod snapshot;
 mod tools;
 
 use std::io::Read;
@@ -25,6 +26,9 @@ const MAINTENANCE_DB: &str = "postgres";
 const FIELD_SEP: char = '\u{1f}';
 const RECORD_SEP: char = '\u{1e}';
 const NULL_MARK: &str = "\u{1}";
+
+/// Rows of text columns as psql prints them (`None` for NULL).
+type Rows = Vec<Vec<Option<String>>>;
 
 pub struct Postgres {
     conn: ConnParams,
@@ -241,46 +245,7 @@ impl Postgres {
 
     /// Per-table exact row counts of `db`'s user tables (partitioned parents included).
     fn count_rows(&self, db: &str) -> Result<Tables> {
-        let tables = self.query_in(
-            db,
-            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-             AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2",
-        )?;
-        let names: Vec<(String, String)> = tables
-            .into_iter()
-            .filter_map(|r| {
-                let mut it = r.into_iter();
-                Some((it.next()??, it.next()??))
-            })
-            .collect();
-        let mut out = Tables::new();
-        // One statement counts every table, so the counts come from one snapshot.
-        for chunk in names.chunks(200) {
-            let sql = chunk
-                .iter()
-                .map(|(s, t)| {
-                    format!(
-                        "SELECT {}, count(*) FROM {}.{}",
-                        literal(&table_key(s, t)),
-                        ident(s),
-                        ident(t)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ");
-            for row in self.query_in(db, &sql)? {
-                if let [Some(name), Some(n)] = row.as_slice() {
-                    out.insert(
-                        name.clone(),
-                        TableStats {
-                            rows: n.parse().unwrap_or(0),
-                        },
-                    );
-                }
-            }
-        }
-        Ok(out)
+        count_rows_via(&|sql| self.query_in(db, sql))
     }
 
     fn inspect_db(
@@ -289,13 +254,7 @@ impl Postgres {
         migrations_table: Option<&str>,
         count_rows: bool,
     ) -> Result<Inspection> {
-        let tables = if count_rows {
-            self.count_rows(db)?
-        } else {
-            Tables::new()
-        };
-        let migrations = migrations::read_state(&InDb { pg: self, db }, migrations_table)?;
-        Ok(Inspection { tables, migrations })
+        inspect_via(&|sql| self.query_in(db, sql), migrations_table, count_rows)
     }
 }
 
@@ -353,14 +312,18 @@ impl Provider for Postgres {
     fn dump(
         &self,
         format: Format,
-        migrations_table: Option<&str>,
+        migrations_table_name: Option<&str>,
         _work_dir: &Path,
         sink: &mut Sink<'_>,
     ) -> Result<Dumped> {
         let tools = self.tools()?;
-        let inspection = self.inspect_db(&self.conn.dbname, migrations_table, true)?;
+        // pg_dump shares this session's snapshot; counts and migration state are read in it
+        // while the dump streams, so they describe exactly the dumped data.
+        let session = snapshot::SnapshotSession::open(self)?;
+        let migrations_table = migrations_table_name.map(str::to_string);
         let mut child = self
             .command(&tools.pg_dump, &self.conn.dbname)
+            .arg(format!("--snapshot={}", session.id))
             .arg(if format == Format::Custom {
                 "--format=custom"
             } else {
@@ -384,6 +347,11 @@ impl Provider for Postgres {
             text
         });
         let mut source = TailReader::new(child.stdout.take().expect("stdout is piped"));
+        let counting = std::thread::spawn(move || {
+            let inspection =
+                inspect_via(&|sql| session.query(sql), migrations_table.as_deref(), true);
+            (inspection, session)
+        });
         let written = sink(&mut source);
         if written.is_err() {
             // Storing failed (a full disk, say): pg_dump must not be left blocked on the pipe.
@@ -392,6 +360,14 @@ impl Provider for Postgres {
         let trailer_seen = source.ends_with_marker(DUMP_TRAILER);
         drop(source);
         let status = child.wait();
+        // The snapshot's transaction ends only now that pg_dump is done with it.
+        let inspection = match counting.join() {
+            Ok((inspection, session)) => {
+                session.close();
+                inspection
+            }
+            Err(_) => Err(Error::tool("counting rows failed")),
+        };
         let written = written.map_err(|e| {
             Error::io(
                 Kind::Tool,
@@ -419,6 +395,7 @@ impl Provider for Postgres {
             return Err(Error::tool("pg_dump's output lacks its completion trailer")
                 .with_hint("the dump is incomplete; back up again"));
         }
+        let inspection = inspection?;
         Ok(Dumped {
             inspection,
             written,
@@ -528,20 +505,80 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-/// Migration state queries against one database.
-struct InDb<'a> {
-    pg: &'a Postgres,
-    db: &'a str,
+/// Something that runs a query: a database through psql, or the backup's snapshot session.
+type Run<'a> = dyn Fn(&str) -> Result<Rows> + 'a;
+
+/// Per-table exact row counts of user tables (partitioned parents included), in one statement
+/// per 200 tables.
+fn count_rows_via(run: &Run<'_>) -> Result<Tables> {
+    let names: Vec<(String, String)> = run(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+         AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2",
+    )?
+    .into_iter()
+    .filter_map(|r| {
+        let mut it = r.into_iter();
+        Some((it.next()??, it.next()??))
+    })
+    .collect();
+    let mut out = Tables::new();
+    for chunk in names.chunks(200) {
+        let sql = chunk
+            .iter()
+            .map(|(s, t)| {
+                format!(
+                    "SELECT {}, count(*) FROM {}.{}",
+                    literal(&table_key(s, t)),
+                    ident(s),
+                    ident(t)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        for row in run(&sql)? {
+            if let [Some(name), Some(n)] = row.as_slice() {
+                out.insert(
+                    name.clone(),
+                    TableStats {
+                        rows: n.parse().unwrap_or(0),
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
 }
 
-impl Queryable for InDb<'_> {
+fn inspect_via(
+    run: &Run<'_>,
+    migrations_table: Option<&str>,
+    count_rows: bool,
+) -> Result<Inspection> {
+    let tables = if count_rows {
+        count_rows_via(run)?
+    } else {
+        Tables::new()
+    };
+    let migrations = migrations::read_state(&Via(run), migrations_table)?;
+    Ok(Inspection { tables, migrations })
+}
+
+/// Migration state queries through a [`Run`].
+struct Via<'a, 'b>(&'a Run<'b>);
+
+impl Queryable for Via<'_, '_> {
     fn table_exists(&self, table: &str) -> Result<bool> {
         let sql = format!("SELECT to_regclass({}) IS NOT NULL", literal(&ident(table)));
-        Ok(self.pg.scalar(self.db, &sql)? == "t")
+        Ok(self.0(&sql)?
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .as_deref()
+            == Some("t"))
     }
 
-    fn query_text(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-        self.pg.query_in(self.db, sql)
+    fn query_text(&self, sql: &str) -> Result<Rows> {
+        self.0(sql)
     }
 }
 
