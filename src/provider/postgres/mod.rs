@@ -135,6 +135,18 @@ impl Postgres {
         cmd
     }
 
+    /// `psql` connected to `db`, printing unaligned rows of [`FIELD_SEP`]-separated fields with
+    /// [`NULL_MARK`] for NULL, stopping at the first error.
+    fn psql_command(&self, psql: &Path, db: &str) -> Command {
+        let mut cmd = self.command(psql, db);
+        cmd.args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"])
+            .arg("-F")
+            .arg(FIELD_SEP.to_string())
+            .arg("-P")
+            .arg(format!("null={NULL_MARK}"));
+        cmd
+    }
+
     /// Runs `sql` in `db` with psql; rows of text columns (`None` for NULL).
     fn query_in(&self, db: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
         let psql = match self.tools.get() {
@@ -142,14 +154,9 @@ impl Postgres {
             None => tools::psql_on_path()?,
         };
         let out = self
-            .command(&psql, db)
-            .args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"])
-            .arg("-F")
-            .arg(FIELD_SEP.to_string())
+            .psql_command(&psql, db)
             .arg("-R")
             .arg(RECORD_SEP.to_string())
-            .arg("-P")
-            .arg(format!("null={NULL_MARK}"))
             .arg("-c")
             .arg(sql)
             .output()
@@ -169,25 +176,13 @@ impl Postgres {
         if text.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(text
-            .split(RECORD_SEP)
-            .map(|row| {
-                row.split(FIELD_SEP)
-                    .map(|v| (v != NULL_MARK).then(|| v.to_string()))
-                    .collect()
-            })
-            .collect())
+        Ok(text.split(RECORD_SEP).map(parse_row).collect())
     }
 
     /// An error from psql: a failed connection (exit 2) is exit 3 with the server's words.
     fn psql_error(&self, db: &str, code: Option<i32>, stderr: &str) -> Error {
-        // The first line that is neither empty nor a server NOTICE/WARNING says what failed.
-        let message = stderr
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with("NOTICE:") && !l.starts_with("WARNING:"))
-            .unwrap_or("psql failed");
-        let message = message
+        let message = first_error_line(stderr)
+            .unwrap_or("psql failed")
             .trim_start_matches("psql: ")
             .trim_start_matches("error: ");
         if code == Some(2) {
@@ -478,6 +473,22 @@ pub fn check_archive(decoded: &mut dyn Read) -> Result<()> {
         Kind::Tool => Error::verification(format!("the archive is damaged: {}", e.one_line())),
         _ => e,
     })
+}
+
+/// One row as psql prints it with [`FIELD_SEP`] and [`NULL_MARK`].
+fn parse_row(row: &str) -> Vec<Option<String>> {
+    row.split(FIELD_SEP)
+        .map(|v| (v != NULL_MARK).then(|| v.to_string()))
+        .collect()
+}
+
+/// The first line of a tool's stderr that is neither empty nor a server NOTICE/WARNING: what
+/// failed.
+fn first_error_line(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("NOTICE:") && !l.starts_with("WARNING:"))
 }
 
 /// How a table is named in manifests: `name` in the `public` schema, `schema.name` elsewhere.

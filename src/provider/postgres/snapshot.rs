@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Stdio};
 use std::thread::JoinHandle;
 
-use super::{FIELD_SEP, NULL_MARK, Postgres, Rows};
+use super::{Postgres, Rows, first_error_line, parse_row};
 use crate::error::{Error, Kind, Result};
 
 /// Printed after each statement so the end of its output is known.
@@ -31,12 +31,7 @@ impl SnapshotSession {
     pub fn open(pg: &Postgres) -> Result<SnapshotSession> {
         let tools = pg.tools()?;
         let mut child = pg
-            .command(&tools.psql, &pg.conn.dbname)
-            .args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"])
-            .arg("-F")
-            .arg(FIELD_SEP.to_string())
-            .arg("-P")
-            .arg(format!("null={NULL_MARK}"))
+            .psql_command(&tools.psql, &pg.conn.dbname)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -96,12 +91,7 @@ impl SnapshotSession {
                         .take()
                         .and_then(|h| h.join().ok())
                         .unwrap_or_default();
-                    let message = text
-                        .lines()
-                        .map(str::trim)
-                        .find(|l| {
-                            !l.is_empty() && !l.starts_with("NOTICE:") && !l.starts_with("WARNING:")
-                        })
+                    let message = first_error_line(&text)
                         .unwrap_or("psql stopped")
                         .to_string();
                     return Err(
@@ -115,11 +105,7 @@ impl SnapshotSession {
                 return Ok(rows);
             }
             if !text.is_empty() {
-                rows.push(
-                    text.split(FIELD_SEP)
-                        .map(|v| (v != NULL_MARK).then(|| v.to_string()))
-                        .collect(),
-                );
+                rows.push(parse_row(text));
             }
         }
     }
