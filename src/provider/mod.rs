@@ -154,9 +154,6 @@ pub struct CommitOptions {
 
 /// A restore that is loaded and checked, waiting to replace the database's content.
 pub trait Staged {
-    /// What the staged data holds.
-    fn inspection(&self) -> &Inspection;
-
     /// Replaces the database's content with the staged data; returns what the database then
     /// holds, read back from it.
     fn commit(self: Box<Self>, options: &CommitOptions) -> Result<Inspection>;

@@ -258,10 +258,8 @@ pub(super) fn stage<'a>(
 ) -> Result<Box<dyn Staged + 'a>> {
     let scratch = ScratchDb::create(pg, "restore")?;
     scratch.load(format, source)?;
-    let inspection = pg.inspect_db(&scratch.name, migrations_table, true)?;
     Ok(Box::new(StagedPostgres {
         scratch,
-        inspection,
         migrations_table: migrations_table.map(str::to_string),
     }))
 }
@@ -289,15 +287,10 @@ pub(super) fn deep_check(
 
 struct StagedPostgres<'a> {
     scratch: ScratchDb<'a>,
-    inspection: Inspection,
     migrations_table: Option<String>,
 }
 
 impl Staged for StagedPostgres<'_> {
-    fn inspection(&self) -> &Inspection {
-        &self.inspection
-    }
-
     fn commit(mut self: Box<Self>, options: &CommitOptions) -> Result<Inspection> {
         let pg = self.scratch.pg;
         let target = pg.conn.dbname.clone();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::image::{copy_into, inspect, integrity_check, open_image};
+use super::image::{copy_into, integrity_check, open_image};
 use super::{BUSY_TIMEOUT, Sqlite};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
@@ -92,12 +92,9 @@ pub(super) fn stage<'a>(
             "the backup's data failed SQLite's integrity check: {check}"
         )));
     }
-    let inspection =
-        inspect(&image, migrations_table, true).map_err(|e| Error::verification(e.one_line()))?;
     Ok(Box::new(StagedSqlite {
         db,
         file,
-        inspection,
         migrations_table: migrations_table.map(str::to_string),
     }))
 }
@@ -105,15 +102,10 @@ pub(super) fn stage<'a>(
 struct StagedSqlite<'a> {
     db: &'a Sqlite,
     file: PartialFile,
-    inspection: Inspection,
     migrations_table: Option<String>,
 }
 
 impl Staged for StagedSqlite<'_> {
-    fn inspection(&self) -> &Inspection {
-        &self.inspection
-    }
-
     fn commit(self: Box<Self>, _options: &CommitOptions) -> Result<Inspection> {
         let db = self.db;
         match open_for_restore(db)? {
