@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -124,13 +124,132 @@ impl Drop for PartialFile {
     }
 }
 
+/// The lock file inside a [`PartialDir`]: held for as long as the directory is being written.
+const DIR_LOCK: &str = ".faber-lock";
+/// Where the dump tool writes inside a [`PartialDir`] (it wants an empty directory of its own).
+const DIR_CONTENT: &str = "data";
+
+/// A directory being written under a `.partial` name (a directory-format dump), locked like a
+/// [`PartialFile`]: it holds a locked `.faber-lock` file beside `data/`, the directory the dump
+/// tool fills. [`PartialDir::persist`] moves `data/` to the final name; dropped without it, the
+/// whole `.partial` directory is removed.
+#[derive(Debug)]
+pub struct PartialDir {
+    path: PathBuf,
+    _lock: File,
+    kept: bool,
+}
+
+impl PartialDir {
+    /// Creates `<final_path>.partial/` with its lock held. Like [`PartialFile::create`], it is
+    /// built and locked under a private name first and then renamed into place, so that no sweep
+    /// ever sees it unlocked.
+    pub fn create(final_path: &Path) -> io::Result<PartialDir> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let path = partial_path(final_path);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let private = dir.join(format!(".faber-{}-{n}.new.d", std::process::id()));
+        fs::DirBuilder::new().mode(0o700).create(&private)?;
+        let placed = (|| {
+            let lock = create_new_private(&private.join(DIR_LOCK))?;
+            lock.lock()?;
+            // A rename onto an existing empty directory would succeed: refuse that first.
+            if fs::symlink_metadata(&path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} exists", path.display()),
+                ));
+            }
+            fs::rename(&private, &path)?;
+            Ok(lock)
+        })();
+        match placed {
+            Ok(lock) => Ok(PartialDir {
+                path,
+                _lock: lock,
+                kept: false,
+            }),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&private);
+                Err(e)
+            }
+        }
+    }
+
+    /// The `.partial` directory itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The (not yet existing) directory the dump tool is to fill.
+    pub fn content(&self) -> PathBuf {
+        self.path.join(DIR_CONTENT)
+    }
+
+    /// Makes the content's files private (0600: the dump tool creates them by its umask) and
+    /// syncs them and their directory, moves it to `final_path`, syncs the parent and removes
+    /// the emptied `.partial` directory.
+    pub fn persist(mut self, final_path: &Path) -> io::Result<()> {
+        let content = self.content();
+        fs::set_permissions(&content, fs::Permissions::from_mode(0o700))?;
+        for entry in fs::read_dir(&content)? {
+            let file = File::open(entry?.path())?;
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+            file.sync_all()?;
+        }
+        sync_dir(&content)?;
+        fs::rename(&content, final_path)?;
+        self.kept = true;
+        if let Some(dir) = final_path.parent() {
+            sync_dir(dir)?;
+        }
+        let _ = fs::remove_file(self.path.join(DIR_LOCK));
+        let _ = fs::remove_dir(&self.path);
+        Ok(())
+    }
+}
+
+impl Drop for PartialDir {
+    fn drop(&mut self) {
+        // The lock file is closed (and the lock released) only after this, when the fields drop.
+        if !self.kept {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Removes a backup's data: its file, or the directory of a directory-format dump (only a
+/// directory named like one: `backup-….dir`). "Already gone" is success.
+pub fn remove_backup_data(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => {
+            let named_like_a_dump = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("backup-") && n.ends_with(".dir"));
+            if !named_like_a_dump {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is a directory, not a backup", path.display()),
+                ));
+            }
+            fs::remove_dir_all(path)?;
+            Ok(true)
+        }
+        Ok(_) => remove_if_exists(path),
+    }
+}
+
 pub fn partial_path(final_path: &Path) -> PathBuf {
     let mut s = final_path.as_os_str().to_owned();
     s.push(PARTIAL_SUFFIX);
     PathBuf::from(s)
 }
 
-/// Removes `.partial` files under `dir` (one level of subdirectories deep) that no running
+/// Removes `.partial` files and directories under `dir` (one level of subdirectories deep) that no running
 /// process holds a lock on. Returns the paths removed.
 pub fn remove_stale_partials(dir: &Path) -> Vec<PathBuf> {
     let mut removed = Vec::new();
@@ -160,7 +279,16 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
         let is_partial = entry.file_name().to_str().is_some_and(|n| {
             n.ends_with(PARTIAL_SUFFIX) && WORK_FILE_PREFIXES.iter().any(|p| n.starts_with(p))
         });
-        if !is_partial || !entry.file_type().is_ok_and(|t| t.is_file()) {
+        if !is_partial {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if remove_stale_partial_dir(&path) {
+                removed.push(path);
+            }
+            continue;
+        }
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
         let Ok(f) = File::open(&path) else { continue };
@@ -176,6 +304,20 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+/// Removes a [`PartialDir`] nobody holds. One without its lock file is debris too: the lock file
+/// is there from before the directory gets its name until after its content has moved out.
+fn remove_stale_partial_dir(path: &Path) -> bool {
+    let lock = match File::open(path.join(DIR_LOCK)) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(_) => return false,
+    };
+    if lock.as_ref().is_some_and(|f| f.try_lock().is_err()) {
+        return false;
+    }
+    fs::remove_dir_all(path).is_ok()
 }
 
 /// Fails with exit 2 unless `dir`'s filesystem has `needed` bytes free; `what` says what for,
@@ -204,5 +346,67 @@ pub fn remove_if_exists(path: &Path) -> io::Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_dirs_are_swept_only_when_nobody_holds_them() {
+        let root = tempfile::tempdir().unwrap();
+        let env = root.path().join("dev");
+        create_private_dir(&env).unwrap();
+        let final_path = env.join("backup-1.dir");
+        let partial = PartialDir::create(&final_path).unwrap();
+        fs::create_dir(partial.content()).unwrap();
+        fs::write(partial.content().join("toc.dat"), b"toc").unwrap();
+        // Held by a live writer: left alone.
+        assert!(remove_stale_partials(root.path()).is_empty());
+        assert!(partial.path().is_dir());
+        // Left by a killed writer (the lock released, the directory still there): removed.
+        let killed = env.join("backup-2.dir.partial");
+        fs::create_dir_all(killed.join(DIR_CONTENT)).unwrap();
+        File::create(killed.join(DIR_LOCK)).unwrap();
+        let bare = env.join("backup-3.dir.partial");
+        fs::create_dir(&bare).unwrap();
+        let mut removed = remove_stale_partials(root.path());
+        removed.sort();
+        assert_eq!(removed, [killed, bare]);
+        // A user's directory that merely ends in `.partial` is never touched.
+        let users = env.join("photos.partial");
+        fs::create_dir(&users).unwrap();
+        assert!(remove_stale_partials(root.path()).is_empty());
+
+        partial.persist(&final_path).unwrap();
+        assert_eq!(fs::read(final_path.join("toc.dat")).unwrap(), b"toc");
+        assert_eq!(mode(&final_path.join("toc.dat")), 0o600);
+        assert!(!partial_path(&final_path).exists());
+        // Dropped unpersisted: gone.
+        let other = env.join("backup-4.dir");
+        let partial = PartialDir::create(&other).unwrap();
+        let path = partial.path().to_path_buf();
+        drop(partial);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn only_directories_named_like_dumps_are_removed_as_backup_data() {
+        let root = tempfile::tempdir().unwrap();
+        let dump = root.path().join("backup-1.dir");
+        fs::create_dir(&dump).unwrap();
+        fs::write(dump.join("toc.dat"), b"x").unwrap();
+        assert!(remove_backup_data(&dump).unwrap());
+        assert!(!dump.exists());
+        assert!(!remove_backup_data(&dump).unwrap());
+        let other = root.path().join("src");
+        fs::create_dir(&other).unwrap();
+        assert!(remove_backup_data(&other).is_err());
+        assert!(other.exists());
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
 }

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod confirm;
+pub mod dirdump;
 pub mod error;
 pub mod format;
 pub mod fsutil;

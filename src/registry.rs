@@ -79,7 +79,11 @@ pub struct BackupRecord {
     pub compression: Compression,
     pub compressed: bool,
     pub encrypted: bool,
+    /// SHA-256 of the file; of a directory dump, SHA-256 of its sorted `sha256sum` listing.
     pub sha256: String,
+    /// The files of a directory dump, each with its own SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::dirdump::FileDigest>,
     pub tool_version: String,
     pub migrations: Option<MigrationState>,
     pub tables: Tables,

@@ -10,13 +10,14 @@ use crate::Report;
 use crate::cmd::{self, list};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
+use crate::dirdump::{self, FileDigest};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
-use crate::fsutil::{self, PartialFile};
+use crate::fsutil::{self, PartialDir, PartialFile};
 use crate::ids;
 use crate::pipeline::{self, Compression, Counted, Decoder};
 use crate::progress;
-use crate::provider::{self, ProviderKind};
+use crate::provider::{self, DumpTo, Provider, ProviderKind, Source};
 use crate::registry::{self, BackupRecord, GitState, Status, Verification};
 use crate::retention::Retention;
 use crate::session::Session;
@@ -39,17 +40,17 @@ pub struct BackupArgs {
     #[arg(long, value_name = "DUR")]
     pub retention: Option<Retention>,
 
-    /// Dump format of server databases: sql | custom (PostgreSQL; directory is not in this
-    /// release yet). SQLite backups are always database images; leave it out for SQLite
+    /// Dump format of server databases: sql | custom | directory (PostgreSQL). SQLite backups
+    /// are always database images; leave it out for SQLite
     #[arg(long, value_name = "F")]
     pub format: Option<Format>,
 
-    /// Stream compression: none | gzip | zstd
+    /// Compression: none | gzip | zstd (of the stream; of each file for directory dumps)
     #[arg(long, value_name = "C")]
     pub compression: Option<Compression>,
 
     /// Parallel dump jobs (PostgreSQL directory format; ignored elsewhere)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: Option<u32>,
 
     /// List the environment's backups instead (same as `faber-db list ENV`)
@@ -64,9 +65,11 @@ pub struct Request {
     pub reason: Option<String>,
     pub retention: Retention,
     pub format: Option<Format>,
-    /// Stream compression; `None` picks the environment's for SQL dumps and none for archives
-    /// that pg_dump compresses itself.
+    /// Compression; `None` picks the environment's for SQL dumps, none for custom archives
+    /// (pg_dump compresses them itself) and gzip for the files of directory dumps.
     pub compression: Option<Compression>,
+    /// Parallel dump jobs of directory dumps.
+    pub jobs: Option<u32>,
 }
 
 impl Request {
@@ -78,6 +81,7 @@ impl Request {
             retention: env.retention,
             format: None,
             compression: None,
+            jobs: None,
         }
     }
 }
@@ -104,14 +108,9 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         retention: args.retention.unwrap_or(env.retention),
         format: args.format,
         compression: args.compression,
+        jobs: args.jobs,
     };
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
-    if args.jobs.is_some() {
-        session
-            .ctx
-            .ui
-            .detail("--jobs applies to PostgreSQL directory dumps only; ignored");
-    }
     let record = take(session, env, &request)?;
     print_summary(session, &record);
     Ok(Report::new().with("backup", &record))
@@ -195,13 +194,22 @@ fn take_inner(
         ui::size(estimate)
     ));
 
-    // Reserve the ID under the registry lock: the `.partial` file claims it. IDs are unique
-    // across environments, so a file of any environment with this ID makes it taken.
+    if request.jobs.is_some() && format != Format::Directory {
+        ui.detail("--jobs applies to directory dumps only; ignored");
+    }
     let compression = request.compression.unwrap_or(match format {
-        Format::Custom | Format::Directory => Compression::None,
+        Format::Custom => Compression::None,
+        Format::Directory => Compression::Gzip,
         _ => env.compression,
     });
-    let suffix = format!("{}{}", format.extension(), compression.extension());
+    // A directory dump's files carry their own compression suffixes.
+    let suffix = match format {
+        Format::Directory => format.extension().to_string(),
+        _ => format!("{}{}", format.extension(), compression.extension()),
+    };
+
+    // Reserve the ID under the registry lock: the `.partial` file claims it. IDs are unique
+    // across environments, so a file of any environment with this ID makes it taken.
     let (id, partial) = {
         let _lock = session.store.lock()?;
         let reg = session.store.load()?;
@@ -212,64 +220,82 @@ fn take_inner(
             reg.find(id).is_some() || names.iter().any(|n| n.starts_with(&prefix))
         });
         let final_path = env_dir.join(format!("{id}{suffix}"));
-        let partial = PartialFile::create(&final_path)
-            .map_err(|e| Error::io(Kind::Tool, "cannot create", &final_path, e))?;
+        let partial = if format == Format::Directory {
+            PartialDir::create(&final_path).map(Partial::Dir)
+        } else {
+            PartialFile::create(&final_path).map(Partial::File)
+        }
+        .map_err(|e| Error::io(Kind::Tool, "cannot create", &final_path, e))?;
         (id, partial)
     };
     let final_path = env_dir.join(format!("{id}{suffix}"));
 
-    let bar = progress::bar(ui, estimate, "dump");
-    let dumped = db.dump(
-        format,
-        env.migrations_table.as_deref(),
-        &env_dir,
-        &mut |source| {
-            let mut source = progress::Reader::new(source, bar.as_ref());
-            pipeline::write_stream(&mut source, compression, partial.file())
-        },
-    );
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let dumped = dumped?;
-    ui.ok(format!(
-        "Dumped {} ({} → {} {})",
-        db.database_name(),
-        ui::size(dumped.written.raw_bytes),
-        ui::size(dumped.written.size_bytes),
-        compression
-    ));
-
-    // Read the stored bytes back: the file on disk must be what was hashed, must decode, and
-    // (for server dumps) must pass the structure check verify uses. SQLite's image was already
-    // integrity-checked as a snapshot.
-    let reread = File::open(partial.path())
-        .map_err(|e| Error::io(Kind::Tool, "cannot reopen", partial.path(), e))?;
-    let unreadable =
-        |e: std::io::Error| Error::verification("the backup file cannot be read back").caused_by(e);
-    let mut decoder = Decoder::new(reread, compression).map_err(unreadable)?;
-    let mut counted = Counted::new(&mut decoder);
-    if db.kind() != ProviderKind::Sqlite {
-        let structure =
-            provider::check_structure(db.kind(), format, &mut counted, &env_dir, false)?;
-        if structure.integrity_check != "ok" {
-            return Err(Error::verification(format!(
-                "the dump failed its structure check: {}",
-                structure.integrity_check
-            )));
+    let (dumped, stored) = match &partial {
+        Partial::File(file) => {
+            let bar = progress::bar(ui, estimate, "dump");
+            let dumped = db.dump(
+                format,
+                env.migrations_table.as_deref(),
+                &env_dir,
+                DumpTo::Stream(&mut |source| {
+                    let mut source = progress::Reader::new(source, bar.as_ref());
+                    pipeline::write_stream(&mut source, compression, file.file())
+                }),
+            );
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let dumped = dumped?;
+            let written = dumped
+                .written
+                .clone()
+                .ok_or_else(|| Error::tool("the dump produced no stream"))?;
+            report_dumped(session, db.as_ref(), &written, compression);
+            read_back(db.as_ref(), format, file, &written, compression, &env_dir)?;
+            let stored = Stored {
+                sha256: written.sha256,
+                size_bytes: written.size_bytes,
+                raw_bytes: written.raw_bytes,
+                files: Vec::new(),
+            };
+            (dumped, stored)
         }
-    }
-    std::io::copy(&mut counted, &mut std::io::sink()).map_err(unreadable)?;
-    let decoded = counted.count();
-    let (sha, _) = decoder.finish().map_err(unreadable)?;
-    if sha != dumped.written.sha256 || decoded != dumped.written.raw_bytes {
-        return Err(Error::verification(
-            "the backup file read back differs from what was written",
-        ));
-    }
+        Partial::Dir(dir) => {
+            let content = dir.content();
+            let dumped = db.dump(
+                format,
+                env.migrations_table.as_deref(),
+                &env_dir,
+                DumpTo::Directory {
+                    path: &content,
+                    jobs: request.jobs.unwrap_or(1),
+                    compression,
+                },
+            )?;
+            // The files are hashed as they lie on disk, then checked as verify checks them.
+            let files = dirdump::digest_dir(&content).map_err(|e| {
+                Error::verification("the dump directory cannot be read back").caused_by(e)
+            })?;
+            let size = dirdump::total_size(&files);
+            ui.ok(format!(
+                "Dumped {} ({} files, {}, {compression} per file)",
+                db.database_name(),
+                files.len(),
+                ui::size(size)
+            ));
+            structure_ok(db.kind(), format, Source::Path(&content), &env_dir)?;
+            let stored = Stored {
+                sha256: dirdump::checksum(&files),
+                size_bytes: size,
+                raw_bytes: size,
+                files,
+            };
+            (dumped, stored)
+        }
+    };
     ui.ok(format!(
         "Verified SHA-256 {}…, integrity {}",
-        &dumped.written.sha256[..12],
+        &stored.sha256[..12],
         dumped.integrity_check
     ));
 
@@ -286,13 +312,14 @@ fn take_inner(
         label: request.label.clone(),
         reason: request.reason.clone(),
         file,
-        size_bytes: dumped.written.size_bytes,
-        raw_size_bytes: dumped.written.raw_bytes,
+        size_bytes: stored.size_bytes,
+        raw_size_bytes: stored.raw_bytes,
         format,
         compression,
         compressed: compression != Compression::None,
         encrypted: false,
-        sha256: dumped.written.sha256.clone(),
+        sha256: stored.sha256,
+        files: stored.files,
         tool_version: dumped.tool_version.clone(),
         migrations: dumped.inspection.migrations.clone(),
         tables: dumped.inspection.tables.clone(),
@@ -327,20 +354,101 @@ fn take_inner(
         }
         fsutil::write_atomic(&manifest, &manifest_bytes)?;
         created.push(manifest.clone());
-        partial
-            .persist(&final_path)
-            .map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))?;
+        match partial {
+            Partial::File(f) => f.persist(&final_path),
+            Partial::Dir(d) => d.persist(&final_path),
+        }
+        .map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))?;
         created.push(final_path.clone());
         reg.backups.push(record.clone());
         Ok(())
     });
     if published.is_err() {
         for path in &created {
-            let _ = fsutil::remove_if_exists(path);
+            let _ = fsutil::remove_backup_data(path);
         }
     }
     published?;
     Ok(record)
+}
+
+/// Where a backup is written until it is complete.
+enum Partial {
+    File(PartialFile),
+    Dir(PartialDir),
+}
+
+/// What was stored, as the registry records it.
+struct Stored {
+    sha256: String,
+    size_bytes: u64,
+    raw_bytes: u64,
+    /// The files of a directory dump (empty for a single file).
+    files: Vec<FileDigest>,
+}
+
+fn report_dumped(
+    session: &Session,
+    db: &dyn Provider,
+    written: &pipeline::Written,
+    compression: Compression,
+) {
+    let ui = &session.ctx.ui;
+    ui.ok(format!(
+        "Dumped {} ({} → {} {})",
+        db.database_name(),
+        ui::size(written.raw_bytes),
+        ui::size(written.size_bytes),
+        compression
+    ));
+}
+
+/// Fails unless a server database's dump passes the structure check `verify` uses.
+fn structure_ok(
+    kind: ProviderKind,
+    format: Format,
+    source: Source<'_>,
+    work_dir: &std::path::Path,
+) -> Result<()> {
+    let structure = provider::check_structure(kind, format, source, work_dir, false)?;
+    if structure.integrity_check != "ok" {
+        return Err(Error::verification(format!(
+            "the dump failed its structure check: {}",
+            structure.integrity_check
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the stored bytes back: the file on disk must be what was hashed, must decode, and (for
+/// server dumps) must pass the structure check verify uses. SQLite's image was already
+/// integrity-checked as a snapshot.
+fn read_back(
+    db: &dyn Provider,
+    format: Format,
+    file: &PartialFile,
+    written: &pipeline::Written,
+    compression: Compression,
+    work_dir: &std::path::Path,
+) -> Result<()> {
+    let reread = File::open(file.path())
+        .map_err(|e| Error::io(Kind::Tool, "cannot reopen", file.path(), e))?;
+    let unreadable =
+        |e: std::io::Error| Error::verification("the backup file cannot be read back").caused_by(e);
+    let mut decoder = Decoder::new(reread, compression).map_err(unreadable)?;
+    let mut counted = Counted::new(&mut decoder);
+    if db.kind() != ProviderKind::Sqlite {
+        structure_ok(db.kind(), format, Source::Stream(&mut counted), work_dir)?;
+    }
+    std::io::copy(&mut counted, &mut std::io::sink()).map_err(unreadable)?;
+    let decoded = counted.count();
+    let (sha, _) = decoder.finish().map_err(unreadable)?;
+    if sha != written.sha256 || decoded != written.raw_bytes {
+        return Err(Error::verification(
+            "the backup file read back differs from what was written",
+        ));
+    }
+    Ok(())
 }
 
 fn print_summary(session: &Session, r: &BackupRecord) {
@@ -348,12 +456,21 @@ fn print_summary(session: &Session, r: &BackupRecord) {
     let path: PathBuf = r.path(session.store.dir());
     ui.line("");
     ui.line(format!("  {} {}", ui.bold("Backup:    "), r.id));
-    ui.line(format!(
-        "  {} {} ({} before compression)",
-        ui.bold("Size:      "),
-        ui::size(r.size_bytes),
-        ui::size(r.raw_size_bytes)
-    ));
+    let size = if r.files.is_empty() {
+        format!(
+            "{} ({} before compression)",
+            ui::size(r.size_bytes),
+            ui::size(r.raw_size_bytes)
+        )
+    } else {
+        format!(
+            "{} in {} files ({} per file)",
+            ui::size(r.size_bytes),
+            r.files.len(),
+            r.compression
+        )
+    };
+    ui.line(format!("  {} {size}", ui.bold("Size:      ")));
     ui.line(format!(
         "  {} {}",
         ui.bold("Location:  "),

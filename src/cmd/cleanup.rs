@@ -129,7 +129,7 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     for b in &removed {
         let mut ok = true;
         for path in [b.path(&dir), b.manifest_path(&dir)] {
-            if let Err(e) = fsutil::remove_if_exists(&path) {
+            if let Err(e) = fsutil::remove_backup_data(&path) {
                 ok = false;
                 failures.push(format!("{}: {e}", session.ctx.show(&path)));
             }

@@ -41,7 +41,7 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
     })?;
     let mut problems = Vec::new();
     for path in [record.path(&dir), record.manifest_path(&dir)] {
-        if let Err(e) = fsutil::remove_if_exists(&path) {
+        if let Err(e) = fsutil::remove_backup_data(&path) {
             problems.push(format!("{}: {e}", session.ctx.show(&path)));
         }
     }

@@ -12,9 +12,10 @@ use crate::cmd::{self, backup, verify};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Kind, Result};
+use crate::format::Format;
 use crate::ids;
-use crate::pipeline::{Decoder, VerifiedDecoder};
-use crate::provider::{CommitOptions, Provider, Staged};
+use crate::pipeline::{Compression, Decoder, VerifiedDecoder};
+use crate::provider::{CommitOptions, Provider, Source, Staged};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
@@ -35,6 +36,10 @@ pub struct RestoreArgs {
     /// End other sessions connected to the target database instead of refusing (PostgreSQL)
     #[arg(long)]
     pub terminate_connections: bool,
+
+    /// Parallel restore jobs (PostgreSQL custom and directory backups; pg_restore --jobs)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
 
     #[command(flatten)]
     pub dry_run: DryRun,
@@ -93,7 +98,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             return Err(e);
         }
         ui.ok(format!("Checksum of {} verified", record.id));
-        stage(session, env, &record, db.as_ref())
+        stage(session, env, &record, db.as_ref(), args.jobs)
     })()
     .inspect_err(|e| {
         cmd::log_event(
@@ -230,12 +235,14 @@ fn safety_backup(
 }
 
 /// Prepares the target, then decodes the backup into the provider's staging area, checking its
-/// SHA-256 once more as it streams.
+/// SHA-256 once more as it streams. A directory dump, and an uncompressed custom archive
+/// restored with several jobs, are read by the restore tool from disk, as just checked.
 fn stage<'a>(
     session: &Session,
     env: &Environment,
     record: &BackupRecord,
     db: &'a dyn Provider,
+    jobs: u32,
 ) -> Result<Box<dyn Staged + 'a>> {
     for stale in db.prepare_restore(record.raw_size_bytes)? {
         session.ctx.ui.warn(format!(
@@ -244,6 +251,12 @@ fn stage<'a>(
         ));
     }
     let path = record.path(session.store.dir());
+    let migrations_table = env.migrations_table.as_deref();
+    let seekable = record.format == Format::Directory
+        || (record.format == Format::Custom && record.compression == Compression::None && jobs > 1);
+    if seekable {
+        return db.stage_restore(record.format, Source::Path(&path), migrations_table, jobs);
+    }
     let file =
         File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
     let decoder = Decoder::new(file, record.compression)
@@ -251,7 +264,12 @@ fn stage<'a>(
     let mut decoder = VerifiedDecoder::new(decoder, &record.sha256);
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
-    let staged = db.stage_restore(record.format, &mut source, env.migrations_table.as_deref());
+    let staged = db.stage_restore(
+        record.format,
+        Source::Stream(&mut source),
+        migrations_table,
+        jobs,
+    );
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -7,10 +7,12 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Report;
+use crate::dirdump;
 use crate::error::{Error, Kind, Result};
+use crate::format::Format;
 use crate::ids;
 use crate::pipeline::{self, Decoder};
-use crate::provider::{self, ProviderKind, StructureCheck, Tables};
+use crate::provider::{self, ProviderKind, Source, StructureCheck, Tables};
 use crate::registry::{BackupRecord, Status, Verification};
 use crate::session::Session;
 
@@ -161,42 +163,66 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
         not_run: Some(kind),
         ..verdict(record.status, "not run".into(), false, Some(problem))
     };
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let problem = format!("file {} is missing", session.ctx.show(&path));
-            return verdict(Status::Missing, "not run".into(), false, Some(problem));
-        }
-        Err(e) => {
-            return not_run(
-                Kind::Verification,
-                format!("cannot open {}: {e}", session.ctx.show(&path)),
-            );
-        }
-    };
     let work_dir = match session.store.env_dir(&record.environment) {
         Ok(d) => d,
         Err(e) => return not_run(e.kind(), e.one_line()),
     };
-    let mut decoder = match Decoder::new(file, record.compression) {
-        Ok(d) => d,
-        Err(e) => return not_run(Kind::Verification, format!("cannot decode: {e}")),
+    let structure = if record.format == Format::Directory {
+        // The files' digests first: pg_restore then reads what was just checked.
+        match directory_checksum(session, record) {
+            Ok(()) => structure(session, record, Source::Path(&path), &work_dir, deep),
+            Err((e, Some(status))) => {
+                return verdict(
+                    status,
+                    "not run".into(),
+                    status != Status::Missing,
+                    Some(e.message().to_string()),
+                );
+            }
+            Err((e, None)) => return not_run(Kind::Verification, e.one_line()),
+        }
+    } else {
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let problem = format!("file {} is missing", session.ctx.show(&path));
+                return verdict(Status::Missing, "not run".into(), false, Some(problem));
+            }
+            Err(e) => {
+                return not_run(
+                    Kind::Verification,
+                    format!("cannot open {}: {e}", session.ctx.show(&path)),
+                );
+            }
+        };
+        let mut decoder = match Decoder::new(file, record.compression) {
+            Ok(d) => d,
+            Err(e) => return not_run(Kind::Verification, format!("cannot decode: {e}")),
+        };
+        let structure = structure(
+            session,
+            record,
+            Source::Stream(&mut decoder),
+            &work_dir,
+            deep,
+        );
+        match decoder.finish() {
+            Ok((sha, _)) if sha != record.sha256 => {
+                let integrity = structure.map_or_else(|e| e.one_line(), |s| s.integrity_check);
+                let problem =
+                    "checksum mismatch: the file changed since it was written".to_string();
+                return verdict(Status::Corrupt, integrity, true, Some(problem));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return not_run(
+                    Kind::Verification,
+                    format!("cannot read {}: {e}", session.ctx.show(&path)),
+                );
+            }
+        }
+        structure
     };
-    let structure = structure(session, record, &mut decoder, &work_dir, deep);
-    match decoder.finish() {
-        Ok((sha, _)) if sha != record.sha256 => {
-            let integrity = structure.map_or_else(|e| e.one_line(), |s| s.integrity_check);
-            let problem = "checksum mismatch: the file changed since it was written".to_string();
-            return verdict(Status::Corrupt, integrity, true, Some(problem));
-        }
-        Ok(_) => {}
-        Err(e) => {
-            return not_run(
-                Kind::Verification,
-                format!("cannot read {}: {e}", session.ctx.show(&path)),
-            );
-        }
-    }
     // The stored bytes are the ones written. Only a failure of the data itself now says the
     // backup is bad; anything else (no scratch space, a missing tool, a load the server refused)
     // says nothing about it.
@@ -231,12 +257,12 @@ pub fn check(session: &Session, record: &BackupRecord, deep: bool) -> Checked {
 fn structure(
     session: &Session,
     record: &BackupRecord,
-    decoded: &mut dyn std::io::Read,
+    source: Source<'_>,
     work_dir: &std::path::Path,
     deep: bool,
 ) -> Result<StructureCheck> {
     if !deep || record.provider == ProviderKind::Sqlite {
-        return provider::check_structure(record.provider, record.format, decoded, work_dir, deep);
+        return provider::check_structure(record.provider, record.format, source, work_dir, deep);
     }
     let env = session.env(&record.environment)?;
     let (_, db) = session.provider(env)?;
@@ -247,7 +273,7 @@ fn structure(
             record.provider.as_str()
         )));
     }
-    let (integrity_check, tables) = db.deep_check(record.format, decoded)?;
+    let (integrity_check, tables) = db.deep_check(record.format, source, 1)?;
     Ok(StructureCheck {
         integrity_check,
         tables: Some(tables),
@@ -303,6 +329,9 @@ pub fn checksum_ok(
     session: &Session,
     record: &BackupRecord,
 ) -> std::result::Result<(), (Error, Option<Status>)> {
+    if record.format == Format::Directory {
+        return directory_checksum(session, record);
+    }
     let path = record.path(session.store.dir());
     let shown = session.ctx.show(&path);
     let file = File::open(&path).map_err(|e| {
@@ -328,4 +357,49 @@ pub fn checksum_ok(
         .with_hint("it was marked corrupt; restore another backup (see `faber-db list`)");
         Err((err, Some(Status::Corrupt)))
     }
+}
+
+/// [`checksum_ok`] for a directory dump: every file's SHA-256 against the one recorded, and the
+/// dump's checksum over them all. A missing, changed or unexpected file makes it corrupt.
+fn directory_checksum(
+    session: &Session,
+    record: &BackupRecord,
+) -> std::result::Result<(), (Error, Option<Status>)> {
+    let path = record.path(session.store.dir());
+    let shown = session.ctx.show(&path);
+    let files = dirdump::digest_dir(&path).map_err(|e| {
+        let status = match e.kind() {
+            std::io::ErrorKind::NotFound => Some(Status::Missing),
+            std::io::ErrorKind::InvalidData => Some(Status::Corrupt),
+            _ => None,
+        };
+        let what = if status == Some(Status::Missing) {
+            format!("backup directory {shown} is missing")
+        } else {
+            format!("backup directory {shown} cannot be read")
+        };
+        let err = Error::verification(what)
+            .caused_by(e)
+            .with_hint("pick another backup (see `faber-db list`), or check the backup directory");
+        (err, status)
+    })?;
+    let mut diffs = dirdump::differences(&record.files, &files);
+    if diffs.is_empty() && dirdump::checksum(&files) != record.sha256 {
+        diffs.push("the listing's checksum differs".to_string());
+    }
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    let shown_diffs = diffs.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    let more = if diffs.len() > 5 {
+        format!(" and {} more", diffs.len() - 5)
+    } else {
+        String::new()
+    };
+    let err = Error::verification(format!(
+        "backup {} failed its checksum: {shown_diffs}{more}",
+        record.id
+    ))
+    .with_hint("it was marked corrupt; restore another backup (see `faber-db list`)");
+    Err((err, Some(Status::Corrupt)))
 }

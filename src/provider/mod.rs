@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::migrations::MigrationState;
-use crate::pipeline::Written;
+use crate::pipeline::{Compression, Written};
 
 pub use self::url::{DatabaseUrl, is_secret_param as url_is_secret_param};
 
@@ -56,7 +56,8 @@ pub struct Inspection {
 #[derive(Debug, Clone)]
 pub struct Dumped {
     pub inspection: Inspection,
-    pub written: Written,
+    /// What the sink stored, for a streamed dump; `None` for a directory dump.
+    pub written: Option<Written>,
     pub tool_version: String,
     /// The database's integrity check result on the dumped data (`ok` when sound).
     pub integrity_check: String,
@@ -72,6 +73,28 @@ pub struct StructureCheck {
 
 /// Receives the dump stream and stores it; returns what was stored.
 pub type Sink<'a> = dyn FnMut(&mut dyn Read) -> std::io::Result<Written> + 'a;
+
+/// Where a dump goes.
+pub enum DumpTo<'a, 'b> {
+    /// A byte stream, handed to the sink.
+    Stream(&'a mut Sink<'b>),
+    /// Files the dump tool writes into the directory `path`, which it creates
+    /// (`pg_dump --format=directory`), with `jobs` parallel workers and its own compression.
+    Directory {
+        path: &'a Path,
+        jobs: u32,
+        compression: Compression,
+    },
+}
+
+/// Where a restore or a check reads a dump from.
+pub enum Source<'a> {
+    /// The decoded dump as a byte stream (checked against its SHA-256 as it is read).
+    Stream(&'a mut dyn Read),
+    /// A dump on disk whose checksum was checked just before: a directory dump, or an
+    /// uncompressed archive that the restore tool reads in parallel.
+    Path(&'a Path),
+}
 
 /// One database, reached through its URL.
 pub trait Provider {
@@ -95,14 +118,14 @@ pub trait Provider {
     /// Tables with row counts (when `count_rows`) and migration state of the live database.
     fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection>;
 
-    /// Takes a consistent dump, passing its byte stream to `sink`. `work_dir` holds any
-    /// temporary files, named `*.partial`.
+    /// Takes a consistent dump to `to`. `work_dir` holds any temporary files, named
+    /// `*.partial`.
     fn dump(
         &self,
         format: Format,
         migrations_table: Option<&str>,
         work_dir: &Path,
-        sink: &mut Sink<'_>,
+        to: DumpTo<'_, '_>,
     ) -> Result<Dumped>;
 
     /// Gets the target ready for a restore of `raw_size` bytes, before anything else: sweeps
@@ -110,18 +133,24 @@ pub trait Provider {
     /// no room.
     fn prepare_restore(&self, raw_size: u64) -> Result<Vec<std::path::PathBuf>>;
 
-    /// Loads the decoded dump `source` somewhere it can be checked without touching the
-    /// database; [`Staged::commit`] then puts it in place.
+    /// Loads the dump `source` somewhere it can be checked without touching the database, with
+    /// up to `jobs` parallel workers where the tool can; [`Staged::commit`] then puts it in place.
     fn stage_restore<'a>(
         &'a self,
         format: Format,
-        source: &mut dyn Read,
+        source: Source<'_>,
         migrations_table: Option<&str>,
+        jobs: u32,
     ) -> Result<Box<dyn Staged + 'a>>;
 
-    /// Loads the decoded dump somewhere scratch, returns its integrity verdict and per-table row
-    /// counts, and removes it again (`verify --deep` of server databases).
-    fn deep_check(&self, format: Format, _source: &mut dyn Read) -> Result<(String, Tables)> {
+    /// Loads the dump somewhere scratch, returns its integrity verdict and per-table row counts,
+    /// and removes it again (`verify --deep` of server databases).
+    fn deep_check(
+        &self,
+        format: Format,
+        _source: Source<'_>,
+        _jobs: u32,
+    ) -> Result<(String, Tables)> {
         Err(Error::config(format!(
             "deep checks of {format} backups need no server here"
         )))
@@ -175,19 +204,23 @@ pub fn open(url: &DatabaseUrl) -> Result<Box<dyn Provider>> {
     }
 }
 
-/// Checks the structure of a decoded dump without a live database; `deep` also counts its rows.
+/// Checks the structure of a dump without a live database; `deep` also counts its rows.
 pub fn check_structure(
     kind: ProviderKind,
     format: Format,
-    decoded: &mut dyn Read,
+    source: Source<'_>,
     work_dir: &Path,
     deep: bool,
 ) -> Result<StructureCheck> {
-    match (kind, format) {
-        (ProviderKind::Sqlite, Format::Sqlite) => sqlite::check_image(decoded, work_dir, deep),
-        (ProviderKind::Postgres, Format::Sql) if !deep => check_pg_sql(decoded),
-        (ProviderKind::Postgres, Format::Custom) if !deep => {
-            postgres::check_archive(decoded)?;
+    match (kind, format, source) {
+        (ProviderKind::Sqlite, Format::Sqlite, Source::Stream(decoded)) => {
+            sqlite::check_image(decoded, work_dir, deep)
+        }
+        (ProviderKind::Postgres, Format::Sql, Source::Stream(decoded)) if !deep => {
+            check_pg_sql(decoded)
+        }
+        (ProviderKind::Postgres, Format::Custom | Format::Directory, source) if !deep => {
+            postgres::check_archive(source)?;
             Ok(StructureCheck {
                 integrity_check: "ok".into(),
                 tables: None,

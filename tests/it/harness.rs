@@ -190,6 +190,11 @@ impl Project {
             .filter(|f| f.starts_with(&prefix))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+        // Not even an empty directory (a directory dump's `.partial`).
+        let entries: Vec<_> = fs::read_dir(self.path(&format!("{BACKUPS}/{env}")))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(entries.is_empty(), "{entries:?}");
     }
 
     /// Takes a backup and returns its ID.

@@ -183,6 +183,12 @@ fn project_with(envs: &[(&str, &PgDb)]) -> Project {
 }
 
 fn round_trip(format: &str, compression: &str) {
+    round_trip_with(format, compression, &[], &[]);
+}
+
+/// Backup (with `backup_args`) → verify --deep → restore into a new database and over the
+/// damaged original (with `restore_args`), comparing schema and data each time.
+fn round_trip_with(format: &str, compression: &str, backup_args: &[&str], restore_args: &[&str]) {
     if !server_up() {
         return;
     }
@@ -190,17 +196,16 @@ fn round_trip(format: &str, compression: &str) {
     source.exec(SCHEMA);
     let target = PgDb::unborn("dst");
     let p = project_with(&[("dev", &source), ("copy", &target)]);
-    let doc = p.json(
-        &[
-            "backup",
-            "dev",
-            "--format",
-            format,
-            "--compression",
-            compression,
-        ],
-        0,
-    );
+    let mut args = vec![
+        "backup",
+        "dev",
+        "--format",
+        format,
+        "--compression",
+        compression,
+    ];
+    args.extend_from_slice(backup_args);
+    let doc = p.json(&args, 0);
     let b = &doc["backup"];
     assert_eq!(b["provider"], "postgres");
     assert_eq!(b["format"], format);
@@ -213,7 +218,12 @@ fn round_trip(format: &str, compression: &str) {
         .stdout_has("row counts match");
 
     // Into a database that does not exist yet: created by the restore.
-    p.run(&["restore", "copy", "--from", &id, "--yes"])
+    let restore = |env: &str| {
+        let mut args = vec!["restore", env, "--from", &id, "--yes"];
+        args.extend_from_slice(restore_args);
+        p.run(&args)
+    };
+    restore("copy")
         .code(0)
         .stderr_has("restoring a backup of `dev` into `copy`");
     assert_eq!(target.schema(), source.schema());
@@ -222,7 +232,7 @@ fn round_trip(format: &str, compression: &str) {
     // Over the original after damage: the same again, and a safety backup of the damage.
     source.exec("DELETE FROM events WHERE id > 10; DROP VIEW rich;");
     let damaged = source.data();
-    p.run(&["restore", "dev", "--from", &id, "--yes"])
+    restore("dev")
         .code(0)
         .stdout_has("row counts match the manifest");
     assert_eq!(source.schema(), target.schema());
@@ -263,6 +273,128 @@ fn pg_round_trip_plain_uncompressed() {
 #[test]
 fn pg_round_trip_custom() {
     round_trip("custom", "none");
+}
+
+#[test]
+fn pg_round_trip_custom_restored_with_parallel_jobs() {
+    round_trip_with("custom", "none", &[], &["--jobs", "3"]);
+}
+
+#[test]
+fn pg_round_trip_directory_parallel() {
+    round_trip_with("directory", "gzip", &["--jobs", "2"], &["--jobs", "2"]);
+}
+
+#[test]
+fn pg_round_trip_directory_uncompressed() {
+    round_trip_with("directory", "none", &[], &[]);
+}
+
+#[test]
+fn pg_directory_dumps_record_every_file_and_catch_any_change() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("dir");
+    db.exec("CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, repeat('y', 50) FROM generate_series(1, 2000) g; CREATE TABLE u (z int);");
+    let p = project_with(&[("dev", &db)]);
+    let doc = p.json(&["backup", "dev", "--format", "directory"], 0);
+    let b = &doc["backup"];
+    assert_eq!(b["compression"], "gzip", "pg_dump's own, per file");
+    let id = b["id"].as_str().unwrap().to_string();
+    let dir = p.data_file(&id);
+    assert!(dir.is_dir() && dir.to_string_lossy().ends_with(".dir"));
+    assert_eq!(crate::harness::mode(&dir), 0o700);
+
+    // Every file is recorded with its own SHA-256, and the checksum is sha256sum's listing's.
+    let files = b["files"].as_array().unwrap();
+    assert!(files.iter().any(|f| f["name"] == "toc.dat"));
+    let mut listing = String::new();
+    for f in files {
+        let path = dir.join(f["name"].as_str().unwrap());
+        assert_eq!(crate::harness::mode(&path), 0o600, "{}", path.display());
+        assert_eq!(sha256sum(&path), f["sha256"].as_str().unwrap());
+        listing.push_str(&format!(
+            "{}  {}\n",
+            f["sha256"].as_str().unwrap(),
+            f["name"].as_str().unwrap()
+        ));
+    }
+    let listing_file = p.path("listing");
+    std::fs::write(&listing_file, listing).unwrap();
+    assert_eq!(sha256sum(&listing_file), b["sha256"].as_str().unwrap());
+    let total: u64 = files
+        .iter()
+        .map(|f| f["size_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(b["size_bytes"].as_u64().unwrap(), total);
+    // The manifest beside the directory holds the same record.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.with_file_name(format!("{id}.manifest.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["files"], b["files"]);
+    p.run(&["verify", &id]).code(0);
+
+    // A stray file is caught, then removed again.
+    let stray = dir.join("notes.txt");
+    std::fs::write(&stray, "hello").unwrap();
+    p.run(&["verify", &id])
+        .code(5)
+        .stdout_has("notes.txt unexpected");
+    std::fs::remove_file(&stray).unwrap();
+    p.run(&["verify", &id]).code(0);
+
+    // A changed data file: verify marks the backup corrupt and restore refuses it.
+    let data_file = files
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .find(|n| n.ends_with(".dat.gz"))
+        .unwrap();
+    let path = dir.join(&data_file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    p.run(&["verify", &id])
+        .code(5)
+        .stdout_has(&format!("{data_file} changed"));
+    assert_eq!(p.backups()[0]["status"], "corrupt");
+    db.exec("DELETE FROM t WHERE x > 10");
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(5);
+    assert_eq!(db.exec("SELECT count(*) FROM t"), "10");
+
+    // A missing directory is `missing`; delete removes the entry and whatever is left.
+    let id2 = p.backup(&["dev", "--format", "directory", "--compression", "none"]);
+    let dir2 = p.data_file(&id2);
+    assert!(
+        std::fs::read_dir(&dir2)
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().ends_with(".gz"))
+    );
+    std::fs::rename(&dir2, p.path("moved-away")).unwrap();
+    p.run(&["verify", &id2]).code(5).stdout_has("missing");
+    std::fs::rename(p.path("moved-away"), &dir2).unwrap();
+    p.run(&["verify", &id2]).code(0);
+    p.run(&["delete", &id, "--yes", "--force"]).code(0);
+    assert!(!dir.exists());
+    // Cleanup removes a directory dump whole, and never the newest valid backup.
+    let id3 = p.backup(&["dev", "--format", "directory"]);
+    p.run(&["cleanup", "dev", "--keep-last", "1", "--yes"])
+        .code(0);
+    assert!(!dir2.exists());
+    assert!(p.data_file(&id3).is_dir());
+    assert_eq!(p.ids(), [id3]);
+}
+
+fn sha256sum(path: &std::path::Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -508,6 +640,32 @@ fn pg_dump_killed_midway_registers_nothing() {
         .with_var("PATH", &path)
         .with_var("FABER_PG_LIBDIR", &libdir);
     p.run(&["backup", "dev"])
+        .code(6)
+        .stderr_has("pg_dump was killed");
+    p.assert_nothing_left("dev");
+}
+
+#[test]
+fn pg_directory_dump_killed_midway_leaves_no_partial_directory() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("dirkilled");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let p = project_with(&[("dev", &db)]);
+    let real = which::which("pg_dump").unwrap();
+    // Writes a first file where it was told to, then dies.
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
+         while [ $# -gt 0 ]; do if [ \"$1\" = --file ]; then mkdir -p \"$2\"; echo toc > \"$2/toc.dat\"; fi; shift; done\n\
+         kill -9 $$\n",
+        real.display()
+    );
+    let (path, libdir) = fake_tools(&p, Some(&script));
+    let p = p
+        .with_var("PATH", &path)
+        .with_var("FABER_PG_LIBDIR", &libdir);
+    p.run(&["backup", "dev", "--format", "directory"])
         .code(6)
         .stderr_has("pg_dump was killed");
     p.assert_nothing_left("dev");

@@ -10,11 +10,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{Dumped, Inspection, Provider, ProviderKind, Sink, Staged, TableStats, Tables};
+use super::{
+    DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged, TableStats, Tables,
+};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::migrations::{self, Queryable};
-use crate::pipeline::TailReader;
+use crate::pipeline::{Compression, TailReader};
 use tools::Tools;
 
 /// The line every complete plain-format dump ends with.
@@ -276,7 +278,7 @@ impl Provider for Postgres {
     }
 
     fn formats(&self) -> &'static [Format] {
-        &[Format::Sql, Format::Custom]
+        &[Format::Sql, Format::Custom, Format::Directory]
     }
 
     fn exists(&self) -> Result<bool> {
@@ -309,51 +311,76 @@ impl Provider for Postgres {
         format: Format,
         migrations_table_name: Option<&str>,
         _work_dir: &Path,
-        sink: &mut Sink<'_>,
+        to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
         let tools = self.tools()?;
         // pg_dump shares this session's snapshot; counts and migration state are read in it
         // while the dump streams, so they describe exactly the dumped data.
         let session = snapshot::SnapshotSession::open(self)?;
         let migrations_table = migrations_table_name.map(str::to_string);
-        let mut child = self
-            .command(&tools.pg_dump, &self.conn.dbname)
-            .arg(format!("--snapshot={}", session.id))
-            .arg(if format == Format::Custom {
-                "--format=custom"
-            } else {
-                "--format=plain"
-            })
+        let mut cmd = self.command(&tools.pg_dump, &self.conn.dbname);
+        cmd.arg(format!("--snapshot={}", session.id))
             .arg("--no-password")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                Error::new(
-                    Kind::ToolNotFound,
-                    format!("cannot run {}", tools.pg_dump.display()),
-                )
-                .caused_by(e)
-            })?;
+            .stderr(Stdio::piped());
+        match (&to, format) {
+            (DumpTo::Stream(_), Format::Sql) => {
+                cmd.arg("--format=plain").stdout(Stdio::piped());
+            }
+            (DumpTo::Stream(_), Format::Custom) => {
+                cmd.arg("--format=custom").stdout(Stdio::piped());
+            }
+            (
+                DumpTo::Directory {
+                    path,
+                    jobs,
+                    compression,
+                },
+                Format::Directory,
+            ) => {
+                cmd.arg("--format=directory")
+                    .arg(format!("--jobs={}", (*jobs).max(1)))
+                    .arg(directory_compression(*compression, tools.pg_dump_major)?)
+                    .arg("--file")
+                    .arg(path)
+                    .stdout(Stdio::null());
+            }
+            _ => {
+                return Err(Error::config(format!(
+                    "PostgreSQL cannot dump the {format} format this way"
+                )));
+            }
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::new(
+                Kind::ToolNotFound,
+                format!("cannot run {}", tools.pg_dump.display()),
+            )
+            .caused_by(e)
+        })?;
         let stderr = child.stderr.take().expect("stderr is piped");
         let stderr_reader = std::thread::spawn(move || {
             let mut text = String::new();
             let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
             text
         });
-        let mut source = TailReader::new(child.stdout.take().expect("stdout is piped"));
         let counting = std::thread::spawn(move || {
             let inspection =
                 inspect_via(&|sql| session.query(sql), migrations_table.as_deref(), true);
             (inspection, session)
         });
-        let written = sink(&mut source);
-        if written.is_err() {
-            // Storing failed (a full disk, say): pg_dump must not be left blocked on the pipe.
-            let _ = child.kill();
-        }
-        let trailer_seen = source.ends_with_marker(DUMP_TRAILER);
-        drop(source);
+        let (written, trailer_seen) = match to {
+            DumpTo::Stream(sink) => {
+                let mut source = TailReader::new(child.stdout.take().expect("stdout is piped"));
+                let written = sink(&mut source);
+                if written.is_err() {
+                    // Storing failed (a full disk, say): pg_dump must not be left blocked on the
+                    // pipe.
+                    let _ = child.kill();
+                }
+                (Some(written), source.ends_with_marker(DUMP_TRAILER))
+            }
+            DumpTo::Directory { .. } => (None, false),
+        };
         let status = child.wait();
         // The snapshot's transaction ends only now that pg_dump is done with it.
         let inspection = match counting.join() {
@@ -363,7 +390,7 @@ impl Provider for Postgres {
             }
             Err(_) => Err(Error::tool("counting rows failed")),
         };
-        let written = written.map_err(|e| {
+        let written = written.transpose().map_err(|e| {
             Error::io(
                 Kind::Tool,
                 "cannot write the backup of",
@@ -410,21 +437,53 @@ impl Provider for Postgres {
     fn stage_restore<'a>(
         &'a self,
         format: Format,
-        source: &mut dyn Read,
+        source: Source<'_>,
         migrations_table: Option<&str>,
+        jobs: u32,
     ) -> Result<Box<dyn Staged + 'a>> {
-        restore::stage(self, format, source, migrations_table)
+        restore::stage(self, format, source, migrations_table, jobs)
     }
 
-    fn deep_check(&self, format: Format, source: &mut dyn Read) -> Result<(String, Tables)> {
-        restore::deep_check(self, format, source)
+    fn deep_check(
+        &self,
+        format: Format,
+        source: Source<'_>,
+        jobs: u32,
+    ) -> Result<(String, Tables)> {
+        restore::deep_check(self, format, source, jobs)
     }
 }
 
-/// Runs `cmd` with `source` on its stdin; the tool's exit code and stderr decide success.
-pub(crate) fn feed(mut cmd: Command, source: &mut dyn Read, what: &str) -> Result<()> {
+/// pg_dump's option for the compression of a directory dump's files. pg_dump before 16 knows
+/// gzip levels only.
+fn directory_compression(compression: Compression, pg_dump_major: u32) -> Result<String> {
+    match compression {
+        Compression::None => Ok("--compress=0".into()),
+        Compression::Gzip => Ok("--compress=6".into()),
+        Compression::Zstd if pg_dump_major >= 16 => Ok("--compress=zstd".into()),
+        Compression::Zstd => Err(Error::config(format!(
+            "pg_dump {pg_dump_major} cannot compress directory dumps with zstd"
+        ))
+        .with_hint("use --compression gzip (or none), or install the PostgreSQL 16+ client tools")),
+    }
+}
+
+/// Runs `cmd`, with `source` on its stdin when it is a stream (a path is already among the
+/// command's arguments); the tool's exit code and stderr decide success.
+pub(crate) fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
+    let source = match source {
+        Source::Stream(s) => Some(s),
+        Source::Path(p) => {
+            cmd.arg(p);
+            None
+        }
+    };
     let mut child = cmd
-        .stdin(Stdio::piped())
+        .stdin(if source.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -435,9 +494,12 @@ pub(crate) fn feed(mut cmd: Command, source: &mut dyn Read, what: &str) -> Resul
         let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
         text
     });
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let fed = std::io::copy(source, &mut stdin).and_then(|_| std::io::Write::flush(&mut stdin));
-    drop(stdin);
+    let fed = match (source, child.stdin.take()) {
+        (Some(source), Some(mut stdin)) => {
+            std::io::copy(source, &mut stdin).and_then(|_| std::io::Write::flush(&mut stdin))
+        }
+        _ => Ok(()),
+    };
     let status = child
         .wait()
         .map_err(|e| Error::tool(format!("{what} did not finish")).caused_by(e))?;
@@ -464,12 +526,13 @@ pub(crate) fn feed(mut cmd: Command, source: &mut dyn Read, what: &str) -> Resul
     Ok(())
 }
 
-/// Checks a decoded custom-format archive with `pg_restore --list` (no server needed).
-pub fn check_archive(decoded: &mut dyn Read) -> Result<()> {
+/// Checks a custom-format archive (a decoded stream) or a directory dump with
+/// `pg_restore --list` (no server needed).
+pub fn check_archive(source: Source<'_>) -> Result<()> {
     let pg_restore = tools::pg_restore_any()?;
     let mut cmd = Command::new(&pg_restore);
     cmd.arg("--list");
-    feed(cmd, decoded, "pg_restore").map_err(|e| match e.kind() {
+    feed(cmd, source, "pg_restore").map_err(|e| match e.kind() {
         Kind::Tool => Error::verification(format!("the archive is damaged: {}", e.one_line())),
         _ => e,
     })

@@ -2,13 +2,11 @@
 //! safety backup is taken); the commit then swaps it in by renaming, so the target is untouched
 //! until the new data is complete, and a failed load leaves nothing behind.
 
-use std::io::Read;
-
 use super::{MAINTENANCE_DB, Postgres, feed, ident, literal};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
-use crate::provider::{CommitOptions, Inspection, Provider, Staged, Tables};
+use crate::provider::{CommitOptions, Inspection, Provider, Source, Staged, Tables};
 
 /// Settings whose stored value is a list, given back as written (not as one quoted string).
 const LIST_SETTINGS: [&str; 5] = [
@@ -151,23 +149,34 @@ impl<'a> ScratchDb<'a> {
     }
 
     /// Loads a dump: plain SQL with `psql -v ON_ERROR_STOP=1` (any failing statement fails
-    /// it), a custom archive with `pg_restore --exit-on-error --no-owner`.
-    fn load(&self, format: Format, source: &mut dyn Read) -> Result<()> {
+    /// it), a custom archive or a directory dump with `pg_restore --exit-on-error --no-owner`,
+    /// with `jobs` parallel workers when it reads from disk.
+    fn load(&self, format: Format, source: Source<'_>, jobs: u32) -> Result<()> {
         let tools = self.pg.tools()?;
         let (mut cmd, what) = match format {
             Format::Sql => (self.pg.command(&tools.psql, &self.name), "psql"),
-            Format::Custom => (self.pg.command(&tools.pg_restore, &self.name), "pg_restore"),
+            Format::Custom | Format::Directory => {
+                (self.pg.command(&tools.pg_restore, &self.name), "pg_restore")
+            }
             other => {
                 return Err(Error::config(format!(
-                    "{other} backups cannot be restored into PostgreSQL by this build"
+                    "{other} backups cannot be restored into PostgreSQL"
                 )));
             }
         };
         if format == Format::Sql {
             cmd.args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"]);
+            if let Source::Path(_) = source {
+                // The path comes last: psql reads the file it names.
+                cmd.arg("-f");
+            }
         } else {
             cmd.args(["--exit-on-error", "--no-password"])
                 .arg(format!("--dbname=dbname='{}'", conninfo_escape(&self.name)));
+            // pg_restore runs jobs in parallel only from a file or directory it can seek in.
+            if jobs > 1 && matches!(source, Source::Path(_)) {
+                cmd.arg(format!("--jobs={jobs}"));
+            }
             // Owners are kept when this role may set them, as a plain dump's psql load does.
             if !self.pg.is_superuser()? {
                 cmd.arg("--no-owner");
@@ -253,11 +262,12 @@ pub(super) fn sweep(pg: &Postgres) -> Result<Vec<String>> {
 pub(super) fn stage<'a>(
     pg: &'a Postgres,
     format: Format,
-    source: &mut dyn Read,
+    source: Source<'_>,
     migrations_table: Option<&str>,
+    jobs: u32,
 ) -> Result<Box<dyn Staged + 'a>> {
     let scratch = ScratchDb::create(pg, "restore")?;
-    scratch.load(format, source)?;
+    scratch.load(format, source, jobs)?;
     Ok(Box::new(StagedPostgres {
         scratch,
         migrations_table: migrations_table.map(str::to_string),
@@ -268,14 +278,24 @@ pub(super) fn stage<'a>(
 pub(super) fn deep_check(
     pg: &Postgres,
     format: Format,
-    source: &mut dyn Read,
+    source: Source<'_>,
+    jobs: u32,
 ) -> Result<(String, Tables)> {
     let scratch = ScratchDb::create(pg, "verify")?;
-    let mut tail = TailReader::new(source);
     // A load that fails although the checksum matched says more about this server (a missing
     // role, extension) than about the backup: the caller reports it as not verified.
-    scratch.load(format, &mut tail)?;
-    if format == Format::Sql && !tail.ends_with_marker(super::DUMP_TRAILER) {
+    let trailer_missing = match source {
+        Source::Stream(stream) => {
+            let mut tail = TailReader::new(stream);
+            scratch.load(format, Source::Stream(&mut tail), jobs)?;
+            !tail.ends_with_marker(super::DUMP_TRAILER)
+        }
+        path => {
+            scratch.load(format, path, jobs)?;
+            false
+        }
+    };
+    if format == Format::Sql && trailer_missing {
         return Ok((
             "the dump's completion trailer is missing".to_string(),
             Tables::new(),

@@ -34,6 +34,7 @@ pub struct Tools {
     pub psql: PathBuf,
     pub pg_restore: PathBuf,
     pub pg_dump_version: String,
+    pub pg_dump_major: u32,
 }
 
 /// A `pg_restore` to read archives with when no server is at hand (`verify`): the one on PATH,
@@ -97,6 +98,7 @@ impl Tools {
                     psql,
                     pg_restore,
                     pg_dump_version: version,
+                    pg_dump_major: major,
                 });
             }
         }

@@ -5,14 +5,13 @@ mod image;
 mod restore;
 
 use std::fs::{self, File};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::{Dumped, Inspection, Provider, ProviderKind, Sink, Staged};
+use super::{DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::fsutil::PartialFile;
@@ -205,8 +204,13 @@ impl Provider for Sqlite {
         format: Format,
         migrations_table: Option<&str>,
         work_dir: &Path,
-        sink: &mut Sink<'_>,
+        to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
+        let DumpTo::Stream(sink) = to else {
+            return Err(Error::config(
+                "SQLite backups are single files; a directory dump is not available",
+            ));
+        };
         if format != Format::Sqlite {
             return Err(Error::config(format!(
                 "SQLite backups are database images; format `{format}` is not available"
@@ -240,7 +244,7 @@ impl Provider for Sqlite {
             .map_err(|e| Error::io(Kind::Tool, "cannot write the backup of", &self.path, e))?;
         Ok(Dumped {
             inspection,
-            written,
+            written: Some(written),
             tool_version: version(),
             integrity_check,
         })
@@ -253,9 +257,17 @@ impl Provider for Sqlite {
     fn stage_restore<'a>(
         &'a self,
         format: Format,
-        source: &mut dyn Read,
+        source: Source<'_>,
         migrations_table: Option<&str>,
+        _jobs: u32,
     ) -> Result<Box<dyn Staged + 'a>> {
-        restore::stage(self, format, source, migrations_table)
+        match source {
+            Source::Stream(stream) => restore::stage(self, format, stream, migrations_table),
+            Source::Path(path) => {
+                let mut file = File::open(path)
+                    .map_err(|e| Error::io(Kind::Verification, "cannot open", path, e))?;
+                restore::stage(self, format, &mut file, migrations_table)
+            }
+        }
     }
 }
