@@ -180,20 +180,6 @@ fn take_inner(
         url.redacted()
     ));
 
-    let env_dir = session.store.env_dir(&env.name)?;
-    let estimate = db.size_estimate()?;
-    // Room for a worst case: an uncompressed copy plus the working snapshot.
-    fsutil::ensure_free_space(
-        &env_dir,
-        estimate.saturating_mul(2),
-        "for the backup",
-        "free some space, or remove old backups with `faber-db cleanup --expired`",
-    )?;
-    ui.detail(format!(
-        "database size {}, free space checked",
-        ui::size(estimate)
-    ));
-
     if request.jobs.is_some() && format != Format::Directory {
         ui.detail("--jobs applies to directory dumps only; ignored");
     }
@@ -202,6 +188,22 @@ fn take_inner(
         Format::Directory => Compression::Gzip,
         _ => env.compression,
     });
+
+    let env_dir = session.store.env_dir(&env.name)?;
+    let estimate = db.size_estimate()?;
+    let needed = space_needed(format, compression, estimate);
+    fsutil::ensure_free_space(
+        &env_dir,
+        needed,
+        "for the backup",
+        "free some space, or remove old backups with `faber-db cleanup --expired`",
+    )?;
+    ui.detail(format!(
+        "database size {}, free space checked (about {} needed)",
+        ui::size(estimate),
+        ui::size(needed)
+    ));
+
     // A directory dump's files carry their own compression suffixes.
     let suffix = match format {
         Format::Directory => format.extension().to_string(),
@@ -370,6 +372,21 @@ fn take_inner(
     }
     published?;
     Ok(record)
+}
+
+/// The free space a backup of a database of `db_size` bytes is asked for before it starts: the
+/// database's size times a factor of its format — 1 for an uncompressed dump (a dump leaves out
+/// the indexes and free space the size includes, but text can outgrow binary data), ½ for a
+/// compressed one, 2 for an SQLite image (the working snapshot plus the stored copy) — plus
+/// 1 MiB. An estimate, not a promise: a dump that outgrows it fails cleanly when the disk fills.
+pub fn space_needed(format: Format, compression: Compression, db_size: u64) -> u64 {
+    let (num, den) = match (format, compression) {
+        (Format::Sqlite, _) => (2, 1),
+        (Format::Sql | Format::Directory, Compression::None) => (1, 1),
+        // A custom archive is compressed by pg_dump, whatever faber-db adds.
+        (Format::Sql | Format::Directory | Format::Custom, _) => (1, 2),
+    };
+    (db_size / den).saturating_mul(num).saturating_add(1 << 20)
 }
 
 /// Where a backup is written until it is complete.

@@ -237,3 +237,34 @@ fn retentions_out_of_range_are_refused() {
     p.run(&["list"]).code(1).stderr_has("out of range");
     assert!(p.backups().is_empty());
 }
+
+#[test]
+fn too_little_free_space_is_exit_2_before_anything_is_written() {
+    let Some(fs) = crate::services::Tmpfs::mount("2m") else {
+        return;
+    };
+    let backups = fs.dir.path().join("backups");
+    let config = crate::harness::DEFAULT_CONFIG.replacen(
+        "[defaults]\n",
+        &format!("[defaults]\nbackup_dir = \"{}\"\n", backups.display()),
+        1,
+    );
+    let p = Project::with_config(&config);
+    // 3 MB of incompressible rows: an SQLite backup asks for twice that, plus 1 MiB.
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "CREATE TABLE t (b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
+             INSERT INTO t SELECT randomblob(1000000) FROM n;",
+        )
+        .unwrap();
+    p.run(&["backup", "dev"])
+        .code(2)
+        .stderr_has("not enough free space")
+        .stderr_has("2.0 MiB free, about 6.8 MiB needed");
+    let left: Vec<_> = fs::read_dir(backups.join("dev"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    let registry = fs::read_to_string(backups.join("backups.json")).unwrap_or_default();
+    assert!(!registry.contains("backup-"), "{registry}");
+}

@@ -939,3 +939,51 @@ fn pg_counts_come_from_the_dumps_own_snapshot_under_live_writes() {
             .stdout_has("row counts match");
     }
 }
+
+#[test]
+fn pg_free_space_is_checked_against_the_formats_estimate() {
+    if !server_up() {
+        return;
+    }
+    let Some(fs) = crate::services::Tmpfs::mount("6m") else {
+        return;
+    };
+    let db = PgDb::new("space");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let size: u64 = db
+        .exec("SELECT pg_database_size(current_database())")
+        .parse()
+        .unwrap();
+    // Between half the database's size (a compressed dump's estimate) and all of it.
+    assert!(size / 2 + (1 << 20) < 6 << 20 && size > 6 << 20, "{size}");
+    let backups = fs.dir.path().join("backups");
+    let p = project_with(&[("dev", &db)]);
+    let config = std::fs::read_to_string(p.path(".fractary/plugins/faber-db/config.toml"))
+        .unwrap()
+        .replacen(
+            "[defaults]\n",
+            &format!("[defaults]\nbackup_dir = \"{}\"\n", backups.display()),
+            1,
+        );
+    p.write(".fractary/plugins/faber-db/config.toml", &config);
+    p.run(&["backup", "dev", "--compression", "none"])
+        .code(2)
+        .stderr_has("not enough free space");
+    p.run(&[
+        "backup",
+        "dev",
+        "--format",
+        "directory",
+        "--compression",
+        "none",
+    ])
+    .code(2);
+    assert!(
+        std::fs::read_dir(backups.join("dev"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    p.run(&["backup", "dev", "--compression", "gzip"]).code(0);
+    p.run(&["backup", "dev", "--format", "custom"]).code(0);
+}

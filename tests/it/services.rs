@@ -33,3 +33,52 @@ fn required_servers_answer() {
         assert!(pg && my);
     }
 }
+
+/// A small tmpfs mounted for one test (a filesystem that really fills up), unmounted on drop.
+/// Mounting needs root; without it the test skips, unless services are required.
+pub struct Tmpfs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::Builder::new()
+            .prefix("faber-tmpfs-")
+            .tempdir()
+            .unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
+            other => {
+                let why = match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                    Err(e) => e.to_string(),
+                };
+                if required() {
+                    panic!(
+                        "cannot mount a tmpfs ({why}), and FABER_REQUIRE_SERVICES=1; run the tests as root"
+                    );
+                }
+                eprintln!("skipping: cannot mount a tmpfs: {why}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
