@@ -1,6 +1,7 @@
 //! faber-db: backs up, verifies, restores and rolls back a project's databases, environment by
 //! environment. `main` parses the command line and calls [`run`]; everything else lives here.
 
+pub mod bytesize;
 pub mod cli;
 pub mod cmd;
 pub mod config;

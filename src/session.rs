@@ -120,7 +120,12 @@ impl Session<'_> {
 
     pub fn provider(&self, env: &Environment) -> Result<(DatabaseUrl, Box<dyn Provider>)> {
         let url = self.url(env)?;
-        let provider = provider::open(&url)?;
+        let provider = provider::open(
+            &url,
+            provider::Options {
+                row_count_max_table_size: env.row_count_max_table_size,
+            },
+        )?;
         Ok((url, provider))
     }
 }

@@ -494,8 +494,13 @@ fn print_summary(session: &Session, r: &BackupRecord) {
         session.ctx.show(&path)
     ));
     let tables: u64 = r.tables.values().map(|t| t.rows).sum();
+    let about = if r.tables.values().any(|t| t.estimated) {
+        "about "
+    } else {
+        ""
+    };
     ui.line(format!(
-        "  {} {} tables, {} rows",
+        "  {} {} tables, {about}{} rows",
         ui.bold("Contents:  "),
         r.tables.len(),
         tables

@@ -139,9 +139,19 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         .with("tables", &inspection.tables)
         .with("migrations", &inspection.migrations)
         .with("row_count_differences", &diffs);
+    let estimated = inspection
+        .tables
+        .iter()
+        .filter(|(name, t)| t.estimated || record.tables.get(*name).is_some_and(|e| e.estimated))
+        .count();
     if diffs.is_empty() {
+        let unchecked = if estimated > 0 {
+            format!(" ({estimated} large tables have estimated counts, not compared)")
+        } else {
+            String::new()
+        };
         ui.ok(format!(
-            "Restored {} tables, {rows} rows; row counts match the manifest",
+            "Restored {} tables, {rows} rows; row counts match the manifest{unchecked}",
             inspection.tables.len()
         ));
     } else {

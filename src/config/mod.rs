@@ -40,6 +40,20 @@ pub struct Environment {
     pub migrations_table: Option<String>,
     pub format: Format,
     pub compression: Compression,
+    /// Tables larger than this (PostgreSQL) get the planner's row estimate instead of `count(*)`.
+    pub row_count_max_table_size: u64,
+}
+
+/// Tables larger than this get estimated row counts unless the config says otherwise.
+pub const DEFAULT_ROW_COUNT_MAX_TABLE_SIZE: u64 = 1 << 30;
+
+/// What environments inherit from `[defaults]`.
+#[derive(Debug, Clone, Copy)]
+struct EnvDefaults {
+    retention: Option<Retention>,
+    format: Format,
+    compression: Compression,
+    row_count_max_table_size: u64,
 }
 
 /// Where an environment's connection URL comes from.
@@ -185,15 +199,17 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
             .with_hint("environment names use only A-Z a-z 0-9 _ - (at most 64 characters)"));
         }
         let listed = raw.safety.protected_environments.contains(&name);
-        let mut resolved = resolve_env(
-            &name,
-            env,
-            listed,
-            default_retention,
-            default_format,
-            default_compression,
-        )
-        .map_err(|e| bad(format!("environments.{name}: {e}")))?;
+        let defaults = EnvDefaults {
+            retention: default_retention,
+            format: default_format,
+            compression: default_compression,
+            row_count_max_table_size: raw
+                .defaults
+                .row_count_max_table_size
+                .map_or(DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, |s| s.0),
+        };
+        let mut resolved = resolve_env(&name, env, listed, defaults)
+            .map_err(|e| bad(format!("environments.{name}: {e}")))?;
         if resolved.migrations_table.is_none() {
             resolved.migrations_table.clone_from(&raw.migrations.table);
         }
@@ -218,9 +234,7 @@ fn resolve_env(
     name: &str,
     raw: RawEnvironment,
     listed_protected: bool,
-    default_retention: Option<Retention>,
-    default_format: Format,
-    default_compression: Compression,
+    defaults: EnvDefaults,
 ) -> std::result::Result<Environment, String> {
     let is_production = matches!(name, "production" | "prod");
     let url = match (raw.url, raw.url_env) {
@@ -242,7 +256,7 @@ fn resolve_env(
         }
         (Some(r), None) => r,
         (None, Some(days)) => retention_from_days(days)?,
-        (None, None) => default_retention.unwrap_or_else(|| {
+        (None, None) => defaults.retention.unwrap_or_else(|| {
             let days = match name {
                 "staging" => 60,
                 "production" | "prod" => 90,
@@ -260,8 +274,11 @@ fn resolve_env(
         rollback_on_failure: raw.rollback_on_failure.unwrap_or(is_production),
         migrate_command: raw.migrate_command,
         migrations_table: raw.migrations_table,
-        format: raw.format.unwrap_or(default_format),
-        compression: raw.compression.unwrap_or(default_compression),
+        format: raw.format.unwrap_or(defaults.format),
+        compression: raw.compression.unwrap_or(defaults.compression),
+        row_count_max_table_size: raw
+            .row_count_max_table_size
+            .map_or(defaults.row_count_max_table_size, |s| s.0),
     })
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use crate::bytesize::ByteSize;
 use crate::format::Format;
 use crate::pipeline::Compression;
 use crate::retention::Retention;
@@ -45,6 +46,7 @@ pub struct RawDefaults {
     pub format: Option<Format>,
     pub compression: Option<Compression>,
     pub retention: Option<Retention>,
+    pub row_count_max_table_size: Option<ByteSize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +65,7 @@ pub struct RawEnvironment {
     pub migrations_table: Option<String>,
     pub format: Option<Format>,
     pub compression: Option<Compression>,
+    pub row_count_max_table_size: Option<ByteSize>,
     /// Original plugin key with no meaning for faber-db.
     #[allow(dead_code)]
     pub auto_migrate: Option<IgnoredAny>,

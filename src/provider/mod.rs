@@ -41,6 +41,17 @@ impl ProviderKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableStats {
     pub rows: u64,
+    /// The count is the planner's estimate (`pg_class.reltuples`), not `count(*)`: the table
+    /// was larger than `row_count_max_table_size`. Estimated counts are never compared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
+}
+
+/// How a provider is to go about its work, from the environment's config.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Tables larger than this get estimated row counts.
+    pub row_count_max_table_size: u64,
 }
 
 pub type Tables = BTreeMap<String, TableStats>;
@@ -189,13 +200,15 @@ pub trait Staged {
 }
 
 /// Opens the provider for a parsed URL.
-pub fn open(url: &DatabaseUrl) -> Result<Box<dyn Provider>> {
+pub fn open(url: &DatabaseUrl, options: Options) -> Result<Box<dyn Provider>> {
     match url {
         DatabaseUrl::Sqlite(path) => Ok(Box::new(sqlite::Sqlite::new(path.clone()))),
         DatabaseUrl::Server {
             kind: ProviderKind::Postgres,
             url,
-        } => Ok(Box::new(postgres::Postgres::new(url)?)),
+        } => Ok(Box::new(
+            postgres::Postgres::new(url)?.with_options(options),
+        )),
         DatabaseUrl::Server { kind, .. } => Err(Error::config(format!(
             "{} databases are not supported by this build of faber-db yet",
             kind.as_str()

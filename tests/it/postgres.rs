@@ -987,3 +987,57 @@ fn pg_free_space_is_checked_against_the_formats_estimate() {
     p.run(&["backup", "dev", "--compression", "gzip"]).code(0);
     p.run(&["backup", "dev", "--format", "custom"]).code(0);
 }
+
+#[test]
+fn pg_tables_above_the_size_limit_get_estimated_counts_that_are_not_compared() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("estimate");
+    db.exec(
+        "CREATE TABLE big (x int, y text); INSERT INTO big SELECT g, repeat('y', 100) FROM generate_series(1, 3000) g; \
+         CREATE TABLE empty (x int); ANALYZE big;",
+    );
+    let p = project_with(&[("dev", &db)]);
+    let config = std::fs::read_to_string(p.path(".fractary/plugins/faber-db/config.toml")).unwrap();
+    // Every table with a byte in it is "large"; an environment may set its own limit.
+    let config = config.replacen(
+        "[defaults]\n",
+        "[defaults]\nrow_count_max_table_size = \"0\"\n",
+        1,
+    );
+    p.write(".fractary/plugins/faber-db/config.toml", &config);
+    let doc = p.json(&["backup", "dev", "--format", "custom"], 0);
+    let tables = &doc["backup"]["tables"];
+    assert_eq!(tables["big"]["estimated"], true, "{tables}");
+    assert_eq!(tables["big"]["rows"], 3000, "ANALYZE counted them all");
+    assert_eq!(
+        tables["empty"],
+        serde_json::json!({"rows": 0}),
+        "exact counts carry no flag"
+    );
+    let id = doc["backup"]["id"].as_str().unwrap().to_string();
+    // The restored table is not analyzed yet: its estimate differs, and is not held against it.
+    db.exec("DELETE FROM big WHERE x > 5");
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stdout_has("estimated counts, not compared");
+    assert_eq!(db.exec("SELECT count(*) FROM big"), "3000");
+    p.run(&["verify", &id, "--deep"]).code(0);
+
+    let config = config.replace(
+        "url_env = \"DEV_DATABASE_URL\"\n",
+        "url_env = \"DEV_DATABASE_URL\"\nrow_count_max_table_size = \"1 GiB\"\n",
+    );
+    p.write(".fractary/plugins/faber-db/config.toml", &config);
+    let doc = p.json(&["backup", "dev"], 0);
+    assert_eq!(
+        doc["backup"]["tables"]["big"],
+        serde_json::json!({"rows": 3000})
+    );
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        &config.replace("\"1 GiB\"", "\"lots\""),
+    );
+    p.run(&["list"]).code(1).stderr_has("invalid size `lots`");
+}

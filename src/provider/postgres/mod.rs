@@ -35,6 +35,8 @@ type Rows = Vec<Vec<Option<String>>>;
 pub struct Postgres {
     conn: ConnParams,
     tools: std::cell::OnceCell<Tools>,
+    /// Tables larger than this get `pg_class.reltuples` instead of `count(*)`.
+    row_count_max_table_size: u64,
 }
 
 /// Where and as whom to connect, from the URL. Shown only through [`ConnParams::describe`].
@@ -91,7 +93,13 @@ impl Postgres {
                 options,
             },
             tools: std::cell::OnceCell::new(),
+            row_count_max_table_size: crate::config::DEFAULT_ROW_COUNT_MAX_TABLE_SIZE,
         })
+    }
+
+    pub fn with_options(mut self, options: super::Options) -> Postgres {
+        self.row_count_max_table_size = options.row_count_max_table_size;
+        self
     }
 
     /// `pg_dump`, `pg_restore` and `psql` of a version that can handle the server.
@@ -240,9 +248,9 @@ impl Postgres {
             .map_err(|_| Error::tool(format!("unexpected server_version_num `{v}`")))
     }
 
-    /// Per-table exact row counts of `db`'s user tables (partitioned parents included).
+    /// Per-table row counts of `db`'s user tables (partitioned parents included).
     fn count_rows(&self, db: &str) -> Result<Tables> {
-        count_rows_via(&|sql| self.query_in(db, sql))
+        count_rows_via(&|sql| self.query_in(db, sql), self.row_count_max_table_size)
     }
 
     fn inspect_db(
@@ -251,7 +259,8 @@ impl Postgres {
         migrations_table: Option<&str>,
         count_rows: bool,
     ) -> Result<Inspection> {
-        inspect_via(&|sql| self.query_in(db, sql), migrations_table, count_rows)
+        let counting = count_rows.then_some(self.row_count_max_table_size);
+        inspect_via(&|sql| self.query_in(db, sql), migrations_table, counting)
     }
 }
 
@@ -318,6 +327,7 @@ impl Provider for Postgres {
         // while the dump streams, so they describe exactly the dumped data.
         let session = snapshot::SnapshotSession::open(self)?;
         let migrations_table = migrations_table_name.map(str::to_string);
+        let count_limit = self.row_count_max_table_size;
         let mut cmd = self.command(&tools.pg_dump, &self.conn.dbname);
         cmd.arg(format!("--snapshot={}", session.id))
             .arg("--no-password")
@@ -364,8 +374,11 @@ impl Provider for Postgres {
             text
         });
         let counting = std::thread::spawn(move || {
-            let inspection =
-                inspect_via(&|sql| session.query(sql), migrations_table.as_deref(), true);
+            let inspection = inspect_via(
+                &|sql| session.query(sql),
+                migrations_table.as_deref(),
+                Some(count_limit),
+            );
             (inspection, session)
         });
         let (written, trailer_seen) = match to {
@@ -582,22 +595,39 @@ fn percent_decode(s: &str) -> String {
 /// Something that runs a query: a database through psql, or the backup's snapshot session.
 type Run<'a> = dyn Fn(&str) -> Result<Rows> + 'a;
 
-/// Per-table exact row counts of user tables (partitioned parents included), in one statement
-/// per 200 tables.
-fn count_rows_via(run: &Run<'_>) -> Result<Tables> {
-    let names: Vec<(String, String)> = run(
-        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+/// Per-table row counts of user tables (partitioned parents included): exact (`count(*)`, in one
+/// statement per 200 tables) for tables up to `max_exact_size` bytes, the planner's estimate
+/// (`reltuples`, marked estimated) for larger ones. A partitioned table's size and estimate are
+/// its partitions'.
+fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Tables> {
+    let listed = run("SELECT n.nspname, c.relname, \
+         (CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_relation_size(t.relid)), 0) \
+             FROM pg_partition_tree(c.oid) t WHERE t.isleaf) ELSE pg_relation_size(c.oid) END)::text, \
+         (CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) \
+             FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf) \
+             ELSE greatest(c.reltuples, 0) END)::bigint::text \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-         AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2",
-    )?
-    .into_iter()
-    .filter_map(|r| {
-        let mut it = r.into_iter();
-        Some((it.next()??, it.next()??))
-    })
-    .collect();
+         AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2")?;
     let mut out = Tables::new();
-    for chunk in names.chunks(200) {
+    let mut exact = Vec::new();
+    for row in listed {
+        let [Some(schema), Some(table), Some(size), Some(estimate)] = row.as_slice() else {
+            continue;
+        };
+        if size.parse::<u64>().unwrap_or(0) > max_exact_size {
+            out.insert(
+                table_key(schema, table),
+                TableStats {
+                    rows: estimate.parse().unwrap_or(0),
+                    estimated: true,
+                },
+            );
+        } else {
+            exact.push((schema.clone(), table.clone()));
+        }
+    }
+    for chunk in exact.chunks(200) {
         let sql = chunk
             .iter()
             .map(|(s, t)| {
@@ -616,6 +646,7 @@ fn count_rows_via(run: &Run<'_>) -> Result<Tables> {
                     name.clone(),
                     TableStats {
                         rows: n.parse().unwrap_or(0),
+                        estimated: false,
                     },
                 );
             }
@@ -624,15 +655,16 @@ fn count_rows_via(run: &Run<'_>) -> Result<Tables> {
     Ok(out)
 }
 
+/// Tables with row counts (when `counting` gives the largest table counted exactly) and the
+/// migration state, through `run`.
 fn inspect_via(
     run: &Run<'_>,
     migrations_table: Option<&str>,
-    count_rows: bool,
+    counting: Option<u64>,
 ) -> Result<Inspection> {
-    let tables = if count_rows {
-        count_rows_via(run)?
-    } else {
-        Tables::new()
+    let tables = match counting {
+        Some(max_exact_size) => count_rows_via(run, max_exact_size)?,
+        None => Tables::new(),
     };
     let migrations = migrations::read_state(&Via(run), migrations_table)?;
     Ok(Inspection { tables, migrations })

@@ -127,6 +127,7 @@ pub(super) fn count_tables(conn: &Connection) -> rusqlite::Result<Tables> {
         tables.insert(
             name,
             TableStats {
+                estimated: false,
                 rows: rows.max(0) as u64,
             },
         );
