@@ -85,6 +85,12 @@ pub struct BackupRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<crate::dirdump::FileDigest>,
     pub tool_version: String,
+    /// The database server's version (`PostgreSQL 15.4 …`, `SQLite 3.45.0`) when backed up.
+    #[serde(default)]
+    pub server_version: Option<String>,
+    /// The database's own size when backed up (`pg_database_size`, the SQLite file and WAL).
+    #[serde(default)]
+    pub database_size_bytes: Option<u64>,
     pub migrations: Option<MigrationState>,
     pub tables: Tables,
     /// Whole days the backup is kept; `null` for forever.

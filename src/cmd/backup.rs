@@ -323,6 +323,8 @@ fn take_inner(
         sha256: stored.sha256,
         files: stored.files,
         tool_version: dumped.tool_version.clone(),
+        server_version: Some(server_version),
+        database_size_bytes: Some(estimate),
         migrations: dumped.inspection.migrations.clone(),
         tables: dumped.inspection.tables.clone(),
         retention_days: request.retention.as_days(),

@@ -54,6 +54,14 @@ fn manifest_mirrors_the_registry_entry() {
     .unwrap();
     assert_eq!(manifest, p.backups()[0]);
     assert_eq!(manifest["file"], format!("dev/{id}.sqlite3.zst"));
+    assert!(
+        manifest["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("SQLite 3.")
+    );
+    let size = fs::metadata(p.path("db/dev.sqlite3")).unwrap().len();
+    assert_eq!(manifest["database_size_bytes"], size);
 }
 
 #[test]

@@ -208,6 +208,14 @@ fn round_trip_with(format: &str, compression: &str, backup_args: &[&str], restor
     let doc = p.json(&args, 0);
     let b = &doc["backup"];
     assert_eq!(b["provider"], "postgres");
+    assert!(
+        b["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("PostgreSQL 1"),
+        "{b}"
+    );
+    assert!(b["database_size_bytes"].as_u64().unwrap() > 1 << 20, "{b}");
     assert_eq!(b["format"], format);
     assert_eq!(b["compression"], compression);
     assert_eq!(b["tables"]["accounts"]["rows"], 300);
