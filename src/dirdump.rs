@@ -39,15 +39,38 @@ pub fn digest_dir(dir: &Path) -> io::Result<Vec<FileDigest>> {
                 format!("unexpected entry `{name}` in the dump: not a plain file"),
             ));
         }
-        let (sha256, size_bytes) = pipeline::hash_file(File::open(entry.path())?)?;
-        files.push(FileDigest {
-            name,
-            size_bytes,
-            sha256,
-        });
+        files.push(digest_file(dir, &name)?);
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
+}
+
+/// The digest of the file `name` in `dir`. A name that is not a plain name inside `dir` (a
+/// tampered record) is an error.
+pub fn digest_file(dir: &Path, name: &str) -> io::Result<FileDigest> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("`{name}` is not a file name"),
+        ));
+    }
+    let (sha256, size_bytes) = pipeline::hash_file(File::open(dir.join(name))?)?;
+    Ok(FileDigest {
+        name: name.to_string(),
+        size_bytes,
+        sha256,
+    })
+}
+
+/// Entries of `dir` that are not among `recorded`, sorted.
+pub fn unrecorded_entries(dir: &Path, recorded: &[FileDigest]) -> io::Result<Vec<String>> {
+    let mut extra: Vec<String> = fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !recorded.iter().any(|r| &r.name == n))
+        .collect();
+    extra.sort();
+    Ok(extra)
 }
 
 /// The checksum of a whole directory dump: SHA-256 over its sorted `sha256sum`-style list.

@@ -274,11 +274,17 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_private_work_name(&name) {
+            if remove_old_private(&entry) {
+                removed.push(path);
+            }
+            continue;
+        }
         // Only names faber-db gives its own work files: never a user's file that happens to end
         // in `.partial`.
-        let is_partial = entry.file_name().to_str().is_some_and(|n| {
-            n.ends_with(PARTIAL_SUFFIX) && WORK_FILE_PREFIXES.iter().any(|p| n.starts_with(p))
-        });
+        let is_partial = name.ends_with(PARTIAL_SUFFIX)
+            && WORK_FILE_PREFIXES.iter().any(|p| name.starts_with(p));
         if !is_partial {
             continue;
         }
@@ -304,6 +310,53 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+/// How old a private work name must be before a sweep removes it: such names live for
+/// milliseconds, so one this old was left by a killed run.
+const PRIVATE_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The names faber-db uses for a moment before a file gets its real name: `.faber-<pid>-<n>.new`
+/// ([`PartialFile`]), `.faber-<pid>-<n>.new.d` ([`PartialDir`]) and `.<name>.<pid>.tmp`
+/// ([`write_atomic`]).
+fn is_private_work_name(name: &str) -> bool {
+    let numbered = |middle: &str| {
+        middle
+            .split('-')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if let Some(rest) = name.strip_prefix(".faber-") {
+        let middle = rest
+            .strip_suffix(".new.d")
+            .or_else(|| rest.strip_suffix(".new"));
+        return middle.is_some_and(numbered);
+    }
+    name.starts_with('.')
+        && name
+            .strip_suffix(".tmp")
+            .and_then(|stem| stem.rsplit_once('.'))
+            .is_some_and(|(_, pid)| numbered(pid))
+}
+
+/// Removes a private work file or directory once it is old and nobody holds it.
+fn remove_old_private(entry: &fs::DirEntry) -> bool {
+    let old = entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > PRIVATE_STALE_AFTER);
+    if !old {
+        return false;
+    }
+    let path = entry.path();
+    match entry.file_type() {
+        Ok(t) if t.is_dir() => remove_stale_partial_dir(&path),
+        Ok(t) if t.is_file() => {
+            File::open(&path).is_ok_and(|f| f.try_lock().is_ok()) && fs::remove_file(&path).is_ok()
+        }
+        _ => false,
+    }
 }
 
 /// Removes a [`PartialDir`] nobody holds. One without its lock file is debris too: the lock file
@@ -389,6 +442,43 @@ mod tests {
         let path = partial.path().to_path_buf();
         drop(partial);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn old_private_work_names_are_swept_and_nothing_else() {
+        for name in [
+            ".faber-12-0.new",
+            ".faber-12-3.new.d",
+            ".backups.json.4242.tmp",
+        ] {
+            assert!(is_private_work_name(name), "{name}");
+        }
+        for name in [
+            ".faber-x.new",
+            ".faber-12-0.newer",
+            "notes.tmp",
+            ".env.tmp",
+            "backups.json",
+        ] {
+            assert!(!is_private_work_name(name), "{name}");
+        }
+        let root = tempfile::tempdir().unwrap();
+        let env = root.path().join("dev");
+        create_private_dir(&env).unwrap();
+        let fresh = env.join(".faber-1-0.new");
+        let old = env.join(".backup-1.manifest.json.77.tmp");
+        let old_dir = env.join(".faber-1-1.new.d");
+        fs::write(&fresh, b"").unwrap();
+        fs::write(&old, b"").unwrap();
+        fs::create_dir(&old_dir).unwrap();
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for p in [&old, &old_dir] {
+            File::open(p).unwrap().set_modified(long_ago).unwrap();
+        }
+        let mut removed = remove_stale_partials(root.path());
+        removed.sort();
+        assert_eq!(removed, [old, old_dir]);
+        assert!(fresh.exists(), "a fresh one may belong to a running backup");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! environment. `main` parses the command line and calls [`run`]; everything else lives here.
 
 pub mod bytesize;
+pub mod child;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -181,7 +181,7 @@ fn take_inner(
     ));
 
     if request.jobs.is_some() && format != Format::Directory {
-        ui.detail("--jobs applies to directory dumps only; ignored");
+        ui.warn("--jobs applies to directory dumps only; ignored");
     }
     let compression = request.compression.unwrap_or(match format {
         Format::Custom => Compression::None,
@@ -358,12 +358,14 @@ fn take_inner(
         }
         fsutil::write_atomic(&manifest, &manifest_bytes)?;
         created.push(manifest.clone());
+        // Listed before the move: a move that happens and then fails to sync must not leave
+        // an unregistered backup behind. The ID is this run's, so nothing else has this name.
+        created.push(final_path.clone());
         match partial {
             Partial::File(f) => f.persist(&final_path),
             Partial::Dir(d) => d.persist(&final_path),
         }
         .map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))?;
-        created.push(final_path.clone());
         reg.backups.push(record.clone());
         Ok(())
     });

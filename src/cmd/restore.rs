@@ -265,7 +265,19 @@ fn stage<'a>(
     let seekable = record.format == Format::Directory
         || (record.format == Format::Custom && record.compression == Compression::None && jobs > 1);
     if seekable {
-        return db.stage_restore(record.format, Source::Path(&path), migrations_table, jobs);
+        let staged =
+            db.stage_restore(record.format, Source::Path(&path), migrations_table, jobs)?;
+        // The tool read the files after they were checked: check them again now that it is
+        // done, so a backup changed or removed meanwhile is never put in place.
+        verify::checksum_ok(session, record).map_err(|(e, _)| {
+            e.add_hint("the backup changed while it was loaded; nothing was restored")
+        })?;
+        return Ok(staged);
+    }
+    if jobs > 1 {
+        session.ctx.ui.warn(
+            "--jobs applies to directory backups and uncompressed custom archives; loading in one stream",
+        );
     }
     let file =
         File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;

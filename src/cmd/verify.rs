@@ -361,20 +361,16 @@ pub fn checksum_ok(
     }
 }
 
-/// [`checksum_ok`] for a directory dump: every file's SHA-256 against the one recorded, and the
-/// dump's checksum over them all. A missing, changed or unexpected file makes it corrupt.
+/// [`checksum_ok`] for a directory dump: every recorded file's SHA-256 against the one recorded,
+/// and the dump's checksum over them all. A changed or missing file makes it corrupt; a file
+/// nobody recorded is reported and ignored (pg_restore reads only the files the dump names).
 fn directory_checksum(
     session: &Session,
     record: &BackupRecord,
 ) -> std::result::Result<(), (Error, Option<Status>)> {
     let path = record.path(session.store.dir());
     let shown = session.ctx.show(&path);
-    let files = dirdump::digest_dir(&path).map_err(|e| {
-        let status = match e.kind() {
-            std::io::ErrorKind::NotFound => Some(Status::Missing),
-            std::io::ErrorKind::InvalidData => Some(Status::Corrupt),
-            _ => None,
-        };
+    let unreadable = |e: std::io::Error, status: Option<Status>| {
         let what = if status == Some(Status::Missing) {
             format!("backup directory {shown} is missing")
         } else {
@@ -384,9 +380,47 @@ fn directory_checksum(
             .caused_by(e)
             .with_hint("pick another backup (see `faber-db list`), or check the backup directory");
         (err, status)
-    })?;
-    let mut diffs = dirdump::differences(&record.files, &files);
-    if diffs.is_empty() && dirdump::checksum(&files) != record.sha256 {
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            let e = std::io::Error::other("not a directory");
+            return Err(unreadable(e, Some(Status::Corrupt)));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(unreadable(e, Some(Status::Missing)));
+        }
+        Err(e) => return Err(unreadable(e, None)),
+    }
+    let mut diffs = Vec::new();
+    let found = if record.files.is_empty() {
+        // An entry without its file list (rewritten by a faber-db that did not know it): the
+        // checksum over the whole listing still decides.
+        dirdump::digest_dir(&path).map_err(|e| unreadable(e, Some(Status::Corrupt)))?
+    } else {
+        let mut found = Vec::new();
+        for f in &record.files {
+            match dirdump::digest_file(&path, &f.name) {
+                Ok(d) => found.push(d),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    diffs.push(format!("{} (a bad name in the record)", f.name));
+                }
+                Err(e) => return Err(unreadable(e, None)),
+            }
+        }
+        diffs.extend(dirdump::differences(&record.files, &found));
+        match dirdump::unrecorded_entries(&path, &record.files) {
+            Ok(extra) if !extra.is_empty() => session.ctx.ui.warn(format!(
+                "{}: ignoring what the backup does not record in {shown}: {}",
+                record.id,
+                extra.join(", ")
+            )),
+            _ => {}
+        }
+        found
+    };
+    if diffs.is_empty() && dirdump::checksum(&found) != record.sha256 {
         diffs.push("the listing's checksum differs".to_string());
     }
     if diffs.is_empty() {

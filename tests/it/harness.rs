@@ -122,6 +122,17 @@ impl Project {
 
     /// Runs faber-db with `args` in the root, without a terminal on stdin.
     pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("faber-db runs");
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The command `run` runs, for a test that needs to start it and act while it runs.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(self.root())
@@ -137,13 +148,7 @@ impl Project {
         if let Some(now) = &self.now {
             cmd.env("FABER_NOW", now);
         }
-        let out = cmd.output().expect("faber-db runs");
-        Run {
-            args: args.iter().map(|s| s.to_string()).collect(),
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd
     }
 
     /// Runs with `--json` and returns the parsed document, checking the exit code.

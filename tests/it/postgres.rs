@@ -344,14 +344,32 @@ fn pg_directory_dumps_record_every_file_and_catch_any_change() {
     assert_eq!(manifest["files"], b["files"]);
     p.run(&["verify", &id]).code(0);
 
-    // A stray file is caught, then removed again.
+    // A stray file is reported and ignored: pg_restore reads only the files the dump names.
     let stray = dir.join("notes.txt");
     std::fs::write(&stray, "hello").unwrap();
     p.run(&["verify", &id])
+        .code(0)
+        .stderr_has("ignoring what the backup does not record")
+        .stderr_has("notes.txt");
+    std::fs::remove_file(&stray).unwrap();
+
+    // An entry that lost its file list (rewritten by a faber-db that did not know the field)
+    // is still checked, by the checksum over the whole listing.
+    let reg_path = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let mut reg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&reg_path).unwrap()).unwrap();
+    reg["backups"][0].as_object_mut().unwrap().remove("files");
+    std::fs::write(&reg_path, serde_json::to_string(&reg).unwrap()).unwrap();
+    p.run(&["verify", &id]).code(0);
+    std::fs::write(&stray, "hello").unwrap();
+    p.run(&["verify", &id])
         .code(5)
-        .stdout_has("notes.txt unexpected");
+        .stdout_has("checksum differs");
     std::fs::remove_file(&stray).unwrap();
     p.run(&["verify", &id]).code(0);
+    assert_eq!(p.backups()[0]["status"], "valid");
+    reg["backups"][0]["files"] = b["files"].clone();
+    std::fs::write(&reg_path, serde_json::to_string(&reg).unwrap()).unwrap();
 
     // A changed data file: verify marks the backup corrupt and restore refuses it.
     let data_file = files
@@ -676,6 +694,81 @@ fn pg_directory_dump_killed_midway_leaves_no_partial_directory() {
     p.run(&["backup", "dev", "--format", "directory"])
         .code(6)
         .stderr_has("pg_dump was killed");
+    p.assert_nothing_left("dev");
+}
+
+#[test]
+fn killing_faber_db_ends_its_pg_dump_and_the_next_run_sweeps_the_partial_directory() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("orphan");
+    db.exec("CREATE TABLE t (x int);");
+    let p = project_with(&[("dev", &db)]);
+    let real = which::which("pg_dump").unwrap();
+    let pid_file = p.path("pg_dump.pid");
+    // Starts writing where it was told to, then takes its time (as its own process: exec).
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
+         while [ $# -gt 0 ]; do if [ \"$1\" = --file ]; then mkdir -p \"$2\"; echo toc > \"$2/toc.dat\"; fi; shift; done\n\
+         echo $$ > '{}'\nexec '{}' 120\n",
+        real.display(),
+        pid_file.display(),
+        which::which("sleep").unwrap().display()
+    );
+    let (path, libdir) = fake_tools(&p, Some(&script));
+    let p = p
+        .with_var("PATH", &path)
+        .with_var("FABER_PG_LIBDIR", &libdir);
+    let mut faber = p
+        .command(&["backup", "dev", "--format", "directory"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        assert!(started.elapsed().as_secs() < 30, "pg_dump never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let partial = p
+        .backup_files()
+        .into_iter()
+        .find(|f| f.contains(".dir.partial/"))
+        .unwrap_or_else(|| panic!("no .partial directory: {:?}", p.backup_files()));
+    faber.kill().unwrap();
+    faber.wait().unwrap();
+    // The dump tool goes with it (a zombie waiting for its reaper counts as gone).
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .is_some_and(|rest| !rest.starts_with('Z'))
+        })
+    };
+    let started = std::time::Instant::now();
+    while alive(pid) {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "pg_dump {pid} outlived faber-db"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        p.backup_files().contains(&partial),
+        "{:?}",
+        p.backup_files()
+    );
+    p.run(&["list"])
+        .code(0)
+        .stderr_has("removed")
+        .stderr_has(".dir.partial");
     p.assert_nothing_left("dev");
 }
 
@@ -1048,4 +1141,51 @@ fn pg_tables_above_the_size_limit_get_estimated_counts_that_are_not_compared() {
         &config.replace("\"1 GiB\"", "\"lots\""),
     );
     p.run(&["list"]).code(1).stderr_has("invalid size `lots`");
+}
+
+#[test]
+fn pg_a_directory_backup_changed_while_pg_restore_reads_it_is_not_put_in_place() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("racy");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 100);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev", "--format", "directory"]);
+    db.exec("DELETE FROM t WHERE x > 1");
+    // A pg_restore that loads as asked, then changes a file of the dump it read.
+    let bin = p.path("racybin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["psql", "pg_dump"] {
+        std::os::unix::fs::symlink(which::which(tool).unwrap(), bin.join(tool)).unwrap();
+    }
+    let script = format!(
+        "#!/bin/sh\n'{}' \"$@\"\nstatus=$?\nfor last; do :; done\n\
+         if [ -d \"$last\" ]; then echo tampered >> \"$last/toc.dat\"; fi\nexit $status\n",
+        which::which("pg_restore").unwrap().display()
+    );
+    std::fs::write(bin.join("pg_restore"), script).unwrap();
+    std::fs::set_permissions(
+        bin.join("pg_restore"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let libdir = p.path("no-versioned-tools");
+    std::fs::create_dir_all(&libdir).unwrap();
+    let p = p
+        .with_var("PATH", &bin.display().to_string())
+        .with_var("FABER_PG_LIBDIR", &libdir.display().to_string());
+    p.run(&["restore", "dev", "--from", &id, "--yes", "--jobs", "2"])
+        .code(5)
+        .stderr_has("toc.dat changed")
+        .stderr_has("nothing was restored");
+    assert_eq!(db.exec("SELECT count(*) FROM t"), "1");
+    let leftovers = psql(
+        &admin_url(),
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '{}\\_\\_faber%'",
+            db.name
+        ),
+    );
+    assert_eq!(leftovers, "0");
 }

@@ -1,0 +1,30 @@
+//! Child processes (pg_dump, pg_restore, psql, …) that never outlive faber-db: a dump tool left
+//! running after faber-db was killed would keep loading the server and writing into a `.partial`
+//! directory the next run sweeps away.
+
+use std::process::Command;
+
+/// Makes the child receive SIGTERM when the thread that spawns it ends (Linux): spawn from a
+/// thread that lives as long as the child is needed — the main thread, in faber-db.
+pub fn dies_with_us(cmd: &mut Command) -> &mut Command {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: between fork and exec the closure makes only async-signal-safe calls (prctl,
+        // getppid) and allocates nothing but the error on failure.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // faber-db may have died before the signal was armed.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("faber-db exited"));
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd
+}
