@@ -284,6 +284,16 @@ fn pg_round_trip_custom() {
 }
 
 #[test]
+fn pg_round_trip_custom_with_zstd_on_top() {
+    round_trip("custom", "zstd");
+}
+
+#[test]
+fn pg_round_trip_custom_with_gzip_on_top_ignores_jobs() {
+    round_trip_with("custom", "gzip", &[], &["--jobs", "2"]);
+}
+
+#[test]
 fn pg_round_trip_custom_restored_with_parallel_jobs() {
     round_trip_with("custom", "none", &[], &["--jobs", "3"]);
 }
@@ -296,6 +306,36 @@ fn pg_round_trip_directory_parallel() {
 #[test]
 fn pg_round_trip_directory_uncompressed() {
     round_trip_with("directory", "none", &[], &[]);
+}
+
+#[test]
+fn pg_directory_zstd_needs_pg_dump_16() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("dirzstd");
+    let p = project_with(&[("dev", &db)]);
+    let run = p.run(&[
+        "backup",
+        "dev",
+        "--format",
+        "directory",
+        "--compression",
+        "zstd",
+    ]);
+    // The pg_dump faber-db picks: the one on PATH (at least the server's version here).
+    let version = Command::new("pg_dump").arg("--version").output().unwrap();
+    let major: u32 = String::from_utf8_lossy(&version.stdout)
+        .split_whitespace()
+        .find_map(|w| w.split('.').next()?.parse().ok())
+        .unwrap();
+    if major >= 16 {
+        run.code(0);
+    } else {
+        run.code(1)
+            .stderr_has("cannot compress directory dumps with zstd");
+        p.assert_nothing_left("dev");
+    }
 }
 
 #[test]
