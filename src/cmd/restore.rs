@@ -15,7 +15,7 @@ use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::ids;
 use crate::pipeline::{Compression, Decoder, VerifiedDecoder};
-use crate::provider::{CommitOptions, Provider, Source, Staged};
+use crate::provider::{CommitOptions, Provider, Source, Staged, StoredFile};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
@@ -110,7 +110,14 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             Some(e.one_line()),
         )
     })?;
-    ui.ok(format!("Staged and checked {}", record.id));
+    if db.loads_on_commit() {
+        ui.ok(format!(
+            "Checked {}; it loads once the safety backup is taken",
+            record.id
+        ));
+    } else {
+        ui.ok(format!("Staged and checked {}", record.id));
+    }
     let safety = safety_backup(session, env, db.as_ref(), args.no_safety_backup)?;
     let result = staged.commit(&CommitOptions {
         terminate_connections: args.terminate_connections,
@@ -262,6 +269,19 @@ fn stage<'a>(
     }
     let path = record.path(session.store.dir());
     let migrations_table = env.migrations_table.as_deref();
+    if db.loads_on_commit() {
+        let stored = StoredFile {
+            path,
+            compression: record.compression,
+            sha256: record.sha256.clone(),
+        };
+        return db.stage_restore(
+            record.format,
+            Source::Stored(&stored),
+            migrations_table,
+            jobs,
+        );
+    }
     let seekable = record.format == Format::Directory
         || (record.format == Format::Custom && record.compression == Compression::None && jobs > 1);
     if seekable {

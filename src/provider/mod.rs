@@ -1,8 +1,10 @@
 //! Databases behind one trait: what faber-db needs from SQLite, PostgreSQL or MySQL to dump,
 //! inspect, check and restore. A new database is one new file here.
 
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+pub(crate) mod tool;
 mod url;
 
 use std::collections::BTreeMap;
@@ -105,6 +107,34 @@ pub enum Source<'a> {
     /// A dump on disk whose checksum was checked just before: a directory dump, or an
     /// uncompressed archive that the restore tool reads in parallel.
     Path(&'a Path),
+    /// A stored backup file, opened only when the data is needed (a restore that loads into
+    /// the database itself, at commit) and checked against its SHA-256 as it streams.
+    Stored(&'a StoredFile),
+}
+
+/// A backup file as stored: where, how compressed, and the SHA-256 its bytes must have.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub path: std::path::PathBuf,
+    pub compression: Compression,
+    pub sha256: String,
+}
+
+impl StoredFile {
+    /// The decoded data, ending with an error if the stored bytes do not match the SHA-256.
+    pub fn open(&self) -> Result<crate::pipeline::VerifiedDecoder> {
+        let file = std::fs::File::open(&self.path).map_err(|e| {
+            Error::io(
+                crate::error::Kind::Verification,
+                "cannot open",
+                &self.path,
+                e,
+            )
+        })?;
+        let decoder = crate::pipeline::Decoder::new(file, self.compression)
+            .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
+        Ok(crate::pipeline::VerifiedDecoder::new(decoder, &self.sha256))
+    }
 }
 
 /// One database, reached through its URL.
@@ -144,6 +174,12 @@ pub trait Provider {
     /// no room.
     fn prepare_restore(&self, raw_size: u64) -> Result<Vec<std::path::PathBuf>>;
 
+    /// Whether [`Provider::stage_restore`] only prepares, and the data is loaded at commit
+    /// (MySQL, which cannot swap a whole database in): it is then given [`Source::Stored`].
+    fn loads_on_commit(&self) -> bool {
+        false
+    }
+
     /// Loads the dump `source` somewhere it can be checked without touching the database, with
     /// up to `jobs` parallel workers where the tool can; [`Staged::commit`] then puts it in place.
     fn stage_restore<'a>(
@@ -168,13 +204,13 @@ pub trait Provider {
     }
 }
 
-/// Checks a decoded plain PostgreSQL dump: it must decode to the end and carry pg_dump's
+/// Checks a decoded plain SQL dump: it must decode to the end and carry the dump tool's
 /// completion trailer.
-fn check_pg_sql(decoded: &mut dyn Read) -> Result<StructureCheck> {
+fn check_sql_dump(decoded: &mut dyn Read, trailer: &str) -> Result<StructureCheck> {
     let mut tail = crate::pipeline::TailReader::new(decoded);
     std::io::copy(&mut tail, &mut std::io::sink())
         .map_err(|e| Error::verification("the backup's data stream is unreadable").caused_by(e))?;
-    let integrity_check = if tail.ends_with_marker(postgres::DUMP_TRAILER) {
+    let integrity_check = if tail.ends_with_marker(trailer) {
         "ok".to_string()
     } else {
         "the dump's completion trailer is missing".to_string()
@@ -209,11 +245,14 @@ pub fn open(url: &DatabaseUrl, options: Options) -> Result<Box<dyn Provider>> {
         } => Ok(Box::new(
             postgres::Postgres::new(url)?.with_options(options),
         )),
-        DatabaseUrl::Server { kind, .. } => Err(Error::config(format!(
-            "{} databases are not supported by this build of faber-db yet",
-            kind.as_str()
-        ))
-        .with_hint("SQLite and PostgreSQL work today; MySQL/MariaDB support is on its way")),
+        DatabaseUrl::Server {
+            kind: ProviderKind::Mysql,
+            url,
+        } => Ok(Box::new(mysql::Mysql::new(url)?.with_options(options))),
+        DatabaseUrl::Server {
+            kind: ProviderKind::Sqlite,
+            ..
+        } => Err(Error::config("an SQLite database has no server URL")),
     }
 }
 
@@ -230,7 +269,10 @@ pub fn check_structure(
             sqlite::check_image(decoded, work_dir, deep)
         }
         (ProviderKind::Postgres, Format::Sql, Source::Stream(decoded)) if !deep => {
-            check_pg_sql(decoded)
+            check_sql_dump(decoded, postgres::DUMP_TRAILER)
+        }
+        (ProviderKind::Mysql, Format::Sql, Source::Stream(decoded)) if !deep => {
+            check_sql_dump(decoded, mysql::DUMP_TRAILER)
         }
         (ProviderKind::Postgres, Format::Custom | Format::Directory, source) if !deep => {
             postgres::check_archive(source)?;

@@ -61,6 +61,12 @@ impl Project {
         }
     }
 
+    /// Sets a variable for the following runs.
+    pub fn set_var(&mut self, k: &str, v: &str) -> &mut Project {
+        self.vars.insert(k.to_string(), v.to_string());
+        self
+    }
+
     pub fn with_var(mut self, k: &str, v: &str) -> Project {
         self.vars.insert(k.to_string(), v.to_string());
         self

@@ -9,6 +9,7 @@ mod corruption;
 mod json;
 mod lifecycle;
 mod migrations;
+mod mysql;
 mod postgres;
 mod protected;
 mod quickstart;

@@ -10,6 +10,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::tool::feed;
 use super::{
     DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged, TableStats, Tables,
 };
@@ -480,64 +481,6 @@ fn directory_compression(compression: Compression, pg_dump_major: u32) -> Result
         ))
         .with_hint("use --compression gzip (or none), or install the PostgreSQL 16+ client tools")),
     }
-}
-
-/// Runs `cmd`, with `source` on its stdin when it is a stream (a path is already among the
-/// command's arguments); the tool's exit code and stderr decide success.
-pub(crate) fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
-    let source = match source {
-        Source::Stream(s) => Some(s),
-        Source::Path(p) => {
-            cmd.arg(p);
-            None
-        }
-    };
-    let mut child = cmd
-        .stdin(if source.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::new(Kind::ToolNotFound, format!("cannot run {what}")).caused_by(e))?;
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
-        text
-    });
-    let fed = match (source, child.stdin.take()) {
-        (Some(source), Some(mut stdin)) => {
-            std::io::copy(source, &mut stdin).and_then(|_| std::io::Write::flush(&mut stdin))
-        }
-        _ => Ok(()),
-    };
-    let status = child
-        .wait()
-        .map_err(|e| Error::tool(format!("{what} did not finish")).caused_by(e))?;
-    let stderr = stderr_reader.join().unwrap_or_default();
-    if let Err(e) = fed {
-        // A tool that stops reading closes the pipe: fine when it succeeded (it had all it
-        // needed), and its own message says why when it failed.
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(Error::verification("the backup's data stream is unreadable").caused_by(e));
-        }
-    }
-    if !status.success() {
-        let mut err = Error::tool(format!("{what} failed"));
-        let prefix = format!("{what}: ");
-        for line in stderr.lines().filter(|l| !l.trim().is_empty()).take(5) {
-            err = err.caused_by(
-                line.trim_start_matches(prefix.as_str())
-                    .trim_start_matches("psql:")
-                    .trim(),
-            );
-        }
-        return Err(err);
-    }
-    Ok(())
 }
 
 /// Checks a custom-format archive (a decoded stream) or a directory dump with

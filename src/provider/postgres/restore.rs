@@ -2,10 +2,11 @@
 //! safety backup is taken); the commit then swaps it in by renaming, so the target is untouched
 //! until the new data is complete, and a failed load leaves nothing behind.
 
-use super::{MAINTENANCE_DB, Postgres, feed, ident, literal};
+use super::{MAINTENANCE_DB, Postgres, ident, literal};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
+use crate::provider::tool::{feed, random_suffix, scratch_stem};
 use crate::provider::{CommitOptions, Inspection, Provider, Source, Staged, Tables};
 
 /// Settings whose stored value is a list, given back as written (not as one quoted string).
@@ -205,29 +206,9 @@ fn scratch_name(target: &str, purpose: &str) -> String {
     )
 }
 
-/// The target's name cut to 30 bytes at a character boundary: with the suffix, a scratch name
-/// stays within PostgreSQL's 63-byte limit and is never truncated.
-fn scratch_stem(target: &str) -> &str {
-    let mut end = target.len().min(30);
-    while !target.is_char_boundary(end) {
-        end -= 1;
-    }
-    &target[..end]
-}
-
 /// A value inside single quotes in a libpq connection string.
 fn conninfo_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
-}
-
-fn random_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{:x}",
-        (nanos as u64) ^ (u64::from(std::process::id()) << 32)
-    )
 }
 
 /// Drops the scratch databases of this target that killed runs left behind (nobody connected);

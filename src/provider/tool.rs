@@ -1,0 +1,92 @@
+//! Running the database's own command-line tools: feeding them a dump, naming the scratch
+//! databases they load into.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use super::Source;
+use crate::error::{Error, Kind, Result};
+
+/// Runs `cmd`, with `source` on its stdin when it is a stream (a path is already among the
+/// command's arguments); the tool's exit code and stderr decide success.
+pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
+    let mut opened;
+    let source: Option<&mut dyn Read> = match source {
+        Source::Stream(s) => Some(s),
+        Source::Path(p) => {
+            cmd.arg(p);
+            None
+        }
+        Source::Stored(f) => {
+            opened = f.open()?;
+            Some(&mut opened)
+        }
+    };
+    let mut child = cmd
+        .stdin(if source.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::new(Kind::ToolNotFound, format!("cannot run {what}")).caused_by(e))?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
+        text
+    });
+    let fed = match (source, child.stdin.take()) {
+        (Some(source), Some(mut stdin)) => {
+            std::io::copy(source, &mut stdin).and_then(|_| std::io::Write::flush(&mut stdin))
+        }
+        _ => Ok(()),
+    };
+    let status = child
+        .wait()
+        .map_err(|e| Error::tool(format!("{what} did not finish")).caused_by(e))?;
+    let stderr = stderr_reader.join().unwrap_or_default();
+    if let Err(e) = fed {
+        // A tool that stops reading closes the pipe: fine when it succeeded (it had all it
+        // needed), and its own message says why when it failed.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(Error::verification("the backup's data stream is unreadable").caused_by(e));
+        }
+    }
+    if !status.success() {
+        let mut err = Error::tool(format!("{what} failed"));
+        let prefix = format!("{what}: ");
+        for line in stderr.lines().filter(|l| !l.trim().is_empty()).take(5) {
+            err = err.caused_by(
+                line.trim_start_matches(prefix.as_str())
+                    .trim_start_matches("psql:")
+                    .trim(),
+            );
+        }
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// The target's name cut to 30 bytes at a character boundary: with the suffix, a scratch name
+/// stays within PostgreSQL's 63-byte limit and is never truncated.
+pub fn scratch_stem(target: &str) -> &str {
+    let mut end = target.len().min(30);
+    while !target.is_char_boundary(end) {
+        end -= 1;
+    }
+    &target[..end]
+}
+
+/// A random-enough hex suffix for a scratch database's name.
+pub fn random_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{:x}",
+        (nanos as u64) ^ (u64::from(std::process::id()) << 32)
+    )
+}

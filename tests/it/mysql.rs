@@ -1,0 +1,631 @@
+//! MySQL/MariaDB, against the real server and the real mysqldump / mysql clients. Each test works
+//! in databases of its own, dropped afterwards. Skipped when the server is absent, unless
+//! FABER_REQUIRE_SERVICES=1.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::harness::Project;
+use crate::services;
+
+fn server_up() -> bool {
+    services::available("MariaDB", "127.0.0.1:3306")
+}
+
+/// Runs `sql` as root in `db` (or in none) with the real client; tab-separated output.
+fn mysql(db: Option<&str>, sql: &str) -> String {
+    let mut cmd = Command::new("mysql");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-P",
+        "3306",
+        "-u",
+        "root",
+        "--batch",
+        "--skip-column-names",
+        "--default-character-set=utf8mb4",
+    ]);
+    if let Some(db) = db {
+        cmd.arg(format!("--database={db}"));
+    }
+    let out = cmd.arg("-e").arg(sql).output().unwrap();
+    assert!(
+        out.status.success(),
+        "mysql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// A database of the test's own, dropped when it goes.
+pub struct MyDb {
+    pub name: String,
+}
+
+impl MyDb {
+    pub fn new(tag: &str) -> MyDb {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "faber_it_{tag}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        mysql(
+            None,
+            &format!(
+                "DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+            ),
+        );
+        MyDb { name }
+    }
+
+    /// A name for a database that does not exist yet (dropped at the end if it came to be).
+    pub fn unborn(tag: &str) -> MyDb {
+        let db = MyDb::new(tag);
+        mysql(None, &format!("DROP DATABASE `{}`", db.name));
+        db
+    }
+
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:3306/{}", self.name)
+    }
+
+    pub fn exec(&self, sql: &str) -> String {
+        mysql(Some(&self.name), sql)
+    }
+
+    /// `SHOW CREATE` of every table, view, trigger, procedure, function and event, with the
+    /// database's name and the definer's host left out.
+    pub fn schema(&self) -> String {
+        let mut out = Vec::new();
+        let objects = [
+            (
+                "TABLE",
+                format!(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+                    self.name
+                ),
+            ),
+            (
+                "VIEW",
+                format!(
+                    "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = '{}' ORDER BY 1",
+                    self.name
+                ),
+            ),
+            (
+                "TRIGGER",
+                format!(
+                    "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}' ORDER BY 1",
+                    self.name
+                ),
+            ),
+            (
+                "PROCEDURE",
+                format!(
+                    "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '{}' AND ROUTINE_TYPE = 'PROCEDURE' ORDER BY 1",
+                    self.name
+                ),
+            ),
+            (
+                "FUNCTION",
+                format!(
+                    "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '{}' AND ROUTINE_TYPE = 'FUNCTION' ORDER BY 1",
+                    self.name
+                ),
+            ),
+            (
+                "EVENT",
+                format!(
+                    "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{}' ORDER BY 1",
+                    self.name
+                ),
+            ),
+        ];
+        for (kind, list) in objects {
+            for name in mysql(None, &list).lines().filter(|l| !l.is_empty()) {
+                let mut created = self.exec(&format!("SHOW CREATE {kind} `{name}`"));
+                if kind == "TRIGGER" {
+                    // The last column is when the trigger was created.
+                    created.truncate(created.rfind('\t').unwrap_or(created.len()));
+                }
+                out.push(format!(
+                    "{kind} {name}: {}",
+                    created.replace(&self.name, "DB")
+                ));
+            }
+        }
+        out.join("\n")
+    }
+
+    /// `CHECKSUM TABLE` of every base table.
+    pub fn data(&self) -> BTreeMap<String, String> {
+        let tables = mysql(
+            None,
+            &format!(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+                self.name
+            ),
+        );
+        tables
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|t| {
+                let row = self.exec(&format!("CHECKSUM TABLE `{t}` EXTENDED"));
+                let sum = row.split('\t').nth(1).unwrap_or("").to_string();
+                (t.to_string(), sum)
+            })
+            .collect()
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        let _ = Command::new("mysql")
+            .args(["-h", "127.0.0.1", "-u", "root", "-e"])
+            .arg(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+            .output();
+    }
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE accounts (
+    id int AUTO_INCREMENT PRIMARY KEY,
+    name varchar(100) NOT NULL,
+    bio text,
+    avatar blob,
+    balance decimal(12, 2),
+    seen datetime(6),
+    profile json,
+    KEY accounts_name (name)
+) CHARACTER SET utf8mb4;
+CREATE TABLE events (
+    id bigint AUTO_INCREMENT PRIMARY KEY,
+    account_id int,
+    kind varchar(20),
+    CONSTRAINT events_account FOREIGN KEY (account_id) REFERENCES accounts (id)
+);
+CREATE TABLE empty_one (x int);
+CREATE VIEW rich AS SELECT name FROM accounts WHERE balance > 100;
+CREATE TRIGGER events_touch BEFORE INSERT ON events FOR EACH ROW SET NEW.kind = COALESCE(NEW.kind, 'touched');
+CREATE PROCEDURE add_event(IN who int) INSERT INTO events (account_id) VALUES (who);
+INSERT INTO accounts (name, bio, avatar, balance, seen, profile)
+    SELECT CONCAT('user ', seq, ' 🎉 ✓'), CONCAT('it''s (line one)\nline;two\t', seq), UNHEX(MD5(seq)), seq * 1.25,
+           TIMESTAMP('2024-01-01 10:00:00.123456') + INTERVAL seq SECOND, JSON_OBJECT('n', seq, 'tags', JSON_ARRAY('a', seq))
+    FROM seq_1_to_300;
+INSERT INTO events (account_id, kind) SELECT 1 + seq % 300, IF(seq % 2 = 0, 'login', NULL) FROM seq_1_to_700;
+CALL add_event(5);
+ALTER TABLE accounts AUTO_INCREMENT = 5000;
+"#;
+
+fn project_with(envs: &[(&str, &MyDb)]) -> Project {
+    let mut config = String::from("[defaults]\ncompression = \"gzip\"\n");
+    let mut vars = Vec::new();
+    for (env, db) in envs {
+        let var = format!("{}_DATABASE_URL", env.to_uppercase());
+        config.push_str(&format!("[environments.{env}]\nurl_env = \"{var}\"\n"));
+        vars.push((var, db.url()));
+    }
+    let mut p = Project::with_config(&config);
+    for (k, v) in vars {
+        p = p.with_var(&k, &v);
+    }
+    p
+}
+
+fn round_trip(compression: &str) {
+    if !server_up() {
+        return;
+    }
+    let source = MyDb::new("src");
+    source.exec(SCHEMA);
+    let target = MyDb::unborn("dst");
+    let p = project_with(&[("dev", &source), ("copy", &target)]);
+    let doc = p.json(&["backup", "dev", "--compression", compression], 0);
+    let b = &doc["backup"];
+    assert_eq!(b["provider"], "mysql");
+    assert_eq!(b["format"], "sql");
+    assert_eq!(b["compression"], compression);
+    assert!(
+        b["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("MariaDB ")
+            || b["server_version"].as_str().unwrap().starts_with("MySQL "),
+        "{b}"
+    );
+    assert_eq!(b["tables"]["accounts"]["rows"], 300);
+    assert_eq!(b["tables"]["events"]["rows"], 701);
+    assert_eq!(b["tables"]["empty_one"]["rows"], 0);
+    assert!(b["tables"].get("rich").is_none(), "views are not tables");
+    let id = b["id"].as_str().unwrap().to_string();
+    p.run(&["verify", &id, "--deep"])
+        .code(0)
+        .stdout_has("row counts match");
+
+    // Into a database that does not exist yet: created by the restore.
+    p.run(&["restore", "copy", "--from", &id, "--yes"])
+        .code(0)
+        .stderr_has("restoring a backup of `dev` into `copy`")
+        .stdout_has("row counts match the manifest");
+    assert_eq!(target.schema(), source.schema());
+    assert_eq!(target.data(), source.data());
+    assert!(source.schema().contains("AUTO_INCREMENT=5000"));
+
+    // Over the original after damage: the same again, and a safety backup of the damage.
+    source.exec("DELETE FROM events WHERE id > 10; DROP VIEW rich;");
+    let damaged = source.data();
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stdout_has("row counts match the manifest");
+    assert_eq!(source.schema(), target.schema());
+    assert_eq!(source.data(), target.data());
+    let safety = p
+        .backups()
+        .into_iter()
+        .find(|b| b["reason"] == "pre-restore")
+        .expect("a safety backup");
+    assert_eq!(safety["tables"]["events"]["rows"], 10);
+    assert_ne!(damaged, source.data());
+    // No scratch databases are left behind.
+    let leftovers = mysql(
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber%'",
+            source.name
+        ),
+    );
+    assert_eq!(leftovers, "0");
+}
+
+#[test]
+fn mysql_round_trip_gzip() {
+    round_trip("gzip");
+}
+
+#[test]
+fn mysql_round_trip_zstd() {
+    round_trip("zstd");
+}
+
+#[test]
+fn mysql_round_trip_uncompressed() {
+    round_trip("none");
+}
+
+#[test]
+fn mysql_migration_state_of_the_known_layouts() {
+    if !server_up() {
+        return;
+    }
+    let layouts = [
+        (
+            "prisma",
+            "CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at datetime(3), migration_name varchar(255) NOT NULL, logs text, rolled_back_at datetime(3), started_at datetime(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), applied_steps_count int NOT NULL DEFAULT 0); INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name) VALUES ('a', 'x', NOW(), '20240101_init'), ('b', 'x', NOW(), '20240201_users'), ('c', 'x', NULL, '20240301_failed');",
+            "20240201_users",
+            2,
+        ),
+        (
+            "flyway",
+            "CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version varchar(50), description varchar(200), type varchar(20), script varchar(1000), checksum int, installed_by varchar(100), installed_on timestamp DEFAULT CURRENT_TIMESTAMP, execution_time int, success tinyint(1)); INSERT INTO flyway_schema_history (installed_rank, version, description, success) VALUES (1, '1', 'init', 1), (2, '2', 'users', 1), (3, '3', 'broken', 0);",
+            "2__users",
+            2,
+        ),
+        (
+            "knex",
+            "CREATE TABLE knex_migrations (id int AUTO_INCREMENT PRIMARY KEY, name varchar(255), batch int, migration_time timestamp NULL); INSERT INTO knex_migrations (name, batch) VALUES ('001_init.js', 1), ('002_users.js', 1);",
+            "002_users.js",
+            2,
+        ),
+        (
+            "schema_migrations",
+            "CREATE TABLE schema_migrations (version varchar(255) PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20230101120000'), ('20230215093000');",
+            "20230215093000",
+            2,
+        ),
+        (
+            "sqlx",
+            "CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text NOT NULL, installed_on timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP, success tinyint(1) NOT NULL, checksum blob NOT NULL, execution_time bigint NOT NULL); INSERT INTO _sqlx_migrations VALUES (1, 'init', NOW(), 1, x'00', 1), (2, 'users', NOW(), 1, x'00', 1);",
+            "2_users",
+            2,
+        ),
+        (
+            "django",
+            "CREATE TABLE django_migrations (id int AUTO_INCREMENT PRIMARY KEY, app varchar(255), name varchar(255), applied datetime(6)); INSERT INTO django_migrations (app, name) VALUES ('auth', '0001_initial'), ('blog', '0002_post');",
+            "blog.0002_post",
+            2,
+        ),
+    ];
+    for (tool, sql, last, count) in layouts {
+        let db = MyDb::new("mig");
+        db.exec(sql);
+        let p = project_with(&[("dev", &db)]);
+        let doc = p.json(&["backup", "dev"], 0);
+        let m = &doc["backup"]["migrations"];
+        assert_eq!(m["tool"], tool, "{m}");
+        assert_eq!(m["last_migration"], last, "{tool}");
+        assert_eq!(m["applied_count"], count, "{tool}");
+    }
+}
+
+#[test]
+fn mysql_connection_failures_are_exit_3() {
+    if !server_up() {
+        return;
+    }
+    let missing = MyDb::unborn("absent");
+    let p = project_with(&[("dev", &missing)]);
+    p.run(&["backup", "dev"])
+        .code(3)
+        .stderr_has(&missing.name)
+        .stderr_has("hint: create the database");
+    let p = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n")
+        .with_var("DEV_DATABASE_URL", "mysql://root@127.0.0.1:1/nothing");
+    p.run(&["backup", "dev"])
+        .code(3)
+        .stderr_has("cannot connect")
+        .stderr_has("hint:");
+    assert!(p.backups().is_empty());
+}
+
+/// A user with a password, allowed everything on `db` (and to create scratch databases named
+/// after it), dropped when it goes.
+struct PwUser {
+    name: String,
+}
+
+impl PwUser {
+    fn new(db: &MyDb, password: &str) -> PwUser {
+        let name = format!("faber_pw_{}", std::process::id());
+        mysql(
+            None,
+            &format!(
+                "DROP USER IF EXISTS '{name}'@'%'; CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'; \
+                 GRANT ALL ON `{db}`.* TO '{name}'@'%'; GRANT ALL ON `{db}\\_\\_faber\\_%`.* TO '{name}'@'%'; \
+                 GRANT PROCESS ON *.* TO '{name}'@'%';",
+                db = db.name
+            ),
+        );
+        PwUser { name }
+    }
+}
+
+impl Drop for PwUser {
+    fn drop(&mut self) {
+        let _ = Command::new("mysql")
+            .args(["-h", "127.0.0.1", "-u", "root", "-e"])
+            .arg(format!("DROP USER IF EXISTS '{}'@'%'", self.name))
+            .output();
+    }
+}
+
+#[test]
+fn mysql_wrong_password_is_exit_3_and_the_right_one_never_shows() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("secret");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);");
+    let secret = "s3cr3t-Pa55";
+    let user = PwUser::new(&db, secret);
+    let url = |pw: &str| format!("mysql://{}:{pw}@127.0.0.1:3306/{}", user.name, db.name);
+
+    // Wrappers in front of the real tools record every argument list they are given.
+    let mut p = project_with(&[("dev", &db)]);
+    let bin = p.path("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = p.path("argv.log");
+    for tool in ["mysqldump", "mariadb-dump", "mysql", "mariadb"] {
+        let Ok(real) = which::which(tool) else {
+            continue;
+        };
+        write_script(
+            &bin.join(tool),
+            &format!(
+                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                real.display()
+            ),
+        );
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+
+    p.set_var("DEV_DATABASE_URL", &url("not-it"))
+        .set_var("PATH", &path);
+    p.run(&["backup", "dev"])
+        .code(3)
+        .stderr_has("Access denied")
+        .stderr_has("hint: check the user and password");
+    assert!(p.backups().is_empty());
+
+    p.set_var("DEV_DATABASE_URL", &url(secret));
+    let backup = p.run(&["backup", "dev"]).code(0);
+    let id = p.ids()[0].clone();
+    let verify = p.run(&["verify", &id, "--deep"]).code(0);
+    let restore = p.run(&["restore", "dev", "--yes"]).code(0);
+    let status = p.run(&["--json", "status"]).code(0);
+    assert_eq!(db.exec("SELECT COUNT(*) FROM t"), "2");
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        argv.contains("dump") && argv.contains("--user="),
+        "the wrappers ran: {argv}"
+    );
+    for (what, text) in [
+        ("argv", argv),
+        ("backup output", backup.stdout + &backup.stderr),
+        ("verify output", verify.stdout + &verify.stderr),
+        ("restore output", restore.stdout + &restore.stderr),
+        ("status output", status.stdout + &status.stderr),
+    ] {
+        assert!(!text.contains(secret), "the password appears in {what}");
+    }
+    for f in p.backup_files() {
+        let bytes = std::fs::read(p.path(&format!("{}/{f}", crate::harness::BACKUPS))).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret),
+            "the password appears in {f}"
+        );
+    }
+    let doc = p.json(&["status"], 0);
+    assert!(
+        doc["environments"][0]["url"]
+            .as_str()
+            .is_some_and(|u| u.contains(":***@")),
+        "{doc}"
+    );
+}
+
+fn write_script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// A PATH directory with the real client and `dump_script` as both dump tools (or none).
+fn fake_dump(p: &Project, dump_script: Option<&str>) -> String {
+    let bin = p.path("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["mysql", "mariadb"] {
+        if let Ok(real) = which::which(tool) {
+            std::os::unix::fs::symlink(real, bin.join(tool)).unwrap();
+        }
+    }
+    if let Some(script) = dump_script {
+        for tool in ["mysqldump", "mariadb-dump"] {
+            write_script(&bin.join(tool), script);
+        }
+    }
+    bin.display().to_string()
+}
+
+#[test]
+fn mysql_dump_killed_midway_registers_nothing_and_a_missing_client_is_exit_4() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("killed");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let mut p = project_with(&[("dev", &db)]);
+    let real = which::which("mysqldump").unwrap();
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
+         echo '-- MariaDB dump'\necho 'CREATE TABLE `t` (x int);'\nkill -9 $$\n",
+        real.display()
+    );
+    let path = fake_dump(&p, Some(&script));
+    p.set_var("PATH", &path);
+    p.run(&["backup", "dev"])
+        .code(6)
+        .stderr_has("mysqldump was killed");
+    p.assert_nothing_left("dev");
+
+    // A dump that ends early without failing is no backup either.
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
+         echo '-- MariaDB dump'\necho 'CREATE TABLE `t` (x int);'\n",
+        real.display()
+    );
+    let mut short = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n")
+        .with_var("DEV_DATABASE_URL", &db.url());
+    let path = fake_dump(&short, Some(&script));
+    short
+        .set_var("PATH", &path)
+        .run(&["backup", "dev"])
+        .code(6)
+        .stderr_has("completion trailer");
+    short.assert_nothing_left("dev");
+
+    let mut bare = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n")
+        .with_var("DEV_DATABASE_URL", &db.url());
+    let empty = bare.path("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    bare.set_var("PATH", &empty.display().to_string())
+        .run(&["backup", "dev"])
+        .code(4)
+        .stderr_has("not installed")
+        .stderr_has("mariadb-client");
+    bare.assert_nothing_left("dev");
+}
+
+#[test]
+fn mysql_restore_refuses_connected_sessions_unless_told_to_end_them() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("busy");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("DELETE FROM t");
+    // An application session holding the database open.
+    let mut app = Command::new("mysql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            &format!("--database={}", db.name),
+        ])
+        .arg("-e")
+        .arg("SELECT SLEEP(60)")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while mysql(
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{}'",
+            db.name
+        ),
+    ) == "0"
+    {
+        assert!(started.elapsed().as_secs() < 10, "the session never showed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(7)
+        .stderr_has("other sessions")
+        .stderr_has("--terminate-connections");
+    assert_eq!(
+        db.exec("SELECT COUNT(*) FROM t"),
+        "0",
+        "nothing was touched"
+    );
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        &id,
+        "--yes",
+        "--terminate-connections",
+    ])
+    .code(0);
+    assert_eq!(db.exec("SELECT COUNT(*) FROM t"), "3");
+    let _ = app.kill();
+    let _ = app.wait();
+}
+
+#[test]
+fn mysql_a_damaged_backup_is_caught_and_never_loaded() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("damaged");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev", "--compression", "none"]);
+    let path = p.data_file(&id);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("-- Dump completed"));
+    std::fs::write(&path, text.replace("(3)", "(4)")).unwrap();
+    p.run(&["verify", &id])
+        .code(5)
+        .stdout_has("checksum mismatch");
+    db.exec("DELETE FROM t WHERE x > 1");
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(5);
+    assert_eq!(db.exec("SELECT COUNT(*) FROM t"), "1");
+}
