@@ -629,3 +629,35 @@ fn mysql_a_damaged_backup_is_caught_and_never_loaded() {
     p.run(&["restore", "dev", "--from", &id, "--yes"]).code(5);
     assert_eq!(db.exec("SELECT COUNT(*) FROM t"), "1");
 }
+
+#[test]
+fn mysql_too_little_free_space_is_exit_2() {
+    if !server_up() {
+        return;
+    }
+    let Some(fs) = crate::services::Tmpfs::mount("1m") else {
+        return;
+    };
+    let db = MyDb::new("space");
+    db.exec("CREATE TABLE t (b longblob); INSERT INTO t SELECT RANDOM_BYTES(1024) FROM seq_1_to_3000; ANALYZE TABLE t;");
+    let backups = fs.dir.path().join("backups");
+    let p = project_with(&[("dev", &db)]);
+    let config = std::fs::read_to_string(p.path(".fractary/plugins/faber-db/config.toml"))
+        .unwrap()
+        .replacen(
+            "[defaults]\n",
+            &format!("[defaults]\nbackup_dir = \"{}\"\n", backups.display()),
+            1,
+        );
+    p.write(".fractary/plugins/faber-db/config.toml", &config);
+    p.run(&["backup", "dev", "--compression", "none"])
+        .code(2)
+        .stderr_has("not enough free space")
+        .stderr_has("needed");
+    assert!(
+        std::fs::read_dir(backups.join("dev"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
