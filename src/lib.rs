@@ -19,6 +19,7 @@ pub mod provider;
 pub mod registry;
 pub mod retention;
 pub mod session;
+pub mod sqlscan;
 pub mod ui;
 pub mod vars;
 

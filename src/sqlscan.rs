@@ -1,0 +1,364 @@
+//! Destructive statements in migration SQL: `DROP DATABASE`, `DROP SCHEMA`, `DROP TABLE`, dropped
+//! columns, `TRUNCATE` and `DELETE` without `WHERE`. The SQL is tokenized the way the database
+//! reads it, so words inside comments, string literals, quoted identifiers and dollar-quoted
+//! bodies never count.
+
+/// How the database reads quotes and comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Dollar quoting, nested block comments, backslashes literal except in `E'…'`.
+    Postgres,
+    /// Backslash escapes in strings, backquoted identifiers, `#` comments.
+    Mysql,
+    /// Standard SQL quoting.
+    Sqlite,
+}
+
+/// One destructive statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What it does: `DROP TABLE`, `DROP COLUMN`, `TRUNCATE`, `DELETE without WHERE`, …
+    pub what: &'static str,
+    /// The line the statement starts on (1-based).
+    pub line: usize,
+    /// The statement's start, on one line, shortened.
+    pub excerpt: String,
+}
+
+/// Words after `ALTER TABLE … DROP` that drop something other than a column.
+const NOT_A_COLUMN: [&str; 13] = [
+    "CONSTRAINT",
+    "INDEX",
+    "KEY",
+    "PRIMARY",
+    "FOREIGN",
+    "DEFAULT",
+    "NOT",
+    "CHECK",
+    "PARTITION",
+    "TRIGGER",
+    "IDENTITY",
+    "EXPRESSION",
+    "SYSTEM",
+];
+
+/// The destructive statements in `sql`, in order.
+pub fn destructive(sql: &str, dialect: Dialect) -> Vec<Finding> {
+    statements(sql, dialect)
+        .into_iter()
+        .filter_map(|s| {
+            judge(&s.words).map(|what| Finding {
+                what,
+                line: s.line,
+                excerpt: excerpt(&sql[s.start..s.end]),
+            })
+        })
+        .collect()
+}
+
+/// What a statement's words (upper-cased, outside quotes and comments) make it, if destructive.
+fn judge(words: &[String]) -> Option<&'static str> {
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    // A leading WITH clause (`WITH old AS (…) DELETE FROM …`) does not change what it does.
+    let main = if w(0) == "WITH" {
+        words
+            .iter()
+            .position(|x| matches!(x.as_str(), "DELETE" | "TRUNCATE" | "DROP"))
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    match (w(main), w(main + 1)) {
+        ("DROP", "DATABASE") => return Some("DROP DATABASE"),
+        ("DROP", "SCHEMA") => return Some("DROP SCHEMA"),
+        ("DROP", "TABLE") => return Some("DROP TABLE"),
+        ("TRUNCATE", _) => return Some("TRUNCATE"),
+        ("DELETE", _) if !words.iter().any(|x| x == "WHERE") => {
+            return Some("DELETE without WHERE");
+        }
+        _ => {}
+    }
+    if w(0) == "ALTER" && w(1) == "TABLE" {
+        for (i, word) in words.iter().enumerate() {
+            if word != "DROP" {
+                continue;
+            }
+            // COLUMN is optional (`ALTER TABLE t DROP c`); the word after DROP tells a column
+            // from a constraint, an index or `ALTER COLUMN c DROP NOT NULL`.
+            let next = w(i + 1);
+            if next == "COLUMN" || !next.is_empty() && !NOT_A_COLUMN.contains(&next) {
+                return Some("DROP COLUMN");
+            }
+        }
+    }
+    None
+}
+
+struct Statement {
+    start: usize,
+    end: usize,
+    line: usize,
+    words: Vec<String>,
+}
+
+/// Splits `sql` into statements at `;` outside quotes and comments, with each statement's
+/// unquoted words upper-cased.
+fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut words = Vec::new();
+    let mut start = None;
+    let mut line = 1;
+    let mut start_line = 1;
+    let mut i = 0;
+    let mut finish = |words: &mut Vec<String>, start: &mut Option<usize>, end: usize, sl: usize| {
+        if let Some(s) = start.take() {
+            out.push(Statement {
+                start: s,
+                end,
+                line: sl,
+                words: std::mem::take(words),
+            });
+        }
+        words.clear();
+    };
+    while i < bytes.len() {
+        let b = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        // Whitespace and comments first: they neither start a statement nor hold words.
+        if b == b'\n' {
+            line += 1;
+            i += 1;
+            continue;
+        }
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let line_comment =
+            (b == b'-' && next == Some(b'-')) || (dialect == Dialect::Mysql && b == b'#');
+        if line_comment {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if b == b'/' && next == Some(b'*') {
+            let nests = dialect == Dialect::Postgres;
+            let mut depth = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') && (nests || depth == 0) {
+                    depth += 1;
+                    i += 2;
+                } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    if bytes[i] == b'\n' {
+                        line += 1;
+                    }
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        if b == b';' {
+            finish(&mut words, &mut start, i, start_line);
+            i += 1;
+            continue;
+        }
+        if start.is_none() {
+            start = Some(i);
+            start_line = line;
+        }
+        match b {
+            b'\'' | b'"' | b'`' => {
+                let backslashes = match dialect {
+                    Dialect::Mysql => b != b'`',
+                    // E'…' strings only.
+                    Dialect::Postgres => b == b'\'' && i > 0 && matches!(bytes[i - 1], b'E' | b'e'),
+                    Dialect::Sqlite => false,
+                };
+                i = skip_quoted(bytes, i, b, backslashes, &mut line);
+                // A quoted name or literal is a word of its own, never a keyword.
+                words.push((b as char).to_string());
+            }
+            b'$' if dialect == Dialect::Postgres => {
+                // `$tag$ … $tag$` (the tag may be empty); `$1` is a parameter.
+                let tag_end = bytes[i + 1..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                    .map(|p| i + 1 + p);
+                match tag_end {
+                    Some(e) if bytes[e] == b'$' && !bytes[i + 1].is_ascii_digit() => {
+                        let tag = &bytes[i..=e];
+                        let body = e + 1;
+                        let close = bytes[body..]
+                            .windows(tag.len())
+                            .position(|w| w == tag)
+                            .map_or(bytes.len(), |p| body + p + tag.len());
+                        line += bytes[i..close].iter().filter(|c| **c == b'\n').count();
+                        i = close;
+                        words.push("$".to_string());
+                    }
+                    _ => i += 1,
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let s = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                words.push(sql[s..i].to_ascii_uppercase());
+            }
+            _ => i += 1,
+        }
+    }
+    finish(&mut words, &mut start, bytes.len(), start_line);
+    out
+}
+
+/// The index just past the quoted run that starts at `open` (`quote` doubled inside stands for
+/// itself; with `backslashes`, a backslash escapes the next byte).
+fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslashes: bool, line: &mut usize) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if backslashes => i += 2,
+            c if c == quote => {
+                if bytes.get(i + 1) == Some(&quote) {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            }
+            c => {
+                if c == b'\n' {
+                    *line += 1;
+                }
+                i += 1;
+            }
+        }
+    }
+    bytes.len()
+}
+
+fn excerpt(statement: &str) -> String {
+    let one_line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 80 {
+        format!("{}…", one_line.chars().take(79).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whats(sql: &str, dialect: Dialect) -> Vec<&'static str> {
+        destructive(sql, dialect)
+            .into_iter()
+            .map(|f| f.what)
+            .collect()
+    }
+
+    #[test]
+    fn finds_each_kind_of_destructive_statement() {
+        let sql = "CREATE TABLE a (x int);\n\
+                   DROP TABLE IF EXISTS old_users;\n\
+                   drop schema legacy cascade;\n\
+                   DROP DATABASE scratch;\n\
+                   ALTER TABLE users DROP COLUMN email;\n\
+                   ALTER TABLE users DROP nickname;\n\
+                   TRUNCATE sessions;\n\
+                   DELETE FROM audit;\n\
+                   DELETE FROM audit WHERE at < now();\n\
+                   WITH gone AS (SELECT 1) DELETE FROM t;\n";
+        assert_eq!(
+            whats(sql, Dialect::Postgres),
+            [
+                "DROP TABLE",
+                "DROP SCHEMA",
+                "DROP DATABASE",
+                "DROP COLUMN",
+                "DROP COLUMN",
+                "TRUNCATE",
+                "DELETE without WHERE",
+                "DELETE without WHERE"
+            ]
+        );
+        let found = destructive(sql, Dialect::Postgres);
+        assert_eq!(found[0].line, 2);
+        assert_eq!(found[0].excerpt, "DROP TABLE IF EXISTS old_users");
+    }
+
+    #[test]
+    fn alterations_that_keep_columns_are_fine() {
+        let sql = "ALTER TABLE users DROP CONSTRAINT users_email_key;\n\
+                   ALTER TABLE users ALTER COLUMN name DROP NOT NULL;\n\
+                   ALTER TABLE users ALTER COLUMN name DROP DEFAULT;\n\
+                   ALTER TABLE users DROP INDEX users_name;\n\
+                   ALTER TABLE users DROP FOREIGN KEY fk;\n\
+                   ALTER TABLE users DROP PRIMARY KEY;\n\
+                   ALTER TABLE users ADD COLUMN dropped boolean;\n\
+                   DROP INDEX users_name;\n\
+                   DROP VIEW v;\n\
+                   CREATE TABLE drop_table_log (truncate text);";
+        assert!(whats(sql, Dialect::Postgres).is_empty());
+        assert!(whats(sql, Dialect::Mysql).is_empty());
+    }
+
+    #[test]
+    fn comments_strings_and_quoted_bodies_never_count() {
+        let pg = "-- DROP TABLE users;\n\
+                  /* DROP TABLE users; /* nested */ TRUNCATE users; */\n\
+                  INSERT INTO notes VALUES ('drop table users; delete from users');\n\
+                  INSERT INTO notes VALUES (E'it\\'s; TRUNCATE users');\n\
+                  CREATE FUNCTION f() RETURNS void AS $body$ BEGIN DELETE FROM t; END $body$ LANGUAGE plpgsql;\n\
+                  CREATE FUNCTION g() RETURNS void AS $$ TRUNCATE t; $$ LANGUAGE sql;\n\
+                  SELECT \"DROP TABLE x\" FROM \"delete\";\n\
+                  SELECT $1::text;\n";
+        assert!(
+            whats(pg, Dialect::Postgres).is_empty(),
+            "{:?}",
+            destructive(pg, Dialect::Postgres)
+        );
+        let my = "# DROP TABLE users;\n\
+                  INSERT INTO notes VALUES ('it\\'s; DROP TABLE users');\n\
+                  SELECT `drop table x` FROM t;\n\
+                  INSERT INTO notes VALUES (\"delete from x\");\n";
+        assert!(
+            whats(my, Dialect::Mysql).is_empty(),
+            "{:?}",
+            destructive(my, Dialect::Mysql)
+        );
+        // A standard string with a backslash ends at its quote in PostgreSQL and SQLite.
+        let tail = "INSERT INTO paths VALUES ('C:\\'); DROP TABLE users;";
+        assert_eq!(whats(tail, Dialect::Postgres), ["DROP TABLE"]);
+        assert_eq!(whats(tail, Dialect::Sqlite), ["DROP TABLE"]);
+    }
+
+    #[test]
+    fn real_migrations_read_right() {
+        // As Prisma writes them.
+        let prisma = "-- DropForeignKey\nALTER TABLE \"Post\" DROP CONSTRAINT \"Post_authorId_fkey\";\n\n\
+                      -- AlterTable\nALTER TABLE \"User\" DROP COLUMN \"legacy\",\nADD COLUMN \"bio\" TEXT;\n\n\
+                      -- DropTable\nDROP TABLE \"Old\";\n";
+        let found = destructive(prisma, Dialect::Postgres);
+        assert_eq!(
+            found.iter().map(|f| (f.what, f.line)).collect::<Vec<_>>(),
+            [("DROP COLUMN", 5), ("DROP TABLE", 9)]
+        );
+        // golang-migrate down-and-up style, MySQL.
+        let mysql = "ALTER TABLE `orders` DROP `note`, ADD INDEX `o_at` (`at`);\nDELETE FROM `carts` WHERE `expired` = 1;";
+        assert_eq!(whats(mysql, Dialect::Mysql), ["DROP COLUMN"]);
+        assert_eq!(
+            whats("ALTER TABLE \"User\" DROP \"legacy\";", Dialect::Postgres),
+            ["DROP COLUMN"]
+        );
+    }
+}
