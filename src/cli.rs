@@ -67,6 +67,10 @@ pub enum Command {
     Delete(cmd::delete::DeleteArgs),
     /// Show each environment's database, reachability, migration state and backups
     Status(cmd::status::StatusArgs),
+    /// Run the environment's migrations: list pending ones, back up, migrate, restore on failure
+    Migrate(cmd::migrate::MigrateArgs),
+    /// Undo a release: restore the newest pre-migration backup (or the one named)
+    Rollback(cmd::rollback::RollbackArgs),
 }
 
 impl Command {
@@ -81,6 +85,8 @@ impl Command {
             Command::Cleanup(_) => "cleanup",
             Command::Delete(_) => "delete",
             Command::Status(_) => "status",
+            Command::Migrate(_) => "migrate",
+            Command::Rollback(_) => "rollback",
         }
     }
 }

@@ -15,6 +15,35 @@ pub enum Ask {
     TypeName,
 }
 
+/// Asks for `phrase` to be typed before `action` on protected `env` (destructive migrations).
+/// `allowed` (a flag such as `--allow-destructive`) answers for automation; `--yes` does not.
+pub fn confirm_phrase(env: &Environment, action: &str, phrase: &str, allowed: bool) -> Result<()> {
+    if !env.protected || allowed {
+        return Ok(());
+    }
+    let name = &env.name;
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::aborted(format!(
+            "{action} on protected environment `{name}` needs confirmation"
+        ))
+        .with_hint(
+            "there is no terminal to ask on; pass --allow-destructive to confirm from a script",
+        ));
+    }
+    let typed = dialoguer::Input::<String>::with_theme(&dialoguer::theme::SimpleTheme)
+        .with_prompt(format!("{action} on `{name}`: type {phrase} to go on"))
+        .allow_empty(true)
+        .interact_text()
+        .unwrap_or_default();
+    if typed.trim() == phrase {
+        Ok(())
+    } else {
+        Err(Error::aborted(format!(
+            "{action} on `{name}` was not confirmed; nothing was changed"
+        )))
+    }
+}
+
 /// Asks before `action` on `env` when it is protected. `yes` answers for automation.
 pub fn confirm(env: &Environment, action: &str, ask: Ask, yes: bool) -> Result<()> {
     if !env.protected || yes {

@@ -13,6 +13,7 @@ pub mod format;
 pub mod fsutil;
 pub mod ids;
 pub mod migrations;
+pub mod pending;
 pub mod pipeline;
 pub mod progress;
 pub mod provider;

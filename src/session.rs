@@ -103,7 +103,13 @@ impl Session<'_> {
 
     /// The environment's database URL, from its variable or the config.
     pub fn url(&self, env: &Environment) -> Result<DatabaseUrl> {
-        let raw = match &env.url {
+        DatabaseUrl::parse(&self.raw_url(env)?, &self.config.root)
+    }
+
+    /// The URL as written in the variable or config, password included: only ever handed to a
+    /// child process's environment (`DATABASE_URL` of `migrate_command`), never shown.
+    pub fn raw_url(&self, env: &Environment) -> Result<String> {
+        Ok(match &env.url {
             UrlSource::Inline(url) => url.clone(),
             UrlSource::Var(var) => self.vars.get(var).map(str::to_string).ok_or_else(|| {
                 Error::config(format!(
@@ -114,8 +120,7 @@ impl Session<'_> {
                     "export {var}=postgres://user@host/db (or sqlite:path), or add it to .env"
                 ))
             })?,
-        };
-        DatabaseUrl::parse(&raw, &self.config.root)
+        })
     }
 
     pub fn provider(&self, env: &Environment) -> Result<(DatabaseUrl, Box<dyn Provider>)> {

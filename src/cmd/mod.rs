@@ -5,7 +5,9 @@ pub mod cleanup;
 pub mod delete;
 pub mod init;
 pub mod list;
+pub mod migrate;
 pub mod restore;
+pub mod rollback;
 pub mod status;
 pub mod verify;
 
@@ -29,6 +31,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Cleanup(args) => cleanup::run(&session, args),
         Command::Delete(args) => delete::run(&session, args),
         Command::Status(args) => status::run(&session, args),
+        Command::Migrate(args) => migrate::run(&session, args),
+        Command::Rollback(args) => rollback::run(&session, args),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::ids;
 use crate::pipeline::{Compression, Decoder, VerifiedDecoder};
-use crate::provider::{CommitOptions, Provider, Source, Staged, StoredFile};
+use crate::provider::{CommitOptions, Inspection, Provider, Source, Staged, StoredFile};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
@@ -56,19 +56,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         ));
     }
     let (url, db) = session.provider(env)?;
-    if db.kind() != record.provider {
-        return Err(Error::config(format!(
-            "backup {} is a {} backup; environment `{}` is a {} database",
-            record.id,
-            record.provider.as_str(),
-            env.name,
-            db.kind().as_str()
-        ))
-        .with_hint(format!(
-            "restore a backup taken from a {} database (see `faber-db list`)",
-            db.kind().as_str()
-        )));
-    }
+    check_kind(env, db.as_ref(), &record)?;
     ui.line(format!(
         "Restoring {} into {} ({})",
         ui.bold(&record.id),
@@ -87,23 +75,121 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         return Ok(Report::new().with("dry_run", true).with("backup", &record));
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
+    let restored = apply(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        &Options {
+            event: "restore",
+            safety_reason: (!args.no_safety_backup).then_some("pre-restore"),
+            terminate_connections: args.terminate_connections,
+            jobs: args.jobs,
+        },
+    )?;
+    let mut report = Report::new()
+        .with("backup", &record)
+        .with("environment", &env.name)
+        .with("safety_backup", &restored.safety)
+        .with("tables", &restored.inspection.tables)
+        .with("migrations", &restored.inspection.migrations)
+        .with("row_count_differences", &restored.diffs);
+    report.failure = restored.failure(env);
+    if let Some(s) = &restored.safety {
+        ui.line(format!(
+            "Undo with: faber-db restore {} --from {s}",
+            env.name
+        ));
+    }
+    Ok(report.with("restored", json!(true)))
+}
 
+/// Fails unless `record` was taken from the same kind of database as `env`'s.
+pub fn check_kind(env: &Environment, db: &dyn Provider, record: &BackupRecord) -> Result<()> {
+    if db.kind() == record.provider {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "backup {} is a {} backup; environment `{}` is a {} database",
+        record.id,
+        record.provider.as_str(),
+        env.name,
+        db.kind().as_str()
+    ))
+    .with_hint(format!(
+        "restore a backup taken from a {} database (see `faber-db list`)",
+        db.kind().as_str()
+    )))
+}
+
+/// How [`apply`] goes about a restore.
+pub struct Options {
+    /// The audit event: `restore`, `rollback`.
+    pub event: &'static str,
+    /// The reason of the safety backup to take first, or `None` for none.
+    pub safety_reason: Option<&'static str>,
+    pub terminate_connections: bool,
+    pub jobs: u32,
+}
+
+/// What a restore did.
+pub struct Restored {
+    /// The safety backup taken of what was replaced.
+    pub safety: Option<String>,
+    /// The database as it is now.
+    pub inspection: Inspection,
+    /// Row counts that differ from the backup's manifest.
+    pub diffs: Vec<String>,
+}
+
+impl Restored {
+    /// The failure to report when the restored data differs from the manifest.
+    pub fn failure(&self, env: &Environment) -> Option<Error> {
+        if self.diffs.is_empty() {
+            return None;
+        }
+        Some(
+            Error::verification(format!(
+                "the restored database differs from the manifest: {}",
+                self.diffs.join(", ")
+            ))
+            .with_hint(match &self.safety {
+                Some(s) => format!(
+                    "the data was replaced; check it, and undo with `faber-db restore {} --from {s}`",
+                    env.name
+                ),
+                None => "the data was replaced; check it before relying on it".to_string(),
+            }),
+        )
+    }
+}
+
+/// Restores `record` into `env`'s database: checksum, stage and check, safety backup, commit,
+/// then the row counts compared with the manifest. Confirmation is the caller's.
+pub fn apply(
+    session: &Session,
+    env: &Environment,
+    db: &dyn Provider,
+    record: &BackupRecord,
+    options: &Options,
+) -> Result<Restored> {
+    let ui = &session.ctx.ui;
     // Checksum, then stage and check: the safety backup is taken only when the restore is ready
     // to commit, and a restore that cannot happen changes nothing at all.
     let staged = (|| {
-        if let Err((e, status)) = verify::checksum_ok(session, &record) {
+        if let Err((e, status)) = verify::checksum_ok(session, record) {
             if let Some(status) = status {
                 mark(session, &record.id, status);
             }
             return Err(e);
         }
         ui.ok(format!("Checksum of {} verified", record.id));
-        stage(session, env, &record, db.as_ref(), args.jobs)
+        stage(session, env, record, db, options.jobs)
     })()
     .inspect_err(|e| {
         cmd::log_event(
             session,
-            "restore",
+            options.event,
             Some(&env.name),
             Some(&record.id),
             false,
@@ -118,13 +204,13 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     } else {
         ui.ok(format!("Staged and checked {}", record.id));
     }
-    let safety = safety_backup(session, env, db.as_ref(), args.no_safety_backup)?;
+    let safety = safety_backup(session, env, db, options.safety_reason)?;
     let result = staged.commit(&CommitOptions {
-        terminate_connections: args.terminate_connections,
+        terminate_connections: options.terminate_connections,
     });
     cmd::log_event(
         session,
-        "restore",
+        options.event,
         Some(&env.name),
         Some(&record.id),
         result.is_ok(),
@@ -132,20 +218,14 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     );
     let inspection = result.map_err(|e| match &safety {
         Some(s) => e.add_hint(format!(
-            "safety backup {s} holds the database as it was before this restore"
+            "safety backup {s} holds the database as it was before this {}",
+            options.event
         )),
         None => e,
     })?;
 
     let diffs = verify::compare_tables(&record.tables, &inspection.tables);
     let rows: u64 = inspection.tables.values().map(|t| t.rows).sum();
-    let mut report = Report::new()
-        .with("backup", &record)
-        .with("environment", &env.name)
-        .with("safety_backup", &safety)
-        .with("tables", &inspection.tables)
-        .with("migrations", &inspection.migrations)
-        .with("row_count_differences", &diffs);
     let estimated = inspection
         .tables
         .iter()
@@ -161,15 +241,6 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             "Restored {} tables, {rows} rows; row counts match the manifest{unchecked}",
             inspection.tables.len()
         ));
-    } else {
-        report.failure = Some(Error::verification(format!(
-            "the restored database differs from the manifest: {}",
-            diffs.join(", ")
-        ))
-        .with_hint(match &safety {
-            Some(s) => format!("the data was replaced; check it, and undo with `faber-db restore {} --from {s}`", env.name),
-            None => "the data was replaced; check it before relying on it".to_string(),
-        }));
     }
     if let Some(m) = &inspection.migrations {
         ui.line(format!(
@@ -178,13 +249,11 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             m.last_migration.as_deref().unwrap_or("-")
         ));
     }
-    if let Some(s) = &safety {
-        ui.line(format!(
-            "Undo with: faber-db restore {} --from {s}",
-            env.name
-        ));
-    }
-    Ok(report.with("restored", json!(true)))
+    Ok(Restored {
+        safety,
+        inspection,
+        diffs,
+    })
 }
 
 /// The backup named by `from`: an ID, or `latest` for the newest valid backup of `env`.
@@ -216,19 +285,19 @@ fn choose(session: &Session, env: &Environment, from: &str) -> Result<BackupReco
     }
 }
 
-/// Takes the pre-restore backup of the current database. A database that does not exist yet has
-/// nothing to save.
+/// Takes the safety backup (reason `reason`) of the current database. A database that does not
+/// exist yet has nothing to save.
 fn safety_backup(
     session: &Session,
     env: &Environment,
     db: &dyn Provider,
-    skip: bool,
+    reason: Option<&str>,
 ) -> Result<Option<String>> {
     let ui = &session.ctx.ui;
-    if skip {
+    let Some(reason) = reason else {
         ui.warn("no safety backup taken (--no-safety-backup)");
         return Ok(None);
-    }
+    };
     if !db.exists()? {
         ui.warn(format!(
             "no safety backup: database {} does not exist yet",
@@ -236,7 +305,7 @@ fn safety_backup(
         ));
         return Ok(None);
     }
-    let request = backup::Request::automatic(env, "pre-restore");
+    let request = backup::Request::automatic(env, reason);
     let record = backup::take(session, env, &request).map_err(|e| {
         let msg = format!(
             "the safety backup failed, so nothing was restored: {}",

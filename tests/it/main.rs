@@ -13,5 +13,6 @@ mod mysql;
 mod postgres;
 mod protected;
 mod quickstart;
+mod release;
 mod roundtrip;
 mod services;

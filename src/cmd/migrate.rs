@@ -1,0 +1,354 @@
+//! `faber-db migrate ENV`: the pre-migrate hook. Lists the pending migrations and flags their
+//! destructive statements, takes the `pre-migration` backup, runs the environment's
+//! `migrate_command`, and on failure restores that backup (exit 9).
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::Report;
+use crate::cli::DryRun;
+use crate::cmd::{self, backup, restore};
+use crate::config::Environment;
+use crate::confirm::{self, Ask};
+use crate::error::{Error, Kind, Result};
+use crate::migrations::MigrationState;
+use crate::pending::{self, MigrationFile};
+use crate::provider::ProviderKind;
+use crate::session::Session;
+use crate::sqlscan::{self, Dialect, Finding};
+
+/// What must be typed to run destructive migrations on a protected environment.
+pub const DESTRUCTIVE_PHRASE: &str = "proceed-with-destructive-changes";
+/// How many of the command's last output lines a failure report keeps.
+const TAIL_LINES: usize = 20;
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Environment to migrate
+    pub env: String,
+
+    /// Skip the pre-migration backup even when backup_before_migrate is set
+    #[arg(long)]
+    pub no_backup: bool,
+
+    /// Run destructive migrations on a protected environment without typing the phrase
+    #[arg(long)]
+    pub allow_destructive: bool,
+
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+/// A pending migration, as reported.
+#[derive(Debug, Serialize)]
+struct Pending {
+    name: String,
+    file: String,
+    destructive: Vec<Destructive>,
+}
+
+#[derive(Debug, Serialize)]
+struct Destructive {
+    what: &'static str,
+    line: usize,
+    statement: String,
+}
+
+impl From<Finding> for Destructive {
+    fn from(f: Finding) -> Self {
+        Destructive {
+            what: f.what,
+            line: f.line,
+            statement: f.excerpt,
+        }
+    }
+}
+
+pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
+    let ui = &session.ctx.ui;
+    let env = session.env(&args.env)?;
+    let (url, db) = session.provider(env)?;
+    let version = db.check_connection()?;
+    ui.ok(format!("Connected to {} ({version})", url.redacted()));
+    let before = db
+        .inspect(env.migrations_table.as_deref(), false)?
+        .migrations;
+    show_state(session, "Applied", before.as_ref());
+
+    let dir = pending::directory(
+        session.config.migrations_directory.as_deref(),
+        &session.config.root,
+    );
+    let files = match &dir {
+        Some(d) => pending::files(d)?,
+        None => Vec::new(),
+    };
+    let dialect = match db.kind() {
+        ProviderKind::Postgres => Dialect::Postgres,
+        ProviderKind::Mysql => Dialect::Mysql,
+        ProviderKind::Sqlite => Dialect::Sqlite,
+    };
+    let todo = pending::pending(&files, before.as_ref());
+    let todo = describe(session, &todo, dialect)?;
+    let destructive = todo.iter().filter(|p| !p.destructive.is_empty()).count();
+    match &dir {
+        None => ui.warn(format!(
+            "no migrations directory (set migrations.directory, or use one of {}): pending migrations cannot be listed",
+            pending::DEFAULT_DIRS.join(", ")
+        )),
+        Some(d) if todo.is_empty() => ui.ok(format!(
+            "No pending migrations in {}",
+            session.ctx.show(d)
+        )),
+        Some(d) => {
+            ui.line(format!(
+                "{} pending in {}:",
+                todo.len(),
+                session.ctx.show(d)
+            ));
+            for p in &todo {
+                ui.line(format!("  {}", p.name));
+                for f in &p.destructive {
+                    ui.warn(format!(
+                        "{} line {}: {} — {}",
+                        p.file, f.line, f.what, f.statement
+                    ));
+                }
+            }
+        }
+    }
+    let take_backup = env.backup_before_migrate && !args.no_backup;
+    let mut report = Report::new()
+        .with("environment", &env.name)
+        .with("pending", &todo)
+        .with("migrations_before", &before);
+
+    if args.dry_run.dry_run {
+        ui.line(format!(
+            "Dry run: would {}run {}{}.",
+            if take_backup {
+                "take a pre-migration backup, "
+            } else {
+                ""
+            },
+            env.migrate_command
+                .as_deref()
+                .unwrap_or("(no migrate_command)"),
+            if env.rollback_on_failure && take_backup {
+                ", and restore the backup if it fails"
+            } else {
+                ""
+            }
+        ));
+        return Ok(report.with("dry_run", true));
+    }
+    let command = env.migrate_command.as_deref().ok_or_else(|| {
+        Error::config(format!(
+            "environment `{}` has no migrate_command to run",
+            env.name
+        ))
+        .with_hint(format!(
+            "set environments.{}.migrate_command (e.g. \"npx prisma migrate deploy\")",
+            env.name
+        ))
+    })?;
+    if dir.is_some() && todo.is_empty() {
+        return Ok(report.with("migrated", false));
+    }
+    if destructive > 0 {
+        confirm::confirm_phrase(
+            env,
+            &format!("{destructive} destructive migrations"),
+            DESTRUCTIVE_PHRASE,
+            args.allow_destructive,
+        )?;
+    }
+    confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
+
+    let backup = if take_backup {
+        let request = backup::Request::automatic(env, "pre-migration");
+        Some(backup::take(session, env, &request).map_err(|e| {
+            e.add_hint("the migration did not run: the pre-migration backup failed")
+        })?)
+    } else {
+        None
+    };
+    report = report.with("backup", backup.as_ref().map(|b| &b.id));
+
+    ui.line(format!("Running: {command}"));
+    let outcome = run_command(session, env, command);
+    let (ok, detail, tail) = match &outcome {
+        Ok(tail) => (true, None, tail.clone()),
+        Err((what, tail)) => (false, Some(what.clone()), tail.clone()),
+    };
+    cmd::log_event(
+        session,
+        "migrate",
+        Some(&env.name),
+        backup.as_ref().map(|b| b.id.as_str()),
+        ok,
+        detail,
+    );
+    if ok {
+        let after = db
+            .inspect(env.migrations_table.as_deref(), false)?
+            .migrations;
+        ui.ok("Migration finished");
+        show_state(session, "Applied", after.as_ref());
+        return Ok(report
+            .with("migrated", true)
+            .with("migrations_after", &after));
+    }
+    let what = outcome.err().map(|(w, _)| w).unwrap_or_default();
+    report = report.with("migrated", false).with("output_tail", &tail);
+    let failure = Error::new(Kind::Migration, format!("the migration failed: {what}"));
+    let Some(backup) = backup.filter(|_| env.rollback_on_failure) else {
+        report.failure = Some(failure.with_hint(
+            "the database is as the migration left it; restore a backup with `faber-db restore` if needed",
+        ));
+        return Ok(report.with("rolled_back", false));
+    };
+    ui.warn(format!("restoring the pre-migration backup {}", backup.id));
+    let restored = restore::apply(
+        session,
+        env,
+        db.as_ref(),
+        &backup,
+        &restore::Options {
+            event: "rollback",
+            safety_reason: Some("pre-rollback"),
+            terminate_connections: false,
+            jobs: 1,
+        },
+    );
+    match restored {
+        Ok(r) => {
+            let matches = r.inspection.migrations == backup.migrations && r.diffs.is_empty();
+            show_state(session, "Restored to", r.inspection.migrations.as_ref());
+            report.failure = Some(failure.with_hint(format!(
+                "the pre-migration backup {} was restored{}; the failed attempt is kept as {}",
+                backup.id,
+                if matches {
+                    " and matches it"
+                } else {
+                    ", but the database differs from it — check it"
+                },
+                r.safety.as_deref().unwrap_or("(no safety backup)")
+            )));
+            Ok(report
+                .with("rolled_back", true)
+                .with("rollback_matches", matches)
+                .with("migrations_after", &r.inspection.migrations))
+        }
+        Err(e) => {
+            report.failure = Some(
+                Error::new(
+                    Kind::Migration,
+                    format!("the migration failed ({what}), and so did restoring the pre-migration backup: {}", e.message()),
+                )
+                .with_hint(format!(
+                    "restore it by hand: faber-db restore {} --from {}",
+                    env.name, backup.id
+                )),
+            );
+            Ok(report.with("rolled_back", false))
+        }
+    }
+}
+
+/// Reads each pending file and scans it for destructive statements.
+fn describe(session: &Session, todo: &[MigrationFile], dialect: Dialect) -> Result<Vec<Pending>> {
+    todo.iter()
+        .map(|f| {
+            let sql = std::fs::read_to_string(&f.path)
+                .map_err(|e| Error::io(Kind::Config, "cannot read", &f.path, e))?;
+            Ok(Pending {
+                name: f.name.clone(),
+                file: session.ctx.show(&f.path),
+                destructive: sqlscan::destructive(&sql, dialect)
+                    .into_iter()
+                    .map(Destructive::from)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn show_state(session: &Session, what: &str, state: Option<&MigrationState>) {
+    let ui = &session.ctx.ui;
+    match state {
+        Some(m) => ui.line(format!(
+            "{what}: {} migrations ({}), last {}",
+            m.applied_count,
+            m.tool,
+            m.last_migration.as_deref().unwrap_or("-")
+        )),
+        None => ui.line(format!("{what}: no migration table")),
+    }
+}
+
+/// Runs `command` with `sh -c` in the project root, with `DATABASE_URL` set to the environment's
+/// URL. Its output goes to stderr (stdout stays clean for `--json`); the last lines are kept for
+/// the report. On failure, what failed and those lines.
+fn run_command(
+    session: &Session,
+    env: &Environment,
+    command: &str,
+) -> std::result::Result<Vec<String>, (String, Vec<String>)> {
+    let url = session
+        .raw_url(env)
+        .map_err(|e| (e.one_line(), Vec::new()))?;
+    let mut cmd = Command::new("sh");
+    crate::child::dies_with_us(&mut cmd);
+    let child = cmd
+        .arg("-c")
+        .arg(command)
+        .current_dir(&session.config.root)
+        .env("DATABASE_URL", url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return Err((format!("cannot run sh: {e}"), Vec::new())),
+    };
+    let tail = Arc::new(Mutex::new(Vec::new()));
+    let quiet = session.ctx.ui.quiet;
+    let pump = |stream: Box<dyn Read + Send>| {
+        let tail = Arc::clone(&tail);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
+                if !quiet {
+                    eprintln!("  | {line}");
+                }
+                let mut t = tail.lock().expect("not poisoned");
+                t.push(line);
+                if t.len() > TAIL_LINES {
+                    t.remove(0);
+                }
+            }
+        })
+    };
+    let out = pump(Box::new(child.stdout.take().expect("piped")));
+    let err = pump(Box::new(child.stderr.take().expect("piped")));
+    let status = child.wait();
+    let _ = out.join();
+    let _ = err.join();
+    let tail = tail.lock().expect("not poisoned").clone();
+    match status {
+        Ok(s) if s.success() => Ok(tail),
+        Ok(s) => Err((
+            match s.code() {
+                Some(code) => format!("`{command}` exited with {code}"),
+                None => format!("`{command}` was killed"),
+            },
+            tail,
+        )),
+        Err(e) => Err((format!("`{command}` did not finish: {e}"), tail)),
+    }
+}

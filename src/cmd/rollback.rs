@@ -1,0 +1,214 @@
+//! `faber-db rollback ENV [--to ID | --to-migration NAME]`: undo a release by restoring the newest
+//! valid `pre-migration` backup (or the one named), showing which migrations it undoes, and
+//! checking the migration state afterwards.
+
+use clap::{ArgGroup, Args};
+
+use crate::Report;
+use crate::cli::DryRun;
+use crate::cmd::restore;
+use crate::config::Environment;
+use crate::confirm::{self, Ask};
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::migrations::MigrationState;
+use crate::registry::{BackupRecord, Status};
+use crate::session::Session;
+
+#[derive(Debug, Args)]
+#[command(group = ArgGroup::new("target").args(["to", "to_migration"]))]
+pub struct RollbackArgs {
+    /// Environment to roll back
+    pub env: String,
+
+    /// Backup ID to roll back to (default: the newest valid pre-migration backup of ENV, else
+    /// its newest valid backup)
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
+
+    /// Roll back to the newest valid backup whose last applied migration is NAME
+    #[arg(long, value_name = "NAME")]
+    pub to_migration: Option<String>,
+
+    /// End other sessions connected to the database instead of refusing (PostgreSQL, MySQL)
+    #[arg(long)]
+    pub terminate_connections: bool,
+
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
+    let ui = &session.ctx.ui;
+    let env = session.env(&args.env)?;
+    let record = pick(session, env, &args)?;
+    let (url, db) = session.provider(env)?;
+    restore::check_kind(env, db.as_ref(), &record)?;
+    let now = if db.exists()? {
+        db.inspect(env.migrations_table.as_deref(), false)?
+            .migrations
+    } else {
+        None
+    };
+    let undone = undone(now.as_ref(), record.migrations.as_ref());
+    ui.line(format!(
+        "Rolling {} ({}) back to {}",
+        ui.bold(&env.name),
+        url.redacted(),
+        ui.bold(&record.id)
+    ));
+    ui.line(format!("  now:   {}", describe(now.as_ref())));
+    ui.line(format!("  after: {}", describe(record.migrations.as_ref())));
+    if !undone.is_empty() {
+        ui.line(format!("  undoes: {}", undone.join(", ")));
+    }
+    let report = Report::new()
+        .with("environment", &env.name)
+        .with("backup", &record)
+        .with("migrations_before", &now)
+        .with("undone", &undone);
+    if args.dry_run.dry_run {
+        ui.line("Dry run: would take a safety backup (reason pre-rollback) and restore it.");
+        return Ok(report.with("dry_run", true));
+    }
+    confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
+    let restored = restore::apply(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        &restore::Options {
+            event: "rollback",
+            safety_reason: Some("pre-rollback"),
+            terminate_connections: args.terminate_connections,
+            jobs: 1,
+        },
+    )?;
+    let after = &restored.inspection.migrations;
+    let matches = same_state(after.as_ref(), record.migrations.as_ref());
+    let mut report = report
+        .with("safety_backup", &restored.safety)
+        .with("migrations_after", after)
+        .with("migrations_match", matches)
+        .with("row_count_differences", &restored.diffs);
+    report.failure = restored.failure(env);
+    if matches {
+        ui.ok(format!(
+            "Migration state matches the backup: {}",
+            describe(after.as_ref())
+        ));
+    } else if report.failure.is_none() {
+        report.failure = Some(
+            Error::verification(format!(
+                "after the rollback the migration state is {}, but the backup recorded {}",
+                describe(after.as_ref()),
+                describe(record.migrations.as_ref())
+            ))
+            .with_hint("check the database; the safety backup holds what was replaced"),
+        );
+    }
+    if let Some(s) = &restored.safety {
+        ui.line(format!(
+            "Undo with: faber-db restore {} --from {s}",
+            env.name
+        ));
+    }
+    Ok(report.with("rolled_back", true))
+}
+
+/// The backup to roll back to.
+fn pick(session: &Session, env: &Environment, args: &RollbackArgs) -> Result<BackupRecord> {
+    let reg = session.store.load()?;
+    let valid: Vec<&BackupRecord> = reg
+        .newest_first(Some(&env.name))
+        .into_iter()
+        .filter(|b| b.status == Status::Valid)
+        .collect();
+    if let Some(id) = &args.to {
+        ids::validate_id(id)?;
+        let record = crate::cmd::verify::find(&reg, id)?;
+        if record.status != Status::Valid {
+            return Err(Error::verification(format!(
+                "backup {id} is marked {}; it will not be restored",
+                record.status.as_str()
+            ))
+            .with_hint("check it with `faber-db verify` or pick another backup"));
+        }
+        return Ok(record.clone());
+    }
+    if let Some(name) = &args.to_migration {
+        return valid
+            .into_iter()
+            .find(|b| {
+                b.migrations
+                    .as_ref()
+                    .and_then(|m| m.last_migration.as_deref())
+                    == Some(name.as_str())
+            })
+            .cloned()
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "no valid backup of `{}` ends at migration {name}",
+                    env.name
+                ))
+                .with_hint(format!(
+                    "see the migrations of each backup with `faber-db list {}`",
+                    env.name
+                ))
+            });
+    }
+    valid
+        .iter()
+        .find(|b| b.reason.as_deref() == Some("pre-migration"))
+        .or_else(|| {
+            valid.iter().find(|b| {
+                !b.reason
+                    .as_deref()
+                    .is_some_and(|r| crate::registry::UNDO_REASONS.contains(&r))
+            })
+        })
+        .map(|b| (*b).clone())
+        .ok_or_else(|| {
+            Error::config(format!(
+                "environment `{}` has no valid backup to roll back to",
+                env.name
+            ))
+            .with_hint(format!(
+                "`faber-db migrate {}` takes a pre-migration backup when backup_before_migrate is set",
+                env.name
+            ))
+        })
+}
+
+/// The migrations applied now that the backup does not have: what the rollback undoes.
+fn undone(now: Option<&MigrationState>, backup: Option<&MigrationState>) -> Vec<String> {
+    let Some(now) = now else {
+        return Vec::new();
+    };
+    now.migrations_list
+        .iter()
+        .filter(|m| !backup.is_some_and(|b| b.migrations_list.contains(m)))
+        .cloned()
+        .collect()
+}
+
+fn same_state(a: Option<&MigrationState>, b: Option<&MigrationState>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            a.applied_count == b.applied_count && a.migrations_list == b.migrations_list
+        }
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+fn describe(state: Option<&MigrationState>) -> String {
+    match state {
+        Some(m) => format!(
+            "{} migrations applied, last {}",
+            m.applied_count,
+            m.last_migration.as_deref().unwrap_or("-")
+        ),
+        None => "no migration table".to_string(),
+    }
+}

@@ -1,0 +1,208 @@
+//! The release workflow end to end: migrate with a pre-migration backup, a failing migration
+//! rolled back (exit 9), a good one, then `rollback` — on SQLite and on PostgreSQL, with a small
+//! migration tool (a shell script over sqlite3 / psql) as the environment's `migrate_command`.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::Project;
+use crate::postgres::PgDb;
+
+/// Applies `migrations/*.up.sql` not yet in `schema_migrations`, each recorded by its version,
+/// like golang-migrate. `$RUN_SQL FILE` and `$QUERY SQL` differ per database.
+const MIGRATE_SH: &str = r#"#!/bin/sh
+set -e
+query "CREATE TABLE IF NOT EXISTS schema_migrations (version varchar(64) PRIMARY KEY)"
+for f in $(ls migrations/*.up.sql | sort); do
+  v=$(basename "$f" | cut -d_ -f1)
+  n=$(query "SELECT count(*) FROM schema_migrations WHERE version = '$v'")
+  [ "$n" = 0 ] || continue
+  echo "applying $f"
+  run_sql "$f"
+  query "INSERT INTO schema_migrations VALUES ('$v')"
+done
+"#;
+
+const SQLITE_TOOLS: &str = r#"db="${DATABASE_URL#sqlite:}"
+query() { sqlite3 -bail "$db" "$1"; }
+run_sql() { sqlite3 -bail "$db" < "$1"; }
+"#;
+
+const PG_TOOLS: &str = r#"query() { psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+run_sql() { psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -f "$1"; }
+"#;
+
+const M1: &str = "CREATE TABLE users (id integer PRIMARY KEY, name text NOT NULL);";
+const M2: &str = "CREATE TABLE posts (id integer PRIMARY KEY, user_id integer REFERENCES users (id), body text);";
+/// Fails half-way: the first statements apply, the third does not.
+const M3_BAD: &str = "ALTER TABLE users ADD COLUMN email text;\nUPDATE users SET email = name || '@example.com';\nINSERT INTO no_such_table VALUES (1);";
+const M3_GOOD: &str =
+    "ALTER TABLE users ADD COLUMN email text;\nUPDATE users SET email = name || '@example.com';";
+
+fn release_project(url: &str, tools: &str) -> Project {
+    let p = Project::with_config(
+        "[defaults]\ncompression = \"gzip\"\n[migrations]\ndirectory = \"migrations\"\n\
+         [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\nmigrate_command = \"sh ./migrate.sh\"\n",
+    )
+    .with_var("PROD_DATABASE_URL", url);
+    p.write(
+        "migrate.sh",
+        &MIGRATE_SH.replacen("set -e\n", &format!("set -e\n{tools}"), 1),
+    );
+    p.write("migrations/001_users.up.sql", M1);
+    p.write("migrations/001_users.down.sql", "DROP TABLE users;");
+    p.write("migrations/002_posts.up.sql", M2);
+    p
+}
+
+/// The whole scenario, with `state` reading the database's schema and data as text.
+fn scenario(p: &Project, seed: &dyn Fn(&str), state: &dyn Fn() -> String) {
+    // Release 1: migrations 1 and 2 on a database with no migration table yet.
+    let doc = p.json(&["migrate", "production", "--yes"], 0);
+    assert_eq!(doc["pending"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(doc["migrations_after"]["applied_count"], 2, "{doc}");
+    seed(
+        "INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'bob'); INSERT INTO posts VALUES (1, 1, 'hello');",
+    );
+    let before_release = state();
+
+    // Release 2 fails half-way: the pre-migration backup is restored, exit 9.
+    p.write("migrations/003_email.up.sql", M3_BAD);
+    let doc = p.json(&["migrate", "production", "--yes"], 9);
+    assert_eq!(doc["error"]["kind"], "migration", "{doc}");
+    assert_eq!(doc["rolled_back"], true, "{doc}");
+    assert_eq!(doc["rollback_matches"], true, "{doc}");
+    assert_eq!(doc["pending"][0]["name"], "003_email");
+    let backup_id = doc["backup"].as_str().unwrap().to_string();
+    let backup = p
+        .backups()
+        .into_iter()
+        .find(|b| b["id"] == backup_id.as_str())
+        .unwrap();
+    assert_eq!(backup["reason"], "pre-migration");
+    assert_eq!(backup["migrations"]["applied_count"], 2);
+    assert!(
+        doc["output_tail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("no_such_table")),
+        "{doc}"
+    );
+    assert_eq!(state(), before_release, "the failed release left no trace");
+    assert!(
+        p.backups().iter().any(|b| b["reason"] == "pre-rollback"),
+        "the failed attempt is kept"
+    );
+
+    // The fixed release 2 goes through.
+    p.write("migrations/003_email.up.sql", M3_GOOD);
+    let doc = p.json(&["migrate", "production", "--yes"], 0);
+    assert_eq!(doc["migrations_after"]["applied_count"], 3, "{doc}");
+    assert_ne!(state(), before_release);
+    // Nothing left to do: no backup, no command.
+    let count = p.backups().len();
+    p.run(&["migrate", "production", "--yes"])
+        .code(0)
+        .stdout_has("No pending migrations");
+    assert_eq!(p.backups().len(), count);
+
+    // And is rolled back.
+    let dry = p.json(&["rollback", "production", "--dry-run"], 0);
+    assert_eq!(dry["undone"], serde_json::json!(["003"]), "{dry}");
+    let doc = p.json(&["rollback", "production", "--yes"], 0);
+    assert_eq!(doc["migrations_match"], true, "{doc}");
+    assert_eq!(doc["migrations_after"]["applied_count"], 2);
+    assert_eq!(state(), before_release);
+
+    // Every step is in the audit log.
+    let history =
+        std::fs::read_to_string(p.path(&format!("{}/history.jsonl", crate::harness::BACKUPS)))
+            .unwrap();
+    for event in ["\"migrate\"", "\"rollback\"", "\"backup\""] {
+        assert!(history.contains(event), "{event} in {history}");
+    }
+}
+
+#[test]
+fn sqlite_release_pipeline_migrate_fail_restore_migrate_rollback() {
+    let p = release_project("sqlite:db/prod.sqlite3", SQLITE_TOOLS);
+    rusqlite::Connection::open(p.path("db/prod.sqlite3"))
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 1;")
+        .unwrap();
+    let seed = |sql: &str| p.sqlite("db/prod.sqlite3").execute_batch(sql).unwrap();
+    let state = || {
+        let conn = p.sqlite("db/prod.sqlite3");
+        let mut out = String::new();
+        let mut tables = conn
+            .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        let rows: Vec<(String, String)> = tables
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (name, sql) in rows {
+            out.push_str(&format!("{sql}\n"));
+            let mut q = conn
+                .prepare(&format!("SELECT * FROM \"{name}\" ORDER BY 1"))
+                .unwrap();
+            let n = q.column_count();
+            let data: Vec<String> = q
+                .query_map([], |r| {
+                    Ok((0..n)
+                        .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                        .collect::<Vec<_>>()
+                        .join("|"))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            out.push_str(&data.join("\n"));
+            out.push('\n');
+        }
+        out
+    };
+    scenario(&p, &seed, &state);
+}
+
+#[test]
+fn postgres_release_pipeline_migrate_fail_restore_migrate_rollback() {
+    if !crate::services::available("PostgreSQL", "127.0.0.1:5432") {
+        return;
+    }
+    let db = PgDb::new("release");
+    let p = release_project(&db.url(), PG_TOOLS);
+    let seed = |sql: &str| {
+        db.exec(sql);
+    };
+    let state = || format!("{}\n{:?}", db.schema(), db.data());
+    scenario(&p, &seed, &state);
+}
+
+#[test]
+fn protected_migrate_and_rollback_without_a_terminal_stop_at_once() {
+    let p = release_project("sqlite:db/prod.sqlite3", SQLITE_TOOLS);
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch("CREATE TABLE keep (x); INSERT INTO keep VALUES (1);")
+        .unwrap();
+    let id = p.backup(&["production", "--yes"]);
+    let db = std::fs::read(p.path("db/prod.sqlite3")).unwrap();
+    for args in [
+        vec!["migrate", "production"],
+        vec!["rollback", "production"],
+        vec!["rollback", "production", "--to", id.as_str()],
+    ] {
+        let started = Instant::now();
+        p.run(&args).code(8).stderr_has("--yes");
+        assert!(started.elapsed() < Duration::from_secs(5), "{args:?} hung");
+    }
+    // A destructive migration needs its own confirmation: --yes is not enough.
+    p.write("migrations/003_drop.up.sql", "DROP TABLE keep;");
+    p.run(&["migrate", "production", "--yes"])
+        .code(8)
+        .stderr_has("DROP TABLE")
+        .stderr_has("--allow-destructive");
+    assert_eq!(std::fs::read(p.path("db/prod.sqlite3")).unwrap(), db);
+    assert_eq!(p.backups().len(), 1);
+}
