@@ -343,4 +343,7 @@ pub struct HistoryEvent {
     pub detail: Option<String>,
     pub user: Option<String>,
     pub host: Option<String>,
+    /// The project's git commit and branch at the time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitState>,
 }

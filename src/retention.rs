@@ -90,6 +90,30 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration `{s}`: {e} (examples: 30d, 12h, 2weeks)"))
 }
 
+/// A positive duration written by people (`24h`, `2d`), such as `max_backup_age`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Age(pub Duration);
+
+impl FromStr for Age {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let d = parse_duration(s)?;
+        if d.is_zero() {
+            return Err(format!("`{s}` is no age: use a positive duration such as 24h"));
+        }
+        Ok(Age(d))
+    }
+}
+
+impl<'de> Deserialize<'de> for Age {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// A short human form of a remaining or elapsed time: `29d`, `5h`, `12m`, `40s`.
 pub fn short(d: chrono::Duration) -> String {
     let secs = d.num_seconds().unsigned_abs();

@@ -18,7 +18,7 @@ use crate::ids;
 use crate::pipeline::{self, Compression, Counted, Decoder};
 use crate::progress;
 use crate::provider::{self, DumpTo, Provider, ProviderKind, Source};
-use crate::registry::{self, BackupRecord, GitState, Status, Verification};
+use crate::registry::{self, BackupRecord, Status, Verification};
 use crate::retention::Retention;
 use crate::session::Session;
 use crate::ui;
@@ -338,7 +338,7 @@ fn take_inner(
         }),
         host: cmd::host(),
         user: cmd::user(),
-        git: git_state(&session.config.root),
+        git: cmd::git_state(&session.config.root),
         duration_ms: started.elapsed().as_millis() as u64,
     };
 
@@ -528,28 +528,4 @@ fn print_summary(session: &Session, r: &BackupRecord) {
         "Restore with: faber-db restore {} --from {}",
         r.environment, r.id
     ));
-}
-
-/// The project's git commit and branch, read from `.git` without running git.
-fn git_state(root: &std::path::Path) -> Option<GitState> {
-    let git = root.join(".git");
-    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
-    let head = head.trim();
-    let Some(reference) = head.strip_prefix("ref: ") else {
-        return Some(GitState {
-            commit: Some(head.to_string()),
-            branch: None,
-        });
-    };
-    let branch = reference.strip_prefix("refs/heads/").map(str::to_string);
-    let commit = std::fs::read_to_string(git.join(reference))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .or_else(|| {
-            let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
-            packed
-                .lines()
-                .find_map(|l| l.strip_suffix(reference).map(|c| c.trim().to_string()))
-        });
-    Some(GitState { commit, branch })
 }

@@ -14,7 +14,7 @@ pub mod verify;
 use crate::Report;
 use crate::cli::Command;
 use crate::error::Result;
-use crate::registry::HistoryEvent;
+use crate::registry::{GitState, HistoryEvent};
 use crate::session::{Ctx, Session};
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
@@ -54,6 +54,7 @@ pub fn log_event(
         detail,
         user: user(),
         host: host(),
+        git: git_state(&session.config.root),
     };
     if let Err(err) = session.store.append_history(&e) {
         session
@@ -73,4 +74,28 @@ pub fn user() -> Option<String> {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
+}
+
+/// The project's git commit and branch, read from `.git` without running git.
+pub fn git_state(root: &std::path::Path) -> Option<GitState> {
+    let git = root.join(".git");
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref: ") else {
+        return Some(GitState {
+            commit: Some(head.to_string()),
+            branch: None,
+        });
+    };
+    let branch = reference.strip_prefix("refs/heads/").map(str::to_string);
+    let commit = std::fs::read_to_string(git.join(reference))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .or_else(|| {
+            let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+            packed
+                .lines()
+                .find_map(|l| l.strip_suffix(reference).map(|c| c.trim().to_string()))
+        });
+    Some(GitState { commit, branch })
 }

@@ -37,6 +37,12 @@ struct EnvStatus {
     valid_backups: usize,
     total_size_bytes: u64,
     retention: String,
+    /// The configured `max_backup_age`, in seconds.
+    max_backup_age_secs: Option<u64>,
+    /// Age of the newest valid backup, in seconds.
+    newest_valid_backup_age_secs: Option<i64>,
+    /// No valid backup younger than `max_backup_age`.
+    backup_overdue: bool,
 }
 
 pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
@@ -66,7 +72,18 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
             valid_backups: backups.iter().filter(|b| b.status == Status::Valid).count(),
             total_size_bytes: backups.iter().map(|b| b.size_bytes).sum(),
             retention: env.retention.to_string(),
+            max_backup_age_secs: env.max_backup_age.map(|d| d.as_secs()),
+            newest_valid_backup_age_secs: None,
+            backup_overdue: false,
         };
+        let newest_valid = backups.iter().find(|b| b.status == Status::Valid);
+        s.newest_valid_backup_age_secs =
+            newest_valid.map(|b| (session.ctx.now - b.timestamp).num_seconds());
+        if let Some(max) = env.max_backup_age {
+            s.backup_overdue = s
+                .newest_valid_backup_age_secs
+                .is_none_or(|age| age > max.as_secs() as i64);
+        }
         match session.provider(env) {
             Err(e) => s.url_problem = Some(e.one_line()),
             Ok((url, db)) => {
@@ -89,6 +106,16 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
         out.push(s);
     }
     Ok(Report::new().with("environments", &out))
+}
+
+/// An age precise enough to compare with a limit: hours below three days (`26h`), else days.
+fn age(secs: u64) -> String {
+    match secs {
+        s if s >= 3 * 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3_600 => format!("{}h", s / 3_600),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 fn print(session: &Session, env: &Environment, s: &EnvStatus) {
@@ -146,4 +173,19 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
         )),
     }
     ui.line(format!("  retention:  {}", s.retention));
+    if s.backup_overdue {
+        let max = s.max_backup_age_secs.unwrap_or(0);
+        let max = age(max);
+        match s.newest_valid_backup_age_secs {
+            Some(a) => ui.warn(format!(
+                "{}: the newest valid backup is {} old > {max} (max_backup_age)",
+                s.environment,
+                age(a.max(0) as u64)
+            )),
+            None => ui.warn(format!(
+                "{}: no valid backup, and max_backup_age is {max}",
+                s.environment
+            )),
+        }
+    }
 }

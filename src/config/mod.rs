@@ -42,6 +42,8 @@ pub struct Environment {
     pub compression: Compression,
     /// Tables larger than this (PostgreSQL) get the planner's row estimate instead of `count(*)`.
     pub row_count_max_table_size: u64,
+    /// `status` warns when the newest valid backup is older than this.
+    pub max_backup_age: Option<std::time::Duration>,
 }
 
 /// Tables larger than this get estimated row counts unless the config says otherwise.
@@ -54,6 +56,7 @@ struct EnvDefaults {
     format: Format,
     compression: Compression,
     row_count_max_table_size: u64,
+    max_backup_age: Option<std::time::Duration>,
 }
 
 /// Where an environment's connection URL comes from.
@@ -207,6 +210,7 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
                 .defaults
                 .row_count_max_table_size
                 .map_or(DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, |s| s.0),
+            max_backup_age: raw.defaults.max_backup_age.map(|a| a.0),
         };
         let mut resolved = resolve_env(&name, env, listed, defaults)
             .map_err(|e| bad(format!("environments.{name}: {e}")))?;
@@ -279,6 +283,7 @@ fn resolve_env(
         row_count_max_table_size: raw
             .row_count_max_table_size
             .map_or(defaults.row_count_max_table_size, |s| s.0),
+        max_backup_age: raw.max_backup_age.map(|a| a.0).or(defaults.max_backup_age),
     })
 }
 

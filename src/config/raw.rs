@@ -10,7 +10,7 @@ use serde::de::IgnoredAny;
 use crate::bytesize::ByteSize;
 use crate::format::Format;
 use crate::pipeline::Compression;
-use crate::retention::Retention;
+use crate::retention::{Age, Retention};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +47,7 @@ pub struct RawDefaults {
     pub compression: Option<Compression>,
     pub retention: Option<Retention>,
     pub row_count_max_table_size: Option<ByteSize>,
+    pub max_backup_age: Option<Age>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +67,7 @@ pub struct RawEnvironment {
     pub format: Option<Format>,
     pub compression: Option<Compression>,
     pub row_count_max_table_size: Option<ByteSize>,
+    pub max_backup_age: Option<Age>,
     /// Original plugin key with no meaning for faber-db.
     #[allow(dead_code)]
     pub auto_migrate: Option<IgnoredAny>,

@@ -334,3 +334,32 @@ fn huge_ages_and_the_audit_log_of_a_new_project() {
         .code(0)
         .stdout_has("Nothing to clean up");
 }
+
+#[test]
+fn status_warns_when_the_newest_valid_backup_is_older_than_max_backup_age() {
+    let mut p = Project::with_config(
+        "[defaults]\nmax_backup_age = \"24h\"\n\
+         [environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n\
+         [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\nmax_backup_age = \"7d\"\n",
+    )
+    .seeded("db/dev.sqlite3")
+    .seeded("db/prod.sqlite3");
+    p.at("2025-03-01T00:00:00Z");
+    p.backup(&["dev"]);
+    p.backup(&["production", "--yes"]);
+    p.at("2025-03-01T20:00:00Z");
+    let fresh = p.run(&["status"]).code(0);
+    assert!(!fresh.stderr.contains("max_backup_age"), "{}", fresh.stderr);
+    p.at("2025-03-02T02:00:00Z");
+    p.run(&["status"])
+        .code(0)
+        .stderr_has("dev: the newest valid backup is 26h old > 24h (max_backup_age)");
+    let doc = p.json(&["status"], 0);
+    let envs = doc["environments"].as_array().unwrap();
+    let dev = envs.iter().find(|e| e["environment"] == "dev").unwrap();
+    let prod = envs.iter().find(|e| e["environment"] == "production").unwrap();
+    assert_eq!(dev["backup_overdue"], true);
+    assert_eq!(dev["newest_valid_backup_age_secs"], 26 * 3600);
+    assert_eq!(dev["max_backup_age_secs"], 24 * 3600);
+    assert_eq!(prod["backup_overdue"], false, "production allows 7d");
+}

@@ -48,6 +48,12 @@ fn release_project(url: &str, tools: &str) -> Project {
         "migrate.sh",
         &MIGRATE_SH.replacen("set -e\n", &format!("set -e\n{tools}"), 1),
     );
+    // The project is a git checkout on branch release-2.
+    p.write(".git/HEAD", "ref: refs/heads/release-2\n");
+    p.write(
+        ".git/refs/heads/release-2",
+        "0123456789abcdef0123456789abcdef01234567\n",
+    );
     p.write("migrations/001_users.up.sql", M1);
     p.write("migrations/001_users.down.sql", "DROP TABLE users;");
     p.write("migrations/002_posts.up.sql", M2);
@@ -121,6 +127,12 @@ fn scenario(p: &Project, seed: &dyn Fn(&str), state: &dyn Fn() -> String) {
     for event in ["\"migrate\"", "\"rollback\"", "\"backup\""] {
         assert!(history.contains(event), "{event} in {history}");
     }
+    let last: serde_json::Value =
+        serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "rollback");
+    assert_eq!(last["ok"], true);
+    assert_eq!(last["git"]["branch"], "release-2");
+    assert_eq!(last["git"]["commit"], "0123456789abcdef0123456789abcdef01234567");
 }
 
 #[test]
