@@ -71,6 +71,10 @@ pub enum Command {
     Migrate(cmd::migrate::MigrateArgs),
     /// Undo a release: restore the newest pre-migration backup (or the one named)
     Rollback(cmd::rollback::RollbackArgs),
+    /// Compare a backup with the live database: row counts, tables, migrations applied since
+    Diff(cmd::diff::DiffArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(cmd::completions::CompletionsArgs),
 }
 
 impl Command {
@@ -87,6 +91,8 @@ impl Command {
             Command::Status(_) => "status",
             Command::Migrate(_) => "migrate",
             Command::Rollback(_) => "rollback",
+            Command::Diff(_) => "diff",
+            Command::Completions(_) => "completions",
         }
     }
 }

@@ -100,7 +100,9 @@ impl FromStr for Age {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let d = parse_duration(s)?;
         if d.is_zero() {
-            return Err(format!("`{s}` is no age: use a positive duration such as 24h"));
+            return Err(format!(
+                "`{s}` is no age: use a positive duration such as 24h"
+            ));
         }
         Ok(Age(d))
     }

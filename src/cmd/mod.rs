@@ -2,7 +2,9 @@
 
 pub mod backup;
 pub mod cleanup;
+pub mod completions;
 pub mod delete;
+pub mod diff;
 pub mod init;
 pub mod list;
 pub mod migrate;
@@ -18,12 +20,14 @@ use crate::registry::{GitState, HistoryEvent};
 use crate::session::{Ctx, Session};
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
-    if let Command::Init(args) = command {
-        return init::run(ctx, args);
-    }
+    let command = match command {
+        Command::Init(args) => return init::run(ctx, args),
+        Command::Completions(args) => return completions::run(ctx, args),
+        other => other,
+    };
     let session = ctx.session()?;
     match command {
-        Command::Init(_) => unreachable!("handled above"),
+        Command::Init(_) | Command::Completions(_) => unreachable!("handled above"),
         Command::Backup(args) => backup::run(&session, args),
         Command::List(args) => list::run(&session, args),
         Command::Verify(args) => verify::run(&session, args),
@@ -33,6 +37,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Status(args) => status::run(&session, args),
         Command::Migrate(args) => migrate::run(&session, args),
         Command::Rollback(args) => rollback::run(&session, args),
+        Command::Diff(args) => diff::run(&session, args),
     }
 }
 

@@ -357,7 +357,10 @@ fn status_warns_when_the_newest_valid_backup_is_older_than_max_backup_age() {
     let doc = p.json(&["status"], 0);
     let envs = doc["environments"].as_array().unwrap();
     let dev = envs.iter().find(|e| e["environment"] == "dev").unwrap();
-    let prod = envs.iter().find(|e| e["environment"] == "production").unwrap();
+    let prod = envs
+        .iter()
+        .find(|e| e["environment"] == "production")
+        .unwrap();
     assert_eq!(dev["backup_overdue"], true);
     assert_eq!(dev["newest_valid_backup_age_secs"], 26 * 3600);
     assert_eq!(dev["max_backup_age_secs"], 24 * 3600);

@@ -104,6 +104,21 @@ fn scenario(p: &Project, seed: &dyn Fn(&str), state: &dyn Fn() -> String) {
     p.write("migrations/003_email.up.sql", M3_GOOD);
     let doc = p.json(&["migrate", "production", "--yes"], 0);
     assert_eq!(doc["migrations_after"]["applied_count"], 3, "{doc}");
+    let release_backup = doc["backup"].as_str().unwrap().to_string();
+    // What the release changed, against its pre-migration backup.
+    seed("INSERT INTO users (id, name) VALUES (3, 'cy'); DELETE FROM posts;");
+    let diff = p.json(&["diff", &release_backup], 0);
+    assert_eq!(
+        diff["migrations_applied_since"],
+        serde_json::json!(["003"]),
+        "{diff}"
+    );
+    let tables = diff["tables"].as_array().unwrap();
+    let row = |name: &str| tables.iter().find(|t| t["table"] == name).unwrap().clone();
+    assert_eq!(row("users")["delta"], 1, "{diff}");
+    assert_eq!(row("posts")["delta"], -1, "{diff}");
+    assert_eq!(row("posts")["change"], "changed");
+    seed("DELETE FROM users WHERE id = 3; INSERT INTO posts VALUES (1, 1, 'hello');");
     assert_ne!(state(), before_release);
     // Nothing left to do: no backup, no command.
     let count = p.backups().len();
@@ -127,12 +142,14 @@ fn scenario(p: &Project, seed: &dyn Fn(&str), state: &dyn Fn() -> String) {
     for event in ["\"migrate\"", "\"rollback\"", "\"backup\""] {
         assert!(history.contains(event), "{event} in {history}");
     }
-    let last: serde_json::Value =
-        serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
     assert_eq!(last["event"], "rollback");
     assert_eq!(last["ok"], true);
     assert_eq!(last["git"]["branch"], "release-2");
-    assert_eq!(last["git"]["commit"], "0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(
+        last["git"]["commit"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
 }
 
 #[test]
@@ -217,4 +234,37 @@ fn protected_migrate_and_rollback_without_a_terminal_stop_at_once() {
         .stderr_has("--allow-destructive");
     assert_eq!(std::fs::read(p.path("db/prod.sqlite3")).unwrap(), db);
     assert_eq!(p.backups().len(), 1);
+}
+
+#[test]
+fn completion_scripts_know_every_command_and_parse() {
+    let p = Project::empty();
+    let bash = p.run(&["completions", "bash"]).code(0).stdout.clone();
+    for command in [
+        "backup", "restore", "migrate", "rollback", "diff", "verify", "cleanup",
+    ] {
+        assert!(
+            bash.contains(command),
+            "{command} missing from the bash completions"
+        );
+    }
+    let script = p.path("faber-db.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    p.run(&["completions", "zsh"])
+        .code(0)
+        .stdout_has("#compdef faber-db");
+    p.run(&["completions", "fish"])
+        .code(0)
+        .stdout_has("complete -c faber-db");
+    p.run(&["completions", "tcsh"]).code(1);
 }

@@ -1,0 +1,30 @@
+//! `faber-db completions bash|zsh|fish|elvish|powershell`: the shell's completion script.
+
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
+
+use crate::Report;
+use crate::error::Result;
+use crate::session::Ctx;
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in: bash, zsh, fish, elvish or powershell
+    pub shell: Shell,
+}
+
+pub fn run(ctx: &Ctx, args: CompletionsArgs) -> Result<Report> {
+    let mut script = Vec::new();
+    clap_complete::generate(
+        args.shell,
+        &mut crate::cli::Cli::command(),
+        "faber-db",
+        &mut script,
+    );
+    let script = String::from_utf8_lossy(&script).into_owned();
+    if ctx.ui.json {
+        return Ok(Report::new().with("script", script));
+    }
+    print!("{script}");
+    Ok(Report::new())
+}
