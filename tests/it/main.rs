@@ -16,3 +16,4 @@ mod quickstart;
 mod release;
 mod roundtrip;
 mod services;
+mod tty;

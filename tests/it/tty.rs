@@ -1,0 +1,109 @@
+//! Confirmations typed at a real pseudo-terminal: a wrong answer aborts with exit 8 and changes
+//! nothing; the right one goes on.
+
+use std::fs;
+use std::process::Stdio;
+
+use rexpect::process::WaitStatus;
+use rexpect::session::{PtySession, spawn_command};
+
+use crate::harness::Project;
+
+/// Runs faber-db on a terminal of its own.
+fn on_tty(p: &Project, args: &[&str]) -> PtySession {
+    let mut cmd = p.command(args);
+    cmd.stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1");
+    spawn_command(cmd, Some(20_000)).expect("faber-db starts on a pty")
+}
+
+/// Waits for the end and returns the exit code.
+fn exit_code(mut s: PtySession) -> i32 {
+    let _ = s.exp_eof();
+    match s.process().wait().expect("faber-db ends") {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("faber-db did not exit normally: {other:?}"),
+    }
+}
+
+fn project() -> Project {
+    let p = Project::new().seeded("db/prod.sqlite3");
+    p
+}
+
+#[test]
+fn a_wrong_environment_name_aborts_and_the_right_one_restores() {
+    let p = project();
+    let id = p.backup(&["production", "--yes"]);
+    p.sqlite("db/prod.sqlite3")
+        .execute("INSERT INTO t VALUES (2)", [])
+        .unwrap();
+    let db = fs::read(p.path("db/prod.sqlite3")).unwrap();
+    let entries = p.backups().len();
+
+    let mut s = on_tty(&p, &["restore", "production", "--from", &id]);
+    s.exp_string("type its name to confirm").unwrap();
+    s.send_line("prod").unwrap();
+    assert_eq!(exit_code(s), 8);
+    assert_eq!(
+        fs::read(p.path("db/prod.sqlite3")).unwrap(),
+        db,
+        "nothing changed"
+    );
+    assert_eq!(p.backups().len(), entries, "not even a safety backup");
+
+    let mut s = on_tty(&p, &["restore", "production", "--from", &id]);
+    s.exp_string("type its name to confirm").unwrap();
+    s.send_line("production").unwrap();
+    assert_eq!(exit_code(s), 0);
+    let rows: i64 = p
+        .sqlite("db/prod.sqlite3")
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "restored");
+}
+
+#[test]
+fn a_protected_backup_asks_yes_or_no() {
+    let p = project();
+    let mut s = on_tty(&p, &["backup", "production"]);
+    s.exp_string("Proceed with production backup?").unwrap();
+    s.send_line("n").unwrap();
+    assert_eq!(exit_code(s), 8);
+    assert!(p.backups().is_empty());
+
+    let mut s = on_tty(&p, &["backup", "production"]);
+    s.exp_string("Proceed with production backup?").unwrap();
+    s.send_line("y").unwrap();
+    assert_eq!(exit_code(s), 0);
+    assert_eq!(p.backups().len(), 1);
+}
+
+#[test]
+fn destructive_migrations_need_the_phrase_typed() {
+    let p = Project::with_config(
+        "[migrations]\ndirectory = \"migrations\"\n\
+         [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\nmigrate_command = \"echo migrating > migrated.txt\"\n",
+    )
+    .seeded("db/prod.sqlite3");
+    p.write("migrations/001_drop.sql", "DROP TABLE t;");
+
+    let mut s = on_tty(&p, &["migrate", "production"]);
+    s.exp_string("proceed-with-destructive-changes").unwrap();
+    s.send_line("yes").unwrap();
+    assert_eq!(exit_code(s), 8);
+    assert!(p.backups().is_empty());
+    assert!(!p.path("migrated.txt").exists());
+
+    let mut s = on_tty(&p, &["migrate", "production"]);
+    s.exp_string("proceed-with-destructive-changes").unwrap();
+    s.send_line("proceed-with-destructive-changes").unwrap();
+    s.exp_string("type its name to confirm").unwrap();
+    s.send_line("production").unwrap();
+    assert_eq!(exit_code(s), 0);
+    assert!(p.path("migrated.txt").exists(), "the command ran");
+    assert_eq!(p.backups()[0]["reason"], "pre-migration");
+}
