@@ -30,8 +30,7 @@ fn exit_code(mut s: PtySession) -> i32 {
 }
 
 fn project() -> Project {
-    let p = Project::new().seeded("db/prod.sqlite3");
-    p
+    Project::new().seeded("db/prod.sqlite3")
 }
 
 #[test]
