@@ -58,12 +58,22 @@ pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
     if !status.success() {
         let mut err = Error::tool(format!("{what} failed"));
         let prefix = format!("{what}: ");
-        for line in stderr.lines().filter(|l| !l.trim().is_empty()).take(5) {
-            err = err.caused_by(
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        // The lines that say what went wrong, when the tool marks them (MySQL's client prints
+        // the failing statement first); else the first few. Each is cut short: a failing
+        // statement can carry a whole table's rows.
+        let marked: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.contains("ERROR") || l.contains("error:"))
+            .collect();
+        let chosen = if marked.is_empty() { lines } else { marked };
+        for line in chosen.into_iter().take(5) {
+            err = err.caused_by(shorten(
                 line.trim_start_matches(prefix.as_str())
                     .trim_start_matches("psql:")
                     .trim(),
-            );
+            ));
         }
         return Err(err);
     }
@@ -78,6 +88,15 @@ pub fn scratch_stem(target: &str) -> &str {
         end -= 1;
     }
     &target[..end]
+}
+
+/// A line of a tool's output cut to 300 characters.
+fn shorten(line: &str) -> String {
+    if line.chars().count() > 300 {
+        format!("{}…", line.chars().take(299).collect::<String>())
+    } else {
+        line.to_string()
+    }
 }
 
 /// A random-enough hex suffix for a scratch database's name.

@@ -189,6 +189,13 @@ CREATE TABLE events (
     CONSTRAINT events_account FOREIGN KEY (account_id) REFERENCES accounts (id)
 );
 CREATE TABLE empty_one (x int);
+CREATE TABLE audit (account_id int);
+CREATE TABLE `NULL` (x int);
+INSERT INTO `NULL` VALUES (1), (2);
+CREATE TRIGGER accounts_audit AFTER INSERT ON accounts FOR EACH ROW
+INSERT INTO `audit` VALUES (NEW.id);
+CREATE PROCEDURE make_scratch()
+CREATE TABLE `not_dumped_data` (x int);
 CREATE VIEW rich AS SELECT name FROM accounts WHERE balance > 100;
 CREATE TRIGGER events_touch BEFORE INSERT ON events FOR EACH ROW SET NEW.kind = COALESCE(NEW.kind, 'touched');
 CREATE PROCEDURE add_event(IN who int) INSERT INTO events (account_id) VALUES (who);
@@ -240,6 +247,12 @@ fn round_trip(compression: &str) {
     assert_eq!(b["tables"]["accounts"]["rows"], 300);
     assert_eq!(b["tables"]["events"]["rows"], 701);
     assert_eq!(b["tables"]["empty_one"]["rows"], 0);
+    assert_eq!(
+        b["tables"]["audit"]["rows"], 300,
+        "the trigger's INSERT line is no row"
+    );
+    assert_eq!(b["tables"]["NULL"]["rows"], 2);
+    assert!(b["tables"].get("not_dumped_data").is_none(), "{b}");
     assert!(b["tables"].get("rich").is_none(), "views are not tables");
     let id = b["id"].as_str().unwrap().to_string();
     p.run(&["verify", &id, "--deep"])
@@ -379,7 +392,12 @@ struct PwUser {
 
 impl PwUser {
     fn new(db: &MyDb, password: &str) -> PwUser {
-        let name = format!("faber_pw_{}", std::process::id());
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "faber_pw_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
         mysql(
             None,
             &format!(
@@ -559,8 +577,29 @@ fn mysql_restore_refuses_connected_sessions_unless_told_to_end_them() {
     let p = project_with(&[("dev", &db)]);
     let id = p.backup(&["dev"]);
     db.exec("DELETE FROM t");
+    // A session in a database whose name differs only in case is not in the way.
+    let twin = db.name.to_uppercase();
+    mysql(None, &format!("CREATE DATABASE `{twin}`"));
+    let other = Command::new("mysql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            &format!("--database={twin}"),
+        ])
+        .arg("-e")
+        .arg("SELECT SLEEP(60)")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_session(&twin);
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+    assert_eq!(db.exec("SELECT COUNT(*) FROM t"), "3");
+    db.exec("DELETE FROM t");
     // An application session holding the database open.
-    let mut app = Command::new("mysql")
+    let app = Command::new("mysql")
         .args([
             "-h",
             "127.0.0.1",
@@ -574,18 +613,7 @@ fn mysql_restore_refuses_connected_sessions_unless_told_to_end_them() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    while mysql(
-        None,
-        &format!(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{}'",
-            db.name
-        ),
-    ) == "0"
-    {
-        assert!(started.elapsed().as_secs() < 10, "the session never showed");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_session(&db.name);
     p.run(&["restore", "dev", "--from", &id, "--yes"])
         .code(7)
         .stderr_has("other sessions")
@@ -605,8 +633,66 @@ fn mysql_restore_refuses_connected_sessions_unless_told_to_end_them() {
     ])
     .code(0);
     assert_eq!(db.exec("SELECT COUNT(*) FROM t"), "3");
-    let _ = app.kill();
-    let _ = app.wait();
+    for mut child in [app, other] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    mysql(None, &format!("DROP DATABASE IF EXISTS `{twin}`"));
+}
+
+fn wait_for_session(db: &str) {
+    let started = std::time::Instant::now();
+    while mysql(
+        None,
+        &format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = BINARY '{db}'"),
+    ) == "0"
+    {
+        assert!(started.elapsed().as_secs() < 10, "the session never showed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn mysql_a_dump_that_cannot_load_here_leaves_the_target_untouched() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("definer");
+    // A view whose DEFINER only a privileged user may name.
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3); CREATE VIEW v AS SELECT x FROM t;");
+    let mut p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("DELETE FROM t WHERE x > 1");
+    let user = PwUser::new(&db, "limited-pw");
+    p.set_var(
+        "DEV_DATABASE_URL",
+        &format!(
+            "mysql://{}:limited-pw@127.0.0.1:3306/{}",
+            user.name, db.name
+        ),
+    );
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("DEFINER")
+        .stderr_has("not changed");
+    assert_eq!(
+        db.exec("SELECT COUNT(*) FROM t"),
+        "1",
+        "nothing was dropped"
+    );
+    assert_eq!(db.exec("SELECT COUNT(*) FROM v"), "1");
+    assert!(
+        !p.backups().iter().any(|b| b["reason"] == "pre-restore"),
+        "it stopped before the safety backup"
+    );
+    let leftovers = mysql(
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber%'",
+            db.name
+        ),
+    );
+    assert_eq!(leftovers, "0");
 }
 
 #[test]

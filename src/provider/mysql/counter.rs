@@ -1,7 +1,8 @@
-//! Per-table row counts read off a `mysqldump` stream as it passes: every `CREATE TABLE` names a
-//! table, every top-level tuple of its `INSERT INTO … VALUES` is a row. The counts describe
-//! exactly the dumped data — mysqldump's consistent snapshot is its own, and no other session
-//! could count in it.
+//! Per-table row counts read off a `mysqldump` stream as it passes: every `CREATE TABLE` at the
+//! start of a line names a table, every top-level tuple of an `INSERT INTO … VALUES` into a table
+//! so named is a row. Trigger and routine bodies (between `DELIMITER ;;` and `DELIMITER ;`) are
+//! not read: an `INSERT` line in a trigger is no row. The counts describe exactly the dumped
+//! data — mysqldump's consistent snapshot is its own, and no other session could count in it.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -9,6 +10,7 @@ use std::io::{self, Read};
 const INSERT: &[u8] = b"INSERT INTO `";
 const CREATE: &[u8] = b"CREATE TABLE `";
 const VALUES: &[u8] = b" VALUES";
+const DELIMITER: &[u8] = b"DELIMITER ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Statement {
@@ -16,12 +18,16 @@ enum Statement {
     Create,
 }
 
+const PATTERNS: [&[u8]; 3] = [INSERT, CREATE, DELIMITER];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// At the start of a line, `n` bytes into matching one of the statement prefixes.
     LineStart(usize),
     /// In a line that is not one of ours, until its end.
     SkipLine,
+    /// In a `DELIMITER x` line, reading the delimiter.
+    Delimiter,
     /// Inside the backquoted table name of a statement.
     Name(Statement),
     /// Just after a backquote inside the name: a second one is a literal backquote.
@@ -43,6 +49,8 @@ pub struct RowCounter<R> {
     name: Vec<u8>,
     current: Option<String>,
     tables: BTreeMap<String, u64>,
+    /// Inside a `DELIMITER ;;` block (trigger, routine and event bodies).
+    in_routines: bool,
 }
 
 impl<R: Read> RowCounter<R> {
@@ -53,6 +61,7 @@ impl<R: Read> RowCounter<R> {
             name: Vec::new(),
             current: None,
             tables: BTreeMap::new(),
+            in_routines: false,
         }
     }
 
@@ -77,13 +86,34 @@ impl<R: Read> RowCounter<R> {
                 if b == b'\n' {
                     return State::LineStart(0);
                 }
-                let insert = n < INSERT.len() && INSERT[n] == b;
-                let create = n < CREATE.len() && CREATE[n] == b;
-                match (insert, create) {
-                    (true, _) if n + 1 == INSERT.len() => self.start_name(Statement::Insert),
-                    (_, true) if n + 1 == CREATE.len() => self.start_name(Statement::Create),
-                    (true, _) | (_, true) => State::LineStart(n + 1),
-                    _ => State::SkipLine,
+                let mut matching = PATTERNS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| n < p.len() && p[n] == b);
+                let Some((which, pattern)) = matching.next() else {
+                    return State::SkipLine;
+                };
+                if n + 1 < pattern.len() {
+                    return State::LineStart(n + 1);
+                }
+                match which {
+                    2 => {
+                        self.name.clear();
+                        State::Delimiter
+                    }
+                    _ if self.in_routines => State::SkipLine,
+                    0 => self.start_name(Statement::Insert),
+                    _ => self.start_name(Statement::Create),
+                }
+            }
+            State::Delimiter => {
+                if b == b'\n' {
+                    // `DELIMITER ;` ends the block of bodies, any other delimiter starts one.
+                    self.in_routines = self.name.trim_ascii() != b";";
+                    State::LineStart(0)
+                } else {
+                    self.name.push(b);
+                    State::Delimiter
                 }
             }
             State::SkipLine => {
@@ -107,9 +137,9 @@ impl<R: Read> RowCounter<R> {
                     return State::Name(s);
                 }
                 let name = String::from_utf8_lossy(&self.name).into_owned();
-                self.tables.entry(name.clone()).or_insert(0);
                 match s {
                     Statement::Create => {
+                        self.tables.entry(name).or_insert(0);
                         if b == b'\n' {
                             State::LineStart(0)
                         } else {
@@ -117,7 +147,9 @@ impl<R: Read> RowCounter<R> {
                         }
                     }
                     Statement::Insert => {
-                        self.current = Some(name);
+                        // Only into a table the dump created: anything else is not a table's
+                        // data.
+                        self.current = self.tables.contains_key(&name).then_some(name);
                         self.seek_values(0, b)
                     }
                 }
@@ -202,6 +234,13 @@ mod tests {
         CREATE TABLE `empty` (`x` int);\n\
         /*!50001 CREATE VIEW `v` AS SELECT\n 1 AS `id` */;\n\
         INSERT INTO `a` (`id`, `t`) VALUES (5,'back\\\\slash'),(6,'x');\n\
+        DELIMITER ;;\n\
+        /*!50003 CREATE*/ /*!50003 TRIGGER tr AFTER INSERT ON a FOR EACH ROW BEGIN\n\
+        INSERT INTO `a` VALUES (99,'no row');\n\
+        CREATE TABLE `not_a_table` (x int);\n\
+        END */;;\n\
+        DELIMITER ;\n\
+        INSERT INTO `never_created` VALUES (1);\n\
         -- Dump completed on 2026-01-01\n";
 
     #[test]

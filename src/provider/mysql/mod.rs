@@ -125,12 +125,15 @@ impl Mysql {
         Ok(self.tools.get_or_init(|| tools))
     }
 
-    /// A command for one of the tools, connected as the URL says. The caller's `MYSQL_HOST`,
-    /// `MYSQL_TCP_PORT` and `MYSQL_UNIX_PORT` cannot redirect it; a `MYSQL_PWD` of the caller's
-    /// stays usable when the URL has no password.
+    /// A command for one of the tools, connected as the URL says. Option files are not read
+    /// (`--no-defaults`): a `[mysqldump] insert-ignore` or `[mysql] force` in someone's
+    /// `~/.my.cnf` would change what a dump holds or hide a failed load. The caller's
+    /// `MYSQL_HOST`, `MYSQL_TCP_PORT` and `MYSQL_UNIX_PORT` cannot redirect it either; a
+    /// `MYSQL_PWD` of the caller's stays usable when the URL has no password.
     fn command(&self, program: &Path, mariadb_client: bool) -> Command {
         let mut cmd = Command::new(program);
         crate::child::dies_with_us(&mut cmd);
+        cmd.arg("--no-defaults");
         for var in ["MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_UNIX_PORT"] {
             cmd.env_remove(var);
         }
@@ -205,6 +208,19 @@ impl Mysql {
             .find(|l| !l.is_empty() && !l.starts_with("Warning") && !l.contains("[Warning]"))
             .unwrap_or("the client failed");
         let code = error_code(message);
+        if code == Some(1205) {
+            return Error::new(
+                Kind::Busy,
+                format!(
+                    "MySQL database {} is locked by another session",
+                    db.unwrap_or(&self.conn.dbname)
+                ),
+            )
+            .caused_by(message)
+            .with_hint(
+                "a transaction elsewhere holds it; end it (or stop the application) and try again",
+            );
+        }
         let connection = matches!(code, Some(1044 | 1045 | 1049 | 1130 | 1698 | 2000..=2999));
         if connection {
             let hint = match code {
@@ -249,19 +265,27 @@ impl Mysql {
     }
 
     /// Per-table row counts of `db`'s base tables: `COUNT(*)` for tables up to the size limit,
-    /// the server's estimate (marked estimated) above it.
+    /// the server's estimate (marked estimated) above it. Names travel in hex, so that a table
+    /// named `NULL` is not taken for a NULL.
     fn count_rows(&self, db: &str) -> Result<Tables> {
         let listed = self.query_in(
             Some(db),
-            "SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0), COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES \
+            "SELECT HEX(TABLE_NAME), COALESCE(DATA_LENGTH, 0), COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
         )?;
         let mut out = Tables::new();
         let mut exact = Vec::new();
         for row in listed {
-            let [Some(name), Some(size), Some(estimate)] = row.as_slice() else {
+            let [Some(hex_name), Some(size), Some(estimate)] = row.as_slice() else {
                 continue;
             };
+            let Some(name) = hex::decode(hex_name)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            else {
+                continue;
+            };
+            let name = &name;
             if size.parse::<u64>().unwrap_or(0) > self.row_count_max_table_size {
                 out.insert(
                     name.clone(),
@@ -275,13 +299,18 @@ impl Mysql {
             }
         }
         for chunk in exact.chunks(200) {
+            // Each count is labelled with its table's place in the chunk.
             let sql = chunk
                 .iter()
-                .map(|t| format!("SELECT {}, COUNT(*) FROM {}", literal(t), ident(t)))
+                .enumerate()
+                .map(|(i, t)| format!("SELECT {i}, COUNT(*) FROM {}", ident(t)))
                 .collect::<Vec<_>>()
                 .join(" UNION ALL ");
             for row in self.query_in(Some(db), &sql)? {
-                if let [Some(name), Some(n)] = row.as_slice() {
+                let [Some(i), Some(n)] = row.as_slice() else {
+                    continue;
+                };
+                if let Some(name) = i.parse::<usize>().ok().and_then(|i| chunk.get(i)) {
                     out.insert(
                         name.clone(),
                         TableStats {
@@ -451,9 +480,13 @@ fn unescape(field: &str) -> String {
 }
 
 /// A string literal that means the same under any `sql_mode` (with or without
-/// `NO_BACKSLASH_ESCAPES`): the text's bytes in hex, read as utf8mb4.
+/// `NO_BACKSLASH_ESCAPES`): the text's bytes in hex, read as utf8mb4, and compared byte for
+/// byte — `shop` is not `Shop` or `shöp`.
 fn literal(s: &str) -> String {
-    format!("CONVERT(X'{}' USING utf8mb4)", hex::encode(s.as_bytes()))
+    format!(
+        "CONVERT(X'{}' USING utf8mb4) COLLATE utf8mb4_bin",
+        hex::encode(s.as_bytes())
+    )
 }
 
 /// An identifier, always quoted.
@@ -714,7 +747,10 @@ mod tests {
             Some(2002)
         );
         assert_eq!(error_code("something else"), None);
-        assert_eq!(literal("a'b"), "CONVERT(X'612762' USING utf8mb4)");
+        assert_eq!(
+            literal("a'b"),
+            "CONVERT(X'612762' USING utf8mb4) COLLATE utf8mb4_bin"
+        );
         assert_eq!(ident("we`ird"), "`we``ird`");
     }
 }

@@ -1,7 +1,9 @@
 //! Restoring MySQL/MariaDB. A whole database cannot be swapped in by renaming here (views,
-//! triggers and routines do not move with `RENAME TABLE`), so the restore recreates the target
-//! and loads the dump into it once the safety backup is taken; the safety backup is the way
-//! back. `verify --deep` loads into a scratch database and drops it.
+//! triggers and routines do not move with `RENAME TABLE`), so the dump is loaded twice: first
+//! into a scratch database, which proves that it loads on this server as this user (a DEFINER
+//! it may not name, a row over `max_allowed_packet`) before anything is touched; then, once the
+//! safety backup is taken, the target is recreated and loaded. `verify --deep` loads into a
+//! scratch database and drops it.
 
 use super::{Mysql, ident, literal};
 use crate::error::{Error, Kind, Result};
@@ -12,11 +14,21 @@ use crate::provider::{CommitOptions, Inspection, Source, Staged, StoredFile, Tab
 
 impl Mysql {
     /// Loads a dump into `db` with the client, which stops at the first failing statement.
+    /// The client's own packet limit is raised; the server's `max_allowed_packet` still applies.
     fn load(&self, db: &str, source: Source<'_>) -> Result<()> {
         let tools = self.tools()?;
         let mut cmd = self.command(&tools.client, tools.mariadb_client);
-        cmd.arg(format!("--database={db}"));
-        feed(cmd, source, "mysql")
+        cmd.arg("--max-allowed-packet=1G")
+            .arg(format!("--database={db}"));
+        feed(cmd, source, "mysql").map_err(|e| {
+            if e.one_line().contains("1227") || e.one_line().contains("SUPER") {
+                e.add_hint("the dump names a DEFINER this user may not set; restore as a user with SET USER (or SUPER), or as the definer")
+            } else if e.one_line().contains("max_allowed_packet") {
+                e.add_hint("a row is larger than the server's max_allowed_packet; raise it on the server")
+            } else {
+                e
+            }
+        })
     }
 
     /// `CHARACTER SET … COLLATE …` of the target database, when it exists.
@@ -122,7 +134,11 @@ pub(super) fn stage<'a>(
             "a MySQL restore loads the stored backup when it commits",
         ));
     };
-    my.tools()?;
+    // The trial load: a dump that cannot load here fails now, with the target untouched.
+    let scratch = ScratchDb::create(my, "restore")?;
+    my.load(&scratch.name, Source::Stored(stored))
+        .map_err(|e| e.add_hint("the database was not changed"))?;
+    drop(scratch);
     Ok(Box::new(StagedMysql {
         my,
         stored: stored.clone(),
@@ -190,11 +206,24 @@ impl Staged for StagedMysql<'_> {
             )
             .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again"));
         }
+        // The file must still be what was checked: it is read a second time now.
+        let file = std::fs::File::open(&self.stored.path)
+            .map_err(|e| Error::io(Kind::Verification, "cannot open", &self.stored.path, e))?;
+        let (sha, _) = crate::pipeline::hash_file(file)
+            .map_err(|e| Error::verification("the backup cannot be read").caused_by(e))?;
+        if sha != self.stored.sha256 {
+            return Err(Error::verification(
+                "the backup file changed after it was checked; nothing was restored",
+            ));
+        }
         let charset = my.charset_clause()?;
+        // A session that holds a table of the target without showing in the process list
+        // (another user's, one using no database) would block the drop for a day: 30 s, then
+        // exit 7 with nothing dropped.
         my.query_in(
             None,
             &format!(
-                "DROP DATABASE IF EXISTS {t}; CREATE DATABASE {t}{charset}",
+                "SET SESSION lock_wait_timeout = 30; DROP DATABASE IF EXISTS {t}; CREATE DATABASE {t}{charset}",
                 t = ident(&target)
             ),
         )?;
