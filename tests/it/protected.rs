@@ -64,3 +64,39 @@ fn protection_follows_the_config() {
         .stdout_has("dev [protected]")
         .stdout_has("qa [protected]");
 }
+
+#[test]
+fn every_protected_command_without_a_terminal_or_yes_stops_within_a_second() {
+    let p = Project::with_config(
+        "[migrations]\ndirectory = \"migrations\"\n\
+         [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\nmigrate_command = \"touch migrated\"\n",
+    )
+    .seeded("db/prod.sqlite3");
+    p.write("migrations/001_x.sql", "CREATE TABLE x (y int);");
+    let id = p.backup(&["production", "--yes"]);
+    let second = p.backup(&["production", "--yes", "--label", "second"]);
+    let db = fs::read(p.path("db/prod.sqlite3")).unwrap();
+    let files = p.backup_files();
+    for args in [
+        vec!["backup", "production"],
+        vec!["restore", "production", "--from", id.as_str()],
+        vec!["rollback", "production"],
+        vec!["migrate", "production"],
+        vec!["delete", id.as_str(), "--force"],
+        vec!["cleanup", "production", "--keep-last", "1"],
+    ] {
+        let started = std::time::Instant::now();
+        p.run(&args).code(8).stderr_has("--yes");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(fs::read(p.path("db/prod.sqlite3")).unwrap(), db);
+    assert_eq!(p.backup_files(), files);
+    let mut ids = vec![id, second];
+    ids.sort();
+    assert_eq!(p.ids(), ids);
+    assert!(!p.path("migrated").exists());
+}
