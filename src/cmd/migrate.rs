@@ -302,6 +302,8 @@ fn run_command(
     let url = session
         .raw_url(env)
         .map_err(|e| (e.one_line(), Vec::new()))?;
+    // The command's output is shown and kept, but never the URL's password.
+    let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
     let mut cmd = Command::new("sh");
     crate::child::dies_with_us(&mut cmd);
     let child = cmd
@@ -321,8 +323,10 @@ fn run_command(
     let quiet = session.ctx.ui.quiet;
     let pump = |stream: Box<dyn Read + Send>| {
         let tail = Arc::clone(&tail);
+        let secrets = secrets.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
+                let line = crate::provider::blank_out(&line, &secrets);
                 if !quiet {
                     eprintln!("  | {line}");
                 }

@@ -18,7 +18,7 @@ use crate::format::Format;
 use crate::migrations::MigrationState;
 use crate::pipeline::{Compression, Written};
 
-pub use self::url::{DatabaseUrl, is_secret_param as url_is_secret_param};
+pub use self::url::{DatabaseUrl, blank_out, is_secret_param as url_is_secret_param};
 
 /// Which database software a backup came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -94,6 +94,43 @@ impl DatabaseUrl {
     }
 }
 
+impl DatabaseUrl {
+    /// The secrets the URL carries (its password, as written and decoded, and secret query
+    /// parameters), to blank out of text that might echo them.
+    pub fn secrets(&self) -> Vec<String> {
+        let DatabaseUrl::Server { url, .. } = self else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(pw) = url.password() {
+            out.push(pw.to_string());
+            out.push(
+                percent_encoding::percent_decode_str(pw)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            );
+        }
+        for (k, v) in url.query_pairs() {
+            if is_secret_param(&k) {
+                out.push(v.into_owned());
+            }
+        }
+        out.retain(|s| !s.is_empty());
+        out.sort();
+        out.dedup();
+        // Longest first, so that a secret containing another is blanked whole.
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out
+    }
+}
+
+/// Text with every one of `secrets` replaced by `***`.
+pub fn blank_out(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
+}
+
 /// Query parameters that carry a secret (libpq's `password`, and the like).
 pub fn is_secret_param(key: &str) -> bool {
     matches!(
@@ -150,5 +187,11 @@ mod tests {
         .unwrap();
         assert!(!q.redacted().contains("s3cret"), "{}", q.redacted());
         assert!(q.redacted().contains("sslmode=require"));
+        let e = DatabaseUrl::parse("postgres://app:p%40ss@db/app", Path::new("/")).unwrap();
+        assert_eq!(
+            blank_out("url postgres://app:p%40ss@db, password p@ss", &e.secrets()),
+            "url postgres://app:***@db, password ***"
+        );
+        assert_eq!(blank_out("echo s3cret", &q.secrets()), "echo ***");
     }
 }

@@ -1229,3 +1229,38 @@ fn pg_a_directory_backup_changed_while_pg_restore_reads_it_is_not_put_in_place()
     );
     assert_eq!(leftovers, "0");
 }
+
+#[test]
+fn migrate_never_echoes_the_password_of_database_url() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("echo");
+    let secret = "s3cr3t-Migr8";
+    let mut url = url::Url::parse(&db.url()).unwrap();
+    url.set_password(Some(secret)).unwrap();
+    let p = Project::with_config(
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n\
+         migrate_command = \"echo using $DATABASE_URL; echo password is $PW >&2; exit 3\"\n",
+    )
+    .with_var("DEV_DATABASE_URL", url.as_str())
+    .with_var("PW", secret);
+    let run = p.run(&["--json", "migrate", "dev"]).code(9);
+    assert!(
+        run.stderr.contains("using postgres://postgres:***@"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("password is ***"), "{}", run.stderr);
+    for (what, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(!text.contains(secret), "the password appears in {what}");
+    }
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], 9);
+    assert!(doc["output_tail"].to_string().contains("***"), "{doc}");
+    for f in p.backup_files() {
+        let text = std::fs::read_to_string(p.path(&format!("{}/{f}", crate::harness::BACKUPS)))
+            .unwrap_or_default();
+        assert!(!text.contains(secret), "the password appears in {f}");
+    }
+}
