@@ -366,3 +366,35 @@ fn status_warns_when_the_newest_valid_backup_is_older_than_max_backup_age() {
     assert_eq!(dev["max_backup_age_secs"], 24 * 3600);
     assert_eq!(prod["backup_overdue"], false, "production allows 7d");
 }
+
+#[test]
+fn diff_shows_tables_added_removed_and_changed_since_a_backup() {
+    let p = project();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE old (x); INSERT INTO old VALUES (1);")
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("DROP TABLE old; CREATE TABLE fresh (y); INSERT INTO t VALUES (2), (3);")
+        .unwrap();
+    let doc = p.json(&["diff", &id], 0);
+    let tables = doc["tables"].as_array().unwrap();
+    let change = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t["table"] == name)
+            .unwrap_or_else(|| panic!("{name} in {doc}"))
+            .clone()
+    };
+    assert_eq!(change("old")["change"], "removed");
+    assert_eq!(change("fresh")["change"], "added");
+    assert_eq!(change("t")["change"], "changed");
+    assert_eq!(change("t")["delta"], 2);
+    p.run(&["diff", &id])
+        .code(0)
+        .stdout_has("removed")
+        .stdout_has("+2");
+    p.run(&["diff", "backup-20990101-000000"])
+        .code(1)
+        .stderr_has("no backup");
+}
