@@ -45,6 +45,14 @@ const LAYOUTS: &[Layout] = &[
         query: "SELECT version FROM __diesel_schema_migrations ORDER BY version",
         sep: "",
     },
+    // golang-migrate's table has a `dirty` column and one row: the version it is at. The query
+    // fails on Rails' and dbmate's table (no `dirty`), which then read as the next layout.
+    Layout {
+        tool: "golang-migrate",
+        table: "schema_migrations",
+        query: "SELECT version FROM schema_migrations WHERE dirty = dirty ORDER BY version",
+        sep: "",
+    },
     Layout {
         tool: "schema_migrations",
         table: "schema_migrations",

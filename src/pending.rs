@@ -3,9 +3,11 @@
 //! Layouts read: Prisma (`<dir>/<name>/migration.sql`), Diesel (`<dir>/<name>/up.sql`), and flat
 //! files (`<dir>/<name>.sql`, `<name>.up.sql`) as sqlx, refinery, Flyway, dbmate and
 //! golang-migrate write them; `*.down.sql` and Flyway's undo files (`U…`) are not migrations.
-//! A file counts as applied when the migration table holds its name (Prisma) or its version: the
-//! digits of its leading version (`20240101120000`, `V1_2` → `12`, `2024-01-01-000000` →
-//! `20240101000000`), compared with the digits of each applied name's leading version.
+//! A file counts as applied when the migration table holds its name (Prisma) or its version,
+//! compared as numbers: the leading version's parts split at `.` and `_` (`V1_2` → 1.2, `1.10` is
+//! not `11.0`), dashes joined (Diesel's `2024-01-01-000000` → 20240101000000), leading zeros
+//! dropped (`000001` is 1) and trailing zero parts too (`1.0` is 1). golang-migrate keeps only
+//! its current version: every file up to it counts as applied.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -61,8 +63,8 @@ pub fn files(dir: &Path) -> Result<Vec<MigrationFile>> {
     }
     // By version where there is one (dates and counters alike), then by name.
     out.sort_by_key(|f| {
-        let version = version_key(&f.name).parse::<u128>().ok();
-        (version.is_none(), version, f.name.clone())
+        let version = version_key(&f.name);
+        (version.is_empty(), version, f.name.clone())
     });
     Ok(out)
 }
@@ -72,37 +74,56 @@ pub fn pending(files: &[MigrationFile], state: Option<&MigrationState>) -> Vec<M
     let Some(state) = state else {
         return files.to_vec();
     };
+    let applied: Vec<Vec<u128>> = state
+        .migrations_list
+        .iter()
+        .map(|a| version_key(a))
+        .filter(|k| !k.is_empty())
+        .collect();
+    // golang-migrate records the version it is at, not each one applied.
+    let current = (state.tool == "golang-migrate")
+        .then(|| applied.iter().max().cloned())
+        .flatten();
     files
         .iter()
         .filter(|f| {
             let key = version_key(&f.name);
-            !state.migrations_list.iter().any(|applied| {
-                applied == &f.name || (!key.is_empty() && version_key(applied) == key)
-            })
+            let done = state.migrations_list.contains(&f.name)
+                || (!key.is_empty() && applied.contains(&key))
+                || current
+                    .as_ref()
+                    .is_some_and(|c| !key.is_empty() && &key <= c);
+            !done
         })
         .cloned()
         .collect()
 }
 
-/// The digits of a migration name's leading version: `20240101120000_init` → `20240101120000`,
-/// `V1_2__add` → `12`, `2024-01-01-000000_users` → `20240101000000`, `1.2` → `12`. Empty when
-/// the name does not start with a version.
-pub fn version_key(name: &str) -> String {
+/// A migration name's leading version as numbers: `20240101120000_init` → [20240101120000],
+/// `V1_2__add` → [1, 2], `2024-01-01-000000_users` → [20240101000000], `000001_a` → [1],
+/// `1.0` → [1]. Empty when the name does not start with a version.
+pub fn version_key(name: &str) -> Vec<u128> {
     let rest = name
         .strip_prefix(['V', 'v'])
         .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
         .unwrap_or(name);
-    let mut digits = String::new();
+    let mut parts: Vec<String> = vec![String::new()];
     let mut chars = rest.chars().peekable();
     while let Some(c) = chars.next() {
+        let digit_next = chars.peek().is_some_and(|n| n.is_ascii_digit());
         match c {
-            '0'..='9' => digits.push(c),
-            // A separator inside the version, not the one before the description.
-            '.' | '-' | '_' if chars.peek().is_some_and(|n| n.is_ascii_digit()) => {}
+            '0'..='9' => parts.last_mut().expect("never empty").push(c),
+            // Dashes join a date and time into one number (Diesel).
+            '-' if digit_next => {}
+            '.' | '_' if digit_next => parts.push(String::new()),
             _ => break,
         }
     }
-    digits
+    let mut key: Vec<u128> = parts.iter().map_while(|p| p.parse::<u128>().ok()).collect();
+    while key.len() > 1 && key.last() == Some(&0) {
+        key.pop();
+    }
+    key
 }
 
 /// The directory to read migration files from: the configured one, else the first of
@@ -133,18 +154,48 @@ mod tests {
 
     #[test]
     fn version_keys_of_every_layout() {
-        for (name, key) in [
-            ("20240101120000_init", "20240101120000"),
-            ("V1_2__add_users", "12"),
-            ("v3__x", "3"),
-            ("2024-01-01-000000_create_users", "20240101000000"),
-            ("1.2", "12"),
-            ("0001_initial", "0001"),
-            ("init", ""),
-            ("20240301_users", "20240301"),
-        ] {
+        let cases: [(&str, &[u128]); 10] = [
+            ("20240101120000_init", &[20240101120000]),
+            ("V1_2__add_users", &[1, 2]),
+            ("v3__x", &[3]),
+            ("2024-01-01-000000_create_users", &[20240101000000]),
+            ("1.2", &[1, 2]),
+            ("0001_initial", &[1]),
+            ("init", &[]),
+            ("20240301_users", &[20240301]),
+            ("1.0", &[1]),
+            ("V12__drop", &[12]),
+        ];
+        for (name, key) in cases {
             assert_eq!(version_key(name), key, "{name}");
         }
+        assert_ne!(version_key("1.10"), version_key("11.0"));
+        assert_ne!(version_key("V1_2__a"), version_key("V12__b"));
+    }
+
+    #[test]
+    fn versions_compare_as_numbers_and_golang_migrate_keeps_only_its_current_one() {
+        let file = |name: &str| MigrationFile {
+            name: name.into(),
+            path: PathBuf::from(name),
+        };
+        let files = [file("000001_a"), file("000002_b"), file("000003_c")];
+        let names = |left: Vec<MigrationFile>| left.into_iter().map(|f| f.name).collect::<Vec<_>>();
+        // Every row a version (dbmate, Rails): only those listed are applied.
+        assert_eq!(
+            names(pending(&files, Some(&state(&["1", "3"])))),
+            ["000002_b"]
+        );
+        // golang-migrate at version 2: 1 and 2 are applied.
+        let mut current = state(&["2"]);
+        current.tool = "golang-migrate".into();
+        assert_eq!(names(pending(&files, Some(&current))), ["000003_c"]);
+        // Flyway 1 and 1.2 applied; V12 is not 1.2.
+        let flyway = [file("V1__init"), file("V1_2__more"), file("V12__drop")];
+        assert_eq!(
+            names(pending(&flyway, Some(&state(&["1__init", "1.2__more"])))),
+            ["V12__drop"]
+        );
     }
 
     #[test]

@@ -42,41 +42,86 @@ const NOT_A_COLUMN: [&str; 13] = [
     "SYSTEM",
 ];
 
-/// The destructive statements in `sql`, in order.
+/// The destructive statements in `sql`, in order. The body of a PostgreSQL `DO` block runs at
+/// once and is read too; function bodies run only when called and are not.
 pub fn destructive(sql: &str, dialect: Dialect) -> Vec<Finding> {
-    statements(sql, dialect)
-        .into_iter()
-        .filter_map(|s| {
-            judge(&s.words).map(|what| Finding {
+    let mut out = Vec::new();
+    for s in statements(sql, dialect) {
+        if let Some(what) = judge(&s.words) {
+            out.push(Finding {
                 what,
                 line: s.line,
                 excerpt: excerpt(&sql[s.start..s.end]),
-            })
-        })
-        .collect()
+            });
+        }
+        for (start, end, line) in s.do_bodies {
+            out.extend(
+                destructive(&sql[start..end], dialect)
+                    .into_iter()
+                    .map(|f| Finding {
+                        line: f.line + line - 1,
+                        ..f
+                    }),
+            );
+        }
+    }
+    out
+}
+
+/// The part of a migration file that migrates up: dbmate (`-- migrate:down`) and goose
+/// (`-- +goose Down`) keep the way back in the same file, after a marker line.
+pub fn up_section(sql: &str) -> &str {
+    let mut offset = 0;
+    for line in sql.split_inclusive('\n') {
+        let marker = line.trim().to_ascii_lowercase();
+        if marker.starts_with("-- migrate:down") || marker.starts_with("-- +goose down") {
+            return &sql[..offset];
+        }
+        offset += line.len();
+    }
+    sql
 }
 
 /// What a statement's words (upper-cased, outside quotes and comments) make it, if destructive.
 fn judge(words: &[String]) -> Option<&'static str> {
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-    // A leading WITH clause (`WITH old AS (…) DELETE FROM …`) does not change what it does.
-    let main = if w(0) == "WITH" {
-        words
-            .iter()
-            .position(|x| matches!(x.as_str(), "DELETE" | "TRUNCATE" | "DROP"))
-            .unwrap_or(0)
-    } else {
-        0
-    };
-    match (w(main), w(main + 1)) {
-        ("DROP", "DATABASE") => return Some("DROP DATABASE"),
-        ("DROP", "SCHEMA") => return Some("DROP SCHEMA"),
-        ("DROP", "TABLE") => return Some("DROP TABLE"),
-        ("TRUNCATE", _) => return Some("TRUNCATE"),
-        ("DELETE", _) if !words.iter().any(|x| x == "WHERE") => {
-            return Some("DELETE without WHERE");
+    // Where a statement may start within these words: at the beginning; after a WITH clause
+    // (`WITH old AS (…) DELETE FROM …`, the first such verb at the top level); inside
+    // parentheses (a data-modifying CTE `AS (DELETE …)`); and after the control words of a
+    // procedural block (`BEGIN`, `THEN`, `ELSE`, `LOOP`, in DO bodies). Never mid-clause:
+    // `ON DELETE CASCADE` and `GRANT DELETE` are not deletes.
+    let mut starts = vec![0];
+    if w(0) == "WITH" {
+        let mut depth = 0;
+        for (i, x) in words.iter().enumerate() {
+            match x.as_str() {
+                "(" => depth += 1,
+                ")" => depth -= 1,
+                "DELETE" | "TRUNCATE" | "DROP" if depth == 0 => {
+                    starts.push(i);
+                    break;
+                }
+                _ => {}
+            }
         }
-        _ => {}
+    }
+    for (i, x) in words.iter().enumerate() {
+        let after_paren = x == "(" && w(i + 1) == "DELETE";
+        if after_paren || matches!(x.as_str(), "BEGIN" | "THEN" | "ELSE" | "LOOP") {
+            starts.push(i + 1);
+        }
+    }
+    for &k in &starts {
+        match (w(k), w(k + 1)) {
+            ("DROP", "DATABASE") => return Some("DROP DATABASE"),
+            ("DROP", "SCHEMA") => return Some("DROP SCHEMA"),
+            ("DROP", "TABLE") => return Some("DROP TABLE"),
+            ("TRUNCATE", _) => return Some("TRUNCATE"),
+            // A DELETE needs its own WHERE — or LIMIT — at its own level: one inside a subquery
+            // does not bound it.
+            ("DELETE", _) if !bounded(&words[k + 1..]) => return Some("DELETE without WHERE"),
+            _ => {}
+        }
     }
     if w(0) == "ALTER" && w(1) == "TABLE" {
         for (i, word) in words.iter().enumerate() {
@@ -94,11 +139,28 @@ fn judge(words: &[String]) -> Option<&'static str> {
     None
 }
 
+/// Whether the rest of a DELETE (`words` after it) has a WHERE or LIMIT at its own level.
+fn bounded(words: &[String]) -> bool {
+    let mut depth = 0i32;
+    for word in words {
+        match word.as_str() {
+            "(" => depth += 1,
+            ")" if depth == 0 => return false,
+            ")" => depth -= 1,
+            "WHERE" | "LIMIT" if depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 struct Statement {
     start: usize,
     end: usize,
     line: usize,
     words: Vec<String>,
+    /// Dollar-quoted bodies of a `DO` statement: (start, end, line).
+    do_bodies: Vec<(usize, usize, usize)>,
 }
 
 /// Splits `sql` into statements at `;` outside quotes and comments, with each statement's
@@ -107,20 +169,27 @@ fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut words = Vec::new();
+    let mut do_bodies = Vec::new();
     let mut start = None;
     let mut line = 1;
     let mut start_line = 1;
     let mut i = 0;
-    let mut finish = |words: &mut Vec<String>, start: &mut Option<usize>, end: usize, sl: usize| {
+    let mut finish = |words: &mut Vec<String>,
+                      bodies: &mut Vec<(usize, usize, usize)>,
+                      start: &mut Option<usize>,
+                      end: usize,
+                      sl: usize| {
         if let Some(s) = start.take() {
             out.push(Statement {
                 start: s,
                 end,
                 line: sl,
                 words: std::mem::take(words),
+                do_bodies: std::mem::take(bodies),
             });
         }
         words.clear();
+        bodies.clear();
     };
     while i < bytes.len() {
         let b = bytes[i];
@@ -135,12 +204,33 @@ fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
             i += 1;
             continue;
         }
-        let line_comment =
-            (b == b'-' && next == Some(b'-')) || (dialect == Dialect::Mysql && b == b'#');
+        // MySQL wants a space after `--` (`1--1` is arithmetic), and also reads `#` comments.
+        let dashes = b == b'-'
+            && next == Some(b'-')
+            && (dialect != Dialect::Mysql
+                || bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()));
+        let line_comment = dashes || (dialect == Dialect::Mysql && b == b'#');
         if line_comment {
             while i < bytes.len() && bytes[i] != b'\n' {
                 i += 1;
             }
+            continue;
+        }
+        if dialect == Dialect::Mysql
+            && b == b'/'
+            && next == Some(b'*')
+            && bytes.get(i + 2) == Some(&b'!')
+        {
+            // `/*!50001 … */` is code MySQL runs: read what is inside.
+            i += 3;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            continue;
+        }
+        if dialect == Dialect::Mysql && b == b'*' && next == Some(b'/') {
+            // The end of an executable comment.
+            i += 2;
             continue;
         }
         if b == b'/' && next == Some(b'*') {
@@ -166,7 +256,7 @@ fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
             continue;
         }
         if b == b';' {
-            finish(&mut words, &mut start, i, start_line);
+            finish(&mut words, &mut do_bodies, &mut start, i, start_line);
             i += 1;
             continue;
         }
@@ -178,8 +268,14 @@ fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
             b'\'' | b'"' | b'`' => {
                 let backslashes = match dialect {
                     Dialect::Mysql => b != b'`',
-                    // E'…' strings only.
-                    Dialect::Postgres => b == b'\'' && i > 0 && matches!(bytes[i - 1], b'E' | b'e'),
+                    // E'…' strings only: an `E` that is a word of its own.
+                    Dialect::Postgres => {
+                        b == b'\''
+                            && i > 0
+                            && matches!(bytes[i - 1], b'E' | b'e')
+                            && (i < 2
+                                || !(bytes[i - 2].is_ascii_alphanumeric() || bytes[i - 2] == b'_'))
+                    }
                     Dialect::Sqlite => false,
                 };
                 i = skip_quoted(bytes, i, b, backslashes, &mut line);
@@ -200,6 +296,10 @@ fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
                             .windows(tag.len())
                             .position(|w| w == tag)
                             .map_or(bytes.len(), |p| body + p + tag.len());
+                        if words.first().is_some_and(|w| w == "DO") {
+                            let body_end = close.saturating_sub(tag.len()).max(body);
+                            do_bodies.push((body, body_end, line));
+                        }
                         line += bytes[i..close].iter().filter(|c| **c == b'\n').count();
                         i = close;
                         words.push("$".to_string());
@@ -214,10 +314,20 @@ fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
                 }
                 words.push(sql[s..i].to_ascii_uppercase());
             }
+            b'(' | b')' => {
+                words.push((b as char).to_string());
+                i += 1;
+            }
             _ => i += 1,
         }
     }
-    finish(&mut words, &mut start, bytes.len(), start_line);
+    finish(
+        &mut words,
+        &mut do_bodies,
+        &mut start,
+        bytes.len(),
+        start_line,
+    );
     out
 }
 
@@ -307,7 +417,11 @@ mod tests {
                    ALTER TABLE users ADD COLUMN dropped boolean;\n\
                    DROP INDEX users_name;\n\
                    DROP VIEW v;\n\
-                   CREATE TABLE drop_table_log (truncate text);";
+                   CREATE TABLE drop_table_log (truncate text);\n\
+                   CREATE TABLE posts (user_id int REFERENCES users ON DELETE CASCADE);\n\
+                   GRANT DELETE ON posts TO app;\n\
+                   CREATE TRIGGER t AFTER DELETE ON posts FOR EACH ROW EXECUTE FUNCTION f();\n\
+                   CREATE RULE r AS ON DELETE TO posts DO INSTEAD NOTHING;";
         assert!(whats(sql, Dialect::Postgres).is_empty());
         assert!(whats(sql, Dialect::Mysql).is_empty());
     }
@@ -340,6 +454,43 @@ mod tests {
         let tail = "INSERT INTO paths VALUES ('C:\\'); DROP TABLE users;";
         assert_eq!(whats(tail, Dialect::Postgres), ["DROP TABLE"]);
         assert_eq!(whats(tail, Dialect::Sqlite), ["DROP TABLE"]);
+    }
+
+    #[test]
+    fn do_blocks_and_nested_deletes_are_read() {
+        let pg = "DO $$ BEGIN\n  DROP TABLE legacy;\nEND $$;\n\
+                  WITH moved AS (DELETE FROM sessions RETURNING *) INSERT INTO archive SELECT * FROM moved WHERE true;\n\
+                  WITH s AS (SELECT id FROM t WHERE x) DELETE FROM t;\n\
+                  DELETE FROM t USING (SELECT id FROM u WHERE u.gone) s;\n\
+                  DELETE FROM t USING u WHERE t.id = u.id;\n";
+        let found = destructive(pg, Dialect::Postgres);
+        assert_eq!(
+            found.iter().map(|f| (f.what, f.line)).collect::<Vec<_>>(),
+            [
+                ("DROP TABLE", 1),
+                ("DELETE without WHERE", 4),
+                ("DELETE without WHERE", 5),
+                ("DELETE without WHERE", 6)
+            ]
+        );
+        let my = "/*!50001 DROP TABLE t */;\nSELECT 1--1;\nDROP TABLE users;\n\
+                  DELETE FROM log ORDER BY id LIMIT 1000;\n";
+        assert_eq!(whats(my, Dialect::Mysql), ["DROP TABLE", "DROP TABLE"]);
+        // An `E` ending a word is no escape-string prefix.
+        let like = "SELECT * FROM t WHERE p LIKE'C:\\'; DROP TABLE users;";
+        assert_eq!(whats(like, Dialect::Postgres), ["DROP TABLE"]);
+    }
+
+    #[test]
+    fn only_the_up_section_of_dbmate_and_goose_files_counts() {
+        let dbmate = "-- migrate:up\nCREATE TABLE a (x int);\n-- migrate:down\nDROP TABLE a;\n";
+        assert_eq!(
+            up_section(dbmate),
+            "-- migrate:up\nCREATE TABLE a (x int);\n"
+        );
+        let goose = "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n";
+        assert!(whats(up_section(goose), Dialect::Postgres).is_empty());
+        assert_eq!(up_section("DROP TABLE a;"), "DROP TABLE a;");
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub allow_destructive: bool,
 
+    /// If the migration fails, end other sessions on the database so that the pre-migration
+    /// backup can be restored (PostgreSQL, MySQL)
+    #[arg(long)]
+    pub terminate_connections: bool,
+
     #[command(flatten)]
     pub dry_run: DryRun,
 }
@@ -72,11 +77,21 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
     let (url, db) = session.provider(env)?;
-    let version = db.check_connection()?;
-    ui.ok(format!("Connected to {} ({version})", url.redacted()));
-    let before = db
-        .inspect(env.migrations_table.as_deref(), false)?
-        .migrations;
+    // A first deploy may create the database: then there is nothing to back up, and every
+    // migration is pending.
+    let exists = db.exists()?;
+    let before = if exists {
+        let version = db.check_connection()?;
+        ui.ok(format!("Connected to {} ({version})", url.redacted()));
+        db.inspect(env.migrations_table.as_deref(), false)?
+            .migrations
+    } else {
+        ui.warn(format!(
+            "database {} does not exist yet: no backup, every migration is pending",
+            db.database_name()
+        ));
+        None
+    };
     show_state(session, "Applied", before.as_ref());
 
     let dir = pending::directory(
@@ -95,10 +110,20 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     let todo = pending::pending(&files, before.as_ref());
     let todo = describe(session, &todo, dialect)?;
     let destructive = todo.iter().filter(|p| !p.destructive.is_empty()).count();
+    // Pending migrations can be told only from SQL files of a tool whose table lists them:
+    // Knex, Django or Alembic migrations (or goose's Go ones) are code.
+    let code_tool = before
+        .as_ref()
+        .is_some_and(|m| matches!(m.tool.as_str(), "knex" | "django" | "alembic"));
+    let listable = !files.is_empty() && !code_tool;
     match &dir {
         None => ui.warn(format!(
             "no migrations directory (set migrations.directory, or use one of {}): pending migrations cannot be listed",
             pending::DEFAULT_DIRS.join(", ")
+        )),
+        Some(d) if !listable => ui.warn(format!(
+            "no SQL migration files faber-db can read in {}: pending migrations cannot be listed, the command runs",
+            session.ctx.show(d)
         )),
         Some(d) if todo.is_empty() => ui.ok(format!(
             "No pending migrations in {}",
@@ -121,7 +146,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             }
         }
     }
-    let take_backup = env.backup_before_migrate && !args.no_backup;
+    let take_backup = env.backup_before_migrate && !args.no_backup && exists;
     let mut report = Report::new()
         .with("environment", &env.name)
         .with("pending", &todo)
@@ -156,7 +181,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             env.name
         ))
     })?;
-    if dir.is_some() && todo.is_empty() {
+    if listable && todo.is_empty() {
         return Ok(report.with("migrated", false));
     }
     if destructive > 0 {
@@ -179,11 +204,19 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     };
     report = report.with("backup", backup.as_ref().map(|b| &b.id));
 
-    ui.line(format!("Running: {command}"));
+    let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
+    ui.line(format!(
+        "Running: {}",
+        crate::provider::blank_out(command, &secrets)
+    ));
     let outcome = run_command(session, env, command);
     let (ok, detail, tail) = match &outcome {
         Ok(tail) => (true, None, tail.clone()),
-        Err((what, tail)) => (false, Some(what.clone()), tail.clone()),
+        Err((what, tail)) => (
+            false,
+            Some(crate::provider::blank_out(what, &secrets)),
+            tail.clone(),
+        ),
     };
     cmd::log_event(
         session,
@@ -191,19 +224,22 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         Some(&env.name),
         backup.as_ref().map(|b| b.id.as_str()),
         ok,
-        detail,
+        detail.clone(),
     );
     if ok {
-        let after = db
-            .inspect(env.migrations_table.as_deref(), false)?
-            .migrations;
+        let after = if db.exists()? {
+            db.inspect(env.migrations_table.as_deref(), false)?
+                .migrations
+        } else {
+            None
+        };
         ui.ok("Migration finished");
         show_state(session, "Applied", after.as_ref());
         return Ok(report
             .with("migrated", true)
             .with("migrations_after", &after));
     }
-    let what = outcome.err().map(|(w, _)| w).unwrap_or_default();
+    let what = detail.clone().unwrap_or_default();
     report = report.with("migrated", false).with("output_tail", &tail);
     let failure = Error::new(Kind::Migration, format!("the migration failed: {what}"));
     let Some(backup) = backup.filter(|_| env.rollback_on_failure) else {
@@ -221,7 +257,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         &restore::Options {
             event: "rollback",
             safety_reason: Some("pre-rollback"),
-            terminate_connections: false,
+            terminate_connections: args.terminate_connections,
             jobs: 1,
         },
     );
@@ -269,7 +305,7 @@ fn describe(session: &Session, todo: &[MigrationFile], dialect: Dialect) -> Resu
             Ok(Pending {
                 name: f.name.clone(),
                 file: session.ctx.show(&f.path),
-                destructive: sqlscan::destructive(&sql, dialect)
+                destructive: sqlscan::destructive(sqlscan::up_section(&sql), dialect)
                     .into_iter()
                     .map(Destructive::from)
                     .collect(),

@@ -51,6 +51,25 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         None
     };
     let undone = undone(now.as_ref(), record.migrations.as_ref());
+    // The default pick undoes a release. When the database has no migration the backup lacks,
+    // there is no release to undo — only data written since, which is not this command's to drop.
+    if args.to.is_none()
+        && args.to_migration.is_none()
+        && now.is_some()
+        && undone.is_empty()
+        && same_state(now.as_ref(), record.migrations.as_ref())
+    {
+        return Err(Error::config(format!(
+            "`{}` has the same migrations as its newest pre-migration backup {}: there is no migration to roll back",
+            env.name, record.id
+        ))
+        .with_hint(format!(
+            "to return to that backup anyway, losing what was written since {}, name it: faber-db rollback {} --to {}",
+            record.timestamp.format("%Y-%m-%d %H:%M UTC"),
+            env.name,
+            record.id
+        )));
+    }
     ui.line(format!(
         "Rolling {} ({}) back to {}",
         ui.bold(&env.name),
@@ -127,6 +146,16 @@ fn pick(session: &Session, env: &Environment, args: &RollbackArgs) -> Result<Bac
     if let Some(id) = &args.to {
         ids::validate_id(id)?;
         let record = crate::cmd::verify::find(&reg, id)?;
+        if record.environment != env.name {
+            return Err(Error::config(format!(
+                "backup {id} is a backup of `{}`, not of `{}`",
+                record.environment, env.name
+            ))
+            .with_hint(format!(
+                "a rollback returns an environment to one of its own backups; to copy another environment's data, use `faber-db restore {} --from {id}`",
+                env.name
+            )));
+        }
         if record.status != Status::Valid {
             return Err(Error::verification(format!(
                 "backup {id} is marked {}; it will not be restored",
@@ -136,9 +165,17 @@ fn pick(session: &Session, env: &Environment, args: &RollbackArgs) -> Result<Bac
         }
         return Ok(record.clone());
     }
+    let is_safety = |b: &BackupRecord| {
+        b.reason
+            .as_deref()
+            .is_some_and(|r| crate::registry::UNDO_REASONS.contains(&r))
+    };
     if let Some(name) = &args.to_migration {
+        // Never a safety backup: after a failed migration that was restored, the `pre-rollback`
+        // one holds the broken state with the same last migration.
         return valid
             .into_iter()
+            .filter(|b| !is_safety(b))
             .find(|b| {
                 b.migrations
                     .as_ref()
@@ -160,13 +197,7 @@ fn pick(session: &Session, env: &Environment, args: &RollbackArgs) -> Result<Bac
     valid
         .iter()
         .find(|b| b.reason.as_deref() == Some("pre-migration"))
-        .or_else(|| {
-            valid.iter().find(|b| {
-                !b.reason
-                    .as_deref()
-                    .is_some_and(|r| crate::registry::UNDO_REASONS.contains(&r))
-            })
-        })
+        .or_else(|| valid.iter().find(|b| !is_safety(b)))
         .map(|b| (*b).clone())
         .ok_or_else(|| {
             Error::config(format!(

@@ -545,6 +545,12 @@ fn pg_migration_state_of_every_layout() {
             2,
         ),
         (
+            "golang-migrate",
+            "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (20240301, false);",
+            "20240301",
+            1,
+        ),
+        (
             "knex",
             "CREATE TABLE knex_migrations (id serial PRIMARY KEY, name varchar(255), batch int, migration_time timestamptz); INSERT INTO knex_migrations (name, batch) VALUES ('001_init.js', 1), ('002_users.js', 1);",
             "002_users.js",

@@ -99,6 +99,18 @@ fn scenario(p: &Project, seed: &dyn Fn(&str), state: &dyn Fn() -> String) {
         p.backups().iter().any(|b| b["reason"] == "pre-rollback"),
         "the failed attempt is kept"
     );
+    // The kept failed attempt has the same last migration, but is never a rollback target.
+    let dry = p.json(
+        &[
+            "rollback",
+            "production",
+            "--to-migration",
+            "002",
+            "--dry-run",
+        ],
+        0,
+    );
+    assert_eq!(dry["backup"]["id"], backup_id.as_str(), "{dry}");
 
     // The fixed release 2 goes through.
     p.write("migrations/003_email.up.sql", M3_GOOD);
@@ -267,4 +279,62 @@ fn completion_scripts_know_every_command_and_parse() {
         .code(0)
         .stdout_has("complete -c faber-db");
     p.run(&["completions", "tcsh"]).code(1);
+}
+
+#[test]
+fn migrate_runs_what_it_cannot_list_and_creates_what_does_not_exist() {
+    // Knex migrations are code: faber-db cannot tell which are pending, so the command runs.
+    let p = Project::with_config(
+        "[migrations]\ndirectory = \"migrations\"\n\
+         [environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\nmigrate_command = \"touch ran-$(ls ran-* 2>/dev/null | wc -l)\"\n",
+    );
+    p.write("migrations/20240101_init.js", "exports.up = () => {};");
+    // The database does not exist yet: no backup, and the command creates it.
+    p.run(&["migrate", "dev"])
+        .code(0)
+        .stderr_has("does not exist yet")
+        .stderr_has("cannot be listed");
+    assert!(p.path("ran-0").exists());
+    assert!(p.backups().is_empty());
+}
+
+#[test]
+fn rollback_refuses_to_drop_data_when_there_is_no_migration_to_undo() {
+    let p = release_project("sqlite:db/prod.sqlite3", SQLITE_TOOLS);
+    rusqlite::Connection::open(p.path("db/prod.sqlite3"))
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 1;")
+        .unwrap();
+    p.json(&["migrate", "production", "--yes"], 0);
+    // A pipeline's own pre-migration backup, before a release with nothing to migrate.
+    let pre = p.backup(&[
+        "production",
+        "--yes",
+        "--label",
+        "pre-migration",
+        "--reason",
+        "pre-migration",
+    ]);
+    p.run(&["migrate", "production", "--yes"]).code(0);
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch("INSERT INTO users (id, name) VALUES (7, 'written after the release');")
+        .unwrap();
+    // Nothing was migrated since that backup: a plain rollback would only lose the row.
+    p.run(&["rollback", "production", "--yes"])
+        .code(1)
+        .stderr_has("no migration to roll back")
+        .stderr_has(&format!("--to {pre}"));
+    let rows: i64 = p
+        .sqlite("db/prod.sqlite3")
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+    // Another environment's backup is restore's business, not rollback's.
+    let q = Project::new()
+        .seeded("db/dev.sqlite3")
+        .seeded("db/prod.sqlite3");
+    let dev = q.backup(&["dev"]);
+    q.run(&["rollback", "production", "--to", &dev, "--yes"])
+        .code(1)
+        .stderr_has("is a backup of `dev`");
 }

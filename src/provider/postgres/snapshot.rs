@@ -30,8 +30,13 @@ struct Pipes {
 impl SnapshotSession {
     pub fn open(pg: &Postgres) -> Result<SnapshotSession> {
         let tools = pg.tools()?;
+        // A failing statement (a migration table of another layout than the one tried) must
+        // not end the transaction whose snapshot pg_dump imports: each statement gets an
+        // implicit savepoint (ON_ERROR_ROLLBACK), psql goes on after an error, and every
+        // statement's outcome is read back through psql's ERROR variable.
         let mut child = pg
             .psql_command(&tools.psql, &pg.conn.dbname)
+            .args(["-v", "ON_ERROR_STOP=0"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -61,6 +66,8 @@ impl SnapshotSession {
             .next()
             .and_then(|r| r.into_iter().next().flatten())
             .ok_or_else(|| Error::tool("PostgreSQL exported no snapshot"))?;
+        // Only now: a snapshot cannot be exported from inside the savepoints this sets up.
+        session.query("\\set ON_ERROR_ROLLBACK on")?;
         Ok(session)
     }
 
@@ -69,8 +76,13 @@ impl SnapshotSession {
         let mut io = self.io.borrow_mut();
         let sent = writeln!(
             io.stdin,
-            "{}\n\\echo {END_MARKER}",
-            sql.trim_end_matches(';').to_string() + ";"
+            "{}\n\\echo {END_MARKER} :ERROR :LAST_ERROR_MESSAGE",
+            // A psql meta-command (`\\set …`) takes no semicolon: it would become its value.
+            if sql.starts_with('\\') {
+                sql.to_string()
+            } else {
+                sql.trim_end_matches(';').to_string() + ";"
+            }
         )
         .and_then(|()| io.stdin.flush());
         let mut rows = Vec::new();
@@ -101,8 +113,14 @@ impl SnapshotSession {
                 Ok(_) => {}
             }
             let text = line.trim_end_matches('\n');
-            if text == END_MARKER {
-                return Ok(rows);
+            if let Some(status) = text.strip_prefix(END_MARKER) {
+                // `true <message>` after a failed statement; a psql older than 11 prints the
+                // variables' names, and then only a stopped psql tells of a failure.
+                return match status.trim_start().strip_prefix("true") {
+                    Some(message) => Err(Error::tool("a query in the backup's snapshot failed")
+                        .caused_by(message.trim().to_string())),
+                    None => Ok(rows),
+                };
             }
             if !text.is_empty() {
                 rows.push(parse_row(text));
