@@ -97,6 +97,19 @@ impl Command {
     }
 }
 
+/// `--wait`, shared by the commands that take an environment's database lock.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Wait {
+    /// If another restore, rollback or migrate of the environment is running, wait this long
+    /// (e.g. 10m) for it instead of failing with exit 7
+    #[arg(long, value_name = "DUR", value_parser = parse_wait)]
+    pub wait: Option<std::time::Duration>,
+}
+
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    crate::retention::parse_duration(s)
+}
+
 /// `--dry-run`, shared by the commands that can show what they would do.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct DryRun {

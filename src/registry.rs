@@ -129,6 +129,33 @@ pub fn manifest_path_for(data_file: &Path, id: &str) -> PathBuf {
     data_file.with_file_name(format!("{id}.manifest.json"))
 }
 
+/// Opens and exclusively locks `path`, waiting up to `wait`. `Err(None)` when it stayed held.
+fn lock_file(path: &Path, wait: Duration) -> std::result::Result<File, Option<Error>> {
+    if let Some(dir) = path.parent() {
+        fsutil::create_private_dir(dir).map_err(Some)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Some(Error::io(Kind::Config, "cannot open the lock file", path, e)))?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(None),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(Some(Error::io(Kind::Config, "cannot lock", path, e)));
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegistryFile {
     pub version: u32,
@@ -248,37 +275,32 @@ impl Store {
 
     /// Takes the exclusive registry lock, waiting for another run's change to finish.
     pub fn lock(&self) -> Result<RegistryLock> {
-        fsutil::create_private_dir(&self.dir)?;
         let path = self.dir.join(format!("{REGISTRY_FILE}.lock"));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(Kind::Config, "cannot open the lock file", &path, e))?;
-        let started = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(RegistryLock { _file: file }),
-                Err(fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(Error::new(
-                        Kind::Busy,
-                        "another faber-db run holds the registry lock",
-                    )
-                    .with_hint(format!(
-                        "wait for it to finish; the lock is {}",
-                        path.display()
-                    )));
-                }
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(Error::io(Kind::Config, "cannot lock", &path, e));
-                }
-            }
-        }
+        let file = lock_file(&path, LOCK_WAIT).map_err(|e| match e {
+            None => Error::new(Kind::Busy, "another faber-db run holds the registry lock")
+                .with_hint(format!(
+                    "wait for it to finish; the lock is {}",
+                    path.display()
+                )),
+            Some(e) => e,
+        })?;
+        Ok(RegistryLock { _file: file })
+    }
+
+    /// Takes the lock of `env`'s database for a restore, rollback or migrate: one at a time per
+    /// environment. Without `wait`, a second one fails at once (exit 7); with it, it waits that
+    /// long. The lock is the operating system's: it dies with the process holding it.
+    pub fn env_lock(&self, env: &str, what: &str, wait: Option<Duration>) -> Result<RegistryLock> {
+        let path = self.dir.join(format!("{env}.lock"));
+        let file = lock_file(&path, wait.unwrap_or(Duration::ZERO)).map_err(|e| match e {
+            None => Error::new(
+                Kind::Busy,
+                format!("another restore, rollback or migrate of `{env}` is running; the {what} did not start"),
+            )
+            .with_hint("wait for it to finish, or pass --wait 10m to wait for it"),
+            Some(e) => e,
+        })?;
+        Ok(RegistryLock { _file: file })
     }
 
     /// Reads, changes and atomically rewrites the registry under the exclusive lock.

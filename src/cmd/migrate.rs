@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Report;
-use crate::cli::DryRun;
+use crate::cli::{DryRun, Wait};
 use crate::cmd::{self, backup, restore};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
@@ -43,6 +43,9 @@ pub struct MigrateArgs {
     /// backup can be restored (PostgreSQL, MySQL)
     #[arg(long)]
     pub terminate_connections: bool,
+
+    #[command(flatten)]
+    pub wait: Wait,
 
     #[command(flatten)]
     pub dry_run: DryRun,
@@ -193,6 +196,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         )?;
     }
     confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
+    let _lock = session.store.env_lock(&env.name, "migration", args.wait.wait)?;
 
     let backup = if take_backup {
         let request = backup::Request::automatic(env, "pre-migration");

@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::Report;
-use crate::cli::DryRun;
+use crate::cli::{DryRun, Wait};
 use crate::cmd::{self, backup, verify};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
@@ -40,6 +40,9 @@ pub struct RestoreArgs {
     /// Parallel restore jobs (PostgreSQL custom and directory backups; pg_restore --jobs)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: u32,
+
+    #[command(flatten)]
+    pub wait: Wait,
 
     #[command(flatten)]
     pub dry_run: DryRun,
@@ -75,6 +78,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         return Ok(Report::new().with("dry_run", true).with("backup", &record));
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
+    let _lock = session.store.env_lock(&env.name, "restore", args.wait.wait)?;
     let restored = apply(
         session,
         env,

@@ -5,7 +5,7 @@
 use clap::{ArgGroup, Args};
 
 use crate::Report;
-use crate::cli::DryRun;
+use crate::cli::{DryRun, Wait};
 use crate::cmd::restore;
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
@@ -33,6 +33,9 @@ pub struct RollbackArgs {
     /// End other sessions connected to the database instead of refusing (PostgreSQL, MySQL)
     #[arg(long)]
     pub terminate_connections: bool,
+
+    #[command(flatten)]
+    pub wait: Wait,
 
     #[command(flatten)]
     pub dry_run: DryRun,
@@ -91,6 +94,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         return Ok(report.with("dry_run", true));
     }
     confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
+    let _lock = session.store.env_lock(&env.name, "rollback", args.wait.wait)?;
     let restored = restore::apply(
         session,
         env,

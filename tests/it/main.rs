@@ -14,6 +14,7 @@ mod postgres;
 mod protected;
 mod quickstart;
 mod release;
+mod reliability;
 mod roundtrip;
 mod services;
 mod tty;
