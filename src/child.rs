@@ -4,6 +4,15 @@
 
 use std::process::Command;
 
+/// A database tool as faber-db runs it: in a process group of its own, so that Ctrl-C at the
+/// terminal reaches faber-db alone (which stops the tool itself, at a point it chooses — never
+/// halfway through swapping a database in), and ended when faber-db dies.
+pub fn tool(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    dies_with_us(cmd)
+}
+
 /// Makes the child receive SIGTERM when the thread that spawns it ends (Linux): spawn from a
 /// thread that lives as long as the child is needed — the main thread, in faber-db.
 pub fn dies_with_us(cmd: &mut Command) -> &mut Command {

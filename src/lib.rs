@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod fsutil;
 pub mod ids;
+pub mod interrupt;
 pub mod migrations;
 pub mod pending;
 pub mod pipeline;

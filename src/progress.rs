@@ -22,7 +22,7 @@ pub fn bar(ui: &Ui, total: u64, what: &str) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Counts the bytes read through it onto a bar.
+/// Counts the bytes read through it onto a bar, and fails once faber-db was interrupted.
 pub struct Reader<'a, R: ?Sized> {
     inner: &'a mut R,
     bar: Option<&'a ProgressBar>,
@@ -36,6 +36,7 @@ impl<'a, R: Read + ?Sized> Reader<'a, R> {
 
 impl<R: Read + ?Sized> Read for Reader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::interrupt::check()?;
         let n = self.inner.read(buf)?;
         if let Some(bar) = self.bar {
             bar.inc(n as u64);

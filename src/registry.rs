@@ -140,7 +140,14 @@ fn lock_file(path: &Path, wait: Duration) -> std::result::Result<File, Option<Er
         .write(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| Some(Error::io(Kind::Config, "cannot open the lock file", path, e)))?;
+        .map_err(|e| {
+            Some(Error::io(
+                Kind::Config,
+                "cannot open the lock file",
+                path,
+                e,
+            ))
+        })?;
     let started = Instant::now();
     loop {
         match file.try_lock() {
@@ -277,11 +284,11 @@ impl Store {
     pub fn lock(&self) -> Result<RegistryLock> {
         let path = self.dir.join(format!("{REGISTRY_FILE}.lock"));
         let file = lock_file(&path, LOCK_WAIT).map_err(|e| match e {
-            None => Error::new(Kind::Busy, "another faber-db run holds the registry lock")
-                .with_hint(format!(
-                    "wait for it to finish; the lock is {}",
-                    path.display()
-                )),
+            None => {
+                Error::new(Kind::Busy, "another faber-db run holds the registry lock").with_hint(
+                    format!("wait for it to finish; the lock is {}", path.display()),
+                )
+            }
             Some(e) => e,
         })?;
         Ok(RegistryLock { _file: file })

@@ -121,7 +121,8 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
 pub fn take(session: &Session, env: &Environment, request: &Request) -> Result<BackupRecord> {
     let ui = &session.ctx.ui;
     let started = Instant::now();
-    let result = take_inner(session, env, request, started);
+    let _signals = crate::interrupt::guard();
+    let result = take_inner(session, env, request, started).map_err(interrupted);
     let (id, ok, detail) = match &result {
         Ok(r) => (Some(r.id.clone()), true, request.reason.clone()),
         Err(e) => (None, false, Some(e.one_line())),
@@ -391,6 +392,16 @@ pub fn space_needed(format: Format, compression: Compression, db_size: u64) -> u
         (Format::Sql | Format::Directory | Format::Custom, _) => (1, 2),
     };
     (db_size / den).saturating_mul(num).saturating_add(1 << 20)
+}
+
+/// A failure caused by Ctrl-C or SIGTERM, said as such (exit 8).
+pub fn interrupted(e: Error) -> Error {
+    if !crate::interrupt::happened() {
+        return e;
+    }
+    Error::aborted("interrupted: the backup was stopped; nothing was registered")
+        .caused_by(e.one_line())
+        .with_hint("its partial file was removed; run it again when ready")
 }
 
 /// Where a backup is written until it is complete.

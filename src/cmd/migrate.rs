@@ -196,7 +196,9 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         )?;
     }
     confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
-    let _lock = session.store.env_lock(&env.name, "migration", args.wait.wait)?;
+    let _lock = session
+        .store
+        .env_lock(&env.name, "migration", args.wait.wait)?;
 
     let backup = if take_backup {
         let request = backup::Request::automatic(env, "pre-migration");

@@ -78,7 +78,9 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         return Ok(Report::new().with("dry_run", true).with("backup", &record));
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
-    let _lock = session.store.env_lock(&env.name, "restore", args.wait.wait)?;
+    let _lock = session
+        .store
+        .env_lock(&env.name, "restore", args.wait.wait)?;
     let restored = apply(
         session,
         env,
@@ -171,6 +173,28 @@ impl Restored {
 /// Restores `record` into `env`'s database: checksum, stage and check, safety backup, commit,
 /// then the row counts compared with the manifest. Confirmation is the caller's.
 pub fn apply(
+    session: &Session,
+    env: &Environment,
+    db: &dyn Provider,
+    record: &BackupRecord,
+    options: &Options,
+) -> Result<Restored> {
+    let _signals = crate::interrupt::guard();
+    apply_inner(session, env, db, record, options).map_err(|e| {
+        if crate::interrupt::happened() {
+            Error::aborted(format!(
+                "interrupted: the {} was stopped before it changed the database",
+                options.event
+            ))
+            .caused_by(e.one_line())
+            .with_hint("run it again when ready")
+        } else {
+            e
+        }
+    })
+}
+
+fn apply_inner(
     session: &Session,
     env: &Environment,
     db: &dyn Provider,

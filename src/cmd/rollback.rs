@@ -94,7 +94,9 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         return Ok(report.with("dry_run", true));
     }
     confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
-    let _lock = session.store.env_lock(&env.name, "rollback", args.wait.wait)?;
+    let _lock = session
+        .store
+        .env_lock(&env.name, "rollback", args.wait.wait)?;
     let restored = restore::apply(
         session,
         env,

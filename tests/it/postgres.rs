@@ -1270,3 +1270,61 @@ fn migrate_never_echoes_the_password_of_database_url() {
         assert!(!text.contains(secret), "the password appears in {f}");
     }
 }
+
+#[test]
+fn ctrl_c_during_a_backup_stops_the_dump_and_leaves_nothing() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("sigint");
+    db.exec("CREATE TABLE t (x int);");
+    for signal in ["INT", "TERM"] {
+        let p = project_with(&[("dev", &db)]);
+        let real = which::which("pg_dump").unwrap();
+        let pid_file = p.path("pg_dump.pid");
+        // A dump that never ends.
+        let script = format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
+             echo $$ > '{}'\nwhile :; do echo '-- a dump that goes on and on'; done\n",
+            real.display(),
+            pid_file.display()
+        );
+        let (path, libdir) = fake_tools(&p, Some(&script));
+        let p = p
+            .with_var("PATH", &path)
+            .with_var("FABER_PG_LIBDIR", &libdir);
+        let child = p
+            .command(&["backup", "dev"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !p.backup_files().iter().any(|f| f.ends_with(".partial")) || !pid_file.exists() {
+            assert!(started.elapsed().as_secs() < 20, "the dump never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let dump_pid: u32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(8), "SIG{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        p.assert_nothing_left("dev");
+        let alive = std::fs::read_to_string(format!("/proc/{dump_pid}/stat")).is_ok_and(|s| {
+            s.rsplit(") ")
+                .next()
+                .is_some_and(|rest| !rest.starts_with('Z'))
+        });
+        assert!(!alive, "the dump tool {dump_pid} was left running");
+    }
+}

@@ -16,7 +16,11 @@ fn slow_migrate_project(secs: u32) -> Project {
 fn wait_for(path: &std::path::Path) {
     let started = Instant::now();
     while !path.exists() {
-        assert!(started.elapsed() < Duration::from_secs(20), "{} never appeared", path.display());
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -41,14 +45,20 @@ fn a_second_restore_rollback_or_migrate_of_an_environment_is_busy_at_once_or_wai
         p.run(&args)
             .code(7)
             .stderr_has("another restore, rollback or migrate of `dev` is running");
-        assert!(started.elapsed() < Duration::from_secs(1), "{args:?} waited");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{args:?} waited"
+        );
     }
     // Backups of the same environment are not in the way, and --wait waits its turn.
     p.backup(&["dev", "--label", "meanwhile"]);
     let started = Instant::now();
     p.run(&["restore", "dev", "--from", &id, "--wait", "30s"])
         .code(0);
-    assert!(started.elapsed() > Duration::from_secs(1), "it waited for the migration");
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "it waited for the migration"
+    );
     assert!(migrate.wait().unwrap().success());
 }
 

@@ -132,7 +132,7 @@ impl Mysql {
     /// `MYSQL_PWD` of the caller's stays usable when the URL has no password.
     fn command(&self, program: &Path, mariadb_client: bool) -> Command {
         let mut cmd = Command::new(program);
-        crate::child::dies_with_us(&mut cmd);
+        crate::child::tool(&mut cmd);
         cmd.arg("--no-defaults");
         for var in ["MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_UNIX_PORT"] {
             cmd.env_remove(var);

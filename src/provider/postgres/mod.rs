@@ -116,7 +116,7 @@ impl Postgres {
     /// A command for one of the tools, connected to `db` through the environment.
     fn command(&self, program: &Path, db: &str) -> Command {
         let mut cmd = Command::new(program);
-        crate::child::dies_with_us(&mut cmd);
+        crate::child::tool(&mut cmd);
         let c = &self.conn;
         // Only the URL says where to connect: PG* variables of the caller's environment
         // (PGHOSTADDR, PGPORT, PGSERVICE, …) must not redirect the tools elsewhere. A password
@@ -488,7 +488,7 @@ fn directory_compression(compression: Compression, pg_dump_major: u32) -> Result
 pub fn check_archive(source: Source<'_>) -> Result<()> {
     let pg_restore = tools::pg_restore_any()?;
     let mut cmd = Command::new(&pg_restore);
-    crate::child::dies_with_us(&mut cmd).arg("--list");
+    crate::child::tool(&mut cmd).arg("--list");
     feed(cmd, source, "pg_restore").map_err(|e| match e.kind() {
         Kind::Tool => Error::verification(format!("the archive is damaged: {}", e.one_line())),
         _ => e,

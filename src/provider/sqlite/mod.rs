@@ -139,6 +139,7 @@ impl Sqlite {
             } else {
                 PAGES_PER_STEP
             };
+            crate::interrupt::check().map_err(|e| Error::aborted("interrupted").caused_by(e))?;
             match backup.step(pages).map_err(copy_failed)? {
                 StepResult::Done => return Ok(()),
                 StepResult::More => {
