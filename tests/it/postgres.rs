@@ -1328,3 +1328,49 @@ fn ctrl_c_during_a_backup_stops_the_dump_and_leaves_nothing() {
         assert!(!alive, "the dump tool {dump_pid} was left running");
     }
 }
+
+#[test]
+fn pg_a_backup_that_fills_the_disk_is_exit_2_and_leaves_nothing() {
+    if !server_up() {
+        return;
+    }
+    let Some(fs) = crate::services::Tmpfs::mount("18m") else {
+        return;
+    };
+    let db = PgDb::new("diskfull");
+    // ~21 MB of incompressible bytes: the estimate (half the database's size for a compressed
+    // dump) fits in 18 MB, the dump does not.
+    db.exec(
+        "CREATE TABLE t (b bytea); ALTER TABLE t ALTER COLUMN b SET STORAGE EXTERNAL; \
+         INSERT INTO t SELECT (SELECT string_agg(decode(md5((g * 1000 + i)::text), 'hex'), ''::bytea) \
+         FROM generate_series(1, 1000) i) FROM generate_series(1, 1300) g;",
+    );
+    let backups = fs.dir.path().join("backups");
+    let p = project_with(&[("dev", &db)]);
+    let config = std::fs::read_to_string(p.path(".fractary/plugins/faber-db/config.toml"))
+        .unwrap()
+        .replacen(
+            "[defaults]\n",
+            &format!("[defaults]\nbackup_dir = \"{}\"\n", backups.display()),
+            1,
+        );
+    p.write(".fractary/plugins/faber-db/config.toml", &config);
+    for format in ["sql", "directory"] {
+        p.run(&["backup", "dev", "--format", format])
+            .code(2)
+            .stderr_has("hint:");
+        let left: Vec<_> = std::fs::read_dir(backups.join("dev"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{format}: {left:?}");
+        let registry = std::fs::read_to_string(backups.join("backups.json")).unwrap_or_default();
+        assert!(!registry.contains("backup-"), "{registry}");
+        let free = fs4::available_space(fs.dir.path()).unwrap();
+        assert!(
+            free > 17 << 20,
+            "{format}: the space was given back ({free} free)"
+        );
+    }
+}

@@ -422,11 +422,20 @@ impl Provider for Postgres {
                 Some(code) => format!("pg_dump failed (exit {code})"),
                 None => "pg_dump was killed".to_string(),
             };
-            let mut err = Error::tool(what);
+            // pg_dump writing a directory dump itself runs out of room: exit 2, like a stream.
+            let mut err = if stderr.contains("No space left on device") {
+                Error::new(
+                    Kind::DiskSpace,
+                    format!("{what}: the backup directory is full"),
+                )
+                .with_hint("free some space there; `faber-db cleanup --expired` may help")
+            } else {
+                Error::tool(what)
+            };
             for line in stderr.lines().filter(|l| !l.trim().is_empty()).take(5) {
                 err = err.caused_by(line.trim_start_matches("pg_dump: ").trim());
             }
-            return Err(err.with_hint("nothing was registered; fix the cause and back up again"));
+            return Err(err.add_hint("nothing was registered; fix the cause and back up again"));
         }
         if format == Format::Sql && !trailer_seen {
             return Err(Error::tool("pg_dump's output lacks its completion trailer")
