@@ -73,6 +73,8 @@ pub enum Command {
     Rollback(cmd::rollback::RollbackArgs),
     /// Compare a backup with the live database: row counts, tables, migrations applied since
     Diff(cmd::diff::DiffArgs),
+    /// Check environments, tools, free space and the registry; --repair rebuilds the registry
+    Doctor(cmd::doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(cmd::completions::CompletionsArgs),
 }
@@ -93,6 +95,7 @@ impl Command {
             Command::Rollback(_) => "rollback",
             Command::Diff(_) => "diff",
             Command::Completions(_) => "completions",
+            Command::Doctor(_) => "doctor",
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod cleanup;
 pub mod completions;
 pub mod delete;
 pub mod diff;
+pub mod doctor;
 pub mod init;
 pub mod list;
 pub mod migrate;
@@ -38,6 +39,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Migrate(args) => migrate::run(&session, args),
         Command::Rollback(args) => rollback::run(&session, args),
         Command::Diff(args) => diff::run(&session, args),
+        Command::Doctor(args) => doctor::run(&session, args),
     }
 }
 

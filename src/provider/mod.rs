@@ -174,6 +174,11 @@ pub trait Provider {
     /// no room.
     fn prepare_restore(&self, raw_size: u64) -> Result<Vec<std::path::PathBuf>>;
 
+    /// The dump and restore tools this database would use, with their versions (`doctor`).
+    fn tools_report(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// Whether [`Provider::stage_restore`] only prepares, and the data is loaded at commit
     /// (MySQL, which cannot swap a whole database in): it is then given [`Source::Stored`].
     fn loads_on_commit(&self) -> bool {

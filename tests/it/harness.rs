@@ -111,6 +111,19 @@ impl Project {
     }
 
     /// The IDs in the registry, sorted.
+    /// The data file of backup `id`, from the manifest beside it (when the registry is broken).
+    pub fn data_file_from_manifest(&self, id: &str) -> PathBuf {
+        let dir = self.path(BACKUPS);
+        for env in fs::read_dir(&dir).unwrap().flatten() {
+            let manifest = env.path().join(format!("{id}.manifest.json"));
+            if let Ok(text) = fs::read_to_string(&manifest) {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                return dir.join(v["file"].as_str().unwrap());
+            }
+        }
+        panic!("no manifest of {id}");
+    }
+
     pub fn ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .backups()

@@ -78,3 +78,61 @@ fn the_lock_of_a_killed_run_never_blocks() {
     migrate.wait().unwrap();
     p.run(&["restore", "dev", "--from", &id]).code(0);
 }
+
+#[test]
+fn doctor_finds_what_is_wrong_and_repair_rebuilds_the_registry_from_the_manifests() {
+    let p = Project::new()
+        .seeded("db/dev.sqlite3")
+        .seeded("db/prod.sqlite3");
+    let a = p.backup(&["dev", "--label", "a"]);
+    let b = p.backup(&["dev", "--label", "b"]);
+    let c = p.backup(&["dev", "--label", "c"]);
+    p.run(&["doctor"]).code(0).stdout_has("registry: 3 entries");
+
+    // A truncated registry: every command stops with exit 1 and leaves it as it is.
+    let reg = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let good = std::fs::read_to_string(&reg).unwrap();
+    let garbage = &good[..good.len() / 2];
+    std::fs::write(&reg, garbage).unwrap();
+    p.run(&["list"]).code(1).stderr_has("malformed");
+    assert_eq!(std::fs::read_to_string(&reg).unwrap(), garbage);
+    // One backup's file is gone, and a stray data file lies about.
+    std::fs::remove_file(p.data_file_from_manifest(&c)).unwrap();
+    p.write(
+        &format!(
+            "{}/dev/backup-20200101-000000.sql.gz",
+            crate::harness::BACKUPS
+        ),
+        "stray",
+    );
+    p.run(&["doctor"])
+        .code(5)
+        .stdout_has("malformed")
+        .stderr_has("backup-20200101-000000.sql.gz is neither registered")
+        .stderr_has("doctor --repair");
+
+    let doc = p.json(&["doctor", "--repair"], 0);
+    assert_eq!(doc["repaired"], true, "{doc}");
+    let kept: Vec<_> = std::fs::read_dir(p.path(crate::harness::BACKUPS))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("backups.json.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the malformed registry is kept aside");
+    let aside = p.path(&format!("{}/{}", crate::harness::BACKUPS, kept[0]));
+    assert_eq!(std::fs::read_to_string(aside).unwrap(), garbage);
+    let status = |id: &str| {
+        p.backups()
+            .into_iter()
+            .find(|e| e["id"] == id)
+            .map(|e| e["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status(&a).as_deref(), Some("valid"));
+    assert_eq!(status(&b).as_deref(), Some("valid"));
+    assert_eq!(status(&c).as_deref(), Some("missing"));
+    p.run(&["list"]).code(0).stdout_has("missing");
+    p.run(&["verify", &a]).code(0);
+    // Now only the stray file is left to mention.
+    p.run(&["doctor"]).code(0).stderr_has("neither registered");
+}

@@ -664,6 +664,11 @@ impl Provider for Mysql {
         })
     }
 
+    fn tools_report(&self) -> Result<Option<String>> {
+        let t = self.tools()?;
+        Ok(Some(format!("{} ({})", t.dump_version, t.dump.display())))
+    }
+
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
         Ok(restore::sweep(self)?

@@ -450,6 +450,15 @@ impl Provider for Postgres {
         })
     }
 
+    fn tools_report(&self) -> Result<Option<String>> {
+        let t = self.tools()?;
+        Ok(Some(format!(
+            "{} ({})",
+            t.pg_dump_version,
+            t.pg_dump.display()
+        )))
+    }
+
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
         Ok(restore::sweep(self)?

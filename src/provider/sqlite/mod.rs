@@ -188,6 +188,10 @@ impl Provider for Sqlite {
         Ok(version())
     }
 
+    fn tools_report(&self) -> Result<Option<String>> {
+        Ok(Some("built in, no tools needed".to_string()))
+    }
+
     fn size_estimate(&self) -> Result<u64> {
         let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
         let mut wal = self.path.as_os_str().to_owned();

@@ -1,0 +1,296 @@
+//! `faber-db doctor [--repair]`: checks what faber-db depends on — each environment's URL
+//! variable, connection and tools, the backup directory's free space — and whether the registry
+//! and the files agree. `--repair` rebuilds `backups.json` from the manifests beside the backups
+//! (keeping a malformed one as `backups.json.corrupt-<time>`) and marks entries whose files are
+//! gone as `missing`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::Report;
+use crate::error::{Error, Kind, Result};
+use crate::fsutil;
+use crate::registry::{BackupRecord, RegistryFile, Status};
+use crate::session::Session;
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Rebuild the registry from the manifests and mark entries whose files are gone as missing
+    #[arg(long)]
+    pub repair: bool,
+}
+
+/// One finding.
+#[derive(Debug, Serialize)]
+struct Finding {
+    /// `ok`, `warning` or `problem`.
+    level: &'static str,
+    check: String,
+    detail: String,
+}
+
+pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
+    let ui = &session.ctx.ui;
+    let mut findings = Vec::new();
+    let mut say = |level: &'static str, check: String, detail: String| {
+        match level {
+            "ok" => ui.ok(format!("{check}: {detail}")),
+            "warning" => ui.warn(format!("{check}: {detail}")),
+            _ => ui.fail(format!("{check}: {detail}")),
+        }
+        findings.push(Finding {
+            level,
+            check,
+            detail,
+        });
+    };
+
+    for env in session.config.environments.values() {
+        let check = format!("environment {}", env.name);
+        match session.provider(env) {
+            Err(e) => say("problem", check, e.one_line()),
+            Ok((url, db)) => match db.check_connection() {
+                Err(e) => say(
+                    "problem",
+                    check,
+                    format!("{}: {}", url.redacted(), e.one_line()),
+                ),
+                Ok(version) => {
+                    let tools = db.tools_report();
+                    match tools {
+                        Ok(Some(t)) => {
+                            say("ok", check, format!("{} ({version}); {t}", url.redacted()))
+                        }
+                        Ok(None) => say("ok", check, format!("{} ({version})", url.redacted())),
+                        Err(e) => say(
+                            "problem",
+                            check,
+                            format!("{}: {}", url.redacted(), e.one_line()),
+                        ),
+                    }
+                }
+            },
+        }
+    }
+
+    let dir = session.store.dir().to_path_buf();
+    match fs4::available_space(existing_ancestor(&dir)) {
+        Ok(free) => say(
+            if free < 1 << 30 { "warning" } else { "ok" },
+            "free space".into(),
+            format!(
+                "{} free at {}",
+                crate::ui::size(free),
+                session.ctx.show(&dir)
+            ),
+        ),
+        Err(e) => say("problem", "free space".into(), e.to_string()),
+    }
+
+    // The registry, and what lies in the backup directory.
+    let manifests = read_manifests(&dir);
+    let registry = session.store.load();
+    let mut repaired = false;
+    match &registry {
+        Ok(reg) => say(
+            "ok",
+            "registry".into(),
+            format!("{} entries", reg.backups.len()),
+        ),
+        Err(e) => say("problem", "registry".into(), e.one_line()),
+    }
+    let entries: Vec<BackupRecord> = match &registry {
+        Ok(reg) => reg.backups.clone(),
+        Err(_) => Vec::new(),
+    };
+    let known: BTreeSet<&str> = entries.iter().map(|b| b.id.as_str()).collect();
+    let mut missing = Vec::new();
+    for b in &entries {
+        if b.status != Status::Missing && fs::symlink_metadata(b.path(&dir)).is_err() {
+            missing.push(b.id.clone());
+            say(
+                "problem",
+                format!("backup {}", b.id),
+                format!("its data {} is gone", b.file),
+            );
+        }
+    }
+    let unregistered: Vec<&BackupRecord> = manifests
+        .values()
+        .filter(|m| !known.contains(m.id.as_str()))
+        .collect();
+    for m in &unregistered {
+        say(
+            "problem",
+            format!("backup {}", m.id),
+            "a manifest with no registry entry".into(),
+        );
+    }
+    for f in orphan_data(&dir, &entries, &manifests) {
+        say(
+            "warning",
+            "backup directory".into(),
+            format!(
+                "{} is neither registered nor described by a manifest",
+                session.ctx.show(&f)
+            ),
+        );
+    }
+
+    let problems = findings.iter().filter(|f| f.level == "problem").count();
+    let registry_broken = registry.is_err();
+    if args.repair && (registry_broken || !missing.is_empty() || !unregistered.is_empty()) {
+        let rebuilt = repair(session, &dir, registry_broken, &entries, &manifests)?;
+        ui.ok(format!(
+            "Registry rebuilt: {} entries ({} marked missing)",
+            rebuilt.backups.len(),
+            rebuilt
+                .backups
+                .iter()
+                .filter(|b| b.status == Status::Missing)
+                .count()
+        ));
+        repaired = true;
+    }
+    let mut report = Report::new()
+        .with("findings", &findings)
+        .with("repaired", repaired);
+    if problems > 0 && !repaired {
+        let fixable = registry_broken || !missing.is_empty() || !unregistered.is_empty();
+        report.failure = Some(
+            Error::new(
+                Kind::Verification,
+                format!("doctor found {problems} problems"),
+            )
+            .with_hint(if fixable {
+                "`faber-db doctor --repair` rebuilds the registry from the manifests; the other problems are in the messages above"
+            } else {
+                "see the messages above"
+            }),
+        );
+    }
+    Ok(report)
+}
+
+/// The manifests in the environment directories, by backup ID.
+fn read_manifests(dir: &Path) -> BTreeMap<String, BackupRecord> {
+    let mut out = BTreeMap::new();
+    let Ok(envs) = fs::read_dir(dir) else {
+        return out;
+    };
+    for env in envs.flatten().filter(|e| e.path().is_dir()) {
+        let Ok(files) = fs::read_dir(env.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".manifest.json") {
+                continue;
+            }
+            let parsed = fs::read_to_string(f.path())
+                .ok()
+                .and_then(|t| serde_json::from_str::<BackupRecord>(&t).ok());
+            if let Some(record) = parsed.filter(|r| crate::ids::validate_id(&r.id).is_ok()) {
+                out.insert(record.id.clone(), record);
+            }
+        }
+    }
+    out
+}
+
+/// Backup data in the environment directories that no entry or manifest names.
+fn orphan_data(
+    dir: &Path,
+    entries: &[BackupRecord],
+    manifests: &BTreeMap<String, BackupRecord>,
+) -> Vec<PathBuf> {
+    let named: BTreeSet<PathBuf> = entries
+        .iter()
+        .chain(manifests.values())
+        .map(|b| b.path(dir))
+        .collect();
+    let mut out = Vec::new();
+    let Ok(envs) = fs::read_dir(dir) else {
+        return out;
+    };
+    for env in envs.flatten().filter(|e| e.path().is_dir()) {
+        let Ok(files) = fs::read_dir(env.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            let ours = name.starts_with("backup-")
+                && !name.ends_with(".manifest.json")
+                && !name.ends_with(fsutil::PARTIAL_SUFFIX);
+            if ours && !named.contains(&f.path()) {
+                out.push(f.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Rebuilds the registry: the entries it still holds (unless it is malformed) and every
+/// manifest's, each marked `missing` when its data is gone. A malformed registry is kept aside.
+fn repair(
+    session: &Session,
+    dir: &Path,
+    registry_broken: bool,
+    entries: &[BackupRecord],
+    manifests: &BTreeMap<String, BackupRecord>,
+) -> Result<RegistryFile> {
+    let _lock = session.store.lock()?;
+    let path = session.store.registry_path();
+    if registry_broken && path.exists() {
+        let aside = dir.join(format!(
+            "{}.corrupt-{}",
+            crate::registry::REGISTRY_FILE,
+            session.ctx.now.format("%Y%m%d-%H%M%S")
+        ));
+        fs::rename(&path, &aside)
+            .map_err(|e| Error::io(Kind::Config, "cannot move aside", &path, e))?;
+        session.ctx.ui.warn(format!(
+            "the malformed registry was kept as {}",
+            session.ctx.show(&aside)
+        ));
+    }
+    let mut by_id: BTreeMap<String, BackupRecord> = manifests.clone();
+    if !registry_broken {
+        for b in entries {
+            by_id.insert(b.id.clone(), b.clone());
+        }
+    }
+    let mut reg = RegistryFile::default();
+    for (_, mut b) in by_id {
+        if fs::symlink_metadata(b.path(dir)).is_err() {
+            b.status = Status::Missing;
+        }
+        reg.backups.push(b);
+    }
+    reg.backups
+        .sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.id.cmp(&b.id)));
+    let mut bytes = serde_json::to_vec_pretty(&reg).expect("the registry serializes");
+    bytes.push(b'\n');
+    fsutil::write_atomic(&path, &bytes)?;
+    crate::cmd::log_event(
+        session,
+        "repair",
+        None,
+        None,
+        true,
+        Some(format!("{} entries", reg.backups.len())),
+    );
+    Ok(reg)
+}
+
+/// The nearest existing ancestor of `dir` (the backup directory may not exist yet).
+fn existing_ancestor(dir: &Path) -> &Path {
+    dir.ancestors()
+        .find(|d| d.exists())
+        .unwrap_or(Path::new("/"))
+}
