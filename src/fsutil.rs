@@ -251,23 +251,40 @@ pub fn partial_path(final_path: &Path) -> PathBuf {
 
 /// Removes `.partial` files and directories under `dir` (one level of subdirectories deep) that no running
 /// process holds a lock on. Returns the paths removed.
-pub fn remove_stale_partials(dir: &Path) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
+///
+/// A backup killed after its registry entry was written but before its data got its final name
+/// is finished instead: `registered(final_path)` says whether that is the case.
+pub fn remove_stale_partials(dir: &Path, registered: &dyn Fn(&Path) -> bool) -> Vec<Swept> {
+    let mut swept = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
-        return removed;
+        return swept;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         let Ok(ft) = entry.file_type() else { continue };
         if ft.is_dir() {
-            removed.extend(remove_stale_partials_in(&path));
+            swept.extend(remove_stale_partials_in(&path, registered));
         }
     }
-    removed.extend(remove_stale_partials_in(dir));
-    removed
+    swept.extend(remove_stale_partials_in(dir, registered));
+    swept
 }
 
-fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
+/// What a sweep did with one leftover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swept {
+    pub path: PathBuf,
+    /// Moved to its final name (its backup was registered), rather than removed.
+    pub finished: bool,
+}
+
+/// `path` without its `.partial` suffix.
+fn final_of(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    PathBuf::from(s.strip_suffix(PARTIAL_SUFFIX).unwrap_or(&s).to_string())
+}
+
+fn remove_stale_partials_in(dir: &Path, registered: &dyn Fn(&Path) -> bool) -> Vec<Swept> {
     let mut removed = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
         return removed;
@@ -275,9 +292,13 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
+        let gone = |path: PathBuf| Swept {
+            path,
+            finished: false,
+        };
         if is_private_work_name(&name) {
             if remove_old_private(&entry) {
-                removed.push(path);
+                removed.push(gone(path));
             }
             continue;
         }
@@ -289,8 +310,8 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
             continue;
         }
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            if remove_stale_partial_dir(&path) {
-                removed.push(path);
+            if let Some(finished) = sweep_partial_dir(&path, registered) {
+                removed.push(Swept { path, finished });
             }
             continue;
         }
@@ -305,8 +326,22 @@ fn remove_stale_partials_in(dir: &Path) -> Vec<PathBuf> {
             };
             held.ino() == named.ino() && held.dev() == named.dev()
         };
-        if f.try_lock().is_ok() && same_file(&f) && fs::remove_file(&path).is_ok() {
-            removed.push(path);
+        if f.try_lock().is_err() || !same_file(&f) {
+            continue;
+        }
+        let final_path = final_of(&path);
+        if registered(&final_path) && !final_path.exists() {
+            if f.sync_all().is_ok() && fs::rename(&path, &final_path).is_ok() {
+                let _ = sync_dir(dir);
+                removed.push(Swept {
+                    path: final_path,
+                    finished: true,
+                });
+            }
+            continue;
+        }
+        if fs::remove_file(&path).is_ok() {
+            removed.push(gone(path));
         }
     }
     removed
@@ -357,6 +392,42 @@ fn remove_old_private(entry: &fs::DirEntry) -> bool {
         }
         _ => false,
     }
+}
+
+/// A [`PartialDir`] nobody holds: its content is moved to the final name when its backup was
+/// registered (`Some(true)`), else it is removed (`Some(false)`); `None` when it is in use.
+fn sweep_partial_dir(path: &Path, registered: &dyn Fn(&Path) -> bool) -> Option<bool> {
+    let lock = match File::open(path.join(DIR_LOCK)) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(_) => return None,
+    };
+    if lock.as_ref().is_some_and(|f| f.try_lock().is_err()) {
+        return None;
+    }
+    let final_path = final_of(path);
+    let content = path.join(DIR_CONTENT);
+    if registered(&final_path) && !final_path.exists() && content.is_dir() {
+        let moved = (|| -> io::Result<()> {
+            fs::set_permissions(&content, fs::Permissions::from_mode(0o700))?;
+            for entry in fs::read_dir(&content)? {
+                let file = File::open(entry?.path())?;
+                file.set_permissions(fs::Permissions::from_mode(0o600))?;
+                file.sync_all()?;
+            }
+            fs::rename(&content, &final_path)?;
+            if let Some(dir) = final_path.parent() {
+                sync_dir(dir)?;
+            }
+            Ok(())
+        })();
+        if moved.is_ok() {
+            let _ = fs::remove_dir_all(path);
+            return Some(true);
+        }
+        return None;
+    }
+    fs::remove_dir_all(path).is_ok().then_some(false)
 }
 
 /// Removes a [`PartialDir`] nobody holds. One without its lock file is debris too: the lock file
@@ -416,7 +487,7 @@ mod tests {
         fs::create_dir(partial.content()).unwrap();
         fs::write(partial.content().join("toc.dat"), b"toc").unwrap();
         // Held by a live writer: left alone.
-        assert!(remove_stale_partials(root.path()).is_empty());
+        assert!(remove_stale_partials(root.path(), &|_| false).is_empty());
         assert!(partial.path().is_dir());
         // Left by a killed writer (the lock released, the directory still there): removed.
         let killed = env.join("backup-2.dir.partial");
@@ -424,13 +495,16 @@ mod tests {
         File::create(killed.join(DIR_LOCK)).unwrap();
         let bare = env.join("backup-3.dir.partial");
         fs::create_dir(&bare).unwrap();
-        let mut removed = remove_stale_partials(root.path());
+        let mut removed: Vec<PathBuf> = remove_stale_partials(root.path(), &|_| false)
+            .into_iter()
+            .map(|s| s.path)
+            .collect();
         removed.sort();
         assert_eq!(removed, [killed, bare]);
         // A user's directory that merely ends in `.partial` is never touched.
         let users = env.join("photos.partial");
         fs::create_dir(&users).unwrap();
-        assert!(remove_stale_partials(root.path()).is_empty());
+        assert!(remove_stale_partials(root.path(), &|_| false).is_empty());
 
         partial.persist(&final_path).unwrap();
         assert_eq!(fs::read(final_path.join("toc.dat")).unwrap(), b"toc");
@@ -475,7 +549,10 @@ mod tests {
         for p in [&old, &old_dir] {
             File::open(p).unwrap().set_modified(long_ago).unwrap();
         }
-        let mut removed = remove_stale_partials(root.path());
+        let mut removed: Vec<PathBuf> = remove_stale_partials(root.path(), &|_| false)
+            .into_iter()
+            .map(|s| s.path)
+            .collect();
         removed.sort();
         assert_eq!(removed, [old, old_dir]);
         assert!(fresh.exists(), "a fresh one may belong to a running backup");

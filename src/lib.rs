@@ -22,6 +22,7 @@ pub mod registry;
 pub mod retention;
 pub mod session;
 pub mod sqlscan;
+pub mod testpoint;
 pub mod ui;
 pub mod vars;
 

@@ -354,9 +354,104 @@ impl Store {
             .collect()
     }
 
-    /// Removes `.partial` files that no running faber-db holds; returns them.
-    pub fn remove_stale_partials(&self) -> Vec<PathBuf> {
-        fsutil::remove_stale_partials(&self.dir)
+    /// Cleans up after runs that were killed: `.partial` files and directories nobody holds are
+    /// removed — or, when their backup's entry was already written, moved to their final name —
+    /// and manifests left without an entry and without data are removed. Under the registry lock,
+    /// so no publish is midway; skipped when the registry cannot be read (see `doctor`), since
+    /// deciding what is debris needs it.
+    pub fn sweep(&self) -> Vec<fsutil::Swept> {
+        // Nothing to sweep where nothing was ever written (and nothing to write there now).
+        if !self.dir.is_dir() {
+            return Vec::new();
+        }
+        let Ok(_lock) = self.lock() else {
+            return Vec::new();
+        };
+        let Ok(reg) = self.load() else {
+            return Vec::new();
+        };
+        let registered: std::collections::BTreeSet<PathBuf> =
+            reg.backups.iter().map(|b| b.path(&self.dir)).collect();
+        let mut swept = fsutil::remove_stale_partials(&self.dir, &|p| registered.contains(p));
+        swept.extend(self.remove_orphan_manifests(&reg));
+        swept
+    }
+
+    /// Manifests whose backup has no entry and no data: a publish killed between writing the
+    /// manifest and the entry.
+    fn remove_orphan_manifests(&self, reg: &RegistryFile) -> Vec<fsutil::Swept> {
+        let mut out = Vec::new();
+        let Ok(envs) = fs::read_dir(&self.dir) else {
+            return out;
+        };
+        for env in envs.flatten().filter(|e| e.path().is_dir()) {
+            let Ok(files) = fs::read_dir(env.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                let Some(id) = name.strip_suffix(".manifest.json") else {
+                    continue;
+                };
+                if reg.find(id).is_some() {
+                    continue;
+                }
+                let record = fs::read_to_string(f.path())
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<BackupRecord>(&t).ok());
+                // Data without an entry stays (doctor reports it): never delete a backup.
+                let has_data =
+                    record.is_none_or(|r| fs::symlink_metadata(r.path(&self.dir)).is_ok());
+                if !has_data && fs::remove_file(f.path()).is_ok() {
+                    out.push(fsutil::Swept {
+                        path: f.path(),
+                        finished: false,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Registers a finished backup: its manifest, then its registry entry — the commit point —
+    /// then its data under the final name (`persist`), all under the lock. A run killed after the
+    /// commit leaves the data under its `.partial` name, and the next [`Store::sweep`] finishes
+    /// the move; a `persist` that fails takes the entry and manifest back.
+    pub fn publish(
+        &self,
+        record: &BackupRecord,
+        manifest: &Path,
+        manifest_bytes: &[u8],
+        persist: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut reg = self.load()?;
+        if reg.find(&record.id).is_some() {
+            return Err(Error::tool(format!(
+                "backup ID {} was registered by another run",
+                record.id
+            )));
+        }
+        let write = |reg: &RegistryFile| {
+            let mut bytes = serde_json::to_vec_pretty(reg).expect("the registry serializes");
+            bytes.push(b'\n');
+            fsutil::write_atomic(&self.registry_path(), &bytes)
+        };
+        fsutil::write_atomic(manifest, manifest_bytes)?;
+        crate::testpoint::pause("backup:after-manifest");
+        reg.backups.push(record.clone());
+        if let Err(e) = write(&reg) {
+            let _ = fs::remove_file(manifest);
+            return Err(e);
+        }
+        crate::testpoint::pause("backup:after-commit");
+        if let Err(e) = persist() {
+            reg.backups.retain(|b| b.id != record.id);
+            let _ = write(&reg);
+            let _ = fs::remove_file(manifest);
+            return Err(e);
+        }
+        Ok(())
     }
 }
 

@@ -55,11 +55,18 @@ impl Ctx {
         let config = config::load(&self.root, self.config_path.as_deref())?;
         let vars = Vars::load(&self.root)?;
         let store = Store::new(config.backup_dir.clone());
-        for path in store.remove_stale_partials() {
-            self.ui.warn(format!(
-                "removed {}, left by an interrupted run",
-                self.show(&path)
-            ));
+        for swept in store.sweep() {
+            if swept.finished {
+                self.ui.warn(format!(
+                    "finished {}: its backup was registered when its run was interrupted",
+                    self.show(&swept.path)
+                ));
+            } else {
+                self.ui.warn(format!(
+                    "removed {}, left by an interrupted run",
+                    self.show(&swept.path)
+                ));
+            }
         }
         Ok(Session {
             ctx: self,

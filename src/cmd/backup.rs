@@ -232,6 +232,7 @@ fn take_inner(
         (id, partial)
     };
     let final_path = env_dir.join(format!("{id}{suffix}"));
+    crate::testpoint::pause("backup:after-reserve");
 
     let (dumped, stored) = match &partial {
         Partial::File(file) => {
@@ -343,37 +344,25 @@ fn take_inner(
         duration_ms: started.elapsed().as_millis() as u64,
     };
 
-    // Publish: final name, manifest beside it, registry entry — under the lock, so a concurrent
-    // cleanup never sees a file without its entry.
+    // Publish: manifest, registry entry, final name — under the lock, so a concurrent cleanup
+    // never sees a file without its entry, and a crash leaves something the next run can finish
+    // or remove (see Store::publish).
+    crate::testpoint::pause("backup:before-publish");
     let manifest = registry::manifest_path_for(&final_path, &id);
     let mut manifest_bytes = serde_json::to_vec_pretty(&record).expect("records serialize");
     manifest_bytes.push(b'\n');
-    // Only what this run created is removed on failure: never another run's files.
-    let mut created = Vec::new();
-    let published = session.store.update(|reg| {
-        if reg.find(&record.id).is_some() {
-            return Err(Error::tool(format!(
-                "backup ID {} was registered by another run",
-                record.id
-            )));
-        }
-        fsutil::write_atomic(&manifest, &manifest_bytes)?;
-        created.push(manifest.clone());
-        // Listed before the move: a move that happens and then fails to sync must not leave
-        // an unregistered backup behind. The ID is this run's, so nothing else has this name.
-        created.push(final_path.clone());
-        match partial {
-            Partial::File(f) => f.persist(&final_path),
-            Partial::Dir(d) => d.persist(&final_path),
-        }
-        .map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))?;
-        reg.backups.push(record.clone());
-        Ok(())
-    });
+    let published = session
+        .store
+        .publish(&record, &manifest, &manifest_bytes, || {
+            match partial {
+                Partial::File(f) => f.persist(&final_path),
+                Partial::Dir(d) => d.persist(&final_path),
+            }
+            .map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))
+        });
     if published.is_err() {
-        for path in &created {
-            let _ = fsutil::remove_backup_data(path);
-        }
+        // A move that happened and then failed to sync: the data is this run's (its ID is).
+        let _ = fsutil::remove_backup_data(&final_path);
     }
     published?;
     Ok(record)

@@ -1374,3 +1374,18 @@ fn pg_a_backup_that_fills_the_disk_is_exit_2_and_leaves_nothing() {
         );
     }
 }
+
+#[test]
+fn pg_backups_killed_at_each_step_leave_a_consistent_state() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("killsteps");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 1000);");
+    let p = project_with(&[("dev", &db)]);
+    p.backup(&["dev"]);
+    for extra in [&["--format", "sql"][..], &["--format", "directory"][..]] {
+        crate::reliability::killed_before_the_commit_leaves_nothing(&p, "dev", extra);
+        crate::reliability::killed_after_the_commit_is_finished_by_the_next_run(&p, "dev", extra);
+    }
+}

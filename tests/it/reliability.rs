@@ -136,3 +136,117 @@ fn doctor_finds_what_is_wrong_and_repair_rebuilds_the_registry_from_the_manifest
     // Now only the stray file is left to mention.
     p.run(&["doctor"]).code(0).stderr_has("neither registered");
 }
+
+/// Starts `args` paused at test point `point`, waits until it is there, and kills it (SIGKILL).
+fn kill_at(p: &Project, args: &[&str], point: &str) {
+    let marker = p.path("paused");
+    let _ = std::fs::remove_file(&marker);
+    let mut cmd = p.command(args);
+    cmd.env("FABER_TEST_PAUSE_AT", point)
+        .env("FABER_TEST_PAUSE_MARKER", &marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    wait_for(&marker);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The registry parses, whatever happened.
+fn registry_is_valid(p: &Project) {
+    let path = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        serde_json::from_str::<serde_json::Value>(&text).expect("valid JSON");
+    }
+}
+
+/// Kills a backup at each point before its registry entry is written: nothing is registered,
+/// no final-named file appears, and the next run removes what is left and says so.
+pub fn killed_before_the_commit_leaves_nothing(p: &Project, env: &str, extra: &[&str]) {
+    for point in [
+        "backup:after-reserve",
+        "backup:before-publish",
+        "backup:after-manifest",
+    ] {
+        let before = p.ids();
+        let mut args = vec!["backup", env];
+        args.extend_from_slice(extra);
+        kill_at(p, &args, point);
+        registry_is_valid(p);
+        assert_eq!(p.ids(), before, "{point}: nothing registered");
+        let left = p.backup_files();
+        assert!(
+            left.iter().any(|f| f.contains(".partial")),
+            "{point}: a .partial is left for the next run: {left:?}"
+        );
+        p.run(&["list"])
+            .code(0)
+            .stderr_has("left by an interrupted run");
+        let names: Vec<String> = p
+            .backup_files()
+            .into_iter()
+            .filter(|f| f.starts_with(&format!("{env}/")))
+            .collect();
+        let expected: Vec<String> = before
+            .iter()
+            .flat_map(|id| {
+                let data = p.data_file(id);
+                let rel = |path: std::path::PathBuf| {
+                    path.strip_prefix(p.path(crate::harness::BACKUPS))
+                        .unwrap()
+                        .display()
+                        .to_string()
+                };
+                let manifest = rel(data.with_file_name(format!("{id}.manifest.json")));
+                if data.is_dir() {
+                    std::fs::read_dir(&data)
+                        .unwrap()
+                        .flatten()
+                        .map(|e| rel(e.path()))
+                        .chain([manifest])
+                        .collect::<Vec<_>>()
+                } else {
+                    vec![rel(data), manifest]
+                }
+            })
+            .collect();
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(names, expected, "{point}: only the earlier backups remain");
+    }
+}
+
+/// Kills a backup just after its entry was written: the next run finishes moving its data to the
+/// final name, and it verifies.
+pub fn killed_after_the_commit_is_finished_by_the_next_run(p: &Project, env: &str, extra: &[&str]) {
+    let before = p.ids();
+    let mut args = vec!["backup", env];
+    args.extend_from_slice(extra);
+    kill_at(p, &args, "backup:after-commit");
+    registry_is_valid(p);
+    let new: Vec<String> = p
+        .ids()
+        .into_iter()
+        .filter(|i| !before.contains(i))
+        .collect();
+    assert_eq!(new.len(), 1, "the entry was written");
+    assert!(
+        !p.data_file(&new[0]).exists(),
+        "not yet under its final name"
+    );
+    p.run(&["list"])
+        .code(0)
+        .stderr_has("finished")
+        .stderr_has("registered when its run was interrupted");
+    assert!(p.data_file(&new[0]).exists());
+    assert!(!p.backup_files().iter().any(|f| f.contains(".partial")));
+    p.run(&["verify", &new[0]]).code(0);
+}
+
+#[test]
+fn sqlite_backups_killed_at_each_step_leave_a_consistent_state() {
+    let p = Project::new().seeded("db/dev.sqlite3");
+    p.backup(&["dev"]);
+    killed_before_the_commit_leaves_nothing(&p, "dev", &[]);
+    killed_after_the_commit_is_finished_by_the_next_run(&p, "dev", &[]);
+}

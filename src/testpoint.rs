@@ -1,0 +1,17 @@
+//! Places where the test suite can stop a run, to kill it there and check what a crash at that
+//! point leaves behind. Only in debug builds (the ones `cargo test` runs): a release build has
+//! none.
+
+/// With `FABER_TEST_PAUSE_AT=<name>`, writes the file `FABER_TEST_PAUSE_MARKER` names and waits
+/// a minute (for the test to kill it). Does nothing otherwise, and nothing in release builds.
+pub fn pause(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("FABER_TEST_PAUSE_AT").is_ok_and(|v| v == name) {
+        if let Ok(marker) = std::env::var("FABER_TEST_PAUSE_MARKER") {
+            let _ = std::fs::write(marker, name);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = name;
+}
