@@ -11,7 +11,7 @@ fn main() -> std::process::ExitCode {
         // Usage errors are invalid input: exit 1, not clap's 2 (which means "disk full" here).
         Err(e) => faber_db::usage_error(
             &e.render().to_string(),
-            std::env::args().any(|a| a == "--json"),
+            std::env::args_os().any(|a| a == "--json"),
         ),
     };
     std::process::ExitCode::from(code)

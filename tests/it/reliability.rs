@@ -250,3 +250,77 @@ fn sqlite_backups_killed_at_each_step_leave_a_consistent_state() {
     killed_before_the_commit_leaves_nothing(&p, "dev", &[]);
     killed_after_the_commit_is_finished_by_the_next_run(&p, "dev", &[]);
 }
+
+#[test]
+fn hostile_names_labels_and_ids_are_refused_and_nothing_runs() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let p = Project::new().seeded("db/dev.sqlite3");
+    let id = p.backup(&["dev"]);
+    let long = "x".repeat(10 * 1024);
+    let hostile: Vec<&str> = vec![
+        "../../outside",
+        "/etc/passwd",
+        "a/../../b",
+        "new\nline",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "; touch pwned",
+        "x|touch pwned",
+        &long,
+    ];
+    for bad in &hostile {
+        for args in [
+            vec!["backup", bad],
+            vec!["backup", "dev", "--label", bad],
+            vec!["backup", "dev", "--reason", bad],
+            vec!["restore", bad, "--yes"],
+            vec!["restore", "dev", "--from", bad, "--yes"],
+            vec!["verify", bad],
+            vec!["delete", bad, "--yes"],
+            vec!["diff", bad],
+            vec!["rollback", "dev", "--to", bad, "--yes"],
+            vec!["list", bad],
+            vec!["status", bad],
+            vec!["cleanup", bad, "--expired", "--yes"],
+        ] {
+            let run = p.run(&args).code(1);
+            assert!(
+                run.stderr.starts_with("error: "),
+                "{args:?}: {}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.len() < 4 * 1024,
+                "{args:?}: the error repeats the input whole"
+            );
+        }
+    }
+    // Bytes that are not UTF-8 never reach a file name.
+    for bytes in [&b"\xff\xfe"[..], &b"dev\xc0"[..]] {
+        let out = p
+            .command(&["backup"])
+            .arg(OsStr::from_bytes(bytes))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let out = p
+            .command(&["backup", "dev", "--label"])
+            .arg(OsStr::from_bytes(bytes))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+    }
+    assert!(!p.path("pwned").exists(), "nothing was executed");
+    assert!(!p.path("outside").exists());
+    assert_eq!(p.ids(), [id]);
+    // Everything faber-db wrote is under the backup directory.
+    let mut stray = Vec::new();
+    for entry in std::fs::read_dir(p.root()).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ![".fractary", "db"].contains(&name.as_str()) {
+            stray.push(name);
+        }
+    }
+    assert!(stray.is_empty(), "{stray:?}");
+}
