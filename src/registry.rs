@@ -321,6 +321,17 @@ impl Store {
         Ok(out)
     }
 
+    /// The audit log's events about `env`, oldest first, as JSON (unreadable lines skipped).
+    pub fn history(&self, env: &str) -> Vec<serde_json::Value> {
+        let Ok(text) = fs::read_to_string(self.dir.join(HISTORY_FILE)) else {
+            return Vec::new();
+        };
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["environment"] == env)
+            .collect()
+    }
+
     /// Appends one event to the audit log. A failure here is reported, never fatal.
     pub fn append_history(&self, event: &HistoryEvent) -> Result<()> {
         fsutil::create_private_dir(&self.dir)?;

@@ -110,6 +110,14 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     Ok(report.with("restored", json!(true)))
 }
 
+/// The audit event written just before a restore or rollback changes the database.
+pub fn commit_event(event: &'static str) -> &'static str {
+    match event {
+        "rollback" => "rollback-started",
+        _ => "restore-started",
+    }
+}
+
 /// Fails unless `record` was taken from the same kind of database as `env`'s.
 pub fn check_kind(env: &Environment, db: &dyn Provider, record: &BackupRecord) -> Result<()> {
     if db.kind() == record.provider {
@@ -233,6 +241,17 @@ fn apply_inner(
         ui.ok(format!("Staged and checked {}", record.id));
     }
     let safety = safety_backup(session, env, db, options.safety_reason)?;
+    // Said before the database is touched: a run killed from here on leaves this as the last
+    // word of the environment's history, and `status` reports the restore as interrupted.
+    cmd::log_event(
+        session,
+        commit_event(options.event),
+        Some(&env.name),
+        Some(&record.id),
+        true,
+        safety.as_ref().map(|s| format!("safety backup {s}")),
+    );
+    crate::testpoint::pause("restore:before-commit");
     let result = staged.commit(&CommitOptions {
         terminate_connections: options.terminate_connections,
     });

@@ -43,6 +43,16 @@ struct EnvStatus {
     newest_valid_backup_age_secs: Option<i64>,
     /// No valid backup younger than `max_backup_age`.
     backup_overdue: bool,
+    /// A restore or rollback that started changing the database and never reported back.
+    interrupted: Option<Interrupted>,
+}
+
+#[derive(Debug, Serialize)]
+struct Interrupted {
+    event: String,
+    backup: Option<String>,
+    at: Option<String>,
+    detail: Option<String>,
 }
 
 pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
@@ -75,6 +85,7 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
             max_backup_age_secs: env.max_backup_age.map(|d| d.as_secs()),
             newest_valid_backup_age_secs: None,
             backup_overdue: false,
+            interrupted: interrupted(session, &env.name),
         };
         let newest_valid = backups.iter().find(|b| b.status == Status::Valid);
         s.newest_valid_backup_age_secs =
@@ -106,6 +117,33 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
         out.push(s);
     }
     Ok(Report::new().with("environments", &out))
+}
+
+/// The restore or rollback of `env` that began changing its database and never said how it
+/// ended: its `*-started` event is the last of the kind in the history.
+fn interrupted(session: &Session, env: &str) -> Option<Interrupted> {
+    let last = session
+        .store
+        .history(env)
+        .into_iter()
+        .filter(|e| {
+            e["event"].as_str().is_some_and(|ev| {
+                matches!(
+                    ev,
+                    "restore" | "rollback" | "restore-started" | "rollback-started"
+                )
+            })
+        })
+        .next_back()?;
+    let event = last["event"].as_str()?;
+    let what = event.strip_suffix("-started")?;
+    let text = |k: &str| last[k].as_str().map(str::to_string);
+    Some(Interrupted {
+        event: what.to_string(),
+        backup: text("id"),
+        at: text("time"),
+        detail: text("detail"),
+    })
 }
 
 /// An age precise enough to compare with a limit: hours below three days (`26h`), else days.
@@ -173,6 +211,20 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
         )),
     }
     ui.line(format!("  retention:  {}", s.retention));
+    if let Some(i) = &s.interrupted {
+        let backup = i.backup.as_deref().unwrap_or("?");
+        ui.warn(format!(
+            "{}: a {} from {backup} was interrupted{} while it changed the database — restore again to finish it: faber-db restore {} --from {backup}{}",
+            s.environment,
+            i.event,
+            i.at.as_deref().map(|t| format!(" (started {t})")).unwrap_or_default(),
+            s.environment,
+            i.detail
+                .as_deref()
+                .map(|d| format!(" ({d} holds the data from before)"))
+                .unwrap_or_default()
+        ));
+    }
     if s.backup_overdue {
         let max = s.max_backup_age_secs.unwrap_or(0);
         let max = age(max);

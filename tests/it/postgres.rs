@@ -1389,3 +1389,29 @@ fn pg_backups_killed_at_each_step_leave_a_consistent_state() {
         crate::reliability::killed_after_the_commit_is_finished_by_the_next_run(&p, "dev", extra);
     }
 }
+
+#[test]
+fn pg_a_killed_restore_is_reported_and_leaves_no_scratch_behind() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("killrestore");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("INSERT INTO t VALUES (2);");
+    let untouched = || db.exec("SELECT count(*) FROM t") == "2";
+    crate::reliability::killed_restore_is_reported_and_can_be_finished(&p, "dev", &id, &untouched);
+    assert_eq!(db.exec("SELECT count(*) FROM t"), "1");
+    let leftovers = psql(
+        &admin_url(),
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '{}\\_\\_faber%'",
+            db.name
+        ),
+    );
+    assert_eq!(
+        leftovers, "0",
+        "the killed run's scratch database was swept"
+    );
+}

@@ -324,3 +324,52 @@ fn hostile_names_labels_and_ids_are_refused_and_nothing_runs() {
     }
     assert!(stray.is_empty(), "{stray:?}");
 }
+
+/// A restore killed just before it changes the database: the database is untouched, the safety
+/// backup exists, `status` says the restore was interrupted and how to finish it, and doing so
+/// clears the warning.
+pub fn killed_restore_is_reported_and_can_be_finished(
+    p: &Project,
+    env: &str,
+    id: &str,
+    untouched: &dyn Fn() -> bool,
+) {
+    kill_at(
+        p,
+        &["restore", env, "--from", id, "--yes"],
+        "restore:before-commit",
+    );
+    registry_is_valid(p);
+    assert!(untouched(), "the database is as it was");
+    assert!(
+        p.backups().iter().any(|b| b["reason"] == "pre-restore"),
+        "the safety backup was taken"
+    );
+    p.run(&["status", env])
+        .code(0)
+        .stderr_has("was interrupted")
+        .stderr_has(&format!("faber-db restore {env} --from {id}"))
+        .stderr_has("holds the data from before");
+    let doc = p.json(&["status", env], 0);
+    assert_eq!(doc["environments"][0]["interrupted"]["backup"], id);
+    p.run(&["restore", env, "--from", id, "--yes"]).code(0);
+    let after = p.run(&["status", env]).code(0);
+    assert!(!after.stderr.contains("interrupted"), "{}", after.stderr);
+}
+
+#[test]
+fn a_killed_sqlite_restore_leaves_the_old_database_and_says_how_to_finish() {
+    let p = Project::new().seeded("db/dev.sqlite3");
+    let id = p.backup(&["dev"]);
+    p.sqlite("db/dev.sqlite3")
+        .execute("INSERT INTO t VALUES (2)", [])
+        .unwrap();
+    let before = std::fs::read(p.path("db/dev.sqlite3")).unwrap();
+    let untouched = || std::fs::read(p.path("db/dev.sqlite3")).unwrap() == before;
+    killed_restore_is_reported_and_can_be_finished(&p, "dev", &id, &untouched);
+    let rows: i64 = p
+        .sqlite("db/dev.sqlite3")
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "restored");
+}
