@@ -1415,3 +1415,88 @@ fn pg_a_killed_restore_is_reported_and_leaves_no_scratch_behind() {
         "the killed run's scratch database was swept"
     );
 }
+
+#[test]
+fn pg_the_password_shows_nowhere_whatever_the_command_and_mode() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("secretall");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let secret = "Sup3r-s3cret-pw";
+    let mut url = url::Url::parse(&db.url()).unwrap();
+    url.set_password(Some(secret)).unwrap();
+    let p = Project::with_config(
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\nmigrate_command = \"exit 0\"\n",
+    )
+    .with_var("DEV_DATABASE_URL", url.as_str());
+    // Wrappers in front of the real tools record every argument list they are given.
+    let bin = p.path("argvbin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = p.path("argv.log");
+    for tool in ["pg_dump", "psql", "pg_restore"] {
+        let script = format!(
+            "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            which::which(tool).unwrap().display()
+        );
+        std::fs::write(bin.join(tool), script).unwrap();
+        std::fs::set_permissions(
+            bin.join(tool),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let p = p.with_var(
+        "PATH",
+        &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+    );
+    let id = p.backup(&["dev", "--format", "custom"]);
+    let id2 = p.backup(&["dev", "--label", "two"]);
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["list"],
+        vec!["status"],
+        vec!["verify", "--all", "--deep"],
+        vec!["diff", id.as_str()],
+        vec!["doctor"],
+        vec![
+            "restore",
+            "dev",
+            "--from",
+            id.as_str(),
+            "--yes",
+            "--jobs",
+            "2",
+        ],
+        vec!["rollback", "dev", "--to", id2.as_str(), "--yes"],
+        vec!["migrate", "dev", "--yes"],
+        vec!["cleanup", "dev", "--keep-last", "1", "--dry-run"],
+        vec!["delete", id.as_str(), "--yes", "--force"],
+        vec!["backup", "dev", "--url-that-does-not-exist"],
+    ] {
+        for mode in [&[][..], &["--json"][..], &["-v"][..]] {
+            let mut all: Vec<&str> = mode.to_vec();
+            all.extend_from_slice(&args);
+            let out = p.command(&all).output().unwrap();
+            outputs.push((
+                format!("{all:?}"),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            ));
+        }
+    }
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        argv.contains("pg_restore") && argv.contains("pg_dump"),
+        "{argv}"
+    );
+    outputs.push(("child argv".into(), argv));
+    for f in p.backup_files() {
+        let bytes = std::fs::read(p.path(&format!("{}/{f}", crate::harness::BACKUPS))).unwrap();
+        outputs.push((f, String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    for (what, text) in outputs {
+        assert!(!text.contains(secret), "the password appears in {what}");
+    }
+}

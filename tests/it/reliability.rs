@@ -373,3 +373,115 @@ fn a_killed_sqlite_restore_leaves_the_old_database_and_says_how_to_finish() {
         .unwrap();
     assert_eq!(rows, 1, "restored");
 }
+
+#[test]
+fn backups_cleanups_and_deletes_at_once_lose_nothing_and_leave_nothing_dangling() {
+    let p = std::sync::Arc::new(Project::new().seeded("db/dev.sqlite3"));
+    let early: Vec<String> = (0..4)
+        .map(|i| p.backup(&["dev", "--label", &format!("early{i}")]))
+        .collect();
+    let mut handles = Vec::new();
+    for i in 0..6 {
+        let p = p.clone();
+        handles.push(std::thread::spawn(move || {
+            p.run(&["backup", "dev", "--label", &format!("late{i}")])
+                .code(0);
+        }));
+    }
+    for id in early.iter().take(2).cloned() {
+        let p = p.clone();
+        handles.push(std::thread::spawn(move || {
+            // A cleanup may have removed it first: then the delete finds nothing (exit 1).
+            let run = p.run(&["delete", &id, "--yes", "--force"]);
+            assert!(run.code == 0 || run.code == 1, "{run:?}");
+        }));
+    }
+    for _ in 0..2 {
+        let p = p.clone();
+        handles.push(std::thread::spawn(move || {
+            let run = p.run(&["cleanup", "dev", "--keep-last", "5", "--yes"]);
+            assert!(run.code == 0 || run.code == 1, "{run:?}");
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    // Every entry has its data and manifest; every data file and manifest has its entry.
+    let entries = p.backups();
+    let mut expected: Vec<String> = Vec::new();
+    for b in &entries {
+        let id = b["id"].as_str().unwrap();
+        let file = b["file"].as_str().unwrap().to_string();
+        assert!(p.data_file(id).exists(), "{id} lost its data");
+        expected.push(file.clone());
+        expected.push(format!("dev/{id}.manifest.json"));
+    }
+    expected.sort();
+    let files: Vec<String> = p
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.starts_with("dev/"))
+        .collect();
+    assert_eq!(files, expected, "no dangling files, no dangling entries");
+    assert!(
+        entries.len() >= 5,
+        "cleanup keeps the newest five: {}",
+        entries.len()
+    );
+    for id in early.iter().take(2) {
+        assert!(
+            !entries.iter().any(|b| b["id"] == id.as_str()),
+            "{id} was deleted"
+        );
+    }
+    p.run(&["verify", "--all"]).code(0);
+}
+
+#[test]
+fn everything_written_is_private_even_under_a_permissive_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let p = Project::new().seeded("db/dev.sqlite3");
+    let run = |args: &[&str]| {
+        let mut cmd = p.command(args);
+        // SAFETY: umask is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::umask(0);
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["backup", "dev", "--compression", "zstd"]);
+    run(&["backup", "dev", "--label", "second"]);
+    let id = p.ids()[0].clone();
+    run(&["verify", "--all"]);
+    run(&["restore", "dev", "--from", &id]);
+    run(&["cleanup", "dev", "--keep-last", "2"]);
+    let mut checked = 0;
+    let mut stack = vec![p.path(crate::harness::BACKUPS)];
+    while let Some(dir) = stack.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 7,
+        "registry, lock files, history, data and manifests: {checked}"
+    );
+}
