@@ -122,19 +122,14 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
 /// The restore or rollback of `env` that began changing its database and never said how it
 /// ended: its `*-started` event is the last of the kind in the history.
 fn interrupted(session: &Session, env: &str) -> Option<Interrupted> {
-    let last = session
-        .store
-        .history(env)
-        .into_iter()
-        .filter(|e| {
-            e["event"].as_str().is_some_and(|ev| {
-                matches!(
-                    ev,
-                    "restore" | "rollback" | "restore-started" | "rollback-started"
-                )
-            })
+    let last = session.store.history(env).into_iter().rfind(|e| {
+        e["event"].as_str().is_some_and(|ev| {
+            matches!(
+                ev,
+                "restore" | "rollback" | "restore-started" | "rollback-started"
+            )
         })
-        .next_back()?;
+    })?;
     let event = last["event"].as_str()?;
     let what = event.strip_suffix("-started")?;
     let text = |k: &str| last[k].as_str().map(str::to_string);
