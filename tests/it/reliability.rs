@@ -388,7 +388,7 @@ fn backups_cleanups_and_deletes_at_once_lose_nothing_and_leave_nothing_dangling(
                 .code(0);
         }));
     }
-    for id in early.iter().take(2).cloned() {
+    for id in early[..2].to_vec() {
         let p = p.clone();
         handles.push(std::thread::spawn(move || {
             // A cleanup may have removed it first: then the delete finds nothing (exit 1).
