@@ -388,8 +388,8 @@ fn backups_cleanups_and_deletes_at_once_lose_nothing_and_leave_nothing_dangling(
                 .code(0);
         }));
     }
-    for id in early[..2].to_vec() {
-        let p = p.clone();
+    for id in &early[..2] {
+        let (p, id) = (p.clone(), id.clone());
         handles.push(std::thread::spawn(move || {
             // A cleanup may have removed it first: then the delete finds nothing (exit 1).
             let run = p.run(&["delete", &id, "--yes", "--force"]);
