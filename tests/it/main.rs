@@ -6,6 +6,7 @@ mod bad_input;
 mod cleanup;
 mod config;
 mod corruption;
+mod docs;
 mod json;
 mod lifecycle;
 mod migrations;
