@@ -482,3 +482,29 @@ pub struct HistoryEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub git: Option<GitState>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Whatever `backups.json` holds — garbage, truncated JSON, entries with fields of the
+        /// wrong type — loading it is a value or a configuration error (exit 1), never a panic,
+        /// and the file is left exactly as it was.
+        #[test]
+        fn any_registry_text_loads_or_is_refused_and_left_alone(
+            text in "(\\{|\\}|\\[|\\]|,|:|\"(version|backups|id|environment|file|status|sha256|timestamp|tables|rows)\"|\"[a-z0-9 -]{0,8}\"|-?[0-9]{1,20}|true|null| ){0,40}",
+            cut in 0usize..400,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::new(dir.path().to_path_buf());
+            let end = text.char_indices().nth(cut).map_or(text.len(), |(i, _)| i);
+            let text = &text[..end];
+            std::fs::write(store.registry_path(), text).unwrap();
+            if let Err(e) = store.load() {
+                proptest::prop_assert_eq!(e.kind(), Kind::Config);
+            }
+            proptest::prop_assert_eq!(std::fs::read_to_string(store.registry_path()).unwrap(), text);
+        }
+    }
+}

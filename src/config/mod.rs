@@ -339,12 +339,39 @@ mod tests {
         /// Any config text, TOML or JSON, is either loaded or refused with an error: never a panic.
         #[test]
         fn arbitrary_config_text_never_panics(
-            text in "(\\[(environments\\.[a-z]{1,8}|defaults|safety|backup|migrations)\\]\n|(url_env|url|retention|backup_retention_days|retention_days|protected|format|compression|backup_dir|protected_environments|table) = (\"[^\"\n]{0,20}\"|[0-9]{1,25}|true|\\[\"[a-z]{1,8}\"\\])\n|\\PC{0,20}\n){0,12}",
+            text in "(\\[(environments\\.[a-z]{1,8}|defaults|safety|backup|migrations)\\]\n|(url_env|url|retention|backup_retention_days|retention_days|protected|format|compression|backup_dir|protected_environments|table|row_count_max_table_size|max_backup_age|migrate_command) = (\"[^\"\n]{0,20}\"|[0-9]{1,25}|true|\\[\"[a-z]{1,8}\"\\])\n|\\PC{0,20}\n){0,12}",
         ) {
             for name in ["config.toml", "config.json"] {
                 if let Ok(raw) = parse(Path::new(name), &text) {
                     let _ = resolve(raw, Path::new("/p"), PathBuf::from(name));
                 }
+            }
+        }
+
+        /// The same for JSON built of the config's own keys and odd values: a refusal names the
+        /// file and says what is wrong.
+        #[test]
+        fn arbitrary_json_config_never_panics(
+            pairs in proptest::collection::vec(
+                (
+                    "(url_env|url|retention|backup_retention_days|protected|format|compression|row_count_max_table_size|max_backup_age|migrations_table|bogus)",
+                    "(\"[^\"\\\\]{0,12}\"|-?[0-9]{1,22}|true|null|\\[\\]|\\{\\})",
+                ),
+                0..6,
+            ),
+            env in "[a-z_-]{0,10}",
+        ) {
+            let body = pairs
+                .iter()
+                .map(|(k, v)| format!("\"{k}\": {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let text = format!("{{\"environments\": {{\"{env}\": {{{body}}}}}}}");
+            match parse(Path::new("config.json"), &text)
+                .and_then(|raw| resolve(raw, Path::new("/p"), PathBuf::from("config.json")))
+            {
+                Ok(_) => {}
+                Err(e) => proptest::prop_assert!(e.kind() == crate::error::Kind::Config, "{}", e.one_line()),
             }
         }
     }
