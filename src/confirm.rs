@@ -30,6 +30,7 @@ pub fn confirm_phrase(env: &Environment, action: &str, phrase: &str, allowed: bo
             "there is no terminal to ask on; pass --allow-destructive to confirm from a script",
         ));
     }
+    let _signals = crate::interrupt::prompt_guard();
     let typed = dialoguer::Input::<String>::with_theme(&dialoguer::theme::SimpleTheme)
         .with_prompt(format!("{action} on `{name}`: type {phrase} to go on"))
         .allow_empty(true)
@@ -57,6 +58,7 @@ pub fn confirm(env: &Environment, action: &str, ask: Ask, yes: bool) -> Result<(
         .with_hint("there is no terminal to ask on; pass --yes to confirm from a script"));
     }
     let theme = dialoguer::theme::SimpleTheme;
+    let _signals = crate::interrupt::prompt_guard();
     let answer = match ask {
         Ask::YesNo => dialoguer::Confirm::with_theme(&theme)
             .with_prompt(format!("Proceed with {name} {action}?"))

@@ -52,8 +52,51 @@ fn set_handlers(catch: bool) {
     } else {
         libc::SIG_DFL
     };
+    install(handler);
+}
+
+/// The terminal's settings before a prompt, for the signal handler to put back.
+static mut PROMPT_TERMIOS: libc::termios = unsafe { std::mem::zeroed() };
+static HAVE_PROMPT_TERMIOS: AtomicBool = AtomicBool::new(false);
+
+/// While it lives (around a confirmation prompt), Ctrl-C or SIGTERM puts the terminal back as it
+/// was — echo on, cursor shown — says "interrupted" and exits 8, instead of dying with the
+/// prompt's terminal settings still in force.
+pub struct PromptGuard(());
+
+pub fn prompt_guard() -> PromptGuard {
+    // SAFETY: tcgetattr writes the struct the pointer points to; nothing else uses it before
+    // the handler is installed below.
+    unsafe {
+        let saved = libc::tcgetattr(0, &raw mut PROMPT_TERMIOS) == 0;
+        HAVE_PROMPT_TERMIOS.store(saved, Ordering::SeqCst);
+    }
+    install(on_prompt_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    PromptGuard(())
+}
+
+impl Drop for PromptGuard {
+    fn drop(&mut self) {
+        set_handlers(GUARDS.load(Ordering::SeqCst) > 0);
+    }
+}
+
+extern "C" fn on_prompt_signal(_: libc::c_int) {
+    const MESSAGE: &[u8] = b"\x1b[?25h\nerror: interrupted; nothing was changed\n";
+    // SAFETY: tcsetattr, write and _exit are async-signal-safe; the termios was saved before
+    // this handler was installed.
+    unsafe {
+        if HAVE_PROMPT_TERMIOS.load(Ordering::SeqCst) {
+            libc::tcsetattr(0, libc::TCSANOW, &raw const PROMPT_TERMIOS);
+        }
+        libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+        libc::_exit(8);
+    }
+}
+
+fn install(handler: libc::sighandler_t) {
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        // SAFETY: the handlers installed here only make async-signal-safe calls.
         unsafe {
             libc::signal(signal, handler);
         }

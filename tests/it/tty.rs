@@ -106,3 +106,46 @@ fn destructive_migrations_need_the_phrase_typed() {
     assert!(p.path("migrated.txt").exists(), "the command ran");
     assert_eq!(p.backups()[0]["reason"], "pre-migration");
 }
+
+#[test]
+fn ctrl_c_at_a_prompt_aborts_and_leaves_the_terminal_sane() {
+    let p = project();
+    let id = p.backup(&["production", "--yes"]);
+    let db = fs::read(p.path("db/prod.sqlite3")).unwrap();
+    for (args, prompt) in [
+        (
+            vec!["backup", "production"],
+            "Proceed with production backup?",
+        ),
+        (
+            vec!["restore", "production", "--from", id.as_str()],
+            "type its name to confirm",
+        ),
+    ] {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!(
+                "stty -a; echo BEFORE-END; '{}' {}; echo \"EXIT=$?\"; stty -a",
+                crate::harness::BIN,
+                args.join(" ")
+            ))
+            .current_dir(p.root())
+            .env("TERM", "dumb")
+            .env("NO_COLOR", "1")
+            .env("PROD_DATABASE_URL", "sqlite:db/prod.sqlite3");
+        let mut s = spawn_command(cmd, Some(20_000)).unwrap();
+        let before = s.exp_string("BEFORE-END").unwrap();
+        s.exp_string(prompt).unwrap();
+        s.send_control('c').unwrap();
+        let out = s.exp_eof().unwrap();
+        assert!(out.contains("interrupted"), "{out}");
+        assert!(out.contains("EXIT=8"), "{args:?}: {out}");
+        // The terminal's settings are what they were before, and the cursor is shown.
+        let before = before.trim();
+        let after = out.split("EXIT=8").nth(1).unwrap().trim();
+        assert_eq!(before, after, "the terminal settings changed");
+        assert!(out.contains("\x1b[?25h"), "the cursor is shown again");
+    }
+    assert_eq!(p.ids(), [id]);
+    assert_eq!(fs::read(p.path("db/prod.sqlite3")).unwrap(), db);
+}
