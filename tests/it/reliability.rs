@@ -163,11 +163,22 @@ fn registry_is_valid(p: &Project) {
 /// Kills a backup at each point before its registry entry is written: nothing is registered,
 /// no final-named file appears, and the next run removes what is left and says so.
 pub fn killed_before_the_commit_leaves_nothing(p: &Project, env: &str, extra: &[&str]) {
-    for point in [
-        "backup:after-reserve",
-        "backup:before-publish",
-        "backup:after-manifest",
-    ] {
+    killed_at_points_leaves_nothing(
+        p,
+        env,
+        extra,
+        &[
+            "backup:after-reserve",
+            "backup:before-publish",
+            "backup:after-manifest",
+        ],
+    );
+}
+
+/// Kills a backup at each of `points`: nothing is registered, no final-named file appears, and
+/// the next run removes what is left and says so.
+pub fn killed_at_points_leaves_nothing(p: &Project, env: &str, extra: &[&str], points: &[&str]) {
+    for &point in points {
         let before = p.ids();
         let mut args = vec!["backup", env];
         args.extend_from_slice(extra);
@@ -247,6 +258,8 @@ pub fn killed_after_the_commit_is_finished_by_the_next_run(p: &Project, env: &st
 fn sqlite_backups_killed_at_each_step_leave_a_consistent_state() {
     let p = Project::new().seeded("db/dev.sqlite3");
     p.backup(&["dev"]);
+    // In the middle of the dump: the working snapshot is taken, the backup file not yet written.
+    killed_at_points_leaves_nothing(&p, "dev", &[], &["backup:during-dump"]);
     killed_before_the_commit_leaves_nothing(&p, "dev", &[]);
     killed_after_the_commit_is_finished_by_the_next_run(&p, "dev", &[]);
 }

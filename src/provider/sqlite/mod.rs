@@ -227,6 +227,7 @@ impl Provider for Sqlite {
         let snapshot = PartialFile::create(&snapshot_path)
             .map_err(|e| Error::io(Kind::Tool, "cannot create", &snapshot_path, e))?;
         self.snapshot_into(&src, snapshot.path())?;
+        crate::testpoint::pause("backup:during-dump");
         drop(src);
 
         let image = open_image(snapshot.path())?;
