@@ -1,13 +1,20 @@
 //! Ctrl-C and SIGTERM during a backup or a restore: instead of dying wherever it is, faber-db
-//! notes the signal, the stream it is moving fails at the next read, and the usual failure path
-//! stops the dump tool, removes the partial file and reports "interrupted" (exit 8).
+//! notes the signal, the stream it is moving fails at the next read (a blocked read is cut short:
+//! the handlers are installed without SA_RESTART), a tool it waits for is stopped, and the usual
+//! failure path removes the partial file and reports "interrupted" (exit 8). A second signal
+//! takes its default course at once.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-/// How many [`Guard`]s are alive: the handlers are installed by the first and removed by the
+/// How many [`Guard`]s are alive: the handlers are installed by the first and put back by the
 /// last, so that a prompt outside them still ends on Ctrl-C as usual.
 static GUARDS: AtomicUsize = AtomicUsize::new(0);
+/// The dispositions found before the first guard, put back by the last.
+static PREVIOUS: Mutex<Vec<(libc::c_int, libc::sigaction)>> = Mutex::new(Vec::new());
+
+const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
 
 /// Catches SIGINT and SIGTERM while it lives.
 pub struct Guard(());
@@ -15,7 +22,8 @@ pub struct Guard(());
 /// Starts catching SIGINT and SIGTERM.
 pub fn guard() -> Guard {
     if GUARDS.fetch_add(1, Ordering::SeqCst) == 0 {
-        set_handlers(true);
+        let saved = install(on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        *PREVIOUS.lock().unwrap_or_else(|e| e.into_inner()) = saved;
     }
     Guard(())
 }
@@ -23,7 +31,7 @@ pub fn guard() -> Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if GUARDS.fetch_sub(1, Ordering::SeqCst) == 1 {
-            set_handlers(false);
+            restore(&PREVIOUS.lock().unwrap_or_else(|e| e.into_inner()));
         }
     }
 }
@@ -42,17 +50,80 @@ pub fn check() -> std::io::Result<()> {
     }
 }
 
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+/// Set while a database is being changed (a restore's commit): a signal then waits for the end.
+static HELD: AtomicBool = AtomicBool::new(false);
+
+/// While it lives, tools are not stopped by a signal: what they do is finished first.
+pub struct Hold(());
+
+pub fn hold() -> Hold {
+    HELD.store(true, Ordering::SeqCst);
+    Hold(())
 }
 
-fn set_handlers(catch: bool) {
-    let handler = if catch {
-        on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t
-    } else {
-        libc::SIG_DFL
-    };
-    install(handler);
+impl Drop for Hold {
+    fn drop(&mut self) {
+        HELD.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Waits for a tool, stopping it (and the processes it started: its process group) once a
+/// signal came — unless a [`Hold`] is in force.
+pub fn wait_for(child: &mut std::process::Child) -> std::io::Result<std::process::ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if happened() && !HELD.load(Ordering::SeqCst) {
+            // SAFETY: kill is a plain system call; the group is the tool's own (child::tool).
+            unsafe {
+                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+            }
+            let _ = child.kill();
+            return child.wait();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    // The second signal is not waited on: it does what it would have done.
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        // SAFETY: signal and raise are async-signal-safe.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+}
+
+/// Installs `handler` for SIGINT and SIGTERM, without SA_RESTART; returns what was there.
+fn install(handler: libc::sighandler_t) -> Vec<(libc::c_int, libc::sigaction)> {
+    let mut previous = Vec::new();
+    for signal in SIGNALS {
+        // SAFETY: sigaction with a zeroed, filled-in struct; the handlers installed here only
+        // make async-signal-safe calls.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler;
+            action.sa_flags = 0;
+            libc::sigemptyset(&mut action.sa_mask);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, &action, &mut old) == 0 {
+                previous.push((signal, old));
+            }
+        }
+    }
+    previous
+}
+
+fn restore(previous: &[(libc::c_int, libc::sigaction)]) {
+    for (signal, old) in previous {
+        // SAFETY: puts back a disposition sigaction itself returned.
+        unsafe {
+            libc::sigaction(*signal, old, std::ptr::null_mut());
+        }
+    }
 }
 
 /// The terminal's settings before a prompt, for the signal handler to put back.
@@ -62,7 +133,7 @@ static HAVE_PROMPT_TERMIOS: AtomicBool = AtomicBool::new(false);
 /// While it lives (around a confirmation prompt), Ctrl-C or SIGTERM puts the terminal back as it
 /// was — echo on, cursor shown — says "interrupted" and exits 8, instead of dying with the
 /// prompt's terminal settings still in force.
-pub struct PromptGuard(());
+pub struct PromptGuard(Vec<(libc::c_int, libc::sigaction)>);
 
 pub fn prompt_guard() -> PromptGuard {
     // SAFETY: tcgetattr writes the struct the pointer points to; nothing else uses it before
@@ -71,13 +142,14 @@ pub fn prompt_guard() -> PromptGuard {
         let saved = libc::tcgetattr(0, &raw mut PROMPT_TERMIOS) == 0;
         HAVE_PROMPT_TERMIOS.store(saved, Ordering::SeqCst);
     }
-    install(on_prompt_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
-    PromptGuard(())
+    PromptGuard(install(
+        on_prompt_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+    ))
 }
 
 impl Drop for PromptGuard {
     fn drop(&mut self) {
-        set_handlers(GUARDS.load(Ordering::SeqCst) > 0);
+        restore(&self.0);
     }
 }
 
@@ -91,14 +163,5 @@ extern "C" fn on_prompt_signal(_: libc::c_int) {
         }
         libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
         libc::_exit(8);
-    }
-}
-
-fn install(handler: libc::sighandler_t) {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handlers installed here only make async-signal-safe calls.
-        unsafe {
-            libc::signal(signal, handler);
-        }
     }
 }

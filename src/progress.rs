@@ -36,8 +36,14 @@ impl<'a, R: Read + ?Sized> Reader<'a, R> {
 
 impl<R: Read + ?Sized> Read for Reader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        crate::interrupt::check()?;
-        let n = self.inner.read(buf)?;
+        let n = loop {
+            crate::interrupt::check()?;
+            match self.inner.read(buf) {
+                // A read cut short by a signal: go on, unless it was the interrupt.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
         if let Some(bar) = self.bar {
             bar.inc(n as u64);
         }

@@ -10,7 +10,13 @@ pub fn pause(name: &str) {
         if let Ok(marker) = std::env::var("FABER_TEST_PAUSE_MARKER") {
             let _ = std::fs::write(marker, name);
         }
-        std::thread::sleep(std::time::Duration::from_secs(60));
+        // A signal (see interrupt) ends the wait, as it would end real work.
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(60)
+            && !crate::interrupt::happened()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
     #[cfg(not(debug_assertions))]
     let _ = name;

@@ -209,6 +209,10 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         None
     };
     report = report.with("backup", backup.as_ref().map(|b| &b.id));
+    if crate::interrupt::happened() {
+        return Err(Error::aborted("interrupted: the migration did not run")
+            .with_hint("run it again when ready"));
+    }
 
     let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
     ui.line(format!(

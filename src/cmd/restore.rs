@@ -188,8 +188,9 @@ pub fn apply(
     options: &Options,
 ) -> Result<Restored> {
     let _signals = crate::interrupt::guard();
-    apply_inner(session, env, db, record, options).map_err(|e| {
-        if crate::interrupt::happened() {
+    let committing = std::cell::Cell::new(false);
+    apply_inner(session, env, db, record, options, &committing).map_err(|e| {
+        if crate::interrupt::happened() && !committing.get() {
             Error::aborted(format!(
                 "interrupted: the {} was stopped before it changed the database",
                 options.event
@@ -208,6 +209,7 @@ fn apply_inner(
     db: &dyn Provider,
     record: &BackupRecord,
     options: &Options,
+    committing: &std::cell::Cell<bool>,
 ) -> Result<Restored> {
     let ui = &session.ctx.ui;
     // Checksum, then stage and check: the safety backup is taken only when the restore is ready
@@ -241,6 +243,10 @@ fn apply_inner(
         ui.ok(format!("Staged and checked {}", record.id));
     }
     let safety = safety_backup(session, env, db, options.safety_reason)?;
+    // The last moment to stop without changing anything: a signal during the safety backup
+    // stops the restore here, even if the backup itself finished.
+    crate::interrupt::check().map_err(|e| Error::aborted("interrupted").caused_by(e))?;
+    committing.set(true);
     // Said before the database is touched: a run killed from here on leaves this as the last
     // word of the environment's history, and `status` reports the restore as interrupted.
     cmd::log_event(
@@ -252,9 +258,12 @@ fn apply_inner(
         safety.as_ref().map(|s| format!("safety backup {s}")),
     );
     crate::testpoint::pause("restore:before-commit");
+    // A signal from here on is noted and waits: the database is never left half-changed.
+    let held = crate::interrupt::hold();
     let result = staged.commit(&CommitOptions {
         terminate_connections: options.terminate_connections,
     });
+    drop(held);
     cmd::log_event(
         session,
         options.event,

@@ -44,8 +44,7 @@ pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
         }
         _ => Ok(()),
     };
-    let status = child
-        .wait()
+    let status = crate::interrupt::wait_for(&mut child)
         .map_err(|e| Error::tool(format!("{what} did not finish")).caused_by(e))?;
     let stderr = stderr_reader.join().unwrap_or_default();
     if let Err(e) = fed {

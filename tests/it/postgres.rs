@@ -1500,3 +1500,69 @@ fn pg_the_password_shows_nowhere_whatever_the_command_and_mode() {
         assert!(!text.contains(secret), "the password appears in {what}");
     }
 }
+
+#[test]
+fn ctrl_c_during_a_directory_dump_stops_pg_dump_and_its_workers() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("sigdir");
+    db.exec("CREATE TABLE t (x int);");
+    let p = project_with(&[("dev", &db)]);
+    let real = which::which("pg_dump").unwrap();
+    let pid_file = p.path("worker.pid");
+    // Writes a first file, then "works" in a process of its own (like pg_dump's workers).
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
+         while [ $# -gt 0 ]; do if [ \"$1\" = --file ]; then mkdir -p \"$2\"; echo toc > \"$2/toc.dat\"; fi; shift; done\n\
+         '{}' 120 & echo $! > '{}'\nwait\n",
+        real.display(),
+        which::which("sleep").unwrap().display(),
+        pid_file.display()
+    );
+    let (path, libdir) = fake_tools(&p, Some(&script));
+    let p = p
+        .with_var("PATH", &path)
+        .with_var("FABER_PG_LIBDIR", &libdir);
+    let child = p
+        .command(&["backup", "dev", "--format", "directory"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !pid_file.exists() {
+        assert!(started.elapsed().as_secs() < 20, "the dump never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let worker: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    p.assert_nothing_left("dev");
+    let started = std::time::Instant::now();
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(") ")
+                .next()
+                .is_some_and(|rest| !rest.starts_with('Z'))
+        })
+    };
+    while alive(worker) {
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "the worker {worker} outlived the interrupt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

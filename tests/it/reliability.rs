@@ -498,3 +498,37 @@ fn everything_written_is_private_even_under_a_permissive_umask() {
         "registry, lock files, history, data and manifests: {checked}"
     );
 }
+
+#[test]
+fn ctrl_c_during_a_restores_safety_backup_stops_it_before_the_database_changes() {
+    let p = Project::new().seeded("db/dev.sqlite3");
+    let id = p.backup(&["dev"]);
+    p.sqlite("db/dev.sqlite3")
+        .execute("INSERT INTO t VALUES (2)", [])
+        .unwrap();
+    let before = std::fs::read(p.path("db/dev.sqlite3")).unwrap();
+    let marker = p.path("paused");
+    let child = p
+        .command(&["restore", "dev", "--from", &id])
+        .env("FABER_TEST_PAUSE_AT", "backup:before-publish")
+        .env("FABER_TEST_PAUSE_MARKER", &marker)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&marker);
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(
+        std::fs::read(p.path("db/dev.sqlite3")).unwrap(),
+        before,
+        "the database was not replaced"
+    );
+}

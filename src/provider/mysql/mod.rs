@@ -620,7 +620,7 @@ impl Provider for Mysql {
             })
             .collect();
         drop(source);
-        let status = child.wait();
+        let status = crate::interrupt::wait_for(&mut child);
         let stderr = stderr_reader.join().unwrap_or_default();
         let written = written.map_err(|e| {
             Error::io(

@@ -396,7 +396,7 @@ impl Provider for Postgres {
             }
             DumpTo::Directory { .. } => (None, false),
         };
-        let status = child.wait();
+        let status = crate::interrupt::wait_for(&mut child);
         // The snapshot's transaction ends only now that pg_dump is done with it.
         let inspection = match counting.join() {
             Ok((inspection, session)) => {
