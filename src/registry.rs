@@ -481,6 +481,9 @@ pub struct HistoryEvent {
     /// The project's git commit and branch at the time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub git: Option<GitState>,
+    /// The run that wrote it (see `Ctx::run_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 #[cfg(test)]

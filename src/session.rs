@@ -22,6 +22,9 @@ pub struct Ctx {
     pub root: PathBuf,
     pub config_path: Option<PathBuf>,
     pub now: DateTime<Utc>,
+    /// This run's name in the audit log: an event that starts something and the one that says
+    /// how it ended share it.
+    pub run_id: String,
 }
 
 impl Ctx {
@@ -47,6 +50,13 @@ impl Ctx {
             root,
             config_path: global.config.clone(),
             now: now()?,
+            run_id: format!(
+                "{}-{:x}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+            ),
         })
     }
 

@@ -62,6 +62,7 @@ pub fn log_event(
         user: user(),
         host: host(),
         git: git_state(&session.config.root),
+        run: Some(session.ctx.run_id.clone()),
     };
     if let Err(err) = session.store.append_history(&e) {
         session

@@ -264,13 +264,22 @@ fn apply_inner(
         terminate_connections: options.terminate_connections,
     });
     drop(held);
+    // A failed commit of a provider that loads at commit (MySQL) may have changed the database
+    // halfway: said so, `status` keeps reporting it until a restore succeeds.
+    let detail = result.as_ref().err().map(|e| {
+        if db.loads_on_commit() {
+            format!("incomplete: {}", e.one_line())
+        } else {
+            e.one_line()
+        }
+    });
     cmd::log_event(
         session,
         options.event,
         Some(&env.name),
         Some(&record.id),
         result.is_ok(),
-        result.as_ref().err().map(|e| e.one_line()),
+        detail,
     );
     let inspection = result.map_err(|e| match &safety {
         Some(s) => e.add_hint(format!(

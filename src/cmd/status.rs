@@ -119,25 +119,42 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
     Ok(Report::new().with("environments", &out))
 }
 
-/// The restore or rollback of `env` that began changing its database and never said how it
-/// ended: its `*-started` event is the last of the kind in the history.
+/// The restore or rollback of `env` that began changing its database and did not finish: its
+/// `*-started` event has no outcome from the same run (the run was killed), or an outcome that
+/// says the database was left incomplete — and no restore or rollback has succeeded since.
 fn interrupted(session: &Session, env: &str) -> Option<Interrupted> {
-    let last = session.store.history(env).into_iter().rfind(|e| {
-        e["event"].as_str().is_some_and(|ev| {
-            matches!(
-                ev,
-                "restore" | "rollback" | "restore-started" | "rollback-started"
-            )
-        })
+    let events = session.store.history(env);
+    let text = |e: &serde_json::Value, k: &str| e[k].as_str().map(str::to_string);
+    let is_outcome =
+        |e: &serde_json::Value| matches!(e["event"].as_str(), Some("restore" | "rollback"));
+    let (at, started) = events.iter().enumerate().rev().find(|(_, e)| {
+        matches!(
+            e["event"].as_str(),
+            Some("restore-started" | "rollback-started")
+        )
     })?;
-    let event = last["event"].as_str()?;
-    let what = event.strip_suffix("-started")?;
-    let text = |k: &str| last[k].as_str().map(str::to_string);
+    let later = &events[at + 1..];
+    if later.iter().any(|e| is_outcome(e) && e["ok"] == true) {
+        return None;
+    }
+    let run = &started["run"];
+    let outcome = later
+        .iter()
+        .find(|e| is_outcome(e) && !run.is_null() && &e["run"] == run);
+    if let Some(outcome) = outcome {
+        let incomplete = outcome["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("incomplete"));
+        if !incomplete {
+            return None;
+        }
+    }
+    let event = started["event"].as_str()?.strip_suffix("-started")?;
     Some(Interrupted {
-        event: what.to_string(),
-        backup: text("id"),
-        at: text("time"),
-        detail: text("detail"),
+        event: event.to_string(),
+        backup: text(started, "id"),
+        at: text(started, "time"),
+        detail: text(started, "detail"),
     })
 }
 
@@ -209,7 +226,7 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
     if let Some(i) = &s.interrupted {
         let backup = i.backup.as_deref().unwrap_or("?");
         ui.warn(format!(
-            "{}: a {} from {backup} was interrupted{} while it changed the database — restore again to finish it: faber-db restore {} --from {backup}{}",
+            "{}: a {} from {backup} did not finish{} while it changed the database — restore again to finish it: faber-db restore {} --from {backup}{}",
             s.environment,
             i.event,
             i.at.as_deref().map(|t| format!(" (started {t})")).unwrap_or_default(),

@@ -360,14 +360,14 @@ pub fn killed_restore_is_reported_and_can_be_finished(
     );
     p.run(&["status", env])
         .code(0)
-        .stderr_has("was interrupted")
+        .stderr_has("did not finish")
         .stderr_has(&format!("faber-db restore {env} --from {id}"))
         .stderr_has("holds the data from before");
     let doc = p.json(&["status", env], 0);
     assert_eq!(doc["environments"][0]["interrupted"]["backup"], id);
     p.run(&["restore", env, "--from", id, "--yes"]).code(0);
     let after = p.run(&["status", env]).code(0);
-    assert!(!after.stderr.contains("interrupted"), "{}", after.stderr);
+    assert!(!after.stderr.contains("did not finish"), "{}", after.stderr);
 }
 
 #[test]
@@ -379,6 +379,21 @@ fn a_killed_sqlite_restore_leaves_the_old_database_and_says_how_to_finish() {
         .unwrap();
     let before = std::fs::read(p.path("db/dev.sqlite3")).unwrap();
     let untouched = || std::fs::read(p.path("db/dev.sqlite3")).unwrap() == before;
+    // A restore that fails before it changes anything says nothing about the interrupted one.
+    let broken = p.backup(&["dev", "--label", "broken"]);
+    let data = p.data_file(&broken);
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+    kill_at(
+        &p,
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    p.run(&["restore", "dev", "--from", &broken]).code(5);
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish");
     killed_restore_is_reported_and_can_be_finished(&p, "dev", &id, &untouched);
     let rows: i64 = p
         .sqlite("db/dev.sqlite3")
