@@ -20,7 +20,7 @@ use crate::provider::{ProviderKind, Tables};
 
 pub const REGISTRY_FILE: &str = "backups.json";
 pub const HISTORY_FILE: &str = "history.jsonl";
-const REGISTRY_VERSION: u32 = 1;
+pub const REGISTRY_VERSION: u32 = 1;
 /// Reasons of the safety backups that restore and rollback take of what they replace.
 pub const UNDO_REASONS: [&str; 2] = ["pre-restore", "pre-rollback"];
 /// How long a registry change waits for another run's change to finish.

@@ -95,13 +95,23 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     let manifests = read_manifests(&dir);
     let registry = session.store.load();
     let mut repaired = false;
-    match &registry {
-        Ok(reg) => say(
+    // A registry of a newer faber-db is not broken: it is not this one's to rewrite.
+    let newer = newer_registry(&session.store.registry_path());
+    match (&registry, newer) {
+        (Ok(reg), _) => say(
             "ok",
             "registry".into(),
             format!("{} entries", reg.backups.len()),
         ),
-        Err(e) => say("problem", "registry".into(), e.one_line()),
+        (Err(e), Some(v)) => say(
+            "problem",
+            "registry".into(),
+            format!(
+                "{} (version {v}: upgrade faber-db; --repair leaves it alone)",
+                e.one_line()
+            ),
+        ),
+        (Err(e), None) => say("problem", "registry".into(), e.one_line()),
     }
     let entries: Vec<BackupRecord> = match &registry {
         Ok(reg) => reg.backups.clone(),
@@ -142,9 +152,12 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     }
 
     let problems = findings.iter().filter(|f| f.level == "problem").count();
-    let registry_broken = registry.is_err();
-    if args.repair && (registry_broken || !missing.is_empty() || !unregistered.is_empty()) {
-        let rebuilt = repair(session, &dir, registry_broken, &entries, &manifests)?;
+    let registry_broken = registry.is_err() && newer.is_none();
+    // The problems a repair fixes: the registry itself, entries without data, manifests
+    // without entries. Anything else is still a problem after it.
+    let fixable = usize::from(registry_broken) + missing.len() + unregistered.len();
+    if args.repair && fixable > 0 && (registry.is_ok() || registry_broken) {
+        let rebuilt = repair(session, &dir, registry_broken)?;
         ui.ok(format!(
             "Registry rebuilt: {} entries ({} marked missing)",
             rebuilt.backups.len(),
@@ -159,14 +172,18 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     let mut report = Report::new()
         .with("findings", &findings)
         .with("repaired", repaired);
-    if problems > 0 && !repaired {
-        let fixable = registry_broken || !missing.is_empty() || !unregistered.is_empty();
+    let left = if repaired {
+        problems - fixable
+    } else {
+        problems
+    };
+    if left > 0 {
         report.failure = Some(
             Error::new(
                 Kind::Verification,
-                format!("doctor found {problems} problems"),
+                format!("doctor found {left} problems{}", if repaired { " the repair does not fix" } else { "" }),
             )
-            .with_hint(if fixable {
+            .with_hint(if fixable > 0 && !repaired {
                 "`faber-db doctor --repair` rebuilds the registry from the manifests; the other problems are in the messages above"
             } else {
                 "see the messages above"
@@ -237,14 +254,15 @@ fn orphan_data(
 
 /// Rebuilds the registry: the entries it still holds (unless it is malformed) and every
 /// manifest's, each marked `missing` when its data is gone. A malformed registry is kept aside.
-fn repair(
-    session: &Session,
-    dir: &Path,
-    registry_broken: bool,
-    entries: &[BackupRecord],
-    manifests: &BTreeMap<String, BackupRecord>,
-) -> Result<RegistryFile> {
+/// Everything is read again under the lock: a backup published or deleted meanwhile counts.
+fn repair(session: &Session, dir: &Path, registry_broken: bool) -> Result<RegistryFile> {
     let _lock = session.store.lock()?;
+    let manifests = read_manifests(dir);
+    let entries = if registry_broken {
+        Vec::new()
+    } else {
+        session.store.load()?.backups
+    };
     let path = session.store.registry_path();
     if registry_broken && path.exists() {
         let aside = dir.join(format!(
@@ -259,11 +277,9 @@ fn repair(
             session.ctx.show(&aside)
         ));
     }
-    let mut by_id: BTreeMap<String, BackupRecord> = manifests.clone();
-    if !registry_broken {
-        for b in entries {
-            by_id.insert(b.id.clone(), b.clone());
-        }
+    let mut by_id: BTreeMap<String, BackupRecord> = manifests;
+    for b in entries {
+        by_id.insert(b.id.clone(), b);
     }
     let mut reg = RegistryFile::default();
     for (_, mut b) in by_id {
@@ -286,6 +302,15 @@ fn repair(
         Some(format!("{} entries", reg.backups.len())),
     );
     Ok(reg)
+}
+
+/// The version of a registry written by a newer faber-db, if that is what `path` holds.
+fn newer_registry(path: &Path) -> Option<u64> {
+    let text = fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["version"]
+        .as_u64()
+        .filter(|&n| n > crate::registry::REGISTRY_VERSION as u64)
 }
 
 /// The nearest existing ancestor of `dir` (the backup directory may not exist yet).

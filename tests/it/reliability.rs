@@ -135,6 +135,21 @@ fn doctor_finds_what_is_wrong_and_repair_rebuilds_the_registry_from_the_manifest
     p.run(&["verify", &a]).code(0);
     // Now only the stray file is left to mention.
     p.run(&["doctor"]).code(0).stderr_has("neither registered");
+    // A repair fixes the registry, not the rest: an unreachable database is still exit 5.
+    std::fs::remove_file(p.path("db/prod.sqlite3")).unwrap();
+    std::fs::remove_file(p.data_file(&b)).unwrap();
+    p.run(&["doctor", "--repair"])
+        .code(5)
+        .stdout_has("Registry rebuilt")
+        .stderr_has("1 problems the repair does not fix");
+    assert_eq!(status(&b).as_deref(), Some("missing"));
+    // A registry from a newer faber-db is reported, never rewritten.
+    let newer = "{\"version\": 99, \"backups\": []}\n";
+    std::fs::write(&reg, newer).unwrap();
+    p.run(&["doctor", "--repair"])
+        .code(5)
+        .stdout_has("upgrade faber-db");
+    assert_eq!(std::fs::read_to_string(&reg).unwrap(), newer);
 }
 
 /// Starts `args` paused at test point `point`, waits until it is there, and kills it (SIGKILL).
