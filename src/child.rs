@@ -13,6 +13,22 @@ pub fn tool(cmd: &mut Command) -> &mut Command {
     dies_with_us(cmd)
 }
 
+/// Lets the child inherit `fd` (every other descriptor stays close-on-exec): a lock held through
+/// it then lasts as long as the child and whatever it starts, even if faber-db dies first.
+pub fn inherit_fd(cmd: &mut Command, fd: std::os::fd::RawFd) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: fcntl is async-signal-safe; the descriptor is open in the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
 /// Makes the child receive SIGTERM when the thread that spawns it ends (Linux): spawn from a
 /// thread that lives as long as the child is needed — the main thread, in faber-db.
 pub fn dies_with_us(cmd: &mut Command) -> &mut Command {

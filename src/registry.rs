@@ -226,6 +226,13 @@ pub struct RegistryLock {
     _file: File,
 }
 
+impl RegistryLock {
+    /// The locked file's descriptor, for a child that is to hold the lock as long as it lives.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self._file)
+    }
+}
+
 impl Store {
     pub fn new(dir: PathBuf) -> Store {
         Store { dir }

@@ -79,6 +79,17 @@ impl From<Finding> for Destructive {
 pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
+    // Taken before anything is decided (which backup, what is pending): with --wait, the
+    // choice is made on the state the other run left.
+    let lock = if args.dry_run.dry_run {
+        None
+    } else {
+        Some(
+            session
+                .store
+                .env_lock(&env.name, "migration", args.wait.wait)?,
+        )
+    };
     let (url, db) = session.provider(env)?;
     // A first deploy may create the database: then there is nothing to back up, and every
     // migration is pending.
@@ -196,9 +207,6 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         )?;
     }
     confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
-    let _lock = session
-        .store
-        .env_lock(&env.name, "migration", args.wait.wait)?;
 
     let backup = if take_backup {
         let request = backup::Request::automatic(env, "pre-migration");
@@ -219,7 +227,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         "Running: {}",
         crate::provider::blank_out(command, &secrets)
     ));
-    let outcome = run_command(session, env, command);
+    let outcome = run_command(session, env, command, lock.as_ref().map(|l| l.raw_fd()));
     let (ok, detail, tail) = match &outcome {
         Ok(tail) => (true, None, tail.clone()),
         Err((what, tail)) => (
@@ -344,6 +352,7 @@ fn run_command(
     session: &Session,
     env: &Environment,
     command: &str,
+    lock_fd: Option<std::os::fd::RawFd>,
 ) -> std::result::Result<Vec<String>, (String, Vec<String>)> {
     let url = session
         .raw_url(env)
@@ -352,6 +361,11 @@ fn run_command(
     let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
     let mut cmd = Command::new("sh");
     crate::child::dies_with_us(&mut cmd);
+    // The migration's processes hold the environment's lock too: a restore cannot start while a
+    // migration tool left running by a killed faber-db still writes.
+    if let Some(fd) = lock_fd {
+        crate::child::inherit_fd(&mut cmd, fd);
+    }
     let child = cmd
         .arg("-c")
         .arg(command)

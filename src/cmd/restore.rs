@@ -51,6 +51,17 @@ pub struct RestoreArgs {
 pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
+    // Taken before anything is decided (which backup, what is pending): with --wait, the
+    // choice is made on the state the other run left.
+    let _lock = if args.dry_run.dry_run {
+        None
+    } else {
+        Some(
+            session
+                .store
+                .env_lock(&env.name, "restore", args.wait.wait)?,
+        )
+    };
     let record = choose(session, env, &args.from)?;
     if record.environment != env.name {
         ui.warn(format!(
@@ -78,9 +89,6 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         return Ok(Report::new().with("dry_run", true).with("backup", &record));
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
-    let _lock = session
-        .store
-        .env_lock(&env.name, "restore", args.wait.wait)?;
     let restored = apply(
         session,
         env,

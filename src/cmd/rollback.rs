@@ -44,6 +44,17 @@ pub struct RollbackArgs {
 pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
+    // Taken before anything is decided (which backup, what is pending): with --wait, the
+    // choice is made on the state the other run left.
+    let _lock = if args.dry_run.dry_run {
+        None
+    } else {
+        Some(
+            session
+                .store
+                .env_lock(&env.name, "rollback", args.wait.wait)?,
+        )
+    };
     let record = pick(session, env, &args)?;
     let (url, db) = session.provider(env)?;
     restore::check_kind(env, db.as_ref(), &record)?;
@@ -94,9 +105,6 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         return Ok(report.with("dry_run", true));
     }
     confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
-    let _lock = session
-        .store
-        .env_lock(&env.name, "rollback", args.wait.wait)?;
     let restored = restore::apply(
         session,
         env,

@@ -64,19 +64,17 @@ fn a_second_restore_rollback_or_migrate_of_an_environment_is_busy_at_once_or_wai
 
 #[test]
 fn the_lock_of_a_killed_run_never_blocks() {
-    let p = slow_migrate_project(60);
+    let p = Project::new().seeded("db/dev.sqlite3");
     let id = p.backup(&["dev"]);
-    let mut migrate = p
-        .command(&["migrate", "dev"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&p.path("started"));
-    p.run(&["restore", "dev", "--from", &id]).code(7);
-    migrate.kill().unwrap();
-    migrate.wait().unwrap();
+    // A restore killed while it holds the environment's lock (just before its commit).
+    kill_at(
+        &p,
+        &["restore", "dev", "--from", &id],
+        "restore:before-commit",
+    );
+    let started = Instant::now();
     p.run(&["restore", "dev", "--from", &id]).code(0);
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -560,5 +558,29 @@ fn ctrl_c_during_a_restores_safety_backup_stops_it_before_the_database_changes()
         std::fs::read(p.path("db/dev.sqlite3")).unwrap(),
         before,
         "the database was not replaced"
+    );
+}
+
+#[test]
+fn a_migration_left_running_by_a_killed_faber_db_still_holds_the_environment() {
+    let p = slow_migrate_project(3);
+    let id = p.backup(&["dev"]);
+    let mut migrate = p
+        .command(&["migrate", "dev"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&p.path("started"));
+    migrate.kill().unwrap();
+    migrate.wait().unwrap();
+    // faber-db is gone, its migration's `sleep` is not: the environment is still busy.
+    p.run(&["restore", "dev", "--from", &id]).code(7);
+    let started = Instant::now();
+    p.run(&["restore", "dev", "--from", &id, "--wait", "30s"])
+        .code(0);
+    assert!(
+        started.elapsed() > Duration::from_millis(500),
+        "it waited for the migration"
     );
 }
