@@ -45,6 +45,22 @@ pub fn confirm_phrase(env: &Environment, action: &str, phrase: &str, allowed: bo
     }
 }
 
+/// Fails (exit 8) at once when `action` on `env` will need an answer and there is no terminal
+/// to ask on: called before anything is taken or touched.
+pub fn can_ask(env: &Environment, action: &str, yes: bool) -> Result<()> {
+    if !env.protected || yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::aborted(format!(
+            "{action} on protected environment `{}` needs confirmation",
+            env.name
+        ))
+        .with_hint("there is no terminal to ask on; pass --yes to confirm from a script"));
+    }
+    Ok(())
+}
+
 /// Asks before `action` on `env` when it is protected. `yes` answers for automation.
 pub fn confirm(env: &Environment, action: &str, ask: Ask, yes: bool) -> Result<()> {
     if !env.protected || yes {

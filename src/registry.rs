@@ -434,13 +434,15 @@ impl Store {
     /// Registers a finished backup: its manifest, then its registry entry — the commit point —
     /// then its data under the final name (`persist`), all under the lock. A run killed after the
     /// commit leaves the data under its `.partial` name, and the next [`Store::sweep`] finishes
-    /// the move; a `persist` that fails takes the entry and manifest back.
+    /// the move; a `persist` that fails takes the entry and manifest back, and only once the
+    /// entry is known to be gone does `discard` remove what `persist` may have moved.
     pub fn publish(
         &self,
         record: &BackupRecord,
         manifest: &Path,
         manifest_bytes: &[u8],
         persist: impl FnOnce() -> Result<()>,
+        discard: impl FnOnce(),
     ) -> Result<()> {
         let _lock = self.lock()?;
         let mut reg = self.load()?;
@@ -459,15 +461,28 @@ impl Store {
         crate::testpoint::pause("backup:after-manifest");
         reg.backups.push(record.clone());
         if let Err(e) = write(&reg) {
-            let _ = fs::remove_file(manifest);
-            return Err(e);
+            // The write may have landed (a rename done, its directory sync failed): the
+            // registry on disk decides.
+            let landed = self.load().is_ok_and(|r| r.find(&record.id).is_some());
+            if !landed {
+                let _ = fs::remove_file(manifest);
+                return Err(e);
+            }
         }
         crate::testpoint::pause("backup:after-commit");
         if let Err(e) = persist() {
             reg.backups.retain(|b| b.id != record.id);
-            let _ = write(&reg);
-            let _ = fs::remove_file(manifest);
-            return Err(e);
+            let taken_back =
+                write(&reg).is_ok() || self.load().is_ok_and(|r| r.find(&record.id).is_none());
+            if taken_back {
+                let _ = fs::remove_file(manifest);
+                discard();
+                return Err(e);
+            }
+            // The entry stays: so must the data, wherever it is, for the next sweep or doctor.
+            return Err(e.add_hint(
+                "the registry could not be put back either; run `faber-db doctor` to check it",
+            ));
         }
         Ok(())
     }

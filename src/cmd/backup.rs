@@ -351,19 +351,22 @@ fn take_inner(
     let manifest = registry::manifest_path_for(&final_path, &id);
     let mut manifest_bytes = serde_json::to_vec_pretty(&record).expect("records serialize");
     manifest_bytes.push(b'\n');
-    let published = session
-        .store
-        .publish(&record, &manifest, &manifest_bytes, || {
+    let published = session.store.publish(
+        &record,
+        &manifest,
+        &manifest_bytes,
+        || {
             match partial {
                 Partial::File(f) => f.persist(&final_path),
                 Partial::Dir(d) => d.persist(&final_path),
             }
             .map_err(|e| Error::io(Kind::Tool, "cannot finish", &final_path, e))
-        });
-    if published.is_err() {
-        // A move that happened and then failed to sync: the data is this run's (its ID is).
-        let _ = fsutil::remove_backup_data(&final_path);
-    }
+        },
+        || {
+            // A move that happened and then failed to sync: the data is this run's (its ID is).
+            let _ = fsutil::remove_backup_data(&final_path);
+        },
+    );
     published?;
     Ok(record)
 }

@@ -79,6 +79,9 @@ impl From<Finding> for Destructive {
 pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
+    if !args.dry_run.dry_run {
+        confirm::can_ask(env, "migrate", session.ctx.yes)?;
+    }
     // Taken before anything is decided (which backup, what is pending): with --wait, the
     // choice is made on the state the other run left.
     let lock = if args.dry_run.dry_run {

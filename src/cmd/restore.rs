@@ -51,6 +51,9 @@ pub struct RestoreArgs {
 pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
+    if !args.dry_run.dry_run {
+        confirm::can_ask(env, "restore", session.ctx.yes)?;
+    }
     // Taken before anything is decided (which backup, what is pending): with --wait, the
     // choice is made on the state the other run left.
     let _lock = if args.dry_run.dry_run {

@@ -44,6 +44,9 @@ pub struct RollbackArgs {
 pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
+    if !args.dry_run.dry_run {
+        confirm::can_ask(env, "rollback", session.ctx.yes)?;
+    }
     // Taken before anything is decided (which backup, what is pending): with --wait, the
     // choice is made on the state the other run left.
     let _lock = if args.dry_run.dry_run {
