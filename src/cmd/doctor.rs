@@ -129,6 +129,19 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
             );
         }
     }
+    // A registered backup whose manifest is gone: the registry is then its only record.
+    let mut no_manifest = Vec::new();
+    for b in &entries {
+        let has_data = fs::symlink_metadata(b.path(&dir)).is_ok();
+        if has_data && !b.manifest_path(&dir).exists() {
+            no_manifest.push(b.id.clone());
+            say(
+                "problem",
+                format!("backup {}", b.id),
+                "its manifest is gone (the registry holds its only record)".into(),
+            );
+        }
+    }
     let unregistered: Vec<&BackupRecord> = manifests
         .values()
         .filter(|m| !known.contains(m.id.as_str()))
@@ -155,7 +168,8 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     let registry_broken = registry.is_err() && newer.is_none();
     // The problems a repair fixes: the registry itself, entries without data, manifests
     // without entries. Anything else is still a problem after it.
-    let fixable = usize::from(registry_broken) + missing.len() + unregistered.len();
+    let fixable =
+        usize::from(registry_broken) + missing.len() + unregistered.len() + no_manifest.len();
     if args.repair && fixable > 0 && (registry.is_ok() || registry_broken) {
         let rebuilt = repair(session, &dir, registry_broken)?;
         ui.ok(format!(
@@ -285,6 +299,11 @@ fn repair(session: &Session, dir: &Path, registry_broken: bool) -> Result<Regist
     for (_, mut b) in by_id {
         if fs::symlink_metadata(b.path(dir)).is_err() {
             b.status = Status::Missing;
+        } else if !b.manifest_path(dir).exists() {
+            // The manifest beside the data is written again from the entry.
+            let mut bytes = serde_json::to_vec_pretty(&b).expect("records serialize");
+            bytes.push(b'\n');
+            fsutil::write_atomic(&b.manifest_path(dir), &bytes)?;
         }
         reg.backups.push(b);
     }

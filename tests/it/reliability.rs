@@ -133,6 +133,16 @@ fn doctor_finds_what_is_wrong_and_repair_rebuilds_the_registry_from_the_manifest
     p.run(&["verify", &a]).code(0);
     // Now only the stray file is left to mention.
     p.run(&["doctor"]).code(0).stderr_has("neither registered");
+    // A registered backup whose manifest is gone is reported, and repair writes it again.
+    let manifest = p.data_file(&a).with_file_name(format!("{a}.manifest.json"));
+    std::fs::remove_file(&manifest).unwrap();
+    p.run(&["doctor"])
+        .code(5)
+        .stdout_has("its manifest is gone");
+    p.run(&["doctor", "--repair"]).code(0);
+    let rewritten: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(rewritten["id"], a.as_str());
     // A repair fixes the registry, not the rest: an unreachable database is still exit 5.
     std::fs::remove_file(p.path("db/prod.sqlite3")).unwrap();
     std::fs::remove_file(p.data_file(&b)).unwrap();
