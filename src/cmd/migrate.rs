@@ -79,20 +79,14 @@ impl From<Finding> for Destructive {
 pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
-    if !args.dry_run.dry_run {
-        confirm::can_ask(env, "migrate", session.ctx.yes)?;
-    }
-    // Taken before anything is decided (which backup, what is pending): with --wait, the
-    // choice is made on the state the other run left.
-    let lock = if args.dry_run.dry_run {
-        None
-    } else {
-        Some(
-            session
-                .store
-                .env_lock(&env.name, "migration", args.wait.wait)?,
-        )
-    };
+    let lock = cmd::claim_env(
+        session,
+        env,
+        "migrate",
+        "migration",
+        args.dry_run,
+        args.wait,
+    )?;
     let (url, db) = session.provider(env)?;
     // A first deploy may create the database: then there is nothing to back up, and every
     // migration is pending.

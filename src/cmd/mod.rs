@@ -43,6 +43,25 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
     }
 }
 
+/// Before a restore, rollback or migrate of `env` decides anything: fails at once (exit 8) if it
+/// will need an answer no terminal can give, then takes the environment's lock — so that, with
+/// `--wait`, what to restore or migrate is chosen on the state the other run left. Nothing for
+/// a dry run.
+pub fn claim_env(
+    session: &Session,
+    env: &crate::config::Environment,
+    action: &str,
+    what: &str,
+    dry_run: crate::cli::DryRun,
+    wait: crate::cli::Wait,
+) -> Result<Option<crate::registry::RegistryLock>> {
+    if dry_run.dry_run {
+        return Ok(None);
+    }
+    crate::confirm::can_ask(env, action, session.ctx.yes)?;
+    session.store.env_lock(&env.name, what, wait.wait).map(Some)
+}
+
 /// Appends an audit event; a failure to log is a warning, never a failed command.
 pub fn log_event(
     session: &Session,

@@ -51,20 +51,7 @@ pub struct RestoreArgs {
 pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
-    if !args.dry_run.dry_run {
-        confirm::can_ask(env, "restore", session.ctx.yes)?;
-    }
-    // Taken before anything is decided (which backup, what is pending): with --wait, the
-    // choice is made on the state the other run left.
-    let _lock = if args.dry_run.dry_run {
-        None
-    } else {
-        Some(
-            session
-                .store
-                .env_lock(&env.name, "restore", args.wait.wait)?,
-        )
-    };
+    let _lock = cmd::claim_env(session, env, "restore", "restore", args.dry_run, args.wait)?;
     let record = choose(session, env, &args.from)?;
     if record.environment != env.name {
         ui.warn(format!(

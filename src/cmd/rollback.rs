@@ -44,20 +44,14 @@ pub struct RollbackArgs {
 pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(&args.env)?;
-    if !args.dry_run.dry_run {
-        confirm::can_ask(env, "rollback", session.ctx.yes)?;
-    }
-    // Taken before anything is decided (which backup, what is pending): with --wait, the
-    // choice is made on the state the other run left.
-    let _lock = if args.dry_run.dry_run {
-        None
-    } else {
-        Some(
-            session
-                .store
-                .env_lock(&env.name, "rollback", args.wait.wait)?,
-        )
-    };
+    let _lock = crate::cmd::claim_env(
+        session,
+        env,
+        "rollback",
+        "rollback",
+        args.dry_run,
+        args.wait,
+    )?;
     let record = pick(session, env, &args)?;
     let (url, db) = session.provider(env)?;
     restore::check_kind(env, db.as_ref(), &record)?;

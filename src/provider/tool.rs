@@ -32,12 +32,7 @@ pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::new(Kind::ToolNotFound, format!("cannot run {what}")).caused_by(e))?;
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
-        text
-    });
+    let stderr_reader = drain_stderr(&mut child);
     let fed = match (source, child.stdin.take()) {
         (Some(source), Some(mut stdin)) => {
             std::io::copy(source, &mut stdin).and_then(|_| std::io::Write::flush(&mut stdin))
@@ -87,6 +82,19 @@ pub fn scratch_stem(target: &str) -> &str {
         end -= 1;
     }
     &target[..end]
+}
+
+/// Reads a tool's stderr to the end on a thread of its own, so that it can never fill its pipe
+/// and block the tool; the text comes back when joined.
+pub fn drain_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
+    let stderr = child.stderr.take();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(stderr) = stderr {
+            let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
+        }
+        text
+    })
 }
 
 /// A line of a tool's output cut to 300 characters.

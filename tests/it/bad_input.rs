@@ -244,12 +244,8 @@ fn too_little_free_space_is_exit_2_before_anything_is_written() {
         return;
     };
     let backups = fs.dir.path().join("backups");
-    let config = crate::harness::DEFAULT_CONFIG.replacen(
-        "[defaults]\n",
-        &format!("[defaults]\nbackup_dir = \"{}\"\n", backups.display()),
-        1,
-    );
-    let p = Project::with_config(&config);
+    let p = Project::new();
+    p.use_backup_dir(&backups);
     // 3 MB of incompressible rows: an SQLite backup asks for twice that, plus 1 MiB.
     p.sqlite("db/dev.sqlite3")
         .execute_batch(

@@ -61,6 +61,45 @@ impl Project {
         }
     }
 
+    /// Points `[defaults] backup_dir` of the config at `dir` (a small filesystem, say).
+    pub fn use_backup_dir(&self, dir: &Path) {
+        let rel = ".fractary/plugins/faber-db/config.toml";
+        let config = fs::read_to_string(self.path(rel)).unwrap();
+        let line = format!("backup_dir = \"{}\"\n", dir.display());
+        let config = if config.contains("[defaults]\n") {
+            config.replacen("[defaults]\n", &format!("[defaults]\n{line}"), 1)
+        } else {
+            format!("[defaults]\n{line}{config}")
+        };
+        self.write(rel, &config);
+    }
+
+    /// Puts a wrapper in front of each of `tools` found on PATH, logging every argument list it
+    /// is given; returns the PATH that finds the wrappers first, and the log.
+    pub fn argv_wrappers(&self, tools: &[&str]) -> (String, PathBuf) {
+        let bin = self.path("argvbin");
+        fs::create_dir_all(&bin).unwrap();
+        let log = self.path("argv.log");
+        for tool in tools {
+            let Ok(real) = which::which(tool) else {
+                continue;
+            };
+            let path = bin.join(tool);
+            fs::write(
+                &path,
+                format!(
+                    "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec '{}' \"$@\"\n",
+                    log.display(),
+                    real.display()
+                ),
+            )
+            .unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        (path, log)
+    }
+
     /// Sets a variable for the following runs.
     pub fn set_var(&mut self, k: &str, v: &str) -> &mut Project {
         self.vars.insert(k.to_string(), v.to_string());

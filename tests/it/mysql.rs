@@ -433,23 +433,7 @@ fn mysql_wrong_password_is_exit_3_and_the_right_one_never_shows() {
 
     // Wrappers in front of the real tools record every argument list they are given.
     let mut p = project_with(&[("dev", &db)]);
-    let bin = p.path("fakebin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let log = p.path("argv.log");
-    for tool in ["mysqldump", "mariadb-dump", "mysql", "mariadb"] {
-        let Ok(real) = which::which(tool) else {
-            continue;
-        };
-        write_script(
-            &bin.join(tool),
-            &format!(
-                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec '{}' \"$@\"\n",
-                log.display(),
-                real.display()
-            ),
-        );
-    }
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let (path, log) = p.argv_wrappers(&["mysqldump", "mariadb-dump", "mysql", "mariadb"]);
 
     p.set_var("DEV_DATABASE_URL", &url("not-it"))
         .set_var("PATH", &path);
@@ -728,14 +712,7 @@ fn mysql_too_little_free_space_is_exit_2() {
     db.exec("CREATE TABLE t (b longblob); INSERT INTO t SELECT RANDOM_BYTES(1024) FROM seq_1_to_3000; ANALYZE TABLE t;");
     let backups = fs.dir.path().join("backups");
     let p = project_with(&[("dev", &db)]);
-    let config = std::fs::read_to_string(p.path(".fractary/plugins/faber-db/config.toml"))
-        .unwrap()
-        .replacen(
-            "[defaults]\n",
-            &format!("[defaults]\nbackup_dir = \"{}\"\n", backups.display()),
-            1,
-        );
-    p.write(".fractary/plugins/faber-db/config.toml", &config);
+    p.use_backup_dir(&backups);
     p.run(&["backup", "dev", "--compression", "none"])
         .code(2)
         .stderr_has("not enough free space")

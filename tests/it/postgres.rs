@@ -612,29 +612,10 @@ fn pg_password_never_reaches_argv_output_or_files() {
     db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
     // Wrappers in front of the real tools record every argument list they are given.
     let p = project_with(&[("dev", &db)]);
-    let bin = p.path("fakebin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let log = p.path("argv.log");
-    for tool in ["pg_dump", "psql"] {
-        let real = which::which(tool).unwrap();
-        let script = format!(
-            "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec '{}' \"$@\"\n",
-            log.display(),
-            real.display()
-        );
-        let path = bin.join(tool);
-        std::fs::write(&path, script).unwrap();
-        std::os::unix::fs::PermissionsExt::set_mode(
-            &mut std::fs::metadata(&path).unwrap().permissions(),
-            0o755,
-        );
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-    }
+    let (path, log) = p.argv_wrappers(&["pg_dump", "psql"]);
     let secret = "s3cr3t-Pa55";
     let mut url = url::Url::parse(&db.url()).unwrap();
     url.set_password(Some(secret)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let p = p
         .with_var("DEV_DATABASE_URL", url.as_str())
         .with_var("PATH", &path);
@@ -1105,14 +1086,7 @@ fn pg_free_space_is_checked_against_the_formats_estimate() {
     assert!(size / 2 + (1 << 20) < 6 << 20 && size > 6 << 20, "{size}");
     let backups = fs.dir.path().join("backups");
     let p = project_with(&[("dev", &db)]);
-    let config = std::fs::read_to_string(p.path(".fractary/plugins/faber-db/config.toml"))
-        .unwrap()
-        .replacen(
-            "[defaults]\n",
-            &format!("[defaults]\nbackup_dir = \"{}\"\n", backups.display()),
-            1,
-        );
-    p.write(".fractary/plugins/faber-db/config.toml", &config);
+    p.use_backup_dir(&backups);
     p.run(&["backup", "dev", "--compression", "none"])
         .code(2)
         .stderr_has("not enough free space");
@@ -1347,14 +1321,7 @@ fn pg_a_backup_that_fills_the_disk_is_exit_2_and_leaves_nothing() {
     );
     let backups = fs.dir.path().join("backups");
     let p = project_with(&[("dev", &db)]);
-    let config = std::fs::read_to_string(p.path(".fractary/plugins/faber-db/config.toml"))
-        .unwrap()
-        .replacen(
-            "[defaults]\n",
-            &format!("[defaults]\nbackup_dir = \"{}\"\n", backups.display()),
-            1,
-        );
-    p.write(".fractary/plugins/faber-db/config.toml", &config);
+    p.use_backup_dir(&backups);
     for format in ["sql", "directory"] {
         p.run(&["backup", "dev", "--format", format])
             .code(2)
@@ -1431,26 +1398,8 @@ fn pg_the_password_shows_nowhere_whatever_the_command_and_mode() {
     )
     .with_var("DEV_DATABASE_URL", url.as_str());
     // Wrappers in front of the real tools record every argument list they are given.
-    let bin = p.path("argvbin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let log = p.path("argv.log");
-    for tool in ["pg_dump", "psql", "pg_restore"] {
-        let script = format!(
-            "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec '{}' \"$@\"\n",
-            log.display(),
-            which::which(tool).unwrap().display()
-        );
-        std::fs::write(bin.join(tool), script).unwrap();
-        std::fs::set_permissions(
-            bin.join(tool),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-    }
-    let p = p.with_var(
-        "PATH",
-        &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-    );
+    let (path, log) = p.argv_wrappers(&["pg_dump", "psql", "pg_restore"]);
+    let p = p.with_var("PATH", &path);
     let id = p.backup(&["dev", "--format", "custom"]);
     let id2 = p.backup(&["dev", "--label", "two"]);
     let mut outputs = Vec::new();

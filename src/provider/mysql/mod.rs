@@ -5,7 +5,6 @@
 mod counter;
 mod restore;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -591,12 +590,7 @@ impl Provider for Mysql {
                 )
                 .caused_by(e)
             })?;
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
-            text
-        });
+        let stderr_reader = crate::provider::tool::drain_stderr(&mut child);
         let mut source = RowCounter::new(TailReader::new(
             child.stdout.take().expect("stdout is piped"),
         ));

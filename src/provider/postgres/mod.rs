@@ -6,7 +6,6 @@ mod restore;
 mod snapshot;
 mod tools;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -369,12 +368,7 @@ impl Provider for Postgres {
             )
             .caused_by(e)
         })?;
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
-            text
-        });
+        let stderr_reader = crate::provider::tool::drain_stderr(&mut child);
         let counting = std::thread::spawn(move || {
             let inspection = inspect_via(
                 &|sql| session.query(sql),

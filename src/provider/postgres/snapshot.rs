@@ -3,8 +3,8 @@
 //! exactly the data in it, even while the application keeps writing.
 
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::thread::JoinHandle;
 
 use super::{Postgres, Rows, first_error_line, parse_row};
@@ -51,7 +51,7 @@ impl SnapshotSession {
         let pipes = Pipes {
             stdin: child.stdin.take().expect("stdin is piped"),
             stdout: BufReader::new(child.stdout.take().expect("stdout is piped")),
-            stderr: Some(drain(child.stderr.take().expect("stderr is piped"))),
+            stderr: Some(crate::provider::tool::drain_stderr(&mut child)),
             child,
         };
         let mut session = SnapshotSession {
@@ -135,12 +135,4 @@ impl SnapshotSession {
         drop(io.stdin);
         let _ = io.child.wait();
     }
-}
-
-fn drain(mut stderr: ChildStderr) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    })
 }
