@@ -395,37 +395,43 @@ impl Store {
         swept
     }
 
+    /// What lies in the environment directories: (file name, path) of each entry.
+    pub fn env_files(&self) -> Vec<(String, PathBuf)> {
+        let Ok(envs) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        envs.flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|env| fs::read_dir(env.path()).ok())
+            .flat_map(|files| {
+                files
+                    .flatten()
+                    .map(|f| (f.file_name().to_string_lossy().into_owned(), f.path()))
+            })
+            .collect()
+    }
+
     /// Manifests whose backup has no entry and no data: a publish killed between writing the
     /// manifest and the entry.
     fn remove_orphan_manifests(&self, reg: &RegistryFile) -> Vec<fsutil::Swept> {
         let mut out = Vec::new();
-        let Ok(envs) = fs::read_dir(&self.dir) else {
-            return out;
-        };
-        for env in envs.flatten().filter(|e| e.path().is_dir()) {
-            let Ok(files) = fs::read_dir(env.path()) else {
+        for (name, path) in self.env_files() {
+            let Some(id) = name.strip_suffix(".manifest.json") else {
                 continue;
             };
-            for f in files.flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
-                let Some(id) = name.strip_suffix(".manifest.json") else {
-                    continue;
-                };
-                if reg.find(id).is_some() {
-                    continue;
-                }
-                let record = fs::read_to_string(f.path())
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<BackupRecord>(&t).ok());
-                // Data without an entry stays (doctor reports it): never delete a backup.
-                let has_data =
-                    record.is_none_or(|r| fs::symlink_metadata(r.path(&self.dir)).is_ok());
-                if !has_data && fs::remove_file(f.path()).is_ok() {
-                    out.push(fsutil::Swept {
-                        path: f.path(),
-                        finished: false,
-                    });
-                }
+            if reg.find(id).is_some() {
+                continue;
+            }
+            let record = fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<BackupRecord>(&t).ok());
+            // Data without an entry stays (doctor reports it): never delete a backup.
+            let has_data = record.is_none_or(|r| fs::symlink_metadata(r.path(&self.dir)).is_ok());
+            if !has_data && fs::remove_file(&path).is_ok() {
+                out.push(fsutil::Swept {
+                    path,
+                    finished: false,
+                });
             }
         }
         out

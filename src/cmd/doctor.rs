@@ -92,7 +92,7 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     }
 
     // The registry, and what lies in the backup directory.
-    let manifests = read_manifests(&dir);
+    let manifests = read_manifests(session);
     let registry = session.store.load();
     let mut repaired = false;
     // A registry of a newer faber-db is not broken: it is not this one's to rewrite.
@@ -153,7 +153,7 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
             "a manifest with no registry entry".into(),
         );
     }
-    for f in orphan_data(&dir, &entries, &manifests) {
+    for f in orphan_data(session, &entries, &manifests) {
         say(
             "warning",
             "backup directory".into(),
@@ -208,60 +208,45 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
 }
 
 /// The manifests in the environment directories, by backup ID.
-fn read_manifests(dir: &Path) -> BTreeMap<String, BackupRecord> {
-    let mut out = BTreeMap::new();
-    let Ok(envs) = fs::read_dir(dir) else {
-        return out;
-    };
-    for env in envs.flatten().filter(|e| e.path().is_dir()) {
-        let Ok(files) = fs::read_dir(env.path()) else {
-            continue;
-        };
-        for f in files.flatten() {
-            let name = f.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(".manifest.json") {
-                continue;
-            }
-            let parsed = fs::read_to_string(f.path())
-                .ok()
-                .and_then(|t| serde_json::from_str::<BackupRecord>(&t).ok());
-            if let Some(record) = parsed.filter(|r| crate::ids::validate_id(&r.id).is_ok()) {
-                out.insert(record.id.clone(), record);
-            }
-        }
-    }
-    out
+fn read_manifests(session: &Session) -> BTreeMap<String, BackupRecord> {
+    session
+        .store
+        .env_files()
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".manifest.json"))
+        .filter_map(|(_, path)| {
+            let text = fs::read_to_string(path).ok()?;
+            serde_json::from_str::<BackupRecord>(&text).ok()
+        })
+        .filter(|r| crate::ids::validate_id(&r.id).is_ok())
+        .map(|r| (r.id.clone(), r))
+        .collect()
 }
 
 /// Backup data in the environment directories that no entry or manifest names.
 fn orphan_data(
-    dir: &Path,
+    session: &Session,
     entries: &[BackupRecord],
     manifests: &BTreeMap<String, BackupRecord>,
 ) -> Vec<PathBuf> {
+    let dir = session.store.dir();
     let named: BTreeSet<PathBuf> = entries
         .iter()
         .chain(manifests.values())
         .map(|b| b.path(dir))
         .collect();
-    let mut out = Vec::new();
-    let Ok(envs) = fs::read_dir(dir) else {
-        return out;
-    };
-    for env in envs.flatten().filter(|e| e.path().is_dir()) {
-        let Ok(files) = fs::read_dir(env.path()) else {
-            continue;
-        };
-        for f in files.flatten() {
-            let name = f.file_name().to_string_lossy().into_owned();
-            let ours = name.starts_with("backup-")
+    let mut out: Vec<PathBuf> = session
+        .store
+        .env_files()
+        .into_iter()
+        .filter(|(name, path)| {
+            name.starts_with("backup-")
                 && !name.ends_with(".manifest.json")
-                && !name.ends_with(fsutil::PARTIAL_SUFFIX);
-            if ours && !named.contains(&f.path()) {
-                out.push(f.path());
-            }
-        }
-    }
+                && !name.ends_with(fsutil::PARTIAL_SUFFIX)
+                && !named.contains(path)
+        })
+        .map(|(_, path)| path)
+        .collect();
     out.sort();
     out
 }
@@ -271,7 +256,7 @@ fn orphan_data(
 /// Everything is read again under the lock: a backup published or deleted meanwhile counts.
 fn repair(session: &Session, dir: &Path, registry_broken: bool) -> Result<RegistryFile> {
     let _lock = session.store.lock()?;
-    let manifests = read_manifests(dir);
+    let manifests = read_manifests(session);
     let entries = if registry_broken {
         Vec::new()
     } else {

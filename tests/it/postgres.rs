@@ -772,13 +772,7 @@ fn killing_faber_db_ends_its_pg_dump_and_the_next_run_sweeps_the_partial_directo
     faber.kill().unwrap();
     faber.wait().unwrap();
     // The dump tool goes with it (a zombie waiting for its reaper counts as gone).
-    let alive = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.rsplit(") ")
-                .next()
-                .is_some_and(|rest| !rest.starts_with('Z'))
-        })
-    };
+    let alive = crate::harness::process_alive;
     let started = std::time::Instant::now();
     while alive(pid) {
         assert!(
@@ -1294,12 +1288,10 @@ fn ctrl_c_during_a_backup_stops_the_dump_and_leaves_nothing() {
         assert_eq!(out.status.code(), Some(8), "SIG{signal}: {stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
         p.assert_nothing_left("dev");
-        let alive = std::fs::read_to_string(format!("/proc/{dump_pid}/stat")).is_ok_and(|s| {
-            s.rsplit(") ")
-                .next()
-                .is_some_and(|rest| !rest.starts_with('Z'))
-        });
-        assert!(!alive, "the dump tool {dump_pid} was left running");
+        assert!(
+            !crate::harness::process_alive(dump_pid),
+            "the dump tool {dump_pid} was left running"
+        );
     }
 }
 
@@ -1500,13 +1492,7 @@ fn ctrl_c_during_a_directory_dump_stops_pg_dump_and_its_workers() {
     assert!(stderr.contains("interrupted"), "{stderr}");
     p.assert_nothing_left("dev");
     let started = std::time::Instant::now();
-    let alive = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-            s.rsplit(") ")
-                .next()
-                .is_some_and(|rest| !rest.starts_with('Z'))
-        })
-    };
+    let alive = crate::harness::process_alive;
     while alive(worker) {
         assert!(
             started.elapsed().as_secs() < 5,
