@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Benchmarks faber-db against the reference tools, side by side, in one run.
+#
+#   bench/run.sh [SIZE_MB] [RUNS]      (defaults: 1024 MB, 3 runs)
+#
+# Needs the PostgreSQL server of scripts/services.sh, pg_dump, zstd, gzip, sha256sum and
+# python3. Creates (once) the database faber_bench_<SIZE_MB> with a realistic mix of text,
+# numbers, jsonb and timestamps, then runs each faber-db command and its reference command
+# alternately RUNS times and prints a Markdown table of medians and ratios (faber-db ÷
+# reference: below 1 is faster). The release build is used. Nothing here runs in CI.
+set -euo pipefail
+
+size_mb=${1:-1024}
+runs=${2:-3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+db="faber_bench_${size_mb}"
+pg="postgres://postgres@127.0.0.1:5432"
+work=$(mktemp -d /tmp/faber-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+faber="$here/target/release/faber-db"
+
+# The database: about SIZE_MB of rows (~300 bytes each), made once and kept for later runs.
+have=$(psql -X -A -t "$pg/postgres" -c "SELECT count(*) FROM pg_database WHERE datname = '$db'")
+if [ "$have" = 0 ]; then
+  rows=$(( size_mb * 1024 * 1024 / 300 ))
+  log "creating $db with $rows rows (once)"
+  psql -X -q "$pg/postgres" -c "CREATE DATABASE $db"
+  psql -X -q "$pg/$db" -v ON_ERROR_STOP=1 <<SQL
+CREATE TABLE accounts (id int PRIMARY KEY, name text, email text, created_at timestamptz);
+INSERT INTO accounts SELECT g, 'user ' || g, 'user' || g || '@example.com', now() - g * interval '1 minute'
+  FROM generate_series(1, 100000) g;
+CREATE TABLE events (
+  id bigserial PRIMARY KEY, account_id int REFERENCES accounts (id), kind text, payload jsonb,
+  amount numeric(12, 2), created_at timestamptz, note text);
+INSERT INTO events (account_id, kind, payload, amount, created_at, note)
+  SELECT 1 + g % 100000, (ARRAY['login', 'purchase', 'logout', 'view'])[1 + g % 4],
+         jsonb_build_object('ip', '10.0.' || (g % 256) || '.' || (g % 251), 'items', g % 7,
+                            'agent', md5(g::text), 'tags', jsonb_build_array('a' || g % 13, 'b')),
+         (g % 100000) / 100.0, now() - g * interval '1 second', repeat(md5((g * 7)::text), 2)
+  FROM generate_series(1, $rows) g;
+CREATE INDEX events_account ON events (account_id);
+ANALYZE;
+SQL
+fi
+db_size=$(psql -X -A -t "$pg/$db" -c "SELECT pg_size_pretty(pg_database_size('$db'))")
+
+# A project whose `bench` environment is that database.
+mkdir -p "$work/project/.fractary/plugins/faber-db"
+cat > "$work/project/.fractary/plugins/faber-db/config.toml" <<EOF
+[environments.bench]
+url_env = "BENCH_DATABASE_URL"
+retention = "1d"
+EOF
+export BENCH_DATABASE_URL="$pg/$db"
+cd "$work/project"
+
+# time_of COMMAND...: wall seconds of one run.
+time_of() {
+  local start end
+  start=$(date +%s.%N)
+  "$@" >/dev/null 2>&1
+  end=$(date +%s.%N)
+  python3 -c "print(round($end - $start, 3))"
+}
+
+declare -A samples
+record() { samples[$1]="${samples[$1]:-} $2"; }
+
+faber_backup() { "$faber" -q backup bench "$@"; }
+newest_file() { ls -t .fractary/plugins/faber-db/backups/bench/backup-* | grep -v manifest | head -n 1; }
+
+for i in $(seq 1 "$runs"); do
+  log "run $i of $runs"
+  record "pg_dump -Fp -f /dev/null" "$(time_of pg_dump -Fp -f /dev/null "$pg/$db")"
+  record "faber-db backup --compression zstd" "$(time_of faber_backup --compression zstd)"
+  zstd_file=$(newest_file)
+  record "pg_dump -Fp | zstd -3" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | zstd -3 -q > '$work/ref.sql.zst'")"
+  record "faber-db backup --compression gzip" "$(time_of faber_backup --compression gzip)"
+  record "pg_dump -Fp | gzip -6" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | gzip -6 > '$work/ref.sql.gz'")"
+  record "faber-db backup --format custom" "$(time_of faber_backup --format custom)"
+  record "pg_dump -Fc" "$(time_of pg_dump -Fc -f "$work/ref.dump" "$pg/$db")"
+  id=$(basename "$zstd_file" | sed 's/\..*//')
+  record "faber-db verify (zstd backup)" "$(time_of "$faber" -q verify "$id")"
+  record "sha256sum (same file)" "$(time_of sha256sum "$zstd_file")"
+  sizes_zstd=$(stat -c %s "$zstd_file")
+  sizes_ref_zstd=$(stat -c %s "$work/ref.sql.zst")
+  "$faber" -q cleanup bench --keep-last 1 --yes >/dev/null 2>&1 || true
+done
+
+# The registry with 10,000 entries: list, and the 10,001st backup (an SQLite one).
+mkdir -p "$work/reg/.fractary/plugins/faber-db" "$work/reg/db"
+cat > "$work/reg/.fractary/plugins/faber-db/config.toml" <<EOF
+[environments.dev]
+url = "sqlite:db/dev.sqlite3"
+EOF
+(cd "$work/reg" && python3 - <<'PY'
+import sqlite3
+c = sqlite3.connect("db/dev.sqlite3"); c.execute("CREATE TABLE t (x)"); c.execute("INSERT INTO t VALUES (1)"); c.commit()
+PY
+"$faber" -q backup dev >/dev/null
+python3 - <<'PY'
+import json, copy
+path = ".fractary/plugins/faber-db/backups/backups.json"
+reg = json.load(open(path))
+one = reg["backups"][0]
+for i in range(1, 10000):
+    b = copy.deepcopy(one)
+    b["id"] = f"backup-20200101-000000-n{i}"
+    b["file"] = f"dev/{b['id']}.sqlite3.gz"
+    reg["backups"].append(b)
+json.dump(reg, open(path, "w"), indent=2)
+PY
+)
+for i in $(seq 1 "$runs"); do
+  record "list --all, 10,000 entries" "$(cd "$work/reg" && time_of "$faber" list --all)"
+  record "backup #10,001 (SQLite, all of it)" "$(cd "$work/reg" && time_of "$faber" -q backup dev)"
+done
+
+python3 - "$runs" "$db_size" "${sizes_zstd:-0}" "${sizes_ref_zstd:-0}" <<PY
+import statistics, sys
+runs, db_size, ours, ref = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+raw = """$(for k in "${!samples[@]}"; do echo "$k=${samples[$k]}"; done)"""
+med = {}
+for line in raw.strip().splitlines():
+    name, values = line.split("=", 1)
+    med[name] = statistics.median(float(v) for v in values.split())
+pairs = [
+    ("faber-db backup --compression zstd", "pg_dump -Fp -f /dev/null"),
+    ("faber-db backup --compression zstd", "pg_dump -Fp | zstd -3"),
+    ("faber-db backup --compression gzip", "pg_dump -Fp | gzip -6"),
+    ("faber-db backup --format custom", "pg_dump -Fc"),
+    ("faber-db verify (zstd backup)", "sha256sum (same file)"),
+]
+print(f"PostgreSQL database of {db_size}; medians of {runs} runs, seconds.\n")
+print("| faber-db | s | reference | s | ratio |")
+print("|---|---|---|---|---|")
+for a, b in pairs:
+    print(f"| {a} | {med[a]:.2f} | {b} | {med[b]:.2f} | {med[a] / med[b]:.2f} |")
+print(f"\nzstd backup: {ours / 1e6:.1f} MB (pg_dump | zstd -3: {ref / 1e6:.1f} MB).\n")
+print("| registry | ms |")
+print("|---|---|")
+for k in ["list --all, 10,000 entries", "backup #10,001 (SQLite, all of it)"]:
+    print(f"| {k} | {med[k] * 1000:.0f} |")
+PY
