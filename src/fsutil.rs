@@ -270,6 +270,40 @@ pub fn remove_stale_partials(dir: &Path, registered: &dyn Fn(&Path) -> bool) -> 
     swept
 }
 
+/// Whether `dir` or its subdirectories hold anything a sweep could take: a `.partial` work file
+/// or directory, or a private work name. A directory listing, nothing read.
+pub fn has_leftovers(dir: &Path) -> bool {
+    let names = |d: &Path| -> Vec<String> {
+        fs::read_dir(d)
+            .map(|e| {
+                e.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let leftover = |name: &str| {
+        is_private_work_name(name)
+            || (name.ends_with(PARTIAL_SUFFIX)
+                && WORK_FILE_PREFIXES.iter().any(|p| name.starts_with(p)))
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if leftover(&name) {
+            return true;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_dir())
+            && names(&entry.path()).iter().any(|n| leftover(n))
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// What a sweep did with one leftover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Swept {

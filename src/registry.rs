@@ -382,6 +382,11 @@ impl Store {
         if !self.dir.is_dir() {
             return Vec::new();
         }
+        // Every run starts here: without leftovers (the usual case), neither the lock nor the
+        // registry is needed. A manifest left without entry comes with its `.partial` data.
+        if !fsutil::has_leftovers(&self.dir) {
+            return Vec::new();
+        }
         let Ok(_lock) = self.lock() else {
             return Vec::new();
         };
