@@ -283,6 +283,15 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// A shell script standing in for `tool`: it answers `--version` as the real one does (tool
+/// selection reads it), and otherwise runs `body`.
+pub fn stand_in(tool: &str, body: &str) -> String {
+    format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n{body}",
+        which::which(tool).unwrap().display()
+    )
+}
+
 /// Whether process `pid` runs (a zombie waiting for its reaper counts as gone).
 pub fn process_alive(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {

@@ -510,11 +510,9 @@ fn mysql_dump_killed_midway_registers_nothing_and_a_missing_client_is_exit_4() {
     let db = MyDb::new("killed");
     db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
     let mut p = project_with(&[("dev", &db)]);
-    let real = which::which("mysqldump").unwrap();
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
-         echo '-- MariaDB dump'\necho 'CREATE TABLE `t` (x int);'\nkill -9 $$\n",
-        real.display()
+    let script = crate::harness::stand_in(
+        "mysqldump",
+        "echo '-- MariaDB dump'\necho 'CREATE TABLE `t` (x int);'\nkill -9 $$\n",
     );
     let path = fake_dump(&p, Some(&script));
     p.set_var("PATH", &path);
@@ -524,10 +522,9 @@ fn mysql_dump_killed_midway_registers_nothing_and_a_missing_client_is_exit_4() {
     p.assert_nothing_left("dev");
 
     // A dump that ends early without failing is no backup either.
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
-         echo '-- MariaDB dump'\necho 'CREATE TABLE `t` (x int);'\n",
-        real.display()
+    let script = crate::harness::stand_in(
+        "mysqldump",
+        "echo '-- MariaDB dump'\necho 'CREATE TABLE `t` (x int);'\n",
     );
     let mut short = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n")
         .with_var("DEV_DATABASE_URL", &db.url());

@@ -655,6 +655,10 @@ fn status_url_redacted(p: &Project) -> bool {
         .is_some_and(|u| u.contains(":***@"))
 }
 
+/// The start of a stand-in pg_dump for directory dumps: makes the `--file` directory and writes
+/// a first file into it.
+const WRITES_TOC: &str = "while [ $# -gt 0 ]; do if [ \"$1\" = --file ]; then mkdir -p \"$2\"; echo toc > \"$2/toc.dat\"; fi; shift; done\n";
+
 /// A directory of stand-in tools: `psql` and `pg_restore` are the real ones, `pg_dump` runs
 /// `script` (or is absent); PATH is that directory alone and no versioned tools are found.
 fn fake_tools(p: &Project, pg_dump_script: Option<&str>) -> (String, String) {
@@ -682,11 +686,9 @@ fn pg_dump_killed_midway_registers_nothing() {
     let db = PgDb::new("killed");
     db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
     let p = project_with(&[("dev", &db)]);
-    let real = which::which("pg_dump").unwrap();
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
-         echo '-- PostgreSQL database dump'\necho 'SET statement_timeout = 0;'\nkill -9 $$\n",
-        real.display()
+    let script = crate::harness::stand_in(
+        "pg_dump",
+        "echo '-- PostgreSQL database dump'\necho 'SET statement_timeout = 0;'\nkill -9 $$\n",
     );
     let (path, libdir) = fake_tools(&p, Some(&script));
     let p = p
@@ -706,14 +708,8 @@ fn pg_directory_dump_killed_midway_leaves_no_partial_directory() {
     let db = PgDb::new("dirkilled");
     db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
     let p = project_with(&[("dev", &db)]);
-    let real = which::which("pg_dump").unwrap();
     // Writes a first file where it was told to, then dies.
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
-         while [ $# -gt 0 ]; do if [ \"$1\" = --file ]; then mkdir -p \"$2\"; echo toc > \"$2/toc.dat\"; fi; shift; done\n\
-         kill -9 $$\n",
-        real.display()
-    );
+    let script = crate::harness::stand_in("pg_dump", &format!("{WRITES_TOC}kill -9 $$\n"));
     let (path, libdir) = fake_tools(&p, Some(&script));
     let p = p
         .with_var("PATH", &path)
@@ -732,16 +728,15 @@ fn killing_faber_db_ends_its_pg_dump_and_the_next_run_sweeps_the_partial_directo
     let db = PgDb::new("orphan");
     db.exec("CREATE TABLE t (x int);");
     let p = project_with(&[("dev", &db)]);
-    let real = which::which("pg_dump").unwrap();
     let pid_file = p.path("pg_dump.pid");
     // Starts writing where it was told to, then takes its time (as its own process: exec).
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
-         while [ $# -gt 0 ]; do if [ \"$1\" = --file ]; then mkdir -p \"$2\"; echo toc > \"$2/toc.dat\"; fi; shift; done\n\
-         echo $$ > '{}'\nexec '{}' 120\n",
-        real.display(),
-        pid_file.display(),
-        which::which("sleep").unwrap().display()
+    let script = crate::harness::stand_in(
+        "pg_dump",
+        &format!(
+            "{WRITES_TOC}echo $$ > '{}'\nexec '{}' 120\n",
+            pid_file.display(),
+            which::which("sleep").unwrap().display()
+        ),
     );
     let (path, libdir) = fake_tools(&p, Some(&script));
     let p = p
@@ -1248,14 +1243,14 @@ fn ctrl_c_during_a_backup_stops_the_dump_and_leaves_nothing() {
     db.exec("CREATE TABLE t (x int);");
     for signal in ["INT", "TERM"] {
         let p = project_with(&[("dev", &db)]);
-        let real = which::which("pg_dump").unwrap();
         let pid_file = p.path("pg_dump.pid");
         // A dump that never ends.
-        let script = format!(
-            "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
-             echo $$ > '{}'\nwhile :; do echo '-- a dump that goes on and on'; done\n",
-            real.display(),
-            pid_file.display()
+        let script = crate::harness::stand_in(
+            "pg_dump",
+            &format!(
+                "echo $$ > '{}'\nwhile :; do echo '-- a dump that goes on and on'; done\n",
+                pid_file.display()
+            ),
         );
         let (path, libdir) = fake_tools(&p, Some(&script));
         let p = p
@@ -1450,16 +1445,15 @@ fn ctrl_c_during_a_directory_dump_stops_pg_dump_and_its_workers() {
     let db = PgDb::new("sigdir");
     db.exec("CREATE TABLE t (x int);");
     let p = project_with(&[("dev", &db)]);
-    let real = which::which("pg_dump").unwrap();
     let pid_file = p.path("worker.pid");
     // Writes a first file, then "works" in a process of its own (like pg_dump's workers).
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\n\
-         while [ $# -gt 0 ]; do if [ \"$1\" = --file ]; then mkdir -p \"$2\"; echo toc > \"$2/toc.dat\"; fi; shift; done\n\
-         '{}' 120 & echo $! > '{}'\nwait\n",
-        real.display(),
-        which::which("sleep").unwrap().display(),
-        pid_file.display()
+    let script = crate::harness::stand_in(
+        "pg_dump",
+        &format!(
+            "{WRITES_TOC}'{}' 120 & echo $! > '{}'\nwait\n",
+            which::which("sleep").unwrap().display(),
+            pid_file.display()
+        ),
     );
     let (path, libdir) = fake_tools(&p, Some(&script));
     let p = p

@@ -13,6 +13,18 @@ fn slow_migrate_project(secs: u32) -> Project {
     .seeded("db/dev.sqlite3")
 }
 
+/// Starts `migrate dev` in the background and waits until its command runs.
+fn start_migration(p: &Project) -> std::process::Child {
+    let child = p
+        .command(&["migrate", "dev"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&p.path("started"));
+    child
+}
+
 fn wait_for(path: &std::path::Path) {
     let started = Instant::now();
     while !path.exists() {
@@ -29,13 +41,7 @@ fn wait_for(path: &std::path::Path) {
 fn a_second_restore_rollback_or_migrate_of_an_environment_is_busy_at_once_or_waits() {
     let p = slow_migrate_project(4);
     let id = p.backup(&["dev"]);
-    let mut migrate = p
-        .command(&["migrate", "dev"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&p.path("started"));
+    let mut migrate = start_migration(&p);
     for args in [
         vec!["restore", "dev", "--from", id.as_str()],
         vec!["rollback", "dev", "--to", id.as_str()],
@@ -575,13 +581,7 @@ fn ctrl_c_during_a_restores_safety_backup_stops_it_before_the_database_changes()
 fn a_migration_left_running_by_a_killed_faber_db_still_holds_the_environment() {
     let p = slow_migrate_project(3);
     let id = p.backup(&["dev"]);
-    let mut migrate = p
-        .command(&["migrate", "dev"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&p.path("started"));
+    let mut migrate = start_migration(&p);
     migrate.kill().unwrap();
     migrate.wait().unwrap();
     // faber-db is gone, its migration's `sleep` is not: the environment is still busy.
