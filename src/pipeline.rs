@@ -5,6 +5,8 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::str::FromStr;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -96,36 +98,6 @@ impl<W: Write> Write for HashWriter<W> {
     }
 }
 
-/// Counts and hashes every byte read through it.
-pub struct HashReader<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<R: Read> HashReader<R> {
-    pub fn new(inner: R) -> Self {
-        HashReader {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
-    }
-
-    pub fn finish(self) -> (String, u64) {
-        (hex::encode(self.hasher.finalize()), self.bytes)
-    }
-}
-
-impl<R: Read> Read for HashReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
 /// What a finished write stream produced.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -175,7 +147,100 @@ pub fn write_stream(
     })
 }
 
-type StoredReader = HashReader<BufReader<File>>;
+/// Reads a file on a thread of its own that hashes each chunk before handing it over, so that
+/// the SHA-256 of the stored bytes costs no time on the thread that decodes them (with SHA-NI it
+/// runs at over 1 GB/s, beside a decoder that is slower). Memory stays bounded: a few chunks of
+/// [`BUF_SIZE`] are in flight, then reused.
+pub struct HashedFile {
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    spare: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    failed: bool,
+    worker: Option<JoinHandle<(String, u64)>>,
+}
+
+/// Chunks read ahead of the consumer.
+const READ_AHEAD: usize = 4;
+
+impl HashedFile {
+    pub fn new(mut file: File) -> HashedFile {
+        let (chunk_tx, chunks) = sync_channel::<io::Result<Vec<u8>>>(READ_AHEAD);
+        let (spare, spare_rx) = sync_channel::<Vec<u8>>(READ_AHEAD + 2);
+        let worker = std::thread::spawn(move || {
+            let mut hasher = Sha256::new();
+            let mut bytes = 0u64;
+            loop {
+                let mut buf = spare_rx.try_recv().unwrap_or_default();
+                buf.resize(BUF_SIZE, 0);
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = chunk_tx.send(Err(e));
+                        break;
+                    }
+                };
+                buf.truncate(n);
+                hasher.update(&buf);
+                bytes += n as u64;
+                if chunk_tx.send(Ok(buf)).is_err() {
+                    // The reader is gone: nobody wants the rest.
+                    break;
+                }
+            }
+            (hex::encode(hasher.finalize()), bytes)
+        });
+        HashedFile {
+            chunks,
+            spare,
+            current: Vec::new(),
+            pos: 0,
+            failed: false,
+            worker: Some(worker),
+        }
+    }
+
+    /// Reads what is left and returns the SHA-256 and size of the whole file.
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        while let Ok(chunk) = self.chunks.recv() {
+            chunk?;
+        }
+        if self.failed {
+            return Err(io::Error::other("the file could not be read to its end"));
+        }
+        self.worker
+            .take()
+            .expect("joined once")
+            .join()
+            .map_err(|_| io::Error::other("the hashing thread failed"))
+    }
+}
+
+impl Read for HashedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            let done = std::mem::take(&mut self.current);
+            let _ = self.spare.try_send(done);
+            self.pos = 0;
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => self.current = chunk,
+                Ok(Err(e)) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+type StoredReader = HashedFile;
 
 /// Reads the decoded dump out of a stored file while hashing the stored bytes, so that one pass
 /// over the file both checks its SHA-256 and feeds the structure check.
@@ -187,7 +252,7 @@ pub enum Decoder {
 
 impl Decoder {
     pub fn new(file: File, compression: Compression) -> io::Result<Decoder> {
-        let stored = HashReader::new(BufReader::with_capacity(BUF_SIZE, file));
+        let stored = HashedFile::new(file);
         Ok(match compression {
             Compression::None => Decoder::None(stored),
             Compression::Gzip => Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(
@@ -200,13 +265,12 @@ impl Decoder {
     /// Reads the rest of the stored file (bytes the decoder did not need count too) and returns
     /// its SHA-256 and size.
     pub fn finish(self) -> io::Result<(String, u64)> {
-        let mut stored = match self {
+        let stored = match self {
             Decoder::None(r) => r,
             Decoder::Gzip(d) => d.into_inner().into_inner(),
             Decoder::Zstd(d) => d.finish().into_inner(),
         };
-        io::copy(&mut stored, &mut io::sink())?;
-        Ok(stored.finish())
+        stored.finish()
     }
 }
 
@@ -222,9 +286,7 @@ impl Read for Decoder {
 
 /// SHA-256 and size of a whole file, streamed.
 pub fn hash_file(file: File) -> io::Result<(String, u64)> {
-    let mut r = HashReader::new(BufReader::with_capacity(BUF_SIZE, file));
-    io::copy(&mut r, &mut io::sink())?;
-    Ok(r.finish())
+    HashedFile::new(file).finish()
 }
 
 /// A [`Decoder`] that checks the stored bytes against an expected SHA-256 when the stream ends:
