@@ -12,7 +12,7 @@ use crate::error::{Error, Kind, Result};
 /// over from a killed run and may be removed.
 pub const PARTIAL_SUFFIX: &str = ".partial";
 /// How the names of faber-db's own work files begin: backups, SQLite snapshots, verify scratch.
-pub const WORK_FILE_PREFIXES: [&str; 3] = ["backup-", "snapshot-", "verify-"];
+pub const WORK_FILE_PREFIXES: [&str; 4] = ["backup-", "snapshot-", "verify-", "restore-"];
 
 /// Creates `dir` and its missing parents with mode 0700.
 pub fn create_private_dir(dir: &Path) -> Result<()> {

@@ -273,7 +273,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             event: "rollback",
             safety_reason: Some("pre-rollback"),
             terminate_connections: args.terminate_connections,
-            jobs: 1,
+            jobs: None,
         },
     );
     match restored {

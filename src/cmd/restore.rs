@@ -38,8 +38,9 @@ pub struct RestoreArgs {
     pub terminate_connections: bool,
 
     /// Parallel restore jobs (PostgreSQL custom and directory backups; pg_restore --jobs)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub jobs: u32,
+    /// [default: one per core]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
 
     #[command(flatten)]
     pub wait: Wait,
@@ -141,7 +142,8 @@ pub struct Options {
     /// The reason of the safety backup to take first, or `None` for none.
     pub safety_reason: Option<&'static str>,
     pub terminate_connections: bool,
-    pub jobs: u32,
+    /// Parallel restore jobs; `None` for one per core where the format allows.
+    pub jobs: Option<u32>,
 }
 
 /// What a restore did.
@@ -391,7 +393,7 @@ fn stage<'a>(
     env: &Environment,
     record: &BackupRecord,
     db: &'a dyn Provider,
-    jobs: u32,
+    jobs: Option<u32>,
 ) -> Result<Box<dyn Staged + 'a>> {
     for stale in db.prepare_restore(record.raw_size_bytes)? {
         session.ctx.ui.warn(format!(
@@ -411,12 +413,17 @@ fn stage<'a>(
             record.format,
             Source::Stored(&stored),
             migrations_table,
-            jobs,
+            jobs.unwrap_or(1),
         );
     }
-    let seekable = record.format == Format::Directory
-        || (record.format == Format::Custom && record.compression == Compression::None && jobs > 1);
-    if seekable {
+    // pg_restore runs jobs in parallel only from a file it can seek in: a directory dump, or a
+    // custom archive as it is or decoded to a work file first.
+    let parallel = matches!(record.format, Format::Custom | Format::Directory);
+    let explicit = jobs.is_some();
+    let jobs = jobs.unwrap_or_else(default_jobs);
+    let from_disk = record.format == Format::Directory
+        || (parallel && record.compression == Compression::None && jobs > 1);
+    if from_disk {
         let staged =
             db.stage_restore(record.format, Source::Path(&path), migrations_table, jobs)?;
         // The tool read the files after they were checked: check them again now that it is
@@ -426,10 +433,20 @@ fn stage<'a>(
         })?;
         return Ok(staged);
     }
-    if jobs > 1 {
-        session.ctx.ui.warn(
-            "--jobs applies to directory backups and uncompressed custom archives; loading in one stream",
+    if parallel && jobs > 1 {
+        let decoded = decode_to_work_file(session, env, record)?;
+        return db.stage_restore(
+            record.format,
+            Source::Path(decoded.path()),
+            migrations_table,
+            jobs,
         );
+    }
+    if explicit && jobs > 1 {
+        session.ctx.ui.warn(format!(
+            "--jobs applies to custom and directory backups; loading this {} backup in one stream",
+            record.format
+        ));
     }
     let file =
         File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
@@ -448,6 +465,56 @@ fn stage<'a>(
         bar.finish_and_clear();
     }
     staged
+}
+
+/// Restore jobs when none are asked for: one per core.
+pub fn default_jobs() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(64) as u32)
+}
+
+/// Decodes a compressed custom archive into a locked work file beside the environment's
+/// backups, so that pg_restore can run jobs in parallel from it. The stored file's SHA-256 is
+/// checked as it is read: a file that changed fails before anything is loaded. The work file
+/// is removed when the returned value is dropped (and by the next run's sweep if killed).
+fn decode_to_work_file(
+    session: &Session,
+    env: &Environment,
+    record: &BackupRecord,
+) -> Result<crate::fsutil::PartialFile> {
+    let dir = session.store.env_dir(&env.name)?;
+    crate::fsutil::ensure_free_space(
+        &dir,
+        record.raw_size_bytes.saturating_add(1 << 20),
+        "to decode the archive for a parallel restore",
+        "free some space, or pass --jobs 1 to load it in one stream",
+    )?;
+    let work = dir.join(format!("restore-{}-{}.dump", record.id, std::process::id()));
+    let partial = crate::fsutil::PartialFile::create(&work)
+        .map_err(|e| Error::io(Kind::Tool, "cannot create", &work, e))?;
+    let path = record.path(session.store.dir());
+    let file =
+        File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
+    let decoder = Decoder::new(file, record.compression)
+        .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
+    let mut decoder = VerifiedDecoder::new(decoder, &record.sha256);
+    let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "decode");
+    let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
+    let mut out = std::io::BufWriter::with_capacity(crate::pipeline::BUF_SIZE, partial.file());
+    let copied = std::io::copy(&mut source, &mut out).and_then(|_| std::io::Write::flush(&mut out));
+    drop(out);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    copied.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            Error::verification(format!("backup {} failed its checksum", record.id))
+                .caused_by(e)
+                .with_hint("it changed since it was checked; nothing was restored")
+        } else {
+            Error::io(Kind::Tool, "cannot decode the backup into", &work, e)
+        }
+    })?;
+    Ok(partial)
 }
 
 fn mark(session: &Session, id: &str, status: Status) {

@@ -111,7 +111,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             event: "rollback",
             safety_reason: Some("pre-rollback"),
             terminate_connections: args.terminate_connections,
-            jobs: 1,
+            jobs: None,
         },
     )?;
     let after = &restored.inspection.migrations;

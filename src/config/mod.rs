@@ -170,7 +170,7 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
             .unwrap_or(DEFAULT_BACKUP_DIR),
     );
     let default_format = raw.defaults.format.unwrap_or(Format::Sql);
-    let default_compression = raw.defaults.compression.unwrap_or(Compression::Gzip);
+    let default_compression = raw.defaults.compression.unwrap_or(Compression::Zstd);
     let default_retention = match (raw.defaults.retention, raw.backup.retention_days) {
         (Some(_), Some(_)) => {
             return Err(

@@ -261,6 +261,21 @@ fn round_trip_with(format: &str, compression: &str, backup_args: &[&str], restor
         ),
     );
     assert_eq!(leftovers, "0");
+    // Nor work files (a compressed custom archive is decoded to one for pg_restore --jobs).
+    for env in ["dev", "copy"] {
+        let dir = p.path(&format!("{}/{env}", crate::harness::BACKUPS));
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            names.iter().all(|n| !n.starts_with("restore-")),
+            "{names:?}"
+        );
+    }
 }
 
 #[test]
@@ -289,7 +304,7 @@ fn pg_round_trip_custom_with_zstd_on_top() {
 }
 
 #[test]
-fn pg_round_trip_custom_with_gzip_on_top_ignores_jobs() {
+fn pg_round_trip_custom_with_gzip_on_top_decoded_for_parallel_jobs() {
     round_trip_with("custom", "gzip", &[], &["--jobs", "2"]);
 }
 
@@ -464,7 +479,7 @@ fn sha256sum(path: &std::path::Path) -> String {
 }
 
 #[test]
-fn pg_custom_archives_default_to_pg_dumps_own_compression_and_damage_is_caught() {
+fn pg_custom_archives_default_to_zstd_over_an_uncompressed_archive_and_damage_is_caught() {
     if !server_up() {
         return;
     }
@@ -472,9 +487,24 @@ fn pg_custom_archives_default_to_pg_dumps_own_compression_and_damage_is_caught()
     db.exec("CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, repeat('y', 50) FROM generate_series(1, 2000) g;");
     let p = project_with(&[("dev", &db)]);
     let doc = p.json(&["backup", "dev", "--format", "custom"], 0);
-    assert_eq!(
-        doc["backup"]["compression"], "none",
-        "pg_dump compresses custom archives itself"
+    assert_eq!(doc["backup"]["compression"], "zstd");
+    let id = doc["backup"]["id"].as_str().unwrap().to_string();
+    assert!(p.data_file(&id).to_string_lossy().ends_with(".dump.zst"));
+    p.run(&["verify", &id]).code(0);
+    // pg_dump did not compress the archive: decoded, it holds the rows as text.
+    let decoded = zstd::decode_all(std::fs::File::open(p.data_file(&id)).unwrap()).unwrap();
+    assert!(String::from_utf8_lossy(&decoded).contains(&"y".repeat(50)));
+    // `--compression none`: an archive nobody compressed, pg_restore reads it as it is.
+    let doc = p.json(
+        &[
+            "backup",
+            "dev",
+            "--format",
+            "custom",
+            "--compression",
+            "none",
+        ],
+        0,
     );
     let id = doc["backup"]["id"].as_str().unwrap().to_string();
     assert!(p.data_file(&id).to_string_lossy().ends_with(".dump"));
@@ -497,7 +527,7 @@ fn pg_custom_archives_default_to_pg_dumps_own_compression_and_damage_is_caught()
         .unwrap()
         .to_string();
     let reg_path = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
-    let old_sha = p.backups()[0]["sha256"].as_str().unwrap().to_string();
+    let old_sha = doc["backup"]["sha256"].as_str().unwrap().to_string();
     let text = std::fs::read_to_string(&reg_path)
         .unwrap()
         .replace(&old_sha, &sha)
