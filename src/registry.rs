@@ -53,6 +53,9 @@ pub struct Verification {
     /// Whether the last verification also restored the data and compared row counts.
     #[serde(default)]
     pub deep: bool,
+    /// Whether the last verification checked the SHA-256 only (`verify --checksum-only`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checksum_only: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

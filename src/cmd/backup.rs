@@ -339,6 +339,7 @@ fn take_inner(
         expires_at: request.retention.expiry(now),
         status: Status::Valid,
         verification: Some(Verification {
+            checksum_only: false,
             integrity_check: dumped.integrity_check.clone(),
             file_readable: true,
             verified_at: now,

@@ -41,6 +41,40 @@ fn verify_catches_a_flipped_byte_in_every_compression() {
 }
 
 #[test]
+fn verify_checksum_only_passes_a_good_backup_and_catches_a_flipped_byte() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('keep me');")
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    p.run(&["verify", "--checksum-only", &id])
+        .code(0)
+        .stdout_has("checksum ok (structure not checked)");
+    let v = &p.backups()[0]["verification"];
+    assert_eq!(v["checksum_only"], true);
+    assert_eq!(v["integrity_check"], "not checked");
+    // A full check afterwards records a full check again.
+    p.run(&["verify", &id]).code(0).stdout_has("integrity ok");
+    assert!(
+        p.backups()[0]["verification"]
+            .get("checksum_only")
+            .is_none()
+    );
+    p.run(&["verify", "--checksum-only", "--deep", &id]).code(1);
+    let path = p.data_file(&id);
+    let len = fs::metadata(&path).unwrap().len() as usize;
+    flip_byte(&path, len / 2);
+    p.run(&["verify", "--checksum-only", &id])
+        .code(5)
+        .stdout_has("corrupt");
+    assert_eq!(p.backups()[0]["status"], "corrupt");
+    fs::remove_file(&path).unwrap();
+    p.run(&["verify", "--checksum-only", &id])
+        .code(5)
+        .stdout_has("missing");
+}
+
+#[test]
 fn restore_refuses_a_corrupt_backup_and_leaves_the_database_alone() {
     let (p, id) = corrupt_backup("gzip");
     p.sqlite("db/dev.sqlite3")
