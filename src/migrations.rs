@@ -88,6 +88,11 @@ const LAYOUTS: &[Layout] = &[
 /// The little a provider must answer for migration state to be read.
 pub trait Queryable {
     fn table_exists(&self, table: &str) -> Result<bool>;
+    /// Which of `tables` exist; one round trip where the database allows (a query through a
+    /// client tool costs tens of milliseconds).
+    fn tables_exist(&self, tables: &[&str]) -> Result<Vec<bool>> {
+        tables.iter().map(|t| self.table_exists(t)).collect()
+    }
     /// Runs `sql` and returns every row's columns as text (`None` for NULL).
     fn query_text(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>>;
 }
@@ -102,10 +107,9 @@ pub fn read_state(db: &dyn Queryable, table: Option<&str>) -> Result<Option<Migr
     if let (Some(t), true) = (table, candidates.is_empty()) {
         return read_unknown_layout(db, t);
     }
-    for layout in &candidates {
-        if !db.table_exists(layout.table)? {
-            continue;
-        }
+    let names: Vec<&str> = candidates.iter().map(|l| l.table).collect();
+    let present = db.tables_exist(&names)?;
+    for (layout, _) in candidates.iter().zip(&present).filter(|(_, p)| **p) {
         // A table of that name in another layout (Ruby Sequel also has a `schema_migrations`)
         // is not this tool's: the next candidate is tried, and none found means null.
         let Ok(rows) = db.query_text(layout.query) else {

@@ -643,6 +643,21 @@ impl Queryable for Via<'_, '_> {
             == Some("t"))
     }
 
+    fn tables_exist(&self, tables: &[&str]) -> Result<Vec<bool>> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns: Vec<String> = tables
+            .iter()
+            .map(|t| format!("to_regclass({}) IS NOT NULL", literal(&ident(t))))
+            .collect();
+        let rows = self.0(&format!("SELECT {}", columns.join(", ")))?;
+        let row = rows.into_iter().next().unwrap_or_default();
+        Ok((0..tables.len())
+            .map(|i| row.get(i).cloned().flatten().as_deref() == Some("t"))
+            .collect())
+    }
+
     fn query_text(&self, sql: &str) -> Result<Rows> {
         self.0(sql)
     }

@@ -78,6 +78,20 @@ impl Tools {
             };
             seen.push(format!("{} ({version})", pg_dump.display()));
             if major >= server_major {
+                // Debian's PATH tools are a Perl wrapper that picks a version on every call
+                // (~50 ms each, and a restore makes dozens of calls): the same major's own
+                // directory is used directly when it holds the same pg_dump.
+                let direct = lib_dir()
+                    .join(major.to_string())
+                    .join("bin")
+                    .join("pg_dump");
+                let pg_dump = if direct != pg_dump
+                    && tool_version(&direct).is_some_and(|(_, v)| v == version)
+                {
+                    direct
+                } else {
+                    pg_dump
+                };
                 let psql = sibling(&pg_dump, "psql")
                     .or_else(|| which::which("psql").ok())
                     .ok_or_else(|| {
