@@ -358,6 +358,7 @@ fn take_inner(
     let manifest = registry::manifest_path_for(&final_path, &id);
     let mut manifest_bytes = serde_json::to_vec_pretty(&record).expect("records serialize");
     manifest_bytes.push(b'\n');
+    let registering = Instant::now();
     let published = session.store.publish(
         &record,
         &manifest,
@@ -375,6 +376,10 @@ fn take_inner(
         },
     );
     published?;
+    session.ctx.ui.detail(format!(
+        "registered in {} ms (manifest, registry entry, final name)",
+        registering.elapsed().as_millis()
+    ));
     Ok(record)
 }
 
