@@ -355,6 +355,12 @@ impl Store {
         Ok(ids.iter().any(|e| e.id == id))
     }
 
+    /// Whether the registry on disk now has an entry `id`; `None` when it cannot be read.
+    fn registered(&self, id: &str) -> Option<bool> {
+        let text = self.read_text().ok()?;
+        self.has_id(text.as_deref(), id).ok()
+    }
+
     /// The registry's IDs.
     pub fn ids<'a>(&self, text: Option<&'a str>) -> Result<Vec<Cow<'a, str>>> {
         let ids: Vec<EntryId<'a>> = self.parse(text)?;
@@ -579,7 +585,7 @@ impl Store {
         if let Err(e) = write(&registry_text(&raw, Some(record))) {
             // The write may have landed (a rename done, its directory sync failed): the
             // registry on disk decides.
-            let landed = self.load().is_ok_and(|r| r.find(&record.id).is_some());
+            let landed = self.registered(&record.id) == Some(true);
             if !landed {
                 let _ = fs::remove_file(manifest);
                 return Err(e);
@@ -588,7 +594,7 @@ impl Store {
         crate::testpoint::pause("backup:after-commit");
         if let Err(e) = persist() {
             let taken_back = write(&registry_text(&raw, None)).is_ok()
-                || self.load().is_ok_and(|r| r.find(&record.id).is_none());
+                || self.registered(&record.id) == Some(false);
             if taken_back {
                 let _ = fs::remove_file(manifest);
                 discard();

@@ -243,12 +243,14 @@ fn take_inner(
     let (dumped, stored) = match &partial {
         Partial::File(file) => {
             let bar = progress::bar(ui, estimate, "dump");
+            let label = format!("dump ({compression})");
             let dumped = db.dump(
                 format,
                 env.migrations_table.as_deref(),
                 &env_dir,
                 DumpTo::Stream(&mut |source| {
-                    let mut source = progress::Reader::new(source, bar.as_ref());
+                    let mut source = progress::Reader::new(source, bar.as_ref())
+                        .showing_stored(file.file(), &label);
                     pipeline::write_stream(&mut source, compression, file.file())
                 }),
             );
@@ -475,7 +477,7 @@ fn read_back(
     if db.kind() != ProviderKind::Sqlite {
         structure_ok(db.kind(), format, Source::Stream(&mut counted), work_dir)?;
     }
-    std::io::copy(&mut counted, &mut std::io::sink()).map_err(unreadable)?;
+    pipeline::copy(&mut counted, &mut std::io::sink()).map_err(unreadable)?;
     let decoded = counted.count();
     let (sha, _) = decoder.finish().map_err(unreadable)?;
     if sha != written.sha256 || decoded != written.raw_bytes {

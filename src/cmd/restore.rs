@@ -434,13 +434,25 @@ fn stage<'a>(
         return Ok(staged);
     }
     if parallel && jobs > 1 {
-        let decoded = decode_to_work_file(session, env, record)?;
-        return db.stage_restore(
-            record.format,
-            Source::Path(decoded.path()),
-            migrations_table,
-            jobs,
-        );
+        match decode_to_work_file(session, env, record) {
+            Ok(decoded) => {
+                return db.stage_restore(
+                    record.format,
+                    Source::Path(decoded.path()),
+                    migrations_table,
+                    jobs,
+                );
+            }
+            // Jobs nobody asked for are not worth failing over: without room for the work
+            // file, the archive loads in one stream.
+            Err(e) if !explicit && e.kind() == Kind::DiskSpace => {
+                session.ctx.ui.detail(format!(
+                    "{}; loading the archive in one stream instead",
+                    e.message()
+                ));
+            }
+            Err(e) => return Err(e),
+        }
     }
     if explicit && jobs > 1 {
         session.ctx.ui.warn(format!(
@@ -500,16 +512,20 @@ fn decode_to_work_file(
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "decode");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let mut out = std::io::BufWriter::with_capacity(crate::pipeline::BUF_SIZE, partial.file());
-    let copied = std::io::copy(&mut source, &mut out).and_then(|_| std::io::Write::flush(&mut out));
+    let copied =
+        crate::pipeline::copy(&mut source, &mut out).and_then(|_| std::io::Write::flush(&mut out));
     drop(out);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     copied.map_err(|e| {
         if e.kind() == std::io::ErrorKind::InvalidData {
-            Error::verification(format!("backup {} failed its checksum", record.id))
-                .caused_by(e)
-                .with_hint("it changed since it was checked; nothing was restored")
+            Error::verification(format!(
+                "backup {} cannot be decoded or failed its checksum",
+                record.id
+            ))
+            .caused_by(e)
+            .with_hint("it changed since it was checked; nothing was restored")
         } else {
             Error::io(Kind::Tool, "cannot decode the backup into", &work, e)
         }

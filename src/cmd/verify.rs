@@ -194,6 +194,18 @@ pub fn check(session: &Session, record: &BackupRecord, depth: Depth) -> Checked 
     };
     if depth == Depth::Checksum {
         return match checksum_ok(session, record) {
+            // The bytes are the ones written, but an earlier full check found the data in them
+            // bad: only a full check may clear that.
+            Ok(()) if record.status == Status::Corrupt => verdict(
+                Status::Corrupt,
+                "not checked".into(),
+                true,
+                Some(
+                    "the checksum matches, but an earlier full check found the data corrupt; \
+                     run `faber-db verify` without --checksum-only to check it again"
+                        .into(),
+                ),
+            ),
             Ok(()) => verdict(Status::Valid, "not checked".into(), true, None),
             Err((e, Some(status))) => verdict(
                 status,

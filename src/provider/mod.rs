@@ -213,7 +213,7 @@ pub trait Provider {
 /// completion trailer.
 fn check_sql_dump(decoded: &mut dyn Read, trailer: &str) -> Result<StructureCheck> {
     let mut tail = crate::pipeline::TailReader::new(decoded);
-    std::io::copy(&mut tail, &mut std::io::sink())
+    crate::pipeline::copy(&mut tail, &mut std::io::sink())
         .map_err(|e| Error::verification("the backup's data stream is unreadable").caused_by(e))?;
     let integrity_check = if tail.ends_with_marker(trailer) {
         "ok".to_string()

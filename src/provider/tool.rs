@@ -35,7 +35,9 @@ pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
     let stderr_reader = drain_stderr(&mut child);
     let fed = match (source, child.stdin.take()) {
         (Some(source), Some(mut stdin)) => {
-            std::io::copy(source, &mut stdin).and_then(|_| std::io::Write::flush(&mut stdin))
+            crate::child::widen_pipe(&stdin);
+            crate::pipeline::copy(source, &mut stdin)
+                .and_then(|_| std::io::Write::flush(&mut stdin))
         }
         _ => Ok(()),
     };

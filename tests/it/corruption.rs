@@ -61,6 +61,21 @@ fn verify_checksum_only_passes_a_good_backup_and_catches_a_flipped_byte() {
             .is_none()
     );
     p.run(&["verify", "--checksum-only", "--deep", &id]).code(1);
+    // Bytes as written but data an earlier full check found bad: a checksum alone never clears
+    // that verdict.
+    let reg = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let text = fs::read_to_string(&reg).unwrap();
+    fs::write(
+        &reg,
+        text.replace("\"status\": \"valid\"", "\"status\": \"corrupt\""),
+    )
+    .unwrap();
+    p.run(&["verify", "--checksum-only", &id])
+        .code(5)
+        .stdout_has("an earlier full check found the data corrupt");
+    assert_eq!(p.backups()[0]["status"], "corrupt");
+    p.run(&["verify", &id]).code(0);
+    assert_eq!(p.backups()[0]["status"], "valid");
     let path = p.data_file(&id);
     let len = fs::metadata(&path).unwrap().len() as usize;
     flip_byte(&path, len / 2);

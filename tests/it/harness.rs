@@ -342,6 +342,13 @@ impl Run {
         }
         self
     }
+
+    pub fn stderr_lacks(self, needle: &str) -> Run {
+        if self.stderr.contains(needle) {
+            self.fail(&format!("stderr has {needle:?}"));
+        }
+        self
+    }
 }
 
 /// Every table's rows, in rowid order, rendered exactly (types included): equal renderings

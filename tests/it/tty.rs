@@ -149,3 +149,36 @@ fn ctrl_c_at_a_prompt_aborts_and_leaves_the_terminal_sane() {
     assert_eq!(p.ids(), [id]);
     assert_eq!(fs::read(p.path("db/prod.sqlite3")).unwrap(), db);
 }
+
+#[test]
+fn a_backup_shows_progress_on_a_terminal_and_nothing_on_a_pipe_or_with_json() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "CREATE TABLE t (b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 \
+             FROM n WHERE i < 40000) INSERT INTO t SELECT randomblob(1000) FROM n;",
+        )
+        .unwrap();
+    let on_terminal = |args: &[&str]| {
+        let mut cmd = p.command(args);
+        cmd.stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .env("TERM", "xterm")
+            .env("NO_COLOR", "1");
+        let mut s = spawn_command(cmd, Some(60_000)).expect("faber-db starts on a pty");
+        let text = s.exp_eof().expect("faber-db ends");
+        (text, s)
+    };
+    // Bytes dumped, the stored size so far, throughput and elapsed time, on the terminal.
+    let (text, s) = on_terminal(&["backup", "dev", "--compression", "zstd"]);
+    assert!(text.contains("dump (zstd)"), "{text}");
+    assert!(text.contains("MiB/s"), "{text}");
+    assert_eq!(exit_code(s), 0);
+    let (text, s) = on_terminal(&["--json", "backup", "dev", "--compression", "zstd"]);
+    assert!(!text.contains("dump (zstd)"), "{text}");
+    assert_eq!(exit_code(s), 0);
+    p.run(&["backup", "dev", "--compression", "zstd"])
+        .code(0)
+        .stderr_lacks("dump (zstd)");
+}

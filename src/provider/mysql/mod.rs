@@ -591,9 +591,9 @@ impl Provider for Mysql {
                 .caused_by(e)
             })?;
         let stderr_reader = crate::provider::tool::drain_stderr(&mut child);
-        let mut source = RowCounter::new(TailReader::new(
-            child.stdout.take().expect("stdout is piped"),
-        ));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        crate::child::widen_pipe(&stdout);
+        let mut source = RowCounter::new(TailReader::new(stdout));
         let written = sink(&mut source);
         if written.is_err() {
             // Storing failed (a full disk, say): the dump must not be left blocked on the pipe.

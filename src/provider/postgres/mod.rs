@@ -383,7 +383,9 @@ impl Provider for Postgres {
         });
         let (written, trailer_seen) = match to {
             DumpTo::Stream(sink) => {
-                let mut source = TailReader::new(child.stdout.take().expect("stdout is piped"));
+                let stdout = child.stdout.take().expect("stdout is piped");
+                crate::child::widen_pipe(&stdout);
+                let mut source = TailReader::new(stdout);
                 let written = sink(&mut source);
                 if written.is_err() {
                     // Storing failed (a full disk, say): pg_dump must not be left blocked on the

@@ -238,8 +238,10 @@ impl Provider for Sqlite {
         // own while it is compressed: both are full passes, neither waits for the other.
         let checked_path = snapshot.path().to_path_buf();
         let migrations_table = migrations_table.map(str::to_string);
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let checking = std::thread::spawn(move || -> Result<(String, Inspection)> {
             let image = open_image(&checked_path)?;
+            let _ = handle_tx.send(image.get_interrupt_handle());
             let integrity_check = integrity_check(&image)?;
             if integrity_check != "ok" {
                 return Err(Error::verification(format!(
@@ -259,12 +261,18 @@ impl Provider for Sqlite {
                 sink(&mut file)
                     .map_err(|e| Error::io(Kind::Tool, "cannot write the backup of", &self.path, e))
             });
+        if written.is_err() {
+            // Storing failed or was interrupted: the check's verdict is no longer wanted.
+            if let Ok(handle) = handle_rx.recv() {
+                handle.interrupt();
+            }
+        }
         let checked = checking
             .join()
             .unwrap_or_else(|_| Err(Error::tool("the integrity check failed")));
-        // A damaged database comes first: it is why the backup is refused.
-        let (integrity_check, inspection) = checked?;
         let written = written?;
+        // Stored: a damaged database still refuses the backup.
+        let (integrity_check, inspection) = checked?;
         Ok(Dumped {
             inspection,
             written: Some(written),
