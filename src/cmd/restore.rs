@@ -2,6 +2,7 @@
 //! then row counts compared with the manifest.
 
 use std::fs::File;
+use std::path::Path;
 
 use clap::Args;
 use serde_json::json;
@@ -460,11 +461,7 @@ fn stage<'a>(
             record.format
         ));
     }
-    let file =
-        File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
-    let decoder = Decoder::new(file, record.compression)
-        .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
-    let mut decoder = VerifiedDecoder::new(decoder, &record.sha256);
+    let mut decoder = open_verified(&path, record)?;
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let staged = db.stage_restore(
@@ -477,6 +474,16 @@ fn stage<'a>(
         bar.finish_and_clear();
     }
     staged
+}
+
+/// The decoded data of the backup file at `path`, whose end is reported only if the whole
+/// file hashed to the recorded SHA-256.
+fn open_verified(path: &Path, record: &BackupRecord) -> Result<VerifiedDecoder> {
+    let file =
+        File::open(path).map_err(|e| Error::io(Kind::Verification, "cannot open", path, e))?;
+    let decoder = Decoder::new(file, record.compression)
+        .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
+    Ok(VerifiedDecoder::new(decoder, &record.sha256))
 }
 
 /// Restore jobs when none are asked for: one per core.
@@ -503,12 +510,7 @@ fn decode_to_work_file(
     let work = dir.join(format!("restore-{}-{}.dump", record.id, std::process::id()));
     let partial = crate::fsutil::PartialFile::create(&work)
         .map_err(|e| Error::io(Kind::Tool, "cannot create", &work, e))?;
-    let path = record.path(session.store.dir());
-    let file =
-        File::open(&path).map_err(|e| Error::io(Kind::Verification, "cannot open", &path, e))?;
-    let decoder = Decoder::new(file, record.compression)
-        .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
-    let mut decoder = VerifiedDecoder::new(decoder, &record.sha256);
+    let mut decoder = open_verified(&record.path(session.store.dir()), record)?;
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "decode");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let mut out = std::io::BufWriter::with_capacity(crate::pipeline::BUF_SIZE, partial.file());

@@ -11,13 +11,18 @@ use crate::harness::Project;
 
 /// Runs faber-db on a terminal of its own.
 fn on_tty(p: &Project, args: &[&str]) -> PtySession {
+    on_tty_as(p, args, "dumb")
+}
+
+/// [`on_tty`] with `TERM` set to `term`.
+fn on_tty_as(p: &Project, args: &[&str], term: &str) -> PtySession {
     let mut cmd = p.command(args);
     cmd.stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
-        .env("TERM", "dumb")
+        .env("TERM", term)
         .env("NO_COLOR", "1");
-    spawn_command(cmd, Some(20_000)).expect("faber-db starts on a pty")
+    spawn_command(cmd, Some(60_000)).expect("faber-db starts on a pty")
 }
 
 /// Waits for the end and returns the exit code.
@@ -160,13 +165,7 @@ fn a_backup_shows_progress_on_a_terminal_and_nothing_on_a_pipe_or_with_json() {
         )
         .unwrap();
     let on_terminal = |args: &[&str]| {
-        let mut cmd = p.command(args);
-        cmd.stdin(Stdio::inherit())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .env("TERM", "xterm")
-            .env("NO_COLOR", "1");
-        let mut s = spawn_command(cmd, Some(60_000)).expect("faber-db starts on a pty");
+        let mut s = on_tty_as(&p, args, "xterm");
         let text = s.exp_eof().expect("faber-db ends");
         (text, s)
     };
