@@ -992,6 +992,54 @@ fn pg_leftovers_of_a_killed_restore_are_swept_and_odd_names_work() {
 }
 
 #[test]
+fn pg_plain_dumps_count_rows_from_the_stream_under_any_name() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("names");
+    db.exec(
+        "CREATE SCHEMA \"Odd \"\"Schema\"\"\"; \
+         CREATE TABLE \"Odd \"\"Schema\"\"\".\"Mixed.Case (t)\" (x text); \
+         INSERT INTO \"Odd \"\"Schema\"\"\".\"Mixed.Case (t)\" SELECT 'line\\.' || g || E'\\n\\\\.' FROM generate_series(1, 7) g; \
+         CREATE TABLE \"select\" (x int); INSERT INTO \"select\" VALUES (1), (2); \
+         CREATE TABLE empty (x int); \
+         CREATE TABLE m (at int NOT NULL) PARTITION BY RANGE (at); \
+         CREATE TABLE m_1 PARTITION OF m FOR VALUES FROM (0) TO (10); \
+         CREATE TABLE m_2 PARTITION OF m FOR VALUES FROM (10) TO (20); \
+         INSERT INTO m SELECT g FROM generate_series(0, 14) g; \
+         CREATE TABLE lonely (at int) PARTITION BY RANGE (at);",
+    );
+    let p = project_with(&[("dev", &db)]);
+    // Counted from the dump itself: exact whatever the size limit says.
+    let config = std::fs::read_to_string(p.path(".fractary/plugins/faber-db/config.toml")).unwrap();
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        &config.replacen(
+            "[defaults]\n",
+            "[defaults]\nrow_count_max_table_size = \"0\"\n",
+            1,
+        ),
+    );
+    let doc = p.json(&["backup", "dev", "--format", "sql"], 0);
+    let tables = &doc["backup"]["tables"];
+    let exact = |n: u64| serde_json::json!({ "rows": n });
+    assert_eq!(
+        tables["Odd \"Schema\".Mixed.Case (t)"],
+        exact(7),
+        "{tables}"
+    );
+    assert_eq!(tables["select"], exact(2), "{tables}");
+    assert_eq!(tables["empty"], exact(0), "{tables}");
+    assert_eq!(tables["m"], exact(15), "{tables}");
+    assert_eq!(tables["m_1"], exact(10), "{tables}");
+    assert_eq!(tables["m_2"], exact(5), "{tables}");
+    // A partitioned table without partitions has no data in the dump: the estimate, marked.
+    assert_eq!(tables["lonely"]["estimated"], true, "{tables}");
+    let id = doc["backup"]["id"].as_str().unwrap().to_string();
+    p.run(&["verify", &id, "--deep"]).code(0);
+}
+
+#[test]
 fn pg_restore_keeps_the_databases_privileges_and_settings() {
     if !server_up() {
         return;

@@ -2,10 +2,12 @@
 //! plain dumps. Connection settings reach the tools through `PG*` variables — the password through
 //! `PGPASSWORD` — and never through their argument lists.
 
+mod copycount;
 mod restore;
 mod snapshot;
 mod tools;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -373,35 +375,53 @@ impl Provider for Postgres {
             .caused_by(e)
         })?;
         let stderr_reader = crate::provider::tool::drain_stderr(&mut child);
+        // A plain dump's rows are counted in the stream itself; the other formats are counted
+        // with count(*) in the same snapshot, on this second connection, while pg_dump runs.
+        let from_stream = format == Format::Sql;
         let counting = std::thread::spawn(move || {
-            let inspection = inspect_via(
-                &|sql| session.query(sql),
-                migrations_table.as_deref(),
-                Some(count_limit),
-            );
-            (inspection, session)
+            let run = |sql: &str| session.query(sql);
+            let listed = if from_stream {
+                list_tables_via(&run).map(Some)
+            } else {
+                Ok(None)
+            };
+            let counted = (!from_stream).then_some(count_limit);
+            let inspection = inspect_via(&run, migrations_table.as_deref(), counted);
+            (listed, inspection, session)
         });
+        let mut copied = BTreeMap::new();
         let (written, trailer_seen) = match to {
             DumpTo::Stream(sink) => {
                 let stdout = child.stdout.take().expect("stdout is piped");
                 crate::child::widen_pipe(&stdout);
-                let mut source = TailReader::new(stdout);
+                let mut source = copycount::CopyCounter::new(TailReader::new(stdout));
                 let written = sink(&mut source);
                 if written.is_err() {
                     // Storing failed (a full disk, say): pg_dump must not be left blocked on the
                     // pipe.
                     let _ = child.kill();
                 }
-                (Some(written), source.ends_with_marker(DUMP_TRAILER))
+                copied = source.tables().clone();
+                (
+                    Some(written),
+                    source.get_ref().ends_with_marker(DUMP_TRAILER),
+                )
             }
             DumpTo::Directory { .. } => (None, false),
         };
         let status = crate::interrupt::wait_for(&mut child);
         // The snapshot's transaction ends only now that pg_dump is done with it.
         let inspection = match counting.join() {
-            Ok((inspection, session)) => {
+            Ok((listed, inspection, session)) => {
                 session.close();
-                inspection
+                match (listed, inspection) {
+                    (Ok(Some(listed)), Ok(mut inspection)) => {
+                        inspection.tables = tables_from_copy(&listed, &copied);
+                        Ok(inspection)
+                    }
+                    (Err(e), _) => Err(e),
+                    (_, inspection) => inspection,
+                }
             }
             Err(_) => Err(Error::tool("counting rows failed")),
         };
@@ -615,6 +635,75 @@ fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Tables> {
         }
     }
     Ok(out)
+}
+
+/// A table as the catalog lists it, for counts read from a plain dump.
+struct Listed {
+    /// The manifest's name (`events`, `audit.log`).
+    key: String,
+    /// The names its rows are dumped under, as pg_dump writes them: the table itself, or the
+    /// leaf partitions of a partitioned table.
+    dumped_as: Vec<String>,
+    /// The planner's estimate, for a table whose data the dump does not hold.
+    estimate: u64,
+}
+
+/// The tables of the database, with the names pg_dump gives their data (quote_ident follows
+/// the same rules as pg_dump's own quoting).
+fn list_tables_via(run: &Run<'_>) -> Result<Vec<Listed>> {
+    const SEP: char = '\u{1d}';
+    let rows = run("SELECT n.nspname, c.relname, \
+         CASE WHEN c.relkind = 'p' THEN (SELECT string_agg(quote_ident(ln.nspname) || '.' || \
+             quote_ident(l.relname), chr(29)) FROM pg_partition_tree(c.oid) t \
+             JOIN pg_class l ON l.oid = t.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace \
+             WHERE t.isleaf) \
+         ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END, \
+         (CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) \
+             FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf) \
+             ELSE greatest(c.reltuples, 0) END)::bigint::text \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+         AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2")?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let [Some(schema), Some(table), dumped_as, Some(estimate)] = row.as_slice() else {
+                return None;
+            };
+            Some(Listed {
+                key: table_key(schema, table),
+                dumped_as: dumped_as
+                    .as_deref()
+                    .map(|d| d.split(SEP).map(str::to_string).collect())
+                    .unwrap_or_default(),
+                estimate: estimate.parse().unwrap_or(0),
+            })
+        })
+        .collect())
+}
+
+/// Row counts from the COPY blocks of a plain dump. A table none of whose data the dump holds
+/// (its data excluded, or a partitioned table without partitions) gets the planner's estimate,
+/// marked as such.
+fn tables_from_copy(listed: &[Listed], copied: &BTreeMap<String, u64>) -> Tables {
+    listed
+        .iter()
+        .map(|t| {
+            let counts: Option<Vec<u64>> =
+                t.dumped_as.iter().map(|d| copied.get(d).copied()).collect();
+            let stats = match counts {
+                Some(counts) if !t.dumped_as.is_empty() => TableStats {
+                    rows: counts.iter().sum(),
+                    estimated: false,
+                },
+                _ => TableStats {
+                    rows: t.estimate,
+                    estimated: true,
+                },
+            };
+            (t.key.clone(), stats)
+        })
+        .collect()
 }
 
 /// Tables with row counts (when `counting` gives the largest table counted exactly) and the
