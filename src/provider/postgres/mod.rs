@@ -582,15 +582,12 @@ type Run<'a> = dyn Fn(&str) -> Result<Rows> + 'a;
 /// (`reltuples`, marked estimated) for larger ones. A partitioned table's size and estimate are
 /// its partitions'.
 fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Tables> {
-    let listed = run("SELECT n.nspname, c.relname, \
+    let listed = run(&format!(
+        "SELECT n.nspname, c.relname, \
          (CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_relation_size(t.relid)), 0) \
              FROM pg_partition_tree(c.oid) t WHERE t.isleaf) ELSE pg_relation_size(c.oid) END)::text, \
-         (CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) \
-             FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf) \
-             ELSE greatest(c.reltuples, 0) END)::bigint::text \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-         AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2")?;
+         {ESTIMATE_OF_USER_TABLES}"
+    ))?;
     let mut out = Tables::new();
     let mut exact = Vec::new();
     for row in listed {
@@ -637,6 +634,16 @@ fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Tables> {
     Ok(out)
 }
 
+/// The end of a query over every user table (`n`: its schema, `c`: the table): the planner's
+/// row estimate (a partitioned table's as its leaves' sum), then the tables, by name.
+const ESTIMATE_OF_USER_TABLES: &str = "(CASE WHEN c.relkind = 'p' THEN \
+     (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) t \
+     JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf) \
+     ELSE greatest(c.reltuples, 0) END)::bigint::text \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2";
+
 /// A table as the catalog lists it, for counts read from a plain dump.
 struct Listed {
     /// The manifest's name (`events`, `audit.log`).
@@ -652,18 +659,15 @@ struct Listed {
 /// the same rules as pg_dump's own quoting).
 fn list_tables_via(run: &Run<'_>) -> Result<Vec<Listed>> {
     const SEP: char = '\u{1d}';
-    let rows = run("SELECT n.nspname, c.relname, \
+    let rows = run(&format!(
+        "SELECT n.nspname, c.relname, \
          CASE WHEN c.relkind = 'p' THEN (SELECT string_agg(quote_ident(ln.nspname) || '.' || \
              quote_ident(l.relname), chr(29)) FROM pg_partition_tree(c.oid) t \
              JOIN pg_class l ON l.oid = t.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace \
              WHERE t.isleaf) \
          ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END, \
-         (CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) \
-             FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf) \
-             ELSE greatest(c.reltuples, 0) END)::bigint::text \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-         AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2")?;
+         {ESTIMATE_OF_USER_TABLES}"
+    ))?;
     Ok(rows
         .into_iter()
         .filter_map(|row| {
