@@ -194,7 +194,7 @@ impl RegistryFile {
             .iter()
             .filter(|b| env.is_none_or(|e| b.environment == e))
             .collect();
-        v.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.id.cmp(&a.id)));
+        v.sort_by(|a, b| newest_first((a.timestamp, &a.id), (b.timestamp, &b.id)));
         v
     }
 
@@ -217,6 +217,11 @@ impl RegistryFile {
             .into_iter()
             .find(|b| b.status == Status::Valid)
     }
+}
+
+/// The order backups are listed and picked in: newest first, the later ID first within a second.
+pub fn newest_first(a: (DateTime<Utc>, &str), b: (DateTime<Utc>, &str)) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then_with(|| b.1.cmp(a.1))
 }
 
 /// A registry entry as `list` shows it, borrowed from the registry's text: reading 10,000 entries
@@ -351,8 +356,7 @@ impl Store {
 
     /// Whether the registry text `text` has an entry with this ID.
     pub fn has_id(&self, text: Option<&str>, id: &str) -> Result<bool> {
-        let ids: Vec<EntryId<'_>> = self.parse(text)?;
-        Ok(ids.iter().any(|e| e.id == id))
+        Ok(self.ids(text)?.iter().any(|i| i == id))
     }
 
     /// Whether the registry on disk now has an entry `id`; `None` when it cannot be read.

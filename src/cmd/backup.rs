@@ -486,9 +486,8 @@ fn read_back(
     }
     let mut decoder = Decoder::new(reread, compression).map_err(unreadable)?;
     let mut counted = Counted::new(&mut decoder);
-    if db.kind() != ProviderKind::Sqlite {
-        structure_ok(db.kind(), format, Source::Stream(&mut counted), work_dir)?;
-    }
+    // Only archives get here (SQLite images and plain SQL returned above).
+    structure_ok(db.kind(), format, Source::Stream(&mut counted), work_dir)?;
     pipeline::copy(&mut counted, &mut std::io::sink()).map_err(unreadable)?;
     let decoded = counted.count();
     let (sha, _) = decoder.finish().map_err(unreadable)?;

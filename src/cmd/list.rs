@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::Report;
 use crate::error::Result;
-use crate::registry::{BackupRecord, EntryView, Status};
+use crate::registry::{self, BackupRecord, EntryView, Status};
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
@@ -42,7 +42,7 @@ pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
             session.env(env)?;
         }
     }
-    backups.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.id.cmp(&a.id)));
+    backups.sort_by(|a, b| registry::newest_first((a.timestamp, &a.id), (b.timestamp, &b.id)));
     let total = backups.len();
     let total_bytes: u64 = backups.iter().map(|b| b.size_bytes).sum();
     let shown = if args.all {

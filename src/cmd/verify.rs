@@ -86,15 +86,15 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
     if selected.is_empty() {
         ui.line("No backups to verify.");
     }
+    let depth = if args.deep {
+        Depth::Deep
+    } else if args.checksum_only {
+        Depth::Checksum
+    } else {
+        Depth::Structure
+    };
     let mut results = Vec::new();
     for record in &selected {
-        let depth = if args.deep {
-            Depth::Deep
-        } else if args.checksum_only {
-            Depth::Checksum
-        } else {
-            Depth::Structure
-        };
         let checked = check(session, record, depth);
         match &checked.problem {
             None if depth == Depth::Checksum => ui.ok(format!(
