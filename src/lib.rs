@@ -13,6 +13,7 @@ pub mod format;
 pub mod fsutil;
 pub mod ids;
 pub mod interrupt;
+pub mod keep;
 pub mod migrations;
 pub mod pending;
 pub mod pipeline;

@@ -1,0 +1,263 @@
+//! Which backups `cleanup` keeps, why, and which it removes: a pure function of the registry, the
+//! rule and the clock, so the dry run, the real run (again under the registry lock) and the tests
+//! all judge the same way.
+//!
+//! The keep rules are grandfather-father-son, as restic and borg users know them, per
+//! environment: `last N` keeps the newest N backups; `daily N`, `weekly N` and `monthly N` keep
+//! the newest valid backup of each of the newest N UTC calendar days, ISO weeks and calendar
+//! months that have one. A backup is kept when any rule keeps it; the floor keeps the rest of
+//! what must never go. See docs/user-guide.md, "Cleaning up".
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Serialize, Serializer};
+
+use crate::registry::{BackupRecord, RegistryFile, Status};
+
+/// How many of each kind of backup a keep rule keeps, per environment; 0 keeps none of that kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub last: usize,
+    pub daily: usize,
+    pub weekly: usize,
+    pub monthly: usize,
+}
+
+/// What decides which backups go.
+#[derive(Debug, Clone, Copy)]
+pub enum Rule {
+    /// Backups past their retention go.
+    Expired,
+    /// Backups taken longer ago than this go.
+    OlderThan(chrono::Duration),
+    /// Backups no part of the policy keeps go.
+    Keep(Policy),
+}
+
+/// Why a backup is kept. Shown as `last 1`, `daily 2026-11-23`, `weekly 2026-W47`,
+/// `monthly 2026-11`, `forever`, `newest valid`, `restore latest`, `not expired`,
+/// `newer than cutoff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The backup's place (1 = newest) among the newest N of its environment.
+    Last(usize),
+    /// The newest valid backup of this UTC day.
+    Daily(NaiveDate),
+    /// The newest valid backup of this ISO week (year, week).
+    Weekly(i32, u32),
+    /// The newest valid backup of this calendar month (year, month).
+    Monthly(i32, u32),
+    /// Not past its retention (`--expired`).
+    NotExpired,
+    /// Not older than `--older-than`.
+    NewerThanCutoff,
+    /// Kept with `retention = "forever"`.
+    Forever,
+    /// The floor: the newest valid backup of its environment.
+    NewestValid,
+    /// The floor: the backup `restore --from latest` picks.
+    RestoreLatest,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Last(n) => write!(f, "last {n}"),
+            Reason::Daily(d) => write!(f, "daily {}", d.format("%Y-%m-%d")),
+            Reason::Weekly(y, w) => write!(f, "weekly {y:04}-W{w:02}"),
+            Reason::Monthly(y, m) => write!(f, "monthly {y:04}-{m:02}"),
+            Reason::NotExpired => f.write_str("not expired"),
+            Reason::NewerThanCutoff => f.write_str("newer than cutoff"),
+            Reason::Forever => f.write_str("forever"),
+            Reason::NewestValid => f.write_str("newest valid"),
+            Reason::RestoreLatest => f.write_str("restore latest"),
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A calendar slot kind of the policy.
+#[derive(Debug, Clone, Copy)]
+enum Calendar {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl Calendar {
+    const ALL: [Calendar; 3] = [Calendar::Daily, Calendar::Weekly, Calendar::Monthly];
+
+    fn count(self, p: &Policy) -> usize {
+        match self {
+            Calendar::Daily => p.daily,
+            Calendar::Weekly => p.weekly,
+            Calendar::Monthly => p.monthly,
+        }
+    }
+
+    /// The slot a backup taken at `at` falls in, as the reason it is kept for.
+    fn slot(self, at: DateTime<Utc>) -> Reason {
+        match self {
+            Calendar::Daily => Reason::Daily(at.date_naive()),
+            Calendar::Weekly => {
+                let w = at.iso_week();
+                Reason::Weekly(w.year(), w.week())
+            }
+            Calendar::Monthly => Reason::Monthly(at.year(), at.month()),
+        }
+    }
+}
+
+/// A backup the plan keeps, with every reason it is kept for (rules first, then the floor).
+#[derive(Debug, Clone, Serialize)]
+pub struct Kept {
+    pub id: String,
+    pub environment: String,
+    pub timestamp: DateTime<Utc>,
+    pub size_bytes: u64,
+    pub status: Status,
+    pub reasons: Vec<Reason>,
+}
+
+/// A backup the plan removes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removal {
+    pub id: String,
+    pub environment: String,
+    pub timestamp: DateTime<Utc>,
+    pub size_bytes: u64,
+    pub status: Status,
+}
+
+/// Every backup considered, either kept or removed; each list newest first within an environment,
+/// environments in name order.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub kept: Vec<Kept>,
+    pub removed: Vec<Removal>,
+}
+
+impl Plan {
+    pub fn freed_bytes(&self) -> u64 {
+        self.removed.iter().map(|r| r.size_bytes).sum()
+    }
+}
+
+/// The plan of `rule` over the backups of `env` (every environment when `None`) at `now`.
+///
+/// Whatever the rule, three kinds of backup stay: the newest valid backup of each environment,
+/// the one `restore --from latest` would pick (they differ when the newest is a `pre-restore`
+/// safety backup), and every backup kept forever.
+pub fn plan(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: DateTime<Utc>) -> Plan {
+    let mut by_env: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
+    for b in reg.newest_first(env) {
+        by_env.entry(b.environment.as_str()).or_default().push(b);
+    }
+    let mut out = Plan::default();
+    for (name, backups) in by_env {
+        let newest_valid = reg.newest_valid(name).map(|b| b.id.as_str());
+        let restore_latest = reg.newest_restorable(name).map(|b| b.id.as_str());
+        let mut reasons = by_rule(&backups, rule, now);
+        for (b, reasons) in backups.iter().zip(&mut reasons) {
+            if b.is_forever() {
+                reasons.push(Reason::Forever);
+            }
+            if newest_valid == Some(b.id.as_str()) {
+                reasons.push(Reason::NewestValid);
+            }
+            if restore_latest == Some(b.id.as_str()) {
+                reasons.push(Reason::RestoreLatest);
+            }
+        }
+        for (b, reasons) in backups.into_iter().zip(reasons) {
+            if reasons.is_empty() {
+                out.removed.push(Removal {
+                    id: b.id.clone(),
+                    environment: b.environment.clone(),
+                    timestamp: b.timestamp,
+                    size_bytes: b.size_bytes,
+                    status: b.status,
+                });
+            } else {
+                out.kept.push(Kept {
+                    id: b.id.clone(),
+                    environment: b.environment.clone(),
+                    timestamp: b.timestamp,
+                    size_bytes: b.size_bytes,
+                    status: b.status,
+                    reasons,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The reasons `rule` alone keeps each of one environment's backups (given newest first) for.
+fn by_rule(backups: &[&BackupRecord], rule: Rule, now: DateTime<Utc>) -> Vec<Vec<Reason>> {
+    let mut reasons = vec![Vec::new(); backups.len()];
+    match rule {
+        Rule::Expired => {
+            for (b, r) in backups.iter().zip(&mut reasons) {
+                if !b.is_forever() && !b.is_expired(now) {
+                    r.push(Reason::NotExpired);
+                }
+            }
+        }
+        Rule::OlderThan(age) => {
+            let cut = now.checked_sub_signed(age);
+            for (b, r) in backups.iter().zip(&mut reasons) {
+                if cut.is_none_or(|cut| b.timestamp >= cut) {
+                    r.push(Reason::NewerThanCutoff);
+                }
+            }
+        }
+        Rule::Keep(policy) => {
+            for (r, place) in reasons.iter_mut().zip(1..=policy.last) {
+                r.push(Reason::Last(place));
+            }
+            for kind in Calendar::ALL {
+                fill_slots(backups, kind, kind.count(&policy), &mut reasons);
+            }
+        }
+    }
+    reasons
+}
+
+/// Gives each of the newest `count` slots of `kind` that hold a valid backup to the newest valid
+/// backup in it. A corrupt or missing backup takes no slot: it could not be restored, and a slot it
+/// took would push a restorable backup out. Backups come newest first, so a slot's backups are
+/// adjacent and the first valid one met is its newest.
+fn fill_slots(
+    backups: &[&BackupRecord],
+    kind: Calendar,
+    count: usize,
+    reasons: &mut [Vec<Reason>],
+) {
+    let mut filled: Option<Reason> = None;
+    let mut left = count;
+    for (b, r) in backups.iter().zip(reasons) {
+        if left == 0 {
+            break;
+        }
+        if b.status != Status::Valid {
+            continue;
+        }
+        let slot = kind.slot(b.timestamp);
+        if filled != Some(slot) {
+            r.push(slot);
+            filled = Some(slot);
+            left -= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
