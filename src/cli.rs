@@ -61,7 +61,7 @@ pub enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Restore an environment's database from a backup (a safety backup is taken first)
     Restore(cmd::restore::RestoreArgs),
-    /// Remove backups by retention, age or count (never the newest valid one of an environment)
+    /// Remove backups by retention, age, count or day/week/month (never the newest valid one of an environment)
     Cleanup(cmd::cleanup::CleanupArgs),
     /// Remove one backup: its file, manifest and registry entry
     Delete(cmd::delete::DeleteArgs),

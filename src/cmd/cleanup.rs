@@ -1,10 +1,10 @@
-//! `faber-db cleanup [ENV] --expired | --older-than DUR | --keep-last N [--dry-run]`: removes
-//! backups, never the newest valid one of an environment and never one kept forever.
+//! `faber-db cleanup [ENV] --expired | --older-than DUR | --keep-last N --keep-daily N
+//! --keep-weekly N --keep-monthly N [--dry-run]`: removes backups, never the newest valid one of an
+//! environment and never one kept forever. Which ones go is [`crate::keep::plan`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use clap::Args;
-use serde::Serialize;
 
 use crate::Report;
 use crate::cli::DryRun;
@@ -12,96 +12,106 @@ use crate::cmd;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::registry::{BackupRecord, RegistryFile, Status};
+use crate::keep::{self, Kept, Plan, Policy, Removal, Rule};
+use crate::registry::BackupRecord;
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("rule").required(true).args(["expired", "older_than", "keep_last"]))]
+#[command(
+    group = clap::ArgGroup::new("rule")
+        .required(true)
+        .multiple(true)
+        .args(["expired", "older_than", "keep_last", "keep_daily", "keep_weekly", "keep_monthly"]),
+    after_help = "The --keep-* flags combine: a backup any of them keeps stays, the rest go. \
+        --expired and --older-than are rules of their own. Whatever the rule, the newest valid \
+        backup of each environment, the one `restore --from latest` picks and backups kept \
+        forever stay."
+)]
 pub struct CleanupArgs {
     /// Only this environment's backups
     pub env: Option<String>,
 
     /// Remove backups past their retention
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["older_than", "keep_last", "keep_daily", "keep_weekly", "keep_monthly"])]
     pub expired: bool,
 
     /// Remove backups older than this (30d, 12h, 2weeks)
-    #[arg(long, value_name = "DUR", value_parser = retention::parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = retention::parse_duration,
+          conflicts_with_all = ["keep_last", "keep_daily", "keep_weekly", "keep_monthly"])]
     pub older_than: Option<std::time::Duration>,
 
-    /// Keep the newest N backups of each environment, remove the rest
+    /// Keep the newest N backups of each environment
     #[arg(long, value_name = "N")]
     pub keep_last: Option<usize>,
+
+    /// Keep the newest valid backup of each of the last N days (UTC) that have one
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+
+    /// Keep the newest valid backup of each of the last N ISO weeks that have one
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+
+    /// Keep the newest valid backup of each of the last N calendar months that have one
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
 
     #[command(flatten)]
     pub dry_run: DryRun,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Rule {
-    Expired,
-    OlderThan(chrono::Duration),
-    KeepLast(usize),
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct Removal {
-    id: String,
-    environment: String,
-    size_bytes: u64,
-    status: Status,
+impl CleanupArgs {
+    /// The one rule the flags give (clap has checked there is exactly one).
+    fn rule(&self) -> Result<Rule> {
+        if self.expired {
+            return Ok(Rule::Expired);
+        }
+        if let Some(d) = self.older_than {
+            let age = chrono::Duration::from_std(d).map_err(|_| {
+                Error::config("--older-than is too long").with_hint("use a duration such as 90d")
+            })?;
+            return Ok(Rule::OlderThan(age));
+        }
+        Ok(Rule::Keep(Policy {
+            last: self.keep_last.unwrap_or(0),
+            daily: self.keep_daily.unwrap_or(0),
+            weekly: self.keep_weekly.unwrap_or(0),
+            monthly: self.keep_monthly.unwrap_or(0),
+        }))
+    }
 }
 
 pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let rule = if args.expired {
-        Rule::Expired
-    } else if let Some(d) = args.older_than {
-        Rule::OlderThan(
-            chrono::Duration::from_std(d).map_err(|_| Error::config("--older-than is too long"))?,
-        )
-    } else {
-        Rule::KeepLast(args.keep_last.expect("clap requires one rule"))
-    };
+    let rule = args.rule()?;
     if let Some(env) = &args.env {
         session.env(env)?;
     }
     let reg = session.store.load()?;
-    let planned = select(&reg, args.env.as_deref(), rule, session.ctx.now);
-    let dry = args.dry_run.dry_run;
+    let planned = keep::plan(&reg, args.env.as_deref(), rule, session.ctx.now);
 
-    if planned.is_empty() {
-        ui.line("Nothing to clean up.");
-        return Ok(Report::new()
-            .with("dry_run", dry)
-            .with("removed", Vec::<Removal>::new())
-            .with("freed_bytes", 0));
-    }
-    if dry {
-        for r in &planned {
-            ui.line(format!(
-                "would remove {} {} ({})",
-                r.environment,
-                r.id,
-                ui::size(r.size_bytes)
-            ));
-        }
-        let freed: u64 = planned.iter().map(|r| r.size_bytes).sum();
-        ui.line(format!(
-            "Dry run: {} backups, {} would be freed",
-            planned.len(),
-            ui::size(freed)
+    if args.dry_run.dry_run {
+        show_plan(ui, &planned);
+        return Ok(report(
+            true,
+            &planned.kept,
+            &planned.removed,
+            planned.freed_bytes(),
         ));
-        return Ok(Report::new()
-            .with("dry_run", true)
-            .with("removed", &planned)
-            .with("freed_bytes", freed));
+    }
+    if planned.removed.is_empty() {
+        ui.line("Nothing to clean up.");
+        return Ok(report(false, &planned.kept, &[], 0));
     }
 
     // Protected environments are confirmed once each, by name, before anything is removed.
-    let envs: BTreeSet<&str> = planned.iter().map(|r| r.environment.as_str()).collect();
+    let envs: BTreeSet<&str> = planned
+        .removed
+        .iter()
+        .map(|r| r.environment.as_str())
+        .collect();
     for name in envs {
         if let Some(env) = session.config.environments.get(name) {
             confirm::confirm(env, "cleanup", Ask::TypeName, session.ctx.yes)?;
@@ -110,17 +120,18 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
 
     // The selection is made again under the lock, so a backup registered meanwhile is judged too.
     let dir = session.store.dir().to_path_buf();
-    let removed: Vec<BackupRecord> = session.store.update(|reg| {
-        let chosen: BTreeSet<String> = select(reg, args.env.as_deref(), rule, session.ctx.now)
+    let (removed, kept): (Vec<BackupRecord>, Vec<Kept>) = session.store.update(|reg| {
+        let plan = keep::plan(reg, args.env.as_deref(), rule, session.ctx.now);
+        let chosen: BTreeSet<&str> = plan.removed.iter().map(|r| r.id.as_str()).collect();
+        let (gone, stay): (Vec<_>, Vec<_>) = std::mem::take(&mut reg.backups)
             .into_iter()
-            .map(|r| r.id)
-            .collect();
-        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut reg.backups)
-            .into_iter()
-            .partition(|b| chosen.contains(&b.id));
-        reg.backups = kept;
-        Ok(gone)
+            .partition(|b| chosen.contains(b.id.as_str()));
+        reg.backups = stay;
+        Ok((gone, plan.kept))
     })?;
+    for k in &kept {
+        ui.detail(format!("kept {} {} ({})", k.environment, k.id, reasons(k)));
+    }
 
     // Files go after the entries, so the registry never names a file that is gone.
     let mut failures = Vec::new();
@@ -163,10 +174,7 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
         removed.len(),
         ui::size(freed)
     ));
-    let mut report = Report::new()
-        .with("dry_run", false)
-        .with("removed", &done)
-        .with("freed_bytes", freed);
+    let mut report = report(false, &kept, &done, freed);
     if !failures.is_empty() {
         report.failure = Some(
             Error::config(format!(
@@ -179,45 +187,70 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     Ok(report)
 }
 
+/// The dry run: every backup considered, newest first within each environment, kept with its
+/// reasons or to be removed with its size.
+fn show_plan(ui: &ui::Ui, plan: &Plan) {
+    let mut lines: Vec<(&str, chrono::DateTime<chrono::Utc>, &str, String)> = plan
+        .kept
+        .iter()
+        .map(|k| {
+            let text = format!("keep         {} {} ({})", k.environment, k.id, reasons(k));
+            (k.environment.as_str(), k.timestamp, k.id.as_str(), text)
+        })
+        .chain(plan.removed.iter().map(|r| {
+            let text = format!(
+                "would remove {} {} ({})",
+                r.environment,
+                r.id,
+                ui::size(r.size_bytes)
+            );
+            (r.environment.as_str(), r.timestamp, r.id.as_str(), text)
+        }))
+        .collect();
+    lines.sort_by(|a, b| {
+        a.0.cmp(b.0)
+            .then_with(|| crate::registry::newest_first((a.1, a.2), (b.1, b.2)))
+    });
+    for (.., text) in lines {
+        ui.line(text);
+    }
+    if plan.removed.is_empty() {
+        ui.line(format!(
+            "Nothing to clean up: {} backups kept.",
+            plan.kept.len()
+        ));
+    } else {
+        ui.line(format!(
+            "Dry run: {} backups would be removed, {} freed; {} kept",
+            plan.removed.len(),
+            ui::size(plan.freed_bytes()),
+            plan.kept.len()
+        ));
+    }
+}
+
+fn reasons(k: &Kept) -> String {
+    k.reasons
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn report(dry_run: bool, kept: &[Kept], removed: &[Removal], freed: u64) -> Report {
+    Report::new()
+        .with("dry_run", dry_run)
+        .with("kept", kept)
+        .with("removed", removed)
+        .with("freed_bytes", freed)
+}
+
 fn removal(b: &BackupRecord) -> Removal {
     Removal {
         id: b.id.clone(),
         environment: b.environment.clone(),
+        timestamp: b.timestamp,
         size_bytes: b.size_bytes,
         status: b.status,
     }
-}
-
-/// The backups `rule` removes. Never the newest valid backup of an environment, never a backup
-/// kept forever.
-fn select(
-    reg: &RegistryFile,
-    env: Option<&str>,
-    rule: Rule,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<Removal> {
-    let mut by_env: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
-    for b in reg.newest_first(env) {
-        by_env.entry(b.environment.as_str()).or_default().push(b);
-    }
-    let mut out = Vec::new();
-    for (name, backups) in by_env {
-        // The floor: the newest valid backup, and the one `restore --from latest` would pick
-        // (they differ when the newest is a pre-restore safety backup).
-        let floor =
-            [reg.newest_valid(name), reg.newest_restorable(name)].map(|b| b.map(|b| b.id.as_str()));
-        for (position, b) in backups.iter().enumerate() {
-            let wanted = match rule {
-                Rule::Expired => b.is_expired(now),
-                Rule::OlderThan(age) => now
-                    .checked_sub_signed(age)
-                    .is_some_and(|cut| b.timestamp < cut),
-                Rule::KeepLast(n) => position >= n,
-            };
-            if wanted && !b.is_forever() && !floor.contains(&Some(b.id.as_str())) {
-                out.push(removal(b));
-            }
-        }
-    }
-    out
 }

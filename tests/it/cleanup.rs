@@ -1,4 +1,5 @@
 //! Acceptance 4: retention with a fixed clock; the newest valid backup and forever backups stay.
+//! Issue 8: grandfather-father-son keep rules through the binary.
 
 use crate::harness::Project;
 
@@ -121,6 +122,163 @@ fn cleanup_needs_exactly_one_rule() {
     p.run(&["cleanup", "--older-than", "soon"])
         .code(1)
         .stderr_has("invalid duration");
+    // The keep flags are one rule together; --expired and --older-than stand alone.
+    p.run(&["cleanup", "--expired", "--keep-daily", "7"])
+        .code(1)
+        .stderr_has("cannot be used with");
+    p.run(&["cleanup", "--older-than", "30d", "--keep-monthly", "12"])
+        .code(1)
+        .stderr_has("cannot be used with");
+    p.run(&["cleanup", "--keep-weekly", "many"])
+        .code(1)
+        .stderr_has("--keep-weekly");
+    let doc = p.json(&["cleanup", "--keep-daily", "-1"], 1);
+    assert_eq!(doc["error"]["code"], 1);
+}
+
+/// Backups over five weeks and two months; the newest of the 18th is corrupt.
+fn five_weeks(p: &mut Project) -> Vec<String> {
+    let mut ids = Vec::new();
+    for at in [
+        "2025-01-15T10:00:00Z",
+        "2025-01-31T10:00:00Z",
+        "2025-02-10T10:00:00Z",
+        "2025-02-16T10:00:00Z",
+        "2025-02-17T10:00:00Z",
+        "2025-02-18T09:00:00Z",
+        "2025-02-18T18:00:00Z",
+        "2025-02-19T10:00:00Z",
+        "2025-02-19T12:00:00Z",
+    ] {
+        p.at(at);
+        ids.push(p.backup(&["dev"]));
+    }
+    let corrupt = "backup-20250218-180000";
+    std::fs::write(p.data_file(corrupt), b"garbage").unwrap();
+    p.run(&["verify", corrupt]).code(5);
+    p.at("2025-02-20T00:00:00Z");
+    ids
+}
+
+const GFS: [&str; 10] = [
+    "cleanup",
+    "dev",
+    "--keep-last",
+    "1",
+    "--keep-daily",
+    "2",
+    "--keep-weekly",
+    "2",
+    "--keep-monthly",
+    "2",
+];
+
+#[test]
+fn keep_daily_weekly_monthly_show_why_and_remove_the_rest() {
+    let mut p = project();
+    let ids = five_weeks(&mut p);
+    let files = p.backup_files();
+
+    let mut dry = GFS.to_vec();
+    dry.push("--dry-run");
+    let run = p.run(&dry).code(0);
+    let expected = "\
+keep         dev backup-20250219-120000 (last 1, daily 2025-02-19, weekly 2025-W08, monthly 2025-02, newest valid, restore latest)
+would remove dev backup-20250219-100000 (";
+    assert!(run.stdout.starts_with(expected), "{}", run.stdout);
+    for line in [
+        "would remove dev backup-20250218-180000 (",
+        "keep         dev backup-20250218-090000 (daily 2025-02-18)\n",
+        "would remove dev backup-20250217-100000 (",
+        "keep         dev backup-20250216-100000 (weekly 2025-W07)\n",
+        "would remove dev backup-20250210-100000 (",
+        "keep         dev backup-20250131-100000 (monthly 2025-01)\n",
+        "would remove dev backup-20250115-100000 (",
+        "Dry run: 5 backups would be removed, ",
+        "; 4 kept\n",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} in\n{}", run.stdout);
+    }
+    assert_eq!(run.stdout.lines().count(), 10, "{}", run.stdout);
+
+    let doc = p.json(&dry, 0);
+    assert_eq!(doc["dry_run"], true);
+    let kept: Vec<(&str, Vec<&str>)> = doc["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let reasons = k["reasons"].as_array().unwrap();
+            (
+                k["id"].as_str().unwrap(),
+                reasons.iter().map(|r| r.as_str().unwrap()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (
+                "backup-20250219-120000",
+                vec![
+                    "last 1",
+                    "daily 2025-02-19",
+                    "weekly 2025-W08",
+                    "monthly 2025-02",
+                    "newest valid",
+                    "restore latest"
+                ]
+            ),
+            ("backup-20250218-090000", vec!["daily 2025-02-18"]),
+            ("backup-20250216-100000", vec!["weekly 2025-W07"]),
+            ("backup-20250131-100000", vec!["monthly 2025-01"]),
+        ]
+    );
+    let removed: Vec<&str> = doc["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            "backup-20250219-100000",
+            "backup-20250218-180000",
+            "backup-20250217-100000",
+            "backup-20250210-100000",
+            "backup-20250115-100000",
+        ]
+    );
+    assert_eq!(doc["removed"][1]["status"], "corrupt");
+    let sizes: u64 = doc["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["size_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(doc["freed_bytes"].as_u64().unwrap(), sizes);
+    assert_eq!(p.backup_files(), files, "--dry-run removes nothing");
+    assert_eq!(p.ids(), ids);
+
+    // The real run removes what the dry run showed: entries, data files and manifests.
+    let doc = p.json(&GFS, 0);
+    assert_eq!(doc["dry_run"], false);
+    assert_eq!(doc["kept"].as_array().unwrap().len(), 4);
+    assert_eq!(doc["removed"].as_array().unwrap().len(), 5);
+    let mut left: Vec<String> = kept.iter().map(|(id, _)| id.to_string()).collect();
+    left.sort();
+    assert_eq!(p.ids(), left);
+    for gone in removed {
+        let prefix = format!("dev/{gone}.");
+        assert!(
+            !p.backup_files().iter().any(|f| f.starts_with(&prefix)),
+            "{gone} files removed"
+        );
+    }
+    // Run again, nothing more goes: the kept set keeps itself.
+    p.run(&GFS).code(0).stdout_has("Nothing to clean up.");
+    assert_eq!(p.ids(), left);
 }
 
 #[test]
