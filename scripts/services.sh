@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the database servers the test suite talks to are up on 127.0.0.1:
-# PostgreSQL (5432, user postgres, trust auth) and MariaDB (3306, root, empty password).
+# PostgreSQL (5432, user postgres, trust auth) and MariaDB (3306, root, empty password);
+# and that `s3s-fs`, the S3-compatible server the off-site tests start, is installed.
 # Starts a stopped server; on a machine without one, installs it from Debian's packages.
 # Idempotent: safe to run again and again.
 set -euo pipefail
@@ -79,6 +80,20 @@ ensure_mariadb() {
   wait_for MariaDB mysql_up
 }
 
+# The off-site tests start their own s3s-fs servers (each on a free port, with its own root).
+# 0.14.1 is the newest that builds with the toolchain the project supports; about 3 minutes to
+# build on two cores, so only when absent.
+S3S_FS_VERSION=0.14.1
+ensure_s3s_fs() {
+  if command -v s3s-fs >/dev/null || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+    log "s3s-fs is installed"
+    return 0
+  fi
+  log "installing s3s-fs $S3S_FS_VERSION (cargo install)"
+  cargo install --quiet --locked "s3s-fs@$S3S_FS_VERSION" --features binary
+}
+
 ensure_postgres
 ensure_postgres_password_role
 ensure_mariadb
+ensure_s3s_fs

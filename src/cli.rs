@@ -65,6 +65,8 @@ pub enum Command {
     Cleanup(cmd::cleanup::CleanupArgs),
     /// Remove one backup: its file, manifest and registry entry
     Delete(cmd::delete::DeleteArgs),
+    /// Copy backups to the off-site storage: one, or those without an off-site copy yet
+    Push(cmd::push::PushArgs),
     /// Show each environment's database, reachability, migration state and backups
     Status(cmd::status::StatusArgs),
     /// Run the environment's migrations: list pending ones, back up, migrate, restore on failure
@@ -90,6 +92,7 @@ impl Command {
             Command::Restore(_) => "restore",
             Command::Cleanup(_) => "cleanup",
             Command::Delete(_) => "delete",
+            Command::Push(_) => "push",
             Command::Status(_) => "status",
             Command::Migrate(_) => "migrate",
             Command::Rollback(_) => "rollback",

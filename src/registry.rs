@@ -106,6 +106,33 @@ pub struct BackupRecord {
     pub user: Option<String>,
     pub git: Option<GitState>,
     pub duration_ms: u64,
+    /// The off-site copy, when the environment has one configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Remote>,
+}
+
+/// A backup's off-site copy: uploaded (with what was uploaded), or the last upload failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Remote {
+    Uploaded {
+        /// `s3://bucket/key` of the data file (of a directory dump: its key prefix).
+        url: String,
+        size_bytes: u64,
+        sha256: String,
+        uploaded_at: DateTime<Utc>,
+    },
+    Failed {
+        url: String,
+        error: String,
+        attempted_at: DateTime<Utc>,
+    },
+}
+
+impl Remote {
+    pub fn is_uploaded(&self) -> bool {
+        matches!(self, Remote::Uploaded { .. })
+    }
 }
 
 impl BackupRecord {
@@ -117,6 +144,15 @@ impl BackupRecord {
     /// The manifest's path: the data file's name with its extensions replaced.
     pub fn manifest_path(&self, backup_dir: &Path) -> PathBuf {
         manifest_path_for(&self.path(backup_dir), &self.id)
+    }
+
+    /// Valid, or missing here with an off-site copy to fetch (checked against the same SHA-256).
+    pub fn is_restorable(&self) -> bool {
+        match self.status {
+            Status::Valid => true,
+            Status::Missing => self.remote.as_ref().is_some_and(Remote::is_uploaded),
+            Status::Corrupt => false,
+        }
     }
 
     pub fn is_forever(&self) -> bool {
@@ -203,7 +239,7 @@ impl RegistryFile {
     /// the state the first one replaced.
     pub fn newest_restorable(&self, env: &str) -> Option<&BackupRecord> {
         self.newest_first(Some(env)).into_iter().find(|b| {
-            b.status == Status::Valid
+            b.is_restorable()
                 && !b
                     .reason
                     .as_deref()
@@ -211,11 +247,11 @@ impl RegistryFile {
         })
     }
 
-    /// The newest backup of `env` whose status is valid.
+    /// The newest backup of `env` that is valid (here, or off-site when missing here).
     pub fn newest_valid(&self, env: &str) -> Option<&BackupRecord> {
         self.newest_first(Some(env))
             .into_iter()
-            .find(|b| b.status == Status::Valid)
+            .find(|b| b.is_restorable())
     }
 }
 
@@ -241,8 +277,23 @@ pub struct EntryView<'a> {
     pub status: Status,
     #[serde(borrow)]
     pub migrations: Option<MigrationsView<'a>>,
+    #[serde(default)]
+    pub remote: Option<RemoteView>,
     #[serde(skip)]
     pub index: usize,
+}
+
+/// The part of an entry's off-site copy that `list` shows.
+#[derive(Debug, Deserialize)]
+pub struct RemoteView {
+    pub status: RemoteStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteStatus {
+    Uploaded,
+    Failed,
 }
 
 /// The part of an entry's migration state that `list` shows.
@@ -254,6 +305,13 @@ pub struct MigrationsView<'a> {
 }
 
 impl EntryView<'_> {
+    /// Whether the backup has an off-site copy.
+    pub fn is_remote(&self) -> bool {
+        self.remote
+            .as_ref()
+            .is_some_and(|r| r.status == RemoteStatus::Uploaded)
+    }
+
     /// The data file's path.
     pub fn path(&self, backup_dir: &Path) -> PathBuf {
         backup_dir.join(&*self.file)

@@ -20,7 +20,7 @@ use crate::ids;
 use crate::pipeline::{self, Compression, Counted, Decoder};
 use crate::progress;
 use crate::provider::{self, DumpTo, Provider, ProviderKind, Source};
-use crate::registry::{self, BackupRecord, Status, Verification};
+use crate::registry::{self, BackupRecord, Remote, Status, Verification};
 use crate::retention::Retention;
 use crate::session::Session;
 use crate::ui;
@@ -95,6 +95,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
             list::ListArgs {
                 env: Some(args.env),
                 all: false,
+                remote: false,
             },
         );
     }
@@ -113,9 +114,28 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         jobs: args.jobs,
     };
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
-    let record = take(session, env, &request)?;
+    let mut record = take(session, env, &request)?;
+    let copied = if env.offsite {
+        cmd::push::after_backup(session, &mut record)
+    } else {
+        Ok(())
+    };
     print_summary(session, &record);
+    copied?;
     Ok(Report::new().with("backup", &record))
+}
+
+/// A backup faber-db takes before a risky step: taken and registered as [`take`] does, then
+/// copied off-site when the environment says so. A failed copy is only a warning here: the
+/// local backup is what the step needs, and `push` copies it later.
+pub fn take_automatic(session: &Session, env: &Environment, reason: &str) -> Result<BackupRecord> {
+    let mut record = take(session, env, &Request::automatic(env, reason))?;
+    if env.offsite
+        && let Err(e) = cmd::push::after_backup(session, &mut record)
+    {
+        session.ctx.ui.warn(e.one_line());
+    }
+    Ok(record)
 }
 
 /// Takes one backup of `env` and registers it. Used by `backup` and by the safety backups of
@@ -351,6 +371,7 @@ fn take_inner(
         user: cmd::user(),
         git: cmd::git_state(&session.config.root),
         duration_ms: started.elapsed().as_millis() as u64,
+        remote: None,
     };
 
     // Publish: manifest, registry entry, final name — under the lock, so a concurrent cleanup
@@ -548,6 +569,15 @@ fn print_summary(session: &Session, r: &BackupRecord) {
         |t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
     );
     ui.line(format!("  {} {expiry}", ui.bold("Retention: ")));
+    match &r.remote {
+        Some(Remote::Uploaded { url, .. }) => {
+            ui.line(format!("  {} {url}", ui.bold("Off-site:  ")))
+        }
+        Some(Remote::Failed { .. }) => {
+            ui.line(format!("  {} upload failed", ui.bold("Off-site:  ")));
+        }
+        None => {}
+    }
     ui.line("");
     ui.line(format!(
         "Restore with: faber-db restore {} --from {}",

@@ -167,8 +167,11 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
             ok,
             None,
         );
-        done.push(removal(b));
+        done.push(Removal::of(b));
     }
+    // Off-site copies go last: an object left behind by a failure is only an orphan, which
+    // `list --remote` shows.
+    failures.extend(cmd::push::remove_remote_copies(session, &removed));
     ui.line(format!(
         "{} backups removed, {} freed",
         removed.len(),
@@ -181,7 +184,10 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
                 "some files could not be removed: {}",
                 failures.join("; ")
             ))
-            .with_hint("remove them by hand; they are no longer in the registry"),
+            .with_hint(
+                "remove them by hand (`faber-db list --remote` shows objects left off-site); \
+                 they are no longer in the registry",
+            ),
         );
     }
     Ok(report)
@@ -198,12 +204,15 @@ fn show_plan(ui: &ui::Ui, plan: &Plan) {
             (k.environment.as_str(), k.timestamp, k.id.as_str(), text)
         })
         .chain(plan.removed.iter().map(|r| {
-            let text = format!(
+            let mut text = format!(
                 "would remove {} {} ({})",
                 r.environment,
                 r.id,
                 ui::size(r.size_bytes)
             );
+            if let Some(url) = &r.remote_url {
+                text.push_str(&format!(" and its off-site copy {url}"));
+            }
             (r.environment.as_str(), r.timestamp, r.id.as_str(), text)
         }))
         .collect();
@@ -243,14 +252,4 @@ fn report(dry_run: bool, kept: &[Kept], removed: &[Removal], freed: u64) -> Repo
         .with("kept", kept)
         .with("removed", removed)
         .with("freed_bytes", freed)
-}
-
-fn removal(b: &BackupRecord) -> Removal {
-    Removal {
-        id: b.id.clone(),
-        environment: b.environment.clone(),
-        timestamp: b.timestamp,
-        size_bytes: b.size_bytes,
-        status: b.status,
-    }
 }

@@ -6,8 +6,10 @@ use clap::Args;
 use serde_json::json;
 
 use crate::Report;
+use crate::cmd::push;
 use crate::error::Result;
-use crate::registry::{self, BackupRecord, EntryView, Status};
+use crate::offsite::{self, Bucket};
+use crate::registry::{self, BackupRecord, EntryView, RemoteStatus, Status};
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
@@ -23,9 +25,16 @@ pub struct ListArgs {
     /// Show every backup, not only the newest 20
     #[arg(long)]
     pub all: bool,
+
+    /// List the off-site bucket itself, marking objects the registry does not know
+    #[arg(long)]
+    pub remote: bool,
 }
 
 pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
+    if args.remote {
+        return list_remote(session, &args);
+    }
     // Entries are read as borrowed views: a registry of 10,000 backups lists in a few
     // milliseconds, and only the entries shown are read whole (for --json).
     let text = session.store.read_text()?;
@@ -51,13 +60,18 @@ pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
         total.min(DEFAULT_LIMIT)
     };
     backups.truncate(shown);
-    // The registry says what was last verified; a file that is gone is shown as missing now.
+    // The registry says what was last verified; a file that is gone is shown as missing now,
+    // unless its off-site copy is there to be fetched.
+    let mut local = Vec::with_capacity(backups.len());
     for b in &mut backups {
-        if b.status != Status::Missing && !b.path(session.store.dir()).exists() {
+        let here = b.path(session.store.dir()).exists();
+        if b.status != Status::Missing && !here && !b.is_remote() {
             b.status = Status::Missing;
         }
+        local.push(here);
     }
-    print_table(session, &backups, args.env.is_none());
+    let with_where = session.config.offsite.is_some() || backups.iter().any(|b| b.remote.is_some());
+    print_table(session, &backups, &local, args.env.is_none(), with_where);
     let ui = &session.ctx.ui;
     if total == 0 {
         ui.line(match &args.env {
@@ -96,7 +110,24 @@ pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
     ))
 }
 
-fn print_table(session: &Session, backups: &[EntryView<'_>], with_env: bool) {
+/// Where a backup lives: here, off-site, both, or nowhere.
+fn location(here: bool, remote: Option<RemoteStatus>) -> &'static str {
+    match (here, remote) {
+        (true, Some(RemoteStatus::Uploaded)) => "both",
+        (true, Some(RemoteStatus::Failed)) => "local (upload failed)",
+        (true, None) => "local",
+        (false, Some(RemoteStatus::Uploaded)) => "remote",
+        (false, _) => "-",
+    }
+}
+
+fn print_table(
+    session: &Session,
+    backups: &[EntryView<'_>],
+    local: &[bool],
+    with_env: bool,
+    with_where: bool,
+) {
     let ui = &session.ctx.ui;
     if backups.is_empty() {
         return;
@@ -104,7 +135,8 @@ fn print_table(session: &Session, backups: &[EntryView<'_>], with_env: bool) {
     let now = session.ctx.now;
     let rows: Vec<Vec<String>> = backups
         .iter()
-        .map(|b| {
+        .zip(local)
+        .map(|(b, &here)| {
             let migrations = b.migrations.as_ref().map_or_else(
                 || "-".to_string(),
                 |m| {
@@ -131,6 +163,9 @@ fn print_table(session: &Session, backups: &[EntryView<'_>], with_env: bool) {
                 left,
                 b.status.as_str().to_string(),
             ]);
+            if with_where {
+                row.push(location(here, b.remote.as_ref().map(|r| r.status)).to_string());
+            }
             row
         })
         .collect();
@@ -139,6 +174,9 @@ fn print_table(session: &Session, backups: &[EntryView<'_>], with_env: bool) {
         header.push("ENV");
     }
     header.extend(["CREATED (UTC)", "SIZE", "MIGRATIONS", "RETENTION", "STATUS"]);
+    if with_where {
+        header.push("WHERE");
+    }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -167,4 +205,64 @@ fn print_table(session: &Session, backups: &[EntryView<'_>], with_env: bool) {
         fmt_row(&mut table, row);
     }
     ui.line(table);
+}
+
+/// `list --remote`: the bucket's objects below the prefix, each marked with the backup it
+/// belongs to, or as unknown to the registry.
+fn list_remote(session: &Session, args: &ListArgs) -> Result<Report> {
+    let ui = &session.ctx.ui;
+    let bucket = Bucket::open(push::configured(session)?, &session.vars)?;
+    let reg = session.store.load()?;
+    let mut known = std::collections::HashMap::new();
+    for b in &reg.backups {
+        for name in offsite::object_names(b) {
+            known.insert(name, b.id.as_str());
+        }
+    }
+    let objects: Vec<_> = bucket
+        .list()?
+        .into_iter()
+        .filter(|o| {
+            args.env
+                .as_deref()
+                .is_none_or(|e| o.name.split('/').next() == Some(e))
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut unknown = 0;
+    for o in &objects {
+        let owner = known.get(&o.name).copied();
+        if owner.is_none() {
+            unknown += 1;
+        }
+        rows.push(json!({
+            "name": o.name,
+            "url": bucket.url(&o.name),
+            "size_bytes": o.size_bytes,
+            "last_modified": o.last_modified,
+            "backup": owner,
+        }));
+        ui.line(format!(
+            "{:<60}  {:>10}  {}",
+            o.name,
+            ui::size(o.size_bytes),
+            owner.unwrap_or("not in the registry")
+        ));
+    }
+    let total: u64 = objects.iter().map(|o| o.size_bytes).sum();
+    ui.line(format!(
+        "{} objects, {} in {}{}",
+        objects.len(),
+        ui::size(total),
+        bucket.base_url(),
+        if unknown > 0 {
+            format!("; {unknown} not in the registry")
+        } else {
+            String::new()
+        }
+    ));
+    Ok(Report::new()
+        .with("objects", rows)
+        .with("unknown", unknown)
+        .with("url", bucket.base_url()))
 }

@@ -206,10 +206,11 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
 
     let backup = if take_backup {
-        let request = backup::Request::automatic(env, "pre-migration");
-        Some(backup::take(session, env, &request).map_err(|e| {
-            e.add_hint("the migration did not run: the pre-migration backup failed")
-        })?)
+        Some(
+            backup::take_automatic(session, env, "pre-migration").map_err(|e| {
+                e.add_hint("the migration did not run: the pre-migration backup failed")
+            })?,
+        )
     } else {
         None
     };

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod init;
 pub mod list;
 pub mod migrate;
+pub mod push;
 pub mod restore;
 pub mod rollback;
 pub mod status;
@@ -35,6 +36,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Restore(args) => restore::run(&session, args),
         Command::Cleanup(args) => cleanup::run(&session, args),
         Command::Delete(args) => delete::run(&session, args),
+        Command::Push(args) => push::run(&session, args),
         Command::Status(args) => status::run(&session, args),
         Command::Migrate(args) => migrate::run(&session, args),
         Command::Rollback(args) => rollback::run(&session, args),

@@ -216,6 +216,7 @@ fn apply_inner(
     // Checksum, then stage and check: the safety backup is taken only when the restore is ready
     // to commit, and a restore that cannot happen changes nothing at all.
     let staged = (|| {
+        cmd::push::fetch_if_missing(session, record)?;
         if let Err((e, status)) = verify::checksum_ok(session, record) {
             if let Some(status) = status {
                 mark(session, &record.id, status);
@@ -341,7 +342,7 @@ fn choose(session: &Session, env: &Environment, from: &str) -> Result<BackupReco
         verify::find(&reg, from)?.clone()
     };
     match record.status {
-        Status::Valid => Ok(record),
+        _ if record.is_restorable() => Ok(record),
         s => Err(Error::verification(format!(
             "backup {} is marked {}; it will not be restored",
             record.id,
@@ -371,8 +372,7 @@ fn safety_backup(
         ));
         return Ok(None);
     }
-    let request = backup::Request::automatic(env, reason);
-    let record = backup::take(session, env, &request).map_err(|e| {
+    let record = backup::take_automatic(session, env, reason).map_err(|e| {
         let msg = format!(
             "the safety backup failed, so nothing was restored: {}",
             e.message()

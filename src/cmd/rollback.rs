@@ -152,7 +152,7 @@ fn pick(session: &Session, env: &Environment, args: &RollbackArgs) -> Result<Bac
     let valid: Vec<&BackupRecord> = reg
         .newest_first(Some(&env.name))
         .into_iter()
-        .filter(|b| b.status == Status::Valid)
+        .filter(|b| b.is_restorable())
         .collect();
     if let Some(id) = &args.to {
         ids::validate_id(id)?;

@@ -192,6 +192,14 @@ pub fn check(session: &Session, record: &BackupRecord, depth: Depth) -> Checked 
         not_run: Some(kind),
         ..verdict(record.status, "not run".into(), false, Some(problem))
     };
+    // A file gone from here is fetched from its off-site copy, then checked like any other.
+    match crate::cmd::push::fetch_if_missing(session, record) {
+        Ok(_) => {}
+        Err(e) if e.kind() == Kind::Verification => {
+            return verdict(Status::Missing, "not run".into(), false, Some(e.one_line()));
+        }
+        Err(e) => return not_run(e.kind(), e.one_line()),
+    }
     if depth == Depth::Checksum {
         return match checksum_ok(session, record) {
             // The bytes are the ones written, but an earlier full check found the data in them

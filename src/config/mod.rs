@@ -25,6 +25,74 @@ pub struct Config {
     pub backup_dir: PathBuf,
     pub environments: BTreeMap<String, Environment>,
     pub migrations_directory: Option<PathBuf>,
+    /// `[storage.offsite]`: where off-site copies go, when configured.
+    pub offsite: Option<Offsite>,
+}
+
+/// S3-compatible object storage for off-site copies (`[storage.offsite]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offsite {
+    pub bucket: String,
+    /// The key prefix, without leading or trailing `/`; may be empty.
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`), as MinIO and most self-hosted stores want.
+    pub path_style: bool,
+}
+
+impl Offsite {
+    fn parse(raw: raw::RawOffsite) -> std::result::Result<Offsite, String> {
+        let rest = raw.url.strip_prefix("s3://").ok_or_else(|| {
+            format!(
+                "storage.offsite.url `{}` is not an s3:// URL (s3://bucket/prefix)",
+                raw.url
+            )
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid_bucket {
+            return Err(format!(
+                "storage.offsite.url: `{bucket}` is not a bucket name (3-63 of a-z 0-9 . -)"
+            ));
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        if prefix
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+            && !prefix.is_empty()
+        {
+            return Err(format!(
+                "storage.offsite.url: the prefix `{prefix}` has an empty or dot segment"
+            ));
+        }
+        if let Some(e) = &raw.endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return Err(format!(
+                "storage.offsite.endpoint `{e}` must start with http:// or https://"
+            ));
+        }
+        Ok(Offsite {
+            bucket: bucket.to_string(),
+            prefix,
+            path_style: raw.path_style.unwrap_or(raw.endpoint.is_some()),
+            endpoint: raw.endpoint,
+            region: raw.region,
+        })
+    }
+
+    /// `s3://bucket/prefix`, as configured.
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
 }
 
 /// One environment with every default applied.
@@ -44,6 +112,8 @@ pub struct Environment {
     pub row_count_max_table_size: u64,
     /// `status` warns when the newest valid backup is older than this.
     pub max_backup_age: Option<std::time::Duration>,
+    /// Backups of this environment are copied to `[storage.offsite]`.
+    pub offsite: bool,
 }
 
 /// Tables larger than this get estimated row counts unless the config says otherwise.
@@ -192,6 +262,12 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
             "add an [environments.dev] table, or run `faber-db init --force` to start over",
         ));
     }
+    let offsite = raw
+        .storage
+        .offsite
+        .map(Offsite::parse)
+        .transpose()
+        .map_err(|e| bad(e).with_hint("see the off-site section of docs/configuration.md"))?;
     let mut environments = BTreeMap::new();
     for (name, env) in raw.environments {
         if !ids::is_valid_env_name(&name) {
@@ -212,7 +288,7 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
                 .map_or(DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, |s| s.0),
             max_backup_age: raw.defaults.max_backup_age.map(|a| a.0),
         };
-        let mut resolved = resolve_env(&name, env, listed, defaults)
+        let mut resolved = resolve_env(&name, env, listed, defaults, offsite.is_some())
             .map_err(|e| bad(format!("environments.{name}: {e}")))?;
         if resolved.migrations_table.is_none() {
             resolved.migrations_table.clone_from(&raw.migrations.table);
@@ -225,6 +301,7 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
         backup_dir,
         environments,
         migrations_directory: raw.migrations.directory.map(|d| root.join(d)),
+        offsite,
     })
 }
 
@@ -239,7 +316,14 @@ fn resolve_env(
     raw: RawEnvironment,
     listed_protected: bool,
     defaults: EnvDefaults,
+    has_offsite: bool,
 ) -> std::result::Result<Environment, String> {
+    if raw.offsite == Some(true) && !has_offsite {
+        return Err(
+            "offsite = true, but no [storage.offsite] is configured; add one or drop the key"
+                .into(),
+        );
+    }
     let is_production = matches!(name, "production" | "prod");
     let url = match (raw.url, raw.url_env) {
         (Some(_), Some(_)) => return Err("both url and url_env are set; keep one".into()),
@@ -269,11 +353,13 @@ fn resolve_env(
             Retention::days(days).expect("the built-in retentions are in range")
         }),
     };
+    let protected = raw.protected.unwrap_or(is_production) || listed_protected;
     Ok(Environment {
         name: name.to_string(),
         url,
         retention,
-        protected: raw.protected.unwrap_or(is_production) || listed_protected,
+        protected,
+        offsite: raw.offsite.unwrap_or(protected && has_offsite),
         backup_before_migrate: raw.backup_before_migrate.unwrap_or(is_production),
         rollback_on_failure: raw.rollback_on_failure.unwrap_or(is_production),
         migrate_command: raw.migrate_command,

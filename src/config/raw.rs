@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub backup: RawBackup,
     #[serde(default)]
     pub migrations: RawMigrations,
+    #[serde(default)]
+    pub storage: RawStorage,
     /// Original plugin keys with no meaning for faber-db.
     #[allow(dead_code)]
     pub schema_version: Option<IgnoredAny>,
@@ -68,6 +70,7 @@ pub struct RawEnvironment {
     pub compression: Option<Compression>,
     pub row_count_max_table_size: Option<ByteSize>,
     pub max_backup_age: Option<Age>,
+    pub offsite: Option<bool>,
     /// Original plugin key with no meaning for faber-db.
     #[allow(dead_code)]
     pub auto_migrate: Option<IgnoredAny>,
@@ -116,4 +119,21 @@ pub struct RawMigrations {
         reason = "read by `migrate`, coming with the release workflow"
     )]
     pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub offsite: Option<RawOffsite>,
+}
+
+/// `[storage.offsite]`. Credentials are deliberately not fields: they come from the standard
+/// AWS variables or profile only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOffsite {
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
 }

@@ -134,6 +134,25 @@ pub struct Removal {
     pub timestamp: DateTime<Utc>,
     pub size_bytes: u64,
     pub status: Status,
+    /// The off-site copy removed with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_url: Option<String>,
+}
+
+impl Removal {
+    pub fn of(b: &BackupRecord) -> Removal {
+        Removal {
+            id: b.id.clone(),
+            environment: b.environment.clone(),
+            timestamp: b.timestamp,
+            size_bytes: b.size_bytes,
+            status: b.status,
+            remote_url: match &b.remote {
+                Some(crate::registry::Remote::Uploaded { url, .. }) => Some(url.clone()),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// Every backup considered, either kept or removed; each list newest first within an environment,
@@ -178,13 +197,7 @@ pub fn plan(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: DateTime<Utc
         }
         for (b, reasons) in backups.into_iter().zip(reasons) {
             if reasons.is_empty() {
-                out.removed.push(Removal {
-                    id: b.id.clone(),
-                    environment: b.environment.clone(),
-                    timestamp: b.timestamp,
-                    size_bytes: b.size_bytes,
-                    status: b.status,
-                });
+                out.removed.push(Removal::of(b));
             } else {
                 out.kept.push(Kept {
                     id: b.id.clone(),

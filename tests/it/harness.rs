@@ -199,7 +199,11 @@ impl Project {
             .env_remove("NO_COLOR")
             .env_remove("DEV_DATABASE_URL")
             .env_remove("STAGING_DATABASE_URL")
-            .env_remove("PROD_DATABASE_URL");
+            .env_remove("PROD_DATABASE_URL")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE");
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }

@@ -11,6 +11,7 @@ mod json;
 mod lifecycle;
 mod migrations;
 mod mysql;
+mod offsite;
 mod postgres;
 mod protected;
 mod quickstart;

@@ -1,0 +1,318 @@
+//! `faber-db push [ID | --env ENV]`: copies backups to the off-site storage — one backup, or
+//! every backup still without an off-site copy (never uploaded, or its upload failed).
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::Report;
+use crate::cmd;
+use crate::config::Offsite;
+use crate::error::{Error, Kind, Result};
+use crate::fsutil;
+use crate::ids;
+use crate::offsite::{self, Bucket};
+use crate::registry::{BackupRecord, Remote, Status};
+use crate::session::Session;
+use crate::ui;
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The backup to copy off-site (again, if it has a copy already)
+    pub id: Option<String>,
+
+    /// Every backup of this environment without an off-site copy (default: of every
+    /// environment with `offsite` on)
+    #[arg(long, value_name = "ENV", conflicts_with = "id")]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Pushed {
+    id: String,
+    environment: String,
+    remote: Remote,
+}
+
+pub fn run(session: &Session, args: PushArgs) -> Result<Report> {
+    let ui = &session.ctx.ui;
+    let config = configured(session)?;
+    let reg = session.store.load()?;
+    let chosen: Vec<&BackupRecord> = if let Some(id) = &args.id {
+        ids::validate_id(id)?;
+        let b = reg.find(id).ok_or_else(|| {
+            Error::config(format!("no backup `{id}` in the registry"))
+                .with_hint("`faber-db list` shows the backups")
+        })?;
+        if b.status != Status::Valid {
+            return Err(Error::verification(format!(
+                "{id} is {}; only valid backups are copied off-site",
+                b.status.as_str()
+            ))
+            .with_hint(format!("run `faber-db verify {id}` first")));
+        }
+        vec![b]
+    } else {
+        if let Some(env) = &args.env {
+            session.env(env)?;
+        }
+        reg.newest_first(args.env.as_deref())
+            .into_iter()
+            .filter(|b| match &args.env {
+                Some(_) => true,
+                None => session
+                    .config
+                    .environments
+                    .get(&b.environment)
+                    .is_some_and(|e| e.offsite),
+            })
+            .filter(|b| {
+                b.status == Status::Valid
+                    && !b.remote.as_ref().is_some_and(Remote::is_uploaded)
+                    && b.path(session.store.dir()).exists()
+            })
+            .collect()
+    };
+    if chosen.is_empty() {
+        ui.line("Nothing to push: every valid backup has its off-site copy.");
+        return Ok(Report::new().with("pushed", Vec::<Pushed>::new()));
+    }
+
+    let bucket = Bucket::open(config, &session.vars)?;
+    let mut pushed = Vec::new();
+    let mut failed = Vec::new();
+    for b in chosen {
+        match send(session, &bucket, b) {
+            Ok(remote) => {
+                ui.ok(format!(
+                    "Pushed {} ({}) to {}",
+                    b.id,
+                    ui::size(b.size_bytes),
+                    remote_url(&remote)
+                ));
+                pushed.push(Pushed {
+                    id: b.id.clone(),
+                    environment: b.environment.clone(),
+                    remote,
+                });
+            }
+            Err(e) => {
+                ui.fail(format!("{}: {}", b.id, e.one_line()));
+                failed.push(b.id.clone());
+            }
+        }
+    }
+    let mut report = Report::new()
+        .with("pushed", &pushed)
+        .with("failed", &failed);
+    if !failed.is_empty() {
+        report.failure = Some(
+            Error::new(
+                Kind::Tool,
+                format!("{} of {} uploads failed", failed.len(), failed.len() + pushed.len()),
+            )
+            .with_hint("the local backups are intact; run `faber-db push` again when the storage is reachable"),
+        );
+    }
+    Ok(report)
+}
+
+/// Copies a just-registered backup off-site. A failure is recorded in its registry entry and
+/// returned; the local backup stays registered and valid either way.
+pub fn after_backup(session: &Session, record: &mut BackupRecord) -> Result<()> {
+    let config = configured(session)?;
+    let outcome = match Bucket::open(config, &session.vars) {
+        Ok(bucket) => send(session, &bucket, record),
+        Err(e) => {
+            // The bucket could not even be opened: the entry still says the copy failed.
+            record_remote(
+                session,
+                &record.id,
+                &failed(config, record, &e, session.ctx.now),
+            )?;
+            Err(e)
+        }
+    };
+    match outcome {
+        Ok(remote) => {
+            session
+                .ctx
+                .ui
+                .ok(format!("Copied off-site to {}", remote_url(&remote)));
+            record.remote = Some(remote);
+            Ok(())
+        }
+        Err(e) => {
+            record.remote = Some(failed(config, record, &e, session.ctx.now));
+            let mut err = Error::new(
+                Kind::Tool,
+                format!(
+                    "{} is kept here, but its off-site copy failed: {}",
+                    record.id,
+                    e.message()
+                ),
+            );
+            for c in e.causes() {
+                err = err.caused_by(c);
+            }
+            if let Some(h) = e.hint() {
+                err = err.with_hint(h);
+            }
+            Err(err.add_hint(format!(
+                "the local backup is registered and valid; copy it later with `faber-db push {}`",
+                record.id
+            )))
+        }
+    }
+}
+
+/// Uploads one registered backup and records the outcome in its registry entry and manifest.
+fn send(session: &Session, bucket: &Bucket, record: &BackupRecord) -> Result<Remote> {
+    let now = session.ctx.now;
+    let result = bucket.upload_backup(session.store.dir(), record);
+    let remote = match &result {
+        Ok(u) => offsite::uploaded(bucket, record, u.clone(), now),
+        Err(e) => Remote::Failed {
+            url: bucket.url(&offsite::data_name(record)),
+            error: e.one_line(),
+            attempted_at: now,
+        },
+    };
+    record_remote(session, &record.id, &remote)?;
+    cmd::log_event(
+        session,
+        "push",
+        Some(&record.environment),
+        Some(&record.id),
+        result.is_ok(),
+        result.as_ref().err().map(Error::one_line),
+    );
+    result.map(|_| remote)
+}
+
+fn failed(
+    config: &Offsite,
+    record: &BackupRecord,
+    e: &Error,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Remote {
+    Remote::Failed {
+        url: format!("{}/{}", config.url(), offsite::data_name(record)),
+        error: e.one_line(),
+        attempted_at: at,
+    }
+}
+
+/// Writes `remote` into the backup's registry entry, then into its manifest.
+fn record_remote(session: &Session, id: &str, remote: &Remote) -> Result<()> {
+    let updated = session.store.update(|reg| {
+        Ok(reg.backups.iter_mut().find(|b| b.id == id).map(|b| {
+            b.remote = Some(remote.clone());
+            b.clone()
+        }))
+    })?;
+    if let Some(b) = updated {
+        let mut bytes = serde_json::to_vec_pretty(&b).expect("records serialize");
+        bytes.push(b'\n');
+        fsutil::write_atomic(&b.manifest_path(session.store.dir()), &bytes)?;
+    }
+    Ok(())
+}
+
+fn remote_url(remote: &Remote) -> &str {
+    match remote {
+        Remote::Uploaded { url, .. } | Remote::Failed { url, .. } => url,
+    }
+}
+
+/// The `[storage.offsite]` config, or the error that says how to add it.
+pub fn configured<'a>(session: &'a Session) -> Result<&'a Offsite> {
+    session.config.offsite.as_ref().ok_or_else(|| {
+        Error::config("no off-site storage is configured").with_hint(
+            "add [storage.offsite] with url = \"s3://bucket/prefix\" to the config \
+             (see docs/configuration.md)",
+        )
+    })
+}
+
+/// Brings a backup's data back from its off-site copy when the local copy is gone, checked
+/// against the registered SHA-256 before it takes the file's place. `Ok(false)`: nothing to
+/// fetch (the file is here, or there is no off-site copy).
+pub fn fetch_if_missing(session: &Session, record: &BackupRecord) -> Result<bool> {
+    let dir = session.store.dir();
+    let path = record.path(dir);
+    if path.exists() {
+        return Ok(false);
+    }
+    let Some(Remote::Uploaded { url, .. }) = &record.remote else {
+        return Ok(false);
+    };
+    let bucket = Bucket::open(configured(session)?, &session.vars)?;
+    if let Some(parent) = path.parent() {
+        fsutil::create_private_dir(parent)?;
+        fsutil::ensure_free_space(
+            parent,
+            record.size_bytes,
+            "to fetch the backup from the off-site storage",
+            "free some space, or remove old backups with `faber-db cleanup --expired`",
+        )?;
+    }
+    let fetched = bucket.fetch_backup(dir, record);
+    cmd::log_event(
+        session,
+        "fetch",
+        Some(&record.environment),
+        Some(&record.id),
+        fetched.is_ok(),
+        fetched.as_ref().err().map(Error::one_line),
+    );
+    fetched?;
+    session.ctx.ui.ok(format!(
+        "Fetched {} ({}) from {url}, SHA-256 checked",
+        record.id,
+        ui::size(record.size_bytes)
+    ));
+    // The file is the registered one again; its manifest is rewritten if it went with it.
+    let current = session.store.update(|reg| {
+        Ok(reg.backups.iter_mut().find(|b| b.id == record.id).map(|b| {
+            if b.status == Status::Missing {
+                b.status = Status::Valid;
+            }
+            b.clone()
+        }))
+    })?;
+    if let Some(b) = current {
+        let manifest = b.manifest_path(dir);
+        if !manifest.exists() {
+            let mut bytes = serde_json::to_vec_pretty(&b).expect("records serialize");
+            bytes.push(b'\n');
+            fsutil::write_atomic(&manifest, &bytes)?;
+        }
+    }
+    Ok(true)
+}
+
+/// Removes the off-site objects of backups whose registry entries are gone: those uploaded, and
+/// those whose upload failed part way. One problem line per backup that kept objects off-site.
+pub fn remove_remote_copies(session: &Session, removed: &[BackupRecord]) -> Vec<String> {
+    let with_remote: Vec<&BackupRecord> = removed.iter().filter(|b| b.remote.is_some()).collect();
+    if with_remote.is_empty() {
+        return Vec::new();
+    }
+    let bucket = configured(session).and_then(|c| Bucket::open(c, &session.vars));
+    let mut problems = Vec::new();
+    for b in with_remote {
+        let result = bucket
+            .as_ref()
+            .map_err(Error::one_line)
+            .and_then(|bucket| bucket.delete_backup(b).map_err(|e| e.one_line()));
+        match result {
+            Ok(()) => {
+                if let Some(Remote::Uploaded { url, .. }) = &b.remote {
+                    session.ctx.ui.ok(format!("Removed off-site copy {url}"));
+                }
+            }
+            Err(e) => problems.push(format!("off-site copy of {}: {e}", b.id)),
+        }
+    }
+    problems
+}

@@ -1,0 +1,412 @@
+//! Off-site copies against a real S3-compatible server on 127.0.0.1: `s3s-fs`, which checks
+//! SigV4 signatures and keeps each object as a plain file under its root (ROOT/BUCKET/KEY), so
+//! the tests can read what was stored. `.ci/run` installs it (scripts/services.sh); a test skips
+//! without it unless FABER_REQUIRE_SERVICES=1.
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{BACKUPS, DEFAULT_CONFIG, Project, dump_tables};
+use crate::services;
+
+const ACCESS_KEY: &str = "faber-test-access";
+const SECRET_KEY: &str = "faber-test-secret-Zq8Vw3";
+const BUCKET: &str = "faber-it";
+
+/// One s3s-fs server of a test: its own port and root, stopped on drop.
+struct S3Server {
+    binary: PathBuf,
+    root: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl S3Server {
+    /// Starts a server with an empty bucket, or `None` (a skip) when s3s-fs is not installed.
+    fn start() -> Option<S3Server> {
+        let Some(binary) = find_binary() else {
+            if services::required() {
+                panic!(
+                    "s3s-fs is not installed, and FABER_REQUIRE_SERVICES=1; run scripts/services.sh"
+                );
+            }
+            eprintln!("skipping: s3s-fs is not installed (scripts/services.sh installs it)");
+            return None;
+        };
+        let root = tempfile::Builder::new()
+            .prefix("faber-s3-")
+            .tempdir()
+            .unwrap();
+        fs::create_dir(root.path().join(BUCKET)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = S3Server {
+            binary,
+            root,
+            port,
+            child: None,
+        };
+        server.resume();
+        Some(server)
+    }
+
+    /// (Re)starts the server on the same port and root.
+    fn resume(&mut self) {
+        let child = Command::new(&self.binary)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(self.root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "s3s-fs did not listen on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The stored object `key` (below the bucket), as a file.
+    fn object(&self, key: &str) -> PathBuf {
+        self.root.path().join(BUCKET).join(key)
+    }
+
+    /// Every object key below `prefix/`, sorted.
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let base = self.root.path().join(BUCKET);
+        let mut out = Vec::new();
+        collect(&base, &base.join(prefix), &mut out);
+        out.sort();
+        out
+    }
+
+    /// A project whose dev environment is copied off-site under `team/`.
+    fn project(&self) -> Project {
+        let config = format!(
+            "{}\n[storage.offsite]\nurl = \"s3://{BUCKET}/team\"\nendpoint = \"{}\"\n",
+            dev_offsite(),
+            self.endpoint()
+        );
+        Project::with_config(&config)
+            .with_var("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .with_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .seeded("db/dev.sqlite3")
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The default test config with `offsite = true` in its dev environment.
+fn dev_offsite() -> String {
+    let config = DEFAULT_CONFIG.replace(
+        "[environments.dev]\n",
+        "[environments.dev]\noffsite = true\n",
+    );
+    assert_ne!(config, DEFAULT_CONFIG);
+    config
+}
+
+fn find_binary() -> Option<PathBuf> {
+    if let Ok(p) = which::which("s3s-fs") {
+        return Some(p);
+    }
+    let home = std::env::var_os("HOME")?;
+    let p = Path::new(&home).join(".cargo/bin/s3s-fs");
+    p.is_file().then_some(p)
+}
+
+fn collect(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(base, &p, out);
+        } else {
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+        }
+    }
+}
+
+fn entry(p: &Project, id: &str) -> serde_json::Value {
+    p.backups().into_iter().find(|b| b["id"] == id).unwrap()
+}
+
+#[test]
+fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone() {
+    let Some(s3) = S3Server::start() else { return };
+    let p = s3.project();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("INSERT INTO t SELECT x + 1 FROM t; INSERT INTO t VALUES ('marker');")
+        .unwrap();
+    let before = dump_tables(&p.sqlite("db/dev.sqlite3"));
+
+    let id = p.backup(&["dev"]);
+    let local = p.data_file(&id);
+    let name = local.file_name().unwrap().to_str().unwrap().to_string();
+    // The object holds the very bytes of the local file, and the manifest is beside it.
+    assert_eq!(
+        fs::read(s3.object(&format!("team/dev/{name}"))).unwrap(),
+        fs::read(&local).unwrap()
+    );
+    assert!(s3.object(&format!("team/dev/{id}.manifest.json")).is_file());
+    let e = entry(&p, &id);
+    assert_eq!(e["remote"]["status"], "uploaded");
+    assert_eq!(e["remote"]["url"], format!("s3://{BUCKET}/team/dev/{name}"));
+    assert_eq!(e["remote"]["sha256"], e["sha256"]);
+    assert_eq!(e["remote"]["size_bytes"], e["size_bytes"]);
+    // The manifest beside the local file says the same.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(p.path(&format!("{BACKUPS}/dev/{id}.manifest.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["remote"], e["remote"]);
+    p.run(&["list"])
+        .code(0)
+        .stdout_has("WHERE")
+        .stdout_has("both");
+
+    // The local copy is lost: list says where the backup still is, and restore fetches it.
+    fs::remove_file(&local).unwrap();
+    p.run(&["list"]).code(0).stdout_has("remote");
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("DELETE FROM t;")
+        .unwrap();
+    p.run(&["-y", "restore", "dev", "--from", &id])
+        .code(0)
+        .stdout_has("Fetched");
+    assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
+    assert!(local.is_file(), "the fetched file stays in place");
+
+    // verify fetches too, and a fetched copy checks out.
+    fs::remove_file(&local).unwrap();
+    let doc = p.json(&["verify", &id], 0);
+    assert_eq!(doc["results"][0]["status"], "valid", "{doc}");
+    assert!(local.is_file());
+}
+
+#[test]
+fn a_damaged_remote_copy_is_refused_and_nothing_is_left_behind() {
+    let Some(s3) = S3Server::start() else { return };
+    let p = s3.project();
+    let id = p.backup(&["dev"]);
+    let local = p.data_file(&id);
+    let name = local.file_name().unwrap().to_str().unwrap().to_string();
+    let object = s3.object(&format!("team/dev/{name}"));
+    let mut bytes = fs::read(&object).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    fs::write(&object, bytes).unwrap();
+    fs::remove_file(&local).unwrap();
+
+    p.run(&["-y", "restore", "dev", "--from", &id, "--no-safety-backup"])
+        .code(5)
+        .stderr_has("does not match the SHA-256");
+    assert!(!local.exists(), "no damaged file takes the backup's place");
+    let leftovers: Vec<String> = p
+        .backup_files()
+        .into_iter()
+        .filter(|f| f.contains(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_upload_failure_keeps_the_local_backup_and_push_finishes_it_later() {
+    let Some(mut s3) = S3Server::start() else {
+        return;
+    };
+    let p = s3.project();
+    s3.stop();
+
+    let run = p
+        .run(&["backup", "dev"])
+        .code(6)
+        .stderr_has("off-site copy failed")
+        .stderr_has("faber-db push");
+    assert!(!run.stderr.contains(SECRET_KEY));
+    let ids = p.ids();
+    assert_eq!(ids.len(), 1, "the local backup is registered");
+    let id = &ids[0];
+    let e = entry(&p, id);
+    assert_eq!(e["status"], "valid");
+    assert_eq!(e["remote"]["status"], "failed");
+    assert!(e["remote"]["error"].as_str().unwrap().contains("upload"));
+    assert!(p.data_file(id).is_file());
+    p.run(&["verify", id]).code(0);
+    p.run(&["list"]).code(0).stdout_has("upload failed");
+
+    // --json reports the failure as one document with exit 6.
+    let doc = p.json(&["backup", "dev"], 6);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["code"], 6);
+
+    s3.resume();
+    let doc = p.json(&["push"], 0);
+    assert_eq!(doc["pushed"].as_array().unwrap().len(), 2, "{doc}");
+    for id in p.ids() {
+        let e = entry(&p, &id);
+        assert_eq!(e["remote"]["status"], "uploaded", "{e}");
+        let name = p
+            .data_file(&id)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            fs::read(s3.object(&format!("team/dev/{name}"))).unwrap(),
+            fs::read(p.data_file(&id)).unwrap()
+        );
+    }
+    p.run(&["push"]).code(0).stdout_has("Nothing to push");
+
+    // Nothing secret was written anywhere.
+    for f in p.backup_files() {
+        let text = fs::read(p.path(&format!("{BACKUPS}/{f}"))).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&text).contains(SECRET_KEY),
+            "{f} holds the secret key"
+        );
+    }
+}
+
+#[test]
+fn cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays() {
+    let Some(s3) = S3Server::start() else { return };
+    let mut p = s3.project();
+    let mut ids = Vec::new();
+    for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
+        p.at(&format!("{day}T10:00:00Z"));
+        ids.push(p.backup(&["dev"]));
+    }
+    assert_eq!(s3.keys("team/dev").len(), 6, "{:?}", s3.keys("team/dev"));
+    fs::write(s3.object("team/dev/stray.bin"), b"not ours").unwrap();
+
+    let doc = p.json(&["list", "--remote"], 0);
+    assert_eq!(doc["unknown"], 1);
+    let stray: Vec<_> = doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["backup"].is_null())
+        .collect();
+    assert_eq!(stray.len(), 1);
+    assert_eq!(stray[0]["name"], "dev/stray.bin");
+
+    // The dry run names the remote deletions and changes nothing.
+    let doc = p.json(&["cleanup", "--keep-last", "1", "--dry-run"], 0);
+    let removed = doc["removed"].as_array().unwrap();
+    assert_eq!(removed.len(), 2);
+    assert!(removed.iter().all(|r| {
+        r["remote_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("s3://{BUCKET}/team/dev/"))
+    }));
+    assert_eq!(s3.keys("team/dev").len(), 7);
+
+    p.run(&["-y", "cleanup", "--keep-last", "1"])
+        .code(0)
+        .stdout_has("Removed off-site copy");
+    let left = s3.keys("team/dev");
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(
+        left.iter()
+            .all(|k| k.contains(&ids[2]) || k.ends_with("stray.bin"))
+    );
+
+    // The newest valid backup stays whatever the rule; delete takes its remote copy with it.
+    p.run(&["-y", "delete", &ids[2], "--force"]).code(0);
+    assert_eq!(s3.keys("team/dev"), vec!["team/dev/stray.bin".to_string()]);
+}
+
+#[test]
+fn offsite_settings_are_checked_and_credentials_come_only_from_the_environment() {
+    // offsite = true needs storage.
+    let p =
+        Project::with_config(&format!("{DEFAULT_CONFIG}offsite = true\n")).seeded("db/dev.sqlite3");
+    p.run(&["backup", "dev"])
+        .code(1)
+        .stderr_has("no [storage.offsite] is configured");
+    // A key in the config file is refused, not used.
+    let p = Project::with_config(&format!(
+        "{DEFAULT_CONFIG}\n[storage.offsite]\nurl = \"s3://bucket-x/p\"\nsecret_access_key = \"x\"\n"
+    ));
+    p.run(&["list"]).code(1).stderr_has("secret_access_key");
+    // Not an s3:// URL.
+    let p = Project::with_config(&format!(
+        "{DEFAULT_CONFIG}\n[storage.offsite]\nurl = \"https://bucket-x/p\"\n"
+    ));
+    p.run(&["list"]).code(1).stderr_has("not an s3:// URL");
+    // Protected environments go off-site by default once storage is configured; push with no
+    // credentials anywhere says where they come from.
+    let p = Project::with_config(&format!(
+        "{DEFAULT_CONFIG}\n[storage.offsite]\nurl = \"s3://bucket-x/p\"\nendpoint = \"http://127.0.0.1:9\"\n"
+    ))
+    .with_var("HOME", "/nonexistent")
+    .seeded("db/prod.sqlite3");
+    let run = p.run(&["-y", "backup", "production"]).code(6);
+    assert!(run.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", run.stderr);
+    assert_eq!(p.backups().len(), 1, "the local backup is kept");
+    p.run(&["push"]).code(1).stderr_has("no AWS credentials");
+}
+
+#[test]
+fn a_large_backup_goes_up_in_parts_and_comes_back_whole() {
+    let Some(s3) = S3Server::start() else { return };
+    let p = s3.project();
+    // About 12 MiB of incompressible rows: more than one 8 MiB part.
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "CREATE TABLE blobs (b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
+             INSERT INTO blobs SELECT randomblob(1000) FROM n;",
+        )
+        .unwrap();
+    let before = dump_tables(&p.sqlite("db/dev.sqlite3"));
+    let id = p.backup(&["dev", "--compression", "none"]);
+    let local = p.data_file(&id);
+    assert!(fs::metadata(&local).unwrap().len() > 10 << 20);
+    let name = local.file_name().unwrap().to_str().unwrap().to_string();
+    assert_eq!(
+        fs::read(s3.object(&format!("team/dev/{name}"))).unwrap(),
+        fs::read(&local).unwrap()
+    );
+    fs::remove_file(&local).unwrap();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("DELETE FROM blobs;")
+        .unwrap();
+    p.run(&["-y", "restore", "dev", "--from", &id, "--no-safety-backup"])
+        .code(0)
+        .stdout_has("Fetched");
+    assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
+}
