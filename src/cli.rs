@@ -103,6 +103,20 @@ impl Command {
     }
 }
 
+impl Command {
+    /// The environment a command that changes or saves a database acts on: what a webhook
+    /// notification is about.
+    pub fn environment(&self) -> Option<&str> {
+        match self {
+            Command::Backup(a) if !a.list => Some(&a.env),
+            Command::Restore(a) => Some(&a.env),
+            Command::Rollback(a) => Some(&a.env),
+            Command::Migrate(a) => Some(&a.env),
+            _ => None,
+        }
+    }
+}
+
 /// `--wait`, shared by the commands that take an environment's database lock.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Wait {

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod interrupt;
 pub mod keep;
 pub mod migrations;
+pub mod notify;
 pub mod offsite;
 pub mod pending;
 pub mod pipeline;

@@ -28,7 +28,10 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         other => other,
     };
     let session = ctx.session()?;
-    match command {
+    let started = std::time::Instant::now();
+    let name = command.name();
+    let env = command.environment().map(str::to_string);
+    let result = match command {
         Command::Init(_) | Command::Completions(_) => unreachable!("handled above"),
         Command::Backup(args) => backup::run(&session, args),
         Command::List(args) => list::run(&session, args),
@@ -42,7 +45,11 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Rollback(args) => rollback::run(&session, args),
         Command::Diff(args) => diff::run(&session, args),
         Command::Doctor(args) => doctor::run(&session, args),
+    };
+    if env.is_some() {
+        crate::notify::after(&session, name, env.as_deref(), &result, started.elapsed());
     }
+    result
 }
 
 /// Before a restore, rollback or migrate of `env` decides anything: fails at once (exit 8) if it

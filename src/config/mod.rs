@@ -27,6 +27,17 @@ pub struct Config {
     pub migrations_directory: Option<PathBuf>,
     /// `[storage.offsite]`: where off-site copies go, when configured.
     pub offsite: Option<Offsite>,
+    /// `[notify]`: the webhook told when a backup, restore, rollback or migrate fails.
+    pub notify: Option<Notify>,
+}
+
+/// Where notifications go: a URL given inline, or the variable holding it (by default
+/// `FABER_WEBHOOK_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    pub url: Option<String>,
+    pub url_var: Option<String>,
+    pub on_success: bool,
 }
 
 /// S3-compatible object storage for off-site copies (`[storage.offsite]`).
@@ -268,6 +279,19 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
         .map(Offsite::parse)
         .transpose()
         .map_err(|e| bad(e).with_hint("see the off-site section of docs/configuration.md"))?;
+    let notify = match raw.notify {
+        None => None,
+        Some(n) if n.webhook_url.is_some() && n.webhook_url_env.is_some() => {
+            return Err(bad(
+                "notify: both webhook_url and webhook_url_env are set; keep one".into(),
+            ));
+        }
+        Some(n) => Some(Notify {
+            url: n.webhook_url,
+            url_var: n.webhook_url_env,
+            on_success: n.on_success,
+        }),
+    };
     let mut environments = BTreeMap::new();
     for (name, env) in raw.environments {
         if !ids::is_valid_env_name(&name) {
@@ -302,6 +326,7 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
         environments,
         migrations_directory: raw.migrations.directory.map(|d| root.join(d)),
         offsite,
+        notify,
     })
 }
 

@@ -30,6 +30,7 @@ pub struct RawConfig {
     pub migrations: RawMigrations,
     #[serde(default)]
     pub storage: RawStorage,
+    pub notify: Option<RawNotify>,
     /// Original plugin keys with no meaning for faber-db.
     #[allow(dead_code)]
     pub schema_version: Option<IgnoredAny>,
@@ -136,4 +137,14 @@ pub struct RawOffsite {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub path_style: Option<bool>,
+}
+
+/// `[notify]`: a webhook told of failures (and successes, when asked).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub webhook_url: Option<String>,
+    pub webhook_url_env: Option<String>,
+    #[serde(default)]
+    pub on_success: bool,
 }

@@ -11,6 +11,7 @@ mod json;
 mod lifecycle;
 mod migrations;
 mod mysql;
+mod notify;
 mod offsite;
 mod postgres;
 mod protected;
