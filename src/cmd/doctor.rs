@@ -91,6 +91,25 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
         Err(e) => say("problem", "free space".into(), e.to_string()),
     }
 
+    // The off-site storage: credentials found, bucket reachable and listable.
+    if let Some(offsite) = &session.config.offsite {
+        let listed =
+            crate::offsite::Bucket::open(offsite, &session.vars).and_then(|bucket| bucket.list());
+        match listed {
+            Ok(objects) => say(
+                "ok",
+                "off-site storage".into(),
+                format!(
+                    "{} reachable, {} objects ({})",
+                    offsite.url(),
+                    objects.len(),
+                    crate::ui::size(objects.iter().map(|o| o.size_bytes).sum())
+                ),
+            ),
+            Err(e) => say("problem", "off-site storage".into(), e.one_line()),
+        }
+    }
+
     // The registry, and what lies in the backup directory.
     let manifests = read_manifests(session);
     let registry = session.store.load();

@@ -410,3 +410,27 @@ fn a_large_backup_goes_up_in_parts_and_comes_back_whole() {
         .stdout_has("Fetched");
     assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
 }
+
+#[test]
+fn doctor_checks_the_off_site_storage() {
+    let Some(mut s3) = S3Server::start() else {
+        return;
+    };
+    let p = s3.project().seeded("db/prod.sqlite3");
+    p.run(&["doctor"]).code(0).stdout_has(&format!(
+        "off-site storage: s3://{BUCKET}/team reachable, 0 objects"
+    ));
+    s3.stop();
+    let run = p.run(&["doctor"]);
+    assert_ne!(run.code, 0);
+    let doc = p.json(&["doctor"], run.code);
+    let finding = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "off-site storage")
+        .cloned()
+        .unwrap();
+    assert_eq!(finding["level"], "problem");
+    assert!(!doc.to_string().contains(SECRET_KEY));
+}
