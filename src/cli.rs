@@ -109,8 +109,8 @@ impl Command {
     pub fn environment(&self) -> Option<&str> {
         match self {
             Command::Backup(a) if !a.list => Some(&a.env),
-            Command::Restore(a) => Some(&a.env),
-            Command::Rollback(a) => Some(&a.env),
+            Command::Restore(a) if !a.dry_run.dry_run => Some(&a.env),
+            Command::Rollback(a) if !a.dry_run.dry_run => Some(&a.env),
             Command::Migrate(a) => Some(&a.env),
             _ => None,
         }

@@ -19,8 +19,8 @@ use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
-    WriteMultipart,
+    BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig, WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 
@@ -40,6 +40,8 @@ const READ_SIZE: usize = 1 << 20;
 /// An open connection to the configured bucket.
 pub struct Bucket {
     store: Arc<AmazonS3>,
+    /// The secret key and session token, kept out of every error text.
+    secrets: Vec<String>,
     runtime: tokio::runtime::Runtime,
     config: Offsite,
 }
@@ -80,6 +82,7 @@ impl Bucket {
         let client = ClientOptions::new()
             .with_connect_timeout(Duration::from_secs(10))
             .with_timeout_disabled()
+            .with_config(ClientConfigKey::ReadTimeout, "120s")
             .with_allow_http(
                 endpoint
                     .as_deref()
@@ -94,6 +97,13 @@ impl Bucket {
             max_retries: 3,
             retry_timeout: Duration::from_secs(60),
         };
+        let secrets: Vec<String> = [
+            Some(credentials.secret_access_key.clone()),
+            credentials.session_token.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(region)
@@ -119,6 +129,7 @@ impl Bucket {
             .map_err(|e| Error::tool("cannot start the off-site client").caused_by(e))?;
         Ok(Bucket {
             store: Arc::new(store),
+            secrets,
             runtime,
             config: config.clone(),
         })
@@ -126,7 +137,9 @@ impl Bucket {
 
     /// The object key of `name` (a path below the prefix, `/`-separated).
     fn key(&self, name: &str) -> Key {
-        if self.config.prefix.is_empty() {
+        if let Some(full) = name.strip_prefix('/') {
+            Key::from(full)
+        } else if self.config.prefix.is_empty() {
             Key::from(name)
         } else {
             Key::from(format!("{}/{name}", self.config.prefix))
@@ -230,6 +243,7 @@ impl Bucket {
                 hasher.update(&buf[..n]);
                 read += n as u64;
                 if let Err(e) = parts.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await {
+                    let _ = parts.abort().await;
                     return Err(failed(e));
                 }
                 parts.put(Bytes::copy_from_slice(&buf[..n]));
@@ -262,7 +276,7 @@ impl Bucket {
         if let Some(parent) = data.parent() {
             crate::fsutil::create_private_dir(parent)?;
         }
-        let name = data_name(record);
+        let name = self.recorded_name(record);
         let create_failed = |e| Error::io(Kind::Tool, "cannot create", &data, e);
         if record.files.is_empty() {
             let partial = PartialFile::create(&data).map_err(create_failed)?;
@@ -326,7 +340,43 @@ impl Bucket {
 
     /// Removes a backup's objects (data and manifest). Objects already gone are not an error.
     pub fn delete_backup(&self, record: &BackupRecord) -> Result<()> {
-        self.delete_names(&object_names(record))
+        let data = self.recorded_name(record);
+        let dir = data.rsplit_once('/').map_or("", |(d, _)| d);
+        let mut names: Vec<String> = if record.files.is_empty() {
+            vec![data.clone()]
+        } else {
+            record
+                .files
+                .iter()
+                .map(|f| format!("{data}/{}", f.name))
+                .collect()
+        };
+        names.push(format!("{dir}/{}.manifest.json", record.id));
+        self.delete_names(&names)
+    }
+
+    /// The name (below the prefix, or `/`-rooted when the prefix changed since) of a backup's
+    /// data off-site: where its registry entry says it was put, when in this bucket; else where
+    /// an upload puts it now.
+    fn recorded_name(&self, record: &BackupRecord) -> String {
+        let recorded = match &record.remote {
+            Some(Remote::Uploaded { url, .. } | Remote::Failed { url, .. }) => Some(url),
+            None => None,
+        };
+        let in_bucket = format!("s3://{}/", self.config.bucket);
+        let prefix = if self.config.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.config.prefix)
+        };
+        recorded
+            .and_then(|url| url.strip_prefix(&in_bucket))
+            .map(|key| match key.strip_prefix(&prefix) {
+                Some(name) if !prefix.is_empty() => name.to_string(),
+                _ if prefix.is_empty() => key.to_string(),
+                _ => format!("/{key}"),
+            })
+            .unwrap_or_else(|| data_name(record))
     }
 
     fn delete_names(&self, names: &[String]) -> Result<()> {
@@ -376,13 +426,30 @@ impl Bucket {
                     .with_hint("it was removed from the bucket; use another backup")
             }
             e => Error::tool(format!("off-site storage: cannot {what} {url}"))
-                .caused_by(e)
+                .caused_by(scrub(&e.to_string(), &self.secrets))
                 .with_hint(
                     "check the endpoint, the bucket and the AWS credentials; \
                      `faber-db push` retries uploads later",
                 ),
         }
     }
+}
+
+/// An error text of the storage client, safe to show and store: the server's answer may echo
+/// the signed request (AWS's SignatureDoesNotMatch carries the canonical request, session token
+/// included), so that part is cut off and any secret value left is blanked out.
+fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_string();
+    for tag in ["<StringToSign", "<CanonicalRequest", "<StringToSignBytes"] {
+        if let Some(i) = text.find(tag) {
+            text.truncate(i);
+            text.push_str("[the rest of the server's answer is not shown]");
+        }
+    }
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        text = text.replace(secret.as_str(), "***");
+    }
+    text
 }
 
 /// The registry's record of a finished upload.
@@ -503,7 +570,23 @@ fn profile_section(text: &str, profile: &str) -> std::collections::BTreeMap<Stri
 
 #[cfg(test)]
 mod tests {
-    use super::profile_section;
+    use super::{profile_section, scrub};
+
+    #[test]
+    fn secrets_and_echoed_requests_never_reach_an_error_text() {
+        let answer = "Generic S3 error: 403 <Error><Code>SignatureDoesNotMatch</Code>\
+                      <StringToSign>AWS4-HMAC-SHA256 …</StringToSign><CanonicalRequest>PUT /\
+                      x-amz-security-token:TOKEN-abcdef123</CanonicalRequest></Error>";
+        let shown = scrub(answer, &["TOKEN-abcdef123".to_string()]);
+        assert!(shown.contains("SignatureDoesNotMatch"));
+        assert!(!shown.contains("TOKEN-abcdef123"));
+        assert!(!shown.contains("security-token"));
+        let plain = scrub(
+            "failed with secret-key-value in it",
+            &["secret-key-value".into()],
+        );
+        assert_eq!(plain, "failed with *** in it");
+    }
 
     #[test]
     fn a_profile_is_read_from_its_own_section_only() {

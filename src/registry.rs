@@ -247,11 +247,11 @@ impl RegistryFile {
         })
     }
 
-    /// The newest backup of `env` that is valid (here, or off-site when missing here).
+    /// The newest backup of `env` whose status is valid.
     pub fn newest_valid(&self, env: &str) -> Option<&BackupRecord> {
         self.newest_first(Some(env))
             .into_iter()
-            .find(|b| b.is_restorable())
+            .find(|b| b.status == Status::Valid)
     }
 }
 

@@ -121,19 +121,22 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         Ok(())
     };
     print_summary(session, &record);
-    copied?;
-    Ok(Report::new().with("backup", &record))
+    // The backup is registered either way: the report names it, and the failure sets the exit.
+    let mut report = Report::new().with("backup", &record);
+    report.failure = copied.err();
+    Ok(report)
 }
 
-/// A backup faber-db takes before a risky step: taken and registered as [`take`] does, then
-/// copied off-site when the environment says so. A failed copy is only a warning here: the
-/// local backup is what the step needs, and `push` copies it later.
+/// A backup faber-db takes before a risky step (a restore's safety backup, a pre-migration
+/// backup). It is not copied off-site here: an upload would hold the restore or the release for
+/// as long as it takes, and the local copy is what the step needs. `faber-db push` copies it.
 pub fn take_automatic(session: &Session, env: &Environment, reason: &str) -> Result<BackupRecord> {
-    let mut record = take(session, env, &Request::automatic(env, reason))?;
-    if env.offsite
-        && let Err(e) = cmd::push::after_backup(session, &mut record)
-    {
-        session.ctx.ui.warn(e.one_line());
+    let record = take(session, env, &Request::automatic(env, reason))?;
+    if env.offsite {
+        session.ctx.ui.detail(format!(
+            "{} stays local until `faber-db push` copies it off-site",
+            record.id
+        ));
     }
     Ok(record)
 }

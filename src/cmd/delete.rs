@@ -8,7 +8,7 @@ use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::ids;
-use crate::registry::{BackupRecord, RegistryFile, Status};
+use crate::registry::{BackupRecord, RegistryFile};
 use crate::session::Session;
 use crate::ui;
 
@@ -81,9 +81,9 @@ fn guard_last_valid(reg: &RegistryFile, record: &BackupRecord, force: bool) -> R
     let valid_in_env = reg
         .newest_first(Some(&record.environment))
         .iter()
-        .filter(|b| b.status == Status::Valid)
+        .filter(|b| b.is_restorable())
         .count();
-    let last_valid = record.status == Status::Valid && valid_in_env == 1;
+    let last_valid = record.is_restorable() && valid_in_env == 1;
     if last_valid && !force {
         return Err(Error::config(format!(
             "{} is the only valid backup of `{}`",

@@ -81,7 +81,10 @@ pub fn run(session: &Session, args: PushArgs) -> Result<Report> {
     let mut pushed = Vec::new();
     let mut failed = Vec::new();
     for b in chosen {
-        match send(session, &bucket, b) {
+        // The local bytes are checked before they go anywhere: a file that rotted since its
+        // backup must not replace a good off-site copy.
+        let checked = crate::cmd::verify::checksum_ok(session, b).map_err(|(e, _)| e);
+        match checked.and_then(|()| send(session, &bucket, b)) {
             Ok(remote) => {
                 ui.ok(format!(
                     "Pushed {} ({}) to {}",
@@ -127,7 +130,7 @@ pub fn after_backup(session: &Session, record: &mut BackupRecord) -> Result<()> 
             record_remote(
                 session,
                 &record.id,
-                &failed(config, record, &e, session.ctx.now),
+                &failed(config.url(), record, &e, session.ctx.now),
             )?;
             Err(e)
         }
@@ -142,7 +145,9 @@ pub fn after_backup(session: &Session, record: &mut BackupRecord) -> Result<()> 
             Ok(())
         }
         Err(e) => {
-            record.remote = Some(failed(config, record, &e, session.ctx.now));
+            if !record.remote.as_ref().is_some_and(Remote::is_uploaded) {
+                record.remote = Some(failed(config.url(), record, &e, session.ctx.now));
+            }
             let mut err = Error::new(
                 Kind::Tool,
                 format!(
@@ -166,44 +171,67 @@ pub fn after_backup(session: &Session, record: &mut BackupRecord) -> Result<()> 
 }
 
 /// Uploads one registered backup and records the outcome in its registry entry and manifest.
+/// A failed retry of a backup already off-site leaves its record as it was: the copy there is
+/// still the one that was checked. An entry removed while its upload ran (a concurrent cleanup
+/// or delete) takes the objects just uploaded with it.
 fn send(session: &Session, bucket: &Bucket, record: &BackupRecord) -> Result<Remote> {
+    let _signals = crate::interrupt::guard();
     let now = session.ctx.now;
-    let result = bucket.upload_backup(session.store.dir(), record);
-    let remote = match &result {
-        Ok(u) => offsite::uploaded(bucket, record, u.clone(), now),
-        Err(e) => Remote::Failed {
-            url: bucket.url(&offsite::data_name(record)),
-            error: e.one_line(),
-            attempted_at: now,
-        },
+    let log = |ok: bool, detail: Option<String>| {
+        cmd::log_event(
+            session,
+            "push",
+            Some(&record.environment),
+            Some(&record.id),
+            ok,
+            detail,
+        )
     };
-    record_remote(session, &record.id, &remote)?;
-    cmd::log_event(
-        session,
-        "push",
-        Some(&record.environment),
-        Some(&record.id),
-        result.is_ok(),
-        result.as_ref().err().map(Error::one_line),
-    );
-    result.map(|_| remote)
+    match bucket.upload_backup(session.store.dir(), record) {
+        Ok(u) => {
+            let remote = offsite::uploaded(bucket, record, u, now);
+            if !record_remote(session, &record.id, &remote)? {
+                let _ = bucket.delete_backup(record);
+                let e = Error::config(format!(
+                    "{} was removed while it was uploaded; its off-site copy is removed too",
+                    record.id
+                ));
+                log(false, Some(e.one_line()));
+                return Err(e);
+            }
+            log(true, None);
+            Ok(remote)
+        }
+        Err(e) => {
+            if !record.remote.as_ref().is_some_and(Remote::is_uploaded) {
+                record_remote(
+                    session,
+                    &record.id,
+                    &failed(bucket.base_url(), record, &e, now),
+                )?;
+            }
+            log(false, Some(e.one_line()));
+            Err(e)
+        }
+    }
 }
 
 fn failed(
-    config: &Offsite,
+    base_url: String,
     record: &BackupRecord,
     e: &Error,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Remote {
     Remote::Failed {
-        url: format!("{}/{}", config.url(), offsite::data_name(record)),
+        url: format!("{base_url}/{}", offsite::data_name(record)),
         error: e.one_line(),
         attempted_at: at,
     }
 }
 
-/// Writes `remote` into the backup's registry entry, then into its manifest.
-fn record_remote(session: &Session, id: &str, remote: &Remote) -> Result<()> {
+/// Writes `remote` into the backup's registry entry, then into its manifest; `false` when the
+/// entry is gone.
+fn record_remote(session: &Session, id: &str, remote: &Remote) -> Result<bool> {
     let updated = session.store.update(|reg| {
         Ok(reg.backups.iter_mut().find(|b| b.id == id).map(|b| {
             b.remote = Some(remote.clone());
@@ -214,8 +242,9 @@ fn record_remote(session: &Session, id: &str, remote: &Remote) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(&b).expect("records serialize");
         bytes.push(b'\n');
         fsutil::write_atomic(&b.manifest_path(session.store.dir()), &bytes)?;
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
 fn remote_url(remote: &Remote) -> &str {
@@ -257,6 +286,20 @@ pub fn fetch_if_missing(session: &Session, record: &BackupRecord) -> Result<bool
         )?;
     }
     let fetched = bucket.fetch_backup(dir, record);
+    if let Err(e) = &fetched
+        && e.kind() == Kind::Verification
+    {
+        // Gone or damaged off-site, and not here either: the backup is missing, and its entry
+        // no longer counts the off-site object as a copy to restore from.
+        let remote = failed(bucket.base_url(), record, e, session.ctx.now);
+        session.store.update(|reg| {
+            if let Some(b) = reg.backups.iter_mut().find(|b| b.id == record.id) {
+                b.status = Status::Missing;
+                b.remote = Some(remote.clone());
+            }
+            Ok(())
+        })?;
+    }
     cmd::log_event(
         session,
         "fetch",

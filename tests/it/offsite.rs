@@ -434,3 +434,92 @@ fn doctor_checks_the_off_site_storage() {
     assert_eq!(finding["level"], "problem");
     assert!(!doc.to_string().contains(SECRET_KEY));
 }
+
+#[test]
+fn a_lost_or_rotten_copy_never_replaces_a_good_one() {
+    let Some(s3) = S3Server::start() else { return };
+    let mut p = s3.project();
+    p.at("2026-02-01T10:00:00Z");
+    let older = p.backup(&["dev"]);
+    p.at("2026-02-02T10:00:00Z");
+    let newer = p.backup(&["dev"]);
+    let name = |id: &str| {
+        let f = p.data_file(id);
+        format!("team/dev/{}", f.file_name().unwrap().to_str().unwrap())
+    };
+
+    // The local file of `older` rots: pushing it again is refused before anything is sent,
+    // and the good off-site copy and its record stay.
+    let good = fs::read(s3.object(&name(&older))).unwrap();
+    let mut rotten = fs::read(p.data_file(&older)).unwrap();
+    rotten[10] ^= 0x01;
+    fs::write(p.data_file(&older), rotten).unwrap();
+    p.run(&["push", &older]).code(6);
+    assert_eq!(fs::read(s3.object(&name(&older))).unwrap(), good);
+    assert_eq!(entry(&p, &older)["remote"]["status"], "uploaded");
+
+    // `newer` is lost here and off-site: restoring it fails, marks it missing with its
+    // off-site copy failed, and `latest` then falls back to `older` (fetched whole from the
+    // bucket, since its local file is bad).
+    fs::remove_file(p.data_file(&newer)).unwrap();
+    fs::remove_file(s3.object(&name(&newer))).unwrap();
+    p.run(&[
+        "-y",
+        "restore",
+        "dev",
+        "--from",
+        &newer,
+        "--no-safety-backup",
+    ])
+    .code(5)
+    .stderr_has("does not exist");
+    let e = entry(&p, &newer);
+    assert_eq!(e["status"], "missing");
+    assert_eq!(e["remote"]["status"], "failed");
+    // The floor now protects `older`: cleanup keeps it.
+    let doc = p.json(&["cleanup", "--keep-last", "1", "--dry-run"], 0);
+    let removed: Vec<&str> = doc["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(!removed.contains(&older.as_str()), "{doc}");
+}
+
+#[test]
+fn safety_backups_stay_local_until_push_and_no_token_leaks_on_a_refused_signature() {
+    let Some(s3) = S3Server::start() else { return };
+    let p = s3.project();
+    let id = p.backup(&["dev"]);
+    p.run(&["-y", "restore", "dev", "--from", &id]).code(0);
+    let safety: Vec<serde_json::Value> = p
+        .backups()
+        .into_iter()
+        .filter(|b| b["reason"] == "pre-restore")
+        .collect();
+    assert_eq!(safety.len(), 1);
+    assert!(safety[0]["remote"].is_null(), "{}", safety[0]);
+    let doc = p.json(&["push"], 0);
+    assert_eq!(doc["pushed"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["pushed"][0]["id"], safety[0]["id"]);
+
+    // Wrong secret, with a session token: the server refuses the signature, and neither the
+    // token nor the secret appears in any output or file.
+    let token = "FaberSessionToken-9f8e7d6c";
+    let wrong = p
+        .with_var("AWS_SECRET_ACCESS_KEY", "wrong-secret-0123456789")
+        .with_var("AWS_SESSION_TOKEN", token);
+    let run = wrong.run(&["backup", "dev"]).code(6);
+    let doc = wrong.json(&["backup", "dev"], 6);
+    assert_eq!(doc["backup"]["remote"]["status"], "failed", "{doc}");
+    let mut seen = format!("{}{}{doc}", run.stdout, run.stderr);
+    for f in wrong.backup_files() {
+        seen.push_str(&String::from_utf8_lossy(
+            &fs::read(wrong.path(&format!("{BACKUPS}/{f}"))).unwrap(),
+        ));
+    }
+    for secret in [token, "wrong-secret-0123456789", SECRET_KEY] {
+        assert!(!seen.contains(secret), "{secret} was shown or stored");
+    }
+}
