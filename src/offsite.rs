@@ -286,6 +286,7 @@ impl Bucket {
         } else {
             let partial = PartialDir::create(&data).map_err(create_failed)?;
             let content = partial.content();
+            crate::fsutil::create_private_dir(&content)?;
             for f in &record.files {
                 let path = content.join(&f.name);
                 let file = crate::fsutil::create_new_private(&path)
@@ -340,19 +341,7 @@ impl Bucket {
 
     /// Removes a backup's objects (data and manifest). Objects already gone are not an error.
     pub fn delete_backup(&self, record: &BackupRecord) -> Result<()> {
-        let data = self.recorded_name(record);
-        let dir = data.rsplit_once('/').map_or("", |(d, _)| d);
-        let mut names: Vec<String> = if record.files.is_empty() {
-            vec![data.clone()]
-        } else {
-            record
-                .files
-                .iter()
-                .map(|f| format!("{data}/{}", f.name))
-                .collect()
-        };
-        names.push(format!("{dir}/{}.manifest.json", record.id));
-        self.delete_names(&names)
+        self.delete_names(&names_at(record, self.recorded_name(record)))
     }
 
     /// The name (below the prefix, or `/`-rooted when the prefix changed since) of a backup's
@@ -475,9 +464,16 @@ pub fn manifest_name(record: &BackupRecord) -> String {
     format!("{}/{}.manifest.json", record.environment, record.id)
 }
 
-/// Every object a backup has off-site.
+/// Every object a backup has off-site, where an upload puts them now.
 pub fn object_names(record: &BackupRecord) -> Vec<String> {
-    let data = data_name(record);
+    names_at(record, data_name(record))
+}
+
+/// A backup's objects when its data is named `data`: the data (each file of a directory dump
+/// below it), then the manifest beside it.
+fn names_at(record: &BackupRecord, data: String) -> Vec<String> {
+    let dir = data.rsplit_once('/').map_or("", |(d, _)| d);
+    let manifest = format!("{dir}/{}.manifest.json", record.id);
     let mut names: Vec<String> = if record.files.is_empty() {
         vec![data]
     } else {
@@ -487,7 +483,7 @@ pub fn object_names(record: &BackupRecord) -> Vec<String> {
             .map(|f| format!("{data}/{}", f.name))
             .collect()
     };
-    names.push(manifest_name(record));
+    names.push(manifest);
     names
 }
 

@@ -280,7 +280,8 @@ impl Project {
     }
 }
 
-fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+/// Every file below `dir`, as a path relative to `base`, appended to `out`.
+pub fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

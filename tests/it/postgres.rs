@@ -15,7 +15,7 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn server_up() -> bool {
+pub fn server_up() -> bool {
     services::available("PostgreSQL", "127.0.0.1:5432")
 }
 
@@ -131,7 +131,7 @@ fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
-const SCHEMA: &str = r#"
+pub const SCHEMA: &str = r#"
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE TABLE accounts (
     id serial PRIMARY KEY,
