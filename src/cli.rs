@@ -111,7 +111,7 @@ impl Command {
             Command::Backup(a) if !a.list => Some(&a.env),
             Command::Restore(a) if !a.dry_run.dry_run => Some(&a.env),
             Command::Rollback(a) if !a.dry_run.dry_run => Some(&a.env),
-            Command::Migrate(a) => Some(&a.env),
+            Command::Migrate(a) if !a.dry_run.dry_run => Some(&a.env),
             _ => None,
         }
     }

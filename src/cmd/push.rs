@@ -111,9 +111,17 @@ pub fn run(session: &Session, args: PushArgs) -> Result<Report> {
         report.failure = Some(
             Error::new(
                 Kind::Tool,
-                format!("{} of {} uploads failed", failed.len(), failed.len() + pushed.len()),
+                format!(
+                    "{} of {} uploads failed",
+                    failed.len(),
+                    failed.len() + pushed.len()
+                ),
             )
-            .with_hint("the local backups are intact; run `faber-db push` again when the storage is reachable"),
+            .with_hint(
+                "the lines above say why: a backup whose file no longer matches its SHA-256 is not \
+                 sent (`faber-db verify` marks it); the others can be pushed again when the \
+                 storage is reachable",
+            ),
         );
     }
     Ok(report)
@@ -291,7 +299,11 @@ pub fn fetch_if_missing(session: &Session, record: &BackupRecord) -> Result<bool
     {
         // Gone or damaged off-site, and not here either: the backup is missing, and its entry
         // no longer counts the off-site object as a copy to restore from.
-        let remote = failed(bucket.base_url(), record, e, session.ctx.now);
+        let remote = Remote::Failed {
+            url: url.clone(),
+            error: e.one_line(),
+            attempted_at: session.ctx.now,
+        };
         session.store.update(|reg| {
             if let Some(b) = reg.backups.iter_mut().find(|b| b.id == record.id) {
                 b.status = Status::Missing;
