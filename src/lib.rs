@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod confirm;
+pub mod crypt;
 pub mod dirdump;
 pub mod error;
 pub mod format;

@@ -7,6 +7,8 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::rc::Rc;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -109,6 +111,9 @@ pub struct Written {
     pub size_bytes: u64,
     /// Bytes of the dump before compression.
     pub raw_bytes: u64,
+    /// Of an encrypted backup: SHA-256 of the bytes encrypted (the compressed dump), which a
+    /// decryption must give back.
+    pub plaintext_sha256: Option<String>,
 }
 
 /// `io::copy` with a [`BUF_SIZE`] buffer. `io::copy` moves 8 KiB at a time from a `dyn Read`:
@@ -179,6 +184,18 @@ impl<W: Write> DecodeCheck<W> {
         })
     }
 
+    /// The inner writer, once the stream decoded to exactly `raw_bytes`.
+    fn finish_checked(self, raw_bytes: u64) -> io::Result<W> {
+        let (inner, decoded) = self.finish()?;
+        if decoded.is_some_and(|d| d != raw_bytes) {
+            return Err(undecodable(io::Error::other(format!(
+                "{raw_bytes} bytes in, {} decoded",
+                decoded.unwrap_or(0)
+            ))));
+        }
+        Ok(inner)
+    }
+
     /// The inner writer and the number of bytes the stream decoded to (`None` uncompressed).
     fn finish(self) -> io::Result<(W, Option<u64>)> {
         match self.decoder {
@@ -213,28 +230,62 @@ impl<W: Write> Write for DecodeCheck<W> {
     }
 }
 
-/// Streams `source` through `compression` and SHA-256 into `dest`, then flushes and syncs it.
-/// The compressed stream is decoded as it is written, and must decode to exactly what was read.
+/// Streams `source` through `compression`, then encryption to `recipients` when given, and
+/// SHA-256 into `dest`, then flushes and syncs it. The compressed stream is decoded as it is
+/// written, and must decode to exactly what was read. Encrypted, the stored bytes are hashed
+/// (what `sha256` covers) and so are the bytes encrypted (`plaintext_sha256`).
 pub fn write_stream(
     source: &mut dyn Read,
     compression: Compression,
+    recipients: Option<&[Box<dyn age::Recipient + Send>]>,
     dest: &File,
 ) -> io::Result<Written> {
-    let sink = HashWriter::new(DecodeCheck::new(
-        BufWriter::with_capacity(BUF_SIZE, dest),
-        compression,
-    )?);
-    let mut raw_bytes = 0u64;
-    let sink = match compression {
+    let file = BufWriter::with_capacity(BUF_SIZE, dest);
+    let Some(recipients) = recipients else {
+        let sink = HashWriter::new(DecodeCheck::new(file, compression)?);
+        let (sink, raw_bytes) = compress_into(source, compression, sink)?;
+        let (check, sha256, size_bytes) = sink.finish();
+        let file = check.finish_checked(raw_bytes)?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        return Ok(Written {
+            sha256,
+            size_bytes,
+            raw_bytes,
+            plaintext_sha256: None,
+        });
+    };
+    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as _))
+        .map_err(io::Error::other)?;
+    let stored = encryptor.wrap_output(HashWriter::new(file))?;
+    let sink = HashWriter::new(DecodeCheck::new(stored, compression)?);
+    let (sink, raw_bytes) = compress_into(source, compression, sink)?;
+    let (check, plaintext_sha256, _) = sink.finish();
+    let stored = check.finish_checked(raw_bytes)?.finish()?;
+    let (file, sha256, size_bytes) = stored.finish();
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(Written {
+        sha256,
+        size_bytes,
+        raw_bytes,
+        plaintext_sha256: Some(plaintext_sha256),
+    })
+}
+
+/// Copies `source` into `sink` through `compression`; the sink and the bytes read.
+fn compress_into<W: Write>(
+    source: &mut dyn Read,
+    compression: Compression,
+    mut sink: W,
+) -> io::Result<(W, u64)> {
+    match compression {
         Compression::None => {
-            let mut sink = sink;
-            raw_bytes = copy(source, &mut sink)?;
-            sink
+            let raw_bytes = copy(source, &mut sink)?;
+            Ok((sink, raw_bytes))
         }
         Compression::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(sink, flate2::Compression::default());
-            raw_bytes += copy(source, &mut enc)?;
-            enc.finish()?
+            let raw_bytes = copy(source, &mut enc)?;
+            Ok((enc.finish()?, raw_bytes))
         }
         Compression::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(sink, 3)?;
@@ -244,24 +295,10 @@ pub fn write_stream(
             if workers > 1 {
                 enc.multithread(workers)?;
             }
-            raw_bytes += copy(source, &mut enc)?;
-            enc.finish()?
+            let raw_bytes = copy(source, &mut enc)?;
+            Ok((enc.finish()?, raw_bytes))
         }
-    };
-    let (check, sha256, size_bytes) = sink.finish();
-    let (buf, decoded) = check.finish()?;
-    if decoded.is_some_and(|d| d != raw_bytes) {
-        return Err(undecodable(io::Error::other(format!(
-            "{raw_bytes} bytes in, {} decoded",
-            decoded.unwrap_or(0)
-        ))));
     }
-    buf.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(Written {
-        sha256,
-        size_bytes,
-        raw_bytes,
-    })
 }
 
 /// Reads a file on a thread of its own that hashes each chunk before handing it over, so that
@@ -274,7 +311,27 @@ pub struct HashedFile {
     current: Vec<u8>,
     pos: usize,
     failed: bool,
-    worker: Option<JoinHandle<(String, u64)>>,
+    worker: Option<JoinHandle<io::Result<(String, u64)>>>,
+    /// Set when the reader is dropped on purpose: the worker then hashes the rest by itself.
+    drain: Arc<AtomicBool>,
+}
+
+/// The hash of a [`HashedFile`] wrapped in a reader that cannot give it back (a decryptor):
+/// the reader is dropped, and the file's worker hashes what is left by itself.
+pub struct Drain {
+    worker: JoinHandle<io::Result<(String, u64)>>,
+    drain: Arc<AtomicBool>,
+}
+
+impl Drain {
+    /// Drops `reader` (which holds the [`HashedFile`]), then waits for the whole file's hash.
+    fn finish<R>(self, reader: R) -> io::Result<(String, u64)> {
+        self.drain.store(true, Ordering::SeqCst);
+        drop(reader);
+        self.worker
+            .join()
+            .map_err(|_| io::Error::other("the hashing thread failed"))?
+    }
 }
 
 /// Chunks read ahead of the consumer.
@@ -284,9 +341,12 @@ impl HashedFile {
     pub fn new(mut file: File) -> HashedFile {
         let (chunk_tx, chunks) = sync_channel::<io::Result<Vec<u8>>>(READ_AHEAD);
         let (spare, spare_rx) = sync_channel::<Vec<u8>>(READ_AHEAD + 2);
+        let drain = Arc::new(AtomicBool::new(false));
+        let draining = drain.clone();
         let worker = std::thread::spawn(move || {
             let mut hasher = Sha256::new();
             let mut bytes = 0u64;
+            let mut sending = true;
             loop {
                 let mut buf = spare_rx.try_recv().unwrap_or_default();
                 buf.resize(BUF_SIZE, 0);
@@ -295,19 +355,23 @@ impl HashedFile {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
+                        let failed = io::Error::new(e.kind(), e.to_string());
                         let _ = chunk_tx.send(Err(e));
-                        break;
+                        return Err(failed);
                     }
                 };
                 buf.truncate(n);
                 hasher.update(&buf);
                 bytes += n as u64;
-                if chunk_tx.send(Ok(buf)).is_err() {
-                    // The reader is gone: nobody wants the rest.
-                    break;
+                if sending && chunk_tx.send(Ok(buf)).is_err() {
+                    // The reader is gone: the rest is hashed only if someone waits for it.
+                    if !draining.load(Ordering::SeqCst) {
+                        return Err(io::Error::other("the reader stopped"));
+                    }
+                    sending = false;
                 }
             }
-            (hex::encode(hasher.finalize()), bytes)
+            Ok((hex::encode(hasher.finalize()), bytes))
         });
         HashedFile {
             chunks,
@@ -316,6 +380,15 @@ impl HashedFile {
             pos: 0,
             failed: false,
             worker: Some(worker),
+            drain,
+        }
+    }
+
+    /// The handle that gets this file's hash once the reader wrapping it is dropped.
+    fn drain(&mut self) -> Drain {
+        Drain {
+            worker: self.worker.take().expect("taken once"),
+            drain: self.drain.clone(),
         }
     }
 
@@ -331,7 +404,7 @@ impl HashedFile {
             .take()
             .expect("joined once")
             .join()
-            .map_err(|_| io::Error::other("the hashing thread failed"))
+            .map_err(|_| io::Error::other("the hashing thread failed"))?
     }
 }
 
@@ -357,7 +430,119 @@ impl Read for HashedFile {
     }
 }
 
-type StoredReader = HashedFile;
+/// What decrypts an encrypted backup: the identities to try, and the SHA-256 the decrypted
+/// bytes must have (when the backup recorded one).
+pub struct Decrypt<'a> {
+    pub identities: &'a [Box<dyn age::Identity + Send + Sync>],
+    pub plaintext_sha256: Option<&'a str>,
+}
+
+/// The stored bytes, decrypted when the backup is encrypted.
+pub enum StoredReader {
+    Plain(HashedFile),
+    Decrypted(Box<Decrypted>),
+}
+
+/// An encrypted file read through age: the decrypted bytes are hashed too, and checked against
+/// the SHA-256 recorded at backup when the stream ends.
+pub struct Decrypted {
+    reader: age::stream::StreamReader<HashedFile>,
+    hasher: Sha256,
+    expected: Option<String>,
+    drain: Drain,
+}
+
+impl StoredReader {
+    fn new(file: File, decrypt: Option<&Decrypt<'_>>) -> io::Result<StoredReader> {
+        let mut stored = HashedFile::new(file);
+        let Some(decrypt) = decrypt else {
+            return Ok(StoredReader::Plain(stored));
+        };
+        let drain = stored.drain();
+        let undecryptable = |e: age::DecryptError| {
+            let why = match e {
+                age::DecryptError::NoMatchingKeys => {
+                    "none of the age identities given can decrypt it".to_string()
+                }
+                age::DecryptError::InvalidHeader | age::DecryptError::UnknownFormat => {
+                    "it is not an age-encrypted file".to_string()
+                }
+                e => e.to_string(),
+            };
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("cannot decrypt the backup: {why}"),
+            )
+        };
+        let reader = age::Decryptor::new(stored)
+            .map_err(undecryptable)?
+            .decrypt(
+                decrypt
+                    .identities
+                    .iter()
+                    .map(|i| i.as_ref() as &dyn age::Identity),
+            )
+            .map_err(undecryptable)?;
+        Ok(StoredReader::Decrypted(Box::new(Decrypted {
+            reader,
+            hasher: Sha256::new(),
+            expected: decrypt.plaintext_sha256.map(str::to_string),
+            drain,
+        })))
+    }
+
+    /// Reads what is left and returns the SHA-256 and size of the whole stored file. Encrypted,
+    /// the rest is decrypted (age authenticates every chunk, the last one included) and the
+    /// decrypted bytes must have the recorded SHA-256. A rest that does not decrypt (a damaged
+    /// file) still gives the stored file's hash: the caller compares it, and the reader has
+    /// already seen the failure.
+    fn finish(self) -> io::Result<(String, u64)> {
+        match self {
+            StoredReader::Plain(file) => file.finish(),
+            StoredReader::Decrypted(mut d) => {
+                let rest = copy(&mut *d, &mut io::sink());
+                let Decrypted {
+                    reader,
+                    hasher,
+                    expected,
+                    drain,
+                } = *d;
+                let stored = drain.finish(reader)?;
+                let plain_differs =
+                    expected.is_some_and(|expected| hex::encode(hasher.finalize()) != expected);
+                if rest.is_ok() && plain_differs {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the decrypted backup does not match its recorded SHA-256",
+                    ));
+                }
+                Ok(stored)
+            }
+        }
+    }
+}
+
+impl Read for Decrypted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the encrypted backup is damaged: {e}"),
+            )
+        })?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Read for StoredReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            StoredReader::Plain(f) => f.read(buf),
+            StoredReader::Decrypted(d) => d.read(buf),
+        }
+    }
+}
 
 /// Reads the decoded dump out of a stored file while hashing the stored bytes, so that one pass
 /// over the file both checks its SHA-256 and feeds the structure check.
@@ -368,8 +553,12 @@ pub enum Decoder {
 }
 
 impl Decoder {
-    pub fn new(file: File, compression: Compression) -> io::Result<Decoder> {
-        let stored = HashedFile::new(file);
+    pub fn new(
+        file: File,
+        compression: Compression,
+        decrypt: Option<&Decrypt<'_>>,
+    ) -> io::Result<Decoder> {
+        let stored = StoredReader::new(file, decrypt)?;
         Ok(match compression {
             Compression::None => Decoder::None(stored),
             Compression::Gzip => Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(
@@ -515,7 +704,7 @@ mod tests {
 
     fn stored(compression: Compression, data: &[u8]) -> (tempfile::NamedTempFile, Written) {
         let f = tempfile::NamedTempFile::new().unwrap();
-        let written = write_stream(&mut &data[..], compression, f.as_file()).unwrap();
+        let written = write_stream(&mut &data[..], compression, None, f.as_file()).unwrap();
         (f, written)
     }
 
@@ -531,12 +720,67 @@ mod tests {
                 hash_file(File::open(f.path()).unwrap()).unwrap(),
                 (written.sha256.clone(), written.size_bytes)
             );
-            let mut d = Decoder::new(File::open(f.path()).unwrap(), c).unwrap();
+            let mut d = Decoder::new(File::open(f.path()).unwrap(), c, None).unwrap();
             let mut out = Vec::new();
             d.read_to_end(&mut out).unwrap();
             assert_eq!(out, data);
             assert_eq!(d.finish().unwrap().0, written.sha256);
         }
+    }
+
+    #[test]
+    fn encrypted_streams_decrypt_only_with_the_identity_and_catch_damage() {
+        use std::str::FromStr;
+        let data: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 97).to_le_bytes())
+            .collect();
+        let key = age::x25519::Identity::generate();
+        let recipients: Vec<Box<dyn age::Recipient + Send>> = vec![Box::new(key.to_public())];
+        let identities: Vec<Box<dyn age::Identity + Send + Sync>> = vec![Box::new(key)];
+        let other: Vec<Box<dyn age::Identity + Send + Sync>> =
+            vec![Box::new(age::x25519::Identity::generate())];
+        for c in [Compression::None, Compression::Zstd] {
+            let f = tempfile::NamedTempFile::new().unwrap();
+            let written = write_stream(&mut &data[..], c, Some(&recipients), f.as_file()).unwrap();
+            let plain = written.plaintext_sha256.clone().unwrap();
+            assert_ne!(plain, written.sha256);
+            // What is stored is not the data, and hashes to the recorded SHA-256.
+            let bytes = std::fs::read(f.path()).unwrap();
+            assert!(
+                !bytes
+                    .windows(64)
+                    .any(|w| data.windows(64).next() == Some(w))
+            );
+            assert_eq!(
+                hash_file(File::open(f.path()).unwrap()).unwrap().0,
+                written.sha256
+            );
+            let decrypt = |ids| Decrypt {
+                identities: ids,
+                plaintext_sha256: Some(&plain),
+            };
+            let open = |ids| Decoder::new(File::open(f.path()).unwrap(), c, Some(&decrypt(ids)));
+            let mut d = open(&identities).unwrap();
+            let mut out = Vec::new();
+            d.read_to_end(&mut out).unwrap();
+            assert_eq!(out, data);
+            assert_eq!(d.finish().unwrap().0, written.sha256);
+            // Another identity cannot open it.
+            let err = open(&other).err().unwrap();
+            assert!(
+                err.to_string().contains("none of the age identities"),
+                "{err}"
+            );
+            // A flipped byte fails the read, and the file's hash says it changed.
+            let mut damaged = bytes.clone();
+            let at = damaged.len() - 100;
+            damaged[at] ^= 1;
+            std::fs::write(f.path(), &damaged).unwrap();
+            let mut d = open(&identities).unwrap();
+            assert!(d.read_to_end(&mut Vec::new()).is_err());
+            assert_ne!(d.finish().unwrap().0, written.sha256);
+        }
+        let _ = age::x25519::Recipient::from_str("age1not-a-key").unwrap_err();
     }
 
     #[test]
@@ -564,7 +808,7 @@ mod tests {
     #[test]
     fn verified_decoder_fails_at_the_end_on_a_wrong_hash() {
         let (f, written) = stored(Compression::Zstd, b"some data worth keeping");
-        let open = || Decoder::new(File::open(f.path()).unwrap(), Compression::Zstd).unwrap();
+        let open = || Decoder::new(File::open(f.path()).unwrap(), Compression::Zstd, None).unwrap();
         let mut ok = Vec::new();
         VerifiedDecoder::new(open(), &written.sha256)
             .read_to_end(&mut ok)

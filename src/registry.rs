@@ -85,6 +85,9 @@ pub struct BackupRecord {
     pub encrypted: bool,
     /// SHA-256 of the file; of a directory dump, SHA-256 of its sorted `sha256sum` listing.
     pub sha256: String,
+    /// Of an encrypted backup: SHA-256 of the bytes encrypted, checked after decryption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plaintext_sha256: Option<String>,
     /// The files of a directory dump, each with its own SHA-256.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<crate::dirdump::FileDigest>,

@@ -12,6 +12,7 @@ use crate::Report;
 use crate::cmd::{self, list};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
+use crate::crypt;
 use crate::dirdump::{self, FileDigest};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
@@ -200,6 +201,15 @@ fn take_inner(
         None if db.formats().contains(&env.format) => env.format,
         None => db.formats()[0],
     };
+    // Encryption that is asked for must be usable before anything is dumped: never plaintext.
+    let recipients = crypt::recipients(session, env)?;
+    if recipients.is_some() && format == Format::Directory {
+        return Err(Error::config(format!(
+            "environment `{}` is encrypted, and directory dumps are not encrypted yet",
+            env.name
+        ))
+        .with_hint("use --format sql or --format custom for this environment's backups"));
+    }
     let server_version = db.check_connection()?;
     ui.ok(format!(
         "Connected to {} ({server_version})",
@@ -235,7 +245,12 @@ fn take_inner(
     // A directory dump's files carry their own compression suffixes.
     let suffix = match format {
         Format::Directory => format.extension().to_string(),
-        _ => format!("{}{}", format.extension(), compression.extension()),
+        _ => format!(
+            "{}{}{}",
+            format.extension(),
+            compression.extension(),
+            if recipients.is_some() { ".age" } else { "" }
+        ),
     };
 
     // Reserve the ID under the registry lock: the `.partial` file claims it. IDs are unique
@@ -274,7 +289,12 @@ fn take_inner(
                 DumpTo::Stream(&mut |source| {
                     let mut source = progress::Reader::new(source, bar.as_ref())
                         .showing_stored(file.file(), &label);
-                    pipeline::write_stream(&mut source, compression, file.file())
+                    pipeline::write_stream(
+                        &mut source,
+                        compression,
+                        recipients.as_deref(),
+                        file.file(),
+                    )
                 }),
             );
             if let Some(bar) = bar {
@@ -291,6 +311,7 @@ fn take_inner(
                 sha256: written.sha256,
                 size_bytes: written.size_bytes,
                 raw_bytes: written.raw_bytes,
+                plaintext_sha256: written.plaintext_sha256,
                 files: Vec::new(),
             };
             (dumped, stored)
@@ -323,6 +344,7 @@ fn take_inner(
                 sha256: dirdump::checksum(&files),
                 size_bytes: size,
                 raw_bytes: size,
+                plaintext_sha256: None,
                 files,
             };
             (dumped, stored)
@@ -352,8 +374,9 @@ fn take_inner(
         format,
         compression,
         compressed: compression != Compression::None,
-        encrypted: false,
+        encrypted: stored.plaintext_sha256.is_some(),
         sha256: stored.sha256,
+        plaintext_sha256: stored.plaintext_sha256,
         files: stored.files,
         tool_version: dumped.tool_version.clone(),
         server_version: Some(server_version),
@@ -444,6 +467,7 @@ struct Stored {
     sha256: String,
     size_bytes: u64,
     raw_bytes: u64,
+    plaintext_sha256: Option<String>,
     /// The files of a directory dump (empty for a single file).
     files: Vec<FileDigest>,
 }
@@ -497,7 +521,10 @@ fn read_back(
     let unreadable =
         |e: std::io::Error| Error::verification("the backup file cannot be read back").caused_by(e);
     let differs = || Error::verification("the backup file read back differs from what was written");
-    if matches!(format, Format::Sql | Format::Sqlite) {
+    // An encrypted archive cannot be decrypted here (only public keys are at hand): its
+    // compressed stream was decoded as it was written, and verify checks its structure with
+    // the identity.
+    if matches!(format, Format::Sql | Format::Sqlite) || written.plaintext_sha256.is_some() {
         // The stream was decoded as it was written (content checksum and length), and its
         // structure checked on the raw stream (the dump's trailer, SQLite's integrity check):
         // what is left is that the disk holds the bytes written. Hashing them is ~1 GB/s, where
@@ -508,7 +535,7 @@ fn read_back(
         }
         return Ok(());
     }
-    let mut decoder = Decoder::new(reread, compression).map_err(unreadable)?;
+    let mut decoder = Decoder::new(reread, compression, None).map_err(unreadable)?;
     let mut counted = Counted::new(&mut decoder);
     // Only archives get here (SQLite images and plain SQL returned above).
     structure_ok(db.kind(), format, Source::Stream(&mut counted), work_dir)?;

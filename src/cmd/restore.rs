@@ -404,11 +404,13 @@ fn stage<'a>(
     }
     let path = record.path(session.store.dir());
     let migrations_table = env.migrations_table.as_deref();
+    let decryption = crate::crypt::Decryption::of(session, record)?.map(std::sync::Arc::new);
     if db.loads_on_commit() {
         let stored = StoredFile {
             path,
             compression: record.compression,
             sha256: record.sha256.clone(),
+            decryption,
         };
         return db.stage_restore(
             record.format,
@@ -423,7 +425,7 @@ fn stage<'a>(
     let explicit = jobs.is_some();
     let jobs = jobs.unwrap_or_else(default_jobs);
     let from_disk = record.format == Format::Directory
-        || (parallel && record.compression == Compression::None && jobs > 1);
+        || (parallel && record.compression == Compression::None && !record.encrypted && jobs > 1);
     if from_disk {
         let staged =
             db.stage_restore(record.format, Source::Path(&path), migrations_table, jobs)?;
@@ -435,7 +437,7 @@ fn stage<'a>(
         return Ok(staged);
     }
     if parallel && jobs > 1 {
-        match decode_to_work_file(session, env, record) {
+        match decode_to_work_file(session, env, record, decryption.as_deref()) {
             Ok(decoded) => {
                 return db.stage_restore(
                     record.format,
@@ -461,7 +463,7 @@ fn stage<'a>(
             record.format
         ));
     }
-    let mut decoder = open_verified(&path, record)?;
+    let mut decoder = open_verified(&path, record, decryption.as_deref())?;
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let staged = db.stage_restore(
@@ -478,10 +480,15 @@ fn stage<'a>(
 
 /// The decoded data of the backup file at `path`, whose end is reported only if the whole
 /// file hashed to the recorded SHA-256.
-fn open_verified(path: &Path, record: &BackupRecord) -> Result<VerifiedDecoder> {
+fn open_verified(
+    path: &Path,
+    record: &BackupRecord,
+    decryption: Option<&crate::crypt::Decryption>,
+) -> Result<VerifiedDecoder> {
     let file =
         File::open(path).map_err(|e| Error::io(Kind::Verification, "cannot open", path, e))?;
-    let decoder = Decoder::new(file, record.compression)
+    let decrypt = decryption.map(|d| d.decrypt());
+    let decoder = Decoder::new(file, record.compression, decrypt.as_ref())
         .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
     Ok(VerifiedDecoder::new(decoder, &record.sha256))
 }
@@ -499,6 +506,7 @@ fn decode_to_work_file(
     session: &Session,
     env: &Environment,
     record: &BackupRecord,
+    decryption: Option<&crate::crypt::Decryption>,
 ) -> Result<crate::fsutil::PartialFile> {
     let dir = session.store.env_dir(&env.name)?;
     crate::fsutil::ensure_free_space(
@@ -510,7 +518,7 @@ fn decode_to_work_file(
     let work = dir.join(format!("restore-{}-{}.dump", record.id, std::process::id()));
     let partial = crate::fsutil::PartialFile::create(&work)
         .map_err(|e| Error::io(Kind::Tool, "cannot create", &work, e))?;
-    let mut decoder = open_verified(&record.path(session.store.dir()), record)?;
+    let mut decoder = open_verified(&record.path(session.store.dir()), record, decryption)?;
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "decode");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let mut out = std::io::BufWriter::with_capacity(crate::pipeline::BUF_SIZE, partial.file());

@@ -256,7 +256,12 @@ pub fn check(session: &Session, record: &BackupRecord, depth: Depth) -> Checked 
                 );
             }
         };
-        let mut decoder = match Decoder::new(file, record.compression) {
+        let decryption = match crate::crypt::Decryption::of(session, record) {
+            Ok(d) => d,
+            Err(e) => return not_run(e.kind(), e.one_line()),
+        };
+        let decrypt = decryption.as_ref().map(|d| d.decrypt());
+        let mut decoder = match Decoder::new(file, record.compression, decrypt.as_ref()) {
             Ok(d) => d,
             Err(e) => return not_run(Kind::Verification, format!("cannot decode: {e}")),
         };

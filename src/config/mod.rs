@@ -29,6 +29,17 @@ pub struct Config {
     pub offsite: Option<Offsite>,
     /// `[notify]`: the webhook told when a backup, restore, rollback or migrate fails.
     pub notify: Option<Notify>,
+    /// `[encryption]`: the age recipients and identity file, when configured.
+    pub encryption: Option<Encryption>,
+}
+
+/// Client-side encryption with age (`[encryption]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encryption {
+    /// Public keys (`age1…`): each can decrypt the backups.
+    pub recipients: Vec<String>,
+    /// The identity file restore and verify decrypt with (FABER_AGE_IDENTITY overrides it).
+    pub identity_file: Option<PathBuf>,
 }
 
 /// Where notifications go: a URL given inline, or the variable holding it (by default
@@ -125,6 +136,8 @@ pub struct Environment {
     pub max_backup_age: Option<std::time::Duration>,
     /// Backups of this environment are copied to `[storage.offsite]`.
     pub offsite: bool,
+    /// Backups of this environment are encrypted to `[encryption]`'s recipients.
+    pub encrypt: bool,
 }
 
 /// Tables larger than this get estimated row counts unless the config says otherwise.
@@ -292,6 +305,15 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
             on_success: n.on_success,
         }),
     };
+    let encrypt_default = raw
+        .encryption
+        .as_ref()
+        .and_then(|e| e.encrypt)
+        .unwrap_or(false);
+    let encryption = raw.encryption.map(|e| Encryption {
+        recipients: e.age_recipients,
+        identity_file: e.age_identity_file.map(|f| expand_home(root, &f)),
+    });
     let mut environments = BTreeMap::new();
     for (name, env) in raw.environments {
         if !ids::is_valid_env_name(&name) {
@@ -312,8 +334,10 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
                 .map_or(DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, |s| s.0),
             max_backup_age: raw.defaults.max_backup_age.map(|a| a.0),
         };
+        let encrypt = env.encrypt.unwrap_or(encrypt_default);
         let mut resolved = resolve_env(&name, env, listed, defaults, offsite.is_some())
             .map_err(|e| bad(format!("environments.{name}: {e}")))?;
+        resolved.encrypt = encrypt;
         if resolved.migrations_table.is_none() {
             resolved.migrations_table.clone_from(&raw.migrations.table);
         }
@@ -327,7 +351,16 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
         migrations_directory: raw.migrations.directory.map(|d| root.join(d)),
         offsite,
         notify,
+        encryption,
     })
+}
+
+/// A path from the config: `~/` is the home directory, a relative path is taken from the root.
+fn expand_home(root: &Path, path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => root.join(path),
+    }
 }
 
 fn retention_from_days(days: u64) -> std::result::Result<Retention, String> {
@@ -385,6 +418,7 @@ fn resolve_env(
         retention,
         protected,
         offsite: raw.offsite.unwrap_or(protected && has_offsite),
+        encrypt: false,
         backup_before_migrate: raw.backup_before_migrate.unwrap_or(is_production),
         rollback_on_failure: raw.rollback_on_failure.unwrap_or(is_production),
         migrate_command: raw.migrate_command,

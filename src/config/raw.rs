@@ -30,6 +30,7 @@ pub struct RawConfig {
     pub migrations: RawMigrations,
     #[serde(default)]
     pub storage: RawStorage,
+    pub encryption: Option<RawEncryption>,
     pub notify: Option<RawNotify>,
     /// Original plugin keys with no meaning for faber-db.
     #[allow(dead_code)]
@@ -72,6 +73,7 @@ pub struct RawEnvironment {
     pub row_count_max_table_size: Option<ByteSize>,
     pub max_backup_age: Option<Age>,
     pub offsite: Option<bool>,
+    pub encrypt: Option<bool>,
     /// Original plugin key with no meaning for faber-db.
     #[allow(dead_code)]
     pub auto_migrate: Option<IgnoredAny>,
@@ -147,4 +149,15 @@ pub struct RawNotify {
     pub webhook_url_env: Option<String>,
     #[serde(default)]
     pub on_success: bool,
+}
+
+/// `[encryption]`: age recipients backups are encrypted to, and where the identity to decrypt
+/// them is. Only public keys and a path: never a secret key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEncryption {
+    pub encrypt: Option<bool>,
+    #[serde(default)]
+    pub age_recipients: Vec<String>,
+    pub age_identity_file: Option<String>,
 }

@@ -112,12 +112,24 @@ pub enum Source<'a> {
     Stored(&'a StoredFile),
 }
 
-/// A backup file as stored: where, how compressed, and the SHA-256 its bytes must have.
-#[derive(Debug, Clone)]
+/// A backup file as stored: where, how compressed (and encrypted), and the SHA-256 its bytes
+/// must have.
+#[derive(Clone)]
 pub struct StoredFile {
     pub path: std::path::PathBuf,
     pub compression: Compression,
     pub sha256: String,
+    pub decryption: Option<std::sync::Arc<crate::crypt::Decryption>>,
+}
+
+impl std::fmt::Debug for StoredFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredFile")
+            .field("path", &self.path)
+            .field("compression", &self.compression)
+            .field("encrypted", &self.decryption.is_some())
+            .finish()
+    }
 }
 
 impl StoredFile {
@@ -131,7 +143,8 @@ impl StoredFile {
                 e,
             )
         })?;
-        let decoder = crate::pipeline::Decoder::new(file, self.compression)
+        let decrypt = self.decryption.as_ref().map(|d| d.decrypt());
+        let decoder = crate::pipeline::Decoder::new(file, self.compression, decrypt.as_ref())
             .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
         Ok(crate::pipeline::VerifiedDecoder::new(decoder, &self.sha256))
     }

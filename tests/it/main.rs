@@ -7,6 +7,7 @@ mod cleanup;
 mod config;
 mod corruption;
 mod docs;
+mod encryption;
 mod json;
 mod lifecycle;
 mod migrations;

@@ -1,0 +1,133 @@
+//! Client-side encryption with age (`[encryption]`): backups are encrypted to public keys
+//! before anything is written, and decrypted with an identity only restore and verify need.
+//! Encryption that is asked for but cannot be set up refuses the backup: never plaintext.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use crate::config::Environment;
+use crate::error::{Error, Result};
+use crate::pipeline::Decrypt;
+use crate::registry::BackupRecord;
+use crate::session::Session;
+
+/// The variable holding an identity (an `AGE-SECRET-KEY-1…` key, or the path of a file of
+/// them); it takes precedence over `age_identity_file`.
+pub const IDENTITY_VAR: &str = "FABER_AGE_IDENTITY";
+
+pub type Recipients = Vec<Box<dyn age::Recipient + Send>>;
+type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
+
+/// The recipients `env`'s backups are encrypted to; `None` when it is not encrypted. Asked for
+/// but not usable (no `[encryption]`, no recipients, one that does not parse): a config error.
+pub fn recipients(session: &Session, env: &Environment) -> Result<Option<Recipients>> {
+    if !env.encrypt {
+        return Ok(None);
+    }
+    let refused = |what: String| {
+        Error::config(format!(
+            "environment `{}` is encrypted, but {what}; nothing was backed up",
+            env.name
+        ))
+        .with_hint(
+            "list public keys in [encryption] age_recipients = [\"age1…\"] (see \
+             docs/configuration.md), or set encrypt = false for this environment",
+        )
+    };
+    let Some(config) = &session.config.encryption else {
+        return Err(refused("there is no [encryption] section".into()));
+    };
+    if config.recipients.is_empty() {
+        return Err(refused("[encryption] age_recipients is empty".into()));
+    }
+    config
+        .recipients
+        .iter()
+        .map(|r| {
+            age::x25519::Recipient::from_str(r.trim())
+                .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+                .map_err(|_| refused(format!("`{}` is not an age recipient (age1…)", shorten(r))))
+        })
+        .collect::<Result<Recipients>>()
+        .map(Some)
+}
+
+/// What decrypts one backup: the identities of this run and the backup's plaintext SHA-256.
+pub struct Decryption {
+    identities: Identities,
+    plaintext_sha256: Option<String>,
+}
+
+impl Decryption {
+    /// `None` for a backup that is not encrypted; else the identities from FABER_AGE_IDENTITY
+    /// or `age_identity_file`, which must be there.
+    pub fn of(session: &Session, record: &BackupRecord) -> Result<Option<Decryption>> {
+        if !record.encrypted {
+            return Ok(None);
+        }
+        Ok(Some(Decryption {
+            identities: identities(session)?,
+            plaintext_sha256: record.plaintext_sha256.clone(),
+        }))
+    }
+
+    pub fn decrypt(&self) -> Decrypt<'_> {
+        Decrypt {
+            identities: &self.identities,
+            plaintext_sha256: self.plaintext_sha256.as_deref(),
+        }
+    }
+}
+
+fn identities(session: &Session) -> Result<Identities> {
+    let missing = || {
+        Error::config("the backup is encrypted and no age identity is given").with_hint(format!(
+            "set {IDENTITY_VAR} to the identity (AGE-SECRET-KEY-1…) or to its file, or \
+             age_identity_file in [encryption]"
+        ))
+    };
+    if let Some(value) = session.vars.get(IDENTITY_VAR) {
+        let value = value.trim();
+        if value.starts_with("AGE-SECRET-KEY-") {
+            let identity = age::x25519::Identity::from_str(value).map_err(|_| {
+                Error::config(format!("{IDENTITY_VAR} holds a malformed age identity"))
+                    .with_hint("it should be one AGE-SECRET-KEY-1… line, as age-keygen writes it")
+            })?;
+            return Ok(vec![Box::new(identity)]);
+        }
+        return from_file(&session.config.root.join(value));
+    }
+    match session
+        .config
+        .encryption
+        .as_ref()
+        .and_then(|e| e.identity_file.as_ref())
+    {
+        Some(file) => from_file(file),
+        None => Err(missing()),
+    }
+}
+
+fn from_file(path: &Path) -> Result<Identities> {
+    let unreadable = |e: String| {
+        Error::config(format!(
+            "cannot read the age identity file {}",
+            path.display()
+        ))
+        .caused_by(e)
+        .with_hint("check age_identity_file or FABER_AGE_IDENTITY")
+    };
+    age::IdentityFile::from_file(path.to_string_lossy().into_owned())
+        .map_err(|e| unreadable(e.to_string()))?
+        .into_identities()
+        .map_err(|e| unreadable(e.to_string()))
+}
+
+/// The start of a value that may be long, for an error message.
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(24).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
