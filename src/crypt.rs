@@ -44,6 +44,13 @@ pub fn recipients(session: &Session, env: &Environment) -> Result<Option<Recipie
         .recipients
         .iter()
         .map(|r| {
+            if r.contains("AGE-SECRET-KEY") {
+                return Err(refused(
+                    "age_recipients holds a secret key (AGE-SECRET-KEY-…); it belongs with \
+                     whoever restores, and only its public key (age1…) in the config"
+                        .into(),
+                ));
+            }
             age::x25519::Recipient::from_str(r.trim())
                 .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
                 .map_err(|_| refused(format!("`{}` is not an age recipient (age1…)", shorten(r))))
@@ -64,6 +71,15 @@ impl Decryption {
     pub fn of(session: &Session, record: &BackupRecord) -> Result<Option<Decryption>> {
         if !record.encrypted {
             return Ok(None);
+        }
+        if record.plaintext_sha256.is_none() {
+            return Err(Error::verification(format!(
+                "{} is encrypted, but its entry has no plaintext SHA-256 to check it against",
+                record.id
+            ))
+            .with_hint(
+                "the entry was changed by hand; rebuild it with `faber-db doctor --repair`",
+            ));
         }
         Ok(Some(Decryption {
             identities: identities(session)?,
@@ -88,12 +104,25 @@ fn identities(session: &Session) -> Result<Identities> {
     };
     if let Some(value) = session.vars.get(IDENTITY_VAR) {
         let value = value.trim();
-        if value.starts_with("AGE-SECRET-KEY-") {
-            let identity = age::x25519::Identity::from_str(value).map_err(|_| {
-                Error::config(format!("{IDENTITY_VAR} holds a malformed age identity"))
-                    .with_hint("it should be one AGE-SECRET-KEY-1… line, as age-keygen writes it")
-            })?;
-            return Ok(vec![Box::new(identity)]);
+        // The identity itself (a key, or a whole identity file's text): parsed, never echoed.
+        if value.contains("AGE-SECRET-KEY") || value.contains('\n') || value.starts_with('#') {
+            let malformed = || {
+                Error::config(format!("{IDENTITY_VAR} holds no usable age identity")).with_hint(
+                    "give one AGE-SECRET-KEY-1… key, an identity file's text as age-keygen \
+                     writes it, or the path of such a file",
+                )
+            };
+            return age::IdentityFile::from_buffer(value.as_bytes())
+                .map_err(|_| malformed())?
+                .into_identities()
+                .map_err(|_| malformed())
+                .and_then(|ids| {
+                    if ids.is_empty() {
+                        Err(malformed())
+                    } else {
+                        Ok(ids)
+                    }
+                });
         }
         return from_file(&session.config.root.join(value));
     }

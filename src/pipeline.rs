@@ -347,8 +347,13 @@ impl HashedFile {
             let mut hasher = Sha256::new();
             let mut bytes = 0u64;
             let mut sending = true;
+            let mut kept = Vec::new();
             loop {
-                let mut buf = spare_rx.try_recv().unwrap_or_default();
+                let mut buf = if sending {
+                    spare_rx.try_recv().unwrap_or_default()
+                } else {
+                    std::mem::take(&mut kept)
+                };
                 buf.resize(BUF_SIZE, 0);
                 let n = match file.read(&mut buf) {
                     Ok(0) => break,
@@ -363,7 +368,9 @@ impl HashedFile {
                 buf.truncate(n);
                 hasher.update(&buf);
                 bytes += n as u64;
-                if sending && chunk_tx.send(Ok(buf)).is_err() {
+                if !sending {
+                    kept = buf;
+                } else if chunk_tx.send(Ok(buf)).is_err() {
                     // The reader is gone: the rest is hashed only if someone waits for it.
                     if !draining.load(Ordering::SeqCst) {
                         return Err(io::Error::other("the reader stopped"));

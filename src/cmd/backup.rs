@@ -202,7 +202,18 @@ fn take_inner(
         None => db.formats()[0],
     };
     // Encryption that is asked for must be usable before anything is dumped: never plaintext.
-    let recipients = crypt::recipients(session, env)?;
+    let mut recipients = crypt::recipients(session, env)?;
+    // The file is also encrypted to a key of this run only, forgotten when it ends: with it the
+    // read-back can decrypt what was stored and check it as verify would, though only public
+    // keys are configured.
+    let check_key: Vec<Box<dyn age::Identity + Send + Sync>> = match &mut recipients {
+        Some(r) => {
+            let key = age::x25519::Identity::generate();
+            r.push(Box::new(key.to_public()));
+            vec![Box::new(key)]
+        }
+        None => Vec::new(),
+    };
     if recipients.is_some() && format == Format::Directory {
         return Err(Error::config(format!(
             "environment `{}` is encrypted, and directory dumps are not encrypted yet",
@@ -306,7 +317,22 @@ fn take_inner(
                 .clone()
                 .ok_or_else(|| Error::tool("the dump produced no stream"))?;
             report_dumped(session, db.as_ref(), &written, compression);
-            read_back(db.as_ref(), format, file, &written, compression, &env_dir)?;
+            let decrypt = written
+                .plaintext_sha256
+                .as_deref()
+                .map(|sha| pipeline::Decrypt {
+                    identities: &check_key,
+                    plaintext_sha256: Some(sha),
+                });
+            read_back(
+                db.as_ref(),
+                format,
+                file,
+                &written,
+                compression,
+                decrypt.as_ref(),
+                &env_dir,
+            )?;
             let stored = Stored {
                 sha256: written.sha256,
                 size_bytes: written.size_bytes,
@@ -514,6 +540,7 @@ fn read_back(
     file: &PartialFile,
     written: &pipeline::Written,
     compression: Compression,
+    decrypt: Option<&pipeline::Decrypt<'_>>,
     work_dir: &std::path::Path,
 ) -> Result<()> {
     let reread = File::open(file.path())
@@ -521,10 +548,7 @@ fn read_back(
     let unreadable =
         |e: std::io::Error| Error::verification("the backup file cannot be read back").caused_by(e);
     let differs = || Error::verification("the backup file read back differs from what was written");
-    // An encrypted archive cannot be decrypted here (only public keys are at hand): its
-    // compressed stream was decoded as it was written, and verify checks its structure with
-    // the identity.
-    if matches!(format, Format::Sql | Format::Sqlite) || written.plaintext_sha256.is_some() {
+    if matches!(format, Format::Sql | Format::Sqlite) {
         // The stream was decoded as it was written (content checksum and length), and its
         // structure checked on the raw stream (the dump's trailer, SQLite's integrity check):
         // what is left is that the disk holds the bytes written. Hashing them is ~1 GB/s, where
@@ -535,7 +559,7 @@ fn read_back(
         }
         return Ok(());
     }
-    let mut decoder = Decoder::new(reread, compression, None).map_err(unreadable)?;
+    let mut decoder = Decoder::new(reread, compression, decrypt).map_err(unreadable)?;
     let mut counted = Counted::new(&mut decoder);
     // Only archives get here (SQLite images and plain SQL returned above).
     structure_ok(db.kind(), format, Source::Stream(&mut counted), work_dir)?;

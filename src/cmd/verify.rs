@@ -263,7 +263,16 @@ pub fn check(session: &Session, record: &BackupRecord, depth: Depth) -> Checked 
         let decrypt = decryption.as_ref().map(|d| d.decrypt());
         let mut decoder = match Decoder::new(file, record.compression, decrypt.as_ref()) {
             Ok(d) => d,
-            Err(e) => return not_run(Kind::Verification, format!("cannot decode: {e}")),
+            // A header that does not open may be a wrong key or a damaged file: the file's
+            // hash tells which.
+            Err(e) => {
+                return match checksum_ok(session, record) {
+                    Err((c, Some(status))) => {
+                        verdict(status, "not run".into(), true, Some(c.one_line()))
+                    }
+                    _ => not_run(Kind::Verification, format!("cannot decode: {e}")),
+                };
+            }
         };
         let structure = structure(
             session,

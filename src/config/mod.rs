@@ -338,6 +338,13 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
         let mut resolved = resolve_env(&name, env, listed, defaults, offsite.is_some())
             .map_err(|e| bad(format!("environments.{name}: {e}")))?;
         resolved.encrypt = encrypt;
+        if encrypt && resolved.format == Format::Directory {
+            return Err(bad(format!(
+                "environments.{name}: format = \"directory\" cannot be encrypted yet, and \
+                 encryption is on"
+            ))
+            .with_hint("use format = \"custom\" (parallel restores work from it too)"));
+        }
         if resolved.migrations_table.is_none() {
             resolved.migrations_table.clone_from(&raw.migrations.table);
         }

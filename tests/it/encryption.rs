@@ -67,9 +67,27 @@ fn sqlite_backups_are_stored_encrypted_and_restore_only_with_the_identity() {
     p.sqlite("db/dev.sqlite3")
         .execute_batch("DELETE FROM t;")
         .unwrap();
-    p.run(&["-y", "restore", "dev", "--from", &id, "--no-safety-backup"])
-        .code(0);
+    // With its safety backup: that one is encrypted too.
+    p.run(&["-y", "restore", "dev", "--from", &id]).code(0);
     assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
+    let safety = p
+        .backups()
+        .into_iter()
+        .find(|b| b["reason"] == "pre-restore")
+        .expect("a safety backup");
+    assert_eq!(safety["encrypted"], true);
+    let safety_file = p.data_file(safety["id"].as_str().unwrap());
+    assert!(safety_file.to_str().unwrap().ends_with(".age"));
+    assert!(
+        fs::read(&safety_file)
+            .unwrap()
+            .starts_with(b"age-encryption.org/v1")
+    );
+
+    // The identity may also be given as an identity file's whole text.
+    let text = fs::read_to_string(p.path("keys/backup.key")).unwrap();
+    let p = p.with_var("FABER_AGE_IDENTITY", &text);
+    p.run(&["verify", &id]).code(0);
 
     // Another identity, given by the variable (which takes precedence): exit 5, said plainly,
     // and nothing restored.
@@ -78,6 +96,7 @@ fn sqlite_backups_are_stored_encrypted_and_restore_only_with_the_identity() {
         .unwrap();
     let other = keys();
     let wrong = p.with_var("FABER_AGE_IDENTITY", &other.secret);
+    assert_eq!(wrong.backups().len(), 2);
     wrong
         .run(&["-y", "restore", "dev", "--from", &id, "--no-safety-backup"])
         .code(5)
@@ -112,6 +131,51 @@ fn a_damaged_encrypted_backup_is_corrupt_and_never_restored() {
         .code(5);
     p.run(&["verify", &id]).code(5);
     assert_eq!(p.backups()[0]["status"], "corrupt");
+
+    // Damage in the header (where the file key is wrapped) looks like a wrong key to age;
+    // verify tells them apart by the file's hash.
+    let id = p.backup(&["dev"]);
+    let path = p.data_file(&id);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[40] ^= 0x01;
+    fs::write(&path, bytes).unwrap();
+    p.run(&["verify", &id]).code(5).stdout_has("checksum");
+    let e = p
+        .backups()
+        .into_iter()
+        .find(|b| b["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(e["status"], "corrupt");
+}
+
+#[test]
+fn secret_keys_in_the_wrong_place_are_refused_and_never_echoed() {
+    let k = keys();
+    // A secret key pasted into age_recipients.
+    let p = Project::with_config(&format!(
+        "{DEFAULT_CONFIG}\n[encryption]\nencrypt = true\nage_recipients = [\"{}\"]\n",
+        k.secret
+    ))
+    .seeded("db/dev.sqlite3");
+    let run = p
+        .run(&["backup", "dev"])
+        .code(1)
+        .stderr_has("holds a secret key");
+    assert!(!run.stderr.contains(&k.secret[20..]), "{}", run.stderr);
+    p.assert_nothing_left("dev");
+    // A malformed identity in the variable: said so, not shown, not logged.
+    let p = project(&k).seeded("db/dev.sqlite3");
+    let id = p.backup(&["dev"]);
+    let broken = format!("# created today\n{}XYZ\n", k.secret);
+    let p = p.with_var("FABER_AGE_IDENTITY", &broken);
+    let run = p
+        .run(&["-y", "restore", "dev", "--from", &id, "--no-safety-backup"])
+        .code(1)
+        .stderr_has("FABER_AGE_IDENTITY holds no usable age identity");
+    let history = fs::read_to_string(p.path(&format!("{BACKUPS}/history.jsonl"))).unwrap();
+    for seen in [&run.stderr, &run.stdout, &history] {
+        assert!(!seen.contains(&k.secret[20..]), "the key was shown: {seen}");
+    }
 }
 
 #[test]
@@ -145,6 +209,15 @@ fn encryption_asked_for_but_not_set_up_refuses_the_backup() {
         .code(1)
         .stderr_has("there is no [encryption] section");
     p.assert_nothing_left("dev");
+    // An encrypted environment whose default format is directory: refused when the config loads.
+    let config = DEFAULT_CONFIG.replace(
+        "[environments.dev]\n",
+        "[environments.dev]\nencrypt = true\nformat = \"directory\"\n",
+    );
+    Project::with_config(&config)
+        .run(&["list"])
+        .code(1)
+        .stderr_has("cannot be encrypted yet");
     // No identity anywhere: a restore says where one is looked for.
     let k = keys();
     let p = project(&k).seeded("db/dev.sqlite3");
