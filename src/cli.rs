@@ -67,6 +67,8 @@ pub enum Command {
     Delete(cmd::delete::DeleteArgs),
     /// Copy backups to the off-site storage: one, or those without an off-site copy yet
     Push(cmd::push::PushArgs),
+    /// Register the backups found off-site that the registry does not know (after losing the disk)
+    Pull(cmd::push::PullArgs),
     /// Show each environment's database, reachability, migration state and backups
     Status(cmd::status::StatusArgs),
     /// Run the environment's migrations: list pending ones, back up, migrate, restore on failure
@@ -93,6 +95,7 @@ impl Command {
             Command::Cleanup(_) => "cleanup",
             Command::Delete(_) => "delete",
             Command::Push(_) => "push",
+            Command::Pull(_) => "pull",
             Command::Status(_) => "status",
             Command::Migrate(_) => "migrate",
             Command::Rollback(_) => "rollback",

@@ -339,6 +339,21 @@ impl Bucket {
         Ok(hex::encode(hasher.finalize()))
     }
 
+    /// The backup record stored as manifest `name` (below the prefix).
+    pub fn read_manifest(&self, name: &str) -> Result<BackupRecord> {
+        let key = self.key(name);
+        let bytes = self
+            .runtime
+            .block_on(async {
+                let got = self.store.get(&key).await?;
+                got.bytes().await
+            })
+            .map_err(|e| self.request_failed("download from", name, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::verification(format!("{} is not a backup manifest", self.url(name))).caused_by(e)
+        })
+    }
+
     /// Removes a backup's objects (data and manifest). Objects already gone are not an error.
     pub fn delete_backup(&self, record: &BackupRecord) -> Result<()> {
         self.delete_names(&names_at(record, self.recorded_name(record)))

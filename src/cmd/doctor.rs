@@ -139,7 +139,8 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     let known: BTreeSet<&str> = entries.iter().map(|b| b.id.as_str()).collect();
     let mut missing = Vec::new();
     for b in &entries {
-        if b.status != Status::Missing && fs::symlink_metadata(b.path(&dir)).is_err() {
+        let off_site = b.remote.as_ref().is_some_and(|r| r.is_uploaded());
+        if b.status != Status::Missing && !off_site && fs::symlink_metadata(b.path(&dir)).is_err() {
             missing.push(b.id.clone());
             say(
                 "problem",

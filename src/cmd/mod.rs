@@ -40,6 +40,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Cleanup(args) => cleanup::run(&session, args),
         Command::Delete(args) => delete::run(&session, args),
         Command::Push(args) => push::run(&session, args),
+        Command::Pull(args) => push::pull(&session, args),
         Command::Status(args) => status::run(&session, args),
         Command::Migrate(args) => migrate::run(&session, args),
         Command::Rollback(args) => rollback::run(&session, args),

@@ -371,3 +371,119 @@ pub fn remove_remote_copies(session: &Session, removed: &[BackupRecord]) -> Vec<
     }
     problems
 }
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Only this environment's backups
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+}
+
+/// `faber-db pull [--env ENV]`: registers the backups found off-site that the registry does not
+/// know — after the local disk or the registry is lost — from the manifests stored beside their
+/// data. Nothing is downloaded but the manifests: a backup's data is fetched, and checked, when a
+/// restore or verify needs it.
+pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
+    let ui = &session.ctx.ui;
+    if let Some(env) = &args.env {
+        session.env(env)?;
+    }
+    let bucket = Bucket::open(configured(session)?, &session.vars)?;
+    let objects = bucket.list()?;
+    let sizes: std::collections::BTreeMap<&str, &offsite::Object> =
+        objects.iter().map(|o| (o.name.as_str(), o)).collect();
+    let known = session.store.load()?;
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    for o in &objects {
+        let Some((env, file)) = o.name.split_once('/') else {
+            continue;
+        };
+        let Some(id) = file.strip_suffix(".manifest.json") else {
+            continue;
+        };
+        if args.env.as_deref().is_some_and(|e| e != env)
+            || crate::ids::validate_id(id).is_err()
+            || known.find(id).is_some()
+        {
+            continue;
+        }
+        let mut record = match bucket.read_manifest(&o.name) {
+            Ok(r) if r.id == id && r.environment == env => r,
+            Ok(_) => {
+                skipped.push(format!("{}: the manifest names another backup", o.name));
+                continue;
+            }
+            Err(e) => {
+                skipped.push(format!("{}: {}", o.name, e.one_line()));
+                continue;
+            }
+        };
+        // Every object of its data must be there, with the recorded sizes.
+        let data = offsite::data_name(&record);
+        let complete = if record.files.is_empty() {
+            sizes
+                .get(data.as_str())
+                .is_some_and(|d| d.size_bytes == record.size_bytes)
+        } else {
+            record.files.iter().all(|f| {
+                sizes
+                    .get(format!("{data}/{}", f.name).as_str())
+                    .is_some_and(|d| d.size_bytes == f.size_bytes)
+            })
+        };
+        if !complete {
+            skipped.push(format!("{}: its data is not complete off-site", record.id));
+            continue;
+        }
+        record.remote = Some(Remote::Uploaded {
+            url: bucket.url(&data),
+            size_bytes: record.size_bytes,
+            sha256: record.sha256.clone(),
+            uploaded_at: o.last_modified,
+        });
+        found.push(record);
+    }
+    // Registered under the lock, unless a backup of the same ID appeared meanwhile.
+    let added: Vec<BackupRecord> = session.store.update(|reg| {
+        let mut added = Vec::new();
+        for r in found {
+            if reg.find(&r.id).is_none() {
+                reg.backups.push(r.clone());
+                added.push(r);
+            }
+        }
+        reg.backups
+            .sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.id.cmp(&b.id)));
+        Ok(added)
+    })?;
+    for r in &added {
+        ui.ok(format!(
+            "Registered {} {} ({}) from {}",
+            r.environment,
+            r.id,
+            ui::size(r.size_bytes),
+            bucket.base_url()
+        ));
+        cmd::log_event(
+            session,
+            "pull",
+            Some(&r.environment),
+            Some(&r.id),
+            true,
+            None,
+        );
+    }
+    for s in &skipped {
+        ui.warn(format!("not registered: {s}"));
+    }
+    ui.line(format!(
+        "{} backups registered from {}; their data is fetched when a restore or verify needs it",
+        added.len(),
+        bucket.base_url()
+    ));
+    let ids: Vec<&str> = added.iter().map(|r| r.id.as_str()).collect();
+    Ok(Report::new()
+        .with("registered", ids)
+        .with("skipped", &skipped))
+}

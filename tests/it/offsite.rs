@@ -556,3 +556,61 @@ fn a_postgres_directory_dump_goes_off_site_file_by_file_and_comes_back() {
     p.run(&["-y", "delete", &id, "--force"]).code(0);
     assert!(s3.keys("team/dev").is_empty(), "{:?}", s3.keys("team/dev"));
 }
+
+#[test]
+fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetches_them() {
+    let Some(s3) = S3Server::start() else { return };
+    let mut p = s3.project().seeded("db/prod.sqlite3");
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("INSERT INTO t VALUES ('before the loss');")
+        .unwrap();
+    let before = dump_tables(&p.sqlite("db/dev.sqlite3"));
+    p.at("2026-03-01T10:00:00Z");
+    let first = p.backup(&["dev"]);
+    p.at("2026-03-02T10:00:00Z");
+    let second = p.backup(&["dev"]);
+    // A manifest that does not parse is reported and skipped, never registered.
+    fs::write(
+        s3.object("team/dev/backup-20260303-100000.manifest.json"),
+        b"{ not a manifest",
+    )
+    .unwrap();
+
+    // The whole backup directory is gone: registry, files, manifests.
+    fs::remove_dir_all(p.path(BACKUPS)).unwrap();
+    p.run(&["list"]).code(0).stdout_has("No backups yet");
+    let doc = p.json(&["pull"], 0);
+    let registered: Vec<&str> = doc["registered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(registered, vec![first.as_str(), second.as_str()], "{doc}");
+    assert_eq!(doc["skipped"].as_array().unwrap().len(), 1, "{doc}");
+    p.run(&["list"]).code(0).stdout_has("remote");
+    p.run(&["doctor"]).code(0);
+    // A second pull finds nothing new.
+    assert!(
+        p.json(&["pull"], 0)["registered"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("DELETE FROM t;")
+        .unwrap();
+    p.run(&[
+        "-y",
+        "restore",
+        "dev",
+        "--from",
+        "latest",
+        "--no-safety-backup",
+    ])
+    .code(0)
+    .stdout_has("Fetched");
+    assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
+    p.run(&["verify", "--all"]).code(0);
+}
