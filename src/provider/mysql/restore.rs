@@ -65,7 +65,7 @@ impl Mysql {
             .query_in(
                 None,
                 &format!(
-                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = {} AND ID <> CONNECTION_ID()",
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = {} AND ID <> CONNECTION_ID() AND COMMAND <> 'Killed'",
                     literal(db)
                 ),
             )?
@@ -74,6 +74,10 @@ impl Mysql {
             .collect())
     }
 }
+
+/// How many times (200 ms apart) a restore looks again before it takes the sessions using the
+/// target for another client's.
+const SESSION_SETTLE_TRIES: u32 = 10;
 
 /// A database faber-db created for itself, dropped when this value goes.
 struct ScratchDb<'a> {
@@ -198,7 +202,17 @@ impl Staged for StagedMysql<'_> {
                 let _ = my.query_in(None, &format!("KILL {}", id.parse::<u64>().unwrap_or(0)));
             }
         }
-        let others = my.sessions_in(&target)?;
+        // The sessions of the tools faber-db itself just ran (the safety backup's mysqldump,
+        // the checks) can linger a moment after their clients exit, while the server closes
+        // them: only a session still there after a short wait is someone else's.
+        let mut others = my.sessions_in(&target)?;
+        for _ in 0..SESSION_SETTLE_TRIES {
+            if others.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            others = my.sessions_in(&target)?;
+        }
         if !others.is_empty() {
             return Err(Error::new(
                 Kind::Busy,
