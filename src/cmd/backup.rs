@@ -117,7 +117,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
     let mut record = take(session, env, &request)?;
     let copied = if env.offsite {
-        cmd::push::after_backup(session, &mut record)
+        cmd::remote::after_backup(session, &mut record)
     } else {
         Ok(())
     };

@@ -171,7 +171,7 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     }
     // Off-site copies go last: an object left behind by a failure is only an orphan, which
     // `list --remote` shows.
-    failures.extend(cmd::push::remove_remote_copies(session, &removed));
+    failures.extend(cmd::remote::remove_remote_copies(session, &removed));
     ui.line(format!(
         "{} backups removed, {} freed",
         removed.len(),

@@ -45,7 +45,7 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
             problems.push(format!("{}: {e}", session.ctx.show(&path)));
         }
     }
-    problems.extend(cmd::push::remove_remote_copies(
+    problems.extend(cmd::remote::remove_remote_copies(
         session,
         std::slice::from_ref(&record),
     ));

@@ -9,7 +9,7 @@ pub mod doctor;
 pub mod init;
 pub mod list;
 pub mod migrate;
-pub mod push;
+pub mod remote;
 pub mod restore;
 pub mod rollback;
 pub mod status;
@@ -39,8 +39,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Restore(args) => restore::run(&session, args),
         Command::Cleanup(args) => cleanup::run(&session, args),
         Command::Delete(args) => delete::run(&session, args),
-        Command::Push(args) => push::run(&session, args),
-        Command::Pull(args) => push::pull(&session, args),
+        Command::Push(args) => remote::push(&session, args),
+        Command::Pull(args) => remote::pull(&session, args),
         Command::Status(args) => status::run(&session, args),
         Command::Migrate(args) => migrate::run(&session, args),
         Command::Rollback(args) => rollback::run(&session, args),

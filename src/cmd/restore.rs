@@ -216,7 +216,7 @@ fn apply_inner(
     // Checksum, then stage and check: the safety backup is taken only when the restore is ready
     // to commit, and a restore that cannot happen changes nothing at all.
     let staged = (|| {
-        cmd::push::fetch_if_missing(session, record)?;
+        cmd::remote::fetch_if_missing(session, record)?;
         if let Err((e, status)) = verify::checksum_ok(session, record) {
             if let Some(status) = status {
                 mark(session, &record.id, status);

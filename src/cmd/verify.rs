@@ -193,7 +193,7 @@ pub fn check(session: &Session, record: &BackupRecord, depth: Depth) -> Checked 
         ..verdict(record.status, "not run".into(), false, Some(problem))
     };
     // A file gone from here is fetched from its off-site copy, then checked like any other.
-    match crate::cmd::push::fetch_if_missing(session, record) {
+    match crate::cmd::remote::fetch_if_missing(session, record) {
         Ok(_) => {}
         Err(e) if e.kind() == Kind::Verification => {
             return verdict(Status::Missing, "not run".into(), false, Some(e.one_line()));

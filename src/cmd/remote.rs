@@ -1,5 +1,7 @@
-//! `faber-db push [ID | --env ENV]`: copies backups to the off-site storage — one backup, or
-//! every backup still without an off-site copy (never uploaded, or its upload failed).
+//! The commands and steps that move backups to and from the off-site storage: `faber-db push
+//! [ID | --env ENV]` (copy backups without an off-site copy), `faber-db pull [--env ENV]`
+//! (register backups known only off-site), the upload after a backup, the fetch of a missing
+//! file before a restore or verify, and the removal of off-site copies with their entries.
 
 use clap::Args;
 use serde::Serialize;
@@ -33,7 +35,9 @@ struct Pushed {
     remote: Remote,
 }
 
-pub fn run(session: &Session, args: PushArgs) -> Result<Report> {
+/// `faber-db push`: one backup, or every valid one still without an off-site copy (never
+/// uploaded, or its upload failed).
+pub fn push(session: &Session, args: PushArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let config = configured(session)?;
     let reg = session.store.load()?;
