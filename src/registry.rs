@@ -158,6 +158,18 @@ impl BackupRecord {
         }
     }
 
+    /// The manifest written beside the data: this record as pretty JSON, newline-terminated.
+    pub fn manifest_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("records serialize");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Writes the manifest beside the data (atomically), so that it mirrors this record.
+    pub fn write_manifest(&self, backup_dir: &Path) -> Result<()> {
+        crate::fsutil::write_atomic(&self.manifest_path(backup_dir), &self.manifest_bytes())
+    }
+
     pub fn is_forever(&self) -> bool {
         self.retention_days.is_none()
     }

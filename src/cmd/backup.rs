@@ -431,8 +431,7 @@ fn take_inner(
     // or remove (see Store::publish).
     crate::testpoint::pause("backup:before-publish");
     let manifest = registry::manifest_path_for(&final_path, &id);
-    let mut manifest_bytes = serde_json::to_vec_pretty(&record).expect("records serialize");
-    manifest_bytes.push(b'\n');
+    let manifest_bytes = record.manifest_bytes();
     let registering = Instant::now();
     let published = session.store.publish(
         &record,

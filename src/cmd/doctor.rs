@@ -306,9 +306,7 @@ fn repair(session: &Session, dir: &Path, registry_broken: bool) -> Result<Regist
             b.status = Status::Missing;
         } else if !b.manifest_path(dir).exists() {
             // The manifest beside the data is written again from the entry.
-            let mut bytes = serde_json::to_vec_pretty(&b).expect("records serialize");
-            bytes.push(b'\n');
-            fsutil::write_atomic(&b.manifest_path(dir), &bytes)?;
+            b.write_manifest(dir)?;
         }
         reg.backups.push(b);
     }

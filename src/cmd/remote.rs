@@ -251,9 +251,7 @@ fn record_remote(session: &Session, id: &str, remote: &Remote) -> Result<bool> {
         }))
     })?;
     if let Some(b) = updated {
-        let mut bytes = serde_json::to_vec_pretty(&b).expect("records serialize");
-        bytes.push(b'\n');
-        fsutil::write_atomic(&b.manifest_path(session.store.dir()), &bytes)?;
+        b.write_manifest(session.store.dir())?;
         return Ok(true);
     }
     Ok(false)
@@ -339,13 +337,10 @@ pub fn fetch_if_missing(session: &Session, record: &BackupRecord) -> Result<bool
             b.clone()
         }))
     })?;
-    if let Some(b) = current {
-        let manifest = b.manifest_path(dir);
-        if !manifest.exists() {
-            let mut bytes = serde_json::to_vec_pretty(&b).expect("records serialize");
-            bytes.push(b'\n');
-            fsutil::write_atomic(&manifest, &bytes)?;
-        }
+    if let Some(b) = current
+        && !b.manifest_path(dir).exists()
+    {
+        b.write_manifest(dir)?;
     }
     Ok(true)
 }

@@ -385,13 +385,8 @@ pub fn record_results(session: &Session, results: &[Checked]) -> Result<()> {
                 b.status = c.status;
                 b.verification = Some(c.verification.clone());
                 // The manifest mirrors the entry; a missing file has no manifest to update.
-                if c.status != Status::Missing {
-                    let manifest = b.manifest_path(&dir);
-                    if manifest.exists() {
-                        let mut bytes = serde_json::to_vec_pretty(&*b).expect("records serialize");
-                        bytes.push(b'\n');
-                        crate::fsutil::write_atomic(&manifest, &bytes)?;
-                    }
+                if c.status != Status::Missing && b.manifest_path(&dir).exists() {
+                    b.write_manifest(&dir)?;
                 }
             }
         }
