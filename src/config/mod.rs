@@ -151,6 +151,8 @@ struct EnvDefaults {
     compression: Compression,
     row_count_max_table_size: u64,
     max_backup_age: Option<std::time::Duration>,
+    /// `[encryption] encrypt`.
+    encrypt: bool,
 }
 
 /// Where an environment's connection URL comes from.
@@ -333,12 +335,11 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
                 .row_count_max_table_size
                 .map_or(DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, |s| s.0),
             max_backup_age: raw.defaults.max_backup_age.map(|a| a.0),
+            encrypt: encrypt_default,
         };
-        let encrypt = env.encrypt.unwrap_or(encrypt_default);
         let mut resolved = resolve_env(&name, env, listed, defaults, offsite.is_some())
             .map_err(|e| bad(format!("environments.{name}: {e}")))?;
-        resolved.encrypt = encrypt;
-        if encrypt && resolved.format == Format::Directory {
+        if resolved.encrypt && resolved.format == Format::Directory {
             return Err(bad(format!(
                 "environments.{name}: format = \"directory\" cannot be encrypted yet, and \
                  encryption is on"
@@ -425,7 +426,7 @@ fn resolve_env(
         retention,
         protected,
         offsite: raw.offsite.unwrap_or(protected && has_offsite),
-        encrypt: false,
+        encrypt: raw.encrypt.unwrap_or(defaults.encrypt),
         backup_before_migrate: raw.backup_before_migrate.unwrap_or(is_production),
         rollback_on_failure: raw.rollback_on_failure.unwrap_or(is_production),
         migrate_command: raw.migrate_command,
