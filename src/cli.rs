@@ -111,13 +111,52 @@ impl Command {
     /// notification is about.
     pub fn environment(&self) -> Option<&str> {
         match self {
-            Command::Backup(a) if !a.list => Some(&a.env),
-            Command::Restore(a) if !a.dry_run.dry_run => Some(&a.env),
-            Command::Rollback(a) if !a.dry_run.dry_run => Some(&a.env),
-            Command::Migrate(a) if !a.dry_run.dry_run => Some(&a.env),
+            Command::Backup(a) if !a.list && !a.dry_run.dry_run => a.env.as_deref(),
+            Command::Restore(a) if !a.dry_run.dry_run => a.env.as_deref(),
+            Command::Rollback(a) if !a.dry_run.dry_run => a.env.as_deref(),
+            Command::Migrate(a) if !a.dry_run.dry_run => a.env.as_deref(),
             _ => None,
         }
     }
+
+    /// Whether this is a dry run, which must leave every file as it was.
+    pub fn is_dry_run(&self) -> bool {
+        match self {
+            Command::Backup(a) => a.dry_run.dry_run,
+            Command::Restore(a) => a.dry_run.dry_run,
+            Command::Rollback(a) => a.dry_run.dry_run,
+            Command::Migrate(a) => a.dry_run.dry_run,
+            Command::Cleanup(a) => a.dry_run.dry_run,
+            _ => false,
+        }
+    }
+
+    /// Fills in the environment of a command whose ENV was left out, from FABER_ENV, ENV_MODE or
+    /// the config's `default_environment`, and says which was chosen.
+    pub fn resolve_env(&mut self, session: &crate::session::Session) -> crate::error::Result<()> {
+        let slot = match self {
+            Command::Backup(a) => &mut a.env,
+            Command::Restore(a) => &mut a.env,
+            Command::Rollback(a) => &mut a.env,
+            Command::Migrate(a) => &mut a.env,
+            _ => return Ok(()),
+        };
+        if slot.is_none() {
+            let (name, source) = session.default_env()?;
+            session
+                .ctx
+                .ui
+                .line(format!("Environment: {name} (from {source})"));
+            *slot = Some(name);
+        }
+        Ok(())
+    }
+}
+
+/// The environment of a command's arguments, filled in by [`Command::resolve_env`] before the
+/// command runs.
+pub fn env_name(env: &Option<String>) -> &str {
+    env.as_deref().unwrap_or_default()
 }
 
 /// `--wait`, shared by the commands that take an environment's database lock.

@@ -11,6 +11,10 @@ use crate::error::{Error, Kind, Result};
 /// Suffix of files still being written. A `.partial` file that nobody holds a lock on is left
 /// over from a killed run and may be removed.
 pub const PARTIAL_SUFFIX: &str = ".partial";
+/// What a backup into another directory (`backup --output-dir`) leaves in its environment's
+/// directory while it runs, as `<id>.claim.partial`, locked: it holds the other directory's path,
+/// claims the ID, and tells the sweep after a killed run where to look.
+pub const CLAIM_SUFFIX: &str = ".claim";
 /// How the names of faber-db's own work files begin: backups, SQLite snapshots, verify scratch.
 pub const WORK_FILE_PREFIXES: [&str; 4] = ["backup-", "snapshot-", "verify-", "restore-"];
 
@@ -263,10 +267,10 @@ pub fn remove_stale_partials(dir: &Path, registered: &dyn Fn(&Path) -> bool) -> 
         let path = entry.path();
         let Ok(ft) = entry.file_type() else { continue };
         if ft.is_dir() {
-            swept.extend(remove_stale_partials_in(&path, registered));
+            swept.extend(remove_stale_partials_in(&path, registered, None));
         }
     }
-    swept.extend(remove_stale_partials_in(dir, registered));
+    swept.extend(remove_stale_partials_in(dir, registered, None));
     swept
 }
 
@@ -318,7 +322,34 @@ fn final_of(path: &Path) -> PathBuf {
     PathBuf::from(s.strip_suffix(PARTIAL_SUFFIX).unwrap_or(&s).to_string())
 }
 
-fn remove_stale_partials_in(dir: &Path, registered: &dyn Fn(&Path) -> bool) -> Vec<Swept> {
+/// [`remove_stale_partials`] in a directory faber-db does not own (`backup --output-dir`), of
+/// backup `id` only: its `<id>.….partial` file or directory, nothing else there.
+pub fn remove_stale_partials_of(
+    dir: &Path,
+    id: &str,
+    registered: &dyn Fn(&Path) -> bool,
+) -> Vec<Swept> {
+    remove_stale_partials_in(dir, registered, Some(id))
+}
+
+/// The names of the entries of `dir` (none if it cannot be read).
+pub fn file_names(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The sweep of one directory; with `only`, of that backup ID's `.partial` entries alone.
+fn remove_stale_partials_in(
+    dir: &Path,
+    registered: &dyn Fn(&Path) -> bool,
+    only: Option<&str>,
+) -> Vec<Swept> {
     let mut removed = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
         return removed;
@@ -330,7 +361,14 @@ fn remove_stale_partials_in(dir: &Path, registered: &dyn Fn(&Path) -> bool) -> V
             path,
             finished: false,
         };
-        if is_private_work_name(&name) {
+        if let Some(id) = only
+            && !name
+                .strip_prefix(id)
+                .is_some_and(|rest| rest.starts_with('.'))
+        {
+            continue;
+        }
+        if only.is_none() && is_private_work_name(&name) {
             if remove_old_private(&entry) {
                 removed.push(gone(path));
             }

@@ -20,6 +20,7 @@ pub mod notify;
 pub mod offsite;
 pub mod pending;
 pub mod pipeline;
+pub mod plan;
 pub mod progress;
 pub mod provider;
 pub mod registry;

@@ -15,6 +15,18 @@ pub struct MigrationState {
     pub migrations_list: Vec<String>,
 }
 
+/// A migration state for people: `3 migrations applied, last 003_add_email`.
+pub fn describe(state: Option<&MigrationState>) -> String {
+    match state {
+        Some(m) => format!(
+            "{} migrations applied, last {}",
+            m.applied_count,
+            m.last_migration.as_deref().unwrap_or("-")
+        ),
+        None => "no migration table".to_string(),
+    }
+}
+
 /// How one tool keeps its applied migrations.
 struct Layout {
     tool: &'static str,

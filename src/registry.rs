@@ -444,6 +444,11 @@ impl Store {
         Ok(ids.into_iter().map(|e| e.id).collect())
     }
 
+    /// The entries of the registry text `text`, each read as a `T` (only the fields it needs).
+    pub fn entries_as<'a, T: Deserialize<'a>>(&self, text: Option<&'a str>) -> Result<Vec<T>> {
+        self.parse(text)
+    }
+
     fn parse<'a, T: Deserialize<'a>>(&self, text: Option<&'a str>) -> Result<Vec<T>> {
         let Some(text) = text else {
             return Ok(Vec::new());
@@ -581,7 +586,10 @@ impl Store {
         };
         let registered: std::collections::BTreeSet<PathBuf> =
             reg.backups.iter().map(|b| b.path(&self.dir)).collect();
-        let mut swept = fsutil::remove_stale_partials(&self.dir, &|p| registered.contains(p));
+        let mut swept = self.sweep_claims(&reg, &registered);
+        swept.extend(fsutil::remove_stale_partials(&self.dir, &|p| {
+            registered.contains(p)
+        }));
         swept.extend(self.remove_orphan_manifests(&reg));
         swept
     }
@@ -600,6 +608,48 @@ impl Store {
                     .map(|f| (f.file_name().to_string_lossy().into_owned(), f.path()))
             })
             .collect()
+    }
+
+    /// What killed backups into other directories left there: for each claim nobody holds, the
+    /// backup's `.partial` data in the directory it names is finished (when registered) or removed,
+    /// and its manifest removed when it has neither entry nor data; then the claim goes.
+    fn sweep_claims(
+        &self,
+        reg: &RegistryFile,
+        registered: &std::collections::BTreeSet<PathBuf>,
+    ) -> Vec<fsutil::Swept> {
+        let claim_end = format!("{}{}", fsutil::CLAIM_SUFFIX, fsutil::PARTIAL_SUFFIX);
+        let mut out = Vec::new();
+        for (name, path) in self.env_files() {
+            let Some(id) = name.strip_suffix(&claim_end) else {
+                continue;
+            };
+            let Ok(mut claim) = File::open(&path) else {
+                continue;
+            };
+            if claim.try_lock().is_err() {
+                continue;
+            }
+            let mut dir = String::new();
+            if std::io::Read::read_to_string(&mut claim, &mut dir).is_ok() && !dir.is_empty() {
+                let dir = PathBuf::from(dir);
+                out.extend(fsutil::remove_stale_partials_of(&dir, id, &|p| {
+                    registered.contains(p)
+                }));
+                let manifest = dir.join(format!("{id}.manifest.json"));
+                let has_data = fsutil::file_names(&dir)
+                    .iter()
+                    .any(|n| n.starts_with(&format!("{id}.")) && !n.ends_with(".manifest.json"));
+                if reg.find(id).is_none() && !has_data && fs::remove_file(&manifest).is_ok() {
+                    out.push(fsutil::Swept {
+                        path: manifest,
+                        finished: false,
+                    });
+                }
+            }
+            let _ = fs::remove_file(&path);
+        }
+        out
     }
 
     /// Manifests whose backup has no entry and no data: a publish killed between writing the

@@ -16,6 +16,9 @@ use crate::vars::Vars;
 /// The clock can be fixed for tests and reproducible runs with `FABER_NOW` (RFC 3339).
 pub const NOW_VAR: &str = "FABER_NOW";
 
+/// The variables that name the environment when a command's ENV is left out, first first.
+pub const DEFAULT_ENV_VARS: [&str; 2] = ["FABER_ENV", "ENV_MODE"];
+
 pub struct Ctx {
     pub ui: Ui,
     pub yes: bool,
@@ -62,10 +65,29 @@ impl Ctx {
 
     /// Loads config, variables and store, and sweeps `.partial` files left by killed runs.
     pub fn session(&self) -> Result<Session<'_>> {
-        let config = config::load(&self.root, self.config_path.as_deref())?;
+        self.open(config::load(&self.root, self.config_path.as_deref())?, true)
+    }
+
+    /// [`Ctx::session`] for a run that changes nothing on disk (a dry run): nothing is swept.
+    pub fn session_unchanged(&self) -> Result<Session<'_>> {
+        self.open(
+            config::load(&self.root, self.config_path.as_deref())?,
+            false,
+        )
+    }
+
+    /// [`Ctx::session`] for a command that can run outside a project and changes nothing there:
+    /// without a config file, the defaults with no environment; nothing is swept.
+    pub fn session_anywhere(&self) -> Result<Session<'_>> {
+        let config = config::load_or_defaults(&self.root, self.config_path.as_deref())?;
+        self.open(config, false)
+    }
+
+    fn open(&self, config: Config, sweep: bool) -> Result<Session<'_>> {
         let vars = Vars::load(&self.root)?;
         let store = Store::new(config.backup_dir.clone());
-        for swept in store.sweep() {
+        let swept = if sweep { store.sweep() } else { Vec::new() };
+        for swept in swept {
             if swept.finished {
                 self.ui.warn(format!(
                     "finished {}: its backup was registered when its run was interrupted",
@@ -116,6 +138,42 @@ pub struct Session<'a> {
 impl Session<'_> {
     pub fn env(&self, name: &str) -> Result<&Environment> {
         self.config.environment(name)
+    }
+
+    /// The environment a command acts on when ENV is left out, and where the name came from:
+    /// `FABER_ENV`, else `ENV_MODE` (from the process or the dotenv files), else the config's
+    /// `default_environment`. The name must be one of the environments.
+    pub fn default_env(&self) -> Result<(String, String)> {
+        let chosen = DEFAULT_ENV_VARS
+            .iter()
+            .find_map(|var| Some((self.vars.get(var)?.to_string(), var.to_string())))
+            .or_else(|| {
+                let name = self.config.default_environment.clone()?;
+                Some((name, "default_environment".to_string()))
+            });
+        let names = || {
+            self.config
+                .environments
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some((name, source)) = chosen else {
+            return Err(Error::config("no environment given").with_hint(format!(
+                "name one ({}), or set FABER_ENV, ENV_MODE or default_environment in {}",
+                names(),
+                self.config.file.display()
+            )));
+        };
+        if !self.config.environments.contains_key(&name) {
+            return Err(Error::config(format!(
+                "{source} names environment `{}`, which is not configured",
+                crate::ids::shorten(&name)
+            ))
+            .with_hint(format!("environments: {}", names())));
+        }
+        Ok((name, source))
     }
 
     /// The environment's database URL, from its variable or the config.

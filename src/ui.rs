@@ -141,3 +141,15 @@ pub fn size(bytes: u64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+/// Human-readable durations: `80 ms`, `4.2 s`, `12 s`, `4 min 12 s`, `2 h 05 min`.
+pub fn duration_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0 if ms < 1000 => format!("{ms} ms"),
+        0..10 => format!("{:.1} s", ms as f64 / 1000.0),
+        10..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {:02} s", secs / 60, secs % 60),
+        _ => format!("{} h {:02} min", secs / 3600, secs % 3600 / 60),
+    }
+}

@@ -3,10 +3,11 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
+use serde::Serialize;
 
 use crate::Report;
 use crate::cmd::{self, list};
@@ -19,6 +20,7 @@ use crate::format::Format;
 use crate::fsutil::{self, PartialDir, PartialFile};
 use crate::ids;
 use crate::pipeline::{self, Compression, Counted, Decoder};
+use crate::plan;
 use crate::progress;
 use crate::provider::{self, DumpTo, Provider, ProviderKind, Source};
 use crate::registry::{self, BackupRecord, Remote, Status, Verification};
@@ -28,8 +30,9 @@ use crate::ui;
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// Environment to back up (dev, staging, production, …)
-    pub env: String,
+    /// Environment to back up (dev, staging, production, …) [default: FABER_ENV, ENV_MODE or
+    /// default_environment]
+    pub env: Option<String>,
 
     /// Label appended to the backup ID ([A-Za-z0-9._-], at most 64 characters)
     #[arg(long)]
@@ -56,9 +59,17 @@ pub struct BackupArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: Option<u32>,
 
+    /// Put this backup's files in DIR instead of the configured backup directory (created 0700
+    /// if absent); the registry records where they are
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+
     /// List the environment's backups instead (same as `faber-db list ENV`)
     #[arg(long)]
     pub list: bool,
+
+    #[command(flatten)]
+    pub dry_run: crate::cli::DryRun,
 }
 
 /// What to back up and how, after validation.
@@ -73,6 +84,8 @@ pub struct Request {
     pub compression: Option<Compression>,
     /// Parallel dump jobs of directory dumps.
     pub jobs: Option<u32>,
+    /// Where the files go instead of the environment's directory (absolute).
+    pub output_dir: Option<PathBuf>,
 }
 
 impl Request {
@@ -85,16 +98,18 @@ impl Request {
             format: None,
             compression: None,
             jobs: None,
+            output_dir: None,
         }
     }
 }
 
 pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
+    let ui = &session.ctx.ui;
     if args.list {
         return list::run(
             session,
             list::ListArgs {
-                env: Some(args.env),
+                env: args.env,
                 all: false,
                 remote: false,
             },
@@ -105,7 +120,12 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
             ids::validate_label(what, v)?;
         }
     }
-    let env = session.env(&args.env)?;
+    let env = session.env(crate::cli::env_name(&args.env))?;
+    let output_dir = args
+        .output_dir
+        .as_deref()
+        .map(|d| output_dir(session, env, d))
+        .transpose()?;
     let request = Request {
         label: args.label,
         reason: args.reason,
@@ -113,19 +133,76 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         format: args.format,
         compression: args.compression,
         jobs: args.jobs,
+        output_dir,
     };
+    if args.dry_run.dry_run {
+        let prepared = prepare(session, env, &request)?;
+        print_plan(session, &prepared.plan);
+        ui.line("Dry run: nothing was written.");
+        let mut report = Report::new()
+            .with("dry_run", true)
+            .with("plan", &prepared.plan);
+        report.failure = prepared.plan.space_shortfall();
+        return Ok(report);
+    }
+    // Without a terminal to ask on, a protected backup stops before it connects.
+    confirm::can_ask(env, "backup", session.ctx.yes)?;
+    let prepared = logged(session, env, || prepare_to_write(session, env, &request))?;
+    if prepared.plan.confirmation {
+        print_plan(session, &prepared.plan);
+    }
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
-    let mut record = take(session, env, &request)?;
+    let estimate = prepared.plan.estimate.clone();
+    let mut record = write(session, env, &request, prepared)?;
     let copied = if env.offsite {
         cmd::remote::after_backup(session, &mut record)
     } else {
         Ok(())
     };
-    print_summary(session, &record);
+    print_summary(session, &record, &estimate);
     // The backup is registered either way: the report names it, and the failure sets the exit.
-    let mut report = Report::new().with("backup", &record);
+    let mut report = Report::new()
+        .with("backup", &record)
+        .with("estimate", &estimate);
     report.failure = copied.err();
     Ok(report)
+}
+
+/// `--output-dir DIR` as an absolute path (a relative one is taken from the current directory).
+/// Inside the backup directory, only the environment's own directory is accepted: the others
+/// belong to the registry and the other environments.
+fn output_dir(session: &Session, env: &Environment, dir: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(dir).map_err(|e| {
+        Error::config(format!("--output-dir {} cannot be resolved", dir.display())).caused_by(e)
+    })?;
+    if abs.exists() && !abs.is_dir() {
+        return Err(
+            Error::config(format!("--output-dir {} is not a directory", abs.display()))
+                .with_hint("name a directory (it is created if absent)"),
+        );
+    }
+    // Compared as they are on disk where they exist, so that `..` and links do not hide it.
+    let real = |p: &Path| {
+        p.ancestors()
+            .find_map(|a| {
+                let rest = p.strip_prefix(a).ok()?;
+                Some(a.canonicalize().ok()?.join(rest))
+            })
+            .unwrap_or_else(|| p.to_path_buf())
+    };
+    let store = real(session.store.dir());
+    let within = real(&abs);
+    if within.starts_with(&store) && within != store.join(&env.name) {
+        return Err(Error::config(format!(
+            "--output-dir {} is inside the backup directory",
+            abs.display()
+        ))
+        .with_hint(format!(
+            "leave --output-dir out to use {}, or name a directory outside it",
+            session.ctx.show(&session.store.dir().join(&env.name))
+        )));
+    }
+    Ok(abs)
 }
 
 /// A backup faber-db takes before a risky step (a restore's safety backup, a pre-migration
@@ -145,75 +222,106 @@ pub fn take_automatic(session: &Session, env: &Environment, reason: &str) -> Res
 /// Takes one backup of `env` and registers it. Used by `backup` and by the safety backups of
 /// `restore`. On failure nothing is registered and no partial file stays behind.
 pub fn take(session: &Session, env: &Environment, request: &Request) -> Result<BackupRecord> {
-    let ui = &session.ctx.ui;
-    let started = Instant::now();
+    let prepared = logged(session, env, || prepare_to_write(session, env, request))?;
+    write(session, env, request, prepared)
+}
+
+/// Runs `step` of a backup of `env`: a failure is said as an interruption when Ctrl-C caused
+/// it, and written to the audit log.
+fn logged<T>(session: &Session, env: &Environment, step: impl FnOnce() -> Result<T>) -> Result<T> {
     let _signals = crate::interrupt::guard();
-    let result = take_inner(session, env, request, started).map_err(interrupted);
-    let (id, ok, detail) = match &result {
-        Ok(r) => (Some(r.id.clone()), true, request.reason.clone()),
-        Err(e) => (None, false, Some(e.one_line())),
-    };
-    cmd::log_event(
-        session,
-        "backup",
-        Some(&env.name),
-        id.as_deref(),
-        ok,
-        detail,
-    );
-    if let Ok(r) = &result {
-        ui.ok(format!("Registered {}", ui.bold(&r.id)));
+    let result = step().map_err(interrupted);
+    if let Err(e) = &result {
+        cmd::log_event(
+            session,
+            "backup",
+            Some(&env.name),
+            None,
+            false,
+            Some(e.one_line()),
+        );
     }
     result
 }
 
-fn take_inner(
-    session: &Session,
-    env: &Environment,
-    request: &Request,
-    started: Instant,
-) -> Result<BackupRecord> {
-    let ui = &session.ctx.ui;
-    let now = session.ctx.now;
-    let (url, db) = session.provider(env)?;
-    let format = match request.format {
-        Some(f) if db.formats().contains(&f) => f,
-        Some(_) if db.kind() == ProviderKind::Sqlite => {
-            return Err(Error::config(
-                "SQLite backups are database images made with SQLite's online backup API",
+/// A backup checked and planned, ready to write: nothing is written yet.
+pub struct Prepared {
+    db: Box<dyn Provider>,
+    format: Format,
+    compression: Compression,
+    recipients: Option<crypt::Recipients>,
+    server_version: String,
+    db_size: u64,
+    /// Where the files go.
+    dir: PathBuf,
+    pub plan: Plan,
+    /// How long the checks took: part of the backup's duration.
+    took: std::time::Duration,
+}
+
+/// What a backup will do and is expected to cost, as `backup --dry-run` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub environment: String,
+    pub database: String,
+    pub provider: ProviderKind,
+    pub server_version: String,
+    /// The dump tool and its version (SQLite: built in).
+    pub tools: Option<String>,
+    pub format: Format,
+    pub compression: Compression,
+    pub encrypted: bool,
+    pub offsite: bool,
+    pub steps: Vec<&'static str>,
+    pub database_size_bytes: u64,
+    pub estimate: plan::Estimate,
+    /// The directory the backup's files go to.
+    pub destination: PathBuf,
+    pub free_bytes: u64,
+    pub space_needed_bytes: u64,
+    pub enough_space: bool,
+    /// Whether the backup asks before it starts (a protected environment without --yes).
+    pub confirmation: bool,
+}
+
+impl Plan {
+    /// The failure a dry run reports when the backup would not fit (exit 2).
+    fn space_shortfall(&self) -> Option<Error> {
+        (!self.enough_space).then(|| {
+            Error::new(
+                Kind::DiskSpace,
+                format!(
+                    "not enough free space in {} for the backup: {} free, about {} needed",
+                    self.destination.display(),
+                    ui::size(self.free_bytes),
+                    ui::size(self.space_needed_bytes)
+                ),
             )
-            .with_hint("--format applies to PostgreSQL and MySQL; leave it out for SQLite"));
-        }
-        Some(f) => {
-            return Err(Error::config(format!(
-                "format `{f}` is not available for {} databases",
-                db.kind().as_str()
-            ))
-            .with_hint(format!(
-                "available: {}",
-                db.formats()
-                    .iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        None if db.formats().contains(&env.format) => env.format,
-        None => db.formats()[0],
-    };
+            .with_hint("free some space, or remove old backups with `faber-db cleanup --expired`")
+        })
+    }
+}
+
+/// [`prepare`], failing (exit 2) when the destination has too little room: before anything is
+/// asked or written.
+fn prepare_to_write(session: &Session, env: &Environment, request: &Request) -> Result<Prepared> {
+    let prepared = prepare(session, env, request)?;
+    match prepared.plan.space_shortfall() {
+        Some(e) => Err(e),
+        None => Ok(prepared),
+    }
+}
+
+/// Everything a backup checks before it writes: the format, the encryption keys, the connection
+/// and the tools, the database's size and the free space; and the plan made of them. Changes
+/// nothing on disk.
+fn prepare(session: &Session, env: &Environment, request: &Request) -> Result<Prepared> {
+    let started = Instant::now();
+    let ui = &session.ctx.ui;
+    let (url, db) = session.provider(env)?;
+    let format = resolve_format(request.format, env, db.as_ref())?;
     // Encryption that is asked for must be usable before anything is dumped: never plaintext.
-    let mut recipients = crypt::recipients(session, env)?;
-    // The file is also encrypted to a key of this run only, forgotten when it ends: with it the
-    // read-back can decrypt what was stored and check it as verify would, though only public
-    // keys are configured.
-    let check_key: Vec<Box<dyn age::Identity + Send + Sync>> = match &mut recipients {
-        Some(r) => {
-            let key = age::x25519::Identity::generate();
-            r.push(Box::new(key.to_public()));
-            vec![Box::new(key)]
-        }
-        None => Vec::new(),
-    };
+    let recipients = crypt::recipients(session, env)?;
     if recipients.is_some() && format == Format::Directory {
         return Err(Error::config(format!(
             "environment `{}` is encrypted, and directory dumps are not encrypted yet",
@@ -226,20 +334,245 @@ fn take_inner(
         "Connected to {} ({server_version})",
         url.redacted()
     ));
+    let tools = db.tools_report()?;
 
-    if request.jobs.is_some() && format != Format::Directory {
-        ui.warn("--jobs applies to directory dumps only; ignored");
+    let compression = resolve_compression(request.compression, format, env);
+    let db_size = db.size_estimate()?;
+    let needed = space_needed(format, compression, db_size);
+    let dir = match &request.output_dir {
+        Some(d) => d.clone(),
+        None => session.store.dir().join(&env.name),
+    };
+    // The directory may not exist yet: its nearest existing parent has the same free space.
+    let free = dir
+        .ancestors()
+        .find(|d| d.is_dir())
+        .map(fs4::available_space)
+        .transpose()
+        .map_err(|e| Error::io(Kind::Config, "cannot read free space of", &dir, e))?
+        .unwrap_or(0);
+    let text = session.store.read_text()?;
+    let history: Vec<plan::Sample> = session.store.entries_as(text.as_deref())?;
+    let estimate = plan::backup(&history, &env.name, format, compression, db_size);
+    let mut steps = vec!["validate connection"];
+    if tools.is_some() {
+        steps.push("check tools");
     }
-    // A custom archive is written by pg_dump uncompressed and compressed by faber-db's stream:
-    // zstd on both cores instead of pg_dump's single-threaded zlib, three times faster.
-    let compression = request.compression.unwrap_or(match format {
+    steps.extend(["estimate", "dump"]);
+    if compression != Compression::None {
+        steps.push("compress");
+    }
+    if recipients.is_some() {
+        steps.push("encrypt");
+    }
+    steps.extend(["checksum", "verify", "register"]);
+    if env.offsite {
+        steps.push("upload off-site");
+    }
+    let plan = Plan {
+        environment: env.name.clone(),
+        database: db.database_name(),
+        provider: db.kind(),
+        server_version: server_version.clone(),
+        tools,
+        format,
+        compression,
+        encrypted: recipients.is_some(),
+        offsite: env.offsite,
+        steps,
+        database_size_bytes: db_size,
+        estimate,
+        destination: dir.clone(),
+        free_bytes: free,
+        space_needed_bytes: needed,
+        enough_space: free >= needed,
+        confirmation: env.protected && !session.ctx.yes,
+    };
+    Ok(Prepared {
+        db,
+        format,
+        compression,
+        recipients,
+        server_version,
+        db_size,
+        dir,
+        plan,
+        took: started.elapsed(),
+    })
+}
+
+/// The format of a backup of `db`: the one asked for if `db` has it, else the environment's,
+/// else the database's first.
+pub fn resolve_format(
+    asked: Option<Format>,
+    env: &Environment,
+    db: &dyn Provider,
+) -> Result<Format> {
+    match asked {
+        Some(f) if db.formats().contains(&f) => Ok(f),
+        Some(_) if db.kind() == ProviderKind::Sqlite => Err(Error::config(
+            "SQLite backups are database images made with SQLite's online backup API",
+        )
+        .with_hint("--format applies to PostgreSQL and MySQL; leave it out for SQLite")),
+        Some(f) => Err(Error::config(format!(
+            "format `{f}` is not available for {} databases",
+            db.kind().as_str()
+        ))
+        .with_hint(format!(
+            "available: {}",
+            db.formats()
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        None if db.formats().contains(&env.format) => Ok(env.format),
+        None => Ok(db.formats()[0]),
+    }
+}
+
+/// The compression of a backup in `format`: the one asked for, else the environment's for SQL
+/// dumps and images. A custom archive is written by pg_dump uncompressed and compressed by
+/// faber-db's stream: zstd on both cores instead of pg_dump's single-threaded zlib, three times
+/// faster. A directory dump's files are gzipped, as pg_restore reads them.
+pub fn resolve_compression(
+    asked: Option<Compression>,
+    format: Format,
+    env: &Environment,
+) -> Compression {
+    asked.unwrap_or(match format {
         Format::Custom => Compression::Zstd,
         Format::Directory => Compression::Gzip,
         _ => env.compression,
-    });
+    })
+}
 
-    let env_dir = session.store.env_dir(&env.name)?;
-    let estimate = db.size_estimate()?;
+/// Prints a backup's plan.
+fn print_plan(session: &Session, plan: &Plan) {
+    let ui = &session.ctx.ui;
+    ui.line(format!(
+        "Plan: back up {} of {}",
+        ui.bold(&plan.database),
+        ui.bold(&plan.environment)
+    ));
+    ui.line(format!(
+        "  {} {}",
+        ui.bold("Steps:     "),
+        plan.steps.join(" → ")
+    ));
+    let what = match plan.compression {
+        Compression::None => plan.format.to_string(),
+        c => format!("{}, {c}", plan.format),
+    };
+    ui.line(format!(
+        "  {} {} now; {what}{}",
+        ui.bold("Database:  "),
+        ui::size(plan.database_size_bytes),
+        if plan.encrypted { ", encrypted" } else { "" }
+    ));
+    ui.line(format!(
+        "  {} about {} in about {} ({})",
+        ui.bold("Estimate:  "),
+        ui::size(plan.estimate.size_bytes),
+        ui::duration_ms(plan.estimate.duration_ms),
+        plan.estimate.describe()
+    ));
+    ui.line(format!(
+        "  {} {} ({} free, about {} needed{})",
+        ui.bold("Location:  "),
+        session.ctx.show(&plan.destination),
+        ui::size(plan.free_bytes),
+        ui::size(plan.space_needed_bytes),
+        if plan.enough_space {
+            ""
+        } else {
+            ": not enough"
+        }
+    ));
+    if let Some(tools) = &plan.tools {
+        ui.line(format!("  {} {tools}", ui.bold("Tools:     ")));
+    }
+    ui.line(format!(
+        "  {} {}",
+        ui.bold("Confirm:   "),
+        if plan.confirmation {
+            format!("yes: `{}` is protected", plan.environment)
+        } else {
+            "no".to_string()
+        }
+    ));
+}
+
+/// Writes the backup `prepared` planned and registers it; the outcome goes to the audit log.
+fn write(
+    session: &Session,
+    env: &Environment,
+    request: &Request,
+    prepared: Prepared,
+) -> Result<BackupRecord> {
+    let ui = &session.ctx.ui;
+    let started = Instant::now();
+    let took = prepared.took;
+    let result = logged(session, env, || {
+        write_inner(session, env, request, prepared, started, took)
+    });
+    if let Ok(r) = &result {
+        cmd::log_event(
+            session,
+            "backup",
+            Some(&env.name),
+            Some(&r.id),
+            true,
+            request.reason.clone(),
+        );
+        ui.ok(format!("Registered {}", ui.bold(&r.id)));
+    }
+    result
+}
+
+fn write_inner(
+    session: &Session,
+    env: &Environment,
+    request: &Request,
+    prepared: Prepared,
+    started: Instant,
+    took: std::time::Duration,
+) -> Result<BackupRecord> {
+    let ui = &session.ctx.ui;
+    let now = session.ctx.now;
+    let Prepared {
+        db,
+        format,
+        compression,
+        mut recipients,
+        server_version,
+        db_size: estimate,
+        dir: env_dir,
+        ..
+    } = prepared;
+    // The file is also encrypted to a key of this run only, forgotten when it ends: with it the
+    // read-back can decrypt what was stored and check it as verify would, though only public
+    // keys are configured.
+    let check_key: Vec<Box<dyn age::Identity + Send + Sync>> = match &mut recipients {
+        Some(r) => {
+            let key = age::x25519::Identity::generate();
+            r.push(Box::new(key.to_public()));
+            vec![Box::new(key)]
+        }
+        None => Vec::new(),
+    };
+    if request.jobs.is_some() && format != Format::Directory {
+        ui.warn("--jobs applies to directory dumps only; ignored");
+    }
+    fsutil::create_private_dir(&env_dir)?;
+    // Recorded as the directory is, not as it was spelled (`..`, symbolic links).
+    let env_dir = if request.output_dir.is_some() {
+        env_dir
+            .canonicalize()
+            .map_err(|e| Error::io(Kind::Config, "cannot resolve", &env_dir, e))?
+    } else {
+        env_dir
+    };
     let needed = space_needed(format, compression, estimate);
     fsutil::ensure_free_space(
         &env_dir,
@@ -266,12 +599,15 @@ fn take_inner(
 
     // Reserve the ID under the registry lock: the `.partial` file claims it. IDs are unique
     // across environments, so a file of any environment with this ID makes it taken.
-    let (id, partial) = {
+    let (id, partial, _claim) = {
         let _lock = session.store.lock()?;
         let text = session.store.read_text()?;
         let registered: HashSet<Cow<'_, str>> =
             session.store.ids(text.as_deref())?.into_iter().collect();
-        let names = session.store.file_names();
+        let mut names = session.store.file_names();
+        if request.output_dir.is_some() {
+            names.extend(fsutil::file_names(&env_dir));
+        }
         let base = ids::base_id(now, request.label.as_deref());
         let id = ids::unique_id(&base, |id| {
             let prefix = format!("{id}.");
@@ -284,7 +620,13 @@ fn take_inner(
             PartialFile::create(&final_path).map(Partial::File)
         }
         .map_err(|e| Error::io(Kind::Tool, "cannot create", &final_path, e))?;
-        (id, partial)
+        // Writing elsewhere, the run also claims the ID in the environment's directory, where
+        // other runs look, and says where it writes, for the sweep if it is killed.
+        let claim = match &request.output_dir {
+            Some(_) => Some(claim(session, env, &id, &env_dir)?),
+            None => None,
+        };
+        (id, partial, claim)
     };
     let final_path = env_dir.join(format!("{id}{suffix}"));
     crate::testpoint::pause("backup:after-reserve");
@@ -422,7 +764,7 @@ fn take_inner(
         host: cmd::host(),
         user: cmd::user(),
         git: cmd::git_state(&session.config.root),
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: (took + started.elapsed()).as_millis() as u64,
         remote: None,
     };
 
@@ -455,6 +797,22 @@ fn take_inner(
         registering.elapsed().as_millis()
     ));
     Ok(record)
+}
+
+/// The claim of backup `id` of `env` written into `dir` (see [`fsutil::CLAIM_SUFFIX`]): held until
+/// the backup is registered or has failed.
+fn claim(session: &Session, env: &Environment, id: &str, dir: &Path) -> Result<PartialFile> {
+    let path = session
+        .store
+        .env_dir(&env.name)?
+        .join(format!("{id}{}", fsutil::CLAIM_SUFFIX));
+    let claim =
+        PartialFile::create(&path).map_err(|e| Error::io(Kind::Tool, "cannot create", &path, e))?;
+    let mut file = claim.file();
+    std::io::Write::write_all(&mut file, dir.as_os_str().as_encoded_bytes())
+        .and_then(|()| claim.file().sync_all())
+        .map_err(|e| Error::io(Kind::Tool, "cannot write", &path, e))?;
+    Ok(claim)
 }
 
 /// The free space a backup of a database of `db_size` bytes is asked for before it starts: the
@@ -571,7 +929,7 @@ fn read_back(
     Ok(())
 }
 
-fn print_summary(session: &Session, r: &BackupRecord) {
+fn print_summary(session: &Session, r: &BackupRecord, estimate: &plan::Estimate) {
     let ui = &session.ctx.ui;
     let path: PathBuf = r.path(session.store.dir());
     ui.line("");
@@ -591,6 +949,15 @@ fn print_summary(session: &Session, r: &BackupRecord) {
         )
     };
     ui.line(format!("  {} {size}", ui.bold("Size:      ")));
+    ui.line(format!(
+        "  {} {} in {}; estimated {} in {} ({})",
+        ui.bold("Actual:    "),
+        ui::size(r.size_bytes),
+        ui::duration_ms(r.duration_ms),
+        ui::size(estimate.size_bytes),
+        ui::duration_ms(estimate.duration_ms),
+        estimate.describe()
+    ));
     ui.line(format!(
         "  {} {}",
         ui.bold("Location:  "),

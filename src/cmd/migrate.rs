@@ -28,8 +28,9 @@ const TAIL_LINES: usize = 20;
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// Environment to migrate
-    pub env: String,
+    /// Environment to migrate [default: FABER_ENV, ENV_MODE or
+    /// default_environment]
+    pub env: Option<String>,
 
     /// Skip the pre-migration backup even when backup_before_migrate is set
     #[arg(long)]
@@ -78,7 +79,7 @@ impl From<Finding> for Destructive {
 
 pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let env = session.env(&args.env)?;
+    let env = session.env(crate::cli::env_name(&args.env))?;
     let lock = cmd::claim_env(
         session,
         env,

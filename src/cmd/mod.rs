@@ -27,7 +27,15 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Completions(args) => return completions::run(ctx, args),
         other => other,
     };
-    let session = ctx.session()?;
+    let session = match &command {
+        Command::Verify(args) if args.id.as_deref().is_some_and(verify::is_path) => {
+            ctx.session_anywhere()?
+        }
+        c if c.is_dry_run() => ctx.session_unchanged()?,
+        _ => ctx.session()?,
+    };
+    let mut command = command;
+    command.resolve_env(&session)?;
     let started = std::time::Instant::now();
     let name = command.name();
     let env = command.environment().map(str::to_string);

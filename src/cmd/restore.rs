@@ -4,7 +4,9 @@
 use std::fs::File;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use clap::Args;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::Report;
@@ -15,15 +17,19 @@ use crate::confirm::{self, Ask};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::ids;
+use crate::migrations::{MigrationState, describe};
 use crate::pipeline::{Compression, Decoder, VerifiedDecoder};
+use crate::plan;
 use crate::provider::{CommitOptions, Inspection, Provider, Source, Staged, StoredFile};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
+use crate::ui;
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// Environment whose database is replaced
-    pub env: String,
+    /// Environment whose database is replaced [default: FABER_ENV, ENV_MODE or
+    /// default_environment]
+    pub env: Option<String>,
 
     /// Backup ID to restore, or `latest`: the newest valid backup of ENV that is not a
     /// pre-restore safety backup
@@ -52,9 +58,9 @@ pub struct RestoreArgs {
 
 pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let env = session.env(&args.env)?;
+    let env = session.env(crate::cli::env_name(&args.env))?;
     let _lock = cmd::claim_env(session, env, "restore", "restore", args.dry_run, args.wait)?;
-    let record = choose(session, env, &args.from)?;
+    let (record, chosen) = choose(session, env, &args.from)?;
     if record.environment != env.name {
         ui.warn(format!(
             "restoring a backup of `{}` into `{}`",
@@ -63,23 +69,34 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     }
     let (url, db) = session.provider(env)?;
     check_kind(env, db.as_ref(), &record)?;
+    if args.dry_run.dry_run {
+        let plan = plan(
+            session,
+            env,
+            db.as_ref(),
+            &record,
+            chosen,
+            (!args.no_safety_backup).then_some("pre-restore"),
+        )?;
+        let title = format!(
+            "restore {} into {} ({})",
+            ui.bold(&record.id),
+            ui.bold(&env.name),
+            url.redacted()
+        );
+        print_plan(session, &title, &plan);
+        ui.line("Dry run: nothing was changed.");
+        return Ok(Report::new()
+            .with("dry_run", true)
+            .with("backup", &record)
+            .with("plan", &plan));
+    }
     ui.line(format!(
         "Restoring {} into {} ({})",
         ui.bold(&record.id),
         ui.bold(&env.name),
         url.redacted()
     ));
-    if args.dry_run.dry_run {
-        ui.line(format!(
-            "Dry run: would verify the checksum, {}, and replace the database.",
-            if args.no_safety_backup {
-                "skip the safety backup"
-            } else {
-                "take a safety backup (reason pre-restore)"
-            }
-        ));
-        return Ok(Report::new().with("dry_run", true).with("backup", &record));
-    }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     let restored = apply(
         session,
@@ -108,6 +125,140 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         ));
     }
     Ok(report.with("restored", json!(true)))
+}
+
+/// What a restore or rollback will do and is expected to take, as `--dry-run` shows it.
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub backup: String,
+    /// Why this backup was chosen.
+    pub chosen: String,
+    pub backup_environment: String,
+    pub backup_taken_at: DateTime<Utc>,
+    pub backup_migrations: Option<MigrationState>,
+    /// The live database's migration state (none when it has no migration table or does not
+    /// exist).
+    pub live_migrations: Option<MigrationState>,
+    pub database_exists: bool,
+    /// The safety backup taken before the database is replaced, if one is.
+    pub safety_backup: Option<SafetyPlan>,
+    /// The load of the backup itself.
+    pub load: plan::Estimate,
+    /// The whole run: safety backup and load.
+    pub duration_ms: u64,
+    /// Whether the environment's name is asked for before anything changes.
+    pub confirmation: bool,
+}
+
+/// The safety backup a restore would take.
+#[derive(Debug, Serialize)]
+pub struct SafetyPlan {
+    pub reason: &'static str,
+    pub estimate: plan::Estimate,
+}
+
+/// The plan of restoring `record` into `env`'s database `db`, with a safety backup of reason
+/// `safety` (if the database exists). Reads the live database; changes nothing.
+pub fn plan(
+    session: &Session,
+    env: &Environment,
+    db: &dyn Provider,
+    record: &BackupRecord,
+    chosen: String,
+    safety: Option<&'static str>,
+) -> Result<Plan> {
+    let exists = db.exists()?;
+    let live = if exists {
+        db.inspect(env.migrations_table.as_deref(), false)?
+            .migrations
+    } else {
+        None
+    };
+    let safety_backup = match safety {
+        Some(reason) if exists => {
+            let format = backup::resolve_format(None, env, db)?;
+            let compression = backup::resolve_compression(None, format, env);
+            let text = session.store.read_text()?;
+            let history: Vec<plan::Sample> = session.store.entries_as(text.as_deref())?;
+            let estimate = plan::backup(
+                &history,
+                &env.name,
+                format,
+                compression,
+                db.size_estimate()?,
+            );
+            Some(SafetyPlan { reason, estimate })
+        }
+        _ => None,
+    };
+    let load = plan::restore(record);
+    let duration_ms =
+        load.duration_ms + safety_backup.as_ref().map_or(0, |s| s.estimate.duration_ms);
+    Ok(Plan {
+        backup: record.id.clone(),
+        chosen,
+        backup_environment: record.environment.clone(),
+        backup_taken_at: record.timestamp,
+        backup_migrations: record.migrations.clone(),
+        live_migrations: live,
+        database_exists: exists,
+        safety_backup,
+        load,
+        duration_ms,
+        confirmation: env.protected && !session.ctx.yes,
+    })
+}
+
+/// Prints a restore's or rollback's plan under `Plan: {title}`.
+pub fn print_plan(session: &Session, title: &str, plan: &Plan) {
+    let ui = &session.ctx.ui;
+    ui.line(format!("Plan: {title}"));
+    ui.line(format!(
+        "  {} {} of `{}`, taken {} ({})",
+        ui.bold("Backup:    "),
+        plan.backup,
+        plan.backup_environment,
+        plan.backup_taken_at.format("%Y-%m-%d %H:%M UTC"),
+        plan.chosen
+    ));
+    ui.line(format!(
+        "  {} backup: {}; now: {}",
+        ui.bold("Migrations:"),
+        describe(plan.backup_migrations.as_ref()),
+        if plan.database_exists {
+            describe(plan.live_migrations.as_ref())
+        } else {
+            "the database does not exist".to_string()
+        }
+    ));
+    let safety = match &plan.safety_backup {
+        Some(s) => format!(
+            "a {} backup first: about {} in about {} ({})",
+            s.reason,
+            ui::size(s.estimate.size_bytes),
+            ui::duration_ms(s.estimate.duration_ms),
+            s.estimate.describe()
+        ),
+        None if !plan.database_exists => "none: there is no database to save".to_string(),
+        None => "none (--no-safety-backup)".to_string(),
+    };
+    ui.line(format!("  {} {safety}", ui.bold("Safety:    ")));
+    ui.line(format!(
+        "  {} about {} to load ({}); about {} in all",
+        ui.bold("Estimate:  "),
+        ui::duration_ms(plan.load.duration_ms),
+        plan.load.describe(),
+        ui::duration_ms(plan.duration_ms)
+    ));
+    ui.line(format!(
+        "  {} {}",
+        ui.bold("Confirm:   "),
+        if plan.confirmation {
+            "yes: the environment is protected; its name is asked for".to_string()
+        } else {
+            "no".to_string()
+        }
+    ));
 }
 
 /// The audit event written just before a restore or rollback changes the database.
@@ -323,11 +474,12 @@ fn apply_inner(
     })
 }
 
-/// The backup named by `from`: an ID, or `latest` for the newest valid backup of `env`.
-fn choose(session: &Session, env: &Environment, from: &str) -> Result<BackupRecord> {
+/// The backup named by `from`: an ID, or `latest` for the newest valid backup of `env`; and why
+/// it was chosen, as the plan says it.
+fn choose(session: &Session, env: &Environment, from: &str) -> Result<(BackupRecord, String)> {
     let reg = session.store.load()?;
-    let record = if from == "latest" {
-        reg.newest_restorable(&env.name).cloned().ok_or_else(|| {
+    let (record, chosen) = if from == "latest" {
+        let record = reg.newest_restorable(&env.name).cloned().ok_or_else(|| {
             Error::config(format!(
                 "environment `{}` has no valid backup to restore",
                 env.name
@@ -336,13 +488,21 @@ fn choose(session: &Session, env: &Environment, from: &str) -> Result<BackupReco
                 "take one with `faber-db backup {}`, or name another with --from ID",
                 env.name
             ))
-        })?
+        })?;
+        let why = format!(
+            "--from latest: the newest restorable backup of `{}` not taken by a restore or rollback",
+            env.name
+        );
+        (record, why)
     } else {
         ids::validate_id(from)?;
-        verify::find(&reg, from)?.clone()
+        (
+            verify::find(&reg, from)?.clone(),
+            "named with --from".to_string(),
+        )
     };
     match record.status {
-        _ if record.is_restorable() => Ok(record),
+        _ if record.is_restorable() => Ok((record, chosen)),
         s => Err(Error::verification(format!(
             "backup {} is marked {}; it will not be restored",
             record.id,

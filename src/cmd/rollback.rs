@@ -11,15 +11,16 @@ use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::migrations::MigrationState;
+use crate::migrations::{MigrationState, describe};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
 #[derive(Debug, Args)]
 #[command(group = ArgGroup::new("target").args(["to", "to_migration"]))]
 pub struct RollbackArgs {
-    /// Environment to roll back
-    pub env: String,
+    /// Environment to roll back [default: FABER_ENV, ENV_MODE or
+    /// default_environment]
+    pub env: Option<String>,
 
     /// Backup ID to roll back to (default: the newest valid pre-migration backup of ENV, else
     /// its newest valid backup)
@@ -43,7 +44,7 @@ pub struct RollbackArgs {
 
 pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let env = session.env(&args.env)?;
+    let env = session.env(crate::cli::env_name(&args.env))?;
     let _lock = crate::cmd::claim_env(
         session,
         env,
@@ -52,7 +53,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         args.dry_run,
         args.wait,
     )?;
-    let record = pick(session, env, &args)?;
+    let (record, chosen) = pick(session, env, &args)?;
     let (url, db) = session.provider(env)?;
     restore::check_kind(env, db.as_ref(), &record)?;
     let now = if db.exists()? {
@@ -81,6 +82,37 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             record.id
         )));
     }
+    let report = Report::new()
+        .with("environment", &env.name)
+        .with("backup", &record)
+        .with("migrations_before", &now)
+        .with("undone", &undone);
+    if args.dry_run.dry_run {
+        let plan = restore::plan(
+            session,
+            env,
+            db.as_ref(),
+            &record,
+            chosen,
+            Some("pre-rollback"),
+        )?;
+        let title = format!(
+            "roll {} ({}) back to {}",
+            ui.bold(&env.name),
+            url.redacted(),
+            ui.bold(&record.id)
+        );
+        restore::print_plan(session, &title, &plan);
+        if !undone.is_empty() {
+            ui.line(format!(
+                "  {} {}",
+                ui.bold("Undoes:    "),
+                undone.join(", ")
+            ));
+        }
+        ui.line("Dry run: nothing was changed.");
+        return Ok(report.with("dry_run", true).with("plan", &plan));
+    }
     ui.line(format!(
         "Rolling {} ({}) back to {}",
         ui.bold(&env.name),
@@ -91,15 +123,6 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     ui.line(format!("  after: {}", describe(record.migrations.as_ref())));
     if !undone.is_empty() {
         ui.line(format!("  undoes: {}", undone.join(", ")));
-    }
-    let report = Report::new()
-        .with("environment", &env.name)
-        .with("backup", &record)
-        .with("migrations_before", &now)
-        .with("undone", &undone);
-    if args.dry_run.dry_run {
-        ui.line("Dry run: would take a safety backup (reason pre-rollback) and restore it.");
-        return Ok(report.with("dry_run", true));
     }
     confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
     let restored = restore::apply(
@@ -146,8 +169,12 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     Ok(report.with("rolled_back", true))
 }
 
-/// The backup to roll back to.
-fn pick(session: &Session, env: &Environment, args: &RollbackArgs) -> Result<BackupRecord> {
+/// The backup to roll back to, and why it was chosen.
+fn pick(
+    session: &Session,
+    env: &Environment,
+    args: &RollbackArgs,
+) -> Result<(BackupRecord, String)> {
     let reg = session.store.load()?;
     let valid: Vec<&BackupRecord> = reg
         .newest_first(Some(&env.name))
@@ -174,7 +201,7 @@ fn pick(session: &Session, env: &Environment, args: &RollbackArgs) -> Result<Bac
             ))
             .with_hint("check it with `faber-db verify` or pick another backup"));
         }
-        return Ok(record.clone());
+        return Ok((record.clone(), "named with --to".to_string()));
     }
     let is_safety = |b: &BackupRecord| {
         b.reason
@@ -193,7 +220,10 @@ fn pick(session: &Session, env: &Environment, args: &RollbackArgs) -> Result<Bac
                     .and_then(|m| m.last_migration.as_deref())
                     == Some(name.as_str())
             })
-            .cloned()
+            .map(|b| {
+                let why = format!("--to-migration: the newest valid backup ending at {name}");
+                (b.clone(), why)
+            })
             .ok_or_else(|| {
                 Error::config(format!(
                     "no valid backup of `{}` ends at migration {name}",
@@ -205,11 +235,16 @@ fn pick(session: &Session, env: &Environment, args: &RollbackArgs) -> Result<Bac
                 ))
             });
     }
-    valid
+    let pre_migration = valid
         .iter()
         .find(|b| b.reason.as_deref() == Some("pre-migration"))
-        .or_else(|| valid.iter().find(|b| !is_safety(b)))
-        .map(|b| (*b).clone())
+        .map(|b| (*b, "the newest valid pre-migration backup"));
+    pre_migration
+        .or_else(|| {
+            let newest = valid.iter().find(|b| !is_safety(b))?;
+            Some((*newest, "the newest valid backup (there is no pre-migration backup)"))
+        })
+        .map(|(b, why)| (b.clone(), why.to_string()))
         .ok_or_else(|| {
             Error::config(format!(
                 "environment `{}` has no valid backup to roll back to",
@@ -241,16 +276,5 @@ fn same_state(a: Option<&MigrationState>, b: Option<&MigrationState>) -> bool {
         }
         (None, None) => true,
         _ => false,
-    }
-}
-
-fn describe(state: Option<&MigrationState>) -> String {
-    match state {
-        Some(m) => format!(
-            "{} migrations applied, last {}",
-            m.applied_count,
-            m.last_migration.as_deref().unwrap_or("-")
-        ),
-        None => "no migration table".to_string(),
     }
 }

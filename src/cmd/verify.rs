@@ -2,6 +2,7 @@
 //! one pass over its file; `--deep` also loads the data and compares row counts with the manifest.
 
 use std::fs::File;
+use std::path::Path;
 
 use clap::Args;
 use serde::Serialize;
@@ -19,7 +20,9 @@ use crate::session::Session;
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).args(["id", "env", "all"]))]
 pub struct VerifyArgs {
-    /// Backup ID to verify
+    /// Backup ID to verify, or the path of a backup file (or directory dump) to check against the
+    /// manifest beside it, registered or not
+    #[arg(value_name = "ID|PATH")]
     pub id: Option<String>,
 
     /// Verify every backup of this environment
@@ -69,6 +72,16 @@ pub struct Checked {
 }
 
 pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
+    let depth = if args.deep {
+        Depth::Deep
+    } else if args.checksum_only {
+        Depth::Checksum
+    } else {
+        Depth::Structure
+    };
+    if let Some(path) = args.id.as_deref().filter(|a| is_path(a)) {
+        return run_path(session, Path::new(path), depth);
+    }
     let reg = session.store.load()?;
     let selected: Vec<BackupRecord> = if let Some(id) = &args.id {
         ids::validate_id(id)?;
@@ -86,43 +99,53 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
     if selected.is_empty() {
         ui.line("No backups to verify.");
     }
-    let depth = if args.deep {
-        Depth::Deep
-    } else if args.checksum_only {
-        Depth::Checksum
-    } else {
-        Depth::Structure
-    };
     let mut results = Vec::new();
     for record in &selected {
         let checked = check(session, record, depth);
-        match &checked.problem {
-            None if depth == Depth::Checksum => ui.ok(format!(
-                "{} {}: checksum ok (structure not checked)",
-                record.environment, record.id
-            )),
-            None => ui.ok(format!(
-                "{} {}: checksum ok, integrity {}{}",
-                record.environment,
-                record.id,
-                checked.verification.integrity_check,
-                if args.deep { ", row counts match" } else { "" }
-            )),
-            Some(p) => {
-                let verdict = if checked.verified {
-                    checked.status.as_str()
-                } else {
-                    "not verified"
-                };
-                ui.fail(format!(
-                    "{} {}: {verdict} — {p}",
-                    record.environment, record.id
-                ));
-            }
-        }
+        say(session, record, depth, &checked);
         results.push(checked);
     }
     record_results(session, &results)?;
+    Ok(verdicts(session, results))
+}
+
+/// Prints the verdict on one backup.
+fn say(session: &Session, record: &BackupRecord, depth: Depth, checked: &Checked) {
+    let ui = &session.ctx.ui;
+    match &checked.problem {
+        None if depth == Depth::Checksum => ui.ok(format!(
+            "{} {}: checksum ok (structure not checked)",
+            record.environment, record.id
+        )),
+        None => ui.ok(format!(
+            "{} {}: checksum ok, integrity {}{}",
+            record.environment,
+            record.id,
+            checked.verification.integrity_check,
+            if depth == Depth::Deep {
+                ", row counts match"
+            } else {
+                ""
+            }
+        )),
+        Some(p) => {
+            let verdict = if checked.verified {
+                checked.status.as_str()
+            } else {
+                "not verified"
+            };
+            ui.fail(format!(
+                "{} {}: {verdict} — {p}",
+                record.environment, record.id
+            ));
+        }
+    }
+}
+
+/// The report of a verify run: the verdicts, and the failure when any backup failed or could
+/// not be checked.
+fn verdicts(session: &Session, results: Vec<Checked>) -> Report {
+    let ui = &session.ctx.ui;
     let failed = results
         .iter()
         .filter(|c| c.verified && c.status != Status::Valid)
@@ -155,7 +178,120 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
     } else if !results.is_empty() {
         ui.line(format!("{} backups verified", results.len()));
     }
-    Ok(report)
+    report
+}
+
+/// Whether `verify`'s argument names a file rather than a backup ID: IDs never hold a `/`, and a
+/// name that exists here is taken as the file it names.
+pub fn is_path(arg: &str) -> bool {
+    arg.contains('/') || arg.ends_with(MANIFEST_SUFFIX) || Path::new(arg).exists()
+}
+
+const MANIFEST_SUFFIX: &str = ".manifest.json";
+
+/// `verify PATH`: a backup file (or directory dump) checked against the manifest beside it, as
+/// if registered there. Nothing is recorded: the registry may not know the file, and a copy on
+/// another disk says nothing about the registered one.
+fn run_path(session: &Session, path: &Path, depth: Depth) -> Result<Report> {
+    let record = sidecar(session, path)?;
+    if depth == Depth::Deep && record.provider != ProviderKind::Sqlite {
+        // The trial restore would go to the server the manifest names: not for a loose file.
+        return Err(Error::config(format!(
+            "--deep loads a {} backup into a scratch database on its environment's server; \
+             that is not done for a file given by path",
+            record.provider.as_str()
+        ))
+        .with_hint(
+            "verify it without --deep, or register it and run `faber-db verify ID --deep`",
+        ));
+    }
+    let checked = check_at(session, &record, depth, Some(&scratch_dir(&record)));
+    say(session, &record, depth, &checked);
+    let report = verdicts(session, vec![checked]);
+    Ok(report.with("path", record.file.as_str()))
+}
+
+/// The entry of the backup at `path` (its data, or its manifest), read from the manifest beside
+/// it, with `file` set to the data's absolute path and no off-site copy to fetch.
+fn sidecar(session: &Session, path: &Path) -> Result<BackupRecord> {
+    let shown = path.display();
+    let path = std::path::absolute(path)
+        .map_err(|e| Error::config(format!("{shown} cannot be resolved")).caused_by(e))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let read = |manifest: &Path| -> Result<BackupRecord> {
+        let text = std::fs::read_to_string(manifest)
+            .map_err(|e| Error::io(Kind::Config, "cannot read", manifest, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::config(format!(
+                "{} is not a faber-db manifest",
+                session.ctx.show(manifest)
+            ))
+            .caused_by(e)
+            .with_hint("verifying a file needs the manifest faber-db wrote beside it")
+        })
+    };
+    let data_name = |r: &BackupRecord| {
+        Path::new(&r.file)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+    };
+    let mut record = if name.ends_with(MANIFEST_SUFFIX) {
+        let record = read(&path)?;
+        let data = data_name(&record).unwrap_or_default();
+        BackupRecord {
+            file: dir.join(data).to_string_lossy().into_owned(),
+            ..record
+        }
+    } else {
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(Error::config(format!("{shown} does not exist"))
+                .with_hint("name a backup file, or a backup ID (see `faber-db list`)"));
+        }
+        // The ID is the name up to one of its dots (labels may hold dots): the longest such
+        // prefix whose manifest lies beside the file and names it.
+        let found = name
+            .match_indices('.')
+            .map(|(i, _)| &name[..i])
+            .rev()
+            .map(|id| dir.join(format!("{id}{MANIFEST_SUFFIX}")))
+            .filter(|m| m.is_file())
+            .map(|m| read(&m))
+            .find(|r| {
+                !r.as_ref()
+                    .is_ok_and(|r| data_name(r).as_deref() != Some(&name))
+            });
+        let Some(record) = found else {
+            return Err(Error::config(format!("no manifest beside {shown}"))
+                .with_hint("verifying a file needs its manifest (<ID>.manifest.json) in the same directory: copy both"));
+        };
+        BackupRecord {
+            file: path.to_string_lossy().into_owned(),
+            ..record?
+        }
+    };
+    record.remote = None;
+    Ok(record)
+}
+
+/// Where a check by path decodes what it must: beside the file if that directory can be
+/// written, else the system's temporary directory.
+fn scratch_dir(record: &BackupRecord) -> std::path::PathBuf {
+    let beside = Path::new(&record.file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let writable = std::ffi::CString::new(beside.as_os_str().as_encoded_bytes())
+        // SAFETY: a NUL-terminated path that lives across the call; access() only reads it.
+        .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0);
+    if writable {
+        beside
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 pub fn find<'a>(reg: &'a crate::registry::RegistryFile, id: &str) -> Result<&'a BackupRecord> {
@@ -168,6 +304,17 @@ pub fn find<'a>(reg: &'a crate::registry::RegistryFile, id: &str) -> Result<&'a 
 /// Checks one backup: the file's SHA-256 against the registry, then the decoded data's structure,
 /// and with `deep` its row counts against the manifest. Never fails: problems are the verdict.
 pub fn check(session: &Session, record: &BackupRecord, depth: Depth) -> Checked {
+    check_at(session, record, depth, None)
+}
+
+/// [`check`], with decoding done in `work_dir` (a check by path) instead of the backup's
+/// environment directory, and nothing fetched from off-site.
+fn check_at(
+    session: &Session,
+    record: &BackupRecord,
+    depth: Depth,
+    work_dir: Option<&Path>,
+) -> Checked {
     let now = session.ctx.now;
     let deep = depth == Depth::Deep;
     let path = record.path(session.store.dir());
@@ -193,7 +340,11 @@ pub fn check(session: &Session, record: &BackupRecord, depth: Depth) -> Checked 
         ..verdict(record.status, "not run".into(), false, Some(problem))
     };
     // A file gone from here is fetched from its off-site copy, then checked like any other.
-    match crate::cmd::remote::fetch_if_missing(session, record) {
+    let fetched = match work_dir {
+        Some(_) => Ok(false),
+        None => crate::cmd::remote::fetch_if_missing(session, record),
+    };
+    match fetched {
         Ok(_) => {}
         Err(e) if e.kind() == Kind::Verification => {
             return verdict(Status::Missing, "not run".into(), false, Some(e.one_line()));
@@ -224,9 +375,12 @@ pub fn check(session: &Session, record: &BackupRecord, depth: Depth) -> Checked 
             Err((e, None)) => not_run(Kind::Verification, e.one_line()),
         };
     }
-    let work_dir = match session.store.env_dir(&record.environment) {
-        Ok(d) => d,
-        Err(e) => return not_run(e.kind(), e.one_line()),
+    let work_dir = match work_dir {
+        Some(d) => d.to_path_buf(),
+        None => match session.store.env_dir(&record.environment) {
+            Ok(d) => d,
+            Err(e) => return not_run(e.kind(), e.one_line()),
+        },
     };
     let structure = if record.format == Format::Directory {
         // The files' digests first: pg_restore then reads what was just checked.

@@ -24,6 +24,9 @@ pub struct Config {
     pub root: PathBuf,
     pub backup_dir: PathBuf,
     pub environments: BTreeMap<String, Environment>,
+    /// `default_environment`: the environment commands act on when ENV is left out, unless
+    /// FABER_ENV or ENV_MODE names one.
+    pub default_environment: Option<String>,
     pub migrations_directory: Option<PathBuf>,
     /// `[storage.offsite]`: where off-site copies go, when configured.
     pub offsite: Option<Offsite>,
@@ -203,6 +206,19 @@ pub fn locate(root: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
     )
 }
 
+/// [`load`], or with no config file under `root` (and none named), the defaults with no
+/// environment: for the commands that need none, such as `verify PATH` on another machine.
+pub fn load_or_defaults(root: &Path, explicit: Option<&Path>) -> Result<Config> {
+    let dir = root.join(PLUGIN_DIR);
+    let found = ["config.toml", "config.json"]
+        .iter()
+        .any(|name| dir.join(name).is_file());
+    if explicit.is_none() && !found {
+        return resolve(RawConfig::default(), root, dir.join("config.toml"));
+    }
+    load(root, explicit)
+}
+
 /// Reads and resolves the config under `root`.
 pub fn load(root: &Path, explicit: Option<&Path>) -> Result<Config> {
     let file = locate(root, explicit)?;
@@ -283,7 +299,8 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
             )));
         }
     }
-    if raw.environments.is_empty() {
+    // Only the defaults used without a config file (see `load_or_defaults`) have none.
+    if raw.environments.is_empty() && file.exists() {
         return Err(bad("no environments are defined".into()).with_hint(
             "add an [environments.dev] table, or run `faber-db init --force` to start over",
         ));
@@ -351,11 +368,24 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
         }
         environments.insert(name, resolved);
     }
+    if let Some(name) = &raw.default_environment
+        && !environments.contains_key(name)
+    {
+        return Err(bad(format!(
+            "default_environment = \"{}\" is not one of the environments",
+            ids::shorten(name)
+        ))
+        .with_hint(format!(
+            "environments: {}",
+            environments.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
     Ok(Config {
         file,
         root: root.to_path_buf(),
         backup_dir,
         environments,
+        default_environment: raw.default_environment,
         migrations_directory: raw.migrations.directory.map(|d| root.join(d)),
         offsite,
         notify,

@@ -18,6 +18,8 @@ pub struct RawConfig {
     #[serde(rename = "$schema")]
     #[allow(dead_code)]
     pub schema: Option<IgnoredAny>,
+    /// The environment commands act on when ENV is left out (after FABER_ENV and ENV_MODE).
+    pub default_environment: Option<String>,
     #[serde(default)]
     pub defaults: RawDefaults,
     #[serde(default)]

@@ -65,9 +65,15 @@ fn unknown_and_malformed_backup_ids_are_refused() {
         "backup-20200101-000000/../../x",
         "latest2",
     ] {
-        p.run(&["verify", bad])
-            .code(1)
-            .stderr_has("invalid backup ID");
+        // With a `/`, verify takes a path: a file that is no backup of ours is refused.
+        let verify = p.run(&["verify", bad]).code(1);
+        match bad {
+            "../../etc/passwd" => verify
+                .stderr_has("no manifest beside")
+                .stderr_lacks("root:"),
+            "latest2" => verify.stderr_has("invalid backup ID"),
+            _ => verify.stderr_has("does not exist"),
+        };
         p.run(&["delete", bad])
             .code(1)
             .stderr_has("invalid backup ID");

@@ -146,7 +146,8 @@ impl Project {
             .into_iter()
             .find(|b| b["id"] == id)
             .unwrap_or_else(|| panic!("no entry {id}"));
-        self.path(&format!("{BACKUPS}/{}", entry["file"].as_str().unwrap()))
+        // Relative to the backup directory, or absolute (`backup --output-dir`).
+        self.path(BACKUPS).join(entry["file"].as_str().unwrap())
     }
 
     /// The IDs in the registry, sorted.
@@ -210,7 +211,9 @@ impl Project {
             .env_remove("AWS_ENDPOINT_URL_S3")
             .env_remove("AWS_REGION")
             .env_remove("AWS_DEFAULT_REGION")
-            .env_remove("FABER_WEBHOOK_URL");
+            .env_remove("FABER_WEBHOOK_URL")
+            .env_remove("FABER_ENV")
+            .env_remove("ENV_MODE");
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }

@@ -14,6 +14,7 @@ mod migrations;
 mod mysql;
 mod notify;
 mod offsite;
+mod plan;
 mod postgres;
 mod protected;
 mod quickstart;

@@ -714,10 +714,43 @@ fn mysql_too_little_free_space_is_exit_2() {
         .code(2)
         .stderr_has("not enough free space")
         .stderr_has("needed");
-    assert!(
-        std::fs::read_dir(backups.join("dev"))
-            .unwrap()
-            .next()
-            .is_none()
+    // Refused before its directory is even made: nothing there, if it is there at all.
+    assert!(!std::fs::read_dir(backups.join("dev")).is_ok_and(|mut d| d.next().is_some()));
+}
+
+#[test]
+fn mysql_dry_runs_plan_and_change_nothing() {
+    if !server_up() {
+        return;
+    }
+    let source = MyDb::new("plan");
+    source.exec(SCHEMA);
+    let p = project_with(&[("dev", &source)]);
+    let doc = p.json(&["backup", "dev", "--dry-run"], 0);
+    let plan = &doc["plan"];
+    assert_eq!(plan["provider"], "mysql");
+    assert!(plan["tools"].as_str().unwrap().contains("dump"), "{plan}");
+    assert_eq!(plan["estimate"]["basis"], "defaults");
+    assert!(!p.path(crate::harness::BACKUPS).exists());
+    let id = p.backup(&["dev"]);
+    let registry =
+        std::fs::read(p.path(&format!("{}/backups.json", crate::harness::BACKUPS))).unwrap();
+    let history =
+        std::fs::read(p.path(&format!("{}/history.jsonl", crate::harness::BACKUPS))).unwrap();
+    let doc = p.json(&["backup", "dev", "--dry-run"], 0);
+    assert_eq!(doc["plan"]["estimate"]["basis"], "history");
+    let doc = p.json(&["restore", "dev", "--dry-run"], 0);
+    assert_eq!(doc["plan"]["backup"], id.as_str());
+    assert_eq!(doc["plan"]["safety_backup"]["reason"], "pre-restore");
+    let doc = p.json(&["rollback", "dev", "--dry-run"], 0);
+    assert_eq!(doc["plan"]["backup"], id.as_str());
+    assert_eq!(
+        registry,
+        std::fs::read(p.path(&format!("{}/backups.json", crate::harness::BACKUPS))).unwrap()
     );
+    assert_eq!(
+        history,
+        std::fs::read(p.path(&format!("{}/history.jsonl", crate::harness::BACKUPS))).unwrap()
+    );
+    assert_eq!(p.ids(), vec![id]);
 }

@@ -1166,12 +1166,8 @@ fn pg_free_space_is_checked_against_the_formats_estimate() {
         "none",
     ])
     .code(2);
-    assert!(
-        std::fs::read_dir(backups.join("dev"))
-            .unwrap()
-            .next()
-            .is_none()
-    );
+    // Refused before its directory is even made: nothing there, if it is there at all.
+    assert!(!std::fs::read_dir(backups.join("dev")).is_ok_and(|mut d| d.next().is_some()));
     p.run(&["backup", "dev", "--compression", "gzip"]).code(0);
     p.run(&["backup", "dev", "--format", "custom"]).code(0);
 }
@@ -1392,7 +1388,8 @@ fn pg_a_backup_that_fills_the_disk_is_exit_2_and_leaves_nothing() {
             .code(2)
             .stderr_has("hint:");
         let left: Vec<_> = std::fs::read_dir(backups.join("dev"))
-            .unwrap()
+            .into_iter()
+            .flatten()
             .flatten()
             .map(|e| e.file_name())
             .collect();
@@ -1572,4 +1569,89 @@ fn ctrl_c_during_a_directory_dump_stops_pg_dump_and_its_workers() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+#[test]
+fn pg_plans_verify_by_path_and_output_dirs_of_directory_dumps() {
+    if !server_up() {
+        return;
+    }
+    let source = PgDb::new("plan");
+    source.exec(SCHEMA);
+    let p = project_with(&[("dev", &source)]);
+    let doc = p.json(&["backup", "dev", "--format", "directory", "--dry-run"], 0);
+    let plan = &doc["plan"];
+    assert_eq!(plan["provider"], "postgres");
+    assert_eq!(plan["format"], "directory");
+    assert!(
+        plan["tools"].as_str().unwrap().contains("pg_dump"),
+        "{plan}"
+    );
+    assert!(
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "check tools"),
+        "{plan}"
+    );
+    assert!(plan["database_size_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        !p.path(crate::harness::BACKUPS).exists(),
+        "a dry run wrote the backup directory"
+    );
+
+    // A directory dump into an output directory, verified by the path of its copy.
+    let out = tempfile::tempdir().unwrap();
+    let doc = p.json(
+        &[
+            "backup",
+            "dev",
+            "--format",
+            "directory",
+            "--output-dir",
+            out.path().to_str().unwrap(),
+        ],
+        0,
+    );
+    let id = doc["backup"]["id"].as_str().unwrap().to_string();
+    assert_eq!(doc["estimate"]["basis"], "defaults");
+    let dump = std::path::PathBuf::from(doc["backup"]["file"].as_str().unwrap());
+    assert!(dump.starts_with(out.path()) && dump.is_dir(), "{doc}");
+    p.run(&["verify", &id]).code(0);
+    p.run(&["verify", dump.to_str().unwrap()]).code(0);
+    let copy = tempfile::tempdir().unwrap();
+    let copied = copy.path().join(dump.file_name().unwrap());
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&dump)
+        .arg(&copied)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::copy(
+        out.path().join(format!("{id}.manifest.json")),
+        copy.path().join(format!("{id}.manifest.json")),
+    )
+    .unwrap();
+    p.run(&["verify", copied.to_str().unwrap()]).code(0);
+    // A loose file is never loaded into the server its manifest names.
+    p.run(&["verify", copied.to_str().unwrap(), "--deep"])
+        .code(1)
+        .stderr_has("not done for a file given by path");
+    let toc = copied.join("toc.dat");
+    let mut bytes = std::fs::read(&toc).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&toc, bytes).unwrap();
+    p.run(&["verify", copied.to_str().unwrap()])
+        .code(5)
+        .stdout_has("corrupt");
+
+    // Restore's plan names the backup, the live migrations and the safety backup.
+    let doc = p.json(&["restore", "dev", "--from", &id, "--dry-run"], 0);
+    assert_eq!(doc["plan"]["backup"], id.as_str());
+    assert_eq!(doc["plan"]["chosen"], "named with --from");
+    assert_eq!(doc["plan"]["safety_backup"]["reason"], "pre-restore");
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
 }

@@ -167,7 +167,7 @@ fn doctor_finds_what_is_wrong_and_repair_rebuilds_the_registry_from_the_manifest
 }
 
 /// Starts `args` paused at test point `point`, waits until it is there, and kills it (SIGKILL).
-fn kill_at(p: &Project, args: &[&str], point: &str) {
+pub fn kill_at(p: &Project, args: &[&str], point: &str) {
     let marker = p.path("paused");
     let _ = std::fs::remove_file(&marker);
     let mut cmd = p.command(args);
