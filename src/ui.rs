@@ -71,19 +71,17 @@ impl Ui {
         }
     }
 
-    /// `warning: text` on stderr, shown in every mode but `--quiet`.
+    /// `warning: text` on stderr, shown in every mode: `--quiet` keeps errors and warnings.
     pub fn warn(&self, text: impl AsRef<str>) {
-        if !self.quiet {
-            eprintln!(
-                "{} {}",
-                Style::new()
-                    .yellow()
-                    .bold()
-                    .for_stderr()
-                    .apply_to("warning:"),
-                text.as_ref()
-            );
-        }
+        eprintln!(
+            "{} {}",
+            Style::new()
+                .yellow()
+                .bold()
+                .for_stderr()
+                .apply_to("warning:"),
+            text.as_ref()
+        );
     }
 
     pub fn bold(&self, text: impl std::fmt::Display) -> String {

@@ -398,3 +398,16 @@ fn diff_shows_tables_added_removed_and_changed_since_a_backup() {
         .code(1)
         .stderr_has("no backup");
 }
+
+#[test]
+fn quiet_keeps_warnings_and_errors_only() {
+    let p = project();
+    let run = p
+        .run(&["-q", "backup", "dev", "--jobs", "2"])
+        .code(0)
+        .stderr_has("warning: --jobs applies to directory dumps only");
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    p.run(&["-q", "backup", "nope"])
+        .code(1)
+        .stderr_has("error: unknown environment");
+}
