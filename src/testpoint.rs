@@ -3,7 +3,8 @@
 //! none.
 
 /// With `FABER_TEST_PAUSE_AT=<name>`, writes the file `FABER_TEST_PAUSE_MARKER` names and waits
-/// a minute (for the test to kill it). Does nothing otherwise, and nothing in release builds.
+/// a minute (for the test to kill it), or until the test removes that file (to let it go on).
+/// Does nothing otherwise, and nothing in release builds.
 pub fn pause(name: &str) {
     #[cfg(debug_assertions)]
     if std::env::var("FABER_TEST_PAUSE_AT").is_ok_and(|v| v == name) {
@@ -12,8 +13,15 @@ pub fn pause(name: &str) {
         }
         // A signal (see interrupt) ends the wait, as it would end real work.
         let started = std::time::Instant::now();
+        let marker = std::env::var_os("FABER_TEST_PAUSE_MARKER");
+        let released = || {
+            marker
+                .as_ref()
+                .is_some_and(|m| !std::path::Path::new(m).exists())
+        };
         while started.elapsed() < std::time::Duration::from_secs(60)
             && !crate::interrupt::happened()
+            && !released()
         {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

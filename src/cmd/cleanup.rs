@@ -118,11 +118,26 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
         }
     }
 
-    // The selection is made again under the lock, so a backup registered meanwhile is judged too.
+    crate::testpoint::pause("cleanup:before-lock");
+    // The selection is made again under the lock, so that what changed meanwhile is judged too:
+    // a backup that became the newest valid one stays. What is removed is what both plans
+    // remove — never a backup the confirmed plan did not name.
+    let confirmed: BTreeSet<&str> = planned.removed.iter().map(|r| r.id.as_str()).collect();
     let dir = session.store.dir().to_path_buf();
     let (removed, kept): (Vec<BackupRecord>, Vec<Kept>) = session.store.update(|reg| {
-        let plan = keep::plan(reg, args.env.as_deref(), rule, session.ctx.now);
-        let chosen: BTreeSet<&str> = plan.removed.iter().map(|r| r.id.as_str()).collect();
+        let mut plan = keep::plan(reg, args.env.as_deref(), rule, session.ctx.now);
+        let (chosen, unconfirmed): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.removed)
+            .into_iter()
+            .partition(|r| confirmed.contains(r.id.as_str()));
+        plan.kept.extend(unconfirmed.into_iter().map(|r| Kept {
+            id: r.id,
+            environment: r.environment,
+            timestamp: r.timestamp,
+            size_bytes: r.size_bytes,
+            status: r.status,
+            reasons: vec![keep::Reason::NotConfirmed],
+        }));
+        let chosen: BTreeSet<&str> = chosen.iter().map(|r| r.id.as_str()).collect();
         let (gone, stay): (Vec<_>, Vec<_>) = std::mem::take(&mut reg.backups)
             .into_iter()
             .partition(|b| chosen.contains(b.id.as_str()));

@@ -59,6 +59,9 @@ pub enum Reason {
     NewestValid,
     /// The floor: the backup `restore --from latest` picks.
     RestoreLatest,
+    /// The rule would remove it now, but it was not in the plan that was shown and confirmed
+    /// (the registry changed in between): left for the next cleanup.
+    NotConfirmed,
 }
 
 impl fmt::Display for Reason {
@@ -71,6 +74,7 @@ impl fmt::Display for Reason {
             Reason::NotExpired => f.write_str("not expired"),
             Reason::NewerThanCutoff => f.write_str("newer than cutoff"),
             Reason::Forever => f.write_str("forever"),
+            Reason::NotConfirmed => f.write_str("not in the confirmed plan"),
             Reason::NewestValid => f.write_str("newest valid"),
             Reason::RestoreLatest => f.write_str("restore latest"),
         }

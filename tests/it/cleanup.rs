@@ -310,3 +310,52 @@ fn cleanup_keeps_what_restore_latest_would_pick() {
         .code(0)
         .stdout_has(&real);
 }
+
+#[test]
+fn cleanup_removes_only_what_the_confirmed_plan_named() {
+    let mut p = project();
+    p.at("2025-01-01T00:00:00Z");
+    let first = p.backup(&["dev"]);
+    p.at("2025-01-02T00:00:00Z");
+    let second = p.backup(&["dev"]);
+    // The plan shown removes `first`. Before it takes the lock, a third backup lands: the rule
+    // would now remove `second` too, but that was never shown, so it stays.
+    let marker = p.path("paused");
+    let mut cleanup = p.command(&["--json", "cleanup", "dev", "--keep-last", "1", "--yes"]);
+    cleanup
+        .env("FABER_TEST_PAUSE_AT", "cleanup:before-lock")
+        .env("FABER_TEST_PAUSE_MARKER", &marker)
+        .stdout(std::process::Stdio::piped());
+    let child = cleanup.spawn().unwrap();
+    crate::reliability::wait_for(&marker);
+    p.at("2025-01-03T00:00:00Z");
+    let third = p.backup(&["dev"]);
+    std::fs::remove_file(&marker).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let removed: Vec<&str> = doc["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, vec![first.as_str()]);
+    let kept = doc["kept"].as_array().unwrap();
+    let reasons_of = |id: &str| {
+        kept.iter()
+            .find(|k| k["id"] == id)
+            .map(|k| k["reasons"].to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        reasons_of(&second).contains("not in the confirmed plan"),
+        "{doc}"
+    );
+    assert!(reasons_of(&third).contains("last 1"), "{doc}");
+    assert_eq!(p.ids(), vec![second.clone(), third.clone()]);
+    // The next cleanup, shown and confirmed, removes it.
+    p.run(&["cleanup", "dev", "--keep-last", "1", "--yes"])
+        .code(0);
+    assert_eq!(p.ids(), vec![third]);
+}

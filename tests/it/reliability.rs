@@ -25,7 +25,7 @@ fn start_migration(p: &Project) -> std::process::Child {
     child
 }
 
-fn wait_for(path: &std::path::Path) {
+pub fn wait_for(path: &std::path::Path) {
     let started = Instant::now();
     while !path.exists() {
         assert!(
