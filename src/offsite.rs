@@ -270,7 +270,8 @@ impl Bucket {
     }
 
     /// Downloads a backup's data into its place in `backup_dir`, through a `.partial` that
-    /// becomes the file only when its SHA-256 is the registered one.
+    /// becomes the file only when its SHA-256 is the registered one — replacing what is there
+    /// then (a local copy that failed its checksum).
     pub fn fetch_backup(&self, backup_dir: &Path, record: &BackupRecord) -> Result<PathBuf> {
         let data = record.path(backup_dir);
         if let Some(parent) = data.parent() {
@@ -296,6 +297,9 @@ impl Bucket {
                     .map_err(|e| Error::io(Kind::Tool, "cannot write", &path, e))?;
                 self.check_fetched(record, &f.name, &sha256, &f.sha256)?;
             }
+            // A directory cannot be renamed over another: a damaged one goes first. Killed
+            // in between, the registered `.partial` is finished by the next run's sweep.
+            crate::fsutil::remove_backup_data(&data).map_err(create_failed)?;
             partial.persist(&data).map_err(create_failed)?;
         }
         Ok(data)

@@ -277,11 +277,38 @@ pub fn configured<'a>(session: &'a Session) -> Result<&'a Offsite> {
 /// against the registered SHA-256 before it takes the file's place. `Ok(false)`: nothing to
 /// fetch (the file is here, or there is no off-site copy).
 pub fn fetch_if_missing(session: &Session, record: &BackupRecord) -> Result<bool> {
-    let dir = session.store.dir();
-    let path = record.path(dir);
-    if path.exists() {
+    if record.path(session.store.dir()).exists() {
         return Ok(false);
     }
+    fetch(session, record)
+}
+
+/// Replaces a local copy that failed its checksum (`failure`) with the backup's off-site copy,
+/// checked against the registered SHA-256 before it takes the file's place. `Ok(false)` when
+/// there is no off-site copy. When the off-site copy is bad too, the error says both.
+pub fn refetch_damaged(session: &Session, record: &BackupRecord, failure: &Error) -> Result<bool> {
+    if !record.remote.as_ref().is_some_and(Remote::is_uploaded) {
+        return Ok(false);
+    }
+    session.ctx.ui.warn(format!(
+        "{}; fetching its off-site copy instead",
+        failure.message()
+    ));
+    fetch(session, record).map_err(|e| {
+        Error::verification(format!(
+            "{}, and its off-site copy cannot be used either: {}",
+            failure.message(),
+            e.message()
+        ))
+        .with_hint("restore another backup (see `faber-db list`)")
+    })?;
+    Ok(true)
+}
+
+/// Fetches a backup's data from its off-site copy into its place.
+fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
+    let dir = session.store.dir();
+    let path = record.path(dir);
     let Some(Remote::Uploaded { url, .. }) = &record.remote else {
         return Ok(false);
     };
@@ -299,16 +326,22 @@ pub fn fetch_if_missing(session: &Session, record: &BackupRecord) -> Result<bool
     if let Err(e) = &fetched
         && e.kind() == Kind::Verification
     {
-        // Gone or damaged off-site, and not here either: the backup is missing, and its entry
-        // no longer counts the off-site object as a copy to restore from.
+        // Gone or damaged off-site, and not here either (or damaged here too): the backup is
+        // missing (or corrupt), and its entry no longer counts the off-site object as a copy
+        // to restore from.
         let remote = Remote::Failed {
             url: url.clone(),
             error: e.one_line(),
             attempted_at: session.ctx.now,
         };
+        let status = if path.exists() {
+            Status::Corrupt
+        } else {
+            Status::Missing
+        };
         session.store.update(|reg| {
             if let Some(b) = reg.backups.iter_mut().find(|b| b.id == record.id) {
-                b.status = Status::Missing;
+                b.status = status;
                 b.remote = Some(remote.clone());
             }
             Ok(())

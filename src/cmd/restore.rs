@@ -369,10 +369,16 @@ fn apply_inner(
     let staged = (|| {
         cmd::remote::fetch_if_missing(session, record)?;
         if let Err((e, status)) = verify::checksum_ok(session, record) {
-            if let Some(status) = status {
-                mark(session, &record.id, status);
+            // A local copy that rotted is replaced by the off-site one, checked the same way.
+            let replaced = status == Some(Status::Corrupt)
+                && cmd::remote::refetch_damaged(session, record, &e)?;
+            if !replaced {
+                if let Some(status) = status {
+                    mark(session, &record.id, status);
+                }
+                return Err(e);
             }
-            return Err(e);
+            verify::checksum_ok(session, record).map_err(|(e, _)| e)?;
         }
         ui.ok(format!("Checksum of {} verified", record.id));
         stage(session, env, record, db, options.jobs)

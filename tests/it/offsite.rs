@@ -471,6 +471,39 @@ fn a_lost_or_rotten_copy_never_replaces_a_good_one() {
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert!(!removed.contains(&older.as_str()), "{doc}");
+
+    // Restoring `older`, whose local copy rotted: its off-site copy replaces it, checked first.
+    p.run(&[
+        "-y",
+        "restore",
+        "dev",
+        "--from",
+        &older,
+        "--no-safety-backup",
+    ])
+    .code(0)
+    .stderr_has("fetching its off-site copy");
+    assert_eq!(fs::read(p.data_file(&older)).unwrap(), good);
+    p.run(&["verify", &older]).code(0);
+    // Rotten in both places: refused, marked corrupt, nothing restored.
+    let mut rotten = good.clone();
+    rotten[10] ^= 0x01;
+    fs::write(p.data_file(&older), &rotten).unwrap();
+    fs::write(s3.object(&name(&older)), &rotten).unwrap();
+    p.run(&[
+        "-y",
+        "restore",
+        "dev",
+        "--from",
+        &older,
+        "--no-safety-backup",
+    ])
+    .code(5)
+    .stderr_has("cannot be used either");
+    let e = entry(&p, &older);
+    assert_eq!(e["status"], "corrupt");
+    assert_eq!(e["remote"]["status"], "failed");
+    assert_eq!(fs::read(p.data_file(&older)).unwrap(), rotten);
 }
 
 #[test]
@@ -552,6 +585,19 @@ fn a_postgres_directory_dump_goes_off_site_file_by_file_and_comes_back() {
         .code(0)
         .stdout_has("Fetched");
     assert_eq!(source.data(), before);
+    // One file of the directory rots here: the restore fetches the whole dump again, checked,
+    // in the damaged directory's place.
+    let toc = dir.join("toc.dat");
+    let mut bytes = fs::read(&toc).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    fs::write(&toc, bytes).unwrap();
+    source.exec("DELETE FROM events;");
+    p.run(&["-y", "restore", "dev", "--from", &id, "--no-safety-backup"])
+        .code(0)
+        .stderr_has("fetching its off-site copy");
+    assert_eq!(source.data(), before);
+    p.run(&["verify", &id]).code(0);
     // Delete takes every object with it.
     p.run(&["-y", "delete", &id, "--force"]).code(0);
     assert!(s3.keys("team/dev").is_empty(), "{:?}", s3.keys("team/dev"));
