@@ -21,6 +21,10 @@ use crate::provider::{ProviderKind, Tables};
 
 pub const REGISTRY_FILE: &str = "backups.json";
 pub const HISTORY_FILE: &str = "history.jsonl";
+/// The directories outside the environment directories that backups were written to
+/// (`backup --output-dir`), one absolute path a line: where `doctor --repair` also looks for
+/// manifests.
+pub const OTHER_DIRS_FILE: &str = "other-dirs.txt";
 pub const REGISTRY_VERSION: u32 = 1;
 /// Reasons of the safety backups that restore and rollback take of what they replace.
 pub const UNDO_REASONS: [&str; 2] = ["pre-restore", "pre-rollback"];
@@ -592,6 +596,34 @@ impl Store {
         }));
         swept.extend(self.remove_orphan_manifests(&reg));
         swept
+    }
+
+    /// The directories recorded in [`OTHER_DIRS_FILE`].
+    pub fn other_dirs(&self) -> Vec<PathBuf> {
+        fs::read_to_string(self.dir.join(OTHER_DIRS_FILE))
+            .map(|t| {
+                t.lines()
+                    .filter(|l| !l.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Records `dir` in [`OTHER_DIRS_FILE`] if it is not there yet. Called under the registry
+    /// lock, by a backup written to `dir`.
+    pub fn remember_dir(&self, dir: &Path) -> Result<()> {
+        let mut dirs = self.other_dirs();
+        if dirs.iter().any(|d| d == dir) {
+            return Ok(());
+        }
+        dirs.push(dir.to_path_buf());
+        let mut text = String::new();
+        for d in &dirs {
+            text.push_str(&d.to_string_lossy());
+            text.push('\n');
+        }
+        fsutil::write_atomic(&self.dir.join(OTHER_DIRS_FILE), text.as_bytes())
     }
 
     /// What lies in the environment directories: (file name, path) of each entry.

@@ -623,7 +623,12 @@ fn write_inner(
         // Writing elsewhere, the run also claims the ID in the environment's directory, where
         // other runs look, and says where it writes, for the sweep if it is killed.
         let claim = match &request.output_dir {
-            Some(_) => Some(claim(session, env, &id, &env_dir)?),
+            Some(_) => {
+                if env_dir != session.store.dir().join(&env.name) {
+                    session.store.remember_dir(&env_dir)?;
+                }
+                Some(claim(session, env, &id, &env_dir)?)
+            }
             None => None,
         };
         (id, partial, claim)

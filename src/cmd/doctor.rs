@@ -228,15 +228,27 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
 }
 
 /// The manifests in the environment directories, by backup ID.
+/// The manifests in the environment directories, and in the other directories backups were
+/// written to (`backup --output-dir`) those that describe data in that directory.
 fn read_manifests(session: &Session) -> BTreeMap<String, BackupRecord> {
+    let store_dir = session.store.dir();
+    let elsewhere = session.store.other_dirs().into_iter().flat_map(|dir| {
+        fsutil::file_names(&dir)
+            .into_iter()
+            .map(|name| (name.clone(), dir.join(name)))
+            .collect::<Vec<_>>()
+    });
     session
         .store
         .env_files()
         .into_iter()
+        .chain(elsewhere)
         .filter(|(name, _)| name.ends_with(".manifest.json"))
         .filter_map(|(_, path)| {
-            let text = fs::read_to_string(path).ok()?;
-            serde_json::from_str::<BackupRecord>(&text).ok()
+            let text = fs::read_to_string(&path).ok()?;
+            let record = serde_json::from_str::<BackupRecord>(&text).ok()?;
+            // A manifest speaks for the data beside it, not for a copy of it elsewhere.
+            (record.path(store_dir).parent() == path.parent()).then_some(record)
         })
         .filter(|r| crate::ids::validate_id(&r.id).is_ok())
         .map(|r| (r.id.clone(), r))

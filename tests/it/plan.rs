@@ -555,3 +555,24 @@ fn an_output_dir_is_never_swept_of_what_is_not_ours_and_a_killed_run_leaves_noth
     p.run(&["backup", "dev", "--output-dir", own.to_str().unwrap()])
         .code(0);
 }
+
+#[test]
+fn doctor_repair_finds_the_backups_of_output_dirs_again() {
+    let p = filled(200);
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("copies");
+    let id = p.backup(&["dev", "--output-dir", dir.to_str().unwrap()]);
+    let here = p.backup(&["dev"]);
+    fs::write(p.path(&format!("{BACKUPS}/backups.json")), "{ not json").unwrap();
+    p.run(&["doctor", "--repair"])
+        .stdout_has("Registry rebuilt");
+    let mut ids = p.ids();
+    ids.sort();
+    let mut want = vec![id.clone(), here];
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(p.data_file(&id).starts_with(dir.canonicalize().unwrap()));
+    p.run(&["verify", &id]).code(0);
+    p.run(&["restore", "dev", "--from", &id, "--no-safety-backup"])
+        .code(0);
+}
