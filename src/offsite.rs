@@ -227,6 +227,7 @@ impl Bucket {
             let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
             let mut buf = vec![0u8; READ_SIZE];
             loop {
+                crate::testpoint::pause("upload:part");
                 if let Err(e) = crate::interrupt::check() {
                     let _ = parts.abort().await;
                     return Err(Error::aborted("interrupted").caused_by(e));

@@ -160,14 +160,22 @@ pub fn after_backup(session: &Session, record: &mut BackupRecord) -> Result<()> 
             if !record.remote.as_ref().is_some_and(Remote::is_uploaded) {
                 record.remote = Some(failed(config.url(), record, &e, session.ctx.now));
             }
-            let mut err = Error::new(
-                Kind::Tool,
-                format!(
-                    "{} is kept here, but its off-site copy failed: {}",
-                    record.id,
-                    e.message()
-                ),
-            );
+            // Ctrl-C during the upload is an interruption (exit 8), not a storage failure.
+            let mut err = if e.kind() == Kind::Aborted {
+                Error::aborted(format!(
+                    "interrupted: {} is kept here, but its off-site copy was not finished",
+                    record.id
+                ))
+            } else {
+                Error::new(
+                    Kind::Tool,
+                    format!(
+                        "{} is kept here, but its off-site copy failed: {}",
+                        record.id,
+                        e.message()
+                    ),
+                )
+            };
             for c in e.causes() {
                 err = err.caused_by(c);
             }

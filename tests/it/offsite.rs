@@ -395,6 +395,51 @@ fn a_large_backup_goes_up_in_parts_and_comes_back_whole() {
         .code(0)
         .stdout_has("Fetched");
     assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
+
+    // Ctrl-C during an upload: exit 8 (interrupted), the local backup registered and valid, its
+    // off-site copy recorded as failed and not left half-written in the bucket.
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
+             INSERT INTO blobs SELECT randomblob(1000) FROM n;",
+        )
+        .unwrap();
+    let marker = p.path("paused");
+    let mut backup = p.command(&["--json", "backup", "dev", "--compression", "none"]);
+    backup
+        .env("FABER_TEST_PAUSE_AT", "upload:part")
+        .env("FABER_TEST_PAUSE_MARKER", &marker)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = backup.spawn().unwrap();
+    crate::reliability::wait_for(&marker);
+    // SAFETY: sending a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["kind"], "aborted", "{doc}");
+    let interrupted = doc["backup"]["id"].as_str().unwrap().to_string();
+    let e = entry(&p, &interrupted);
+    assert_eq!(e["status"], "valid");
+    assert_eq!(e["remote"]["status"], "failed");
+    let name = p
+        .data_file(&interrupted)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        !s3.keys("team/dev").iter().any(|k| k.ends_with(&name)),
+        "{:?}",
+        s3.keys("team/dev")
+    );
+    p.run(&["push", &interrupted]).code(0);
 }
 
 #[test]
