@@ -417,6 +417,11 @@ pub struct PullArgs {
     /// Only this environment's backups
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
+
+    /// Also download the data of every backup that is off-site but not here (checked against its
+    /// SHA-256), instead of leaving it for the restore or verify that needs it
+    #[arg(long)]
+    pub fetch: bool,
 }
 
 /// `faber-db pull [--env ENV]`: registers the backups found off-site that the registry does not
@@ -517,13 +522,69 @@ pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
     for s in &skipped {
         ui.warn(format!("not registered: {s}"));
     }
+    let later = if args.fetch {
+        ""
+    } else {
+        "; their data is fetched when a restore or verify needs it"
+    };
     ui.line(format!(
-        "{} backups registered from {}; their data is fetched when a restore or verify needs it",
+        "{} backups registered from {}{later}",
         added.len(),
         bucket.base_url()
     ));
     let ids: Vec<&str> = added.iter().map(|r| r.id.as_str()).collect();
-    Ok(Report::new()
+    let mut report = Report::new()
         .with("registered", ids)
-        .with("skipped", &skipped))
+        .with("skipped", &skipped);
+    if args.fetch {
+        let (fetched, failure) = fetch_all(session, args.env.as_deref())?;
+        report = report.with("fetched", fetched);
+        report.failure = failure;
+    }
+    Ok(report)
+}
+
+/// `pull --fetch`: the data of every backup (of `env`) that has an off-site copy and is not
+/// here, each fetched and checked as a restore would. Goes on past a failure; the first is the
+/// report's.
+fn fetch_all(session: &Session, env: Option<&str>) -> Result<(Vec<String>, Option<Error>)> {
+    let dir = session.store.dir();
+    let reg = session.store.load()?;
+    let wanted: Vec<&BackupRecord> = reg
+        .newest_first(env)
+        .into_iter()
+        .filter(|b| b.remote.as_ref().is_some_and(Remote::is_uploaded))
+        .filter(|b| std::fs::symlink_metadata(b.path(dir)).is_err())
+        .collect();
+    let mut fetched = Vec::new();
+    let mut failures = Vec::new();
+    for b in wanted {
+        match fetch_if_missing(session, b) {
+            Ok(_) => fetched.push(b.id.clone()),
+            Err(e) => {
+                session
+                    .ctx
+                    .ui
+                    .fail(format!("{} {}: {}", b.environment, b.id, e.one_line()));
+                failures.push(e);
+            }
+        }
+    }
+    session.ctx.ui.line(format!(
+        "{} backups fetched{}",
+        fetched.len(),
+        if failures.is_empty() {
+            String::new()
+        } else {
+            format!(", {} failed", failures.len())
+        }
+    ));
+    let failure = failures.into_iter().next().map(|first| {
+        Error::new(
+            first.kind(),
+            format!("not every backup could be fetched: {}", first.message()),
+        )
+        .with_hint("the others are here; see the lines above, and `faber-db list`")
+    });
+    Ok((fetched, failure))
 }

@@ -358,6 +358,13 @@ impl Run {
         self
     }
 
+    pub fn stdout_lacks(self, needle: &str) -> Run {
+        if self.stdout.contains(needle) {
+            self.fail(&format!("stdout has {needle:?}"));
+        }
+        self
+    }
+
     pub fn stderr_lacks(self, needle: &str) -> Run {
         if self.stderr.contains(needle) {
             self.fail(&format!("stderr has {needle:?}"));

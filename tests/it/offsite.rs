@@ -704,4 +704,41 @@ fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetche
     .stdout_has("Fetched");
     assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
     p.run(&["verify", "--all"]).code(0);
+
+    // `pull --fetch` brings the data of every backup back at once, each checked.
+    for id in [&first, &second] {
+        let _ = fs::remove_file(p.data_file(id));
+    }
+    let doc = p.json(&["pull", "--fetch"], 0);
+    assert!(doc["registered"].as_array().unwrap().is_empty(), "{doc}");
+    let mut fetched: Vec<&str> = doc["fetched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    fetched.sort();
+    assert_eq!(fetched, vec![first.as_str(), second.as_str()], "{doc}");
+    for id in [&first, &second] {
+        assert!(p.data_file(id).is_file());
+    }
+    p.run(&["verify", "--all"]).code(0).stdout_lacks("Fetched");
+    // One damaged off-site and gone here: the others come, the failure is exit 5.
+    fs::remove_file(p.data_file(&second)).unwrap();
+    let object = s3.object(&format!(
+        "team/dev/{}",
+        p.data_file(&second).file_name().unwrap().to_str().unwrap()
+    ));
+    let mut bytes = fs::read(&object).unwrap();
+    bytes[20] ^= 0x01;
+    fs::write(&object, bytes).unwrap();
+    let doc = p.json(&["pull", "--fetch"], 5);
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not every backup"),
+        "{doc}"
+    );
+    assert_eq!(entry(&p, &second)["status"], "missing");
 }
