@@ -18,6 +18,33 @@ pub const CLAIM_SUFFIX: &str = ".claim";
 /// How the names of faber-db's own work files begin: backups, SQLite snapshots, verify scratch.
 pub const WORK_FILE_PREFIXES: [&str; 4] = ["backup-", "snapshot-", "verify-", "restore-"];
 
+/// A directory of this user's own under the system's temporary directory (`$TMPDIR`, else
+/// `/tmp`): `faber-db-<uid>`, mode 0700. Work files holding decrypted data go there, never beside
+/// the encrypted backups, where a tool syncing the backup directory elsewhere could copy them.
+/// Refused unless it is a real directory owned by this user and closed to others; work files
+/// that killed runs left in it are removed.
+pub fn private_temp_dir() -> Result<PathBuf> {
+    // SAFETY: getuid() cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("faber-db-{uid}"));
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io(Kind::Config, "cannot create directory", &dir, e)),
+    }
+    let meta =
+        fs::symlink_metadata(&dir).map_err(|e| Error::io(Kind::Config, "cannot read", &dir, e))?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(Error::config(format!(
+            "{} is not a private directory of this user (mode 0700, owned by uid {uid})",
+            dir.display()
+        ))
+        .with_hint("remove it, or set TMPDIR to a directory of your own"));
+    }
+    remove_stale_partials_in(&dir, &|_| false, None);
+    Ok(dir)
+}
+
 /// Creates `dir` and its missing parents with mode 0700.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {

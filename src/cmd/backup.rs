@@ -636,6 +636,20 @@ fn write_inner(
     let final_path = env_dir.join(format!("{id}{suffix}"));
     crate::testpoint::pause("backup:after-reserve");
 
+    // The SQLite snapshot is the plain database: for an encrypted backup it is made in a private
+    // directory away from the backups, with room checked there.
+    let work_dir = if recipients.is_some() && db.kind() == ProviderKind::Sqlite {
+        let dir = fsutil::private_temp_dir()?;
+        fsutil::ensure_free_space(
+            &dir,
+            estimate.saturating_add(1 << 20),
+            "for the decrypted snapshot of an encrypted backup",
+            "set TMPDIR to a directory with room (not the backup directory)",
+        )?;
+        dir
+    } else {
+        env_dir.clone()
+    };
     let (dumped, stored) = match &partial {
         Partial::File(file) => {
             let bar = progress::bar(ui, estimate, "dump");
@@ -643,7 +657,7 @@ fn write_inner(
             let dumped = db.dump(
                 format,
                 env.migrations_table.as_deref(),
-                &env_dir,
+                &work_dir,
                 DumpTo::Stream(&mut |source| {
                     let mut source = progress::Reader::new(source, bar.as_ref())
                         .showing_stored(file.file(), &label);

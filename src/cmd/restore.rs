@@ -674,7 +674,12 @@ fn decode_to_work_file(
     record: &BackupRecord,
     decryption: Option<&crate::crypt::Decryption>,
 ) -> Result<crate::fsutil::PartialFile> {
-    let dir = session.store.env_dir(&env.name)?;
+    // Decrypted data goes to a private directory, never beside the backups.
+    let dir = if record.encrypted {
+        crate::fsutil::private_temp_dir()?
+    } else {
+        session.store.env_dir(&env.name)?
+    };
     crate::fsutil::ensure_free_space(
         &dir,
         record.raw_size_bytes.saturating_add(1 << 20),

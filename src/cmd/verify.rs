@@ -375,12 +375,15 @@ fn check_at(
             Err((e, None)) => not_run(Kind::Verification, e.one_line()),
         };
     }
+    // Decrypted data is decoded in a private directory, never beside the backups.
     let work_dir = match work_dir {
-        Some(d) => d.to_path_buf(),
-        None => match session.store.env_dir(&record.environment) {
-            Ok(d) => d,
-            Err(e) => return not_run(e.kind(), e.one_line()),
-        },
+        _ if record.encrypted => crate::fsutil::private_temp_dir(),
+        Some(d) => Ok(d.to_path_buf()),
+        None => session.store.env_dir(&record.environment),
+    };
+    let work_dir = match work_dir {
+        Ok(d) => d,
+        Err(e) => return not_run(e.kind(), e.one_line()),
     };
     let structure = if record.format == Format::Directory {
         // The files' digests first: pg_restore then reads what was just checked.

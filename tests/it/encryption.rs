@@ -271,3 +271,85 @@ fn postgres_backups_round_trip_encrypted_in_both_single_file_formats() {
             .stderr_has("directory dumps are not encrypted yet");
     }
 }
+
+/// Names of the files under `dir` (recursively) that start with `prefix`.
+fn named(dir: &std::path::Path, prefix: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    crate::harness::walk(dir, dir, &mut all);
+    all.into_iter()
+        .filter(|f| {
+            std::path::Path::new(f)
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect()
+}
+
+#[test]
+fn decrypted_work_files_never_lie_beside_the_encrypted_backups() {
+    let k = keys();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = project(&k).seeded("db/dev.sqlite3");
+    p.set_var("TMPDIR", tmp.path().to_str().unwrap());
+    // SAFETY: getuid() cannot fail.
+    let private = tmp
+        .path()
+        .join(format!("faber-db-{}", unsafe { libc::getuid() }));
+    let backups = p.path(BACKUPS);
+    let marker = p.path("paused");
+
+    // A backup paused while its snapshot (the plain database) exists: it is in the private
+    // directory, and nothing like it is in the backup directory.
+    let mut backup = p.command(&["backup", "dev"]);
+    backup
+        .env("FABER_TEST_PAUSE_AT", "backup:during-dump")
+        .env("FABER_TEST_PAUSE_MARKER", &marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = backup.spawn().unwrap();
+    crate::reliability::wait_for(&marker);
+    assert!(
+        named(&backups, "snapshot-").is_empty(),
+        "{:?}",
+        named(&backups, "snapshot-")
+    );
+    assert_eq!(named(&private, "snapshot-").len(), 1);
+    assert_eq!(crate::harness::mode(&private), 0o700);
+    // Killed there, it leaves the snapshot behind; the next encrypted backup removes it.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let id = p.backup(&["dev"]);
+    assert!(
+        named(&private, "snapshot-").is_empty(),
+        "{:?}",
+        named(&private, "snapshot-")
+    );
+
+    // verify decodes the image in the private directory too.
+    fs::remove_file(&marker).ok();
+    let mut verify = p.command(&["verify", &id]);
+    verify
+        .env("FABER_TEST_PAUSE_AT", "verify:after-decode")
+        .env("FABER_TEST_PAUSE_MARKER", &marker)
+        .stdout(std::process::Stdio::null());
+    let child = verify.spawn().unwrap();
+    crate::reliability::wait_for(&marker);
+    assert!(
+        named(&backups, "verify-").is_empty(),
+        "{:?}",
+        named(&backups, "verify-")
+    );
+    assert_eq!(named(&private, "verify-").len(), 1);
+    fs::remove_file(&marker).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(named(&private, "verify-").is_empty());
+
+    // A private directory others can enter is refused, before anything is written.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o755)).unwrap();
+    p.run(&["backup", "dev"])
+        .code(1)
+        .stderr_has("is not a private directory");
+    assert_eq!(p.ids().len(), 1);
+}

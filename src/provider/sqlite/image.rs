@@ -20,6 +20,7 @@ pub fn check_image(decoded: &mut dyn Read, work_dir: &Path, deep: bool) -> Resul
     let scratch = PartialFile::create(&scratch_path)
         .map_err(|e| Error::io(Kind::Config, "cannot create", &scratch_path, e))?;
     copy_into(decoded, scratch.file(), scratch.path(), Kind::Config)?;
+    crate::testpoint::pause("verify:after-decode");
     let image = open_image(scratch.path())?;
     let integrity_check = integrity_check(&image)?;
     let tables = if deep && integrity_check == "ok" {
