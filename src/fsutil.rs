@@ -23,10 +23,37 @@ pub const WORK_FILE_PREFIXES: [&str; 4] = ["backup-", "snapshot-", "verify-", "r
 /// the encrypted backups, where a tool syncing the backup directory elsewhere could copy them.
 /// Refused unless it is a real directory owned by this user and closed to others; work files
 /// that killed runs left in it are removed.
-pub fn private_temp_dir() -> Result<PathBuf> {
+pub fn private_temp_dir(backup_dir: &Path) -> Result<PathBuf> {
     // SAFETY: getuid() cannot fail and touches no memory.
     let uid = unsafe { libc::getuid() };
-    let dir = std::env::temp_dir().join(format!("faber-db-{uid}"));
+    // A relative or empty TMPDIR would put it under the current directory: /tmp then.
+    let base = Some(std::env::temp_dir())
+        .filter(|t| t.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let real_base = base.canonicalize().unwrap_or_else(|_| base.clone());
+    let real_backups = backup_dir
+        .canonicalize()
+        .unwrap_or_else(|_| backup_dir.to_path_buf());
+    if real_base.starts_with(&real_backups) {
+        return Err(Error::config(format!(
+            "TMPDIR {} is inside the backup directory, where decrypted work files must not go",
+            base.display()
+        ))
+        .with_hint("set TMPDIR to a directory outside the backup directory"));
+    }
+    // Anyone may write to the parent: only with the sticky bit, so that no one else can swap
+    // our directory for theirs.
+    if let Ok(m) = fs::metadata(&base)
+        && m.mode() & 0o002 != 0
+        && m.mode() & 0o1000 == 0
+    {
+        return Err(Error::config(format!(
+            "TMPDIR {} can be written by anyone and has no sticky bit",
+            base.display()
+        ))
+        .with_hint("set TMPDIR to a directory of your own"));
+    }
+    let dir = base.join(format!("faber-db-{uid}"));
     match fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -246,6 +273,24 @@ impl Drop for PartialDir {
         // The lock file is closed (and the lock released) only after this, when the fields drop.
         if !self.kept {
             let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Suffix of a backup's data being fetched from its off-site copy (`<file>.fetch.partial`): unlike
+/// a backup's own `.partial`, one left by a killed run is never finished by a sweep, only removed —
+/// its download may be incomplete.
+pub const FETCH_SUFFIX: &str = ".fetch";
+
+/// Removes the `.partial` file or directory at `path` if no run holds it. `true` when nothing is
+/// left there.
+pub fn remove_if_stale(path: &Path) -> bool {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+        Err(_) => false,
+        Ok(m) if m.is_dir() => remove_stale_partial_dir(path),
+        Ok(_) => {
+            File::open(path).is_ok_and(|f| f.try_lock().is_ok()) && fs::remove_file(path).is_ok()
         }
     }
 }

@@ -280,13 +280,18 @@ impl Bucket {
         }
         let name = self.recorded_name(record);
         let create_failed = |e| Error::io(Kind::Tool, "cannot create", &data, e);
+        // Downloaded under a name of its own (see FETCH_SUFFIX); one a killed fetch left goes.
+        let mut fetching = data.clone().into_os_string();
+        fetching.push(crate::fsutil::FETCH_SUFFIX);
+        let fetching = PathBuf::from(fetching);
+        crate::fsutil::remove_if_stale(&crate::fsutil::partial_path(&fetching));
         if record.files.is_empty() {
-            let partial = PartialFile::create(&data).map_err(create_failed)?;
+            let partial = PartialFile::create(&fetching).map_err(create_failed)?;
             let sha256 = self.download(&name, partial.file(), partial.path())?;
             self.check_fetched(record, &record.id, &sha256, &record.sha256)?;
             partial.persist(&data).map_err(create_failed)?;
         } else {
-            let partial = PartialDir::create(&data).map_err(create_failed)?;
+            let partial = PartialDir::create(&fetching).map_err(create_failed)?;
             let content = partial.content();
             crate::fsutil::create_private_dir(&content)?;
             for f in &record.files {
@@ -333,6 +338,7 @@ impl Bucket {
             let got = self.store.get(&key).await.map_err(failed)?;
             let mut stream = got.into_stream();
             while let Some(chunk) = stream.next().await {
+                crate::testpoint::pause("fetch:during");
                 crate::interrupt::check()
                     .map_err(|e| Error::aborted("interrupted").caused_by(e))?;
                 let chunk = chunk.map_err(failed)?;

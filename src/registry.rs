@@ -21,10 +21,11 @@ use crate::provider::{ProviderKind, Tables};
 
 pub const REGISTRY_FILE: &str = "backups.json";
 pub const HISTORY_FILE: &str = "history.jsonl";
-/// The directories outside the environment directories that backups were written to
-/// (`backup --output-dir`), one absolute path a line: where `doctor --repair` also looks for
-/// manifests.
-pub const OTHER_DIRS_FILE: &str = "other-dirs.txt";
+/// The manifests of the backups written outside the environment directories (`backup
+/// --output-dir`), one absolute path a line: what `doctor --repair` reads besides the manifests in
+/// the environment directories. Only these: another project's backups in the same directory are
+/// not this registry's.
+pub const OTHER_MANIFESTS_FILE: &str = "other-manifests.txt";
 pub const REGISTRY_VERSION: u32 = 1;
 /// Reasons of the safety backups that restore and rollback take of what they replace.
 pub const UNDO_REASONS: [&str; 2] = ["pre-restore", "pre-rollback"];
@@ -598,32 +599,29 @@ impl Store {
         swept
     }
 
-    /// The directories recorded in [`OTHER_DIRS_FILE`].
-    pub fn other_dirs(&self) -> Vec<PathBuf> {
-        fs::read_to_string(self.dir.join(OTHER_DIRS_FILE))
-            .map(|t| {
-                t.lines()
+    /// The manifests recorded in [`OTHER_MANIFESTS_FILE`].
+    pub fn other_manifests(&self) -> Vec<PathBuf> {
+        use std::os::unix::ffi::OsStrExt;
+        fs::read(self.dir.join(OTHER_MANIFESTS_FILE))
+            .map(|bytes| {
+                bytes
+                    .split(|b| *b == b'\n')
                     .filter(|l| !l.is_empty())
-                    .map(PathBuf::from)
+                    .map(|l| PathBuf::from(std::ffi::OsStr::from_bytes(l)))
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// Records `dir` in [`OTHER_DIRS_FILE`] if it is not there yet. Called under the registry
-    /// lock, by a backup written to `dir`.
-    pub fn remember_dir(&self, dir: &Path) -> Result<()> {
-        let mut dirs = self.other_dirs();
-        if dirs.iter().any(|d| d == dir) {
-            return Ok(());
-        }
-        dirs.push(dir.to_path_buf());
-        let mut text = String::new();
-        for d in &dirs {
-            text.push_str(&d.to_string_lossy());
-            text.push('\n');
-        }
-        fsutil::write_atomic(&self.dir.join(OTHER_DIRS_FILE), text.as_bytes())
+    /// Records `manifest` in [`OTHER_MANIFESTS_FILE`]. Called under the registry lock, by a
+    /// backup written outside the environment directories, before its manifest exists.
+    pub fn remember_manifest(&self, manifest: &Path) -> Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = self.dir.join(OTHER_MANIFESTS_FILE);
+        let mut bytes = fs::read(&path).unwrap_or_default();
+        bytes.extend_from_slice(manifest.as_os_str().as_bytes());
+        bytes.push(b'\n');
+        fsutil::write_atomic(&path, &bytes)
     }
 
     /// What lies in the environment directories: (file name, path) of each entry.
@@ -662,9 +660,10 @@ impl Store {
             if claim.try_lock().is_err() {
                 continue;
             }
-            let mut dir = String::new();
-            if std::io::Read::read_to_string(&mut claim, &mut dir).is_ok() && !dir.is_empty() {
-                let dir = PathBuf::from(dir);
+            let mut dir = Vec::new();
+            if std::io::Read::read_to_end(&mut claim, &mut dir).is_ok() && !dir.is_empty() {
+                use std::os::unix::ffi::OsStrExt;
+                let dir = PathBuf::from(std::ffi::OsStr::from_bytes(&dir));
                 out.extend(fsutil::remove_stale_partials_of(&dir, id, &|p| {
                     registered.contains(p)
                 }));

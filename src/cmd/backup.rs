@@ -614,23 +614,25 @@ fn write_inner(
             registered.contains(id) || names.iter().any(|n| n.starts_with(&prefix))
         });
         let final_path = env_dir.join(format!("{id}{suffix}"));
+        // Writing elsewhere, the run first claims the ID in the environment's directory, where
+        // other runs look, and says where it writes, for the sweep if it is killed.
+        let claim = match &request.output_dir {
+            Some(_) => {
+                if env_dir != session.store.dir().join(&env.name) {
+                    session
+                        .store
+                        .remember_manifest(&env_dir.join(format!("{id}.manifest.json")))?;
+                }
+                Some(claim(session, env, &id, &env_dir)?)
+            }
+            None => None,
+        };
         let partial = if format == Format::Directory {
             PartialDir::create(&final_path).map(Partial::Dir)
         } else {
             PartialFile::create(&final_path).map(Partial::File)
         }
         .map_err(|e| Error::io(Kind::Tool, "cannot create", &final_path, e))?;
-        // Writing elsewhere, the run also claims the ID in the environment's directory, where
-        // other runs look, and says where it writes, for the sweep if it is killed.
-        let claim = match &request.output_dir {
-            Some(_) => {
-                if env_dir != session.store.dir().join(&env.name) {
-                    session.store.remember_dir(&env_dir)?;
-                }
-                Some(claim(session, env, &id, &env_dir)?)
-            }
-            None => None,
-        };
         (id, partial, claim)
     };
     let final_path = env_dir.join(format!("{id}{suffix}"));
@@ -639,7 +641,7 @@ fn write_inner(
     // The SQLite snapshot is the plain database: for an encrypted backup it is made in a private
     // directory away from the backups, with room checked there.
     let work_dir = if recipients.is_some() && db.kind() == ProviderKind::Sqlite {
-        let dir = fsutil::private_temp_dir()?;
+        let dir = fsutil::private_temp_dir(session.store.dir())?;
         fsutil::ensure_free_space(
             &dir,
             estimate.saturating_add(1 << 20),

@@ -228,16 +228,18 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
 }
 
 /// The manifests in the environment directories, by backup ID.
-/// The manifests in the environment directories, and in the other directories backups were
-/// written to (`backup --output-dir`) those that describe data in that directory.
+/// The manifests in the environment directories, and those of the backups written elsewhere
+/// (`backup --output-dir`) as recorded, each if it describes the data beside it.
 fn read_manifests(session: &Session) -> BTreeMap<String, BackupRecord> {
     let store_dir = session.store.dir();
-    let elsewhere = session.store.other_dirs().into_iter().flat_map(|dir| {
-        fsutil::file_names(&dir)
-            .into_iter()
-            .map(|name| (name.clone(), dir.join(name)))
-            .collect::<Vec<_>>()
-    });
+    let elsewhere = session
+        .store
+        .other_manifests()
+        .into_iter()
+        .filter_map(|path| {
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            Some((name, path))
+        });
     session
         .store
         .env_files()

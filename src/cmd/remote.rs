@@ -302,19 +302,27 @@ pub fn refetch_damaged(session: &Session, record: &BackupRecord, failure: &Error
         "{}; fetching its off-site copy instead",
         failure.message()
     ));
-    fetch(session, record).map_err(|e| {
-        Error::verification(format!(
+    fetch(session, record).map_err(|e| match e.kind() {
+        Kind::Verification => Error::verification(format!(
             "{}, and its off-site copy cannot be used either: {}",
             failure.message(),
             e.message()
         ))
-        .with_hint("restore another backup (see `faber-db list`)")
+        .with_hint("restore another backup (see `faber-db list`)"),
+        // Not a verdict on the off-site copy (the network, the disk, Ctrl-C): said as it is.
+        _ => e.add_hint(format!(
+            "the local copy failed its checksum; the off-site copy can be tried again with \
+             `faber-db restore … --from {}`",
+            record.id
+        )),
     })?;
     Ok(true)
 }
 
 /// Fetches a backup's data from its off-site copy into its place.
 fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
+    // Ctrl-C stops the download and removes what it wrote (exit 8), rather than killing the run.
+    let _signals = crate::interrupt::guard();
     let dir = session.store.dir();
     let path = record.path(dir);
     let Some(Remote::Uploaded { url, .. }) = &record.remote else {
@@ -372,7 +380,8 @@ fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
     // The file is the registered one again; its manifest is rewritten if it went with it.
     let current = session.store.update(|reg| {
         Ok(reg.backups.iter_mut().find(|b| b.id == record.id).map(|b| {
-            if b.status == Status::Missing {
+            // The data is the registered bytes again, checked.
+            if matches!(b.status, Status::Missing | Status::Corrupt) {
                 b.status = Status::Valid;
             }
             b.clone()
@@ -561,6 +570,8 @@ fn fetch_all(session: &Session, env: Option<&str>) -> Result<(Vec<String>, Optio
     for b in wanted {
         match fetch_if_missing(session, b) {
             Ok(_) => fetched.push(b.id.clone()),
+            // Ctrl-C stops it all: what was fetched stays, the rest waits for the next run.
+            Err(e) if e.kind() == Kind::Aborted => return Err(e),
             Err(e) => {
                 session
                     .ctx

@@ -371,7 +371,9 @@ fn apply_inner(
         if let Err((e, status)) = verify::checksum_ok(session, record) {
             // A local copy that rotted is replaced by the off-site one, checked the same way.
             let replaced = status == Some(Status::Corrupt)
-                && cmd::remote::refetch_damaged(session, record, &e)?;
+                && cmd::remote::refetch_damaged(session, record, &e).inspect_err(|_| {
+                    mark(session, &record.id, Status::Corrupt);
+                })?;
             if !replaced {
                 if let Some(status) = status {
                     mark(session, &record.id, status);
@@ -507,8 +509,12 @@ fn choose(session: &Session, env: &Environment, from: &str) -> Result<(BackupRec
             "named with --from".to_string(),
         )
     };
+    // A backup found corrupt here that has an off-site copy is restored from that copy (see
+    // apply), when named: `latest` never picks it.
+    let from_off_site =
+        record.status == Status::Corrupt && record.remote.as_ref().is_some_and(|r| r.is_uploaded());
     match record.status {
-        _ if record.is_restorable() => Ok((record, chosen)),
+        _ if record.is_restorable() || from_off_site => Ok((record, chosen)),
         s => Err(Error::verification(format!(
             "backup {} is marked {}; it will not be restored",
             record.id,
@@ -676,7 +682,7 @@ fn decode_to_work_file(
 ) -> Result<crate::fsutil::PartialFile> {
     // Decrypted data goes to a private directory, never beside the backups.
     let dir = if record.encrypted {
-        crate::fsutil::private_temp_dir()?
+        crate::fsutil::private_temp_dir(session.store.dir())?
     } else {
         session.store.env_dir(&env.name)?
     };

@@ -377,7 +377,7 @@ fn check_at(
     }
     // Decrypted data is decoded in a private directory, never beside the backups.
     let work_dir = match work_dir {
-        _ if record.encrypted => crate::fsutil::private_temp_dir(),
+        _ if record.encrypted => crate::fsutil::private_temp_dir(session.store.dir()),
         Some(d) => Ok(d.to_path_buf()),
         None => session.store.env_dir(&record.environment),
     };

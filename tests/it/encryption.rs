@@ -345,6 +345,12 @@ fn decrypted_work_files_never_lie_beside_the_encrypted_backups() {
     assert_eq!(out.status.code(), Some(0));
     assert!(named(&private, "verify-").is_empty());
 
+    // TMPDIR inside the backup directory is refused: decrypted data never goes there.
+    p.set_var("TMPDIR", backups.join("dev").to_str().unwrap());
+    p.run(&["backup", "dev"])
+        .code(1)
+        .stderr_has("inside the backup directory");
+    p.set_var("TMPDIR", tmp.path().to_str().unwrap());
     // A private directory others can enter is refused, before anything is written.
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&private, fs::Permissions::from_mode(0o755)).unwrap();

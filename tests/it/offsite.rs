@@ -517,7 +517,10 @@ fn a_lost_or_rotten_copy_never_replaces_a_good_one() {
         .collect();
     assert!(!removed.contains(&older.as_str()), "{doc}");
 
-    // Restoring `older`, whose local copy rotted: its off-site copy replaces it, checked first.
+    // Restoring `older`, whose local copy rotted — found by verify first, which marks it
+    // corrupt: named, its off-site copy replaces it, checked first.
+    p.run(&["verify", &older]).code(5);
+    assert_eq!(entry(&p, &older)["status"], "corrupt");
     p.run(&[
         "-y",
         "restore",
@@ -529,6 +532,7 @@ fn a_lost_or_rotten_copy_never_replaces_a_good_one() {
     .code(0)
     .stderr_has("fetching its off-site copy");
     assert_eq!(fs::read(p.data_file(&older)).unwrap(), good);
+    assert_eq!(entry(&p, &older)["status"], "valid");
     p.run(&["verify", &older]).code(0);
     // Rotten in both places: refused, marked corrupt, nothing restored.
     let mut rotten = good.clone();
@@ -741,4 +745,37 @@ fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetche
         "{doc}"
     );
     assert_eq!(entry(&p, &second)["status"], "missing");
+}
+
+#[test]
+fn a_killed_fetch_is_never_taken_for_the_backup() {
+    let Some(s3) = S3Server::start() else { return };
+    let p = s3.project();
+    let id = p.backup(&["dev"]);
+    let data = p.data_file(&id);
+    let good = fs::read(&data).unwrap();
+    fs::remove_file(&data).unwrap();
+    // Killed in the middle of fetching it back: what it wrote is a `.fetch.partial`, which the
+    // next run removes rather than finishing it as the backup.
+    let marker = p.path("paused");
+    let mut verify = p.command(&["verify", &id]);
+    verify
+        .env("FABER_TEST_PAUSE_AT", "fetch:during")
+        .env("FABER_TEST_PAUSE_MARKER", &marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = verify.spawn().unwrap();
+    crate::reliability::wait_for(&marker);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut fetching = data.clone().into_os_string();
+    fetching.push(".fetch.partial");
+    let fetching = std::path::PathBuf::from(fetching);
+    assert!(fetching.exists());
+    p.run(&["list"]).code(0);
+    assert!(!fetching.exists());
+    assert!(!data.exists());
+    // Fetched whole the next time.
+    p.run(&["verify", &id]).code(0).stdout_has("Fetched");
+    assert_eq!(fs::read(&data).unwrap(), good);
 }

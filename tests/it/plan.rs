@@ -563,6 +563,15 @@ fn doctor_repair_finds_the_backups_of_output_dirs_again() {
     let dir = out.path().join("copies");
     let id = p.backup(&["dev", "--output-dir", dir.to_str().unwrap()]);
     let here = p.backup(&["dev"]);
+    // Another project writes to the same directory: its backups are not this registry's.
+    let other = filled(100);
+    let theirs = other.backup(&[
+        "dev",
+        "--output-dir",
+        dir.to_str().unwrap(),
+        "--label",
+        "theirs",
+    ]);
     fs::write(p.path(&format!("{BACKUPS}/backups.json")), "{ not json").unwrap();
     p.run(&["doctor", "--repair"])
         .stdout_has("Registry rebuilt");
@@ -571,6 +580,7 @@ fn doctor_repair_finds_the_backups_of_output_dirs_again() {
     let mut want = vec![id.clone(), here];
     want.sort();
     assert_eq!(ids, want);
+    assert!(!p.ids().contains(&theirs));
     assert!(p.data_file(&id).starts_with(dir.canonicalize().unwrap()));
     p.run(&["verify", &id]).code(0);
     p.run(&["restore", "dev", "--from", &id, "--no-safety-backup"])
