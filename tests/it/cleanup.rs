@@ -320,18 +320,13 @@ fn cleanup_removes_only_what_the_confirmed_plan_named() {
     let second = p.backup(&["dev"]);
     // The plan shown removes `first`. Before it takes the lock, a third backup lands: the rule
     // would now remove `second` too, but that was never shown, so it stays.
-    let marker = p.path("paused");
-    let mut cleanup = p.command(&["--json", "cleanup", "dev", "--keep-last", "1", "--yes"]);
-    cleanup
-        .env("FABER_TEST_PAUSE_AT", "cleanup:before-lock")
-        .env("FABER_TEST_PAUSE_MARKER", &marker)
-        .stdout(std::process::Stdio::piped());
-    let child = cleanup.spawn().unwrap();
-    crate::reliability::wait_for(&marker);
+    let cleanup = p.paused_at(
+        &["--json", "cleanup", "dev", "--keep-last", "1", "--yes"],
+        "cleanup:before-lock",
+    );
     p.at("2025-01-03T00:00:00Z");
     let third = p.backup(&["dev"]);
-    std::fs::remove_file(&marker).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = cleanup.resume();
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let removed: Vec<&str> = doc["removed"]

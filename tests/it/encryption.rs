@@ -296,18 +296,10 @@ fn decrypted_work_files_never_lie_beside_the_encrypted_backups() {
         .path()
         .join(format!("faber-db-{}", unsafe { libc::getuid() }));
     let backups = p.path(BACKUPS);
-    let marker = p.path("paused");
 
     // A backup paused while its snapshot (the plain database) exists: it is in the private
     // directory, and nothing like it is in the backup directory.
-    let mut backup = p.command(&["backup", "dev"]);
-    backup
-        .env("FABER_TEST_PAUSE_AT", "backup:during-dump")
-        .env("FABER_TEST_PAUSE_MARKER", &marker)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = backup.spawn().unwrap();
-    crate::reliability::wait_for(&marker);
+    let backup = p.paused_at(&["backup", "dev"], "backup:during-dump");
     assert!(
         named(&backups, "snapshot-").is_empty(),
         "{:?}",
@@ -316,8 +308,7 @@ fn decrypted_work_files_never_lie_beside_the_encrypted_backups() {
     assert_eq!(named(&private, "snapshot-").len(), 1);
     assert_eq!(crate::harness::mode(&private), 0o700);
     // Killed there, it leaves the snapshot behind; the next encrypted backup removes it.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    backup.signal(libc::SIGKILL);
     let id = p.backup(&["dev"]);
     assert!(
         named(&private, "snapshot-").is_empty(),
@@ -326,23 +317,14 @@ fn decrypted_work_files_never_lie_beside_the_encrypted_backups() {
     );
 
     // verify decodes the image in the private directory too.
-    fs::remove_file(&marker).ok();
-    let mut verify = p.command(&["verify", &id]);
-    verify
-        .env("FABER_TEST_PAUSE_AT", "verify:after-decode")
-        .env("FABER_TEST_PAUSE_MARKER", &marker)
-        .stdout(std::process::Stdio::null());
-    let child = verify.spawn().unwrap();
-    crate::reliability::wait_for(&marker);
+    let verify = p.paused_at(&["verify", &id], "verify:after-decode");
     assert!(
         named(&backups, "verify-").is_empty(),
         "{:?}",
         named(&backups, "verify-")
     );
     assert_eq!(named(&private, "verify-").len(), 1);
-    fs::remove_file(&marker).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(verify.resume().status.code(), Some(0));
     assert!(named(&private, "verify-").is_empty());
 
     // TMPDIR inside the backup directory is refused: decrypted data never goes there.

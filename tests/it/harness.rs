@@ -274,12 +274,62 @@ impl Project {
         assert!(entries.is_empty(), "{entries:?}");
     }
 
+    /// Starts `args` (output captured) and returns once it waits at test point `point`.
+    pub fn paused_at(&self, args: &[&str], point: &str) -> Paused {
+        let marker = self.path("paused");
+        let _ = fs::remove_file(&marker);
+        let child = self
+            .command(args)
+            .env("FABER_TEST_PAUSE_AT", point)
+            .env("FABER_TEST_PAUSE_MARKER", &marker)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for(&marker);
+        Paused { child, marker }
+    }
+
     /// Takes a backup and returns its ID.
     pub fn backup(&self, args: &[&str]) -> String {
         let mut all = vec!["backup"];
         all.extend_from_slice(args);
         let doc = self.json(&all, 0);
         doc["backup"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Waits (up to 20 s) until `path` exists.
+pub fn wait_for(path: &Path) {
+    let started = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A run waiting at a test point (src/testpoint.rs), started by [`Project::paused_at`].
+pub struct Paused {
+    pub child: std::process::Child,
+    marker: PathBuf,
+}
+
+impl Paused {
+    /// Lets the run go on past its test point, and waits for its end.
+    pub fn resume(self) -> std::process::Output {
+        fs::remove_file(&self.marker).unwrap();
+        self.child.wait_with_output().unwrap()
+    }
+
+    /// Sends it `signal` where it waits, and waits for its end.
+    pub fn signal(self, signal: i32) -> std::process::Output {
+        // SAFETY: a signal to the child this test started, which has not been waited for.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+        self.child.wait_with_output().unwrap()
     }
 }
 

@@ -404,18 +404,12 @@ fn a_large_backup_goes_up_in_parts_and_comes_back_whole() {
              INSERT INTO blobs SELECT randomblob(1000) FROM n;",
         )
         .unwrap();
-    let marker = p.path("paused");
-    let mut backup = p.command(&["--json", "backup", "dev", "--compression", "none"]);
-    backup
-        .env("FABER_TEST_PAUSE_AT", "upload:part")
-        .env("FABER_TEST_PAUSE_MARKER", &marker)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = backup.spawn().unwrap();
-    crate::reliability::wait_for(&marker);
-    // SAFETY: sending a signal to the child this test started.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let out = child.wait_with_output().unwrap();
+    let out = p
+        .paused_at(
+            &["--json", "backup", "dev", "--compression", "none"],
+            "upload:part",
+        )
+        .signal(libc::SIGINT);
     assert_eq!(
         out.status.code(),
         Some(8),
@@ -757,17 +751,8 @@ fn a_killed_fetch_is_never_taken_for_the_backup() {
     fs::remove_file(&data).unwrap();
     // Killed in the middle of fetching it back: what it wrote is a `.fetch.partial`, which the
     // next run removes rather than finishing it as the backup.
-    let marker = p.path("paused");
-    let mut verify = p.command(&["verify", &id]);
-    verify
-        .env("FABER_TEST_PAUSE_AT", "fetch:during")
-        .env("FABER_TEST_PAUSE_MARKER", &marker)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = verify.spawn().unwrap();
-    crate::reliability::wait_for(&marker);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    p.paused_at(&["verify", &id], "fetch:during")
+        .signal(libc::SIGKILL);
     let mut fetching = data.clone().into_os_string();
     fetching.push(".fetch.partial");
     let fetching = std::path::PathBuf::from(fetching);

@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::Project;
+use crate::harness::{Project, wait_for};
 
 /// A dev environment whose migrate command takes `secs` seconds (writing `started` first).
 fn slow_migrate_project(secs: u32) -> Project {
@@ -23,18 +23,6 @@ fn start_migration(p: &Project) -> std::process::Child {
         .unwrap();
     wait_for(&p.path("started"));
     child
-}
-
-pub fn wait_for(path: &std::path::Path) {
-    let started = Instant::now();
-    while !path.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -168,17 +156,7 @@ fn doctor_finds_what_is_wrong_and_repair_rebuilds_the_registry_from_the_manifest
 
 /// Starts `args` paused at test point `point`, waits until it is there, and kills it (SIGKILL).
 pub fn kill_at(p: &Project, args: &[&str], point: &str) {
-    let marker = p.path("paused");
-    let _ = std::fs::remove_file(&marker);
-    let mut cmd = p.command(args);
-    cmd.env("FABER_TEST_PAUSE_AT", point)
-        .env("FABER_TEST_PAUSE_MARKER", &marker)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    wait_for(&marker);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    p.paused_at(args, point).signal(libc::SIGKILL);
 }
 
 /// The registry parses, whatever happened.
@@ -551,22 +529,9 @@ fn ctrl_c_during_a_restores_safety_backup_stops_it_before_the_database_changes()
         .execute("INSERT INTO t VALUES (2)", [])
         .unwrap();
     let before = std::fs::read(p.path("db/dev.sqlite3")).unwrap();
-    let marker = p.path("paused");
-    let child = p
-        .command(&["restore", "dev", "--from", &id])
-        .env("FABER_TEST_PAUSE_AT", "backup:before-publish")
-        .env("FABER_TEST_PAUSE_MARKER", &marker)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&marker);
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
+    let out = p
+        .paused_at(&["restore", "dev", "--from", &id], "backup:before-publish")
+        .signal(libc::SIGINT);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(8), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
