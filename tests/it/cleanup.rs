@@ -25,12 +25,7 @@ fn expired_backups_go_and_the_newest_valid_one_stays() {
     p.at("2025-02-01T00:00:00Z");
     let before_files = p.backup_files();
     let doc = p.json(&["cleanup", "--expired", "--dry-run"], 0);
-    let planned: Vec<&str> = doc["removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let planned: Vec<&str> = crate::harness::ids_in(&doc, "removed");
     let mut planned_sorted = planned.clone();
     planned_sorted.sort();
     let mut expected = vec![old.as_str(), mid.as_str()];
@@ -234,12 +229,7 @@ would remove dev backup-20250219-100000 (";
             ("backup-20250131-100000", vec!["monthly 2025-01"]),
         ]
     );
-    let removed: Vec<&str> = doc["removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let removed: Vec<&str> = crate::harness::ids_in(&doc, "removed");
     assert_eq!(
         removed,
         [
@@ -329,12 +319,7 @@ fn cleanup_removes_only_what_the_confirmed_plan_named() {
     let out = cleanup.resume();
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let removed: Vec<&str> = doc["removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let removed: Vec<&str> = crate::harness::ids_in(&doc, "removed");
     assert_eq!(removed, vec![first.as_str()]);
     let kept = doc["kept"].as_array().unwrap();
     let reasons_of = |id: &str| {

@@ -299,6 +299,16 @@ impl Project {
     }
 }
 
+/// The `id` of each object in the array `doc[key]` (a JSON report's `removed`, `kept`, …).
+pub fn ids_in<'a>(doc: &'a Value, key: &str) -> Vec<&'a str> {
+    doc[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no array `{key}` in {doc}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect()
+}
+
 /// Waits (up to 20 s) until `path` exists.
 pub fn wait_for(path: &Path) {
     let started = std::time::Instant::now();

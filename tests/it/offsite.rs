@@ -503,28 +503,26 @@ fn a_lost_or_rotten_copy_never_replaces_a_good_one() {
     assert_eq!(e["remote"]["status"], "failed");
     // The floor now protects `older`: cleanup keeps it.
     let doc = p.json(&["cleanup", "--keep-last", "1", "--dry-run"], 0);
-    let removed: Vec<&str> = doc["removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let removed: Vec<&str> = crate::harness::ids_in(&doc, "removed");
     assert!(!removed.contains(&older.as_str()), "{doc}");
 
     // Restoring `older`, whose local copy rotted — found by verify first, which marks it
     // corrupt: named, its off-site copy replaces it, checked first.
     p.run(&["verify", &older]).code(5);
     assert_eq!(entry(&p, &older)["status"], "corrupt");
-    p.run(&[
-        "-y",
-        "restore",
-        "dev",
-        "--from",
-        &older,
-        "--no-safety-backup",
-    ])
-    .code(0)
-    .stderr_has("fetching its off-site copy");
+    let restore_older = || {
+        p.run(&[
+            "-y",
+            "restore",
+            "dev",
+            "--from",
+            &older,
+            "--no-safety-backup",
+        ])
+    };
+    restore_older()
+        .code(0)
+        .stderr_has("fetching its off-site copy");
     assert_eq!(fs::read(p.data_file(&older)).unwrap(), good);
     assert_eq!(entry(&p, &older)["status"], "valid");
     p.run(&["verify", &older]).code(0);
@@ -533,16 +531,7 @@ fn a_lost_or_rotten_copy_never_replaces_a_good_one() {
     rotten[10] ^= 0x01;
     fs::write(p.data_file(&older), &rotten).unwrap();
     fs::write(s3.object(&name(&older)), &rotten).unwrap();
-    p.run(&[
-        "-y",
-        "restore",
-        "dev",
-        "--from",
-        &older,
-        "--no-safety-backup",
-    ])
-    .code(5)
-    .stderr_has("cannot be used either");
+    restore_older().code(5).stderr_has("cannot be used either");
     let e = entry(&p, &older);
     assert_eq!(e["status"], "corrupt");
     assert_eq!(e["remote"]["status"], "failed");
