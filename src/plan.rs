@@ -43,9 +43,10 @@ pub struct Estimate {
     pub size_bytes: u64,
     pub duration_ms: u64,
     /// `history`: from earlier backups of the environment; `defaults`: from fixed, pessimistic
-    /// ratios; `backup`: from the chosen backup's own record (restores).
+    /// ratios; `restores`: from earlier restores of the environment; `backup`: from the chosen
+    /// backup's own record (restores without earlier ones).
     pub basis: &'static str,
-    /// How many earlier backups the estimate was made from (0 for defaults).
+    /// How many earlier backups (or restores) the estimate was made from (0 for defaults).
     pub backups: usize,
 }
 
@@ -57,6 +58,8 @@ impl Estimate {
             "history" if self.backups == 1 => "from 1 earlier backup".to_string(),
             "history" => format!("from {} earlier backups", self.backups),
             "backup" => format!("from the time the backup took ×{RESTORE_FACTOR}, plus checks"),
+            "restores" if self.backups == 1 => "from 1 earlier restore".to_string(),
+            "restores" => format!("from {} earlier restores", self.backups),
             _ => "from defaults: no earlier backup with this format and compression".to_string(),
         }
     }
@@ -108,8 +111,30 @@ pub fn backup<'a>(
     }
 }
 
-/// The time a restore of `record` takes to load, from the time its backup took.
-pub fn restore(record: &BackupRecord) -> Estimate {
+/// The time a restore of `record` takes to load: from the environment's newest (up to 5) earlier
+/// restores and rollbacks in `history` (its audit events) that recorded their time, as the
+/// median time per byte; without any, from the time its backup took.
+pub fn restore(record: &BackupRecord, history: &[serde_json::Value]) -> Estimate {
+    let per_byte: Vec<f64> = history
+        .iter()
+        .rev()
+        .filter(|e| matches!(e["event"].as_str(), Some("restore" | "rollback")) && e["ok"] == true)
+        .filter_map(|e| {
+            let ms = e["timing"]["duration_ms"].as_u64()?;
+            let bytes = e["timing"]["bytes"].as_u64().filter(|b| *b > 0)?;
+            Some(ms as f64 / bytes as f64)
+        })
+        .take(SAMPLE)
+        .collect();
+    if !per_byte.is_empty() {
+        let restores = per_byte.len();
+        return Estimate {
+            size_bytes: record.raw_size_bytes,
+            duration_ms: scale(record.raw_size_bytes, median(per_byte)).max(1),
+            basis: "restores",
+            backups: restores,
+        };
+    }
     Estimate {
         size_bytes: record.raw_size_bytes,
         duration_ms: record
@@ -180,6 +205,37 @@ mod tests {
         assert_eq!(e.duration_ms, 200);
         let other = backup(&history, "dev", Format::Sqlite, Compression::Gzip, 10_000);
         assert_eq!(other.basis, "defaults");
+    }
+
+    #[test]
+    fn restores_are_estimated_from_earlier_restores_else_from_the_backup() {
+        let record: BackupRecord = serde_json::from_value(serde_json::json!({
+            "id": "backup-1", "environment": "dev", "database": "app", "provider": "sqlite",
+            "timestamp": "2026-11-23T10:00:00Z", "label": null, "reason": null, "file": "x",
+            "size_bytes": 10, "raw_size_bytes": 1000, "format": "sqlite", "compression": "zstd",
+            "compressed": true, "encrypted": false, "sha256": "0", "tool_version": "sqlite",
+            "migrations": null, "tables": {}, "retention_days": 30, "expires_at": null,
+            "status": "valid", "verification": null, "host": null, "user": null, "git": null,
+            "duration_ms": 300
+        }))
+        .unwrap();
+        let e = restore(&record, &[]);
+        assert_eq!((e.basis, e.duration_ms), ("backup", 1_100));
+        let event = |event: &str, ok: bool, ms: u64, bytes: u64| {
+            serde_json::json!({"event": event, "ok": ok,
+                "timing": {"duration_ms": ms, "bytes": bytes}})
+        };
+        let history = [
+            event("restore", true, 200, 100),  // 2 ms a byte
+            event("rollback", true, 400, 100), // 4
+            event("restore", false, 9_000, 100),
+            event("backup", true, 9_000, 100),
+            serde_json::json!({"event": "restore", "ok": true}),
+        ];
+        let e = restore(&record, &history);
+        // The two timed successes: a median of 3 ms a byte, for 1000 bytes.
+        assert_eq!((e.basis, e.backups, e.duration_ms), ("restores", 2, 3_000));
+        assert!(e.describe().contains("2 earlier restores"));
     }
 
     #[test]

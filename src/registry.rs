@@ -821,6 +821,17 @@ pub struct HistoryEvent {
     /// The run that wrote it (see `Ctx::run_id`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
+    /// How long the work took, and on how many bytes: a restore's load of the backup's data,
+    /// from which later restores of the environment are estimated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+/// The time a piece of work took and the bytes it moved.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Timing {
+    pub duration_ms: u64,
+    pub bytes: u64,
 }
 
 #[cfg(test)]

@@ -89,6 +89,19 @@ pub fn log_event(
     ok: bool,
     detail: Option<String>,
 ) {
+    log_timed_event(session, event, env, id, ok, detail, None);
+}
+
+/// [`log_event`] with the time the work took and the bytes it moved.
+pub fn log_timed_event(
+    session: &Session,
+    event: &'static str,
+    env: Option<&str>,
+    id: Option<&str>,
+    ok: bool,
+    detail: Option<String>,
+    timing: Option<crate::registry::Timing>,
+) {
     let e = HistoryEvent {
         time: session.ctx.now,
         event,
@@ -100,6 +113,7 @@ pub fn log_event(
         host: host(),
         git: git_state(&session.config.root),
         run: Some(session.ctx.run_id.clone()),
+        timing,
     };
     if let Err(err) = session.store.append_history(&e) {
         session

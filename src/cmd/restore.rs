@@ -191,7 +191,7 @@ pub fn plan(
         }
         _ => None,
     };
-    let load = plan::restore(record);
+    let load = plan::restore(record, &session.store.history(&env.name));
     let duration_ms =
         load.duration_ms + safety_backup.as_ref().map_or(0, |s| s.estimate.duration_ms);
     Ok(Plan {
@@ -364,6 +364,7 @@ fn apply_inner(
     committing: &std::cell::Cell<bool>,
 ) -> Result<Restored> {
     let ui = &session.ctx.ui;
+    let started = std::time::Instant::now();
     // Checksum, then stage and check: the safety backup is taken only when the restore is ready
     // to commit, and a restore that cannot happen changes nothing at all.
     let staged = (|| {
@@ -403,7 +404,9 @@ fn apply_inner(
     } else {
         ui.ok(format!("Staged and checked {}", record.id));
     }
+    let safety_started = std::time::Instant::now();
     let safety = safety_backup(session, env, db, options.safety_reason)?;
+    let safety_took = safety_started.elapsed();
     // The last moment to stop without changing anything: a signal during the safety backup
     // stops the restore here, even if the backup itself finished.
     crate::interrupt::check().map_err(|e| Error::aborted("interrupted").caused_by(e))?;
@@ -434,13 +437,19 @@ fn apply_inner(
             e.one_line()
         }
     });
-    cmd::log_event(
+    // The restore's own time, without the safety backup's: what later plans estimate from.
+    let timing = result.is_ok().then(|| crate::registry::Timing {
+        duration_ms: started.elapsed().saturating_sub(safety_took).as_millis() as u64,
+        bytes: record.raw_size_bytes,
+    });
+    cmd::log_timed_event(
         session,
         options.event,
         Some(&env.name),
         Some(&record.id),
         result.is_ok(),
         detail,
+        timing,
     );
     let inspection = result.map_err(|e| match &safety {
         Some(s) => e.add_hint(format!(

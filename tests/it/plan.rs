@@ -146,6 +146,8 @@ fn dry_runs_change_nothing_and_give_their_plans() {
     assert_eq!(plan["live_migrations"]["last_migration"], "20240301000000");
     assert_eq!(plan["safety_backup"]["reason"], "pre-restore");
     assert_eq!(plan["safety_backup"]["estimate"]["basis"], "history");
+    // No restore of dev yet: the load is estimated from the backup's own time.
+    assert_eq!(plan["load"]["basis"], "backup");
     assert!(plan["duration_ms"].as_u64().unwrap() >= plan["load"]["duration_ms"].as_u64().unwrap());
     let doc = p.json(&["restore", "dev", "--dry-run", "--no-safety-backup"], 0);
     assert!(doc["plan"]["safety_backup"].is_null());
@@ -394,6 +396,15 @@ fn an_output_dir_backup_is_listed_verified_restored_and_cleaned_like_any_other()
         .query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 500);
+    // That restore recorded its time: the next plan is estimated from it.
+    let doc = p.json(&["restore", "dev", "--from", &id, "--dry-run"], 0);
+    assert_eq!(doc["plan"]["load"]["basis"], "restores", "{doc}");
+    assert_eq!(doc["plan"]["load"]["backups"], 1);
+    let history = fs::read_to_string(p.path(&format!("{BACKUPS}/history.jsonl"))).unwrap();
+    assert!(
+        history.contains("\"timing\":{\"duration_ms\":"),
+        "{history}"
+    );
 
     // A relative --output-dir is taken from the current directory; a newer backup lets
     // cleanup remove the first one, files and all.
