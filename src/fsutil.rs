@@ -18,6 +18,17 @@ pub const CLAIM_SUFFIX: &str = ".claim";
 /// How the names of faber-db's own work files begin: backups, SQLite snapshots, verify scratch.
 pub const WORK_FILE_PREFIXES: [&str; 4] = ["backup-", "snapshot-", "verify-", "restore-"];
 
+/// `path` as it is on disk: its nearest existing ancestor with `..` and symbolic links resolved,
+/// and the rest (not there yet) as given. To tell whether one path lies inside another.
+pub fn resolved(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find_map(|a| {
+            let rest = path.strip_prefix(a).ok()?;
+            Some(a.canonicalize().ok()?.join(rest))
+        })
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
 /// A directory of this user's own under the system's temporary directory (`$TMPDIR`, else
 /// `/tmp`): `faber-db-<uid>`, mode 0700. Work files holding decrypted data go there, never beside
 /// the encrypted backups, where a tool syncing the backup directory elsewhere could copy them.
@@ -30,11 +41,7 @@ pub fn private_temp_dir(backup_dir: &Path) -> Result<PathBuf> {
     let base = Some(std::env::temp_dir())
         .filter(|t| t.is_absolute())
         .unwrap_or_else(|| PathBuf::from("/tmp"));
-    let real_base = base.canonicalize().unwrap_or_else(|_| base.clone());
-    let real_backups = backup_dir
-        .canonicalize()
-        .unwrap_or_else(|_| backup_dir.to_path_buf());
-    if real_base.starts_with(&real_backups) {
+    if resolved(&base).starts_with(resolved(backup_dir)) {
         return Err(Error::config(format!(
             "TMPDIR {} is inside the backup directory, where decrypted work files must not go",
             base.display()
@@ -320,8 +327,18 @@ pub fn remove_backup_data(path: &Path) -> io::Result<bool> {
 }
 
 pub fn partial_path(final_path: &Path) -> PathBuf {
-    let mut s = final_path.as_os_str().to_owned();
-    s.push(PARTIAL_SUFFIX);
+    with_suffix(final_path, PARTIAL_SUFFIX)
+}
+
+/// Where a backup's data is downloaded from its off-site copy (see [`FETCH_SUFFIX`]), as the
+/// final name a [`PartialFile`] or [`PartialDir`] is given.
+pub fn fetching_path(final_path: &Path) -> PathBuf {
+    with_suffix(final_path, FETCH_SUFFIX)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
     PathBuf::from(s)
 }
 

@@ -281,9 +281,7 @@ impl Bucket {
         let name = self.recorded_name(record);
         let create_failed = |e| Error::io(Kind::Tool, "cannot create", &data, e);
         // Downloaded under a name of its own (see FETCH_SUFFIX); one a killed fetch left goes.
-        let mut fetching = data.clone().into_os_string();
-        fetching.push(crate::fsutil::FETCH_SUFFIX);
-        let fetching = PathBuf::from(fetching);
+        let fetching = crate::fsutil::fetching_path(&data);
         crate::fsutil::remove_if_stale(&crate::fsutil::partial_path(&fetching));
         if record.files.is_empty() {
             let partial = PartialFile::create(&fetching).map_err(create_failed)?;
@@ -303,8 +301,9 @@ impl Bucket {
                     .map_err(|e| Error::io(Kind::Tool, "cannot write", &path, e))?;
                 self.check_fetched(record, &f.name, &sha256, &f.sha256)?;
             }
-            // A directory cannot be renamed over another: a damaged one goes first. Killed
-            // in between, the registered `.partial` is finished by the next run's sweep.
+            // A directory cannot be renamed over another: a damaged one goes first. Killed in
+            // between, the backup is missing here (the sweep removes the `.fetch.partial`) and
+            // is fetched again when next needed; its off-site copy is untouched.
             crate::fsutil::remove_backup_data(&data).map_err(create_failed)?;
             partial.persist(&data).map_err(create_failed)?;
         }

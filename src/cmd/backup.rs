@@ -181,17 +181,9 @@ fn output_dir(session: &Session, env: &Environment, dir: &Path) -> Result<PathBu
                 .with_hint("name a directory (it is created if absent)"),
         );
     }
-    // Compared as they are on disk where they exist, so that `..` and links do not hide it.
-    let real = |p: &Path| {
-        p.ancestors()
-            .find_map(|a| {
-                let rest = p.strip_prefix(a).ok()?;
-                Some(a.canonicalize().ok()?.join(rest))
-            })
-            .unwrap_or_else(|| p.to_path_buf())
-    };
-    let store = real(session.store.dir());
-    let within = real(&abs);
+    // Compared as they are on disk, so that `..` and links do not hide it.
+    let store = fsutil::resolved(session.store.dir());
+    let within = fsutil::resolved(&abs);
     if within.starts_with(&store) && within != store.join(&env.name) {
         return Err(Error::config(format!(
             "--output-dir {} is inside the backup directory",
@@ -511,10 +503,8 @@ fn write(
     prepared: Prepared,
 ) -> Result<BackupRecord> {
     let ui = &session.ctx.ui;
-    let started = Instant::now();
-    let took = prepared.took;
     let result = logged(session, env, || {
-        write_inner(session, env, request, prepared, started, took)
+        write_inner(session, env, request, prepared)
     });
     if let Ok(r) = &result {
         cmd::log_event(
@@ -535,11 +525,10 @@ fn write_inner(
     env: &Environment,
     request: &Request,
     prepared: Prepared,
-    started: Instant,
-    took: std::time::Duration,
 ) -> Result<BackupRecord> {
     let ui = &session.ctx.ui;
     let now = session.ctx.now;
+    let started = Instant::now();
     let Prepared {
         db,
         format,
@@ -548,6 +537,7 @@ fn write_inner(
         server_version,
         db_size: estimate,
         dir: env_dir,
+        took,
         ..
     } = prepared;
     // The file is also encrypted to a key of this run only, forgotten when it ends: with it the

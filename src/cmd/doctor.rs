@@ -227,7 +227,6 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     Ok(report)
 }
 
-/// The manifests in the environment directories, by backup ID.
 /// The manifests in the environment directories, and those of the backups written elsewhere
 /// (`backup --output-dir`) as recorded, each if it describes the data beside it.
 fn read_manifests(session: &Session) -> BTreeMap<String, BackupRecord> {

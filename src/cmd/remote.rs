@@ -557,19 +557,13 @@ pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
 /// here, each fetched and checked as a restore would. Goes on past a failure; the first is the
 /// report's.
 fn fetch_all(session: &Session, env: Option<&str>) -> Result<(Vec<String>, Option<Error>)> {
-    let dir = session.store.dir();
     let reg = session.store.load()?;
-    let wanted: Vec<&BackupRecord> = reg
-        .newest_first(env)
-        .into_iter()
-        .filter(|b| b.remote.as_ref().is_some_and(Remote::is_uploaded))
-        .filter(|b| std::fs::symlink_metadata(b.path(dir)).is_err())
-        .collect();
     let mut fetched = Vec::new();
     let mut failures = Vec::new();
-    for b in wanted {
+    for b in reg.newest_first(env) {
         match fetch_if_missing(session, b) {
-            Ok(_) => fetched.push(b.id.clone()),
+            Ok(true) => fetched.push(b.id.clone()),
+            Ok(false) => {}
             // Ctrl-C stops it all: what was fetched stays, the rest waits for the next run.
             Err(e) if e.kind() == Kind::Aborted => return Err(e),
             Err(e) => {
