@@ -48,18 +48,35 @@ pub fn digest_dir(dir: &Path) -> io::Result<Vec<FileDigest>> {
 /// The digest of the file `name` in `dir`. A name that is not a plain name inside `dir` (a
 /// tampered record) is an error.
 pub fn digest_file(dir: &Path, name: &str) -> io::Result<FileDigest> {
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("`{name}` is not a file name"),
-        ));
-    }
+    check_name(name)?;
     let (sha256, size_bytes) = pipeline::hash_file(File::open(dir.join(name))?)?;
     Ok(FileDigest {
         name: name.to_string(),
         size_bytes,
         sha256,
     })
+}
+
+/// Fails unless `name` is a plain file name: what a record read from disk or off-site says a
+/// dump's file is called is data, and must not lead out of the dump's directory.
+pub fn check_name(name: &str) -> io::Result<()> {
+    if name.is_empty() || name.contains(['/', '\0']) || name == "." || name == ".." {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("`{}` is not a file name", crate::ids::shorten(name)),
+        ));
+    }
+    Ok(())
+}
+
+/// The path of the dump's file `name` in `dir`, once `name` is checked to be a plain name.
+pub fn member(dir: &Path, name: &str) -> crate::error::Result<std::path::PathBuf> {
+    check_name(name).map_err(|e| {
+        crate::error::Error::verification("the backup's record names a file outside its dump")
+            .caused_by(e)
+            .with_hint("the record was not written by faber-db as it is; use another backup")
+    })?;
+    Ok(dir.join(name))
 }
 
 /// Entries of `dir` that are not among `recorded`, sorted.

@@ -481,13 +481,7 @@ fn remove_stale_partials_in(
         }
         let Ok(f) = File::open(&path) else { continue };
         // Removed only if nobody holds it, and the name still names the file that was checked.
-        let same_file = |f: &File| {
-            let (Ok(held), Ok(named)) = (f.metadata(), fs::metadata(&path)) else {
-                return false;
-            };
-            held.ino() == named.ino() && held.dev() == named.dev()
-        };
-        if f.try_lock().is_err() || !same_file(&f) {
+        if f.try_lock().is_err() || !same_file(&f, &path) {
             continue;
         }
         let final_path = final_of(&path);
@@ -623,6 +617,14 @@ pub fn ensure_free_space(dir: &Path, needed: u64, what: &str, hint: &str) -> Res
         .with_hint(hint));
     }
     Ok(())
+}
+
+/// Whether `path` (not followed if a link) names the file `f` has open.
+pub fn same_file(f: &File, path: &Path) -> bool {
+    let (Ok(held), Ok(named)) = (f.metadata(), fs::symlink_metadata(path)) else {
+        return false;
+    };
+    held.ino() == named.ino() && held.dev() == named.dev()
 }
 
 /// Removes a file, treating "already gone" as success.

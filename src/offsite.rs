@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Offsite;
 use crate::error::{Error, Kind, Result};
 use crate::fsutil::{PartialDir, PartialFile};
+use crate::locate::Located;
 use crate::registry::{BackupRecord, Remote};
 use crate::vars::Vars;
 
@@ -159,11 +160,11 @@ impl Bucket {
     /// Uploads a registered backup: its data (file, or each file of a directory dump), then its
     /// manifest, so a manifest in the bucket always names complete data. The bytes read are
     /// hashed as they go and must be the registered SHA-256, or nothing is kept.
-    pub fn upload_backup(&self, backup_dir: &Path, record: &BackupRecord) -> Result<Uploaded> {
-        let data = record.path(backup_dir);
+    pub fn upload_backup(&self, located: &Located, record: &BackupRecord) -> Result<Uploaded> {
+        let data = &located.data;
         let name = data_name(record);
         let uploaded = if record.files.is_empty() {
-            let uploaded = self.upload_file(&data, &name)?;
+            let uploaded = self.upload_file(data, &name)?;
             if uploaded.sha256 != record.sha256 {
                 let _ = self.delete_names(std::slice::from_ref(&name));
                 return Err(Error::verification(format!(
@@ -175,8 +176,8 @@ impl Bucket {
             uploaded
         } else {
             for f in &record.files {
-                let uploaded =
-                    self.upload_file(&data.join(&f.name), &format!("{name}/{}", f.name))?;
+                let path = crate::dirdump::member(data, &f.name)?;
+                let uploaded = self.upload_file(&path, &format!("{name}/{}", f.name))?;
                 if uploaded.sha256 != f.sha256 {
                     let _ = self.delete_names(&object_names(record));
                     return Err(Error::verification(format!(
@@ -191,8 +192,7 @@ impl Bucket {
                 sha256: record.sha256.clone(),
             }
         };
-        let manifest = record.manifest_path(backup_dir);
-        self.upload_file(&manifest, &manifest_name(record))?;
+        self.upload_file(&located.manifest, &manifest_name(record))?;
         Ok(uploaded)
     }
 
@@ -273,8 +273,8 @@ impl Bucket {
     /// Downloads a backup's data into its place in `backup_dir`, through a `.partial` that
     /// becomes the file only when its SHA-256 is the registered one — replacing what is there
     /// then (a local copy that failed its checksum).
-    pub fn fetch_backup(&self, backup_dir: &Path, record: &BackupRecord) -> Result<PathBuf> {
-        let data = record.path(backup_dir);
+    pub fn fetch_backup(&self, located: &Located, record: &BackupRecord) -> Result<PathBuf> {
+        let data = located.data.clone();
         if let Some(parent) = data.parent() {
             crate::fsutil::create_private_dir(parent)?;
         }
@@ -293,7 +293,7 @@ impl Bucket {
             let content = partial.content();
             crate::fsutil::create_private_dir(&content)?;
             for f in &record.files {
-                let path = content.join(&f.name);
+                let path = crate::dirdump::member(&content, &f.name)?;
                 let file = crate::fsutil::create_new_private(&path)
                     .map_err(|e| Error::io(Kind::Tool, "cannot create", &path, e))?;
                 let sha256 = self.download(&format!("{name}/{}", f.name), &file, &path)?;

@@ -15,17 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::fsutil;
+use crate::locate::{Located, Locator};
 use crate::migrations::MigrationState;
 use crate::pipeline::Compression;
 use crate::provider::{ProviderKind, Tables};
 
 pub const REGISTRY_FILE: &str = "backups.json";
 pub const HISTORY_FILE: &str = "history.jsonl";
-/// The manifests of the backups written outside the environment directories (`backup
-/// --output-dir`), one absolute path a line: what `doctor --repair` reads besides the manifests in
-/// the environment directories. Only these: another project's backups in the same directory are
-/// not this registry's.
-pub const OTHER_MANIFESTS_FILE: &str = "other-manifests.txt";
 pub const REGISTRY_VERSION: u32 = 1;
 /// Reasons of the safety backups that restore and rollback take of what they replace.
 pub const UNDO_REASONS: [&str; 2] = ["pre-restore", "pre-rollback"];
@@ -144,16 +140,6 @@ impl Remote {
 }
 
 impl BackupRecord {
-    /// The data file's path.
-    pub fn path(&self, backup_dir: &Path) -> PathBuf {
-        backup_dir.join(&self.file)
-    }
-
-    /// The manifest's path: the data file's name with its extensions replaced.
-    pub fn manifest_path(&self, backup_dir: &Path) -> PathBuf {
-        manifest_path_for(&self.path(backup_dir), &self.id)
-    }
-
     /// Valid, or missing here with an off-site copy to fetch (checked against the same SHA-256).
     pub fn is_restorable(&self) -> bool {
         match self.status {
@@ -168,11 +154,6 @@ impl BackupRecord {
         let mut bytes = serde_json::to_vec_pretty(self).expect("records serialize");
         bytes.push(b'\n');
         bytes
-    }
-
-    /// Writes the manifest beside the data (atomically), so that it mirrors this record.
-    pub fn write_manifest(&self, backup_dir: &Path) -> Result<()> {
-        crate::fsutil::write_atomic(&self.manifest_path(backup_dir), &self.manifest_bytes())
     }
 
     pub fn is_forever(&self) -> bool {
@@ -331,11 +312,6 @@ impl EntryView<'_> {
             .as_ref()
             .is_some_and(|r| r.status == RemoteStatus::Uploaded)
     }
-
-    /// The data file's path.
-    pub fn path(&self, backup_dir: &Path) -> PathBuf {
-        backup_dir.join(&*self.file)
-    }
 }
 
 /// The registry read with its entries of type `T`: each pass over the text is one parse.
@@ -381,6 +357,25 @@ impl Store {
 
     pub fn registry_path(&self) -> PathBuf {
         self.dir.join(REGISTRY_FILE)
+    }
+
+    /// Turns entries' `file` into paths, confined to where this project keeps backups (see
+    /// [`crate::locate`]): for many entries, one locator.
+    pub fn locator(&self) -> Locator {
+        Locator::new(&self.dir)
+    }
+
+    /// Where `record`'s data and manifest are; an error (exit 1) naming the entry when its
+    /// `file` points anywhere faber-db would not have put it.
+    pub fn locate(&self, record: &BackupRecord) -> Result<Located> {
+        self.locator()
+            .locate(&record.id, &record.environment, &record.file)
+    }
+
+    /// Writes `record`'s manifest beside its data (atomically), so that it mirrors the record.
+    pub fn write_manifest(&self, record: &BackupRecord) -> Result<()> {
+        let located = self.locate(record)?;
+        fsutil::write_atomic(&located.manifest, &record.manifest_bytes())
     }
 
     /// The directory of an environment's backup files, created 0700 if needed.
@@ -518,10 +513,15 @@ impl Store {
         let _lock = self.lock()?;
         let mut reg = self.load()?;
         let out = change(&mut reg)?;
-        let mut bytes = serde_json::to_vec_pretty(&reg).expect("the registry serializes");
-        bytes.push(b'\n');
-        fsutil::write_atomic(&self.registry_path(), &bytes)?;
+        self.save(&reg)?;
         Ok(out)
+    }
+
+    /// Rewrites the registry atomically as `reg`. The caller holds the lock.
+    pub fn save(&self, reg: &RegistryFile) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(reg).expect("the registry serializes");
+        bytes.push(b'\n');
+        fsutil::write_atomic(&self.registry_path(), &bytes)
     }
 
     /// The audit log's events about `env`, oldest first, as JSON (unreadable lines skipped).
@@ -589,9 +589,15 @@ impl Store {
         let Ok(reg) = self.load() else {
             return Vec::new();
         };
-        let registered: std::collections::BTreeSet<PathBuf> =
-            reg.backups.iter().map(|b| b.path(&self.dir)).collect();
-        let mut swept = self.sweep_claims(&reg, &registered);
+        // Entries whose `file` is refused name nothing here: their partials are not finished.
+        let locator = self.locator();
+        let registered: std::collections::BTreeSet<PathBuf> = reg
+            .backups
+            .iter()
+            .filter_map(|b| locator.locate(&b.id, &b.environment, &b.file).ok())
+            .map(|l| l.data)
+            .collect();
+        let mut swept = self.sweep_claims(&reg, &registered, &locator);
         swept.extend(fsutil::remove_stale_partials(&self.dir, &|p| {
             registered.contains(p)
         }));
@@ -599,38 +605,28 @@ impl Store {
         swept
     }
 
-    /// The manifests recorded in [`OTHER_MANIFESTS_FILE`].
+    /// The manifests of backups written outside the environment directories, as recorded (see
+    /// [`crate::locate::ELSEWHERE_FILE`]).
     pub fn other_manifests(&self) -> Vec<PathBuf> {
-        use std::os::unix::ffi::OsStrExt;
-        fs::read(self.dir.join(OTHER_MANIFESTS_FILE))
-            .map(|bytes| {
-                bytes
-                    .split(|b| *b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(|l| PathBuf::from(std::ffi::OsStr::from_bytes(l)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::locate::recorded_elsewhere(&self.dir)
     }
 
-    /// Records `manifest` in [`OTHER_MANIFESTS_FILE`]. Called under the registry lock, by a
-    /// backup written outside the environment directories, before its manifest exists.
+    /// Records `manifest` as the manifest of a backup written outside the environment
+    /// directories. Called under the registry lock, before the backup's files exist: the only way
+    /// a directory outside the backup directory becomes one where faber-db reads and removes.
     pub fn remember_manifest(&self, manifest: &Path) -> Result<()> {
-        use std::os::unix::ffi::OsStrExt;
-        let path = self.dir.join(OTHER_MANIFESTS_FILE);
-        let mut bytes = fs::read(&path).unwrap_or_default();
-        bytes.extend_from_slice(manifest.as_os_str().as_bytes());
-        bytes.push(b'\n');
-        fsutil::write_atomic(&path, &bytes)
+        crate::locate::remember_elsewhere(&self.dir, manifest)
     }
 
-    /// What lies in the environment directories: (file name, path) of each entry.
+    /// What lies in the environment directories: (file name, path) of each entry. Directories
+    /// whose names begin with a dot are faber-db's own (tombstones), not environments'.
     pub fn env_files(&self) -> Vec<(String, PathBuf)> {
         let Ok(envs) = fs::read_dir(&self.dir) else {
             return Vec::new();
         };
         envs.flatten()
-            .filter(|e| e.path().is_dir())
+            .filter(|e| !e.file_name().as_encoded_bytes().starts_with(b"."))
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|env| fs::read_dir(env.path()).ok())
             .flat_map(|files| {
                 files
@@ -647,6 +643,7 @@ impl Store {
         &self,
         reg: &RegistryFile,
         registered: &std::collections::BTreeSet<PathBuf>,
+        locator: &Locator,
     ) -> Vec<fsutil::Swept> {
         let claim_end = format!("{}{}", fsutil::CLAIM_SUFFIX, fsutil::PARTIAL_SUFFIX);
         let mut out = Vec::new();
@@ -664,6 +661,12 @@ impl Store {
             if std::io::Read::read_to_end(&mut claim, &mut dir).is_ok() && !dir.is_empty() {
                 use std::os::unix::ffi::OsStrExt;
                 let dir = PathBuf::from(std::ffi::OsStr::from_bytes(&dir));
+                // The claim's text is data: only a directory this project recorded for the
+                // backup is looked into.
+                if !locator.is_recorded_dir(id, &dir) {
+                    let _ = fs::remove_file(&path);
+                    continue;
+                }
                 out.extend(fsutil::remove_stale_partials_of(&dir, id, &|p| {
                     registered.contains(p)
                 }));
@@ -687,6 +690,7 @@ impl Store {
     /// manifest and the entry.
     fn remove_orphan_manifests(&self, reg: &RegistryFile) -> Vec<fsutil::Swept> {
         let mut out = Vec::new();
+        let locator = self.locator();
         for (name, path) in self.env_files() {
             let Some(id) = name.strip_suffix(".manifest.json") else {
                 continue;
@@ -697,8 +701,13 @@ impl Store {
             let record = fs::read_to_string(&path)
                 .ok()
                 .and_then(|t| serde_json::from_str::<BackupRecord>(&t).ok());
-            // Data without an entry stays (doctor reports it): never delete a backup.
-            let has_data = record.is_none_or(|r| fs::symlink_metadata(r.path(&self.dir)).is_ok());
+            // Data without an entry stays (doctor reports it): never delete a backup. Nor a
+            // manifest that does not speak for the data beside it (refused, or a stray copy).
+            let has_data =
+                record.is_none_or(|r| match locator.locate(&r.id, &r.environment, &r.file) {
+                    Ok(l) => l.manifest != path || fs::symlink_metadata(&l.data).is_ok(),
+                    Err(_) => true,
+                });
             if !has_data && fs::remove_file(&path).is_ok() {
                 out.push(fsutil::Swept {
                     path,

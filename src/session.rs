@@ -87,6 +87,24 @@ impl Ctx {
         let vars = Vars::load(&self.root)?;
         let store = Store::new(config.backup_dir.clone());
         let swept = if sweep { store.sweep() } else { Vec::new() };
+        // Removals a killed run left half-done are finished before anything else happens.
+        let finished = if sweep {
+            crate::removal::finish_interrupted(&store)
+        } else {
+            Vec::new()
+        };
+        for f in finished {
+            match f.problem {
+                None => self.ui.warn(format!(
+                    "finished removing {}: its removal was interrupted",
+                    f.id
+                )),
+                Some(p) => self.ui.warn(format!(
+                    "could not finish removing {} (interrupted earlier): {p}",
+                    f.id
+                )),
+            }
+        }
         for swept in swept {
             if swept.finished {
                 self.ui.warn(format!(

@@ -2,12 +2,18 @@
 //! point leaves behind. Only in debug builds (the ones `cargo test` runs): a release build has
 //! none.
 
-/// With `FABER_TEST_PAUSE_AT=<name>`, writes the file `FABER_TEST_PAUSE_MARKER` names and waits
-/// a minute (for the test to kill it), or until the test removes that file (to let it go on).
+/// With `FABER_TEST_PAUSE_AT=<name>`, the first time the run gets here: writes the file
+/// `FABER_TEST_PAUSE_MARKER` names and waits a minute (for the test to kill it), or until the test
+/// removes that file (to let it go on).
 /// Does nothing otherwise, and nothing in release builds.
 pub fn pause(name: &str) {
+    // Once a run: a point inside a loop stops it the first time it is reached.
     #[cfg(debug_assertions)]
-    if std::env::var("FABER_TEST_PAUSE_AT").is_ok_and(|v| v == name) {
+    static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    #[cfg(debug_assertions)]
+    if std::env::var("FABER_TEST_PAUSE_AT").is_ok_and(|v| v == name)
+        && !PAUSED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
         if let Ok(marker) = std::env::var("FABER_TEST_PAUSE_MARKER") {
             let _ = std::fs::write(marker, name);
         }

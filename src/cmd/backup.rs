@@ -121,11 +121,10 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         }
     }
     let env = session.env(crate::cli::env_name(&args.env))?;
-    let output_dir = args
-        .output_dir
-        .as_deref()
-        .map(|d| output_dir(session, env, d))
-        .transpose()?;
+    let output_dir = match args.output_dir.as_deref() {
+        Some(d) => output_dir(session, env, d)?,
+        None => None,
+    };
     let request = Request {
         label: args.label,
         reason: args.reason,
@@ -168,10 +167,11 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
     Ok(report)
 }
 
-/// `--output-dir DIR` as an absolute path (a relative one is taken from the current directory).
-/// Inside the backup directory, only the environment's own directory is accepted: the others
-/// belong to the registry and the other environments.
-fn output_dir(session: &Session, env: &Environment, dir: &Path) -> Result<PathBuf> {
+/// `--output-dir DIR` as an absolute path (a relative one is taken from the current directory);
+/// `None` when it is the environment's own directory (through a link or `..` as well). Inside
+/// the backup directory, only that one is accepted: the others belong to the registry and the
+/// other environments.
+fn output_dir(session: &Session, env: &Environment, dir: &Path) -> Result<Option<PathBuf>> {
     let abs = std::path::absolute(dir).map_err(|e| {
         Error::config(format!("--output-dir {} cannot be resolved", dir.display())).caused_by(e)
     })?;
@@ -184,7 +184,18 @@ fn output_dir(session: &Session, env: &Environment, dir: &Path) -> Result<PathBu
     // Compared as they are on disk, so that `..` and links do not hide it.
     let store = fsutil::resolved(session.store.dir());
     let within = fsutil::resolved(&abs);
-    if within.starts_with(&store) && within != store.join(&env.name) {
+    if within.to_str().is_none() {
+        return Err(Error::config(format!(
+            "--output-dir {} is not UTF-8, which the registry cannot record",
+            abs.display()
+        ))
+        .with_hint("name a directory whose path is UTF-8"));
+    }
+    if within == store.join(&env.name) {
+        // The environment's own directory, however it was spelled: a backup like any other.
+        return Ok(None);
+    }
+    if within.starts_with(&store) {
         return Err(Error::config(format!(
             "--output-dir {} is inside the backup directory",
             abs.display()
@@ -194,7 +205,7 @@ fn output_dir(session: &Session, env: &Environment, dir: &Path) -> Result<PathBu
             session.ctx.show(&session.store.dir().join(&env.name))
         )));
     }
-    Ok(abs)
+    Ok(Some(abs))
 }
 
 /// A backup faber-db takes before a risky step (a restore's safety backup, a pre-migration
@@ -589,7 +600,7 @@ fn write_inner(
 
     // Reserve the ID under the registry lock: the `.partial` file claims it. IDs are unique
     // across environments, so a file of any environment with this ID makes it taken.
-    let (id, partial, _claim) = {
+    let (id, file, final_path, partial, _claim) = {
         let _lock = session.store.lock()?;
         let text = session.store.read_text()?;
         let registered: HashSet<Cow<'_, str>> =
@@ -603,18 +614,27 @@ fn write_inner(
             let prefix = format!("{id}.");
             registered.contains(id) || names.iter().any(|n| n.starts_with(&prefix))
         });
-        let final_path = env_dir.join(format!("{id}{suffix}"));
-        // Writing elsewhere, the run first claims the ID in the environment's directory, where
+        // Writing elsewhere, the directory is recorded as this backup's before anything is
+        // written there: the only way a directory outside the backup directory becomes one
+        // faber-db may read and remove in.
+        if request.output_dir.is_some() {
+            session
+                .store
+                .remember_manifest(&env_dir.join(format!("{id}.manifest.json")))?;
+        }
+        // The entry's `file`, and the path it stands for, as every later command will find it.
+        let file = match &request.output_dir {
+            Some(_) => env_dir
+                .join(format!("{id}{suffix}"))
+                .to_string_lossy()
+                .into_owned(),
+            None => format!("{}/{id}{suffix}", env.name),
+        };
+        let final_path = session.store.locator().locate(&id, &env.name, &file)?.data;
+        // Writing elsewhere, the run then claims the ID in the environment's directory, where
         // other runs look, and says where it writes, for the sweep if it is killed.
         let claim = match &request.output_dir {
-            Some(_) => {
-                if env_dir != session.store.dir().join(&env.name) {
-                    session
-                        .store
-                        .remember_manifest(&env_dir.join(format!("{id}.manifest.json")))?;
-                }
-                Some(claim(session, env, &id, &env_dir)?)
-            }
+            Some(_) => Some(claim(session, env, &id, &env_dir)?),
             None => None,
         };
         let partial = if format == Format::Directory {
@@ -623,9 +643,8 @@ fn write_inner(
             PartialFile::create(&final_path).map(Partial::File)
         }
         .map_err(|e| Error::io(Kind::Tool, "cannot create", &final_path, e))?;
-        (id, partial, claim)
+        (id, file, final_path, partial, claim)
     };
-    let final_path = env_dir.join(format!("{id}{suffix}"));
     crate::testpoint::pause("backup:after-reserve");
 
     // The SQLite snapshot is the plain database: for an encrypted backup it is made in a private
@@ -735,10 +754,6 @@ fn write_inner(
         dumped.integrity_check
     ));
 
-    let file = final_path
-        .strip_prefix(session.store.dir())
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| final_path.to_string_lossy().into_owned());
     let record = BackupRecord {
         id: id.clone(),
         environment: env.name.clone(),
@@ -942,7 +957,10 @@ fn read_back(
 
 fn print_summary(session: &Session, r: &BackupRecord, estimate: &plan::Estimate) {
     let ui = &session.ctx.ui;
-    let path: PathBuf = r.path(session.store.dir());
+    let path: PathBuf = session
+        .store
+        .locate(r)
+        .map_or_else(|_| PathBuf::from(&r.file), |l| l.data);
     ui.line("");
     ui.line(format!("  {} {}", ui.bold("Backup:    "), r.id));
     let size = if r.files.is_empty() {

@@ -11,9 +11,8 @@ use crate::cli::DryRun;
 use crate::cmd;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::keep::{self, Kept, Plan, Policy, Removal, Rule};
-use crate::registry::BackupRecord;
+use crate::removal;
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
@@ -101,9 +100,14 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
             planned.freed_bytes(),
         ));
     }
+    // Off-site copies that earlier removals could not take go first (a cron job's cleanup is
+    // what finishes them).
+    let mut problems = cmd::remote::finish_pending_removals(session);
     if planned.removed.is_empty() {
         ui.line("Nothing to clean up.");
-        return Ok(report(false, &planned.kept, &[], 0));
+        let mut report = report(false, &planned.kept, &[], 0);
+        report.failure = left_behind(&problems);
+        return Ok(report);
     }
 
     // Protected environments are confirmed once each, by name, before anything is removed.
@@ -123,43 +127,50 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     // a backup that became the newest valid one stays. What is removed is what both plans
     // remove — never a backup the confirmed plan did not name.
     let confirmed: BTreeSet<&str> = planned.removed.iter().map(|r| r.id.as_str()).collect();
-    let dir = session.store.dir().to_path_buf();
-    let (removed, kept): (Vec<BackupRecord>, Vec<Kept>) = session.store.update(|reg| {
+    let mut kept: Vec<Kept> = Vec::new();
+    let outcome = removal::remove(&session.store, |reg| {
         let mut plan = keep::plan(reg, args.env.as_deref(), rule, session.ctx.now);
         let (chosen, unconfirmed): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.removed)
             .into_iter()
             .partition(|r| confirmed.contains(r.id.as_str()));
-        plan.kept.extend(unconfirmed.into_iter().map(|r| Kept {
-            id: r.id,
-            environment: r.environment,
-            timestamp: r.timestamp,
-            size_bytes: r.size_bytes,
-            status: r.status,
-            reasons: vec![keep::Reason::NotConfirmed],
-        }));
-        let chosen: BTreeSet<&str> = chosen.iter().map(|r| r.id.as_str()).collect();
-        let (gone, stay): (Vec<_>, Vec<_>) = std::mem::take(&mut reg.backups)
-            .into_iter()
-            .partition(|b| chosen.contains(b.id.as_str()));
-        reg.backups = stay;
-        Ok((gone, plan.kept))
+        plan.kept.extend(
+            unconfirmed
+                .iter()
+                .map(|r| kept_for(r, keep::Reason::NotConfirmed)),
+        );
+        kept = plan.kept;
+        Ok(chosen.into_iter().map(|r| r.id).collect())
     })?;
+    // Backups the removal left alone: read by another run (kept for the next cleanup), or with
+    // a refused path or no tombstone (a failure: doctor tells more).
+    let mut refused = Vec::new();
+    for (b, e) in outcome.kept {
+        let reason = if e.kind() == crate::Kind::Busy {
+            ui.warn(format!("kept {} {}: {}", b.environment, b.id, e.one_line()));
+            keep::Reason::InUse
+        } else {
+            ui.fail(format!("kept {} {}: {}", b.environment, b.id, e.one_line()));
+            refused.push(e);
+            keep::Reason::PathRefused
+        };
+        kept.push(kept_for(&Removal::of(&b), reason));
+    }
     for k in &kept {
         ui.detail(format!("kept {} {} ({})", k.environment, k.id, reasons(k)));
     }
 
-    // Files go after the entries, so the registry never names a file that is gone.
-    let mut failures = Vec::new();
     let mut freed = 0;
     let mut done = Vec::new();
-    for b in &removed {
-        let mut ok = true;
-        for path in [b.path(&dir), b.manifest_path(&dir)] {
-            if let Err(e) = fsutil::remove_backup_data(&path) {
-                ok = false;
-                failures.push(format!("{}: {e}", session.ctx.show(&path)));
-            }
-        }
+    let mut offsite = Vec::new();
+    for r in outcome.removed {
+        let b = &r.record;
+        let left: Vec<&String> = outcome
+            .problems
+            .iter()
+            .filter(|(id, _)| *id == b.id)
+            .map(|(_, p)| p)
+            .collect();
+        let ok = left.is_empty();
         if ok {
             freed += b.size_bytes;
             ui.ok(format!(
@@ -173,6 +184,7 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
                 "Removed {} {} from the registry, but not all its files",
                 b.environment, b.id
             ));
+            problems.extend(left.into_iter().cloned());
         }
         cmd::log_event(
             session,
@@ -183,29 +195,33 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
             None,
         );
         done.push(Removal::of(b));
+        offsite.extend(r.offsite);
     }
-    // Off-site copies go last: an object left behind by a failure is only an orphan, which
-    // `list --remote` shows.
-    failures.extend(cmd::remote::remove_remote_copies(session, &removed));
+    // Off-site copies go last: a failure leaves the backup's tombstone, and the next cleanup or
+    // delete tries again.
+    problems.extend(cmd::remote::remove_offsite_all(session, offsite));
+    let removed = done.len();
     ui.line(format!(
-        "{} backups removed, {} freed",
-        removed.len(),
+        "{removed} backups removed, {} freed",
         ui::size(freed)
     ));
     let mut report = report(false, &kept, &done, freed);
-    if !failures.is_empty() {
-        report.failure = Some(
-            Error::config(format!(
-                "some files could not be removed: {}",
-                failures.join("; ")
-            ))
-            .with_hint(
-                "remove them by hand (`faber-db list --remote` shows objects left off-site); \
-                 they are no longer in the registry",
-            ),
-        );
-    }
+    report.failure = left_behind(&problems).or_else(|| refused.into_iter().next());
     Ok(report)
+}
+
+/// The failure to report when removed backups left files or off-site copies behind.
+fn left_behind(problems: &[String]) -> Option<Error> {
+    (!problems.is_empty()).then(|| {
+        Error::config(format!(
+            "some files could not be removed: {}",
+            problems.join("; ")
+        ))
+        .with_hint(
+            "they are no longer in the registry, and their tombstones remain: the next cleanup \
+             or delete tries again (`faber-db doctor` shows what is left)",
+        )
+    })
 }
 
 /// The dry run: every backup considered, newest first within each environment, kept with its
@@ -250,6 +266,18 @@ fn show_plan(ui: &ui::Ui, plan: &Plan) {
             ui::size(plan.freed_bytes()),
             plan.kept.len()
         ));
+    }
+}
+
+/// A backup the plan would have removed, kept for `reason`.
+fn kept_for(r: &Removal, reason: keep::Reason) -> Kept {
+    Kept {
+        id: r.id.clone(),
+        environment: r.environment.clone(),
+        timestamp: r.timestamp,
+        size_bytes: r.size_bytes,
+        status: r.status,
+        reasons: vec![reason],
     }
 }
 

@@ -1,4 +1,6 @@
-//! `faber-db delete ID`: removes one backup — registry entry, then file and manifest.
+//! `faber-db delete ID`: removes one backup — file, manifest, registry entry, off-site copy —
+//! through [`crate::removal`], so that a kill or a full disk midway loses nothing and leaves
+//! nothing behind.
 
 use clap::Args;
 
@@ -6,9 +8,9 @@ use crate::Report;
 use crate::cmd::{self, verify};
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::ids;
 use crate::registry::{BackupRecord, RegistryFile};
+use crate::removal;
 use crate::session::Session;
 use crate::ui;
 
@@ -26,29 +28,33 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
     ids::validate_id(&args.id)?;
     let reg = session.store.load()?;
     let record = verify::find(&reg, &args.id)?.clone();
+    // An entry naming a file where faber-db keeps no backups is refused before anything is
+    // asked: nothing of it is touched.
+    session.store.locate(&record)?;
     // Checked before asking, and again under the lock: two deletes at once must not remove both
     // of the last two valid backups.
     guard_last_valid(&reg, &record, args.force)?;
     if let Some(env) = session.config.environments.get(&record.environment) {
         confirm::confirm(env, "delete", Ask::TypeName, session.ctx.yes)?;
     }
-    let dir = session.store.dir().to_path_buf();
-    session.store.update(|reg| {
+    let mut problems = cmd::remote::finish_pending_removals(session);
+    let outcome = removal::remove(&session.store, |reg| {
         let current = verify::find(reg, &record.id)?.clone();
         guard_last_valid(reg, &current, args.force)?;
-        reg.backups.retain(|b| b.id != record.id);
-        Ok(())
+        Ok(vec![current.id])
     })?;
-    let mut problems = Vec::new();
-    for path in [record.path(&dir), record.manifest_path(&dir)] {
-        if let Err(e) = fsutil::remove_backup_data(&path) {
-            problems.push(format!("{}: {e}", session.ctx.show(&path)));
-        }
+    if let Some((_, e)) = outcome.kept.into_iter().next() {
+        return Err(e);
     }
-    problems.extend(cmd::remote::remove_remote_copies(
-        session,
-        std::slice::from_ref(&record),
-    ));
+    let Some(removed) = outcome.removed.into_iter().next() else {
+        return Err(Error::config(format!(
+            "{} was removed by another run",
+            record.id
+        )));
+    };
+    problems.extend(outcome.problems.into_iter().map(|(_, p)| p));
+    problems.extend(cmd::remote::remove_offsite(session, removed.offsite));
+    let record = removed.record;
     cmd::log_event(
         session,
         "delete",
@@ -68,10 +74,13 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
     if !problems.is_empty() {
         report.failure = Some(
             Error::config(format!(
-                "the entry is gone but some files could not be removed: {}",
+                "the entry is gone but not everything of it could be removed: {}",
                 problems.join("; ")
             ))
-            .with_hint("remove them by hand"),
+            .with_hint(
+                "its tombstone remains: the next faber-db run tries again (`faber-db doctor` shows \
+                 what is left)",
+            ),
         );
     }
     Ok(report)

@@ -14,7 +14,9 @@ use serde::Serialize;
 use crate::Report;
 use crate::error::{Error, Kind, Result};
 use crate::fsutil;
+use crate::locate::Located;
 use crate::registry::{BackupRecord, RegistryFile, Status};
+use crate::removal;
 use crate::session::Session;
 
 #[derive(Debug, Args)]
@@ -137,10 +139,29 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
         Err(_) => Vec::new(),
     };
     let known: BTreeSet<&str> = entries.iter().map(|b| b.id.as_str()).collect();
+    // Entries naming a file where faber-db keeps no backups: nothing of them is touched, and a
+    // repair takes them out of the registry.
+    let locator = session.store.locator();
+    let mut refused = Vec::new();
+    let located: Vec<(&BackupRecord, Located)> = entries
+        .iter()
+        .filter_map(|b| match locator.locate(&b.id, &b.environment, &b.file) {
+            Ok(l) => Some((b, l)),
+            Err(e) => {
+                refused.push(b.id.clone());
+                say(
+                    "problem",
+                    format!("backup {}", b.id),
+                    e.message().to_string(),
+                );
+                None
+            }
+        })
+        .collect();
     let mut missing = Vec::new();
-    for b in &entries {
+    for (b, l) in &located {
         let off_site = b.remote.as_ref().is_some_and(|r| r.is_uploaded());
-        if b.status != Status::Missing && !off_site && fs::symlink_metadata(b.path(&dir)).is_err() {
+        if b.status != Status::Missing && !off_site && fs::symlink_metadata(&l.data).is_err() {
             missing.push(b.id.clone());
             say(
                 "problem",
@@ -151,9 +172,9 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     }
     // A registered backup whose manifest is gone: the registry is then its only record.
     let mut no_manifest = Vec::new();
-    for b in &entries {
-        let has_data = fs::symlink_metadata(b.path(&dir)).is_ok();
-        if has_data && !b.manifest_path(&dir).exists() {
+    for (b, l) in &located {
+        let has_data = fs::symlink_metadata(&l.data).is_ok();
+        if has_data && !l.manifest.exists() {
             no_manifest.push(b.id.clone());
             say(
                 "problem",
@@ -173,6 +194,23 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
             "a manifest with no registry entry".into(),
         );
     }
+    // Removals that did not finish: the sweep at the start of this run tried those that were
+    // left here; what an off-site copy still holds waits for the storage.
+    let tombstoned = removal::tombstoned(&session.store);
+    for id in &tombstoned {
+        let here = known.contains(id.as_str());
+        let detail = if here {
+            "its removal was interrupted and could not be finished yet (see the warnings above)"
+        } else {
+            "removed here; its off-site copy is still to be removed (the next `cleanup` or \
+             `delete` does it)"
+        };
+        say(
+            if here { "problem" } else { "warning" },
+            format!("backup {id}"),
+            detail.into(),
+        );
+    }
     for f in orphan_data(session, &entries, &manifests) {
         say(
             "warning",
@@ -188,8 +226,11 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     let registry_broken = registry.is_err() && newer.is_none();
     // The problems a repair fixes: the registry itself, entries without data, manifests
     // without entries. Anything else is still a problem after it.
-    let fixable =
-        usize::from(registry_broken) + missing.len() + unregistered.len() + no_manifest.len();
+    let fixable = usize::from(registry_broken)
+        + missing.len()
+        + unregistered.len()
+        + no_manifest.len()
+        + refused.len();
     if args.repair && fixable > 0 && (registry.is_ok() || registry_broken) {
         let rebuilt = repair(session, &dir, registry_broken)?;
         ui.ok(format!(
@@ -230,7 +271,8 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
 /// The manifests in the environment directories, and those of the backups written elsewhere
 /// (`backup --output-dir`) as recorded, each if it describes the data beside it.
 fn read_manifests(session: &Session) -> BTreeMap<String, BackupRecord> {
-    let store_dir = session.store.dir();
+    let locator = session.store.locator();
+    let tombstoned = removal::tombstoned(&session.store);
     let elsewhere = session
         .store
         .other_manifests()
@@ -248,10 +290,15 @@ fn read_manifests(session: &Session) -> BTreeMap<String, BackupRecord> {
         .filter_map(|(_, path)| {
             let text = fs::read_to_string(&path).ok()?;
             let record = serde_json::from_str::<BackupRecord>(&text).ok()?;
-            // A manifest speaks for the data beside it, not for a copy of it elsewhere.
-            (record.path(store_dir).parent() == path.parent()).then_some(record)
+            // A manifest speaks for the data beside it, not for a copy of it elsewhere, and only
+            // where this project keeps backups; a backup being removed is not brought back.
+            let located = locator
+                .locate(&record.id, &record.environment, &record.file)
+                .ok()?;
+            (fsutil::resolved(&located.manifest) == fsutil::resolved(&path)
+                && !tombstoned.contains(&record.id))
+            .then_some(record)
         })
-        .filter(|r| crate::ids::validate_id(&r.id).is_ok())
         .map(|r| (r.id.clone(), r))
         .collect()
 }
@@ -262,11 +309,14 @@ fn orphan_data(
     entries: &[BackupRecord],
     manifests: &BTreeMap<String, BackupRecord>,
 ) -> Vec<PathBuf> {
-    let dir = session.store.dir();
+    // Compared as they are on disk: an entry may name the directory through another spelling
+    // (a linked backup directory).
+    let locator = session.store.locator();
     let named: BTreeSet<PathBuf> = entries
         .iter()
         .chain(manifests.values())
-        .map(|b| b.path(dir))
+        .filter_map(|b| locator.locate(&b.id, &b.environment, &b.file).ok())
+        .map(|l| fsutil::resolved(&l.data))
         .collect();
     let mut out: Vec<PathBuf> = session
         .store
@@ -276,7 +326,7 @@ fn orphan_data(
             name.starts_with("backup-")
                 && !name.ends_with(".manifest.json")
                 && !name.ends_with(fsutil::PARTIAL_SUFFIX)
-                && !named.contains(path)
+                && !named.contains(&fsutil::resolved(path))
         })
         .map(|(_, path)| path)
         .collect();
@@ -309,17 +359,36 @@ fn repair(session: &Session, dir: &Path, registry_broken: bool) -> Result<Regist
             session.ctx.show(&aside)
         ));
     }
+    let locator = session.store.locator();
+    // An entry counts over its manifest, unless it names a file where faber-db keeps no
+    // backups: then the manifest beside the backup's own data (if any) says where it is.
     let mut by_id: BTreeMap<String, BackupRecord> = manifests;
     for b in entries {
+        if by_id.contains_key(&b.id) && locator.locate(&b.id, &b.environment, &b.file).is_err() {
+            continue;
+        }
         by_id.insert(b.id.clone(), b);
     }
     let mut reg = RegistryFile::default();
     for (_, mut b) in by_id {
-        if fs::symlink_metadata(b.path(dir)).is_err() {
+        let located = match locator.locate(&b.id, &b.environment, &b.file) {
+            Ok(l) => l,
+            Err(e) => {
+                // Not a backup of this project's as it stands: out of the registry, its files
+                // (wherever they are) untouched.
+                session.ctx.ui.warn(format!(
+                    "took {} out of the registry: {}",
+                    b.id,
+                    e.message()
+                ));
+                continue;
+            }
+        };
+        if fs::symlink_metadata(&located.data).is_err() {
             b.status = Status::Missing;
-        } else if !b.manifest_path(dir).exists() {
+        } else if !located.manifest.exists() {
             // The manifest beside the data is written again from the entry.
-            b.write_manifest(dir)?;
+            fsutil::write_atomic(&located.manifest, &b.manifest_bytes())?;
         }
         reg.backups.push(b);
     }

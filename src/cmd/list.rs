@@ -63,8 +63,12 @@ pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
     // The registry says what was last verified; a file that is gone is shown as missing now,
     // unless its off-site copy is there to be fetched.
     let mut local = Vec::with_capacity(backups.len());
+    let locator = session.store.locator();
     for b in &mut backups {
-        let here = b.path(session.store.dir()).exists();
+        // An entry whose path is refused names nothing here (`doctor` says more).
+        let here = locator
+            .locate(&b.id, &b.environment, &b.file)
+            .is_ok_and(|l| l.data.exists());
         if b.status != Status::Missing && !here && !b.is_remote() {
             b.status = Status::Missing;
         }

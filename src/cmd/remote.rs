@@ -9,11 +9,13 @@ use serde::Serialize;
 use crate::Report;
 use crate::cmd;
 use crate::config::Offsite;
+use crate::dirdump;
 use crate::error::{Error, Kind, Result};
 use crate::fsutil;
 use crate::ids;
 use crate::offsite::{self, Bucket};
 use crate::registry::{BackupRecord, Remote, Status};
+use crate::removal::{self, Tombstone};
 use crate::session::Session;
 use crate::ui;
 
@@ -72,7 +74,7 @@ pub fn push(session: &Session, args: PushArgs) -> Result<Report> {
             .filter(|b| {
                 b.status == Status::Valid
                     && !b.remote.as_ref().is_some_and(Remote::is_uploaded)
-                    && b.path(session.store.dir()).exists()
+                    && session.store.locate(b).is_ok_and(|l| l.data.exists())
             })
             .collect()
     };
@@ -207,7 +209,10 @@ fn send(session: &Session, bucket: &Bucket, record: &BackupRecord) -> Result<Rem
             detail,
         )
     };
-    match bucket.upload_backup(session.store.dir(), record) {
+    // Held while it is read: a cleanup or delete meanwhile leaves it alone.
+    let located = session.store.locate(record)?;
+    let _held = removal::hold(&located.data)?;
+    match bucket.upload_backup(&located, record) {
         Ok(u) => {
             let remote = offsite::uploaded(bucket, record, u, now);
             if !record_remote(session, &record.id, &remote)? {
@@ -259,7 +264,7 @@ fn record_remote(session: &Session, id: &str, remote: &Remote) -> Result<bool> {
         }))
     })?;
     if let Some(b) = updated {
-        b.write_manifest(session.store.dir())?;
+        session.store.write_manifest(&b)?;
         return Ok(true);
     }
     Ok(false)
@@ -285,7 +290,7 @@ pub fn configured<'a>(session: &'a Session) -> Result<&'a Offsite> {
 /// against the registered SHA-256 before it takes the file's place. `Ok(false)`: nothing to
 /// fetch (the file is here, or there is no off-site copy).
 pub fn fetch_if_missing(session: &Session, record: &BackupRecord) -> Result<bool> {
-    if record.path(session.store.dir()).exists() {
+    if session.store.locate(record)?.data.exists() {
         return Ok(false);
     }
     fetch(session, record)
@@ -323,8 +328,8 @@ pub fn refetch_damaged(session: &Session, record: &BackupRecord, failure: &Error
 fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
     // Ctrl-C stops the download and removes what it wrote (exit 8), rather than killing the run.
     let _signals = crate::interrupt::guard();
-    let dir = session.store.dir();
-    let path = record.path(dir);
+    let located = session.store.locate(record)?;
+    let path = &located.data;
     let Some(Remote::Uploaded { url, .. }) = &record.remote else {
         return Ok(false);
     };
@@ -338,7 +343,7 @@ fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
             "free some space, or remove old backups with `faber-db cleanup --expired`",
         )?;
     }
-    let fetched = bucket.fetch_backup(dir, record);
+    let fetched = bucket.fetch_backup(&located, record);
     if let Err(e) = &fetched
         && e.kind() == Kind::Verification
     {
@@ -387,24 +392,37 @@ fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
             b.clone()
         }))
     })?;
-    if let Some(b) = current
-        && !b.manifest_path(dir).exists()
-    {
-        b.write_manifest(dir)?;
+    match current {
+        Some(b) if !located.manifest.exists() => session.store.write_manifest(&b)?,
+        Some(_) => {}
+        // Removed while it was fetched (a cleanup or delete): what was fetched is this run's,
+        // and goes with it.
+        None => {
+            let _ = fsutil::remove_backup_data(path);
+            return Err(Error::config(format!(
+                "{} was removed while it was fetched",
+                record.id
+            )));
+        }
     }
     Ok(true)
 }
 
-/// Removes the off-site objects of backups whose registry entries are gone: those uploaded, and
-/// those whose upload failed part way. One problem line per backup that kept objects off-site.
-pub fn remove_remote_copies(session: &Session, removed: &[BackupRecord]) -> Vec<String> {
-    let with_remote: Vec<&BackupRecord> = removed.iter().filter(|b| b.remote.is_some()).collect();
-    if with_remote.is_empty() {
+/// Removes the off-site copy of a backup removed here (see [`crate::removal`]); its tombstone
+/// goes once the copy is gone. One problem line when it kept objects off-site.
+pub fn remove_offsite(session: &Session, tombstone: Option<Tombstone>) -> Vec<String> {
+    remove_offsite_all(session, tombstone.into_iter().collect())
+}
+
+/// [`remove_offsite`] for many backups, through one connection to the storage.
+pub fn remove_offsite_all(session: &Session, tombstones: Vec<Tombstone>) -> Vec<String> {
+    if tombstones.is_empty() {
         return Vec::new();
     }
     let bucket = configured(session).and_then(|c| Bucket::open(c, &session.vars));
     let mut problems = Vec::new();
-    for b in with_remote {
+    for t in tombstones {
+        let b = &t.record;
         let result = bucket
             .as_ref()
             .map_err(Error::one_line)
@@ -414,10 +432,30 @@ pub fn remove_remote_copies(session: &Session, removed: &[BackupRecord]) -> Vec<
                 if let Some(Remote::Uploaded { url, .. }) = &b.remote {
                     session.ctx.ui.ok(format!("Removed off-site copy {url}"));
                 }
+                t.done();
             }
             Err(e) => problems.push(format!("off-site copy of {}: {e}", b.id)),
         }
     }
+    problems
+}
+
+/// Removes the off-site copies that earlier removals could not (the storage was unreachable, the
+/// run was killed): each backup's tombstone says what is left. Nothing to do without off-site
+/// storage configured: the tombstones wait, and `doctor` lists them.
+pub fn finish_pending_removals(session: &Session) -> Vec<String> {
+    if session.config.offsite.is_none() {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    let mut pending = Vec::new();
+    for t in removal::pending_offsite(&session.store) {
+        match t {
+            Ok(t) => pending.push(t),
+            Err(e) => problems.push(format!("a tombstone cannot be read: {e}")),
+        }
+    }
+    problems.extend(remove_offsite_all(session, pending));
     problems
 }
 
@@ -447,6 +485,9 @@ pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
     let sizes: std::collections::BTreeMap<&str, &offsite::Object> =
         objects.iter().map(|o| (o.name.as_str(), o)).collect();
     let known = session.store.load()?;
+    // Backups being removed are not brought back.
+    let tombstoned = removal::tombstoned(&session.store);
+    let locator = session.store.locator();
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for o in &objects {
@@ -459,6 +500,7 @@ pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
         if args.env.as_deref().is_some_and(|e| e != env)
             || crate::ids::validate_id(id).is_err()
             || known.find(id).is_some()
+            || tombstoned.contains(id)
         {
             continue;
         }
@@ -473,6 +515,30 @@ pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
                 continue;
             }
         };
+        // Its data comes back into the environment's directory here, whatever the manifest
+        // says its path was: the bucket's text is data, not a place to write to.
+        let name = std::path::Path::new(&record.file)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        record.file = format!("{env}/{name}");
+        if let Err(e) = locator.locate(&record.id, &record.environment, &record.file) {
+            skipped.push(format!("{}: {}", o.name, e.one_line()));
+            continue;
+        }
+        if let Some(bad) = record
+            .files
+            .iter()
+            .find(|f| dirdump::check_name(&f.name).is_err())
+        {
+            skipped.push(format!(
+                "{}: names a file `{}` outside its dump",
+                o.name,
+                crate::ids::shorten(&bad.name)
+            ));
+            continue;
+        }
         // Every object of its data must be there, with the recorded sizes.
         let data = offsite::data_name(&record);
         let complete = if record.files.is_empty() {
@@ -500,9 +566,10 @@ pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
     }
     // Registered under the lock, unless a backup of the same ID appeared meanwhile.
     let added: Vec<BackupRecord> = session.store.update(|reg| {
+        let tombstoned = removal::tombstoned(&session.store);
         let mut added = Vec::new();
         for r in found {
-            if reg.find(&r.id).is_none() {
+            if reg.find(&r.id).is_none() && !tombstoned.contains(&r.id) {
                 reg.backups.push(r.clone());
                 added.push(r);
             }

@@ -367,8 +367,12 @@ fn apply_inner(
     let started = std::time::Instant::now();
     // Checksum, then stage and check: the safety backup is taken only when the restore is ready
     // to commit, and a restore that cannot happen changes nothing at all.
-    let staged = (|| {
+    let (staged, _held) = (|| {
         cmd::remote::fetch_if_missing(session, record)?;
+        // Held from its checksum to the end of the restore: a cleanup or delete meanwhile
+        // leaves it alone.
+        let located = session.store.locate(record)?;
+        let mut held = crate::removal::hold(&located.data)?;
         if let Err((e, status)) = verify::checksum_ok(session, record) {
             // A local copy that rotted is replaced by the off-site one, checked the same way.
             let replaced = status == Some(Status::Corrupt)
@@ -381,10 +385,12 @@ fn apply_inner(
                 }
                 return Err(e);
             }
+            // The fetched copy took the damaged file's place: it is the one to hold now.
+            held = crate::removal::hold(&located.data)?;
             verify::checksum_ok(session, record).map_err(|(e, _)| e)?;
         }
         ui.ok(format!("Checksum of {} verified", record.id));
-        stage(session, env, record, db, options.jobs)
+        Ok((stage(session, env, record, db, options.jobs)?, held))
     })()
     .inspect_err(|e| {
         cmd::log_event(
@@ -583,7 +589,7 @@ fn stage<'a>(
             session.ctx.show(&stale)
         ));
     }
-    let path = record.path(session.store.dir());
+    let path = session.store.locate(record)?.data;
     let migrations_table = env.migrations_table.as_deref();
     let decryption = crate::crypt::Decryption::of(session, record)?.map(std::sync::Arc::new);
     if db.loads_on_commit() {
@@ -704,7 +710,7 @@ fn decode_to_work_file(
     let work = dir.join(format!("restore-{}-{}.dump", record.id, std::process::id()));
     let partial = crate::fsutil::PartialFile::create(&work)
         .map_err(|e| Error::io(Kind::Tool, "cannot create", &work, e))?;
-    let mut decoder = open_verified(&record.path(session.store.dir()), record, decryption)?;
+    let mut decoder = open_verified(&session.store.locate(record)?.data, record, decryption)?;
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "decode");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let mut out = std::io::BufWriter::with_capacity(crate::pipeline::BUF_SIZE, partial.file());

@@ -11,6 +11,7 @@ use crate::Report;
 use crate::dirdump;
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
+use crate::fsutil;
 use crate::ids;
 use crate::pipeline::{self, Decoder};
 use crate::provider::{self, ProviderKind, Source, StructureCheck, Tables};
@@ -69,6 +70,10 @@ pub struct Checked {
     /// Why the check could not run, when it could not.
     #[serde(skip)]
     pub not_run: Option<Kind>,
+    /// Removed by another run (a cleanup, a delete) while this one went through the backups:
+    /// nothing to check, and nothing wrong.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
@@ -104,6 +109,7 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
         let checked = check(session, record, depth);
         say(session, record, depth, &checked);
         results.push(checked);
+        crate::testpoint::pause("verify:after-one");
     }
     record_results(session, &results)?;
     Ok(verdicts(session, results))
@@ -113,6 +119,10 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
 fn say(session: &Session, record: &BackupRecord, depth: Depth, checked: &Checked) {
     let ui = &session.ctx.ui;
     match &checked.problem {
+        None if checked.removed => ui.line(format!(
+            "{} {}: removed by another run meanwhile; not checked",
+            record.environment, record.id
+        )),
         None if depth == Depth::Checksum => ui.ok(format!(
             "{} {}: checksum ok (structure not checked)",
             record.environment, record.id
@@ -150,7 +160,10 @@ fn verdicts(session: &Session, results: Vec<Checked>) -> Report {
         .iter()
         .filter(|c| c.verified && c.status != Status::Valid)
         .count();
-    let not_run: Vec<&Checked> = results.iter().filter(|c| !c.verified).collect();
+    let not_run: Vec<&Checked> = results
+        .iter()
+        .filter(|c| !c.verified && !c.removed)
+        .collect();
     let mut report = Report::new().with("results", &results);
     if let [only] = results.as_slice() {
         report = report.with("backup", only);
@@ -294,6 +307,12 @@ fn scratch_dir(record: &BackupRecord) -> std::path::PathBuf {
     }
 }
 
+/// Whether backup `id` left the registry (or is on its way out) since this run read it.
+fn removed_meanwhile(session: &Session, id: &str) -> bool {
+    crate::removal::tombstoned(&session.store).contains(id)
+        || session.store.load().is_ok_and(|reg| reg.find(id).is_none())
+}
+
 pub fn find<'a>(reg: &'a crate::registry::RegistryFile, id: &str) -> Result<&'a BackupRecord> {
     reg.find(id).ok_or_else(|| {
         Error::config(format!("no backup with ID `{id}`"))
@@ -317,7 +336,6 @@ fn check_at(
 ) -> Checked {
     let now = session.ctx.now;
     let deep = depth == Depth::Deep;
-    let path = record.path(session.store.dir());
     let verdict = |status, integrity: String, readable, problem: Option<String>| Checked {
         id: record.id.clone(),
         environment: record.environment.clone(),
@@ -332,6 +350,7 @@ fn check_at(
         problem,
         verified: true,
         not_run: None,
+        removed: false,
     };
     // A check that could not run says nothing about the backup: its status stays as it was.
     let not_run = |kind: Kind, problem: String| Checked {
@@ -351,8 +370,33 @@ fn check_at(
         }
         Err(e) => return not_run(e.kind(), e.one_line()),
     }
+    // A registered backup's file is where the registry says, if that is a place of this
+    // project's; a file checked by path is where the user said.
+    let path = match work_dir {
+        Some(_) => std::path::PathBuf::from(&record.file),
+        None => match session.store.locate(record) {
+            Ok(l) => l.data,
+            Err(e) => return not_run(e.kind(), e.one_line()),
+        },
+    };
+    // Held while it is checked, so that a cleanup or delete leaves it alone meanwhile; gone
+    // already, it may have been removed since this run read the registry.
+    let held = match work_dir {
+        Some(_) => None,
+        None => match crate::removal::hold(&path) {
+            Ok(h) => h,
+            Err(e) => return not_run(e.kind(), e.one_line()),
+        },
+    };
+    if work_dir.is_none() && held.is_none() && removed_meanwhile(session, &record.id) {
+        return Checked {
+            removed: true,
+            verified: false,
+            ..verdict(record.status, "not run".into(), false, None)
+        };
+    }
     if depth == Depth::Checksum {
-        return match checksum_ok(session, record) {
+        return match checksum_at(session, record, &path) {
             // The bytes are the ones written, but an earlier full check found the data in them
             // bad: only a full check may clear that.
             Ok(()) if record.status == Status::Corrupt => verdict(
@@ -387,7 +431,7 @@ fn check_at(
     };
     let structure = if record.format == Format::Directory {
         // The files' digests first: pg_restore then reads what was just checked.
-        match directory_checksum(session, record) {
+        match directory_checksum(session, record, &path) {
             Ok(()) => structure(session, record, Source::Path(&path), &work_dir, deep),
             Err((e, Some(status))) => {
                 return verdict(
@@ -423,7 +467,7 @@ fn check_at(
             // A header that does not open may be a wrong key or a damaged file: the file's
             // hash tells which.
             Err(e) => {
-                return match checksum_ok(session, record) {
+                return match checksum_at(session, record, &path) {
                     Err((c, Some(status))) => {
                         verdict(status, "not run".into(), true, Some(c.one_line()))
                     }
@@ -535,15 +579,19 @@ pub fn record_results(session: &Session, results: &[Checked]) -> Result<()> {
     if results.is_empty() {
         return Ok(());
     }
-    let dir = session.store.dir().to_path_buf();
+    let locator = session.store.locator();
     session.store.update(|reg| {
         for c in results.iter().filter(|c| c.verified) {
             if let Some(b) = reg.backups.iter_mut().find(|b| b.id == c.id) {
                 b.status = c.status;
                 b.verification = Some(c.verification.clone());
                 // The manifest mirrors the entry; a missing file has no manifest to update.
-                if c.status != Status::Missing && b.manifest_path(&dir).exists() {
-                    b.write_manifest(&dir)?;
+                let located = locator.locate(&b.id, &b.environment, &b.file);
+                if let Ok(l) = located
+                    && c.status != Status::Missing
+                    && l.manifest.exists()
+                {
+                    fsutil::write_atomic(&l.manifest, &b.manifest_bytes())?;
                 }
             }
         }
@@ -558,12 +606,21 @@ pub fn checksum_ok(
     session: &Session,
     record: &BackupRecord,
 ) -> std::result::Result<(), (Error, Option<Status>)> {
+    let path = session.store.locate(record).map_err(|e| (e, None))?.data;
+    checksum_at(session, record, &path)
+}
+
+/// [`checksum_ok`] of the backup's data at `path`.
+fn checksum_at(
+    session: &Session,
+    record: &BackupRecord,
+    path: &Path,
+) -> std::result::Result<(), (Error, Option<Status>)> {
     if record.format == Format::Directory {
-        return directory_checksum(session, record);
+        return directory_checksum(session, record, path);
     }
-    let path = record.path(session.store.dir());
-    let shown = session.ctx.show(&path);
-    let file = File::open(&path).map_err(|e| {
+    let shown = session.ctx.show(path);
+    let file = File::open(path).map_err(|e| {
         let status = (e.kind() == std::io::ErrorKind::NotFound).then_some(Status::Missing);
         let err = Error::verification(format!("backup file {shown} cannot be opened"))
             .caused_by(e)
@@ -594,9 +651,9 @@ pub fn checksum_ok(
 fn directory_checksum(
     session: &Session,
     record: &BackupRecord,
+    path: &Path,
 ) -> std::result::Result<(), (Error, Option<Status>)> {
-    let path = record.path(session.store.dir());
-    let shown = session.ctx.show(&path);
+    let shown = session.ctx.show(path);
     let unreadable = |e: std::io::Error, status: Option<Status>| {
         let what = if status == Some(Status::Missing) {
             format!("backup directory {shown} is missing")
@@ -608,7 +665,7 @@ fn directory_checksum(
             .with_hint("pick another backup (see `faber-db list`), or check the backup directory");
         (err, status)
     };
-    match std::fs::metadata(&path) {
+    match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
             let e = std::io::Error::other("not a directory");
@@ -623,11 +680,11 @@ fn directory_checksum(
     let found = if record.files.is_empty() {
         // An entry without its file list (rewritten by a faber-db that did not know it): the
         // checksum over the whole listing still decides.
-        dirdump::digest_dir(&path).map_err(|e| unreadable(e, Some(Status::Corrupt)))?
+        dirdump::digest_dir(path).map_err(|e| unreadable(e, Some(Status::Corrupt)))?
     } else {
         let mut found = Vec::new();
         for f in &record.files {
-            match dirdump::digest_file(&path, &f.name) {
+            match dirdump::digest_file(path, &f.name) {
                 Ok(d) => found.push(d),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -637,7 +694,7 @@ fn directory_checksum(
             }
         }
         diffs.extend(dirdump::differences(&record.files, &found));
-        match dirdump::unrecorded_entries(&path, &record.files) {
+        match dirdump::unrecorded_entries(path, &record.files) {
             Ok(extra) if !extra.is_empty() => session.ctx.ui.warn(format!(
                 "{}: ignoring what the backup does not record in {shown}: {}",
                 record.id,

@@ -62,6 +62,11 @@ pub enum Reason {
     /// The rule would remove it now, but it was not in the plan that was shown and confirmed
     /// (the registry changed in between): left for the next cleanup.
     NotConfirmed,
+    /// Another run reads it (a restore, verify or upload): left for the next cleanup.
+    InUse,
+    /// Its entry names a file where faber-db keeps no backups: nothing of it is touched
+    /// (`doctor` reports it).
+    PathRefused,
 }
 
 impl fmt::Display for Reason {
@@ -77,6 +82,8 @@ impl fmt::Display for Reason {
             Reason::NotConfirmed => f.write_str("not in the confirmed plan"),
             Reason::NewestValid => f.write_str("newest valid"),
             Reason::RestoreLatest => f.write_str("restore latest"),
+            Reason::InUse => f.write_str("in use by another run"),
+            Reason::PathRefused => f.write_str("its file path is refused"),
         }
     }
 }

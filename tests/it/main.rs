@@ -8,6 +8,7 @@ mod config;
 mod corruption;
 mod docs;
 mod encryption;
+mod hostile;
 mod json;
 mod lifecycle;
 mod migrations;

@@ -753,3 +753,129 @@ fn a_killed_fetch_is_never_taken_for_the_backup() {
     p.run(&["verify", &id]).code(0).stdout_has("Fetched");
     assert_eq!(fs::read(&data).unwrap(), good);
 }
+
+#[test]
+fn a_manifest_planted_off_site_never_writes_outside_the_backup_directory() {
+    let Some(s3) = S3Server::start() else { return };
+    let p = s3.project();
+    let id = p.backup(&["dev"]);
+    let data = fs::read(p.data_file(&id)).unwrap();
+    let name = p
+        .data_file(&id)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let suffix = name.strip_prefix(&id).unwrap().to_string();
+    let outside = p.path("outside");
+    fs::create_dir(&outside).unwrap();
+    let victim = outside.join("victim.txt");
+    fs::write(&victim, "precious").unwrap();
+    // Someone who may write to the bucket plants backups whose manifests name files on the host
+    // that restores: a file of its own, and a path named like the backup's data.
+    let plant = |planted: &str, file: String, object: &str| {
+        let mut manifest = entry(&p, &id);
+        manifest["id"] = serde_json::Value::from(planted);
+        manifest["file"] = serde_json::Value::from(file);
+        manifest.as_object_mut().unwrap().remove("remote");
+        fs::write(s3.object(&format!("team/dev/{object}")), &data).unwrap();
+        fs::write(
+            s3.object(&format!("team/dev/{planted}.manifest.json")),
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+    };
+    let first = "backup-20200101-000000";
+    plant(first, victim.display().to_string(), "victim.txt");
+    let second = "backup-20200101-000001";
+    let elsewhere = outside.join(format!("{second}{suffix}"));
+    plant(
+        second,
+        elsewhere.display().to_string(),
+        &format!("{second}{suffix}"),
+    );
+    let third = "backup-20200101-000002";
+    plant(
+        third,
+        format!("../../../../outside/{third}{suffix}"),
+        &format!("{third}{suffix}"),
+    );
+
+    let doc = p.json(&["pull"], 0);
+    let registered: Vec<&str> = doc["registered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(!registered.contains(&first), "{doc}");
+    assert!(
+        doc["skipped"].to_string().contains(first),
+        "said why it is not registered: {doc}"
+    );
+    p.run(&["-y", "restore", "dev", "--from", first])
+        .code(1)
+        .stderr_has("no backup");
+    // Named like data, they come back into the environment's directory here, nowhere else.
+    for planted in [second, third] {
+        p.run(&[
+            "-y",
+            "restore",
+            "dev",
+            "--from",
+            planted,
+            "--no-safety-backup",
+        ])
+        .code(0);
+        assert!(
+            p.data_file(planted)
+                .starts_with(p.path(BACKUPS).join("dev"))
+        );
+    }
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    let outside_now: Vec<_> = fs::read_dir(&outside).unwrap().flatten().collect();
+    assert_eq!(outside_now.len(), 1, "{outside_now:?}");
+}
+
+#[test]
+fn a_removal_whose_off_site_copy_could_not_go_is_finished_later_and_never_pulled_back() {
+    let Some(mut s3) = S3Server::start() else {
+        return;
+    };
+    let mut p = s3.project().seeded("db/prod.sqlite3");
+    p.at("2026-01-01T10:00:00Z");
+    let old = p.backup(&["dev"]);
+    p.at("2026-01-02T10:00:00Z");
+    let newer = p.backup(&["dev"]);
+    s3.stop();
+    // The local copy and the entry go; the off-site copy cannot, and is remembered.
+    p.run(&["-y", "delete", &old])
+        .code(1)
+        .stderr_has("off-site copy of");
+    assert_eq!(p.ids(), vec![newer.clone()]);
+    s3.resume();
+    assert!(s3.keys("team/dev").iter().any(|k| k.contains(&old)));
+    // A pull does not bring back what is being removed; doctor says what is left.
+    let doc = p.json(&["pull"], 0);
+    assert!(doc["registered"].as_array().unwrap().is_empty(), "{doc}");
+    p.run(&["doctor"])
+        .code(0)
+        .stderr_has("its off-site copy is still to be removed");
+    // The next removal finishes it.
+    p.run(&["-y", "cleanup", "--expired"]).code(0);
+    assert!(
+        s3.keys("team/dev").iter().all(|k| !k.contains(&old)),
+        "{:?}",
+        s3.keys("team/dev")
+    );
+    p.run(&["doctor"])
+        .code(0)
+        .stderr_lacks("still to be removed");
+    assert!(
+        p.json(&["pull"], 0)["registered"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
