@@ -619,6 +619,34 @@ pub fn ensure_free_space(dir: &Path, needed: u64, what: &str, hint: &str) -> Res
     Ok(())
 }
 
+/// `path` with every symbolic link along it followed, its target allowed not to exist yet (a
+/// dangling link gives where it points). Fails on a loop of links.
+pub fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    let mut current = std::path::absolute(path)?;
+    for _ in 0..40 {
+        let parent = current.parent().map(resolved).unwrap_or_default();
+        let Some(name) = current.file_name() else {
+            return Ok(current);
+        };
+        let here = parent.join(name);
+        match fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = fs::read_link(&here)?;
+                current = if to.is_absolute() {
+                    to
+                } else {
+                    parent.join(to)
+                };
+            }
+            _ => return Ok(here),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
 /// Whether `path` (not followed if a link) names the file `f` has open.
 pub fn same_file(f: &File, path: &Path) -> bool {
     let (Ok(held), Ok(named)) = (f.metadata(), fs::symlink_metadata(path)) else {
@@ -719,6 +747,28 @@ mod tests {
         removed.sort();
         assert_eq!(removed, [old, old_dir]);
         assert!(fresh.exists(), "a fresh one may belong to a running backup");
+    }
+
+    #[test]
+    fn links_are_followed_to_where_they_lead_and_loops_fail() {
+        let root = tempfile::tempdir().unwrap();
+        let real = root.path().join("data/real.db");
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        fs::create_dir(root.path().join("db")).unwrap();
+        std::os::unix::fs::symlink("../data/real.db", root.path().join("db/app.db")).unwrap();
+        std::os::unix::fs::symlink("app.db", root.path().join("db/alias.db")).unwrap();
+        let canon = root.path().canonicalize().unwrap();
+        // Dangling (the database does not exist yet) and then existing: the same answer.
+        for _ in 0..2 {
+            assert_eq!(
+                follow_links(&root.path().join("db/alias.db")).unwrap(),
+                canon.join("data/real.db")
+            );
+            fs::write(&real, b"x").unwrap();
+        }
+        std::os::unix::fs::symlink("loop-b", root.path().join("loop-a")).unwrap();
+        std::os::unix::fs::symlink("loop-a", root.path().join("loop-b")).unwrap();
+        assert!(follow_links(&root.path().join("loop-a")).is_err());
     }
 
     #[test]

@@ -421,3 +421,53 @@ fn a_damaged_database_can_be_replaced_without_a_safety_backup() {
         .code(0);
     assert_eq!(dump_tables(&p.sqlite("db/dev.sqlite3")), before);
 }
+
+#[test]
+fn a_database_reached_through_a_link_is_restored_where_the_link_leads() {
+    for damaged in [false, true] {
+        let p = Project::new();
+        seed(&p);
+        // The real database lives in another directory; the URL names a link to it.
+        std::fs::create_dir_all(p.path("data")).unwrap();
+        std::fs::rename(p.path("db/dev.sqlite3"), p.path("data/real.sqlite3")).unwrap();
+        std::os::unix::fs::symlink("../data/real.sqlite3", p.path("db/dev.sqlite3")).unwrap();
+        let before = dump_tables(&p.sqlite("data/real.sqlite3"));
+        let id = p.backup(&["dev"]);
+        if damaged {
+            let mut bytes = std::fs::read(p.path("data/real.sqlite3")).unwrap();
+            for b in &mut bytes[100..108] {
+                *b = 0xff;
+            }
+            std::fs::write(p.path("data/real.sqlite3"), bytes).unwrap();
+        } else {
+            p.sqlite("data/real.sqlite3")
+                .execute_batch("DELETE FROM events;")
+                .unwrap();
+        }
+        p.run(&[
+            "restore",
+            "dev",
+            "--yes",
+            "--from",
+            &id,
+            "--no-safety-backup",
+        ])
+        .code(0);
+        let link = std::fs::symlink_metadata(p.path("db/dev.sqlite3")).unwrap();
+        assert!(
+            link.file_type().is_symlink(),
+            "damaged={damaged}: the link stays a link"
+        );
+        assert_eq!(
+            dump_tables(&p.sqlite("data/real.sqlite3")),
+            before,
+            "damaged={damaged}: the database the link leads to is restored"
+        );
+        let left: Vec<_> = std::fs::read_dir(p.path("db")).unwrap().flatten().collect();
+        assert_eq!(
+            left.len(),
+            1,
+            "damaged={damaged}: nothing staged beside the link: {left:?}"
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //! checked (before the safety backup is taken), then copied into the live database in one
 //! transaction with SQLite's backup API, so open connections see the restored data and a crash
 //! leaves the old content. Only a missing file, or one SQLite cannot read as a database, is
-//! replaced by renaming the staging file over it.
+//! replaced by renaming the staging file over it. A database reached through a symbolic link is
+//! restored where the link leads; the link stays.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -23,23 +24,34 @@ use crate::provider::{CommitOptions, Inspection, Staged};
 /// Side files SQLite keeps beside a database.
 const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
 
+impl Sqlite {
+    /// The file a restore writes: the database's path with symbolic links followed, so that a URL
+    /// naming a link restores the database the link leads to (and stages beside it), never the
+    /// link itself.
+    fn restore_target(&self) -> Result<PathBuf> {
+        fsutil::follow_links(&self.path)
+            .map_err(|e| Error::io(Kind::Connection, "cannot follow the link", &self.path, e))
+    }
+}
+
 /// Sweeps what a killed restore left, refuses while another restore runs, and checks there is
 /// room for the staging file and the transaction that copies it.
 pub(super) fn prepare(db: &Sqlite, raw_size: u64) -> Result<Vec<PathBuf>> {
-    let dir = db.path.parent().unwrap_or(Path::new("."));
+    let target = db.restore_target()?;
+    let dir = target.parent().unwrap_or(Path::new("."));
     if !dir.is_dir() {
         return Err(
             Error::connection(format!("directory {} does not exist", dir.display()))
                 .with_hint("create it, or check the environment's URL"),
         );
     }
-    let staging = fsutil::partial_path(&db.path);
+    let staging = fsutil::partial_path(&target);
     let mut removed = Vec::new();
     if let Ok(file) = File::open(&staging) {
         if file.try_lock().is_err() {
             return Err(Error::new(
                 Kind::Busy,
-                format!("another restore of {} is running", db.path.display()),
+                format!("another restore of {} is running", target.display()),
             )
             .with_hint("wait for it to finish"));
         }
@@ -76,11 +88,12 @@ pub(super) fn stage<'a>(
             "a {format} backup cannot be restored into SQLite"
         )));
     }
-    let file = PartialFile::create(&db.path).map_err(|e| {
+    let target = db.restore_target()?;
+    let file = PartialFile::create(&target).map_err(|e| {
         Error::io(
             Kind::Tool,
             "cannot stage the restore at",
-            &fsutil::partial_path(&db.path),
+            &fsutil::partial_path(&target),
             e,
         )
     })?;
@@ -94,6 +107,7 @@ pub(super) fn stage<'a>(
     }
     Ok(Box::new(StagedSqlite {
         db,
+        target,
         file,
         migrations_table: migrations_table.map(str::to_string),
     }))
@@ -101,6 +115,8 @@ pub(super) fn stage<'a>(
 
 struct StagedSqlite<'a> {
     db: &'a Sqlite,
+    /// The database file itself (links followed), staged beside.
+    target: PathBuf,
     file: PartialFile,
     migrations_table: Option<String>,
 }
@@ -108,26 +124,37 @@ struct StagedSqlite<'a> {
 impl Staged for StagedSqlite<'_> {
     fn commit(self: Box<Self>, _options: &CommitOptions) -> Result<Inspection> {
         let db = self.db;
-        match open_for_restore(db)? {
+        match open_for_restore(db, &self.target)? {
             Some(live) => {
                 let image = match_live(self.file.path(), &live)?;
                 copy_database(&image, live)?;
             }
-            None => replace_file(db, self.file)?,
+            None => replace_file(&self.target, self.file)?,
+        }
+        // The URL must open what was restored: a link changed meanwhile would leave the
+        // application on another file than the one written.
+        if db.restore_target()? != self.target {
+            return Err(Error::tool(format!(
+                "{} no longer leads to {}, which was restored",
+                db.path.display(),
+                self.target.display()
+            ))
+            .with_hint("the link changed during the restore; check it, then restore again"));
         }
         // What the database holds now, read back from it.
         db.inspect_counted(self.migrations_table.as_deref())
     }
 }
 
-/// The live database opened for writing, or `None` when there is no database to write into: the
-/// file is missing, or SQLite cannot read it as a database (not one, or damaged beyond opening).
-fn open_for_restore(db: &Sqlite) -> Result<Option<Connection>> {
-    if !db.path.exists() {
+/// The live database at `target` opened for writing, or `None` when there is no database to
+/// write into: the file is missing, or SQLite cannot read it as a database (not one, or damaged
+/// beyond opening).
+fn open_for_restore(db: &Sqlite, target: &Path) -> Result<Option<Connection>> {
+    if !target.exists() {
         return Ok(None);
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(&db.path, flags).map_err(|e| db.cannot_open(e))?;
+    let conn = Connection::open_with_flags(target, flags).map_err(|e| db.cannot_open(e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| db.cannot_open(e))?;
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
@@ -220,15 +247,15 @@ fn copy_database(image: &Connection, mut live: Connection) -> Result<()> {
 
 /// Puts the staged file in place of a missing or unreadable database. Side files of the old one
 /// go first: a write-ahead log or journal left beside it must never be applied to the new file.
-fn replace_file(db: &Sqlite, staged: PartialFile) -> Result<()> {
-    let dir = db.path.parent().unwrap_or(Path::new("."));
+fn replace_file(target: &Path, staged: PartialFile) -> Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
     for suffix in SIDE_FILES {
-        let side = side_file(&db.path, suffix);
+        let side = side_file(target, suffix);
         fsutil::remove_if_exists(&side)
             .map_err(|e| Error::io(Kind::Tool, "cannot remove", &side, e))?;
     }
     fsutil::sync_dir(dir).map_err(|e| Error::io(Kind::Tool, "cannot sync", dir, e))?;
-    if let Ok(meta) = fs::metadata(&db.path) {
+    if let Ok(meta) = fs::metadata(target) {
         // The restored file keeps the mode the application's database had.
         let _ = fs::set_permissions(
             staged.path(),
@@ -236,8 +263,8 @@ fn replace_file(db: &Sqlite, staged: PartialFile) -> Result<()> {
         );
     }
     staged
-        .persist(&db.path)
-        .map_err(|e| Error::io(Kind::Tool, "cannot replace", &db.path, e))
+        .persist(target)
+        .map_err(|e| Error::io(Kind::Tool, "cannot replace", target, e))
 }
 
 fn side_file(path: &Path, suffix: &str) -> PathBuf {
