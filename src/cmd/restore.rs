@@ -459,7 +459,7 @@ fn apply_inner(
         None => e,
     })?;
 
-    let diffs = verify::compare_tables(&record.tables, &inspection.tables);
+    let diffs = verify::compare_tables(record.provider, &record.tables, &inspection.tables);
     let rows: u64 = inspection.tables.values().map(|t| t.rows).sum();
     let estimated = inspection
         .tables

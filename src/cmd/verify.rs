@@ -470,7 +470,7 @@ fn check_at(
         return verdict(Status::Corrupt, structure.integrity_check, true, Some(p));
     }
     if let Some(tables) = &structure.tables {
-        let diffs = compare_tables(&record.tables, tables);
+        let diffs = compare_tables(record.provider, &record.tables, tables);
         if !diffs.is_empty() {
             let problem = format!("row counts differ: {}", diffs.join(", "));
             return verdict(
@@ -512,20 +512,31 @@ fn structure(
     })
 }
 
-/// Differences between the row counts a manifest recorded and those found: `users 3 → 2`. A
-/// count that either side only estimated is not compared; the table must be there all the same.
-pub fn compare_tables(expected: &Tables, found: &Tables) -> Vec<String> {
+/// Differences between the row counts a manifest recorded and those found in a `kind` database:
+/// `users 3 → 2`. A count that either side only estimated is not compared; the table must be
+/// there all the same. Names are shown as JSON strings when they need it (a newline, a quote).
+pub fn compare_tables(kind: ProviderKind, expected: &Tables, found: &Tables) -> Vec<String> {
+    let found = &provider::as_named_in(kind, expected, found);
+    let name = |n: &str| {
+        if n.chars().any(|c| c.is_control() || c == '"' || c == ' ') {
+            serde_json::to_string(n).unwrap_or_else(|_| n.to_string())
+        } else {
+            n.to_string()
+        }
+    };
     let mut diffs = Vec::new();
-    for (name, e) in expected {
-        match found.get(name) {
-            None => diffs.push(format!("{name} missing")),
+    for (n, e) in expected {
+        match found.get(n) {
+            None => diffs.push(format!("{} missing", name(n))),
             Some(f) if e.estimated || f.estimated => {}
-            Some(f) if f.rows != e.rows => diffs.push(format!("{name} {} → {}", e.rows, f.rows)),
+            Some(f) if f.rows != e.rows => {
+                diffs.push(format!("{} {} → {}", name(n), e.rows, f.rows));
+            }
             Some(_) => {}
         }
     }
-    for name in found.keys().filter(|n| !expected.contains_key(*n)) {
-        diffs.push(format!("{name} unexpected"));
+    for n in found.keys().filter(|n| !expected.contains_key(*n)) {
+        diffs.push(format!("{} unexpected", name(n)));
     }
     diffs
 }
