@@ -1794,6 +1794,21 @@ fn pg_manifests_of_earlier_versions_name_dotted_tables_their_way_and_still_compa
         std::fs::write(file, old).unwrap();
     }
     assert_eq!(p.backups()[0]["tables"]["dot.ted"]["rows"], 1);
+    let diff = p.json(&["diff", &id], 0);
+    let changes: Vec<(&str, &str)> = diff["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["table"].as_str().unwrap(), t["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("Odd \"Schema\".Mixed.Case (t)", "same"),
+            ("dot.ted", "same"),
+            ("plain", "same")
+        ]
+    );
     p.run(&["verify", &id, "--deep"])
         .code(0)
         .stdout_has("row counts match");
