@@ -28,12 +28,18 @@ pub const UNDO_REASONS: [&str; 2] = ["pre-restore", "pre-rollback"];
 /// How long a registry change waits for another run's change to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
+/// What the last check found of a backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Valid,
+    /// The stored bytes are not the ones written, or the data in them is unreadable.
     Corrupt,
     Missing,
+    /// The bytes are the ones written, but a deep check's row counts differ from the manifest:
+    /// the data may not be what the manifest says. Never picked on its own (`latest`, a
+    /// rollback's choice) and never removed by a cleanup rule; restored only when named.
+    Mismatch,
 }
 
 impl Status {
@@ -42,6 +48,7 @@ impl Status {
             Status::Valid => "valid",
             Status::Corrupt => "corrupt",
             Status::Missing => "missing",
+            Status::Mismatch => "mismatch",
         }
     }
 }
@@ -140,12 +147,13 @@ impl Remote {
 }
 
 impl BackupRecord {
-    /// Valid, or missing here with an off-site copy to fetch (checked against the same SHA-256).
+    /// Valid, or missing here with an off-site copy to fetch (checked against the same SHA-256):
+    /// what may be picked without being named. A `mismatch` backup is restored only when named.
     pub fn is_restorable(&self) -> bool {
         match self.status {
             Status::Valid => true,
             Status::Missing => self.remote.as_ref().is_some_and(Remote::is_uploaded),
-            Status::Corrupt => false,
+            Status::Corrupt | Status::Mismatch => false,
         }
     }
 

@@ -1,6 +1,6 @@
 //! `faber-db cleanup [ENV] --expired | --older-than DUR | --keep-last N --keep-daily N
 //! --keep-weekly N --keep-monthly N [--dry-run]`: removes backups, never the newest valid one of an
-//! environment and never one kept forever. Which ones go is [`crate::keep::plan`].
+//! environment, never one kept forever and never a `mismatch` one. Which ones go is [`crate::keep::plan`].
 
 use std::collections::BTreeSet;
 
@@ -25,8 +25,8 @@ use crate::ui;
         .args(["expired", "older_than", "keep_last", "keep_daily", "keep_weekly", "keep_monthly"]),
     after_help = "The --keep-* flags combine: a backup any of them keeps stays, the rest go. \
         --expired and --older-than are rules of their own. Whatever the rule, the newest valid \
-        backup of each environment, the one `restore --from latest` picks and backups kept \
-        forever stay."
+        backup of each environment, the one `restore --from latest` picks, backups kept \
+        forever and `mismatch` backups (see `verify --deep`) stay."
 )]
 pub struct CleanupArgs {
     /// Only this environment's backups

@@ -9,6 +9,7 @@ use crate::Report;
 use crate::cmd::{restore, verify};
 use crate::error::Result;
 use crate::ids;
+use crate::provider;
 use crate::session::Session;
 
 #[derive(Debug, Args)]
@@ -44,15 +45,17 @@ pub fn run(session: &Session, args: DiffArgs) -> Result<Report> {
     restore::check_kind(env, db.as_ref(), &record)?;
     db.check_connection()?;
     let live = db.inspect(env.migrations_table.as_deref(), true)?;
+    // Tables as the manifest names them, also when an earlier faber-db wrote it.
+    let live_tables = provider::as_named_in(record.provider, &record.tables, &live.tables);
 
-    let mut names: Vec<&String> = record.tables.keys().chain(live.tables.keys()).collect();
+    let mut names: Vec<&String> = record.tables.keys().chain(live_tables.keys()).collect();
     names.sort();
     names.dedup();
     let tables: Vec<TableDiff> = names
         .into_iter()
         .map(|name| {
             let before = record.tables.get(name);
-            let now = live.tables.get(name);
+            let now = live_tables.get(name);
             let delta = match (before, now) {
                 (Some(b), Some(n)) => Some(n.rows as i64 - b.rows as i64),
                 _ => None,

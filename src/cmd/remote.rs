@@ -49,12 +49,19 @@ pub fn push(session: &Session, args: PushArgs) -> Result<Report> {
             Error::config(format!("no backup `{id}` in the registry"))
                 .with_hint("`faber-db list` shows the backups")
         })?;
-        if b.status != Status::Valid {
-            return Err(Error::verification(format!(
-                "{id} is {}; only valid backups are copied off-site",
-                b.status.as_str()
-            ))
-            .with_hint(format!("run `faber-db verify {id}` first")));
+        match b.status {
+            Status::Valid => {}
+            // Its bytes are the ones written: named, it is copied like a valid one.
+            Status::Mismatch => ui.warn(format!(
+                "{id} is marked mismatch: its row counts differ from its manifest; copying it because it was named"
+            )),
+            s => {
+                return Err(Error::verification(format!(
+                    "{id} is {}; only valid backups are copied off-site",
+                    s.as_str()
+                ))
+                .with_hint(format!("run `faber-db verify {id}` first")));
+            }
         }
         vec![b]
     } else {

@@ -306,12 +306,15 @@ pub struct Restored {
     pub inspection: Inspection,
     /// Row counts that differ from the backup's manifest.
     pub diffs: Vec<String>,
+    /// The backup was marked `mismatch` and named all the same: its counts were known to differ.
+    pub mismatch_known: bool,
 }
 
 impl Restored {
-    /// The failure to report when the restored data differs from the manifest.
+    /// The failure to report when the restored data differs from the manifest (unless the
+    /// backup was known to, and named anyway).
     pub fn failure(&self, env: &Environment) -> Option<Error> {
-        if self.diffs.is_empty() {
+        if self.diffs.is_empty() || self.mismatch_known {
             return None;
         }
         Some(
@@ -465,7 +468,8 @@ fn apply_inner(
         None => e,
     })?;
 
-    let diffs = verify::compare_tables(&record.tables, &inspection.tables);
+    let diffs = verify::compare_tables(record.provider, &record.tables, &inspection.tables);
+    let mismatch_known = record.status == Status::Mismatch;
     let rows: u64 = inspection.tables.values().map(|t| t.rows).sum();
     let estimated = inspection
         .tables
@@ -482,6 +486,13 @@ fn apply_inner(
             "Restored {} tables, {rows} rows; row counts match the manifest{unchecked}",
             inspection.tables.len()
         ));
+    } else if mismatch_known {
+        // Not a failure: this is the data the deep check loaded, and it was asked for by name.
+        ui.warn(format!(
+            "restored {} tables, {rows} rows; as the deep check found, row counts differ from the manifest: {}",
+            inspection.tables.len(),
+            diffs.join(", ")
+        ));
     }
     if let Some(m) = &inspection.migrations {
         ui.line(format!(
@@ -494,6 +505,7 @@ fn apply_inner(
         safety,
         inspection,
         diffs,
+        mismatch_known,
     })
 }
 
@@ -530,6 +542,11 @@ fn choose(session: &Session, env: &Environment, from: &str) -> Result<(BackupRec
         record.status == Status::Corrupt && record.remote.as_ref().is_some_and(|r| r.is_uploaded());
     match record.status {
         _ if record.is_restorable() || from_off_site => Ok((record, chosen)),
+        // Never picked by `latest`: named, it is restored with a warning.
+        Status::Mismatch => {
+            warn_mismatch(session, &record);
+            Ok((record, chosen))
+        }
         s => Err(Error::verification(format!(
             "backup {} is marked {}; it will not be restored",
             record.id,
@@ -537,6 +554,16 @@ fn choose(session: &Session, env: &Environment, from: &str) -> Result<(BackupRec
         ))
         .with_hint("check it with `faber-db verify` or pick another backup")),
     }
+}
+
+/// Says that `record`, a `mismatch` backup being restored because it was named, may not hold what
+/// its manifest says.
+pub fn warn_mismatch(session: &Session, record: &BackupRecord) {
+    session.ctx.ui.warn(format!(
+        "backup {} is marked mismatch: a deep check found that its row counts differ from its manifest \
+         (the checksum holds); restoring it because it was named — check the data afterwards",
+        record.id
+    ));
 }
 
 /// Takes the safety backup (reason `reason`) of the current database. A database that does not

@@ -194,12 +194,17 @@ fn pick(
                 env.name
             )));
         }
-        if record.status != Status::Valid {
-            return Err(Error::verification(format!(
-                "backup {id} is marked {}; it will not be restored",
-                record.status.as_str()
-            ))
-            .with_hint("check it with `faber-db verify` or pick another backup"));
+        match record.status {
+            Status::Valid => {}
+            // Never picked on its own: named, it is rolled back to with a warning.
+            Status::Mismatch => restore::warn_mismatch(session, record),
+            s => {
+                return Err(Error::verification(format!(
+                    "backup {id} is marked {}; it will not be restored",
+                    s.as_str()
+                ))
+                .with_hint("check it with `faber-db verify` or pick another backup"));
+            }
         }
         return Ok((record.clone(), "named with --to".to_string()));
     }

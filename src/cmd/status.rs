@@ -35,6 +35,8 @@ struct EnvStatus {
     newest_backup_age_secs: Option<i64>,
     backups_count: usize,
     valid_backups: usize,
+    /// Backups whose row counts differ from their manifests (`mismatch`): kept until looked at.
+    mismatch_backups: usize,
     total_size_bytes: u64,
     retention: String,
     /// The configured `max_backup_age`, in seconds.
@@ -80,6 +82,10 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
             newest_backup_age_secs: newest.map(|b| (session.ctx.now - b.timestamp).num_seconds()),
             backups_count: backups.len(),
             valid_backups: backups.iter().filter(|b| b.status == Status::Valid).count(),
+            mismatch_backups: backups
+                .iter()
+                .filter(|b| b.status == Status::Mismatch)
+                .count(),
             total_size_bytes: backups.iter().map(|b| b.size_bytes).sum(),
             retention: env.retention.to_string(),
             max_backup_age_secs: env.max_backup_age.map(|d| d.as_secs()),
@@ -211,9 +217,14 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
     }
     match (&s.newest_backup, s.newest_backup_at) {
         (Some(id), Some(at)) => ui.line(format!(
-            "  backups:    {} ({} valid, {}), newest {id}, {} ago",
+            "  backups:    {} ({} valid,{} {}), newest {id}, {} ago",
             s.backups_count,
             s.valid_backups,
+            if s.mismatch_backups > 0 {
+                format!(" {} mismatch,", s.mismatch_backups)
+            } else {
+                String::new()
+            },
             ui::size(s.total_size_bytes),
             retention::short(session.ctx.now - at)
         )),

@@ -156,10 +156,10 @@ fn say(session: &Session, record: &BackupRecord, depth: Depth, checked: &Checked
 /// not be checked.
 fn verdicts(session: &Session, results: Vec<Checked>) -> Report {
     let ui = &session.ctx.ui;
-    let failed = results
+    let failed: Vec<&Checked> = results
         .iter()
         .filter(|c| c.verified && c.status != Status::Valid)
-        .count();
+        .collect();
     let not_run: Vec<&Checked> = results
         .iter()
         .filter(|c| !c.verified && !c.removed)
@@ -168,11 +168,29 @@ fn verdicts(session: &Session, results: Vec<Checked>) -> Report {
     if let [only] = results.as_slice() {
         report = report.with("backup", only);
     }
-    if failed > 0 {
-        report.failure = Some(
-            Error::verification(format!("{failed} of {} backups failed verification", results.len()))
-                .with_hint("a corrupt backup cannot be restored; take a fresh backup, and check the disk it lived on"),
-        );
+    if !failed.is_empty() {
+        let mut err = Error::verification(format!(
+            "{} of {} backups failed verification",
+            failed.len(),
+            results.len()
+        ));
+        let (mismatched, bad): (Vec<&Checked>, Vec<&Checked>) =
+            failed.iter().partition(|c| c.status == Status::Mismatch);
+        // Which tables differ, per backup: what to look at before trusting its data.
+        for c in &mismatched {
+            err = err.caused_by(format!(
+                "{} {}",
+                c.id,
+                c.problem.as_deref().unwrap_or("mismatch")
+            ));
+        }
+        if !bad.is_empty() {
+            err = err.with_hint("a corrupt backup cannot be restored; take a fresh backup, and check the disk it lived on");
+        }
+        if !mismatched.is_empty() {
+            err = err.add_hint(MISMATCH_HINT);
+        }
+        report.failure = Some(err);
     } else if let Some(first) = not_run.first() {
         report.failure = Some(
             Error::new(
@@ -409,6 +427,12 @@ fn check_at(
                         .into(),
                 ),
             ),
+            Ok(()) if record.status == Status::Mismatch => verdict(
+                Status::Mismatch,
+                "not checked".into(),
+                true,
+                Some(still_mismatched("the checksum matches")),
+            ),
             Ok(()) => verdict(Status::Valid, "not checked".into(), true, None),
             Err((e, Some(status))) => verdict(
                 status,
@@ -513,19 +537,47 @@ fn check_at(
         let p = format!("integrity check failed: {}", structure.integrity_check);
         return verdict(Status::Corrupt, structure.integrity_check, true, Some(p));
     }
-    if let Some(tables) = &structure.tables {
-        let diffs = compare_tables(&record.tables, tables);
-        if !diffs.is_empty() {
-            let problem = format!("row counts differ: {}", diffs.join(", "));
+    match &structure.tables {
+        Some(tables) => {
+            // The data is sound and loads; its counts are not what the manifest says. That
+            // is a question about the manifest or the data, not damage: `mismatch`.
+            let diffs = compare_tables(record.provider, &record.tables, tables);
+            if !diffs.is_empty() {
+                let problem = format!("row counts differ from the manifest: {}", diffs.join(", "));
+                return verdict(
+                    Status::Mismatch,
+                    structure.integrity_check,
+                    true,
+                    Some(problem),
+                );
+            }
+        }
+        // Only a deep check compares counts, so only a deep check may clear a mismatch.
+        None if record.status == Status::Mismatch => {
             return verdict(
-                Status::Corrupt,
+                Status::Mismatch,
                 structure.integrity_check,
                 true,
-                Some(problem),
+                Some(still_mismatched("the data is sound")),
             );
         }
+        None => {}
     }
     verdict(Status::Valid, structure.integrity_check, true, None)
+}
+
+/// What to do about backups whose row counts differ from their manifests.
+const MISMATCH_HINT: &str = "a mismatch backup's data may not be what its manifest says: \
+    `restore --from latest` passes it by and cleanup keeps it; restore it by ID only after \
+    checking it, or delete it; `faber-db verify ID --deep` clears it once the counts agree";
+
+/// The verdict on a `mismatch` backup that a check without row counts found otherwise sound
+/// (`found`: what that check found).
+fn still_mismatched(found: &str) -> String {
+    format!(
+        "{found}, but an earlier deep check found row counts that differ from the manifest; \
+         run `faber-db verify --deep` to compare them again"
+    )
 }
 
 /// The structure check of one backup. A deep check of a server database's backup loads it into a
@@ -556,20 +608,31 @@ fn structure(
     })
 }
 
-/// Differences between the row counts a manifest recorded and those found: `users 3 → 2`. A
-/// count that either side only estimated is not compared; the table must be there all the same.
-pub fn compare_tables(expected: &Tables, found: &Tables) -> Vec<String> {
+/// Differences between the row counts a manifest recorded and those found in a `kind` database:
+/// `users 3 → 2`. A count that either side only estimated is not compared; the table must be
+/// there all the same. Names are shown as JSON strings when they need it (a newline, a quote).
+pub fn compare_tables(kind: ProviderKind, expected: &Tables, found: &Tables) -> Vec<String> {
+    let found = &provider::as_named_in(kind, expected, found);
+    let name = |n: &str| {
+        if n.chars().any(|c| c.is_control() || c == '"' || c == ' ') {
+            serde_json::to_string(n).unwrap_or_else(|_| n.to_string())
+        } else {
+            n.to_string()
+        }
+    };
     let mut diffs = Vec::new();
-    for (name, e) in expected {
-        match found.get(name) {
-            None => diffs.push(format!("{name} missing")),
+    for (n, e) in expected {
+        match found.get(n) {
+            None => diffs.push(format!("{} missing", name(n))),
             Some(f) if e.estimated || f.estimated => {}
-            Some(f) if f.rows != e.rows => diffs.push(format!("{name} {} → {}", e.rows, f.rows)),
+            Some(f) if f.rows != e.rows => {
+                diffs.push(format!("{} {} → {}", name(n), e.rows, f.rows));
+            }
             Some(_) => {}
         }
     }
-    for name in found.keys().filter(|n| !expected.contains_key(*n)) {
-        diffs.push(format!("{name} unexpected"));
+    for n in found.keys().filter(|n| !expected.contains_key(*n)) {
+        diffs.push(format!("{} unexpected", name(n)));
     }
     diffs
 }

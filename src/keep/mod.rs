@@ -6,7 +6,10 @@
 //! environment: `last N` keeps the newest N backups; `daily N`, `weekly N` and `monthly N` keep
 //! the newest valid backup of each of the newest N UTC calendar days, ISO weeks and calendar
 //! months that have one. A backup is kept when any rule keeps it; the floor keeps the rest of
-//! what must never go. See docs/user-guide.md, "Cleaning up".
+//! what must never go: the newest valid backup, the one `restore --from latest` picks, backups
+//! kept forever, and `mismatch` backups (their data is intact but not what the manifest says:
+//! someone must look at them, and only `delete` removes one). See docs/user-guide.md, "Cleaning
+//! up".
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,7 +40,7 @@ pub enum Rule {
 }
 
 /// Why a backup is kept. Shown as `last 1`, `daily 2026-11-23`, `weekly 2026-W47`,
-/// `monthly 2026-11`, `forever`, `newest valid`, `restore latest`, `not expired`,
+/// `monthly 2026-11`, `forever`, `newest valid`, `restore latest`, `mismatch`, `not expired`,
 /// `newer than cutoff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -59,6 +62,9 @@ pub enum Reason {
     NewestValid,
     /// The floor: the backup `restore --from latest` picks.
     RestoreLatest,
+    /// The floor: a deep check found row counts that differ from the manifest while the
+    /// checksum held. Kept until someone looks: `verify --deep` clears it, `delete` removes it.
+    Mismatch,
     /// The rule would remove it now, but it was not in the plan that was shown and confirmed
     /// (the registry changed in between): left for the next cleanup.
     NotConfirmed,
@@ -82,6 +88,7 @@ impl fmt::Display for Reason {
             Reason::NotConfirmed => f.write_str("not in the confirmed plan"),
             Reason::NewestValid => f.write_str("newest valid"),
             Reason::RestoreLatest => f.write_str("restore latest"),
+            Reason::Mismatch => f.write_str("mismatch"),
             Reason::InUse => f.write_str("in use by another run"),
             Reason::PathRefused => f.write_str("its file path is refused"),
         }
@@ -182,9 +189,9 @@ impl Plan {
 
 /// The plan of `rule` over the backups of `env` (every environment when `None`) at `now`.
 ///
-/// Whatever the rule, three kinds of backup stay: the newest valid backup of each environment,
+/// Whatever the rule, four kinds of backup stay: the newest valid backup of each environment,
 /// the one `restore --from latest` would pick (they differ when the newest is a `pre-restore`
-/// safety backup), and every backup kept forever.
+/// safety backup), every backup kept forever, and every `mismatch` backup.
 pub fn plan(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: DateTime<Utc>) -> Plan {
     let mut by_env: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
     for b in reg.newest_first(env) {
@@ -204,6 +211,9 @@ pub fn plan(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: DateTime<Utc
             }
             if restore_latest == Some(b.id.as_str()) {
                 reasons.push(Reason::RestoreLatest);
+            }
+            if b.status == Status::Mismatch {
+                reasons.push(Reason::Mismatch);
             }
         }
         for (b, reasons) in backups.into_iter().zip(reasons) {
@@ -256,8 +266,8 @@ fn by_rule(backups: &[&BackupRecord], rule: Rule, now: DateTime<Utc>) -> Vec<Vec
 }
 
 /// Gives each of the newest `count` slots of `kind` that hold a valid backup to the newest valid
-/// backup in it. A corrupt or missing backup takes no slot: it could not be restored, and a slot it
-/// took would push a restorable backup out. Backups come newest first, so a slot's backups are
+/// backup in it. A corrupt, missing or mismatch backup takes no slot: it could not be restored (or
+/// not trusted), and a slot it took would push a restorable backup out. Backups come newest first, so a slot's backups are
 /// adjacent and the first valid one met is its newest.
 fn fill_slots(
     backups: &[&BackupRecord],

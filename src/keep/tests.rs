@@ -328,6 +328,58 @@ fn the_floor_and_forever_stay_whatever_the_policy() {
     );
 }
 
+/// A backup whose row counts differ from its manifest (issue 16.9) stays whatever the rule, says
+/// so, and takes no calendar slot nor the floor's places: those go to backups that can be trusted.
+#[test]
+fn mismatch_backups_stay_whatever_the_rule_and_fill_no_slot() {
+    let mut reg = year();
+    for id in ["backup-20251231-140000", "backup-20250615-120000"] {
+        set(&mut reg, id, |b| b.status = Status::Mismatch);
+    }
+    let none = keep(&reg, Policy::default());
+    assert_eq!(
+        shown(&none),
+        [
+            "backup-20251231-140000 (mismatch)",
+            "backup-20251231-020000 (newest valid, restore latest)",
+            "backup-20250615-120000 (mismatch)",
+        ]
+    );
+    let daily = keep(
+        &reg,
+        Policy {
+            last: 1,
+            daily: 1,
+            ..Policy::default()
+        },
+    );
+    assert_eq!(
+        shown(&daily)[..2],
+        [
+            "backup-20251231-140000 (last 1, mismatch)",
+            "backup-20251231-020000 (daily 2025-12-31, newest valid, restore latest)",
+        ]
+    );
+    for rule in [Rule::Expired, Rule::OlderThan(Duration::days(1))] {
+        let p = plan(&reg, Some("dev"), rule, at(NOW));
+        for id in ["backup-20251231-140000", "backup-20250615-120000"] {
+            let kept = p.kept.iter().find(|k| k.id == id).expect(id);
+            assert_eq!(kept.status, Status::Mismatch);
+            assert_eq!(kept.reasons.last(), Some(&Reason::Mismatch), "{rule:?}");
+        }
+        assert!(p.removed.iter().all(|r| r.status != Status::Mismatch));
+    }
+    // Never what `latest` or the floor picks, however new.
+    assert_eq!(
+        reg.newest_restorable("dev").map(|b| b.id.as_str()),
+        Some("backup-20251231-020000")
+    );
+    assert_eq!(
+        reg.newest_valid("dev").map(|b| b.id.as_str()),
+        Some("backup-20251231-020000")
+    );
+}
+
 #[test]
 fn environments_are_counted_apart() {
     let mut reg = year();
@@ -397,7 +449,7 @@ proptest::proptest! {
     /// its period, no more slots than asked, and asking for more never removes more.
     #[test]
     fn plans_keep_their_promises(
-        entries in proptest::collection::vec((0..2usize, 0..400 * 24i64, 0..4u8, proptest::bool::weighted(0.05)), 0..80),
+        entries in proptest::collection::vec((0..2usize, 0..400 * 24i64, 0..5u8, proptest::bool::weighted(0.05)), 0..80),
         counts in proptest::array::uniform4(0..6usize),
         more in 0..4usize,
     ) {
@@ -406,7 +458,7 @@ proptest::proptest! {
         for (i, (env, hours, status, forever)) in entries.into_iter().enumerate() {
             let mut b = record(["dev", "prod"][env], start + Duration::hours(hours));
             b.id = format!("{}-{i}", b.id);
-            b.status = [Status::Valid, Status::Valid, Status::Corrupt, Status::Missing][status as usize];
+            b.status = [Status::Valid, Status::Valid, Status::Corrupt, Status::Missing, Status::Mismatch][status as usize];
             if forever {
                 b.retention_days = None;
                 b.expires_at = None;
@@ -427,7 +479,7 @@ proptest::proptest! {
                 proptest::prop_assert!(kept.contains(b.id.as_str()));
             }
         }
-        for b in reg.backups.iter().filter(|b| b.is_forever()) {
+        for b in reg.backups.iter().filter(|b| b.is_forever() || b.status == Status::Mismatch) {
             proptest::prop_assert!(kept.contains(b.id.as_str()));
         }
         for k in &p.kept {

@@ -49,6 +49,31 @@ pub struct TableStats {
     pub estimated: bool,
 }
 
+/// `found`, with each table under the name `expected` gives it. A manifest written by an earlier
+/// faber-db names a PostgreSQL table whose name holds a `.` or `"` the older, ambiguous way
+/// (see `postgres::legacy_table_key`); such a table is matched when exactly one found table
+/// has that older name and the manifest does not know it by its own.
+pub fn as_named_in(kind: ProviderKind, expected: &Tables, found: &Tables) -> Tables {
+    let older = |name: &String| match kind {
+        ProviderKind::Postgres if !expected.contains_key(name) => postgres::legacy_table_key(name)
+            .filter(|old| expected.contains_key(old) && !found.contains_key(old)),
+        _ => None,
+    };
+    let mut claimed: BTreeMap<String, usize> = BTreeMap::new();
+    for old in found.keys().filter_map(older) {
+        *claimed.entry(old).or_default() += 1;
+    }
+    found
+        .iter()
+        .map(|(name, stats)| {
+            let name = older(name)
+                .filter(|old| claimed.get(old) == Some(&1))
+                .unwrap_or_else(|| name.clone());
+            (name, *stats)
+        })
+        .collect()
+}
+
 /// How a provider is to go about its work, from the environment's config.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {

@@ -339,3 +339,152 @@ fn cleanup_removes_only_what_the_confirmed_plan_named() {
         .code(0);
     assert_eq!(p.ids(), vec![third]);
 }
+
+/// Sets the recorded row count of table `t` of backup `id`, in its registry entry and its
+/// manifest, as a hand edit would: the backup's file and checksum stay as they are.
+fn set_recorded_rows(p: &Project, id: &str, rows: u64) {
+    let registry = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let mut reg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&registry).unwrap()).unwrap();
+    for b in reg["backups"].as_array_mut().unwrap() {
+        if b["id"] == id {
+            b["tables"]["t"]["rows"] = rows.into();
+        }
+    }
+    std::fs::write(&registry, serde_json::to_string_pretty(&reg).unwrap()).unwrap();
+    let manifest = p.path(&format!(
+        "{}/dev/{id}.manifest.json",
+        crate::harness::BACKUPS
+    ));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["tables"]["t"]["rows"] = rows.into();
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+/// The `kept` entry of `id` in a cleanup report.
+fn kept<'a>(doc: &'a serde_json::Value, id: &str) -> Option<&'a serde_json::Value> {
+    doc["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id)
+}
+
+/// Issue 16.9: row counts that differ from the manifest while the checksum holds make a backup
+/// `mismatch`, never `corrupt`: `latest` skips it, it restores by name with a warning, cleanup
+/// keeps it whatever the rule, `delete` removes it, and a deep check that agrees clears it.
+#[test]
+fn cleanup_keeps_a_mismatch_backup_that_restore_latest_skips() {
+    let mut p = project();
+    p.at("2024-12-31T00:00:00Z");
+    let oldest = p.backup(&["dev", "--retention", "1d"]);
+    p.at("2025-01-01T00:00:00Z");
+    let older = p.backup(&["dev", "--retention", "1d"]);
+    p.at("2025-01-02T00:00:00Z");
+    let odd = p.backup(&["dev", "--retention", "1d"]);
+    set_recorded_rows(&p, &odd, 5);
+    let status = |p: &Project| {
+        p.backups()
+            .into_iter()
+            .find(|b| b["id"] == odd.as_str())
+            .unwrap()["status"]
+            .clone()
+    };
+
+    p.json(&["verify", &odd], 0);
+    let doc = p.json(&["verify", &odd, "--deep"], 5);
+    assert_eq!(doc["backup"]["status"], "mismatch", "{doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("t 5 → 1"),
+        "{doc}"
+    );
+    p.run(&["verify", &odd, "--deep"])
+        .code(5)
+        .stdout_has(&format!(
+            "{odd}: mismatch — row counts differ from the manifest: t 5 → 1"
+        ));
+    assert_eq!(status(&p), "mismatch");
+    let manifest = p.path(&format!(
+        "{}/dev/{odd}.manifest.json",
+        crate::harness::BACKUPS
+    ));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(m["status"], "mismatch");
+    // Only a deep check may clear it: the checksum and the structure say nothing of the counts.
+    p.run(&["verify", &odd, "--checksum-only"])
+        .code(5)
+        .stdout_has("mismatch");
+    p.run(&["verify", &odd]).code(5).stdout_has("mismatch");
+    assert_eq!(status(&p), "mismatch");
+    let listed = p.json(&["list", "dev"], 0);
+    assert_eq!(listed["backups"][0]["status"], "mismatch");
+    p.run(&["list", "dev"]).code(0).stdout_has("mismatch");
+    let env_status = p.json(&["status", "dev"], 0);
+    assert_eq!(
+        env_status["environments"][0]["mismatch_backups"], 1,
+        "{env_status}"
+    );
+
+    // `latest` and rollback's own choice pass it by; named, it restores with a warning.
+    let doc = p.json(&["restore", "dev", "--from", "latest", "--dry-run"], 0);
+    assert_eq!(doc["plan"]["backup"], older.as_str());
+    let doc = p.json(&["rollback", "dev", "--dry-run"], 0);
+    assert_eq!(doc["plan"]["backup"], older.as_str(), "{doc}");
+    p.at("2025-01-02T01:00:00Z");
+    p.run(&["restore", "dev", "--from", &odd, "--yes"])
+        .code(0)
+        .stderr_has("row counts differ from its manifest");
+    p.run(&["rollback", "dev", "--to", &odd, "--yes"])
+        .code(0)
+        .stderr_has("row counts differ from its manifest");
+    p.run(&["restore", "dev", "--from", "latest", "--yes"])
+        .code(0)
+        .stdout_has(&older);
+    assert_eq!(status(&p), "mismatch", "restores mark nothing");
+
+    // Cleanup keeps it whatever the rule, and says why.
+    p.at("2025-03-01T00:00:00Z");
+    for rule in [
+        &["--keep-last", "0"][..],
+        &["--expired"][..],
+        &["--older-than", "1d"][..],
+    ] {
+        let mut args = vec!["cleanup", "dev", "--dry-run"];
+        args.extend_from_slice(rule);
+        let doc = p.json(&args, 0);
+        let k = kept(&doc, &odd).unwrap_or_else(|| panic!("{rule:?}: {doc}"));
+        assert_eq!(k["status"], "mismatch");
+        assert_eq!(k["reasons"], serde_json::json!(["mismatch"]), "{rule:?}");
+        let removed = crate::harness::ids_in(&doc, "removed");
+        assert!(!removed.contains(&odd.as_str()), "{rule:?}");
+    }
+    p.run(&["cleanup", "dev", "--keep-last", "0", "--dry-run"])
+        .code(0)
+        .stdout_has(&format!("keep         dev {odd} (mismatch)"));
+    let doc = p.json(&["cleanup", "dev", "--keep-last", "0", "--yes"], 0);
+    assert!(kept(&doc, &odd).is_some());
+    assert!(p.ids().contains(&odd));
+    assert!(
+        !p.ids().contains(&oldest),
+        "the rule still removes the others"
+    );
+
+    // The manifest put back, a deep check clears it.
+    set_recorded_rows(&p, &odd, 1);
+    p.run(&["verify", &odd, "--deep"])
+        .code(0)
+        .stdout_has("row counts match");
+    assert_eq!(status(&p), "valid");
+
+    // Mismatched again, `delete` removes it when asked.
+    set_recorded_rows(&p, &odd, 7);
+    p.run(&["verify", &odd, "--deep"]).code(5);
+    assert_eq!(status(&p), "mismatch");
+    p.run(&["delete", &odd, "--yes"]).code(0);
+    assert!(!p.ids().contains(&odd));
+}

@@ -163,7 +163,8 @@ fn deep_verify_compares_row_counts_with_the_manifest() {
     p.run(&["verify", &id]).code(0);
     p.run(&["verify", &id, "--deep"])
         .code(5)
-        .stdout_has("row counts differ: t 3 → 2");
+        .stdout_has("mismatch — row counts differ from the manifest: t 3 → 2");
+    assert_eq!(p.backups()[0]["status"], "mismatch", "not corrupt");
 }
 
 #[test]

@@ -5,7 +5,16 @@ fn reliability_md_names_real_tests() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let doc = std::fs::read_to_string(root.join("docs/reliability.md")).unwrap();
     let mut sources = String::new();
-    for dir in ["tests/it", "src", "src/config", "src/cmd", "src/provider"] {
+    for dir in [
+        "tests/it",
+        "src",
+        "src/config",
+        "src/cmd",
+        "src/keep",
+        "src/provider",
+        "src/provider/mysql",
+        "src/provider/postgres",
+    ] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
             if entry.path().extension().is_some_and(|e| e == "rs") {
                 sources.push_str(&std::fs::read_to_string(entry.path()).unwrap());

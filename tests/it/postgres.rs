@@ -1023,8 +1023,9 @@ fn pg_plain_dumps_count_rows_from_the_stream_under_any_name() {
     let doc = p.json(&["backup", "dev", "--format", "sql"], 0);
     let tables = &doc["backup"]["tables"];
     let exact = |n: u64| serde_json::json!({ "rows": n });
+    // Quoted where a part holds a dot or a quote: `schema.name` alone would be ambiguous.
     assert_eq!(
-        tables["Odd \"Schema\".Mixed.Case (t)"],
+        tables["\"Odd \"\"Schema\"\"\".\"Mixed.Case (t)\""],
         exact(7),
         "{tables}"
     );
@@ -1654,4 +1655,164 @@ fn pg_plans_verify_by_path_and_output_dirs_of_directory_dumps() {
     assert_eq!(doc["plan"]["chosen"], "named with --from");
     assert_eq!(doc["plan"]["safety_backup"]["reason"], "pre-restore");
     p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+}
+
+/// Tables under names PostgreSQL allows that quoting, line-based parsing or a `schema.name` key
+/// would garble (issue 16.9): a newline, a tab, quotes, dots, psql's own output separators,
+/// unicode, in tables, columns, schemas and partitions. Each holds its own number of rows. A
+/// comment and a function body hold lines that look like a dump's data block.
+const ODD_NAMES: &str = "CREATE SCHEMA \"we.ird\nschema\"; CREATE SCHEMA sch; CREATE SCHEMA \"sch.x\"; \
+     CREATE TABLE \"line\nbreak\" (id int, \"co\nl\" text); \
+     INSERT INTO \"line\nbreak\" VALUES (1, E'a\\nb'); \
+     CREATE TABLE \"quo\"\"te\" (x int); INSERT INTO \"quo\"\"te\" SELECT generate_series(1, 2); \
+     CREATE TABLE \"it's\" (id int); INSERT INTO \"it's\" SELECT generate_series(1, 3); \
+     CREATE TABLE \"dot.ted\" (x int); INSERT INTO \"dot.ted\" SELECT generate_series(1, 4); \
+     CREATE TABLE \"ünïcödé\" (x int); INSERT INTO \"ünïcödé\" SELECT generate_series(1, 5); \
+     CREATE TABLE \"tab\there\" (x int); INSERT INTO \"tab\there\" SELECT generate_series(1, 6); \
+     CREATE TABLE \"sep\u{1d}a\u{1e}rated\u{1f}\u{1}\" (x int); \
+     INSERT INTO \"sep\u{1d}a\u{1e}rated\u{1f}\u{1}\" SELECT generate_series(1, 7); \
+     CREATE TABLE \"we.ird\nschema\".t (x int); INSERT INTO \"we.ird\nschema\".t SELECT generate_series(1, 8); \
+     CREATE TABLE sch.\"x.y\" (x int); INSERT INTO sch.\"x.y\" SELECT generate_series(1, 9); \
+     CREATE TABLE \"sch.x\".y (x int); INSERT INTO \"sch.x\".y SELECT generate_series(1, 10); \
+     CREATE TABLE \"par\ntitioned\" (at int NOT NULL) PARTITION BY RANGE (at); \
+     CREATE TABLE \"p.1\" PARTITION OF \"par\ntitioned\" FOR VALUES FROM (0) TO (10); \
+     CREATE TABLE \"we.ird\nschema\".\"p\n2\" PARTITION OF \"par\ntitioned\" FOR VALUES FROM (10) TO (20); \
+     INSERT INTO \"par\ntitioned\" SELECT generate_series(5, 15); \
+     COMMENT ON TABLE \"it's\" IS E'not data:\\n\\nCOPY public.\"it''s\" (id) FROM stdin;\\n1\\n\\\\.\\n'; \
+     CREATE FUNCTION odd() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN /*\n\nCOPY public.\"it's\" (id) FROM stdin;\n2\n\\.\n*/ RETURN 1; END $f$;";
+
+/// The manifest's name and row count of each table of [`ODD_NAMES`]: `name` in `public`,
+/// `schema.name` elsewhere, a part holding a `.` or `"` in double quotes.
+fn odd_names_expected() -> BTreeMap<String, u64> {
+    [
+        ("line\nbreak", 1),
+        ("\"quo\"\"te\"", 2),
+        ("it's", 3),
+        ("\"dot.ted\"", 4),
+        ("ünïcödé", 5),
+        ("tab\there", 6),
+        ("sep\u{1d}a\u{1e}rated\u{1f}\u{1}", 7),
+        ("\"we.ird\nschema\".t", 8),
+        ("sch.\"x.y\"", 9),
+        ("\"sch.x\".y", 10),
+        ("par\ntitioned", 11),
+        ("\"p.1\"", 5),
+        ("\"we.ird\nschema\".p\n2", 6),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect()
+}
+
+/// Every user table's rows, hashed, by the table's hex-encoded name: names with newlines and
+/// separators cannot travel through psql's output as they are.
+fn fingerprint(db: &PgDb) -> String {
+    db.exec(
+        "SELECT string_agg(t, ',' ORDER BY t) FROM (SELECT encode(convert_to(format('%I.%I', \
+         schemaname, tablename), 'UTF8'), 'hex') || '=' || (xpath('/row/c/text()', query_to_xml(format(\
+         'SELECT md5(coalesce(string_agg(x::text, ''|'' ORDER BY x::text), '''')) AS c FROM %I.%I x', \
+         schemaname, tablename), false, true, '')))[1]::text AS t FROM pg_tables \
+         WHERE schemaname NOT IN ('pg_catalog', 'information_schema')) s",
+    )
+}
+
+#[test]
+fn pg_any_identifier_is_counted_restored_and_verified_in_every_format() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("idents");
+    db.exec(ODD_NAMES);
+    let target = PgDb::unborn("idents_dst");
+    let p = project_with(&[("dev", &db), ("copy", &target)]);
+    let expected = odd_names_expected();
+    for format in ["sql", "custom", "directory"] {
+        let doc = p.json(&["backup", "dev", "--format", format], 0);
+        let tables: BTreeMap<String, serde_json::Value> =
+            serde_json::from_value(doc["backup"]["tables"].clone()).unwrap();
+        let counted: BTreeMap<String, u64> = tables
+            .iter()
+            .map(|(k, v)| {
+                assert!(v.get("estimated").is_none(), "{format}: {k:?} {v}");
+                (k.clone(), v["rows"].as_u64().unwrap())
+            })
+            .collect();
+        assert_eq!(counted, expected, "{format}");
+        let id = doc["backup"]["id"].as_str().unwrap().to_string();
+        p.run(&["verify", &id, "--deep"])
+            .code(0)
+            .stdout_has("row counts match");
+        assert_eq!(p.backups().last().unwrap()["status"], "valid");
+        p.run(&["restore", "copy", "--from", &id, "--yes"])
+            .code(0)
+            .stdout_has("row counts match the manifest");
+        assert_eq!(fingerprint(&target), fingerprint(&db), "{format}");
+    }
+    // `restore --from latest` picks the newest of them, as valid as the others.
+    p.run(&["restore", "dev", "--from", "latest", "--yes"])
+        .code(0)
+        .stdout_has("row counts match the manifest");
+}
+
+#[test]
+fn pg_manifests_of_earlier_versions_name_dotted_tables_their_way_and_still_compare_equal() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("legacy");
+    db.exec(
+        "CREATE SCHEMA \"Odd \"\"Schema\"\"\"; CREATE TABLE \"Odd \"\"Schema\"\"\".\"Mixed.Case (t)\" (x int); \
+         INSERT INTO \"Odd \"\"Schema\"\"\".\"Mixed.Case (t)\" VALUES (1), (2); \
+         CREATE TABLE \"dot.ted\" (x int); INSERT INTO \"dot.ted\" VALUES (1); CREATE TABLE plain (x int);",
+    );
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev", "--format", "custom"]);
+    let tables = &p.backups()[0]["tables"];
+    assert_eq!(
+        tables["\"Odd \"\"Schema\"\"\".\"Mixed.Case (t)\""]["rows"], 2,
+        "{tables}"
+    );
+    assert_eq!(tables["\"dot.ted\""]["rows"], 1, "{tables}");
+    // The entry and manifest as a faber-db before the quoted form wrote them: parts joined by a
+    // bare dot.
+    let legacy = |text: &str| {
+        text.replace(
+            "\"\\\"Odd \\\"\\\"Schema\\\"\\\"\\\".\\\"Mixed.Case (t)\\\"\"",
+            "\"Odd \\\"Schema\\\".Mixed.Case (t)\"",
+        )
+        .replace("\"\\\"dot.ted\\\"\"", "\"dot.ted\"")
+    };
+    let registry = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let manifest = p.path(&format!(
+        "{}/dev/{id}.manifest.json",
+        crate::harness::BACKUPS
+    ));
+    for file in [&registry, &manifest] {
+        let text = std::fs::read_to_string(file).unwrap();
+        let old = legacy(&text);
+        assert_ne!(old, text);
+        std::fs::write(file, old).unwrap();
+    }
+    assert_eq!(p.backups()[0]["tables"]["dot.ted"]["rows"], 1);
+    let diff = p.json(&["diff", &id], 0);
+    let changes: Vec<(&str, &str)> = diff["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["table"].as_str().unwrap(), t["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("Odd \"Schema\".Mixed.Case (t)", "same"),
+            ("dot.ted", "same"),
+            ("plain", "same")
+        ]
+    );
+    p.run(&["verify", &id, "--deep"])
+        .code(0)
+        .stdout_has("row counts match");
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stdout_has("row counts match the manifest");
 }

@@ -1,15 +1,20 @@
-//! Per-table row counts read off a `mysqldump` stream as it passes: every `CREATE TABLE` at the
-//! start of a line names a table, every top-level tuple of an `INSERT INTO … VALUES` into a table
-//! so named is a row. Trigger and routine bodies (between `DELIMITER ;;` and `DELIMITER ;`) are
-//! not read: an `INSERT` line in a trigger is no row. The counts describe exactly the dumped
-//! data — mysqldump's consistent snapshot is its own, and no other session could count in it.
+//! Per-table row counts read off a `mysqldump` stream as it passes: every `CREATE TABLE` statement
+//! names a table, every top-level tuple after `VALUES` of an `INSERT INTO` a table so created is a
+//! row. The counts describe exactly the dumped data — mysqldump's consistent snapshot is its own,
+//! and no other session could count in it.
+//!
+//! The dump is read the way the `mysql` client reads it: statements end at the delimiter (which
+//! `DELIMITER` changes around trigger and routine bodies) outside strings, backquoted names and
+//! comments, and only a statement's own start says what it is. A name may hold a newline, and a
+//! string in a trigger body may hold lines that look like `DELIMITER ;` and an `INSERT`: neither
+//! is taken for a statement.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 const INSERT: &[u8] = b"INSERT INTO `";
 const CREATE: &[u8] = b"CREATE TABLE `";
-const VALUES: &[u8] = b" VALUES";
+/// The client's command (any case), followed by the new delimiter on the rest of its line.
 const DELIMITER: &[u8] = b"DELIMITER ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,50 +23,83 @@ enum Statement {
     Create,
 }
 
-const PATTERNS: [&[u8]; 3] = [INSERT, CREATE, DELIMITER];
+/// Where the reader is, as the client's own reading goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lex {
+    /// Outside strings, names and comments.
+    Top,
+    /// Just after a `-`: a second one and a space start a comment.
+    Dash,
+    /// Just after `--`.
+    DashDash,
+    /// Just after a `/`: a `*` starts a comment.
+    Slash,
+    /// Just after `/*`: `!` (or `M!`) makes it a comment whose content runs.
+    SlashStar,
+    SlashStarM,
+    /// In a `--` or `#` comment, until the end of the line.
+    LineComment,
+    /// In a `/* */` comment; `star` when the previous byte was a `*`.
+    BlockComment {
+        star: bool,
+    },
+    /// In a string quoted with `quote` (`'` or `"`); `backslash` just after a backslash.
+    Quoted {
+        quote: u8,
+        backslash: bool,
+    },
+    /// Just after a quote that may close a string, or be the first of a doubled one.
+    QuotedEnd {
+        quote: u8,
+    },
+    /// In a backquoted name.
+    Backquote,
+    /// Just after a backquote that may close a name, or be the first of a doubled one.
+    BackquoteEnd,
+    /// In a `DELIMITER` command: the rest of its line.
+    DelimiterLine(Vec<u8>),
+}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// At the start of a line, `n` bytes into matching one of the statement prefixes.
-    LineStart(usize),
-    /// In a line that is not one of ours, until its end.
-    SkipLine,
-    /// In a `DELIMITER x` line, reading the delimiter.
-    Delimiter,
-    /// Inside the backquoted table name of a statement.
-    Name(Statement),
-    /// Just after a backquote inside the name: a second one is a literal backquote.
-    NameQuote(Statement),
-    /// After an INSERT's table name, `n` bytes into matching ` VALUES`.
-    SeekValues(usize),
-    /// In the value list of an INSERT, at this parenthesis depth, outside any string.
-    Values(u32),
-    /// In a quoted string of the value list (the depth to return to).
-    InString(u32),
-    /// Just after a backslash in a string.
-    Escape(u32),
+/// An `INSERT` whose rows are being counted.
+struct Insert {
+    /// The table, when the dump created it (anything else is not a table's data).
+    table: Option<String>,
+    /// Whether `VALUES` was seen: each top-level `(` from then on starts a row.
+    values: bool,
+    depth: u32,
+    /// The letters of the word being read, to find `VALUES` (longer words are cut).
+    word: Vec<u8>,
 }
 
 /// Counts rows per table in the dump read through it.
 pub struct RowCounter<R> {
     inner: R,
-    state: State,
-    name: Vec<u8>,
-    current: Option<String>,
+    lex: Lex,
+    delimiter: Vec<u8>,
+    /// How much of the delimiter the last top-level bytes matched.
+    matched: usize,
+    /// Whether a statement has begun since the last delimiter.
+    in_statement: bool,
+    /// The first bytes of the statement, while they may still say what it is.
+    head: Option<Vec<u8>>,
+    /// The backquoted table name of an INSERT or CREATE TABLE, as it is read.
+    name: Option<(Statement, Vec<u8>)>,
+    insert: Option<Insert>,
     tables: BTreeMap<String, u64>,
-    /// Inside a `DELIMITER ;;` block (trigger, routine and event bodies).
-    in_routines: bool,
 }
 
 impl<R: Read> RowCounter<R> {
     pub fn new(inner: R) -> Self {
         RowCounter {
             inner,
-            state: State::LineStart(0),
-            name: Vec::new(),
-            current: None,
+            lex: Lex::Top,
+            delimiter: b";".to_vec(),
+            matched: 0,
+            in_statement: false,
+            head: None,
+            name: None,
+            insert: None,
             tables: BTreeMap::new(),
-            in_routines: false,
         }
     }
 
@@ -76,129 +114,236 @@ impl<R: Read> RowCounter<R> {
 
     fn feed(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.state = self.step(b);
+            if self.read_head(b) {
+                self.step(b);
+            }
         }
     }
 
-    fn step(&mut self, b: u8) -> State {
-        match self.state {
-            State::LineStart(n) => {
-                if b == b'\n' {
-                    return State::LineStart(0);
-                }
-                let mut matching = PATTERNS
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| n < p.len() && p[n] == b);
-                let Some((which, pattern)) = matching.next() else {
-                    return State::SkipLine;
-                };
-                if n + 1 < pattern.len() {
-                    return State::LineStart(n + 1);
-                }
-                match which {
-                    2 => {
-                        self.name.clear();
-                        State::Delimiter
-                    }
-                    _ if self.in_routines => State::SkipLine,
-                    0 => self.start_name(Statement::Insert),
-                    _ => self.start_name(Statement::Create),
-                }
-            }
-            State::Delimiter => {
-                if b == b'\n' {
-                    // `DELIMITER ;` ends the block of bodies, any other delimiter starts one.
-                    self.in_routines = self.name.trim_ascii() != b";";
-                    State::LineStart(0)
-                } else {
-                    self.name.push(b);
-                    State::Delimiter
-                }
-            }
-            State::SkipLine => {
-                if b == b'\n' {
-                    State::LineStart(0)
-                } else {
-                    State::SkipLine
-                }
-            }
-            State::Name(s) => {
-                if b == b'`' {
-                    State::NameQuote(s)
-                } else {
-                    self.name.push(b);
-                    State::Name(s)
-                }
-            }
-            State::NameQuote(s) => {
-                if b == b'`' {
-                    self.name.push(b'`');
-                    return State::Name(s);
-                }
-                let name = String::from_utf8_lossy(&self.name).into_owned();
-                match s {
-                    Statement::Create => {
-                        self.tables.entry(name).or_insert(0);
-                        if b == b'\n' {
-                            State::LineStart(0)
-                        } else {
-                            State::SkipLine
-                        }
-                    }
-                    Statement::Insert => {
-                        // Only into a table the dump created: anything else is not a table's
-                        // data.
-                        self.current = self.tables.contains_key(&name).then_some(name);
-                        self.seek_values(0, b)
-                    }
-                }
-            }
-            State::SeekValues(n) => self.seek_values(n, b),
-            State::Values(depth) => match b {
-                b'(' => {
-                    if depth == 0
-                        && let Some(t) = self.current.as_ref().and_then(|c| self.tables.get_mut(c))
-                    {
-                        *t += 1;
-                    }
-                    State::Values(depth + 1)
-                }
-                b')' => State::Values(depth.saturating_sub(1)),
-                b'\'' => State::InString(depth),
-                b';' if depth == 0 => {
-                    self.current = None;
-                    State::SkipLine
-                }
-                _ => State::Values(depth),
-            },
-            State::InString(depth) => match b {
-                b'\\' => State::Escape(depth),
-                b'\'' => State::Values(depth),
-                _ => State::InString(depth),
-            },
-            State::Escape(depth) => State::InString(depth),
-        }
-    }
-
-    fn start_name(&mut self, s: Statement) -> State {
-        self.name.clear();
-        State::Name(s)
-    }
-
-    /// Matches ` VALUES` after an INSERT's table name; anything else (a column list) is skipped
-    /// until it is found.
-    fn seek_values(&mut self, n: usize, b: u8) -> State {
-        if VALUES[n] == b {
-            if n + 1 == VALUES.len() {
-                State::Values(0)
+    /// Adds `b` to the statement's first bytes; false when it was taken as part of a
+    /// `DELIMITER` command.
+    fn read_head(&mut self, b: u8) -> bool {
+        let Some(head) = &mut self.head else {
+            return true;
+        };
+        head.push(b);
+        if head == INSERT || head == CREATE {
+            let s = if head == INSERT {
+                Statement::Insert
             } else {
-                State::SeekValues(n + 1)
+                Statement::Create
+            };
+            self.head = None;
+            self.name = Some((s, Vec::new()));
+        } else if head.eq_ignore_ascii_case(DELIMITER) {
+            self.head = None;
+            self.lex = Lex::DelimiterLine(Vec::new());
+            return false;
+        } else if !(INSERT.starts_with(head)
+            || CREATE.starts_with(head)
+            || DELIMITER.len() > head.len() && DELIMITER[..head.len()].eq_ignore_ascii_case(head))
+        {
+            self.head = None;
+        }
+        true
+    }
+
+    fn step(&mut self, b: u8) {
+        let was = std::mem::replace(&mut self.lex, Lex::Top);
+        self.lex = match was {
+            Lex::Top => return self.top(b),
+            Lex::Dash if b == b'-' => Lex::DashDash,
+            Lex::DashDash if b <= b' ' => {
+                if b == b'\n' {
+                    Lex::Top
+                } else {
+                    Lex::LineComment
+                }
             }
-        } else if b == VALUES[0] {
-            State::SeekValues(1)
+            Lex::Slash if b == b'*' => Lex::SlashStar,
+            Lex::SlashStar if b == b'M' => Lex::SlashStarM,
+            Lex::SlashStar | Lex::SlashStarM if b == b'!' => {
+                // A comment the server runs: its content is read as statements are.
+                if !self.in_statement {
+                    self.begin_statement(None);
+                }
+                Lex::Top
+            }
+            Lex::SlashStar | Lex::SlashStarM => Lex::BlockComment { star: b == b'*' },
+            Lex::Dash | Lex::DashDash | Lex::Slash => {
+                // An operator after all; a statement that starts with one is none of ours.
+                if !self.in_statement {
+                    self.begin_statement(None);
+                }
+                return self.top(b);
+            }
+            Lex::LineComment if b == b'\n' => Lex::Top,
+            Lex::LineComment => Lex::LineComment,
+            Lex::BlockComment { star: true } if b == b'/' => Lex::Top,
+            Lex::BlockComment { .. } => Lex::BlockComment { star: b == b'*' },
+            Lex::Quoted {
+                quote,
+                backslash: true,
+            } => Lex::Quoted {
+                quote,
+                backslash: false,
+            },
+            Lex::Quoted { quote, .. } if b == quote => Lex::QuotedEnd { quote },
+            Lex::Quoted { quote, .. } => Lex::Quoted {
+                quote,
+                backslash: b == b'\\',
+            },
+            Lex::QuotedEnd { quote } if b == quote => Lex::Quoted {
+                quote,
+                backslash: false,
+            },
+            Lex::Backquote if b == b'`' => Lex::BackquoteEnd,
+            Lex::Backquote => {
+                if let Some((_, name)) = &mut self.name {
+                    name.push(b);
+                }
+                Lex::Backquote
+            }
+            Lex::BackquoteEnd if b == b'`' => {
+                if let Some((_, name)) = &mut self.name {
+                    name.push(b'`');
+                }
+                Lex::Backquote
+            }
+            Lex::QuotedEnd { .. } => return self.top(b),
+            Lex::BackquoteEnd => {
+                self.named();
+                return self.top(b);
+            }
+            Lex::DelimiterLine(line) if b == b'\n' => {
+                // `DELIMITER ;;` starts a block of trigger and routine bodies, `DELIMITER ;`
+                // ends it: the first word is the delimiter.
+                if let Some(word) = line
+                    .split(|c| c.is_ascii_whitespace())
+                    .find(|w| !w.is_empty())
+                {
+                    self.delimiter = word.to_vec();
+                }
+                self.in_statement = false;
+                self.matched = 0;
+                Lex::Top
+            }
+            Lex::DelimiterLine(mut line) => {
+                line.push(b);
+                Lex::DelimiterLine(line)
+            }
+        };
+    }
+
+    /// One byte outside strings, names and comments.
+    fn top(&mut self, b: u8) {
+        if !self.in_statement {
+            match b {
+                _ if b.is_ascii_whitespace() => {}
+                b'-' => self.lex = Lex::Dash,
+                b'/' => self.lex = Lex::Slash,
+                b'#' => self.lex = Lex::LineComment,
+                _ => self.begin_statement(Some(b)),
+            }
+            if !self.in_statement {
+                return;
+            }
+        }
+        if self.end_of_statement(b) {
+            return;
+        }
+        if let Some(insert) = &mut self.insert {
+            insert.read(b, &mut self.tables);
+        }
+        match b {
+            b'\'' | b'"' => {
+                self.lex = Lex::Quoted {
+                    quote: b,
+                    backslash: false,
+                }
+            }
+            b'`' => self.lex = Lex::Backquote,
+            b'-' => self.lex = Lex::Dash,
+            b'/' => self.lex = Lex::Slash,
+            b'#' => self.lex = Lex::LineComment,
+            _ => {}
+        }
+    }
+
+    /// Whether `b` completes the delimiter, which ends the statement.
+    fn end_of_statement(&mut self, b: u8) -> bool {
+        if self.delimiter.get(self.matched) == Some(&b) {
+            self.matched += 1;
         } else {
-            State::SeekValues(0)
+            self.matched = usize::from(self.delimiter.first() == Some(&b));
+        }
+        if self.matched < self.delimiter.len() {
+            return false;
+        }
+        self.matched = 0;
+        self.in_statement = false;
+        self.head = None;
+        self.name = None;
+        self.insert = None;
+        true
+    }
+
+    /// A statement begins with `first` (which may start an INSERT, a CREATE TABLE or a
+    /// DELIMITER) or with something that is none of them.
+    fn begin_statement(&mut self, first: Option<u8>) {
+        self.in_statement = true;
+        self.head = first.map(|b| vec![b]);
+        self.name = None;
+        self.insert = None;
+    }
+
+    /// The backquoted name of an INSERT or CREATE TABLE was read.
+    fn named(&mut self) {
+        let Some((statement, name)) = self.name.take() else {
+            return;
+        };
+        let name = String::from_utf8_lossy(&name).into_owned();
+        match statement {
+            Statement::Create => {
+                self.tables.entry(name).or_insert(0);
+            }
+            Statement::Insert => {
+                self.insert = Some(Insert {
+                    table: self.tables.contains_key(&name).then_some(name),
+                    values: false,
+                    depth: 0,
+                    word: Vec::new(),
+                });
+            }
+        }
+    }
+}
+
+impl Insert {
+    /// One top-level byte of the INSERT after its table's name.
+    fn read(&mut self, b: u8, tables: &mut BTreeMap<String, u64>) {
+        if b.is_ascii_alphabetic() {
+            if self.word.len() < 7 {
+                self.word.push(b);
+            }
+            return;
+        }
+        if self.depth == 0 && self.word.eq_ignore_ascii_case(b"VALUES") {
+            self.values = true;
+        }
+        self.word.clear();
+        match b {
+            b'(' => {
+                if self.depth == 0
+                    && self.values
+                    && let Some(rows) = self.table.as_ref().and_then(|t| tables.get_mut(t))
+                {
+                    *rows += 1;
+                }
+                self.depth += 1;
+            }
+            b')' => self.depth = self.depth.saturating_sub(1),
+            _ => {}
         }
     }
 }
@@ -222,7 +367,7 @@ mod tests {
         c.tables().clone()
     }
 
-    const DUMP: &str = "-- MariaDB dump\n\
+    const DUMP: &str = "/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump\n\
         DROP TABLE IF EXISTS `a`;\n\
         CREATE TABLE `a` (\n  `id` int NOT NULL,\n  `t` text\n);\n\
         LOCK TABLES `a` WRITE;\n\
@@ -254,6 +399,35 @@ mod tests {
                     ("empty".to_string(), 0),
                     ("we`ird".to_string(), 4)
                 ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    /// Names with newlines, and bodies whose strings hold lines like `DELIMITER ;` and an
+    /// INSERT, as mysqldump writes them: only the real statements count.
+    #[test]
+    fn names_and_strings_spanning_lines_are_read_as_the_client_reads_them() {
+        let dump = "-- Table structure for table `line\n-- break`\n\
+            CREATE TABLE `line\nbreak` (\n  `co\nl` text\n) COMMENT='x\\nINSERT INTO `a` VALUES (1);';\n\
+            INSERT INTO `line\nbreak` VALUES\n(1,'a\\nb'),(2,'\n(3)\n');\n\
+            CREATE TABLE `a` (x int);\n\
+            INSERT INTO `a` VALUES (1);\n\
+            DELIMITER ;;\n\
+            /*!50003 CREATE*/ /*!50003 TRIGGER trg BEFORE INSERT ON `a` FOR EACH ROW BEGIN SET @a = \"\n\
+            DELIMITER ;\n\
+            INSERT INTO `a` VALUES (7),(8);\n\
+            CREATE TABLE `ghost` (x int);\n\
+            DELIMITER ;;\n\
+            \"; /* ;; */ SET @b = 'x''\n;;\n'; END */;;\n\
+            CREATE PROCEDURE `p`()\nSELECT '\nDELIMITER ;\nINSERT INTO `a` VALUES (9);\n' # ;;\n;;\n\
+            DELIMITER ;\n\
+            INSERT INTO `a` VALUES (2),(3);\n";
+        for chunk in [1, 3, 4096] {
+            let tables = count(dump, chunk);
+            assert_eq!(
+                tables.into_iter().collect::<Vec<_>>(),
+                [("a".to_string(), 3), ("line\nbreak".to_string(), 2)],
                 "chunk {chunk}"
             );
         }

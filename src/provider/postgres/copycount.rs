@@ -1,40 +1,100 @@
 //! Row counts read from a plain-format dump as it streams by: every table's data is a
-//! `COPY <table> (…) FROM stdin;` block of one line per row, ended by a line `\.`. Counting lines
-//! costs a memchr pass over the stream in faber-db, where `count(*)` on a second connection made
-//! the server read every table again, on the core pg_dump's own backend needs.
+//! `COPY <schema>.<table> (…) FROM stdin;` statement followed by one line per row, ended by a
+//! line `\.`. Counting lines costs a memchr pass over the stream in faber-db, where `count(*)` on
+//! a second connection made the server read every table again, on the core pg_dump's own backend
+//! needs.
+//!
+//! The statements between the data blocks are read the way psql reads them: a quoted name may
+//! hold a newline (so a COPY statement can span lines), and a string, a comment or a
+//! dollar-quoted function body may hold lines that look like a COPY statement and its data.
+//! Only a COPY statement at the top level starts a block.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-/// The longest statement line kept to be recognised as a COPY header.
+/// The longest COPY statement kept to be parsed.
 const HEADER_MAX: usize = 1 << 16;
 
-/// Counts the rows of each COPY block read through it, by the table as pg_dump names it
-/// (`public.events`, `"Odd Name".t`).
+/// A table as a COPY statement names it: schema and table, unquoted, in the dump's encoding.
+pub type CopyTarget = (Vec<u8>, Vec<u8>);
+
+/// Counts the rows of each COPY block read through it, by the table it fills.
 pub struct CopyCounter<R> {
     inner: R,
-    /// The start of the current line: a whole statement line, or a data line's first bytes.
+    /// Where the reader is between the data blocks.
+    lex: Lex,
+    /// Whether the current statement has begun (text since the last top-level `;`).
+    in_statement: bool,
+    /// The current statement's bytes while it may still be a COPY statement.
+    statement: Option<Vec<u8>>,
+    /// How many identifier bytes came just before, at the top level (for `E'…'` and `a$b`).
+    word: usize,
+    /// The previous byte at the top level.
+    last: u8,
+    /// A COPY statement just ended: its data starts on the next line.
+    starting: Option<CopyTarget>,
+    /// The block being read, if any.
+    block: Option<Block>,
+    tables: BTreeMap<CopyTarget, u64>,
+}
+
+/// Where the reader is inside the statements of the dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lex {
+    /// At the top level.
+    Top,
+    /// Just after a `-` at the top level: a second one starts a comment.
+    Dash,
+    /// Just after a `/` at the top level: a `*` starts a comment.
+    Slash,
+    /// In a `--` comment, until the end of the line.
+    LineComment,
+    /// In a psql meta-command (`\restrict …`), until the end of the line.
+    MetaCommand,
+    /// In a `/* */` comment, nested this deep; `last` is the previous byte.
+    BlockComment { depth: u32, last: u8 },
+    /// In a `'…'` string; `escapes` for an `E'…'` one, where a backslash escapes a byte.
+    Str { escapes: bool, backslash: bool },
+    /// Just after a `'` that may close a string, or be the first of a doubled one.
+    StrEnd { escapes: bool },
+    /// In a `"…"` name.
+    Name,
+    /// Just after a `"` that may close a name, or be the first of a doubled one.
+    NameEnd,
+    /// After a `$` that may open a dollar quote: its tag so far.
+    DollarOpen(Vec<u8>),
+    /// In a dollar-quoted string `$tag$…$tag$`; `matched` bytes of the closing `$tag$` seen.
+    Dollar { tag: Vec<u8>, matched: usize },
+}
+
+/// A COPY block being read.
+struct Block {
+    table: CopyTarget,
+    /// The data lines read so far.
+    rows: u64,
+    /// The start of the current data line: whether it is `\.`, three bytes tell.
     line: Vec<u8>,
     /// Whether the current line is longer than what `line` kept.
     long: bool,
-    /// The table whose COPY block is being read.
-    in_copy: Option<String>,
-    tables: BTreeMap<String, u64>,
 }
 
 impl<R: Read> CopyCounter<R> {
     pub fn new(inner: R) -> Self {
         CopyCounter {
             inner,
-            line: Vec::new(),
-            long: false,
-            in_copy: None,
+            lex: Lex::Top,
+            in_statement: false,
+            statement: None,
+            word: 0,
+            last: b'\n',
+            starting: None,
+            block: None,
             tables: BTreeMap::new(),
         }
     }
 
-    /// Rows per table, for every COPY block that ended.
-    pub fn tables(&self) -> &BTreeMap<String, u64> {
+    /// Rows per table, for every COPY block that began (its rows once it ended).
+    pub fn tables(&self) -> &BTreeMap<CopyTarget, u64> {
         &self.tables
     }
 
@@ -43,45 +103,216 @@ impl<R: Read> CopyCounter<R> {
     }
 
     fn feed(&mut self, mut data: &[u8]) {
-        while let Some(i) = memchr::memchr(b'\n', data) {
-            self.take(&data[..i]);
-            self.end_line();
-            data = &data[i + 1..];
+        while !data.is_empty() {
+            data = if self.block.is_some() {
+                self.feed_block(data)
+            } else {
+                self.feed_statements(data)
+            };
         }
-        self.take(data);
     }
 
-    fn take(&mut self, part: &[u8]) {
-        // A data line matters only if it is the end marker `\.`: three bytes tell.
-        let keep = if self.in_copy.is_some() {
-            3
-        } else {
-            HEADER_MAX
+    /// Counts the data lines of the current block; returns what follows its end.
+    fn feed_block<'d>(&mut self, mut data: &'d [u8]) -> &'d [u8] {
+        let block = self.block.as_mut().expect("in a block");
+        while let Some(i) = memchr::memchr(b'\n', data) {
+            block.take(&data[..i]);
+            data = &data[i + 1..];
+            if block.line == b"\\." && !block.long {
+                if let Some(block) = self.block.take() {
+                    *self.tables.entry(block.table).or_insert(0) += block.rows;
+                }
+                return data;
+            }
+            block.rows += 1;
+            block.line.clear();
+            block.long = false;
+        }
+        block.take(data);
+        &[]
+    }
+
+    /// Reads statements up to the start of a block's data; returns the data.
+    fn feed_statements<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
+        for (i, &b) in data.iter().enumerate() {
+            if b == b'\n'
+                && let Some(table) = self.starting.take()
+            {
+                self.tables.entry(table.clone()).or_insert(0);
+                self.block = Some(Block {
+                    table,
+                    rows: 0,
+                    line: Vec::new(),
+                    long: false,
+                });
+                return &data[i + 1..];
+            }
+            if let Some(s) = &mut self.statement {
+                s.push(b);
+                // Only a COPY statement is kept, and only as long as a name can make it.
+                if (s.len() <= 5 && !b"COPY ".starts_with(s)) || s.len() > HEADER_MAX {
+                    self.statement = None;
+                }
+            }
+            self.step(b);
+        }
+        &[]
+    }
+
+    fn step(&mut self, b: u8) {
+        self.lex = match std::mem::replace(&mut self.lex, Lex::Top) {
+            Lex::Top => return self.top(b),
+            Lex::Dash if b == b'-' => Lex::LineComment,
+            Lex::Slash if b == b'*' => Lex::BlockComment { depth: 1, last: 0 },
+            Lex::Dash | Lex::Slash => {
+                // A statement that starts with `-` or `/` is no COPY statement.
+                if !self.in_statement {
+                    self.begin_statement(None);
+                }
+                return self.top(b);
+            }
+            Lex::LineComment | Lex::MetaCommand if b == b'\n' => Lex::Top,
+            lex @ (Lex::LineComment | Lex::MetaCommand) => lex,
+            Lex::BlockComment { depth, last } => match (last, b) {
+                (b'*', b'/') if depth == 1 => Lex::Top,
+                (b'*', b'/') => Lex::BlockComment {
+                    depth: depth - 1,
+                    last: 0,
+                },
+                (b'/', b'*') => Lex::BlockComment {
+                    depth: depth + 1,
+                    last: 0,
+                },
+                _ => Lex::BlockComment { depth, last: b },
+            },
+            Lex::Str {
+                escapes,
+                backslash: false,
+            } => match b {
+                b'\'' => Lex::StrEnd { escapes },
+                b'\\' if escapes => Lex::Str {
+                    escapes,
+                    backslash: true,
+                },
+                _ => Lex::Str {
+                    escapes,
+                    backslash: false,
+                },
+            },
+            Lex::Str {
+                escapes,
+                backslash: true,
+            } => Lex::Str {
+                escapes,
+                backslash: false,
+            },
+            Lex::StrEnd { escapes } if b == b'\'' => Lex::Str {
+                escapes,
+                backslash: false,
+            },
+            Lex::Name if b == b'"' => Lex::NameEnd,
+            Lex::Name => Lex::Name,
+            Lex::NameEnd if b == b'"' => Lex::Name,
+            Lex::StrEnd { .. } | Lex::NameEnd => {
+                self.word = 0;
+                return self.top(b);
+            }
+            Lex::DollarOpen(tag) if b == b'$' => Lex::Dollar { tag, matched: 0 },
+            Lex::DollarOpen(mut tag)
+                if is_ident_byte(b) && !(tag.is_empty() && b.is_ascii_digit()) =>
+            {
+                tag.push(b);
+                Lex::DollarOpen(tag)
+            }
+            Lex::DollarOpen(tag) => {
+                // Not a dollar quote after all (`$1`): the bytes were a word.
+                self.word = tag.len() + 1;
+                return self.top(b);
+            }
+            Lex::Dollar { tag, matched } => {
+                // The closing `$tag$`, byte by byte; a `$` may always start it afresh.
+                let expected = match matched {
+                    0 => b'$',
+                    m if m <= tag.len() => tag[m - 1],
+                    _ => b'$',
+                };
+                if b == expected && matched == tag.len() + 1 {
+                    Lex::Top
+                } else if b == expected {
+                    Lex::Dollar {
+                        tag,
+                        matched: matched + 1,
+                    }
+                } else {
+                    Lex::Dollar {
+                        tag,
+                        matched: usize::from(b == b'$'),
+                    }
+                }
+            }
         };
-        let room = keep.saturating_sub(self.line.len());
+        if self.lex == Lex::Top {
+            self.word = 0;
+            self.last = b;
+        }
+    }
+
+    /// One byte at the top level.
+    fn top(&mut self, b: u8) {
+        let word = self.word;
+        self.word = 0;
+        let last = std::mem::replace(&mut self.last, b);
+        if b.is_ascii_whitespace() {
+            return;
+        }
+        if !self.in_statement {
+            match b {
+                b'-' => return self.lex = Lex::Dash,
+                b'/' => return self.lex = Lex::Slash,
+                b'\\' => return self.lex = Lex::MetaCommand,
+                b';' => return,
+                _ => self.begin_statement(Some(b)),
+            }
+        }
+        match b {
+            b';' => {
+                self.in_statement = false;
+                if let Some(statement) = self.statement.take() {
+                    self.starting = copy_target(&statement);
+                }
+            }
+            b'\'' => {
+                let escapes = word == 1 && matches!(last, b'E' | b'e');
+                self.lex = Lex::Str {
+                    escapes,
+                    backslash: false,
+                };
+            }
+            b'"' => self.lex = Lex::Name,
+            b'$' if word == 0 => self.lex = Lex::DollarOpen(Vec::new()),
+            b'-' => self.lex = Lex::Dash,
+            b'/' => self.lex = Lex::Slash,
+            _ if is_ident_byte(b) || b == b'$' => self.word = word + 1,
+            _ => {}
+        }
+    }
+
+    /// A statement begins with `first` (kept, as it may be a COPY statement) or with a byte
+    /// that makes it no COPY statement.
+    fn begin_statement(&mut self, first: Option<u8>) {
+        self.in_statement = true;
+        self.starting = None;
+        self.statement = first.filter(|&b| b == b'C').map(|b| vec![b]);
+    }
+}
+
+impl Block {
+    fn take(&mut self, part: &[u8]) {
+        let room = 3usize.saturating_sub(self.line.len());
         if part.len() > room {
             self.long = true;
         }
         self.line.extend_from_slice(&part[..part.len().min(room)]);
-    }
-
-    fn end_line(&mut self) {
-        match self.in_copy.take() {
-            Some(_) if self.line == b"\\." && !self.long => {}
-            Some(table) => {
-                *self.tables.entry(table.clone()).or_insert(0) += 1;
-                self.in_copy = Some(table);
-            }
-            None if !self.long => {
-                if let Some(table) = copy_target(&self.line) {
-                    self.tables.entry(table.clone()).or_insert(0);
-                    self.in_copy = Some(table);
-                }
-            }
-            None => {}
-        }
-        self.line.clear();
-        self.long = false;
     }
 }
 
@@ -93,78 +324,143 @@ impl<R: Read> Read for CopyCounter<R> {
     }
 }
 
-/// The table of a `COPY <schema>.<table> [(columns)] FROM stdin;` line, as written: each name
-/// bare, or in double quotes with `""` for a quote.
-fn copy_target(line: &[u8]) -> Option<String> {
-    let rest = line.strip_prefix(b"COPY ")?;
-    if !line.ends_with(b" FROM stdin;") {
+/// A byte of an unquoted name (or of a dollar quote's tag).
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// The table of a whole `COPY <schema>.<table> [(columns)] FROM stdin;` statement: each name
+/// bare (lowercased, as the server reads it) or in double quotes with `""` for a quote, and the
+/// quotes may hold anything, newlines included.
+fn copy_target(statement: &[u8]) -> Option<CopyTarget> {
+    let rest = statement.strip_prefix(b"COPY ")?;
+    if !rest.ends_with(b" FROM stdin;") {
         return None;
     }
+    let (schema, rest) = name(rest)?;
+    let (table, rest) = name(rest.strip_prefix(b".")?)?;
+    matches!(rest.first(), Some(b' ')).then_some((schema, table))
+}
+
+/// A name at the start of `text`, and what follows it.
+fn name(text: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let Some(quoted) = text.strip_prefix(b"\"") else {
+        let end = text
+            .iter()
+            .position(|b| matches!(b, b'.' | b' ' | b'('))
+            .unwrap_or(text.len());
+        return (end > 0).then(|| (text[..end].to_ascii_lowercase(), &text[end..]));
+    };
+    let mut out = Vec::new();
     let mut i = 0;
     loop {
-        if rest.get(i) == Some(&b'"') {
-            i += 1;
-            loop {
-                match rest.get(i)? {
-                    b'"' if rest.get(i + 1) == Some(&b'"') => i += 2,
-                    b'"' => break,
-                    _ => i += 1,
-                }
+        match quoted.get(i)? {
+            b'"' if quoted.get(i + 1) == Some(&b'"') => {
+                out.push(b'"');
+                i += 2;
             }
-            i += 1;
-        } else {
-            while !matches!(rest.get(i)?, b'.' | b' ') {
+            b'"' => return Some((out, &quoted[i + 1..])),
+            &b => {
+                out.push(b);
                 i += 1;
             }
         }
-        match rest.get(i)? {
-            b'.' => i += 1,
-            b' ' => break,
-            _ => return None,
-        }
     }
-    String::from_utf8(rest[..i].to_vec()).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn count(dump: &str, chunk: usize) -> BTreeMap<String, u64> {
+    fn count(dump: &str, chunk: usize) -> BTreeMap<(String, String), u64> {
         let mut c = CopyCounter::new(dump.as_bytes());
         let mut buf = vec![0; chunk];
         while c.read(&mut buf).unwrap() > 0 {}
-        c.tables().clone()
+        c.tables()
+            .iter()
+            .map(|((s, t), n)| {
+                (
+                    (
+                        String::from_utf8(s.clone()).unwrap(),
+                        String::from_utf8(t.clone()).unwrap(),
+                    ),
+                    *n,
+                )
+            })
+            .collect()
+    }
+
+    fn key(s: &str, t: &str) -> (String, String) {
+        (s.to_string(), t.to_string())
     }
 
     #[test]
     fn counts_each_copy_block_whatever_the_read_sizes() {
-        let dump = "--\n-- PostgreSQL database dump\n--\nCREATE TABLE public.t (x int);\n\
+        let dump = "--\n-- PostgreSQL database dump\n--\n\\restrict abc\nCREATE TABLE public.t (x int);\n\
             COPY public.t (x, y) FROM stdin;\n1\ta\n2\t\\\\.\n3\t\\N\n\\.\n\n\
-            COPY \"Odd \"\"Name\"\".\".x\" (a) FROM stdin;\n\\.\n\
+            COPY \"Odd \"\"Name\"\".\".\"x\" (a) FROM stdin;\n\\.\n\
             COPY s.\"with space\" FROM stdin;\nrow one\n\\.\n\
             -- COPY public.fake (x) FROM stdin; in a comment is no block\n\
-            INSERT INTO t VALUES ('COPY public.t FROM stdin;');\n";
+            INSERT INTO t VALUES ('COPY public.t FROM stdin;');\n\
+            COPY public.\"line\nbreak\" (id, \"co\nl\") FROM stdin;\n1\ta\\nb\n\\.\n\
+            \\unrestrict abc\n";
         for chunk in [1, 2, 3, 7, 64, 4096] {
             let tables = count(dump, chunk);
-            assert_eq!(tables.len(), 3, "{chunk}: {tables:?}");
-            assert_eq!(tables["public.t"], 3, "{chunk}");
-            assert_eq!(tables["\"Odd \"\"Name\"\".\".x\""], 0, "{chunk}");
-            assert_eq!(tables["s.\"with space\""], 1, "{chunk}");
+            assert_eq!(tables.len(), 4, "{chunk}: {tables:?}");
+            assert_eq!(tables[&key("public", "t")], 3, "{chunk}");
+            assert_eq!(tables[&key("Odd \"Name\".", "x")], 0, "{chunk}");
+            assert_eq!(tables[&key("s", "with space")], 1, "{chunk}");
+            assert_eq!(tables[&key("public", "line\nbreak")], 1, "{chunk}");
+        }
+    }
+
+    /// Lines that look like a COPY block inside a string, a comment or a function body are
+    /// none: only the real block is counted.
+    #[test]
+    fn copy_lines_in_strings_comments_and_bodies_are_no_blocks() {
+        let fake = "\nCOPY public.t (x) FROM stdin;\n1\n2\n\\.\n";
+        let dump = format!(
+            "CREATE TABLE public.t (x int);\n\
+             COMMENT ON TABLE public.t IS 'it''s{fake}';\n\
+             COMMENT ON COLUMN public.t.x IS E'\\'{fake}';\n\
+             CREATE FUNCTION public.f() RETURNS int LANGUAGE plpgsql AS $_$ BEGIN{fake}RETURN 1; END $_$;\n\
+             CREATE FUNCTION public.g() RETURNS int LANGUAGE sql AS $$ SELECT 1 /* $x$ */{fake}$$;\n\
+             CREATE VIEW public.\"v{fake}\" AS SELECT 1;\n\
+             /* a /* nested */{fake}*/\n\
+             SELECT $tag$ $ta$ $$ {fake} $tag$, a$b, $1;\n\
+             -- COPY public.t (x) FROM stdin;\n\
+             COPY public.t (x) FROM stdin;\n7\n\\.\n"
+        );
+        for chunk in [1, 5, 4096] {
+            let tables = count(&dump, chunk);
+            assert_eq!(
+                tables.into_iter().collect::<Vec<_>>(),
+                [(key("public", "t"), 1)],
+                "{chunk}"
+            );
         }
     }
 
     #[test]
-    fn names_are_read_as_written() {
+    fn names_are_read_unquoted() {
+        let target = |s: &str| {
+            copy_target(s.as_bytes())
+                .map(|(a, b)| (String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap()))
+        };
         assert_eq!(
-            copy_target(b"COPY public.events (id, note) FROM stdin;").as_deref(),
-            Some("public.events")
+            target("COPY public.events (id, note) FROM stdin;"),
+            Some(key("public", "events"))
         );
         assert_eq!(
-            copy_target(b"COPY \"a.b\".\"c (d\" (x) FROM stdin;").as_deref(),
-            Some("\"a.b\".\"c (d\"")
+            target("COPY \"a.b\".\"c (d\" (x) FROM stdin;"),
+            Some(key("a.b", "c (d"))
         );
-        assert_eq!(copy_target(b"COPY public.t TO stdout;"), None);
-        assert_eq!(copy_target(b"COPY \"unterminated FROM stdin;"), None);
+        assert_eq!(
+            target("COPY \"we.ird\nschema\".\"p\n2\" (\"x) FROM stdin;\") FROM stdin;"),
+            Some(key("we.ird\nschema", "p\n2"))
+        );
+        assert_eq!(target("COPY public.t TO stdout;"), None);
+        assert_eq!(target("COPY \"unterminated FROM stdin;"), None);
+        assert_eq!(target("COPY t (x) FROM stdin;"), None);
     }
 }

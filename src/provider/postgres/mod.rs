@@ -3,6 +3,7 @@
 //! `PGPASSWORD` — and never through their argument lists.
 
 mod copycount;
+mod key;
 mod restore;
 mod snapshot;
 mod tools;
@@ -19,14 +20,19 @@ use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::migrations::{self, Queryable};
 use crate::pipeline::{Compression, TailReader};
+use copycount::CopyTarget;
+use key::table_key;
 use tools::Tools;
+
+pub use key::legacy as legacy_table_key;
 
 /// The line every complete plain-format dump ends with.
 pub const DUMP_TRAILER: &str = "-- PostgreSQL database dump complete";
 /// The maintenance database used to create, rename and drop databases.
 const MAINTENANCE_DB: &str = "postgres";
 
-/// Field and record separators for `psql` output: bytes that never occur in names.
+/// Field and record separators for `psql` output. A name may hold them (or a newline): names
+/// travel hex-encoded, never as they are.
 const FIELD_SEP: char = '\u{1f}';
 const RECORD_SEP: char = '\u{1e}';
 const NULL_MARK: &str = "\u{1}";
@@ -149,12 +155,16 @@ impl Postgres {
     }
 
     /// `psql` connected to `db`, printing unaligned rows of [`FIELD_SEP`]-separated fields with
-    /// [`NULL_MARK`] for NULL, stopping at the first error.
+    /// [`NULL_MARK`] for NULL, [`RECORD_SEP`] between rows, stopping at the first error. It
+    /// talks UTF-8 whatever the database's encoding, as the queries and their parsing do.
     fn psql_command(&self, psql: &Path, db: &str) -> Command {
         let mut cmd = self.command(psql, db);
-        cmd.args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"])
+        cmd.env("PGCLIENTENCODING", "UTF8")
+            .args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"])
             .arg("-F")
             .arg(FIELD_SEP.to_string())
+            .arg("-R")
+            .arg(RECORD_SEP.to_string())
             .arg("-P")
             .arg(format!("null={NULL_MARK}"));
         cmd
@@ -168,8 +178,6 @@ impl Postgres {
         };
         let out = self
             .psql_command(&psql, db)
-            .arg("-R")
-            .arg(RECORD_SEP.to_string())
             .arg("-c")
             .arg(sql)
             .output()
@@ -184,12 +192,7 @@ impl Postgres {
                 &String::from_utf8_lossy(&out.stderr),
             ));
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let text = text.strip_suffix('\n').unwrap_or(&text);
-        if text.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(text.split(RECORD_SEP).map(parse_row).collect())
+        Ok(parse_output(&String::from_utf8_lossy(&out.stdout)))
     }
 
     /// An error from psql: a failed connection (exit 2) is exit 3 with the server's words.
@@ -533,6 +536,16 @@ pub fn check_archive(source: Source<'_>) -> Result<()> {
     })
 }
 
+/// The rows of one statement's output, as psql prints them with [`RECORD_SEP`] between them
+/// and a newline after the last.
+fn parse_output(text: &str) -> Rows {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    if text.is_empty() {
+        return Vec::new();
+    }
+    text.split(RECORD_SEP).map(parse_row).collect()
+}
+
 /// One row as psql prints it with [`FIELD_SEP`] and [`NULL_MARK`].
 fn parse_row(row: &str) -> Vec<Option<String>> {
     row.split(FIELD_SEP)
@@ -549,13 +562,24 @@ fn first_error_line(stderr: &str) -> Option<&str> {
         .find(|l| !l.is_empty() && !l.starts_with("NOTICE:") && !l.starts_with("WARNING:"))
 }
 
-/// How a table is named in manifests: `name` in the `public` schema, `schema.name` elsewhere.
-fn table_key(schema: &str, table: &str) -> String {
-    if schema == "public" {
-        table.to_string()
-    } else {
-        format!("{schema}.{table}")
-    }
+/// A name as the catalog holds it, hex-encoded in UTF-8 by the server (`n.nspname`), so that
+/// no character of it can be taken for psql's separators.
+fn hex_utf8(column: &str) -> String {
+    format!("encode(convert_to({column}, 'UTF8'), 'hex')")
+}
+
+/// A name hex-encoded in the database's own encoding: the bytes pg_dump writes it with.
+fn hex_dumped(column: &str) -> String {
+    format!("encode(convert_to({column}, getdatabaseencoding()), 'hex')")
+}
+
+/// A name the server sent through [`hex_utf8`].
+fn unhex(hex_name: &str) -> Option<String> {
+    let bytes = hex::decode(hex_name).ok()?;
+    Some(
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 /// An SQL string literal.
@@ -583,10 +607,12 @@ type Run<'a> = dyn Fn(&str) -> Result<Rows> + 'a;
 /// its partitions'.
 fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Tables> {
     let listed = run(&format!(
-        "SELECT n.nspname, c.relname, \
+        "SELECT {}, {}, \
          (CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_relation_size(t.relid)), 0) \
              FROM pg_partition_tree(c.oid) t WHERE t.isleaf) ELSE pg_relation_size(c.oid) END)::text, \
-         {ESTIMATE_OF_USER_TABLES}"
+         {ESTIMATE_OF_USER_TABLES}",
+        hex_utf8("n.nspname"),
+        hex_utf8("c.relname")
     ))?;
     let mut out = Tables::new();
     let mut exact = Vec::new();
@@ -594,6 +620,10 @@ fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Tables> {
         let [Some(schema), Some(table), Some(size), Some(estimate)] = row.as_slice() else {
             continue;
         };
+        let (Some(schema), Some(table)) = (unhex(schema), unhex(table)) else {
+            continue;
+        };
+        let (schema, table) = (&schema, &table);
         if size.parse::<u64>().unwrap_or(0) > max_exact_size {
             out.insert(
                 table_key(schema, table),
@@ -607,22 +637,20 @@ fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Tables> {
         }
     }
     for chunk in exact.chunks(200) {
+        // Each count is labelled with its table's place in the chunk: no name comes back.
         let sql = chunk
             .iter()
-            .map(|(s, t)| {
-                format!(
-                    "SELECT {}, count(*) FROM {}.{}",
-                    literal(&table_key(s, t)),
-                    ident(s),
-                    ident(t)
-                )
-            })
+            .enumerate()
+            .map(|(i, (s, t))| format!("SELECT {i}, count(*) FROM {}.{}", ident(s), ident(t)))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
         for row in run(&sql)? {
-            if let [Some(name), Some(n)] = row.as_slice() {
+            let [Some(i), Some(n)] = row.as_slice() else {
+                continue;
+            };
+            if let Some((s, t)) = i.parse::<usize>().ok().and_then(|i| chunk.get(i)) {
                 out.insert(
-                    name.clone(),
+                    table_key(s, t),
                     TableStats {
                         rows: n.parse().unwrap_or(0),
                         estimated: false,
@@ -646,28 +674,37 @@ const ESTIMATE_OF_USER_TABLES: &str = "(CASE WHEN c.relkind = 'p' THEN \
 
 /// A table as the catalog lists it, for counts read from a plain dump.
 struct Listed {
-    /// The manifest's name (`events`, `audit.log`).
+    /// The manifest's name (`events`, `audit.log`; see [`key`]).
     key: String,
-    /// The names its rows are dumped under, as pg_dump writes them: the table itself, or the
-    /// leaf partitions of a partitioned table.
-    dumped_as: Vec<String>,
+    /// The tables its rows are dumped under, as COPY statements name them: the table itself, or
+    /// the leaf partitions of a partitioned table.
+    dumped_as: Vec<CopyTarget>,
     /// The planner's estimate, for a table whose data the dump does not hold.
     estimate: u64,
 }
 
-/// The tables of the database, with the names pg_dump gives their data (quote_ident follows
-/// the same rules as pg_dump's own quoting).
+/// The tables of the database, with the tables their data is dumped under: `schema.table`
+/// pairs of hex names, in the bytes pg_dump writes (the database's encoding), comma-separated.
 fn list_tables_via(run: &Run<'_>) -> Result<Vec<Listed>> {
-    const SEP: char = '\u{1d}';
     let rows = run(&format!(
-        "SELECT n.nspname, c.relname, \
-         CASE WHEN c.relkind = 'p' THEN (SELECT string_agg(quote_ident(ln.nspname) || '.' || \
-             quote_ident(l.relname), chr(29)) FROM pg_partition_tree(c.oid) t \
+        "SELECT {}, {}, \
+         CASE WHEN c.relkind = 'p' THEN (SELECT string_agg({} || '.' || {}, ',') \
+             FROM pg_partition_tree(c.oid) t \
              JOIN pg_class l ON l.oid = t.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace \
              WHERE t.isleaf) \
-         ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END, \
-         {ESTIMATE_OF_USER_TABLES}"
+         ELSE {} || '.' || {} END, \
+         {ESTIMATE_OF_USER_TABLES}",
+        hex_utf8("n.nspname"),
+        hex_utf8("c.relname"),
+        hex_dumped("ln.nspname"),
+        hex_dumped("l.relname"),
+        hex_dumped("n.nspname"),
+        hex_dumped("c.relname"),
     ))?;
+    let pair = |p: &str| {
+        let (schema, table) = p.split_once('.')?;
+        Some((hex::decode(schema).ok()?, hex::decode(table).ok()?))
+    };
     Ok(rows
         .into_iter()
         .filter_map(|row| {
@@ -675,10 +712,10 @@ fn list_tables_via(run: &Run<'_>) -> Result<Vec<Listed>> {
                 return None;
             };
             Some(Listed {
-                key: table_key(schema, table),
+                key: table_key(&unhex(schema)?, &unhex(table)?),
                 dumped_as: dumped_as
                     .as_deref()
-                    .map(|d| d.split(SEP).map(str::to_string).collect())
+                    .map(|d| d.split(',').filter_map(pair).collect())
                     .unwrap_or_default(),
                 estimate: estimate.parse().unwrap_or(0),
             })
@@ -689,7 +726,7 @@ fn list_tables_via(run: &Run<'_>) -> Result<Vec<Listed>> {
 /// Row counts from the COPY blocks of a plain dump. A table none of whose data the dump holds
 /// (its data excluded, or a partitioned table without partitions) gets the planner's estimate,
 /// marked as such.
-fn tables_from_copy(listed: &[Listed], copied: &BTreeMap<String, u64>) -> Tables {
+fn tables_from_copy(listed: &[Listed], copied: &BTreeMap<CopyTarget, u64>) -> Tables {
     listed
         .iter()
         .map(|t| {

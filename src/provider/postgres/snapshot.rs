@@ -7,10 +7,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::thread::JoinHandle;
 
-use super::{Postgres, Rows, first_error_line, parse_row};
+use super::{Postgres, Rows, first_error_line, parse_output};
 use crate::error::{Error, Kind, Result};
 
-/// Printed after each statement so the end of its output is known.
+/// Printed on a line of its own after each statement so the end of its output is known. The
+/// output itself may span lines (a value may hold a newline): everything before the marker is.
 const END_MARKER: &str = "__faber_db_end_of_result__";
 
 pub(super) struct SnapshotSession {
@@ -85,7 +86,7 @@ impl SnapshotSession {
             }
         )
         .and_then(|()| io.stdin.flush());
-        let mut rows = Vec::new();
+        let mut output = String::new();
         let mut line = String::new();
         loop {
             line.clear();
@@ -112,19 +113,16 @@ impl SnapshotSession {
                 }
                 Ok(_) => {}
             }
-            let text = line.trim_end_matches('\n');
-            if let Some(status) = text.strip_prefix(END_MARKER) {
+            if let Some(status) = line.trim_end_matches('\n').strip_prefix(END_MARKER) {
                 // `true <message>` after a failed statement; a psql older than 11 prints the
                 // variables' names, and then only a stopped psql tells of a failure.
                 return match status.trim_start().strip_prefix("true") {
                     Some(message) => Err(Error::tool("a query in the backup's snapshot failed")
                         .caused_by(message.trim().to_string())),
-                    None => Ok(rows),
+                    None => Ok(parse_output(&output)),
                 };
             }
-            if !text.is_empty() {
-                rows.push(parse_row(text));
-            }
+            output.push_str(&line);
         }
     }
 
