@@ -747,6 +747,198 @@ fn mysql_a_dump_that_cannot_load_here_leaves_the_target_untouched() {
     assert_eq!(leftovers, "0");
 }
 
+/// How many databases faber-db made for itself beside `db` are there (`<db>__faber…`).
+fn scratch_databases(db: &MyDb) -> String {
+    mysql(
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber%'",
+            db.name
+        ),
+    )
+}
+
+/// Waits (up to 10 s) until no session uses one of `db`'s scratch databases: the server ends
+/// the session of a killed client in its own time.
+fn wait_for_no_scratch_sessions(db: &MyDb) {
+    let started = std::time::Instant::now();
+    while mysql(
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB LIKE '{}\\_\\_faber%'",
+            db.name
+        ),
+    ) != "0"
+    {
+        assert!(started.elapsed().as_secs() < 10, "a session stayed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn mysql_a_restore_killed_during_its_load_leaves_the_target_as_it_was() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("killload");
+    db.exec(SCHEMA);
+    // Enough data that the load is under way, and far from done, where it is stopped.
+    db.exec(
+        "CREATE TABLE bulk (id int PRIMARY KEY, pad varchar(200)); \
+         INSERT INTO bulk SELECT seq, REPEAT(MD5(seq), 6) FROM seq_1_to_20000;",
+    );
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let (backed_up_schema, backed_up_data) = (db.schema(), db.data());
+    db.exec(
+        "DELETE FROM bulk WHERE id > 100; INSERT INTO events (account_id) VALUES (1); \
+         CREATE TABLE newer (x int); CREATE VIEW newer_v AS SELECT x FROM newer;",
+    );
+    let (schema, data) = (db.schema(), db.data());
+    p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:during-load",
+    )
+    .signal(libc::SIGKILL);
+    assert_eq!(
+        db.schema(),
+        schema,
+        "every table, view, trigger, routine and event is still there"
+    );
+    assert_eq!(db.data(), data, "the old data is complete");
+    // The next restore drops what the killed one left, and restores.
+    wait_for_no_scratch_sessions(&db);
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stderr_has("left by an interrupted restore");
+    assert_eq!(db.schema(), backed_up_schema);
+    assert_eq!(db.data(), backed_up_data);
+    assert_eq!(scratch_databases(&db), "0");
+}
+
+#[test]
+fn mysql_a_restore_whose_file_is_removed_before_the_commit_restores_what_it_checked() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("gone");
+    db.exec(SCHEMA);
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let (schema, data) = (db.schema(), db.data());
+    db.exec("DELETE FROM events WHERE id > 10; DROP VIEW doubled;");
+    let file = p.data_file(&id);
+    let paused = p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    // Someone else removes the file the restore checked and loaded (`delete`, `cleanup`, a
+    // person) while it waits to commit.
+    std::fs::remove_file(&file).unwrap();
+    let out = paused.resume();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(db.schema(), schema);
+    assert_eq!(db.data(), data);
+    assert_eq!(scratch_databases(&db), "0");
+}
+
+#[test]
+fn mysql_a_restore_killed_after_swapping_the_tables_is_reported_and_the_next_one_finishes_it() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("window");
+    db.exec(SCHEMA);
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let (schema, data) = (db.schema(), db.data());
+    db.exec("DELETE FROM events WHERE id > 10; DROP VIEW doubled;");
+    p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:tables-swapped",
+    )
+    .signal(libc::SIGKILL);
+    // The tables are the backup's, all at once; the views, triggers, routines and events were
+    // not made again yet, and the replaced tables wait in a database of their own.
+    assert_eq!(db.data(), data);
+    assert_ne!(db.schema(), schema);
+    let old = mysql(
+        None,
+        &format!(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber\\_old\\_%'",
+            db.name
+        ),
+    );
+    assert_eq!(
+        mysql(Some(&old), "SELECT COUNT(*) FROM events"),
+        "10",
+        "the replaced rows"
+    );
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish")
+        .stderr_has(&format!("faber-db restore dev --from {id}"));
+    wait_for_no_scratch_sessions(&db);
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stderr_has("left by an interrupted restore");
+    assert_eq!(db.schema(), schema);
+    assert_eq!(db.data(), data);
+    assert_eq!(scratch_databases(&db), "0");
+    let after = p.run(&["status", "dev"]).code(0);
+    assert!(!after.stderr.contains("did not finish"), "{}", after.stderr);
+}
+
+#[test]
+fn mysql_a_swap_that_fails_leaves_the_target_as_it_was() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("swapfail");
+    let user = PwUser::new(&db, "swap-pw");
+    // A user without the ALTER privilege on the target may not move its tables: the swap
+    // fails after the target's views and triggers were dropped to make way.
+    mysql(
+        None,
+        &format!("REVOKE ALTER ON `{}`.* FROM '{}'@'%'", db.name, user.name),
+    );
+    let definer = format!("DEFINER = '{}'@'%'", user.name);
+    db.exec(&format!(
+        "CREATE TABLE t (x int); CREATE TABLE log (x int); INSERT INTO t VALUES (1), (2), (3); \
+         CREATE {definer} VIEW v AS SELECT x FROM t; CREATE {definer} VIEW w AS SELECT x FROM v; \
+         CREATE {definer} TRIGGER t_log AFTER INSERT ON t FOR EACH ROW INSERT INTO log VALUES (NEW.x);"
+    ));
+    let mut p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("DELETE FROM t WHERE x > 1");
+    let (schema, data) = (db.schema(), db.data());
+    p.set_var(
+        "DEV_DATABASE_URL",
+        &format!("mysql://{}:swap-pw@127.0.0.1:3306/{}", user.name, db.name),
+    );
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("could not be swapped; nothing was restored")
+        .stderr_has("ALTER command denied");
+    assert_eq!(
+        db.schema(),
+        schema,
+        "the dropped views and trigger are back"
+    );
+    assert_eq!(db.data(), data);
+    assert_eq!(scratch_databases(&db), "0");
+    let status = p.run(&["status", "dev"]).code(0);
+    assert!(
+        !status.stderr.contains("did not finish"),
+        "{}",
+        status.stderr
+    );
+}
+
 #[test]
 fn mysql_a_damaged_backup_is_caught_and_never_loaded() {
     if !server_up() {
