@@ -35,3 +35,31 @@ pub fn pause(name: &str) {
     #[cfg(not(debug_assertions))]
     let _ = name;
 }
+
+/// Reads through to `inner`, stopping at test point `name` once, before its second read: a run
+/// paused there has handed the first part of a stream on and is in the middle of loading it.
+pub struct PauseMidway<R> {
+    inner: R,
+    name: &'static str,
+    reads: u32,
+}
+
+impl<R> PauseMidway<R> {
+    pub fn new(inner: R, name: &'static str) -> PauseMidway<R> {
+        PauseMidway {
+            inner,
+            name,
+            reads: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for PauseMidway<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.reads == 1 {
+            pause(self.name);
+        }
+        self.reads = self.reads.saturating_add(1);
+        self.inner.read(buf)
+    }
+}

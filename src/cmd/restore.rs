@@ -20,7 +20,7 @@ use crate::ids;
 use crate::migrations::{MigrationState, describe};
 use crate::pipeline::{Compression, Decoder, VerifiedDecoder};
 use crate::plan;
-use crate::provider::{CommitOptions, Inspection, Provider, Source, Staged, StoredFile};
+use crate::provider::{CommitOptions, Inspection, Provider, Source, Staged};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 use crate::ui;
@@ -405,14 +405,7 @@ fn apply_inner(
             Some(e.one_line()),
         )
     })?;
-    if db.loads_on_commit() {
-        ui.ok(format!(
-            "Checked {}; it loads once the safety backup is taken",
-            record.id
-        ));
-    } else {
-        ui.ok(format!("Staged and checked {}", record.id));
-    }
+    ui.ok(format!("Staged and checked {}", record.id));
     let safety_started = std::time::Instant::now();
     let safety = safety_backup(session, env, db, options.safety_reason)?;
     let safety_took = safety_started.elapsed();
@@ -437,13 +430,14 @@ fn apply_inner(
         terminate_connections: options.terminate_connections,
     });
     drop(held);
-    // A failed commit of a provider that loads at commit (MySQL) may have changed the database
-    // halfway: said so, `status` keeps reporting it until a restore succeeds.
-    let detail = result.as_ref().err().map(|e| {
-        if db.loads_on_commit() {
-            format!("incomplete: {}", e.one_line())
+    // A commit that failed after it began to change the database (MySQL's, making views,
+    // triggers, routines and events again after its tables moved) left it incomplete: said so,
+    // `status` keeps reporting it until a restore succeeds.
+    let detail = result.as_ref().err().map(|f| {
+        if f.incomplete {
+            format!("incomplete: {}", f.error.one_line())
         } else {
-            e.one_line()
+            f.error.one_line()
         }
     });
     // The restore's own time, without the safety backup's: what later plans estimate from.
@@ -460,12 +454,12 @@ fn apply_inner(
         detail,
         timing,
     );
-    let inspection = result.map_err(|e| match &safety {
-        Some(s) => e.add_hint(format!(
+    let inspection = result.map_err(|f| match &safety {
+        Some(s) => f.error.add_hint(format!(
             "safety backup {s} holds the database as it was before this {}",
             options.event
         )),
-        None => e,
+        None => f.error,
     })?;
 
     let diffs = verify::compare_tables(record.provider, &record.tables, &inspection.tables);
@@ -619,20 +613,6 @@ fn stage<'a>(
     let path = session.store.locate(record)?.data;
     let migrations_table = env.migrations_table.as_deref();
     let decryption = crate::crypt::Decryption::of(session, record)?.map(std::sync::Arc::new);
-    if db.loads_on_commit() {
-        let stored = StoredFile {
-            path,
-            compression: record.compression,
-            sha256: record.sha256.clone(),
-            decryption,
-        };
-        return db.stage_restore(
-            record.format,
-            Source::Stored(&stored),
-            migrations_table,
-            jobs.unwrap_or(1),
-        );
-    }
     // pg_restore runs jobs in parallel only from a file it can seek in: a directory dump, or a
     // custom archive as it is or decoded to a work file first.
     let parallel = matches!(record.format, Format::Custom | Format::Directory);

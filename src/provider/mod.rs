@@ -132,47 +132,6 @@ pub enum Source<'a> {
     /// A dump on disk whose checksum was checked just before: a directory dump, or an
     /// uncompressed archive that the restore tool reads in parallel.
     Path(&'a Path),
-    /// A stored backup file, opened only when the data is needed (a restore that loads into
-    /// the database itself, at commit) and checked against its SHA-256 as it streams.
-    Stored(&'a StoredFile),
-}
-
-/// A backup file as stored: where, how compressed (and encrypted), and the SHA-256 its bytes
-/// must have.
-#[derive(Clone)]
-pub struct StoredFile {
-    pub path: std::path::PathBuf,
-    pub compression: Compression,
-    pub sha256: String,
-    pub decryption: Option<std::sync::Arc<crate::crypt::Decryption>>,
-}
-
-impl std::fmt::Debug for StoredFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredFile")
-            .field("path", &self.path)
-            .field("compression", &self.compression)
-            .field("encrypted", &self.decryption.is_some())
-            .finish()
-    }
-}
-
-impl StoredFile {
-    /// The decoded data, ending with an error if the stored bytes do not match the SHA-256.
-    pub fn open(&self) -> Result<crate::pipeline::VerifiedDecoder> {
-        let file = std::fs::File::open(&self.path).map_err(|e| {
-            Error::io(
-                crate::error::Kind::Verification,
-                "cannot open",
-                &self.path,
-                e,
-            )
-        })?;
-        let decrypt = self.decryption.as_ref().map(|d| d.decrypt());
-        let decoder = crate::pipeline::Decoder::new(file, self.compression, decrypt.as_ref())
-            .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
-        Ok(crate::pipeline::VerifiedDecoder::new(decoder, &self.sha256))
-    }
 }
 
 /// One database, reached through its URL.
@@ -215,12 +174,6 @@ pub trait Provider {
     /// The dump and restore tools this database would use, with their versions (`doctor`).
     fn tools_report(&self) -> Result<Option<String>> {
         Ok(None)
-    }
-
-    /// Whether [`Provider::stage_restore`] only prepares, and the data is loaded at commit
-    /// (MySQL, which cannot swap a whole database in): it is then given [`Source::Stored`].
-    fn loads_on_commit(&self) -> bool {
-        false
     }
 
     /// Loads the dump `source` somewhere it can be checked without touching the database, with
@@ -274,8 +227,36 @@ pub struct CommitOptions {
 /// A restore that is loaded and checked, waiting to replace the database's content.
 pub trait Staged {
     /// Replaces the database's content with the staged data; returns what the database then
-    /// holds, read back from it.
-    fn commit(self: Box<Self>, options: &CommitOptions) -> Result<Inspection>;
+    /// holds, read back from it (or from the very tables moved into it).
+    fn commit(self: Box<Self>, options: &CommitOptions) -> Result<Inspection, CommitFailed>;
+}
+
+/// A [`Staged::commit`] that failed: why, and whether it had begun to change the database,
+/// which it then left incomplete.
+#[derive(Debug)]
+pub struct CommitFailed {
+    pub error: Error,
+    pub incomplete: bool,
+}
+
+impl CommitFailed {
+    /// A failure after the database began to change.
+    pub fn incomplete(error: Error) -> CommitFailed {
+        CommitFailed {
+            error,
+            incomplete: true,
+        }
+    }
+}
+
+impl From<Error> for CommitFailed {
+    /// A failure before anything changed.
+    fn from(error: Error) -> CommitFailed {
+        CommitFailed {
+            error,
+            incomplete: false,
+        }
+    }
 }
 
 /// Opens the provider for a parsed URL.

@@ -10,16 +10,11 @@ use crate::error::{Error, Kind, Result};
 /// Runs `cmd`, with `source` on its stdin when it is a stream (a path is already among the
 /// command's arguments); the tool's exit code and stderr decide success.
 pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
-    let mut opened;
     let source: Option<&mut dyn Read> = match source {
         Source::Stream(s) => Some(s),
         Source::Path(p) => {
             cmd.arg(p);
             None
-        }
-        Source::Stored(f) => {
-            opened = f.open()?;
-            Some(&mut opened)
         }
     };
     let mut child = cmd

@@ -138,10 +138,20 @@ impl MyDb {
                 ));
             }
         }
+        // The order in which triggers of one table and event fire.
+        out.push(mysql(
+            None,
+            &format!(
+                "SELECT GROUP_CONCAT(TRIGGER_NAME ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER) \
+                 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}'",
+                self.name
+            ),
+        ));
         out.join("\n")
     }
 
-    /// `CHECKSUM TABLE` of every base table.
+    /// Row count and a checksum of the rows of every base table. Not `CHECKSUM TABLE`, which
+    /// MariaDB computes over whatever bytes a VIRTUAL column's slot holds.
     pub fn data(&self) -> BTreeMap<String, String> {
         let tables = mysql(
             None,
@@ -154,8 +164,17 @@ impl MyDb {
             .lines()
             .filter(|l| !l.is_empty())
             .map(|t| {
-                let row = self.exec(&format!("CHECKSUM TABLE `{t}` EXTENDED"));
-                let sum = row.split('\t').nth(1).unwrap_or("").to_string();
+                let columns = mysql(
+                    None,
+                    &format!(
+                        "SELECT GROUP_CONCAT(CONCAT('IFNULL(HEX(CONCAT(`', COLUMN_NAME, '`)), ''-'')') ORDER BY ORDINAL_POSITION) \
+                         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = '{t}'",
+                        self.name
+                    ),
+                );
+                let sum = self.exec(&format!(
+                    "SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', {columns}))), 0) FROM `{t}`"
+                ));
                 (t.to_string(), sum)
             })
             .collect()
@@ -206,6 +225,38 @@ INSERT INTO accounts (name, bio, avatar, balance, seen, profile)
 INSERT INTO events (account_id, kind) SELECT 1 + seq % 300, IF(seq % 2 = 0, 'login', NULL) FROM seq_1_to_700;
 CALL add_event(5);
 ALTER TABLE accounts AUTO_INCREMENT = 5000;
+CREATE TABLE shapes (
+    id int AUTO_INCREMENT PRIMARY KEY,
+    w int,
+    h int,
+    area int AS (w * h) STORED,
+    perim int AS (2 * (w + h)) VIRTUAL,
+    KEY shapes_area (area)
+);
+INSERT INTO shapes (w, h) SELECT seq, seq + 1 FROM seq_1_to_50;
+CREATE TABLE counters (k varchar(20) PRIMARY KEY, n int NOT NULL);
+INSERT INTO counters VALUES ('shapes', 50);
+DELIMITER ;;
+CREATE TRIGGER shapes_count AFTER INSERT ON shapes FOR EACH ROW BEGIN
+    UPDATE counters SET n = n + 1 WHERE k = 'shapes';
+    UPDATE counters SET n = n WHERE k = 'größe; ✓';
+END;;
+CREATE FUNCTION double_it(x int) RETURNS int DETERMINISTIC BEGIN DECLARE y int; SET y = x * 2; RETURN y; END;;
+DELIMITER ;
+CREATE TRIGGER shapes_first AFTER INSERT ON shapes FOR EACH ROW PRECEDES shapes_count UPDATE counters SET n = n WHERE k = 'first';
+CREATE VIEW a_rich_names AS SELECT name FROM rich;
+CREATE VIEW doubled AS SELECT id, double_it(id) AS twice FROM shapes;
+CREATE VIEW wide_shapes AS SELECT id, w, h FROM shapes WHERE w > 10 WITH CASCADED CHECK OPTION;
+SET time_zone = '+02:00';
+CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 03:00:00' ON COMPLETION PRESERVE DISABLE COMMENT 'tidy up' DO DELETE FROM audit WHERE account_id < 0;
+SET time_zone = DEFAULT;
+SET sql_mode = 'ANSI_QUOTES';
+CREATE PROCEDURE quoted() SELECT "name" FROM accounts LIMIT 1;
+SET sql_mode = DEFAULT;
+SET character_set_client = latin1, collation_connection = latin1_swedish_ci;
+CREATE TRIGGER events_latin1 BEFORE UPDATE ON events FOR EACH ROW SET NEW.kind = 'café';
+CREATE VIEW latin1_words AS SELECT 'naïve' AS word;
+SET NAMES utf8mb4;
 "#;
 
 fn project_with(envs: &[(&str, &MyDb)]) -> Project {
@@ -268,8 +319,17 @@ fn round_trip(compression: &str) {
     assert_eq!(target.data(), source.data());
     assert!(source.schema().contains("AUTO_INCREMENT=5000"));
 
-    // Over the original after damage: the same again, and a safety backup of the damage.
-    source.exec("DELETE FROM events WHERE id > 10; DROP VIEW rich;");
+    // Over the original after damage: the same again, and a safety backup of the damage. What
+    // the backup lacks goes; a view that is a table in the backup, and the other way round,
+    // change places.
+    source.exec(
+        "DELETE FROM events WHERE id > 10; CREATE OR REPLACE VIEW rich AS SELECT name FROM accounts WHERE balance > 200; \
+         DROP VIEW doubled; CREATE TABLE doubled (x int); DROP TABLE empty_one; CREATE VIEW empty_one AS SELECT 1 AS x; \
+         DROP TRIGGER shapes_first; DROP EVENT nightly; DROP PROCEDURE quoted; CREATE TABLE extra (x int); \
+         CREATE VIEW extra_v AS SELECT x FROM extra; CREATE PROCEDURE extra_p() SELECT 1; \
+         CREATE EVENT extra_e ON SCHEDULE EVERY 1 HOUR DO SELECT 1; \
+         CREATE TRIGGER extra_t BEFORE INSERT ON extra FOR EACH ROW SET NEW.x = 1;",
+    );
     let damaged = source.data();
     p.run(&["restore", "dev", "--from", &id, "--yes"])
         .code(0)
@@ -283,6 +343,17 @@ fn round_trip(compression: &str) {
         .expect("a safety backup");
     assert_eq!(safety["tables"]["events"]["rows"], 10);
     assert_ne!(damaged, source.data());
+    // The restored objects work: the views over a view and a function, the triggers in order.
+    assert_eq!(
+        source.exec("SELECT COUNT(*) FROM a_rich_names"),
+        source.exec("SELECT COUNT(*) FROM accounts WHERE balance > 100")
+    );
+    assert_eq!(source.exec("SELECT twice FROM doubled WHERE id = 3"), "6");
+    source.exec("INSERT INTO shapes (w, h) VALUES (2, 3)");
+    assert_eq!(
+        source.exec("SELECT n FROM counters WHERE k = 'shapes'"),
+        "51"
+    );
     // No scratch databases are left behind.
     let leftovers = mysql(
         None,
@@ -674,6 +745,198 @@ fn mysql_a_dump_that_cannot_load_here_leaves_the_target_untouched() {
         ),
     );
     assert_eq!(leftovers, "0");
+}
+
+/// How many databases faber-db made for itself beside `db` are there (`<db>__faber…`).
+fn scratch_databases(db: &MyDb) -> String {
+    mysql(
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber%'",
+            db.name
+        ),
+    )
+}
+
+/// Waits (up to 10 s) until no session uses one of `db`'s scratch databases: the server ends
+/// the session of a killed client in its own time.
+fn wait_for_no_scratch_sessions(db: &MyDb) {
+    let started = std::time::Instant::now();
+    while mysql(
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB LIKE '{}\\_\\_faber%'",
+            db.name
+        ),
+    ) != "0"
+    {
+        assert!(started.elapsed().as_secs() < 10, "a session stayed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn mysql_a_restore_killed_during_its_load_leaves_the_target_as_it_was() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("killload");
+    db.exec(SCHEMA);
+    // Enough data that the load is under way, and far from done, where it is stopped.
+    db.exec(
+        "CREATE TABLE bulk (id int PRIMARY KEY, pad varchar(200)); \
+         INSERT INTO bulk SELECT seq, REPEAT(MD5(seq), 6) FROM seq_1_to_20000;",
+    );
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let (backed_up_schema, backed_up_data) = (db.schema(), db.data());
+    db.exec(
+        "DELETE FROM bulk WHERE id > 100; INSERT INTO events (account_id) VALUES (1); \
+         CREATE TABLE newer (x int); CREATE VIEW newer_v AS SELECT x FROM newer;",
+    );
+    let (schema, data) = (db.schema(), db.data());
+    p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:during-load",
+    )
+    .signal(libc::SIGKILL);
+    assert_eq!(
+        db.schema(),
+        schema,
+        "every table, view, trigger, routine and event is still there"
+    );
+    assert_eq!(db.data(), data, "the old data is complete");
+    // The next restore drops what the killed one left, and restores.
+    wait_for_no_scratch_sessions(&db);
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stderr_has("left by an interrupted restore");
+    assert_eq!(db.schema(), backed_up_schema);
+    assert_eq!(db.data(), backed_up_data);
+    assert_eq!(scratch_databases(&db), "0");
+}
+
+#[test]
+fn mysql_a_restore_whose_file_is_removed_before_the_commit_restores_what_it_checked() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("gone");
+    db.exec(SCHEMA);
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let (schema, data) = (db.schema(), db.data());
+    db.exec("DELETE FROM events WHERE id > 10; DROP VIEW doubled;");
+    let file = p.data_file(&id);
+    let paused = p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    // Someone else removes the file the restore checked and loaded (`delete`, `cleanup`, a
+    // person) while it waits to commit.
+    std::fs::remove_file(&file).unwrap();
+    let out = paused.resume();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(db.schema(), schema);
+    assert_eq!(db.data(), data);
+    assert_eq!(scratch_databases(&db), "0");
+}
+
+#[test]
+fn mysql_a_restore_killed_after_swapping_the_tables_is_reported_and_the_next_one_finishes_it() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("window");
+    db.exec(SCHEMA);
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let (schema, data) = (db.schema(), db.data());
+    db.exec("DELETE FROM events WHERE id > 10; DROP VIEW doubled;");
+    p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:tables-swapped",
+    )
+    .signal(libc::SIGKILL);
+    // The tables are the backup's, all at once; the views, triggers, routines and events were
+    // not made again yet, and the replaced tables wait in a database of their own.
+    assert_eq!(db.data(), data);
+    assert_ne!(db.schema(), schema);
+    let old = mysql(
+        None,
+        &format!(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber\\_old\\_%'",
+            db.name
+        ),
+    );
+    assert_eq!(
+        mysql(Some(&old), "SELECT COUNT(*) FROM events"),
+        "10",
+        "the replaced rows"
+    );
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish")
+        .stderr_has(&format!("faber-db restore dev --from {id}"));
+    wait_for_no_scratch_sessions(&db);
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stderr_has("left by an interrupted restore");
+    assert_eq!(db.schema(), schema);
+    assert_eq!(db.data(), data);
+    assert_eq!(scratch_databases(&db), "0");
+    let after = p.run(&["status", "dev"]).code(0);
+    assert!(!after.stderr.contains("did not finish"), "{}", after.stderr);
+}
+
+#[test]
+fn mysql_a_swap_that_fails_leaves_the_target_as_it_was() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("swapfail");
+    let user = PwUser::new(&db, "swap-pw");
+    // A user without the ALTER privilege on the target may not move its tables: the swap
+    // fails after the target's views and triggers were dropped to make way.
+    mysql(
+        None,
+        &format!("REVOKE ALTER ON `{}`.* FROM '{}'@'%'", db.name, user.name),
+    );
+    let definer = format!("DEFINER = '{}'@'%'", user.name);
+    db.exec(&format!(
+        "CREATE TABLE t (x int); CREATE TABLE log (x int); INSERT INTO t VALUES (1), (2), (3); \
+         CREATE {definer} VIEW v AS SELECT x FROM t; CREATE {definer} VIEW w AS SELECT x FROM v; \
+         CREATE {definer} TRIGGER t_log AFTER INSERT ON t FOR EACH ROW INSERT INTO log VALUES (NEW.x);"
+    ));
+    let mut p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("DELETE FROM t WHERE x > 1");
+    let (schema, data) = (db.schema(), db.data());
+    p.set_var(
+        "DEV_DATABASE_URL",
+        &format!("mysql://{}:swap-pw@127.0.0.1:3306/{}", user.name, db.name),
+    );
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("could not be swapped; nothing was restored")
+        .stderr_has("ALTER command denied");
+    assert_eq!(
+        db.schema(),
+        schema,
+        "the dropped views and trigger are back"
+    );
+    assert_eq!(db.data(), data);
+    assert_eq!(scratch_databases(&db), "0");
+    let status = p.run(&["status", "dev"]).code(0);
+    assert!(
+        !status.stderr.contains("did not finish"),
+        "{}",
+        status.stderr
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! options; the password goes in `MYSQL_PWD` and never in an argument list.
 
 mod counter;
+mod objects;
 mod restore;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ const INSTALL_HINT: &str = "install the MySQL/MariaDB client tools: `apt-get ins
 
 /// Rows of text columns as the client prints them (`None` for NULL).
 type Rows = Vec<Vec<Option<String>>>;
+
+/// Rows as the bytes the server sent, which need not be UTF-8.
+type RawRows = Vec<Vec<Option<Vec<u8>>>>;
 
 pub struct Mysql {
     conn: ConnParams,
@@ -180,6 +184,18 @@ impl Mysql {
 
     /// Runs `sql` in `db` (or in no database); rows of text columns (`None` for NULL).
     fn query_in(&self, db: Option<&str>, sql: &str) -> Result<Rows> {
+        Ok(parse_rows(&String::from_utf8_lossy(
+            &self.query_bytes_in(db, sql)?,
+        )))
+    }
+
+    /// Runs `sql` in `db` (or in no database); rows of byte columns, as the server sent them.
+    fn query_raw_in(&self, db: Option<&str>, sql: &str) -> Result<RawRows> {
+        Ok(parse_raw_rows(&self.query_bytes_in(db, sql)?))
+    }
+
+    /// Runs `sql` in `db` (or in no database); what the client printed.
+    fn query_bytes_in(&self, db: Option<&str>, sql: &str) -> Result<Vec<u8>> {
         let mut cmd = self.client(db)?;
         let out = cmd.arg("--execute").arg(sql).output().map_err(|e| {
             Error::new(Kind::ToolNotFound, "cannot run the mysql client").caused_by(e)
@@ -187,7 +203,33 @@ impl Mysql {
         if !out.status.success() {
             return Err(self.client_error(db, &String::from_utf8_lossy(&out.stderr)));
         }
-        Ok(parse_rows(&String::from_utf8_lossy(&out.stdout)))
+        Ok(out.stdout)
+    }
+
+    /// Runs the statements of `script` in `db` (or in no database), given to the client on its
+    /// stdin as a dump is (so `DELIMITER` works); the client stops at the first failing one.
+    fn run_script(&self, db: Option<&str>, script: &[u8]) -> Result<()> {
+        let mut child = self
+            .client(db)?
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Error::new(Kind::ToolNotFound, "cannot run the mysql client").caused_by(e)
+            })?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let script = script.to_vec();
+        // Written on a thread of its own: the client's stderr is read meanwhile.
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &script));
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::new(Kind::Tool, "the mysql client did not finish").caused_by(e))?;
+        let written = writer.join().unwrap_or(Ok(()));
+        if !out.status.success() {
+            return Err(self.client_error(db, &String::from_utf8_lossy(&out.stderr)));
+        }
+        written.map_err(|e| Error::tool("cannot give the mysql client its statements").caused_by(e))
     }
 
     fn scalar_in(&self, db: Option<&str>, sql: &str) -> Result<String> {
@@ -201,10 +243,17 @@ impl Mysql {
     /// An error from a client tool: a failed connection (access denied, unknown database,
     /// server unreachable) is exit 3 with the server's words.
     fn client_error(&self, db: Option<&str>, stderr: &str) -> Error {
-        let message = stderr
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with("Warning") && !l.contains("[Warning]"))
+        // Where the client runs several statements, it frames the failing one in dashes before
+        // its `ERROR` line.
+        let lines = || {
+            stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("Warning") && !l.contains("[Warning]"))
+        };
+        let message = lines()
+            .find(|l| l.starts_with("ERROR "))
+            .or_else(|| lines().next())
             .unwrap_or("the client failed");
         let code = error_code(message);
         if code == Some(1205) {
@@ -450,29 +499,46 @@ fn error_code(message: &str) -> Option<u32> {
 /// Rows as `--batch` prints them: tab-separated, with `\t`, `\n`, `\\` and `\0` escaped and
 /// `NULL` for NULL.
 fn parse_rows(text: &str) -> Rows {
-    text.lines()
-        .map(|line| {
-            line.split('\t')
-                .map(|field| (field != "NULL").then(|| unescape(field)))
+    parse_raw_rows(text.as_bytes())
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|field| field.map(|f| String::from_utf8_lossy(&f).into_owned()))
                 .collect()
         })
         .collect()
 }
 
-fn unescape(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut chars = field.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
+/// [`parse_rows`] for bytes in any character set (the escapes are ASCII in all of them the
+/// client prints).
+fn parse_raw_rows(text: &[u8]) -> RawRows {
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    if text.is_empty() {
+        return RawRows::new();
+    }
+    text.split(|&b| b == b'\n')
+        .map(|line| {
+            line.split(|&b| b == b'\t')
+                .map(|field| (field != b"NULL").then(|| unescape(field)))
+                .collect()
+        })
+        .collect()
+}
+
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut bytes = field.iter();
+    while let Some(&b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
             continue;
         }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('0') => out.push('\0'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
+        match bytes.next() {
+            Some(b't') => out.push(b'\t'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b'0') => out.push(0),
+            Some(&other) => out.push(other),
+            None => out.push(b'\\'),
         }
     }
     out
@@ -669,10 +735,6 @@ impl Provider for Mysql {
             .into_iter()
             .map(|name| PathBuf::from(format!("database {name}")))
             .collect())
-    }
-
-    fn loads_on_commit(&self) -> bool {
-        true
     }
 
     fn stage_restore<'a>(

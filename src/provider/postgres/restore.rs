@@ -7,7 +7,7 @@ use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::tool::{feed, random_suffix, scratch_stem};
-use crate::provider::{CommitOptions, Inspection, Provider, Source, Staged, Tables};
+use crate::provider::{CommitFailed, CommitOptions, Inspection, Provider, Source, Staged, Tables};
 
 /// Settings whose stored value is a list, given back as written (not as one quoted string).
 const LIST_SETTINGS: [&str; 5] = [
@@ -292,7 +292,7 @@ struct StagedPostgres<'a> {
 }
 
 impl Staged for StagedPostgres<'_> {
-    fn commit(mut self: Box<Self>, options: &CommitOptions) -> Result<Inspection> {
+    fn commit(mut self: Box<Self>, options: &CommitOptions) -> Result<Inspection, CommitFailed> {
         let pg = self.scratch.pg;
         let target = pg.conn.dbname.clone();
         let sessions = format!(
@@ -308,7 +308,8 @@ impl Staged for StagedPostgres<'_> {
         let others = pg.scalar(MAINTENANCE_DB, &format!("SELECT count(*) {sessions}"))?;
         if others != "0" {
             return Err(Error::new(Kind::Busy, format!("{others} other sessions are connected to {target}; nothing was restored"))
-                .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again"));
+                .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again")
+                .into());
         }
         let exists = pg.exists()?;
         let old = scratch_name(&target, "old");
@@ -347,6 +348,6 @@ impl Staged for StagedPostgres<'_> {
                     .with_hint(format!("drop it by hand: DROP DATABASE \"{old}\""))
                 })?;
         }
-        pg.inspect_db(&target, self.migrations_table.as_deref(), true)
+        Ok(pg.inspect_db(&target, self.migrations_table.as_deref(), true)?)
     }
 }

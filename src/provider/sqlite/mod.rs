@@ -299,9 +299,6 @@ impl Provider for Sqlite {
                     .map_err(|e| Error::io(Kind::Verification, "cannot open", path, e))?;
                 restore::stage(self, format, &mut file, migrations_table)
             }
-            Source::Stored(stored) => {
-                restore::stage(self, format, &mut stored.open()?, migrations_table)
-            }
         }
     }
 }

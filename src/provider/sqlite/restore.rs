@@ -19,7 +19,7 @@ use super::{BUSY_TIMEOUT, Sqlite};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::fsutil::{self, PartialFile};
-use crate::provider::{CommitOptions, Inspection, Staged};
+use crate::provider::{CommitFailed, CommitOptions, Inspection, Staged};
 
 /// Side files SQLite keeps beside a database.
 const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
@@ -122,7 +122,7 @@ struct StagedSqlite<'a> {
 }
 
 impl Staged for StagedSqlite<'_> {
-    fn commit(self: Box<Self>, _options: &CommitOptions) -> Result<Inspection> {
+    fn commit(self: Box<Self>, _options: &CommitOptions) -> Result<Inspection, CommitFailed> {
         let db = self.db;
         match open_for_restore(db, &self.target)? {
             Some(live) => {
@@ -142,7 +142,7 @@ impl Staged for StagedSqlite<'_> {
             .with_hint("the link changed during the restore; check it, then restore again"));
         }
         // What the database holds now, read back from it.
-        db.inspect_counted(self.migrations_table.as_deref())
+        Ok(db.inspect_counted(self.migrations_table.as_deref())?)
     }
 }
 
