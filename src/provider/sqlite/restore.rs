@@ -139,7 +139,8 @@ impl Staged for StagedSqlite<'_> {
                 db.path.display(),
                 self.target.display()
             ))
-            .with_hint("the link changed during the restore; check it, then restore again"));
+            .with_hint("the link changed during the restore; check it, then restore again")
+            .into());
         }
         // What the database holds now, read back from it.
         Ok(db.inspect_counted(self.migrations_table.as_deref())?)
