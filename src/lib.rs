@@ -27,6 +27,7 @@ pub mod provider;
 pub mod registry;
 pub mod removal;
 pub mod retention;
+pub mod scratch;
 pub mod session;
 pub mod sqlscan;
 pub mod testpoint;

@@ -222,6 +222,7 @@ impl Session<'_> {
             &url,
             provider::Options {
                 row_count_max_table_size: env.row_count_max_table_size,
+                ledger: Some(crate::scratch::Ledger::new(self.store.dir())),
             },
         )?;
         Ok((url, provider))

@@ -229,6 +229,33 @@ pub fn take(session: &Session, env: &Environment, request: &Request) -> Result<B
     write(session, env, request, prepared)
 }
 
+/// Checks that a safety backup of `env` (reason `reason`) could be taken now — connection,
+/// tools, keys, free space — without taking it: for a restore that takes it after its swap.
+pub fn check_automatic(session: &Session, env: &Environment, reason: &str) -> Result<()> {
+    prepare_to_write(session, env, &Request::automatic(env, reason)).map(|_| ())
+}
+
+/// The safety backup (reason `reason`) of the data a restore of `env` set aside at its swap:
+/// taken from `replaced`, and recorded as a backup of `env`'s database as it was just before.
+pub fn take_replaced(
+    session: &Session,
+    env: &Environment,
+    reason: &str,
+    replaced: &dyn crate::provider::Replaced,
+) -> Result<BackupRecord> {
+    let request = Request::automatic(env, reason);
+    let prepared = logged(session, env, || {
+        fits(prepare_from(
+            session,
+            env,
+            &request,
+            replaced.provider(),
+            format!("{} (set aside at the swap)", replaced.describe()),
+        )?)
+    })?;
+    write(session, env, &request, prepared)
+}
+
 /// Runs `step` of a backup of `env`: a failure is said as an interruption when Ctrl-C caused
 /// it, and written to the audit log.
 fn logged<T>(session: &Session, env: &Environment, step: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -308,7 +335,11 @@ impl Plan {
 /// [`prepare`], failing (exit 2) when the destination has too little room: before anything is
 /// asked or written.
 fn prepare_to_write(session: &Session, env: &Environment, request: &Request) -> Result<Prepared> {
-    let prepared = prepare(session, env, request)?;
+    fits(prepare(session, env, request)?)
+}
+
+/// A prepared backup, unless the destination has too little room for it (exit 2).
+fn fits(prepared: Prepared) -> Result<Prepared> {
     match prepared.plan.space_shortfall() {
         Some(e) => Err(e),
         None => Ok(prepared),
@@ -319,9 +350,21 @@ fn prepare_to_write(session: &Session, env: &Environment, request: &Request) -> 
 /// and the tools, the database's size and the free space; and the plan made of them. Changes
 /// nothing on disk.
 fn prepare(session: &Session, env: &Environment, request: &Request) -> Result<Prepared> {
+    let (url, db) = session.provider(env)?;
+    prepare_from(session, env, request, db, url.redacted())
+}
+
+/// [`prepare`] of a backup of `env` taken from `db` (shown as `shown`): the environment's own
+/// database, or the data a restore set aside (see [`take_replaced`]).
+fn prepare_from(
+    session: &Session,
+    env: &Environment,
+    request: &Request,
+    db: Box<dyn Provider>,
+    shown: String,
+) -> Result<Prepared> {
     let started = Instant::now();
     let ui = &session.ctx.ui;
-    let (url, db) = session.provider(env)?;
     let format = resolve_format(request.format, env, db.as_ref())?;
     // Encryption that is asked for must be usable before anything is dumped: never plaintext.
     let recipients = crypt::recipients(session, env)?;
@@ -333,10 +376,7 @@ fn prepare(session: &Session, env: &Environment, request: &Request) -> Result<Pr
         .with_hint("use --format sql or --format custom for this environment's backups"));
     }
     let server_version = db.check_connection()?;
-    ui.ok(format!(
-        "Connected to {} ({server_version})",
-        url.redacted()
-    ));
+    ui.ok(format!("Connected to {shown} ({server_version})"));
     let tools = db.tools_report()?;
 
     let compression = resolve_compression(request.compression, format, env);

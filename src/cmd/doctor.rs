@@ -112,6 +112,57 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
         }
     }
 
+    // Scratch databases that killed runs left on the servers (see crate::scratch). A repair
+    // drops those the ledger proves ours; data a restore set aside without its safety backup is
+    // never dropped: it is the only copy.
+    if args.repair {
+        for env in session.config.environments.values() {
+            let Ok((_, db)) = session.provider(env) else {
+                continue;
+            };
+            match db.sweep_scratch() {
+                Ok(dropped) => {
+                    for name in dropped {
+                        ui.ok(format!(
+                            "Dropped database {name}, left by an interrupted run"
+                        ));
+                    }
+                }
+                Err(e) => say(
+                    "problem",
+                    format!("scratch databases of {}", env.name),
+                    e.one_line(),
+                ),
+            }
+        }
+    }
+    for (entry, alive) in crate::scratch::Ledger::new(session.store.dir()).all() {
+        if alive {
+            continue;
+        }
+        let check = format!("database {} on {}", entry.name, entry.server);
+        if entry.may_drop() {
+            say(
+                "warning",
+                check,
+                format!(
+                    "a scratch database ({}) left by a killed run; the next restore or verify \
+                     --deep on that server, or `faber-db doctor --repair`, drops it",
+                    entry.purpose.as_str()
+                ),
+            );
+        } else {
+            say(
+                "problem",
+                check,
+                "holds the data a restore replaced, set aside before its safety backup was \
+                 taken (the run was stopped): the only copy of it. Back it up, rename it to keep \
+                 it, or drop it; faber-db forgets it once it is gone"
+                    .into(),
+            );
+        }
+    }
+
     // The registry, and what lies in the backup directory.
     let manifests = read_manifests(session);
     let registry = session.store.load();

@@ -155,6 +155,9 @@ pub struct Plan {
 pub struct SafetyPlan {
     pub reason: &'static str,
     pub estimate: plan::Estimate,
+    /// Taken after the swap, of the data it sets aside (PostgreSQL, MySQL); else before the
+    /// database is touched.
+    pub after_swap: bool,
 }
 
 /// The plan of restoring `record` into `env`'s database `db`, with a safety backup of reason
@@ -187,7 +190,11 @@ pub fn plan(
                 compression,
                 db.size_estimate()?,
             );
-            Some(SafetyPlan { reason, estimate })
+            Some(SafetyPlan {
+                reason,
+                estimate,
+                after_swap: db.sets_replaced_aside(),
+            })
         }
         _ => None,
     };
@@ -233,8 +240,13 @@ pub fn print_plan(session: &Session, title: &str, plan: &Plan) {
     ));
     let safety = match &plan.safety_backup {
         Some(s) => format!(
-            "a {} backup first: about {} in about {} ({})",
+            "a {} backup {}: about {} in about {} ({})",
             s.reason,
+            if s.after_swap {
+                "of the data the swap sets aside, where no session reaches it"
+            } else {
+                "first"
+            },
             ui::size(s.estimate.size_bytes),
             ui::duration_ms(s.estimate.duration_ms),
             s.estimate.describe()
@@ -406,8 +418,27 @@ fn apply_inner(
         )
     })?;
     ui.ok(format!("Staged and checked {}", record.id));
+    // Where the swap sets the replaced data aside (PostgreSQL, MySQL), the safety backup is taken
+    // of that, after the swap: no write made before it can be missing from it. What it needs is
+    // checked now — connection, tools, keys, room — so that it fails for no reason known in
+    // advance. Elsewhere (SQLite) it is taken now, before the database is touched.
+    let after_swap = match options.safety_reason {
+        Some(reason) if db.sets_replaced_aside() && db.exists()? => {
+            backup::check_automatic(session, env, reason).map_err(|e| {
+                e.add_hint(
+                    "nothing was restored: the safety backup taken after the swap could not be",
+                )
+            })?;
+            true
+        }
+        _ => false,
+    };
     let safety_started = std::time::Instant::now();
-    let safety = safety_backup(session, env, db, options.safety_reason)?;
+    let safety = if after_swap {
+        None
+    } else {
+        safety_backup(session, env, db, options.safety_reason)?
+    };
     let safety_took = safety_started.elapsed();
     // The last moment to stop without changing anything: a signal during the safety backup
     // stops the restore here, even if the backup itself finished.
@@ -415,13 +446,18 @@ fn apply_inner(
     committing.set(true);
     // Said before the database is touched: a run killed from here on leaves this as the last
     // word of the environment's history, and `status` reports the restore as interrupted.
+    let detail = match (&safety, after_swap) {
+        (Some(s), _) => Some(format!("safety backup {s}")),
+        (None, true) => Some(REPLACED_SET_ASIDE.to_string()),
+        (None, false) => None,
+    };
     cmd::log_event(
         session,
         commit_event(options.event),
         Some(&env.name),
         Some(&record.id),
         true,
-        safety.as_ref().map(|s| format!("safety backup {s}")),
+        detail,
     );
     crate::testpoint::pause("restore:before-commit");
     // A signal from here on is noted and waits: the database is never left half-changed.
@@ -433,34 +469,56 @@ fn apply_inner(
     // A commit that failed after it began to change the database (MySQL's, making views,
     // triggers, routines and events again after its tables moved) left it incomplete: said so,
     // `status` keeps reporting it until a restore succeeds.
-    let detail = result.as_ref().err().map(|f| {
-        if f.incomplete {
-            format!("incomplete: {}", f.error.one_line())
-        } else {
-            f.error.one_line()
-        }
-    });
     // The restore's own time, without the safety backup's: what later plans estimate from.
     let timing = result.is_ok().then(|| crate::registry::Timing {
         duration_ms: started.elapsed().saturating_sub(safety_took).as_millis() as u64,
         bytes: record.raw_size_bytes,
     });
-    cmd::log_timed_event(
-        session,
-        options.event,
-        Some(&env.name),
-        Some(&record.id),
-        result.is_ok(),
-        detail,
-        timing,
-    );
-    let inspection = result.map_err(|f| match &safety {
-        Some(s) => f.error.add_hint(format!(
-            "safety backup {s} holds the database as it was before this {}",
-            options.event
-        )),
-        None => f.error,
-    })?;
+    let log = |ok: bool, detail: Option<String>| {
+        cmd::log_timed_event(
+            session,
+            options.event,
+            Some(&env.name),
+            Some(&record.id),
+            ok,
+            detail,
+            if ok { timing } else { None },
+        )
+    };
+    let committed = match result {
+        Ok(c) => c,
+        Err(f) => {
+            log(
+                false,
+                Some(if f.incomplete {
+                    format!("incomplete: {}", f.error.one_line())
+                } else {
+                    f.error.one_line()
+                }),
+            );
+            return Err(match &safety {
+                Some(s) => f.error.add_hint(format!(
+                    "safety backup {s} holds the database as it was before this {}",
+                    options.event
+                )),
+                None => f.error,
+            });
+        }
+    };
+    let inspection = committed.inspection;
+    // The outcome is logged once the data the swap set aside is safe: until then, `status`
+    // says where it is.
+    let safety = match committed.replaced {
+        Some(replaced) => match safety_of_replaced(session, env, options, replaced) {
+            Ok(s) => s,
+            Err(e) => {
+                log(true, Some(e.one_line()));
+                return Err(e);
+            }
+        },
+        None => safety,
+    };
+    log(true, None);
 
     let diffs = verify::compare_tables(record.provider, &record.tables, &inspection.tables);
     let mismatch_known = record.status == Status::Mismatch;
@@ -558,6 +616,56 @@ pub fn warn_mismatch(session: &Session, record: &BackupRecord) {
          (the checksum holds); restoring it because it was named — check the data afterwards",
         record.id
     ));
+}
+
+/// What the audit log says of a restore whose safety backup comes after the swap, when the swap
+/// begins (and `status` repeats if the run is killed).
+pub const REPLACED_SET_ASIDE: &str =
+    "the data it replaces is set aside at the swap for its safety backup (see `faber-db doctor`)";
+
+/// Takes the safety backup of the data the swap set aside, then drops that data; with
+/// `--no-safety-backup`, just drops it. A safety backup that fails leaves the data where it is,
+/// and the error says where.
+fn safety_of_replaced(
+    session: &Session,
+    env: &Environment,
+    options: &Options,
+    replaced: Box<dyn crate::provider::Replaced>,
+) -> Result<Option<String>> {
+    let ui = &session.ctx.ui;
+    let Some(reason) = options.safety_reason else {
+        if let Err(e) = replaced.discard() {
+            ui.warn(e.one_line());
+        }
+        return Ok(None);
+    };
+    let where_ = replaced.describe();
+    let record = backup::take_replaced(session, env, reason, replaced.as_ref()).map_err(|e| {
+        let mut err = Error::new(
+            e.kind(),
+            format!(
+                "the {} is in place, but the safety backup of the data it replaced failed: {}",
+                options.event,
+                e.message()
+            ),
+        );
+        for c in e.causes() {
+            err = err.caused_by(c);
+        }
+        err.with_hint(format!(
+            "that data is kept in {where_}: back it up by hand (or drop it once it is not needed); \
+             `faber-db doctor` lists it"
+        ))
+    })?;
+    ui.ok(format!(
+        "Safety backup {} holds the data as it was at the swap ({where_}, which no session could \
+         reach, now dropped)",
+        record.id
+    ));
+    if let Err(e) = replaced.discard() {
+        ui.warn(e.one_line());
+    }
+    Ok(Some(record.id))
 }
 
 /// Takes the safety backup (reason `reason`) of the current database. A database that does not

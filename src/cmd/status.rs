@@ -244,7 +244,11 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
             s.environment,
             i.detail
                 .as_deref()
-                .map(|d| format!(" ({d} holds the data from before)"))
+                .map(|d| if d.starts_with("safety backup ") {
+                    format!(" ({d} holds the data from before)")
+                } else {
+                    format!(" ({d})")
+                })
                 .unwrap_or_default()
         ));
     }

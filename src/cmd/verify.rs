@@ -601,6 +601,12 @@ fn structure(
             record.provider.as_str()
         )));
     }
+    // What killed runs left on this server goes first (only what the ledger proves ours).
+    for name in db.sweep_scratch()? {
+        session.ctx.ui.warn(format!(
+            "dropped database {name}, left by an interrupted run"
+        ));
+    }
     let (integrity_check, tables) = db.deep_check(record.format, source, 1)?;
     Ok(StructureCheck {
         integrity_check,

@@ -75,10 +75,13 @@ pub fn as_named_in(kind: ProviderKind, expected: &Tables, found: &Tables) -> Tab
 }
 
 /// How a provider is to go about its work, from the environment's config.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Tables larger than this get estimated row counts.
     pub row_count_max_table_size: u64,
+    /// Where the scratch databases it creates are recorded (see [`crate::scratch`]); without
+    /// one, it creates none.
+    pub ledger: Option<crate::scratch::Ledger>,
 }
 
 pub type Tables = BTreeMap<String, TableStats>;
@@ -186,6 +189,19 @@ pub trait Provider {
         jobs: u32,
     ) -> Result<Box<dyn Staged + 'a>>;
 
+    /// Whether a commit sets the data it replaces aside, where no application reaches it, rather
+    /// than destroying it (see [`Committed::replaced`]): the safety backup is then taken of that,
+    /// after the swap, and no write made before the swap can miss it.
+    fn sets_replaced_aside(&self) -> bool {
+        false
+    }
+
+    /// Drops the scratch databases that killed runs left on this server, as the project's
+    /// ledger proves them ours (see [`crate::scratch`]); returns their names.
+    fn sweep_scratch(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Loads the dump somewhere scratch, returns its integrity verdict and per-table row counts,
     /// and removes it again (`verify --deep` of server databases).
     fn deep_check(
@@ -224,11 +240,32 @@ pub struct CommitOptions {
     pub terminate_connections: bool,
 }
 
+/// What a commit did: what the database holds now, and the data it replaced when that was set
+/// aside (PostgreSQL, MySQL) rather than destroyed.
+pub struct Committed {
+    pub inspection: Inspection,
+    pub replaced: Option<Box<dyn Replaced>>,
+}
+
+/// The data a restore replaced, set aside under a scratch name no application uses, complete as
+/// it was at the swap, until its safety backup is taken. Dropped without [`Replaced::discard`],
+/// it stays, recorded in the ledger as not to be dropped (`doctor` reports it).
+pub trait Replaced {
+    /// The replaced data as a database to back up; it records itself under the target's name.
+    fn provider(&self) -> Box<dyn Provider>;
+
+    /// Where it is kept, as said to a user.
+    fn describe(&self) -> String;
+
+    /// Its safety backup is registered, or none is wanted: drops it.
+    fn discard(self: Box<Self>) -> Result<()>;
+}
+
 /// A restore that is loaded and checked, waiting to replace the database's content.
 pub trait Staged {
     /// Replaces the database's content with the staged data; returns what the database then
     /// holds, read back from it (or from the very tables moved into it).
-    fn commit(self: Box<Self>, options: &CommitOptions) -> Result<Inspection, CommitFailed>;
+    fn commit(self: Box<Self>, options: &CommitOptions) -> Result<Committed, CommitFailed>;
 }
 
 /// A [`Staged::commit`] that failed: why, and whether it had begun to change the database,

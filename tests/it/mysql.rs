@@ -888,9 +888,20 @@ fn mysql_a_restore_killed_after_swapping_the_tables_is_reported_and_the_next_one
         .stderr_has("left by an interrupted restore");
     assert_eq!(db.schema(), schema);
     assert_eq!(db.data(), data);
-    assert_eq!(scratch_databases(&db), "0");
     let after = p.run(&["status", "dev"]).code(0);
     assert!(!after.stderr.contains("did not finish"), "{}", after.stderr);
+    // The replaced tables had no safety backup yet: they are the only copy, which no sweep
+    // drops, and doctor says where they are until a human decides.
+    assert_eq!(scratch_databases(&db), "1");
+    assert_eq!(mysql(Some(&old), "SELECT COUNT(*) FROM events"), "10");
+    p.run(&["doctor"])
+        .code(5)
+        .stdout_has(&format!("database {old}"))
+        .stdout_has("the only copy");
+    mysql(None, &format!("DROP DATABASE `{old}`"));
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+    assert_eq!(scratch_databases(&db), "0");
+    p.run(&["doctor"]).code(0).stdout_lacks("the only copy");
 }
 
 #[test]
@@ -1105,4 +1116,116 @@ fn mysql_any_identifier_is_counted_restored_and_verified() {
     p.run(&["restore", "dev", "--from", "latest", "--yes"])
         .code(0)
         .stdout_has("row counts match the manifest");
+}
+
+/// Names of the databases whose names begin with `prefix`, comma-separated.
+fn databases_like(prefix: &str) -> String {
+    mysql(
+        None,
+        &format!(
+            "SELECT COALESCE(GROUP_CONCAT(SCHEMA_NAME ORDER BY SCHEMA_NAME), '') FROM \
+             information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, {}) = '{prefix}'",
+            prefix.len()
+        ),
+    )
+}
+
+#[test]
+fn mysql_only_scratch_databases_of_this_project_are_dropped_never_a_look_alike_or_a_live_runs() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("lookalike");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);");
+    // A user's database that merely looks like one of faber-db's.
+    let archive = format!("{}__faber_archive_2023", db.name);
+    mysql(None, &format!("CREATE DATABASE `{archive}`"));
+    let _archive = MyDb {
+        name: archive.clone(),
+    };
+    // Two environments of the same database: their restores do not wait for each other.
+    let p = project_with(&[("dev", &db), ("twin", &db)]);
+    let id = p.backup(&["dev"]);
+    let twin = p.paused_at(
+        &["restore", "twin", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    assert!(databases_like(&format!("{}__faber_restore_", db.name)).contains("restore"));
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+    let out = twin.resume();
+    assert!(
+        out.status.success(),
+        "the other run's staged database was left alone: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(databases_like(&archive), archive, "the look-alike stays");
+    p.run(&["verify", &id, "--deep"]).code(0);
+    assert_eq!(databases_like(&archive), archive, "the look-alike stays");
+    assert_eq!(databases_like(&format!("{}__faber_r", db.name)), "");
+}
+
+#[test]
+fn mysql_a_killed_deep_verify_leaves_a_copy_that_doctor_reports_and_the_next_run_drops() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("deepkill");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    crate::reliability::kill_at(&p, &["verify", &id, "--deep"], "verify:deep-loaded");
+    let leftover = databases_like(&format!("{}__faber_verify_", db.name));
+    assert!(!leftover.is_empty());
+    p.run(&["doctor"])
+        .code(0)
+        .stderr_has(&format!("database {leftover}"))
+        .stderr_has("left by a killed run");
+    wait_for_no_scratch_sessions(&db);
+    p.run(&["verify", &id, "--deep"])
+        .code(0)
+        .stderr_has(&format!("dropped database {leftover}"));
+    assert_eq!(scratch_databases(&db), "0");
+    p.run(&["doctor"])
+        .code(0)
+        .stderr_lacks("left by a killed run");
+}
+
+#[test]
+fn mysql_no_write_made_before_the_swap_is_missing_from_the_safety_backup() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("nolost");
+    db.exec(SCHEMA);
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let restore = p.paused_at(
+        &["--json", "restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    // Acknowledged to a short-lived connection while the restore is staged and checked.
+    db.exec("INSERT INTO events (account_id, kind) VALUES (1, 'after the backup');");
+    let (schema, data) = (db.schema(), db.data());
+    let out = restore.resume();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(
+        db.exec("SELECT COUNT(*) FROM events WHERE kind = 'after the backup'"),
+        "0"
+    );
+    // The safety backup is the database as it was at the swap: that row, and every view,
+    // trigger, routine and event.
+    let safety = doc["safety_backup"].as_str().unwrap().to_string();
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        &safety,
+        "--yes",
+        "--no-safety-backup",
+    ])
+    .code(0);
+    assert_eq!(db.schema(), schema);
+    assert_eq!(db.data(), data);
+    assert_eq!(scratch_databases(&db), "0");
 }

@@ -973,22 +973,188 @@ fn pg_leftovers_of_a_killed_restore_are_swept_and_odd_names_work() {
         .with_var("PGPORT", "1")
         .with_var("PGDATABASE", "nowhere");
     let id = p.backup(&["dev", "--format", "custom"]);
-    // A scratch database as a killed restore would leave it.
+    // A restore killed with its scratch database loaded: the next one drops it.
+    crate::reliability::kill_at(
+        &p,
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
     let stem: String = odd.chars().take(30).collect();
-    let leftover = format!("{stem}__faber_restore_dead");
-    psql(&admin_url(), &format!("CREATE DATABASE \"{leftover}\""));
+    let scratch = |like: &str| {
+        psql(
+            &admin_url(),
+            &format!(
+                "SELECT coalesce(string_agg(datname, ','), '') FROM pg_database WHERE datname LIKE '{}'",
+                like.replace('_', "\\_")
+            ),
+        )
+    };
+    let leftover = scratch(&format!("{stem}__faber_restore_%"));
+    assert!(
+        !leftover.is_empty(),
+        "the killed run left its scratch database"
+    );
     psql(url.as_str(), "DELETE FROM t");
     p.run(&["restore", "dev", "--from", &id, "--yes"])
         .code(0)
         .stderr_has(&leftover);
     assert_eq!(psql(url.as_str(), "SELECT count(*) FROM t"), "3");
-    let left = psql(
-        &admin_url(),
-        &format!("SELECT count(*) FROM pg_database WHERE datname = '{leftover}'"),
-    );
-    assert_eq!(left, "0");
+    assert_eq!(scratch(&leftover), "");
     p.run(&["verify", &id, "--deep"]).code(0);
     drop(odd_db);
+}
+
+/// Names of the databases whose names begin with `prefix`, comma-separated.
+fn databases_like(prefix: &str) -> String {
+    psql(
+        &admin_url(),
+        &format!(
+            "SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '') FROM pg_database \
+             WHERE starts_with(datname, '{prefix}')"
+        ),
+    )
+}
+
+#[test]
+fn pg_only_scratch_databases_of_this_project_are_dropped_never_a_look_alike_or_a_live_runs() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("lookalike");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);");
+    // A user's database that merely looks like one of faber-db's.
+    let archive = PgDb {
+        name: format!("{}__faber_archive_2023", db.name),
+    };
+    psql(&admin_url(), &format!("CREATE DATABASE {}", archive.name));
+    // Two environments of the same database: their restores do not wait for each other.
+    let p = project_with(&[("dev", &db), ("twin", &db)]);
+    let id = p.backup(&["dev"]);
+    let twin = p.paused_at(
+        &["restore", "twin", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    assert!(databases_like(&format!("{}__faber_restore_", db.name)).contains("restore"));
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+    let out = twin.resume();
+    assert!(
+        out.status.success(),
+        "the other run's staged database was left alone: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        databases_like(&archive.name),
+        archive.name,
+        "the look-alike stays"
+    );
+    p.run(&["verify", &id, "--deep"]).code(0);
+    assert_eq!(
+        databases_like(&archive.name),
+        archive.name,
+        "the look-alike stays"
+    );
+    assert_eq!(databases_like(&format!("{}__faber_r", db.name)), "");
+}
+
+#[test]
+fn pg_a_killed_deep_verify_leaves_a_copy_that_doctor_reports_and_the_next_run_drops() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("deepkill");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    crate::reliability::kill_at(&p, &["verify", &id, "--deep"], "verify:deep-loaded");
+    let leftover = databases_like(&format!("{}__faber_verify_", db.name));
+    assert!(!leftover.is_empty());
+    p.run(&["doctor"])
+        .code(0)
+        .stderr_has(&format!("database {leftover}"))
+        .stderr_has("left by a killed run");
+    p.run(&["verify", &id, "--deep"])
+        .code(0)
+        .stderr_has(&format!("dropped database {leftover}"));
+    assert_eq!(databases_like(&format!("{}__faber_", db.name)), "");
+    p.run(&["doctor"])
+        .code(0)
+        .stderr_lacks("left by a killed run");
+}
+
+#[test]
+fn pg_no_write_made_before_the_swap_is_missing_from_the_safety_backup() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("nolost");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let restore = p.paused_at(
+        &["--json", "restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    // Acknowledged to a short-lived connection while the restore is staged and checked.
+    db.exec("INSERT INTO t VALUES (42);");
+    let out = restore.resume();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(db.exec("SELECT count(*) FROM t"), "3");
+    let safety = doc["safety_backup"].as_str().unwrap().to_string();
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        &safety,
+        "--yes",
+        "--no-safety-backup",
+    ])
+    .code(0);
+    assert_eq!(
+        db.exec("SELECT string_agg(x::text, ',' ORDER BY x) FROM t"),
+        "1,2,3,42",
+        "the write made before the swap is in the safety backup"
+    );
+    assert_eq!(databases_like(&format!("{}__faber_", db.name)), "");
+}
+
+#[test]
+fn pg_a_restore_killed_after_its_swap_keeps_the_replaced_data_until_a_human_decides() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("swapkill");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("INSERT INTO t VALUES (2);");
+    crate::reliability::kill_at(
+        &p,
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:swapped",
+    );
+    assert_eq!(
+        db.exec("SELECT count(*) FROM t"),
+        "1",
+        "the restore is in place"
+    );
+    let kept = databases_like(&format!("{}__faber_old_", db.name));
+    assert!(!kept.is_empty(), "the replaced data is kept");
+    p.run(&["doctor"])
+        .code(5)
+        .stdout_has(&format!("database {kept}"))
+        .stdout_has("the only copy");
+    // No sweep drops it: not the next restore, not a repair.
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+    p.run(&["doctor", "--repair"]).code(5);
+    assert_eq!(databases_like(&kept), kept);
+    let mut url = url::Url::parse(&admin_url()).unwrap();
+    url.set_path(&kept);
+    assert_eq!(psql(url.as_str(), "SELECT count(*) FROM t"), "2");
+    // Once a human dropped it, faber-db forgets it.
+    psql(&admin_url(), &format!("DROP DATABASE \"{kept}\""));
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+    p.run(&["doctor"]).code(0).stdout_lacks("the only copy");
 }
 
 #[test]
@@ -1431,7 +1597,9 @@ fn pg_a_killed_restore_is_reported_and_leaves_no_scratch_behind() {
     let id = p.backup(&["dev"]);
     db.exec("INSERT INTO t VALUES (2);");
     let untouched = || db.exec("SELECT count(*) FROM t") == "2";
-    crate::reliability::killed_restore_is_reported_and_can_be_finished(&p, "dev", &id, &untouched);
+    crate::reliability::killed_restore_is_reported_and_can_be_finished(
+        &p, "dev", &id, &untouched, false,
+    );
     assert_eq!(db.exec("SELECT count(*) FROM t"), "1");
     let leftovers = psql(
         &admin_url(),

@@ -348,11 +348,16 @@ fn hostile_names_labels_and_ids_are_refused_and_nothing_runs() {
 /// A restore killed just before it changes the database: the database is untouched, the safety
 /// backup exists, `status` says the restore was interrupted and how to finish it, and doing so
 /// clears the warning.
+/// Kills a restore just before its commit: the database is untouched, `status` reports the
+/// restore as unfinished and says where the data from before is — the safety backup taken first
+/// (`safety_first`), or, where it is taken of the data the swap sets aside, that nothing was set
+/// aside yet — and a new restore finishes it.
 pub fn killed_restore_is_reported_and_can_be_finished(
     p: &Project,
     env: &str,
     id: &str,
     untouched: &dyn Fn() -> bool,
+    safety_first: bool,
 ) {
     kill_at(
         p,
@@ -361,15 +366,20 @@ pub fn killed_restore_is_reported_and_can_be_finished(
     );
     registry_is_valid(p);
     assert!(untouched(), "the database is as it was");
-    assert!(
+    assert_eq!(
         p.backups().iter().any(|b| b["reason"] == "pre-restore"),
-        "the safety backup was taken"
+        safety_first,
+        "a safety backup is taken first only where the swap sets nothing aside"
     );
     p.run(&["status", env])
         .code(0)
         .stderr_has("did not finish")
         .stderr_has(&format!("faber-db restore {env} --from {id}"))
-        .stderr_has("holds the data from before");
+        .stderr_has(if safety_first {
+            "holds the data from before"
+        } else {
+            "set aside at the swap for its safety backup"
+        });
     let doc = p.json(&["status", env], 0);
     assert_eq!(doc["environments"][0]["interrupted"]["backup"], id);
     p.run(&["restore", env, "--from", id, "--yes"]).code(0);
@@ -401,7 +411,7 @@ fn a_killed_sqlite_restore_leaves_the_old_database_and_says_how_to_finish() {
     p.run(&["status", "dev"])
         .code(0)
         .stderr_has("did not finish");
-    killed_restore_is_reported_and_can_be_finished(&p, "dev", &id, &untouched);
+    killed_restore_is_reported_and_can_be_finished(&p, "dev", &id, &untouched, true);
     let rows: i64 = p
         .sqlite("db/dev.sqlite3")
         .query_row("SELECT count(*) FROM t", [], |r| r.get(0))

@@ -29,12 +29,18 @@ type Rows = Vec<Vec<Option<String>>>;
 /// Rows as the bytes the server sent, which need not be UTF-8.
 type RawRows = Vec<Vec<Option<Vec<u8>>>>;
 
+#[derive(Clone)]
 pub struct Mysql {
     conn: ConnParams,
+    /// The name this database is recorded under when it is not its own: the tables a restore
+    /// set aside, backed up as the target's.
+    recorded_as: Option<String>,
     tools: std::cell::OnceCell<Tools>,
     /// Tables larger than this get `information_schema.TABLES.TABLE_ROWS` instead of `COUNT(*)`
     /// when a live database is counted.
     row_count_max_table_size: u64,
+    /// The project's ledger of the scratch databases it creates.
+    ledger: Option<crate::scratch::Ledger>,
 }
 
 /// Where and as whom to connect, from the URL. Shown only through [`ConnParams::describe`].
@@ -110,14 +116,47 @@ impl Mysql {
                 dbname,
                 tls,
             },
+            recorded_as: None,
             tools: std::cell::OnceCell::new(),
             row_count_max_table_size: crate::config::DEFAULT_ROW_COUNT_MAX_TABLE_SIZE,
+            ledger: None,
         })
     }
 
     pub fn with_options(mut self, options: super::Options) -> Mysql {
         self.row_count_max_table_size = options.row_count_max_table_size;
+        self.ledger = options.ledger;
         self
+    }
+
+    /// The same server's database `dbname`, recorded under this one's name: what a restore set
+    /// aside, to be backed up as this database's data.
+    fn at_database(&self, dbname: &str) -> Mysql {
+        let mut other = self.clone();
+        other.recorded_as = Some(self.conn.dbname.clone());
+        other.conn.dbname = dbname.to_string();
+        other
+    }
+
+    /// The ledger scratch databases are recorded in; none, none are created.
+    fn ledger(&self) -> Result<&crate::scratch::Ledger> {
+        self.ledger.as_ref().ok_or_else(|| {
+            Error::config("scratch databases are created only for a project's environment")
+        })
+    }
+
+    /// The server, as the ledger names it: never the password.
+    fn server_id(&self) -> String {
+        let c = &self.conn;
+        let at = match (&c.socket, &c.host) {
+            (Some(s), _) => s.clone(),
+            (None, h) => format!(
+                "{}:{}",
+                h.as_deref().unwrap_or("localhost"),
+                c.port.unwrap_or(3306)
+            ),
+        };
+        format!("mysql://{}@{at}", c.user.as_deref().unwrap_or(""))
     }
 
     fn tools(&self) -> Result<&Tools> {
@@ -582,7 +621,9 @@ impl Provider for Mysql {
     }
 
     fn database_name(&self) -> String {
-        self.conn.dbname.clone()
+        self.recorded_as
+            .clone()
+            .unwrap_or_else(|| self.conn.dbname.clone())
     }
 
     fn formats(&self) -> &'static [Format] {
@@ -735,6 +776,14 @@ impl Provider for Mysql {
             .into_iter()
             .map(|name| PathBuf::from(format!("database {name}")))
             .collect())
+    }
+
+    fn sets_replaced_aside(&self) -> bool {
+        true
+    }
+
+    fn sweep_scratch(&self) -> Result<Vec<String>> {
+        restore::sweep(self)
     }
 
     fn stage_restore<'a>(

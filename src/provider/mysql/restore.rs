@@ -13,7 +13,10 @@ use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::tool::{feed, random_suffix, scratch_stem};
-use crate::provider::{CommitFailed, CommitOptions, Inspection, Provider, Source, Staged, Tables};
+use crate::provider::{
+    CommitFailed, CommitOptions, Committed, Inspection, Provider, Replaced, Source, Staged, Tables,
+};
+use crate::scratch::{self, Claim, Purpose};
 
 impl Mysql {
     /// Loads a dump into `db` with the client, which stops at the first failing statement.
@@ -50,16 +53,6 @@ impl Mysql {
             }
             _ => String::new(),
         })
-    }
-
-    /// Names of databases that begin with `prefix`.
-    fn databases_starting_with(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(self
-            .query_in(None, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")?
-            .into_iter()
-            .filter_map(|r| r.into_iter().next().flatten())
-            .filter(|n| n.starts_with(prefix))
-            .collect())
     }
 
     /// Names of `db`'s tables, all but its views: base tables, sequences, system-versioned
@@ -108,73 +101,118 @@ impl Mysql {
 /// target for another client's.
 const SESSION_SETTLE_TRIES: u32 = 10;
 
-/// A database faber-db created for itself, dropped when this value goes unless kept.
+/// A database faber-db created for itself, recorded in the project's ledger and dropped when
+/// this value goes, unless kept.
 struct ScratchDb<'a> {
     my: &'a Mysql,
     name: String,
+    /// Its record in the ledger, released once the database is gone.
+    claim: Option<Claim>,
     keep: bool,
 }
 
 impl<'a> ScratchDb<'a> {
-    /// Creates `<target>__faber_<purpose>_<random>` (the target's name cut to 30 bytes), with the
-    /// target's character set and collation when it exists: what `sweep` finds by its prefix.
-    fn create(my: &'a Mysql, purpose: &str) -> Result<ScratchDb<'a>> {
+    /// Creates `<target>__faber_<purpose>_<random>` (the target's name cut to 30 bytes), recorded
+    /// in the ledger first and marked right after (MariaDB keeps a database's comment; on a
+    /// server without them it goes unmarked, and no sweep ever drops it), with the target's
+    /// character set and collation when it exists.
+    fn create(my: &'a Mysql, purpose: Purpose) -> Result<ScratchDb<'a>> {
         let name = format!(
-            "{}__faber_{purpose}_{}",
+            "{}__faber_{}_{}",
             scratch_stem(&my.conn.dbname),
+            purpose.name_part(),
             random_suffix()
         );
+        let claim = my.ledger()?.claim(&my.server_id(), purpose, &name)?;
         let charset = my.charset_clause()?;
-        my.query_in(None, &format!("CREATE DATABASE {}{charset}", ident(&name)))?;
+        if let Err(e) = my.query_in(None, &format!("CREATE DATABASE {}{charset}", ident(&name))) {
+            claim.release();
+            return Err(e);
+        }
+        // The marker is plain ASCII (a hex token): a string literal as it is, which COMMENT
+        // takes where an expression would not do.
+        let _ = my.query_in(
+            None,
+            &format!(
+                "ALTER DATABASE {} COMMENT = '{}'",
+                ident(&name),
+                scratch::marker(&claim.entry().token)
+            ),
+        );
         Ok(ScratchDb {
             my,
             name,
+            claim: Some(claim),
             keep: false,
         })
     }
 
-    /// Leaves it in place (for the next restore's sweep); returns its name.
+    /// Leaves it in place, recorded, for a human or a sweep (as its record allows); returns its
+    /// name.
     fn keep(mut self) -> String {
         self.keep = true;
         self.name.clone()
     }
 
-    /// Drops it now, saying whether that worked.
-    fn remove(mut self) -> Result<()> {
+    /// Leaves it in place and hands over its record, held.
+    fn into_parts(mut self) -> (String, Option<Claim>) {
         self.keep = true;
-        self.my.query_in(
-            None,
-            &format!(
-                "SET SESSION lock_wait_timeout = 30; DROP DATABASE IF EXISTS {}",
-                ident(&self.name)
-            ),
-        )?;
-        Ok(())
+        (self.name.clone(), self.claim.take())
     }
 }
 
 impl Drop for ScratchDb<'_> {
     fn drop(&mut self) {
-        if !self.keep {
-            let _ = self.my.query_in(
-                None,
-                &format!("DROP DATABASE IF EXISTS {}", ident(&self.name)),
-            );
+        if self.keep {
+            return;
+        }
+        let dropped = self.my.query_in(
+            None,
+            &format!("DROP DATABASE IF EXISTS {}", ident(&self.name)),
+        );
+        // Not dropped: its record stays, for the next run's sweep.
+        if dropped.is_ok()
+            && let Some(claim) = self.claim.take()
+        {
+            claim.release();
         }
     }
 }
 
-/// Drops the scratch databases of this target that killed runs left behind (nobody using
-/// them); returns their names.
+/// Drops the scratch databases killed runs left on this server: those the project's ledger
+/// records, whose runs are dead, that still carry their record's marker, that nobody uses, and —
+/// for tables a restore set aside — whose safety backup was taken. Returns their names. Any
+/// other database, whatever its name, is never touched.
 pub(super) fn sweep(my: &Mysql) -> Result<Vec<String>> {
-    let prefix = format!("{}__faber_", scratch_stem(&my.conn.dbname));
+    let Some(ledger) = &my.ledger else {
+        return Ok(Vec::new());
+    };
     let mut dropped = Vec::new();
-    for name in my.databases_starting_with(&prefix)? {
-        if !my.sessions_in(&name)?.is_empty() {
+    for claim in ledger.dead(&my.server_id()) {
+        let entry = claim.entry().clone();
+        let found = my.query_in(
+            None,
+            &format!(
+                "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+                literal(&entry.name)
+            ),
+        );
+        // A server that keeps no comments cannot show a mark: nothing there is dropped.
+        let Ok(found) = found else { continue };
+        let Some(row) = found.into_iter().next() else {
+            claim.release();
+            continue;
+        };
+        let marked = row.first().cloned().flatten() == Some(entry.marker());
+        if !marked || !entry.may_drop() || !my.sessions_in(&entry.name)?.is_empty() {
             continue;
         }
-        my.query_in(None, &format!("DROP DATABASE IF EXISTS {}", ident(&name)))?;
-        dropped.push(name);
+        my.query_in(
+            None,
+            &format!("DROP DATABASE IF EXISTS {}", ident(&entry.name)),
+        )?;
+        claim.release();
+        dropped.push(entry.name);
     }
     Ok(dropped)
 }
@@ -190,7 +228,7 @@ pub(super) fn stage<'a>(
             "a {format} backup cannot be restored into MySQL"
         )));
     }
-    let scratch = ScratchDb::create(my, "restore")?;
+    let scratch = ScratchDb::create(my, Purpose::Restore)?;
     let unchanged = |e: Error| e.add_hint("the database was not changed");
     match source {
         Source::Stream(stream) => {
@@ -236,7 +274,7 @@ pub(super) fn deep_check(
             "cannot load a {format} backup into MySQL"
         )));
     }
-    let scratch = ScratchDb::create(my, "verify")?;
+    let scratch = ScratchDb::create(my, Purpose::Verify)?;
     // A load that fails although the checksum matched says more about this server (a missing
     // user of a DEFINER, a privilege) than about the backup: the caller reports it as not
     // verified.
@@ -251,6 +289,7 @@ pub(super) fn deep_check(
             false
         }
     };
+    crate::testpoint::pause("verify:deep-loaded");
     if trailer_missing {
         return Ok((
             "the dump's completion trailer is missing".to_string(),
@@ -272,7 +311,7 @@ struct StagedMysql<'a> {
 }
 
 impl Staged for StagedMysql<'_> {
-    fn commit(self: Box<Self>, options: &CommitOptions) -> Result<Inspection, CommitFailed> {
+    fn commit(self: Box<Self>, options: &CommitOptions) -> Result<Committed, CommitFailed> {
         let StagedMysql {
             scratch,
             restored,
@@ -310,11 +349,13 @@ impl Staged for StagedMysql<'_> {
         if created {
             my.query_in(None, &format!("CREATE DATABASE {}", ident(&target)))?;
         }
-        let (old, leftover) = swap_in(my, &scratch.name, &target).inspect_err(|f| {
-            if created && !f.incomplete {
-                let _ = my.query_in(None, &format!("DROP DATABASE IF EXISTS {}", ident(&target)));
-            }
-        })?;
+        let (old, leftover, replaced) =
+            swap_in(my, &scratch.name, &target, !created).inspect_err(|f| {
+                if created && !f.incomplete {
+                    let _ =
+                        my.query_in(None, &format!("DROP DATABASE IF EXISTS {}", ident(&target)));
+                }
+            })?;
         crate::testpoint::pause("restore:tables-swapped");
         let mut script = format!(
             "SET SESSION lock_wait_timeout = 30;\n{}",
@@ -334,20 +375,89 @@ impl Staged for StagedMysql<'_> {
             ));
         }
         drop(scratch);
-        if let Some(old) = old {
-            let name = old.name.clone();
-            old.remove().map_err(|e| {
-                Error::tool(format!(
-                    "the restore is in place, but {name}, which holds the replaced tables, could not be dropped"
-                ))
-                .caused_by(e.one_line())
-                .with_hint(format!("drop it by hand: DROP DATABASE {}", ident(&name)))
-            })?;
-        }
+        // The replaced views, triggers, routines and events join the replaced tables: the safety
+        // backup taken of them then is the database as it was at the swap.
+        let replaced: Option<Box<dyn Replaced>> = match old {
+            None => None,
+            Some(old) => {
+                let moved: Vec<Object> = replaced
+                    .into_iter()
+                    .map(|o| o.moved(&target, &old.name))
+                    .collect();
+                if let Err(e) = my.run_script(Some(&old.name), &objects::create_script(&moved)) {
+                    let name = old.keep();
+                    return Err(Error::new(
+                        e.kind(),
+                        format!(
+                            "the backup is restored, but the views, triggers, routines and events it replaced could not be set aside with their tables, which are kept in database {name}"
+                        ),
+                    )
+                    .caused_by(e.one_line())
+                    .with_hint("back that database up by hand, or drop it; `faber-db doctor` lists it")
+                    .into());
+                }
+                let (name, claim) = old.into_parts();
+                Some(Box::new(ReplacedMysql {
+                    my: my.at_database(&name),
+                    name,
+                    claim,
+                }))
+            }
+        };
         let migrations = my
             .inspect_db(&target, migrations_table.as_deref(), false)?
             .migrations;
-        Ok(Inspection { tables, migrations })
+        Ok(Committed {
+            inspection: Inspection { tables, migrations },
+            replaced,
+        })
+    }
+}
+
+/// The target's tables, views, triggers, routines and events as they were before a restore,
+/// set aside at the swap.
+struct ReplacedMysql {
+    my: Mysql,
+    name: String,
+    claim: Option<Claim>,
+}
+
+impl Replaced for ReplacedMysql {
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(self.my.clone())
+    }
+
+    fn describe(&self) -> String {
+        format!("database {}", self.name)
+    }
+
+    fn discard(mut self: Box<Self>) -> Result<()> {
+        // Recorded first: if the drop fails or is killed, a later sweep may finish it.
+        if let Some(claim) = &mut self.claim {
+            claim.mark_disposable().map_err(|e| {
+                Error::tool(format!("cannot record that {} may be dropped", self.name)).caused_by(e)
+            })?;
+        }
+        self.my
+            .query_in(
+                None,
+                &format!(
+                    "SET SESSION lock_wait_timeout = 30; DROP DATABASE {}",
+                    ident(&self.name)
+                ),
+            )
+            .map_err(|e| {
+                Error::tool(format!(
+                    "the restore is in place, but database {}, which held the replaced data, could not be dropped",
+                    self.name
+                ))
+                .caused_by(e.one_line())
+                .with_hint("the next restore or verify --deep on this server drops it")
+            })?;
+        if let Some(claim) = self.claim.take() {
+            claim.release();
+        }
+        Ok(())
     }
 }
 
@@ -355,33 +465,42 @@ impl Staged for StagedMysql<'_> {
 fn finish_hint(old: Option<&str>) -> String {
     match old {
         Some(old) => format!(
-            "restore again to finish; the replaced tables are in database {old} until the next restore drops it"
+            "restore again to finish; the replaced tables are kept in database {old} (`faber-db doctor` lists it)"
         ),
         None => "restore again to finish".to_string(),
     }
 }
 
-/// The database that holds the target's replaced tables (if it had any), and the routines and
-/// events of the target still to drop.
-type Swapped<'a> = (Option<ScratchDb<'a>>, Vec<Named>);
+/// The database that holds the target's replaced tables (when the target existed), the routines
+/// and events of the target still to drop, and every view, trigger, routine and event the target
+/// had, to set aside with its tables.
+type Swapped<'a> = (Option<ScratchDb<'a>>, Vec<Named>, Vec<Object>);
 
 /// Moves the loaded tables of `scratch` into `target` and the target's own out to a database of
 /// their own, all in one `RENAME TABLE`, after dropping the target's views and triggers (a view
 /// may have the name of a table coming in; a table with triggers cannot move). A swap that
 /// fails leaves the target as it was, those views and triggers made again — or says that it is
 /// incomplete.
-fn swap_in<'a>(my: &'a Mysql, scratch: &str, target: &str) -> Result<Swapped<'a>, CommitFailed> {
-    let (in_the_way, leftover): (Vec<Named>, Vec<Named>) = objects::present(my, target)?
-        .into_iter()
-        .partition(|n| matches!(n.kind, "VIEW" | "TRIGGER"));
-    // Read before they are dropped, to make them again if the swap fails.
-    let in_the_way = objects::define(my, target, &in_the_way)?;
+fn swap_in<'a>(
+    my: &'a Mysql,
+    scratch: &str,
+    target: &str,
+    existed: bool,
+) -> Result<Swapped<'a>, CommitFailed> {
+    // Read before they are dropped: to make them again if the swap fails, and to set them aside
+    // with the replaced tables.
+    let replaced = objects::read(my, target)?;
+    let (in_the_way, leftover): (Vec<Object>, Vec<Object>) = replaced
+        .iter()
+        .cloned()
+        .partition(|o| matches!(o.named.kind, "VIEW" | "TRIGGER"));
+    let leftover: Vec<Named> = leftover.into_iter().map(|o| o.named).collect();
     let old_tables = my.tables_of(target)?;
     let new_tables = my.tables_of(scratch)?;
-    let old = if old_tables.is_empty() {
-        None
+    let old = if existed {
+        Some(ScratchDb::create(my, Purpose::Replaced)?)
     } else {
-        Some(ScratchDb::create(my, "old")?)
+        None
     };
     let mut moves: Vec<String> = Vec::new();
     if let Some(old) = &old {
@@ -414,7 +533,7 @@ fn swap_in<'a>(my: &'a Mysql, scratch: &str, target: &str) -> Result<Swapped<'a>
         script.push_str(&format!("RENAME TABLE {};\n", moves.join(", ")));
     }
     let Err(e) = my.run_script(None, script.as_bytes()) else {
-        return Ok((old, leftover));
+        return Ok((old, leftover, replaced));
     };
     // The tables moved all at once or not at all: only the views and triggers dropped before
     // may be gone.
@@ -425,7 +544,7 @@ fn swap_in<'a>(my: &'a Mysql, scratch: &str, target: &str) -> Result<Swapped<'a>
     };
     let undone = match moved {
         // The failure was in the report of the swap, not in the swap.
-        Ok(true) => return Ok((old, leftover)),
+        Ok(true) => return Ok((old, leftover, replaced)),
         Ok(false) => objects::present(my, target).and_then(|present| {
             let gone: Vec<Object> = in_the_way
                 .into_iter()

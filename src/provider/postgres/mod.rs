@@ -40,11 +40,17 @@ const NULL_MARK: &str = "\u{1}";
 /// Rows of text columns as psql prints them (`None` for NULL).
 type Rows = Vec<Vec<Option<String>>>;
 
+#[derive(Clone)]
 pub struct Postgres {
     conn: ConnParams,
+    /// The name this database is recorded under when it is not its own: the data a restore set
+    /// aside, backed up as the target's.
+    recorded_as: Option<String>,
     tools: std::cell::OnceCell<Tools>,
     /// Tables larger than this get `pg_class.reltuples` instead of `count(*)`.
     row_count_max_table_size: u64,
+    /// The project's ledger of the scratch databases it creates.
+    ledger: Option<crate::scratch::Ledger>,
 }
 
 /// Where and as whom to connect, from the URL. Shown only through [`ConnParams::describe`].
@@ -100,14 +106,44 @@ impl Postgres {
                 dbname,
                 options,
             },
+            recorded_as: None,
             tools: std::cell::OnceCell::new(),
             row_count_max_table_size: crate::config::DEFAULT_ROW_COUNT_MAX_TABLE_SIZE,
+            ledger: None,
         })
     }
 
     pub fn with_options(mut self, options: super::Options) -> Postgres {
         self.row_count_max_table_size = options.row_count_max_table_size;
+        self.ledger = options.ledger;
         self
+    }
+
+    /// The same server's database `dbname`, recorded under this one's name: what a restore set
+    /// aside, to be backed up as this database's data.
+    fn at_database(&self, dbname: &str) -> Postgres {
+        let mut other = self.clone();
+        other.recorded_as = Some(self.conn.dbname.clone());
+        other.conn.dbname = dbname.to_string();
+        other
+    }
+
+    /// The ledger scratch databases are recorded in; none, none are created.
+    fn ledger(&self) -> Result<&crate::scratch::Ledger> {
+        self.ledger.as_ref().ok_or_else(|| {
+            Error::config("scratch databases are created only for a project's environment")
+        })
+    }
+
+    /// The server, as the ledger names it: never the password.
+    fn server_id(&self) -> String {
+        let c = &self.conn;
+        format!(
+            "postgres://{}@{}:{}",
+            c.user.as_deref().unwrap_or(""),
+            c.host.as_deref().unwrap_or(""),
+            c.port.unwrap_or(5432)
+        )
     }
 
     /// `pg_dump`, `pg_restore` and `psql` of a version that can handle the server.
@@ -289,7 +325,9 @@ impl Provider for Postgres {
     }
 
     fn database_name(&self) -> String {
-        self.conn.dbname.clone()
+        self.recorded_as
+            .clone()
+            .unwrap_or_else(|| self.conn.dbname.clone())
     }
 
     fn formats(&self) -> &'static [Format] {
@@ -488,6 +526,14 @@ impl Provider for Postgres {
             .into_iter()
             .map(|name| PathBuf::from(format!("database {name}")))
             .collect())
+    }
+
+    fn sets_replaced_aside(&self) -> bool {
+        true
+    }
+
+    fn sweep_scratch(&self) -> Result<Vec<String>> {
+        restore::sweep(self)
     }
 
     fn stage_restore<'a>(

@@ -1,13 +1,19 @@
-//! Restoring PostgreSQL: the dump is loaded into a scratch database and counted there (before the
-//! safety backup is taken); the commit then swaps it in by renaming, so the target is untouched
-//! until the new data is complete, and a failed load leaves nothing behind.
+//! Restoring PostgreSQL: the dump is loaded into a scratch database and counted there; the commit
+//! then swaps it in by renaming, so the target is untouched until the new data is complete, and a
+//! failed load leaves nothing behind. The swap renames the target aside rather than dropping it:
+//! no session can reach it there, so the safety backup taken of it afterwards holds every write
+//! made before the swap. Every scratch database is recorded in the project's ledger and marked
+//! (see `crate::scratch`): only those are ever dropped.
 
 use super::{MAINTENANCE_DB, Postgres, ident, literal};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::tool::{feed, random_suffix, scratch_stem};
-use crate::provider::{CommitFailed, CommitOptions, Inspection, Provider, Source, Staged, Tables};
+use crate::provider::{
+    CommitFailed, CommitOptions, Committed, Provider, Replaced, Source, Staged, Tables,
+};
+use crate::scratch::{self, Claim, Purpose};
 
 /// Settings whose stored value is a list, given back as written (not as one quoted string).
 const LIST_SETTINGS: [&str; 5] = [
@@ -18,20 +24,27 @@ const LIST_SETTINGS: [&str; 5] = [
     "shared_preload_libraries",
 ];
 
-/// A database faber-db created for itself, dropped when this value goes unless kept.
+/// A database faber-db created for itself, recorded in the project's ledger and dropped when
+/// this value goes, unless kept.
 struct ScratchDb<'a> {
     pg: &'a Postgres,
     name: String,
+    /// Its record in the ledger, released once the database is gone or is the target.
+    claim: Option<Claim>,
+    /// The target's comment, which it takes at the swap: until then it carries its marker.
+    comment: Option<String>,
     keep: bool,
 }
 
 impl<'a> ScratchDb<'a> {
     /// Creates `<target>__faber_<purpose>_<random>` (the target's name cut to 30 bytes, so an
-    /// operator sees whose it is). When the target exists, the new database is made like it —
-    /// encoding, collation, locale provider, tablespace, connection limit, owner, access
-    /// privileges, settings and comment — since it takes the target's place; else from template0.
-    fn create(pg: &'a Postgres, purpose: &str) -> Result<ScratchDb<'a>> {
-        let name = scratch_name(&pg.conn.dbname, purpose);
+    /// operator sees whose it is), recorded in the ledger first and marked right after. When the
+    /// target exists, the new database is made like it — encoding, collation, locale provider,
+    /// tablespace, connection limit, owner, access privileges and settings (its comment at the
+    /// swap) — since it takes the target's place; else from template0.
+    fn create(pg: &'a Postgres, purpose: Purpose) -> Result<ScratchDb<'a>> {
+        let name = scratch_name(&pg.conn.dbname, purpose.name_part());
+        let claim = pg.ledger()?.claim(&pg.server_id(), purpose, &name)?;
         let like = pg.query_in(
             MAINTENANCE_DB,
             &format!(
@@ -67,12 +80,26 @@ impl<'a> ScratchDb<'a> {
                 get(7).unwrap_or_else(|| "-1".into())
             ));
         }
-        pg.query_in(MAINTENANCE_DB, &sql)?;
+        if let Err(e) = pg.query_in(MAINTENANCE_DB, &sql) {
+            claim.release();
+            return Err(e);
+        }
+        let marker = scratch::marker(&claim.entry().token);
         let scratch = ScratchDb {
             pg,
             name,
+            claim: Some(claim),
+            comment: get(9),
             keep: false,
         };
+        pg.query_in(
+            MAINTENANCE_DB,
+            &format!(
+                "COMMENT ON DATABASE {} IS {}",
+                ident(&scratch.name),
+                literal(&marker)
+            ),
+        )?;
         if target.is_none() {
             return Ok(scratch);
         }
@@ -138,9 +165,6 @@ impl<'a> ScratchDb<'a> {
                 _ => {}
             }
         }
-        if let Some(comment) = get(9) {
-            steps.push(format!("COMMENT ON DATABASE {me} IS {}", literal(&comment)));
-        }
         for step in steps {
             pg.query_in(MAINTENANCE_DB, &step).map_err(|e| {
                 e.add_hint("the restored database could not be given the target's privileges and settings; nothing was restored")
@@ -187,13 +211,30 @@ impl<'a> ScratchDb<'a> {
     }
 }
 
+impl ScratchDb<'_> {
+    /// It was renamed to the target's name at the swap: no scratch database any more.
+    fn became_target(&mut self) {
+        self.keep = true;
+        if let Some(claim) = self.claim.take() {
+            claim.release();
+        }
+    }
+}
+
 impl Drop for ScratchDb<'_> {
     fn drop(&mut self) {
-        if !self.keep {
-            let _ = self.pg.query_in(
-                MAINTENANCE_DB,
-                &format!("DROP DATABASE IF EXISTS {}", ident(&self.name)),
-            );
+        if self.keep {
+            return;
+        }
+        let dropped = self.pg.query_in(
+            MAINTENANCE_DB,
+            &format!("DROP DATABASE IF EXISTS {}", ident(&self.name)),
+        );
+        // Not dropped: its record stays, for the next run's sweep.
+        if dropped.is_ok()
+            && let Some(claim) = self.claim.take()
+        {
+            claim.release();
         }
     }
 }
@@ -211,31 +252,42 @@ fn conninfo_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
-/// Drops the scratch databases of this target that killed runs left behind (nobody connected);
-/// returns their names.
+/// Drops the scratch databases killed runs left on this server: those the project's ledger
+/// records, whose runs are dead, that still carry their record's marker, that nobody is connected
+/// to, and — for data a restore replaced — whose safety backup was taken. Returns their names.
+/// Any other database, whatever its name, is never touched.
 pub(super) fn sweep(pg: &Postgres) -> Result<Vec<String>> {
-    let stem = scratch_stem(&pg.conn.dbname)
-        .replace('\\', "\\\\")
-        .replace('_', "\\_")
-        .replace('%', "\\%");
-    let rows = pg.query_in(
-        MAINTENANCE_DB,
-        &format!(
-            "SELECT datname FROM pg_database d WHERE datname LIKE {} \
-             AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
-            literal(&format!("{stem}\\_\\_faber\\_%"))
-        ),
-    )?;
+    let Some(ledger) = &pg.ledger else {
+        return Ok(Vec::new());
+    };
     let mut dropped = Vec::new();
-    for name in rows
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-    {
+    for claim in ledger.dead(&pg.server_id()) {
+        let entry = claim.entry().clone();
+        let found = pg.query_in(
+            MAINTENANCE_DB,
+            &format!(
+                "SELECT coalesce(shobj_description(d.oid, 'pg_database'), ''),                  (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)::text                  FROM pg_database d WHERE d.datname = {}",
+                literal(&entry.name)
+            ),
+        )?;
+        let Some(row) = found.into_iter().next() else {
+            // Gone already (dropped, or it became the target at a swap).
+            claim.release();
+            continue;
+        };
+        let (comment, sessions) = match row.as_slice() {
+            [Some(c), Some(n)] => (c.clone(), n.clone()),
+            _ => continue,
+        };
+        if comment != entry.marker() || sessions != "0" || !entry.may_drop() {
+            continue;
+        }
         pg.query_in(
             MAINTENANCE_DB,
-            &format!("DROP DATABASE IF EXISTS {}", ident(&name)),
+            &format!("DROP DATABASE IF EXISTS {}", ident(&entry.name)),
         )?;
-        dropped.push(name);
+        claim.release();
+        dropped.push(entry.name);
     }
     Ok(dropped)
 }
@@ -247,7 +299,7 @@ pub(super) fn stage<'a>(
     migrations_table: Option<&str>,
     jobs: u32,
 ) -> Result<Box<dyn Staged + 'a>> {
-    let scratch = ScratchDb::create(pg, "restore")?;
+    let scratch = ScratchDb::create(pg, Purpose::Restore)?;
     scratch.load(format, source, jobs)?;
     Ok(Box::new(StagedPostgres {
         scratch,
@@ -262,7 +314,7 @@ pub(super) fn deep_check(
     source: Source<'_>,
     jobs: u32,
 ) -> Result<(String, Tables)> {
-    let scratch = ScratchDb::create(pg, "verify")?;
+    let scratch = ScratchDb::create(pg, Purpose::Verify)?;
     // A load that fails although the checksum matched says more about this server (a missing
     // role, extension) than about the backup: the caller reports it as not verified.
     let trailer_missing = match source {
@@ -276,6 +328,7 @@ pub(super) fn deep_check(
             false
         }
     };
+    crate::testpoint::pause("verify:deep-loaded");
     if format == Format::Sql && trailer_missing {
         return Ok((
             "the dump's completion trailer is missing".to_string(),
@@ -292,7 +345,7 @@ struct StagedPostgres<'a> {
 }
 
 impl Staged for StagedPostgres<'_> {
-    fn commit(mut self: Box<Self>, options: &CommitOptions) -> Result<Inspection, CommitFailed> {
+    fn commit(mut self: Box<Self>, options: &CommitOptions) -> Result<Committed, CommitFailed> {
         let pg = self.scratch.pg;
         let target = pg.conn.dbname.clone();
         let sessions = format!(
@@ -311,43 +364,110 @@ impl Staged for StagedPostgres<'_> {
                 .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again")
                 .into());
         }
-        let exists = pg.exists()?;
-        let old = scratch_name(&target, "old");
-        // Both renames in one transaction: the target is never missing, whatever stops us.
-        let swap = if exists {
-            format!(
-                "BEGIN; ALTER DATABASE {t} RENAME TO {o}; ALTER DATABASE {s} RENAME TO {t}; COMMIT;",
-                t = ident(&target),
-                o = ident(&old),
-                s = ident(&self.scratch.name)
-            )
-        } else {
-            format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                ident(&self.scratch.name),
-                ident(&target)
-            )
+        let scratch_name_now = self.scratch.name.clone();
+        let target_comment = match &self.scratch.comment {
+            Some(c) => literal(c),
+            None => "NULL".to_string(),
         };
-        pg.query_in(MAINTENANCE_DB, &swap).map_err(|e| {
-            if e.one_line().contains("being accessed by other users") {
+        if !pg.exists()? {
+            let into = format!(
+                "BEGIN; COMMENT ON DATABASE {s} IS NULL; ALTER DATABASE {s} RENAME TO {t}; COMMIT;",
+                s = ident(&scratch_name_now),
+                t = ident(&target)
+            );
+            pg.query_in(MAINTENANCE_DB, &into)
+                .map_err(|e| e.add_hint("nothing was restored"))?;
+            self.scratch.became_target();
+            return Ok(Committed {
+                inspection: pg.inspect_db(&target, self.migrations_table.as_deref(), true)?,
+                replaced: None,
+            });
+        }
+        // The target goes aside under a name of its own, recorded and marked in the same
+        // transaction that swaps the restored database in: the target is never missing, and
+        // what it held is never lost, whatever stops us.
+        let old = scratch_name(&target, Purpose::Replaced.name_part());
+        let claim = pg
+            .ledger()?
+            .claim(&pg.server_id(), Purpose::Replaced, &old)?;
+        let swap = format!(
+            "BEGIN; ALTER DATABASE {t} RENAME TO {o}; COMMENT ON DATABASE {o} IS {m}; \
+             COMMENT ON DATABASE {s} IS {c}; ALTER DATABASE {s} RENAME TO {t}; COMMIT;",
+            t = ident(&target),
+            o = ident(&old),
+            m = literal(&scratch::marker(&claim.entry().token)),
+            s = ident(&scratch_name_now),
+            c = target_comment,
+        );
+        if let Err(e) = pg.query_in(MAINTENANCE_DB, &swap) {
+            claim.release();
+            return Err(if e.one_line().contains("being accessed by other users") {
                 Error::new(Kind::Busy, format!("{target} could not be swapped; nothing was restored"))
                     .caused_by(e.one_line())
                     .with_hint("a session connected meanwhile; stop the application (or pass --terminate-connections) and restore again")
             } else {
                 e.add_hint("nothing was restored")
             }
-        })?;
-        self.scratch.keep = true;
-        if exists {
-            pg.query_in(MAINTENANCE_DB, &format!("DROP DATABASE {}", ident(&old)))
-                .map_err(|e| {
-                    Error::tool(format!(
-                        "the restore is in place, but the old database {old} could not be dropped"
-                    ))
-                    .caused_by(e.one_line())
-                    .with_hint(format!("drop it by hand: DROP DATABASE \"{old}\""))
-                })?;
+            .into());
         }
-        Ok(pg.inspect_db(&target, self.migrations_table.as_deref(), true)?)
+        self.scratch.became_target();
+        crate::testpoint::pause("restore:swapped");
+        let replaced = ReplacedPostgres {
+            pg: pg.at_database(&old),
+            name: old,
+            claim,
+        };
+        // Read back from the database; a failure here leaves the replaced data where it is.
+        let inspection = pg
+            .inspect_db(&target, self.migrations_table.as_deref(), true)
+            .map_err(|e| {
+                CommitFailed::from(e.add_hint(format!(
+                    "the restore is in place; the data it replaced is kept in database {}",
+                    replaced.name
+                )))
+            })?;
+        Ok(Committed {
+            inspection,
+            replaced: Some(Box::new(replaced)),
+        })
+    }
+}
+
+/// The target as it was before a restore, renamed aside at the swap.
+struct ReplacedPostgres {
+    pg: Postgres,
+    name: String,
+    claim: Claim,
+}
+
+impl Replaced for ReplacedPostgres {
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(self.pg.clone())
+    }
+
+    fn describe(&self) -> String {
+        format!("database {}", self.name)
+    }
+
+    fn discard(mut self: Box<Self>) -> Result<()> {
+        // Recorded first: if the drop fails or is killed, a later sweep may finish it.
+        self.claim.mark_disposable().map_err(|e| {
+            Error::tool(format!("cannot record that {} may be dropped", self.name)).caused_by(e)
+        })?;
+        self.pg
+            .query_in(
+                MAINTENANCE_DB,
+                &format!("DROP DATABASE {}", ident(&self.name)),
+            )
+            .map_err(|e| {
+                Error::tool(format!(
+                    "the restore is in place, but database {}, which held the replaced data, could not be dropped",
+                    self.name
+                ))
+                .caused_by(e.one_line())
+                .with_hint("the next restore or verify --deep on this server drops it")
+            })?;
+        self.claim.release();
+        Ok(())
     }
 }

@@ -19,7 +19,7 @@ use super::{BUSY_TIMEOUT, Sqlite};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::fsutil::{self, PartialFile};
-use crate::provider::{CommitFailed, CommitOptions, Inspection, Staged};
+use crate::provider::{CommitFailed, CommitOptions, Committed, Staged};
 
 /// Side files SQLite keeps beside a database.
 const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
@@ -122,7 +122,7 @@ struct StagedSqlite<'a> {
 }
 
 impl Staged for StagedSqlite<'_> {
-    fn commit(self: Box<Self>, _options: &CommitOptions) -> Result<Inspection, CommitFailed> {
+    fn commit(self: Box<Self>, _options: &CommitOptions) -> Result<Committed, CommitFailed> {
         let db = self.db;
         match open_for_restore(db, &self.target)? {
             Some(live) => {
@@ -143,7 +143,10 @@ impl Staged for StagedSqlite<'_> {
             .into());
         }
         // What the database holds now, read back from it.
-        Ok(db.inspect_counted(self.migrations_table.as_deref())?)
+        Ok(Committed {
+            inspection: db.inspect_counted(self.migrations_table.as_deref())?,
+            replaced: None,
+        })
     }
 }
 

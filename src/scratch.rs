@@ -1,0 +1,262 @@
+//! The databases faber-db creates for itself on a server — a restore's staging copy, a deep
+//! verify's trial load, the data a restore replaced — and the project's ledger of them.
+//!
+//! A name is no proof: a user's `shop__faber_archive_2023` looks like ours. So every scratch
+//! database is recorded in `<backup dir>/.scratch/<token>.json` before it is created, and the
+//! database itself carries the record's random token (its marker). The run that made it holds
+//! the record locked for as long as it lives. A database is dropped by a sweep only when the
+//! project's ledger has it, the run that made it is dead (its record is not locked), and the
+//! database still carries that record's marker.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Kind, Result};
+use crate::fsutil;
+
+/// The ledger's directory in the backup directory (no environment's name begins with a dot).
+pub const LEDGER_DIR: &str = ".scratch";
+
+/// What a scratch database is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// A restore's staging copy, swapped in at commit.
+    Restore,
+    /// A deep verify's trial load.
+    Verify,
+    /// The data a restore replaced, set aside until its safety backup is taken.
+    Replaced,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Restore => "restore",
+            Purpose::Verify => "verify",
+            Purpose::Replaced => "replaced",
+        }
+    }
+
+    /// The part of a scratch database's name that says what it is for:
+    /// `<target>__faber_<part>_<random>`.
+    pub fn name_part(self) -> &'static str {
+        match self {
+            Purpose::Replaced => "old",
+            other => other.as_str(),
+        }
+    }
+}
+
+/// One scratch database, as its record says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The database's name on the server.
+    pub name: String,
+    /// Which server: `postgres://user@host:port`, no password.
+    pub server: String,
+    pub purpose: Purpose,
+    /// The random marker the database carries.
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+    pub pid: u32,
+    pub host: Option<String>,
+    /// For replaced data: whether it is safe elsewhere (its safety backup registered, or none
+    /// was asked for). Until then no sweep drops it.
+    #[serde(default)]
+    pub disposable: bool,
+}
+
+impl Entry {
+    /// The text a database carries to show it is this record's.
+    pub fn marker(&self) -> String {
+        marker(&self.token)
+    }
+
+    /// Whether a sweep may drop it once its run is dead.
+    pub fn may_drop(&self) -> bool {
+        self.purpose != Purpose::Replaced || self.disposable
+    }
+}
+
+/// The marker text for `token`.
+pub fn marker(token: &str) -> String {
+    format!("faber-db scratch {token}")
+}
+
+/// The project's ledger of scratch databases.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    dir: PathBuf,
+}
+
+/// A record this run holds: the database it names is this run's until the record is released.
+#[derive(Debug)]
+pub struct Claim {
+    entry: Entry,
+    path: PathBuf,
+    file: File,
+}
+
+impl Ledger {
+    /// The ledger of the backup directory `backup_dir`.
+    pub fn new(backup_dir: &Path) -> Ledger {
+        Ledger {
+            dir: backup_dir.join(LEDGER_DIR),
+        }
+    }
+
+    /// Records scratch database `name` on `server` for `purpose`, held by this run, before it is
+    /// created. Fails (and nothing is to be created) when the record cannot be written.
+    pub fn claim(&self, server: &str, purpose: Purpose, name: &str) -> Result<Claim> {
+        fsutil::create_private_dir(&self.dir)?;
+        let token = random_token()?;
+        let path = self.dir.join(format!("{token}.json"));
+        let entry = Entry {
+            name: name.to_string(),
+            server: server.to_string(),
+            purpose,
+            token,
+            created_at: Utc::now(),
+            pid: std::process::id(),
+            host: gethostname::gethostname().into_string().ok(),
+            disposable: false,
+        };
+        let failed = |e| Error::io(Kind::Tool, "cannot record a scratch database in", &path, e);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(failed)?;
+        file.lock().map_err(failed)?;
+        let shown = path.clone();
+        let mut claim = Claim { entry, path, file };
+        claim
+            .write()
+            .map_err(|e| Error::io(Kind::Tool, "cannot record a scratch database in", &shown, e))?;
+        Ok(claim)
+    }
+
+    /// The records of `server` whose runs are dead, each now held by this run.
+    pub fn dead(&self, server: &str) -> Vec<Claim> {
+        self.records()
+            .into_iter()
+            .filter_map(|path| {
+                let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+                file.try_lock().ok()?;
+                let entry = read_entry(&file)?;
+                (entry.server == server).then_some(Claim { entry, path, file })
+            })
+            .collect()
+    }
+
+    /// Every record, of live runs and dead: what `doctor` shows.
+    pub fn all(&self) -> Vec<(Entry, bool)> {
+        self.records()
+            .into_iter()
+            .filter_map(|path| {
+                let file = File::open(&path).ok()?;
+                let alive = file.try_lock().is_err();
+                Some((read_entry(&file)?, alive))
+            })
+            .collect()
+    }
+
+    fn records(&self) -> Vec<PathBuf> {
+        fsutil::file_names(&self.dir)
+            .into_iter()
+            .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+            .map(|n| self.dir.join(n))
+            .collect()
+    }
+}
+
+impl Claim {
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The replaced data is safe elsewhere now: a sweep may drop it after this run.
+    pub fn mark_disposable(&mut self) -> io::Result<()> {
+        self.entry.disposable = true;
+        self.write()
+    }
+
+    /// The database is gone (or was never created): its record goes.
+    pub fn release(self) {
+        let _ = fs::remove_file(&self.path);
+    }
+
+    /// Writes the record into its (locked) file, in place: replacing the file would lose the
+    /// lock.
+    fn write(&mut self) -> io::Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(&self.entry).expect("records serialize");
+        bytes.push(b'\n');
+        self.file.set_len(0)?;
+        self.file.rewind()?;
+        self.file.write_all(&bytes)?;
+        self.file.sync_all()
+    }
+}
+
+fn read_entry(mut file: &File) -> Option<Entry> {
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// 16 random bytes as hex, from the kernel.
+fn random_token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::io(Kind::Tool, "cannot read", Path::new("/dev/urandom"), e))?;
+    Ok(hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_records_of_dead_runs_are_handed_to_a_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::new(dir.path());
+        let mut live = ledger
+            .claim(
+                "postgres://u@h:5432",
+                Purpose::Replaced,
+                "shop__faber_old_1",
+            )
+            .unwrap();
+        assert!(!live.entry().may_drop());
+        live.mark_disposable().unwrap();
+        assert!(live.entry().may_drop());
+        // Held by this run (a lock is per open file): not dead.
+        assert!(ledger.dead("postgres://u@h:5432").is_empty());
+        let all = ledger.all();
+        assert_eq!(all.len(), 1);
+        assert!(all[0].1, "alive");
+        assert!(all[0].0.disposable, "rewritten in place");
+        // The run ends without releasing it: now it is dead, and for its server only.
+        let path = live.path.clone();
+        drop(live);
+        assert!(ledger.dead("mysql://u@h:3306").is_empty());
+        let dead = ledger.dead("postgres://u@h:5432");
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].entry().name, "shop__faber_old_1");
+        assert_eq!(
+            dead[0].entry().marker(),
+            format!("faber-db scratch {}", dead[0].entry().token)
+        );
+        dead.into_iter().for_each(Claim::release);
+        assert!(!path.exists());
+    }
+}
