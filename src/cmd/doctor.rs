@@ -115,12 +115,17 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     // Scratch databases that killed runs left on the servers (see crate::scratch). A repair
     // drops those the ledger proves ours; data a restore set aside without its safety backup is
     // never dropped: it is the only copy.
-    if args.repair {
+    // What is gone is forgotten first (a human dropped it); only a repair drops anything. A
+    // server that cannot be reached was reported above.
+    {
         for env in session.config.environments.values() {
             let Ok((_, db)) = session.provider(env) else {
                 continue;
             };
-            match db.sweep_scratch() {
+            if db.check_connection().is_err() {
+                continue;
+            }
+            match db.sweep_scratch(args.repair) {
                 Ok(dropped) => {
                     for name in dropped {
                         ui.ok(format!(

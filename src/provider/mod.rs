@@ -197,8 +197,9 @@ pub trait Provider {
     }
 
     /// Drops the scratch databases that killed runs left on this server, as the project's
-    /// ledger proves them ours (see [`crate::scratch`]); returns their names.
-    fn sweep_scratch(&self) -> Result<Vec<String>> {
+    /// ledger proves them ours (see [`crate::scratch`]); returns their names. Without `drop`,
+    /// only forgets the records of those that are gone.
+    fn sweep_scratch(&self, _drop: bool) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
 

@@ -3,6 +3,7 @@
 mod harness;
 
 mod bad_input;
+mod chaos;
 mod cleanup;
 mod config;
 mod corruption;

@@ -102,7 +102,10 @@ impl Drop for PgDb {
                 "-q",
                 &admin_url(),
                 "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                &format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name.replace('"', "\"\"")
+                ),
             ])
             .output();
     }

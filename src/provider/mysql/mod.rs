@@ -772,7 +772,7 @@ impl Provider for Mysql {
 
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
-        Ok(restore::sweep(self)?
+        Ok(restore::sweep(self, true)?
             .into_iter()
             .map(|name| PathBuf::from(format!("database {name}")))
             .collect())
@@ -782,8 +782,8 @@ impl Provider for Mysql {
         true
     }
 
-    fn sweep_scratch(&self) -> Result<Vec<String>> {
-        restore::sweep(self)
+    fn sweep_scratch(&self, drop: bool) -> Result<Vec<String>> {
+        restore::sweep(self, drop)
     }
 
     fn stage_restore<'a>(

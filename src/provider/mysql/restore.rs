@@ -182,8 +182,9 @@ impl Drop for ScratchDb<'_> {
 /// Drops the scratch databases killed runs left on this server: those the project's ledger
 /// records, whose runs are dead, that still carry their record's marker, that nobody uses, and —
 /// for tables a restore set aside — whose safety backup was taken. Returns their names. Any
-/// other database, whatever its name, is never touched.
-pub(super) fn sweep(my: &Mysql) -> Result<Vec<String>> {
+/// other database, whatever its name, is never touched. Without `drop`, only the records of
+/// databases that are gone are forgotten.
+pub(super) fn sweep(my: &Mysql, drop: bool) -> Result<Vec<String>> {
     let Some(ledger) = &my.ledger else {
         return Ok(Vec::new());
     };
@@ -204,7 +205,7 @@ pub(super) fn sweep(my: &Mysql) -> Result<Vec<String>> {
             continue;
         };
         let marked = row.first().cloned().flatten() == Some(entry.marker());
-        if !marked || !entry.may_drop() || !my.sessions_in(&entry.name)?.is_empty() {
+        if !drop || !marked || !entry.may_drop() || !my.sessions_in(&entry.name)?.is_empty() {
             continue;
         }
         my.query_in(

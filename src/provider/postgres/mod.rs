@@ -522,7 +522,7 @@ impl Provider for Postgres {
 
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
-        Ok(restore::sweep(self)?
+        Ok(restore::sweep(self, true)?
             .into_iter()
             .map(|name| PathBuf::from(format!("database {name}")))
             .collect())
@@ -532,8 +532,8 @@ impl Provider for Postgres {
         true
     }
 
-    fn sweep_scratch(&self) -> Result<Vec<String>> {
-        restore::sweep(self)
+    fn sweep_scratch(&self, drop: bool) -> Result<Vec<String>> {
+        restore::sweep(self, drop)
     }
 
     fn stage_restore<'a>(

@@ -255,8 +255,9 @@ fn conninfo_escape(s: &str) -> String {
 /// Drops the scratch databases killed runs left on this server: those the project's ledger
 /// records, whose runs are dead, that still carry their record's marker, that nobody is connected
 /// to, and — for data a restore replaced — whose safety backup was taken. Returns their names.
-/// Any other database, whatever its name, is never touched.
-pub(super) fn sweep(pg: &Postgres) -> Result<Vec<String>> {
+/// Any other database, whatever its name, is never touched. Without `drop`, only the records of
+/// databases that are gone are forgotten.
+pub(super) fn sweep(pg: &Postgres, drop: bool) -> Result<Vec<String>> {
     let Some(ledger) = &pg.ledger else {
         return Ok(Vec::new());
     };
@@ -279,7 +280,7 @@ pub(super) fn sweep(pg: &Postgres) -> Result<Vec<String>> {
             [Some(c), Some(n)] => (c.clone(), n.clone()),
             _ => continue,
         };
-        if comment != entry.marker() || sessions != "0" || !entry.may_drop() {
+        if !drop || comment != entry.marker() || sessions != "0" || !entry.may_drop() {
             continue;
         }
         pg.query_in(
