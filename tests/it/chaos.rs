@@ -264,7 +264,7 @@ fn chaos(p: &Project, target: &dyn Target, rng: &mut Rng, kills: usize, pg: bool
             "{context}: the database is neither as it was nor as restored: {now}"
         );
         if pg {
-            target.settle_replaced(&[content_before.clone()]);
+            target.settle_replaced(std::slice::from_ref(&content_before));
         }
         let doctor = p.run(&["doctor"]);
         assert!(
