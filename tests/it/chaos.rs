@@ -281,11 +281,9 @@ fn chaos(p: &Project, target: &dyn Target, rng: &mut Rng, kills: usize, pg: bool
         let now_valid = valid_ids(p, &registry);
         held.retain(|id, _| now_valid.contains(id));
         for id in now_valid {
-            if !held.contains_key(&id) {
-                // Taken during this iteration: by the killed backup, or a restore's safety
-                // backup, which hold the content before the restore.
-                held.insert(id, content_before.clone());
-            }
+            // Taken during this iteration: by the killed backup, or a restore's safety backup,
+            // which hold the content before the restore.
+            held.entry(id).or_insert_with(|| content_before.clone());
         }
     }
     // A fresh backup and restore work, and give back what was backed up.
