@@ -84,6 +84,16 @@ impl Entry {
     }
 }
 
+/// What a sweep of a server's scratch databases found.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    /// Dropped: the ledger's, dead, marked, unused, not the only copy of anything.
+    pub dropped: Vec<String>,
+    /// Recorded by a run killed before it could mark them: they cannot be proved faber-db's, so
+    /// they are never dropped.
+    pub unmarked: Vec<String>,
+}
+
 /// The marker text for `token`.
 pub fn marker(token: &str) -> String {
     format!("faber-db scratch {token}")

@@ -117,6 +117,7 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     // never dropped: it is the only copy.
     // What is gone is forgotten first (a human dropped it); only a repair drops anything. A
     // server that cannot be reached was reported above.
+    let mut unmarked = Vec::new();
     {
         for env in session.config.environments.values() {
             let Ok((_, db)) = session.provider(env) else {
@@ -126,12 +127,13 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
                 continue;
             }
             match db.sweep_scratch(args.repair) {
-                Ok(dropped) => {
-                    for name in dropped {
+                Ok(swept) => {
+                    for name in swept.dropped {
                         ui.ok(format!(
                             "Dropped database {name}, left by an interrupted run"
                         ));
                     }
+                    unmarked.extend(swept.unmarked);
                 }
                 Err(e) => say(
                     "problem",
@@ -146,7 +148,16 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
             continue;
         }
         let check = format!("database {} on {}", entry.name, entry.server);
-        if entry.may_drop() {
+        if unmarked.contains(&entry.name) {
+            say(
+                "warning",
+                check,
+                "recorded by a run killed before it could mark it as faber-db's: it is never \
+                 dropped, since nothing proves it is ours. If it is, drop it by hand; faber-db \
+                 forgets it once it is gone"
+                    .into(),
+            );
+        } else if entry.may_drop() {
             say(
                 "warning",
                 check,

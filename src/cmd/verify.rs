@@ -602,7 +602,7 @@ fn structure(
         )));
     }
     // What killed runs left on this server goes first (only what the ledger proves ours).
-    for name in db.sweep_scratch(true)? {
+    for name in db.sweep_scratch(true)?.dropped {
         session.ctx.ui.warn(format!(
             "dropped database {name}, left by an interrupted run"
         ));

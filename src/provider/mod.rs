@@ -197,10 +197,10 @@ pub trait Provider {
     }
 
     /// Drops the scratch databases that killed runs left on this server, as the project's
-    /// ledger proves them ours (see [`crate::scratch`]); returns their names. Without `drop`,
+    /// ledger proves them ours (see [`crate::scratch`]), and says what it found. Without `drop`,
     /// only forgets the records of those that are gone.
-    fn sweep_scratch(&self, _drop: bool) -> Result<Vec<String>> {
-        Ok(Vec::new())
+    fn sweep_scratch(&self, _drop: bool) -> Result<crate::scratch::Sweep> {
+        Ok(crate::scratch::Sweep::default())
     }
 
     /// Loads the dump somewhere scratch, returns its integrity verdict and per-table row counts,

@@ -773,6 +773,7 @@ impl Provider for Mysql {
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
         Ok(restore::sweep(self, true)?
+            .dropped
             .into_iter()
             .map(|name| PathBuf::from(format!("database {name}")))
             .collect())
@@ -782,7 +783,7 @@ impl Provider for Mysql {
         true
     }
 
-    fn sweep_scratch(&self, drop: bool) -> Result<Vec<String>> {
+    fn sweep_scratch(&self, drop: bool) -> Result<crate::scratch::Sweep> {
         restore::sweep(self, drop)
     }
 

@@ -184,11 +184,11 @@ impl Drop for ScratchDb<'_> {
 /// for tables a restore set aside — whose safety backup was taken. Returns their names. Any
 /// other database, whatever its name, is never touched. Without `drop`, only the records of
 /// databases that are gone are forgotten.
-pub(super) fn sweep(my: &Mysql, drop: bool) -> Result<Vec<String>> {
+pub(super) fn sweep(my: &Mysql, drop: bool) -> Result<scratch::Sweep> {
     let Some(ledger) = &my.ledger else {
-        return Ok(Vec::new());
+        return Ok(scratch::Sweep::default());
     };
-    let mut dropped = Vec::new();
+    let mut swept = scratch::Sweep::default();
     for claim in ledger.dead(&my.server_id()) {
         let entry = claim.entry().clone();
         let found = my.query_in(
@@ -199,13 +199,19 @@ pub(super) fn sweep(my: &Mysql, drop: bool) -> Result<Vec<String>> {
             ),
         );
         // A server that keeps no comments cannot show a mark: nothing there is dropped.
-        let Ok(found) = found else { continue };
+        let Ok(found) = found else {
+            swept.unmarked.push(entry.name);
+            continue;
+        };
         let Some(row) = found.into_iter().next() else {
             claim.release();
             continue;
         };
-        let marked = row.first().cloned().flatten() == Some(entry.marker());
-        if !drop || !marked || !entry.may_drop() || !my.sessions_in(&entry.name)?.is_empty() {
+        if row.first().cloned().flatten() != Some(entry.marker()) {
+            swept.unmarked.push(entry.name);
+            continue;
+        }
+        if !drop || !entry.may_drop() || !my.sessions_in(&entry.name)?.is_empty() {
             continue;
         }
         my.query_in(
@@ -213,9 +219,9 @@ pub(super) fn sweep(my: &Mysql, drop: bool) -> Result<Vec<String>> {
             &format!("DROP DATABASE IF EXISTS {}", ident(&entry.name)),
         )?;
         claim.release();
-        dropped.push(entry.name);
+        swept.dropped.push(entry.name);
     }
-    Ok(dropped)
+    Ok(swept)
 }
 
 pub(super) fn stage<'a>(

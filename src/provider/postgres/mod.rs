@@ -523,6 +523,7 @@ impl Provider for Postgres {
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
         Ok(restore::sweep(self, true)?
+            .dropped
             .into_iter()
             .map(|name| PathBuf::from(format!("database {name}")))
             .collect())
@@ -532,7 +533,7 @@ impl Provider for Postgres {
         true
     }
 
-    fn sweep_scratch(&self, drop: bool) -> Result<Vec<String>> {
+    fn sweep_scratch(&self, drop: bool) -> Result<crate::scratch::Sweep> {
         restore::sweep(self, drop)
     }
 

@@ -257,11 +257,11 @@ fn conninfo_escape(s: &str) -> String {
 /// to, and — for data a restore replaced — whose safety backup was taken. Returns their names.
 /// Any other database, whatever its name, is never touched. Without `drop`, only the records of
 /// databases that are gone are forgotten.
-pub(super) fn sweep(pg: &Postgres, drop: bool) -> Result<Vec<String>> {
+pub(super) fn sweep(pg: &Postgres, drop: bool) -> Result<scratch::Sweep> {
     let Some(ledger) = &pg.ledger else {
-        return Ok(Vec::new());
+        return Ok(scratch::Sweep::default());
     };
-    let mut dropped = Vec::new();
+    let mut swept = scratch::Sweep::default();
     for claim in ledger.dead(&pg.server_id()) {
         let entry = claim.entry().clone();
         let found = pg.query_in(
@@ -280,7 +280,11 @@ pub(super) fn sweep(pg: &Postgres, drop: bool) -> Result<Vec<String>> {
             [Some(c), Some(n)] => (c.clone(), n.clone()),
             _ => continue,
         };
-        if !drop || comment != entry.marker() || sessions != "0" || !entry.may_drop() {
+        if comment != entry.marker() {
+            swept.unmarked.push(entry.name);
+            continue;
+        }
+        if !drop || sessions != "0" || !entry.may_drop() {
             continue;
         }
         pg.query_in(
@@ -288,9 +292,9 @@ pub(super) fn sweep(pg: &Postgres, drop: bool) -> Result<Vec<String>> {
             &format!("DROP DATABASE IF EXISTS {}", ident(&entry.name)),
         )?;
         claim.release();
-        dropped.push(entry.name);
+        swept.dropped.push(entry.name);
     }
-    Ok(dropped)
+    Ok(swept)
 }
 
 pub(super) fn stage<'a>(
