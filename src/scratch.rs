@@ -84,6 +84,15 @@ impl Entry {
     }
 }
 
+/// What a server says of a recorded scratch database that exists.
+#[derive(Debug)]
+pub struct Seen {
+    /// Its comment, where the marker is (`None` on a server that keeps no comments).
+    pub comment: Option<String>,
+    /// Whether a session uses it.
+    pub in_use: bool,
+}
+
 /// What a sweep of a server's scratch databases found.
 #[derive(Debug, Default)]
 pub struct Sweep {
@@ -165,6 +174,40 @@ impl Ledger {
                 (entry.server == server).then_some(Claim { entry, path, file })
             })
             .collect()
+    }
+
+    /// The sweep of `server`'s scratch databases that killed runs left: each record of a dead
+    /// run is looked up with `look`; one whose database is gone is forgotten, one whose database
+    /// does not carry the record's marker is reported (never dropped), and — with `drop` — one
+    /// that is marked, unused and not the only copy of anything is dropped with `drop_db` and
+    /// forgotten.
+    pub fn sweep(
+        &self,
+        server: &str,
+        drop: bool,
+        look: impl Fn(&str) -> Result<Option<Seen>>,
+        drop_db: impl Fn(&str) -> Result<()>,
+    ) -> Result<Sweep> {
+        let mut swept = Sweep::default();
+        for claim in self.dead(server) {
+            let entry = claim.entry().clone();
+            let Some(seen) = look(&entry.name)? else {
+                // Gone already: dropped, or it became the target at a swap.
+                claim.release();
+                continue;
+            };
+            if seen.comment.as_deref() != Some(entry.marker().as_str()) {
+                swept.unmarked.push(entry.name);
+                continue;
+            }
+            if !drop || seen.in_use || !entry.may_drop() {
+                continue;
+            }
+            drop_db(&entry.name)?;
+            claim.release();
+            swept.dropped.push(entry.name);
+        }
+        Ok(swept)
     }
 
     /// Every record, of live runs and dead: what `doctor` shows.

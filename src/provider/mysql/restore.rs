@@ -188,40 +188,36 @@ pub(super) fn sweep(my: &Mysql, drop: bool) -> Result<scratch::Sweep> {
     let Some(ledger) = &my.ledger else {
         return Ok(scratch::Sweep::default());
     };
-    let mut swept = scratch::Sweep::default();
-    for claim in ledger.dead(&my.server_id()) {
-        let entry = claim.entry().clone();
-        let found = my.query_in(
-            None,
-            &format!(
-                "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
-                literal(&entry.name)
-            ),
-        );
-        // A server that keeps no comments cannot show a mark: nothing there is dropped.
-        let Ok(found) = found else {
-            swept.unmarked.push(entry.name);
-            continue;
+    let look = |name: &str| -> Result<Option<scratch::Seen>> {
+        let exists = |sql: &str| my.query_in(None, &format!("{sql} = {}", literal(name)));
+        // A server that keeps no database comments (Oracle MySQL) cannot show a marker: its
+        // scratch databases are seen unmarked, and never dropped.
+        let comment = match exists(
+            "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME",
+        ) {
+            Ok(rows) => match rows.into_iter().next() {
+                None => return Ok(None),
+                Some(row) => row.into_iter().next().flatten(),
+            },
+            Err(_) => {
+                if exists("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME")?
+                    .is_empty()
+                {
+                    return Ok(None);
+                }
+                None
+            }
         };
-        let Some(row) = found.into_iter().next() else {
-            claim.release();
-            continue;
-        };
-        if row.first().cloned().flatten() != Some(entry.marker()) {
-            swept.unmarked.push(entry.name);
-            continue;
-        }
-        if !drop || !entry.may_drop() || !my.sessions_in(&entry.name)?.is_empty() {
-            continue;
-        }
-        my.query_in(
-            None,
-            &format!("DROP DATABASE IF EXISTS {}", ident(&entry.name)),
-        )?;
-        claim.release();
-        swept.dropped.push(entry.name);
-    }
-    Ok(swept)
+        Ok(Some(scratch::Seen {
+            comment,
+            in_use: !my.sessions_in(name)?.is_empty(),
+        }))
+    };
+    let drop_db = |name: &str| {
+        my.query_in(None, &format!("DROP DATABASE IF EXISTS {}", ident(name)))
+            .map(|_| ())
+    };
+    ledger.sweep(&my.server_id(), drop, look, drop_db)
 }
 
 pub(super) fn stage<'a>(

@@ -261,40 +261,29 @@ pub(super) fn sweep(pg: &Postgres, drop: bool) -> Result<scratch::Sweep> {
     let Some(ledger) = &pg.ledger else {
         return Ok(scratch::Sweep::default());
     };
-    let mut swept = scratch::Sweep::default();
-    for claim in ledger.dead(&pg.server_id()) {
-        let entry = claim.entry().clone();
+    let look = |name: &str| -> Result<Option<scratch::Seen>> {
         let found = pg.query_in(
             MAINTENANCE_DB,
             &format!(
-                "SELECT coalesce(shobj_description(d.oid, 'pg_database'), ''),                  (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)::text                  FROM pg_database d WHERE d.datname = {}",
-                literal(&entry.name)
+                "SELECT coalesce(shobj_description(d.oid, 'pg_database'), ''), \
+                 (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)::text \
+                 FROM pg_database d WHERE d.datname = {}",
+                literal(name)
             ),
         )?;
-        let Some(row) = found.into_iter().next() else {
-            // Gone already (dropped, or it became the target at a swap).
-            claim.release();
-            continue;
-        };
-        let (comment, sessions) = match row.as_slice() {
-            [Some(c), Some(n)] => (c.clone(), n.clone()),
-            _ => continue,
-        };
-        if comment != entry.marker() {
-            swept.unmarked.push(entry.name);
-            continue;
-        }
-        if !drop || sessions != "0" || !entry.may_drop() {
-            continue;
-        }
+        Ok(found.into_iter().next().map(|row| scratch::Seen {
+            comment: row.first().cloned().flatten(),
+            in_use: row.get(1).cloned().flatten().as_deref() != Some("0"),
+        }))
+    };
+    let drop_db = |name: &str| {
         pg.query_in(
             MAINTENANCE_DB,
-            &format!("DROP DATABASE IF EXISTS {}", ident(&entry.name)),
-        )?;
-        claim.release();
-        swept.dropped.push(entry.name);
-    }
-    Ok(swept)
+            &format!("DROP DATABASE IF EXISTS {}", ident(name)),
+        )
+        .map(|_| ())
+    };
+    ledger.sweep(&pg.server_id(), drop, look, drop_db)
 }
 
 pub(super) fn stage<'a>(
