@@ -366,6 +366,9 @@ impl Bucket {
 
     /// Removes a backup's objects (data and manifest). Objects already gone are not an error.
     pub fn delete_backup(&self, record: &BackupRecord) -> Result<()> {
+        for f in &record.files {
+            crate::dirdump::member(Path::new(""), &f.name)?;
+        }
         self.delete_names(&names_at(record, self.recorded_name(record)))
     }
 
@@ -383,8 +386,13 @@ impl Bucket {
         } else {
             format!("{}/", self.config.prefix)
         };
+        // The URL in the entry is data too: it counts only when it names this backup's own
+        // object (`…/<ENV>/<ID>.<extension>`), under whatever prefix it was uploaded, never
+        // another object of the bucket.
+        let own = data_name(record);
         recorded
             .and_then(|url| url.strip_prefix(&in_bucket))
+            .filter(|key| *key == own || key.ends_with(&format!("/{own}")))
             .map(|key| match key.strip_prefix(&prefix) {
                 Some(name) if !prefix.is_empty() => name.to_string(),
                 _ if prefix.is_empty() => key.to_string(),

@@ -2,12 +2,13 @@
 //! nothing behind: what `delete` and `cleanup` share.
 //!
 //! A backup goes in this order, under the registry lock: its manifest becomes its tombstone
-//! (`.deleting/<ID>.json`: renamed, which needs no room on a full disk, else written), its data
-//! and manifest are removed — freeing room first — and only then is the registry rewritten
+//! (`.deleting/here/<ID>.json`: renamed, which needs no room on a full disk, else written), its
+//! data and manifest are removed — freeing room first — and only then is the registry rewritten
 //! without its entry. A run killed anywhere in between leaves a tombstone, and the next run
 //! finishes the removal before it does anything else ([`finish_interrupted`]); nothing ever
 //! registers a tombstoned backup again (`doctor --repair`, `pull`). A backup with an off-site copy
-//! keeps its tombstone, as `.deleting/<ID>.offsite.json`, until that copy is gone too.
+//! keeps its tombstone, moved to `.deleting/offsite/<ID>.json`, until that copy is gone too. The
+//! two kinds live in directories of their own: a name tells nothing (labels may hold dots).
 //!
 //! A backup being read — restored, verified, uploaded — is held with a shared lock on its data
 //! ([`hold`]); removal takes the lock exclusively or leaves the backup alone.
@@ -26,10 +27,12 @@ use crate::registry::{BackupRecord, RegistryFile, Store};
 /// The directory of tombstones in the backup directory. Its name is no environment's: those
 /// cannot begin with a dot.
 pub const TOMBSTONE_DIR: &str = ".deleting";
-/// A tombstone whose backup's files and entry may still be there.
-const LOCAL_SUFFIX: &str = ".json";
-/// A tombstone whose backup is gone here, and whose off-site copy is still to be removed.
-const OFFSITE_SUFFIX: &str = ".offsite.json";
+/// Below it, the tombstones whose backups' files and entries may still be there.
+const HERE: &str = "here";
+/// Below it, the tombstones whose backups are gone here and whose off-site copies are still to
+/// be removed.
+const OFFSITE: &str = "offsite";
+const SUFFIX: &str = ".json";
 /// How long a reader waits for a removal that holds the data to finish.
 const HOLD_WAIT: Duration = Duration::from_secs(10);
 
@@ -76,8 +79,8 @@ pub fn remove(
     let mut reg = store.load()?;
     let ids = select(&reg)?;
     let locator = store.locator();
-    let dir = tombstone_dir(store);
-    fsutil::create_private_dir(&dir)?;
+    prepare(store)?;
+    let dir = tombstone_dir(store).join(HERE);
     let mut chosen: Vec<(BackupRecord, std::result::Result<Located, Error>)> = ids
         .iter()
         .filter_map(|id| reg.find(id).cloned())
@@ -99,6 +102,21 @@ pub fn remove(
                 continue;
             }
         };
+        // A backup in a directory that is not there (a disk unplugged) is not removed: its files
+        // would come back with the disk, and nothing would say whose they are.
+        if located.elsewhere
+            && let Some(parent) = located.data.parent()
+            && !parent.is_dir()
+        {
+            let e = Error::config(format!(
+                "the directory of {}'s files, {}, is not there; nothing of it was removed",
+                record.id,
+                parent.display()
+            ))
+            .with_hint("make the directory available again (a disk plugged in), then remove it");
+            out.kept.push((record, e));
+            continue;
+        }
         // Held exclusively while it goes: a reader that holds it keeps it.
         let exclusive = match try_hold_exclusive(&located.data) {
             Ok(h) => h,
@@ -122,7 +140,7 @@ pub fn remove(
                 continue;
             }
         };
-        let path = dir.join(format!("{}{LOCAL_SUFFIX}", record.id));
+        let path = dir.join(format!("{}{SUFFIX}", record.id));
         if let Err(e) = lay_tombstone(&path, &record, &located) {
             out.kept.push((record, e));
             continue;
@@ -133,6 +151,11 @@ pub fn remove(
                 out.problems
                     .push((record.id.clone(), format!("{}: {e}", p.display())));
             }
+        }
+        // Synced, so that a filesystem that frees blocks when its journal commits (ext4) has
+        // the room for the registry's rewrite.
+        if let Some(parent) = located.data.parent() {
+            let _ = fsutil::sync_dir(parent);
         }
         drop(exclusive);
         gone.push((record, path));
@@ -183,7 +206,12 @@ fn past_local(path: &Path, record: &BackupRecord) -> Result<Option<Tombstone>> {
         let _ = fs::remove_file(path);
         return Ok(None);
     }
-    let offsite = path.with_file_name(format!("{}{OFFSITE_SUFFIX}", record.id));
+    let offsite = path
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(path)
+        .join(OFFSITE)
+        .join(format!("{}{SUFFIX}", record.id));
     fs::rename(path, &offsite).map_err(|e| Error::io(Kind::Config, "cannot rename", path, e))?;
     let lock = File::open(&offsite)
         .and_then(|f| f.try_lock().map(|()| f).map_err(io::Error::from))
@@ -199,17 +227,21 @@ fn tombstone_dir(store: &Store) -> PathBuf {
     store.dir().join(TOMBSTONE_DIR)
 }
 
-/// The tombstones in `dir` with `suffix` (not those of the other kind), as (ID, path).
-fn tombstones(dir: &Path, local: bool) -> Vec<(String, PathBuf)> {
-    fsutil::file_names(dir)
+/// Makes the tombstones' directories, if they are not there yet. Done when a backup is
+/// registered too: on a full disk (ext4), a directory needs room that a file's rename does not.
+pub fn prepare(store: &Store) -> Result<()> {
+    let dir = tombstone_dir(store);
+    fsutil::create_private_dir(&dir.join(HERE))?;
+    fsutil::create_private_dir(&dir.join(OFFSITE))
+}
+
+/// The tombstones of one kind (`HERE` or `OFFSITE`), as (ID, path).
+fn tombstones(store: &Store, kind: &str) -> Vec<(String, PathBuf)> {
+    let dir = tombstone_dir(store).join(kind);
+    fsutil::file_names(&dir)
         .into_iter()
         .filter_map(|name| {
-            let id = if local {
-                name.strip_suffix(LOCAL_SUFFIX)
-                    .filter(|id| !id.ends_with(".offsite"))?
-            } else {
-                name.strip_suffix(OFFSITE_SUFFIX)?
-            };
+            let id = name.strip_suffix(SUFFIX)?;
             crate::ids::validate_id(id).ok()?;
             Some((id.to_string(), dir.join(&name)))
         })
@@ -219,10 +251,9 @@ fn tombstones(dir: &Path, local: bool) -> Vec<(String, PathBuf)> {
 /// The IDs of every backup with a tombstone: backups being removed, which nothing may register
 /// again.
 pub fn tombstoned(store: &Store) -> BTreeSet<String> {
-    let dir = tombstone_dir(store);
-    tombstones(&dir, true)
+    tombstones(store, HERE)
         .into_iter()
-        .chain(tombstones(&dir, false))
+        .chain(tombstones(store, OFFSITE))
         .map(|(id, _)| id)
         .collect()
 }
@@ -239,8 +270,7 @@ pub struct Finished {
 /// files removed and its entry taken out of the registry. Under the registry lock; a tombstone
 /// that cannot be read or names a refused path is left (and reported) for `doctor`.
 pub fn finish_interrupted(store: &Store) -> Vec<Finished> {
-    let dir = tombstone_dir(store);
-    let found = tombstones(&dir, true);
+    let found = tombstones(store, HERE);
     if found.is_empty() {
         return Vec::new();
     }
@@ -287,6 +317,13 @@ pub fn finish_interrupted(store: &Store) -> Vec<Finished> {
                 continue;
             }
         };
+        if located.elsewhere && located.data.parent().is_some_and(|d| !d.is_dir()) {
+            out.push(fail(format!(
+                "the directory of its files, {}, is not there",
+                located.data.parent().unwrap_or(Path::new("")).display()
+            )));
+            continue;
+        }
         let left: Vec<String> = [&located.data, &located.manifest]
             .into_iter()
             .filter_map(|p| {
@@ -336,8 +373,7 @@ fn read_record(path: &Path) -> std::result::Result<BackupRecord, String> {
 /// The tombstones whose backups are gone here but still have an off-site copy to remove, each
 /// locked for the caller (taken under the registry lock, so that two runs never take the same).
 pub fn pending_offsite(store: &Store) -> Vec<std::result::Result<Tombstone, String>> {
-    let dir = tombstone_dir(store);
-    let found = tombstones(&dir, false);
+    let found = tombstones(store, OFFSITE);
     if found.is_empty() {
         return Vec::new();
     }

@@ -101,6 +101,9 @@ pub struct Sweep {
     /// Recorded by a run killed before it could mark them: they cannot be proved faber-db's, so
     /// they are never dropped.
     pub unmarked: Vec<String>,
+    /// To be dropped, but the server refused (name, why): left for a later run, never a reason
+    /// for this one to fail.
+    pub failed: Vec<(String, String)>,
 }
 
 /// The marker text for `token`.
@@ -163,7 +166,9 @@ impl Ledger {
         Ok(claim)
     }
 
-    /// The records of `server` whose runs are dead, each now held by this run.
+    /// The records of `server` whose runs are dead, each now held by this run. A run is dead
+    /// when its record is not locked, it ran on this host, and its process is gone: a lock says
+    /// nothing across hosts, or of a record copied from another checkout.
     pub fn dead(&self, server: &str) -> Vec<Claim> {
         self.records()
             .into_iter()
@@ -171,7 +176,11 @@ impl Ledger {
                 let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
                 file.try_lock().ok()?;
                 let entry = read_entry(&file)?;
-                (entry.server == server).then_some(Claim { entry, path, file })
+                (entry.server == server && run_is_gone(&entry)).then_some(Claim {
+                    entry,
+                    path,
+                    file,
+                })
             })
             .collect()
     }
@@ -203,23 +212,36 @@ impl Ledger {
             if !drop || seen.in_use || !entry.may_drop() {
                 continue;
             }
-            drop_db(&entry.name)?;
-            claim.release();
-            swept.dropped.push(entry.name);
+            match drop_db(&entry.name) {
+                Ok(()) => {
+                    claim.release();
+                    swept.dropped.push(entry.name);
+                }
+                Err(e) => swept.failed.push((entry.name, e.one_line())),
+            }
         }
         Ok(swept)
     }
 
-    /// Every record, of live runs and dead: what `doctor` shows.
+    /// Every record, and whether its run may still be alive (its record locked, its process
+    /// there, or it ran on another host): what `doctor` shows.
     pub fn all(&self) -> Vec<(Entry, bool)> {
         self.records()
             .into_iter()
             .filter_map(|path| {
                 let file = File::open(&path).ok()?;
-                let alive = file.try_lock().is_err();
-                Some((read_entry(&file)?, alive))
+                let locked = file.try_lock().is_err();
+                let entry = read_entry(&file)?;
+                let alive = locked || !run_is_gone(&entry);
+                Some((entry, alive))
             })
             .collect()
+    }
+
+    /// The attachment kept beside `entry`'s record, if any.
+    pub fn attachment_of(&self, entry: &Entry) -> Option<PathBuf> {
+        let path = self.dir.join(format!("{}.sql", entry.token));
+        path.is_file().then_some(path)
     }
 
     fn records(&self) -> Vec<PathBuf> {
@@ -242,8 +264,18 @@ impl Claim {
         self.write()
     }
 
+    /// Keeps `bytes` beside the record (`<token>.sql`), synced: what must outlive a kill
+    /// before it is in the database (the definitions of what a restore replaced). Goes with the
+    /// record.
+    pub fn attach(&self, bytes: &[u8]) -> io::Result<PathBuf> {
+        let path = attachment(&self.path);
+        fsutil::write_atomic(&path, bytes).map_err(|e| io::Error::other(e.one_line()))?;
+        Ok(path)
+    }
+
     /// The database is gone (or was never created): its record goes.
     pub fn release(self) {
+        let _ = fs::remove_file(attachment(&self.path));
         let _ = fs::remove_file(&self.path);
     }
 
@@ -257,6 +289,39 @@ impl Claim {
         self.file.write_all(&bytes)?;
         self.file.sync_all()
     }
+}
+
+/// A record released when this value goes: for what goes with it (a staging file removed when
+/// its owner drops it).
+#[derive(Debug)]
+pub struct Released(pub Claim);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(attachment(&self.0.path));
+        let _ = fs::remove_file(&self.0.path);
+    }
+}
+
+/// Where a record's attachment is kept.
+fn attachment(record: &Path) -> PathBuf {
+    record.with_extension("sql")
+}
+
+/// Whether the run that wrote `entry` is known to be gone: it ran on this host and no process
+/// has its ID. (Another process given the same ID since counts as the run: nothing is dropped.)
+fn run_is_gone(entry: &Entry) -> bool {
+    let here = gethostname::gethostname().into_string().ok();
+    if entry.host != here {
+        return false;
+    }
+    let Ok(pid) = libc::pid_t::try_from(entry.pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let exists = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    !exists
 }
 
 fn read_entry(mut file: &File) -> Option<Entry> {
@@ -298,9 +363,29 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert!(all[0].1, "alive");
         assert!(all[0].0.disposable, "rewritten in place");
-        // The run ends without releasing it: now it is dead, and for its server only.
+        // The run ends without releasing it: its lock is gone, and so is its process (the
+        // record is made to name one that ended), so it is dead, for its server only.
         let path = live.path.clone();
         drop(live);
+        // Its lock is gone, but this process (its writer) still runs: alive.
+        assert!(ledger.dead("postgres://u@h:5432").is_empty());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = child.id();
+        child.wait().unwrap();
+        let rewrite = |f: &dyn Fn(&mut Entry)| {
+            let mut entry: Entry =
+                serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+            f(&mut entry);
+            fs::write(&path, serde_json::to_vec(&entry).unwrap()).unwrap();
+        };
+        // A record copied from another host says nothing of runs here: never dead.
+        rewrite(&|e| {
+            e.pid = gone_pid;
+            e.host = Some("another-host".into());
+        });
+        assert!(ledger.dead("postgres://u@h:5432").is_empty());
+        assert!(ledger.all()[0].1, "alive, as far as this host can tell");
+        rewrite(&|e| e.host = gethostname::gethostname().into_string().ok());
         assert!(ledger.dead("mysql://u@h:3306").is_empty());
         let dead = ledger.dead("postgres://u@h:5432");
         assert_eq!(dead.len(), 1);

@@ -24,6 +24,7 @@ use crate::plan;
 use crate::progress;
 use crate::provider::{self, DumpTo, Provider, ProviderKind, Source};
 use crate::registry::{self, BackupRecord, Remote, Status, Verification};
+use crate::removal;
 use crate::retention::Retention;
 use crate::session::Session;
 use crate::ui;
@@ -642,9 +643,17 @@ fn write_inner(
     // across environments, so a file of any environment with this ID makes it taken.
     let (id, file, final_path, partial, _claim) = {
         let _lock = session.store.lock()?;
+        // Made now, while there is room: a removal on a full disk needs them there.
+        let _ = removal::prepare(&session.store);
         let text = session.store.read_text()?;
-        let registered: HashSet<Cow<'_, str>> =
+        // A backup being removed keeps its ID until it is gone everywhere.
+        let mut registered: HashSet<Cow<'_, str>> =
             session.store.ids(text.as_deref())?.into_iter().collect();
+        registered.extend(
+            removal::tombstoned(&session.store)
+                .into_iter()
+                .map(Cow::Owned),
+        );
         let mut names = session.store.file_names();
         if request.output_dir.is_some() {
             names.extend(fsutil::file_names(&env_dir));

@@ -134,6 +134,9 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
                         ));
                     }
                     unmarked.extend(swept.unmarked);
+                    for (name, why) in swept.failed {
+                        ui.warn(format!("database {name} could not be dropped: {why}"));
+                    }
                 }
                 Err(e) => say(
                     "problem",

@@ -219,6 +219,21 @@ fn send(session: &Session, bucket: &Bucket, record: &BackupRecord) -> Result<Rem
     // Held while it is read: a cleanup or delete meanwhile leaves it alone.
     let located = session.store.locate(record)?;
     let _held = removal::hold(&located.data)?;
+    // Said before anything is sent: a run killed midway leaves an entry that says an upload was
+    // tried, so that removing the backup removes whatever reached the bucket.
+    if !record.remote.as_ref().is_some_and(Remote::is_uploaded) {
+        let trying = Remote::Failed {
+            url: format!("{}/{}", bucket.base_url(), offsite::data_name(record)),
+            error: "an upload was started and did not finish".to_string(),
+            attempted_at: now,
+        };
+        if !record_remote(session, &record.id, &trying)? {
+            return Err(Error::config(format!(
+                "{} was removed before its upload began",
+                record.id
+            )));
+        }
+    }
     match bucket.upload_backup(&located, record) {
         Ok(u) => {
             let remote = offsite::uploaded(bucket, record, u, now);
@@ -389,18 +404,23 @@ fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
         record.id,
         ui::size(record.size_bytes)
     ));
-    // The file is the registered one again; its manifest is rewritten if it went with it.
+    // The file is the registered one again; its manifest is rewritten if it went with it —
+    // under the registry lock, so that a removal cannot come between (and leave a manifest
+    // without its backup).
     let current = session.store.update(|reg| {
-        Ok(reg.backups.iter_mut().find(|b| b.id == record.id).map(|b| {
-            // The data is the registered bytes again, checked.
-            if matches!(b.status, Status::Missing | Status::Corrupt) {
-                b.status = Status::Valid;
-            }
-            b.clone()
-        }))
+        let Some(b) = reg.backups.iter_mut().find(|b| b.id == record.id) else {
+            return Ok(None);
+        };
+        // The data is the registered bytes again, checked.
+        if matches!(b.status, Status::Missing | Status::Corrupt) {
+            b.status = Status::Valid;
+        }
+        if !located.manifest.exists() {
+            fsutil::write_atomic(&located.manifest, &b.manifest_bytes())?;
+        }
+        Ok(Some(b.clone()))
     })?;
     match current {
-        Some(b) if !located.manifest.exists() => session.store.write_manifest(&b)?,
         Some(_) => {}
         // Removed while it was fetched (a cleanup or delete): what was fetched is this run's,
         // and goes with it.
@@ -430,9 +450,12 @@ pub fn remove_offsite_all(session: &Session, tombstones: Vec<Tombstone>) -> Vec<
     let mut problems = Vec::new();
     for t in tombstones {
         let b = &t.record;
-        let result = bucket
-            .as_ref()
-            .map_err(Error::one_line)
+        // A tombstone is read back from disk: its record names objects only once it is sound.
+        let result = session
+            .store
+            .locate(b)
+            .map_err(|e| e.one_line())
+            .and_then(|_| bucket.as_ref().map_err(Error::one_line))
             .and_then(|bucket| bucket.delete_backup(b).map_err(|e| e.one_line()));
         match result {
             Ok(()) => {

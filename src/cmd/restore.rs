@@ -382,8 +382,22 @@ fn apply_inner(
     let started = std::time::Instant::now();
     // Checksum, then stage and check: the safety backup is taken only when the restore is ready
     // to commit, and a restore that cannot happen changes nothing at all.
+    // Gone because a cleanup or delete removed it since it was chosen: said so.
+    let removed = || {
+        Error::config(format!(
+            "{} was removed by another run (a cleanup or delete) after it was chosen; nothing was restored",
+            record.id
+        ))
+        .with_hint("pick another backup (see `faber-db list`)")
+    };
     let (staged, _held) = (|| {
-        cmd::remote::fetch_if_missing(session, record)?;
+        cmd::remote::fetch_if_missing(session, record).map_err(|e| {
+            if verify::removed_meanwhile(session, &record.id) {
+                removed()
+            } else {
+                e
+            }
+        })?;
         // Held from its checksum to the end of the restore: a cleanup or delete meanwhile
         // leaves it alone.
         let located = session.store.locate(record)?;
@@ -395,6 +409,10 @@ fn apply_inner(
                     mark(session, &record.id, Status::Corrupt);
                 })?;
             if !replaced {
+                if status == Some(Status::Missing) && verify::removed_meanwhile(session, &record.id)
+                {
+                    return Err(removed());
+                }
                 if let Some(status) = status {
                     mark(session, &record.id, status);
                 }
@@ -657,12 +675,14 @@ fn safety_of_replaced(
              `faber-db doctor` lists it"
         ))
     })?;
+    let dropped = replaced.discard();
     ui.ok(format!(
         "Safety backup {} holds the data as it was at the swap ({where_}, which no session could \
-         reach, now dropped)",
-        record.id
+         reach{})",
+        record.id,
+        if dropped.is_ok() { ", now dropped" } else { "" }
     ));
-    if let Err(e) = replaced.discard() {
+    if let Err(e) = dropped {
         ui.warn(e.one_line());
     }
     Ok(Some(record.id))

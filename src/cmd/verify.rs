@@ -326,7 +326,7 @@ fn scratch_dir(record: &BackupRecord) -> std::path::PathBuf {
 }
 
 /// Whether backup `id` left the registry (or is on its way out) since this run read it.
-fn removed_meanwhile(session: &Session, id: &str) -> bool {
+pub fn removed_meanwhile(session: &Session, id: &str) -> bool {
     crate::removal::tombstoned(&session.store).contains(id)
         || session.store.load().is_ok_and(|reg| reg.find(id).is_none())
 }
@@ -381,8 +381,15 @@ fn check_at(
         Some(_) => Ok(false),
         None => crate::cmd::remote::fetch_if_missing(session, record),
     };
+    let removed = || Checked {
+        removed: true,
+        verified: false,
+        ..verdict(record.status, "not run".into(), false, None)
+    };
     match fetched {
         Ok(_) => {}
+        // The object was gone off-site because a cleanup or delete removed the backup.
+        Err(_) if removed_meanwhile(session, &record.id) => return removed(),
         Err(e) if e.kind() == Kind::Verification => {
             return verdict(Status::Missing, "not run".into(), false, Some(e.one_line()));
         }
@@ -407,11 +414,7 @@ fn check_at(
         },
     };
     if work_dir.is_none() && held.is_none() && removed_meanwhile(session, &record.id) {
-        return Checked {
-            removed: true,
-            verified: false,
-            ..verdict(record.status, "not run".into(), false, None)
-        };
+        return removed();
     }
     if depth == Depth::Checksum {
         return match checksum_at(session, record, &path) {
@@ -602,9 +605,15 @@ fn structure(
         )));
     }
     // What killed runs left on this server goes first (only what the ledger proves ours).
-    for name in db.sweep_scratch(true)?.dropped {
+    let swept = db.sweep_scratch(true)?;
+    for name in swept.dropped {
         session.ctx.ui.warn(format!(
             "dropped database {name}, left by an interrupted run"
+        ));
+    }
+    for (name, why) in swept.failed {
+        session.ctx.ui.warn(format!(
+            "database {name}, left by an interrupted run, could not be dropped: {why}"
         ));
     }
     let (integrity_check, tables) = db.deep_check(record.format, source, 1)?;

@@ -300,7 +300,9 @@ impl From<Error> for CommitFailed {
 /// Opens the provider for a parsed URL.
 pub fn open(url: &DatabaseUrl, options: Options) -> Result<Box<dyn Provider>> {
     match url {
-        DatabaseUrl::Sqlite(path) => Ok(Box::new(sqlite::Sqlite::new(path.clone()))),
+        DatabaseUrl::Sqlite(path) => Ok(Box::new(
+            sqlite::Sqlite::new(path.clone()).with_options(options),
+        )),
         DatabaseUrl::Server {
             kind: ProviderKind::Postgres,
             url,

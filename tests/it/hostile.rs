@@ -316,3 +316,250 @@ fn verify_all_says_a_backup_removed_meanwhile_was_removed_not_missing() {
     assert_eq!(results[1]["id"], old.as_str());
     assert_eq!(results[1]["removed"], true, "{doc}");
 }
+
+#[test]
+fn a_killed_removal_of_a_backup_labelled_like_a_tombstone_suffix_is_finished_too() {
+    for point in ["remove:after-tombstone", "remove:before-registry"] {
+        let p = Project::new()
+            .seeded("db/dev.sqlite3")
+            .seeded("db/prod.sqlite3");
+        // Labels may hold dots: `x.offsite` is one.
+        let kept = p.backup(&["dev", "--label", "x"]);
+        let victim = p.backup(&["dev", "--label", "x.offsite"]);
+        crate::reliability::kill_at(&p, &["-y", "delete", &victim, "--force"], point);
+        p.run(&["list"])
+            .code(0)
+            .stderr_has(&format!("finished removing {victim}"));
+        assert_eq!(p.ids(), vec![kept.clone()], "{point}");
+        assert!(
+            p.backup_files().iter().all(|f| !f.contains(&victim)),
+            "{point}: {:?}",
+            p.backup_files()
+        );
+        // The other backup is not taken for one being removed.
+        p.run(&["doctor"]).code(0).stderr_lacks(&kept);
+        p.run(&["verify", &kept]).code(0);
+    }
+}
+
+/// A small ext4 filesystem in a loop-mounted image, for one test: a disk where, unlike tmpfs, a
+/// new directory needs a free block. Unmounted on drop. Needs root and mkfs.ext4; skips without.
+struct Ext4 {
+    dir: tempfile::TempDir,
+    _image: tempfile::TempDir,
+}
+
+impl Ext4 {
+    fn mount(size: &str) -> Option<Ext4> {
+        let image = tempfile::Builder::new()
+            .prefix("faber-ext4-")
+            .tempdir()
+            .unwrap();
+        let file = image.path().join("fs.img");
+        let dir = tempfile::Builder::new()
+            .prefix("faber-ext4-mnt-")
+            .tempdir()
+            .unwrap();
+        let ok = std::process::Command::new("truncate")
+            .args(["-s", size])
+            .arg(&file)
+            .status()
+            .is_ok_and(|s| s.success())
+            // No blocks reserved for root: full is full.
+            && std::process::Command::new("mkfs.ext4")
+                .args(["-q", "-m", "0"])
+                .arg(&file)
+                .status()
+                .is_ok_and(|s| s.success())
+            && std::process::Command::new("mount")
+                .args(["-o", "loop"])
+                .arg(&file)
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !ok {
+            if crate::services::required() {
+                panic!("cannot mount an ext4 image, and FABER_REQUIRE_SERVICES=1; run as root");
+            }
+            eprintln!("skipping: cannot mount an ext4 image");
+            return None;
+        }
+        Some(Ext4 { dir, _image: image })
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn delete_and_cleanup_make_room_on_a_full_ext4_disk() {
+    let Some(disk) = Ext4::mount("8M") else {
+        return;
+    };
+    let p = Project::new().seeded("db/dev.sqlite3");
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "CREATE TABLE big (b); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
+             INSERT INTO big SELECT randomblob(2000) FROM n;",
+        )
+        .unwrap();
+    let backups = disk.dir.path().join("backups");
+    p.use_backup_dir(&backups);
+    let a = p.backup(&["dev", "--label", "a", "--compression", "none"]);
+    let b = p.backup(&["dev", "--label", "b", "--compression", "none"]);
+    let c = p.backup(&["dev", "--label", "c", "--compression", "none"]);
+    // Filled to the last block, as a disk that ran full in the night.
+    let filler = disk.dir.path().join("filler");
+    let fill = || {
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&filler)
+            .unwrap();
+        let chunk = vec![7u8; 1024];
+        while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    };
+    fill();
+    assert!(fs::write(disk.dir.path().join("probe"), "x").is_err());
+    // The first removal on this disk: the tool's own remedy must work.
+    p.run(&["-y", "delete", &a]).code(0);
+    fill();
+    p.run(&["-y", "cleanup", "--keep-last", "1"]).code(0);
+    let reg: Value =
+        serde_json::from_str(&fs::read_to_string(backups.join("backups.json")).unwrap()).unwrap();
+    let ids: Vec<&str> = reg["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![c.as_str()], "{b} removed too");
+    drop(p);
+}
+
+#[test]
+fn a_backup_deleted_while_its_output_dir_is_away_is_not_brought_back_when_it_returns() {
+    let p = Project::new().seeded("db/dev.sqlite3");
+    let kept = p.backup(&["dev", "--label", "kept"]);
+    // An --output-dir on a disk that is not always there (a USB disk, a network share).
+    let usb = p.path("usb");
+    fs::create_dir(&usb).unwrap();
+    let exported = p.backup(&[
+        "dev",
+        "--label",
+        "exported",
+        "--output-dir",
+        usb.to_str().unwrap(),
+    ]);
+    let data = p.data_file(&exported);
+    assert!(data.starts_with(usb.canonicalize().unwrap()));
+    // Unmounted: the directory is gone for now.
+    let away = p.path("usb-away");
+    fs::rename(&usb, &away).unwrap();
+    let deleted = p.run(&["-y", "delete", &exported]);
+    fs::rename(&away, &usb).unwrap();
+    assert!(
+        deleted.code != 0 || !data.exists(),
+        "delete said it deleted {exported}, whose file is still there: {deleted:?}"
+    );
+    // Whatever it said, a repair never registers a backup that was deleted.
+    let _ = p.run(&["doctor", "--repair"]);
+    if deleted.code == 0 {
+        assert_eq!(p.ids(), vec![kept.clone()], "the deleted backup came back");
+    }
+}
+
+#[test]
+fn a_restore_never_removes_a_users_file_beside_the_database_named_like_its_staging_file() {
+    let p = Project::new().seeded("db/dev.sqlite3");
+    let id = p.backup(&["dev"]);
+    // The application's directory is the user's: files there that faber-db did not make are
+    // not its to remove, whatever their names.
+    for name in [
+        "dev.sqlite3.partial",
+        "dev.sqlite3.partial-wal",
+        "dev.sqlite3.partial-journal",
+    ] {
+        p.write(&format!("db/{name}"), "the user's own");
+    }
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+    for name in [
+        "dev.sqlite3.partial",
+        "dev.sqlite3.partial-wal",
+        "dev.sqlite3.partial-journal",
+    ] {
+        assert_eq!(
+            fs::read_to_string(p.path(&format!("db/{name}")))
+                .ok()
+                .as_deref(),
+            Some("the user's own"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_sqlite_link_switched_during_a_restore_never_costs_the_replaced_data_its_safety_backup() {
+    let mut p = Project::new();
+    for (name, x) in [("real-a.sqlite3", 1), ("real-b.sqlite3", 2)] {
+        p.sqlite(&format!("db/{name}"))
+            .execute_batch(&format!("CREATE TABLE t (x); INSERT INTO t VALUES ({x});"))
+            .unwrap();
+    }
+    std::os::unix::fs::symlink("real-a.sqlite3", p.path("db/dev.sqlite3")).unwrap();
+    p.set_var("PROD_DATABASE_URL", "sqlite:db/check.sqlite3");
+    let id = p.backup(&["dev"]);
+    // What the restore is about to replace: a row the backup lacks.
+    p.sqlite("db/real-a.sqlite3")
+        .execute("INSERT INTO t VALUES (5)", [])
+        .unwrap();
+    // The link is switched (a deploy) while the restore takes its safety backup.
+    let restore = p.paused_at(
+        &["--json", "restore", "dev", "--from", &id, "--yes"],
+        "backup:after-reserve",
+    );
+    fs::remove_file(p.path("db/dev.sqlite3")).unwrap();
+    std::os::unix::fs::symlink("real-b.sqlite3", p.path("db/dev.sqlite3")).unwrap();
+    let out = restore.resume();
+    let rows = |rel: &str| -> Vec<i64> {
+        p.sqlite(rel)
+            .prepare("SELECT x FROM t ORDER BY x")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    if rows("db/real-a.sqlite3") == vec![1, 5] {
+        return; // untouched: nothing lost
+    }
+    // real-a.sqlite3 was overwritten: its data must be in the safety backup.
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let safety = p
+        .backups()
+        .into_iter()
+        .filter(|b| b["reason"] == "pre-restore")
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .next()
+        .unwrap_or_else(|| panic!("no safety backup: {doc}"));
+    p.run(&[
+        "-y",
+        "restore",
+        "production",
+        "--from",
+        &safety,
+        "--no-safety-backup",
+    ])
+    .code(0);
+    assert_eq!(
+        rows("db/check.sqlite3"),
+        vec![1, 5],
+        "real-a.sqlite3 was overwritten, and its safety backup holds another database: {doc} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1229,3 +1229,368 @@ fn mysql_no_write_made_before_the_swap_is_missing_from_the_safety_backup() {
     assert_eq!(db.data(), data);
     assert_eq!(scratch_databases(&db), "0");
 }
+
+/// Drops the scratch databases (`<db>__faber_…`) a test left, whatever its outcome.
+struct ScratchGuard(String);
+
+impl Drop for ScratchGuard {
+    fn drop(&mut self) {
+        let names = Command::new("mysql")
+            .args(["-h", "127.0.0.1", "-u", "root", "--batch", "--skip-column-names", "-e"])
+            .arg(format!(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber%'",
+                self.0
+            ))
+            .output();
+        if let Ok(out) = names {
+            for name in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = Command::new("mysql")
+                    .args(["-h", "127.0.0.1", "-u", "root", "-e"])
+                    .arg(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .output();
+            }
+        }
+    }
+}
+
+/// Runs `sql` in `db` with the real client; the error text when it fails.
+fn try_mysql(db: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("mysql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            "--batch",
+            "--skip-column-names",
+        ])
+        .arg(format!("--database={db}"))
+        .arg("-e")
+        .arg(sql)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn mysql_a_table_named_like_its_database_does_not_cost_the_replaced_views_or_the_safety_backup() {
+    if !server_up() {
+        return;
+    }
+    // A database `shop` with a table `shop` (or a column `shop`): nothing unusual to MariaDB.
+    let db = MyDb::new("samename");
+    let _scratch = ScratchGuard(db.name.clone());
+    let t = &db.name;
+    db.exec(&format!(
+        "CREATE TABLE `{t}` (id int PRIMARY KEY, v int); INSERT INTO `{t}` VALUES (1, 1), (2, 2); \
+         CREATE VIEW summary AS SELECT count(*) AS n FROM `{t}`;"
+    ));
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec(&format!("INSERT INTO `{t}` VALUES (3, 3);"));
+    let doc = p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
+    assert_eq!(db.exec(&format!("SELECT count(*) FROM `{t}`")), "2");
+    // The replaced database, view and third row included, is in the safety backup.
+    let safety = doc["safety_backup"].as_str().unwrap().to_string();
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        &safety,
+        "--yes",
+        "--no-safety-backup",
+    ])
+    .code(0);
+    assert_eq!(db.exec("SELECT n FROM summary"), "3");
+    assert_eq!(scratch_databases(&db), "0");
+}
+
+#[test]
+fn mysql_a_safety_backup_gives_back_triggers_that_name_their_own_database() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("qualified");
+    let _scratch = ScratchGuard(db.name.clone());
+    let d = &db.name;
+    // A trigger that spells its own database out, as generated code often does.
+    db.exec(&format!(
+        "CREATE TABLE items (id int PRIMARY KEY); CREATE TABLE audit (x int); \
+         CREATE TRIGGER items_audit AFTER INSERT ON items FOR EACH ROW \
+         INSERT INTO `{d}`.`audit` VALUES (NEW.id); \
+         INSERT INTO items VALUES (1);"
+    ));
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("INSERT INTO items VALUES (2);");
+    let doc = p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
+    let safety = doc["safety_backup"].as_str().unwrap().to_string();
+    // Undoing the restore with its safety backup gives the database back as it was…
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        &safety,
+        "--yes",
+        "--no-safety-backup",
+    ])
+    .code(0);
+    assert_eq!(db.exec("SELECT count(*) FROM items"), "2");
+    // …and a working one: its trigger writes to this database, not to the dropped one the
+    // restore had set the replaced data aside in.
+    let trigger = db.exec("SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = 'items_audit'");
+    assert!(!trigger.contains("__faber_"), "{trigger}");
+    try_mysql(d, "INSERT INTO items VALUES (3)").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(db.exec("SELECT count(*) FROM audit WHERE x = 3"), "1");
+}
+
+#[test]
+fn mysql_a_restore_killed_after_its_swap_keeps_the_replaced_views_and_triggers() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("swapobjs");
+    let _scratch = ScratchGuard(db.name.clone());
+    db.exec(
+        "CREATE TABLE t (x int); CREATE TABLE audit (x int); INSERT INTO t VALUES (1); \
+         CREATE VIEW v AS SELECT x FROM t; \
+         CREATE TRIGGER t_audit AFTER INSERT ON t FOR EACH ROW INSERT INTO audit VALUES (NEW.x);",
+    );
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    // The live database moves on after the backup: a new row, a changed view and trigger.
+    db.exec(
+        "INSERT INTO t VALUES (2); CREATE OR REPLACE VIEW v AS SELECT x * 10 AS x FROM t; \
+         DROP TRIGGER t_audit; \
+         CREATE TRIGGER t_audit AFTER INSERT ON t FOR EACH ROW INSERT INTO audit VALUES (NEW.x * 10);",
+    );
+    p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:tables-swapped",
+    )
+    .signal(libc::SIGKILL);
+    wait_for_no_scratch_sessions(&db);
+    // Whatever the next run does about it, the replaced data — rows, views and triggers as they
+    // were at the swap — is kept somewhere: it has no safety backup.
+    let _ = p.run(&["doctor", "--repair"]);
+    let old = mysql(
+        None,
+        &format!(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber\\_old\\_%'",
+            db.name
+        ),
+    );
+    assert!(!old.is_empty(), "the replaced tables are kept");
+    assert_eq!(mysql(Some(&old), "SELECT count(*) FROM t"), "2");
+    let kept = |kind: &str, table: &str, column: &str| {
+        mysql(
+            None,
+            &format!("SELECT count(*) FROM information_schema.{table} WHERE {column} = '{old}'"),
+        ) + " "
+            + kind
+    };
+    assert_eq!(
+        (
+            kept("views", "VIEWS", "TABLE_SCHEMA"),
+            kept("triggers", "TRIGGERS", "TRIGGER_SCHEMA")
+        ),
+        ("1 views".to_string(), "1 triggers".to_string()),
+        "the replaced view and trigger are nowhere: not in {old}, not in the target, and no safety backup"
+    );
+}
+
+/// A database `db` whose `accounts` table another database's foreign key references.
+fn referenced_from_another_database(tag: &str) -> (MyDb, ScratchGuard, MyDb) {
+    let db = MyDb::new(tag);
+    let guard = ScratchGuard(db.name.clone());
+    db.exec("CREATE TABLE accounts (id int PRIMARY KEY); INSERT INTO accounts VALUES (1), (2);");
+    let other = MyDb::new(&format!("{tag}_other"));
+    other.exec(&format!(
+        "CREATE TABLE r (a int, CONSTRAINT r_account FOREIGN KEY (a) REFERENCES `{}`.accounts (id)) ENGINE = InnoDB; \
+         INSERT INTO r VALUES (1);",
+        db.name
+    ));
+    // Dropped in reverse: the other database first, then the scratch ones, then `db`.
+    (db, guard, other)
+}
+
+#[test]
+fn mysql_a_restore_never_rewrites_another_databases_foreign_keys() {
+    if !server_up() {
+        return;
+    }
+    let (db, _guard, other) = referenced_from_another_database("fkmove");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("INSERT INTO accounts VALUES (3);");
+    // Moving the tables would move the other database's foreign key to the replaced ones: the
+    // restore refuses, before anything changes.
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("foreign keys")
+        .stderr_has("nothing was restored");
+    // The other database is not this project's: its foreign key still names `db`'s table.
+    let create = other.exec("SHOW CREATE TABLE r");
+    assert!(
+        create.contains(&format!("REFERENCES `{}`.`accounts`", db.name)),
+        "{create}"
+    );
+    assert_eq!(db.exec("SELECT COUNT(*) FROM accounts"), "3");
+    assert_eq!(scratch_databases(&db), "0");
+}
+
+#[test]
+fn mysql_a_leftover_that_cannot_be_dropped_never_blocks_the_next_restore() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("fkblock");
+    let _guard = ScratchGuard(db.name.clone());
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    // A scratch database a killed run left (recorded, marked, its run gone) that the server will
+    // not drop: another database's foreign key references a table in it.
+    let token = "00112233445566778899aabbccddeeff";
+    let leftover = format!("{}__faber_verify_dead", db.name);
+    mysql(
+        None,
+        &format!(
+            "CREATE DATABASE `{leftover}` COMMENT 'faber-db scratch {token}'; \
+             CREATE TABLE `{leftover}`.p (id int PRIMARY KEY) ENGINE = InnoDB;"
+        ),
+    );
+    let other = MyDb::new("fkblock_other");
+    other.exec(&format!(
+        "CREATE TABLE r (a int, FOREIGN KEY (a) REFERENCES `{leftover}`.p (id)) ENGINE = InnoDB;"
+    ));
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    p.write(
+        &format!("{}/.scratch/{token}.json", crate::harness::BACKUPS),
+        &serde_json::json!({
+            "name": leftover, "server": "mysql://root@127.0.0.1:3306", "purpose": "verify",
+            "token": token, "created_at": "2026-01-01T00:00:00Z", "pid": pid,
+            "host": gethostname(), "disposable": false
+        })
+        .to_string(),
+    );
+    // The next restore and deep verify still work; the leftover is reported, not fatal.
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+    p.run(&["verify", &id, "--deep"])
+        .code(0)
+        .stderr_has(&format!(
+            "database {leftover}, left by an interrupted run, could not be dropped"
+        ));
+    drop(other);
+    mysql(None, &format!("DROP DATABASE `{leftover}`"));
+}
+
+fn gethostname() -> String {
+    String::from_utf8(
+        std::process::Command::new("hostname")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn mysql_a_view_this_user_could_not_make_again_is_never_dropped_for_good() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("definer2");
+    let _scratch = ScratchGuard(db.name.clone());
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);");
+    let mut p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    // Later a DBA adds a view as root: a DEFINER the application's user may not name.
+    db.exec("INSERT INTO t VALUES (3); CREATE VIEW v AS SELECT x FROM t;");
+    let user = PwUser::new(&db, "limited-pw");
+    p.set_var(
+        "DEV_DATABASE_URL",
+        &format!(
+            "mysql://{}:limited-pw@127.0.0.1:3306/{}",
+            user.name, db.name
+        ),
+    );
+    // The backup itself loads as this user (it has no such view).
+    let run = p.run(&["--json", "restore", "dev", "--from", &id, "--yes"]);
+    if run.code != 0 {
+        // Refused: then nothing may have changed.
+        assert_eq!(db.exec("SELECT COUNT(*) FROM t"), "3", "{run:?}");
+        assert_eq!(
+            db.exec("SELECT COUNT(*) FROM v"),
+            "3",
+            "the view is gone: {run:?}"
+        );
+        return;
+    }
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let safety = doc["safety_backup"].as_str().unwrap().to_string();
+    p.set_var("DEV_DATABASE_URL", &db.url());
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        &safety,
+        "--yes",
+        "--no-safety-backup",
+    ])
+    .code(0);
+    assert_eq!(db.exec("SELECT COUNT(*) FROM v"), "3");
+}
+
+#[test]
+fn mysql_a_restore_whose_staged_database_vanished_never_empties_the_target() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("vanished");
+    let _scratch = ScratchGuard(db.name.clone());
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("INSERT INTO t VALUES (3);");
+    let restore = p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    // The staged database goes while the restore waits to commit: a sweep by another checkout
+    // whose synced ledger holds its record, or a DBA tidying `__faber_` databases.
+    let staged = mysql(
+        None,
+        &format!(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber\\_restore\\_%'",
+            db.name
+        ),
+    );
+    assert!(!staged.is_empty());
+    mysql(None, &format!("DROP DATABASE `{staged}`"));
+    let out = restore.resume();
+    // Either restored or untouched — never a target without its tables.
+    let tables = mysql(
+        None,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}'",
+            db.name
+        ),
+    );
+    assert_eq!(
+        tables,
+        "1",
+        "exit {:?}: {}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

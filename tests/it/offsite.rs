@@ -879,3 +879,127 @@ fn a_removal_whose_off_site_copy_could_not_go_is_finished_later_and_never_pulled
             .is_empty()
     );
 }
+
+#[test]
+fn verify_all_says_an_off_site_backup_removed_meanwhile_was_removed_not_missing() {
+    let Some(s3) = S3Server::start() else { return };
+    let p = s3.project();
+    let old = p.backup(&["dev", "--label", "old"]);
+    let newer = p.backup(&["dev", "--label", "newer"]);
+    // Paused after checking the newest, before the older one; a cleanup then removes the older
+    // one here and off-site.
+    let verify = p.paused_at(&["--json", "verify", "--all"], "verify:after-one");
+    p.run(&["-y", "cleanup", "--keep-last", "1"]).code(0);
+    assert!(s3.keys("team/dev").iter().all(|k| !k.contains(&old)));
+    let out = verify.resume();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{doc}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results[0]["id"], newer.as_str());
+    assert_eq!(results[1]["id"], old.as_str());
+    assert_eq!(results[1]["removed"], true, "{doc}");
+}
+
+#[test]
+fn an_entry_whose_off_site_url_names_other_objects_never_removes_them() {
+    let Some(s3) = S3Server::start() else { return };
+    let p = s3.project();
+    let old = p.backup(&["dev", "--label", "old"]);
+    let _newer = p.backup(&["dev", "--label", "newer"]);
+    // Another team's objects in the same bucket, under a prefix of their own.
+    fs::create_dir_all(s3.object("other-team/prod")).unwrap();
+    fs::write(s3.object("other-team/prod/precious.tar"), "theirs").unwrap();
+    fs::write(
+        s3.object(&format!("other-team/prod/{old}.manifest.json")),
+        "theirs too",
+    )
+    .unwrap();
+    // The registry entry's off-site URL is data, like its `file`.
+    let path = p.path(&format!("{BACKUPS}/backups.json"));
+    let mut reg: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    for b in reg["backups"].as_array_mut().unwrap() {
+        if b["id"] == old.as_str() {
+            b["remote"]["url"] =
+                serde_json::Value::from(format!("s3://{BUCKET}/other-team/prod/precious.tar"));
+        }
+    }
+    fs::write(&path, serde_json::to_string_pretty(&reg).unwrap()).unwrap();
+
+    let run = p.run(&["-y", "delete", &old]);
+    assert_eq!(
+        fs::read_to_string(s3.object("other-team/prod/precious.tar")).ok(),
+        Some("theirs".to_string()),
+        "{run:?}"
+    );
+    assert!(
+        s3.object(&format!("other-team/prod/{old}.manifest.json"))
+            .is_file(),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_copy_sent_off_site_but_not_yet_recorded_is_not_left_behind_by_a_delete() {
+    let Some(s3) = S3Server::start() else { return };
+    let p = s3.project().seeded("db/prod.sqlite3");
+    // Production's backups go off-site with `push` only.
+    let config = p.path(".fractary/plugins/faber-db/config.toml");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "[environments.production]\n",
+        "[environments.production]\noffsite = false\n",
+    );
+    fs::write(&config, text).unwrap();
+    let id = p.json(&["-y", "backup", "production"], 0)["backup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The registry is busy (another run holds its lock) when the upload ends: the push waits to
+    // record the copy, and is killed there — or gives up after a minute, which ends the same.
+    // (The push says it is trying before it sends anything: the lock is taken once it has.)
+    let lock = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(p.path(&format!("{BACKUPS}/backups.json.lock")))
+        .unwrap();
+    let mut push = p
+        .command(&["push", &id])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while entry(&p, &id)["remote"]["status"] != "failed" {
+        assert!(started.elapsed() < Duration::from_secs(20), "never tried");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    lock.lock().unwrap();
+    let manifest = s3.object(&format!("team/production/{id}.manifest.json"));
+    let started = Instant::now();
+    while !manifest.is_file() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never uploaded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    push.kill().unwrap();
+    push.wait().unwrap();
+    lock.unlock().unwrap();
+    // The backup is deleted: here, and its copy off-site, which this project put there.
+    p.run(&["-y", "delete", &id, "--force"]).code(0);
+    assert!(p.ids().is_empty());
+    let doc = p.json(&["pull"], 0);
+    assert!(
+        doc["registered"].as_array().unwrap().is_empty(),
+        "the deleted backup came back from its off-site copy: {doc}; left off-site: {:?}",
+        s3.keys("team/production")
+    );
+}

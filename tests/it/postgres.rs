@@ -1987,3 +1987,41 @@ fn pg_manifests_of_earlier_versions_name_dotted_tables_their_way_and_still_compa
         .code(0)
         .stdout_has("row counts match the manifest");
 }
+
+#[test]
+fn pg_a_ledger_record_copied_from_another_checkout_never_drops_that_runs_live_scratch_database() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("synced");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);");
+    // Two checkouts of one project on this host, one server: the backup directory is synced
+    // between them (a shared folder), `.scratch/` with it.
+    let a = project_with(&[("dev", &db)]);
+    let b = project_with(&[("dev", &db)]);
+    let id = a.backup(&["dev"]);
+    let restore = a.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    let ledger = |p: &Project| p.path(&format!("{}/.scratch", crate::harness::BACKUPS));
+    std::fs::create_dir_all(ledger(&b)).unwrap();
+    for e in std::fs::read_dir(ledger(&a)).unwrap().flatten() {
+        std::fs::copy(e.path(), ledger(&b).join(e.file_name())).unwrap();
+    }
+    let staged = databases_like(&format!("{}__faber_restore_", db.name));
+    assert!(!staged.is_empty());
+    // The other checkout's run is alive (its process runs): its database is not debris.
+    let _ = b.run(&["doctor", "--repair"]);
+    assert_eq!(
+        databases_like(&format!("{}__faber_restore_", db.name)),
+        staged,
+        "a live run's staged database was dropped"
+    );
+    let out = restore.resume();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

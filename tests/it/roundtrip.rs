@@ -263,16 +263,35 @@ fn an_open_connection_sees_the_restored_data() {
 fn a_restore_killed_earlier_does_not_block_the_next() {
     let p = Project::new();
     seed(&p);
-    p.backup(&["dev"]);
-    std::fs::write(
-        p.path("db/dev.sqlite3.partial"),
-        b"left by a killed restore",
-    )
-    .unwrap();
+    let id = p.backup(&["dev"]);
+    // Killed with its staging file written beside the database.
+    crate::reliability::kill_at(
+        &p,
+        &[
+            "restore",
+            "dev",
+            "--yes",
+            "--from",
+            &id,
+            "--no-safety-backup",
+        ],
+        "restore:before-commit",
+    );
+    let staged = || -> Vec<String> {
+        std::fs::read_dir(p.path("db"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".faber-restore-"))
+            .collect()
+    };
+    let left = staged();
+    assert_eq!(left.len(), 1, "{left:?}");
     p.run(&["restore", "dev", "--yes"])
         .code(0)
-        .stderr_has("left by an interrupted restore");
-    assert!(!p.path("db/dev.sqlite3.partial").exists());
+        .stderr_has("left by an interrupted restore")
+        .stderr_has(&left[0]);
+    assert!(staged().is_empty());
     assert_eq!(
         p.backups()
             .iter()

@@ -43,11 +43,16 @@ pub(super) struct Object {
 }
 
 impl Object {
-    /// Its `CREATE` statement with the database qualifier `from` replaced by `to`. A view's
-    /// definition names the database it is read in only where MySQL spells objects out in full;
-    /// the scratch database's name is random, so it never stands for anything else.
+    /// Its `CREATE` statement with the database qualifier `` `from`. `` replaced by
+    /// `` `to`. ``. A view's definition names the database it is read in only where MySQL spells
+    /// objects out in full; the scratch database's name is random, so it never stands for
+    /// anything else — and only a qualifier (followed by a dot) is taken for it, never a table or
+    /// column that happens to share its name.
     pub(super) fn moved(mut self, from: &str, to: &str) -> Object {
-        let (from, to) = (ident(from).into_bytes(), ident(to).into_bytes());
+        let (from, to) = (
+            format!("{}.", ident(from)).into_bytes(),
+            format!("{}.", ident(to)).into_bytes(),
+        );
         let mut out = Vec::with_capacity(self.create.len());
         let mut rest = self.create.as_slice();
         while let Some(at) = rest.windows(from.len()).position(|w| w == from.as_slice()) {

@@ -14,7 +14,7 @@ use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::tool::{feed, random_suffix, scratch_stem};
 use crate::provider::{
-    CommitFailed, CommitOptions, Committed, Inspection, Provider, Replaced, Source, Staged, Tables,
+    CommitFailed, CommitOptions, Committed, Provider, Replaced, Source, Staged, Tables,
 };
 use crate::scratch::{self, Claim, Purpose};
 
@@ -257,11 +257,11 @@ pub(super) fn stage<'a>(
         .into_iter()
         .map(|o| o.moved(&scratch.name, &my.conn.dbname))
         .collect();
-    let tables = my.count_rows(&scratch.name).map_err(unchanged)?;
+    let loaded = my.tables_of(&scratch.name).map_err(unchanged)?;
     Ok(Box::new(StagedMysql {
         scratch,
         restored,
-        tables,
+        loaded,
         migrations_table: migrations_table.map(str::to_string),
     }))
 }
@@ -308,8 +308,8 @@ struct StagedMysql<'a> {
     scratch: ScratchDb<'a>,
     /// The backup's views, triggers, routines and events, to make in the target.
     restored: Vec<Object>,
-    /// Row counts of the loaded tables: the very tables the commit moves into the target.
-    tables: Tables,
+    /// The loaded tables' names: the scratch database must hold exactly these at the swap.
+    loaded: Vec<String>,
     migrations_table: Option<String>,
 }
 
@@ -318,7 +318,7 @@ impl Staged for StagedMysql<'_> {
         let StagedMysql {
             scratch,
             restored,
-            tables,
+            loaded,
             migrations_table,
         } = *self;
         let my = scratch.my;
@@ -352,13 +352,41 @@ impl Staged for StagedMysql<'_> {
         if created {
             my.query_in(None, &format!("CREATE DATABASE {}", ident(&target)))?;
         }
-        let (old, leftover, replaced) =
-            swap_in(my, &scratch.name, &target, !created).inspect_err(|f| {
+        let (old, leftover, replaced) = swap_in(my, &scratch.name, &loaded, &target, !created)
+            .inspect_err(|f| {
                 if created && !f.incomplete {
                     let _ =
                         my.query_in(None, &format!("DROP DATABASE IF EXISTS {}", ident(&target)));
                 }
             })?;
+        // The replaced views, triggers, routines and events join the replaced tables at once:
+        // the safety backup taken of them then is the database as it was at the swap. Their
+        // definitions were kept on disk first (`scratch::Claim::attach`): a run killed before
+        // this leaves them there, beside the replaced tables' record.
+        let replaced: Option<Box<dyn Replaced>> = match old {
+            None => None,
+            Some(old) => {
+                if let Err(e) = my.run_script(Some(&old.name), &objects::create_script(&replaced)) {
+                    let name = old.keep();
+                    return Err(CommitFailed::incomplete(
+                        Error::new(
+                            e.kind(),
+                            format!(
+                                "the backup's tables are in {target}, but the views, triggers, routines and events they replaced could not be set aside with the replaced tables, which are kept in database {name}"
+                            ),
+                        )
+                        .caused_by(e.one_line())
+                        .with_hint("their definitions are kept beside the database's record; `faber-db doctor` says where. Restore again to finish the restore"),
+                    ));
+                }
+                let (name, claim) = old.into_parts();
+                Some(Box::new(ReplacedMysql {
+                    my: my.at_database(&name),
+                    name,
+                    claim,
+                }))
+            }
+        };
         crate::testpoint::pause("restore:tables-swapped");
         let mut script = format!(
             "SET SESSION lock_wait_timeout = 30;\n{}",
@@ -367,7 +395,7 @@ impl Staged for StagedMysql<'_> {
         .into_bytes();
         script.extend(objects::create_script(&restored));
         if let Err(e) = my.run_script(Some(&target), &script) {
-            let kept = old.map(ScratchDb::keep);
+            let kept = replaced.as_ref().map(|r| r.describe());
             return Err(CommitFailed::incomplete(
                 Error::new(
                     e.kind(),
@@ -378,40 +406,16 @@ impl Staged for StagedMysql<'_> {
             ));
         }
         drop(scratch);
-        // The replaced views, triggers, routines and events join the replaced tables: the safety
-        // backup taken of them then is the database as it was at the swap.
-        let replaced: Option<Box<dyn Replaced>> = match old {
-            None => None,
-            Some(old) => {
-                let moved: Vec<Object> = replaced
-                    .into_iter()
-                    .map(|o| o.moved(&target, &old.name))
-                    .collect();
-                if let Err(e) = my.run_script(Some(&old.name), &objects::create_script(&moved)) {
-                    let name = old.keep();
-                    return Err(Error::new(
-                        e.kind(),
-                        format!(
-                            "the backup is restored, but the views, triggers, routines and events it replaced could not be set aside with their tables, which are kept in database {name}"
-                        ),
-                    )
-                    .caused_by(e.one_line())
-                    .with_hint("back that database up by hand, or drop it; `faber-db doctor` lists it")
-                    .into());
-                }
-                let (name, claim) = old.into_parts();
-                Some(Box::new(ReplacedMysql {
-                    my: my.at_database(&name),
-                    name,
-                    claim,
-                }))
-            }
-        };
-        let migrations = my
-            .inspect_db(&target, migrations_table.as_deref(), false)?
-            .migrations;
+        // What the target holds now, read back from it, as PostgreSQL's is.
+        let inspection = my
+            .inspect_db(&target, migrations_table.as_deref(), true)
+            .map_err(|e| {
+                CommitFailed::from(e.add_hint(
+                    "the restore is in place; the data it replaced is kept (`faber-db doctor` says where)",
+                ))
+            })?;
         Ok(Committed {
-            inspection: Inspection { tables, migrations },
+            inspection,
             replaced,
         })
     }
@@ -464,11 +468,78 @@ impl Replaced for ReplacedMysql {
     }
 }
 
+/// Refuses a restore of `target` while tables of other databases have foreign keys to its tables:
+/// `RENAME TABLE` would move those keys to the replaced tables, set aside and then dropped.
+fn refuse_foreign_references(my: &Mysql, target: &str) -> Result<()> {
+    let rows = my.query_in(
+        None,
+        &format!(
+            "SELECT DISTINCT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE REFERENCED_TABLE_SCHEMA = {t} AND TABLE_SCHEMA <> {t} ORDER BY 1",
+            t = literal(target)
+        ),
+    )?;
+    let tables: Vec<String> = rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    Err(Error::tool(format!(
+        "tables of other databases have foreign keys to {target}'s tables: {}; a restore would move those keys to the replaced tables; nothing was restored",
+        tables.join(", ")
+    ))
+    .with_hint("drop those foreign keys first (and make them again after the restore), or restore into another database"))
+}
+
+/// Checks, in the empty database `old`, that this user may make objects with every DEFINER the
+/// target's views, triggers, routines and events have: a probe procedure for each, dropped at
+/// once.
+fn probe_definers(my: &Mysql, old: &str, target: &str) -> Result<()> {
+    let t = literal(target);
+    let sql = format!(
+        "SELECT DISTINCT DEFINER FROM (\
+         SELECT DEFINER FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {t} \
+         UNION SELECT DEFINER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {t} \
+         UNION SELECT DEFINER FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {t} \
+         UNION SELECT DEFINER FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {t}) d \
+         WHERE DEFINER <> CURRENT_USER()"
+    );
+    let definers: Vec<String> = my
+        .query_in(None, &sql)?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect();
+    for definer in definers {
+        let Some((user, host)) = definer.rsplit_once('@') else {
+            continue;
+        };
+        let quoted = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"));
+        let probe = format!(
+            "CREATE DEFINER = {}@{} PROCEDURE {}.`__faber_definer_probe`() BEGIN END; \
+             DROP PROCEDURE {}.`__faber_definer_probe`",
+            quoted(user),
+            quoted(host),
+            ident(old),
+            ident(old)
+        );
+        my.query_in(None, &probe).map_err(|e| {
+            Error::tool(format!(
+                "views, triggers, routines or events of {target} have the DEFINER {definer}, which this user may not name: a restore could not set them aside with the replaced tables; nothing was restored"
+            ))
+            .caused_by(e.one_line())
+            .with_hint("restore as a user with SET USER (or SUPER), or as that definer")
+        })?;
+    }
+    Ok(())
+}
+
 /// How to finish a restore left incomplete, and where the tables it replaced are.
 fn finish_hint(old: Option<&str>) -> String {
     match old {
         Some(old) => format!(
-            "restore again to finish; the replaced tables are kept in database {old} (`faber-db doctor` lists it)"
+            "restore again to finish; the replaced data is kept in {old} (`faber-db doctor` lists it)"
         ),
         None => "restore again to finish".to_string(),
     }
@@ -487,9 +558,11 @@ type Swapped<'a> = (Option<ScratchDb<'a>>, Vec<Named>, Vec<Object>);
 fn swap_in<'a>(
     my: &'a Mysql,
     scratch: &str,
+    loaded: &[String],
     target: &str,
     existed: bool,
 ) -> Result<Swapped<'a>, CommitFailed> {
+    refuse_foreign_references(my, target)?;
     // Read before they are dropped: to make them again if the swap fails, and to set them aside
     // with the replaced tables.
     let replaced = objects::read(my, target)?;
@@ -500,8 +573,28 @@ fn swap_in<'a>(
     let leftover: Vec<Named> = leftover.into_iter().map(|o| o.named).collect();
     let old_tables = my.tables_of(target)?;
     let new_tables = my.tables_of(scratch)?;
+    // The scratch database must hold what was loaded and checked: one that lost tables since
+    // (dropped by hand, or by a run that took it for its own) would empty the target.
+    if new_tables != loaded {
+        return Err(Error::tool(format!(
+            "the database the backup was loaded into, {scratch}, no longer holds the tables it was loaded with; nothing was restored"
+        ))
+        .with_hint("restore again")
+        .into());
+    }
     let old = if existed {
-        Some(ScratchDb::create(my, Purpose::Replaced)?)
+        let old = ScratchDb::create(my, Purpose::Replaced)?;
+        // Every DEFINER of the replaced objects must be one this user may name, or they could
+        // not be set aside after the swap: found out now, while nothing has changed.
+        probe_definers(my, &old.name, target)?;
+        // Their definitions are kept on disk before any is dropped.
+        if let Some(claim) = &old.claim {
+            claim.attach(&objects::create_script(&replaced)).map_err(|e| {
+                Error::tool("cannot keep the definitions of the views, triggers, routines and events to be replaced")
+                    .caused_by(e)
+            })?;
+        }
+        Some(old)
     } else {
         None
     };

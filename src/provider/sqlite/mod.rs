@@ -28,11 +28,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Sqlite {
     path: PathBuf,
+    /// The project's ledger, where a restore records the staging file it writes beside the
+    /// database (the application's directory, where no other file is faber-db's to remove).
+    ledger: Option<crate::scratch::Ledger>,
 }
 
 impl Sqlite {
     pub fn new(path: PathBuf) -> Sqlite {
-        Sqlite { path }
+        Sqlite { path, ledger: None }
+    }
+
+    pub fn with_options(mut self, options: super::Options) -> Sqlite {
+        self.ledger = options.ledger;
+        self
     }
 
     fn not_found(&self) -> Error {

@@ -5,7 +5,7 @@
 //! replaced by renaming the staging file over it. A database reached through a symbolic link is
 //! restored where the link leads; the link stays.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::fsutil::{self, PartialFile};
 use crate::provider::{CommitFailed, CommitOptions, Committed, Staged};
+use crate::scratch::{Purpose, Released};
 
 /// Side files SQLite keeps beside a database.
 const SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
@@ -34,8 +35,15 @@ impl Sqlite {
     }
 }
 
-/// Sweeps what a killed restore left, refuses while another restore runs, and checks there is
-/// room for the staging file and the transaction that copies it.
+/// How the ledger names the database a staging file is for.
+fn server_of(target: &Path) -> String {
+    format!("sqlite:{}", target.display())
+}
+
+/// Removes the staging files killed restores of this database left — those the project's ledger
+/// records, whose runs are dead; never any other file beside the database, whatever its name —
+/// refuses while another restore of it runs, and checks there is room for the staging file and
+/// the transaction that copies it.
 pub(super) fn prepare(db: &Sqlite, raw_size: u64) -> Result<Vec<PathBuf>> {
     let target = db.restore_target()?;
     let dir = target.parent().unwrap_or(Path::new("."));
@@ -45,25 +53,43 @@ pub(super) fn prepare(db: &Sqlite, raw_size: u64) -> Result<Vec<PathBuf>> {
                 .with_hint("create it, or check the environment's URL"),
         );
     }
-    let staging = fsutil::partial_path(&target);
+    let server = server_of(&target);
     let mut removed = Vec::new();
-    if let Ok(file) = File::open(&staging) {
-        if file.try_lock().is_err() {
+    if let Some(ledger) = &db.ledger {
+        if ledger
+            .all()
+            .iter()
+            .any(|(entry, alive)| *alive && entry.server == server)
+        {
             return Err(Error::new(
                 Kind::Busy,
                 format!("another restore of {} is running", target.display()),
             )
             .with_hint("wait for it to finish"));
         }
-        fsutil::remove_if_exists(&staging)
-            .map_err(|e| Error::io(Kind::Tool, "cannot remove", &staging, e))?;
-        removed.push(staging.clone());
-    }
-    if !staging.exists() {
-        for suffix in SIDE_FILES {
-            let side = side_file(&staging, suffix);
-            if fsutil::remove_if_exists(&side).unwrap_or(false) {
-                removed.push(side);
+        for claim in ledger.dead(&server) {
+            let staged = PathBuf::from(&claim.entry().name);
+            // The record names a file beside this database, of faber-db's own naming.
+            let ours = staged.parent() == Some(dir)
+                && staged
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(is_staging_name);
+            if !ours {
+                continue;
+            }
+            let mut all_gone = true;
+            for path in std::iter::once(staged.clone())
+                .chain(SIDE_FILES.iter().map(|s| side_file(&staged, s)))
+            {
+                match fsutil::remove_if_exists(&path) {
+                    Ok(true) => removed.push(path),
+                    Ok(false) => {}
+                    Err(_) => all_gone = false,
+                }
+            }
+            if all_gone {
+                claim.release();
             }
         }
     }
@@ -74,6 +100,11 @@ pub(super) fn prepare(db: &Sqlite, raw_size: u64) -> Result<Vec<PathBuf>> {
         "the restore stages the backup beside the database and copies it in one transaction; free some space there",
     )?;
     Ok(removed)
+}
+
+/// The names of staging files: `.<database>.faber-restore-<random>.partial`.
+fn is_staging_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".faber-restore-") && name.ends_with(".partial")
 }
 
 /// Decodes the backup into the staging file and checks it; nothing is changed yet.
@@ -89,11 +120,29 @@ pub(super) fn stage<'a>(
         )));
     }
     let target = db.restore_target()?;
-    let file = PartialFile::create(&target).map_err(|e| {
+    // A name of its own, recorded before it is created: the application's directory is not
+    // faber-db's, and only a file the ledger records is ever removed from it.
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = target.with_file_name(format!(
+        ".{name}.faber-restore-{}",
+        crate::provider::tool::random_suffix()
+    ));
+    let claim = match &db.ledger {
+        Some(ledger) => Some(ledger.claim(
+            &server_of(&target),
+            Purpose::Restore,
+            &fsutil::partial_path(&staging).to_string_lossy(),
+        )?),
+        None => None,
+    };
+    let file = PartialFile::create(&staging).map_err(|e| {
         Error::io(
             Kind::Tool,
             "cannot stage the restore at",
-            &fsutil::partial_path(&target),
+            &fsutil::partial_path(&staging),
             e,
         )
     })?;
@@ -109,6 +158,7 @@ pub(super) fn stage<'a>(
         db,
         target,
         file,
+        _claim: claim.map(Released),
         migrations_table: migrations_table.map(str::to_string),
     }))
 }
@@ -118,12 +168,26 @@ struct StagedSqlite<'a> {
     /// The database file itself (links followed), staged beside.
     target: PathBuf,
     file: PartialFile,
+    /// The staging file's record in the ledger, released with it (the file goes with its
+    /// `PartialFile`, or becomes the database).
+    _claim: Option<Released>,
     migrations_table: Option<String>,
 }
 
 impl Staged for StagedSqlite<'_> {
     fn commit(self: Box<Self>, _options: &CommitOptions) -> Result<Committed, CommitFailed> {
         let db = self.db;
+        // The URL must still lead where the restore was staged (and its safety backup taken):
+        // a link switched meanwhile stops it, before anything is written.
+        if db.restore_target()? != self.target {
+            return Err(Error::tool(format!(
+                "{} no longer leads to {}, where the restore was staged; nothing was restored",
+                db.path.display(),
+                self.target.display()
+            ))
+            .with_hint("the link changed during the restore; check it, then restore again")
+            .into());
+        }
         match open_for_restore(db, &self.target)? {
             Some(live) => {
                 let image = match_live(self.file.path(), &live)?;
