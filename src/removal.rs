@@ -59,12 +59,24 @@ pub struct Removed {
     pub offsite: Option<Tombstone>,
 }
 
+/// Why a removal left a backup as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptWhy {
+    /// Another run reads it.
+    InUse,
+    /// Its entry names a file where faber-db keeps no backups.
+    PathRefused,
+    /// Its files cannot be reached or its removal recorded now (a directory not there, no
+    /// tombstone could be made).
+    Unavailable,
+}
+
 /// What a removal did.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub removed: Vec<Removed>,
-    /// Backups left as they were, and why: in use, a refused path, no tombstone could be made.
-    pub kept: Vec<(BackupRecord, Error)>,
+    /// Backups left as they were, why, and the error that says so.
+    pub kept: Vec<(BackupRecord, KeptWhy, Error)>,
     /// Files of removed backups that could not be removed now, by backup ID: their tombstones
     /// keep them for the next run.
     pub problems: Vec<(String, String)>,
@@ -98,7 +110,7 @@ pub fn remove(
         let located = match located {
             Ok(l) => l,
             Err(e) => {
-                out.kept.push((record, e));
+                out.kept.push((record, KeptWhy::PathRefused, e));
                 continue;
             }
         };
@@ -114,7 +126,7 @@ pub fn remove(
                 parent.display()
             ))
             .with_hint("make the directory available again (a disk plugged in), then remove it");
-            out.kept.push((record, e));
+            out.kept.push((record, KeptWhy::Unavailable, e));
             continue;
         }
         // Held exclusively while it goes: a reader that holds it keeps it.
@@ -129,12 +141,13 @@ pub fn remove(
                     ),
                 )
                 .with_hint("run this again once that run has ended");
-                out.kept.push((record, e));
+                out.kept.push((record, KeptWhy::InUse, e));
                 continue;
             }
             Err(e) => {
                 out.kept.push((
                     record,
+                    KeptWhy::Unavailable,
                     Error::io(Kind::Config, "cannot open", &located.data, e),
                 ));
                 continue;
@@ -142,7 +155,7 @@ pub fn remove(
         };
         let path = dir.join(format!("{}{SUFFIX}", record.id));
         if let Err(e) = lay_tombstone(&path, &record, &located) {
-            out.kept.push((record, e));
+            out.kept.push((record, KeptWhy::Unavailable, e));
             continue;
         }
         crate::testpoint::pause("remove:after-tombstone");

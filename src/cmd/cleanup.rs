@@ -144,15 +144,18 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     // Backups the removal left alone: read by another run (kept for the next cleanup), or with
     // a refused path or no tombstone (a failure: doctor tells more).
     let mut refused = Vec::new();
-    for (b, e) in outcome.kept {
-        let reason = if e.kind() == crate::Kind::Busy {
+    for (b, why, e) in outcome.kept {
+        let reason = match why {
+            removal::KeptWhy::InUse => keep::Reason::InUse,
+            removal::KeptWhy::PathRefused => keep::Reason::PathRefused,
+            removal::KeptWhy::Unavailable => keep::Reason::Unavailable,
+        };
+        if why == removal::KeptWhy::InUse {
             ui.warn(format!("kept {} {}: {}", b.environment, b.id, e.one_line()));
-            keep::Reason::InUse
         } else {
             ui.fail(format!("kept {} {}: {}", b.environment, b.id, e.one_line()));
             refused.push(e);
-            keep::Reason::PathRefused
-        };
+        }
         kept.push(kept_for(&Removal::of(&b), reason));
     }
     for k in &kept {

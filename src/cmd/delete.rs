@@ -43,7 +43,7 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
         guard_last_valid(reg, &current, args.force)?;
         Ok(vec![current.id])
     })?;
-    if let Some((_, e)) = outcome.kept.into_iter().next() {
+    if let Some((_, _, e)) = outcome.kept.into_iter().next() {
         return Err(e);
     }
     let Some(removed) = outcome.removed.into_iter().next() else {

@@ -73,6 +73,9 @@ pub enum Reason {
     /// Its entry names a file where faber-db keeps no backups: nothing of it is touched
     /// (`doctor` reports it).
     PathRefused,
+    /// Its files cannot be reached or its removal recorded now (its `--output-dir` is not there,
+    /// no room for its tombstone): left for a later cleanup.
+    Unavailable,
 }
 
 impl fmt::Display for Reason {
@@ -91,6 +94,7 @@ impl fmt::Display for Reason {
             Reason::Mismatch => f.write_str("mismatch"),
             Reason::InUse => f.write_str("in use by another run"),
             Reason::PathRefused => f.write_str("its file path is refused"),
+            Reason::Unavailable => f.write_str("its files cannot be removed now"),
         }
     }
 }
