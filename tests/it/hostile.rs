@@ -563,3 +563,39 @@ fn an_sqlite_link_switched_during_a_restore_never_costs_the_replaced_data_its_sa
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sqlite_a_write_made_during_the_restore_stops_it_before_the_copy() {
+    let p = Project::new().seeded("db/dev.sqlite3");
+    let id = p.backup(&["dev"]);
+    let restore = p.paused_at(
+        &["--json", "restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    // Acknowledged to the application after the safety backup, before the copy would replace
+    // the data: it would be in neither, so the restore stops.
+    p.sqlite("db/dev.sqlite3")
+        .execute("INSERT INTO t VALUES (42)", [])
+        .unwrap();
+    let out = restore.resume();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(7), "{doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("was written to while the restore was staged"),
+        "{doc}"
+    );
+    let rows: Vec<i64> = p
+        .sqlite("db/dev.sqlite3")
+        .prepare("SELECT x FROM t ORDER BY x")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, vec![1, 42], "nothing was restored, nothing lost");
+    // Without the application writing, the same restore goes through.
+    p.run(&["restore", "dev", "--from", &id, "--yes"]).code(0);
+}

@@ -154,13 +154,30 @@ pub(super) fn stage<'a>(
             "the backup's data failed SQLite's integrity check: {check}"
         )));
     }
+    // The live database is watched from now on, before its safety backup is taken: a write
+    // committed after this would be in neither the safety backup nor the restored data, so
+    // the commit refuses if one came.
+    let live = match open_for_restore(db, &target)? {
+        Some(conn) => {
+            let version = data_version(&conn).map_err(|e| db.cannot_open(e))?;
+            Some((conn, version))
+        }
+        None => None,
+    };
     Ok(Box::new(StagedSqlite {
         db,
         target,
         file,
+        live,
         _claim: claim.map(Released),
         migrations_table: migrations_table.map(str::to_string),
     }))
+}
+
+/// SQLite's count of the changes other connections committed to the database: it differs
+/// between two reads on one connection when anyone else wrote in between.
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
 struct StagedSqlite<'a> {
@@ -168,6 +185,8 @@ struct StagedSqlite<'a> {
     /// The database file itself (links followed), staged beside.
     target: PathBuf,
     file: PartialFile,
+    /// The live database, opened when the restore was staged, with its data version then.
+    live: Option<(Connection, i64)>,
     /// The staging file's record in the ledger, released with it (the file goes with its
     /// `PartialFile`, or becomes the database).
     _claim: Option<Released>,
@@ -188,12 +207,30 @@ impl Staged for StagedSqlite<'_> {
             .with_hint("the link changed during the restore; check it, then restore again")
             .into());
         }
-        match open_for_restore(db, &self.target)? {
-            Some(live) => {
+        // A write committed since the restore was staged is in neither the safety backup
+        // (taken after that) nor what is about to be copied in: the restore stops instead.
+        let written = || {
+            Error::new(
+                Kind::Busy,
+                format!(
+                    "{} was written to while the restore was staged and its safety backup taken; nothing was restored",
+                    self.target.display()
+                ),
+            )
+            .with_hint("stop the application that writes to it, then restore again")
+        };
+        match (self.live, open_for_restore(db, &self.target)?) {
+            (Some((live, before)), Some(_)) => {
+                let now = data_version(&live).map_err(|e| db.cannot_open(e))?;
+                if now != before {
+                    return Err(written().into());
+                }
                 let image = match_live(self.file.path(), &live)?;
                 copy_database(&image, live)?;
             }
-            None => replace_file(&self.target, self.file)?,
+            (None, None) => replace_file(&self.target, self.file)?,
+            // It came to be, or became readable, meanwhile: someone else is at work on it.
+            _ => return Err(written().into()),
         }
         // The URL must open what was restored: a link changed meanwhile would leave the
         // application on another file than the one written.
