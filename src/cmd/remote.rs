@@ -234,6 +234,7 @@ fn send(session: &Session, bucket: &Bucket, record: &BackupRecord) -> Result<Rem
             )));
         }
     }
+    crate::testpoint::pause("upload:started");
     match bucket.upload_backup(&located, record) {
         Ok(u) => {
             let remote = offsite::uploaded(bucket, record, u, now);

@@ -968,18 +968,23 @@ fn a_copy_sent_off_site_but_not_yet_recorded_is_not_left_behind_by_a_delete() {
         .truncate(false)
         .open(p.path(&format!("{BACKUPS}/backups.json.lock")))
         .unwrap();
+    let marker = p.path("paused");
     let mut push = p
         .command(&["push", &id])
+        .env("FABER_TEST_PAUSE_AT", "upload:started")
+        .env("FABER_TEST_PAUSE_MARKER", &marker)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while entry(&p, &id)["remote"]["status"] != "failed" {
-        assert!(started.elapsed() < Duration::from_secs(20), "never tried");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    crate::harness::wait_for(&marker);
+    assert_eq!(
+        entry(&p, &id)["remote"]["status"],
+        "failed",
+        "said before sending"
+    );
     lock.lock().unwrap();
+    fs::remove_file(&marker).unwrap();
     let manifest = s3.object(&format!("team/production/{id}.manifest.json"));
     let started = Instant::now();
     while !manifest.is_file() {
