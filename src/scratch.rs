@@ -133,6 +133,14 @@ impl Ledger {
         }
     }
 
+    /// The ledger a provider was given, or the error that says why it may create no scratch
+    /// database without one (outside a project).
+    pub fn required(ledger: Option<&Ledger>) -> Result<&Ledger> {
+        ledger.ok_or_else(|| {
+            Error::config("scratch databases are created only for a project's environment")
+        })
+    }
+
     /// Records scratch database `name` on `server` for `purpose`, held by this run, before it is
     /// created. Fails (and nothing is to be created) when the record cannot be written.
     pub fn claim(&self, server: &str, purpose: Purpose, name: &str) -> Result<Claim> {

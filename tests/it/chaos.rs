@@ -191,12 +191,11 @@ fn run_and_kill(p: &Project, args: &[&str], point: Option<&str>, delay: Duration
     }
 }
 
-fn valid_ids(p: &Project, backups_json: &std::path::Path) -> BTreeSet<String> {
+fn valid_ids(backups_json: &std::path::Path) -> BTreeSet<String> {
     let Ok(text) = std::fs::read_to_string(backups_json) else {
         return BTreeSet::new();
     };
     let reg: Value = serde_json::from_str(&text).expect("the registry parses");
-    let _ = p;
     reg["backups"]
         .as_array()
         .unwrap()
@@ -215,7 +214,7 @@ fn chaos(p: &Project, target: &dyn Target, rng: &mut Rng, kills: usize, pg: bool
     held.insert(id, target.content());
     for n in 0..kills {
         target.write(1000 + n as u64);
-        let before = valid_ids(p, &registry);
+        let before = valid_ids(&registry);
         let ids: Vec<String> = before.iter().cloned().collect();
         let mut op = *rng.pick(&["backup", "restore", "cleanup", "delete", "verify"]);
         if ids.is_empty() {
@@ -242,7 +241,7 @@ fn chaos(p: &Project, target: &dyn Target, rng: &mut Rng, kills: usize, pg: bool
         // The next run finishes or undoes what was left, and says what it did.
         let listed = p.run(&["--json", "list", "--all"]);
         assert_eq!(listed.code, 0, "{context}: {listed:?}");
-        let after = valid_ids(p, &registry);
+        let after = valid_ids(&registry);
         let removing: BTreeSet<String> = match op {
             "delete" => [victim.clone()].into(),
             "cleanup" => before.clone(),
@@ -278,7 +277,7 @@ fn chaos(p: &Project, target: &dyn Target, rng: &mut Rng, kills: usize, pg: bool
         assert_eq!(verify.code, 0, "{context}: {verify:?}");
         // Remember what the backups registered meanwhile hold. An ID freed by a removal may be
         // given again to a later backup within the same second: forgotten with its backup.
-        let now_valid = valid_ids(p, &registry);
+        let now_valid = valid_ids(&registry);
         held.retain(|id, _| now_valid.contains(id));
         for id in now_valid {
             // Taken during this iteration: by the killed backup, or a restore's safety backup,

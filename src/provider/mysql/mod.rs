@@ -138,11 +138,9 @@ impl Mysql {
         other
     }
 
-    /// The ledger scratch databases are recorded in; none, none are created.
+    /// The ledger scratch databases are recorded in (see [`crate::scratch::Ledger::required`]).
     fn ledger(&self) -> Result<&crate::scratch::Ledger> {
-        self.ledger.as_ref().ok_or_else(|| {
-            Error::config("scratch databases are created only for a project's environment")
-        })
+        crate::scratch::Ledger::required(self.ledger.as_ref())
     }
 
     /// The server, as the ledger names it: never the password.
