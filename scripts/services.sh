@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the database servers the test suite talks to are up on 127.0.0.1:
 # PostgreSQL (5432, user postgres, trust auth) and MariaDB (3306, root, empty password);
-# and that `s3s-fs`, the S3-compatible server the off-site tests start, is installed.
+# that `s3s-fs`, the S3-compatible server the off-site tests start, is installed; and that the
+# Claude Code client the plugin tests drive is installed in .ci/node/.
 # Starts a stopped server; on a machine without one, installs it from Debian's packages.
 # Idempotent: safe to run again and again.
 set -euo pipefail
@@ -93,7 +94,37 @@ ensure_s3s_fs() {
   cargo install --quiet --locked "s3s-fs@$S3S_FS_VERSION" --features binary
 }
 
+# The plugin tests (tests/it/plugin.rs) drive the real Claude Code client: `claude plugin validate`,
+# `marketplace add`, `install`, `details`. Pinned, and installed into the project (.ci/node/,
+# gitignored) rather than globally; the tests find it there, or at FABER_CLAUDE_BIN. npm warns
+# that the package's postinstall is not covered by allowScripts and that it wants Node 22: the
+# client runs without its postinstall, and the version check below proves it does.
+CLAUDE_CODE_VERSION=2.1.332
+ensure_claude_client() {
+  local dir bin
+  dir="$(cd "$(dirname "$0")/.." && pwd)/.ci/node"
+  bin="$dir/node_modules/.bin/claude"
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION "; then
+    log "Claude Code $CLAUDE_CODE_VERSION is installed ($bin)"
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    log "installing npm (for the Claude Code client)"
+    apt_install npm
+  fi
+  log "installing Claude Code $CLAUDE_CODE_VERSION into $dir (npm)"
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error \
+    "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
+  if ! "$bin" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION "; then
+    log "Claude Code $CLAUDE_CODE_VERSION did not install: $bin --version says: $("$bin" --version 2>&1 | head -n 1)"
+    return 1
+  fi
+  log "Claude Code $CLAUDE_CODE_VERSION is installed ($bin)"
+}
+
 ensure_postgres
 ensure_postgres_password_role
 ensure_mariadb
 ensure_s3s_fs
+ensure_claude_client
