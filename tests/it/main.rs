@@ -17,6 +17,7 @@ mod mysql;
 mod notify;
 mod offsite;
 mod plan;
+mod plugin;
 mod postgres;
 mod protected;
 mod quickstart;
