@@ -11,6 +11,7 @@ mod docs;
 mod encryption;
 mod hostile;
 mod json;
+mod launcher;
 mod lifecycle;
 mod migrations;
 mod mysql;
