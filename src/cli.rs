@@ -81,6 +81,8 @@ pub enum Command {
     Doctor(cmd::doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(cmd::completions::CompletionsArgs),
+    /// Claude Code hooks: `hook pre-tool-use` decides on the agent's Bash commands
+    Hook(cmd::hook::HookArgs),
 }
 
 impl Command {
@@ -102,6 +104,7 @@ impl Command {
             Command::Diff(_) => "diff",
             Command::Completions(_) => "completions",
             Command::Doctor(_) => "doctor",
+            Command::Hook(_) => "hook",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod dirdump;
 pub mod error;
 pub mod format;
 pub mod fsutil;
+pub mod guard;
 pub mod ids;
 pub mod interrupt;
 pub mod keep;
@@ -29,6 +30,7 @@ pub mod removal;
 pub mod retention;
 pub mod scratch;
 pub mod session;
+pub mod shell;
 pub mod sqlscan;
 pub mod testpoint;
 pub mod ui;
@@ -62,6 +64,10 @@ impl Report {
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: cli::Cli) -> u8 {
+    // A Claude Code hook speaks Claude Code's protocol on stdout, whatever the flags.
+    if let cli::Command::Hook(args) = cli.command {
+        return cmd::hook::main(args);
+    }
     let ui = ui::Ui::new(
         cli.global.json,
         cli.global.quiet,

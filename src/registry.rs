@@ -82,6 +82,10 @@ pub struct BackupRecord {
     pub timestamp: DateTime<Utc>,
     pub label: Option<String>,
     pub reason: Option<String>,
+    /// The command this backup was taken before, secrets blanked out: a migration an agent ran,
+    /// seen by the Claude Code hook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
     /// The data file, relative to the backup directory (or absolute when stored elsewhere).
     pub file: String,
     pub size_bytes: u64,
@@ -842,6 +846,22 @@ pub struct HistoryEvent {
     /// from which later restores of the environment are estimated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<Timing>,
+    /// What the Claude Code hook decided on an agent's command (`hook` events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<HookRecord>,
+}
+
+/// A decision of the Claude Code hook: on what, and what it answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct HookRecord {
+    /// `allow`, `ask`, `deny`, or `none` (no decision: Claude Code's own rules apply).
+    pub decision: &'static str,
+    /// What it saw: `migration`, `faber-db --yes`, `destructive SQL`.
+    pub matched: String,
+    /// The agent's command, secrets blanked out.
+    pub command: String,
+    /// Why, as told to Claude Code.
+    pub reason: String,
 }
 
 /// The time a piece of work took and the bytes it moved.

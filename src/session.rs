@@ -53,13 +53,21 @@ impl Ctx {
             root,
             config_path: global.config.clone(),
             now: now()?,
-            run_id: format!(
-                "{}-{:x}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64)
-            ),
+            run_id: run_id(),
+        })
+    }
+
+    /// A context for work that comes from no command line of its own (the Claude Code hook):
+    /// the project at `root`, with the config `config` names (relative to `root`) or its own,
+    /// and no confirmation answered.
+    pub fn at(root: PathBuf, config_path: Option<PathBuf>, ui: Ui) -> Result<Ctx> {
+        Ok(Ctx {
+            ui,
+            yes: false,
+            root,
+            config_path,
+            now: now()?,
+            run_id: run_id(),
         })
     }
 
@@ -133,6 +141,17 @@ impl Ctx {
             .display()
             .to_string()
     }
+}
+
+/// A name for this run in the audit log: the process and the time it started.
+fn run_id() -> String {
+    format!(
+        "{}-{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    )
 }
 
 fn now() -> Result<DateTime<Utc>> {

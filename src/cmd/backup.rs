@@ -87,6 +87,8 @@ pub struct Request {
     pub jobs: Option<u32>,
     /// Where the files go instead of the environment's directory (absolute).
     pub output_dir: Option<PathBuf>,
+    /// The command the backup is taken before (the hook's pre-migration backups).
+    pub command: Option<String>,
 }
 
 impl Request {
@@ -100,6 +102,7 @@ impl Request {
             compression: None,
             jobs: None,
             output_dir: None,
+            command: None,
         }
     }
 }
@@ -134,6 +137,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         compression: args.compression,
         jobs: args.jobs,
         output_dir,
+        command: None,
     };
     if args.dry_run.dry_run {
         let prepared = prepare(session, env, &request)?;
@@ -811,6 +815,7 @@ fn write_inner(
         timestamp: now,
         label: request.label.clone(),
         reason: request.reason.clone(),
+        command: request.command.clone(),
         file,
         size_bytes: stored.size_bytes,
         raw_size_bytes: stored.raw_bytes,

@@ -54,17 +54,17 @@ pub struct MigrateArgs {
 
 /// A pending migration, as reported.
 #[derive(Debug, Serialize)]
-struct Pending {
-    name: String,
-    file: String,
-    destructive: Vec<Destructive>,
+pub struct Pending {
+    pub name: String,
+    pub file: String,
+    pub destructive: Vec<Destructive>,
 }
 
 #[derive(Debug, Serialize)]
-struct Destructive {
-    what: &'static str,
-    line: usize,
-    statement: String,
+pub struct Destructive {
+    pub what: &'static str,
+    pub line: usize,
+    pub statement: String,
 }
 
 impl From<Finding> for Destructive {
@@ -89,45 +89,23 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         args.wait,
     )?;
     let (url, db) = session.provider(env)?;
-    // A first deploy may create the database: then there is nothing to back up, and every
-    // migration is pending.
-    let exists = db.exists()?;
-    let before = if exists {
-        let version = db.check_connection()?;
-        ui.ok(format!("Connected to {} ({version})", url.redacted()));
-        db.inspect(env.migrations_table.as_deref(), false)?
-            .migrations
-    } else {
-        ui.warn(format!(
+    let Plan {
+        exists,
+        version,
+        before,
+        dir,
+        todo,
+        listable,
+    } = plan(session, env, db.as_ref())?;
+    match &version {
+        Some(version) => ui.ok(format!("Connected to {} ({version})", url.redacted())),
+        None => ui.warn(format!(
             "database {} does not exist yet: no backup, every migration is pending",
             db.database_name()
-        ));
-        None
-    };
+        )),
+    }
     show_state(session, "Applied", before.as_ref());
-
-    let dir = pending::directory(
-        session.config.migrations_directory.as_deref(),
-        &session.config.root,
-    );
-    let files = match &dir {
-        Some(d) => pending::files(d)?,
-        None => Vec::new(),
-    };
-    let dialect = match db.kind() {
-        ProviderKind::Postgres => Dialect::Postgres,
-        ProviderKind::Mysql => Dialect::Mysql,
-        ProviderKind::Sqlite => Dialect::Sqlite,
-    };
-    let todo = pending::pending(&files, before.as_ref());
-    let todo = describe(session, &todo, dialect)?;
     let destructive = todo.iter().filter(|p| !p.destructive.is_empty()).count();
-    // Pending migrations can be told only from SQL files of a tool whose table lists them:
-    // Knex, Django or Alembic migrations (or goose's Go ones) are code.
-    let code_tool = before
-        .as_ref()
-        .is_some_and(|m| matches!(m.tool.as_str(), "knex" | "django" | "alembic"));
-    let listable = !files.is_empty() && !code_tool;
     match &dir {
         None => ui.warn(format!(
             "no migrations directory (set migrations.directory, or use one of {}): pending migrations cannot be listed",
@@ -311,6 +289,67 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             Ok(report.with("rolled_back", false))
         }
     }
+}
+
+/// What migrating an environment would do, read before anything is done.
+pub struct Plan {
+    /// The database exists (a first deploy may create it: then every migration is pending).
+    pub exists: bool,
+    /// The server's version, when it exists.
+    pub version: Option<String>,
+    pub before: Option<MigrationState>,
+    /// Where the migration files are.
+    pub dir: Option<std::path::PathBuf>,
+    pub todo: Vec<Pending>,
+    /// Pending migrations can be told (SQL files of a tool whose table lists them).
+    pub listable: bool,
+}
+
+/// The plan of a migration of `env`: its state, the pending migrations and their destructive
+/// statements. Reads the database; changes nothing.
+pub fn plan(
+    session: &Session,
+    env: &Environment,
+    db: &dyn crate::provider::Provider,
+) -> Result<Plan> {
+    let exists = db.exists()?;
+    let (version, before) = if exists {
+        let version = db.check_connection()?;
+        let before = db
+            .inspect(env.migrations_table.as_deref(), false)?
+            .migrations;
+        (Some(version), before)
+    } else {
+        (None, None)
+    };
+    let dir = pending::directory(
+        session.config.migrations_directory.as_deref(),
+        &session.config.root,
+    );
+    let files = match &dir {
+        Some(d) => pending::files(d)?,
+        None => Vec::new(),
+    };
+    let dialect = match db.kind() {
+        ProviderKind::Postgres => Dialect::Postgres,
+        ProviderKind::Mysql => Dialect::Mysql,
+        ProviderKind::Sqlite => Dialect::Sqlite,
+    };
+    let todo = pending::pending(&files, before.as_ref());
+    let todo = describe(session, &todo, dialect)?;
+    // Pending migrations can be told only from SQL files of a tool whose table lists them:
+    // Knex, Django or Alembic migrations (or goose's Go ones) are code.
+    let code_tool = before
+        .as_ref()
+        .is_some_and(|m| matches!(m.tool.as_str(), "knex" | "django" | "alembic"));
+    Ok(Plan {
+        exists,
+        version,
+        before,
+        dir,
+        todo,
+        listable: !files.is_empty() && !code_tool,
+    })
 }
 
 /// Reads each pending file and scans it for destructive statements.

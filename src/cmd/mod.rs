@@ -6,6 +6,7 @@ pub mod completions;
 pub mod delete;
 pub mod diff;
 pub mod doctor;
+pub mod hook;
 pub mod init;
 pub mod list;
 pub mod migrate;
@@ -25,6 +26,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
     let command = match command {
         Command::Init(args) => return init::run(ctx, args),
         Command::Completions(args) => return completions::run(ctx, args),
+        // Answered by `lib::run` before any context is made.
+        Command::Hook(_) => unreachable!("the hook runs on its own"),
         other => other,
     };
     let session = match &command {
@@ -40,7 +43,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
     let name = command.name();
     let env = command.environment().map(str::to_string);
     let result = match command {
-        Command::Init(_) | Command::Completions(_) => unreachable!("handled above"),
+        Command::Init(_) | Command::Completions(_) | Command::Hook(_) => {
+            unreachable!("handled above")
+        }
         Command::Backup(args) => backup::run(&session, args),
         Command::List(args) => list::run(&session, args),
         Command::Verify(args) => verify::run(&session, args),
@@ -102,7 +107,32 @@ pub fn log_timed_event(
     detail: Option<String>,
     timing: Option<crate::registry::Timing>,
 ) {
-    let e = HistoryEvent {
+    let mut e = new_event(session, event, env, id, ok, detail);
+    e.timing = timing;
+    append(session, &e);
+}
+
+/// Appends the event of a Claude Code hook decision.
+pub fn log_hook_event(
+    session: &Session,
+    env: Option<&str>,
+    id: Option<&str>,
+    hook: crate::registry::HookRecord,
+) {
+    let mut e = new_event(session, "hook", env, id, true, None);
+    e.hook = Some(hook);
+    append(session, &e);
+}
+
+fn new_event(
+    session: &Session,
+    event: &'static str,
+    env: Option<&str>,
+    id: Option<&str>,
+    ok: bool,
+    detail: Option<String>,
+) -> HistoryEvent {
+    HistoryEvent {
         time: session.ctx.now,
         event,
         environment: env.map(str::to_string),
@@ -113,9 +143,13 @@ pub fn log_timed_event(
         host: host(),
         git: git_state(&session.config.root),
         run: Some(session.ctx.run_id.clone()),
-        timing,
-    };
-    if let Err(err) = session.store.append_history(&e) {
+        timing: None,
+        hook: None,
+    }
+}
+
+fn append(session: &Session, e: &HistoryEvent) {
+    if let Err(err) = session.store.append_history(e) {
         session
             .ctx
             .ui

@@ -34,6 +34,29 @@ pub struct Config {
     pub notify: Option<Notify>,
     /// `[encryption]`: the age recipients and identity file, when configured.
     pub encryption: Option<Encryption>,
+    /// `[hook]`: what the Claude Code pre-tool-use hook does.
+    pub hook: Hook,
+}
+
+/// What the Claude Code pre-tool-use hook does (`[hook]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub enabled: bool,
+    /// What it answers to a migration of a protected environment.
+    pub protected: HookProtected,
+    /// More commands it treats as migrations, beside the tools it knows and each
+    /// environment's `migrate_command`.
+    pub migrate_patterns: Vec<String>,
+}
+
+/// `[hook] protected`: ask the human in Claude Code's prompt, or refuse and point at
+/// `/faber-db:migrate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookProtected {
+    #[default]
+    Ask,
+    Deny,
 }
 
 /// Client-side encryption with age (`[encryption]`).
@@ -390,6 +413,11 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
         offsite,
         notify,
         encryption,
+        hook: Hook {
+            enabled: raw.hook.enabled.unwrap_or(true),
+            protected: raw.hook.protected.unwrap_or_default(),
+            migrate_patterns: raw.hook.migrate_patterns,
+        },
     })
 }
 

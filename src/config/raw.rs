@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub storage: RawStorage,
     pub encryption: Option<RawEncryption>,
     pub notify: Option<RawNotify>,
+    #[serde(default)]
+    pub hook: RawHook,
     /// Original plugin keys with no meaning for faber-db.
     #[allow(dead_code)]
     pub schema_version: Option<IgnoredAny>,
@@ -162,4 +164,14 @@ pub struct RawEncryption {
     #[serde(default)]
     pub age_recipients: Vec<String>,
     pub age_identity_file: Option<String>,
+}
+
+/// `[hook]`: what the Claude Code pre-tool-use hook does.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    pub enabled: Option<bool>,
+    pub protected: Option<super::HookProtected>,
+    #[serde(default)]
+    pub migrate_patterns: Vec<String>,
 }
