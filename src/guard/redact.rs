@@ -79,6 +79,7 @@ fn is_secret_name(name: &str) -> bool {
     .iter()
     .any(|s| upper.contains(s))
         || upper == "PASS"
+        || upper.ends_with("_PWD")
 }
 
 /// Every `scheme://user:password@` in `s` with the password as `***`, and secret query
@@ -149,6 +150,7 @@ mod tests {
                 "PGPASSWORD=*** psql -h db -c 'DROP TABLE t'",
             ),
             ("mysql -uroot -ps3cret app", "mysql -uroot -p*** app"),
+            ("MYSQL_PWD=s3cret mysql app", "MYSQL_PWD=*** mysql app"),
             ("mysql --password=s3cret app", "mysql --password=*** app"),
             (
                 "psql \"postgres://u@h/db?sslmode=require&password=s3cret\"",

@@ -170,7 +170,7 @@ INSERT INTO events (account_id, kind, at) SELECT 1 + g % 300, CASE WHEN g % 2 = 
 INSERT INTO measurements SELECT date '2024-03-01' + g, g FROM generate_series(1, 500) g;
 "#;
 
-fn project_with(envs: &[(&str, &PgDb)]) -> Project {
+pub fn project_with(envs: &[(&str, &PgDb)]) -> Project {
     let mut config = String::from("[defaults]\ncompression = \"gzip\"\n");
     let mut p_vars = Vec::new();
     for (env, db) in envs {
@@ -657,6 +657,32 @@ fn pg_password_never_reaches_argv_output_or_files() {
     let verify = p.run(&["verify", &id, "--deep"]).code(0);
     let restore = p.run(&["restore", "dev", "--yes"]).code(0);
     let status = p.run(&["--json", "status"]).code(0);
+    // The Claude Code hook writes the agent's command to the history: never its password.
+    let input = serde_json::json!({
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": format!("DATABASE_URL='{url}' npx prisma migrate deploy")},
+        "cwd": p.root(),
+    });
+    let mut child = p
+        .command(&["hook", "pre-tool-use"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        input.to_string().as_bytes(),
+    )
+    .unwrap();
+    let hook = child.wait_with_output().unwrap();
+    let hook =
+        String::from_utf8_lossy(&hook.stdout).into_owned() + &String::from_utf8_lossy(&hook.stderr);
+    let history =
+        std::fs::read_to_string(p.path(&format!("{}/history.jsonl", crate::harness::BACKUPS)))
+            .unwrap();
+    assert!(history.contains("\"event\":\"hook\""), "{history}");
     let argv = std::fs::read_to_string(&log).unwrap();
     assert!(
         argv.contains("pg_dump") && argv.contains("psql"),
@@ -668,6 +694,7 @@ fn pg_password_never_reaches_argv_output_or_files() {
         ("verify output", verify.stdout + &verify.stderr),
         ("restore output", restore.stdout + &restore.stderr),
         ("status output", status.stdout + &status.stderr),
+        ("hook output", hook),
     ] {
         assert!(!text.contains(secret), "the password appears in {what}");
     }
