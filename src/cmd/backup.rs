@@ -69,6 +69,11 @@ pub struct BackupArgs {
     #[arg(long)]
     pub list: bool,
 
+    /// The command this backup is taken before, recorded in its entry: the Claude Code hook's
+    /// pre-migration backups
+    #[arg(long, value_name = "CMD", hide = true)]
+    pub before_command: Option<String>,
+
     #[command(flatten)]
     pub dry_run: crate::cli::DryRun,
 }
@@ -137,7 +142,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         compression: args.compression,
         jobs: args.jobs,
         output_dir,
-        command: None,
+        command: args.before_command,
     };
     if args.dry_run.dry_run {
         let prepared = prepare(session, env, &request)?;

@@ -20,14 +20,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::cli::{Cli, Command as Sub};
-use crate::cmd::{self, backup, migrate};
+use crate::cmd::{self, migrate};
 use crate::config::{self, Environment, HookProtected};
+use crate::error::Error;
 use crate::guard::{self, Invocation, redact, sql};
 use crate::provider::DatabaseUrl;
 use crate::registry::HookRecord;
 use crate::session::{Ctx, DEFAULT_ENV_VARS, Session};
 use crate::shell;
-use crate::ui::Ui;
+use crate::ui::{self, Ui};
 
 /// The most hook input read: a command longer than this is judged on its start.
 const MAX_INPUT: u64 = 1 << 20;
@@ -381,11 +382,20 @@ fn on_migration(
             return Some(record(&session, line, Some(name), None, &matched, answer));
         }
     };
-    let taken = match &backup {
-        Some(id) => format!(
-            "faber-db took the pre-migration backup {id} of `{name}`; to undo the migration: faber-db restore {name} --from {id}"
+    let (taken, backup) = match &backup {
+        Backed::Taken(id) => (
+            format!(
+                "faber-db took the pre-migration backup {id} of `{name}`; to undo the migration: faber-db restore {name} --from {id}"
+            ),
+            Some(id.clone()),
         ),
-        None => String::new(),
+        Backed::Reused(id, age) => (
+            format!(
+                "faber-db counts {id}, taken {age} min ago with the migrations as they are now, as the pre-migration backup of `{name}` (a new one would take too long); writes since then are not in it; to undo the migration: faber-db restore {name} --from {id}"
+            ),
+            Some(id.clone()),
+        ),
+        Backed::None => (String::new(), None),
     };
     let answer = if env.protected {
         Answer::new(
@@ -414,27 +424,205 @@ fn on_migration(
     ))
 }
 
+/// How long the hook may spend on a pre-migration backup (`FABER_HOOK_BACKUP_TIMEOUT`, in
+/// seconds): under the 600 s Claude Code gives it (hooks/hooks.json), past which Claude Code
+/// kills it and runs the migration without a backup.
+const BACKUP_BUDGET: Duration = Duration::from_secs(540);
+const BUDGET_VAR: &str = "FABER_HOOK_BACKUP_TIMEOUT";
+/// A pre-migration backup this recent, of a database whose migrations have not changed since,
+/// stands for one that would not fit in the budget.
+const REUSE_WITHIN_MINUTES: i64 = 60;
+
+/// The pre-migration backup behind a decision.
+enum Backed {
+    /// Taken now: its ID.
+    Taken(String),
+    /// Taken earlier (too big to take within the hook's time): its ID and age in minutes.
+    Reused(String, i64),
+    /// None wanted, or no database yet.
+    None,
+}
+
 /// The pre-migration backup (when the environment wants one and its database exists) and, for
-/// a protected environment, the plan in words.
+/// a protected environment, the plan in words. The backup runs as `faber-db backup` in a child
+/// process, bounded in time: one that would not end before Claude Code gives up on the hook is
+/// not started, one that runs over is stopped (it then removes what it wrote), and either is an
+/// error — the migration must not run without it.
 fn backup_and_plan(
     session: &Session,
     env: &Environment,
     shown: &str,
-) -> crate::Result<(Option<String>, String)> {
+) -> crate::Result<(Backed, String)> {
+    let started = Instant::now();
     let (_, db) = session.provider(env)?;
     let plan = if env.protected {
         plan_text(&migrate::plan(session, env, db.as_ref())?)
     } else {
         String::new()
     };
-    let backup = if env.backup_before_migrate && db.exists()? {
-        let mut request = backup::Request::automatic(env, "pre-migration");
-        request.command = Some(shown.to_string());
-        Some(backup::take(session, env, &request)?.id)
-    } else {
-        None
+    if !env.backup_before_migrate || !db.exists()? {
+        return Ok((Backed::None, plan));
+    }
+    let budget = std::env::var(BUDGET_VAR)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(BACKUP_BUDGET, Duration::from_secs);
+    // The plan is quick (it reads the database's size); its bound is the budget or 30 s.
+    let dry = backup_child(
+        session,
+        env,
+        &["--dry-run"],
+        started + budget.max(Duration::from_secs(30)),
+    )?;
+    let expected =
+        Duration::from_millis(dry["plan"]["estimate"]["duration_ms"].as_u64().unwrap_or(0));
+    if started.elapsed() + expected > budget {
+        if let Some(reused) = recent_pre_migration(session, env, db.as_ref())? {
+            return Ok((reused, plan));
+        }
+        let name = &env.name;
+        return Err(Error::aborted(format!(
+            "the pre-migration backup of `{name}` would take about {}, longer than the hook may wait ({})",
+            ui::duration_ms(expected.as_millis() as u64),
+            ui::duration_ms(budget.as_millis() as u64),
+        ))
+        .with_hint(format!(
+            "take it first, in the background: `faber-db backup {name} --reason pre-migration --label pre-migration`; \
+             within {REUSE_WITHIN_MINUTES} minutes, and while no migration runs in between, the hook counts it as the \
+             pre-migration backup. Or migrate with `faber-db migrate {name}`, which backs up first"
+        )));
+    }
+    // `=`: a command starting with `-` stays the option's value.
+    let before = format!("--before-command={shown}");
+    let taken = backup_child(
+        session,
+        env,
+        &[
+            "--yes",
+            "--reason",
+            "pre-migration",
+            "--label",
+            "pre-migration",
+            &before,
+        ],
+        started + budget,
+    )?;
+    let id = taken["backup"]["id"]
+        .as_str()
+        .ok_or_else(|| Error::tool("the pre-migration backup reported no ID"))?;
+    Ok((Backed::Taken(id.to_string()), plan))
+}
+
+/// A valid `pre-migration` backup of `env` taken in the last hour, when the database's
+/// migrations are still those it recorded: no migration ran since.
+fn recent_pre_migration(
+    session: &Session,
+    env: &Environment,
+    db: &dyn crate::provider::Provider,
+) -> crate::Result<Option<Backed>> {
+    let registry = session.store.load()?;
+    let newest = registry
+        .backups
+        .iter()
+        .filter(|b| {
+            b.environment == env.name
+                && b.reason.as_deref() == Some("pre-migration")
+                && b.status == crate::registry::Status::Valid
+        })
+        .max_by_key(|b| b.timestamp);
+    let Some(newest) = newest else {
+        return Ok(None);
     };
-    Ok((backup, plan))
+    let age = (session.ctx.now - newest.timestamp).num_minutes();
+    if !(0..=REUSE_WITHIN_MINUTES).contains(&age) {
+        return Ok(None);
+    }
+    let now = db
+        .inspect(env.migrations_table.as_deref(), false)?
+        .migrations;
+    Ok((now == newest.migrations).then(|| Backed::Reused(newest.id.clone(), age)))
+}
+
+/// Runs `faber-db --json backup ENV ARGS` for the project and returns its JSON report; past
+/// `deadline` it is stopped (SIGTERM: it removes what it wrote) and that is the error.
+fn backup_child(
+    session: &Session,
+    env: &Environment,
+    args: &[&str],
+    deadline: Instant,
+) -> crate::Result<serde_json::Value> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::tool("cannot find the faber-db binary").caused_by(e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--json")
+        .arg("--root")
+        .arg(&session.config.root)
+        .arg("--config")
+        .arg(&session.config.file)
+        .arg("backup")
+        .arg(&env.name)
+        .args(args)
+        .current_dir(&session.config.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    crate::child::dies_with_us(&mut cmd);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::tool("cannot start faber-db backup").caused_by(e))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let mut overran = false;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) if !overran => {
+                overran = true;
+                // SAFETY: a signal to the child this function started and has not reaped.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            }
+            Ok(None) if Instant::now() < deadline + Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+        }
+    }
+    let out = reader.join().unwrap_or_default();
+    if overran {
+        return Err(Error::aborted(format!(
+            "the pre-migration backup of `{}` took longer than the hook may wait, and was stopped",
+            env.name
+        ))
+        .with_hint(format!(
+            "take it first, in the background: `faber-db backup {} --reason pre-migration --label pre-migration`; then run the migration again",
+            env.name
+        )));
+    }
+    let doc: serde_json::Value = serde_json::from_str(&out)
+        .map_err(|e| Error::tool("faber-db backup gave no report").caused_by(e))?;
+    if doc["ok"] == true {
+        return Ok(doc);
+    }
+    let error = &doc["error"];
+    let mut e = Error::tool(
+        error["message"]
+            .as_str()
+            .unwrap_or("the backup failed")
+            .to_string(),
+    );
+    if let Some(h) = error["hint"].as_str() {
+        e = e.with_hint(h.to_string());
+    }
+    Err(e)
 }
 
 fn plan_text(plan: &migrate::Plan) -> String {

@@ -579,3 +579,79 @@ fn secrets_in_the_command_are_never_written_down() {
         assert!(line.is_none(), "the secret is in {f}: {line:?}");
     }
 }
+
+#[test]
+fn a_backup_too_big_for_the_hook_denies_unless_a_fresh_one_stands_for_it() {
+    // A budget of 0 s: no backup fits in it.
+    let p = project().with_var("FABER_HOOK_BACKUP_TIMEOUT", "0");
+    let answer = hook(&p, "FABER_ENV=staging npx prisma migrate deploy");
+    assert_eq!(answer.decision(), Some("deny"), "{:?}", answer.out);
+    assert!(
+        answer.reason().contains("longer than the hook may wait"),
+        "{}",
+        answer.reason()
+    );
+    assert!(
+        answer.reason().contains("--reason pre-migration"),
+        "{}",
+        answer.reason()
+    );
+    assert!(p.backups().is_empty());
+    // Taken by hand (in the background, as the hint says), it stands for the hook's own.
+    let id = p.backup(&[
+        "staging",
+        "--reason",
+        "pre-migration",
+        "--label",
+        "pre-migration",
+    ]);
+    let answer = hook(&p, "FABER_ENV=staging npx prisma migrate deploy");
+    assert_eq!(answer.decision(), Some("allow"), "{:?}", answer.out);
+    assert!(answer.reason().contains(&id), "{}", answer.reason());
+    assert_eq!(p.ids(), vec![id.clone()], "no second backup");
+    // Once a migration has run since, it no longer does.
+    p.sqlite("db/staging.sqlite3")
+        .execute_batch(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT, \
+             installed_on TEXT, success BOOLEAN, checksum BLOB, execution_time BIGINT);
+             INSERT INTO _sqlx_migrations VALUES (1, 'init', '2026-01-01', 1, x'00', 1);",
+        )
+        .unwrap();
+    let answer = hook(&p, "FABER_ENV=staging npx prisma migrate deploy");
+    assert_eq!(answer.decision(), Some("deny"), "{:?}", answer.out);
+    assert_eq!(p.ids(), vec![id]);
+}
+
+#[test]
+fn a_backup_running_past_the_hooks_time_is_stopped_and_denies() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("hook_slow");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+    let p = project_with(&[("staging", &db)]);
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        "[environments.staging]\nurl_env = \"STAGING_DATABASE_URL\"\nbackup_before_migrate = true\n",
+    );
+    // A pg_dump that hangs: Claude Code would kill the hook at its timeout and run the
+    // migration anyway. The hook stops the backup first, and says no.
+    let script = crate::harness::stand_in("pg_dump", "exec /bin/sleep 60\n");
+    let (path, libdir) = crate::postgres::fake_tools(&p, Some(&script));
+    let p = p
+        .with_var("PATH", &path)
+        .with_var("FABER_PG_LIBDIR", &libdir)
+        .with_var("FABER_HOOK_BACKUP_TIMEOUT", "3");
+    let started = std::time::Instant::now();
+    let answer = hook(&p, "FABER_ENV=staging npx prisma migrate deploy");
+    assert_eq!(answer.decision(), Some("deny"), "{:?}", answer.out);
+    assert!(
+        answer
+            .reason()
+            .contains("took longer than the hook may wait"),
+        "{}",
+        answer.reason()
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(40));
+    p.assert_nothing_left("staging");
+}

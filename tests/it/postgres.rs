@@ -721,7 +721,7 @@ const WRITES_TOC: &str = "while [ $# -gt 0 ]; do if [ \"$1\" = --file ]; then mk
 
 /// A directory of stand-in tools: `psql` and `pg_restore` are the real ones, `pg_dump` runs
 /// `script` (or is absent); PATH is that directory alone and no versioned tools are found.
-fn fake_tools(p: &Project, pg_dump_script: Option<&str>) -> (String, String) {
+pub fn fake_tools(p: &Project, pg_dump_script: Option<&str>) -> (String, String) {
     let bin = p.path("fakebin");
     std::fs::create_dir_all(&bin).unwrap();
     for tool in ["psql", "pg_restore"] {
