@@ -17,7 +17,7 @@ use crate::services::required;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 /// The marketplace `.claude-plugin/marketplace.json` declares.
-const MARKETPLACE: &str = "faber-db";
+pub const MARKETPLACE: &str = "faber-db";
 
 fn repo(rel: &str) -> PathBuf {
     Path::new(REPO).join(rel)
@@ -42,15 +42,15 @@ fn command_names() -> BTreeSet<String> {
 }
 
 /// The Claude Code client, with a HOME of its own.
-struct Claude {
-    bin: PathBuf,
-    home: tempfile::TempDir,
+pub struct Claude {
+    pub bin: PathBuf,
+    pub home: tempfile::TempDir,
 }
 
 impl Claude {
     /// The client from `FABER_CLAUDE_BIN`, else `.ci/node/`; `None` (skip) when there is none,
     /// a failure when services are required.
-    fn find() -> Option<Claude> {
+    pub fn find() -> Option<Claude> {
         let bin = match std::env::var_os("FABER_CLAUDE_BIN") {
             Some(b) => PathBuf::from(b),
             None => repo(".ci/node/node_modules/.bin/claude"),
@@ -94,7 +94,7 @@ impl Claude {
     }
 
     /// Runs and checks it exits 0; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
@@ -111,7 +111,7 @@ impl Claude {
 /// does not ignore — not `target/`, not `.ci/node/`. The client copies a local marketplace's
 /// plugin directory whole into its cache, so installing from the checkout itself would copy
 /// gigabytes of build output.
-fn clone_of_checkout() -> tempfile::TempDir {
+pub fn clone_of_checkout() -> tempfile::TempDir {
     let out = Command::new("git")
         .args([
             "ls-files",
