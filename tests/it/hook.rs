@@ -103,6 +103,22 @@ fn hook(p: &Project, command: &str) -> Answer {
     answer
 }
 
+/// Checks that the hook asks about `command`, with `needle` in its reason.
+fn asks(p: &Project, command: &str, needle: &str) {
+    let answer = hook(p, command);
+    assert_eq!(
+        answer.decision(),
+        Some("ask"),
+        "{command}: {:?}",
+        answer.out
+    );
+    assert!(
+        answer.reason().contains(needle),
+        "{command}: no {needle:?} in {}",
+        answer.reason()
+    );
+}
+
 /// The hook events of the history.
 fn hook_events(p: &Project) -> Vec<Value> {
     std::fs::read_to_string(p.path(&format!("{BACKUPS}/history.jsonl")))
@@ -353,18 +369,7 @@ fn yes_from_the_agent_on_a_protected_change_asks_with_the_dry_run() {
         format!("./target/release/faber-db delete {id} --yes"),
         "faber-db cleanup --keep-last 0 --yes".to_string(),
     ] {
-        let answer = hook(&p, &command);
-        assert_eq!(
-            answer.decision(),
-            Some("ask"),
-            "{command}: {:?}",
-            answer.out
-        );
-        assert!(
-            answer.reason().contains("only you can approve"),
-            "{command}: {}",
-            answer.reason()
-        );
+        asks(&p, &command, "only you can approve");
     }
     // The reason is the dry run's plan; and the dry run changed nothing.
     let answer = hook(&p, "faber-db restore production --yes");
@@ -527,18 +532,7 @@ fn postgres_migrations_are_backed_up_and_drops_at_production_ask() {
         "psql \"$PRODUCTION_DATABASE_URL\" -c 'DELETE FROM users'".to_string(),
         format!("PGDATABASE={name} psql -h localhost -c 'ALTER TABLE users DROP COLUMN id'"),
     ] {
-        let answer = hook(&p, &command);
-        assert_eq!(
-            answer.decision(),
-            Some("ask"),
-            "{command}: {:?}",
-            answer.out
-        );
-        assert!(
-            answer.reason().contains("`production`"),
-            "{}",
-            answer.reason()
-        );
+        asks(&p, &command, "`production`");
     }
     // The same at staging's database: not protected, no question.
     let stg = &staging.name;
