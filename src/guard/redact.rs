@@ -79,6 +79,7 @@ fn is_secret_name(name: &str) -> bool {
     .iter()
     .any(|s| upper.contains(s))
         || upper == "PASS"
+        || upper.ends_with("_PWD")
 }
 
 /// Every `scheme://user:password@` in `s` with the password as `***`, and secret query
@@ -153,6 +154,10 @@ mod tests {
             (
                 "psql \"postgres://u@h/db?sslmode=require&password=s3cret\"",
                 "psql \"postgres://u@h/db?sslmode=require&password=***\"",
+            ),
+            (
+                "MYSQL_PWD=s3cret mysql -uroot app",
+                "MYSQL_PWD=*** mysql -uroot app",
             ),
             (
                 "export AWS_SECRET_ACCESS_KEY='abc def'",

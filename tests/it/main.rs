@@ -9,6 +9,7 @@ mod config;
 mod corruption;
 mod docs;
 mod encryption;
+mod hook_attack;
 mod hostile;
 mod json;
 mod launcher;
