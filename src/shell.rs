@@ -33,6 +33,9 @@ pub struct Simple {
     pub stdin: Option<Stdin>,
     /// Its standard input is the previous command's output (`a | b`).
     pub piped: bool,
+    /// The files its output redirections write (`> FILE`, `>> FILE`, `&> FILE`, `<> FILE`), as
+    /// written; duplications (`2>&1`) are none.
+    pub writes: Vec<String>,
 }
 
 /// The simple commands of `line`, in the order they appear (a `$(…)` before the command it is
@@ -46,21 +49,30 @@ pub fn parse_at(line: &str, depth: usize) -> Vec<Simple> {
     if depth > MAX_DEPTH {
         return Vec::new();
     }
-    let mut end = line.len().min(MAX_INPUT);
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut lexer = Lexer {
-        chars: line[..end].chars().collect(),
-        pos: 0,
-        depth,
-        out: Vec::new(),
-        current: Simple::default(),
-        word: None,
-        assignable: true,
-        pending_heredocs: Vec::new(),
-    };
+    let mut lexer = Lexer::new(line, depth);
     lexer.run();
+    lexer.out
+}
+
+/// Whether `line` is longer than what [`parse`] reads: the rest of it is not judged.
+pub fn is_cut(line: &str) -> bool {
+    line.len() > MAX_INPUT
+}
+
+/// The commands the `$(…)` and backquoted substitutions of `text` run, where `text` is read
+/// the way an unquoted heredoc's body is: only `\`, `$` and backquotes are special.
+fn substitutions(text: &str, depth: usize) -> Vec<Simple> {
+    let mut lexer = Lexer::new(text, depth);
+    while let Some(c) = lexer.peek(0) {
+        match c {
+            '\\' => lexer.pos += 2,
+            // `$'…'` is no quoting here: only the `$` is read.
+            '$' if lexer.peek(1) == Some('\'') => lexer.pos += 1,
+            '$' => lexer.read_dollar(true),
+            '`' => lexer.read_backquoted(),
+            _ => lexer.pos += 1,
+        }
+    }
     lexer.out
 }
 
@@ -113,20 +125,39 @@ struct Lexer {
     assignable: bool,
     /// Heredocs whose bodies start at the next newline: (index in `out` of their command once
     /// it ends, or `usize::MAX` for the current one, delimiter, strip leading tabs).
-    pending_heredocs: Vec<(usize, String, bool)>,
+    pending_heredocs: Vec<(usize, String, bool, bool)>,
 }
 
 /// A redirection whose target word is read next.
 enum Redirect {
     /// `<`: the command reads that file.
     In,
-    /// `>`, `>>`, `>&`, `<>`…: the target is not input.
+    /// `>`, `>>`, `&>`, `<>`, `>|`: the target is a file written.
     Other,
+    /// `>&`, `<&`: a file descriptor duplicated (`2>&1`, `>&-`), or with a file name `>& FILE`.
+    Dup,
     /// `<<<`: the word is the input.
     HereString,
 }
 
 impl Lexer {
+    fn new(line: &str, depth: usize) -> Lexer {
+        let mut end = line.len().min(MAX_INPUT);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        Lexer {
+            chars: line[..end].chars().collect(),
+            pos: 0,
+            depth,
+            out: Vec::new(),
+            current: Simple::default(),
+            word: None,
+            assignable: true,
+            pending_heredocs: Vec::new(),
+        }
+    }
+
     fn peek(&self, ahead: usize) -> Option<char> {
         self.chars.get(self.pos + ahead).copied()
     }
@@ -239,7 +270,7 @@ impl Lexer {
                                 _ => self.push('\\', true),
                             }
                         }
-                        '$' => self.read_dollar(),
+                        '$' => self.read_dollar(true),
                         '`' => self.read_backquoted(),
                         c => {
                             self.pos += 1;
@@ -248,7 +279,7 @@ impl Lexer {
                     }
                 }
             }
-            '$' => self.read_dollar(),
+            '$' => self.read_dollar(false),
             '`' => self.read_backquoted(),
             '=' => {
                 self.pos += 1;
@@ -284,8 +315,9 @@ impl Lexer {
         self.word.as_mut().expect("started").push(c);
     }
 
-    /// `$NAME`, `${NAME…}`, `$(…)`, `$'…'`, `$1`, `$?`…
-    fn read_dollar(&mut self) {
+    /// `$NAME`, `${NAME…}`, `$(…)`, `$'…'`, `$1`, `$?`… In double quotes (`quoted`), `$'` is
+    /// no quoting: only the `$`.
+    fn read_dollar(&mut self, quoted: bool) {
         self.pos += 1;
         self.start_word();
         self.assignable = false;
@@ -299,6 +331,10 @@ impl Lexer {
             Some('{') => {
                 self.pos += 1;
                 let inner = self.take_balanced('{', '}');
+                // `${X:-$(cmd)}`: what the expansion may run is a command too.
+                if inner.contains(['$', '`', '(']) {
+                    self.nested(&inner);
+                }
                 let name: String = inner
                     .trim_start_matches(['#', '!'])
                     .chars()
@@ -313,7 +349,7 @@ impl Lexer {
                     w.push(UNKNOWN);
                 }
             }
-            Some('\'') => {
+            Some('\'') if !quoted => {
                 self.pos += 1;
                 while let Some(c) = self.peek(0) {
                     self.pos += 1;
@@ -452,7 +488,7 @@ impl Lexer {
             }
             ('<', Some('&')) | ('>', Some('&')) => {
                 self.pos += 1;
-                Redirect::Other
+                Redirect::Dup
             }
             ('<', _) => Redirect::In,
             _ => Redirect::Other,
@@ -468,7 +504,8 @@ impl Lexer {
         match kind {
             Redirect::In => self.current.stdin = Some(Stdin::File(target)),
             Redirect::HereString => self.current.stdin = Some(Stdin::Text(target + "\n")),
-            Redirect::Other => {}
+            Redirect::Dup if target == "-" || target.chars().all(|c| c.is_ascii_digit()) => {}
+            Redirect::Other | Redirect::Dup => self.current.writes.push(display(&target)),
         }
     }
 
@@ -493,15 +530,20 @@ impl Lexer {
     }
 
     fn heredoc(&mut self, strip_tabs: bool) {
+        let start = self.pos;
         if let Some(delimiter) = self.next_word() {
+            // An unquoted delimiter: the body's `$(…)` run.
+            let expands = !self.chars[start..self.pos]
+                .iter()
+                .any(|c| matches!(c, '\'' | '"' | '\\'));
             self.pending_heredocs
-                .push((usize::MAX, display(&delimiter), strip_tabs));
+                .push((usize::MAX, display(&delimiter), strip_tabs, expands));
         }
     }
 
     /// After a newline: the bodies of the heredocs opened on the line just ended.
     fn read_heredocs(&mut self) {
-        for (index, delimiter, strip_tabs) in std::mem::take(&mut self.pending_heredocs) {
+        for (index, delimiter, strip_tabs, expands) in std::mem::take(&mut self.pending_heredocs) {
             let mut body = String::new();
             while self.pos < self.chars.len() {
                 let start = self.pos;
@@ -522,6 +564,10 @@ impl Lexer {
                 }
                 body.push_str(&line);
                 body.push('\n');
+            }
+            if expands {
+                let commands = substitutions(&body, self.depth + 1);
+                self.out.extend(commands);
             }
             if let Some(cmd) = self.out.get_mut(index) {
                 cmd.stdin = Some(Stdin::Text(body));
@@ -554,13 +600,17 @@ impl Lexer {
         let opened_here = self
             .pending_heredocs
             .iter_mut()
-            .filter(|(i, _, _)| *i == usize::MAX);
+            .filter(|(i, _, _, _)| *i == usize::MAX);
         let mut any = false;
         for h in opened_here {
             h.0 = index;
             any = true;
         }
-        if !command.words.is_empty() || !command.assigns.is_empty() || any {
+        if !command.words.is_empty()
+            || !command.assigns.is_empty()
+            || !command.writes.is_empty()
+            || any
+        {
             self.out.push(command);
         }
         self.current.piped = pipe;

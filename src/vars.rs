@@ -59,6 +59,15 @@ impl Vars {
     }
 }
 
+/// The variables a dotenv file sets, in order (a line that cannot be read is skipped).
+pub fn read_file(path: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| parse_line(l).ok().flatten())
+        .collect())
+}
+
 /// One dotenv line: `KEY=value`, `export KEY=value`, quoted values, `#` comments.
 fn parse_line(line: &str) -> std::result::Result<Option<(String, String)>, String> {
     let line = line.trim();

@@ -108,6 +108,14 @@ fn pre_tool_use() -> u8 {
         warn(&format!("cannot read the hook input: {e}"));
         return 0;
     }
+    if text.len() as u64 >= MAX_INPUT && text.contains("\"Bash\"") {
+        // Cut JSON is no JSON: the command cannot be judged, and may hide anything.
+        answer(
+            Decision::Ask,
+            "faber-db: this command is too long to be checked for migrations and changes to protected databases; approve only if you know what it does",
+        );
+        return 0;
+    }
     let input: Input = match serde_json::from_str(&text) {
         Ok(i) => i,
         Err(e) => {
@@ -139,8 +147,14 @@ fn pre_tool_use() -> u8 {
         .map(|a| a.reason.as_str())
         .collect::<Vec<_>>()
         .join("\n\n");
-    let out = match strongest {
-        Decision::None if reason.is_empty() => return 0,
+    answer(strongest, &reason);
+    0
+}
+
+/// Says the decision on stdout (nothing for no decision and no reason).
+fn answer(decision: Decision, reason: &str) {
+    let out = match decision {
+        Decision::None if reason.is_empty() => return,
         Decision::None => json!({ "systemMessage": reason }),
         d => json!({
             "hookSpecificOutput": {
@@ -151,7 +165,6 @@ fn pre_tool_use() -> u8 {
         }),
     };
     println!("{out}");
-    0
 }
 
 fn warn(what: &str) {
@@ -184,8 +197,17 @@ fn decide(line: &str, cwd: &Path) -> Vec<Answer> {
             }
         }
     }
-    // `allow` approves the whole line: only when every command in it is a migration seen to.
-    let only_migrations = migrations == invocations.len();
+    // `allow` approves the whole line: only when every command in it is a migration seen to,
+    // writing no file and run as no other user, and the whole line was read.
+    let only_migrations = migrations == invocations.len()
+        && invocations.iter().all(Invocation::approvable)
+        && !shell::is_cut(line);
+    if shell::is_cut(line) {
+        answers.push(Answer::new(
+            Decision::Ask,
+            "faber-db: this command is too long to be checked whole for migrations and changes to protected databases; approve only if you know what it does",
+        ));
+    }
     for (inv, dir, what) in found {
         let answer = match what {
             Found::Migration(shown) => on_migration(line, inv, &dir, &shown, only_migrations),
@@ -312,7 +334,8 @@ fn on_migration(
             return Some(Answer::new(
                 Decision::Ask,
                 format!(
-                    "faber-db: `{shown}` looks like a migration, but the faber-db config cannot be read, so no backup was taken: {}",
+                    "faber-db: `{}` looks like a migration, but the faber-db config cannot be read, so no backup was taken: {}",
+                    redact::command(shown, &[]),
                     e.one_line()
                 ),
             ));
@@ -667,20 +690,68 @@ fn which_env(
     inv: &Invocation,
     dir: &Path,
 ) -> crate::Result<Option<(String, &'static str)>> {
-    for var in DEFAULT_ENV_VARS {
-        if let Some(name) = inv.var(var) {
-            return Ok(Some((name.to_string(), "named by the command")));
+    // What the command sets: its own variables, then the dotenv files its runner loads.
+    let mut from_files = Vec::new();
+    for file in guard::env_files(&inv.words) {
+        let path = dir.join(shell::display(&file));
+        match crate::vars::read_file(&path) {
+            Ok(vars) => from_files.extend(vars),
+            Err(e) => {
+                return Err(crate::Error::config(format!(
+                    "cannot read {}, the dotenv file it loads: {e}",
+                    path.display()
+                )));
+            }
         }
     }
-    let lookup = |name: &str| {
-        inv.var(name)
-            .or_else(|| session.vars.get(name))
-            .map(str::to_string)
+    let set = |name: &str| -> Option<String> {
+        inv.var(name).map(str::to_string).or_else(|| {
+            from_files
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
     };
-    let urls: Vec<String> = inv
-        .var("DATABASE_URL")
-        .map(str::to_string)
+    let lookup = |name: &str| {
+        set(name)
+            .filter(|v| shell::is_literal(v))
+            .or_else(|| session.vars.get(name).map(str::to_string))
+    };
+    // A variable the command sets, its value expanded: `DATABASE_URL=$PROD_DATABASE_URL`.
+    let value_of = |name: &str| -> crate::Result<Option<String>> {
+        let Some(raw) = set(name) else {
+            return Ok(None);
+        };
+        shell::expand(&raw, &|n| {
+            if n == name {
+                session.vars.get(n).map(str::to_string)
+            } else {
+                lookup(n)
+            }
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            crate::Error::config(format!(
+                "it sets {name}={}, which cannot be told before it runs",
+                shell::display(&raw)
+            ))
+        })
+    };
+    for var in DEFAULT_ENV_VARS {
+        if let Some(name) = value_of(var)? {
+            return Ok(Some((name, "named by the command")));
+        }
+    }
+    let tool = guard::tool_words(&inv.words);
+    let program = tool.first().map_or("", |p| guard::basename(p));
+    // dbmate --env VAR: the variable holding the URL.
+    let dbmate_var = (program == "dbmate")
+        .then(|| guard::option_value(tool, &["--env", "-e"]))
+        .flatten();
+    let urls: Vec<String> = value_of("DATABASE_URL")?
         .into_iter()
+        .chain(dbmate_var.and_then(&lookup))
         .chain(inv.words.iter().filter_map(|w| {
             let w = shell::expand(w, &lookup)?;
             let w = w.split_once('=').map_or(w.as_str(), |(_, v)| v).to_string();
@@ -691,24 +762,35 @@ fn which_env(
     if let Some(url) = urls.first() {
         return Ok(env_by_url(session, url, dir).map(|e| (e, "its database URL")));
     }
+    let named = |value: &str| {
+        session
+            .config
+            .environments
+            .keys()
+            .find(|n| **n == value || (value == "production" && *n == "prod"))
+            .cloned()
+    };
     for var in ["RAILS_ENV", "RACK_ENV", "APP_ENV", "NODE_ENV", "MIX_ENV"] {
-        let value = inv.var(var).map(str::to_string).or_else(|| {
+        let value = value_of(var)?.or_else(|| {
             inv.words
                 .iter()
                 .filter_map(|w| guard::as_assignment(w))
                 .find(|(k, _)| k == var)
                 .map(|(_, v)| v)
         });
-        if let Some(value) = value {
-            let named = session
-                .config
-                .environments
-                .keys()
-                .find(|n| **n == value || (value == "production" && *n == "prod"));
-            if let Some(n) = named {
-                return Ok(Some((n.clone(), "named by the command")));
-            }
+        if let Some(n) = value.as_deref().and_then(named) {
+            return Ok(Some((n, "named by the command")));
         }
+    }
+    // `knex migrate:latest --env production`, `rails db:migrate -e production`.
+    let mut flags = vec!["--env", "--environment"];
+    if matches!(program, "rails" | "rake") {
+        flags.push("-e");
+    }
+    if program != "dbmate"
+        && let Some(n) = guard::option_value(tool, &flags).and_then(named)
+    {
+        return Ok(Some((n, "named by the command")));
     }
     let running: Vec<&String> = session
         .config
@@ -978,7 +1060,7 @@ fn on_sql(line: &str, inv: &Invocation, dir: &Path) -> Option<Answer> {
     };
     let call = sql::call(inv, &lookup)?;
     let findings = call.findings(dir);
-    if findings.is_empty() {
+    if findings.is_empty() && !call.unknown_sql {
         return None;
     }
     let protected: Vec<&Environment> = session
@@ -990,11 +1072,17 @@ fn on_sql(line: &str, inv: &Invocation, dir: &Path) -> Option<Answer> {
     let hit = protected
         .iter()
         .find(|e| session.url(e).is_ok_and(|u| target_is(&call, &u, dir)));
-    let what = findings
+    let mut what = findings
         .iter()
         .map(|f| format!("  {} (line {}): {}", f.what, f.line, f.excerpt))
         .collect::<Vec<_>>()
         .join("\n");
+    if call.unknown_sql {
+        if !what.is_empty() {
+            what.push('\n');
+        }
+        what.push_str("  SQL that cannot be told before it runs (a substitution, a variable with no known value, or another command's output)");
+    }
     let (env, reason) = match hit {
         Some(e) => (
             Some(e.name.as_str()),
@@ -1030,10 +1118,31 @@ fn target_is(call: &sql::SqlCall, url: &DatabaseUrl, dir: &Path) -> bool {
             Some(*kind) == call.kind
                 && same_host(target.host.as_deref(), url.host_str())
                 && target.port.or(default_port(*kind)) == url.port().or(default_port(*kind))
-                && target
-                    .database
-                    .as_deref()
-                    .is_some_and(|d| d == url.path().trim_matches('/'))
+                && match target.database.as_deref() {
+                    Some(d) => d == url.path().trim_matches('/'),
+                    // mysql with no database reaches any of the server's: `DROP TABLE db.t`,
+                    // `USE db`.
+                    None => *kind == crate::provider::ProviderKind::Mysql,
+                }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_without_a_database_reaches_every_database_of_its_server() {
+        let prod = DatabaseUrl::parse("mysql://root@127.0.0.1:3306/shop", Path::new("/")).unwrap();
+        let none = |_: &str| None;
+        let target = |line: &str| {
+            let inv = guard::invocations(line).remove(0);
+            target_is(&sql::call(&inv, &none).unwrap(), &prod, Path::new("/"))
+        };
+        assert!(target("mysql -h127.0.0.1 -uroot -e 'DROP TABLE shop.t'"));
+        assert!(target("mysql -h localhost shop -e 'DROP TABLE t'"));
+        assert!(!target("mysql -h127.0.0.1 other -e 'DROP TABLE t'"));
+        assert!(!target("mysql -h db.internal -e 'DROP TABLE shop.t'"));
     }
 }

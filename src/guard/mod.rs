@@ -23,12 +23,26 @@ pub struct Invocation {
     pub dirs: Vec<String>,
     /// The simple command it came from, as written (for messages).
     pub text: String,
+    /// The files its output redirections write, as written (`> out.log`).
+    pub writes: Vec<String>,
+    /// It runs as another user (`sudo`, `doas`).
+    pub elevated: bool,
 }
 
 impl Invocation {
     /// The program's file name: `prisma` for `./node_modules/.bin/prisma`.
     pub fn program(&self) -> &str {
         self.words.first().map_or("", |w| basename(w))
+    }
+
+    /// Whether approving the line may cover this command: it writes no file (but
+    /// `/dev/null`-like ones) and runs as no other user.
+    pub fn approvable(&self) -> bool {
+        !self.elevated
+            && self
+                .writes
+                .iter()
+                .all(|w| matches!(w.as_str(), "/dev/null" | "/dev/stdout" | "/dev/stderr"))
     }
 
     /// The value the line gives variable `name`, if it sets one.
@@ -56,18 +70,51 @@ struct Context {
 }
 
 fn collect(simples: &[Simple], depth: usize, context: &mut Context, out: &mut Vec<Invocation>) {
-    let mut previous: Option<Vec<String>> = None;
+    let mut previous: Option<(Vec<String>, Option<Stdin>)> = None;
     for simple in simples {
-        let (vars, words) = unwrap(simple);
+        let Unwrapped {
+            vars,
+            words,
+            ran,
+            elevated,
+        } = unwrap(simple);
         let piped_from = if simple.piped { previous.take() } else { None };
-        previous = Some(words.clone());
+        previous = Some((words.clone(), simple.stdin.clone()));
+        let invocation =
+            |words: Vec<String>, piped_from: Option<Vec<String>>, context: &Context| {
+                let mut all_vars = context.vars.clone();
+                all_vars.extend(vars.clone());
+                Invocation {
+                    text: simple_text(simple),
+                    words,
+                    vars: all_vars,
+                    stdin: simple.stdin.clone(),
+                    piped_from,
+                    dirs: context.dirs.clone(),
+                    writes: simple.writes.clone(),
+                    elevated,
+                }
+            };
         let Some(first) = words.first() else {
-            context.vars.extend(vars);
+            // Only wrappers (`sudo -i`, `env -S …`) or redirections (`> FILE`): it runs or
+            // writes what cannot be told.
+            if ran || !simple.writes.is_empty() {
+                out.push(invocation(simple.words.clone(), None, context));
+            } else {
+                context.vars.extend(vars);
+            }
             continue;
         };
+        // What it runs is not seen: a script too deeply nested.
+        let too_deep = depth >= shell::MAX_DEPTH;
+        // The command itself counts too when it writes files or runs as another user.
+        let plain = simple.writes.is_empty() && !elevated;
         match basename(first) {
             "cd" | "pushd" => {
-                match words.get(1).map(|w| shell::display(w)) {
+                match skip_options(&words[1..], &[])
+                    .first()
+                    .map(|w| shell::display(w))
+                {
                     Some(dir) if dir.starts_with('/') || dir.starts_with('~') => {
                         context.dirs = vec![dir];
                     }
@@ -84,55 +131,112 @@ fn collect(simples: &[Simple], depth: usize, context: &mut Context, out: &mut Ve
                 }
                 continue;
             }
-            "sh" | "bash" | "zsh" | "dash" | "ksh" => {
-                if let Some(i) = words.iter().position(|w| is_dash_c(w))
-                    && let Some(script) = words.get(i + 1)
-                {
+            "sh" | "bash" | "zsh" | "dash" | "ksh" if !too_deep => {
+                let script = match shell_reads(&words[1..]) {
+                    ShellReads::Script(script) => Some(script.clone()),
+                    // `bash <<EOF`, `bash <<< '…'`, `echo '…' | bash`, `cat <<EOF | sh`.
+                    ShellReads::Stdin => match (&simple.stdin, &piped_from) {
+                        (Some(Stdin::Text(text)), _) => Some(text.clone()),
+                        (None, Some((from, from_stdin))) => match from.first().map(|w| basename(w))
+                        {
+                            Some("echo" | "printf") => Some(
+                                from[1..]
+                                    .iter()
+                                    .filter(|w| !w.starts_with('-'))
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                                    .join(" "),
+                            ),
+                            Some("cat") if from.len() == 1 => match from_stdin {
+                                Some(Stdin::Text(text)) => Some(text.clone()),
+                                _ => None,
+                            },
+                            _ => None,
+                        },
+                        _ => None,
+                    },
+                    ShellReads::File => None,
+                };
+                if let Some(script) = script {
                     let mut inner = context.clone();
-                    inner.vars.extend(vars);
+                    inner.vars.extend(vars.clone());
                     collect(
-                        &shell::parse_at(script, depth + 1),
+                        &shell::parse_at(&script, depth + 1),
                         depth + 1,
                         &mut inner,
                         out,
                     );
-                    continue;
+                    if plain {
+                        continue;
+                    }
                 }
             }
-            "eval" => {
+            "eval" if !too_deep => {
                 let script = words[1..].join(" ");
                 let mut inner = context.clone();
-                inner.vars.extend(vars);
+                inner.vars.extend(vars.clone());
                 collect(
                     &shell::parse_at(&script, depth + 1),
                     depth + 1,
                     &mut inner,
                     out,
                 );
-                continue;
+                if plain {
+                    continue;
+                }
             }
             _ => {}
         }
-        let mut all_vars = context.vars.clone();
-        all_vars.extend(vars);
-        out.push(Invocation {
-            text: simple_text(simple),
-            words,
-            vars: all_vars,
-            stdin: simple.stdin.clone(),
-            piped_from,
-            dirs: context.dirs.clone(),
-        });
+        out.push(invocation(words, piped_from.map(|(from, _)| from), context));
     }
 }
 
-/// `-c`, or a cluster of short options ending in it (`-lc`, `-ec`).
-fn is_dash_c(w: &str) -> bool {
-    w.len() >= 2
-        && w.starts_with('-')
-        && !w.starts_with("--")
-        && w.ends_with('c')
-        && w[1..].chars().all(|c| c.is_ascii_alphabetic())
+/// What a shell run with these arguments reads its commands from.
+enum ShellReads<'a> {
+    /// `-c SCRIPT` (`-c` alone or in a cluster: `-lc`, `-ce`, `-c -e`).
+    Script(&'a String),
+    /// No script file: standard input (`bash`, `bash -s`, `sh -`).
+    Stdin,
+    /// A script file.
+    File,
+}
+
+fn shell_reads(args: &[String]) -> ShellReads<'_> {
+    let (mut dash_c, mut dash_s) = (false, false);
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        i += 1;
+        if w == "--" || w == "-" {
+            break;
+        }
+        if let Some(long) = w.strip_prefix("--") {
+            if matches!(long, "rcfile" | "init-file") {
+                i += 1;
+            }
+            continue;
+        }
+        match w.strip_prefix(['-', '+']).filter(|b| !b.is_empty()) {
+            Some(body) => {
+                dash_c |= w.starts_with('-') && body.contains('c');
+                dash_s |= body.contains('s');
+                // `-o pipefail`, `+O extglob`: the option's name follows.
+                if body.contains(['o', 'O']) {
+                    i += 1;
+                }
+            }
+            None => {
+                i -= 1;
+                break;
+            }
+        }
+    }
+    match args.get(i) {
+        Some(script) if dash_c => ShellReads::Script(script),
+        None if dash_c => ShellReads::File,
+        _ if dash_s => ShellReads::Stdin,
+        None => ShellReads::Stdin,
+        Some(_) => ShellReads::File,
+    }
 }
 
 fn simple_text(s: &Simple) -> String {
@@ -149,36 +253,125 @@ pub fn basename(word: &str) -> &str {
     word.rsplit('/').next().unwrap_or(word)
 }
 
+/// A simple command with its wrappers taken off.
+struct Unwrapped {
+    vars: Vec<(String, String)>,
+    words: Vec<String>,
+    /// A wrapper that runs a command was taken off (`sudo`, `env`, `nohup`…, not `{` or `if`).
+    ran: bool,
+    /// One of them runs it as another user.
+    elevated: bool,
+}
+
 /// Takes the shell keywords and the wrappers that run another command (`sudo`, `env`, `time`,
 /// `nohup`, `timeout 60`, `xargs`) off a simple command: its variables and the real words.
-fn unwrap(simple: &Simple) -> (Vec<(String, String)>, Vec<String>) {
+fn unwrap(simple: &Simple) -> Unwrapped {
     let mut vars = simple.assigns.clone();
-    let mut words: &[String] = &simple.words;
+    let mut words: Vec<String> = simple.words.clone();
+    let (mut ran, mut elevated) = (false, false);
     while let Some(first) = words.first() {
         let rest = &words[1..];
-        words = match basename(first) {
-            "if" | "then" | "else" | "elif" | "do" | "while" | "until" | "!" | "{" | "}" | "("
-            | "time" | "command" | "builtin" | "exec" | "nohup" | "unbuffer" => rest,
-            "stdbuf" => skip_options(rest, &["-i", "-o", "-e"]),
-            "sudo" | "doas" => skip_options(rest, &["-u", "-g", "-C", "-h", "-p", "-U", "-D"]),
-            "nice" | "ionice" => skip_options(rest, &["-n", "-c"]),
+        let program = basename(first);
+        let next: Vec<String> = match program {
+            "if" | "then" | "else" | "elif" | "do" | "while" | "until" | "!" | "{" | "}" | "(" => {
+                rest.to_vec()
+            }
+            "builtin" | "unbuffer" => rest.to_vec(),
+            "time" => skip_options(rest, &["-f", "-o", "--format", "--output"]).to_vec(),
+            "command" | "nohup" => skip_options(rest, &[]).to_vec(),
+            "exec" => skip_options(rest, &["-a"]).to_vec(),
+            "stdbuf" => skip_options(rest, &["-i", "-o", "-e"]).to_vec(),
+            "sudo" | "doas" => {
+                elevated = true;
+                skip_options(rest, &["-u", "-g", "-C", "-h", "-p", "-U", "-D"]).to_vec()
+            }
+            "nice" | "ionice" => skip_options(rest, &["-n", "-c"]).to_vec(),
             "timeout" => {
                 let rest = skip_options(rest, &["-s", "-k", "--signal", "--kill-after"]);
-                rest.get(1..).unwrap_or_default()
+                rest.get(1..).unwrap_or_default().to_vec()
             }
-            "xargs" => skip_options(rest, &["-I", "-n", "-L", "-P", "-d", "-E", "-s", "-a"]),
+            "xargs" => {
+                skip_options(rest, &["-I", "-n", "-L", "-P", "-d", "-E", "-s", "-a"]).to_vec()
+            }
             "env" => {
-                let mut rest = skip_options(rest, &["-u", "-C", "-S", "--unset", "--chdir"]);
-                while let Some((k, v)) = rest.first().and_then(|w| as_assignment(w)) {
-                    vars.push((k, v));
-                    rest = &rest[1..];
+                let (split, rest) = env_options(rest);
+                let mut next = Vec::new();
+                // `env -S 'A=1 cmd args'`: the string is split into more arguments.
+                if let Some(split) = split
+                    && let Some(first) = shell::parse(&split).into_iter().next()
+                {
+                    vars.extend(first.assigns);
+                    next.extend(first.words);
                 }
-                rest
+                next.extend(rest.iter().cloned());
+                let mut next = next.as_slice();
+                while let Some((k, v)) = next.first().and_then(|w| as_assignment(w)) {
+                    vars.push((k, v));
+                    next = &next[1..];
+                }
+                next.to_vec()
             }
             _ => break,
         };
+        if !matches!(
+            program,
+            "if" | "then" | "else" | "elif" | "do" | "while" | "until" | "!" | "{" | "}" | "("
+        ) {
+            ran = true;
+        }
+        words = next;
     }
-    (vars, words.to_vec())
+    Unwrapped {
+        vars,
+        words,
+        ran,
+        elevated,
+    }
+}
+
+/// `env`'s options: the string of `-S`/`--split-string`, if any, and the words after them.
+fn env_options(words: &[String]) -> (Option<String>, &[String]) {
+    let mut split = None;
+    let mut i = 0;
+    while let Some(w) = words.get(i) {
+        i += 1;
+        if w == "--" {
+            break;
+        }
+        if !w.starts_with('-') || w == "-" {
+            i -= 1;
+            break;
+        }
+        if let Some(long) = w.strip_prefix("--") {
+            match long.split_once('=') {
+                Some(("split-string", s)) => split = Some(s.to_string()),
+                Some(_) => {}
+                None if matches!(long, "split-string" | "unset" | "chdir") => {
+                    if long == "split-string" {
+                        split = words.get(i).cloned();
+                    }
+                    i += 1;
+                }
+                None => {}
+            }
+            continue;
+        }
+        // A cluster of short options: `-S` and `-u`/`-C` take the rest or the next word.
+        let body = &w[1..];
+        if let Some(at) = body.find(['S', 'u', 'C']) {
+            let value = &body[at + 1..];
+            let value = if value.is_empty() {
+                i += 1;
+                words.get(i - 1).cloned()
+            } else {
+                Some(value.to_string())
+            };
+            if body[at..].starts_with('S') {
+                split = value;
+            }
+        }
+    }
+    (split, words.get(i..).unwrap_or_default())
 }
 
 /// `NAME=value` as a word (after `env`, or in `rake db:migrate RAILS_ENV=production`).
@@ -247,6 +440,47 @@ pub fn tool_words(words: &[String]) -> &[String] {
     }
 }
 
+/// The dotenv files the runners in front of the tool load (`dotenv -e .env.production --`,
+/// `dotenvx run -f FILE --`, `node --env-file=FILE`), as written.
+pub fn env_files(words: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (at, word) in words.iter().enumerate() {
+        let flags: &[&str] = match basename(word) {
+            "dotenv" => &["-e"],
+            "dotenvx" => &["-f", "--env-file"],
+            "node" | "bun" | "deno" => &["--env-file"],
+            _ => continue,
+        };
+        let mut i = at + 1;
+        while let Some(w) = words.get(i) {
+            if w == "--" {
+                break;
+            }
+            if flags.contains(&w.as_str()) {
+                out.extend(words.get(i + 1).cloned());
+                i += 1;
+            } else if let Some((flag, file)) = w.split_once('=')
+                && flags.contains(&flag)
+            {
+                out.push(file.to_string());
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The value of option `names` (`--env production`, `--env=production`) among `words`.
+pub fn option_value<'a>(words: &'a [String], names: &[&str]) -> Option<&'a str> {
+    words.iter().enumerate().find_map(|(i, w)| {
+        if names.contains(&w.as_str()) {
+            return words.get(i + 1).map(String::as_str);
+        }
+        let (name, value) = w.split_once('=')?;
+        names.contains(&name).then_some(value)
+    })
+}
+
 fn is_known_tool(name: &str) -> bool {
     matches!(
         name,
@@ -277,16 +511,18 @@ pub fn builtin_migration(inv: &Invocation) -> Option<String> {
                 | (Some("database"), Some("reset"))
         ),
         "rails" | "rake" => args.iter().any(|a| {
-            a.starts_with("db:migrate")
+            (a.starts_with("db:migrate") && !is_read_only_task(a))
                 || matches!(
                     *a,
                     "db:rollback" | "db:reset" | "db:drop" | "db:schema:load" | "db:setup"
                 )
         }),
         "alembic" => alembic_verb(&words[1..]).is_some_and(|v| v == "upgrade" || v == "downgrade"),
-        "manage.py" | "django-admin" => first == Some("migrate"),
+        "manage.py" | "django-admin" => first == Some("migrate") && !django_dry(words),
         "python" | "python3" => {
-            first.is_some_and(|f| basename(f) == "manage.py") && second == Some("migrate")
+            first.is_some_and(|f| basename(f) == "manage.py")
+                && second == Some("migrate")
+                && !django_dry(words)
         }
         "knex" => args.iter().any(|a| {
             matches!(
@@ -371,7 +607,36 @@ fn package_script(words: &[String]) -> Option<&str> {
 }
 
 fn is_migrate_script(script: &str) -> bool {
-    script.starts_with("migrate") || script.contains(":migrate") || script.contains("migrate:")
+    (script.starts_with("migrate") || script.contains(":migrate") || script.contains("migrate:"))
+        && !is_read_only_task(script)
+}
+
+/// A migration task that only reads or writes files: `migrate:status`, `db:migrate:status`,
+/// `migrate:create`, `migrate-make`…
+fn is_read_only_task(task: &str) -> bool {
+    let last = task.rsplit([':', '-', '_']).next().unwrap_or(task);
+    matches!(
+        last,
+        "status"
+            | "info"
+            | "list"
+            | "ls"
+            | "check"
+            | "diff"
+            | "validate"
+            | "plan"
+            | "help"
+            | "create"
+            | "make"
+            | "new"
+            | "generate"
+            | "gen"
+    )
+}
+
+/// `manage.py migrate --plan` / `--check`: shows, changes nothing.
+fn django_dry(words: &[String]) -> bool {
+    words.iter().any(|w| w == "--plan" || w == "--check")
 }
 
 /// Whether `inv` runs `pattern`: a command whose words start with the pattern's words, where a

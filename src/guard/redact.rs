@@ -157,6 +157,10 @@ mod tests {
                 "psql \"postgres://u@h/db?sslmode=require&password=***\"",
             ),
             (
+                "MYSQL_PWD=s3cret mysql -uroot app",
+                "MYSQL_PWD=*** mysql -uroot app",
+            ),
+            (
                 "export AWS_SECRET_ACCESS_KEY='abc def'",
                 "export AWS_SECRET_ACCESS_KEY=***",
             ),

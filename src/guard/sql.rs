@@ -11,6 +11,8 @@ use crate::sqlscan::{self, Dialect, Finding};
 
 /// The largest SQL file read to judge what it does.
 const MAX_SQL_FILE: u64 = 8 << 20;
+/// The most SQL files read for one command (`\i` may include more).
+const MAX_SQL_FILES: usize = 32;
 
 /// A database client run by the line.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +23,8 @@ pub struct SqlCall {
     /// Files it reads SQL from (`-f`, `< file`, `cat file |`), as written.
     pub files: Vec<String>,
     pub target: Target,
+    /// Some of the SQL cannot be told before it runs (`-c "$(cat x)"`, `curl … | psql`).
+    pub unknown_sql: bool,
 }
 
 /// Where a client connects, as far as its words and the variables known tell.
@@ -45,35 +49,70 @@ pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option
         "sqlite3" | "sqlite" => ProviderKind::Sqlite,
         _ => return None,
     };
-    let mut unknown = false;
+    // Words expanded where the variables are known; the others keep their markers, so that
+    // each use can tell whether it is known.
     let words: Vec<String> = inv.words[1..]
         .iter()
-        .map(|w| {
-            shell::expand(w, lookup).unwrap_or_else(|| {
-                unknown = true;
-                shell::display(w)
-            })
-        })
+        .map(|w| shell::expand(w, lookup).unwrap_or_else(|| w.clone()))
         .collect();
     let var = |name: &str| inv.var(name).map(str::to_string).or_else(|| lookup(name));
     let mut call = SqlCall {
         kind: Some(kind),
         ..SqlCall::default()
     };
-    call.target.unknown = unknown;
+    let known = |value: String, unknown: &mut bool| {
+        if !shell::is_literal(&value) {
+            *unknown = true;
+        }
+        shell::display(&value)
+    };
     let (options, positional) = match kind {
         ProviderKind::Postgres => split(
             &words,
             "cdfhpUvoPTFRL",
             &[
-                "command", "dbname", "file", "host", "port", "username", "set", "variable",
-                "output", "pset", "log-file",
+                "command",
+                "dbname",
+                "file",
+                "host",
+                "port",
+                "username",
+                "set",
+                "variable",
+                "output",
+                "pset",
+                "log-file",
+                "field-separator",
+                "record-separator",
+                "table-attr",
             ],
         ),
         ProviderKind::Mysql => split(
             &words,
             "eDhPuS",
-            &["execute", "database", "host", "port", "user", "socket"],
+            &[
+                "execute",
+                "database",
+                "host",
+                "port",
+                "user",
+                "socket",
+                "protocol",
+                "default-character-set",
+                "init-command",
+                "delimiter",
+                "connect-timeout",
+                "pager",
+                "tee",
+                "ssl-mode",
+                "ssl-ca",
+                "ssl-cert",
+                "ssl-key",
+                "plugin-dir",
+                "default-auth",
+                "character-sets-dir",
+                "bind-address",
+            ],
         ),
         ProviderKind::Sqlite => split(
             &words,
@@ -81,20 +120,21 @@ pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option
             &["cmd", "init", "separator", "newline", "nullvalue"],
         ),
     };
+    let (mut sql_unknown, mut target_unknown) = (false, false);
     for (name, value) in options {
         match (kind, name.as_str()) {
             (ProviderKind::Postgres, "c" | "command")
             | (ProviderKind::Mysql, "e" | "execute")
-            | (ProviderKind::Sqlite, "cmd") => call.texts.push(value),
+            | (ProviderKind::Sqlite, "cmd") => call.texts.push(known(value, &mut sql_unknown)),
             (ProviderKind::Postgres, "f" | "file") | (ProviderKind::Sqlite, "init") => {
-                call.files.push(value)
+                call.files.push(known(value, &mut sql_unknown))
             }
             (ProviderKind::Postgres, "d" | "dbname") | (ProviderKind::Mysql, "D" | "database") => {
-                set_database(&mut call.target, value)
+                set_database(&mut call.target, known(value, &mut target_unknown))
             }
-            (_, "h" | "host") => call.target.host = Some(value),
+            (_, "h" | "host") => call.target.host = Some(known(value, &mut target_unknown)),
             (ProviderKind::Postgres, "p" | "port") | (ProviderKind::Mysql, "P" | "port") => {
-                call.target.port = value.parse().ok()
+                call.target.port = known(value, &mut target_unknown).parse().ok()
             }
             _ => {}
         }
@@ -102,44 +142,44 @@ pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option
     let mut positional = positional.into_iter();
     match kind {
         ProviderKind::Sqlite => {
-            call.target.file = positional.next();
-            call.texts.extend(positional);
+            call.target.file = positional.next().map(|f| known(f, &mut target_unknown));
+            let texts: Vec<String> = positional.map(|t| known(t, &mut sql_unknown)).collect();
+            call.texts.extend(texts);
         }
         _ => {
             if let Some(first) = positional.next()
                 && call.target.database.is_none()
                 && call.target.url.is_none()
             {
-                set_database(&mut call.target, first);
+                set_database(&mut call.target, known(first, &mut target_unknown));
             }
         }
     }
     match &inv.stdin {
         Some(Stdin::Text(t)) => call.texts.push(t.clone()),
-        Some(Stdin::File(f)) => call
-            .files
-            .push(shell::expand(f, lookup).unwrap_or_else(|| shell::display(f))),
+        Some(Stdin::File(f)) => {
+            let f = shell::expand(f, lookup).unwrap_or_else(|| f.clone());
+            call.files.push(known(f, &mut sql_unknown));
+        }
         None => {}
     }
     if let Some(from) = &inv.piped_from {
+        let args = from[1..].iter().filter(|w| !w.starts_with('-'));
         match from.first().map(|w| super::basename(w)) {
-            Some("echo" | "printf") => call.texts.push(
-                from[1..]
-                    .iter()
-                    .filter(|w| !w.starts_with('-'))
-                    .map(|w| shell::display(w))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            Some("cat") => call.files.extend(
-                from[1..]
-                    .iter()
-                    .filter(|w| !w.starts_with('-'))
-                    .map(|w| shell::display(w)),
-            ),
-            _ => {}
+            Some("echo" | "printf") => {
+                let text: Vec<String> = args.map(|w| known(w.clone(), &mut sql_unknown)).collect();
+                call.texts.push(text.join(" "));
+            }
+            Some("cat") => {
+                let files: Vec<String> = args.map(|w| known(w.clone(), &mut sql_unknown)).collect();
+                call.files.extend(files);
+            }
+            // `curl … | psql`, `pg_dump … | psql`: SQL only running it would tell.
+            _ => sql_unknown = true,
         }
     }
+    call.target.unknown = target_unknown;
+    call.unknown_sql = sql_unknown;
     // What the words left out, libpq and the MySQL client take from their variables.
     if kind == ProviderKind::Postgres {
         if call.target.url.is_none() {
@@ -164,6 +204,24 @@ pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option
             .or_else(|| var("MYSQL_TCP_PORT").and_then(|p| p.parse().ok()));
     }
     Some(call)
+}
+
+/// The files a client's meta-commands read in SQL text: psql's `\i FILE` (`\ir`, `\include`,
+/// `\include_relative`), sqlite3's `.read FILE`.
+fn included(text: &str) -> Vec<String> {
+    text.lines()
+        .flat_map(|line| line.split("\\\\"))
+        .filter_map(|line| {
+            let line = line.trim_start().trim_start_matches('\\');
+            let mut words = line.split_whitespace();
+            match words.next()? {
+                "i" | "ir" | "include" | "include_relative" | ".read" => words
+                    .next()
+                    .map(|f| f.trim_matches(['\'', '"']).to_string()),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// A database argument: a URL, a libpq `key=value` string, or a name.
@@ -258,10 +316,17 @@ impl SqlCall {
             _ => Dialect::Sqlite,
         };
         let mut out = Vec::new();
+        let mut files = self.files.clone();
         for text in &self.texts {
             out.extend(sqlscan::destructive(text, dialect));
+            files.extend(included(text));
         }
-        for file in &self.files {
+        // The files read, and those they include, up to a bound.
+        let mut read = 0;
+        while let Some(file) = files.pop()
+            && read < MAX_SQL_FILES
+        {
+            read += 1;
             let path = dir.join(file);
             let text = std::fs::metadata(&path)
                 .ok()
@@ -269,6 +334,7 @@ impl SqlCall {
                 .and_then(|_| std::fs::read_to_string(&path).ok());
             if let Some(text) = text {
                 out.extend(sqlscan::destructive(&text, dialect));
+                files.extend(included(&text));
             }
         }
         out

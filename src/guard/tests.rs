@@ -179,3 +179,174 @@ fn sql_clients_say_where_and_what() {
     assert_eq!(call.target.file.as_deref(), Some("db/prod.sqlite3"));
     assert!(call.findings(std::path::Path::new("/")).is_empty());
 }
+
+#[test]
+fn wrappers_and_shells_hide_no_command() {
+    for (line, want) in [
+        (
+            "command -p npx prisma migrate deploy",
+            "prisma migrate deploy",
+        ),
+        (
+            "exec -a x npx prisma migrate deploy",
+            "prisma migrate deploy",
+        ),
+        (
+            "env -S 'npx prisma migrate deploy'",
+            "prisma migrate deploy",
+        ),
+        (
+            "env -iS'npx prisma' migrate deploy",
+            "prisma migrate deploy",
+        ),
+        (
+            "bash -ce 'npx prisma migrate deploy'",
+            "prisma migrate deploy",
+        ),
+        (
+            "bash -c -e 'npx prisma migrate deploy'",
+            "prisma migrate deploy",
+        ),
+        ("bash -o pipefail -c 'sqlx migrate run'", "sqlx migrate run"),
+        (
+            "bash <<< 'npx prisma migrate deploy'",
+            "prisma migrate deploy",
+        ),
+        (
+            "echo 'npx prisma migrate deploy' | sh",
+            "prisma migrate deploy",
+        ),
+        ("bash -s <<EOF\nsqlx migrate run\nEOF", "sqlx migrate run"),
+        ("cat <<EOF | sh\nsqlx migrate run\nEOF", "sqlx migrate run"),
+    ] {
+        assert_eq!(migration(line).as_deref(), Some(want), "{line}");
+    }
+    assert_eq!(migration("bash migrate.sh"), None);
+    let inv = &invocations("env -S 'FABER_ENV=production npx' prisma migrate deploy")[0];
+    assert_eq!(inv.var("FABER_ENV"), Some("production"));
+}
+
+#[test]
+fn every_command_a_line_runs_is_an_invocation() {
+    let programs = |line: &str| -> Vec<String> {
+        invocations(line)
+            .iter()
+            .map(|i| shell::display(&i.words.join(" ")))
+            .collect()
+    };
+    // Wrappers with nothing after them, and bare redirections, still count.
+    for line in [
+        "true && env -S 'rm -rf ~'",
+        "true && sudo -i",
+        "true && nohup",
+        "true; > ~/.bashrc",
+    ] {
+        assert_eq!(programs(line).len(), 2, "{line}");
+    }
+    // What expansions and unquoted heredocs run.
+    for line in [
+        "true ${X:-$(rm -rf ~)}",
+        "true \"$'$(rm -rf ~)'\"",
+        "true <<EOF\n$(rm -rf ~)\nEOF",
+        "true <<EOF\n`rm -rf ~`\nEOF",
+    ] {
+        assert!(
+            programs(line).iter().any(|p| p.starts_with("rm -rf")),
+            "{line}: {:?}",
+            programs(line)
+        );
+    }
+    // A quoted heredoc runs nothing.
+    assert_eq!(programs("true <<'EOF'\n$(rm -rf ~)\nEOF").len(), 1);
+    // A script nested deeper than followed is itself a command.
+    let deep = format!("true; {}rm -rf ~", "eval ".repeat(12));
+    assert_eq!(programs(&deep).len(), 2, "{deep}");
+}
+
+#[test]
+fn only_plain_commands_can_be_approved() {
+    let approvable = |line: &str| invocations(line).iter().all(Invocation::approvable);
+    assert!(approvable("npx prisma migrate deploy >/dev/null 2>&1"));
+    assert!(approvable("npx prisma migrate deploy 2>&1 >&2"));
+    assert!(!approvable("npx prisma migrate deploy > out.log"));
+    assert!(!approvable("npx prisma migrate deploy >& out.log"));
+    assert!(!approvable("npx prisma migrate deploy &>> out.log"));
+    assert!(!approvable("sudo npx prisma migrate deploy"));
+    assert!(!approvable("bash -c 'npx prisma migrate deploy' > out.log"));
+}
+
+#[test]
+fn runners_env_files_and_env_options() {
+    let words = |line: &str| invocations(line).remove(0).words;
+    assert_eq!(
+        env_files(&words(
+            "dotenv -e .env.production -- npx prisma migrate deploy"
+        )),
+        vec![".env.production"]
+    );
+    assert_eq!(
+        env_files(&words(
+            "npx dotenvx run -f a.env --env-file=b.env -- knex migrate:latest"
+        )),
+        vec!["a.env", "b.env"]
+    );
+    assert!(env_files(&words("npx prisma migrate deploy")).is_empty());
+    let w = words("knex migrate:latest --env=production");
+    assert_eq!(option_value(&w, &["--env"]), Some("production"));
+    let w = words("rails db:migrate -e staging");
+    assert_eq!(option_value(&w, &["-e"]), Some("staging"));
+}
+
+#[test]
+fn read_only_migration_tasks_are_not_migrations() {
+    for line in [
+        "npm run migrate:status",
+        "yarn migrate:create add_users",
+        "pnpm run db:migrate-make x",
+        "bin/rails db:migrate:status",
+        "python manage.py migrate --plan",
+        "./manage.py migrate --check",
+    ] {
+        assert_eq!(migration(line), None, "{line}");
+    }
+    for line in [
+        "rake db:migrate:redo",
+        "npm run migrate:up",
+        "yarn db:migrate",
+    ] {
+        assert!(migration(line).is_some(), "{line}");
+    }
+}
+
+#[test]
+fn sql_that_cannot_be_told_and_included_files() {
+    let none = |_: &str| None;
+    let call = |line: &str| sql::call(invocations(line).last().unwrap(), &none).unwrap();
+    let c = call("psql -d app -c \"$(cat drop.sql)\"");
+    assert!(c.unknown_sql && !c.target.unknown);
+    let c = call("psql -d \"$DB\" -c 'select 1'");
+    assert!(!c.unknown_sql && c.target.unknown);
+    assert!(call("pg_dump other | psql app").unknown_sql);
+    assert!(!call("cat x.sql | psql app").unknown_sql);
+    let c = call("psql --field-separator , app -c 'select 1'");
+    assert_eq!(c.target.database.as_deref(), Some("app"));
+    let c = call("mysql --protocol tcp -h db shop -e 'select 1'");
+    assert_eq!(c.target.database.as_deref(), Some("shop"));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("drop.sql"), "DROP TABLE t;\n").unwrap();
+    std::fs::write(dir.path().join("main.sql"), "\\i drop.sql\n").unwrap();
+    assert_eq!(
+        call("psql app -c '\\i drop.sql'")
+            .findings(dir.path())
+            .len(),
+        1
+    );
+    assert_eq!(call("psql app -f main.sql").findings(dir.path()).len(), 1);
+    assert_eq!(
+        call("sqlite3 x.db '.read drop.sql'")
+            .findings(dir.path())
+            .len(),
+        1
+    );
+}

@@ -10,6 +10,7 @@ mod corruption;
 mod docs;
 mod encryption;
 mod hook;
+mod hook_attack;
 mod hostile;
 mod json;
 mod launcher;
