@@ -1,0 +1,60 @@
+//! Destructive SQL sent with a database client to a protected environment's database.
+
+use super::*;
+
+/// Destructive SQL sent to a protected environment's database: ask.
+pub(super) fn on_sql(line: &str, inv: &Invocation, dir: &Path) -> Option<Answer> {
+    let ctx = context(dir, None, None)?;
+    let session = ctx.session_unchanged().ok()?;
+    if !session.config.hook.enabled {
+        return None;
+    }
+    let lookup = |name: &str| {
+        inv.var(name)
+            .or_else(|| session.vars.get(name))
+            .map(str::to_string)
+    };
+    let call = sql::call(inv, &lookup)?;
+    let findings = call.findings(dir);
+    if findings.is_empty() && !call.unknown_sql {
+        return None;
+    }
+    let protected: Vec<&Environment> = session
+        .config
+        .environments
+        .values()
+        .filter(|e| e.protected)
+        .collect();
+    let hit = protected
+        .iter()
+        .find(|e| session.url(e).is_ok_and(|u| target_is(&call, &u, dir)));
+    let mut what = findings
+        .iter()
+        .map(|f| format!("  {} (line {}): {}", f.what, f.line, f.excerpt))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if call.unknown_sql {
+        if !what.is_empty() {
+            what.push('\n');
+        }
+        what.push_str("  SQL that cannot be told before it runs (a substitution, a variable with no known value, or another command's output)");
+    }
+    let (env, reason) = match hit {
+        Some(e) => (
+            Some(e.name.as_str()),
+            format!(
+                "faber-db: this sends destructive SQL to the database of protected environment `{}`:\n{what}\nNo backup is taken for it: `faber-db backup {}` first if unsure.",
+                e.name, e.name
+            ),
+        ),
+        None if call.target.unknown && !protected.is_empty() => (
+            None,
+            format!(
+                "faber-db: this sends destructive SQL to a database that cannot be told before it runs (it may be a protected environment's):\n{what}"
+            ),
+        ),
+        None => return None,
+    };
+    let answer = Answer::new(Decision::Ask, reason);
+    Some(record(&session, line, env, None, "destructive SQL", answer))
+}
