@@ -139,7 +139,26 @@ impl Session {
 
     /// `claude -p` in the project, the model asking for the Bash command `command`.
     fn agent(&self, command: &str, flags: &[&str]) -> Turn {
+        self.agent_with(command, flags, Some(BIN), None)
+    }
+
+    /// [`Session::agent`] with the launcher given `faber_db_bin` as `FABER_DB_BIN` (none: it
+    /// must find or build one), and `path_first` before the PATH.
+    fn agent_with(
+        &self,
+        command: &str,
+        flags: &[&str],
+        faber_db_bin: Option<&str>,
+        path_first: Option<&std::path::Path>,
+    ) -> Turn {
         let first = self.api.ask_for(command);
+        let mut path = std::env::var_os("PATH").unwrap_or_default();
+        if let Some(dir) = path_first {
+            let mut joined = dir.as_os_str().to_owned();
+            joined.push(":");
+            joined.push(&path);
+            path = joined;
+        }
         let out_path = self.claude.home.path().join("agent.out");
         let err_path = self.claude.home.path().join("agent.err");
         let mut child = Command::new(&self.claude.bin)
@@ -147,7 +166,7 @@ impl Session {
             .args(flags)
             .current_dir(self.project.root())
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", &path)
             .env("HOME", self.claude.home.path())
             .env("ANTHROPIC_BASE_URL", self.api.url())
             .env("ANTHROPIC_API_KEY", "mock-key")
@@ -155,10 +174,9 @@ impl Session {
             .env("DISABLE_AUTOUPDATER", "1")
             .env("DISABLE_ERROR_REPORTING", "1")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            // The launcher (the hook's and the Bash tool's `faber-db`) runs this build.
-            .env("FABER_DB_BIN", BIN)
             .env("DEV_DATABASE_URL", "sqlite:db/dev.sqlite3")
             .env("PROD_DATABASE_URL", "sqlite:db/prod.sqlite3")
+            .envs(faber_db_bin.map(|bin| ("FABER_DB_BIN", bin)))
             .stdin(Stdio::null())
             .stdout(fs::File::create(&out_path).unwrap())
             .stderr(fs::File::create(&err_path).unwrap())
@@ -355,4 +373,62 @@ fn agent_restore_of_production_with_yes_waits_for_the_human() {
         "{:?}",
         s.project.backups()
     );
+}
+
+#[test]
+fn a_session_start_builds_the_binary_the_hook_and_the_bash_tool_then_run() {
+    let Some(s) = Session::new() else { return };
+    // No FABER_DB_BIN and no faber-db anywhere: the plugin must build its own. A stand-in cargo
+    // "builds" it by copying this test build where it is told to, and says how it was called.
+    let tools = tempfile::tempdir().unwrap();
+    let log = tools.path().join("cargo.argv");
+    let cargo = tools.path().join("cargo");
+    fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nroot=\nwhile [ $# -gt 0 ]; do\n  case $1 in --root) root=$2; shift ;; esac\n  shift\ndone\nmkdir -p \"$root/bin\" && cp '{BIN}' \"$root/bin/faber-db\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&cargo, fs::Permissions::from_mode(0o755)).unwrap();
+    // The session's SessionStart hook starts the build; the PreToolUse hook and the Bash tool
+    // (which Claude Code gives no CLAUDE_PLUGIN_DATA) find it; the migration is backed up.
+    let turn = s.agent_with("./migrate.sh", &[], None, Some(tools.path()));
+    let calls = fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(calls.lines().count(), 1, "one build: {calls}");
+    // From the plugin Claude Code runs (its CLAUDE_PLUGIN_ROOT), into the plugin's data
+    // directory (its CLAUDE_PLUGIN_DATA), keyed by version.
+    let words: Vec<&str> = calls.split_whitespace().collect();
+    assert_eq!(words[..3], ["install", "--locked", "--path"], "{calls}");
+    assert!(
+        std::path::Path::new(words[3])
+            .join(".claude-plugin/plugin.json")
+            .is_file(),
+        "built from a plugin root: {calls}"
+    );
+    let home = s.claude.home.path().display().to_string();
+    assert_eq!(words[4], "--root", "{calls}");
+    assert!(
+        words[5].starts_with(&format!("{home}/.claude/plugins/data/"))
+            && words[5].ends_with(&format!("/{}", env!("CARGO_PKG_VERSION"))),
+        "built into the plugin's data directory: {calls}"
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        s.claude
+            .home
+            .path()
+            .join(format!(".cache/faber-db/{version}/bin/faber-db"))
+            .exists(),
+        "linked where the Bash tool finds it"
+    );
+    assert!(s.migrated().contains("dev"), "{}", turn.text());
+    assert_eq!(
+        s.hook_events().len(),
+        1,
+        "the hook decided: {}",
+        turn.text()
+    );
+    assert_eq!(s.hook_events()[0]["hook"]["decision"], "allow");
 }
