@@ -36,7 +36,7 @@ pub struct GlobalArgs {
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
 
-    /// Print only errors and warnings
+    /// Print only errors and warnings (and, from `backup`, the ID of the backup taken)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 

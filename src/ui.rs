@@ -46,6 +46,14 @@ impl Ui {
         }
     }
 
+    /// What a `--quiet` run prints on stdout: the one thing a script wants from it (the ID of
+    /// the backup taken). Nothing without `--quiet` (the human output says it) or with `--json`.
+    pub fn quiet_result(&self, text: impl AsRef<str>) {
+        if self.quiet && !self.json {
+            self.out(text.as_ref());
+        }
+    }
+
     /// `✓ text`: a step that worked.
     pub fn ok(&self, text: impl AsRef<str>) {
         self.line(format!(

@@ -119,6 +119,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
             session,
             list::ListArgs {
                 env: args.env,
+                env_option: None,
                 all: false,
                 remote: false,
             },
@@ -169,6 +170,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         Ok(())
     };
     print_summary(session, &record, &estimate);
+    session.ctx.ui.quiet_result(&record.id);
     // The backup is registered either way: the report names it, and the failure sets the exit.
     let mut report = Report::new()
         .with("backup", &record)

@@ -22,6 +22,10 @@ pub struct ListArgs {
     /// Only this environment's backups
     pub env: Option<String>,
 
+    /// The same as ENV, as `verify --env` spells it
+    #[arg(long = "env", value_name = "ENV", conflicts_with = "env")]
+    pub env_option: Option<String>,
+
     /// Show every backup, not only the newest 20
     #[arg(long)]
     pub all: bool,
@@ -31,7 +35,10 @@ pub struct ListArgs {
     pub remote: bool,
 }
 
-pub fn run(session: &Session, args: ListArgs) -> Result<Report> {
+pub fn run(session: &Session, mut args: ListArgs) -> Result<Report> {
+    if args.env.is_none() {
+        args.env = args.env_option.take();
+    }
     if args.remote {
         return list_remote(session, &args);
     }

@@ -517,22 +517,75 @@ fn url_has_password(url: &str) -> bool {
 }
 
 impl Config {
-    /// The named environment, or an error that lists the known ones.
+    /// The named environment, or an error that lists the known ones (and the one meant, when
+    /// the name is a near miss: `prod` for `production`, `stagin` for `staging`).
     pub fn environment(&self, name: &str) -> Result<&Environment> {
         self.environments.get(name).ok_or_else(|| {
-            Error::config(format!("unknown environment `{}`", ids::shorten(name))).with_hint(
-                format!(
-                    "environments in {}: {}",
-                    self.file.display(),
-                    self.environments
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+            let known = self
+                .environments
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let hint = match closest(name, self.environments.keys()) {
+                Some(meant) => format!(
+                    "did you mean `{meant}`? environments in {}: {known}",
+                    self.file.display()
                 ),
-            )
+                None => format!("environments in {}: {known}", self.file.display()),
+            };
+            Error::config(format!("unknown environment `{}`", ids::shorten(name))).with_hint(hint)
         })
     }
+}
+
+/// The name among `names` that `typed` most likely means: one it starts or ends, or one at
+/// most two edits away (case aside); none when two fit equally.
+fn closest<'a>(typed: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a str> {
+    let typed = typed.to_ascii_lowercase();
+    if typed.is_empty() || typed.len() > 64 {
+        return None;
+    }
+    let mut best: Option<(usize, &str)> = None;
+    let mut tie = false;
+    for name in names {
+        let lower = name.to_ascii_lowercase();
+        let score = if lower.starts_with(&typed) || typed.starts_with(&lower) {
+            0
+        } else {
+            edit_distance(&typed, &lower)
+        };
+        if score > 2 {
+            continue;
+        }
+        match best {
+            Some((b, _)) if score > b => {}
+            Some((b, _)) if score == b => tie = true,
+            _ => {
+                best = Some((score, name));
+                tie = false;
+            }
+        }
+    }
+    best.filter(|_| !tie).map(|(_, n)| n)
+}
+
+/// Levenshtein distance of two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -584,6 +637,24 @@ mod tests {
                 Ok(_) => {}
                 Err(e) => proptest::prop_assert!(e.kind() == crate::error::Kind::Config, "{}", e.one_line()),
             }
+        }
+    }
+
+    #[test]
+    fn near_misses_name_the_environment_meant() {
+        let names: Vec<String> = ["dev", "staging", "production"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for (typed, meant) in [
+            ("prod", Some("production")),
+            ("stagin", Some("staging")),
+            ("Staging", Some("staging")),
+            ("develop", Some("dev")),
+            ("qa", None),
+            ("", None),
+        ] {
+            assert_eq!(closest(typed, names.iter()), meant, "{typed}");
         }
     }
 

@@ -14,8 +14,38 @@ fn unknown_environment_lists_the_known_ones() {
     p.run(&["backup", "qa"])
         .code(1)
         .stderr_has("unknown environment `qa`")
-        .stderr_has("dev, production");
+        .stderr_has("dev, production")
+        .stderr_lacks("did you mean");
+    // A near miss names the environment meant; nothing is backed up all the same.
+    p.run(&["backup", "prod"])
+        .code(1)
+        .stderr_has("unknown environment `prod`")
+        .stderr_has("did you mean `production`?");
+    p.run(&["restore", "deb", "--dry-run"])
+        .code(1)
+        .stderr_has("did you mean `dev`?");
     assert!(p.backup_files().is_empty());
+}
+
+#[test]
+fn quiet_backup_prints_its_id_and_list_takes_env_as_an_option() {
+    let p = project();
+    let run = p.run(&["-q", "backup", "dev"]).code(0);
+    let id = run.stdout.trim();
+    assert!(
+        id.starts_with("backup-") && !id.contains('\n'),
+        "{:?}",
+        run.stdout
+    );
+    assert_eq!(p.ids(), vec![id.to_string()]);
+    // Not with --json: the document says it.
+    let doc = p.json(&["-q", "backup", "dev"], 0);
+    assert!(doc["backup"]["id"].is_string());
+    p.run(&["list", "--env", "dev"]).code(0).stdout_has(id);
+    p.run(&["list", "--env", "production"])
+        .code(0)
+        .stdout_lacks(id);
+    p.run(&["list", "dev", "--env", "dev"]).code(1);
 }
 
 #[test]

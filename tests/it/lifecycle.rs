@@ -117,6 +117,8 @@ fn init_writes_a_config_and_never_overwrites_without_force() {
     ] {
         assert!(text.contains(env));
     }
+    // It writes the compression a config without one gets: zstd.
+    assert!(text.contains("\ncompression = \"zstd\""), "{text}");
     fs::write(&path, "# mine\n[environments.dev]\n").unwrap();
     p.run(&["init"]).code(1).stderr_has("already exists");
     assert_eq!(
@@ -406,7 +408,9 @@ fn quiet_keeps_warnings_and_errors_only() {
         .run(&["-q", "backup", "dev", "--jobs", "2"])
         .code(0)
         .stderr_has("warning: --jobs applies to directory dumps only");
-    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // On stdout only what a script wants: the ID of the backup taken (issue 18).
+    assert_eq!(run.stdout.trim(), p.ids()[0], "{}", run.stdout);
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
     p.run(&["-q", "backup", "nope"])
         .code(1)
         .stderr_has("error: unknown environment");
