@@ -51,6 +51,16 @@ impl FromStr for Retention {
         if s.eq_ignore_ascii_case("forever") {
             return Ok(Retention::Forever);
         }
+        // A bare number is days, as the original plugin's `--retention 90` and
+        // `backup_retention_days` meant.
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            let days: u64 = s
+                .parse()
+                .map_err(|_| format!("`{s}` days is out of range"))?;
+            return Retention::days(days).ok_or_else(|| {
+                format!("a retention of {days} days is out of range (1 to {MAX_DAYS}); use \"forever\" to keep backups for good")
+            });
+        }
         let d = parse_duration(s)?;
         if d.is_zero() {
             return Err("a retention of zero would expire a backup at once; use a positive duration or \"forever\"".into());
@@ -78,9 +88,25 @@ impl fmt::Display for Retention {
 }
 
 impl<'de> Deserialize<'de> for Retention {
+    /// `"30d"`, `"forever"`, or a number of days (`retention = 90`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        struct Written;
+        impl serde::de::Visitor<'_> for Written {
+            type Value = Retention;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as \"30d\", \"forever\", or a number of days")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Retention, E> {
+                s.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Retention, E> {
+                n.to_string().parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Retention, E> {
+                n.to_string().parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Written)
     }
 }
 
@@ -138,6 +164,9 @@ mod tests {
         assert_eq!("30d".parse::<Retention>().unwrap().as_days(), Some(30));
         assert_eq!("36h".parse::<Retention>().unwrap().as_days(), Some(2));
         assert!("0d".parse::<Retention>().is_err());
+        assert_eq!("90".parse::<Retention>().unwrap().as_days(), Some(90));
+        assert!("0".parse::<Retention>().is_err());
+        assert!("99999999999999999999".parse::<Retention>().is_err());
         assert!("100000000000y".parse::<Retention>().is_err());
         assert!(Retention::days(0).is_none() && Retention::days(u64::MAX).is_none());
         assert_eq!(Retention::days(7).and_then(Retention::as_days), Some(7));

@@ -43,7 +43,8 @@ pub struct BackupArgs {
     #[arg(long)]
     pub reason: Option<String>,
 
-    /// How long to keep this backup (30d, 12h, 2weeks, or "forever"); default: the environment's
+    /// How long to keep this backup (30d, 12h, 2weeks, 90 = days, or "forever"); default: the
+    /// environment's
     #[arg(long, value_name = "DUR")]
     pub retention: Option<Retention>,
 

@@ -165,3 +165,26 @@ fn root_and_config_flags() {
         .code(1)
         .stderr_has("not a directory");
 }
+
+#[test]
+fn a_bare_number_of_days_is_a_retention() {
+    // As the original plugin wrote them: `retention = 90`, `--retention 90`.
+    let p = Project::with_config(
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\nretention = 90\n",
+    )
+    .seeded("db/dev.sqlite3");
+    let doc = p.json(&["backup", "dev"], 0);
+    assert_eq!(doc["backup"]["retention_days"], 90);
+    let doc = p.json(&["backup", "dev", "--retention", "7"], 0);
+    assert_eq!(doc["backup"]["retention_days"], 7);
+    p.run(&["backup", "dev", "--retention", "0"])
+        .code(1)
+        .stderr_has("out of range");
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\nretention = true\n",
+    );
+    p.run(&["backup", "dev"])
+        .code(1)
+        .stderr_has("a number of days");
+}
