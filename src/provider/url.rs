@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use super::ProviderKind;
 use crate::error::{Error, Result};
 
+/// Where Prisma keeps its schema, relative to the project root.
+const PRISMA_SCHEMA: &str = "prisma/schema.prisma";
+
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// `sqlite:PATH` or `sqlite://PATH`, resolved against the project root.
@@ -22,7 +25,7 @@ impl DatabaseUrl {
             .map(|(s, _)| s.to_ascii_lowercase())
             .unwrap_or_default();
         match scheme.as_str() {
-            "sqlite" | "sqlite3" => {
+            "sqlite" | "sqlite3" | "file" => {
                 let rest = &raw[scheme.len() + 1..];
                 let rest = rest.strip_prefix("//").unwrap_or(rest);
                 let path = rest.split('?').next().unwrap_or("");
@@ -31,17 +34,28 @@ impl DatabaseUrl {
                         .with_hint("use sqlite:path/to/db.sqlite3 (relative to the project root) or sqlite:///absolute/path"));
                 }
                 let path = Path::new(path);
+                // Prisma takes a relative `file:` path from the schema's directory.
+                let base = if scheme == "file" && root.join(PRISMA_SCHEMA).is_file() {
+                    root.join("prisma")
+                } else {
+                    root.to_path_buf()
+                };
                 Ok(DatabaseUrl::Sqlite(if path.is_absolute() {
                     path.to_path_buf()
                 } else {
-                    root.join(path)
+                    base.join(path)
                 }))
             }
             "postgres" | "postgresql" | "mysql" | "mariadb" => {
                 let url = ::url::Url::parse(raw).map_err(|e| {
-                    Error::config(format!("invalid {scheme} URL")).caused_by(e).with_hint(
-                        "the form is postgres://user@host:5432/dbname (the password comes from the variable, percent-encoded)",
-                    )
+                    let form = if scheme.starts_with("postgres") {
+                        "postgres://user@host:5432/dbname"
+                    } else {
+                        "mysql://user@host:3306/dbname"
+                    };
+                    Error::config(format!("invalid {scheme} URL")).caused_by(e).with_hint(format!(
+                        "the form is {form} (the password comes from the variable, percent-encoded)"
+                    ))
                 })?;
                 let kind = if scheme.starts_with("postgres") {
                     ProviderKind::Postgres
@@ -54,7 +68,7 @@ impl DatabaseUrl {
                 "unsupported database URL scheme `{}`",
                 crate::ids::shorten(&scheme)
             ))
-            .with_hint("use sqlite:PATH, postgres://… or mysql://…")),
+            .with_hint("use sqlite:PATH (or Prisma's file:PATH), postgres://… or mysql://…")),
         }
     }
 
@@ -171,6 +185,20 @@ mod tests {
             DatabaseUrl::Sqlite("/abs/x.db".into())
         );
         assert!(DatabaseUrl::parse("sqlite:", root).is_err());
+        // Prisma's SQLite URLs.
+        assert_eq!(
+            DatabaseUrl::parse("file:./dev.db", root).unwrap(),
+            DatabaseUrl::Sqlite("/proj/./dev.db".into())
+        );
+        let hint = |raw: &str| {
+            DatabaseUrl::parse(raw, root)
+                .unwrap_err()
+                .hint()
+                .unwrap()
+                .to_string()
+        };
+        assert!(hint("mysql://u@[bad/db").contains("mysql://user@host:3306"));
+        assert!(hint("postgres://u@[bad/db").contains("postgres://user@host:5432"));
         assert!(DatabaseUrl::parse("ftp://x", root).is_err());
     }
 

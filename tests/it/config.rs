@@ -188,3 +188,24 @@ fn a_bare_number_of_days_is_a_retention() {
         .code(1)
         .stderr_has("a number of days");
 }
+
+#[test]
+fn prisma_file_urls_are_sqlite_databases_beside_the_schema() {
+    // Prisma's `DATABASE_URL="file:./dev.db"` names prisma/dev.db, beside prisma/schema.prisma.
+    let p = Project::with_config("[environments.dev]\nurl_env = \"DATABASE_URL\"\n")
+        .with_var("DATABASE_URL", "file:./dev.db");
+    p.write(
+        "prisma/schema.prisma",
+        "datasource db {\n  provider = \"sqlite\"\n}\n",
+    );
+    let p = p.seeded("prisma/dev.db");
+    let doc = p.json(&["backup", "dev"], 0);
+    assert_eq!(doc["backup"]["database"], "dev.db");
+    assert_eq!(doc["backup"]["tables"]["t"]["rows"], 1);
+    p.run(&["backup", "dev"]).code(0);
+    // Without a Prisma schema, from the root.
+    let q = Project::with_config("[environments.dev]\nurl_env = \"DATABASE_URL\"\n")
+        .with_var("DATABASE_URL", "file:db/dev.sqlite3")
+        .seeded("db/dev.sqlite3");
+    q.run(&["backup", "dev"]).code(0);
+}
