@@ -132,6 +132,16 @@ pub fn error_json(err: &Error) -> Value {
     Value::Object(e)
 }
 
+/// A count and its noun, plural but for one: `1 backup`, `2 backups`, `0 tables`.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Human-readable byte sizes: `912 B`, `1.4 KiB`, `3.2 MiB`.
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

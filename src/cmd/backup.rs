@@ -1061,10 +1061,10 @@ fn print_summary(session: &Session, r: &BackupRecord, estimate: &plan::Estimate)
         ""
     };
     ui.line(format!(
-        "  {} {} tables, {about}{} rows",
+        "  {} {}, {about}{}",
         ui.bold("Contents:  "),
-        r.tables.len(),
-        tables
+        ui::count(r.tables.len() as u64, "table"),
+        ui::count(tables, "row")
     ));
     if let Some(m) = &r.migrations {
         ui.line(format!(

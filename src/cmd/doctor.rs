@@ -240,6 +240,36 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
             );
         }
     }
+    // A backup a check found damaged, or whose file is no longer the size it was written at
+    // (a cheap look: `verify` reads it whole).
+    for (b, l) in &located {
+        if b.status == Status::Corrupt {
+            say(
+                "problem",
+                format!("backup {}", b.id),
+                format!(
+                    "it is marked corrupt; `faber-db verify {}` checks it again",
+                    b.id
+                ),
+            );
+        } else if b.status == Status::Valid
+            && b.files.is_empty()
+            && let Ok(meta) = fs::metadata(&l.data)
+            && meta.is_file()
+            && meta.len() != b.size_bytes
+        {
+            say(
+                "problem",
+                format!("backup {}", b.id),
+                format!(
+                    "its file is {} bytes, not the {} it was written with; `faber-db verify {}` tells whether it is damaged",
+                    meta.len(),
+                    b.size_bytes,
+                    b.id
+                ),
+            );
+        }
+    }
     // A registered backup whose manifest is gone: the registry is then its only record.
     let mut no_manifest = Vec::new();
     for (b, l) in &located {
@@ -326,7 +356,11 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
         report.failure = Some(
             Error::new(
                 Kind::Verification,
-                format!("doctor found {left} problems{}", if repaired { " the repair does not fix" } else { "" }),
+                format!(
+                    "doctor found {}{}",
+                    crate::ui::count(left as u64, "problem"),
+                    if repaired { " the repair does not fix" } else { "" }
+                ),
             )
             .with_hint(if fixable > 0 && !repaired {
                 "`faber-db doctor --repair` rebuilds the registry from the manifests; the other problems are in the messages above"

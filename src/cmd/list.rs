@@ -97,7 +97,8 @@ pub fn run(session: &Session, mut args: ListArgs) -> Result<Report> {
             )));
         }
         ui.line(format!(
-            "{total} backups, {} in total",
+            "{}, {} in total",
+            ui::count(total as u64, "backup"),
             ui::size(total_bytes)
         ));
     }

@@ -553,8 +553,9 @@ fn apply_inner(
             String::new()
         };
         ui.ok(format!(
-            "Restored {} tables, {rows} rows; row counts match the manifest{unchecked}",
-            inspection.tables.len()
+            "Restored {}, {}; row counts match the manifest{unchecked}",
+            ui::count(inspection.tables.len() as u64, "table"),
+            ui::count(rows, "row")
         ));
     } else if mismatch_known {
         // Not a failure: this is the data the deep check loaded, and it was asked for by name.

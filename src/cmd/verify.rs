@@ -207,7 +207,10 @@ fn verdicts(session: &Session, results: Vec<Checked>) -> Report {
             )),
         );
     } else if !results.is_empty() {
-        ui.line(format!("{} backups verified", results.len()));
+        ui.line(format!(
+            "{} verified",
+            crate::ui::count(results.len() as u64, "backup")
+        ));
     }
     report
 }

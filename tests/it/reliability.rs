@@ -72,6 +72,31 @@ fn the_lock_of_a_killed_run_never_blocks() {
 }
 
 #[test]
+fn doctor_reports_a_damaged_backup_with_exit_5() {
+    let p = Project::new()
+        .seeded("db/dev.sqlite3")
+        .seeded("db/prod.sqlite3");
+    let good = p.backup(&["dev"]);
+    let cut = p.backup(&["dev"]);
+    p.run(&["doctor"]).code(0);
+    // A file cut short: doctor sees it from its size, without reading it.
+    let file = p.data_file(&cut);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    p.run(&["doctor"])
+        .code(5)
+        .stdout_has(&cut)
+        .stdout_has("not the")
+        .stderr_has("doctor found 1 problem\n");
+    // Once verify has marked it corrupt, doctor says so.
+    p.run(&["verify", &cut]).code(5);
+    p.run(&["doctor"])
+        .code(5)
+        .stdout_has("marked corrupt")
+        .stdout_lacks(&format!("backup {good}:"));
+}
+
+#[test]
 fn doctor_finds_what_is_wrong_and_repair_rebuilds_the_registry_from_the_manifests() {
     let p = Project::new()
         .seeded("db/dev.sqlite3")
@@ -143,7 +168,7 @@ fn doctor_finds_what_is_wrong_and_repair_rebuilds_the_registry_from_the_manifest
     p.run(&["doctor", "--repair"])
         .code(5)
         .stdout_has("Registry rebuilt")
-        .stderr_has("1 problems the repair does not fix");
+        .stderr_has("1 problem the repair does not fix");
     assert_eq!(status(&b).as_deref(), Some("missing"));
     // A registry from a newer faber-db is reported, never rewritten.
     let newer = "{\"version\": 99, \"backups\": []}\n";
