@@ -624,7 +624,19 @@ fn pg_connection_failures_are_exit_3() {
     p.run(&["backup", "dev"])
         .code(3)
         .stderr_has(&missing.name)
-        .stderr_has("hint:");
+        .stderr_has("hint: create the database");
+    // A role that does not exist is told about the role, not the database.
+    let no_role = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n")
+        .with_var(
+            "DEV_DATABASE_URL",
+            "postgres://faber_no_such_role@127.0.0.1:5432/postgres",
+        );
+    no_role
+        .run(&["backup", "dev"])
+        .code(3)
+        .stderr_has("faber_no_such_role")
+        .stderr_has("create that role")
+        .stderr_lacks("create the database");
     let p = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n").with_var(
         "DEV_DATABASE_URL",
         "postgres://postgres@127.0.0.1:1/postgres",

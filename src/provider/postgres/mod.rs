@@ -240,6 +240,8 @@ impl Postgres {
                 || message.contains("no password supplied")
             {
                 "check the user and password in the environment's URL variable"
+            } else if message.contains("role \"") && message.contains("does not exist") {
+                "check the user name in the URL, or create that role (CREATE ROLE … LOGIN)"
             } else if message.contains("does not exist") {
                 "create the database, or check the database name in the URL"
             } else {
