@@ -21,6 +21,9 @@ pub struct Sample {
     #[serde(default)]
     pub database_size_bytes: Option<u64>,
     pub duration_ms: u64,
+    /// The dump's size before compression.
+    #[serde(default)]
+    pub raw_size_bytes: u64,
 }
 
 /// How many of the newest comparable backups an estimate is made from.
@@ -146,6 +149,35 @@ pub fn restore(record: &BackupRecord, history: &[serde_json::Value]) -> Estimate
     }
 }
 
+/// The bytes a dump of a database of `db_size` bytes is expected to stream before compression —
+/// what a progress bar counts to: from the environment's newest comparable backups (a dump
+/// leaves indexes and free space out, so it is often well under the database's size), else
+/// the database's size.
+pub fn dump_bytes<'a>(
+    history: impl IntoIterator<Item = &'a Sample>,
+    env: &str,
+    format: Format,
+    db_size: u64,
+) -> u64 {
+    let mut sample: Vec<&Sample> = history
+        .into_iter()
+        .filter(|b| b.environment == env && b.format == format && b.raw_size_bytes > 0)
+        .filter(|b| b.database_size_bytes.is_some_and(|s| s > 0))
+        .collect();
+    sample.sort_by_key(|b| std::cmp::Reverse(b.timestamp));
+    sample.truncate(SAMPLE);
+    if sample.is_empty() {
+        return db_size;
+    }
+    let ratio = median(
+        sample
+            .iter()
+            .map(|b| b.raw_size_bytes as f64 / b.database_size_bytes.unwrap_or(1) as f64)
+            .collect(),
+    );
+    scale(db_size, ratio).max(1)
+}
+
 fn scale(n: u64, ratio: f64) -> u64 {
     (n as f64 * ratio).round() as u64
 }
@@ -174,7 +206,26 @@ mod tests {
             size_bytes: size,
             database_size_bytes: Some(db),
             duration_ms: ms,
+            raw_size_bytes: size * 4,
         }
+    }
+
+    #[test]
+    fn a_dump_is_expected_at_the_size_earlier_dumps_had_beside_their_database() {
+        // No history: the database's size.
+        assert_eq!(dump_bytes([], "dev", Format::Sqlite, 1_000), 1_000);
+        // Dumps of 4 × 300, 4 × 200 and 4 × 250 bytes of a 1000-byte database: 1000 of 1000.
+        let history = [
+            record("dev", 1, 1000, 300, 10),
+            record("dev", 2, 1000, 200, 20),
+            record("dev", 3, 1000, 250, 20),
+            record("prod", 4, 1000, 10, 20),
+        ];
+        assert_eq!(dump_bytes(&history, "dev", Format::Sqlite, 2000), 2000);
+        let smaller = [record("dev", 1, 1000, 150, 10)];
+        assert_eq!(dump_bytes(&smaller, "dev", Format::Sqlite, 2000), 1200);
+        // Another format's dumps say nothing.
+        assert_eq!(dump_bytes(&smaller, "dev", Format::Sql, 2000), 2000);
     }
 
     #[test]

@@ -295,6 +295,8 @@ pub struct Prepared {
     recipients: Option<crypt::Recipients>,
     server_version: String,
     db_size: u64,
+    /// What the dump is expected to stream: the progress bar's total.
+    dump_bytes: u64,
     /// Where the files go.
     dir: PathBuf,
     pub plan: Plan,
@@ -410,6 +412,7 @@ fn prepare_from(
     let text = session.store.read_text()?;
     let history: Vec<plan::Sample> = session.store.entries_as(text.as_deref())?;
     let estimate = plan::backup(&history, &env.name, format, compression, db_size);
+    let dump_bytes = plan::dump_bytes(&history, &env.name, format, db_size);
     let mut steps = vec!["validate connection"];
     if tools.is_some() {
         steps.push("check tools");
@@ -451,6 +454,7 @@ fn prepare_from(
         recipients,
         server_version,
         db_size,
+        dump_bytes,
         dir,
         plan,
         took: started.elapsed(),
@@ -600,6 +604,7 @@ fn write_inner(
         mut recipients,
         server_version,
         db_size: estimate,
+        dump_bytes,
         dir: env_dir,
         took,
         ..
@@ -724,7 +729,7 @@ fn write_inner(
     };
     let (dumped, stored) = match &partial {
         Partial::File(file) => {
-            let bar = progress::bar(ui, estimate, "dump");
+            let bar = progress::bar(ui, dump_bytes, "dump");
             let label = format!("dump ({compression})");
             let dumped = db.dump(
                 format,
