@@ -35,6 +35,11 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub terminate_connections: bool,
 
+    /// Restore even when the database is already as the backup left it (restored from it,
+    /// nothing changed since), or has no migration the backup lacks
+    #[arg(long)]
+    pub force: bool,
+
     #[command(flatten)]
     pub wait: Wait,
 
@@ -63,10 +68,50 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         None
     };
     let undone = undone(now.as_ref(), record.migrations.as_ref());
+    // Already undone (migrate's own restore after a failed migration, or a rollback just done):
+    // restoring again would only take another safety backup of the same data.
+    if !args.force {
+        match already_restored(session, env, db.as_ref(), &record)? {
+            Already::No => {}
+            Already::Changed(last, diffs) => ui.warn(format!(
+                "`{}` was restored from {} at {}, but has changed since ({}): rolling back to it again",
+                env.name,
+                record.id,
+                last.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                diffs.join(", ")
+            )),
+            Already::Yes(last) => {
+                ui.ok(format!(
+                    "Nothing to roll back: `{}` was already restored from {} at {} ({}), and its migrations and row counts still match that backup",
+                    env.name,
+                    record.id,
+                    last.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    last.describe()
+                ));
+                ui.line(format!(
+                    "To restore it again anyway: faber-db rollback {} --to {} --force",
+                    env.name, record.id
+                ));
+                let report = Report::new()
+                    .with("environment", &env.name)
+                    .with("backup", &record)
+                    .with("migrations_before", &now)
+                    .with("undone", &undone)
+                    .with("already_restored", &last)
+                    .with("rolled_back", false);
+                return Ok(if args.dry_run.dry_run {
+                    report.with("dry_run", true)
+                } else {
+                    report
+                });
+            }
+        }
+    }
     // The default pick undoes a release. When the database has no migration the backup lacks,
     // there is no release to undo — only data written since, which is not this command's to drop.
     if args.to.is_none()
         && args.to_migration.is_none()
+        && !args.force
         && now.is_some()
         && undone.is_empty()
         && same_state(now.as_ref(), record.migrations.as_ref())
@@ -260,6 +305,115 @@ fn pick(
                 env.name
             ))
         })
+}
+
+/// Events of the audit log that never change an environment's database. Any other event of the
+/// environment (`migrate`, a `restore` or `rollback` that failed or was cut short, a Claude Code
+/// `hook` decision on an agent's command, one this version does not know) may have.
+const LEAVES_DATABASE: [&str; 8] = [
+    "backup", "push", "fetch", "pull", "cleanup", "delete", "repair", "notify",
+];
+
+/// The last restore of a backup into an environment, as `already_restored` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastRestore {
+    /// The backup restored.
+    pub backup: String,
+    /// What restored it: `migrate` (its automatic restore after a failed migration),
+    /// `rollback` or `restore`.
+    pub by: &'static str,
+    /// When it finished.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl LastRestore {
+    fn describe(&self) -> &'static str {
+        match self.by {
+            "migrate" => "by the failed migrate's automatic restore",
+            "rollback" => "by a rollback",
+            _ => "by a restore",
+        }
+    }
+}
+
+enum Already {
+    /// The database is as `record` left it: restored from it, nothing changed since.
+    Yes(LastRestore),
+    /// It was restored from `record`, and has changed since (what differs).
+    Changed(LastRestore, Vec<String>),
+    No,
+}
+
+/// Whether `env`'s database is already as `record` left it: the last event of the audit log
+/// that may have changed the database is a successful restore or rollback of `record` into
+/// `env` (migrate's automatic restore is one), and the live database has the backup's
+/// migration state, tables and row counts (the counts of tables estimated on either side not
+/// compared).
+fn already_restored(
+    session: &Session,
+    env: &Environment,
+    db: &dyn crate::provider::Provider,
+    record: &BackupRecord,
+) -> Result<Already> {
+    let history = session.store.history(&env.name);
+    let Some(last) = history.iter().rev().find(|e| {
+        !e["event"]
+            .as_str()
+            .is_some_and(|name| LEAVES_DATABASE.contains(&name))
+    }) else {
+        return Ok(Already::No);
+    };
+    let by = match last["event"].as_str() {
+        Some("rollback") => "rollback",
+        Some("restore") => "restore",
+        _ => return Ok(Already::No),
+    };
+    if last["ok"] != true || last["id"] != record.id.as_str() {
+        return Ok(Already::No);
+    }
+    let Ok(at) = serde_json::from_value(last["time"].clone()) else {
+        return Ok(Already::No);
+    };
+    // A rollback in the run of a failed migrate is that migrate's automatic restore.
+    let by = if by == "rollback"
+        && last["run"].is_string()
+        && history
+            .iter()
+            .any(|e| e["event"] == "migrate" && e["run"] == last["run"])
+    {
+        "migrate"
+    } else {
+        by
+    };
+    let last = LastRestore {
+        backup: record.id.clone(),
+        by,
+        at,
+    };
+    if !db.exists()? {
+        return Ok(Already::Changed(
+            last,
+            vec!["the database does not exist".to_string()],
+        ));
+    }
+    let live = db.inspect(env.migrations_table.as_deref(), true)?;
+    let mut diffs = Vec::new();
+    if !same_state(live.migrations.as_ref(), record.migrations.as_ref()) {
+        diffs.push(format!(
+            "migrations: {}",
+            describe(live.migrations.as_ref())
+        ));
+    }
+    diffs.extend(crate::cmd::verify::compare_tables(
+        record.provider,
+        &record.tables,
+        &live.tables,
+    ));
+    Ok(if diffs.is_empty() {
+        Already::Yes(last)
+    } else {
+        Already::Changed(last, diffs)
+    })
 }
 
 /// The migrations applied now that the backup does not have: what the rollback undoes.

@@ -329,6 +329,15 @@ fn rollback_refuses_to_drop_data_when_there_is_no_migration_to_undo() {
         .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 1);
+    // --force goes ahead all the same: the row is in the pre-rollback backup.
+    let doc = p.json(&["rollback", "production", "--force", "--yes"], 0);
+    assert_eq!(doc["backup"]["id"], pre.as_str(), "{doc}");
+    assert_eq!(doc["rolled_back"], true, "{doc}");
+    let rows: i64 = p
+        .sqlite("db/prod.sqlite3")
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
     // Another environment's backup is restore's business, not rollback's.
     let q = Project::new()
         .seeded("db/dev.sqlite3")
@@ -337,4 +346,118 @@ fn rollback_refuses_to_drop_data_when_there_is_no_migration_to_undo() {
     q.run(&["rollback", "production", "--to", &dev, "--yes"])
         .code(1)
         .stderr_has("is a backup of `dev`");
+}
+
+/// The `on_failure` step after a failed migration that restored its own backup, and rollbacks
+/// in a row: nothing is restored twice. `state` reads the database's schema and data as text.
+fn rollback_after_an_undo_is_a_no_op(p: &Project, seed: &dyn Fn(&str), state: &dyn Fn() -> String) {
+    p.json(&["migrate", "production", "--yes"], 0);
+    seed("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'bob');");
+    p.write("migrations/003_email.up.sql", M3_BAD);
+    let doc = p.json(&["migrate", "production", "--yes"], 9);
+    assert_eq!(doc["rolled_back"], true, "{doc}");
+    let pre = doc["backup"].as_str().unwrap().to_string();
+    let restored = state();
+    let count = p.backups().len();
+
+    // The pipeline's on_failure step, plain and naming the backup, dry run included: the
+    // automatic restore already did it.
+    for args in [
+        vec!["rollback", "production", "--yes"],
+        vec!["rollback", "production", "--to", pre.as_str(), "--yes"],
+        vec!["rollback", "production", "--to", pre.as_str(), "--dry-run"],
+    ] {
+        let doc = p.json(&args, 0);
+        assert_eq!(doc["rolled_back"], false, "{args:?}: {doc}");
+        assert_eq!(doc["already_restored"]["backup"], pre.as_str(), "{doc}");
+        assert_eq!(doc["already_restored"]["by"], "migrate", "{doc}");
+        assert_eq!(doc["backup"]["id"], pre.as_str(), "{doc}");
+        assert_eq!(p.backups().len(), count, "{args:?} took a backup");
+        assert_eq!(state(), restored, "{args:?} changed the database");
+    }
+    p.run(&["rollback", "production", "--to", &pre, "--yes"])
+        .code(0)
+        .stdout_has(&format!("already restored from {pre}"))
+        .stdout_has("--force");
+    assert_eq!(p.backups().len(), count);
+
+    // --force restores all the same, with its safety backup; then a second one is a no-op.
+    let doc = p.json(
+        &["rollback", "production", "--to", &pre, "--force", "--yes"],
+        0,
+    );
+    assert_eq!(doc["rolled_back"], true, "{doc}");
+    assert!(doc["safety_backup"].is_string(), "{doc}");
+    assert_eq!(p.backups().len(), count + 1);
+    assert_eq!(state(), restored);
+    let doc = p.json(&["rollback", "production", "--to", &pre, "--yes"], 0);
+    assert_eq!(doc["rolled_back"], false, "{doc}");
+    assert_eq!(doc["already_restored"]["by"], "rollback", "{doc}");
+    assert_eq!(p.backups().len(), count + 1);
+
+    // A migration since: the rollback is needed, and happens once.
+    p.write("migrations/003_email.up.sql", M3_GOOD);
+    let doc = p.json(&["migrate", "production", "--yes"], 0);
+    let pre2 = doc["backup"].as_str().unwrap().to_string();
+    let count = p.backups().len();
+    let doc = p.json(&["rollback", "production", "--to", &pre2, "--yes"], 0);
+    assert_eq!(doc["rolled_back"], true, "{doc}");
+    assert_eq!(doc["undone"], serde_json::json!(["003"]), "{doc}");
+    assert_eq!(state(), restored);
+    assert_eq!(p.backups().len(), count + 1);
+    let doc = p.json(&["rollback", "production", "--yes"], 0);
+    assert_eq!(doc["rolled_back"], false, "{doc}");
+    assert_eq!(doc["already_restored"]["backup"], pre2.as_str(), "{doc}");
+    assert_eq!(p.backups().len(), count + 1);
+
+    // Rows written since the restore: the database is no longer the backup's, so naming it
+    // restores again (the safety backup keeps the rows).
+    seed("INSERT INTO users (id, name) VALUES (3, 'cy');");
+    let doc = p.json(&["rollback", "production", "--to", &pre2, "--yes"], 0);
+    assert_eq!(doc["rolled_back"], true, "{doc}");
+    assert_eq!(state(), restored);
+    assert_eq!(p.backups().len(), count + 2);
+}
+
+#[test]
+fn sqlite_rollback_after_migrates_own_restore_or_another_rollback_is_a_no_op() {
+    let p = release_project("sqlite:db/prod.sqlite3", SQLITE_TOOLS);
+    rusqlite::Connection::open(p.path("db/prod.sqlite3"))
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 1;")
+        .unwrap();
+    let seed = |sql: &str| p.sqlite("db/prod.sqlite3").execute_batch(sql).unwrap();
+    let state = || {
+        let conn = p.sqlite("db/prod.sqlite3");
+        let schema: Vec<String> = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let users: Vec<String> = conn
+            .prepare("SELECT id || ':' || name FROM users ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        format!("{schema:?}\n{users:?}")
+    };
+    rollback_after_an_undo_is_a_no_op(&p, &seed, &state);
+}
+
+#[test]
+fn postgres_rollback_after_migrates_own_restore_or_another_rollback_is_a_no_op() {
+    if !crate::services::available("PostgreSQL", "127.0.0.1:5432") {
+        return;
+    }
+    let db = PgDb::new("undone");
+    let p = release_project(&db.url(), PG_TOOLS);
+    let seed = |sql: &str| {
+        db.exec(sql);
+    };
+    let state = || format!("{}\n{:?}", db.schema(), db.data());
+    rollback_after_an_undo_is_a_no_op(&p, &seed, &state);
 }
