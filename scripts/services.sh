@@ -123,8 +123,16 @@ ensure_claude_client() {
   log "Claude Code $CLAUDE_CODE_VERSION is installed ($bin)"
 }
 
+# docs/release-pipeline.md's release script reads faber-db's JSON with jq; a test runs it.
+ensure_jq() {
+  if command -v jq >/dev/null; then log "jq is installed"; return 0; fi
+  log "installing jq"
+  apt_install jq
+}
+
 ensure_postgres
 ensure_postgres_password_role
 ensure_mariadb
 ensure_s3s_fs
 ensure_claude_client
+ensure_jq

@@ -192,7 +192,13 @@ impl Project {
 
     /// The command `run` runs, for a test that needs to start it and act while it runs.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
+        self.command_of(BIN, args)
+    }
+
+    /// `program` run as [`Project::command`] runs faber-db: in the root, with the project's
+    /// variables and none of the caller's that faber-db reads.
+    pub fn command_of(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(self.root())
             .stdin(Stdio::null())

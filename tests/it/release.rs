@@ -461,3 +461,90 @@ fn postgres_rollback_after_migrates_own_restore_or_another_rollback_is_a_no_op()
     let state = || format!("{}\n{:?}", db.schema(), db.data());
     rollback_after_an_undo_is_a_no_op(&p, &seed, &state);
 }
+
+/// The `scripts/release.sh` block of docs/release-pipeline.md, as written there.
+fn release_script_from_the_docs() -> String {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/release-pipeline.md"
+    ))
+    .unwrap();
+    let marker = "<!-- release.sh:";
+    let after = &doc[doc.find(marker).expect("the marked recipe")..];
+    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
+    let end = start + after[start..].find("\n```").unwrap();
+    after[start..end].to_string() + "\n"
+}
+
+#[test]
+fn release_script_from_the_docs_holds_under_bash_e() {
+    if !crate::services::available("PostgreSQL", "127.0.0.1:5432") {
+        return;
+    }
+    if which::which("jq").is_err() {
+        assert!(
+            !crate::services::required(),
+            "jq is missing and FABER_REQUIRE_SERVICES=1: run scripts/services.sh"
+        );
+        eprintln!("skipping: no jq");
+        return;
+    }
+    let db = PgDb::new("recipe");
+    let p = release_project(&db.url(), PG_TOOLS);
+    p.write("scripts/release.sh", &release_script_from_the_docs());
+    let bin_dir = std::path::Path::new(crate::harness::BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let release = |deploy: &str| {
+        let out = p
+            .command_of(
+                "bash",
+                &["-e", "-o", "pipefail", "scripts/release.sh", "production"],
+            )
+            .env("PATH", &path)
+            .env("DEPLOY_COMMAND", deploy)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let reasons = |p: &Project| -> Vec<String> {
+        p.backups()
+            .iter()
+            .map(|b| b["reason"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let state = || format!("{}\n{:?}", db.schema(), db.data());
+
+    // The happy path: migrations 1 and 2, deployed.
+    let (code, err) = release("true");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(reasons(&p), vec!["pre-migration"]);
+    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada')");
+    let released = state();
+
+    // A failing migration: migrate restores its backup, the undo restores nothing.
+    p.write("migrations/003_email.up.sql", M3_BAD);
+    let (code, err) = release("true");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("migrate exited 9"), "{err}");
+    let undo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path("rollback.json")).unwrap()).unwrap();
+    assert_eq!(undo["rolled_back"], false, "{undo}");
+    assert_eq!(state(), released);
+    let pre_rollbacks = |p: &Project| reasons(p).iter().filter(|r| *r == "pre-rollback").count();
+    // migrate's own restore kept the failed attempt; the undo added nothing.
+    assert_eq!(pre_rollbacks(&p), 1, "{:?}", reasons(&p));
+
+    // A good migration, then a failing deploy: the undo restores the backup, once.
+    p.write("migrations/003_email.up.sql", M3_GOOD);
+    let (code, err) = release("false");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the deploy failed"), "{err}");
+    let undo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path("rollback.json")).unwrap()).unwrap();
+    assert_ne!(undo["rolled_back"], false, "{undo}");
+    assert_eq!(state(), released, "the migration is undone");
+    assert_eq!(pre_rollbacks(&p), 2, "{:?}", reasons(&p));
+}
