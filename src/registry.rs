@@ -25,6 +25,10 @@ pub const HISTORY_FILE: &str = "history.jsonl";
 pub const REGISTRY_VERSION: u32 = 1;
 /// Reasons of the safety backups that restore and rollback take of what they replace.
 pub const UNDO_REASONS: [&str; 2] = ["pre-restore", "pre-rollback"];
+/// Reasons of the safety backups faber-db takes itself: a restore's and a rollback's of what
+/// they replace, `migrate`'s and the Claude Code hook's before a migration. Such a backup is
+/// labelled with its reason; one with a label of its own was asked for by someone.
+pub const AUTOMATIC_REASONS: [&str; 3] = ["pre-restore", "pre-migration", "pre-rollback"];
 /// How long a registry change waits for another run's change to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
@@ -166,6 +170,19 @@ impl BackupRecord {
         let mut bytes = serde_json::to_vec_pretty(self).expect("records serialize");
         bytes.push(b'\n');
         bytes
+    }
+
+    /// Taken by faber-db itself before a risky step (see [`AUTOMATIC_REASONS`]), not asked for
+    /// by a person or a pipeline: its reason is one of those, and its label is that reason or
+    /// none.
+    pub fn is_automatic(&self) -> bool {
+        self.reason
+            .as_deref()
+            .is_some_and(|r| AUTOMATIC_REASONS.contains(&r))
+            && self
+                .label
+                .as_deref()
+                .is_none_or(|l| Some(l) == self.reason.as_deref())
     }
 
     pub fn is_forever(&self) -> bool {

@@ -92,6 +92,12 @@ impl Ui {
         );
     }
 
+    /// A line on stderr in every mode: what a confirmation prompt is about to be asked for,
+    /// shown where the prompt is, and never in the way of `--json`'s document.
+    pub fn note(&self, text: impl AsRef<str>) {
+        eprintln!("{}", text.as_ref());
+    }
+
     pub fn bold(&self, text: impl std::fmt::Display) -> String {
         Style::new().bold().apply_to(text).to_string()
     }
@@ -155,6 +161,16 @@ pub fn size(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// An age precise enough to compare with a limit: hours below three days (`26h`), else days.
+pub fn age(secs: u64) -> String {
+    match secs {
+        s if s >= 3 * 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3_600 => format!("{}h", s / 3_600),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 

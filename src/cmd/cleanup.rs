@@ -1,5 +1,5 @@
 //! `faber-db cleanup [ENV] --expired | --older-than DUR | --keep-last N --keep-daily N
-//! --keep-weekly N --keep-monthly N [--dry-run]`: removes backups, never the newest valid one of an
+//! --keep-weekly N --keep-monthly N [--keep-automatic N] [--dry-run]`: removes backups, never the newest valid one of an
 //! environment, never one kept forever and never a `mismatch` one. Which ones go is [`crate::keep::plan`].
 
 use std::collections::BTreeSet;
@@ -11,7 +11,7 @@ use crate::cli::DryRun;
 use crate::cmd;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
-use crate::keep::{self, Kept, Plan, Policy, Removal, Rule};
+use crate::keep::{self, Automatic, Kept, Plan, Policy, Removal, Rule};
 use crate::removal;
 use crate::retention;
 use crate::session::Session;
@@ -22,8 +22,15 @@ use crate::ui;
     group = clap::ArgGroup::new("rule")
         .required(true)
         .multiple(true)
-        .args(["expired", "older_than", "keep_last", "keep_daily", "keep_weekly", "keep_monthly"]),
+        .args(["expired", "older_than", "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_automatic"]),
+    group = clap::ArgGroup::new("asked")
+        .multiple(true)
+        .args(["keep_last", "keep_daily", "keep_weekly", "keep_monthly"]),
     after_help = "The --keep-* flags combine: a backup any of them keeps stays, the rest go. \
+        --keep-last, --keep-daily, --keep-weekly and --keep-monthly count the backups someone \
+        asked for (labelled, or with a reason of their own); the safety backups faber-db takes \
+        itself (pre-restore, pre-migration, pre-rollback) are kept by --keep-automatic N, the \
+        newest N, or without it those of the last 7 days. \
         --expired and --older-than are rules of their own. Whatever the rule, the newest valid \
         backup of each environment, the one `restore --from latest` picks, backups kept \
         forever and `mismatch` backups (see `verify --deep`) stay."
@@ -33,15 +40,16 @@ pub struct CleanupArgs {
     pub env: Option<String>,
 
     /// Remove backups past their retention
-    #[arg(long, conflicts_with_all = ["older_than", "keep_last", "keep_daily", "keep_weekly", "keep_monthly"])]
+    #[arg(long, conflicts_with_all = ["older_than", "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_automatic"])]
     pub expired: bool,
 
     /// Remove backups older than this (30d, 12h, 2weeks)
     #[arg(long, value_name = "DUR", value_parser = retention::parse_duration,
-          conflicts_with_all = ["keep_last", "keep_daily", "keep_weekly", "keep_monthly"])]
+          conflicts_with_all = ["keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_automatic"])]
     pub older_than: Option<std::time::Duration>,
 
-    /// Keep the newest N backups of each environment
+    /// Keep the newest N backups of each environment that someone asked for (automatic safety
+    /// backups are not counted: see --keep-automatic)
     #[arg(long, value_name = "N")]
     pub keep_last: Option<usize>,
 
@@ -56,6 +64,11 @@ pub struct CleanupArgs {
     /// Keep the newest valid backup of each of the last N calendar months that have one
     #[arg(long, value_name = "N")]
     pub keep_monthly: Option<usize>,
+
+    /// Keep the newest N automatic safety backups (pre-restore, pre-migration, pre-rollback) of
+    /// each environment; default: those taken in the last 7 days
+    #[arg(long, value_name = "N", requires = "asked")]
+    pub keep_automatic: Option<usize>,
 
     #[command(flatten)]
     pub dry_run: DryRun,
@@ -78,6 +91,9 @@ impl CleanupArgs {
             daily: self.keep_daily.unwrap_or(0),
             weekly: self.keep_weekly.unwrap_or(0),
             monthly: self.keep_monthly.unwrap_or(0),
+            automatic: self
+                .keep_automatic
+                .map_or(Automatic::DEFAULT, Automatic::Last),
         }))
     }
 }
@@ -116,8 +132,12 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
         .iter()
         .map(|r| r.environment.as_str())
         .collect();
+    // Each prompt is preceded by its plan: what the answer removes.
     for name in envs {
         if let Some(env) = session.config.environments.get(name) {
+            if env.protected && !session.ctx.yes {
+                show_removals(ui, &planned, name, session.ctx.now);
+            }
             confirm::confirm(env, "cleanup", Ask::TypeName, session.ctx.yes)?;
         }
     }
@@ -269,6 +289,26 @@ fn show_plan(ui: &ui::Ui, plan: &Plan) {
             ui::size(plan.freed_bytes()),
             plan.kept.len()
         ));
+    }
+}
+
+/// What a cleanup of protected `env` would remove, shown before it is confirmed.
+fn show_removals(ui: &ui::Ui, plan: &Plan, env: &str, now: chrono::DateTime<chrono::Utc>) {
+    let removals: Vec<&Removal> = plan
+        .removed
+        .iter()
+        .filter(|r| r.environment == env)
+        .collect();
+    let bytes: u64 = removals.iter().map(|r| r.size_bytes).sum();
+    let kept = plan.kept.iter().filter(|k| k.environment == env).count();
+    let n = removals.len();
+    ui.note(format!(
+        "cleanup of `{env}` will remove {n} backup{} ({}) and keep {kept}:",
+        if n == 1 { "" } else { "s" },
+        ui::size(bytes)
+    ));
+    for r in removals {
+        ui.note(format!("  {}", r.describe(now)));
     }
 }
 

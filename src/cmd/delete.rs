@@ -35,6 +35,13 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
     // of the last two valid backups.
     guard_last_valid(&reg, &record, args.force)?;
     if let Some(env) = session.config.environments.get(&record.environment) {
+        if env.protected && !session.ctx.yes {
+            session.ctx.ui.note(format!(
+                "delete will remove this backup of `{}`:\n  {}",
+                record.environment,
+                crate::keep::Removal::of(&record).describe(session.ctx.now)
+            ));
+        }
         confirm::confirm(env, "delete", Ask::TypeName, session.ctx.yes)?;
     }
     let mut problems = cmd::remote::finish_pending_removals(session);

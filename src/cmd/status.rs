@@ -164,15 +164,7 @@ fn interrupted(session: &Session, env: &str) -> Option<Interrupted> {
     })
 }
 
-/// An age precise enough to compare with a limit: hours below three days (`26h`), else days.
-fn age(secs: u64) -> String {
-    match secs {
-        s if s >= 3 * 86_400 => format!("{}d", s / 86_400),
-        s if s >= 3_600 => format!("{}h", s / 3_600),
-        s if s >= 60 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
+use crate::ui::age;
 
 fn print(session: &Session, env: &Environment, s: &EnvStatus) {
     let ui = &session.ctx.ui;

@@ -3,9 +3,12 @@
 //! all judge the same way.
 //!
 //! The keep rules are grandfather-father-son, as restic and borg users know them, per
-//! environment: `last N` keeps the newest N backups; `daily N`, `weekly N` and `monthly N` keep
-//! the newest valid backup of each of the newest N UTC calendar days, ISO weeks and calendar
-//! months that have one. A backup is kept when any rule keeps it; the floor keeps the rest of
+//! environment, over the backups someone asked for: `last N` keeps the newest N of them; `daily
+//! N`, `weekly N` and `monthly N` keep the newest valid one of each of the newest N UTC calendar
+//! days, ISO weeks and calendar months that have one. The automatic safety backups faber-db
+//! takes itself ([`BackupRecord::is_automatic`]) are counted apart, by [`Automatic`]: so a
+//! release's labelled backup is never pushed out by the pre-migration, pre-rollback and
+//! pre-restore backups taken after it. A backup is kept when any rule keeps it; the floor keeps the rest of
 //! what must never go: the newest valid backup, the one `restore --from latest` picks, backups
 //! kept forever, and `mismatch` backups (their data is intact but not what the manifest says:
 //! someone must look at them, and only `delete` removes one). See docs/user-guide.md, "Cleaning
@@ -20,12 +23,35 @@ use serde::{Serialize, Serializer};
 use crate::registry::{BackupRecord, RegistryFile, Status};
 
 /// How many of each kind of backup a keep rule keeps, per environment; 0 keeps none of that kind.
+/// `last` and the calendar slots count the backups someone asked for; `automatic` says which of
+/// faber-db's own safety backups stay.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Policy {
     pub last: usize,
     pub daily: usize,
     pub weekly: usize,
     pub monthly: usize,
+    pub automatic: Automatic,
+}
+
+/// Which automatic safety backups a keep rule keeps, per environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Automatic {
+    /// Those taken less than this many days before now (`cleanup` without `--keep-automatic`).
+    WithinDays(u32),
+    /// The newest N (`--keep-automatic N`), whatever their age.
+    Last(usize),
+}
+
+impl Automatic {
+    /// Without `--keep-automatic`: a week of them, long enough to undo last week's release.
+    pub const DEFAULT: Automatic = Automatic::WithinDays(7);
+}
+
+impl Default for Automatic {
+    fn default() -> Automatic {
+        Automatic::DEFAULT
+    }
 }
 
 /// What decides which backups go.
@@ -40,12 +66,17 @@ pub enum Rule {
 }
 
 /// Why a backup is kept. Shown as `last 1`, `daily 2026-11-23`, `weekly 2026-W47`,
-/// `monthly 2026-11`, `forever`, `newest valid`, `restore latest`, `mismatch`, `not expired`,
+/// `monthly 2026-11`, `automatic 1`, `automatic within 7 days`, `forever`, `newest valid`, `restore latest`, `mismatch`, `not expired`,
 /// `newer than cutoff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
-    /// The backup's place (1 = newest) among the newest N of its environment.
+    /// The backup's place (1 = newest) among the newest N of its environment's backups someone
+    /// asked for.
     Last(usize),
+    /// The backup's place (1 = newest) among the newest N automatic backups of its environment.
+    Automatic(usize),
+    /// An automatic backup taken less than this many days ago.
+    AutomaticWithin(u32),
     /// The newest valid backup of this UTC day.
     Daily(NaiveDate),
     /// The newest valid backup of this ISO week (year, week).
@@ -82,6 +113,8 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Last(n) => write!(f, "last {n}"),
+            Reason::Automatic(n) => write!(f, "automatic {n}"),
+            Reason::AutomaticWithin(days) => write!(f, "automatic within {days} days"),
             Reason::Daily(d) => write!(f, "daily {}", d.format("%Y-%m-%d")),
             Reason::Weekly(y, w) => write!(f, "weekly {y:04}-W{w:02}"),
             Reason::Monthly(y, m) => write!(f, "monthly {y:04}-{m:02}"),
@@ -159,6 +192,12 @@ pub struct Removal {
     /// The off-site copy removed with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A safety backup faber-db took itself ([`BackupRecord::is_automatic`]).
+    pub automatic: bool,
 }
 
 impl Removal {
@@ -173,7 +212,41 @@ impl Removal {
                 Some(crate::registry::Remote::Uploaded { url, .. }) => Some(url.clone()),
                 _ => None,
             },
+            label: b.label.clone(),
+            reason: b.reason.clone(),
+            automatic: b.is_automatic(),
         }
+    }
+
+    /// One line of the plan shown before a protected removal is confirmed: `ID  size  age old`,
+    /// its label and reason, and its off-site copy.
+    pub fn describe(&self, now: DateTime<Utc>) -> String {
+        let age = (now - self.timestamp).num_seconds().max(0).unsigned_abs();
+        let mut text = format!(
+            "{}  {}  {} old",
+            self.id,
+            crate::ui::size(self.size_bytes),
+            crate::ui::age(age)
+        );
+        match self.status {
+            Status::Valid => {}
+            Status::Corrupt => text.push_str("  corrupt"),
+            Status::Missing => text.push_str("  missing"),
+            Status::Mismatch => text.push_str("  mismatch"),
+        }
+        if let Some(label) = &self.label {
+            text.push_str(&format!("  label {label}"));
+        }
+        if let Some(reason) = &self.reason {
+            text.push_str(&format!("  reason {reason}"));
+        }
+        if self.automatic {
+            text.push_str(" (automatic)");
+        }
+        if let Some(url) = &self.remote_url {
+            text.push_str(&format!("  and its off-site copy {url}"));
+        }
+        text
     }
 }
 
@@ -258,8 +331,31 @@ fn by_rule(backups: &[&BackupRecord], rule: Rule, now: DateTime<Utc>) -> Vec<Vec
             }
         }
         Rule::Keep(policy) => {
-            for (r, place) in reasons.iter_mut().zip(1..=policy.last) {
+            let asked = backups
+                .iter()
+                .zip(&mut reasons)
+                .filter(|(b, _)| !b.is_automatic());
+            for ((_, r), place) in asked.zip(1..=policy.last) {
                 r.push(Reason::Last(place));
+            }
+            let automatic = backups
+                .iter()
+                .zip(&mut reasons)
+                .filter(|(b, _)| b.is_automatic());
+            match policy.automatic {
+                Automatic::Last(n) => {
+                    for ((_, r), place) in automatic.zip(1..=n) {
+                        r.push(Reason::Automatic(place));
+                    }
+                }
+                Automatic::WithinDays(days) => {
+                    let cut = now.checked_sub_signed(chrono::Duration::days(days.into()));
+                    for (b, r) in automatic {
+                        if cut.is_none_or(|cut| b.timestamp >= cut) {
+                            r.push(Reason::AutomaticWithin(days));
+                        }
+                    }
+                }
             }
             for kind in Calendar::ALL {
                 fill_slots(backups, kind, kind.count(&policy), &mut reasons);
@@ -269,9 +365,10 @@ fn by_rule(backups: &[&BackupRecord], rule: Rule, now: DateTime<Utc>) -> Vec<Vec
     reasons
 }
 
-/// Gives each of the newest `count` slots of `kind` that hold a valid backup to the newest valid
-/// backup in it. A corrupt, missing or mismatch backup takes no slot: it could not be restored (or
-/// not trusted), and a slot it took would push a restorable backup out. Backups come newest first, so a slot's backups are
+/// Gives each of the newest `count` slots of `kind` that hold a valid backup someone asked for to
+/// the newest such backup in it. A corrupt, missing or mismatch backup takes no slot: it could
+/// not be restored (or not trusted), and a slot it took would push a restorable backup out; nor
+/// does an automatic one, which would push out the release backup taken just before it. Backups come newest first, so a slot's backups are
 /// adjacent and the first valid one met is its newest.
 fn fill_slots(
     backups: &[&BackupRecord],
@@ -285,7 +382,7 @@ fn fill_slots(
         if left == 0 {
             break;
         }
-        if b.status != Status::Valid {
+        if b.status != Status::Valid || b.is_automatic() {
             continue;
         }
         let slot = kind.slot(b.timestamp);

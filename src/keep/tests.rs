@@ -107,6 +107,7 @@ const GFS: Policy = Policy {
     daily: 7,
     weekly: 4,
     monthly: 12,
+    automatic: Automatic::DEFAULT,
 };
 
 #[test]
@@ -288,7 +289,14 @@ fn the_floor_and_forever_stay_whatever_the_policy() {
     safety.reason = Some("pre-restore".into());
     reg.backups.push(safety);
 
-    let none = keep(&reg, Policy::default());
+    // `--keep-automatic 0`: the safety backup is kept by the floor alone.
+    let none = keep(
+        &reg,
+        Policy {
+            automatic: Automatic::Last(0),
+            ..Policy::default()
+        },
+    );
     assert_eq!(
         shown(&none),
         [
@@ -297,7 +305,8 @@ fn the_floor_and_forever_stay_whatever_the_policy() {
             "backup-20250301-020000 (forever)",
         ]
     );
-    // A safety backup is a valid backup of its day: it fills the slot, the floor keeps the other.
+    // A safety backup fills no calendar slot: the day's slot goes to the newest backup of the
+    // day someone asked for.
     let daily = keep(
         &reg,
         Policy {
@@ -308,8 +317,8 @@ fn the_floor_and_forever_stay_whatever_the_policy() {
     assert_eq!(
         shown(&daily),
         [
-            "backup-20251231-200000 (daily 2025-12-31, newest valid)",
-            "backup-20251231-140000 (restore latest)",
+            "backup-20251231-200000 (automatic within 7 days, newest valid)",
+            "backup-20251231-140000 (daily 2025-12-31, restore latest)",
             "backup-20250301-020000 (forever)",
         ]
     );
@@ -449,16 +458,20 @@ proptest::proptest! {
     /// its period, no more slots than asked, and asking for more never removes more.
     #[test]
     fn plans_keep_their_promises(
-        entries in proptest::collection::vec((0..2usize, 0..400 * 24i64, 0..5u8, proptest::bool::weighted(0.05)), 0..80),
+        entries in proptest::collection::vec((0..2usize, 0..400 * 24i64, 0..5u8, proptest::bool::weighted(0.05), proptest::bool::weighted(0.3)), 0..80),
         counts in proptest::array::uniform4(0..6usize),
         more in 0..4usize,
     ) {
         let start = at("2025-01-01T00:00:00Z");
         let mut reg = RegistryFile::default();
-        for (i, (env, hours, status, forever)) in entries.into_iter().enumerate() {
+        for (i, (env, hours, status, forever, automatic)) in entries.into_iter().enumerate() {
             let mut b = record(["dev", "prod"][env], start + Duration::hours(hours));
             b.id = format!("{}-{i}", b.id);
             b.status = [Status::Valid, Status::Valid, Status::Corrupt, Status::Missing, Status::Mismatch][status as usize];
+            if automatic {
+                b.reason = Some("pre-migration".into());
+                b.label = Some("pre-migration".into());
+            }
             if forever {
                 b.retention_days = None;
                 b.expires_at = None;
@@ -466,7 +479,7 @@ proptest::proptest! {
             reg.backups.push(b);
         }
         let [last, daily, weekly, monthly] = counts;
-        let policy = Policy { last, daily, weekly, monthly };
+        let policy = Policy { last, daily, weekly, monthly, ..Policy::default() };
         let now = at("2026-03-01T00:00:00Z");
         let p = plan(&reg, None, Rule::Keep(policy), now);
 
@@ -493,11 +506,14 @@ proptest::proptest! {
                 };
                 slots[i] += 1;
                 proptest::prop_assert_eq!(k.status, Status::Valid);
+                let b = reg.backups.iter().find(|b| b.id == k.id).unwrap();
+                proptest::prop_assert!(!b.is_automatic(), "automatic {} fills {}", k.id, r);
                 proptest::prop_assert_eq!(kind.slot(k.timestamp), *r);
                 // No newer valid backup of the environment falls in the same period.
                 let newer = reg.backups.iter().any(|b| {
                     b.environment == k.environment
                         && b.status == Status::Valid
+                        && !b.is_automatic()
                         && (b.timestamp, &b.id) > (k.timestamp, &k.id)
                         && kind.slot(b.timestamp) == *r
                 });
@@ -513,16 +529,174 @@ proptest::proptest! {
                     .filter(|r| matches!((kind, r), (Calendar::Daily, Reason::Daily(_)) | (Calendar::Weekly, Reason::Weekly(..)) | (Calendar::Monthly, Reason::Monthly(..))))
                     .count();
                 let periods: BTreeSet<String> = reg.backups.iter()
-                    .filter(|b| b.environment == env && b.status == Status::Valid)
+                    .filter(|b| b.environment == env && b.status == Status::Valid && !b.is_automatic())
                     .map(|b| kind.slot(b.timestamp).to_string())
                     .collect();
                 proptest::prop_assert_eq!(filled, count.min(periods.len()));
             }
         }
+        // The newest `last` backups someone asked for stay, however many automatic ones are newer.
+        for env in ["dev", "prod"] {
+            for b in reg.newest_first(Some(env)).into_iter().filter(|b| !b.is_automatic()).take(last) {
+                proptest::prop_assert!(kept.contains(b.id.as_str()), "{} is among the last {}", b.id, last);
+            }
+        }
         // Asking for more of any kind keeps a superset.
-        let bigger = Policy { last: last + more, daily: daily + more, weekly: weekly + more, monthly: monthly + more };
+        let bigger = Policy { last: last + more, daily: daily + more, weekly: weekly + more, monthly: monthly + more, ..Policy::default() };
         let q = plan(&reg, None, Rule::Keep(bigger), now);
         let kept_more: BTreeSet<&str> = q.kept.iter().map(|k| k.id.as_str()).collect();
         proptest::prop_assert!(kept.is_subset(&kept_more));
     }
+}
+
+/// A backup of `dev` at `when` with `label` and `reason`.
+fn tagged(when: &str, label: Option<&str>, reason: Option<&str>) -> BackupRecord {
+    let mut b = record("dev", at(when));
+    b.label = label.map(str::to_string);
+    b.reason = reason.map(str::to_string);
+    b
+}
+
+/// A release: an older labelled backup, the labelled release backup, then the three kinds of
+/// automatic safety backup faber-db takes itself (label and reason alike, as
+/// `Request::automatic` and the hook write them), and a person's own `pre-migration` backup
+/// with a label of its own.
+fn release() -> RegistryFile {
+    RegistryFile {
+        version: 1,
+        backups: vec![
+            tagged("2025-12-01T10:00:00Z", Some("v1"), None),
+            tagged("2025-12-20T10:00:00Z", None, Some("before the v2 release")),
+            tagged("2025-12-30T10:00:00Z", Some("release-v2"), Some("release")),
+            tagged(
+                "2025-12-30T11:00:00Z",
+                Some("pre-migration"),
+                Some("pre-migration"),
+            ),
+            tagged(
+                "2025-12-30T12:00:00Z",
+                Some("pre-rollback"),
+                Some("pre-rollback"),
+            ),
+            tagged(
+                "2025-12-30T13:00:00Z",
+                Some("pre-restore"),
+                Some("pre-restore"),
+            ),
+            tagged(
+                "2025-12-15T10:00:00Z",
+                Some("v3-dryrun"),
+                Some("pre-migration"),
+            ),
+        ],
+    }
+}
+
+#[test]
+fn keep_last_counts_the_backups_asked_for_apart_from_automatic_ones() {
+    let reg = release();
+    let automatic: Vec<bool> = reg.backups.iter().map(BackupRecord::is_automatic).collect();
+    assert_eq!(
+        automatic,
+        [false, false, false, true, true, true, false],
+        "a label of its own makes a pre-migration backup a person's"
+    );
+    // Two days after the release: the automatic ones are within the default seven days.
+    let soon = plan(
+        &reg,
+        Some("dev"),
+        Rule::Keep(Policy {
+            last: 1,
+            ..Policy::default()
+        }),
+        at("2026-01-01T00:00:00Z"),
+    );
+    assert_eq!(
+        shown(&soon),
+        [
+            "backup-20251230-130000 (automatic within 7 days, newest valid)",
+            "backup-20251230-120000 (automatic within 7 days)",
+            "backup-20251230-110000 (automatic within 7 days, restore latest)",
+            "backup-20251230-100000 (last 1)",
+        ]
+    );
+    // A month later the automatic ones go, but for the floor; the release backup stays.
+    let later = plan(
+        &reg,
+        Some("dev"),
+        Rule::Keep(Policy {
+            last: 2,
+            ..Policy::default()
+        }),
+        at("2026-02-01T00:00:00Z"),
+    );
+    assert_eq!(
+        shown(&later),
+        [
+            "backup-20251230-130000 (newest valid)",
+            "backup-20251230-110000 (restore latest)",
+            "backup-20251230-100000 (last 1)",
+            "backup-20251220-100000 (last 2)",
+        ]
+    );
+}
+
+#[test]
+fn keep_automatic_keeps_the_newest_n_automatic_backups_whatever_their_age() {
+    let reg = release();
+    let keep = |automatic| {
+        plan(
+            &reg,
+            Some("dev"),
+            Rule::Keep(Policy {
+                last: 1,
+                automatic,
+                ..Policy::default()
+            }),
+            at("2026-03-01T00:00:00Z"),
+        )
+    };
+    assert_eq!(
+        shown(&keep(Automatic::Last(2))),
+        [
+            "backup-20251230-130000 (automatic 1, newest valid)",
+            "backup-20251230-120000 (automatic 2)",
+            "backup-20251230-110000 (restore latest)",
+            "backup-20251230-100000 (last 1)",
+        ]
+    );
+    // None of them, and the floor still holds.
+    assert_eq!(
+        shown(&keep(Automatic::Last(0))),
+        [
+            "backup-20251230-130000 (newest valid)",
+            "backup-20251230-110000 (restore latest)",
+            "backup-20251230-100000 (last 1)",
+        ]
+    );
+}
+
+#[test]
+fn automatic_backups_fill_no_calendar_slot() {
+    // The release day's newest backup is the pre-restore one: the daily slot goes to the
+    // release backup, the newest backup of that day anyone asked for.
+    let reg = release();
+    let slots = plan(
+        &reg,
+        Some("dev"),
+        Rule::Keep(Policy {
+            daily: 1,
+            automatic: Automatic::Last(0),
+            ..Policy::default()
+        }),
+        at("2026-03-01T00:00:00Z"),
+    );
+    assert_eq!(
+        shown(&slots),
+        [
+            "backup-20251230-130000 (newest valid)",
+            "backup-20251230-110000 (restore latest)",
+            "backup-20251230-100000 (daily 2025-12-30)",
+        ]
+    );
 }

@@ -488,3 +488,144 @@ fn cleanup_keeps_a_mismatch_backup_that_restore_latest_skips() {
     p.run(&["delete", &odd, "--yes"]).code(0);
     assert!(!p.ids().contains(&odd));
 }
+
+/// Issue 18: a labelled release backup, then the automatic backups of a release gone wrong —
+/// the hook's pre-migration backup, a rollback's and a restore's safety backups — all newer.
+/// Returns (older labelled, release, pre-migration, pre-rollback, pre-restore).
+fn release(p: &mut Project) -> [String; 5] {
+    p.at("2025-01-01T00:00:00Z");
+    let older = p.backup(&["dev", "--label", "v1"]);
+    p.at("2025-01-02T00:00:00Z");
+    let release = p.backup(&["dev", "--label", "release-v2"]);
+    p.at("2025-01-02T01:00:00Z");
+    // As the Claude Code hook takes it before a migration.
+    let pre_migration = p.backup(&[
+        "dev",
+        "--reason",
+        "pre-migration",
+        "--label",
+        "pre-migration",
+        "--before-command=npx prisma migrate deploy",
+    ]);
+    p.at("2025-01-02T02:00:00Z");
+    p.run(&["rollback", "dev", "--to", &release, "--yes"])
+        .code(0);
+    p.at("2025-01-02T03:00:00Z");
+    p.run(&["restore", "dev", "--from", &release, "--yes"])
+        .code(0);
+    let by_reason = |reason: &str| {
+        p.backups()
+            .iter()
+            .find(|b| b["reason"] == reason)
+            .unwrap_or_else(|| panic!("no {reason} backup"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (pre_rollback, pre_restore) = (by_reason("pre-rollback"), by_reason("pre-restore"));
+    assert_eq!(p.ids().len(), 5);
+    [older, release, pre_migration, pre_rollback, pre_restore]
+}
+
+fn reasons_of(doc: &serde_json::Value, id: &str) -> String {
+    kept(doc, id)
+        .map(|k| k["reasons"].to_string())
+        .unwrap_or_else(|| panic!("{id} not kept: {doc}"))
+}
+
+#[test]
+fn keep_last_never_lets_automatic_backups_push_out_a_labelled_one() {
+    let mut p = project();
+    let [older, release, pre_migration, pre_rollback, pre_restore] = release(&mut p);
+
+    // The next day: three automatic backups are newer than the release backup; --keep-last 1
+    // counts the backups someone asked for, so the release backup is the one it keeps.
+    p.at("2025-01-03T00:00:00Z");
+    let doc = p.json(&["cleanup", "dev", "--keep-last", "1"], 0);
+    assert_eq!(crate::harness::ids_in(&doc, "removed"), [older.as_str()]);
+    assert!(reasons_of(&doc, &release).contains("last 1"), "{doc}");
+    for id in [&pre_migration, &pre_rollback, &pre_restore] {
+        assert!(
+            reasons_of(&doc, id).contains("automatic within 7 days"),
+            "{doc}"
+        );
+    }
+
+    // Past the default seven days the automatic ones go, but for the floor.
+    p.at("2025-01-20T00:00:00Z");
+    let doc = p.json(&["cleanup", "dev", "--keep-last", "1"], 0);
+    assert_eq!(
+        crate::harness::ids_in(&doc, "removed"),
+        [pre_rollback.as_str()]
+    );
+    assert!(
+        reasons_of(&doc, &pre_restore).contains("newest valid"),
+        "{doc}"
+    );
+    assert!(
+        reasons_of(&doc, &pre_migration).contains("restore latest"),
+        "{doc}"
+    );
+    let mut left = vec![release, pre_migration, pre_restore];
+    left.sort();
+    assert_eq!(p.ids(), left);
+}
+
+#[test]
+fn keep_automatic_keeps_the_newest_n_automatic_backups() {
+    let mut p = project();
+    let [older, release, pre_migration, pre_rollback, pre_restore] = release(&mut p);
+    p.at("2025-01-03T00:00:00Z");
+    let doc = p.json(
+        &[
+            "cleanup",
+            "dev",
+            "--keep-last",
+            "2",
+            "--keep-automatic",
+            "1",
+            "--dry-run",
+        ],
+        0,
+    );
+    assert_eq!(
+        crate::harness::ids_in(&doc, "removed"),
+        [pre_rollback.as_str()]
+    );
+    assert!(
+        reasons_of(&doc, &pre_restore).contains("automatic 1"),
+        "{doc}"
+    );
+    assert!(reasons_of(&doc, &release).contains("last 1"), "{doc}");
+    assert!(reasons_of(&doc, &older).contains("last 2"), "{doc}");
+    assert!(
+        !reasons_of(&doc, &pre_migration).contains("automatic"),
+        "only the newest automatic one counts: {doc}"
+    );
+    // --keep-automatic 0 keeps none beyond the floor.
+    let doc = p.json(
+        &[
+            "cleanup",
+            "dev",
+            "--keep-last",
+            "2",
+            "--keep-automatic",
+            "0",
+        ],
+        0,
+    );
+    assert_eq!(
+        crate::harness::ids_in(&doc, "removed"),
+        [pre_rollback.as_str()]
+    );
+    assert_eq!(p.ids().len(), 4);
+
+    // Alone it would say nothing of the backups someone asked for: refused.
+    p.run(&["cleanup", "dev", "--keep-automatic", "3"])
+        .code(1)
+        .stderr_has("--keep-last");
+    // And it is a keep rule: not with --expired or --older-than.
+    p.run(&["cleanup", "--expired", "--keep-automatic", "3"])
+        .code(1)
+        .stderr_has("cannot be used with");
+}

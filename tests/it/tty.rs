@@ -181,3 +181,46 @@ fn a_backup_shows_progress_on_a_terminal_and_nothing_on_a_pipe_or_with_json() {
         .code(0)
         .stderr_lacks("dump (zstd)");
 }
+
+#[test]
+fn cleanup_and_delete_show_what_they_remove_before_asking() {
+    let mut p = project();
+    p.at("2025-01-01T00:00:00Z");
+    let old = p.backup(&["production", "--yes", "--label", "v1"]);
+    p.at("2025-01-02T00:00:00Z");
+    let auto = p.backup(&[
+        "production",
+        "--yes",
+        "--reason",
+        "pre-migration",
+        "--label",
+        "pre-migration",
+    ]);
+    p.at("2025-01-03T00:00:00Z");
+    let newest = p.backup(&["production", "--yes", "--label", "v2"]);
+    p.at("2025-01-20T00:00:00Z");
+
+    let mut s = on_tty(&p, &["cleanup", "production", "--keep-last", "1"]);
+    let (plan, _) = s.exp_regex("type its name to confirm").unwrap();
+    for id in [&old, &auto] {
+        assert!(plan.contains(id.as_str()), "{id} not in the plan: {plan}");
+    }
+    assert!(!plan.contains(newest.as_str()), "{plan}");
+    assert!(plan.contains("2 backups"), "{plan}");
+    assert!(plan.contains("19d old"), "{plan}");
+    assert!(plan.contains("label v1"), "{plan}");
+    assert!(plan.contains("reason pre-migration (automatic)"), "{plan}");
+    assert!(plan.contains(" B"), "sizes: {plan}");
+    s.send_line("nope").unwrap();
+    assert_eq!(exit_code(s), 8);
+    assert_eq!(p.ids().len(), 3, "nothing removed");
+
+    let mut s = on_tty(&p, &["delete", &old]);
+    let (plan, _) = s.exp_regex("type its name to confirm").unwrap();
+    assert!(plan.contains(old.as_str()), "{plan}");
+    assert!(plan.contains("19d old"), "{plan}");
+    assert!(plan.contains("label v1"), "{plan}");
+    s.send_line("production").unwrap();
+    assert_eq!(exit_code(s), 0);
+    assert_eq!(p.ids().len(), 2);
+}
