@@ -185,3 +185,15 @@ pub fn duration_ms(ms: u64) -> String {
         _ => format!("{} h {:02} min", secs / 3600, secs % 3600 / 60),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        assert_eq!(count(1u64, "backup"), "1 backup");
+        assert_eq!(count(0u64, "backup"), "0 backups");
+        assert_eq!(count(2u32, "table"), "2 tables");
+    }
+}

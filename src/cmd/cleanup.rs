@@ -225,7 +225,8 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     problems.extend(cmd::remote::remove_offsite_all(session, offsite));
     let removed = done.len();
     ui.line(format!(
-        "{removed} backups removed, {} freed",
+        "{} removed, {} freed",
+        ui::count(removed as u64, "backup"),
         ui::size(freed)
     ));
     let mut report = report(false, &kept, &done, freed);
@@ -279,13 +280,13 @@ fn show_plan(ui: &ui::Ui, plan: &Plan) {
     }
     if plan.removed.is_empty() {
         ui.line(format!(
-            "Nothing to clean up: {} backups kept.",
-            plan.kept.len()
+            "Nothing to clean up: {} kept.",
+            ui::count(plan.kept.len() as u64, "backup")
         ));
     } else {
         ui.line(format!(
-            "Dry run: {} backups would be removed, {} freed; {} kept",
-            plan.removed.len(),
+            "Dry run: {} would be removed, {} freed; {} kept",
+            ui::count(plan.removed.len() as u64, "backup"),
             ui::size(plan.freed_bytes()),
             plan.kept.len()
         ));

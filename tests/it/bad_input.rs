@@ -41,7 +41,14 @@ fn quiet_backup_prints_its_id_and_list_takes_env_as_an_option() {
     // Not with --json: the document says it.
     let doc = p.json(&["-q", "backup", "dev"], 0);
     assert!(doc["backup"]["id"].is_string());
-    p.run(&["list", "--env", "dev"]).code(0).stdout_has(id);
+    p.run(&["list", "--env", "dev"])
+        .code(0)
+        .stdout_has(id)
+        .stdout_has("2 backups, ");
+    p.run(&["cleanup", "dev", "--keep-last", "1", "--yes"])
+        .code(0)
+        .stdout_has("1 backup removed");
+
     p.run(&["list", "--env", "production"])
         .code(0)
         .stdout_lacks(id);
