@@ -52,12 +52,29 @@ pub fn pg_restore_any() -> Result<PathBuf> {
         })
 }
 
-/// `psql` from PATH, for the first queries (before the server's version is known).
+/// `psql` for the first queries (before the server's version is known; `status`, `diff`): the
+/// one on PATH — unless that is Debian's Perl wrapper, which picks a version anew on every call
+/// (~50 ms each): then the newest installed psql itself, which talks to any older server.
 pub fn psql_on_path() -> Result<PathBuf> {
-    which::which("psql").map_err(|_| {
+    let on_path = which::which("psql").map_err(|_| {
         Error::new(Kind::ToolNotFound, "psql is not installed or not on PATH")
             .with_hint(INSTALL_HINT)
-    })
+    })?;
+    Ok(unwrapped(on_path, versioned("psql")))
+}
+
+/// `on_path`, or the newest of `installed` when `on_path` is Debian's wrapper.
+fn unwrapped(on_path: PathBuf, mut installed: Vec<PathBuf>) -> PathBuf {
+    match installed.pop() {
+        Some(newest) if is_debian_wrapper(&on_path) => newest,
+        _ => on_path,
+    }
+}
+
+/// Whether `tool` is (a link to) Debian's `pg_wrapper`.
+fn is_debian_wrapper(tool: &Path) -> bool {
+    std::fs::canonicalize(tool)
+        .is_ok_and(|real| real.file_name().is_some_and(|n| n == "pg_wrapper"))
 }
 
 impl Tools {
@@ -144,4 +161,31 @@ fn tool_version(tool: &Path) -> Option<(u32, String)> {
         .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
     let major = number.split('.').next()?.parse().ok()?;
     Some((major, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debians_wrapper_is_passed_over_for_the_newest_psql() {
+        let dir = tempfile::tempdir().unwrap();
+        let wrapper = dir.path().join("pg_wrapper");
+        std::fs::write(&wrapper, "#!/usr/bin/perl\n").unwrap();
+        let link = dir.path().join("psql");
+        std::os::unix::fs::symlink(&wrapper, &link).unwrap();
+        let installed = vec![
+            PathBuf::from("/lib/14/bin/psql"),
+            PathBuf::from("/lib/16/bin/psql"),
+        ];
+        assert_eq!(
+            unwrapped(link.clone(), installed.clone()),
+            PathBuf::from("/lib/16/bin/psql")
+        );
+        // No installed one: the wrapper all the same; a real psql on PATH: that one.
+        assert_eq!(unwrapped(link, Vec::new()), dir.path().join("psql"));
+        let real = dir.path().join("real-psql");
+        std::fs::write(&real, "binary").unwrap();
+        assert_eq!(unwrapped(real.clone(), installed), real);
+    }
 }
