@@ -1,25 +1,32 @@
-//! Ctrl-C and SIGTERM during a backup or a restore: instead of dying wherever it is, faber-db
+//! Ctrl-C, SIGTERM and SIGHUP during a backup, a restore or a migration: instead of dying wherever it is, faber-db
 //! notes the signal, the stream it is moving fails at the next read (a blocked read is cut short:
 //! the handlers are installed without SA_RESTART), a tool it waits for is stopped, and the usual
 //! failure path removes the partial file and reports "interrupted" (exit 8). A second signal
-//! takes its default course at once.
+//! takes its default course at once — also after [`acknowledge`], which lets a migration cut short
+//! go on to restore its pre-migration backup.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// A signal came and was dealt with (see [`acknowledge`]): the next one is not waited on.
+static ACKNOWLEDGED: AtomicBool = AtomicBool::new(false);
+/// The first signal that came.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// How many [`Guard`]s are alive: the handlers are installed by the first and put back by the
 /// last, so that a prompt outside them still ends on Ctrl-C as usual.
 static GUARDS: AtomicUsize = AtomicUsize::new(0);
 /// The dispositions found before the first guard, put back by the last.
 static PREVIOUS: Mutex<Vec<(libc::c_int, libc::sigaction)>> = Mutex::new(Vec::new());
 
-const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+/// A terminal closed (SIGHUP) is a cancel like the others: a CI runner or an agent's shell that
+/// goes away must not leave a migration or a restore half-done.
+const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
-/// Catches SIGINT and SIGTERM while it lives.
+/// Catches SIGINT, SIGTERM and SIGHUP while it lives.
 pub struct Guard(());
 
-/// Starts catching SIGINT and SIGTERM.
+/// Starts catching SIGINT, SIGTERM and SIGHUP.
 pub fn guard() -> Guard {
     if GUARDS.fetch_add(1, Ordering::SeqCst) == 0 {
         let saved = install(on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
@@ -39,6 +46,24 @@ impl Drop for Guard {
 /// Whether a signal came while a guard was alive.
 pub fn happened() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// The name of the signal that came (`SIGTERM`), if one did.
+pub fn signal_name() -> Option<&'static str> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        libc::SIGINT => Some("SIGINT"),
+        libc::SIGTERM => Some("SIGTERM"),
+        libc::SIGHUP => Some("SIGHUP"),
+        0 => None,
+        _ => Some("a signal"),
+    }
+}
+
+/// Marks the signal that came as dealt with: the work that follows (a migration's automatic
+/// restore) runs as if none had come, and a second signal ends faber-db at once.
+pub fn acknowledge() {
+    ACKNOWLEDGED.store(true, Ordering::SeqCst);
+    INTERRUPTED.store(false, Ordering::SeqCst);
 }
 
 /// Fails once a signal came: called by the readers of the streams faber-db moves.
@@ -88,7 +113,8 @@ pub fn wait_for(child: &mut std::process::Child) -> std::io::Result<std::process
 
 extern "C" fn on_signal(signal: libc::c_int) {
     // The second signal is not waited on: it does what it would have done.
-    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+    let _ = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+    if INTERRUPTED.swap(true, Ordering::SeqCst) || ACKNOWLEDGED.load(Ordering::SeqCst) {
         // SAFETY: signal and raise are async-signal-safe.
         unsafe {
             libc::signal(signal, libc::SIG_DFL);
@@ -97,7 +123,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
-/// Installs `handler` for SIGINT and SIGTERM, without SA_RESTART; returns what was there.
+/// Installs `handler` for SIGINT, SIGTERM and SIGHUP, without SA_RESTART; returns what was there.
 fn install(handler: libc::sighandler_t) -> Vec<(libc::c_int, libc::sigaction)> {
     let mut previous = Vec::new();
     for signal in SIGNALS {
@@ -130,7 +156,7 @@ fn restore(previous: &[(libc::c_int, libc::sigaction)]) {
 static mut PROMPT_TERMIOS: libc::termios = unsafe { std::mem::zeroed() };
 static HAVE_PROMPT_TERMIOS: AtomicBool = AtomicBool::new(false);
 
-/// While it lives (around a confirmation prompt), Ctrl-C or SIGTERM puts the terminal back as it
+/// While it lives (around a confirmation prompt), Ctrl-C, SIGTERM or SIGHUP puts the terminal back as it
 /// was — echo on, cursor shown — says "interrupted" and exits 8, instead of dying with the
 /// prompt's terminal settings still in force.
 pub struct PromptGuard(Vec<(libc::c_int, libc::sigaction)>);

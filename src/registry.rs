@@ -531,7 +531,7 @@ impl Store {
                 Kind::Busy,
                 format!("another restore, rollback or migrate of `{env}` is running; the {what} did not start"),
             )
-            .with_hint("wait for it to finish, or pass --wait 10m to wait for it"),
+            .with_hint(busy_hint(&path)),
             Some(e) => e,
         })?;
         Ok(RegistryLock { _file: file })
@@ -841,6 +841,69 @@ fn registry_text(entries: &[&str], added: Option<&BackupRecord>) -> Vec<u8> {
     out
 }
 
+/// What to do about an environment's lock held by another process: wait — or, when what holds it
+/// is not faber-db (a migration tool a killed faber-db left running: its processes inherit the
+/// lock), which processes those are.
+fn busy_hint(lock: &Path) -> String {
+    let strangers: Vec<String> = holders(lock)
+        .into_iter()
+        .filter(|(_, name)| name != "faber-db")
+        .map(|(pid, name)| format!("{name} (pid {pid})"))
+        .collect();
+    if strangers.is_empty() {
+        return "wait for it to finish, or pass --wait 10m to wait for it".to_string();
+    }
+    format!(
+        "it is held by {}, left running by a faber-db migrate that was stopped: wait for it to finish, or stop it (kill {}) and check the database with `faber-db status`",
+        strangers.join(", "),
+        strangers
+            .iter()
+            .filter_map(|s| s.rsplit("pid ").next()?.strip_suffix(')'))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// The processes other than this one that hold `path` open, with their program names (never
+/// their arguments: a migration tool's may hold a password). Linux, best effort: processes of
+/// other users are not seen.
+fn holders(path: &Path) -> Vec<(u32, String)> {
+    let Ok(target) = fs::canonicalize(path) else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for proc in procs.flatten() {
+        let Some(pid) = proc
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = fs::read_dir(proc.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l == target))
+        {
+            let name = fs::read_to_string(proc.path().join("comm"))
+                .map(|n| n.trim().to_string())
+                .unwrap_or_else(|_| "?".to_string());
+            out.push((pid, name));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// One line of `history.jsonl`.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryEvent {
@@ -866,6 +929,9 @@ pub struct HistoryEvent {
     /// What the Claude Code hook decided on an agent's command (`hook` events).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook: Option<HookRecord>,
+    /// A signal stopped the work (a `migrate` cut short by SIGTERM, SIGINT or SIGHUP).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// A decision of the Claude Code hook: on what, and what it answered.

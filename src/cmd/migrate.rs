@@ -183,6 +183,10 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         )?;
     }
     confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
+    // From here, SIGTERM, SIGINT or SIGHUP (a CI cancel, an agent's timeout, a closed terminal)
+    // stops the command's processes, records it and restores the backup; a second one ends
+    // faber-db at once.
+    let _signals = crate::interrupt::guard();
 
     let backup = if take_backup {
         Some(
@@ -200,10 +204,18 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     }
 
     let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
-    ui.line(format!(
-        "Running: {}",
-        crate::provider::blank_out(command, &secrets)
-    ));
+    let shown = crate::provider::blank_out(command, &secrets);
+    ui.line(format!("Running: {shown}"));
+    // Said before the command runs: a faber-db killed from here on leaves this as the last word
+    // of the environment's history, and `status` reports the migration as unfinished.
+    cmd::log_event(
+        session,
+        "migrate-started",
+        Some(&env.name),
+        backup.as_ref().map(|b| b.id.as_str()),
+        true,
+        Some(shown),
+    );
     let outcome = run_command(session, env, command, lock.as_ref().map(|l| l.raw_fd()));
     let (ok, detail, tail) = match &outcome {
         Ok(tail) => (true, None, tail.clone()),
@@ -213,14 +225,15 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             tail.clone(),
         ),
     };
-    cmd::log_event(
-        session,
-        "migrate",
-        Some(&env.name),
-        backup.as_ref().map(|b| b.id.as_str()),
-        ok,
-        detail.clone(),
-    );
+    // Stopped by a signal, not failed on its own.
+    let interrupted = !ok && crate::interrupt::happened();
+    let id = backup.as_ref().map(|b| b.id.clone());
+    let id = id.as_deref();
+    if interrupted {
+        cmd::log_interrupted_event(session, "migrate", Some(&env.name), id, detail.clone());
+    } else {
+        cmd::log_event(session, "migrate", Some(&env.name), id, ok, detail.clone());
+    }
     if ok {
         let after = if db.exists()? {
             db.inspect(env.migrations_table.as_deref(), false)?
@@ -235,12 +248,31 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             .with("migrations_after", &after));
     }
     let what = detail.clone().unwrap_or_default();
-    report = report.with("migrated", false).with("output_tail", &tail);
-    let failure = Error::new(Kind::Migration, format!("the migration failed: {what}"));
+    report = report
+        .with("migrated", false)
+        .with("interrupted", interrupted)
+        .with("output_tail", &tail);
+    let signal = crate::interrupt::signal_name().unwrap_or("a signal");
+    let failure = if interrupted {
+        // The signal is dealt with: the restore below runs, and a second signal ends it at once.
+        crate::interrupt::acknowledge();
+        Error::aborted(format!(
+            "interrupted by {signal}: the migration was stopped part-way ({what})"
+        ))
+    } else {
+        Error::new(Kind::Migration, format!("the migration failed: {what}"))
+    };
+    crate::testpoint::pause("migrate:before-restore");
     let Some(backup) = backup.filter(|_| env.rollback_on_failure) else {
-        report.failure = Some(failure.with_hint(
-            "the database is as the migration left it; restore a backup with `faber-db restore` if needed",
-        ));
+        let hint = match (interrupted, id) {
+            (true, Some(id)) => format!(
+                "the database may be half-migrated; restore the pre-migration backup with `faber-db rollback {} --to {id}`",
+                env.name
+            ),
+            (true, None) => "the database may be half-migrated, and no pre-migration backup was taken: check it before running the migration again".to_string(),
+            (false, _) => "the database is as the migration left it; restore a backup with `faber-db restore` if needed".to_string(),
+        };
+        report.failure = Some(failure.with_hint(hint));
         return Ok(report.with("rolled_back", false));
     };
     ui.warn(format!("restoring the pre-migration backup {}", backup.id));
@@ -261,14 +293,20 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             let matches = r.inspection.migrations == backup.migrations && r.diffs.is_empty();
             show_state(session, "Restored to", r.inspection.migrations.as_ref());
             report.failure = Some(failure.with_hint(format!(
-                "the pre-migration backup {} was restored{}; the failed attempt is kept as {}",
+                "the pre-migration backup {} was restored{}; the {} attempt is kept as {}{}",
                 backup.id,
                 if matches {
                     " and matches it"
                 } else {
                     ", but the database differs from it — check it"
                 },
-                r.safety.as_deref().unwrap_or("(no safety backup)")
+                if interrupted { "interrupted" } else { "failed" },
+                r.safety.as_deref().unwrap_or("(no safety backup)"),
+                if interrupted {
+                    "; run the migration again when ready"
+                } else {
+                    ""
+                }
             )));
             Ok(report
                 .with("rolled_back", true)
@@ -276,13 +314,18 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
                 .with("migrations_after", &r.inspection.migrations))
         }
         Err(e) => {
+            let (kind, how) = if interrupted {
+                (Kind::Aborted, format!("was interrupted by {signal}"))
+            } else {
+                (Kind::Migration, "failed".to_string())
+            };
             report.failure = Some(
                 Error::new(
-                    Kind::Migration,
-                    format!("the migration failed ({what}), and so did restoring the pre-migration backup: {}", e.message()),
+                    kind,
+                    format!("the migration {how} ({what}), and restoring the pre-migration backup failed: {}", e.message()),
                 )
                 .with_hint(format!(
-                    "restore it by hand: faber-db restore {} --from {}",
+                    "the database may be half-migrated; restore it by hand: faber-db rollback {} --to {}",
                     env.name, backup.id
                 )),
             );
@@ -398,7 +441,9 @@ fn run_command(
     // The command's output is shown and kept, but never the URL's password.
     let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
     let mut cmd = Command::new("sh");
-    crate::child::dies_with_us(&mut cmd);
+    // A process group of its own: Ctrl-C at the terminal reaches faber-db alone, which stops the
+    // whole group — the tool and whatever it started — itself.
+    crate::child::tool(&mut cmd);
     // The migration's processes hold the environment's lock too: a restore cannot start while a
     // migration tool left running by a killed faber-db still writes.
     if let Some(fd) = lock_fd {
@@ -438,12 +483,19 @@ fn run_command(
     };
     let out = pump(Box::new(child.stdout.take().expect("piped")));
     let err = pump(Box::new(child.stderr.take().expect("piped")));
-    let status = child.wait();
+    let status = wait_stopping(&mut child);
     let _ = out.join();
     let _ = err.join();
     let tail = tail.lock().expect("not poisoned").clone();
     match status {
         Ok(s) if s.success() => Ok(tail),
+        Ok(_) if crate::interrupt::happened() => Err((
+            format!(
+                "`{command}` was stopped on {}",
+                crate::interrupt::signal_name().unwrap_or("a signal")
+            ),
+            tail,
+        )),
         Ok(s) => Err((
             match s.code() {
                 Some(code) => format!("`{command}` exited with {code}"),
@@ -452,5 +504,49 @@ fn run_command(
             tail,
         )),
         Err(e) => Err((format!("`{command}` did not finish: {e}"), tail)),
+    }
+}
+
+/// How long the migrate command's processes have after SIGTERM before they are killed.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits for the migrate command. Once a signal came, stops its process group: SIGTERM (a
+/// migration tool may end its transaction cleanly), then SIGKILL for whatever is left after
+/// [`STOP_GRACE`] — so that no process of it writes to the database while the backup is
+/// restored.
+fn wait_stopping(child: &mut std::process::Child) -> std::io::Result<std::process::ExitStatus> {
+    let group = child.id() as libc::pid_t;
+    // SAFETY: kill is a plain system call; the group is the command's own (child::tool).
+    let signal_group = |sig| unsafe { libc::kill(-group, sig) == 0 };
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if !crate::interrupt::happened() {
+                return Ok(status);
+            }
+            // Stopped, or ended just as the signal came: what it started goes too.
+            signal_group(libc::SIGKILL);
+            return Ok(status);
+        }
+        if crate::interrupt::happened() {
+            signal_group(libc::SIGTERM);
+            let started = std::time::Instant::now();
+            let mut status = None;
+            // Until the whole group is gone (the leader reaped, no member left), or the grace ends.
+            while started.elapsed() < STOP_GRACE {
+                if status.is_none() {
+                    status = child.try_wait()?;
+                }
+                if status.is_some() && !signal_group(0) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            signal_group(libc::SIGKILL);
+            return match status {
+                Some(s) => Ok(s),
+                None => child.wait(),
+            };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

@@ -82,7 +82,14 @@ pub fn claim_env(
         return Ok(None);
     }
     crate::confirm::can_ask(env, action, session.ctx.yes)?;
-    session.store.env_lock(&env.name, what, wait.wait).map(Some)
+    let lock = session.store.env_lock(&env.name, what, wait.wait)?;
+    // A migration that did not finish is said before anything else is done to the environment.
+    if let Some(i) = status::interrupted(session, &env.name)
+        && i.event == "migrate"
+    {
+        session.ctx.ui.warn(status::describe(&env.name, &i));
+    }
+    Ok(Some(lock))
 }
 
 /// Appends an audit event; a failure to log is a warning, never a failed command.
@@ -109,6 +116,19 @@ pub fn log_timed_event(
 ) {
     let mut e = new_event(session, event, env, id, ok, detail);
     e.timing = timing;
+    append(session, &e);
+}
+
+/// [`log_event`] of work a signal stopped: marked `interrupted`.
+pub fn log_interrupted_event(
+    session: &Session,
+    event: &'static str,
+    env: Option<&str>,
+    id: Option<&str>,
+    detail: Option<String>,
+) {
+    let mut e = new_event(session, event, env, id, false, detail);
+    e.interrupted = true;
     append(session, &e);
 }
 
@@ -145,6 +165,7 @@ fn new_event(
         run: Some(session.ctx.run_id.clone()),
         timing: None,
         hook: None,
+        interrupted: false,
     }
 }
 

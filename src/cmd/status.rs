@@ -45,16 +45,24 @@ struct EnvStatus {
     newest_valid_backup_age_secs: Option<i64>,
     /// No valid backup younger than `max_backup_age`.
     backup_overdue: bool,
-    /// A restore or rollback that started changing the database and never reported back.
+    /// A restore or rollback that started changing the database and never reported back, or a
+    /// migrate that did not finish and was not undone.
     interrupted: Option<Interrupted>,
 }
 
 #[derive(Debug, Serialize)]
-struct Interrupted {
-    event: String,
-    backup: Option<String>,
-    at: Option<String>,
-    detail: Option<String>,
+pub struct Interrupted {
+    /// `restore`, `rollback` or `migrate`.
+    pub event: String,
+    /// The backup being restored; for a migrate, its pre-migration backup.
+    pub backup: Option<String>,
+    /// When it started.
+    pub at: Option<String>,
+    pub detail: Option<String>,
+    /// For a migrate: `interrupted` (killed, or stopped by a signal) or `failed` (and its
+    /// automatic restore did not happen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
 }
 
 pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
@@ -125,12 +133,26 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
     Ok(Report::new().with("environments", &out))
 }
 
-/// The restore or rollback of `env` that began changing its database and did not finish: its
+/// What did not finish in `env`: the later of an unfinished restore or rollback and an unfinished
+/// migrate.
+pub fn interrupted(session: &Session, env: &str) -> Option<Interrupted> {
+    let events = session.store.history(env);
+    let restore = unfinished_restore(&events);
+    let migrate = unfinished_migrate(&events);
+    match (restore, migrate) {
+        (Some((a, r)), Some((b, m))) => Some(if a > b { r } else { m }),
+        (r, m) => r.or(m).map(|(_, i)| i),
+    }
+}
+
+fn text(e: &serde_json::Value, k: &str) -> Option<String> {
+    e[k].as_str().map(str::to_string)
+}
+
+/// The restore or rollback that began changing the database and did not finish: its
 /// `*-started` event has no outcome from the same run (the run was killed), or an outcome that
 /// says the database was left incomplete — and no restore or rollback has succeeded since.
-fn interrupted(session: &Session, env: &str) -> Option<Interrupted> {
-    let events = session.store.history(env);
-    let text = |e: &serde_json::Value, k: &str| e[k].as_str().map(str::to_string);
+fn unfinished_restore(events: &[serde_json::Value]) -> Option<(usize, Interrupted)> {
     let is_outcome =
         |e: &serde_json::Value| matches!(e["event"].as_str(), Some("restore" | "rollback"));
     let (at, started) = events.iter().enumerate().rev().find(|(_, e)| {
@@ -156,12 +178,84 @@ fn interrupted(session: &Session, env: &str) -> Option<Interrupted> {
         }
     }
     let event = started["event"].as_str()?.strip_suffix("-started")?;
-    Some(Interrupted {
-        event: event.to_string(),
-        backup: text(started, "id"),
-        at: text(started, "time"),
-        detail: text(started, "detail"),
-    })
+    Some((
+        at,
+        Interrupted {
+            event: event.to_string(),
+            backup: text(started, "id"),
+            at: text(started, "time"),
+            detail: text(started, "detail"),
+            outcome: None,
+        },
+    ))
+}
+
+/// The migrate whose command began and did not finish, with nothing restored since: its
+/// `migrate-started` event has no outcome from the same run (faber-db was killed), or a failed
+/// one (a failed or interrupted command) with no restore of the run's own begun — and no
+/// migrate, restore or rollback of the environment has succeeded since.
+fn unfinished_migrate(events: &[serde_json::Value]) -> Option<(usize, Interrupted)> {
+    let (at, started) = events
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, e)| e["event"] == "migrate-started")?;
+    let later = &events[at + 1..];
+    let cleared = |e: &serde_json::Value| {
+        matches!(
+            e["event"].as_str(),
+            Some("migrate" | "restore" | "rollback")
+        ) && e["ok"] == true
+    };
+    if later.iter().any(cleared) {
+        return None;
+    }
+    let run = &started["run"];
+    let same = |e: &serde_json::Value| !run.is_null() && &e["run"] == run;
+    // Its automatic restore began changing the database: that restore is what is reported.
+    if later
+        .iter()
+        .any(|e| same(e) && e["event"] == "rollback-started")
+    {
+        return None;
+    }
+    let outcome = later.iter().find(|e| same(e) && e["event"] == "migrate");
+    let (outcome, detail) = match outcome {
+        None => ("interrupted", None),
+        Some(o) if o["interrupted"] == true => ("interrupted", text(o, "detail")),
+        Some(o) => ("failed", text(o, "detail")),
+    };
+    Some((
+        at,
+        Interrupted {
+            event: "migrate".to_string(),
+            backup: text(started, "id"),
+            at: text(started, "time"),
+            detail,
+            outcome: Some(outcome),
+        },
+    ))
+}
+
+/// What `status` (and the next command on the environment) says about an unfinished migrate.
+pub fn describe(env: &str, i: &Interrupted) -> String {
+    let what = format!(
+        "{env}: migrate {} at {}{}, database may be half-migrated",
+        i.outcome.unwrap_or("interrupted"),
+        i.at.as_deref().unwrap_or("?"),
+        i.detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+    );
+    match &i.backup {
+        Some(id) => format!(
+            "{what}; `faber-db rollback {env} --to {id}` restores {id}, the backup taken before it"
+        ),
+        None => format!(
+            "{what}; no pre-migration backup was taken: check it, or restore an older backup (`faber-db list {env}`)"
+        ),
+    }
 }
 
 use crate::ui::age;
@@ -226,7 +320,9 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
         )),
     }
     ui.line(format!("  retention:  {}", s.retention));
-    if let Some(i) = &s.interrupted {
+    if let Some(i) = s.interrupted.as_ref().filter(|i| i.event == "migrate") {
+        ui.warn(describe(&s.environment, i));
+    } else if let Some(i) = &s.interrupted {
         let backup = i.backup.as_deref().unwrap_or("?");
         ui.warn(format!(
             "{}: a {} from {backup} did not finish{} while it changed the database — restore again to finish it: faber-db restore {} --from {backup}{}",
