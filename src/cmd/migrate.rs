@@ -142,25 +142,6 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         .with("pending", &todo)
         .with("migrations_before", &before);
 
-    if args.dry_run.dry_run {
-        ui.line(format!(
-            "Dry run: would {}run {}{}.",
-            if take_backup {
-                "take a pre-migration backup, "
-            } else {
-                ""
-            },
-            env.migrate_command
-                .as_deref()
-                .unwrap_or("(no migrate_command)"),
-            if env.rollback_on_failure && take_backup {
-                ", and restore the backup if it fails"
-            } else {
-                ""
-            }
-        ));
-        return Ok(report.with("dry_run", true));
-    }
     let command = env.migrate_command.as_deref().ok_or_else(|| {
         Error::config(format!(
             "environment `{}` has no migrate_command to run",
@@ -170,7 +151,30 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             "set environments.{}.migrate_command (e.g. \"npx prisma migrate deploy\")",
             env.name
         ))
-    })?;
+    });
+    if args.dry_run.dry_run {
+        // The plan is shown all the same; the run it stands for would fail.
+        if let Err(e) = command {
+            report.failure = Some(e);
+            return Ok(report.with("dry_run", true));
+        }
+        ui.line(format!(
+            "Dry run: would {}run {}{}.",
+            if take_backup {
+                "take a pre-migration backup, "
+            } else {
+                ""
+            },
+            env.migrate_command.as_deref().unwrap_or_default(),
+            if env.rollback_on_failure && take_backup {
+                ", and restore the backup if it fails"
+            } else {
+                ""
+            }
+        ));
+        return Ok(report.with("dry_run", true));
+    }
+    let command = command?;
     if listable && todo.is_empty() {
         return Ok(report.with("migrated", false));
     }
@@ -197,7 +201,8 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     } else {
         None
     };
-    report = report.with("backup", backup.as_ref().map(|b| &b.id));
+    // The entry itself, as `backup` and `rollback` report theirs.
+    report = report.with("backup", backup.as_ref());
     if crate::interrupt::happened() {
         return Err(Error::aborted("interrupted: the migration did not run")
             .with_hint("run it again when ready"));

@@ -480,7 +480,7 @@ fn workflow_runs_end_to_end_on_sqlite() {
             ("migrate-production", false) => {
                 values.insert(
                     "pre_migration_backup",
-                    out["backup"].as_str().unwrap().into(),
+                    out["backup"]["id"].as_str().unwrap().into(),
                 );
             }
             _ => {}

@@ -78,7 +78,7 @@ fn scenario(p: &Project, seed: &dyn Fn(&str), state: &dyn Fn() -> String) {
     assert_eq!(doc["rolled_back"], true, "{doc}");
     assert_eq!(doc["rollback_matches"], true, "{doc}");
     assert_eq!(doc["pending"][0]["name"], "003_email");
-    let backup_id = doc["backup"].as_str().unwrap().to_string();
+    let backup_id = doc["backup"]["id"].as_str().unwrap().to_string();
     let backup = p
         .backups()
         .into_iter()
@@ -116,7 +116,7 @@ fn scenario(p: &Project, seed: &dyn Fn(&str), state: &dyn Fn() -> String) {
     p.write("migrations/003_email.up.sql", M3_GOOD);
     let doc = p.json(&["migrate", "production", "--yes"], 0);
     assert_eq!(doc["migrations_after"]["applied_count"], 3, "{doc}");
-    let release_backup = doc["backup"].as_str().unwrap().to_string();
+    let release_backup = doc["backup"]["id"].as_str().unwrap().to_string();
     // What the release changed, against its pre-migration backup.
     seed("INSERT INTO users (id, name) VALUES (3, 'cy'); DELETE FROM posts;");
     let diff = p.json(&["diff", &release_backup], 0);
@@ -356,7 +356,7 @@ fn rollback_after_an_undo_is_a_no_op(p: &Project, seed: &dyn Fn(&str), state: &d
     p.write("migrations/003_email.up.sql", M3_BAD);
     let doc = p.json(&["migrate", "production", "--yes"], 9);
     assert_eq!(doc["rolled_back"], true, "{doc}");
-    let pre = doc["backup"].as_str().unwrap().to_string();
+    let pre = doc["backup"]["id"].as_str().unwrap().to_string();
     let restored = state();
     let count = p.backups().len();
 
@@ -398,7 +398,7 @@ fn rollback_after_an_undo_is_a_no_op(p: &Project, seed: &dyn Fn(&str), state: &d
     // A migration since: the rollback is needed, and happens once.
     p.write("migrations/003_email.up.sql", M3_GOOD);
     let doc = p.json(&["migrate", "production", "--yes"], 0);
-    let pre2 = doc["backup"].as_str().unwrap().to_string();
+    let pre2 = doc["backup"]["id"].as_str().unwrap().to_string();
     let count = p.backups().len();
     let doc = p.json(&["rollback", "production", "--to", &pre2, "--yes"], 0);
     assert_eq!(doc["rolled_back"], true, "{doc}");
@@ -547,4 +547,34 @@ fn release_script_from_the_docs_holds_under_bash_e() {
     assert_ne!(undo["rolled_back"], false, "{undo}");
     assert_eq!(state(), released, "the migration is undone");
     assert_eq!(pre_rollbacks(&p), 2, "{:?}", reasons(&p));
+}
+
+#[test]
+fn migrate_reports_its_backup_as_an_entry_and_a_dry_run_without_a_command_fails_like_the_run() {
+    let p = release_project("sqlite:db/prod.sqlite3", SQLITE_TOOLS);
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let doc = p.json(&["migrate", "production", "--yes"], 0);
+    // The entry, as `backup --json` prints it.
+    let id = doc["backup"]["id"].as_str().unwrap();
+    assert_eq!(doc["backup"]["reason"], "pre-migration", "{doc}");
+    assert_eq!(doc["backup"]["environment"], "production");
+    assert_eq!(p.ids(), vec![id.to_string()]);
+
+    let q = Project::with_config("[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n")
+        .seeded("db/dev.sqlite3");
+    let doc = q.json(&["migrate", "dev", "--dry-run"], 1);
+    assert_eq!(doc["dry_run"], true, "{doc}");
+    assert!(doc["pending"].is_array(), "the plan is there: {doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no migrate_command"),
+        "{doc}"
+    );
+    q.run(&["migrate", "dev", "--dry-run"])
+        .code(1)
+        .stderr_has("hint: set environments.dev.migrate_command");
 }
