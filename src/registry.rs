@@ -277,6 +277,13 @@ impl RegistryFile {
         })
     }
 
+    /// The backup a plain `rollback ENV` picks: the newest restorable `pre-migration` backup.
+    pub fn newest_pre_migration(&self, env: &str) -> Option<&BackupRecord> {
+        self.newest_first(Some(env))
+            .into_iter()
+            .find(|b| b.is_restorable() && b.reason.as_deref() == Some("pre-migration"))
+    }
+
     /// The newest backup of `env` whose status is valid.
     pub fn newest_valid(&self, env: &str) -> Option<&BackupRecord> {
         self.newest_first(Some(env))

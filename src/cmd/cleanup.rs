@@ -32,8 +32,8 @@ use crate::ui;
         itself (pre-restore, pre-migration, pre-rollback) are kept by --keep-automatic N, the \
         newest N, or without it those of the last 7 days. \
         --expired and --older-than are rules of their own. Whatever the rule, the newest valid \
-        backup of each environment, the one `restore --from latest` picks, backups kept \
-        forever and `mismatch` backups (see `verify --deep`) stay."
+        backup of each environment, the one `restore --from latest` picks, the one a plain \
+        `rollback` picks, backups kept forever and `mismatch` backups (see `verify --deep`) stay."
 )]
 pub struct CleanupArgs {
     /// Only this environment's backups

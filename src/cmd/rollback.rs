@@ -285,10 +285,9 @@ fn pick(
                 ))
             });
     }
-    let pre_migration = valid
-        .iter()
-        .find(|b| b.reason.as_deref() == Some("pre-migration"))
-        .map(|b| (*b, "the newest valid pre-migration backup"));
+    let pre_migration = reg
+        .newest_pre_migration(&env.name)
+        .map(|b| (b, "the newest valid pre-migration backup"));
     pre_migration
         .or_else(|| {
             let newest = valid.iter().find(|b| !is_safety(b))?;

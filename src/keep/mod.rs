@@ -66,7 +66,7 @@ pub enum Rule {
 }
 
 /// Why a backup is kept. Shown as `last 1`, `daily 2026-11-23`, `weekly 2026-W47`,
-/// `monthly 2026-11`, `automatic 1`, `automatic within 7 days`, `forever`, `newest valid`, `restore latest`, `mismatch`, `not expired`,
+/// `monthly 2026-11`, `automatic 1`, `automatic within 7 days`, `forever`, `newest valid`, `restore latest`, `rollback latest`, `mismatch`, `not expired`,
 /// `newer than cutoff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -93,6 +93,8 @@ pub enum Reason {
     NewestValid,
     /// The floor: the backup `restore --from latest` picks.
     RestoreLatest,
+    /// The floor: the backup a plain `rollback` picks (the newest pre-migration backup).
+    RollbackLatest,
     /// The floor: a deep check found row counts that differ from the manifest while the
     /// checksum held. Kept until someone looks: `verify --deep` clears it, `delete` removes it.
     Mismatch,
@@ -124,6 +126,7 @@ impl fmt::Display for Reason {
             Reason::NotConfirmed => f.write_str("not in the confirmed plan"),
             Reason::NewestValid => f.write_str("newest valid"),
             Reason::RestoreLatest => f.write_str("restore latest"),
+            Reason::RollbackLatest => f.write_str("rollback latest"),
             Reason::Mismatch => f.write_str("mismatch"),
             Reason::InUse => f.write_str("in use by another run"),
             Reason::PathRefused => f.write_str("its file path is refused"),
@@ -266,9 +269,10 @@ impl Plan {
 
 /// The plan of `rule` over the backups of `env` (every environment when `None`) at `now`.
 ///
-/// Whatever the rule, four kinds of backup stay: the newest valid backup of each environment,
+/// Whatever the rule, five kinds of backup stay: the newest valid backup of each environment,
 /// the one `restore --from latest` would pick (they differ when the newest is a `pre-restore`
-/// safety backup), every backup kept forever, and every `mismatch` backup.
+/// safety backup), the one a plain `rollback` would pick (the newest pre-migration backup),
+/// every backup kept forever, and every `mismatch` backup.
 pub fn plan(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: DateTime<Utc>) -> Plan {
     let mut by_env: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
     for b in reg.newest_first(env) {
@@ -278,6 +282,7 @@ pub fn plan(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: DateTime<Utc
     for (name, backups) in by_env {
         let newest_valid = reg.newest_valid(name).map(|b| b.id.as_str());
         let restore_latest = reg.newest_restorable(name).map(|b| b.id.as_str());
+        let rollback_latest = reg.newest_pre_migration(name).map(|b| b.id.as_str());
         let mut reasons = by_rule(&backups, rule, now);
         for (b, reasons) in backups.iter().zip(&mut reasons) {
             if b.is_forever() {
@@ -288,6 +293,9 @@ pub fn plan(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: DateTime<Utc
             }
             if restore_latest == Some(b.id.as_str()) {
                 reasons.push(Reason::RestoreLatest);
+            }
+            if rollback_latest == Some(b.id.as_str()) {
+                reasons.push(Reason::RollbackLatest);
             }
             if b.status == Status::Mismatch {
                 reasons.push(Reason::Mismatch);

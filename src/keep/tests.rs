@@ -616,7 +616,7 @@ fn keep_last_counts_the_backups_asked_for_apart_from_automatic_ones() {
         [
             "backup-20251230-130000 (automatic within 7 days, newest valid)",
             "backup-20251230-120000 (automatic within 7 days)",
-            "backup-20251230-110000 (automatic within 7 days, restore latest)",
+            "backup-20251230-110000 (automatic within 7 days, restore latest, rollback latest)",
             "backup-20251230-100000 (last 1)",
         ]
     );
@@ -634,7 +634,7 @@ fn keep_last_counts_the_backups_asked_for_apart_from_automatic_ones() {
         shown(&later),
         [
             "backup-20251230-130000 (newest valid)",
-            "backup-20251230-110000 (restore latest)",
+            "backup-20251230-110000 (restore latest, rollback latest)",
             "backup-20251230-100000 (last 1)",
             "backup-20251220-100000 (last 2)",
         ]
@@ -661,7 +661,7 @@ fn keep_automatic_keeps_the_newest_n_automatic_backups_whatever_their_age() {
         [
             "backup-20251230-130000 (automatic 1, newest valid)",
             "backup-20251230-120000 (automatic 2)",
-            "backup-20251230-110000 (restore latest)",
+            "backup-20251230-110000 (restore latest, rollback latest)",
             "backup-20251230-100000 (last 1)",
         ]
     );
@@ -670,7 +670,7 @@ fn keep_automatic_keeps_the_newest_n_automatic_backups_whatever_their_age() {
         shown(&keep(Automatic::Last(0))),
         [
             "backup-20251230-130000 (newest valid)",
-            "backup-20251230-110000 (restore latest)",
+            "backup-20251230-110000 (restore latest, rollback latest)",
             "backup-20251230-100000 (last 1)",
         ]
     );
@@ -695,8 +695,43 @@ fn automatic_backups_fill_no_calendar_slot() {
         shown(&slots),
         [
             "backup-20251230-130000 (newest valid)",
-            "backup-20251230-110000 (restore latest)",
+            "backup-20251230-110000 (restore latest, rollback latest)",
             "backup-20251230-100000 (daily 2025-12-30)",
         ]
+    );
+}
+
+#[test]
+fn the_backup_a_plain_rollback_picks_stays_whatever_its_age() {
+    // A release's pre-migration backup, then backups a person took after it: it is neither the
+    // newest nor the one `restore --from latest` picks, but `rollback` would restore it.
+    let mut reg = release();
+    reg.backups
+        .push(tagged("2026-01-10T10:00:00Z", Some("v2.1"), None));
+    reg.backups
+        .push(tagged("2026-01-20T10:00:00Z", Some("v2.2"), None));
+    let kept = plan(
+        &reg,
+        Some("dev"),
+        Rule::Keep(Policy {
+            last: 1,
+            automatic: Automatic::Last(0),
+            ..Policy::default()
+        }),
+        at("2026-06-01T00:00:00Z"),
+    );
+    assert_eq!(
+        shown(&kept),
+        [
+            "backup-20260120-100000 (last 1, newest valid, restore latest)",
+            "backup-20251230-110000 (rollback latest)",
+        ]
+    );
+    // --expired and --older-than keep it too.
+    let expired = plan(&reg, Some("dev"), Rule::Expired, at("2030-01-01T00:00:00Z"));
+    assert!(
+        shown(&expired).contains(&"backup-20251230-110000 (rollback latest)".to_string()),
+        "{:?}",
+        shown(&expired)
     );
 }

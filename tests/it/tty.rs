@@ -196,6 +196,16 @@ fn cleanup_and_delete_show_what_they_remove_before_asking() {
         "--label",
         "pre-migration",
     ]);
+    // A later pre-migration backup: the one a plain `rollback` picks, which cleanup keeps.
+    p.at("2025-01-02T12:00:00Z");
+    let rollback_target = p.backup(&[
+        "production",
+        "--yes",
+        "--reason",
+        "pre-migration",
+        "--label",
+        "pre-migration",
+    ]);
     p.at("2025-01-03T00:00:00Z");
     let newest = p.backup(&["production", "--yes", "--label", "v2"]);
     p.at("2025-01-20T00:00:00Z");
@@ -206,6 +216,7 @@ fn cleanup_and_delete_show_what_they_remove_before_asking() {
         assert!(plan.contains(id.as_str()), "{id} not in the plan: {plan}");
     }
     assert!(!plan.contains(newest.as_str()), "{plan}");
+    assert!(!plan.contains(rollback_target.as_str()), "{plan}");
     assert!(plan.contains("2 backups"), "{plan}");
     assert!(plan.contains("19d old"), "{plan}");
     assert!(plan.contains("label v1"), "{plan}");
@@ -213,7 +224,7 @@ fn cleanup_and_delete_show_what_they_remove_before_asking() {
     assert!(plan.contains(" B"), "sizes: {plan}");
     s.send_line("nope").unwrap();
     assert_eq!(exit_code(s), 8);
-    assert_eq!(p.ids().len(), 3, "nothing removed");
+    assert_eq!(p.ids().len(), 4, "nothing removed");
 
     let mut s = on_tty(&p, &["delete", &old]);
     let (plan, _) = s.exp_regex("type its name to confirm").unwrap();
@@ -222,5 +233,5 @@ fn cleanup_and_delete_show_what_they_remove_before_asking() {
     assert!(plan.contains("label v1"), "{plan}");
     s.send_line("production").unwrap();
     assert_eq!(exit_code(s), 0);
-    assert_eq!(p.ids().len(), 2);
+    assert_eq!(p.ids().len(), 3);
 }
