@@ -341,3 +341,14 @@ fn decrypted_work_files_never_lie_beside_the_encrypted_backups() {
         .stderr_has("is not a private directory");
     assert_eq!(p.ids().len(), 1);
 }
+
+#[test]
+fn doctor_finds_nothing_wrong_with_encrypted_backups() {
+    let k = keys();
+    let p = project(&k)
+        .seeded("db/dev.sqlite3")
+        .seeded("db/prod.sqlite3");
+    p.backup(&["dev"]);
+    p.backup(&["dev", "--compression", "none"]);
+    p.run(&["doctor"]).code(0);
+}
