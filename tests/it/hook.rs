@@ -41,14 +41,14 @@ fn project_with_config(config: &str) -> Project {
 }
 
 /// What the hook answered: its exit code, its stdout parsed (None when empty), its stderr.
-struct Answer {
-    code: i32,
-    out: Option<Value>,
-    stderr: String,
+pub struct Answer {
+    pub code: i32,
+    pub out: Option<Value>,
+    pub stderr: String,
 }
 
 impl Answer {
-    fn decision(&self) -> Option<&str> {
+    pub fn decision(&self) -> Option<&str> {
         self.out.as_ref()?["hookSpecificOutput"]["permissionDecision"].as_str()
     }
 
@@ -61,7 +61,7 @@ impl Answer {
 }
 
 /// Feeds the hook raw `input` in the project's root.
-fn feed(p: &Project, input: &str) -> Answer {
+pub fn feed(p: &Project, input: &str) -> Answer {
     let mut child = p
         .command(&["hook", "pre-tool-use"])
         .stdin(Stdio::piped())
@@ -88,7 +88,7 @@ fn feed(p: &Project, input: &str) -> Answer {
 }
 
 /// Feeds the hook the Bash command `command`, as Claude Code would in the project's root.
-fn hook(p: &Project, command: &str) -> Answer {
+pub fn hook(p: &Project, command: &str) -> Answer {
     let input = json!({
         "session_id": "test-session",
         "transcript_path": "/tmp/transcript.jsonl",

@@ -3,11 +3,6 @@
 //! protected environment's migration spelled another way still gets `ask`, and read-only
 //! migration tasks are no migration.
 
-use std::io::Write;
-use std::process::Stdio;
-
-use serde_json::{Value, json};
-
 use crate::harness::Project;
 
 const CONFIG: &str = r#"
@@ -36,34 +31,8 @@ fn project() -> Project {
 
 /// The hook's decision on `command` run in the project: `allow`, `ask`, `deny` or `none`.
 fn decide(p: &Project, command: &str) -> String {
-    let input = json!({
-        "hook_event_name": "PreToolUse",
-        "tool_name": "Bash",
-        "tool_input": { "command": command },
-        "cwd": p.root(),
-    });
-    let mut child = p
-        .command(&["hook", "pre-tool-use"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{command}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if stdout.trim().is_empty() {
-        return "none".to_string();
-    }
-    let v: Value = serde_json::from_str(&stdout).unwrap();
-    v["hookSpecificOutput"]["permissionDecision"]
-        .as_str()
+    crate::hook::hook(p, command)
+        .decision()
         .unwrap_or("none")
         .to_string()
 }

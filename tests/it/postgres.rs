@@ -670,27 +670,11 @@ fn pg_password_never_reaches_argv_output_or_files() {
     let restore = p.run(&["restore", "dev", "--yes"]).code(0);
     let status = p.run(&["--json", "status"]).code(0);
     // The Claude Code hook writes the agent's command to the history: never its password.
-    let input = serde_json::json!({
-        "hook_event_name": "PreToolUse",
-        "tool_name": "Bash",
-        "tool_input": {"command": format!("DATABASE_URL='{url}' npx prisma migrate deploy")},
-        "cwd": p.root(),
-    });
-    let mut child = p
-        .command(&["hook", "pre-tool-use"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        &mut child.stdin.take().unwrap(),
-        input.to_string().as_bytes(),
-    )
-    .unwrap();
-    let hook = child.wait_with_output().unwrap();
-    let hook =
-        String::from_utf8_lossy(&hook.stdout).into_owned() + &String::from_utf8_lossy(&hook.stderr);
+    let answer = crate::hook::hook(
+        &p,
+        &format!("DATABASE_URL='{url}' npx prisma migrate deploy"),
+    );
+    let hook = answer.out.map(|o| o.to_string()).unwrap_or_default() + &answer.stderr;
     let history =
         std::fs::read_to_string(p.path(&format!("{}/history.jsonl", crate::harness::BACKUPS)))
             .unwrap();
