@@ -158,29 +158,14 @@ fn collect(simples: &[Simple], depth: usize, context: &mut Context, out: &mut Ve
                     ShellReads::File => None,
                 };
                 if let Some(script) = script {
-                    let mut inner = context.clone();
-                    inner.vars.extend(vars.clone());
-                    collect(
-                        &shell::parse_at(&script, depth + 1),
-                        depth + 1,
-                        &mut inner,
-                        out,
-                    );
+                    follow(&script, depth, context, &vars, out);
                     if plain {
                         continue;
                     }
                 }
             }
             "eval" if !too_deep => {
-                let script = words[1..].join(" ");
-                let mut inner = context.clone();
-                inner.vars.extend(vars.clone());
-                collect(
-                    &shell::parse_at(&script, depth + 1),
-                    depth + 1,
-                    &mut inner,
-                    out,
-                );
+                follow(&words[1..].join(" "), depth, context, &vars, out);
                 if plain {
                     continue;
                 }
@@ -189,6 +174,25 @@ fn collect(simples: &[Simple], depth: usize, context: &mut Context, out: &mut Ve
         }
         out.push(invocation(words, piped_from.map(|(from, _)| from), context));
     }
+}
+
+/// The commands of a script a command runs (`sh -c`, `eval`, a heredoc fed to a shell), one
+/// level deeper, with the command's variables set.
+fn follow(
+    script: &str,
+    depth: usize,
+    context: &Context,
+    vars: &[(String, String)],
+    out: &mut Vec<Invocation>,
+) {
+    let mut inner = context.clone();
+    inner.vars.extend(vars.iter().cloned());
+    collect(
+        &shell::parse_at(script, depth + 1),
+        depth + 1,
+        &mut inner,
+        out,
+    );
 }
 
 /// What a shell run with these arguments reads its commands from.
