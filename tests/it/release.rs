@@ -209,16 +209,7 @@ fn sqlite_release_pipeline_migrate_fail_restore_migrate_rollback() {
 
 #[test]
 fn postgres_release_pipeline_migrate_fail_restore_migrate_rollback() {
-    if !crate::services::available("PostgreSQL", "127.0.0.1:5432") {
-        return;
-    }
-    let db = PgDb::new("release");
-    let p = release_project(&db.url(), PG_TOOLS);
-    let seed = |sql: &str| {
-        db.exec(sql);
-    };
-    let state = || format!("{}\n{:?}", db.schema(), db.data());
-    scenario(&p, &seed, &state);
+    on_postgres("release", scenario);
 }
 
 #[test]
@@ -450,16 +441,26 @@ fn sqlite_rollback_after_migrates_own_restore_or_another_rollback_is_a_no_op() {
 
 #[test]
 fn postgres_rollback_after_migrates_own_restore_or_another_rollback_is_a_no_op() {
+    on_postgres("undone", rollback_after_an_undo_is_a_no_op);
+}
+
+/// Steps of a release run on a project, given how to seed its database with SQL and how to
+/// read its schema and data back as text.
+type Steps = fn(&Project, &dyn Fn(&str), &dyn Fn() -> String);
+
+/// Runs `steps` on a release project over a PostgreSQL database of its own (named after
+/// `tag`).
+fn on_postgres(tag: &str, steps: Steps) {
     if !crate::services::available("PostgreSQL", "127.0.0.1:5432") {
         return;
     }
-    let db = PgDb::new("undone");
+    let db = PgDb::new(tag);
     let p = release_project(&db.url(), PG_TOOLS);
     let seed = |sql: &str| {
         db.exec(sql);
     };
     let state = || format!("{}\n{:?}", db.schema(), db.data());
-    rollback_after_an_undo_is_a_no_op(&p, &seed, &state);
+    steps(&p, &seed, &state);
 }
 
 /// The `scripts/release.sh` block of docs/release-pipeline.md, as written there.
