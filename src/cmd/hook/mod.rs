@@ -187,6 +187,8 @@ fn decide(line: &str, cwd: &Path) -> Vec<Answer> {
     let mut answers = Vec::new();
     let mut migrations = 0;
     let mut found = Vec::new();
+    // Each project's config is read once, however many of the line's commands run in it.
+    let mut configs: Vec<(PathBuf, Option<config::Config>)> = Vec::new();
     for inv in &invocations {
         let dir = dir_of(cwd, inv);
         if let Some(shown) = guard::builtin_migration(inv) {
@@ -199,9 +201,22 @@ fn decide(line: &str, cwd: &Path) -> Vec<Answer> {
             "psql" | "mysql" | "mariadb" | "sqlite3" | "sqlite"
         ) {
             found.push((inv, dir, Found::Sql));
-        } else if let Some(config) = config_of(&dir) {
+        } else {
+            let root = config::find_root(&dir);
+            let at = match configs.iter().position(|(r, _)| *r == root) {
+                Some(at) => at,
+                None => {
+                    let config = config_of(&root);
+                    configs.push((root, config));
+                    configs.len() - 1
+                }
+            };
             // Commands the config names as migrations: its `migrate_command`s and patterns.
-            if configured_migration(&config, inv) {
+            if configs[at]
+                .1
+                .as_ref()
+                .is_some_and(|config| configured_migration(config, inv))
+            {
                 migrations += 1;
                 found.push((inv, dir, Found::Migration(shown_words(inv))));
             }
@@ -209,10 +224,10 @@ fn decide(line: &str, cwd: &Path) -> Vec<Answer> {
     }
     // `allow` approves the whole line: only when every command in it is a migration seen to,
     // writing no file and run as no other user, and the whole line was read.
-    let only_migrations = migrations == invocations.len()
-        && invocations.iter().all(Invocation::approvable)
-        && !shell::is_cut(line);
-    if shell::is_cut(line) {
+    let cut = shell::is_cut(line);
+    let only_migrations =
+        migrations == invocations.len() && invocations.iter().all(Invocation::approvable) && !cut;
+    if cut {
         answers.push(Answer::new(
             Decision::Ask,
             "faber-db: this command is too long to be checked whole for migrations and changes to protected databases; approve only if you know what it does",
@@ -251,11 +266,10 @@ fn dir_of(cwd: &Path, inv: &Invocation) -> PathBuf {
     dir
 }
 
-/// The config of the project `dir` is in, when it has one that can be read.
-fn config_of(dir: &Path) -> Option<config::Config> {
-    let root = config::find_root(dir);
-    config::locate(&root, None).ok()?;
-    config::load(&root, None).ok()
+/// The config of the project at `root`, when it has one that can be read.
+fn config_of(root: &Path) -> Option<config::Config> {
+    config::locate(root, None).ok()?;
+    config::load(root, None).ok()
 }
 
 fn configured_migration(config: &config::Config, inv: &Invocation) -> bool {
