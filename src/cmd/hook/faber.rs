@@ -65,12 +65,11 @@ pub(super) fn on_faber(line: &str, inv: &Invocation, dir: &Path) -> Option<Answe
         Sub::Migrate(a) if !a.dry_run.dry_run => ("migrate", env_of(&a.env), true),
         Sub::Cleanup(a) if !a.dry_run.dry_run => ("cleanup", a.env.clone(), true),
         Sub::Delete(a) => {
-            let owner = session.store.load().ok().and_then(|r| {
-                r.backups
-                    .iter()
-                    .find(|b| b.id == a.id)
-                    .map(|b| b.environment.clone())
-            });
+            let owner = session
+                .store
+                .load()
+                .ok()
+                .and_then(|r| r.find(&a.id).map(|b| b.environment.clone()));
             ("delete", owner, false)
         }
         _ => return None,
