@@ -24,6 +24,8 @@ struct MockState {
     command: String,
     requests: Vec<Request>,
     tool_uses: usize,
+    /// The model "thinks" until this file exists (20 s at most) before it answers.
+    think_until: Option<std::path::PathBuf>,
 }
 
 impl MockState {
@@ -121,6 +123,7 @@ impl MockApi {
             command: String::new(),
             requests: Vec::new(),
             tool_uses: 0,
+            think_until: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -158,6 +161,12 @@ impl MockApi {
         let mut state = self.state.lock().unwrap();
         state.command = command.to_string();
         state.requests.len()
+    }
+
+    /// Makes the model take its time: it answers once `path` exists, or after 20 s — as a real
+    /// one may, while what the session started goes on.
+    pub fn think_until(&self, path: &std::path::Path) {
+        self.state.lock().unwrap().think_until = Some(path.to_path_buf());
     }
 
     /// The requests made since the `first`.
@@ -235,6 +244,13 @@ fn serve(stream: TcpStream, state: &Mutex<MockState>) {
             body.resize(length, 0);
             if reader.read_exact(&mut body).is_err() {
                 return;
+            }
+        }
+        let think_until = state.lock().unwrap().think_until.clone();
+        if let Some(until) = think_until {
+            let started = std::time::Instant::now();
+            while !until.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
         }
         let (status, content_type, mut payload) =

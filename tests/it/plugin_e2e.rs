@@ -393,7 +393,16 @@ fn a_session_start_builds_the_binary_the_hook_and_the_bash_tool_then_run() {
     .unwrap();
     fs::set_permissions(&cargo, fs::Permissions::from_mode(0o755)).unwrap();
     // The session's SessionStart hook starts the build; the PreToolUse hook and the Bash tool
-    // (which Claude Code gives no CLAUDE_PLUGIN_DATA) find it; the migration is backed up.
+    // (which Claude Code gives no CLAUDE_PLUGIN_DATA) find it; the migration is backed up. The
+    // model takes its time, as a real one does, until the build is linked where the Bash tool
+    // finds it: only the SessionStart hook can have started it by then.
+    let version = env!("CARGO_PKG_VERSION");
+    let linked = s
+        .claude
+        .home
+        .path()
+        .join(format!(".cache/faber-db/{version}/bin/faber-db"));
+    s.api.think_until(&linked);
     let turn = s.agent_with("./migrate.sh", &[], None, Some(tools.path()));
     let calls = fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(calls.lines().count(), 1, "one build: {calls}");
@@ -414,15 +423,7 @@ fn a_session_start_builds_the_binary_the_hook_and_the_bash_tool_then_run() {
             && words[5].ends_with(&format!("/{}", env!("CARGO_PKG_VERSION"))),
         "built into the plugin's data directory: {calls}"
     );
-    // Linked where the Bash tool finds it, once the background build ends: the hooks may
-    // already have run the binary from the data directory before that.
-    let version = env!("CARGO_PKG_VERSION");
-    crate::harness::wait_for(
-        &s.claude
-            .home
-            .path()
-            .join(format!(".cache/faber-db/{version}/bin/faber-db")),
-    );
+    assert!(linked.exists(), "linked where the Bash tool finds it");
     assert!(s.migrated().contains("dev"), "{}", turn.text());
     assert_eq!(
         s.hook_events().len(),
