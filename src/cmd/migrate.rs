@@ -45,6 +45,12 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub terminate_connections: bool,
 
+    /// Go on after a migrate that did not finish (killed, or failed with nothing restored): run
+    /// the command on the database as that run left it, with that run's pre-migration backup
+    /// as the one to go back to (no new backup of the half-migrated database is taken)
+    #[arg(long)]
+    pub resume: bool,
+
     #[command(flatten)]
     pub wait: Wait,
 
@@ -88,6 +94,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         args.dry_run,
         args.wait,
     )?;
+    let unfinished = unfinished(session, env, &args)?;
     let (url, db) = session.provider(env)?;
     let Plan {
         exists,
@@ -192,7 +199,13 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     // faber-db at once.
     let _signals = crate::interrupt::guard();
 
-    let backup = if take_backup {
+    let backup = if let Some(earlier) = unfinished {
+        ui.ok(format!(
+            "Resuming: {}, taken before the migrate that did not finish, stays the backup to go back to",
+            earlier.id
+        ));
+        Some(earlier)
+    } else if take_backup {
         Some(
             backup::take_automatic(session, env, "pre-migration").map_err(|e| {
                 e.add_hint("the migration did not run: the pre-migration backup failed")
@@ -336,6 +349,57 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             );
             Ok(report.with("rolled_back", false))
         }
+    }
+}
+
+/// The pre-migration backup of an earlier migrate of `env` that did not finish, when `--resume`
+/// goes on from it. Without `--resume`, such a migrate stops the run: a new pre-migration backup
+/// would be of the half-migrated database, and would become the one `rollback` goes back to.
+fn unfinished(
+    session: &Session,
+    env: &Environment,
+    args: &MigrateArgs,
+) -> Result<Option<crate::registry::BackupRecord>> {
+    let Some(i) = cmd::status::interrupted(session, &env.name).filter(|i| i.event == "migrate")
+    else {
+        if args.resume {
+            session
+                .ctx
+                .ui
+                .warn("--resume: no unfinished migrate to go on from; migrating as usual");
+        }
+        return Ok(None);
+    };
+    // Without a backup taken before it, there is none a new one could displace: the run goes on
+    // (claim_env has said what did not finish).
+    let Some(id) = i.backup.clone() else {
+        return Ok(None);
+    };
+    if args.dry_run.dry_run {
+        session.ctx.ui.warn(cmd::status::describe(&env.name, &i));
+        return Ok(None);
+    }
+    if !args.resume {
+        return Err(Error::aborted(format!(
+            "the migrate of `{}` at {} did not finish and nothing was restored since: the database may be half-migrated",
+            env.name,
+            i.at.as_deref().unwrap_or("?")
+        ))
+        .with_hint(format!(
+            "`faber-db rollback {env} --to {id}` restores the backup taken before it; or `faber-db migrate {env} --resume` runs the migration on the database as it is, with {id} still the backup to go back to",
+            env = env.name
+        )));
+    }
+    let reg = session.store.load()?;
+    match reg.find(&id) {
+        Some(record) if record.is_restorable() => Ok(Some(record.clone())),
+        _ => Err(Error::verification(format!(
+            "{id}, the backup taken before the migrate that did not finish, is gone or not valid; nothing was run"
+        ))
+        .with_hint(format!(
+            "check it with `faber-db verify {id}`, or restore another backup (`faber-db list {}`)",
+            env.name
+        ))),
     }
 }
 

@@ -192,10 +192,64 @@ fn a_failed_migrate_killed_before_its_restore_is_reported() {
         .code(0)
         .stderr_has("database may be half-migrated")
         .stderr_has("faber-db rollback dev --to ");
-    // A successful migrate clears it too.
+    // A successful migrate clears it too; it must be asked to go on from the half-migrated
+    // database, and its backup to go back to stays the one taken before the failed run.
     p.write("migrate.sh", "true\n");
-    p.run(&["migrate", "dev", "--yes"]).code(0);
+    let before = p.backups();
+    let pre = before
+        .iter()
+        .find(|b| b["reason"] == "pre-migration")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    p.run(&["migrate", "dev", "--yes"])
+        .code(8)
+        .stderr_has("did not finish")
+        .stderr_has(&format!("faber-db rollback dev --to {pre}"))
+        .stderr_has("faber-db migrate dev --resume");
+    assert_eq!(p.backups(), before, "refused before any backup");
+    let doc = p.json(&["migrate", "dev", "--yes", "--resume"], 0);
+    assert_eq!(doc["backup"]["id"], pre.as_str(), "{doc}");
+    assert_eq!(
+        p.backups(),
+        before,
+        "no backup of the half-migrated database"
+    );
     p.run(&["status", "dev"])
         .code(0)
         .stderr_lacks("half-migrated");
+    p.run(&["migrate", "dev", "--yes"]).code(0);
+}
+
+#[test]
+fn a_resumed_migrate_that_fails_restores_the_backup_from_before_the_first_run() {
+    let p = project(true);
+    let mut child = start(&p);
+    let helper = pid(&p, "helper.pid");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // SAFETY: ends the helper this test's tool started.
+    unsafe { libc::kill(helper as i32, libc::SIGKILL) };
+    assert!(gone(helper));
+    assert!(has_half_done(&p));
+    let pre = p.backups()[0]["id"].as_str().unwrap().to_string();
+    // A dry run says what did not finish and changes nothing.
+    p.run(&["migrate", "dev", "--dry-run"])
+        .code(0)
+        .stderr_has("database may be half-migrated");
+    p.write("migrate.sh", "exit 4\n");
+    let doc = p.json(&["migrate", "dev", "--yes", "--resume"], 9);
+    assert_eq!(doc["backup"]["id"], pre.as_str(), "{doc}");
+    assert_eq!(doc["rolled_back"], true, "{doc}");
+    assert!(
+        !has_half_done(&p),
+        "back to the database before the first run"
+    );
+    assert!(
+        !p.backups()
+            .iter()
+            .any(|b| b["reason"] == "pre-migration" && b["id"] != pre.as_str()),
+        "no second pre-migration backup"
+    );
 }
