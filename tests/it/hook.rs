@@ -649,3 +649,46 @@ fn a_backup_running_past_the_hooks_time_is_stopped_and_denies() {
     assert!(started.elapsed() < std::time::Duration::from_secs(40));
     p.assert_nothing_left("staging");
 }
+
+#[test]
+fn after_an_unfinished_migrate_a_migration_asks_and_takes_no_backup() {
+    let p = Project::with_config(
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\nmigrate_command = \"sh ./migrate.sh\"\n\
+         backup_before_migrate = true\nrollback_on_failure = true\n",
+    )
+    .seeded("db/dev.sqlite3");
+    // A migrate whose command fails, killed before its automatic restore.
+    p.write("migrate.sh", "exit 3\n");
+    let out = p
+        .paused_at(&["migrate", "dev", "--yes"], "migrate:before-restore")
+        .signal(libc::SIGKILL);
+    assert_eq!(out.status.code(), None);
+    let before = p.backups();
+    let pre = before[0]["id"].as_str().unwrap().to_string();
+    let answer = hook(&p, "FABER_ENV=dev npx prisma migrate deploy");
+    assert_eq!(answer.decision(), Some("ask"), "{:?}", answer.out);
+    assert!(
+        answer.reason().contains("half-migrated"),
+        "{}",
+        answer.reason()
+    );
+    assert!(
+        answer
+            .reason()
+            .contains(&format!("faber-db rollback dev --to {pre}")),
+        "{}",
+        answer.reason()
+    );
+    assert_eq!(
+        p.backups(),
+        before,
+        "no backup of the half-migrated database"
+    );
+    assert_eq!(hook_events(&p).last().unwrap()["hook"]["decision"], "ask");
+    // Once rolled back, the hook backs up and allows again.
+    p.run(&["rollback", "dev", "--to", &pre, "--yes"]).code(0);
+    assert_eq!(
+        hook(&p, "FABER_ENV=dev npx prisma migrate deploy").decision(),
+        Some("allow")
+    );
+}

@@ -71,6 +71,21 @@ pub(super) fn on_migration(
         );
         return Some(record(&session, line, Some(name), None, &matched, answer));
     }
+    // After a migrate that did not finish, a new backup would be of the half-migrated database
+    // and would become the one `rollback` goes back to: none is taken, and the human decides.
+    if let Some(i) = crate::cmd::status::interrupted(&session, name)
+        .filter(|i| i.event == "migrate" && i.backup.is_some())
+    {
+        let id = i.backup.as_deref().unwrap_or_default();
+        let answer = Answer::new(
+            Decision::Ask,
+            format!(
+                "faber-db: {}. No new backup was taken: it would be of the half-migrated database. Approve only to run `{shown}` on `{name}` as it is ({id} stays the way back); else `faber-db rollback {name} --to {id}` first.",
+                crate::cmd::status::describe(name, &i)
+            ),
+        );
+        return Some(record(&session, line, Some(name), None, &matched, answer));
+    }
     let (backup, plan) = match backup_and_plan(&session, &env, &shown) {
         Ok(r) => r,
         Err(e) => {
