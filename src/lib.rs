@@ -34,6 +34,7 @@ pub mod shell;
 pub mod sqlscan;
 pub mod testpoint;
 pub mod ui;
+pub mod unfinished;
 pub mod vars;
 
 use serde_json::{Map, Value};

@@ -360,7 +360,8 @@ fn unfinished(
     env: &Environment,
     args: &MigrateArgs,
 ) -> Result<Option<crate::registry::BackupRecord>> {
-    let Some(i) = cmd::status::interrupted(session, &env.name).filter(|i| i.event == "migrate")
+    let Some(i) =
+        crate::unfinished::interrupted(&session.store, &env.name).filter(|i| i.event == "migrate")
     else {
         if args.resume {
             session
@@ -376,7 +377,10 @@ fn unfinished(
         return Ok(None);
     };
     if args.dry_run.dry_run {
-        session.ctx.ui.warn(cmd::status::describe(&env.name, &i));
+        session
+            .ctx
+            .ui
+            .warn(crate::unfinished::describe(&env.name, &i));
         return Ok(None);
     }
     if !args.resume {

@@ -84,10 +84,13 @@ pub fn claim_env(
     crate::confirm::can_ask(env, action, session.ctx.yes)?;
     let lock = session.store.env_lock(&env.name, what, wait.wait)?;
     // A migration that did not finish is said before anything else is done to the environment.
-    if let Some(i) = status::interrupted(session, &env.name)
+    if let Some(i) = crate::unfinished::interrupted(&session.store, &env.name)
         && i.event == "migrate"
     {
-        session.ctx.ui.warn(status::describe(&env.name, &i));
+        session
+            .ctx
+            .ui
+            .warn(crate::unfinished::describe(&env.name, &i));
     }
     Ok(Some(lock))
 }

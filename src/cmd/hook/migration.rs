@@ -73,7 +73,7 @@ pub(super) fn on_migration(
     }
     // After a migrate that did not finish, a new backup would be of the half-migrated database
     // and would become the one `rollback` goes back to: none is taken, and the human decides.
-    if let Some(i) = crate::cmd::status::interrupted(&session, name)
+    if let Some(i) = crate::unfinished::interrupted(&session.store, name)
         .filter(|i| i.event == "migrate" && i.backup.is_some())
     {
         let id = i.backup.as_deref().unwrap_or_default();
@@ -81,7 +81,7 @@ pub(super) fn on_migration(
             Decision::Ask,
             format!(
                 "faber-db: {}. No new backup was taken: it would be of the half-migrated database. Approve only to run `{shown}` on `{name}` as it is ({id} stays the way back); else `faber-db rollback {name} --to {id}` first.",
-                crate::cmd::status::describe(name, &i)
+                crate::unfinished::describe(name, &i)
             ),
         );
         return Some(record(&session, line, Some(name), None, &matched, answer));
