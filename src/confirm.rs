@@ -45,6 +45,13 @@ pub fn confirm_phrase(env: &Environment, action: &str, phrase: &str, allowed: bo
     }
 }
 
+/// Whether a confirmation of an action on `env` will be asked for at a terminal: a protected
+/// environment, no `yes` (or a flag answering for it), and a terminal to ask on. The plan of
+/// what the answer allows is shown first.
+pub fn will_ask(env: &Environment, yes: bool) -> bool {
+    env.protected && !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
 /// Fails (exit 8) at once when `action` on `env` will need an answer and there is no terminal
 /// to ask on: called before anything is taken or touched.
 pub fn can_ask(env: &Environment, action: &str, yes: bool) -> Result<()> {

@@ -27,6 +27,19 @@ pub fn describe(state: Option<&MigrationState>) -> String {
     }
 }
 
+/// The migrations applied `now` that `backup` does not have: what returning to the backup
+/// undoes.
+pub fn undone(now: Option<&MigrationState>, backup: Option<&MigrationState>) -> Vec<String> {
+    let Some(now) = now else {
+        return Vec::new();
+    };
+    now.migrations_list
+        .iter()
+        .filter(|m| !backup.is_some_and(|b| b.migrations_list.contains(m)))
+        .cloned()
+        .collect()
+}
+
 /// How one tool keeps its applied migrations.
 struct Layout {
     tool: &'static str,

@@ -14,10 +14,64 @@ pub enum Dialect {
     Sqlite,
 }
 
+/// The kinds of destructive statement, named in the config as the original plugin's
+/// `safety.destructive_operations` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    DropDatabase,
+    DropSchema,
+    DropTable,
+    DropColumn,
+    Truncate,
+    DeleteWithoutWhere,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::DropDatabase,
+        Kind::DropSchema,
+        Kind::DropTable,
+        Kind::DropColumn,
+        Kind::Truncate,
+        Kind::DeleteWithoutWhere,
+    ];
+
+    /// Its key in `safety.destructive_operations`: `drop_table`, `delete_without_where`, …
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::DropDatabase => "drop_database",
+            Kind::DropSchema => "drop_schema",
+            Kind::DropTable => "drop_table",
+            Kind::DropColumn => "drop_column",
+            Kind::Truncate => "truncate",
+            Kind::DeleteWithoutWhere => "delete_without_where",
+        }
+    }
+
+    /// The kind a config key names.
+    pub fn from_key(key: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.key() == key)
+    }
+
+    /// What it does, for people: `DROP TABLE`, `DELETE without WHERE`, …
+    pub fn what(self) -> &'static str {
+        match self {
+            Kind::DropDatabase => "DROP DATABASE",
+            Kind::DropSchema => "DROP SCHEMA",
+            Kind::DropTable => "DROP TABLE",
+            Kind::DropColumn => "DROP COLUMN",
+            Kind::Truncate => "TRUNCATE",
+            Kind::DeleteWithoutWhere => "DELETE without WHERE",
+        }
+    }
+}
+
 /// One destructive statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    pub kind: Kind,
     /// What it does: `DROP TABLE`, `DROP COLUMN`, `TRUNCATE`, `DELETE without WHERE`, …
+    /// (`kind.what()`).
     pub what: &'static str,
     /// The line the statement starts on (1-based).
     pub line: usize,
@@ -47,9 +101,10 @@ const NOT_A_COLUMN: [&str; 13] = [
 pub fn destructive(sql: &str, dialect: Dialect) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in statements(sql, dialect) {
-        if let Some(what) = judge(&s.words) {
+        if let Some(kind) = judge(&s.words) {
             out.push(Finding {
-                what,
+                kind,
+                what: kind.what(),
                 line: s.line,
                 excerpt: excerpt(&sql[s.start..s.end]),
             });
@@ -83,7 +138,7 @@ pub fn up_section(sql: &str) -> &str {
 }
 
 /// What a statement's words (upper-cased, outside quotes and comments) make it, if destructive.
-fn judge(words: &[String]) -> Option<&'static str> {
+fn judge(words: &[String]) -> Option<Kind> {
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     // Where a statement may start within these words: at the beginning; after a WITH clause
     // (`WITH old AS (…) DELETE FROM …`, the first such verb at the top level); inside
@@ -113,13 +168,13 @@ fn judge(words: &[String]) -> Option<&'static str> {
     }
     for &k in &starts {
         match (w(k), w(k + 1)) {
-            ("DROP", "DATABASE") => return Some("DROP DATABASE"),
-            ("DROP", "SCHEMA") => return Some("DROP SCHEMA"),
-            ("DROP", "TABLE") => return Some("DROP TABLE"),
-            ("TRUNCATE", _) => return Some("TRUNCATE"),
+            ("DROP", "DATABASE") => return Some(Kind::DropDatabase),
+            ("DROP", "SCHEMA") => return Some(Kind::DropSchema),
+            ("DROP", "TABLE") => return Some(Kind::DropTable),
+            ("TRUNCATE", _) => return Some(Kind::Truncate),
             // A DELETE needs its own WHERE — or LIMIT — at its own level: one inside a subquery
             // does not bound it.
-            ("DELETE", _) if !bounded(&words[k + 1..]) => return Some("DELETE without WHERE"),
+            ("DELETE", _) if !bounded(&words[k + 1..]) => return Some(Kind::DeleteWithoutWhere),
             _ => {}
         }
     }
@@ -132,7 +187,7 @@ fn judge(words: &[String]) -> Option<&'static str> {
             // from a constraint, an index or `ALTER COLUMN c DROP NOT NULL`.
             let next = w(i + 1);
             if next == "COLUMN" || !next.is_empty() && !NOT_A_COLUMN.contains(&next) {
-                return Some("DROP COLUMN");
+                return Some(Kind::DropColumn);
             }
         }
     }

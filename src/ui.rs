@@ -8,6 +8,14 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 
+/// Where a plan is printed: with the human output on stdout (a dry run), or on stderr just
+/// before a confirmation prompt — where the prompt is, in every mode, never in `--json`'s way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum To {
+    Output,
+    Prompt,
+}
+
 #[derive(Debug, Clone)]
 pub struct Ui {
     pub json: bool,
@@ -96,6 +104,14 @@ impl Ui {
     /// shown where the prompt is, and never in the way of `--json`'s document.
     pub fn note(&self, text: impl AsRef<str>) {
         eprintln!("{}", text.as_ref());
+    }
+
+    /// A line of a plan, where `to` says.
+    pub fn say(&self, to: To, text: impl AsRef<str>) {
+        match to {
+            To::Output => self.line(text),
+            To::Prompt => self.note(text),
+        }
     }
 
     pub fn bold(&self, text: impl std::fmt::Display) -> String {

@@ -461,6 +461,23 @@ fn prepare_from(
     })
 }
 
+/// What an automatic backup of `env`'s database `db` (a safety backup, a pre-migration one) is
+/// expected to take, in the environment's own format and compression: from its earlier backups,
+/// else from defaults. Reads the database's size; changes nothing.
+pub fn estimate(session: &Session, env: &Environment, db: &dyn Provider) -> Result<plan::Estimate> {
+    let format = resolve_format(None, env, db)?;
+    let compression = resolve_compression(None, format, env);
+    let text = session.store.read_text()?;
+    let history: Vec<plan::Sample> = session.store.entries_as(text.as_deref())?;
+    Ok(plan::backup(
+        &history,
+        &env.name,
+        format,
+        compression,
+        db.size_estimate()?,
+    ))
+}
+
 /// The format of a backup of `db`: the one asked for if `db` has it, else the environment's,
 /// else the database's first.
 pub fn resolve_format(

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::Report;
 use crate::cli::{DryRun, Wait};
 use crate::cmd::{self, backup, restore};
-use crate::config::Environment;
+use crate::config::{Enforcement, Environment};
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Kind, Result};
 use crate::migrations::MigrationState;
@@ -20,6 +20,7 @@ use crate::pending::{self, MigrationFile};
 use crate::provider::ProviderKind;
 use crate::session::Session;
 use crate::sqlscan::{self, Dialect, Finding};
+use crate::ui::{self, To};
 
 /// What must be typed to run destructive migrations on a protected environment.
 pub const DESTRUCTIVE_PHRASE: &str = "proceed-with-destructive-changes";
@@ -69,16 +70,25 @@ pub struct Pending {
 #[derive(Debug, Serialize)]
 pub struct Destructive {
     pub what: &'static str,
+    /// Its key in `safety.destructive_operations`: `drop_table`, `truncate`, …
+    pub kind: &'static str,
     pub line: usize,
     pub statement: String,
+    /// Why it may not run, when `safety.destructive_operations` forbids its kind.
+    pub blocked: Option<String>,
+    /// The key that requires a backup before it runs, if one does.
+    pub backup_required: Option<String>,
 }
 
-impl From<Finding> for Destructive {
-    fn from(f: Finding) -> Self {
+impl Destructive {
+    fn of(f: Finding, safety: &crate::config::Safety) -> Self {
         Destructive {
             what: f.what,
+            kind: f.kind.key(),
             line: f.line,
             statement: f.excerpt,
+            blocked: safety.blocked(f.kind),
+            backup_required: safety.backup_required(f.kind),
         }
     }
 }
@@ -111,8 +121,59 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             db.database_name()
         )),
     }
-    show_state(session, "Applied", before.as_ref());
     let destructive = todo.iter().filter(|p| !p.destructive.is_empty()).count();
+    let command = env.migrate_command.as_deref().ok_or_else(|| {
+        Error::config(format!(
+            "environment `{}` has no migrate_command to run",
+            env.name
+        ))
+        .with_hint(format!(
+            "set environments.{}.migrate_command (e.g. \"npx prisma migrate deploy\")",
+            env.name
+        ))
+    });
+    let nothing_to_do = listable && todo.is_empty();
+    // The config's safety rules: statements it forbids stop the run before anything is done,
+    // and statements it wants backed up take the backup whatever backup_before_migrate says.
+    let required = backup_required(session, env, &todo, listable);
+    if !listable
+        && session
+            .config
+            .safety
+            .destructive
+            .values()
+            .any(|r| !r.allowed)
+    {
+        ui.warn(
+            "the pending migrations cannot be read, so safety.destructive_operations cannot be checked against them",
+        );
+    }
+    let refused = blocked(session, &todo).or_else(|| {
+        required
+            .as_ref()
+            .filter(|_| args.no_backup && exists && !nothing_to_do)
+            .map(|why| {
+                Error::config(format!(
+                    "--no-backup is refused: {why} wants a pre-migration backup of `{}`",
+                    env.name
+                ))
+                .with_hint(format!(
+                    "run it without --no-backup (the rule is in {})",
+                    session.ctx.show(&session.config.file)
+                ))
+            })
+    });
+    // A run that will ask shows its whole plan where the question is, just before it.
+    let asking = !args.dry_run.dry_run
+        && command.is_ok()
+        && refused.is_none()
+        && !nothing_to_do
+        && confirm::will_ask(
+            env,
+            session.ctx.yes && (destructive == 0 || args.allow_destructive),
+        );
+    let to = if asking { To::Prompt } else { To::Output };
+    show_state(session, "Applied", before.as_ref(), to);
     match &dir {
         None => ui.warn(format!(
             "no migrations directory (set migrations.directory, or use one of {}): pending migrations cannot be listed",
@@ -127,63 +188,89 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             session.ctx.show(d)
         )),
         Some(d) => {
-            ui.line(format!(
-                "{} pending in {}:",
-                todo.len(),
-                session.ctx.show(d)
-            ));
+            ui.say(
+                to,
+                format!("{} pending in {}:", todo.len(), session.ctx.show(d)),
+            );
             for p in &todo {
-                ui.line(format!("  {}", p.name));
+                ui.say(to, format!("  {}", p.name));
                 for f in &p.destructive {
                     ui.warn(format!(
-                        "{} line {}: {} — {}",
-                        p.file, f.line, f.what, f.statement
+                        "{} line {}: {} — {}{}",
+                        p.file,
+                        f.line,
+                        f.what,
+                        f.statement,
+                        match &f.blocked {
+                            Some(why) => format!(" (not allowed: {why})"),
+                            None => String::new(),
+                        }
                     ));
                 }
             }
         }
     }
-    let take_backup = env.backup_before_migrate && !args.no_backup && exists;
+    let take_backup =
+        (env.backup_before_migrate || required.is_some()) && !args.no_backup && exists;
+    if !take_backup
+        && exists
+        && !nothing_to_do
+        && env.backup_enforcement == Enforcement::Recommended
+    {
+        ui.warn(format!(
+            "no pre-migration backup is taken, and safety.backup_enforcement.{} recommends one",
+            env.name
+        ));
+    }
     let mut report = Report::new()
         .with("environment", &env.name)
         .with("pending", &todo)
         .with("migrations_before", &before);
+    // Refused by the config: before any backup, question or command, with or without --yes,
+    // --allow-destructive or --dry-run.
+    if let Some(e) = refused {
+        report.failure = Some(e);
+        return Ok(if args.dry_run.dry_run {
+            report.with("dry_run", true)
+        } else {
+            report.with("migrated", false)
+        });
+    }
 
-    let command = env.migrate_command.as_deref().ok_or_else(|| {
-        Error::config(format!(
-            "environment `{}` has no migrate_command to run",
-            env.name
-        ))
-        .with_hint(format!(
-            "set environments.{}.migrate_command (e.g. \"npx prisma migrate deploy\")",
-            env.name
-        ))
-    });
     if args.dry_run.dry_run {
         // The plan is shown all the same; the run it stands for would fail.
         if let Err(e) = command {
             report.failure = Some(e);
             return Ok(report.with("dry_run", true));
         }
-        ui.line(format!(
-            "Dry run: would {}run {}{}.",
-            if take_backup {
-                "take a pre-migration backup, "
-            } else {
-                ""
-            },
-            env.migrate_command.as_deref().unwrap_or_default(),
-            if env.rollback_on_failure && take_backup {
-                ", and restore the backup if it fails"
-            } else {
-                ""
-            }
-        ));
-        return Ok(report.with("dry_run", true));
+        let steps = steps(
+            session,
+            env,
+            db.as_ref(),
+            &args,
+            take_backup,
+            required.as_deref(),
+            destructive,
+        )?;
+        print_steps(session, env, &steps, to);
+        ui.line("Dry run: nothing was changed.");
+        return Ok(report.with("dry_run", true).with("plan", &steps));
     }
     let command = command?;
-    if listable && todo.is_empty() {
+    if nothing_to_do {
         return Ok(report.with("migrated", false));
+    }
+    if asking {
+        let steps = steps(
+            session,
+            env,
+            db.as_ref(),
+            &args,
+            take_backup,
+            required.as_deref(),
+            destructive,
+        )?;
+        print_steps(session, env, &steps, to);
     }
     if destructive > 0 {
         confirm::confirm_phrase(
@@ -260,7 +347,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             None
         };
         ui.ok("Migration finished");
-        show_state(session, "Applied", after.as_ref());
+        show_state(session, "Applied", after.as_ref(), To::Output);
         return Ok(report
             .with("migrated", true)
             .with("migrations_after", &after));
@@ -309,7 +396,12 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     match restored {
         Ok(r) => {
             let matches = r.inspection.migrations == backup.migrations && r.diffs.is_empty();
-            show_state(session, "Restored to", r.inspection.migrations.as_ref());
+            show_state(
+                session,
+                "Restored to",
+                r.inspection.migrations.as_ref(),
+                To::Output,
+            );
             report.failure = Some(failure.with_hint(format!(
                 "the pre-migration backup {} was restored{}; the {} attempt is kept as {}{}",
                 backup.id,
@@ -468,6 +560,72 @@ pub fn plan(
     })
 }
 
+/// The failure (exit 8) of pending migrations holding statements the config forbids
+/// (`safety.destructive_operations.<kind>.allowed = false`), naming each and its reason.
+pub fn blocked(session: &Session, todo: &[Pending]) -> Option<Error> {
+    let found: Vec<String> = todo
+        .iter()
+        .flat_map(|p| {
+            p.destructive.iter().filter_map(move |d| {
+                let why = d.blocked.as_ref()?;
+                Some(format!(
+                    "{} ({} line {}) holds {}: {why}",
+                    p.name, p.file, d.line, d.what
+                ))
+            })
+        })
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let keys: std::collections::BTreeSet<String> = todo
+        .iter()
+        .flat_map(|p| &p.destructive)
+        .filter(|d| d.blocked.is_some())
+        .map(|d| format!("safety.destructive_operations.{}.allowed = false", d.kind))
+        .collect();
+    Some(
+        Error::aborted(format!(
+            "the pending migrations hold statements the config does not allow, so nothing was run: {}",
+            found.join("; ")
+        ))
+        .with_hint(format!(
+            "{} in {}: faber-db will not run it, with --allow-destructive or --yes either; run it by hand if it is intended",
+            keys.into_iter().collect::<Vec<_>>().join(", "),
+            session.ctx.show(&session.config.file)
+        )),
+    )
+}
+
+/// The config's rule that requires the pre-migration backup of this run, if one does:
+/// `safety.backup_enforcement.<env> = "required"`, a pending statement whose kind has
+/// `require_backup` (or `backup.backup_before_destructive_ops`), or — when the pending
+/// migrations cannot be read — any such rule.
+pub fn backup_required(
+    session: &Session,
+    env: &Environment,
+    todo: &[Pending],
+    listable: bool,
+) -> Option<String> {
+    if env.backup_enforcement == Enforcement::Required {
+        return Some(format!(
+            "safety.backup_enforcement.{} = \"required\"",
+            env.name
+        ));
+    }
+    if let Some(by) = todo
+        .iter()
+        .flat_map(|p| &p.destructive)
+        .find_map(|d| d.backup_required.clone())
+    {
+        return Some(by);
+    }
+    (!listable && session.config.safety.any_backup_required()).then(|| {
+        "the config's require_backup rules (the pending migrations cannot be read, so may hold what they name)"
+            .to_string()
+    })
+}
+
 /// Reads each pending file and scans it for destructive statements.
 fn describe(session: &Session, todo: &[MigrationFile], dialect: Dialect) -> Result<Vec<Pending>> {
     todo.iter()
@@ -479,24 +637,129 @@ fn describe(session: &Session, todo: &[MigrationFile], dialect: Dialect) -> Resu
                 file: session.ctx.show(&f.path),
                 destructive: sqlscan::destructive(sqlscan::up_section(&sql), dialect)
                     .into_iter()
-                    .map(Destructive::from)
+                    .map(|f| Destructive::of(f, &session.config.safety))
                     .collect(),
             })
         })
         .collect()
 }
 
-fn show_state(session: &Session, what: &str, state: Option<&MigrationState>) {
+fn show_state(session: &Session, what: &str, state: Option<&MigrationState>, to: To) {
     let ui = &session.ctx.ui;
     match state {
-        Some(m) => ui.line(format!(
-            "{what}: {} migrations ({}), last {}",
-            m.applied_count,
-            m.tool,
-            m.last_migration.as_deref().unwrap_or("-")
-        )),
-        None => ui.line(format!("{what}: no migration table")),
+        Some(m) => ui.say(
+            to,
+            format!(
+                "{what}: {} migrations ({}), last {}",
+                m.applied_count,
+                m.tool,
+                m.last_migration.as_deref().unwrap_or("-")
+            ),
+        ),
+        None => ui.say(to, format!("{what}: no migration table")),
     }
+}
+
+/// What a migration run will do once the pending migrations are known, as `--dry-run` and the
+/// question on a protected environment show it.
+#[derive(Debug, Serialize)]
+pub struct Steps {
+    /// The pre-migration backup taken first: its expected size and duration; none when
+    /// `no_backup` says why.
+    pub backup: Option<crate::plan::Estimate>,
+    pub no_backup: Option<String>,
+    /// The config's rule that makes the backup required, when one does.
+    pub backup_required_by: Option<String>,
+    /// The command run (secrets of the URL blanked out).
+    pub command: String,
+    /// The pre-migration backup is restored if the command fails.
+    pub restore_on_failure: bool,
+    /// The typed phrase asked for before destructive migrations run.
+    pub phrase: bool,
+    /// The environment's name asked for before the migration runs.
+    pub confirmation: bool,
+}
+
+/// The [`Steps`] of migrating `env`, its backup estimated when one is taken.
+fn steps(
+    session: &Session,
+    env: &Environment,
+    db: &dyn crate::provider::Provider,
+    args: &MigrateArgs,
+    take_backup: bool,
+    required: Option<&str>,
+    destructive: usize,
+) -> Result<Steps> {
+    let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
+    let command = env.migrate_command.as_deref().unwrap_or_default();
+    let no_backup = if take_backup {
+        None
+    } else if args.no_backup {
+        Some("none (--no-backup)".to_string())
+    } else if env.backup_before_migrate || required.is_some() {
+        Some("none: the database does not exist yet".to_string())
+    } else {
+        Some("none: backup_before_migrate is off".to_string())
+    };
+    Ok(Steps {
+        backup: take_backup
+            .then(|| backup::estimate(session, env, db))
+            .transpose()?,
+        no_backup,
+        backup_required_by: required.map(str::to_string),
+        command: crate::provider::blank_out(command, &secrets),
+        restore_on_failure: take_backup && env.rollback_on_failure,
+        phrase: env.protected && destructive > 0 && !args.allow_destructive,
+        confirmation: env.protected && !session.ctx.yes,
+    })
+}
+
+/// Prints the [`Steps`] of a migration under `Plan: migrate ENV`, where `to` says.
+fn print_steps(session: &Session, env: &Environment, steps: &Steps, to: To) {
+    let ui = &session.ctx.ui;
+    ui.say(to, format!("Plan: migrate {}", ui.bold(&env.name)));
+    let backup = match (&steps.backup, &steps.no_backup) {
+        (Some(e), _) => format!(
+            "a pre-migration backup first: about {} in about {} ({}){}",
+            ui::size(e.size_bytes),
+            ui::duration_ms(e.duration_ms),
+            e.describe(),
+            match &steps.backup_required_by {
+                Some(by) => format!("; required by {by}"),
+                None => String::new(),
+            }
+        ),
+        (None, Some(why)) => why.clone(),
+        (None, None) => "none".to_string(),
+    };
+    ui.say(to, format!("  {} {backup}", ui.bold("Backup:    ")));
+    ui.say(
+        to,
+        format!("  {} {}", ui.bold("Command:   "), steps.command),
+    );
+    ui.say(
+        to,
+        format!(
+            "  {} {}",
+            ui.bold("On failure:"),
+            if steps.restore_on_failure {
+                "the pre-migration backup is restored (rollback_on_failure)"
+            } else {
+                "the database is left as the command leaves it"
+            }
+        ),
+    );
+    let confirm = match (steps.phrase, steps.confirmation) {
+        (true, true) => format!(
+            "yes: the environment is protected; {DESTRUCTIVE_PHRASE} is asked for, then its name"
+        ),
+        (true, false) => {
+            format!("yes: the environment is protected; {DESTRUCTIVE_PHRASE} is asked for")
+        }
+        (false, true) => "yes: the environment is protected; its name is asked for".to_string(),
+        (false, false) => "no".to_string(),
+    };
+    ui.say(to, format!("  {} {confirm}", ui.bold("Confirm:   ")));
 }
 
 /// Runs `command` with `sh -c` in the project root, with `DATABASE_URL` set to the environment's

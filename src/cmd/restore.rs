@@ -23,7 +23,7 @@ use crate::plan;
 use crate::provider::{CommitOptions, Inspection, Provider, Source, Staged};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
-use crate::ui;
+use crate::ui::{self, To};
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -69,22 +69,16 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     }
     let (url, db) = session.provider(env)?;
     check_kind(env, db.as_ref(), &record)?;
+    let safety_reason = (!args.no_safety_backup).then_some("pre-restore");
+    let title = format!(
+        "restore {} into {} ({})",
+        ui.bold(&record.id),
+        ui.bold(&env.name),
+        url.redacted()
+    );
     if args.dry_run.dry_run {
-        let plan = plan(
-            session,
-            env,
-            db.as_ref(),
-            &record,
-            chosen,
-            (!args.no_safety_backup).then_some("pre-restore"),
-        )?;
-        let title = format!(
-            "restore {} into {} ({})",
-            ui.bold(&record.id),
-            ui.bold(&env.name),
-            url.redacted()
-        );
-        print_plan(session, &title, &plan);
+        let plan = plan(session, env, db.as_ref(), &record, chosen, safety_reason)?;
+        print_plan(session, &title, &plan, To::Output);
         ui.line("Dry run: nothing was changed.");
         return Ok(Report::new()
             .with("dry_run", true)
@@ -97,6 +91,11 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         ui.bold(&env.name),
         url.redacted()
     ));
+    // What the answer replaces, and with what, is shown before the question.
+    if confirm::will_ask(env, session.ctx.yes) {
+        let plan = plan(session, env, db.as_ref(), &record, chosen, safety_reason)?;
+        print_plan(session, &title, &plan, To::Prompt);
+    }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     let restored = apply(
         session,
@@ -105,7 +104,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         &record,
         &Options {
             event: "restore",
-            safety_reason: (!args.no_safety_backup).then_some("pre-restore"),
+            safety_reason,
             terminate_connections: args.terminate_connections,
             jobs: args.jobs,
         },
@@ -135,10 +134,22 @@ pub struct Plan {
     pub chosen: String,
     pub backup_environment: String,
     pub backup_taken_at: DateTime<Utc>,
+    /// How old the backup is, in seconds.
+    pub backup_age_secs: u64,
+    /// The backup's stored size.
+    pub backup_size_bytes: u64,
+    pub backup_label: Option<String>,
+    pub backup_reason: Option<String>,
+    /// A safety backup faber-db took itself (pre-restore, pre-migration, pre-rollback).
+    pub backup_automatic: bool,
     pub backup_migrations: Option<MigrationState>,
     /// The live database's migration state (none when it has no migration table or does not
     /// exist).
     pub live_migrations: Option<MigrationState>,
+    /// The migrations the live database has and the backup lacks: what the restore undoes.
+    pub undone: Vec<String>,
+    /// The database replaced (or created, when it does not exist).
+    pub database: String,
     pub database_exists: bool,
     /// The safety backup taken before the database is replaced, if one is.
     pub safety_backup: Option<SafetyPlan>,
@@ -178,24 +189,11 @@ pub fn plan(
         None
     };
     let safety_backup = match safety {
-        Some(reason) if exists => {
-            let format = backup::resolve_format(None, env, db)?;
-            let compression = backup::resolve_compression(None, format, env);
-            let text = session.store.read_text()?;
-            let history: Vec<plan::Sample> = session.store.entries_as(text.as_deref())?;
-            let estimate = plan::backup(
-                &history,
-                &env.name,
-                format,
-                compression,
-                db.size_estimate()?,
-            );
-            Some(SafetyPlan {
-                reason,
-                estimate,
-                after_swap: db.sets_replaced_aside(),
-            })
-        }
+        Some(reason) if exists => Some(SafetyPlan {
+            reason,
+            estimate: backup::estimate(session, env, db)?,
+            after_swap: db.sets_replaced_aside(),
+        }),
         _ => None,
     };
     let load = plan::restore(record, &session.store.history(&env.name));
@@ -206,8 +204,18 @@ pub fn plan(
         chosen,
         backup_environment: record.environment.clone(),
         backup_taken_at: record.timestamp,
+        backup_age_secs: (session.ctx.now - record.timestamp)
+            .num_seconds()
+            .max(0)
+            .unsigned_abs(),
+        backup_size_bytes: record.size_bytes,
+        backup_label: record.label.clone(),
+        backup_reason: record.reason.clone(),
+        backup_automatic: record.is_automatic(),
         backup_migrations: record.migrations.clone(),
+        undone: crate::migrations::undone(live.as_ref(), record.migrations.as_ref()),
         live_migrations: live,
+        database: db.database_name(),
         database_exists: exists,
         safety_backup,
         load,
@@ -216,28 +224,80 @@ pub fn plan(
     })
 }
 
-/// Prints a restore's or rollback's plan under `Plan: {title}`.
-pub fn print_plan(session: &Session, title: &str, plan: &Plan) {
+/// Prints a restore's or rollback's plan under `Plan: {title}`, where `to` says: with the
+/// output (a dry run), or before the confirmation prompt.
+pub fn print_plan(session: &Session, title: &str, plan: &Plan, to: To) {
     let ui = &session.ctx.ui;
-    ui.line(format!("Plan: {title}"));
-    ui.line(format!(
-        "  {} {} of `{}`, taken {} ({})",
-        ui.bold("Backup:    "),
-        plan.backup,
-        plan.backup_environment,
-        plan.backup_taken_at.format("%Y-%m-%d %H:%M UTC"),
-        plan.chosen
-    ));
-    ui.line(format!(
-        "  {} backup: {}; now: {}",
-        ui.bold("Migrations:"),
-        describe(plan.backup_migrations.as_ref()),
-        if plan.database_exists {
-            describe(plan.live_migrations.as_ref())
-        } else {
-            "the database does not exist".to_string()
-        }
-    ));
+    ui.say(to, format!("Plan: {title}"));
+    let mut about = vec![
+        ui::size(plan.backup_size_bytes),
+        format!(
+            "taken {} ({} old)",
+            plan.backup_taken_at.format("%Y-%m-%d %H:%M UTC"),
+            ui::age(plan.backup_age_secs)
+        ),
+    ];
+    if let Some(label) = &plan.backup_label {
+        about.push(format!("label {label}"));
+    }
+    if let Some(reason) = &plan.backup_reason {
+        about.push(format!(
+            "reason {reason}{}",
+            if plan.backup_automatic {
+                " (automatic)"
+            } else {
+                ""
+            }
+        ));
+    }
+    ui.say(
+        to,
+        format!(
+            "  {} {} of `{}`, {} ({})",
+            ui.bold("Backup:    "),
+            plan.backup,
+            plan.backup_environment,
+            about.join(", "),
+            plan.chosen
+        ),
+    );
+    ui.say(
+        to,
+        format!(
+            "  {} backup: {}; now: {}",
+            ui.bold("Migrations:"),
+            describe(plan.backup_migrations.as_ref()),
+            if plan.database_exists {
+                describe(plan.live_migrations.as_ref())
+            } else {
+                "the database does not exist".to_string()
+            }
+        ),
+    );
+    if !plan.undone.is_empty() {
+        ui.say(
+            to,
+            format!("  {} {}", ui.bold("Undoes:    "), plan.undone.join(", ")),
+        );
+    }
+    ui.say(
+        to,
+        format!(
+            "  {} {}",
+            ui.bold("Replaces:  "),
+            if plan.database_exists {
+                format!(
+                    "everything in database {} now, with the backup's data",
+                    plan.database
+                )
+            } else {
+                format!(
+                    "nothing: database {} is created from the backup",
+                    plan.database
+                )
+            }
+        ),
+    );
     let safety = match &plan.safety_backup {
         Some(s) => format!(
             "a {} backup {}: about {} in about {} ({})",
@@ -254,23 +314,29 @@ pub fn print_plan(session: &Session, title: &str, plan: &Plan) {
         None if !plan.database_exists => "none: there is no database to save".to_string(),
         None => "none (--no-safety-backup)".to_string(),
     };
-    ui.line(format!("  {} {safety}", ui.bold("Safety:    ")));
-    ui.line(format!(
-        "  {} about {} to load ({}); about {} in all",
-        ui.bold("Estimate:  "),
-        ui::duration_ms(plan.load.duration_ms),
-        plan.load.describe(),
-        ui::duration_ms(plan.duration_ms)
-    ));
-    ui.line(format!(
-        "  {} {}",
-        ui.bold("Confirm:   "),
-        if plan.confirmation {
-            "yes: the environment is protected; its name is asked for".to_string()
-        } else {
-            "no".to_string()
-        }
-    ));
+    ui.say(to, format!("  {} {safety}", ui.bold("Safety:    ")));
+    ui.say(
+        to,
+        format!(
+            "  {} about {} to load ({}); about {} in all",
+            ui.bold("Estimate:  "),
+            ui::duration_ms(plan.load.duration_ms),
+            plan.load.describe(),
+            ui::duration_ms(plan.duration_ms)
+        ),
+    );
+    ui.say(
+        to,
+        format!(
+            "  {} {}",
+            ui.bold("Confirm:   "),
+            if plan.confirmation {
+                "yes: the environment is protected; its name is asked for".to_string()
+            } else {
+                "no".to_string()
+            }
+        ),
+    );
 }
 
 /// The audit event written just before a restore or rollback changes the database.

@@ -11,9 +11,10 @@ use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::migrations::{MigrationState, describe};
+use crate::migrations::{MigrationState, describe, undone};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
+use crate::ui::To;
 
 #[derive(Debug, Args)]
 #[command(group = ArgGroup::new("target").args(["to", "to_migration"]))]
@@ -132,6 +133,12 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         .with("backup", &record)
         .with("migrations_before", &now)
         .with("undone", &undone);
+    let title = format!(
+        "roll {} ({}) back to {}",
+        ui.bold(&env.name),
+        url.redacted(),
+        ui.bold(&record.id)
+    );
     if args.dry_run.dry_run {
         let plan = restore::plan(
             session,
@@ -141,20 +148,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             chosen,
             Some("pre-rollback"),
         )?;
-        let title = format!(
-            "roll {} ({}) back to {}",
-            ui.bold(&env.name),
-            url.redacted(),
-            ui.bold(&record.id)
-        );
-        restore::print_plan(session, &title, &plan);
-        if !undone.is_empty() {
-            ui.line(format!(
-                "  {} {}",
-                ui.bold("Undoes:    "),
-                undone.join(", ")
-            ));
-        }
+        restore::print_plan(session, &title, &plan, To::Output);
         ui.line("Dry run: nothing was changed.");
         return Ok(report.with("dry_run", true).with("plan", &plan));
     }
@@ -164,10 +158,23 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         url.redacted(),
         ui.bold(&record.id)
     ));
-    ui.line(format!("  now:   {}", describe(now.as_ref())));
-    ui.line(format!("  after: {}", describe(record.migrations.as_ref())));
-    if !undone.is_empty() {
-        ui.line(format!("  undoes: {}", undone.join(", ")));
+    if confirm::will_ask(env, session.ctx.yes) {
+        // What the answer replaces, and with what, is shown before the question.
+        let plan = restore::plan(
+            session,
+            env,
+            db.as_ref(),
+            &record,
+            chosen,
+            Some("pre-rollback"),
+        )?;
+        restore::print_plan(session, &title, &plan, To::Prompt);
+    } else {
+        ui.line(format!("  now:   {}", describe(now.as_ref())));
+        ui.line(format!("  after: {}", describe(record.migrations.as_ref())));
+        if !undone.is_empty() {
+            ui.line(format!("  undoes: {}", undone.join(", ")));
+        }
     }
     confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
     let restored = restore::apply(
@@ -413,18 +420,6 @@ fn already_restored(
     } else {
         Already::Changed(last, diffs)
     })
-}
-
-/// The migrations applied now that the backup does not have: what the rollback undoes.
-fn undone(now: Option<&MigrationState>, backup: Option<&MigrationState>) -> Vec<String> {
-    let Some(now) = now else {
-        return Vec::new();
-    };
-    now.migrations_list
-        .iter()
-        .filter(|m| !backup.is_some_and(|b| b.migrations_list.contains(m)))
-        .cloned()
-        .collect()
 }
 
 fn same_state(a: Option<&MigrationState>, b: Option<&MigrationState>) -> bool {

@@ -2,6 +2,9 @@
 //! environments with every default applied (DESIGN.md §3).
 
 mod raw;
+mod safety;
+
+pub use safety::{Enforcement, Rule, Safety};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,9 @@ pub struct Config {
     pub encryption: Option<Encryption>,
     /// `[hook]`: what the Claude Code pre-tool-use hook does.
     pub hook: Hook,
+    /// The original plugin's `safety` rules: destructive statements forbidden or backed up
+    /// first.
+    pub safety: Safety,
 }
 
 /// What the Claude Code pre-tool-use hook does (`[hook]`).
@@ -164,6 +170,8 @@ pub struct Environment {
     pub offsite: bool,
     /// Backups of this environment are encrypted to `[encryption]`'s recipients.
     pub encrypt: bool,
+    /// `safety.backup_enforcement.<env>`: `required` keeps `backup_before_migrate` on.
+    pub backup_enforcement: Enforcement,
 }
 
 /// Tables larger than this get estimated row counts unless the config says otherwise.
@@ -322,6 +330,18 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
             )));
         }
     }
+    let safety_hint = "see \"The plugin's original config.json\" in docs/configuration.md";
+    let (safety, enforcement) =
+        safety::parse(&raw.safety, &raw.backup).map_err(|e| bad(e).with_hint(safety_hint))?;
+    for name in enforcement.keys() {
+        if !raw.environments.contains_key(name) {
+            return Err(bad(format!(
+                "safety.backup_enforcement names `{}`, which is not an environment",
+                ids::shorten(name)
+            ))
+            .with_hint(safety_hint));
+        }
+    }
     // Only the defaults used without a config file (see `load_or_defaults`) have none.
     if raw.environments.is_empty() && file.exists() {
         return Err(bad("no environments are defined".into()).with_hint(
@@ -377,7 +397,8 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
             max_backup_age: raw.defaults.max_backup_age.map(|a| a.0),
             encrypt: encrypt_default,
         };
-        let mut resolved = resolve_env(&name, env, listed, defaults, offsite.is_some())
+        let enforced = enforcement.get(&name).copied().unwrap_or_default();
+        let mut resolved = resolve_env(&name, env, listed, defaults, offsite.is_some(), enforced)
             .map_err(|e| bad(format!("environments.{name}: {e}")))?;
         if resolved.encrypt && resolved.format == Format::Directory {
             return Err(bad(format!(
@@ -418,6 +439,7 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
             protected: raw.hook.protected.unwrap_or_default(),
             migrate_patterns: raw.hook.migrate_patterns,
         },
+        safety,
     })
 }
 
@@ -441,7 +463,14 @@ fn resolve_env(
     listed_protected: bool,
     defaults: EnvDefaults,
     has_offsite: bool,
+    backup_enforcement: Enforcement,
 ) -> std::result::Result<Environment, String> {
+    if backup_enforcement == Enforcement::Required && raw.backup_before_migrate == Some(false) {
+        return Err(format!(
+            "backup_before_migrate = false, but safety.backup_enforcement.{name} is \"required\"; \
+             drop one of them"
+        ));
+    }
     if raw.offsite == Some(true) && !has_offsite {
         return Err(
             "offsite = true, but no [storage.offsite] is configured; add one or drop the key"
@@ -485,7 +514,10 @@ fn resolve_env(
         protected,
         offsite: raw.offsite.unwrap_or(protected && has_offsite),
         encrypt: raw.encrypt.unwrap_or(defaults.encrypt),
-        backup_before_migrate: raw.backup_before_migrate.unwrap_or(is_production),
+        backup_before_migrate: raw
+            .backup_before_migrate
+            .unwrap_or(is_production || backup_enforcement == Enforcement::Required),
+        backup_enforcement,
         rollback_on_failure: raw.rollback_on_failure.unwrap_or(is_production),
         migrate_command: raw.migrate_command,
         migrations_table: raw.migrations_table,

@@ -1,11 +1,13 @@
 //! The config file as written: TOML or JSON, with the plugin's original `config.json` keys
 //! accepted as aliases. Every unknown key is an error; keys of the original plugin that
-//! faber-db does not use are accepted and ignored (see docs/configuration.md).
+//! faber-db does not use are accepted and ignored, and its `safety` rules are read by
+//! [`super::safety`] (see docs/configuration.md).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::Value;
 
 use crate::bytesize::ByteSize;
 use crate::format::Format;
@@ -83,37 +85,30 @@ pub struct RawEnvironment {
     pub auto_migrate: Option<IgnoredAny>,
 }
 
+/// `[safety]`, the original plugin's rules. The values beside `protected_environments` are
+/// read as they are written and checked key by key in [`super::safety`], so that a malformed
+/// one is refused with its key named.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSafety {
     #[serde(default)]
     pub protected_environments: Vec<String>,
-    // Original plugin keys with no meaning for faber-db.
-    #[allow(dead_code)]
-    pub require_approval_for: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    pub max_auto_rollback_attempts: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    pub health_check_before_deploy: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    pub validate_destructive_operations: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    pub backup_enforcement: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    pub destructive_operations: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    pub approval_timeouts: Option<IgnoredAny>,
+    pub require_approval_for: Option<Value>,
+    pub max_auto_rollback_attempts: Option<Value>,
+    pub health_check_before_deploy: Option<Value>,
+    pub validate_destructive_operations: Option<Value>,
+    pub backup_enforcement: Option<Value>,
+    pub destructive_operations: Option<Value>,
+    pub approval_timeouts: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackup {
     pub retention_days: Option<u64>,
-    // Original plugin keys with no meaning for faber-db.
-    #[allow(dead_code)]
-    pub provider: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    pub backup_before_destructive_ops: Option<IgnoredAny>,
+    /// Checked in [`super::safety`] (a string), with no meaning for faber-db.
+    pub provider: Option<Value>,
+    pub backup_before_destructive_ops: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -30,5 +30,6 @@ mod quickstart;
 mod release;
 mod reliability;
 mod roundtrip;
+mod safety;
 mod services;
 mod tty;

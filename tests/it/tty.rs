@@ -235,3 +235,164 @@ fn cleanup_and_delete_show_what_they_remove_before_asking() {
     assert_eq!(exit_code(s), 0);
     assert_eq!(p.ids().len(), 3);
 }
+
+/// A project whose production database is at migration 001 (a `schema_migrations` table), with
+/// `migrations/001_init.sql` applied and `migrate_command` writing `migrated.txt`.
+fn migrated_project() -> Project {
+    let p = Project::with_config(
+        "[migrations]\ndirectory = \"migrations\"\n\
+         [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\n\
+         migrate_command = \"echo migrating > migrated.txt\"\n",
+    )
+    .seeded("db/prod.sqlite3");
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch(
+            "CREATE TABLE schema_migrations (version TEXT PRIMARY KEY); \
+             INSERT INTO schema_migrations VALUES ('001');",
+        )
+        .unwrap();
+    p.write("migrations/001_init.sql", "CREATE TABLE t (x);");
+    p
+}
+
+#[test]
+fn restore_and_rollback_show_their_plan_before_asking() {
+    let mut p = migrated_project();
+    p.at("2025-01-01T00:00:00Z");
+    let release = p.backup(&["production", "--yes", "--label", "v1"]);
+    p.at("2025-01-01T12:00:00Z");
+    let pre = p.backup(&[
+        "production",
+        "--yes",
+        "--reason",
+        "pre-migration",
+        "--label",
+        "pre-migration",
+    ]);
+    // Migration 002 applied since, and a row written.
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch("INSERT INTO schema_migrations VALUES ('002'); INSERT INTO t VALUES (2);")
+        .unwrap();
+    p.at("2025-01-04T00:00:00Z");
+    let db = fs::read(p.path("db/prod.sqlite3")).unwrap();
+
+    let mut s = on_tty(&p, &["restore", "production", "--from", &release]);
+    let plan = s.exp_string("type its name to confirm").unwrap();
+    for needle in [
+        "Plan: restore",
+        release.as_str(),
+        "named with --from",
+        "label v1",
+        ", taken 2025-01-01 00:00 UTC (3d old)",
+        "B, taken",
+        "backup: 1 migrations applied, last 001",
+        "now: 2 migrations applied, last 002",
+        "Undoes:     002",
+        "Replaces:   everything in database",
+        "a pre-restore backup first",
+    ] {
+        assert!(
+            plan.contains(needle),
+            "no {needle:?} before the prompt: {plan}"
+        );
+    }
+    s.send_line("prod").unwrap();
+    assert_eq!(exit_code(s), 8);
+
+    // A plain rollback picks the pre-migration backup and says what it undoes.
+    let mut s = on_tty(&p, &["rollback", "production"]);
+    let plan = s.exp_string("type its name to confirm").unwrap();
+    for needle in [
+        "Plan: roll production",
+        pre.as_str(),
+        "the newest valid pre-migration backup",
+        "reason pre-migration (automatic)",
+        "(60h old)",
+        "Undoes:     002",
+        "a pre-rollback backup first",
+        "Estimate:",
+    ] {
+        assert!(
+            plan.contains(needle),
+            "no {needle:?} before the prompt: {plan}"
+        );
+    }
+    assert!(!plan.contains(release.as_str()), "{plan}");
+    s.send_line("yes").unwrap();
+    assert_eq!(exit_code(s), 8);
+
+    // Neither wrong answer changed anything: not the database, not the backups.
+    assert_eq!(fs::read(p.path("db/prod.sqlite3")).unwrap(), db);
+    assert_eq!(p.ids().len(), 2, "not even a safety backup");
+}
+
+#[test]
+fn migrate_shows_its_plan_before_asking() {
+    let p = migrated_project();
+    p.write("migrations/002_add.sql", "CREATE TABLE u (y);");
+    let db = fs::read(p.path("db/prod.sqlite3")).unwrap();
+
+    let mut s = on_tty(&p, &["migrate", "production"]);
+    let plan = s.exp_string("type its name to confirm").unwrap();
+    for needle in [
+        "Applied: 1 migrations",
+        "1 pending in",
+        "002_add",
+        "Plan: migrate production",
+        "Backup:     a pre-migration backup first: about",
+        "Command:    echo migrating > migrated.txt",
+        "On failure: the pre-migration backup is restored (rollback_on_failure)",
+        "Confirm:    yes: the environment is protected; its name is asked for",
+    ] {
+        assert!(
+            plan.contains(needle),
+            "no {needle:?} before the prompt: {plan}"
+        );
+    }
+    s.send_line("staging").unwrap();
+    assert_eq!(exit_code(s), 8);
+    assert!(!p.path("migrated.txt").exists(), "the command did not run");
+    assert!(p.backups().is_empty(), "no backup taken");
+    assert_eq!(fs::read(p.path("db/prod.sqlite3")).unwrap(), db);
+
+    // A destructive migration: the plan, its statement flagged, comes before the phrase.
+    p.write("migrations/003_drop.sql", "DROP TABLE u;");
+    let mut s = on_tty(&p, &["migrate", "production"]);
+    let plan = s
+        .exp_string("type proceed-with-destructive-changes")
+        .unwrap();
+    for needle in [
+        "2 pending in",
+        "003_drop",
+        "003_drop.sql line 1: DROP TABLE",
+        "DROP TABLE u",
+        "Command:    echo migrating > migrated.txt",
+        "proceed-with-destructive-changes is asked for, then its name",
+    ] {
+        assert!(
+            plan.contains(needle),
+            "no {needle:?} before the prompt: {plan}"
+        );
+    }
+    s.send_line("yes").unwrap();
+    assert_eq!(exit_code(s), 8);
+    assert!(!p.path("migrated.txt").exists());
+    assert!(p.backups().is_empty());
+
+    // The dry run's JSON carries the same plan.
+    let dry = p.json(&["migrate", "production", "--dry-run"], 0);
+    assert_eq!(
+        dry["plan"]["command"], "echo migrating > migrated.txt",
+        "{dry}"
+    );
+    assert!(dry["plan"]["backup"]["size_bytes"].is_u64(), "{dry}");
+    assert_eq!(dry["plan"]["phrase"], true, "{dry}");
+
+    // With --yes nothing is asked, and --json stays one document.
+    let out = p.json(
+        &["migrate", "production", "--yes", "--allow-destructive"],
+        0,
+    );
+    assert_eq!(out["migrated"], true, "{out}");
+    assert!(p.path("migrated.txt").exists());
+}

@@ -87,7 +87,18 @@ pub(super) fn on_migration(
         return Some(record(&session, line, Some(name), None, &matched, answer));
     }
     let (backup, plan) = match backup_and_plan(&session, &env, &shown) {
-        Ok(r) => r,
+        Ok(Planned::Blocked(e)) => {
+            let answer = Answer::new(
+                Decision::Deny,
+                format!(
+                    "faber-db: `{shown}` must not run on `{name}`: {}\n{}",
+                    e.message(),
+                    e.hint().unwrap_or_default()
+                ),
+            );
+            return Some(record(&session, line, Some(name), None, &matched, answer));
+        }
+        Ok(Planned::Go(backed, plan)) => (backed, plan),
         Err(e) => {
             let hint = e
                 .hint()
@@ -164,8 +175,17 @@ pub(super) enum Backed {
     None,
 }
 
-/// The pre-migration backup (when the environment wants one and its database exists) and, for
-/// a protected environment, the plan in words. The backup runs as `faber-db backup` in a child
+/// What [`backup_and_plan`] found.
+pub(super) enum Planned {
+    /// The backup behind the decision, and the plan in words.
+    Go(Backed, String),
+    /// Pending migrations hold statements the config forbids: nothing was backed up.
+    Blocked(Error),
+}
+
+/// The pre-migration backup (when the environment wants one, or the config's safety rules want
+/// one for what is pending, and its database exists) and, for a protected environment, the plan
+/// in words. Pending migrations holding statements the config forbids are `Blocked` first. The backup runs as `faber-db backup` in a child
 /// process, bounded in time: one that would not end before Claude Code gives up on the hook is
 /// not started, one that runs over is stopped (it then removes what it wrote), and either is an
 /// error — the migration must not run without it.
@@ -173,16 +193,31 @@ pub(super) fn backup_and_plan(
     session: &Session,
     env: &Environment,
     shown: &str,
-) -> crate::Result<(Backed, String)> {
+) -> crate::Result<Planned> {
     let started = Instant::now();
     let (_, db) = session.provider(env)?;
-    let plan = if env.protected {
-        plan_text(&migrate::plan(session, env, db.as_ref())?)
+    let safety = &session.config.safety;
+    let ruled = !safety.destructive.is_empty() || safety.backup_before_destructive_ops;
+    let planned = if env.protected || ruled {
+        Some(migrate::plan(session, env, db.as_ref())?)
     } else {
-        String::new()
+        None
     };
-    if !env.backup_before_migrate || !db.exists()? {
-        return Ok((Backed::None, plan));
+    if let Some(e) = planned
+        .as_ref()
+        .and_then(|p| migrate::blocked(session, &p.todo))
+    {
+        return Ok(Planned::Blocked(e));
+    }
+    let required = planned
+        .as_ref()
+        .and_then(|p| migrate::backup_required(session, env, &p.todo, p.listable));
+    let plan = match &planned {
+        Some(p) if env.protected => plan_text(p),
+        _ => String::new(),
+    };
+    if !(env.backup_before_migrate || required.is_some()) || !db.exists()? {
+        return Ok(Planned::Go(Backed::None, plan));
     }
     let budget = std::env::var(BUDGET_VAR)
         .ok()
@@ -199,7 +234,7 @@ pub(super) fn backup_and_plan(
         Duration::from_millis(dry["plan"]["estimate"]["duration_ms"].as_u64().unwrap_or(0));
     if started.elapsed() + expected > budget {
         if let Some(reused) = recent_pre_migration(session, env, db.as_ref())? {
-            return Ok((reused, plan));
+            return Ok(Planned::Go(reused, plan));
         }
         let name = &env.name;
         return Err(Error::aborted(format!(
@@ -231,7 +266,7 @@ pub(super) fn backup_and_plan(
     let id = taken["backup"]["id"]
         .as_str()
         .ok_or_else(|| Error::tool("the pre-migration backup reported no ID"))?;
-    Ok((Backed::Taken(id.to_string()), plan))
+    Ok(Planned::Go(Backed::Taken(id.to_string()), plan))
 }
 
 /// A valid `pre-migration` backup of `env` taken in the last hour, when the database's

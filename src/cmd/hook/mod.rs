@@ -5,7 +5,9 @@
 //!   `backup_before_migrate`), then `allow`; `ask` with the migrate plan for a protected
 //!   environment (or `deny`, with `[hook] protected = "deny"`);
 //! - `faber-db … --yes` changing a protected environment: `ask`, with the dry run's plan;
-//! - destructive SQL sent to a protected environment's database: `ask`;
+//! - destructive SQL sent to a protected environment's database: `ask`; SQL of a kind the
+//!   config's `safety.destructive_operations` forbids, sent to any environment's database (and
+//!   migrations holding it): `deny`;
 //! - anything else: no decision, no output.
 //!
 //! It never fails the agent's unrelated work: bad input is a warning and exit 0.

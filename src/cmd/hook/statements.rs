@@ -1,8 +1,11 @@
-//! Destructive SQL sent with a database client to a protected environment's database.
+//! Destructive SQL sent with a database client to a protected environment's database, or of a
+//! kind the config forbids to any environment's.
 
 use super::*;
 
-/// Destructive SQL sent to a protected environment's database: ask.
+/// Destructive SQL of a kind `safety.destructive_operations` forbids, sent to any environment's
+/// database (or to one that cannot be told): deny, with the config's reason. Other destructive
+/// SQL sent to a protected environment's database: ask.
 pub(super) fn on_sql(line: &str, inv: &Invocation, dir: &Path) -> Option<Answer> {
     let ctx = context(dir, None, None)?;
     let session = ctx.session_unchanged().ok()?;
@@ -18,6 +21,9 @@ pub(super) fn on_sql(line: &str, inv: &Invocation, dir: &Path) -> Option<Answer>
     let findings = call.findings(dir);
     if findings.is_empty() && !call.unknown_sql {
         return None;
+    }
+    if let Some(answer) = forbidden(line, &session, &call, &findings, dir) {
+        return Some(answer);
     }
     let protected: Vec<&Environment> = session
         .config
@@ -57,4 +63,54 @@ pub(super) fn on_sql(line: &str, inv: &Invocation, dir: &Path) -> Option<Answer>
     };
     let answer = Answer::new(Decision::Ask, reason);
     Some(record(&session, line, env, None, "destructive SQL", answer))
+}
+
+/// The denial of statements whose kind the config forbids, sent at an environment's database —
+/// any of them, protected or not — or at one that cannot be told before it runs.
+fn forbidden(
+    line: &str,
+    session: &Session,
+    call: &sql::SqlCall,
+    findings: &[crate::sqlscan::Finding],
+    dir: &Path,
+) -> Option<Answer> {
+    let safety = &session.config.safety;
+    let blocked: Vec<String> = findings
+        .iter()
+        .filter_map(|f| {
+            let why = safety.blocked(f.kind)?;
+            Some(format!(
+                "  {} (line {}): {} — not allowed: {why}",
+                f.what, f.line, f.excerpt
+            ))
+        })
+        .collect();
+    if blocked.is_empty() {
+        return None;
+    }
+    let hit = session
+        .config
+        .environments
+        .values()
+        .find(|e| session.url(e).is_ok_and(|u| target_is(call, &u, dir)));
+    let at = match hit {
+        Some(e) => format!("the database of environment `{}`", e.name),
+        None if call.target.unknown => {
+            "a database that cannot be told before it runs (it may be an environment's)".to_string()
+        }
+        None => return None,
+    };
+    let reason = format!(
+        "faber-db: this sends SQL the project's safety.destructive_operations does not allow to {at}:\n{}\nIf it is intended, a person runs it by hand.",
+        blocked.join("\n")
+    );
+    let answer = Answer::new(Decision::Deny, reason);
+    Some(record(
+        session,
+        line,
+        hit.map(|e| e.name.as_str()),
+        None,
+        "forbidden SQL",
+        answer,
+    ))
 }
