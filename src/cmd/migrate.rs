@@ -237,13 +237,8 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         });
     }
 
-    if args.dry_run.dry_run {
-        // The plan is shown all the same; the run it stands for would fail.
-        if let Err(e) = command {
-            report.failure = Some(e);
-            return Ok(report.with("dry_run", true));
-        }
-        let steps = steps(
+    let plan = || {
+        steps(
             session,
             env,
             db.as_ref(),
@@ -251,7 +246,15 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             take_backup,
             required.as_deref(),
             destructive,
-        )?;
+        )
+    };
+    if args.dry_run.dry_run {
+        // The plan is shown all the same; the run it stands for would fail.
+        if let Err(e) = command {
+            report.failure = Some(e);
+            return Ok(report.with("dry_run", true));
+        }
+        let steps = plan()?;
         print_steps(session, env, &steps, to);
         ui.line("Dry run: nothing was changed.");
         return Ok(report.with("dry_run", true).with("plan", &steps));
@@ -261,15 +264,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         return Ok(report.with("migrated", false));
     }
     if asking {
-        let steps = steps(
-            session,
-            env,
-            db.as_ref(),
-            &args,
-            take_backup,
-            required.as_deref(),
-            destructive,
-        )?;
+        let steps = plan()?;
         print_steps(session, env, &steps, to);
     }
     if destructive > 0 {

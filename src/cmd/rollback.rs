@@ -139,15 +139,19 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         url.redacted(),
         ui.bold(&record.id)
     );
-    if args.dry_run.dry_run {
-        let plan = restore::plan(
+    // The plan --dry-run shows, and a protected rollback shows before its question.
+    let plan = |chosen| {
+        restore::plan(
             session,
             env,
             db.as_ref(),
             &record,
             chosen,
             Some("pre-rollback"),
-        )?;
+        )
+    };
+    if args.dry_run.dry_run {
+        let plan = plan(chosen)?;
         restore::print_plan(session, &title, &plan, To::Output);
         ui.line("Dry run: nothing was changed.");
         return Ok(report.with("dry_run", true).with("plan", &plan));
@@ -160,14 +164,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     ));
     if confirm::will_ask(env, session.ctx.yes) {
         // What the answer replaces, and with what, is shown before the question.
-        let plan = restore::plan(
-            session,
-            env,
-            db.as_ref(),
-            &record,
-            chosen,
-            Some("pre-rollback"),
-        )?;
+        let plan = plan(chosen)?;
         restore::print_plan(session, &title, &plan, To::Prompt);
     } else {
         ui.line(format!("  now:   {}", describe(now.as_ref())));
