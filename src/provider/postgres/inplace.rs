@@ -439,9 +439,11 @@ fn load_plain(
         }
     };
     let mut tail = TailReader::new(reader);
-    let mut stream = crate::testpoint::PauseMidway::new(&mut tail, "restore:in-place-load");
-    crate::pipeline::copy(&mut stream, &mut stdin).map_err(gone)?;
-    drop(stream);
+    crate::pipeline::copy(
+        &mut crate::testpoint::PauseMidway::new(&mut tail, "restore:in-place-load"),
+        &mut stdin,
+    )
+    .map_err(gone)?;
     if !tail.ends_with_marker(super::DUMP_TRAILER) {
         return Err(Some(Error::verification(
             "the dump's completion trailer is missing; nothing was changed",
