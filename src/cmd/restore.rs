@@ -124,7 +124,8 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     let mut report = Report::new()
         .with("backup", &record)
         .with("environment", &env.name)
-        .with("method", &restored.method)
+        .with("method", restored.method.method)
+        .with("method_why", &restored.method.why)
         .with("kept_tables", &restored.kept)
         .with("safety_backup", &restored.safety)
         .with("tables", &restored.inspection.tables)
@@ -153,8 +154,10 @@ pub struct Plan {
     /// exist).
     pub live_migrations: Option<MigrationState>,
     pub database_exists: bool,
-    /// How the database's content is replaced (`swap` or `in-place`), and why.
-    pub method: MethodChoice,
+    /// How the database's content is replaced: `swap` or `in-place`.
+    pub method: RestoreMethod,
+    /// Why that method: asked for, or what the role may do.
+    pub method_why: String,
     /// The safety backup taken before the database is replaced, if one is.
     pub safety_backup: Option<SafetyPlan>,
     /// The load of the backup itself.
@@ -228,7 +231,8 @@ pub fn plan(
         backup_migrations: record.migrations.clone(),
         live_migrations: live,
         database_exists: exists,
-        method,
+        method: method.method,
+        method_why: method.why,
         safety_backup,
         load,
         duration_ms,
@@ -261,8 +265,8 @@ pub fn print_plan(session: &Session, title: &str, plan: &Plan) {
     ui.line(format!(
         "  {} {}: {}",
         ui.bold("Method:    "),
-        plan.method.method.as_str(),
-        plan.method.why
+        plan.method.as_str(),
+        plan.method_why
     ));
     let safety = match &plan.safety_backup {
         Some(s) => format!(

@@ -193,7 +193,8 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     let after = &restored.inspection.migrations;
     let matches = same_state(after.as_ref(), record.migrations.as_ref());
     let mut report = report
-        .with("method", &restored.method)
+        .with("method", restored.method.method)
+        .with("method_why", &restored.method.why)
         .with("safety_backup", &restored.safety)
         .with("migrations_after", after)
         .with("migrations_match", matches)
