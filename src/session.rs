@@ -237,13 +237,55 @@ impl Session<'_> {
 
     pub fn provider(&self, env: &Environment) -> Result<(DatabaseUrl, Box<dyn Provider>)> {
         let url = self.url(env)?;
-        let provider = provider::open(
-            &url,
-            provider::Options {
-                row_count_max_table_size: env.row_count_max_table_size,
-                ledger: Some(crate::scratch::Ledger::new(self.store.dir())),
-            },
-        )?;
+        let provider = provider::open(&url, self.provider_options(env))?;
         Ok((url, provider))
+    }
+
+    fn provider_options(&self, env: &Environment) -> provider::Options {
+        provider::Options {
+            row_count_max_table_size: env.row_count_max_table_size,
+            ledger: Some(crate::scratch::Ledger::new(self.store.dir())),
+        }
+    }
+
+    /// The server `verify --deep` loads `env`'s backups into, when `verify_url_env` names one:
+    /// the URL in that variable, with `database` (the environment's database) as the database
+    /// its scratch databases are named after. `None` when the key is not set.
+    pub fn scratch_server(
+        &self,
+        env: &Environment,
+        database: &str,
+    ) -> Result<Option<Box<dyn Provider>>> {
+        let Some(var) = &env.verify_url_env else {
+            return Ok(None);
+        };
+        let raw = self.vars.get(var).ok_or_else(|| {
+            Error::config(format!(
+                "variable {var} is not set (verify_url_env of environment `{}`: the server deep checks load into)",
+                env.name
+            ))
+            .with_hint(format!(
+                "export {var}=postgres://admin@host/postgres (a role that may create databases), or add it to .env"
+            ))
+        })?;
+        let url = match DatabaseUrl::parse(raw, &self.config.root)? {
+            DatabaseUrl::Server { kind, mut url } if kind == self.url(env)?.kind() => {
+                let name = percent_encoding::utf8_percent_encode(
+                    database,
+                    percent_encoding::NON_ALPHANUMERIC,
+                )
+                .to_string();
+                url.set_path(&format!("/{name}"));
+                DatabaseUrl::Server { kind, url }
+            }
+            _ => {
+                return Err(Error::config(format!(
+                    "variable {var} (verify_url_env of environment `{}`) must hold a URL of a server like the environment's own ({})",
+                    env.name,
+                    self.url(env)?.kind().as_str()
+                )));
+            }
+        };
+        Ok(Some(provider::open(&url, self.provider_options(env))?))
     }
 }

@@ -385,6 +385,8 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             event: "rollback",
             safety_reason: Some("pre-rollback"),
             terminate_connections: args.terminate_connections,
+            // The method the role allows: in place when it may not create databases.
+            in_place: false,
             jobs: None,
         },
     );

@@ -20,7 +20,10 @@ use crate::ids;
 use crate::migrations::{MigrationState, describe};
 use crate::pipeline::{Compression, Decoder, VerifiedDecoder};
 use crate::plan;
-use crate::provider::{CommitOptions, Inspection, Provider, Source, Staged};
+use crate::provider::method::{self, MethodChoice, RestoreMethod};
+use crate::provider::{
+    CommitFailed, CommitOptions, Committed, InPlace, Inspection, Provider, Source, Staged,
+};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 use crate::ui::{self, To};
@@ -43,6 +46,12 @@ pub struct RestoreArgs {
     /// End other sessions connected to the target database instead of refusing (PostgreSQL)
     #[arg(long)]
     pub terminate_connections: bool,
+
+    /// Restore in place: drop the database's own objects and load the backup into it (one
+    /// transaction on PostgreSQL), instead of swapping in a checked scratch copy. Chosen
+    /// automatically when the role may not create databases
+    #[arg(long)]
+    pub in_place: bool,
 
     /// Parallel restore jobs (PostgreSQL custom and directory backups; pg_restore --jobs)
     /// [default: one per core]
@@ -77,7 +86,15 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         url.redacted()
     );
     if args.dry_run.dry_run {
-        let plan = plan(session, env, db.as_ref(), &record, chosen, safety_reason)?;
+        let plan = plan(
+            session,
+            env,
+            db.as_ref(),
+            &record,
+            chosen,
+            safety_reason,
+            args.in_place,
+        )?;
         print_plan(session, &title, &plan, To::Output);
         ui.line("Dry run: nothing was changed.");
         return Ok(Report::new()
@@ -93,7 +110,15 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     ));
     // What the answer replaces, and with what, is shown before the question.
     if confirm::will_ask(env, session.ctx.yes) {
-        let plan = plan(session, env, db.as_ref(), &record, chosen, safety_reason)?;
+        let plan = plan(
+            session,
+            env,
+            db.as_ref(),
+            &record,
+            chosen,
+            safety_reason,
+            args.in_place,
+        )?;
         print_plan(session, &title, &plan, To::Prompt);
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
@@ -107,11 +132,15 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             safety_reason,
             terminate_connections: args.terminate_connections,
             jobs: args.jobs,
+            in_place: args.in_place,
         },
     )?;
     let mut report = Report::new()
         .with("backup", &record)
         .with("environment", &env.name)
+        .with("method", restored.method.method)
+        .with("method_why", &restored.method.why)
+        .with("kept_tables", &restored.kept)
         .with("safety_backup", &restored.safety)
         .with("tables", &restored.inspection.tables)
         .with("migrations", &restored.inspection.migrations)
@@ -151,6 +180,10 @@ pub struct Plan {
     /// The database replaced (or created, when it does not exist).
     pub database: String,
     pub database_exists: bool,
+    /// How the database's content is replaced: `swap` or `in-place`.
+    pub method: RestoreMethod,
+    /// Why that method: asked for, or what the role may do.
+    pub method_why: String,
     /// The safety backup taken before the database is replaced, if one is.
     pub safety_backup: Option<SafetyPlan>,
     /// The load of the backup itself.
@@ -166,13 +199,15 @@ pub struct Plan {
 pub struct SafetyPlan {
     pub reason: &'static str,
     pub estimate: plan::Estimate,
-    /// Taken after the swap, of the data it sets aside (PostgreSQL, MySQL); else before the
-    /// database is touched.
+    /// Taken after the swap, of the data it sets aside (PostgreSQL, MySQL, restoring by swap);
+    /// else before the database is touched.
     pub after_swap: bool,
 }
 
 /// The plan of restoring `record` into `env`'s database `db`, with a safety backup of reason
-/// `safety` (if the database exists). Reads the live database; changes nothing.
+/// `safety` (if the database exists), in place if `in_place` (else by the method the role
+/// allows). Reads the live database; changes nothing. Fails, as the restore would, when the
+/// role can use no restore method.
 pub fn plan(
     session: &Session,
     env: &Environment,
@@ -180,7 +215,9 @@ pub fn plan(
     record: &BackupRecord,
     chosen: String,
     safety: Option<&'static str>,
+    in_place: bool,
 ) -> Result<Plan> {
+    let method = choose_method(db, in_place)?;
     let exists = db.exists()?;
     let live = if exists {
         db.inspect(env.migrations_table.as_deref(), false)?
@@ -192,7 +229,7 @@ pub fn plan(
         Some(reason) if exists => Some(SafetyPlan {
             reason,
             estimate: backup::estimate(session, env, db)?,
-            after_swap: db.sets_replaced_aside(),
+            after_swap: method.method == RestoreMethod::Swap && db.sets_replaced_aside(),
         }),
         _ => None,
     };
@@ -217,6 +254,8 @@ pub fn plan(
         live_migrations: live,
         database: db.database_name(),
         database_exists: exists,
+        method: method.method,
+        method_why: method.why,
         safety_backup,
         load,
         duration_ms,
@@ -298,6 +337,15 @@ pub fn print_plan(session: &Session, title: &str, plan: &Plan, to: To) {
             }
         ),
     );
+    ui.say(
+        to,
+        format!(
+            "  {} {}: {}",
+            ui.bold("Method:    "),
+            plan.method.as_str(),
+            plan.method_why
+        ),
+    );
     let safety = match &plan.safety_backup {
         Some(s) => format!(
             "a {} backup {}: about {} in about {} ({})",
@@ -374,6 +422,8 @@ pub struct Options {
     pub terminate_connections: bool,
     /// Parallel restore jobs; `None` for one per core where the format allows.
     pub jobs: Option<u32>,
+    /// Restore in place even when a swap is possible (`--in-place`).
+    pub in_place: bool,
 }
 
 /// What a restore did.
@@ -386,6 +436,10 @@ pub struct Restored {
     pub diffs: Vec<String>,
     /// The backup was marked `mismatch` and named all the same: its counts were known to differ.
     pub mismatch_known: bool,
+    /// How the database's content was replaced.
+    pub method: MethodChoice,
+    /// Tables of other roles an in-place restore kept (not the backup's, not compared).
+    pub kept: Vec<String>,
 }
 
 impl Restored {
@@ -446,6 +500,23 @@ fn apply_inner(
 ) -> Result<Restored> {
     let ui = &session.ctx.ui;
     let started = std::time::Instant::now();
+    let failed = |e: &Error| {
+        cmd::log_event(
+            session,
+            options.event,
+            Some(&env.name),
+            Some(&record.id),
+            false,
+            Some(e.one_line()),
+        )
+    };
+    // The method first, once: a role that can use none is told so before anything happens.
+    let choice = choose_method(db, options.in_place).inspect_err(failed)?;
+    ui.detail(format!(
+        "Method: {} ({})",
+        choice.method.as_str(),
+        choice.why
+    ));
     // Checksum, then stage and check: the safety backup is taken only when the restore is ready
     // to commit, and a restore that cannot happen changes nothing at all.
     // Gone because a cleanup or delete removed it since it was chosen: said so.
@@ -489,18 +560,17 @@ fn apply_inner(
             verify::checksum_ok(session, record).map_err(|(e, _)| e)?;
         }
         ui.ok(format!("Checksum of {} verified", record.id));
-        Ok((stage(session, env, record, db, options.jobs)?, held))
+        if choice.method == RestoreMethod::InPlace {
+            return Ok((None, held));
+        }
+        Ok((Some(stage(session, env, record, db, options.jobs)?), held))
     })()
-    .inspect_err(|e| {
-        cmd::log_event(
-            session,
-            options.event,
-            Some(&env.name),
-            Some(&record.id),
-            false,
-            Some(e.one_line()),
-        )
-    })?;
+    .inspect_err(failed)?;
+    let Some(staged) = staged else {
+        return in_place(
+            session, env, db, record, options, choice, started, committing,
+        );
+    };
     ui.ok(format!("Staged and checked {}", record.id));
     // Where the swap sets the replaced data aside (PostgreSQL, MySQL), the safety backup is taken
     // of that, after the swap: no write made before it can be missing from it. What it needs is
@@ -603,7 +673,18 @@ fn apply_inner(
         None => safety,
     };
     log(true, None);
+    Ok(finish(session, record, inspection, safety, choice))
+}
 
+/// The restored database compared with the backup's manifest, and said.
+fn finish(
+    session: &Session,
+    record: &BackupRecord,
+    inspection: Inspection,
+    safety: Option<String>,
+    method: MethodChoice,
+) -> Restored {
+    let ui = &session.ctx.ui;
     let diffs = verify::compare_tables(record.provider, &record.tables, &inspection.tables);
     let mismatch_known = record.status == Status::Mismatch;
     let rows: u64 = inspection.tables.values().map(|t| t.rows).sum();
@@ -638,12 +719,208 @@ fn apply_inner(
             m.last_migration.as_deref().unwrap_or("-")
         ));
     }
-    Ok(Restored {
+    Restored {
         safety,
         inspection,
         diffs,
         mismatch_known,
-    })
+        method,
+        kept: Vec::new(),
+    }
+}
+
+/// The restore method for `db`: what its role allows, or in place when `in_place`.
+fn choose_method(db: &dyn Provider, in_place: bool) -> Result<MethodChoice> {
+    method::choose(&db.restore_privileges()?, in_place)
+}
+
+/// The in-place method (see [`crate::provider::method`]): the safety backup first, then the
+/// database's own objects replaced by the backup's. On PostgreSQL that is one transaction, and a
+/// failure changes nothing; elsewhere a failure midway restores the safety backup the same way.
+#[allow(clippy::too_many_arguments)]
+fn in_place(
+    session: &Session,
+    env: &Environment,
+    db: &dyn Provider,
+    record: &BackupRecord,
+    options: &Options,
+    choice: MethodChoice,
+    started: std::time::Instant,
+    committing: &std::cell::Cell<bool>,
+) -> Result<Restored> {
+    let ui = &session.ctx.ui;
+    let log = |ok: bool, detail: Option<String>, timing: Option<crate::registry::Timing>| {
+        cmd::log_timed_event(
+            session,
+            options.event,
+            Some(&env.name),
+            Some(&record.id),
+            ok,
+            detail,
+            timing,
+        )
+    };
+    for stale in db
+        .prepare_restore(record.raw_size_bytes)
+        .inspect_err(|e| log(false, Some(e.one_line()), None))?
+    {
+        ui.warn(format!(
+            "removed {}, left by an interrupted restore",
+            session.ctx.show(&stale)
+        ));
+    }
+    // Nothing is set aside in place: the safety backup is of the database as it is now, before
+    // anything changes.
+    let safety_started = std::time::Instant::now();
+    let safety = safety_backup(session, env, db, options.safety_reason)?;
+    let safety_took = safety_started.elapsed();
+    crate::interrupt::check().map_err(|e| Error::aborted("interrupted").caused_by(e))?;
+    let atomic = db.in_place_is_atomic();
+    // A load in one transaction changes nothing until it commits: a signal before then stops
+    // it with the database as it was. Elsewhere the database changes from the first drop on.
+    if !atomic {
+        committing.set(true);
+    }
+    cmd::log_event(
+        session,
+        commit_event(options.event),
+        Some(&env.name),
+        Some(&record.id),
+        true,
+        Some(match &safety {
+            Some(s) => format!("in place; safety backup {s}"),
+            None => "in place".to_string(),
+        }),
+    );
+    crate::testpoint::pause("restore:before-commit");
+    let expected = (record.status != Status::Mismatch).then_some(&record.tables);
+    let held = (!atomic).then(crate::interrupt::hold);
+    let result = load_in_place(session, env, record, db, options, expected);
+    drop(held);
+    let committed = match result {
+        Ok(c) => c,
+        Err(f) => {
+            let error = match (&safety, f.incomplete) {
+                (Some(s), true) => put_back_safety(session, env, db, options, s, f.error),
+                (Some(s), false) => f.error.add_hint(format!(
+                    "safety backup {s} holds the database as it was before this {}",
+                    options.event
+                )),
+                (None, _) => f.error,
+            };
+            log(false, Some(error.one_line()), None);
+            return Err(error);
+        }
+    };
+    log(
+        true,
+        Some("in place".to_string()),
+        Some(crate::registry::Timing {
+            duration_ms: started.elapsed().saturating_sub(safety_took).as_millis() as u64,
+            bytes: record.raw_size_bytes,
+        }),
+    );
+    ui.ok(format!("Restored {} in place", record.id));
+    if !committed.kept.is_empty() {
+        ui.warn(format!(
+            "kept {} of other roles, which the backup does not hold and an in-place restore does not drop: {}",
+            ui::count(committed.kept.len() as u64, "table"),
+            committed.kept.join(", ")
+        ));
+    }
+    let mut restored = finish(session, record, committed.inspection, safety, choice);
+    restored.kept = committed.kept;
+    Ok(restored)
+}
+
+/// After an in-place restore failed midway (`error`), restores the safety backup `safety` in
+/// place; returns the error to report, saying how that went.
+fn put_back_safety(
+    session: &Session,
+    env: &Environment,
+    db: &dyn Provider,
+    options: &Options,
+    safety: &str,
+    error: Error,
+) -> Error {
+    let ui = &session.ctx.ui;
+    ui.warn(format!(
+        "the {} failed midway ({}); restoring safety backup {safety} in place",
+        options.event,
+        error.one_line()
+    ));
+    let put_back = session.store.load().and_then(|reg| {
+        let record = verify::find(&reg, safety)?.clone();
+        load_in_place(session, env, &record, db, options, None).map_err(|f| f.error)
+    });
+    let with_causes = |message: String| {
+        error
+            .causes()
+            .iter()
+            .fold(Error::new(error.kind(), message), |e, c| e.caused_by(c))
+    };
+    match put_back {
+        Ok(_) => {
+            ui.ok(format!(
+                "Safety backup {safety} restored: the database is as it was"
+            ));
+            with_causes(format!(
+                "{}; safety backup {safety} was restored in place, so the database is as it was before this {}",
+                error.message(),
+                options.event
+            ))
+            .with_hint(
+                error
+                    .hint()
+                    .unwrap_or("fix the cause and restore again")
+                    .to_string(),
+            )
+        }
+        Err(again) => with_causes(error.message().to_string())
+            .caused_by(format!(
+                "restoring safety backup {safety} failed too: {}",
+                again.one_line()
+            ))
+            .with_hint(format!(
+                "the database is incomplete; restore it with `faber-db restore {} --from {safety} --in-place --no-safety-backup`",
+                env.name
+            )),
+    }
+}
+
+/// Loads `record` into `db` in place, from its file as checked (decoded and decrypted as it
+/// streams, its SHA-256 checked once more).
+fn load_in_place(
+    session: &Session,
+    env: &Environment,
+    record: &BackupRecord,
+    db: &dyn Provider,
+    options: &Options,
+    expected: Option<&crate::provider::Tables>,
+) -> Result<Committed, CommitFailed> {
+    let path = session.store.locate(record)?.data;
+    let how = InPlace {
+        terminate_connections: options.terminate_connections,
+        expected,
+    };
+    let migrations_table = env.migrations_table.as_deref();
+    if record.format == Format::Directory {
+        return db.restore_in_place(record.format, Source::Path(&path), migrations_table, &how);
+    }
+    let decryption = crate::crypt::Decryption::of(session, record)?;
+    let mut decoder = open_verified(&path, record, decryption.as_ref())?;
+    let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
+    let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
+    let result = db.restore_in_place(
+        record.format,
+        Source::Stream(&mut source),
+        migrations_table,
+        &how,
+    );
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result
 }
 
 /// The backup named by `from`: an ID, or `latest` for the newest valid backup of `env`; and why

@@ -36,6 +36,12 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub terminate_connections: bool,
 
+    /// Restore in place: drop the database's own objects and load the backup into it (one
+    /// transaction on PostgreSQL), instead of swapping in a checked scratch copy. Chosen
+    /// automatically when the role may not create databases
+    #[arg(long)]
+    pub in_place: bool,
+
     /// Restore even when the database is already as the backup left it (restored from it,
     /// nothing changed since), or has no migration the backup lacks
     #[arg(long)]
@@ -148,6 +154,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             &record,
             chosen,
             Some("pre-rollback"),
+            args.in_place,
         )
     };
     if args.dry_run.dry_run {
@@ -184,11 +191,14 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             safety_reason: Some("pre-rollback"),
             terminate_connections: args.terminate_connections,
             jobs: None,
+            in_place: args.in_place,
         },
     )?;
     let after = &restored.inspection.migrations;
     let matches = same_state(after.as_ref(), record.migrations.as_ref());
     let mut report = report
+        .with("method", restored.method.method)
+        .with("method_why", &restored.method.why)
         .with("safety_backup", &restored.safety)
         .with("migrations_after", after)
         .with("migrations_match", matches)

@@ -599,14 +599,33 @@ fn structure(
         return provider::check_structure(record.provider, record.format, source, work_dir, deep);
     }
     let env = session.env(&record.environment)?;
-    let (_, db) = session.provider(env)?;
-    if db.kind() != record.provider {
+    let (_, own) = session.provider(env)?;
+    if own.kind() != record.provider {
         return Err(Error::config(format!(
             "environment `{}` is no longer a {} database; the deep check needs one",
             env.name,
             record.provider.as_str()
         )));
     }
+    // The scratch database goes to the server `verify_url_env` names, else to the environment's
+    // own — when its role may create databases there.
+    let db = match session.scratch_server(env, &own.database_name())? {
+        Some(server) => server,
+        None => {
+            let privileges = own.restore_privileges()?;
+            if !privileges.create_database {
+                return Err(Error::config(format!(
+                    "a deep check loads the backup into a scratch database, and {} may not create databases on the server of `{}`;                      set verify_url_env = \"VAR\" in [environments.{}], VAR holding the URL of a server where faber-db may (a role with CREATEDB)",
+                    privileges.role, env.name, env.name
+                ))
+                .with_hint(format!(
+                    "set verify_url_env for environment `{}`, naming a variable with a server URL where faber-db may create scratch databases",
+                    env.name
+                )));
+            }
+            own
+        }
+    };
     // What killed runs left on this server goes first (only what the ledger proves ours).
     let swept = db.sweep_scratch(true)?;
     for name in swept.dropped {

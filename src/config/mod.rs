@@ -154,6 +154,9 @@ impl Offsite {
 pub struct Environment {
     pub name: String,
     pub url: UrlSource,
+    /// `verify_url_env`: the variable holding the URL of a server where `verify --deep` may
+    /// create scratch databases, for a role that may not create them on its own server.
+    pub verify_url_env: Option<String>,
     pub retention: Retention,
     pub protected: bool,
     pub backup_before_migrate: bool,
@@ -510,6 +513,7 @@ fn resolve_env(
     Ok(Environment {
         name: name.to_string(),
         url,
+        verify_url_env: raw.verify_url_env,
         retention,
         protected,
         offsite: raw.offsite.unwrap_or(protected && has_offsite),

@@ -66,6 +66,8 @@ pub struct RawEnvironment {
     #[serde(alias = "connection_string_env")]
     pub url_env: Option<String>,
     pub url: Option<String>,
+    /// The variable holding a server URL where `verify --deep` may create scratch databases.
+    pub verify_url_env: Option<String>,
     pub retention: Option<Retention>,
     pub backup_retention_days: Option<u64>,
     #[serde(alias = "require_approval")]

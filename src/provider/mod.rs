@@ -1,6 +1,7 @@
 //! Databases behind one trait: what faber-db needs from SQLite, PostgreSQL or MySQL to dump,
 //! inspect, check and restore. A new database is one new file here.
 
+pub mod method;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
@@ -18,6 +19,7 @@ use crate::format::Format;
 use crate::migrations::MigrationState;
 use crate::pipeline::{Compression, Written};
 
+pub use self::method::{Blocked, MethodChoice, RestoreMethod, RestorePrivileges};
 pub use self::url::{DatabaseUrl, blank_out, is_secret_param as url_is_secret_param};
 
 /// Which database software a backup came from.
@@ -196,6 +198,37 @@ pub trait Provider {
         false
     }
 
+    /// What the connected role may do towards restoring this database — whether it may swap a
+    /// checked scratch copy in, or replace the content in place, and if not, why and which grant
+    /// is missing (see [`method`]). Reads the server and changes nothing; the restore's method is
+    /// chosen from it with [`method::choose`].
+    fn restore_privileges(&self) -> Result<RestorePrivileges> {
+        Ok(RestorePrivileges::file_swap())
+    }
+
+    /// Whether a failed [`Provider::restore_in_place`] leaves the database as it was (PostgreSQL:
+    /// one transaction). Where it does not (MySQL), the caller restores the safety backup.
+    fn in_place_is_atomic(&self) -> bool {
+        false
+    }
+
+    /// Replaces the database's content with the dump `source` in place: the target's own
+    /// objects are dropped and the dump loaded into it (see [`method`]). Called after the
+    /// safety backup; returns what the database then holds. A failure says whether the
+    /// database was left changed ([`CommitFailed::incomplete`]).
+    fn restore_in_place(
+        &self,
+        format: Format,
+        _source: Source<'_>,
+        _migrations_table: Option<&str>,
+        _options: &InPlace<'_>,
+    ) -> Result<Committed, CommitFailed> {
+        Err(Error::config(format!(
+            "{format} backups of this database are not restored in place"
+        ))
+        .into())
+    }
+
     /// Drops the scratch databases that killed runs left on this server, as the project's
     /// ledger proves them ours (see [`crate::scratch`]), and says what it found. Without `drop`,
     /// only forgets the records of those that are gone.
@@ -241,11 +274,25 @@ pub struct CommitOptions {
     pub terminate_connections: bool,
 }
 
+/// How an in-place restore goes about its work.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InPlace<'a> {
+    /// End other sessions connected to the target database instead of refusing.
+    pub terminate_connections: bool,
+    /// The row counts the backup's manifest records: where the load is one transaction
+    /// (PostgreSQL), they are compared before it commits, and a difference rolls it back. `None`
+    /// when the counts are known to differ (a `mismatch` backup restored by name).
+    pub expected: Option<&'a Tables>,
+}
+
 /// What a commit did: what the database holds now, and the data it replaced when that was set
 /// aside (PostgreSQL, MySQL) rather than destroyed.
 pub struct Committed {
     pub inspection: Inspection,
     pub replaced: Option<Box<dyn Replaced>>,
+    /// Tables of other roles that an in-place restore kept and the backup does not hold: not in
+    /// `inspection`, so not compared with the manifest.
+    pub kept: Vec<String>,
 }
 
 /// The data a restore replaced, set aside under a scratch name no application uses, complete as

@@ -47,28 +47,34 @@ pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
         }
     }
     if !status.success() {
-        let mut err = Error::tool(format!("{what} failed"));
-        let prefix = format!("{what}: ");
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        // The lines that say what went wrong, when the tool marks them (MySQL's client prints
-        // the failing statement first); else the first few. Each is cut short: a failing
-        // statement can carry a whole table's rows.
-        let marked: Vec<&str> = lines
-            .iter()
-            .copied()
-            .filter(|l| l.contains("ERROR") || l.contains("error:"))
-            .collect();
-        let chosen = if marked.is_empty() { lines } else { marked };
-        for line in chosen.into_iter().take(5) {
-            err = err.caused_by(shorten(
-                line.trim_start_matches(prefix.as_str())
-                    .trim_start_matches("psql:")
-                    .trim(),
-            ));
-        }
-        return Err(err);
+        return Err(failure(what, &stderr));
     }
     Ok(())
+}
+
+/// The failure of tool `what` (`psql`), with the lines of its `stderr` that say what went
+/// wrong.
+pub fn failure(what: &str, stderr: &str) -> Error {
+    let mut err = Error::tool(format!("{what} failed"));
+    let prefix = format!("{what}: ");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    // The lines that say what went wrong, when the tool marks them (MySQL's client prints
+    // the failing statement first); else the first few. Each is cut short: a failing
+    // statement can carry a whole table's rows.
+    let marked: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains("ERROR") || l.contains("error:"))
+        .collect();
+    let chosen = if marked.is_empty() { lines } else { marked };
+    for line in chosen.into_iter().take(5) {
+        err = err.caused_by(shorten(
+            line.trim_start_matches(prefix.as_str())
+                .trim_start_matches("psql:")
+                .trim(),
+        ));
+    }
+    err
 }
 
 /// The target's name cut to 30 bytes at a character boundary: with the suffix, a scratch name

@@ -12,6 +12,7 @@ mod encryption;
 mod hook;
 mod hook_attack;
 mod hostile;
+mod inplace;
 mod interrupted;
 mod json;
 mod launcher;

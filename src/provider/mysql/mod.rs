@@ -3,6 +3,7 @@
 //! options; the password goes in `MYSQL_PWD` and never in an argument list.
 
 mod counter;
+mod inplace;
 mod objects;
 mod restore;
 
@@ -332,7 +333,7 @@ impl Mysql {
         ))
         .caused_by(message);
         if code.is_some_and(|c| matches!(c, 1142 | 1227 | 1370)) {
-            err.with_hint("the user in the URL lacks a privilege this needs: restores need CREATE and DROP on the database, backups SELECT, SHOW VIEW, TRIGGER, EVENT and (for routines) access to mysql.proc")
+            err.with_hint("the user in the URL lacks a privilege this needs: restores need CREATE and DROP on the database (and on `<db>__faber_%` databases to swap a checked copy in), backups SELECT, SHOW VIEW, TRIGGER, EVENT and (for routines) access to mysql.proc")
         } else {
             err
         }
@@ -783,6 +784,20 @@ impl Provider for Mysql {
 
     fn sweep_scratch(&self, drop: bool) -> Result<crate::scratch::Sweep> {
         restore::sweep(self, drop)
+    }
+
+    fn restore_privileges(&self) -> Result<super::RestorePrivileges> {
+        inplace::privileges(self)
+    }
+
+    fn restore_in_place(
+        &self,
+        format: Format,
+        source: Source<'_>,
+        migrations_table: Option<&str>,
+        options: &super::InPlace<'_>,
+    ) -> Result<super::Committed, super::CommitFailed> {
+        inplace::restore(self, format, source, migrations_table, options)
     }
 
     fn stage_restore<'a>(

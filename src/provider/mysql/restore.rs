@@ -21,7 +21,7 @@ use crate::scratch::{self, Claim, Purpose};
 impl Mysql {
     /// Loads a dump into `db` with the client, which stops at the first failing statement.
     /// The client's own packet limit is raised; the server's `max_allowed_packet` still applies.
-    fn load(&self, db: &str, source: Source<'_>) -> Result<()> {
+    pub(super) fn load(&self, db: &str, source: Source<'_>) -> Result<()> {
         let tools = self.tools()?;
         let mut cmd = self.command(&tools.client, tools.mariadb_client);
         cmd.arg("--max-allowed-packet=1G")
@@ -57,7 +57,7 @@ impl Mysql {
 
     /// Names of `db`'s tables, all but its views: base tables, sequences, system-versioned
     /// tables — whatever `RENAME TABLE` moves.
-    fn tables_of(&self, db: &str) -> Result<Vec<String>> {
+    pub(super) fn tables_of(&self, db: &str) -> Result<Vec<String>> {
         self.query_in(
             None,
             &format!(
@@ -323,31 +323,7 @@ impl Staged for StagedMysql<'_> {
         } = *self;
         let my = scratch.my;
         let target = my.conn.dbname.clone();
-        if options.terminate_connections {
-            for id in my.sessions_in(&target)? {
-                // A session that ended meanwhile is fine.
-                let _ = my.query_in(None, &format!("KILL {}", id.parse::<u64>().unwrap_or(0)));
-            }
-        }
-        // The sessions of the tools faber-db itself just ran (the safety backup's mysqldump,
-        // the checks) can linger a moment after their clients exit, while the server closes
-        // them: only a session still there after a short wait is someone else's.
-        let mut others = my.sessions_in(&target)?;
-        for _ in 0..SESSION_SETTLE_TRIES {
-            if others.is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            others = my.sessions_in(&target)?;
-        }
-        if !others.is_empty() {
-            return Err(Error::new(
-                Kind::Busy,
-                format!("{} other sessions are using {target}; nothing was restored", others.len()),
-            )
-            .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again")
-            .into());
-        }
+        clear_sessions(my, options.terminate_connections)?;
         let created = !my.exists()?;
         if created {
             my.query_in(None, &format!("CREATE DATABASE {}", ident(&target)))?;
@@ -417,8 +393,48 @@ impl Staged for StagedMysql<'_> {
         Ok(Committed {
             inspection,
             replaced,
+            kept: Vec::new(),
         })
     }
+}
+
+/// Ends the other sessions using the target when `terminate`, else refuses (exit 7) while there
+/// are any.
+pub(super) fn clear_sessions(my: &Mysql, terminate: bool) -> Result<()> {
+    let target = &my.conn.dbname;
+    if terminate {
+        for id in my.sessions_in(target)? {
+            // A session that ended meanwhile is fine.
+            let _ = my.query_in(None, &format!("KILL {}", id.parse::<u64>().unwrap_or(0)));
+        }
+    }
+    // The sessions of the tools faber-db itself just ran (the safety backup's mysqldump,
+    // the checks) can linger a moment after their clients exit, while the server closes
+    // them: only a session still there after a short wait is someone else's.
+    let mut others = my.sessions_in(target)?;
+    for _ in 0..SESSION_SETTLE_TRIES {
+        if others.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        others = my.sessions_in(target)?;
+    }
+    if !others.is_empty() {
+        return Err(Error::new(
+            Kind::Busy,
+            format!("{} other sessions are using {target}; nothing was restored", others.len()),
+        )
+        .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again"));
+    }
+    Ok(())
+}
+
+/// Whether this user may create (and drop) a database other than the target: a probe database,
+/// recorded in the ledger like every scratch database, created and dropped at once.
+pub(super) fn probe_create_database(my: &Mysql) -> Result<()> {
+    let probe = ScratchDb::create(my, Purpose::Verify)?;
+    drop(probe);
+    Ok(())
 }
 
 /// The target's tables, views, triggers, routines and events as they were before a restore,

@@ -32,6 +32,19 @@ pub fn legacy(key: &str) -> Option<String> {
     (old != key).then_some(old)
 }
 
+/// The schema and table a key names (`public` when it names none), when it reads as one table.
+pub fn schema_and_table(key: &str) -> Option<(String, String)> {
+    let mut parts = split(key)?;
+    match parts.len() {
+        1 => Some(("public".to_string(), parts.pop()?)),
+        2 => {
+            let table = parts.pop()?;
+            Some((parts.pop()?, table))
+        }
+        _ => None,
+    }
+}
+
 /// The parts of a key: `[table]` or `[schema, table]`.
 fn split(key: &str) -> Option<Vec<String>> {
     let mut parts = Vec::new();

@@ -3,6 +3,7 @@
 //! `PGPASSWORD` — and never through their argument lists.
 
 mod copycount;
+mod inplace;
 mod key;
 mod restore;
 mod snapshot;
@@ -257,7 +258,7 @@ impl Postgres {
             let err = Error::tool(format!("a query in PostgreSQL database {db} failed"))
                 .caused_by(message);
             if message.contains("permission denied") || message.contains("must be owner") {
-                err.with_hint("the role in the URL lacks a privilege this needs: restores need CREATEDB and ownership of the database, backups read access to every table")
+                err.with_hint("the role in the URL lacks a privilege this needs: restores need ownership of the database (and CREATEDB to swap a checked copy in), backups read access to every table")
             } else {
                 err
             }
@@ -535,6 +536,24 @@ impl Provider for Postgres {
 
     fn sweep_scratch(&self, drop: bool) -> Result<crate::scratch::Sweep> {
         restore::sweep(self, drop)
+    }
+
+    fn restore_privileges(&self) -> Result<super::RestorePrivileges> {
+        inplace::privileges(self)
+    }
+
+    fn in_place_is_atomic(&self) -> bool {
+        true
+    }
+
+    fn restore_in_place(
+        &self,
+        format: Format,
+        source: Source<'_>,
+        migrations_table: Option<&str>,
+        options: &super::InPlace<'_>,
+    ) -> Result<super::Committed, super::CommitFailed> {
+        inplace::restore(self, format, source, migrations_table, options)
     }
 
     fn stage_restore<'a>(

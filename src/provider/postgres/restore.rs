@@ -342,22 +342,7 @@ impl Staged for StagedPostgres<'_> {
     fn commit(mut self: Box<Self>, options: &CommitOptions) -> Result<Committed, CommitFailed> {
         let pg = self.scratch.pg;
         let target = pg.conn.dbname.clone();
-        let sessions = format!(
-            "FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
-            literal(&target)
-        );
-        if options.terminate_connections {
-            pg.query_in(
-                MAINTENANCE_DB,
-                &format!("SELECT pg_terminate_backend(pid) {sessions}"),
-            )?;
-        }
-        let others = pg.scalar(MAINTENANCE_DB, &format!("SELECT count(*) {sessions}"))?;
-        if others != "0" {
-            return Err(Error::new(Kind::Busy, format!("{others} other sessions are connected to {target}; nothing was restored"))
-                .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again")
-                .into());
-        }
+        clear_sessions(pg, options.terminate_connections)?;
         let scratch_name_now = self.scratch.name.clone();
         let target_comment = match &self.scratch.comment {
             Some(c) => literal(c),
@@ -375,6 +360,7 @@ impl Staged for StagedPostgres<'_> {
             return Ok(Committed {
                 inspection: pg.inspect_db(&target, self.migrations_table.as_deref(), true)?,
                 replaced: None,
+                kept: Vec::new(),
             });
         }
         // The target goes aside under a name of its own, recorded and marked in the same
@@ -423,8 +409,31 @@ impl Staged for StagedPostgres<'_> {
         Ok(Committed {
             inspection,
             replaced: Some(Box::new(replaced)),
+            kept: Vec::new(),
         })
     }
+}
+
+/// Ends the other sessions connected to the target when `terminate`, else refuses (exit 7) while
+/// there are any.
+pub(super) fn clear_sessions(pg: &Postgres, terminate: bool) -> Result<()> {
+    let target = &pg.conn.dbname;
+    let sessions = format!(
+        "FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
+        literal(target)
+    );
+    if terminate {
+        pg.query_in(
+            MAINTENANCE_DB,
+            &format!("SELECT pg_terminate_backend(pid) {sessions}"),
+        )?;
+    }
+    let others = pg.scalar(MAINTENANCE_DB, &format!("SELECT count(*) {sessions}"))?;
+    if others != "0" {
+        return Err(Error::new(Kind::Busy, format!("{others} other sessions are connected to {target}; nothing was restored"))
+            .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again"));
+    }
+    Ok(())
 }
 
 /// The target as it was before a restore, renamed aside at the swap.

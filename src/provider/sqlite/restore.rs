@@ -247,6 +247,7 @@ impl Staged for StagedSqlite<'_> {
         Ok(Committed {
             inspection: db.inspect_counted(self.migrations_table.as_deref())?,
             replaced: None,
+            kept: Vec::new(),
         })
     }
 }

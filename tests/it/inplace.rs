@@ -1,0 +1,452 @@
+//! Restores without CREATEDB: a role that only owns its database (as managed PostgreSQL services
+//! hand out) and a MariaDB user whose privileges end at its own database restore in place; the
+//! plan says which method and why; a failed in-place load leaves the database as it was (one
+//! transaction on PostgreSQL, the safety backup put back on MariaDB); objects of other roles are
+//! never dropped; `verify --deep` says it needs a scratch server instead of failing with exit 6.
+//! Real servers, real tools; every role, user and database is the test's own, dropped after.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+use crate::harness::Project;
+use crate::mysql::{self, MyDb};
+use crate::postgres::{self, PgDb, admin_url, psql};
+
+/// A login role without CREATEDB owning a fresh database: `faber_owner_<unique>`, with the
+/// database `PgDb` gives (dropped first, then the role).
+struct OwnerRole {
+    role: String,
+    db: PgDb,
+}
+
+impl OwnerRole {
+    fn new(tag: &str) -> OwnerRole {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let role = format!(
+            "faber_owner_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let db = PgDb::new(tag);
+        psql(
+            &admin_url(),
+            &format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN NOCREATEDB NOSUPERUSER"),
+        );
+        psql(
+            &admin_url(),
+            &format!("ALTER DATABASE {} OWNER TO {role}", db.name),
+        );
+        OwnerRole { role, db }
+    }
+
+    /// The database's URL as the role (trust authentication: no password).
+    fn url(&self) -> String {
+        let mut u = url::Url::parse(&self.db.url()).unwrap();
+        u.set_username(&self.role).unwrap();
+        u.to_string()
+    }
+
+    /// Runs `sql` in the database as the role.
+    fn exec(&self, sql: &str) -> String {
+        psql(&self.url(), sql)
+    }
+
+    /// A project whose `dev` environment connects as the role.
+    fn project(&self, extra: &str) -> Project {
+        Project::with_config(&format!(
+            "[defaults]\ncompression = \"gzip\"\n[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n{extra}"
+        ))
+        .with_var("DEV_DATABASE_URL", &self.url())
+    }
+}
+
+impl Drop for OwnerRole {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                &admin_url(),
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db.name),
+                "-c",
+                &format!("DROP ROLE IF EXISTS {}", self.role),
+            ])
+            .output();
+    }
+}
+
+/// The test schema, made by the role, with a schema of its own besides `public`.
+fn owned_schema(owner: &OwnerRole) {
+    owner.exec(postgres::SCHEMA);
+    owner.exec(
+        "CREATE SCHEMA audit; CREATE TABLE audit.log (id int PRIMARY KEY, msg text); \
+         INSERT INTO audit.log SELECT g, 'entry ' || g FROM generate_series(1, 40) g;",
+    );
+}
+
+/// Changes the data and the schema after the backup, as the role.
+fn drift(owner: &OwnerRole) {
+    owner.exec(
+        "DELETE FROM events WHERE id > 100; INSERT INTO audit.log VALUES (999, 'late'); \
+         CREATE TABLE extra (x int); CREATE SCHEMA scratchpad; CREATE TABLE scratchpad.t (y int);",
+    );
+}
+
+fn scratch_databases(db: &PgDb) -> String {
+    psql(
+        &admin_url(),
+        &format!(
+            "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE '{}\\_\\_faber%'",
+            db.name
+        ),
+    )
+}
+
+#[test]
+fn pg_a_database_owner_without_createdb_restores_in_place() {
+    if !postgres::server_up() {
+        return;
+    }
+    let owner = OwnerRole::new("owned");
+    owned_schema(&owner);
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    let (schema, data) = (owner.db.schema(), owner.db.data());
+    drift(&owner);
+    assert_ne!(owner.db.data(), data);
+
+    // The plan says how, and why.
+    let doc = p.json(&["restore", "dev", "--from", &id, "--dry-run"], 0);
+    assert_eq!(doc["plan"]["method"], "in-place", "{doc}");
+    let why = doc["plan"]["method_why"].as_str().unwrap();
+    assert!(why.contains("CREATEDB"), "{why}");
+    assert_eq!(doc["plan"]["safety_backup"]["after_swap"], false, "{doc}");
+    p.run(&["restore", "dev", "--from", &id, "--dry-run"])
+        .code(0)
+        .stdout_has("Method:")
+        .stdout_has("in-place");
+
+    let doc = p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
+    assert_eq!(doc["method"], "in-place", "{doc}");
+    assert_eq!(doc["row_count_differences"], Value::Array(vec![]), "{doc}");
+    assert_eq!(owner.db.data(), data);
+    assert_eq!(owner.db.schema(), schema);
+    // The safety backup holds the drifted data, and restores the same way.
+    let safety = doc["safety_backup"].as_str().unwrap().to_string();
+    let entry = p
+        .backups()
+        .into_iter()
+        .find(|b| b["id"] == safety.as_str())
+        .unwrap();
+    assert_eq!(entry["reason"], "pre-restore");
+    assert_eq!(entry["tables"]["extra"]["rows"], 0, "{entry}");
+    p.json(
+        &[
+            "restore",
+            "dev",
+            "--from",
+            &safety,
+            "--no-safety-backup",
+            "--yes",
+        ],
+        0,
+    );
+    assert_eq!(owner.exec("SELECT count(*) FROM scratchpad.t"), "0");
+    assert_eq!(owner.exec("SELECT count(*) FROM audit.log"), "41");
+    // Objects stay the role's, and no scratch database was ever made.
+    assert_eq!(
+        owner.exec("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'accounts'"),
+        owner.role
+    );
+    assert_eq!(scratch_databases(&owner.db), "");
+}
+
+#[test]
+fn pg_a_failing_in_place_load_leaves_the_database_exactly_as_before() {
+    if !postgres::server_up() {
+        return;
+    }
+    let owner = OwnerRole::new("owned_fail");
+    owned_schema(&owner);
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    drift(&owner);
+    // Another role's table now has the name of an object the backup makes: the load fails
+    // after the drops and halfway through the dump.
+    owner.exec("DROP SEQUENCE tickets");
+    psql(
+        &owner.db.url(),
+        &format!(
+            "CREATE TABLE public.tickets (x int); INSERT INTO public.tickets VALUES (7); \
+             GRANT SELECT ON public.tickets TO {}",
+            owner.role
+        ),
+    );
+    let (schema, data) = (owner.db.schema(), owner.db.data());
+    let before = p.backups().len();
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("error: the in-place restore")
+        .stderr_has("already exists")
+        .stderr_has("nothing was changed")
+        .stderr_has("hint:");
+    assert_eq!(owner.db.schema(), schema);
+    assert_eq!(owner.db.data(), data);
+    assert_eq!(owner.exec("SELECT count(*) FROM extra"), "0");
+    // The safety backup was taken first, as before any restore, and is kept.
+    assert_eq!(p.backups().len(), before + 1);
+}
+
+#[test]
+fn pg_an_in_place_restore_never_drops_objects_of_other_roles() {
+    if !postgres::server_up() {
+        return;
+    }
+    let owner = OwnerRole::new("owned_hostile");
+    owned_schema(&owner);
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    drift(&owner);
+    // Objects of the superuser, in `public` and in a schema of its own, none in the backup:
+    // they survive the restore, with their data.
+    // (Readable by the role: backups, the safety backup among them, read every table.)
+    psql(
+        &owner.db.url(),
+        &format!(
+            "CREATE TABLE public.keep_me (x int); INSERT INTO public.keep_me VALUES (1), (2); \
+             CREATE SCHEMA ops; CREATE TABLE ops.jobs (id int); INSERT INTO ops.jobs VALUES (3); \
+             GRANT SELECT ON public.keep_me TO {r}; GRANT USAGE ON SCHEMA ops TO {r}; \
+             GRANT SELECT ON ops.jobs TO {r}",
+            r = owner.role
+        ),
+    );
+    let doc = p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
+    assert_eq!(doc["method"], "in-place");
+    let admin = |sql: &str| psql(&owner.db.url(), sql);
+    assert_eq!(admin("SELECT count(*) FROM public.keep_me"), "2");
+    assert_eq!(admin("SELECT count(*) FROM ops.jobs"), "1");
+    assert_eq!(owner.exec("SELECT count(*) FROM events"), "700");
+
+    // A view of the superuser's over one of the role's tables: dropping the table would take
+    // it along. The restore refuses in its transaction; nothing changes.
+    admin(&format!(
+        "CREATE VIEW public.watch AS SELECT count(*) AS n FROM public.accounts; \
+         GRANT SELECT ON public.watch TO {}",
+        owner.role
+    ));
+    owner.exec("DELETE FROM events WHERE id > 10");
+    let (schema, data) = (owner.db.schema(), owner.db.data());
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("objects of other roles")
+        .stderr_has("view public.watch")
+        .stderr_has("nothing was changed");
+    assert_eq!(owner.db.schema(), schema);
+    assert_eq!(owner.db.data(), data);
+    assert_eq!(admin("SELECT n FROM public.watch"), "300");
+
+    // An object of another role inside the role's own schema: that schema cannot be made again
+    // in place, so the method is refused before anything happens (no safety backup).
+    admin("DROP VIEW public.watch; CREATE TABLE audit.foreign_note (x int)");
+    let before = p.backups().len();
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("audit.foreign_note")
+        .stderr_has("hint:");
+    assert_eq!(p.backups().len(), before);
+    p.run(&["restore", "dev", "--from", &id, "--dry-run"])
+        .code(6)
+        .stderr_has("CREATEDB");
+}
+
+#[test]
+fn pg_deep_verify_without_createdb_needs_a_scratch_server_and_uses_one() {
+    if !postgres::server_up() {
+        return;
+    }
+    let owner = OwnerRole::new("owned_verify");
+    owned_schema(&owner);
+    let mut p = owner.project("");
+    let id = p.backup(&["dev"]);
+    // Not configured: exit 1 and what to set, never a misleading exit 6.
+    p.run(&["verify", &id, "--deep"])
+        .code(1)
+        .stderr_has("verify_url_env")
+        .stderr_lacks("permission denied");
+    // Configured but unset: said so.
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        "[defaults]\ncompression = \"gzip\"\n[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n\
+         verify_url_env = \"FABER_SCRATCH_URL\"\n",
+    );
+    p.run(&["verify", &id, "--deep"])
+        .code(1)
+        .stderr_has("FABER_SCRATCH_URL");
+    // Pointed at a server where faber-db may create databases: verified there.
+    p.set_var("FABER_SCRATCH_URL", &admin_url());
+    let doc = p.json(&["verify", &id, "--deep"], 0);
+    assert_eq!(doc["backup"]["status"], "valid", "{doc}");
+    assert_eq!(scratch_databases(&owner.db), "");
+}
+
+#[test]
+fn pg_in_place_can_be_forced_by_a_superuser_and_loads_custom_archives() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("forced");
+    db.exec(postgres::SCHEMA);
+    let p = postgres::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev", "--format", "custom"]);
+    let (schema, data) = (db.schema(), db.data());
+    db.exec("DELETE FROM accounts WHERE id > 250 AND id NOT IN (SELECT account_id FROM events); CREATE TABLE extra (x int);");
+    // By default a superuser swaps.
+    let doc = p.json(&["restore", "dev", "--from", &id, "--dry-run"], 0);
+    assert_eq!(doc["plan"]["method"], "swap", "{doc}");
+    let doc = p.json(
+        &["restore", "dev", "--from", &id, "--dry-run", "--in-place"],
+        0,
+    );
+    assert_eq!(doc["plan"]["method"], "in-place", "{doc}");
+    let doc = p.json(&["restore", "dev", "--from", &id, "--in-place", "--yes"], 0);
+    assert_eq!(doc["method"], "in-place", "{doc}");
+    assert!(
+        doc["method_why"].as_str().unwrap().contains("--in-place"),
+        "{doc}"
+    );
+    assert_eq!(db.data(), data);
+    assert_eq!(db.schema(), schema);
+    // rollback takes the flag too.
+    let doc = p.json(
+        &[
+            "rollback",
+            "dev",
+            "--to",
+            &id,
+            "--in-place",
+            "--yes",
+            "--force",
+        ],
+        0,
+    );
+    assert_eq!(doc["method"], "in-place", "{doc}");
+    assert_eq!(db.data(), data);
+}
+
+/// A MariaDB user with every privilege on `db` and none elsewhere (no scratch databases).
+struct DbUser {
+    name: String,
+}
+
+impl DbUser {
+    fn new(db: &MyDb) -> DbUser {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "faber_own_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        mysql::mysql(
+            None,
+            &format!(
+                "DROP USER IF EXISTS '{name}'@'%'; CREATE USER '{name}'@'%' IDENTIFIED BY 'own-pw'; \
+                 GRANT ALL ON `{}`.* TO '{name}'@'%';",
+                db.name
+            ),
+        );
+        DbUser { name }
+    }
+
+    fn url(&self, db: &MyDb) -> String {
+        format!("mysql://{}:own-pw@127.0.0.1:3306/{}", self.name, db.name)
+    }
+}
+
+impl Drop for DbUser {
+    fn drop(&mut self) {
+        let _ = Command::new("mysql")
+            .args(["-h", "127.0.0.1", "-u", "root", "-e"])
+            .arg(format!("DROP USER IF EXISTS '{}'@'%'", self.name))
+            .output();
+    }
+}
+
+#[test]
+fn mysql_a_user_limited_to_its_database_restores_in_place_and_a_failure_puts_the_safety_backup_back()
+ {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("owned");
+    db.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, v varchar(20)); \
+         INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three'); \
+         CREATE TABLE child (id int PRIMARY KEY, t_id int, FOREIGN KEY (t_id) REFERENCES t(id)); \
+         INSERT INTO child VALUES (10, 1), (20, 2);",
+    );
+    let user = DbUser::new(&db);
+    let p = mysql::project_with(&[("dev", &db)]).with_var("DEV_DATABASE_URL", &user.url(&db));
+    let id = p.backup(&["dev"]);
+    let data = db.data();
+    db.exec("DELETE FROM child WHERE id = 20; INSERT INTO t VALUES (4, 'four'); CREATE TABLE extra (x int);");
+
+    let doc = p.json(&["restore", "dev", "--from", &id, "--dry-run"], 0);
+    assert_eq!(doc["plan"]["method"], "in-place", "{doc}");
+    let doc = p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
+    assert_eq!(doc["method"], "in-place", "{doc}");
+    assert_eq!(db.data(), data);
+    assert_eq!(db.exec("SHOW TABLES LIKE 'extra'"), "");
+    assert_eq!(
+        mysql::mysql(
+            None,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{}\\_\\_faber%'",
+                db.name
+            )
+        ),
+        "0"
+    );
+
+    // A backup holding a view whose DEFINER this user may not name: its tables load, then the
+    // view fails — midway. The safety backup is put back in place.
+    db.exec("CREATE VIEW v AS SELECT id FROM t");
+    let bad = p.backup(&["dev"]);
+    db.exec("DROP VIEW v; INSERT INTO t VALUES (5, 'five');");
+    let before = db.data();
+    p.run(&["restore", "dev", "--from", &bad, "--yes"])
+        .code(6)
+        .stderr_has("failed midway")
+        .stderr_has("restored in place")
+        .stderr_has("hint:");
+    assert_eq!(db.data(), before);
+    assert_eq!(db.exec("SELECT COUNT(*) FROM t"), "4");
+}
+
+#[test]
+fn a_role_that_can_use_no_method_is_told_which_grant_is_missing_before_anything_happens() {
+    if !postgres::server_up() {
+        return;
+    }
+    // A role that neither owns the database nor may create databases.
+    let owner = OwnerRole::new("notmine");
+    owned_schema(&owner);
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    psql(
+        &admin_url(),
+        &format!(
+            "ALTER DATABASE {} OWNER TO postgres; REVOKE CREATE ON DATABASE {} FROM PUBLIC",
+            owner.db.name, owner.db.name
+        ),
+    );
+    let before = p.backups().len();
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("CREATEDB")
+        .stderr_has("GRANT CREATE ON DATABASE")
+        .stderr_has("nothing was changed");
+    assert_eq!(p.backups().len(), before);
+}
