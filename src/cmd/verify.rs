@@ -196,9 +196,9 @@ fn verdicts(session: &Session, results: Vec<Checked>) -> Report {
             Error::new(
                 first.not_run.unwrap_or(Kind::Config),
                 format!(
-                    "{} of {} backups could not be verified here",
+                    "{} of {} could not be verified here",
                     not_run.len(),
-                    results.len()
+                    crate::ui::count(results.len() as u64, "backup")
                 ),
             )
             .with_hint(format!(
@@ -615,11 +615,11 @@ fn structure(
             let privileges = own.restore_privileges()?;
             if !privileges.create_database {
                 return Err(Error::config(format!(
-                    "a deep check loads the backup into a scratch database, and {} may not create databases on the server of `{}`;                      set verify_url_env = \"VAR\" in [environments.{}], VAR holding the URL of a server where faber-db may (a role with CREATEDB)",
+                    "a deep check loads the backup into a scratch database, and {} may not create databases on the server of `{}` (a deep check needs verify_url_env set in [environments.{}])",
                     privileges.role, env.name, env.name
                 ))
                 .with_hint(format!(
-                    "set verify_url_env for environment `{}`, naming a variable with a server URL where faber-db may create scratch databases",
+                    "set verify_url_env = \"VAR\" in [environments.{}], VAR holding the URL of a server where faber-db may create scratch databases (a role with CREATEDB)",
                     env.name
                 )));
             }
