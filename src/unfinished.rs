@@ -131,7 +131,7 @@ pub fn describe(env: &str, i: &Interrupted) -> String {
     let what = format!(
         "{env}: migrate {} at {}{}, database may be half-migrated",
         i.outcome.unwrap_or("interrupted"),
-        i.at.as_deref().unwrap_or("?"),
+        when(i),
         i.detail
             .as_deref()
             .map(|d| format!(" ({d})"))
@@ -144,5 +144,19 @@ pub fn describe(env: &str, i: &Interrupted) -> String {
         None => format!(
             "{what}; no pre-migration backup was taken: check it, or restore an older backup (`faber-db list {env}`)"
         ),
+    }
+}
+
+/// When it started, to the second, as said to a person (the history keeps nanoseconds).
+pub fn when(i: &Interrupted) -> String {
+    match i.at.as_deref() {
+        Some(at) => chrono::DateTime::parse_from_rfc3339(at)
+            .map(|t| {
+                t.with_timezone(&chrono::Utc)
+                    .format("%Y-%m-%d %H:%M:%S UTC")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| at.to_string()),
+        None => "?".to_string(),
     }
 }

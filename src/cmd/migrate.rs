@@ -474,9 +474,10 @@ fn unfinished(
     }
     if !args.resume {
         return Err(Error::aborted(format!(
-            "the migrate of `{}` at {} did not finish and nothing was restored since: the database may be half-migrated",
+            "the last migrate of `{}` ({} at {}) was not undone: the database may be half-migrated",
             env.name,
-            i.at.as_deref().unwrap_or("?")
+            i.outcome.unwrap_or("interrupted"),
+            crate::unfinished::when(&i)
         ))
         .with_hint(format!(
             "`faber-db rollback {env} --to {id}` restores the backup taken before it; or `faber-db migrate {env} --resume` runs the migration on the database as it is, with {id} still the backup to go back to",

@@ -189,7 +189,10 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
             "{}: a {} from {backup} did not finish{} while it changed the database — restore again to finish it: faber-db restore {} --from {backup}{}",
             s.environment,
             i.event,
-            i.at.as_deref().map(|t| format!(" (started {t})")).unwrap_or_default(),
+            i.at
+                .as_ref()
+                .map(|_| format!(" (started {})", crate::unfinished::when(i)))
+                .unwrap_or_default(),
             s.environment,
             i.detail
                 .as_deref()

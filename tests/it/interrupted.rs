@@ -205,7 +205,7 @@ fn a_failed_migrate_killed_before_its_restore_is_reported() {
         .to_string();
     p.run(&["migrate", "dev", "--yes"])
         .code(8)
-        .stderr_has("did not finish")
+        .stderr_has("was not undone")
         .stderr_has(&format!("faber-db rollback dev --to {pre}"))
         .stderr_has("faber-db migrate dev --resume");
     assert_eq!(p.backups(), before, "refused before any backup");
