@@ -141,20 +141,22 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         .with("environment", &env.name)
         .with("pending", &todo)
         .with("migrations_before", &before);
-
-    let command = env.migrate_command.as_deref().ok_or_else(|| {
-        Error::config(format!(
-            "environment `{}` has no migrate_command to run",
-            env.name
-        ))
-        .with_hint(format!(
-            "set environments.{}.migrate_command (e.g. \"npx prisma migrate deploy\")",
-            env.name
-        ))
-    });
+    // Nothing to migrate: nothing runs, so nothing needs to be possible.
+    let will_run = !(listable && todo.is_empty());
+    let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
+    let (preflight, failure) = preflight(
+        session,
+        env,
+        db.as_ref(),
+        &args,
+        take_backup && will_run,
+        &secrets,
+    )?;
+    report = report.with("preflight", &preflight);
     if args.dry_run.dry_run {
+        crate::preflight::print(ui, &preflight);
         // The plan is shown all the same; the run it stands for would fail.
-        if let Err(e) = command {
+        if let Some(e) = failure {
             report.failure = Some(e);
             return Ok(report.with("dry_run", true));
         }
@@ -165,7 +167,10 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             } else {
                 ""
             },
-            env.migrate_command.as_deref().unwrap_or_default(),
+            crate::provider::blank_out(
+                env.migrate_command.as_deref().unwrap_or_default(),
+                &secrets
+            ),
             if env.rollback_on_failure && take_backup {
                 ", and restore the backup if it fails"
             } else {
@@ -174,10 +179,19 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         ));
         return Ok(report.with("dry_run", true));
     }
-    let command = command?;
-    if listable && todo.is_empty() {
+    if let Some(e) = failure {
+        crate::preflight::print(ui, &preflight);
+        report.failure = Some(e);
         return Ok(report.with("migrated", false));
     }
+    let command = env
+        .migrate_command
+        .as_deref()
+        .ok_or_else(|| no_command(env))?;
+    if !will_run {
+        return Ok(report.with("migrated", false));
+    }
+    crate::preflight::print_passed(ui, &preflight);
     if destructive > 0 {
         confirm::confirm_phrase(
             env,
@@ -208,7 +222,6 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             .with_hint("run it again when ready"));
     }
 
-    let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
     let shown = crate::provider::blank_out(command, &secrets);
     ui.line(format!("Running: {shown}"));
     // Said before the command runs: a faber-db killed from here on leaves this as the last word
@@ -289,7 +302,11 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         &restore::Options {
             event: "rollback",
             safety_reason: Some("pre-rollback"),
-            terminate_connections: args.terminate_connections,
+            // Sessions still connected would stop the restore and leave the database
+            // half-migrated: ended, unless the config says not to (and then the pre-flight
+            // refused to start while any were connected).
+            terminate_connections: args.terminate_connections
+                || env.terminate_connections_on_rollback,
             jobs: None,
         },
     );
@@ -330,13 +347,129 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
                     format!("the migration {how} ({what}), and restoring the pre-migration backup failed: {}", e.message()),
                 )
                 .with_hint(format!(
-                    "the database may be half-migrated; restore it by hand: faber-db rollback {} --to {}",
-                    env.name, backup.id
+                    "the database may be half-migrated; restore it by hand: {}",
+                    cmd::command_line(
+                        session,
+                        &if e.kind() == Kind::Busy {
+                            vec!["rollback", env.name.as_str(), "--to", backup.id.as_str(), "--terminate-connections"]
+                        } else {
+                            vec!["rollback", env.name.as_str(), "--to", backup.id.as_str()]
+                        }
+                    )
                 )),
             );
             Ok(report.with("rolled_back", false))
         }
     }
+}
+
+/// The error of a migrate of `env`, which has no command to run.
+fn no_command(env: &Environment) -> Error {
+    Error::config(format!(
+        "environment `{}` has no migrate_command to run",
+        env.name
+    ))
+    .with_hint(format!(
+        "set environments.{}.migrate_command (e.g. \"npx prisma migrate deploy\")",
+        env.name
+    ))
+}
+
+/// The pre-flight of migrating `env`'s database `db`: a command to run, and — when the
+/// migration `restores` its backup on failure — everything that restore needs, checked now:
+/// the automatic restore must not be the first time anyone finds out it cannot happen. Its
+/// failure, if any, with a hint naming what works.
+fn preflight(
+    session: &Session,
+    env: &Environment,
+    db: &dyn crate::provider::Provider,
+    args: &MigrateArgs,
+    take_backup: bool,
+    secrets: &[String],
+) -> Result<(crate::preflight::Preflight, Option<Error>)> {
+    use crate::preflight::{Needs, Sessions, Writes};
+    let restores = take_backup && env.rollback_on_failure;
+    let mut writes = Vec::new();
+    let mut db_size = 0;
+    if take_backup {
+        let format = backup::resolve_format(None, env, db)?;
+        let compression = backup::resolve_compression(None, format, env);
+        db_size = db.size_estimate()?;
+        let bytes = crate::plan::space_needed(format, compression, db_size);
+        let dir = session.store.dir().join(&env.name);
+        writes.push(Writes {
+            what: "the pre-migration backup".into(),
+            dir: dir.clone(),
+            bytes,
+        });
+        if restores {
+            // The restore after a failed migration takes its own safety backup of the
+            // half-migrated database, about as large.
+            writes.push(Writes {
+                what: "the pre-rollback safety backup".into(),
+                dir,
+                bytes,
+            });
+        }
+    }
+    let sessions = if !restores {
+        Sessions::Ignore
+    } else if args.terminate_connections {
+        Sessions::End {
+            because: "--terminate-connections, if the migration fails".into(),
+        }
+    } else if env.terminate_connections_on_rollback {
+        Sessions::End {
+            because: "terminate_connections_on_rollback, if the migration fails".into(),
+        }
+    } else {
+        Sessions::Refuse
+    };
+    let needs = Needs {
+        migrate_command: Some(match env.migrate_command.as_deref() {
+            Some(c) => Ok(crate::provider::blank_out(c, secrets)),
+            None => Err(no_command(env)),
+        }),
+        dump_tools: take_backup,
+        restore_tools: restores,
+        writes,
+        staging: restores.then_some(db_size),
+        sessions,
+    };
+    let mut preflight = crate::preflight::run(db, needs)?;
+    let failure = preflight.take_failure().map(|(check, e)| match check {
+        "sessions" => {
+            let mut again = vec!["migrate", env.name.as_str()];
+            if args.no_backup {
+                again.push("--no-backup");
+            }
+            if args.allow_destructive {
+                again.push("--allow-destructive");
+            }
+            again.push("--terminate-connections");
+            Error::new(
+                Kind::Busy,
+                format!(
+                    "{}: with terminate_connections_on_rollback = false, the pre-migration backup \
+                     could not be restored if the migration failed",
+                    e.message().trim_end_matches("; nothing was changed")
+                ),
+            )
+            .with_hint(format!(
+                "let faber-db end them if the migration fails: `{}`, or set \
+                 terminate_connections_on_rollback = true in [environments.{}] (the default) — \
+                 or stop the application first; nothing was migrated",
+                cmd::command_line(session, &again),
+                env.name
+            ))
+        }
+        "space" => e.with_hint(format!(
+            "free some space there, or remove expired backups with `{}`; nothing was migrated",
+            cmd::command_line(session, &["cleanup", &env.name, "--expired"])
+        )),
+        _ => e,
+    });
+    Ok((preflight, failure))
 }
 
 /// What migrating an environment would do, read before anything is done.

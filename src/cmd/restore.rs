@@ -69,15 +69,34 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     }
     let (url, db) = session.provider(env)?;
     check_kind(env, db.as_ref(), &record)?;
+    let plan = plan(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        chosen,
+        (!args.no_safety_backup).then_some("pre-restore"),
+    )?;
+    // The same command again, as a hint names it: the backup by its ID (`latest` may be
+    // another one by then), and the options that change what it does.
+    let jobs = args.jobs.map(|j| j.to_string());
+    let mut again = vec!["restore", env.name.as_str(), "--from", record.id.as_str()];
+    if args.no_safety_backup {
+        again.push("--no-safety-backup");
+    }
+    if let Some(jobs) = &jobs {
+        again.extend(["--jobs", jobs.as_str()]);
+    }
+    let (preflight, failure) = preflight(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        &plan,
+        args.terminate_connections,
+        &again,
+    )?;
     if args.dry_run.dry_run {
-        let plan = plan(
-            session,
-            env,
-            db.as_ref(),
-            &record,
-            chosen,
-            (!args.no_safety_backup).then_some("pre-restore"),
-        )?;
         let title = format!(
             "restore {} into {} ({})",
             ui.bold(&record.id),
@@ -85,11 +104,26 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             url.redacted()
         );
         print_plan(session, &title, &plan);
+        crate::preflight::print(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
-        return Ok(Report::new()
+        let mut report = Report::new()
             .with("dry_run", true)
             .with("backup", &record)
-            .with("plan", &plan));
+            .with("plan", &plan)
+            .with("preflight", &preflight);
+        // A dry run fails as the run would: a pipeline's dry run catches it.
+        report.failure = failure;
+        return Ok(report);
+    }
+    if let Some(failure) = failure {
+        crate::preflight::print(ui, &preflight);
+        let mut report = Report::new()
+            .with("backup", &record)
+            .with("environment", &env.name)
+            .with("preflight", &preflight)
+            .with("restored", false);
+        report.failure = Some(failure);
+        return Ok(report);
     }
     ui.line(format!(
         "Restoring {} into {} ({})",
@@ -97,6 +131,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         ui.bold(&env.name),
         url.redacted()
     ));
+    crate::preflight::print_passed(ui, &preflight);
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     let restored = apply(
         session,
@@ -109,10 +144,12 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             terminate_connections: args.terminate_connections,
             jobs: args.jobs,
         },
-    )?;
+    )
+    .map_err(|e| busy_hint(session, e, &again))?;
     let mut report = Report::new()
         .with("backup", &record)
         .with("environment", &env.name)
+        .with("preflight", &preflight)
         .with("safety_backup", &restored.safety)
         .with("tables", &restored.inspection.tables)
         .with("migrations", &restored.inspection.migrations)
@@ -155,6 +192,10 @@ pub struct Plan {
 pub struct SafetyPlan {
     pub reason: &'static str,
     pub estimate: plan::Estimate,
+    /// Where it goes, and the free space it asks for there before it starts (what the
+    /// pre-flight checks).
+    pub dir: std::path::PathBuf,
+    pub space_needed_bytes: u64,
     /// Taken after the swap, of the data it sets aside (PostgreSQL, MySQL); else before the
     /// database is touched.
     pub after_swap: bool,
@@ -183,16 +224,13 @@ pub fn plan(
             let compression = backup::resolve_compression(None, format, env);
             let text = session.store.read_text()?;
             let history: Vec<plan::Sample> = session.store.entries_as(text.as_deref())?;
-            let estimate = plan::backup(
-                &history,
-                &env.name,
-                format,
-                compression,
-                db.size_estimate()?,
-            );
+            let db_size = db.size_estimate()?;
+            let estimate = plan::backup(&history, &env.name, format, compression, db_size);
             Some(SafetyPlan {
                 reason,
                 estimate,
+                dir: session.store.dir().join(&env.name),
+                space_needed_bytes: plan::space_needed(format, compression, db_size),
                 after_swap: db.sets_replaced_aside(),
             })
         }
@@ -214,6 +252,96 @@ pub fn plan(
         duration_ms,
         confirmation: env.protected && !session.ctx.yes,
     })
+}
+
+/// The pre-flight of restoring `record` into `env`'s database `db` as `plan` says, ending other
+/// sessions at the swap when `terminate`; and its failure, if any, with a hint that names the
+/// command that works. `again` is the command run (its arguments, without
+/// `--terminate-connections`), as a hint repeats it.
+pub fn preflight(
+    session: &Session,
+    env: &Environment,
+    db: &dyn Provider,
+    record: &BackupRecord,
+    plan: &Plan,
+    terminate: bool,
+    again: &[&str],
+) -> Result<(crate::preflight::Preflight, Option<Error>)> {
+    use crate::preflight::{Needs, Sessions, Writes};
+    let safety = plan.safety_backup.as_ref();
+    let needs = Needs {
+        migrate_command: None,
+        dump_tools: safety.is_some(),
+        restore_tools: true,
+        writes: safety
+            .map(|s| Writes {
+                what: format!("the {} safety backup", s.reason),
+                dir: s.dir.clone(),
+                bytes: s.space_needed_bytes,
+            })
+            .into_iter()
+            .collect(),
+        staging: Some(record.raw_size_bytes),
+        sessions: if terminate {
+            Sessions::End {
+                because: "--terminate-connections".into(),
+            }
+        } else {
+            Sessions::Refuse
+        },
+    };
+    let mut preflight = crate::preflight::run(db, needs)?;
+    let failure = preflight.take_failure().map(|(check, e)| match check {
+        "sessions" => {
+            let mut with_end = again.to_vec();
+            with_end.push("--terminate-connections");
+            e.with_hint(format!(
+                "end them and go ahead with `{}` — or stop the application and run this again",
+                cmd::command_line(session, &with_end)
+            ))
+        }
+        "space" => e.with_hint(format!(
+            "free some space there, or remove expired backups with `{}`{}",
+            cmd::command_line(session, &["cleanup", &env.name, "--expired"]),
+            if again.first() == Some(&"restore") && safety.is_some() {
+                "; --no-safety-backup skips the safety backup if the current data may be lost"
+            } else {
+                ""
+            }
+        )),
+        _ => e,
+    });
+    Ok((preflight, failure))
+}
+
+/// `e`, when other sessions stopped the restore at its swap (they connected after the
+/// pre-flight), with a hint naming the command that ends them: `again` and
+/// `--terminate-connections`.
+pub fn busy_hint(session: &Session, e: Error, again: &[&str]) -> Error {
+    if e.kind() != Kind::Busy || !e.message().contains("connected to") {
+        return e;
+    }
+    let mut with_end = again.to_vec();
+    with_end.push("--terminate-connections");
+    let hint = format!(
+        "end them and restore with `{}` — or stop the application and run this again",
+        cmd::command_line(session, &with_end)
+    );
+    // What the restore itself added (where the safety backup is) stays.
+    let kept: Vec<String> = e
+        .hint()
+        .map(|h| {
+            h.lines()
+                .filter(|l| l.contains("safety backup"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let hint = std::iter::once(hint)
+        .chain(kept)
+        .collect::<Vec<_>>()
+        .join("\n");
+    e.with_hint(hint)
 }
 
 /// Prints a restore's or rollback's plan under `Plan: {title}`.

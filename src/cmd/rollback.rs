@@ -132,15 +132,30 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         .with("backup", &record)
         .with("migrations_before", &now)
         .with("undone", &undone);
+    let plan = restore::plan(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        chosen,
+        Some("pre-rollback"),
+    )?;
+    // The same command again, as a hint names it: the backup by its ID.
+    let mut again = vec!["rollback", env.name.as_str(), "--to", record.id.as_str()];
+    if args.force {
+        again.push("--force");
+    }
+    let (preflight, failure) = restore::preflight(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        &plan,
+        args.terminate_connections,
+        &again,
+    )?;
+    let report = report.with("preflight", &preflight);
     if args.dry_run.dry_run {
-        let plan = restore::plan(
-            session,
-            env,
-            db.as_ref(),
-            &record,
-            chosen,
-            Some("pre-rollback"),
-        )?;
         let title = format!(
             "roll {} ({}) back to {}",
             ui.bold(&env.name),
@@ -155,8 +170,18 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
                 undone.join(", ")
             ));
         }
+        crate::preflight::print(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
-        return Ok(report.with("dry_run", true).with("plan", &plan));
+        let mut report = report.with("dry_run", true).with("plan", &plan);
+        // A dry run fails as the run would: a pipeline's dry run catches it.
+        report.failure = failure;
+        return Ok(report);
+    }
+    if let Some(failure) = failure {
+        crate::preflight::print(ui, &preflight);
+        let mut report = report.with("rolled_back", false);
+        report.failure = Some(failure);
+        return Ok(report);
     }
     ui.line(format!(
         "Rolling {} ({}) back to {}",
@@ -169,6 +194,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     if !undone.is_empty() {
         ui.line(format!("  undoes: {}", undone.join(", ")));
     }
+    crate::preflight::print_passed(ui, &preflight);
     confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
     let restored = restore::apply(
         session,
@@ -181,7 +207,8 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             terminate_connections: args.terminate_connections,
             jobs: None,
         },
-    )?;
+    )
+    .map_err(|e| restore::busy_hint(session, e, &again))?;
     let after = &restored.inspection.migrations;
     let matches = same_state(after.as_ref(), record.migrations.as_ref());
     let mut report = report
