@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::harness::Project;
 use crate::services;
 
-fn server_up() -> bool {
+pub fn server_up() -> bool {
     services::available("MariaDB", "127.0.0.1:3306")
 }
 
 /// Runs `sql` as root in `db` (or in none) with the real client; tab-separated output.
-fn mysql(db: Option<&str>, sql: &str) -> String {
+pub fn mysql(db: Option<&str>, sql: &str) -> String {
     let mut cmd = Command::new("mysql");
     cmd.args([
         "-h",
@@ -259,7 +259,7 @@ CREATE VIEW latin1_words AS SELECT 'naïve' AS word;
 SET NAMES utf8mb4;
 "#;
 
-fn project_with(envs: &[(&str, &MyDb)]) -> Project {
+pub fn project_with(envs: &[(&str, &MyDb)]) -> Project {
     let mut config = String::from("[defaults]\ncompression = \"gzip\"\n");
     let mut vars = Vec::new();
     for (env, db) in envs {
@@ -692,7 +692,7 @@ fn mysql_restore_refuses_connected_sessions_unless_told_to_end_them() {
     mysql(None, &format!("DROP DATABASE IF EXISTS `{twin}`"));
 }
 
-fn wait_for_session(db: &str) {
+pub fn wait_for_session(db: &str) {
     let started = std::time::Instant::now();
     while mysql(
         None,

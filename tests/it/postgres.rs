@@ -10,7 +10,7 @@ use crate::harness::Project;
 use crate::services;
 
 /// The server tests use, as an admin URL (its database is the maintenance one).
-fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("FABER_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -111,7 +111,7 @@ impl Drop for PgDb {
     }
 }
 
-fn psql(url: &str, sql: &str) -> String {
+pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args([
             "-X",
@@ -961,7 +961,7 @@ fn pg_restore_refuses_connected_sessions_unless_told_to_end_them() {
     let _ = app.wait();
 }
 
-fn db_sessions(db: &PgDb) -> u32 {
+pub fn db_sessions(db: &PgDb) -> u32 {
     psql(
         &admin_url(),
         &format!(
