@@ -113,8 +113,9 @@ pub struct Writes {
 pub struct Needs {
     /// For `migrate`: the command it runs, or why there is none (exit 1).
     pub migrate_command: Option<Result<String>>,
-    /// A backup of the database is taken (a safety or pre-migration backup): its dump tool.
-    pub dump_tools: bool,
+    /// A backup of the database is taken (a safety or pre-migration backup): the database must
+    /// open, and its dump tool be there.
+    pub backs_up: bool,
     /// A restore runs, or may run (`migrate`'s automatic one): its restore tools.
     pub restore_tools: bool,
     /// The backups the run writes.
@@ -126,24 +127,44 @@ pub struct Needs {
 }
 
 /// Runs the pre-flight of a run on `db` that needs `needs`. Fails at once (exit 3) when the
-/// database's server cannot be reached: nothing else can be checked then. Every other failure is
-/// a failed check in the result.
+/// database's server cannot be reached; a database to back up that does not open is a failed
+/// `connection` check, the only one then. Every other failure is a failed check in the result.
 pub fn run(db: &dyn Provider, needs: Needs) -> Result<Preflight> {
     let mut checks = Vec::new();
     let exists = db.exists()?;
-    let connection = if exists {
-        db.check_connection()?
-    } else {
-        format!(
-            "the server answers; database {} does not exist yet",
-            db.database_name()
-        )
-    };
-    checks.push(Check::passed("connection", connection));
+    let opened = exists.then(|| db.check_connection());
+    checks.push(match opened {
+        None => Check::passed(
+            "connection",
+            format!(
+                "database {} does not exist yet: nothing to save or to end",
+                db.database_name()
+            ),
+        ),
+        Some(Ok(version)) => Check::passed("connection", version),
+        // A database backed up first must open, and nothing else can be checked then; one
+        // replaced without being saved (a damaged SQLite file, with --no-safety-backup) need
+        // not.
+        Some(Err(e)) if needs.backs_up => {
+            return Ok(Preflight {
+                ok: false,
+                checks: vec![Check::failed("connection", e)],
+                sessions: None,
+            });
+        }
+        Some(Err(e)) => Check::passed(
+            "connection",
+            format!(
+                "database {} does not open ({}); it is replaced without being saved",
+                db.database_name(),
+                e.one_line()
+            ),
+        ),
+    });
 
     // Privileges for the chosen restore method (a swap needs CREATEDB or its MySQL
     // equivalent; a restore in place, ownership of the target's objects) are checked here, as
-    // a failed check of kind privileges (exit 6), once the restore-method choice of issue 18
+    // a failed `privileges` check (exit 6), once the restore-method choice of issue 18
     // point 2 (branch `inplace`) is merged: it says which method the run uses and what that
     // needs.
 
@@ -154,7 +175,7 @@ pub fn run(db: &dyn Provider, needs: Needs) -> Result<Preflight> {
         });
     }
 
-    if let Some(check) = tools(db, needs.dump_tools && exists, needs.restore_tools) {
+    if let Some(check) = tools(db, needs.backs_up && exists, needs.restore_tools) {
         checks.push(check);
     }
 

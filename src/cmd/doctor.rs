@@ -79,7 +79,7 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
                     // warning, not a problem.
                     let needs = crate::preflight::Needs {
                         migrate_command: None,
-                        dump_tools: false,
+                        backs_up: false,
                         restore_tools: true,
                         writes: Vec::new(),
                         staging: None,

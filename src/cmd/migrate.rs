@@ -430,7 +430,7 @@ fn preflight(
             Some(c) => Ok(crate::provider::blank_out(c, secrets)),
             None => Err(no_command(env)),
         }),
-        dump_tools: take_backup,
+        backs_up: take_backup,
         restore_tools: restores,
         writes,
         staging: restores.then_some(db_size),

@@ -212,9 +212,12 @@ pub fn plan(
     safety: Option<&'static str>,
 ) -> Result<Plan> {
     let exists = db.exists()?;
+    // A database that does not open (a damaged SQLite file) has no state to show: the
+    // pre-flight says whether the restore can go ahead.
     let live = if exists {
-        db.inspect(env.migrations_table.as_deref(), false)?
-            .migrations
+        db.inspect(env.migrations_table.as_deref(), false)
+            .ok()
+            .and_then(|i| i.migrations)
     } else {
         None
     };
@@ -271,7 +274,7 @@ pub fn preflight(
     let safety = plan.safety_backup.as_ref();
     let needs = Needs {
         migrate_command: None,
-        dump_tools: safety.is_some(),
+        backs_up: safety.is_some(),
         restore_tools: true,
         writes: safety
             .map(|s| Writes {
@@ -292,6 +295,24 @@ pub fn preflight(
     };
     let mut preflight = crate::preflight::run(db, needs)?;
     let failure = preflight.take_failure().map(|(check, e)| match check {
+        // The database to save does not open: as the safety backup would have failed.
+        "connection" => {
+            let mut err = Error::new(
+                e.kind(),
+                format!(
+                    "the safety backup failed its pre-flight, so nothing was restored: {}",
+                    e.message()
+                ),
+            );
+            for c in e.causes() {
+                err = err.caused_by(c);
+            }
+            err.with_hint(if again.first() == Some(&"restore") {
+                "fix the cause, or pass --no-safety-backup if the current data may be lost"
+            } else {
+                "fix the cause: the database must open for its safety backup"
+            })
+        }
         "sessions" => {
             let mut with_end = again.to_vec();
             with_end.push("--terminate-connections");

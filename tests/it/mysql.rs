@@ -668,7 +668,7 @@ fn mysql_restore_refuses_connected_sessions_unless_told_to_end_them() {
     wait_for_session(&db.name);
     p.run(&["restore", "dev", "--from", &id, "--yes"])
         .code(7)
-        .stderr_has("other sessions")
+        .stderr_has("1 other session connected to")
         .stderr_has("--terminate-connections");
     assert_eq!(
         db.exec("SELECT COUNT(*) FROM t"),

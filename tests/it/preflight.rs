@@ -529,3 +529,45 @@ fn doctor_warns_of_an_app_connected_without_failing() {
         "{sessions}"
     );
 }
+
+#[test]
+fn sqlite_restore_dry_run_checks_room_for_the_safety_backup_and_the_staging_copy_together() {
+    let p = Project::new().seeded("db/dev.sqlite3");
+    let id = p.backup(&["dev"]);
+    let doc = p.json(&["restore", "dev", "--from", &id, "--dry-run"], 0);
+    let names: Vec<&str> = doc["preflight"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    // No sessions to speak of in SQLite.
+    assert_eq!(names, ["connection", "tools", "space"], "{doc}");
+    assert_eq!(doc["preflight"]["ok"], true, "{doc}");
+    // The backup directory and the database's are on one filesystem here: one sum for both.
+    let space = check(&doc, "space")["detail"].as_str().unwrap();
+    assert!(
+        space.contains("for the pre-restore safety backup and the restore's staging copy"),
+        "{space}"
+    );
+    // Without a safety backup, only the staging copy needs room, and the tools to dump none.
+    let doc = p.json(
+        &[
+            "restore",
+            "dev",
+            "--from",
+            &id,
+            "--dry-run",
+            "--no-safety-backup",
+        ],
+        0,
+    );
+    let space = check(&doc, "space")["detail"].as_str().unwrap();
+    assert!(space.ends_with("for the restore's staging copy"), "{space}");
+    let tools = &doc["preflight"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "tools");
+    assert!(!tools, "{doc}");
+}
