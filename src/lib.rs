@@ -23,6 +23,7 @@ pub mod offsite;
 pub mod pending;
 pub mod pipeline;
 pub mod plan;
+pub mod preflight;
 pub mod progress;
 pub mod provider;
 pub mod registry;

@@ -114,6 +114,20 @@ pub fn backup<'a>(
     }
 }
 
+/// The free space a backup of a database of `db_size` bytes is asked for before it starts: the
+/// database's size times a factor of its format — 1 for an uncompressed dump (a dump leaves out
+/// the indexes and free space the size includes, but text can outgrow binary data), ½ for a
+/// compressed one, 2 for an SQLite image (the working snapshot plus the stored copy) — plus
+/// 1 MiB. An estimate, not a promise: a dump that outgrows it fails cleanly when the disk fills.
+pub fn space_needed(format: Format, compression: Compression, db_size: u64) -> u64 {
+    let (num, den) = match (format, compression) {
+        (Format::Sqlite, _) => (2, 1),
+        (Format::Sql | Format::Directory | Format::Custom, Compression::None) => (1, 1),
+        (Format::Sql | Format::Directory | Format::Custom, _) => (1, 2),
+    };
+    (db_size / den).saturating_mul(num).saturating_add(1 << 20)
+}
+
 /// The time a restore of `record` takes to load: from the environment's newest (up to 5) earlier
 /// restores and rollbacks in `history` (its audit events) that recorded their time, as the
 /// median time per byte; without any, from the time its backup took.

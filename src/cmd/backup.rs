@@ -396,7 +396,7 @@ fn prepare_from(
 
     let compression = resolve_compression(request.compression, format, env);
     let db_size = db.size_estimate()?;
-    let needed = space_needed(format, compression, db_size);
+    let needed = plan::space_needed(format, compression, db_size);
     let dir = match &request.output_dir {
         Some(d) => d.clone(),
         None => session.store.dir().join(&env.name),
@@ -649,7 +649,7 @@ fn write_inner(
     } else {
         env_dir
     };
-    let needed = space_needed(format, compression, estimate);
+    let needed = plan::space_needed(format, compression, estimate);
     fsutil::ensure_free_space(
         &env_dir,
         needed,
@@ -923,20 +923,6 @@ fn claim(session: &Session, env: &Environment, id: &str, dir: &Path) -> Result<P
         .and_then(|()| claim.file().sync_all())
         .map_err(|e| Error::io(Kind::Tool, "cannot write", &path, e))?;
     Ok(claim)
-}
-
-/// The free space a backup of a database of `db_size` bytes is asked for before it starts: the
-/// database's size times a factor of its format — 1 for an uncompressed dump (a dump leaves out
-/// the indexes and free space the size includes, but text can outgrow binary data), ½ for a
-/// compressed one, 2 for an SQLite image (the working snapshot plus the stored copy) — plus
-/// 1 MiB. An estimate, not a promise: a dump that outgrows it fails cleanly when the disk fills.
-pub fn space_needed(format: Format, compression: Compression, db_size: u64) -> u64 {
-    let (num, den) = match (format, compression) {
-        (Format::Sqlite, _) => (2, 1),
-        (Format::Sql | Format::Directory | Format::Custom, Compression::None) => (1, 1),
-        (Format::Sql | Format::Directory | Format::Custom, _) => (1, 2),
-    };
-    (db_size / den).saturating_mul(num).saturating_add(1 << 20)
 }
 
 /// A failure caused by Ctrl-C or SIGTERM, said as such (exit 8).

@@ -74,6 +74,46 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
                             format!("{}: {}", url.redacted(), e.one_line()),
                         ),
                     }
+                    // What a restore into it would meet now: the pre-flight's restore tools and
+                    // other sessions. A connected application is how things normally are: a
+                    // warning, not a problem.
+                    let needs = crate::preflight::Needs {
+                        migrate_command: None,
+                        backs_up: false,
+                        restore_tools: true,
+                        writes: Vec::new(),
+                        staging: None,
+                        sessions: crate::preflight::Sessions::Refuse,
+                    };
+                    match crate::preflight::run(db.as_ref(), needs) {
+                        Ok(preflight) => {
+                            for c in preflight.checks.iter().filter(|c| c.name != "connection") {
+                                let (level, detail) = match (c.ok, c.name) {
+                                    (true, _) => ("ok", c.detail.clone()),
+                                    (false, "sessions") => (
+                                        "warning",
+                                        format!(
+                                            "{}; a restore, a rollback or migrate's automatic \
+                                             restore must end them (--terminate-connections, \
+                                             terminate_connections_on_rollback)",
+                                            c.detail
+                                        ),
+                                    ),
+                                    (false, _) => ("problem", c.detail.clone()),
+                                };
+                                say(
+                                    level,
+                                    format!("restore into {}: {}", env.name, c.name),
+                                    detail,
+                                );
+                            }
+                        }
+                        Err(e) => say(
+                            "problem",
+                            format!("restore into {}", env.name),
+                            e.one_line(),
+                        ),
+                    }
                 }
             },
         }

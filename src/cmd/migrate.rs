@@ -122,16 +122,10 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         )),
     }
     let destructive = todo.iter().filter(|p| !p.destructive.is_empty()).count();
-    let command = env.migrate_command.as_deref().ok_or_else(|| {
-        Error::config(format!(
-            "environment `{}` has no migrate_command to run",
-            env.name
-        ))
-        .with_hint(format!(
-            "set environments.{}.migrate_command (e.g. \"npx prisma migrate deploy\")",
-            env.name
-        ))
-    });
+    let command = env
+        .migrate_command
+        .as_deref()
+        .ok_or_else(|| no_command(env));
     let nothing_to_do = listable && todo.is_empty();
     // The config's safety rules: statements it forbids stop the run before anything is done,
     // and statements it wants backed up take the backup whatever backup_before_migrate says.
@@ -236,7 +230,17 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             report.with("migrated", false)
         });
     }
-
+    // Nothing to migrate: nothing runs, so nothing needs to be possible.
+    let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
+    let (preflight, failure) = preflight(
+        session,
+        env,
+        db.as_ref(),
+        &args,
+        take_backup && !nothing_to_do,
+        &secrets,
+    )?;
+    report = report.with("preflight", &preflight);
     let plan = || {
         steps(
             session,
@@ -249,20 +253,30 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         )
     };
     if args.dry_run.dry_run {
-        // The plan is shown all the same; the run it stands for would fail.
-        if let Err(e) = command {
-            report.failure = Some(e);
-            return Ok(report.with("dry_run", true));
+        // The plan is shown all the same (when there is a command to plan); a dry run fails as
+        // the run would, so that a pipeline's dry run catches it.
+        let steps = match &command {
+            Ok(_) => Some(plan()?),
+            Err(_) => None,
+        };
+        if let Some(steps) = &steps {
+            print_steps(session, env, steps, to);
         }
-        let steps = plan()?;
-        print_steps(session, env, &steps, to);
+        crate::preflight::print(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
+        report.failure = failure;
         return Ok(report.with("dry_run", true).with("plan", &steps));
+    }
+    if let Some(e) = failure {
+        crate::preflight::print(ui, &preflight);
+        report.failure = Some(e);
+        return Ok(report.with("migrated", false));
     }
     let command = command?;
     if nothing_to_do {
         return Ok(report.with("migrated", false));
     }
+    crate::preflight::print_passed(ui, &preflight);
     if asking {
         let steps = plan()?;
         print_steps(session, env, &steps, to);
@@ -303,7 +317,6 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             .with_hint("run it again when ready"));
     }
 
-    let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
     let shown = crate::provider::blank_out(command, &secrets);
     ui.line(format!("Running: {shown}"));
     // Said before the command runs: a faber-db killed from here on leaves this as the last word
@@ -384,7 +397,11 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         &restore::Options {
             event: "rollback",
             safety_reason: Some("pre-rollback"),
-            terminate_connections: args.terminate_connections,
+            // Sessions still connected would stop the restore and leave the database
+            // half-migrated: ended, unless the config says not to (and then the pre-flight
+            // refused to start while any were connected).
+            terminate_connections: args.terminate_connections
+                || env.terminate_connections_on_rollback,
             // The method the role allows: in place when it may not create databases.
             in_place: false,
             jobs: None,
@@ -432,8 +449,15 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
                     format!("the migration {how} ({what}), and restoring the pre-migration backup failed: {}", e.message()),
                 )
                 .with_hint(format!(
-                    "the database may be half-migrated; restore it by hand: faber-db rollback {} --to {}",
-                    env.name, backup.id
+                    "the database may be half-migrated; restore it by hand: {}",
+                    cmd::command_line(
+                        session,
+                        &if e.kind() == Kind::Busy {
+                            vec!["rollback", env.name.as_str(), "--to", backup.id.as_str(), "--terminate-connections"]
+                        } else {
+                            vec!["rollback", env.name.as_str(), "--to", backup.id.as_str()]
+                        }
+                    )
                 )),
             );
             Ok(report.with("rolled_back", false))
@@ -495,6 +519,115 @@ fn unfinished(
             env.name
         ))),
     }
+}
+
+/// The error of a migrate of `env`, which has no command to run.
+fn no_command(env: &Environment) -> Error {
+    Error::config(format!(
+        "environment `{}` has no migrate_command to run",
+        env.name
+    ))
+    .with_hint(format!(
+        "set environments.{}.migrate_command (e.g. \"npx prisma migrate deploy\")",
+        env.name
+    ))
+}
+
+/// The pre-flight of migrating `env`'s database `db`: a command to run, and — when the
+/// migration `restores` its backup on failure — everything that restore needs, checked now:
+/// the automatic restore must not be the first time anyone finds out it cannot happen. Its
+/// failure, if any, with a hint naming what works.
+fn preflight(
+    session: &Session,
+    env: &Environment,
+    db: &dyn crate::provider::Provider,
+    args: &MigrateArgs,
+    take_backup: bool,
+    secrets: &[String],
+) -> Result<(crate::preflight::Preflight, Option<Error>)> {
+    use crate::preflight::{Needs, Sessions, Writes};
+    let restores = take_backup && env.rollback_on_failure;
+    let mut writes = Vec::new();
+    let mut db_size = 0;
+    if take_backup {
+        let format = backup::resolve_format(None, env, db)?;
+        let compression = backup::resolve_compression(None, format, env);
+        db_size = db.size_estimate()?;
+        let bytes = crate::plan::space_needed(format, compression, db_size);
+        let dir = session.store.dir().join(&env.name);
+        writes.push(Writes {
+            what: "the pre-migration backup".into(),
+            dir: dir.clone(),
+            bytes,
+        });
+        if restores {
+            // The restore after a failed migration takes its own safety backup of the
+            // half-migrated database, about as large.
+            writes.push(Writes {
+                what: "the pre-rollback safety backup".into(),
+                dir,
+                bytes,
+            });
+        }
+    }
+    let sessions = if !restores {
+        Sessions::Ignore
+    } else if args.terminate_connections {
+        Sessions::End {
+            because: "--terminate-connections, if the migration fails".into(),
+        }
+    } else if env.terminate_connections_on_rollback {
+        Sessions::End {
+            because: "terminate_connections_on_rollback, if the migration fails".into(),
+        }
+    } else {
+        Sessions::Refuse
+    };
+    let needs = Needs {
+        migrate_command: Some(match env.migrate_command.as_deref() {
+            Some(c) => Ok(crate::provider::blank_out(c, secrets)),
+            None => Err(no_command(env)),
+        }),
+        backs_up: take_backup,
+        restore_tools: restores,
+        writes,
+        staging: restores.then_some(db_size),
+        sessions,
+    };
+    let mut preflight = crate::preflight::run(db, needs)?;
+    let failure = preflight.take_failure().map(|(check, e)| match check {
+        "sessions" => {
+            let mut again = vec!["migrate", env.name.as_str()];
+            if args.no_backup {
+                again.push("--no-backup");
+            }
+            if args.allow_destructive {
+                again.push("--allow-destructive");
+            }
+            again.push("--terminate-connections");
+            Error::new(
+                Kind::Busy,
+                format!(
+                    "{}: with terminate_connections_on_rollback = false, the pre-migration backup \
+                     could not be restored if the migration failed",
+                    e.message().trim_end_matches("; nothing was changed")
+                ),
+            )
+            .with_hint(format!(
+                "let faber-db end them if the migration fails: `{}`, or set \
+                 terminate_connections_on_rollback = true in [environments.{}] (the default) — \
+                 or stop the application first; nothing was migrated",
+                cmd::command_line(session, &again),
+                env.name
+            ))
+        }
+        "space" => e.with_hint(format!(
+            "free some space there, or remove expired backups with `{}`; nothing was migrated",
+            cmd::command_line(session, &["cleanup", &env.name, "--expired"])
+        )),
+        _ => e,
+    });
+    Ok((preflight, failure))
 }
 
 /// What migrating an environment would do, read before anything is done.

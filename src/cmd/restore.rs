@@ -85,22 +85,59 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         ui.bold(&env.name),
         url.redacted()
     );
+    let plan = plan(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        chosen,
+        safety_reason,
+        args.in_place,
+    )?;
+    // The same command again, as a hint names it: the backup by its ID (`latest` may be
+    // another one by then), and the options that change what it does.
+    let jobs = args.jobs.map(|j| j.to_string());
+    let mut again = vec!["restore", env.name.as_str(), "--from", record.id.as_str()];
+    if args.no_safety_backup {
+        again.push("--no-safety-backup");
+    }
+    if args.in_place {
+        again.push("--in-place");
+    }
+    if let Some(jobs) = &jobs {
+        again.extend(["--jobs", jobs.as_str()]);
+    }
+    let (preflight, failure) = preflight(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        &plan,
+        args.terminate_connections,
+        &again,
+    )?;
     if args.dry_run.dry_run {
-        let plan = plan(
-            session,
-            env,
-            db.as_ref(),
-            &record,
-            chosen,
-            safety_reason,
-            args.in_place,
-        )?;
         print_plan(session, &title, &plan, To::Output);
+        crate::preflight::print(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
-        return Ok(Report::new()
+        let mut report = Report::new()
             .with("dry_run", true)
             .with("backup", &record)
-            .with("plan", &plan));
+            .with("plan", &plan)
+            .with("preflight", &preflight);
+        // A dry run fails as the run would: a pipeline's dry run catches it.
+        report.failure = failure;
+        return Ok(report);
+    }
+    if let Some(failure) = failure {
+        crate::preflight::print(ui, &preflight);
+        let mut report = Report::new()
+            .with("backup", &record)
+            .with("environment", &env.name)
+            .with("preflight", &preflight)
+            .with("restored", false);
+        report.failure = Some(failure);
+        return Ok(report);
     }
     ui.line(format!(
         "Restoring {} into {} ({})",
@@ -108,17 +145,9 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         ui.bold(&env.name),
         url.redacted()
     ));
+    crate::preflight::print_passed(ui, &preflight);
     // What the answer replaces, and with what, is shown before the question.
     if confirm::will_ask(env, session.ctx.yes) {
-        let plan = plan(
-            session,
-            env,
-            db.as_ref(),
-            &record,
-            chosen,
-            safety_reason,
-            args.in_place,
-        )?;
         print_plan(session, &title, &plan, To::Prompt);
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
@@ -134,13 +163,15 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             jobs: args.jobs,
             in_place: args.in_place,
         },
-    )?;
+    )
+    .map_err(|e| busy_hint(session, e, &again))?;
     let mut report = Report::new()
         .with("backup", &record)
         .with("environment", &env.name)
         .with("method", restored.method.method)
         .with("method_why", &restored.method.why)
         .with("kept_tables", &restored.kept)
+        .with("preflight", &preflight)
         .with("safety_backup", &restored.safety)
         .with("tables", &restored.inspection.tables)
         .with("migrations", &restored.inspection.migrations)
@@ -199,6 +230,10 @@ pub struct Plan {
 pub struct SafetyPlan {
     pub reason: &'static str,
     pub estimate: plan::Estimate,
+    /// Where it goes, and the free space it asks for there before it starts (what the
+    /// pre-flight checks).
+    pub dir: std::path::PathBuf,
+    pub space_needed_bytes: u64,
     /// Taken after the swap, of the data it sets aside (PostgreSQL, MySQL, restoring by swap);
     /// else before the database is touched.
     pub after_swap: bool,
@@ -219,18 +254,31 @@ pub fn plan(
 ) -> Result<Plan> {
     let method = choose_method(db, in_place)?;
     let exists = db.exists()?;
+    // A database that does not open (a damaged SQLite file) has no state to show: the
+    // pre-flight says whether the restore can go ahead.
     let live = if exists {
-        db.inspect(env.migrations_table.as_deref(), false)?
-            .migrations
+        db.inspect(env.migrations_table.as_deref(), false)
+            .ok()
+            .and_then(|i| i.migrations)
     } else {
         None
     };
     let safety_backup = match safety {
-        Some(reason) if exists => Some(SafetyPlan {
-            reason,
-            estimate: backup::estimate(session, env, db)?,
-            after_swap: method.method == RestoreMethod::Swap && db.sets_replaced_aside(),
-        }),
+        Some(reason) if exists => {
+            let format = backup::resolve_format(None, env, db)?;
+            let compression = backup::resolve_compression(None, format, env);
+            let text = session.store.read_text()?;
+            let history: Vec<plan::Sample> = session.store.entries_as(text.as_deref())?;
+            let db_size = db.size_estimate()?;
+            let estimate = plan::backup(&history, &env.name, format, compression, db_size);
+            Some(SafetyPlan {
+                reason,
+                estimate,
+                dir: session.store.dir().join(&env.name),
+                space_needed_bytes: plan::space_needed(format, compression, db_size),
+                after_swap: method.method == RestoreMethod::Swap && db.sets_replaced_aside(),
+            })
+        }
         _ => None,
     };
     let load = plan::restore(record, &session.store.history(&env.name));
@@ -261,6 +309,114 @@ pub fn plan(
         duration_ms,
         confirmation: env.protected && !session.ctx.yes,
     })
+}
+
+/// The pre-flight of restoring `record` into `env`'s database `db` as `plan` says, ending other
+/// sessions at the swap when `terminate`; and its failure, if any, with a hint that names the
+/// command that works. `again` is the command run (its arguments, without
+/// `--terminate-connections`), as a hint repeats it.
+pub fn preflight(
+    session: &Session,
+    env: &Environment,
+    db: &dyn Provider,
+    record: &BackupRecord,
+    plan: &Plan,
+    terminate: bool,
+    again: &[&str],
+) -> Result<(crate::preflight::Preflight, Option<Error>)> {
+    use crate::preflight::{Needs, Sessions, Writes};
+    let safety = plan.safety_backup.as_ref();
+    let needs = Needs {
+        migrate_command: None,
+        backs_up: safety.is_some(),
+        restore_tools: true,
+        writes: safety
+            .map(|s| Writes {
+                what: format!("the {} safety backup", s.reason),
+                dir: s.dir.clone(),
+                bytes: s.space_needed_bytes,
+            })
+            .into_iter()
+            .collect(),
+        staging: Some(record.raw_size_bytes),
+        sessions: if terminate {
+            Sessions::End {
+                because: "--terminate-connections".into(),
+            }
+        } else {
+            Sessions::Refuse
+        },
+    };
+    let mut preflight = crate::preflight::run(db, needs)?;
+    let failure = preflight.take_failure().map(|(check, e)| match check {
+        // The database to save does not open: as the safety backup would have failed.
+        "connection" => {
+            let mut err = Error::new(
+                e.kind(),
+                format!(
+                    "the safety backup failed its pre-flight, so nothing was restored: {}",
+                    e.message()
+                ),
+            );
+            for c in e.causes() {
+                err = err.caused_by(c);
+            }
+            err.with_hint(if again.first() == Some(&"restore") {
+                "fix the cause, or pass --no-safety-backup if the current data may be lost"
+            } else {
+                "fix the cause: the database must open for its safety backup"
+            })
+        }
+        "sessions" => {
+            let mut with_end = again.to_vec();
+            with_end.push("--terminate-connections");
+            e.with_hint(format!(
+                "end them and go ahead with `{}` — or stop the application and run this again",
+                cmd::command_line(session, &with_end)
+            ))
+        }
+        "space" => e.with_hint(format!(
+            "free some space there, or remove expired backups with `{}`{}",
+            cmd::command_line(session, &["cleanup", &env.name, "--expired"]),
+            if again.first() == Some(&"restore") && safety.is_some() {
+                "; --no-safety-backup skips the safety backup if the current data may be lost"
+            } else {
+                ""
+            }
+        )),
+        _ => e,
+    });
+    Ok((preflight, failure))
+}
+
+/// `e`, when other sessions stopped the restore at its swap (they connected after the
+/// pre-flight), with a hint naming the command that ends them: `again` and
+/// `--terminate-connections`.
+pub fn busy_hint(session: &Session, e: Error, again: &[&str]) -> Error {
+    if e.kind() != Kind::Busy || !e.message().contains("connected to") {
+        return e;
+    }
+    let mut with_end = again.to_vec();
+    with_end.push("--terminate-connections");
+    let hint = format!(
+        "end them and restore with `{}` — or stop the application and run this again",
+        cmd::command_line(session, &with_end)
+    );
+    // What the restore itself added (where the safety backup is) stays.
+    let kept: Vec<String> = e
+        .hint()
+        .map(|h| {
+            h.lines()
+                .filter(|l| l.contains("safety backup"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let hint = std::iter::once(hint)
+        .chain(kept)
+        .collect::<Vec<_>>()
+        .join("\n");
+    e.with_hint(hint)
 }
 
 /// Prints a restore's or rollback's plan under `Plan: {title}`, where `to` says: with the

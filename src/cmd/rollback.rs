@@ -146,22 +146,47 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         ui.bold(&record.id)
     );
     // The plan --dry-run shows, and a protected rollback shows before its question.
-    let plan = |chosen| {
-        restore::plan(
-            session,
-            env,
-            db.as_ref(),
-            &record,
-            chosen,
-            Some("pre-rollback"),
-            args.in_place,
-        )
-    };
+    let plan = restore::plan(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        chosen,
+        Some("pre-rollback"),
+        args.in_place,
+    )?;
+    // The same command again, as a hint names it: the backup by its ID.
+    let mut again = vec!["rollback", env.name.as_str(), "--to", record.id.as_str()];
+    if args.force {
+        again.push("--force");
+    }
+    if args.in_place {
+        again.push("--in-place");
+    }
+    let (preflight, failure) = restore::preflight(
+        session,
+        env,
+        db.as_ref(),
+        &record,
+        &plan,
+        args.terminate_connections,
+        &again,
+    )?;
+    let report = report.with("preflight", &preflight);
     if args.dry_run.dry_run {
-        let plan = plan(chosen)?;
         restore::print_plan(session, &title, &plan, To::Output);
+        crate::preflight::print(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
-        return Ok(report.with("dry_run", true).with("plan", &plan));
+        let mut report = report.with("dry_run", true).with("plan", &plan);
+        // A dry run fails as the run would: a pipeline's dry run catches it.
+        report.failure = failure;
+        return Ok(report);
+    }
+    if let Some(failure) = failure {
+        crate::preflight::print(ui, &preflight);
+        let mut report = report.with("rolled_back", false);
+        report.failure = Some(failure);
+        return Ok(report);
     }
     ui.line(format!(
         "Rolling {} ({}) back to {}",
@@ -171,7 +196,6 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     ));
     if confirm::will_ask(env, session.ctx.yes) {
         // What the answer replaces, and with what, is shown before the question.
-        let plan = plan(chosen)?;
         restore::print_plan(session, &title, &plan, To::Prompt);
     } else {
         ui.line(format!("  now:   {}", describe(now.as_ref())));
@@ -180,6 +204,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             ui.line(format!("  undoes: {}", undone.join(", ")));
         }
     }
+    crate::preflight::print_passed(ui, &preflight);
     confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
     let restored = restore::apply(
         session,
@@ -193,7 +218,8 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             jobs: None,
             in_place: args.in_place,
         },
-    )?;
+    )
+    .map_err(|e| restore::busy_hint(session, e, &again))?;
     let after = &restored.inspection.migrations;
     let matches = same_state(after.as_ref(), record.migrations.as_ref());
     let mut report = report

@@ -161,6 +161,10 @@ pub struct Environment {
     pub protected: bool,
     pub backup_before_migrate: bool,
     pub rollback_on_failure: bool,
+    /// `migrate`'s own restore after a failed migration ends the other sessions connected to
+    /// the database (as `--terminate-connections` does); when false, `migrate` refuses to start
+    /// while any are connected (exit 7), before the migration runs.
+    pub terminate_connections_on_rollback: bool,
     pub migrate_command: Option<String>,
     pub migrations_table: Option<String>,
     pub format: Format,
@@ -190,6 +194,7 @@ struct EnvDefaults {
     max_backup_age: Option<std::time::Duration>,
     /// `[encryption] encrypt`.
     encrypt: bool,
+    terminate_connections_on_rollback: bool,
 }
 
 /// Where an environment's connection URL comes from.
@@ -399,6 +404,10 @@ fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {
                 .map_or(DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, |s| s.0),
             max_backup_age: raw.defaults.max_backup_age.map(|a| a.0),
             encrypt: encrypt_default,
+            terminate_connections_on_rollback: raw
+                .defaults
+                .terminate_connections_on_rollback
+                .unwrap_or(true),
         };
         let enforced = enforcement.get(&name).copied().unwrap_or_default();
         let mut resolved = resolve_env(&name, env, listed, defaults, offsite.is_some(), enforced)
@@ -523,6 +532,9 @@ fn resolve_env(
             .unwrap_or(is_production || backup_enforcement == Enforcement::Required),
         backup_enforcement,
         rollback_on_failure: raw.rollback_on_failure.unwrap_or(is_production),
+        terminate_connections_on_rollback: raw
+            .terminate_connections_on_rollback
+            .unwrap_or(defaults.terminate_connections_on_rollback),
         migrate_command: raw.migrate_command,
         migrations_table: raw.migrations_table,
         format: raw.format.unwrap_or(defaults.format),
@@ -692,6 +704,31 @@ mod tests {
         ] {
             assert_eq!(closest(typed, names.iter()), meant, "{typed}");
         }
+    }
+
+    #[test]
+    fn migrates_restore_ends_sessions_unless_the_environment_or_defaults_say_not() {
+        let load = |text: &str| {
+            let raw = parse(Path::new("config.toml"), text).unwrap();
+            resolve(raw, Path::new("/p"), PathBuf::from("config.toml")).unwrap()
+        };
+        let envs = "[environments.a]\n[environments.b]\nterminate_connections_on_rollback = true\n\
+                    [environments.c]\nterminate_connections_on_rollback = false\n";
+        let ends = |config: &Config| {
+            ["a", "b", "c"].map(|n| config.environments[n].terminate_connections_on_rollback)
+        };
+        assert_eq!(ends(&load(envs)), [true, true, false]);
+        let off = load(&format!(
+            "[defaults]\nterminate_connections_on_rollback = false\n{envs}"
+        ));
+        assert_eq!(ends(&off), [false, true, false]);
+        assert!(
+            parse(
+                Path::new("config.toml"),
+                "[environments.a]\nterminate_connections_on_rollback = \"yes\"\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

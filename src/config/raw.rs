@@ -58,6 +58,7 @@ pub struct RawDefaults {
     pub retention: Option<Retention>,
     pub row_count_max_table_size: Option<ByteSize>,
     pub max_backup_age: Option<Age>,
+    pub terminate_connections_on_rollback: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +75,7 @@ pub struct RawEnvironment {
     pub protected: Option<bool>,
     pub backup_before_migrate: Option<bool>,
     pub rollback_on_failure: Option<bool>,
+    pub terminate_connections_on_rollback: Option<bool>,
     pub migrate_command: Option<String>,
     pub migrations_table: Option<String>,
     pub format: Option<Format>,

@@ -181,6 +181,28 @@ pub trait Provider {
         Ok(None)
     }
 
+    /// The tools a restore into this database runs, with their versions (the pre-flight of
+    /// `restore`, `rollback` and `migrate`); fails (exit 4) when one is missing. `None` when a
+    /// restore runs no tool (SQLite).
+    fn restore_tools_report(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// The other sessions connected to the database (not this process's own connection), as
+    /// the restore's swap would find them: the pre-flight refuses on them before anything
+    /// changes, and the commit checks again. `None` when the database has no sessions to speak
+    /// of (SQLite); empty when it does not exist.
+    fn other_sessions(&self) -> Result<Option<Vec<OtherSession>>> {
+        Ok(None)
+    }
+
+    /// Where a restore stages the backup on this machine and how many bytes that takes for a
+    /// dump of `raw_size` bytes (SQLite: a staging file beside the database); `None` when the
+    /// staging copy is on the database server.
+    fn staging_need(&self, _raw_size: u64) -> Option<(std::path::PathBuf, u64)> {
+        None
+    }
+
     /// Loads the dump `source` somewhere it can be checked without touching the database, with
     /// up to `jobs` parallel workers where the tool can; [`Staged::commit`] then puts it in place.
     fn stage_restore<'a>(
@@ -265,6 +287,61 @@ fn check_sql_dump(decoded: &mut dyn Read, trailer: &str) -> Result<StructureChec
         integrity_check,
         tables: None,
     })
+}
+
+/// A session connected to a database, as the server lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OtherSession {
+    /// The server's id of it (PostgreSQL's backend pid, MySQL's connection id).
+    pub id: String,
+    pub user: Option<String>,
+    /// The name the client gave itself (PostgreSQL's `application_name`), if any.
+    pub application: Option<String>,
+    /// Where it connects from (an address, a host:port, or none for a local socket).
+    pub client: Option<String>,
+}
+
+impl OtherSession {
+    /// `pid 4711 (app_user, psql, 10.0.0.5)`: what a person needs to find it.
+    pub fn describe(&self) -> String {
+        let about: Vec<&str> = [&self.user, &self.application, &self.client]
+            .into_iter()
+            .filter_map(|v| v.as_deref().filter(|v| !v.is_empty()))
+            .collect();
+        if about.is_empty() {
+            format!("session {}", self.id)
+        } else {
+            format!("session {} ({})", self.id, about.join(", "))
+        }
+    }
+}
+
+/// `sessions` said for a message: the first few described, and how many more.
+pub fn describe_sessions(sessions: &[OtherSession]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = sessions
+        .iter()
+        .take(SHOWN)
+        .map(OtherSession::describe)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if sessions.len() > SHOWN {
+        text.push_str(&format!(" and {} more", sessions.len() - SHOWN));
+    }
+    text
+}
+
+/// The error of a restore that finds other sessions on its target and may not end them.
+pub fn sessions_busy(target: &str, sessions: &[OtherSession]) -> Error {
+    Error::new(
+        crate::error::Kind::Busy,
+        format!(
+            "{} connected to {target}: {}; nothing was restored",
+            crate::ui::count(sessions.len() as u64, "other session"),
+            describe_sessions(sessions)
+        ),
+    )
+    .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again")
 }
 
 /// How a staged restore may clear the way.

@@ -26,6 +26,7 @@ mod plan;
 mod plugin;
 mod plugin_e2e;
 mod postgres;
+mod preflight;
 mod protected;
 mod quickstart;
 mod release;

@@ -668,7 +668,7 @@ fn mysql_restore_refuses_connected_sessions_unless_told_to_end_them() {
     wait_for_session(&db.name);
     p.run(&["restore", "dev", "--from", &id, "--yes"])
         .code(7)
-        .stderr_has("other sessions")
+        .stderr_has("1 other session connected to")
         .stderr_has("--terminate-connections");
     assert_eq!(
         db.exec("SELECT COUNT(*) FROM t"),
@@ -692,7 +692,7 @@ fn mysql_restore_refuses_connected_sessions_unless_told_to_end_them() {
     mysql(None, &format!("DROP DATABASE IF EXISTS `{twin}`"));
 }
 
-fn wait_for_session(db: &str) {
+pub fn wait_for_session(db: &str) {
     let started = std::time::Instant::now();
     while mysql(
         None,

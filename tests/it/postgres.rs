@@ -961,7 +961,7 @@ fn pg_restore_refuses_connected_sessions_unless_told_to_end_them() {
     let _ = app.wait();
 }
 
-fn db_sessions(db: &PgDb) -> u32 {
+pub fn db_sessions(db: &PgDb) -> u32 {
     psql(
         &admin_url(),
         &format!(

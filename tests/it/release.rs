@@ -9,7 +9,7 @@ use crate::postgres::PgDb;
 
 /// Applies `migrations/*.up.sql` not yet in `schema_migrations`, each recorded by its version,
 /// like golang-migrate. `$RUN_SQL FILE` and `$QUERY SQL` differ per database.
-const MIGRATE_SH: &str = r#"#!/bin/sh
+pub const MIGRATE_SH: &str = r#"#!/bin/sh
 set -e
 query "CREATE TABLE IF NOT EXISTS schema_migrations (version varchar(64) PRIMARY KEY)"
 for f in $(ls migrations/*.up.sql | sort); do
@@ -27,18 +27,18 @@ query() { sqlite3 -bail "$db" "$1"; }
 run_sql() { sqlite3 -bail "$db" < "$1"; }
 "#;
 
-const PG_TOOLS: &str = r#"query() { psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+pub const PG_TOOLS: &str = r#"query() { psql "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
 run_sql() { psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -f "$1"; }
 "#;
 
-const M1: &str = "CREATE TABLE users (id integer PRIMARY KEY, name text NOT NULL);";
-const M2: &str = "CREATE TABLE posts (id integer PRIMARY KEY, user_id integer REFERENCES users (id), body text);";
+pub const M1: &str = "CREATE TABLE users (id integer PRIMARY KEY, name text NOT NULL);";
+pub const M2: &str = "CREATE TABLE posts (id integer PRIMARY KEY, user_id integer REFERENCES users (id), body text);";
 /// Fails half-way: the first statements apply, the third does not.
-const M3_BAD: &str = "ALTER TABLE users ADD COLUMN email text;\nUPDATE users SET email = name || '@example.com';\nINSERT INTO no_such_table VALUES (1);";
-const M3_GOOD: &str =
+pub const M3_BAD: &str = "ALTER TABLE users ADD COLUMN email text;\nUPDATE users SET email = name || '@example.com';\nINSERT INTO no_such_table VALUES (1);";
+pub const M3_GOOD: &str =
     "ALTER TABLE users ADD COLUMN email text;\nUPDATE users SET email = name || '@example.com';";
 
-fn release_project(url: &str, tools: &str) -> Project {
+pub fn release_project(url: &str, tools: &str) -> Project {
     let p = Project::with_config(
         "[defaults]\ncompression = \"gzip\"\n[migrations]\ndirectory = \"migrations\"\n\
          [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\nmigrate_command = \"sh ./migrate.sh\"\n",

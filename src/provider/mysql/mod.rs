@@ -769,6 +769,22 @@ impl Provider for Mysql {
         Ok(Some(format!("{} ({})", t.dump_version, t.dump.display())))
     }
 
+    fn restore_tools_report(&self) -> Result<Option<String>> {
+        let t = self.tools()?;
+        let version = tool_version(&t.client).ok_or_else(|| {
+            Error::new(
+                Kind::ToolNotFound,
+                format!("{} does not run", t.client.display()),
+            )
+            .with_hint(INSTALL_HINT)
+        })?;
+        Ok(Some(format!("{version} ({})", t.client.display())))
+    }
+
+    fn other_sessions(&self) -> Result<Option<Vec<crate::provider::OtherSession>>> {
+        restore::other_sessions(self).map(Some)
+    }
+
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
         Ok(restore::sweep(self, true)?

@@ -9,12 +9,13 @@
 
 use super::objects::{self, Named, Object};
 use super::{Mysql, ident, literal};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::tool::{feed, random_suffix, scratch_stem};
 use crate::provider::{
-    CommitFailed, CommitOptions, Committed, Provider, Replaced, Source, Staged, Tables,
+    CommitFailed, CommitOptions, Committed, OtherSession, Provider, Replaced, Source, Staged,
+    Tables,
 };
 use crate::scratch::{self, Claim, Purpose};
 
@@ -81,20 +82,47 @@ impl Mysql {
         .collect()
     }
 
-    /// Ids of the other sessions using `db`.
-    fn sessions_in(&self, db: &str) -> Result<Vec<String>> {
+    /// The other sessions using `db`, as the server lists them now.
+    fn sessions_in(&self, db: &str) -> Result<Vec<OtherSession>> {
         Ok(self
             .query_in(
                 None,
                 &format!(
-                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = {} AND ID <> CONNECTION_ID() AND COMMAND <> 'Killed'",
+                    "SELECT ID, USER, HOST FROM information_schema.PROCESSLIST WHERE DB = {} \
+                     AND ID <> CONNECTION_ID() AND COMMAND <> 'Killed' ORDER BY ID",
                     literal(db)
                 ),
             )?
             .into_iter()
-            .filter_map(|r| r.into_iter().next().flatten())
+            .filter_map(|row| {
+                let mut fields = row.into_iter();
+                Some(OtherSession {
+                    id: fields.next().flatten()?,
+                    user: fields.next().flatten(),
+                    application: None,
+                    client: fields.next().flatten(),
+                })
+            })
             .collect())
     }
+}
+
+/// The other sessions using the target database (none when it does not exist): what the swap
+/// would find in its way. The sessions of the tools faber-db itself just ran (the safety
+/// backup's mysqldump, the checks) can linger a moment after their clients exit, while the
+/// server closes them: only a session still there after a short wait is someone else's. The
+/// pre-flight and the commit ask this same question.
+pub(super) fn other_sessions(my: &Mysql) -> Result<Vec<OtherSession>> {
+    let target = &my.conn.dbname;
+    let mut others = my.sessions_in(target)?;
+    for _ in 0..SESSION_SETTLE_TRIES {
+        if others.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        others = my.sessions_in(target)?;
+    }
+    Ok(others)
 }
 
 /// How many times (200 ms apart) a restore looks again before it takes the sessions using the
@@ -403,28 +431,19 @@ impl Staged for StagedMysql<'_> {
 pub(super) fn clear_sessions(my: &Mysql, terminate: bool) -> Result<()> {
     let target = &my.conn.dbname;
     if terminate {
-        for id in my.sessions_in(target)? {
+        for session in my.sessions_in(target)? {
             // A session that ended meanwhile is fine.
-            let _ = my.query_in(None, &format!("KILL {}", id.parse::<u64>().unwrap_or(0)));
+            let _ = my.query_in(
+                None,
+                &format!("KILL {}", session.id.parse::<u64>().unwrap_or(0)),
+            );
         }
     }
-    // The sessions of the tools faber-db itself just ran (the safety backup's mysqldump,
-    // the checks) can linger a moment after their clients exit, while the server closes
-    // them: only a session still there after a short wait is someone else's.
-    let mut others = my.sessions_in(target)?;
-    for _ in 0..SESSION_SETTLE_TRIES {
-        if others.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        others = my.sessions_in(target)?;
-    }
+    // The sessions of the tools faber-db itself just ran linger a moment: other_sessions waits
+    // for them to close.
+    let others = other_sessions(my)?;
     if !others.is_empty() {
-        return Err(Error::new(
-            Kind::Busy,
-            format!("{} other sessions are using {target}; nothing was restored", others.len()),
-        )
-        .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again"));
+        return Err(crate::provider::sessions_busy(target, &others));
     }
     Ok(())
 }

@@ -521,6 +521,30 @@ impl Provider for Postgres {
         )))
     }
 
+    fn restore_tools_report(&self) -> Result<Option<String>> {
+        let t = self.tools()?;
+        let version = |tool: &Path| {
+            tools::version_line(tool).ok_or_else(|| {
+                Error::new(
+                    Kind::ToolNotFound,
+                    format!("{} does not run", tool.display()),
+                )
+                .with_hint(tools::INSTALL_HINT)
+            })
+        };
+        Ok(Some(format!(
+            "{} ({}), {} ({})",
+            version(&t.pg_restore)?,
+            t.pg_restore.display(),
+            version(&t.psql)?,
+            t.psql.display()
+        )))
+    }
+
+    fn other_sessions(&self) -> Result<Option<Vec<crate::provider::OtherSession>>> {
+        restore::other_sessions(self).map(Some)
+    }
+
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
         Ok(restore::sweep(self, true)?

@@ -11,7 +11,8 @@ use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::tool::{feed, random_suffix, scratch_stem};
 use crate::provider::{
-    CommitFailed, CommitOptions, Committed, Provider, Replaced, Source, Staged, Tables,
+    CommitFailed, CommitOptions, Committed, OtherSession, Provider, Replaced, Source, Staged,
+    Tables,
 };
 use crate::scratch::{self, Claim, Purpose};
 
@@ -333,6 +334,40 @@ pub(super) fn deep_check(
     Ok(("ok".to_string(), tables))
 }
 
+/// The `FROM … WHERE …` of the sessions connected to `target` other than the querying one.
+fn sessions_of(target: &str) -> String {
+    format!(
+        "FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
+        literal(target)
+    )
+}
+
+/// The sessions connected to the target database other than the querying one (none when it
+/// does not exist): what the swap would find in its way. The pre-flight and the commit ask
+/// this same question.
+pub(super) fn other_sessions(pg: &Postgres) -> Result<Vec<OtherSession>> {
+    let rows = pg.query_in(
+        MAINTENANCE_DB,
+        &format!(
+            "SELECT pid, usename, application_name, client_addr {} ORDER BY pid",
+            sessions_of(&pg.conn.dbname)
+        ),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mut fields = row.into_iter();
+            let mut next = || fields.next().flatten();
+            OtherSession {
+                id: next().unwrap_or_default(),
+                user: next(),
+                application: next(),
+                client: next(),
+            }
+        })
+        .collect())
+}
+
 struct StagedPostgres<'a> {
     scratch: ScratchDb<'a>,
     migrations_table: Option<String>,
@@ -418,20 +453,15 @@ impl Staged for StagedPostgres<'_> {
 /// there are any.
 pub(super) fn clear_sessions(pg: &Postgres, terminate: bool) -> Result<()> {
     let target = &pg.conn.dbname;
-    let sessions = format!(
-        "FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
-        literal(target)
-    );
     if terminate {
         pg.query_in(
             MAINTENANCE_DB,
-            &format!("SELECT pg_terminate_backend(pid) {sessions}"),
+            &format!("SELECT pg_terminate_backend(pid) {}", sessions_of(target)),
         )?;
     }
-    let others = pg.scalar(MAINTENANCE_DB, &format!("SELECT count(*) {sessions}"))?;
-    if others != "0" {
-        return Err(Error::new(Kind::Busy, format!("{others} other sessions are connected to {target}; nothing was restored"))
-            .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again"));
+    let others = other_sessions(pg)?;
+    if !others.is_empty() {
+        return Err(crate::provider::sessions_busy(target, &others));
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ fn versioned(name: &str) -> Vec<PathBuf> {
     found
 }
 
-const INSTALL_HINT: &str = "install the PostgreSQL client tools: `apt-get install postgresql-client` (Debian/Ubuntu) or `brew install libpq` (macOS)";
+pub const INSTALL_HINT: &str = "install the PostgreSQL client tools: `apt-get install postgresql-client` (Debian/Ubuntu) or `brew install libpq` (macOS)";
 
 #[derive(Debug, Clone)]
 pub struct Tools {
@@ -150,6 +150,12 @@ fn major_of_dir(p: &Path) -> u32 {
         .filter_map(|c| c.as_os_str().to_str()?.parse().ok())
         .next()
         .unwrap_or(0)
+}
+
+/// `tool --version`, as the tool says it: `pg_restore (PostgreSQL) 15.4`; `None` when it does
+/// not run.
+pub fn version_line(tool: &Path) -> Option<String> {
+    tool_version(tool).map(|(_, text)| text)
 }
 
 /// `pg_dump --version` → (major, "pg_dump (PostgreSQL) 15.4").

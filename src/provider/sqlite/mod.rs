@@ -293,6 +293,10 @@ impl Provider for Sqlite {
         restore::prepare(self, raw_size)
     }
 
+    fn staging_need(&self, raw_size: u64) -> Option<(PathBuf, u64)> {
+        restore::staging_need(self, raw_size)
+    }
+
     fn stage_restore<'a>(
         &'a self,
         format: Format,

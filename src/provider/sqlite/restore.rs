@@ -95,11 +95,24 @@ pub(super) fn prepare(db: &Sqlite, raw_size: u64) -> Result<Vec<PathBuf>> {
     }
     fsutil::ensure_free_space(
         dir,
-        raw_size.saturating_mul(2),
+        staging_bytes(raw_size),
         "to restore",
         "the restore stages the backup beside the database and copies it in one transaction; free some space there",
     )?;
     Ok(removed)
+}
+
+/// What a restore of a `raw_size`-byte image takes beside the database: the staging file, and
+/// the transaction that copies it in.
+fn staging_bytes(raw_size: u64) -> u64 {
+    raw_size.saturating_mul(2)
+}
+
+/// Where a restore stages the image (the database's directory) and the room it takes there.
+pub(super) fn staging_need(db: &Sqlite, raw_size: u64) -> Option<(PathBuf, u64)> {
+    let target = db.restore_target().ok()?;
+    let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+    Some((dir, staging_bytes(raw_size)))
 }
 
 /// The names of staging files: `.<database>.faber-restore-<random>.partial`.
