@@ -59,7 +59,7 @@ impl Kind {
 }
 
 /// A failure with what went wrong, optional causes, and what to do about it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Error {
     kind: Kind,
     message: String,

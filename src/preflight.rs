@@ -21,7 +21,7 @@ use crate::ui;
 /// One check: its name, whether it passed, and what it found.
 #[derive(Debug, Serialize)]
 pub struct Check {
-    /// `connection`, `migrate_command`, `tools`, `space`, `sessions`.
+    /// `connection`, `privileges`, `migrate_command`, `tools`, `space`, `sessions`.
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
@@ -113,6 +113,9 @@ pub struct Writes {
 pub struct Needs {
     /// For `migrate`: the command it runs, or why there is none (exit 1).
     pub migrate_command: Option<Result<String>>,
+    /// When a restore runs (or may run): the restore method the role's privileges allow, as
+    /// said to a person, or why none is possible (exit 6, the hint naming the grant).
+    pub method: Option<Result<String>>,
     /// A backup of the database is taken (a safety or pre-migration backup): the database must
     /// open, and its dump tool be there.
     pub backs_up: bool,
@@ -162,11 +165,15 @@ pub fn run(db: &dyn Provider, needs: Needs) -> Result<Preflight> {
         ),
     });
 
-    // Privileges for the chosen restore method (a swap needs CREATEDB or its MySQL
-    // equivalent; a restore in place, ownership of the target's objects) are checked here, as
-    // a failed `privileges` check (exit 6), once the restore-method choice of issue 18
-    // point 2 (branch `inplace`) is merged: it says which method the run uses and what that
-    // needs.
+    // Privileges for the restore method (a swap needs CREATEDB or its MySQL equivalent; a
+    // restore in place, ownership of the target's objects): chosen by the caller, which read
+    // them from the server (`Provider::restore_privileges`).
+    if let Some(method) = needs.method {
+        checks.push(match method {
+            Ok(shown) => Check::passed("privileges", shown),
+            Err(e) => Check::failed("privileges", e),
+        });
+    }
 
     if let Some(command) = needs.migrate_command {
         checks.push(match command {

@@ -79,6 +79,10 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
                     // warning, not a problem.
                     let needs = crate::preflight::Needs {
                         migrate_command: None,
+                        method: Some(crate::provider::method::shown(
+                            db.restore_privileges(),
+                            false,
+                        )),
                         backs_up: false,
                         restore_tools: true,
                         writes: Vec::new(),

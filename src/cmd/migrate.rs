@@ -584,6 +584,9 @@ fn preflight(
         Sessions::Refuse
     };
     let needs = Needs {
+        // The automatic restore chooses its method as a restore does: a role that can use none
+        // is found out now, not after a failed migration.
+        method: restores.then(|| crate::provider::method::shown(db.restore_privileges(), false)),
         migrate_command: Some(match env.migrate_command.as_deref() {
             Some(c) => Ok(crate::provider::blank_out(c, secrets)),
             None => Err(no_command(env)),
@@ -618,6 +621,22 @@ fn preflight(
                  terminate_connections_on_rollback = true in [environments.{}] (the default) — \
                  or stop the application first; nothing was migrated",
                 cmd::command_line(session, &again),
+                env.name
+            ))
+        }
+        "privileges" => {
+            let mut err = Error::new(
+                e.kind(),
+                format!(
+                    "the pre-migration backup could not be restored if the migration failed: {}",
+                    e.message()
+                ),
+            );
+            if let Some(h) = e.hint() {
+                err = err.with_hint(h.trim_end_matches("; nothing was changed").to_string());
+            }
+            err.add_hint(format!(
+                "or set rollback_on_failure = false in [environments.{}]; nothing was migrated",
                 env.name
             ))
         }

@@ -211,10 +211,15 @@ pub struct Plan {
     /// The database replaced (or created, when it does not exist).
     pub database: String,
     pub database_exists: bool,
-    /// How the database's content is replaced: `swap` or `in-place`.
-    pub method: RestoreMethod,
-    /// Why that method: asked for, or what the role may do.
+    /// How the database's content is replaced: `swap` or `in-place`; `null` when the role can
+    /// use neither (the pre-flight's `privileges` check fails then).
+    pub method: Option<RestoreMethod>,
+    /// Why that method: asked for, or what the role may do; or why neither is possible.
     pub method_why: String,
+    /// Why no method is possible, with the hint naming the grant: the `privileges` check's
+    /// failure.
+    #[serde(skip)]
+    pub method_failure: Option<Error>,
     /// The safety backup taken before the database is replaced, if one is.
     pub safety_backup: Option<SafetyPlan>,
     /// The load of the backup itself.
@@ -252,7 +257,13 @@ pub fn plan(
     safety: Option<&'static str>,
     in_place: bool,
 ) -> Result<Plan> {
-    let method = choose_method(db, in_place)?;
+    // A role that can use no method is the pre-flight's to report (a failed `privileges`
+    // check): the plan is shown all the same.
+    let (method, method_why, method_failure) = match choose_method(db, in_place) {
+        Ok(c) => (Some(c.method), c.why, None),
+        Err(e) if e.kind() == Kind::Tool => (None, e.message().to_string(), Some(e)),
+        Err(e) => return Err(e),
+    };
     let exists = db.exists()?;
     // A database that does not open (a damaged SQLite file) has no state to show: the
     // pre-flight says whether the restore can go ahead.
@@ -276,7 +287,7 @@ pub fn plan(
                 estimate,
                 dir: session.store.dir().join(&env.name),
                 space_needed_bytes: plan::space_needed(format, compression, db_size),
-                after_swap: method.method == RestoreMethod::Swap && db.sets_replaced_aside(),
+                after_swap: method == Some(RestoreMethod::Swap) && db.sets_replaced_aside(),
             })
         }
         _ => None,
@@ -302,8 +313,9 @@ pub fn plan(
         live_migrations: live,
         database: db.database_name(),
         database_exists: exists,
-        method: method.method,
-        method_why: method.why,
+        method,
+        method_why,
+        method_failure,
         safety_backup,
         load,
         duration_ms,
@@ -328,6 +340,11 @@ pub fn preflight(
     let safety = plan.safety_backup.as_ref();
     let needs = Needs {
         migrate_command: None,
+        method: Some(match (&plan.method_failure, plan.method) {
+            (Some(e), _) => Err(e.clone()),
+            (None, Some(m)) => Ok(format!("{}: {}", m.as_str(), plan.method_why)),
+            (None, None) => Ok(plan.method_why.clone()),
+        }),
         backs_up: safety.is_some(),
         restore_tools: true,
         writes: safety
@@ -498,7 +515,7 @@ pub fn print_plan(session: &Session, title: &str, plan: &Plan, to: To) {
         format!(
             "  {} {}: {}",
             ui.bold("Method:    "),
-            plan.method.as_str(),
+            plan.method.map_or("none possible", RestoreMethod::as_str),
             plan.method_why
         ),
     );

@@ -88,6 +88,13 @@ pub struct MethodChoice {
     pub why: String,
 }
 
+/// What [`choose`] decides for `privileges`, as the pre-flight's `privileges` check says it:
+/// `swap: …` or `in-place: …` with why, or the error that no method is possible.
+pub fn shown(privileges: Result<RestorePrivileges>, in_place: bool) -> Result<String> {
+    let c = choose(&privileges?, in_place)?;
+    Ok(format!("{}: {}", c.method.as_str(), c.why))
+}
+
 /// Chooses the restore method: a swap when the role may, else in place; `in_place` forces the
 /// in-place method (`--in-place`). Fails — exit 6 for a missing privilege, with a hint naming
 /// the grant; exit 1 when the method does not exist here — when the method cannot be used.

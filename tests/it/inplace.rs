@@ -449,4 +449,48 @@ fn a_role_that_can_use_no_method_is_told_which_grant_is_missing_before_anything_
         .stderr_has("GRANT CREATE ON DATABASE")
         .stderr_has("nothing was changed");
     assert_eq!(p.backups().len(), before);
+    // The dry run shows the plan and the failing `privileges` check, and fails as the run would.
+    let doc = p.json(&["restore", "dev", "--from", &id, "--dry-run"], 6);
+    assert_eq!(doc["plan"]["method"], Value::Null, "{doc}");
+    let privileges = doc["preflight"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "privileges")
+        .unwrap_or_else(|| panic!("no privileges check: {doc}"));
+    assert_eq!(privileges["ok"], false, "{doc}");
+    p.run(&["restore", "dev", "--from", &id, "--dry-run"])
+        .code(6)
+        .stdout_has("Method:     none possible")
+        .stderr_has("GRANT CREATE ON DATABASE");
+}
+
+#[test]
+fn a_migrate_whose_restore_could_use_no_method_stops_before_the_migration() {
+    if !postgres::server_up() {
+        return;
+    }
+    let owner = OwnerRole::new("notmine_migrate");
+    owned_schema(&owner);
+    let p = owner.project(
+        "migrate_command = \"touch migrated\"\nbackup_before_migrate = true\nrollback_on_failure = true\n",
+    );
+    psql(
+        &admin_url(),
+        &format!(
+            "ALTER DATABASE {} OWNER TO postgres; REVOKE CREATE ON DATABASE {} FROM PUBLIC",
+            owner.db.name, owner.db.name
+        ),
+    );
+    p.run(&["migrate", "dev", "--yes"])
+        .code(6)
+        .stderr_has("could not be restored if the migration failed")
+        .stderr_has("GRANT CREATE ON DATABASE")
+        .stderr_has("rollback_on_failure = false");
+    assert!(!p.path("migrated").exists(), "the migration did not run");
+    assert!(p.backups().is_empty(), "no pre-migration backup was taken");
+    // Without the automatic restore there is nothing to restore, and nothing to check.
+    let q = owner.project("migrate_command = \"touch migrated\"\nrollback_on_failure = false\n");
+    q.run(&["migrate", "dev", "--yes"]).code(0);
+    assert!(q.path("migrated").exists());
 }
