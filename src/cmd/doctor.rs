@@ -79,10 +79,9 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
                     // warning, not a problem.
                     let needs = crate::preflight::Needs {
                         migrate_command: None,
-                        method: Some(crate::provider::method::shown(
-                            db.restore_privileges(),
-                            false,
-                        )),
+                        method: (db.kind() != crate::provider::ProviderKind::Sqlite).then(|| {
+                            crate::provider::method::shown(db.restore_privileges(), false)
+                        }),
                         backs_up: false,
                         restore_tools: true,
                         writes: Vec::new(),

@@ -586,7 +586,8 @@ fn preflight(
     let needs = Needs {
         // The automatic restore chooses its method as a restore does: a role that can use none
         // is found out now, not after a failed migration.
-        method: restores.then(|| crate::provider::method::shown(db.restore_privileges(), false)),
+        method: (restores && db.kind() != crate::provider::ProviderKind::Sqlite)
+            .then(|| crate::provider::method::shown(db.restore_privileges(), false)),
         migrate_command: Some(match env.migrate_command.as_deref() {
             Some(c) => Ok(crate::provider::blank_out(c, secrets)),
             None => Err(no_command(env)),

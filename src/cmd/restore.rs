@@ -340,10 +340,13 @@ pub fn preflight(
     let safety = plan.safety_backup.as_ref();
     let needs = Needs {
         migrate_command: None,
-        method: Some(match (&plan.method_failure, plan.method) {
-            (Some(e), _) => Err(e.clone()),
-            (None, Some(m)) => Ok(format!("{}: {}", m.as_str(), plan.method_why)),
-            (None, None) => Ok(plan.method_why.clone()),
+        // A file database has no privileges to speak of.
+        method: (db.kind() != crate::provider::ProviderKind::Sqlite).then(|| {
+            match (&plan.method_failure, plan.method) {
+                (Some(e), _) => Err(e.clone()),
+                (None, Some(m)) => Ok(format!("{}: {}", m.as_str(), plan.method_why)),
+                (None, None) => Ok(plan.method_why.clone()),
+            }
         }),
         backs_up: safety.is_some(),
         restore_tools: true,

@@ -112,6 +112,11 @@ pub fn choose(privileges: &RestorePrivileges, in_place: bool) -> Result<MethodCh
         };
     }
     match (&privileges.swap, &privileges.in_place) {
+        // A file database has no role: it is replaced whole (RestorePrivileges::file_swap).
+        (None, _) if privileges.role.is_empty() => Ok(MethodChoice {
+            method: RestoreMethod::Swap,
+            why: "the database file is replaced whole, by renaming a checked copy over it".into(),
+        }),
         (None, _) => Ok(MethodChoice {
             method: RestoreMethod::Swap,
             why: "the role may create databases: the backup is loaded and checked in a scratch \

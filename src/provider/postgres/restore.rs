@@ -334,10 +334,13 @@ pub(super) fn deep_check(
     Ok(("ok".to_string(), tables))
 }
 
-/// The `FROM … WHERE …` of the sessions connected to `target` other than the querying one.
+/// The `FROM … WHERE …` of the sessions connected to `target` other than the querying one. An
+/// autovacuum worker is no one's session: the server ends it itself for the rename or drop of
+/// the database, so it must not make a restore refuse.
 fn sessions_of(target: &str) -> String {
     format!(
-        "FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
+        "FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid() \
+         AND backend_type IS DISTINCT FROM 'autovacuum worker'",
         literal(target)
     )
 }
