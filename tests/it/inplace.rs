@@ -450,3 +450,62 @@ fn a_role_that_can_use_no_method_is_told_which_grant_is_missing_before_anything_
         .stderr_has("nothing was changed");
     assert_eq!(p.backups().len(), before);
 }
+
+#[test]
+fn mysql_an_in_place_restore_left_incomplete_is_reported_by_status_with_the_command_that_finishes_it()
+ {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("owned_inc");
+    db.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, v varchar(20)); \
+         INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three');",
+    );
+    let user = DbUser::new(&db);
+    let p = mysql::project_with(&[("dev", &db)]).with_var("DEV_DATABASE_URL", &user.url(&db));
+    let good = p.backup(&["dev"]);
+    // A backup whose view names a DEFINER this user may not: its load fails midway.
+    db.exec("CREATE VIEW v AS SELECT id FROM t");
+    let bad = p.backup(&["dev"]);
+    db.exec("DROP VIEW v");
+    // Without a safety backup nothing can be put back: the database is left incomplete, and
+    // both the error and `status` (until a restore succeeds) say so and what to run.
+    let finish = format!("faber-db restore dev --from {bad} --in-place");
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        &bad,
+        "--no-safety-backup",
+        "--yes",
+    ])
+    .code(6)
+    .stderr_has("failed midway")
+    .stderr_has("incomplete")
+    .stderr_has("faber-db restore dev --from");
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish")
+        .stderr_has(&finish[..finish.len() - " --in-place".len()]);
+    let doc = p.json(&["status", "dev"], 0);
+    assert_eq!(
+        doc["environments"][0]["interrupted"]["backup"],
+        bad.as_str(),
+        "{doc}"
+    );
+    // With a safety backup whose own restore fails as well (it holds the same view), the same.
+    db.exec("CREATE VIEW v AS SELECT id FROM t");
+    p.run(&["restore", "dev", "--from", &bad, "--yes"])
+        .code(6)
+        .stderr_has("failed too")
+        .stderr_has("--in-place --no-safety-backup");
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish")
+        .stderr_has("holds the data from before");
+    // A restore that succeeds clears it.
+    p.json(&["restore", "dev", "--from", &good, "--yes"], 0);
+    let after = p.run(&["status", "dev"]).code(0);
+    assert!(!after.stderr.contains("did not finish"), "{}", after.stderr);
+}
