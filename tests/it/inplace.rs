@@ -452,6 +452,45 @@ fn a_role_that_can_use_no_method_is_told_which_grant_is_missing_before_anything_
 }
 
 #[test]
+fn pg_an_in_place_restore_never_drops_a_column_of_another_roles_table() {
+    if !postgres::server_up() {
+        return;
+    }
+    // Another role's table has a column of the role's enum type: dropping the type with CASCADE
+    // (to make it again from the backup) would drop that column and its data, and no object of
+    // the other role would be gone for the guard to see.
+    let owner = OwnerRole::new("owned_col");
+    owned_schema(&owner);
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    drift(&owner);
+    psql(
+        &owner.db.url(),
+        &format!(
+            "CREATE TABLE public.survey (id int, answer public.mood); \
+             INSERT INTO public.survey VALUES (1, 'happy'), (2, 'sad'); \
+             GRANT SELECT ON public.survey TO {}",
+            owner.role
+        ),
+    );
+    let (schema, data) = (owner.db.schema(), owner.db.data());
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("objects of other roles")
+        .stderr_has("column answer of table public.survey")
+        .stderr_has("nothing was changed");
+    assert_eq!(owner.db.schema(), schema);
+    assert_eq!(owner.db.data(), data);
+    assert_eq!(
+        psql(
+            &owner.db.url(),
+            "SELECT string_agg(answer::text, ',' ORDER BY id) FROM public.survey"
+        ),
+        "happy,sad"
+    );
+}
+
+#[test]
 fn mysql_an_in_place_restore_left_incomplete_is_reported_by_status_with_the_command_that_finishes_it()
  {
     if !mysql::server_up() {

@@ -124,9 +124,12 @@ fn others_in_own_schemas(pg: &Postgres) -> Result<Vec<String>> {
         .collect())
 }
 
-/// The objects the guard keeps: every object of another role in the user schemas, and what
-/// hangs on another role's tables (constraints, triggers, defaults, policies, rules), by
-/// description (a relation's row type and array types go with what they belong to). A SQL expression giving a sorted `text[]`.
+/// The objects the guard keeps: every object of another role in the user schemas, the columns
+/// of its tables and composite types (a `CASCADE` from a type of the role's drops a column of
+/// that type, with its data, and leaves the table), what hangs on another role's tables
+/// (constraints, triggers, defaults, policies, rules), and its event triggers and extensions, by
+/// description (a relation's row type and array types go with what they belong to). A SQL
+/// expression giving a sorted `text[]`.
 const OTHERS_OBJECTS: &str = "(SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM (\
     SELECT pg_describe_object('pg_class'::regclass, c.oid, 0) FROM pg_class c \
         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE USER_SCHEMA AND NOT pg_has_role(c.relowner, 'USAGE') \
@@ -147,6 +150,30 @@ const OTHERS_OBJECTS: &str = "(SELECT coalesce(array_agg(x ORDER BY x), '{}') FR
         JOIN pg_class c ON c.oid = y.polrelid WHERE NOT pg_has_role(c.relowner, 'USAGE') \
     UNION ALL SELECT pg_describe_object('pg_rewrite'::regclass, w.oid, 0) FROM pg_rewrite w \
         JOIN pg_class c ON c.oid = w.ev_class WHERE NOT pg_has_role(c.relowner, 'USAGE') AND w.rulename <> '_RETURN' \
+    UNION ALL SELECT pg_describe_object('pg_class'::regclass, c.oid, a.attnum) FROM pg_attribute a \
+        JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+        WHERE USER_SCHEMA AND c.relkind IN ('r', 'p', 'f', 'c') AND a.attnum > 0 AND NOT a.attisdropped \
+        AND NOT pg_has_role(c.relowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_operator'::regclass, o.oid, 0) FROM pg_operator o \
+        JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE USER_SCHEMA AND NOT pg_has_role(o.oprowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_opfamily'::regclass, f.oid, 0) FROM pg_opfamily f \
+        JOIN pg_namespace n ON n.oid = f.opfnamespace WHERE USER_SCHEMA AND NOT pg_has_role(f.opfowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_opclass'::regclass, k.oid, 0) FROM pg_opclass k \
+        JOIN pg_namespace n ON n.oid = k.opcnamespace WHERE USER_SCHEMA AND NOT pg_has_role(k.opcowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_collation'::regclass, l.oid, 0) FROM pg_collation l \
+        JOIN pg_namespace n ON n.oid = l.collnamespace WHERE USER_SCHEMA AND NOT pg_has_role(l.collowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_conversion'::regclass, v.oid, 0) FROM pg_conversion v \
+        JOIN pg_namespace n ON n.oid = v.connamespace WHERE USER_SCHEMA AND NOT pg_has_role(v.conowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_ts_config'::regclass, g.oid, 0) FROM pg_ts_config g \
+        JOIN pg_namespace n ON n.oid = g.cfgnamespace WHERE USER_SCHEMA AND NOT pg_has_role(g.cfgowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_ts_dict'::regclass, d.oid, 0) FROM pg_ts_dict d \
+        JOIN pg_namespace n ON n.oid = d.dictnamespace WHERE USER_SCHEMA AND NOT pg_has_role(d.dictowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_statistic_ext'::regclass, x.oid, 0) FROM pg_statistic_ext x \
+        JOIN pg_namespace n ON n.oid = x.stxnamespace WHERE USER_SCHEMA AND NOT pg_has_role(x.stxowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_event_trigger'::regclass, e.oid, 0) FROM pg_event_trigger e \
+        WHERE NOT pg_has_role(e.evtowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_extension'::regclass, e.oid, 0) FROM pg_extension e \
+        WHERE NOT pg_has_role(e.extowner, 'USAGE') \
     ) s(x))";
 
 /// Not an extension's member (`cls`: its catalog, `id`: its oid).
