@@ -452,6 +452,56 @@ fn a_role_that_can_use_no_method_is_told_which_grant_is_missing_before_anything_
 }
 
 #[test]
+fn pg_a_backup_with_large_objects_never_commits_half_an_in_place_restore() {
+    if !postgres::server_up() {
+        return;
+    }
+    // pg_dump writes large objects' data between a BEGIN and a COMMIT of its own: run as it is
+    // inside the in-place transaction, that COMMIT would make everything loaded before it
+    // permanent, and a failure after it (a post-data statement, a count, a kill) would leave the
+    // database half-restored while faber-db says nothing was changed.
+    let owner = OwnerRole::new("owned_lo");
+    owned_schema(&owner);
+    owner.exec("SELECT lo_from_bytea(0, 'a large object')");
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    let custom = p.backup(&["dev", "--format", "custom"]);
+    drift(&owner);
+    // Another role's table now has the name of the index the backup makes after its data: the
+    // load fails in its post-data part, after the large objects.
+    owner.exec("DROP INDEX events_kind");
+    psql(
+        &owner.db.url(),
+        &format!(
+            "CREATE TABLE public.events_kind (x int); GRANT SELECT ON public.events_kind TO {}",
+            owner.role
+        ),
+    );
+    for backup in [&id, &custom] {
+        let (schema, data) = (owner.db.schema(), owner.db.data());
+        p.run(&["restore", "dev", "--from", backup, "--yes"])
+            .code(6)
+            .stderr_has("nothing was changed");
+        assert_eq!(owner.db.schema(), schema, "{backup}");
+        assert_eq!(owner.db.data(), data, "{backup}");
+        assert_eq!(owner.exec("SELECT count(*) FROM extra"), "0");
+        assert_eq!(owner.exec("SELECT count(*) FROM events"), "100");
+    }
+    // Without the conflict, both restore in place, large object and all.
+    psql(&owner.db.url(), "DROP TABLE public.events_kind");
+    for backup in [&id, &custom] {
+        owner.exec("DELETE FROM events WHERE id > 100");
+        let doc = p.json(&["restore", "dev", "--from", backup, "--yes"], 0);
+        assert_eq!(doc["method"], "in-place", "{doc}");
+        assert_eq!(owner.exec("SELECT count(*) FROM events"), "700");
+        assert_eq!(
+            owner.exec("SELECT string_agg(convert_from(lo_get(oid), 'UTF8'), ',') FROM pg_largeobject_metadata"),
+            "a large object"
+        );
+    }
+}
+
+#[test]
 fn pg_an_in_place_restore_never_drops_a_column_of_another_roles_table() {
     if !postgres::server_up() {
         return;
@@ -547,4 +597,45 @@ fn mysql_an_in_place_restore_left_incomplete_is_reported_by_status_with_the_comm
     p.json(&["restore", "dev", "--from", &good, "--yes"], 0);
     let after = p.run(&["status", "dev"]).code(0);
     assert!(!after.stderr.contains("did not finish"), "{}", after.stderr);
+}
+
+#[test]
+fn pg_a_commit_inside_the_backup_that_is_not_recognised_rolls_the_in_place_restore_back() {
+    if !postgres::server_up() {
+        return;
+    }
+    // A sequence named to end a line in ` FROM stdin;` after the tables' data: the script's
+    // large objects are not recognised as such, their BEGIN and COMMIT stay in, and the commit
+    // guard fails that COMMIT: nothing is changed, and the error says why.
+    let owner = OwnerRole::new("owned_guard");
+    owned_schema(&owner);
+    owner.exec("CREATE SEQUENCE \"odd FROM stdin;\nname\"; SELECT lo_from_bytea(0, 'x');");
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    drift(&owner);
+    let (schema, data) = (owner.db.schema(), owner.db.data());
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("ends the transaction itself")
+        .stderr_has("nothing was changed")
+        .stderr_has("hint:");
+    assert_eq!(owner.db.schema(), schema);
+    assert_eq!(owner.db.data(), data);
+    assert_eq!(owner.exec("SELECT count(*) FROM extra"), "0");
+    // The guard is a temporary table's trigger: a role that may not make one is told before
+    // anything happens, with the grant.
+    psql(
+        &admin_url(),
+        &format!(
+            "REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC; REVOKE TEMPORARY ON DATABASE {db} FROM {r}",
+            db = owner.db.name,
+            r = owner.role
+        ),
+    );
+    let before = p.backups().len();
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("GRANT TEMPORARY ON DATABASE")
+        .stderr_has("nothing was changed");
+    assert_eq!(p.backups().len(), before);
 }

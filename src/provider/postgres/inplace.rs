@@ -15,6 +15,7 @@
 use std::io::Write;
 use std::process::{ChildStdin, Stdio};
 
+use super::commits::WithoutOwnCommits;
 use super::{MAINTENANCE_DB, Postgres, ident, literal};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
@@ -37,7 +38,8 @@ pub(super) fn privileges(pg: &Postgres) -> Result<RestorePrivileges> {
             "SELECT current_user, r.rolsuper::text, r.rolcreatedb::text, \
              (SELECT pg_get_userbyid(d.datdba) FROM pg_database d WHERE d.datname = {t}), \
              (SELECT pg_has_role(d.datdba, 'USAGE')::text FROM pg_database d WHERE d.datname = {t}), \
-             (SELECT has_database_privilege(d.oid, 'CREATE')::text FROM pg_database d WHERE d.datname = {t}) \
+             (SELECT has_database_privilege(d.oid, 'CREATE')::text FROM pg_database d WHERE d.datname = {t}), \
+             (SELECT has_database_privilege(d.oid, 'TEMPORARY')::text FROM pg_database d WHERE d.datname = {t}) \
              FROM pg_roles r WHERE r.rolname = current_user"
         ),
     )?;
@@ -49,6 +51,8 @@ pub(super) fn privileges(pg: &Postgres) -> Result<RestorePrivileges> {
     let owner = get(3);
     let owns = superuser || get(4).as_deref() == Some("true");
     let may_create_schemas = superuser || get(5).as_deref() == Some("true");
+    // The commit guard of the in-place transaction is a temporary table's trigger.
+    let may_create_temp = superuser || get(6).as_deref() == Some("true");
     let (r, d) = (ident(&role), ident(target));
     let swap = if !create_database {
         Some(Blocked {
@@ -77,6 +81,14 @@ pub(super) fn privileges(pg: &Postgres) -> Result<RestorePrivileges> {
         Some(Blocked {
             reason: format!("role {role} may not create schemas in database {target}"),
             missing_grant: Some(format!("GRANT CREATE ON DATABASE {d} TO {r}")),
+        })
+    } else if !may_create_temp {
+        Some(Blocked {
+            reason: format!(
+                "role {role} may not create temporary tables in database {target}, which the \
+                 in-place transaction's guard against a COMMIT inside the backup is"
+            ),
+            missing_grant: Some(format!("GRANT TEMPORARY ON DATABASE {d} TO {r}")),
         })
     } else {
         let others = others_in_own_schemas(pg)?;
@@ -221,6 +233,7 @@ fn prelude() -> String {
         "BEGIN;\n\
          SET LOCAL lock_timeout = '30s';\n\
          SET LOCAL client_min_messages = warning;\n\
+         {COMMIT_GUARD}\
          DO $faber_in_place$\n\
          DECLARE r record; kept text[]; still text[]; gone text;\n\
          BEGIN\n\
@@ -250,6 +263,27 @@ fn prelude() -> String {
     )
 }
 
+/// The commit guard: a deferred trigger that fails any COMMIT of the transaction before the
+/// epilogue has compared the row counts and set `faber.in_place_done` — a COMMIT inside the
+/// dump (pg_dump's around large objects' data, which [`WithoutOwnCommits`] leaves out; any other)
+/// rolls everything back instead of making half a load permanent.
+const COMMIT_GUARD: &str = "CREATE TEMP TABLE faber_in_place_commit (x int) ON COMMIT DROP;\n\
+    CREATE FUNCTION pg_temp.faber_in_place_commit() RETURNS trigger LANGUAGE plpgsql AS $faber_commit$\n\
+    BEGIN\n\
+      IF pg_catalog.current_setting('faber.in_place_done', true) IS DISTINCT FROM 'yes' THEN\n\
+        RAISE EXCEPTION 'faber-db: the backup commits on its own before its end';\n\
+      END IF;\n\
+      RETURN NULL;\n\
+    END\n\
+    $faber_commit$;\n\
+    CREATE CONSTRAINT TRIGGER faber_in_place_commit AFTER INSERT ON pg_temp.faber_in_place_commit \
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.faber_in_place_commit();\n\
+    INSERT INTO pg_temp.faber_in_place_commit VALUES (1);\n";
+/// What the commit guard's failure starts with.
+const COMMIT_MARK: &str = "faber-db: the backup commits on its own before its end";
+/// The end of the commit guard: the only COMMIT it lets through is the one after this.
+const MAY_COMMIT: &str = "SET LOCAL faber.in_place_done = 'yes';\nCOMMIT;\n";
+
 /// What the guard's failure starts with.
 const GUARD_MARK: &str = "faber-db: an in-place restore would drop objects of other roles";
 /// What a count that differs starts with.
@@ -278,7 +312,7 @@ fn epilogue(expected: Option<&Tables>) -> String {
         ));
     }
     if checks.is_empty() {
-        return "COMMIT;\n".to_string();
+        return MAY_COMMIT.to_string();
     }
     // A dollar quote that nothing inside it holds.
     let tag = loop {
@@ -290,7 +324,7 @@ fn epilogue(expected: Option<&Tables>) -> String {
     format!(
         "DO {tag}\nDECLARE n bigint; bad text := '';\nBEGIN\n{checks}\
          IF bad <> '' THEN RAISE EXCEPTION '{COUNT_MARK}: %', substr(bad, 3); END IF;\nEND\n{tag};\n\
-         COMMIT;\n"
+         {MAY_COMMIT}"
     )
 }
 
@@ -416,7 +450,12 @@ fn tables_of_others(pg: &Postgres) -> Result<Vec<String>> {
 fn psql_failure(target: &str, stderr: &str) -> Error {
     let lines = crate::provider::tool::failure("psql", stderr);
     let text = lines.one_line();
-    let mut err = if text.contains(COUNT_MARK) {
+    let mut err = if text.contains(COMMIT_MARK) {
+        Error::tool(format!(
+            "the in-place restore of {target} stopped: the backup ends the transaction itself \
+             before its end, which would have made half of it permanent"
+        ))
+    } else if text.contains(COUNT_MARK) {
         Error::verification(format!(
             "the backup loaded into {target}, but its row counts differ from the manifest"
         ))
@@ -426,7 +465,12 @@ fn psql_failure(target: &str, stderr: &str) -> Error {
     for c in lines.causes() {
         err = err.caused_by(c.replace("ERROR:  ", ""));
     }
-    if text.contains(GUARD_MARK) {
+    if text.contains(COMMIT_MARK) {
+        err.with_hint(
+            "restore it as a role with CREATEDB that owns the database (a swap loads it into a \
+             scratch database), or report the statement above to faber-db",
+        )
+    } else if text.contains(GUARD_MARK) {
         err.with_hint(
             "objects of other roles depend on objects this role owns; have their owners drop them \
              first, or restore as a role with CREATEDB that owns the database (a swap replaces it whole)",
@@ -456,6 +500,7 @@ fn load_plain(
         })
     };
     stdin.write_all(prelude().as_bytes()).map_err(gone)?;
+    let mut script = WithoutOwnCommits::new(stdin);
     let mut file;
     let reader: &mut dyn std::io::Read = match source {
         Source::Stream(s) => s,
@@ -468,9 +513,11 @@ fn load_plain(
     let mut tail = TailReader::new(reader);
     crate::pipeline::copy(
         &mut crate::testpoint::PauseMidway::new(&mut tail, "restore:in-place-load"),
-        &mut stdin,
+        &mut script,
     )
     .map_err(gone)?;
+    let (stdin, finished) = script.finish();
+    finished.map_err(gone)?;
     if !tail.ends_with_marker(super::DUMP_TRAILER) {
         return Err(Some(Error::verification(
             "the dump's completion trailer is missing; nothing was changed",
@@ -516,10 +563,14 @@ fn load_archive(
         let copier = scope.spawn(move || {
             let mut stdin = stdin;
             let mut script = script;
-            let copied = stdin
-                .write_all(prelude().as_bytes())
-                .and_then(|()| crate::pipeline::copy(&mut script, &mut stdin).map(|_| ()));
-            (stdin, copied)
+            if let Err(e) = stdin.write_all(prelude().as_bytes()) {
+                return (stdin, Err(e));
+            }
+            let mut without = WithoutOwnCommits::new(stdin);
+            let copied = crate::pipeline::copy(&mut script, &mut without).map(|_| ());
+            // The writer back, whatever is left in the filter written first.
+            let (stdin, finished) = without.finish();
+            (stdin, copied.and(finished))
         });
         let fed = match (stream, into) {
             (Some(stream), Some(mut into)) => {
