@@ -639,3 +639,70 @@ fn pg_a_commit_inside_the_backup_that_is_not_recognised_rolls_the_in_place_resto
         .stderr_has("nothing was changed");
     assert_eq!(p.backups().len(), before);
 }
+
+#[test]
+fn pg_in_place_with_hostile_schema_and_table_names() {
+    if !postgres::server_up() {
+        return;
+    }
+    // Quotes, dots, a semicolon and non-ASCII in the role's own names: dropped, made again and
+    // counted like any other; another role's table named like an injection is left alone.
+    let owner = OwnerRole::new("owned_names");
+    owner.exec(
+        "CREATE SCHEMA \"we'ird.\"\"sch ✓\"; \
+         CREATE TABLE \"we'ird.\"\"sch ✓\".\"t); DROP SCHEMA public CASCADE; --\" (id int); \
+         INSERT INTO \"we'ird.\"\"sch ✓\".\"t); DROP SCHEMA public CASCADE; --\" SELECT generate_series(1, 5); \
+         CREATE TABLE public.\"a.b\" (x text); INSERT INTO public.\"a.b\" VALUES ('x');",
+    );
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    let data = owner.db.data();
+    owner.exec(
+        "DELETE FROM \"we'ird.\"\"sch ✓\".\"t); DROP SCHEMA public CASCADE; --\" WHERE id > 2; \
+         DELETE FROM public.\"a.b\"",
+    );
+    psql(
+        &owner.db.url(),
+        &format!(
+            "CREATE TABLE public.\"x'); DROP TABLE public.\"\"a.b\"\"; --\" (y int); \
+             INSERT INTO public.\"x'); DROP TABLE public.\"\"a.b\"\"; --\" VALUES (1); \
+             GRANT SELECT ON public.\"x'); DROP TABLE public.\"\"a.b\"\"; --\" TO {}",
+            owner.role
+        ),
+    );
+    let doc = p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
+    assert_eq!(doc["method"], "in-place", "{doc}");
+    assert_eq!(doc["row_count_differences"], Value::Array(vec![]), "{doc}");
+    let mut after = owner.db.data();
+    assert!(
+        after
+            .remove("public.\"x'); DROP TABLE public.\"\"a.b\"\"; --\"")
+            .is_some(),
+        "{after:?}"
+    );
+    assert_eq!(after, data);
+}
+
+#[test]
+fn pg_faber_db_killed_during_an_in_place_load_changes_nothing() {
+    if !postgres::server_up() {
+        return;
+    }
+    let owner = OwnerRole::new("owned_kill");
+    owned_schema(&owner);
+    owner.exec("SELECT lo_from_bytea(0, 'x')");
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    drift(&owner);
+    let (schema, data) = (owner.db.schema(), owner.db.data());
+    crate::reliability::kill_at(
+        &p,
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:in-place-load",
+    );
+    // psql, left with the end of its input inside the transaction, ends; the server rolls back.
+    assert_eq!(owner.db.schema(), schema);
+    assert_eq!(owner.db.data(), data);
+    p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
+    assert_eq!(owner.exec("SELECT count(*) FROM events"), "700");
+}
