@@ -976,15 +976,34 @@ fn in_place(
     let committed = match result {
         Ok(c) => c,
         Err(f) => {
-            let error = match (&safety, f.incomplete) {
+            // Left incomplete (MySQL's load failed midway with nothing put back): the error and
+            // the history say so — `status` reports it until a restore succeeds.
+            let (error, incomplete) = match (&safety, f.incomplete) {
                 (Some(s), true) => put_back_safety(session, env, db, options, s, f.error),
-                (Some(s), false) => f.error.add_hint(format!(
-                    "safety backup {s} holds the database as it was before this {}",
-                    options.event
-                )),
-                (None, _) => f.error,
+                (Some(s), false) => (
+                    f.error.add_hint(format!(
+                        "safety backup {s} holds the database as it was before this {}",
+                        options.event
+                    )),
+                    false,
+                ),
+                (None, true) => (
+                    f.error.add_hint(format!(
+                        "no safety backup was taken, so the database stays incomplete until a restore \
+                         finishes: once the cause is fixed, `faber-db restore {} --from {} --in-place`, \
+                         or restore another backup the same way",
+                        env.name, record.id
+                    )),
+                    true,
+                ),
+                (None, false) => (f.error, false),
             };
-            log(false, Some(error.one_line()), None);
+            let detail = if incomplete {
+                format!("incomplete: {}", error.one_line())
+            } else {
+                error.one_line()
+            };
+            log(false, Some(detail), None);
             return Err(error);
         }
     };
@@ -1010,7 +1029,8 @@ fn in_place(
 }
 
 /// After an in-place restore failed midway (`error`), restores the safety backup `safety` in
-/// place; returns the error to report, saying how that went.
+/// place; returns the error to report, saying how that went, and whether the database is still
+/// incomplete (the safety backup could not be put back either).
 fn put_back_safety(
     session: &Session,
     env: &Environment,
@@ -1018,7 +1038,7 @@ fn put_back_safety(
     options: &Options,
     safety: &str,
     error: Error,
-) -> Error {
+) -> (Error, bool) {
     let ui = &session.ctx.ui;
     ui.warn(format!(
         "the {} failed midway ({}); restoring safety backup {safety} in place",
@@ -1040,7 +1060,7 @@ fn put_back_safety(
             ui.ok(format!(
                 "Safety backup {safety} restored: the database is as it was"
             ));
-            with_causes(format!(
+            let error = with_causes(format!(
                 "{}; safety backup {safety} was restored in place, so the database is as it was before this {}",
                 error.message(),
                 options.event
@@ -1050,17 +1070,21 @@ fn put_back_safety(
                     .hint()
                     .unwrap_or("fix the cause and restore again")
                     .to_string(),
-            )
+            );
+            (error, false)
         }
-        Err(again) => with_causes(error.message().to_string())
-            .caused_by(format!(
-                "restoring safety backup {safety} failed too: {}",
-                again.one_line()
-            ))
-            .with_hint(format!(
-                "the database is incomplete; restore it with `faber-db restore {} --from {safety} --in-place --no-safety-backup`",
-                env.name
-            )),
+        Err(again) => {
+            let error = with_causes(error.message().to_string())
+                .caused_by(format!(
+                    "restoring safety backup {safety} failed too: {}",
+                    again.one_line()
+                ))
+                .with_hint(format!(
+                    "the database is incomplete; restore it with `faber-db restore {} --from {safety} --in-place --no-safety-backup`",
+                    env.name
+                ));
+            (error, true)
+        }
     }
 }
 

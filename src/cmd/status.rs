@@ -196,10 +196,11 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
             s.environment,
             i.detail
                 .as_deref()
-                .map(|d| if d.starts_with("safety backup ") {
-                    format!(" ({d} holds the data from before)")
-                } else {
-                    format!(" ({d})")
+                .map(|d| match d.strip_prefix("in place; ").unwrap_or(d) {
+                    s if s.starts_with("safety backup ") => {
+                        format!(" ({s} holds the data from before)")
+                    }
+                    _ => format!(" ({d})"),
                 })
                 .unwrap_or_default()
         ));

@@ -494,3 +494,259 @@ fn a_migrate_whose_restore_could_use_no_method_stops_before_the_migration() {
     q.run(&["migrate", "dev", "--yes"]).code(0);
     assert!(q.path("migrated").exists());
 }
+
+#[test]
+fn pg_a_backup_with_large_objects_never_commits_half_an_in_place_restore() {
+    if !postgres::server_up() {
+        return;
+    }
+    // pg_dump writes large objects' data between a BEGIN and a COMMIT of its own: run as it is
+    // inside the in-place transaction, that COMMIT would make everything loaded before it
+    // permanent, and a failure after it (a post-data statement, a count, a kill) would leave the
+    // database half-restored while faber-db says nothing was changed.
+    let owner = OwnerRole::new("owned_lo");
+    owned_schema(&owner);
+    owner.exec("SELECT lo_from_bytea(0, 'a large object')");
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    let custom = p.backup(&["dev", "--format", "custom"]);
+    drift(&owner);
+    // Another role's table now has the name of the index the backup makes after its data: the
+    // load fails in its post-data part, after the large objects.
+    owner.exec("DROP INDEX events_kind");
+    psql(
+        &owner.db.url(),
+        &format!(
+            "CREATE TABLE public.events_kind (x int); GRANT SELECT ON public.events_kind TO {}",
+            owner.role
+        ),
+    );
+    for backup in [&id, &custom] {
+        let (schema, data) = (owner.db.schema(), owner.db.data());
+        p.run(&["restore", "dev", "--from", backup, "--yes"])
+            .code(6)
+            .stderr_has("nothing was changed");
+        assert_eq!(owner.db.schema(), schema, "{backup}");
+        assert_eq!(owner.db.data(), data, "{backup}");
+        assert_eq!(owner.exec("SELECT count(*) FROM extra"), "0");
+        assert_eq!(owner.exec("SELECT count(*) FROM events"), "100");
+    }
+    // Without the conflict, both restore in place, large object and all.
+    psql(&owner.db.url(), "DROP TABLE public.events_kind");
+    for backup in [&id, &custom] {
+        owner.exec("DELETE FROM events WHERE id > 100");
+        let doc = p.json(&["restore", "dev", "--from", backup, "--yes"], 0);
+        assert_eq!(doc["method"], "in-place", "{doc}");
+        assert_eq!(owner.exec("SELECT count(*) FROM events"), "700");
+        assert_eq!(
+            owner.exec("SELECT string_agg(convert_from(lo_get(oid), 'UTF8'), ',') FROM pg_largeobject_metadata"),
+            "a large object"
+        );
+    }
+}
+
+#[test]
+fn pg_an_in_place_restore_never_drops_a_column_of_another_roles_table() {
+    if !postgres::server_up() {
+        return;
+    }
+    // Another role's table has a column of the role's enum type: dropping the type with CASCADE
+    // (to make it again from the backup) would drop that column and its data, and no object of
+    // the other role would be gone for the guard to see.
+    let owner = OwnerRole::new("owned_col");
+    owned_schema(&owner);
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    drift(&owner);
+    psql(
+        &owner.db.url(),
+        &format!(
+            "CREATE TABLE public.survey (id int, answer public.mood); \
+             INSERT INTO public.survey VALUES (1, 'happy'), (2, 'sad'); \
+             GRANT SELECT ON public.survey TO {}",
+            owner.role
+        ),
+    );
+    let (schema, data) = (owner.db.schema(), owner.db.data());
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("objects of other roles")
+        .stderr_has("column answer of table public.survey")
+        .stderr_has("nothing was changed");
+    assert_eq!(owner.db.schema(), schema);
+    assert_eq!(owner.db.data(), data);
+    assert_eq!(
+        psql(
+            &owner.db.url(),
+            "SELECT string_agg(answer::text, ',' ORDER BY id) FROM public.survey"
+        ),
+        "happy,sad"
+    );
+}
+
+#[test]
+fn mysql_an_in_place_restore_left_incomplete_is_reported_by_status_with_the_command_that_finishes_it()
+ {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("owned_inc");
+    db.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, v varchar(20)); \
+         INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three');",
+    );
+    let user = DbUser::new(&db);
+    let p = mysql::project_with(&[("dev", &db)]).with_var("DEV_DATABASE_URL", &user.url(&db));
+    let good = p.backup(&["dev"]);
+    // A backup whose view names a DEFINER this user may not: its load fails midway.
+    db.exec("CREATE VIEW v AS SELECT id FROM t");
+    let bad = p.backup(&["dev"]);
+    db.exec("DROP VIEW v");
+    // Without a safety backup nothing can be put back: the database is left incomplete, and
+    // both the error and `status` (until a restore succeeds) say so and what to run.
+    let finish = format!("faber-db restore dev --from {bad} --in-place");
+    p.run(&[
+        "restore",
+        "dev",
+        "--from",
+        &bad,
+        "--no-safety-backup",
+        "--yes",
+    ])
+    .code(6)
+    .stderr_has("failed midway")
+    .stderr_has("incomplete")
+    .stderr_has("faber-db restore dev --from");
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish")
+        .stderr_has(&finish[..finish.len() - " --in-place".len()]);
+    let doc = p.json(&["status", "dev"], 0);
+    assert_eq!(
+        doc["environments"][0]["interrupted"]["backup"],
+        bad.as_str(),
+        "{doc}"
+    );
+    // With a safety backup whose own restore fails as well (it holds the same view), the same.
+    db.exec("CREATE VIEW v AS SELECT id FROM t");
+    p.run(&["restore", "dev", "--from", &bad, "--yes"])
+        .code(6)
+        .stderr_has("failed too")
+        .stderr_has("--in-place --no-safety-backup");
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish")
+        .stderr_has("holds the data from before");
+    // A restore that succeeds clears it.
+    p.json(&["restore", "dev", "--from", &good, "--yes"], 0);
+    let after = p.run(&["status", "dev"]).code(0);
+    assert!(!after.stderr.contains("did not finish"), "{}", after.stderr);
+}
+
+#[test]
+fn pg_a_commit_inside_the_backup_that_is_not_recognised_rolls_the_in_place_restore_back() {
+    if !postgres::server_up() {
+        return;
+    }
+    // A sequence named to end a line in ` FROM stdin;` after the tables' data: the script's
+    // large objects are not recognised as such, their BEGIN and COMMIT stay in, and the commit
+    // guard fails that COMMIT: nothing is changed, and the error says why.
+    let owner = OwnerRole::new("owned_guard");
+    owned_schema(&owner);
+    owner.exec("CREATE SEQUENCE \"odd FROM stdin;\nname\"; SELECT lo_from_bytea(0, 'x');");
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    drift(&owner);
+    let (schema, data) = (owner.db.schema(), owner.db.data());
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("ends the transaction itself")
+        .stderr_has("nothing was changed")
+        .stderr_has("hint:");
+    assert_eq!(owner.db.schema(), schema);
+    assert_eq!(owner.db.data(), data);
+    assert_eq!(owner.exec("SELECT count(*) FROM extra"), "0");
+    // The guard is a temporary table's trigger: a role that may not make one is told before
+    // anything happens, with the grant.
+    psql(
+        &admin_url(),
+        &format!(
+            "REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC; REVOKE TEMPORARY ON DATABASE {db} FROM {r}",
+            db = owner.db.name,
+            r = owner.role
+        ),
+    );
+    let before = p.backups().len();
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(6)
+        .stderr_has("GRANT TEMPORARY ON DATABASE")
+        .stderr_has("nothing was changed");
+    assert_eq!(p.backups().len(), before);
+}
+
+#[test]
+fn pg_in_place_with_hostile_schema_and_table_names() {
+    if !postgres::server_up() {
+        return;
+    }
+    // Quotes, dots, a semicolon and non-ASCII in the role's own names: dropped, made again and
+    // counted like any other; another role's table named like an injection is left alone.
+    let owner = OwnerRole::new("owned_names");
+    owner.exec(
+        "CREATE SCHEMA \"we'ird.\"\"sch ✓\"; \
+         CREATE TABLE \"we'ird.\"\"sch ✓\".\"t); DROP SCHEMA public CASCADE; --\" (id int); \
+         INSERT INTO \"we'ird.\"\"sch ✓\".\"t); DROP SCHEMA public CASCADE; --\" SELECT generate_series(1, 5); \
+         CREATE TABLE public.\"a.b\" (x text); INSERT INTO public.\"a.b\" VALUES ('x');",
+    );
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    let data = owner.db.data();
+    owner.exec(
+        "DELETE FROM \"we'ird.\"\"sch ✓\".\"t); DROP SCHEMA public CASCADE; --\" WHERE id > 2; \
+         DELETE FROM public.\"a.b\"",
+    );
+    psql(
+        &owner.db.url(),
+        &format!(
+            "CREATE TABLE public.\"x'); DROP TABLE public.\"\"a.b\"\"; --\" (y int); \
+             INSERT INTO public.\"x'); DROP TABLE public.\"\"a.b\"\"; --\" VALUES (1); \
+             GRANT SELECT ON public.\"x'); DROP TABLE public.\"\"a.b\"\"; --\" TO {}",
+            owner.role
+        ),
+    );
+    let doc = p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
+    assert_eq!(doc["method"], "in-place", "{doc}");
+    assert_eq!(doc["row_count_differences"], Value::Array(vec![]), "{doc}");
+    let mut after = owner.db.data();
+    assert!(
+        after
+            .remove("public.\"x'); DROP TABLE public.\"\"a.b\"\"; --\"")
+            .is_some(),
+        "{after:?}"
+    );
+    assert_eq!(after, data);
+}
+
+#[test]
+fn pg_faber_db_killed_during_an_in_place_load_changes_nothing() {
+    if !postgres::server_up() {
+        return;
+    }
+    let owner = OwnerRole::new("owned_kill");
+    owned_schema(&owner);
+    owner.exec("SELECT lo_from_bytea(0, 'x')");
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    drift(&owner);
+    let (schema, data) = (owner.db.schema(), owner.db.data());
+    crate::reliability::kill_at(
+        &p,
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:in-place-load",
+    );
+    // psql, left with the end of its input inside the transaction, ends; the server rolls back.
+    assert_eq!(owner.db.schema(), schema);
+    assert_eq!(owner.db.data(), data);
+    p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
+    assert_eq!(owner.exec("SELECT count(*) FROM events"), "700");
+}

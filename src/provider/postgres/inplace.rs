@@ -15,6 +15,7 @@
 use std::io::Write;
 use std::process::{ChildStdin, Stdio};
 
+use super::commits::WithoutOwnCommits;
 use super::{MAINTENANCE_DB, Postgres, ident, literal};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
@@ -37,7 +38,8 @@ pub(super) fn privileges(pg: &Postgres) -> Result<RestorePrivileges> {
             "SELECT current_user, r.rolsuper::text, r.rolcreatedb::text, \
              (SELECT pg_get_userbyid(d.datdba) FROM pg_database d WHERE d.datname = {t}), \
              (SELECT pg_has_role(d.datdba, 'USAGE')::text FROM pg_database d WHERE d.datname = {t}), \
-             (SELECT has_database_privilege(d.oid, 'CREATE')::text FROM pg_database d WHERE d.datname = {t}) \
+             (SELECT has_database_privilege(d.oid, 'CREATE')::text FROM pg_database d WHERE d.datname = {t}), \
+             (SELECT has_database_privilege(d.oid, 'TEMPORARY')::text FROM pg_database d WHERE d.datname = {t}) \
              FROM pg_roles r WHERE r.rolname = current_user"
         ),
     )?;
@@ -49,6 +51,8 @@ pub(super) fn privileges(pg: &Postgres) -> Result<RestorePrivileges> {
     let owner = get(3);
     let owns = superuser || get(4).as_deref() == Some("true");
     let may_create_schemas = superuser || get(5).as_deref() == Some("true");
+    // The commit guard of the in-place transaction is a temporary table's trigger.
+    let may_create_temp = superuser || get(6).as_deref() == Some("true");
     let (r, d) = (ident(&role), ident(target));
     let swap = if !create_database {
         Some(Blocked {
@@ -77,6 +81,14 @@ pub(super) fn privileges(pg: &Postgres) -> Result<RestorePrivileges> {
         Some(Blocked {
             reason: format!("role {role} may not create schemas in database {target}"),
             missing_grant: Some(format!("GRANT CREATE ON DATABASE {d} TO {r}")),
+        })
+    } else if !may_create_temp {
+        Some(Blocked {
+            reason: format!(
+                "role {role} may not create temporary tables in database {target}, which the \
+                 in-place transaction's guard against a COMMIT inside the backup is"
+            ),
+            missing_grant: Some(format!("GRANT TEMPORARY ON DATABASE {d} TO {r}")),
         })
     } else {
         let others = others_in_own_schemas(pg)?;
@@ -124,9 +136,12 @@ fn others_in_own_schemas(pg: &Postgres) -> Result<Vec<String>> {
         .collect())
 }
 
-/// The objects the guard keeps: every object of another role in the user schemas, and what
-/// hangs on another role's tables (constraints, triggers, defaults, policies, rules), by
-/// description (a relation's row type and array types go with what they belong to). A SQL expression giving a sorted `text[]`.
+/// The objects the guard keeps: every object of another role in the user schemas, the columns
+/// of its tables and composite types (a `CASCADE` from a type of the role's drops a column of
+/// that type, with its data, and leaves the table), what hangs on another role's tables
+/// (constraints, triggers, defaults, policies, rules), and its event triggers and extensions, by
+/// description (a relation's row type and array types go with what they belong to). A SQL
+/// expression giving a sorted `text[]`.
 const OTHERS_OBJECTS: &str = "(SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM (\
     SELECT pg_describe_object('pg_class'::regclass, c.oid, 0) FROM pg_class c \
         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE USER_SCHEMA AND NOT pg_has_role(c.relowner, 'USAGE') \
@@ -147,6 +162,30 @@ const OTHERS_OBJECTS: &str = "(SELECT coalesce(array_agg(x ORDER BY x), '{}') FR
         JOIN pg_class c ON c.oid = y.polrelid WHERE NOT pg_has_role(c.relowner, 'USAGE') \
     UNION ALL SELECT pg_describe_object('pg_rewrite'::regclass, w.oid, 0) FROM pg_rewrite w \
         JOIN pg_class c ON c.oid = w.ev_class WHERE NOT pg_has_role(c.relowner, 'USAGE') AND w.rulename <> '_RETURN' \
+    UNION ALL SELECT pg_describe_object('pg_class'::regclass, c.oid, a.attnum) FROM pg_attribute a \
+        JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+        WHERE USER_SCHEMA AND c.relkind IN ('r', 'p', 'f', 'c') AND a.attnum > 0 AND NOT a.attisdropped \
+        AND NOT pg_has_role(c.relowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_operator'::regclass, o.oid, 0) FROM pg_operator o \
+        JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE USER_SCHEMA AND NOT pg_has_role(o.oprowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_opfamily'::regclass, f.oid, 0) FROM pg_opfamily f \
+        JOIN pg_namespace n ON n.oid = f.opfnamespace WHERE USER_SCHEMA AND NOT pg_has_role(f.opfowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_opclass'::regclass, k.oid, 0) FROM pg_opclass k \
+        JOIN pg_namespace n ON n.oid = k.opcnamespace WHERE USER_SCHEMA AND NOT pg_has_role(k.opcowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_collation'::regclass, l.oid, 0) FROM pg_collation l \
+        JOIN pg_namespace n ON n.oid = l.collnamespace WHERE USER_SCHEMA AND NOT pg_has_role(l.collowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_conversion'::regclass, v.oid, 0) FROM pg_conversion v \
+        JOIN pg_namespace n ON n.oid = v.connamespace WHERE USER_SCHEMA AND NOT pg_has_role(v.conowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_ts_config'::regclass, g.oid, 0) FROM pg_ts_config g \
+        JOIN pg_namespace n ON n.oid = g.cfgnamespace WHERE USER_SCHEMA AND NOT pg_has_role(g.cfgowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_ts_dict'::regclass, d.oid, 0) FROM pg_ts_dict d \
+        JOIN pg_namespace n ON n.oid = d.dictnamespace WHERE USER_SCHEMA AND NOT pg_has_role(d.dictowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_statistic_ext'::regclass, x.oid, 0) FROM pg_statistic_ext x \
+        JOIN pg_namespace n ON n.oid = x.stxnamespace WHERE USER_SCHEMA AND NOT pg_has_role(x.stxowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_event_trigger'::regclass, e.oid, 0) FROM pg_event_trigger e \
+        WHERE NOT pg_has_role(e.evtowner, 'USAGE') \
+    UNION ALL SELECT pg_describe_object('pg_extension'::regclass, e.oid, 0) FROM pg_extension e \
+        WHERE NOT pg_has_role(e.extowner, 'USAGE') \
     ) s(x))";
 
 /// Not an extension's member (`cls`: its catalog, `id`: its oid).
@@ -194,6 +233,7 @@ fn prelude() -> String {
         "BEGIN;\n\
          SET LOCAL lock_timeout = '30s';\n\
          SET LOCAL client_min_messages = warning;\n\
+         {COMMIT_GUARD}\
          DO $faber_in_place$\n\
          DECLARE r record; kept text[]; still text[]; gone text;\n\
          BEGIN\n\
@@ -223,6 +263,27 @@ fn prelude() -> String {
     )
 }
 
+/// The commit guard: a deferred trigger that fails any COMMIT of the transaction before the
+/// epilogue has compared the row counts and set `faber.in_place_done` — a COMMIT inside the
+/// dump (pg_dump's around large objects' data, which [`WithoutOwnCommits`] leaves out; any other)
+/// rolls everything back instead of making half a load permanent.
+const COMMIT_GUARD: &str = "CREATE TEMP TABLE faber_in_place_commit (x int) ON COMMIT DROP;\n\
+    CREATE FUNCTION pg_temp.faber_in_place_commit() RETURNS trigger LANGUAGE plpgsql AS $faber_commit$\n\
+    BEGIN\n\
+      IF pg_catalog.current_setting('faber.in_place_done', true) IS DISTINCT FROM 'yes' THEN\n\
+        RAISE EXCEPTION 'faber-db: the backup commits on its own before its end';\n\
+      END IF;\n\
+      RETURN NULL;\n\
+    END\n\
+    $faber_commit$;\n\
+    CREATE CONSTRAINT TRIGGER faber_in_place_commit AFTER INSERT ON pg_temp.faber_in_place_commit \
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.faber_in_place_commit();\n\
+    INSERT INTO pg_temp.faber_in_place_commit VALUES (1);\n";
+/// What the commit guard's failure starts with.
+const COMMIT_MARK: &str = "faber-db: the backup commits on its own before its end";
+/// The end of the commit guard: the only COMMIT it lets through is the one after this.
+const MAY_COMMIT: &str = "SET LOCAL faber.in_place_done = 'yes';\nCOMMIT;\n";
+
 /// What the guard's failure starts with.
 const GUARD_MARK: &str = "faber-db: an in-place restore would drop objects of other roles";
 /// What a count that differs starts with.
@@ -251,7 +312,7 @@ fn epilogue(expected: Option<&Tables>) -> String {
         ));
     }
     if checks.is_empty() {
-        return "COMMIT;\n".to_string();
+        return MAY_COMMIT.to_string();
     }
     // A dollar quote that nothing inside it holds.
     let tag = loop {
@@ -263,7 +324,7 @@ fn epilogue(expected: Option<&Tables>) -> String {
     format!(
         "DO {tag}\nDECLARE n bigint; bad text := '';\nBEGIN\n{checks}\
          IF bad <> '' THEN RAISE EXCEPTION '{COUNT_MARK}: %', substr(bad, 3); END IF;\nEND\n{tag};\n\
-         COMMIT;\n"
+         {MAY_COMMIT}"
     )
 }
 
@@ -389,7 +450,12 @@ fn tables_of_others(pg: &Postgres) -> Result<Vec<String>> {
 fn psql_failure(target: &str, stderr: &str) -> Error {
     let lines = crate::provider::tool::failure("psql", stderr);
     let text = lines.one_line();
-    let mut err = if text.contains(COUNT_MARK) {
+    let mut err = if text.contains(COMMIT_MARK) {
+        Error::tool(format!(
+            "the in-place restore of {target} stopped: the backup ends the transaction itself \
+             before its end, which would have made half of it permanent"
+        ))
+    } else if text.contains(COUNT_MARK) {
         Error::verification(format!(
             "the backup loaded into {target}, but its row counts differ from the manifest"
         ))
@@ -399,7 +465,12 @@ fn psql_failure(target: &str, stderr: &str) -> Error {
     for c in lines.causes() {
         err = err.caused_by(c.replace("ERROR:  ", ""));
     }
-    if text.contains(GUARD_MARK) {
+    if text.contains(COMMIT_MARK) {
+        err.with_hint(
+            "restore it as a role with CREATEDB that owns the database (a swap loads it into a \
+             scratch database), or report the statement above to faber-db",
+        )
+    } else if text.contains(GUARD_MARK) {
         err.with_hint(
             "objects of other roles depend on objects this role owns; have their owners drop them \
              first, or restore as a role with CREATEDB that owns the database (a swap replaces it whole)",
@@ -429,6 +500,7 @@ fn load_plain(
         })
     };
     stdin.write_all(prelude().as_bytes()).map_err(gone)?;
+    let mut script = WithoutOwnCommits::new(stdin);
     let mut file;
     let reader: &mut dyn std::io::Read = match source {
         Source::Stream(s) => s,
@@ -441,9 +513,11 @@ fn load_plain(
     let mut tail = TailReader::new(reader);
     crate::pipeline::copy(
         &mut crate::testpoint::PauseMidway::new(&mut tail, "restore:in-place-load"),
-        &mut stdin,
+        &mut script,
     )
     .map_err(gone)?;
+    let (stdin, finished) = script.finish();
+    finished.map_err(gone)?;
     if !tail.ends_with_marker(super::DUMP_TRAILER) {
         return Err(Some(Error::verification(
             "the dump's completion trailer is missing; nothing was changed",
@@ -489,10 +563,14 @@ fn load_archive(
         let copier = scope.spawn(move || {
             let mut stdin = stdin;
             let mut script = script;
-            let copied = stdin
-                .write_all(prelude().as_bytes())
-                .and_then(|()| crate::pipeline::copy(&mut script, &mut stdin).map(|_| ()));
-            (stdin, copied)
+            if let Err(e) = stdin.write_all(prelude().as_bytes()) {
+                return (stdin, Err(e));
+            }
+            let mut without = WithoutOwnCommits::new(stdin);
+            let copied = crate::pipeline::copy(&mut script, &mut without).map(|_| ());
+            // The writer back, whatever is left in the filter written first.
+            let (stdin, finished) = without.finish();
+            (stdin, copied.and(finished))
         });
         let fed = match (stream, into) {
             (Some(stream), Some(mut into)) => {

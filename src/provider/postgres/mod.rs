@@ -2,6 +2,7 @@
 //! plain dumps. Connection settings reach the tools through `PG*` variables — the password through
 //! `PGPASSWORD` — and never through their argument lists.
 
+mod commits;
 mod copycount;
 mod inplace;
 mod key;
