@@ -237,10 +237,12 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         env,
         db.as_ref(),
         &args,
-        take_backup && !nothing_to_do,
+        take_backup && !nothing_to_do && unfinished.is_none(),
+        unfinished.is_some() && !nothing_to_do,
         &secrets,
     )?;
     report = report.with("preflight", &preflight);
+    let resumed = unfinished.as_ref().map(|b| b.id.as_str());
     let plan = || {
         steps(
             session,
@@ -248,6 +250,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             db.as_ref(),
             &args,
             take_backup,
+            resumed,
             required.as_deref(),
             destructive,
         )
@@ -534,32 +537,36 @@ fn no_command(env: &Environment) -> Error {
 }
 
 /// The pre-flight of migrating `env`'s database `db`: a command to run, and — when the
-/// migration `restores` its backup on failure — everything that restore needs, checked now:
-/// the automatic restore must not be the first time anyone finds out it cannot happen. Its
-/// failure, if any, with a hint naming what works.
+/// migration restores a backup on failure (the one it takes first, `take_backup`, or, when
+/// `resuming`, the one taken before the migrate that did not finish) — everything that restore
+/// needs, checked now: the automatic restore must not be the first time anyone finds out it
+/// cannot happen. Its failure, if any, with a hint naming what works.
 fn preflight(
     session: &Session,
     env: &Environment,
     db: &dyn crate::provider::Provider,
     args: &MigrateArgs,
     take_backup: bool,
+    resuming: bool,
     secrets: &[String],
 ) -> Result<(crate::preflight::Preflight, Option<Error>)> {
     use crate::preflight::{Needs, Sessions, Writes};
-    let restores = take_backup && env.rollback_on_failure;
+    let restores = (take_backup || resuming) && env.rollback_on_failure;
     let mut writes = Vec::new();
     let mut db_size = 0;
-    if take_backup {
+    if take_backup || restores {
         let format = backup::resolve_format(None, env, db)?;
         let compression = backup::resolve_compression(None, format, env);
         db_size = db.size_estimate()?;
         let bytes = crate::plan::space_needed(format, compression, db_size);
         let dir = session.store.dir().join(&env.name);
-        writes.push(Writes {
-            what: "the pre-migration backup".into(),
-            dir: dir.clone(),
-            bytes,
-        });
+        if take_backup {
+            writes.push(Writes {
+                what: "the pre-migration backup".into(),
+                dir: dir.clone(),
+                bytes,
+            });
+        }
         if restores {
             // The restore after a failed migration takes its own safety backup of the
             // half-migrated database, about as large.
@@ -592,7 +599,8 @@ fn preflight(
             Some(c) => Ok(crate::provider::blank_out(c, secrets)),
             None => Err(no_command(env)),
         }),
-        backs_up: take_backup,
+        // A resumed run's restore takes a pre-rollback backup first.
+        backs_up: take_backup || restores,
         restore_tools: restores,
         writes,
         staging: restores.then_some(db_size),
@@ -607,6 +615,10 @@ fn preflight(
             }
             if args.allow_destructive {
                 again.push("--allow-destructive");
+            }
+            // Without it, the command named would be refused after the unfinished migrate.
+            if resuming {
+                again.push("--resume");
             }
             again.push("--terminate-connections");
             Error::new(
@@ -831,19 +843,28 @@ pub struct Steps {
     pub confirmation: bool,
 }
 
-/// The [`Steps`] of migrating `env`, its backup estimated when one is taken.
+/// The [`Steps`] of migrating `env`, its backup estimated when one is taken; `resumed`, the
+/// backup of the migrate that did not finish, when this run goes on from it (and takes none).
+#[allow(clippy::too_many_arguments)]
 fn steps(
     session: &Session,
     env: &Environment,
     db: &dyn crate::provider::Provider,
     args: &MigrateArgs,
     take_backup: bool,
+    resumed: Option<&str>,
     required: Option<&str>,
     destructive: usize,
 ) -> Result<Steps> {
     let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
     let command = env.migrate_command.as_deref().unwrap_or_default();
-    let no_backup = if take_backup {
+    let restore_on_failure = (take_backup || resumed.is_some()) && env.rollback_on_failure;
+    let take_backup = take_backup && resumed.is_none();
+    let no_backup = if let Some(id) = resumed {
+        Some(format!(
+            "none (--resume): {id}, taken before the migrate that did not finish, stays the backup to go back to"
+        ))
+    } else if take_backup {
         None
     } else if args.no_backup {
         Some("none (--no-backup)".to_string())
@@ -859,7 +880,7 @@ fn steps(
         no_backup,
         backup_required_by: required.map(str::to_string),
         command: crate::provider::blank_out(command, &secrets),
-        restore_on_failure: take_backup && env.rollback_on_failure,
+        restore_on_failure,
         phrase: env.protected && destructive > 0 && !args.allow_destructive,
         confirmation: env.protected && !session.ctx.yes,
     })

@@ -571,3 +571,67 @@ fn sqlite_restore_dry_run_checks_room_for_the_safety_backup_and_the_staging_copy
         .any(|c| c["name"] == "tools");
     assert!(!tools, "{doc}");
 }
+
+/// A resumed migrate restores the backup taken before the run that did not finish when it
+/// fails: its pre-flight checks what that restore needs, as a migrate that takes a new backup
+/// does — with or without --no-backup — and its hint keeps `--resume` (without it the command
+/// it names is refused, exit 8).
+#[test]
+fn pg_resumed_migrate_told_not_to_end_sessions_stops_before_the_migration_with_a_hint_that_resumes()
+{
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("pfresume");
+    let p = migrated(&db);
+    // Release 3 fails, and faber-db is killed before its automatic restore: unfinished.
+    p.write("migrations/003_email.up.sql", release::M3_BAD);
+    let out = p
+        .paused_at(&["migrate", "production", "--yes"], "migrate:before-restore")
+        .signal(libc::SIGKILL);
+    assert_eq!(out.status.code(), None);
+    std::fs::remove_file(p.path("migrate-ran")).unwrap();
+    let config = ".fractary/plugins/faber-db/config.toml";
+    let text = std::fs::read_to_string(p.path(config)).unwrap();
+    p.write(
+        config,
+        &text.replacen(
+            "migrate_command = \"sh ./migrate.sh\"\n",
+            "migrate_command = \"sh ./migrate.sh\"\nterminate_connections_on_rollback = false\n",
+            1,
+        ),
+    );
+    let backups = p.ids();
+    let _app = App::on_postgres(&db);
+
+    for extra in [&[][..], &["--no-backup"][..]] {
+        let mut args = vec!["migrate", "production", "--yes", "--resume"];
+        args.extend_from_slice(extra);
+        let doc = p.json(&args, 7);
+        assert_eq!(doc["error"]["kind"], "busy", "{args:?}: {doc}");
+        assert_eq!(check(&doc, "sessions")["ok"], false, "{args:?}: {doc}");
+        let hint = doc["error"]["hint"].as_str().unwrap();
+        let mut wanted = vec!["faber-db", "--yes", "migrate", "production"];
+        wanted.extend_from_slice(extra);
+        wanted.extend(["--resume", "--terminate-connections"]);
+        assert!(
+            hint.contains(&format!("`{}`", wanted.join(" "))),
+            "{args:?}: {hint}"
+        );
+        assert!(!p.path("migrate-ran").exists(), "{args:?}: the migration ran");
+        assert_eq!(p.ids(), backups, "{args:?}: no backup was taken");
+    }
+    // Room is asked for the pre-rollback backup alone: no pre-migration backup is taken.
+    let space = check(
+        &p.json(
+            &["migrate", "production", "--yes", "--resume", "--terminate-connections"],
+            9,
+        ),
+        "space",
+    )["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!space.contains("pre-migration"), "{space}");
+    assert!(space.contains("pre-rollback"), "{space}");
+}
