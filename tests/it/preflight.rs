@@ -587,7 +587,10 @@ fn pg_resumed_migrate_told_not_to_end_sessions_stops_before_the_migration_with_a
     // Release 3 fails, and faber-db is killed before its automatic restore: unfinished.
     p.write("migrations/003_email.up.sql", release::M3_BAD);
     let out = p
-        .paused_at(&["migrate", "production", "--yes"], "migrate:before-restore")
+        .paused_at(
+            &["migrate", "production", "--yes"],
+            "migrate:before-restore",
+        )
         .signal(libc::SIGKILL);
     assert_eq!(out.status.code(), None);
     std::fs::remove_file(p.path("migrate-ran")).unwrap();
@@ -618,13 +621,22 @@ fn pg_resumed_migrate_told_not_to_end_sessions_stops_before_the_migration_with_a
             hint.contains(&format!("`{}`", wanted.join(" "))),
             "{args:?}: {hint}"
         );
-        assert!(!p.path("migrate-ran").exists(), "{args:?}: the migration ran");
+        assert!(
+            !p.path("migrate-ran").exists(),
+            "{args:?}: the migration ran"
+        );
         assert_eq!(p.ids(), backups, "{args:?}: no backup was taken");
     }
     // Room is asked for the pre-rollback backup alone: no pre-migration backup is taken.
     let space = check(
         &p.json(
-            &["migrate", "production", "--yes", "--resume", "--terminate-connections"],
+            &[
+                "migrate",
+                "production",
+                "--yes",
+                "--resume",
+                "--terminate-connections",
+            ],
             9,
         ),
         "space",

@@ -369,3 +369,48 @@ fn malformed_safety_rules_are_config_errors_naming_the_key() {
         .code(1)
         .stderr_has("safety.backup_enforcement.production is \"required\"");
 }
+
+/// DROP DATABASE names the database it drops: PostgreSQL refuses to drop the one a session is
+/// connected to, so it is sent from another database of the same server (`postgres`, a
+/// maintenance database) — and is denied all the same when that server holds an environment's.
+#[test]
+fn the_hook_denies_drop_database_sent_from_another_database_of_an_environments_server() {
+    let p = Project::empty()
+        .with_var(
+            "PROD_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/faber_hook_prod",
+        )
+        .with_var(
+            "STAGING_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/faber_hook_stg",
+        );
+    p.write(CONFIG_JSON, &original_config("", ""));
+    for command in [
+        "psql -h 127.0.0.1 -U postgres -d postgres -c 'DROP DATABASE faber_hook_stg'",
+        "psql postgres://postgres@localhost:5432/postgres -c 'drop database faber_hook_prod'",
+        "psql -h localhost template1 -c 'DROP DATABASE IF EXISTS faber_hook_stg'",
+    ] {
+        let out = hook(&p, command).out.unwrap_or(Value::Null);
+        let decision = &out["hookSpecificOutput"]["permissionDecision"];
+        let reason = out["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap_or("");
+        assert_eq!(decision, "deny", "{command}: {out}");
+        assert!(
+            reason.contains("Never allowed via automation"),
+            "{command}: {reason}"
+        );
+    }
+    // Another server is not the project's to rule; a DROP SCHEMA acts on the database connected
+    // to, which is no environment's.
+    for command in [
+        "psql -h db.elsewhere -d postgres -c 'DROP DATABASE faber_hook_stg'",
+        "psql -h 127.0.0.1 -d postgres -c 'DROP SCHEMA legacy'",
+    ] {
+        let out = hook(&p, command).out.unwrap_or(Value::Null);
+        assert!(
+            out["hookSpecificOutput"]["permissionDecision"].is_null(),
+            "{command}: {out}"
+        );
+    }
+}

@@ -209,6 +209,29 @@ pub(super) fn target_is(call: &sql::SqlCall, url: &DatabaseUrl, dir: &Path) -> b
     }
 }
 
+/// Whether the client call connects to the server of `url` (whichever of its databases): where
+/// a `DROP DATABASE` reaches every database, the one connected to being the one it cannot drop.
+pub(super) fn server_is(call: &sql::SqlCall, url: &DatabaseUrl, dir: &Path) -> bool {
+    let DatabaseUrl::Server { kind, url } = url else {
+        return false;
+    };
+    let target = &call.target;
+    if let Some(raw) = &target.url {
+        return match DatabaseUrl::parse(raw, dir) {
+            Ok(DatabaseUrl::Server { kind: k, url: u }) => {
+                k == *kind
+                    && same_host(u.host_str(), url.host_str())
+                    && u.port_or_known_default().or(default_port(k))
+                        == url.port_or_known_default().or(default_port(*kind))
+            }
+            _ => false,
+        };
+    }
+    Some(*kind) == call.kind
+        && same_host(target.host.as_deref(), url.host_str())
+        && target.port.or(default_port(*kind)) == url.port().or(default_port(*kind))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ mod faber;
 mod migration;
 mod statements;
 
-use environment::{target_is, which_env};
+use environment::{server_is, target_is, which_env};
 use faber::on_faber;
 use migration::on_migration;
 use statements::on_sql;

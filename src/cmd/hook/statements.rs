@@ -2,6 +2,7 @@
 //! kind the config forbids to any environment's.
 
 use super::*;
+use crate::sqlscan::Kind;
 
 /// Destructive SQL of a kind `safety.destructive_operations` forbids, sent to any environment's
 /// database (or to one that cannot be told): deny, with the config's reason. Other destructive
@@ -75,8 +76,25 @@ fn forbidden(
     dir: &Path,
 ) -> Option<Answer> {
     let safety = &session.config.safety;
-    let blocked: Vec<String> = findings
+    let blocked: Vec<&crate::sqlscan::Finding> = findings
         .iter()
+        .filter(|f| safety.blocked(f.kind).is_some())
+        .collect();
+    if blocked.is_empty() {
+        return None;
+    }
+    let environments = || session.config.environments.values();
+    let mut hit = environments().find(|e| session.url(e).is_ok_and(|u| target_is(call, &u, dir)));
+    let mut server = false;
+    // DROP DATABASE names what it drops, and is sent from another database of the server (one
+    // cannot drop the database it is connected to): it reaches every database of the server.
+    if hit.is_none() && blocked.iter().any(|f| f.kind == Kind::DropDatabase) {
+        hit = environments().find(|e| session.url(e).is_ok_and(|u| server_is(call, &u, dir)));
+        server = hit.is_some();
+    }
+    let blocked: Vec<String> = blocked
+        .iter()
+        .filter(|f| !server || f.kind == Kind::DropDatabase)
         .filter_map(|f| {
             let why = safety.blocked(f.kind)?;
             Some(format!(
@@ -85,15 +103,11 @@ fn forbidden(
             ))
         })
         .collect();
-    if blocked.is_empty() {
-        return None;
-    }
-    let hit = session
-        .config
-        .environments
-        .values()
-        .find(|e| session.url(e).is_ok_and(|u| target_is(call, &u, dir)));
     let at = match hit {
+        Some(e) if server => format!(
+            "the server of environment `{}`'s database (DROP DATABASE reaches every database on it)",
+            e.name
+        ),
         Some(e) => format!("the database of environment `{}`", e.name),
         None if call.target.unknown => {
             "a database that cannot be told before it runs (it may be an environment's)".to_string()
