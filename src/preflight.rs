@@ -25,6 +25,10 @@ pub struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
+    /// What a check that passed could not tell, said as a warning before the run goes ahead
+    /// (also at the end of its detail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// Why it failed, of the kind whose exit code the run ends with (the report's `error`).
     #[serde(skip)]
     failure: Option<Error>,
@@ -36,6 +40,7 @@ impl Check {
             name,
             ok: true,
             detail,
+            warning: None,
             failure: None,
         }
     }
@@ -50,6 +55,7 @@ impl Check {
             name,
             ok: false,
             detail,
+            warning: None,
             failure: Some(failure),
         }
     }
@@ -203,7 +209,14 @@ pub fn run(db: &dyn Provider, needs: Needs) -> Result<Preflight> {
         match db.other_sessions() {
             Ok(None) => {}
             Ok(Some(others)) => {
-                checks.push(sessions(db, &others, &needs.sessions));
+                // A role that sees only some sessions must not say none is connected.
+                let unseen = db.sessions_unseen().ok().flatten();
+                let mut check = sessions(db, &others, &needs.sessions, unseen.is_some());
+                if let Some(unseen) = unseen {
+                    check.detail = format!("{}; {unseen}", check.detail);
+                    check.warning = Some(unseen);
+                }
+                checks.push(check);
                 found = Some(others);
             }
             Err(e) => checks.push(Check::failed("sessions", e)),
@@ -296,13 +309,18 @@ fn free_space(dir: &Path) -> Result<u64> {
         .map_err(|e| Error::io(Kind::Config, "cannot read free space of", dir, e))
 }
 
-/// The sessions check of `others`, found on `db`'s database.
-fn sessions(db: &dyn Provider, others: &[OtherSession], policy: &Sessions) -> Check {
+/// The sessions check of `others`, found on `db`'s database; `partial` when they are only those
+/// the role may see.
+fn sessions(db: &dyn Provider, others: &[OtherSession], policy: &Sessions, partial: bool) -> Check {
     let target = db.database_name();
     if others.is_empty() {
         return Check::passed(
             "sessions",
-            format!("no other session is connected to {target}"),
+            if partial {
+                format!("no other session of this user is connected to {target}")
+            } else {
+                format!("no other session is connected to {target}")
+            },
         );
     }
     let found = format!(
@@ -340,4 +358,9 @@ pub fn print(ui: &crate::ui::Ui, preflight: &Preflight) {
 pub fn print_passed(ui: &crate::ui::Ui, preflight: &Preflight) {
     let names: Vec<&str> = preflight.checks.iter().map(|c| c.name).collect();
     ui.ok(format!("Pre-flight passed: {}", names.join(", ")));
+    for c in &preflight.checks {
+        if let Some(w) = &c.warning {
+            ui.warn(format!("{}: {w}", c.name));
+        }
+    }
 }

@@ -196,6 +196,13 @@ pub trait Provider {
         Ok(None)
     }
 
+    /// Which other sessions [`Provider::other_sessions`] cannot see, when some are hidden from
+    /// the connected role (a MySQL user without PROCESS sees only its own), said to a person
+    /// with the grant that would show them; `None` when it sees them all.
+    fn sessions_unseen(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// Where a restore stages the backup on this machine and how many bytes that takes for a
     /// dump of `raw_size` bytes (SQLite: a staging file beside the database); `None` when the
     /// staging copy is on the database server.

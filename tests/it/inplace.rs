@@ -337,12 +337,12 @@ fn pg_in_place_can_be_forced_by_a_superuser_and_loads_custom_archives() {
 }
 
 /// A MariaDB user with every privilege on `db` and none elsewhere (no scratch databases).
-struct DbUser {
+pub struct DbUser {
     name: String,
 }
 
 impl DbUser {
-    fn new(db: &MyDb) -> DbUser {
+    pub fn new(db: &MyDb) -> DbUser {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "faber_own_{}_{}",
@@ -360,7 +360,7 @@ impl DbUser {
         DbUser { name }
     }
 
-    fn url(&self, db: &MyDb) -> String {
+    pub fn url(&self, db: &MyDb) -> String {
         format!("mysql://{}:own-pw@127.0.0.1:3306/{}", self.name, db.name)
     }
 }

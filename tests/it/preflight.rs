@@ -647,3 +647,35 @@ fn pg_resumed_migrate_told_not_to_end_sessions_stops_before_the_migration_with_a
     assert!(!space.contains("pre-migration"), "{space}");
     assert!(space.contains("pre-rollback"), "{space}");
 }
+
+/// A MySQL user without PROCESS sees its own sessions only: an application connected as another
+/// user is invisible to it. The sessions check must not say that no other session is connected
+/// then: it says what it cannot see and the grant that would let it, and the run warns.
+#[test]
+fn mysql_sessions_check_of_a_user_without_process_says_it_cannot_see_other_users() {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("pfblind");
+    db.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let user = crate::inplace::DbUser::new(&db);
+    let p = mysql::project_with(&[("dev", &db)]).with_var("DEV_DATABASE_URL", &user.url(&db));
+    let id = p.backup(&["dev"]);
+    // Connected as root: another user.
+    let _app = App::on_mysql(&db);
+    let doc = p.json(&["restore", "dev", "--from", &id, "--dry-run"], 0);
+    let sessions = check(&doc, "sessions");
+    let detail = sessions["detail"].as_str().unwrap();
+    assert!(
+        !detail.starts_with("no other session is connected"),
+        "{doc}"
+    );
+    assert!(detail.contains("PROCESS"), "{detail}");
+    assert!(detail.contains("other users"), "{detail}");
+    assert!(!detail.contains("own-pw"), "{detail}");
+    // The run says so too, where a person sees it.
+    p.run(&["restore", "dev", "--from", &id, "--yes"])
+        .code(0)
+        .stderr_has("warning:")
+        .stderr_has("PROCESS");
+}

@@ -785,6 +785,10 @@ impl Provider for Mysql {
         restore::other_sessions(self).map(Some)
     }
 
+    fn sessions_unseen(&self) -> Result<Option<String>> {
+        restore::sessions_unseen(self)
+    }
+
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
         Ok(restore::sweep(self, true)?

@@ -125,6 +125,34 @@ pub(super) fn other_sessions(my: &Mysql) -> Result<Vec<OtherSession>> {
     Ok(others)
 }
 
+/// What [`other_sessions`] cannot see: without PROCESS (or SUPER), the server lists a user's
+/// own sessions only, and an application connected as another user is not among them.
+pub(super) fn sessions_unseen(my: &Mysql) -> Result<Option<String>> {
+    let account = my.scalar_in(None, "SELECT CURRENT_USER()")?;
+    let (user, host) = account.rsplit_once('@').unwrap_or((&account, "%"));
+    let found = my.query_in(
+        None,
+        &format!(
+            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = {} \
+             AND PRIVILEGE_TYPE IN ('PROCESS', 'SUPER')",
+            literal(&format!("'{user}'@'{host}'"))
+        ),
+    )?;
+    Ok(found.is_empty().then(|| {
+        format!(
+            "sessions of other users cannot be seen: {account} lacks the PROCESS privilege \
+             (GRANT PROCESS ON *.* TO {}@{}); make sure no application is connected as another user",
+            literal_shown(user),
+            literal_shown(host)
+        )
+    }))
+}
+
+/// `s` as a quoted MySQL string, as a person would type it in a grant.
+fn literal_shown(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 /// How many times (200 ms apart) a restore looks again before it takes the sessions using the
 /// target for another client's.
 const SESSION_SETTLE_TRIES: u32 = 10;
