@@ -104,7 +104,8 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         args.dry_run,
         args.wait,
     )?;
-    let unfinished = unfinished(session, env, &args)?;
+    // A dry run reports the refusal the run would meet, after its plan.
+    let (unfinished, refusal) = unfinished(session, env, &args)?;
     let (url, db) = session.provider(env)?;
     let Plan {
         exists,
@@ -267,7 +268,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         }
         crate::preflight::print(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
-        report.failure = failure;
+        report.failure = refusal.or(failure);
         return Ok(report.with("dry_run", true).with("plan", &steps));
     }
     if let Some(e) = failure {
@@ -470,12 +471,13 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
 
 /// The pre-migration backup of an earlier migrate of `env` that did not finish, when `--resume`
 /// goes on from it. Without `--resume`, such a migrate stops the run: a new pre-migration backup
-/// would be of the half-migrated database, and would become the one `rollback` goes back to.
+/// would be of the half-migrated database, and would become the one `rollback` goes back to —
+/// a dry run gets that refusal back to report (the run's is an error).
 fn unfinished(
     session: &Session,
     env: &Environment,
     args: &MigrateArgs,
-) -> Result<Option<crate::registry::BackupRecord>> {
+) -> Result<(Option<crate::registry::BackupRecord>, Option<Error>)> {
     let Some(i) =
         crate::unfinished::interrupted(&session.store, &env.name).filter(|i| i.event == "migrate")
     else {
@@ -485,35 +487,37 @@ fn unfinished(
                 .ui
                 .warn("--resume: no unfinished migrate to go on from; migrating as usual");
         }
-        return Ok(None);
+        return Ok((None, None));
     };
     // Without a backup taken before it, there is none a new one could displace: the run goes on
     // (claim_env has said what did not finish).
     let Some(id) = i.backup.clone() else {
-        return Ok(None);
+        return Ok((None, None));
     };
-    if args.dry_run.dry_run {
-        session
-            .ctx
-            .ui
-            .warn(crate::unfinished::describe(&env.name, &i));
-        return Ok(None);
-    }
     if !args.resume {
-        return Err(Error::aborted(format!(
+        let refusal = Error::aborted(format!(
             "the last migrate of `{}` ({} at {}) was not undone: the database may be half-migrated",
             env.name,
             i.outcome.unwrap_or("interrupted"),
             crate::unfinished::when(&i)
         ))
         .with_hint(format!(
-            "`faber-db rollback {env} --to {id}` restores the backup taken before it; or `faber-db migrate {env} --resume` runs the migration on the database as it is, with {id} still the backup to go back to",
-            env = env.name
-        )));
+            "`{}` restores the backup taken before it; or `{}` runs the migration on the database as it is, with {id} still the backup to go back to",
+            cmd::command_line(session, &["rollback", &env.name, "--to", &id]),
+            cmd::command_line(session, &["migrate", &env.name, "--resume"]),
+        ));
+        if args.dry_run.dry_run {
+            session
+                .ctx
+                .ui
+                .warn(crate::unfinished::describe(&env.name, &i));
+            return Ok((None, Some(refusal)));
+        }
+        return Err(refusal);
     }
     let reg = session.store.load()?;
     match reg.find(&id) {
-        Some(record) if record.is_restorable() => Ok(Some(record.clone())),
+        Some(record) if record.is_restorable() => Ok((Some(record.clone()), None)),
         _ => Err(Error::verification(format!(
             "{id}, the backup taken before the migrate that did not finish, is gone or not valid; nothing was run"
         ))

@@ -206,8 +206,8 @@ fn a_failed_migrate_killed_before_its_restore_is_reported() {
     p.run(&["migrate", "dev", "--yes"])
         .code(8)
         .stderr_has("was not undone")
-        .stderr_has(&format!("faber-db rollback dev --to {pre}"))
-        .stderr_has("faber-db migrate dev --resume");
+        .stderr_has(&format!("faber-db --yes rollback dev --to {pre}"))
+        .stderr_has("faber-db --yes migrate dev --resume");
     assert_eq!(p.backups(), before, "refused before any backup");
     let doc = p.json(&["migrate", "dev", "--yes", "--resume"], 0);
     assert_eq!(doc["backup"]["id"], pre.as_str(), "{doc}");
@@ -234,10 +234,13 @@ fn a_resumed_migrate_that_fails_restores_the_backup_from_before_the_first_run() 
     assert!(gone(helper));
     assert!(has_half_done(&p));
     let pre = p.backups()[0]["id"].as_str().unwrap().to_string();
-    // A dry run says what did not finish and changes nothing.
+    // A dry run says what did not finish, changes nothing, and fails as the run would.
     p.run(&["migrate", "dev", "--dry-run"])
-        .code(0)
-        .stderr_has("database may be half-migrated");
+        .code(8)
+        .stderr_has("database may be half-migrated")
+        .stderr_has("faber-db migrate dev --resume");
+    p.run(&["migrate", "dev", "--dry-run", "--resume"]).code(0);
+    assert_eq!(p.backups().len(), 1, "nothing was backed up");
     p.write("migrate.sh", "exit 4\n");
     let doc = p.json(&["migrate", "dev", "--yes", "--resume"], 9);
     assert_eq!(doc["backup"]["id"], pre.as_str(), "{doc}");
