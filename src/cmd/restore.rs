@@ -946,7 +946,11 @@ fn in_place(
         ));
     }
     // Nothing is set aside in place: the safety backup is of the database as it is now, before
-    // anything changes.
+    // anything changes. Other sessions go first (or stop the restore, before any backup): a
+    // write made after the backup began and before the load would be in neither.
+    crate::testpoint::pause("restore:in-place-before-safety");
+    db.clear_sessions(options.terminate_connections)
+        .inspect_err(|e| log(false, Some(e.one_line()), None))?;
     let safety_started = std::time::Instant::now();
     let safety = safety_backup(session, env, db, options.safety_reason)?;
     let safety_took = safety_started.elapsed();

@@ -196,6 +196,13 @@ pub trait Provider {
         Ok(None)
     }
 
+    /// Ends the other sessions on the database when `terminate`, else fails (exit 7) while any
+    /// is connected: what a restore's commit does first, also asked for before an in-place
+    /// restore's safety backup, so that no session writes between that backup and the load.
+    fn clear_sessions(&self, _terminate: bool) -> Result<()> {
+        Ok(())
+    }
+
     /// Which other sessions [`Provider::other_sessions`] cannot see, when some are hidden from
     /// the connected role (a MySQL user without PROCESS sees only its own), said to a person
     /// with the grant that would show them; `None` when it sees them all.

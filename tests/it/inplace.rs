@@ -750,3 +750,42 @@ fn pg_faber_db_killed_during_an_in_place_load_changes_nothing() {
     p.json(&["restore", "dev", "--from", &id, "--yes"], 0);
     assert_eq!(owner.exec("SELECT count(*) FROM events"), "700");
 }
+
+#[test]
+fn pg_an_app_connecting_before_an_in_place_safety_backup_stops_the_restore_before_it() {
+    if !postgres::server_up() {
+        return;
+    }
+    let owner = OwnerRole::new("late_app");
+    owned_schema(&owner);
+    let p = owner.project("");
+    let id = p.backup(&["dev"]);
+    drift(&owner);
+    let data = owner.db.data();
+    let before = p.backups().len();
+    // Past the pre-flight, an application connects.
+    let paused = p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:in-place-before-safety",
+    );
+    let mut app = Command::new("psql")
+        .args(["-X", "-q", &owner.db.url(), "-c", "SELECT pg_sleep(60)"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while postgres::db_sessions(&owner.db) == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = paused.resume();
+    let _ = app.kill();
+    let _ = app.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("--terminate-connections"), "{stderr}");
+    // No safety backup of a database the application could still write to, and no change.
+    assert_eq!(p.backups().len(), before, "{stderr}");
+    assert_eq!(owner.db.data(), data);
+}

@@ -785,6 +785,10 @@ impl Provider for Mysql {
         restore::other_sessions(self).map(Some)
     }
 
+    fn clear_sessions(&self, terminate: bool) -> Result<()> {
+        restore::clear_sessions(self, terminate)
+    }
+
     fn sessions_unseen(&self) -> Result<Option<String>> {
         restore::sessions_unseen(self)
     }

@@ -546,6 +546,10 @@ impl Provider for Postgres {
         restore::other_sessions(self).map(Some)
     }
 
+    fn clear_sessions(&self, terminate: bool) -> Result<()> {
+        restore::clear_sessions(self, terminate)
+    }
+
     fn prepare_restore(&self, _raw_size: u64) -> Result<Vec<PathBuf>> {
         self.tools()?;
         Ok(restore::sweep(self, true)?
