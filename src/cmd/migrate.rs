@@ -408,6 +408,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
                 || env.terminate_connections_on_rollback,
             // The method the role allows: in place when it may not create databases.
             in_place: false,
+            method: None,
             jobs: None,
         },
     );

@@ -162,6 +162,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
             terminate_connections: args.terminate_connections,
             jobs: args.jobs,
             in_place: args.in_place,
+            method: plan.choice(),
         },
     )
     .map_err(|e| busy_hint(session, e, &again))?;
@@ -228,6 +229,17 @@ pub struct Plan {
     pub duration_ms: u64,
     /// Whether the environment's name is asked for before anything changes.
     pub confirmation: bool,
+}
+
+impl Plan {
+    /// The restore method the plan chose, for the run to use as it is; `None` when none is
+    /// possible.
+    pub fn choice(&self) -> Option<MethodChoice> {
+        self.method.map(|method| MethodChoice {
+            method,
+            why: self.method_why.clone(),
+        })
+    }
 }
 
 /// The safety backup a restore would take.
@@ -600,6 +612,8 @@ pub struct Options {
     pub jobs: Option<u32>,
     /// Restore in place even when a swap is possible (`--in-place`).
     pub in_place: bool,
+    /// The method the plan chose, when there was a plan: not read from the server again.
+    pub method: Option<MethodChoice>,
 }
 
 /// What a restore did.
@@ -687,7 +701,10 @@ fn apply_inner(
         )
     };
     // The method first, once: a role that can use none is told so before anything happens.
-    let choice = choose_method(db, options.in_place).inspect_err(failed)?;
+    let choice = match &options.method {
+        Some(chosen) => chosen.clone(),
+        None => choose_method(db, options.in_place).inspect_err(failed)?,
+    };
     ui.detail(format!(
         "Method: {} ({})",
         choice.method.as_str(),

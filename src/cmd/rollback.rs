@@ -217,6 +217,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             terminate_connections: args.terminate_connections,
             jobs: None,
             in_place: args.in_place,
+            method: plan.choice(),
         },
     )
     .map_err(|e| restore::busy_hint(session, e, &again))?;
