@@ -181,8 +181,9 @@ pub struct Environment {
     pub backup_enforcement: Enforcement,
 }
 
-/// Tables larger than this get estimated row counts unless the config says otherwise.
-pub const DEFAULT_ROW_COUNT_MAX_TABLE_SIZE: u64 = 1 << 30;
+/// Tables larger than this get estimated row counts unless the config says otherwise: the
+/// providers' own default.
+pub use crate::provider::DEFAULT_ROW_COUNT_MAX_TABLE_SIZE;
 
 /// What environments inherit from `[defaults]`.
 #[derive(Debug, Clone, Copy)]

@@ -76,6 +76,9 @@ pub fn as_named_in(kind: ProviderKind, expected: &Tables, found: &Tables) -> Tab
         .collect()
 }
 
+/// Tables larger than this get estimated row counts unless [`Options`] say otherwise.
+pub const DEFAULT_ROW_COUNT_MAX_TABLE_SIZE: u64 = 1 << 30;
+
 /// How a provider is to go about its work, from the environment's config.
 #[derive(Debug, Clone)]
 pub struct Options {

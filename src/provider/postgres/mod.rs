@@ -110,7 +110,7 @@ impl Postgres {
             },
             recorded_as: None,
             tools: std::cell::OnceCell::new(),
-            row_count_max_table_size: crate::config::DEFAULT_ROW_COUNT_MAX_TABLE_SIZE,
+            row_count_max_table_size: crate::provider::DEFAULT_ROW_COUNT_MAX_TABLE_SIZE,
             ledger: None,
         })
     }
