@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::config::Environment;
+use crate::config::{Config, Environment};
 use crate::error::{Error, Result};
 use crate::pipeline::Decrypt;
 use crate::registry::BackupRecord;
-use crate::session::Session;
+use crate::vars::Vars;
 
 /// The variable holding an identity (an `AGE-SECRET-KEY-1…` key, or the path of a file of
 /// them); it takes precedence over `age_identity_file`.
@@ -20,7 +20,7 @@ type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
 
 /// The recipients `env`'s backups are encrypted to; `None` when it is not encrypted. Asked for
 /// but not usable (no `[encryption]`, no recipients, one that does not parse): a config error.
-pub fn recipients(session: &Session, env: &Environment) -> Result<Option<Recipients>> {
+pub fn recipients(config: &Config, env: &Environment) -> Result<Option<Recipients>> {
     if !env.encrypt {
         return Ok(None);
     }
@@ -34,7 +34,7 @@ pub fn recipients(session: &Session, env: &Environment) -> Result<Option<Recipie
              docs/configuration.md), or set encrypt = false for this environment",
         )
     };
-    let Some(config) = &session.config.encryption else {
+    let Some(config) = &config.encryption else {
         return Err(refused("there is no [encryption] section".into()));
     };
     if config.recipients.is_empty() {
@@ -67,8 +67,8 @@ pub struct Decryption {
 
 impl Decryption {
     /// `None` for a backup that is not encrypted; else the identities from FABER_AGE_IDENTITY
-    /// or `age_identity_file`, which must be there.
-    pub fn of(session: &Session, record: &BackupRecord) -> Result<Option<Decryption>> {
+    /// (read from `vars`) or `age_identity_file`, which must be there.
+    pub fn of(config: &Config, vars: &Vars, record: &BackupRecord) -> Result<Option<Decryption>> {
         if !record.encrypted {
             return Ok(None);
         }
@@ -82,7 +82,7 @@ impl Decryption {
             ));
         }
         Ok(Some(Decryption {
-            identities: identities(session)?,
+            identities: identities(config, vars)?,
             plaintext_sha256: record.plaintext_sha256.clone(),
         }))
     }
@@ -95,14 +95,14 @@ impl Decryption {
     }
 }
 
-fn identities(session: &Session) -> Result<Identities> {
+fn identities(config: &Config, vars: &Vars) -> Result<Identities> {
     let missing = || {
         Error::config("the backup is encrypted and no age identity is given").with_hint(format!(
             "set {IDENTITY_VAR} to the identity (AGE-SECRET-KEY-1…) or to its file, or \
              age_identity_file in [encryption]"
         ))
     };
-    if let Some(value) = session.vars.get(IDENTITY_VAR) {
+    if let Some(value) = vars.get(IDENTITY_VAR) {
         let value = value.trim();
         // The identity itself (a key, or a whole identity file's text): parsed, never echoed.
         if value.contains("AGE-SECRET-KEY") || value.contains('\n') || value.starts_with('#') {
@@ -124,10 +124,9 @@ fn identities(session: &Session) -> Result<Identities> {
                     }
                 });
         }
-        return from_file(&session.config.root.join(value));
+        return from_file(&config.root.join(value));
     }
-    match session
-        .config
+    match config
         .encryption
         .as_ref()
         .and_then(|e| e.identity_file.as_ref())

@@ -382,7 +382,7 @@ fn prepare_from(
     let ui = &session.ctx.ui;
     let format = resolve_format(request.format, env, db.as_ref())?;
     // Encryption that is asked for must be usable before anything is dumped: never plaintext.
-    let recipients = crypt::recipients(session, env)?;
+    let recipients = crypt::recipients(&session.config, env)?;
     if recipients.is_some() && format == Format::Directory {
         return Err(Error::config(format!(
             "environment `{}` is encrypted, and directory dumps are not encrypted yet",

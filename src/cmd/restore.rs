@@ -1128,7 +1128,7 @@ fn load_in_place(
     if record.format == Format::Directory {
         return db.restore_in_place(record.format, Source::Path(&path), migrations_table, &how);
     }
-    let decryption = crate::crypt::Decryption::of(session, record)?;
+    let decryption = crate::crypt::Decryption::of(&session.config, &session.vars, record)?;
     let mut decoder = open_verified(&path, record, decryption.as_ref())?;
     let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
@@ -1305,7 +1305,8 @@ fn stage<'a>(
     }
     let path = session.store.locate(record)?.data;
     let migrations_table = env.migrations_table.as_deref();
-    let decryption = crate::crypt::Decryption::of(session, record)?.map(std::sync::Arc::new);
+    let decryption = crate::crypt::Decryption::of(&session.config, &session.vars, record)?
+        .map(std::sync::Arc::new);
     // pg_restore runs jobs in parallel only from a file it can seek in: a directory dump, or a
     // custom archive as it is or decoded to a work file first.
     let parallel = matches!(record.format, Format::Custom | Format::Directory);

@@ -487,7 +487,8 @@ fn check_at(
                 );
             }
         };
-        let decryption = match crate::crypt::Decryption::of(session, record) {
+        let decryption = match crate::crypt::Decryption::of(&session.config, &session.vars, record)
+        {
             Ok(d) => d,
             Err(e) => return not_run(e.kind(), e.one_line()),
         };
