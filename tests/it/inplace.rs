@@ -768,20 +768,9 @@ fn pg_an_app_connecting_before_an_in_place_safety_backup_stops_the_restore_befor
         &["restore", "dev", "--from", &id, "--yes"],
         "restore:in-place-before-safety",
     );
-    let mut app = Command::new("psql")
-        .args(["-X", "-q", &owner.db.url(), "-c", "SELECT pg_sleep(60)"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while postgres::db_sessions(&owner.db) == 0 {
-        assert!(started.elapsed() < std::time::Duration::from_secs(10));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let app = crate::preflight::App::on_postgres(&owner.db);
     let out = paused.resume();
-    let _ = app.kill();
-    let _ = app.wait();
+    drop(app);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
     assert!(stderr.contains("--terminate-connections"), "{stderr}");

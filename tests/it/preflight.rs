@@ -14,11 +14,11 @@ use crate::postgres::{self, PgDb};
 use crate::release;
 
 /// An application's session on a database, held open until dropped.
-struct App(Child);
+pub struct App(Child);
 
 impl App {
     /// A psql session on `db` that sleeps a minute, once the server lists it.
-    fn on_postgres(db: &PgDb) -> App {
+    pub fn on_postgres(db: &PgDb) -> App {
         let child = Command::new("psql")
             .args(["-X", "-q", &db.url(), "-c", "SELECT pg_sleep(60)"])
             .stdout(Stdio::null())
