@@ -47,7 +47,7 @@ fn bad(s: &str) -> String {
 
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::ui::size(self.0))
+        f.write_str(&crate::human::size(self.0))
     }
 }
 

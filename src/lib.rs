@@ -1,18 +1,20 @@
 //! faber-db: backs up, verifies, restores and rolls back a project's databases, environment by
 //! environment. `main` parses the command line and calls [`run`]; everything else lives here.
 
+pub mod audit;
 pub mod bytesize;
 pub mod child;
-pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod confirm;
 pub mod crypt;
 pub mod dirdump;
 pub mod error;
+pub mod events;
 pub mod format;
 pub mod fsutil;
 pub mod guard;
+pub mod human;
 pub mod ids;
 pub mod interrupt;
 pub mod keep;
@@ -40,6 +42,7 @@ pub mod vars;
 
 use serde_json::{Map, Value};
 
+pub use cmd::cli;
 pub use error::{Error, Kind, Result};
 
 /// What a command reports: its JSON body, and a failure when some items failed while it went on
@@ -77,8 +80,14 @@ pub fn run(cli: cli::Cli) -> u8 {
         cli.global.no_color,
     );
     let command = cli.command.name();
-    let result =
-        session::Ctx::new(&cli.global, ui.clone()).and_then(|ctx| cmd::dispatch(&ctx, cli.command));
+    let global = &cli.global;
+    let result = session::Ctx::new(
+        global.root.as_deref(),
+        global.config.clone(),
+        global.yes,
+        ui.clone(),
+    )
+    .and_then(|ctx| cmd::dispatch(&ctx, cli.command));
     let (report, failure) = match result {
         Ok(mut report) => {
             let failure = report.failure.take();

@@ -77,7 +77,7 @@ pub fn after(
         error: failure.map(crate::ui::error_json),
         duration_ms: duration.as_millis() as u64,
         time: chrono::Utc::now(),
-        host: crate::cmd::host(),
+        host: crate::audit::host(),
         faber_db_version: env!("CARGO_PKG_VERSION"),
     };
     let sent = post(&url, &payload);
@@ -87,7 +87,7 @@ pub fn after(
             e.one_line()
         ));
     }
-    crate::cmd::log_event(
+    crate::audit::log_event(
         session,
         "notify",
         env,

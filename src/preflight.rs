@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Kind, Result};
+use crate::human;
 use crate::provider::{OtherSession, Provider};
-use crate::ui;
 
 /// One check: its name, whether it passed, and what it found.
 #[derive(Debug, Serialize)]
@@ -286,17 +286,17 @@ fn space(writes: &[Writes]) -> Check {
                     format!(
                         "not enough free space in {} for {what}: {} free, about {} needed",
                         dir.display(),
-                        ui::size(free),
-                        ui::size(needed)
+                        human::size(free),
+                        human::size(needed)
                     ),
                 ),
             );
         }
         details.push(format!(
             "{} free in {}; about {} needed for {what}",
-            ui::size(free),
+            human::size(free),
             dir.display(),
-            ui::size(needed)
+            human::size(needed)
         ));
     }
     Check::passed("space", details.join("; "))
@@ -325,7 +325,7 @@ fn sessions(db: &dyn Provider, others: &[OtherSession], policy: &Sessions, parti
     }
     let found = format!(
         "{} connected to {target}: {}",
-        ui::count(others.len() as u64, "other session"),
+        human::count(others.len() as u64, "other session"),
         crate::provider::describe_sessions(others)
     );
     match policy {
@@ -338,29 +338,5 @@ fn sessions(db: &dyn Provider, others: &[OtherSession], policy: &Sessions, parti
             found.clone(),
             Error::new(Kind::Busy, format!("{found}; nothing was changed")),
         ),
-    }
-}
-
-/// Prints the checks, one `✓`/`✗` line each, under `Pre-flight:`.
-pub fn print(ui: &crate::ui::Ui, preflight: &Preflight) {
-    ui.line("Pre-flight:");
-    for c in &preflight.checks {
-        let line = format!("{:<16} {}", c.name, c.detail);
-        if c.ok {
-            ui.ok(format!(" {line}"))
-        } else {
-            ui.fail(format!(" {line}"))
-        }
-    }
-}
-
-/// One `✓` line naming the checks that passed (a run that goes ahead says no more).
-pub fn print_passed(ui: &crate::ui::Ui, preflight: &Preflight) {
-    let names: Vec<&str> = preflight.checks.iter().map(|c| c.name).collect();
-    ui.ok(format!("Pre-flight passed: {}", names.join(", ")));
-    for c in &preflight.checks {
-        if let Some(w) = &c.warning {
-            ui.warn(format!("{}: {w}", c.name));
-        }
     }
 }

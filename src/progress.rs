@@ -5,11 +5,10 @@ use std::io::{self, IsTerminal, Read};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::ui::Ui;
-
-/// A bar over `total` bytes, or nothing when stderr is not a terminal or output is JSON/quiet.
-pub fn bar(ui: &Ui, total: u64, what: &str) -> Option<ProgressBar> {
-    if ui.json || ui.quiet || !io::stderr().is_terminal() {
+/// A bar over `total` bytes, or nothing when `shown` is false (JSON or quiet output) or stderr
+/// is not a terminal.
+pub fn bar(shown: bool, total: u64, what: &str) -> Option<ProgressBar> {
+    if !shown || !io::stderr().is_terminal() {
         return None;
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -63,7 +62,7 @@ impl<'a, R: Read + ?Sized> Reader<'a, R> {
         }
         self.shown_at = self.read;
         if let Ok(m) = file.metadata() {
-            bar.set_message(format!("{label} → {}", crate::ui::size(m.len())));
+            bar.set_message(format!("{label} → {}", crate::human::size(m.len())));
         }
     }
 }

@@ -2,12 +2,13 @@
 //! backups, the loaded config, variables and backup store.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::GlobalArgs;
 use crate::config::{self, Config, Environment, UrlSource};
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::provider::{self, DatabaseUrl, Provider};
 use crate::registry::Store;
 use crate::ui::Ui;
@@ -21,6 +22,8 @@ pub const DEFAULT_ENV_VARS: [&str; 2] = ["FABER_ENV", "ENV_MODE"];
 
 pub struct Ctx {
     pub ui: Ui,
+    /// Where the engine reports its progress and warnings: the `Ui` for a command line.
+    pub events: Arc<dyn Events>,
     pub yes: bool,
     pub root: PathBuf,
     pub config_path: Option<PathBuf>,
@@ -31,10 +34,18 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(global: &GlobalArgs, ui: Ui) -> Result<Ctx> {
+    /// The context of a command line: the project at `root` (relative to the current
+    /// directory) or the one the current directory is in, the config `config_path` names or
+    /// the project's own, and whether `--yes` answered the confirmations.
+    pub fn new(
+        root: Option<&Path>,
+        config_path: Option<PathBuf>,
+        yes: bool,
+        ui: Ui,
+    ) -> Result<Ctx> {
         let cwd = std::env::current_dir()
             .map_err(|e| Error::config("cannot read the current directory").caused_by(e))?;
-        let root = match &global.root {
+        let root = match root {
             Some(r) => {
                 let r = cwd.join(r);
                 if !r.is_dir() {
@@ -48,10 +59,11 @@ impl Ctx {
             None => config::find_root(&cwd),
         };
         Ok(Ctx {
+            events: Arc::new(ui.clone()),
             ui,
-            yes: global.yes,
+            yes,
             root,
-            config_path: global.config.clone(),
+            config_path,
             now: now()?,
             run_id: run_id(),
         })
@@ -62,6 +74,7 @@ impl Ctx {
     /// and no confirmation answered.
     pub fn at(root: PathBuf, config_path: Option<PathBuf>, ui: Ui) -> Result<Ctx> {
         Ok(Ctx {
+            events: Arc::new(ui.clone()),
             ui,
             yes: false,
             root,
@@ -69,6 +82,11 @@ impl Ctx {
             now: now()?,
             run_id: run_id(),
         })
+    }
+
+    /// This context with the engine's reports going to `events` instead of the `Ui` (tests).
+    pub fn reporting_to(self, events: Arc<dyn Events>) -> Ctx {
+        Ctx { events, ..self }
     }
 
     /// Loads config, variables and store, and sweeps `.partial` files left by killed runs.
@@ -103,11 +121,11 @@ impl Ctx {
         };
         for f in finished {
             match f.problem {
-                None => self.ui.warn(format!(
+                None => self.events.warn(&format!(
                     "finished removing {}: its removal was interrupted",
                     f.id
                 )),
-                Some(p) => self.ui.warn(format!(
+                Some(p) => self.events.warn(&format!(
                     "could not finish removing {} (interrupted earlier): {p}",
                     f.id
                 )),
@@ -115,12 +133,12 @@ impl Ctx {
         }
         for swept in swept {
             if swept.finished {
-                self.ui.warn(format!(
+                self.events.warn(&format!(
                     "finished {}: its backup was registered when its run was interrupted",
                     self.show(&swept.path)
                 ));
             } else {
-                self.ui.warn(format!(
+                self.events.warn(&format!(
                     "removed {}, left by an interrupted run",
                     self.show(&swept.path)
                 ));
@@ -173,6 +191,11 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Where the engine reports progress and warnings.
+    pub fn events(&self) -> &dyn Events {
+        self.ctx.events.as_ref()
+    }
+
     pub fn env(&self, name: &str) -> Result<&Environment> {
         self.config.environment(name)
     }

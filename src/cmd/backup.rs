@@ -76,7 +76,7 @@ pub struct BackupArgs {
     pub before_command: Option<String>,
 
     #[command(flatten)]
-    pub dry_run: crate::cli::DryRun,
+    pub dry_run: crate::cmd::cli::DryRun,
 }
 
 /// What to back up and how, after validation.
@@ -131,7 +131,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
             ids::validate_label(what, v)?;
         }
     }
-    let env = session.env(crate::cli::env_name(&args.env))?;
+    let env = session.env(crate::cmd::cli::env_name(&args.env))?;
     let output_dir = match args.output_dir.as_deref() {
         Some(d) => output_dir(session, env, d)?,
         None => None,
@@ -746,7 +746,7 @@ fn write_inner(
     };
     let (dumped, stored) = match &partial {
         Partial::File(file) => {
-            let bar = progress::bar(ui, dump_bytes, "dump");
+            let bar = session.events().bar(dump_bytes, "dump");
             let label = format!("dump ({compression})");
             let dumped = db.dump(
                 format,

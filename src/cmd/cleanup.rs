@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use clap::Args;
 
 use crate::Report;
-use crate::cli::DryRun;
 use crate::cmd;
+use crate::cmd::cli::DryRun;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
 use crate::keep::{self, Automatic, Kept, Plan, Policy, Removal, Rule};

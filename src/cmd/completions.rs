@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, args: CompletionsArgs) -> Result<Report> {
     let mut script = Vec::new();
     clap_complete::generate(
         args.shell,
-        &mut crate::cli::Cli::command(),
+        &mut crate::cmd::cli::Cli::command(),
         "faber-db",
         &mut script,
     );

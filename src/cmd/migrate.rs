@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Report;
-use crate::cli::{DryRun, Wait};
+use crate::cmd::cli::{DryRun, Wait};
 use crate::cmd::{self, backup, restore};
 use crate::config::{Enforcement, Environment};
 use crate::confirm::{self, Ask};
@@ -95,7 +95,7 @@ impl Destructive {
 
 pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let env = session.env(crate::cli::env_name(&args.env))?;
+    let env = session.env(crate::cmd::cli::env_name(&args.env))?;
     let lock = cmd::claim_env(
         session,
         env,
@@ -266,13 +266,13 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         if let Some(steps) = &steps {
             print_steps(session, env, steps, to);
         }
-        crate::preflight::print(ui, &preflight);
+        super::show::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         report.failure = refusal.or(failure);
         return Ok(report.with("dry_run", true).with("plan", &steps));
     }
     if let Some(e) = failure {
-        crate::preflight::print(ui, &preflight);
+        super::show::preflight(ui, &preflight);
         report.failure = Some(e);
         return Ok(report.with("migrated", false));
     }
@@ -280,7 +280,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     if nothing_to_do {
         return Ok(report.with("migrated", false));
     }
-    crate::preflight::print_passed(ui, &preflight);
+    super::show::preflight_passed(ui, &preflight);
     if asking {
         let steps = plan()?;
         print_steps(session, env, &steps, to);

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod cleanup;
+pub mod cli;
 pub mod completions;
 pub mod delete;
 pub mod diff;
@@ -13,13 +14,16 @@ pub mod migrate;
 pub mod remote;
 pub mod restore;
 pub mod rollback;
+pub mod show;
 pub mod status;
 pub mod verify;
 
 use crate::Report;
-use crate::cli::Command;
+pub use crate::audit::{
+    git_state, host, log_event, log_hook_event, log_interrupted_event, log_timed_event, user,
+};
+use crate::cmd::cli::Command;
 use crate::error::Result;
-use crate::registry::{GitState, HistoryEvent};
 use crate::session::{Ctx, Session};
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
@@ -38,7 +42,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         _ => ctx.session()?,
     };
     let mut command = command;
-    command.resolve_env(&session)?;
+    resolve_env(&mut command, &session)?;
     let started = std::time::Instant::now();
     let name = command.name();
     let env = command.environment().map(str::to_string);
@@ -66,6 +70,27 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
     result
 }
 
+/// Fills in the environment of a command whose ENV was left out, from FABER_ENV, ENV_MODE or
+/// the config's `default_environment`, and says which was chosen.
+fn resolve_env(command: &mut Command, session: &Session) -> Result<()> {
+    let slot = match command {
+        Command::Backup(a) => &mut a.env,
+        Command::Restore(a) => &mut a.env,
+        Command::Rollback(a) => &mut a.env,
+        Command::Migrate(a) => &mut a.env,
+        _ => return Ok(()),
+    };
+    if slot.is_none() {
+        let (name, source) = session.default_env()?;
+        session
+            .ctx
+            .ui
+            .line(format!("Environment: {name} (from {source})"));
+        *slot = Some(name);
+    }
+    Ok(())
+}
+
 /// Before a restore, rollback or migrate of `env` decides anything: fails at once (exit 8) if it
 /// will need an answer no terminal can give, then takes the environment's lock — so that, with
 /// `--wait`, what to restore or migrate is chosen on the state the other run left. Nothing for
@@ -75,8 +100,8 @@ pub fn claim_env(
     env: &crate::config::Environment,
     action: &str,
     what: &str,
-    dry_run: crate::cli::DryRun,
-    wait: crate::cli::Wait,
+    dry_run: crate::cmd::cli::DryRun,
+    wait: crate::cmd::cli::Wait,
 ) -> Result<Option<crate::registry::RegistryLock>> {
     if dry_run.dry_run {
         return Ok(None);
@@ -93,128 +118,6 @@ pub fn claim_env(
             .warn(crate::unfinished::describe(&env.name, &i));
     }
     Ok(Some(lock))
-}
-
-/// Appends an audit event; a failure to log is a warning, never a failed command.
-pub fn log_event(
-    session: &Session,
-    event: &'static str,
-    env: Option<&str>,
-    id: Option<&str>,
-    ok: bool,
-    detail: Option<String>,
-) {
-    log_timed_event(session, event, env, id, ok, detail, None);
-}
-
-/// [`log_event`] with the time the work took and the bytes it moved.
-pub fn log_timed_event(
-    session: &Session,
-    event: &'static str,
-    env: Option<&str>,
-    id: Option<&str>,
-    ok: bool,
-    detail: Option<String>,
-    timing: Option<crate::registry::Timing>,
-) {
-    let mut e = new_event(session, event, env, id, ok, detail);
-    e.timing = timing;
-    append(session, &e);
-}
-
-/// [`log_event`] of work a signal stopped: marked `interrupted`.
-pub fn log_interrupted_event(
-    session: &Session,
-    event: &'static str,
-    env: Option<&str>,
-    id: Option<&str>,
-    detail: Option<String>,
-) {
-    let mut e = new_event(session, event, env, id, false, detail);
-    e.interrupted = true;
-    append(session, &e);
-}
-
-/// Appends the event of a Claude Code hook decision.
-pub fn log_hook_event(
-    session: &Session,
-    env: Option<&str>,
-    id: Option<&str>,
-    hook: crate::registry::HookRecord,
-) {
-    let mut e = new_event(session, "hook", env, id, true, None);
-    e.hook = Some(hook);
-    append(session, &e);
-}
-
-fn new_event(
-    session: &Session,
-    event: &'static str,
-    env: Option<&str>,
-    id: Option<&str>,
-    ok: bool,
-    detail: Option<String>,
-) -> HistoryEvent {
-    HistoryEvent {
-        time: session.ctx.now,
-        event,
-        environment: env.map(str::to_string),
-        id: id.map(str::to_string),
-        ok,
-        detail,
-        user: user(),
-        host: host(),
-        git: git_state(&session.config.root),
-        run: Some(session.ctx.run_id.clone()),
-        timing: None,
-        hook: None,
-        interrupted: false,
-    }
-}
-
-fn append(session: &Session, e: &HistoryEvent) {
-    if let Err(err) = session.store.append_history(e) {
-        session
-            .ctx
-            .ui
-            .warn(format!("could not write the audit log: {}", err.one_line()));
-    }
-}
-
-/// This machine's name, as recorded with backups and events.
-pub fn host() -> Option<String> {
-    gethostname::gethostname().into_string().ok()
-}
-
-/// The user running faber-db, as recorded with backups and events.
-pub fn user() -> Option<String> {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-}
-
-/// The project's git commit and branch, read from `.git` without running git.
-pub fn git_state(root: &std::path::Path) -> Option<GitState> {
-    let git = root.join(".git");
-    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
-    let head = head.trim();
-    let Some(reference) = head.strip_prefix("ref: ") else {
-        return Some(GitState {
-            commit: Some(head.to_string()),
-            branch: None,
-        });
-    };
-    let branch = reference.strip_prefix("refs/heads/").map(str::to_string);
-    let commit = std::fs::read_to_string(git.join(reference))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .or_else(|| {
-            let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
-            packed
-                .lines()
-                .find_map(|l| l.strip_suffix(reference).map(|c| c.trim().to_string()))
-        });
-    Some(GitState { commit, branch })
 }
 
 /// `faber-db ARGS` as the user would run it again, with this run's `--config` and `--yes`: the

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::Report;
-use crate::cli::{DryRun, Wait};
+use crate::cmd::cli::{DryRun, Wait};
 use crate::cmd::{self, backup, verify};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
@@ -67,7 +67,7 @@ pub struct RestoreArgs {
 
 pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let env = session.env(crate::cli::env_name(&args.env))?;
+    let env = session.env(crate::cmd::cli::env_name(&args.env))?;
     let _lock = cmd::claim_env(session, env, "restore", "restore", args.dry_run, args.wait)?;
     let (record, chosen) = choose(session, env, &args.from)?;
     if record.environment != env.name {
@@ -118,7 +118,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     )?;
     if args.dry_run.dry_run {
         print_plan(session, &title, &plan, To::Output);
-        crate::preflight::print(ui, &preflight);
+        super::show::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         let mut report = Report::new()
             .with("dry_run", true)
@@ -130,7 +130,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         return Ok(report);
     }
     if let Some(failure) = failure {
-        crate::preflight::print(ui, &preflight);
+        super::show::preflight(ui, &preflight);
         let mut report = Report::new()
             .with("backup", &record)
             .with("environment", &env.name)
@@ -145,7 +145,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         ui.bold(&env.name),
         url.redacted()
     ));
-    crate::preflight::print_passed(ui, &preflight);
+    super::show::preflight_passed(ui, &preflight);
     // What the answer replaces, and with what, is shown before the question.
     if confirm::will_ask(env, session.ctx.yes) {
         print_plan(session, &title, &plan, To::Prompt);
@@ -1130,7 +1130,7 @@ fn load_in_place(
     }
     let decryption = crate::crypt::Decryption::of(&session.config, &session.vars, record)?;
     let mut decoder = open_verified(&path, record, decryption.as_ref())?;
-    let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
+    let bar = session.events().bar(record.raw_size_bytes, "restore");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let result = db.restore_in_place(
         record.format,
@@ -1352,7 +1352,7 @@ fn stage<'a>(
         ));
     }
     let mut decoder = open_verified(&path, record, decryption.as_deref())?;
-    let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "restore");
+    let bar = session.events().bar(record.raw_size_bytes, "restore");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let staged = db.stage_restore(
         record.format,
@@ -1412,7 +1412,7 @@ fn decode_to_work_file(
     let partial = crate::fsutil::PartialFile::create(&work)
         .map_err(|e| Error::io(Kind::Tool, "cannot create", &work, e))?;
     let mut decoder = open_verified(&session.store.locate(record)?.data, record, decryption)?;
-    let bar = crate::progress::bar(&session.ctx.ui, record.raw_size_bytes, "decode");
+    let bar = session.events().bar(record.raw_size_bytes, "decode");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
     let mut out = std::io::BufWriter::with_capacity(crate::pipeline::BUF_SIZE, partial.file());
     let copied =

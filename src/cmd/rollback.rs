@@ -5,7 +5,7 @@
 use clap::{ArgGroup, Args};
 
 use crate::Report;
-use crate::cli::{DryRun, Wait};
+use crate::cmd::cli::{DryRun, Wait};
 use crate::cmd::restore;
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
@@ -56,7 +56,7 @@ pub struct RollbackArgs {
 
 pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let env = session.env(crate::cli::env_name(&args.env))?;
+    let env = session.env(crate::cmd::cli::env_name(&args.env))?;
     let _lock = crate::cmd::claim_env(
         session,
         env,
@@ -175,7 +175,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     let report = report.with("preflight", &preflight);
     if args.dry_run.dry_run {
         restore::print_plan(session, &title, &plan, To::Output);
-        crate::preflight::print(ui, &preflight);
+        super::show::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         let mut report = report.with("dry_run", true).with("plan", &plan);
         // A dry run fails as the run would: a pipeline's dry run catches it.
@@ -183,7 +183,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         return Ok(report);
     }
     if let Some(failure) = failure {
-        crate::preflight::print(ui, &preflight);
+        super::show::preflight(ui, &preflight);
         let mut report = report.with("rolled_back", false);
         report.failure = Some(failure);
         return Ok(report);
@@ -204,7 +204,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             ui.line(format!("  undoes: {}", undone.join(", ")));
         }
     }
-    crate::preflight::print_passed(ui, &preflight);
+    super::show::preflight_passed(ui, &preflight);
     confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
     let restored = restore::apply(
         session,

@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cli::{Cli, Command as Sub};
+use crate::cmd::cli::{Cli, Command as Sub};
 use crate::cmd::{self, migrate};
 use crate::config::{self, Environment, HookProtected};
 use crate::error::Error;

@@ -133,30 +133,9 @@ impl Command {
             _ => false,
         }
     }
-
-    /// Fills in the environment of a command whose ENV was left out, from FABER_ENV, ENV_MODE or
-    /// the config's `default_environment`, and says which was chosen.
-    pub fn resolve_env(&mut self, session: &crate::session::Session) -> crate::error::Result<()> {
-        let slot = match self {
-            Command::Backup(a) => &mut a.env,
-            Command::Restore(a) => &mut a.env,
-            Command::Rollback(a) => &mut a.env,
-            Command::Migrate(a) => &mut a.env,
-            _ => return Ok(()),
-        };
-        if slot.is_none() {
-            let (name, source) = session.default_env()?;
-            session
-                .ctx
-                .ui
-                .line(format!("Environment: {name} (from {source})"));
-            *slot = Some(name);
-        }
-        Ok(())
-    }
 }
 
-/// The environment of a command's arguments, filled in by [`Command::resolve_env`] before the
+/// The environment of a command's arguments, filled in by `cmd::dispatch` before the
 /// command runs.
 pub fn env_name(env: &Option<String>) -> &str {
     env.as_deref().unwrap_or_default()
