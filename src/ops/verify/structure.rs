@@ -1,0 +1,96 @@
+//! The structure check of a backup's data, and the comparison of row counts with the manifest.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::provider::{self, ProviderKind, Source, StructureCheck, Tables};
+use crate::registry::BackupRecord;
+use crate::session::Session;
+
+/// The structure check of one backup. A deep check of a server database's backup loads it into a
+/// scratch database on the server of the backup's environment.
+pub(super) fn structure(
+    session: &Session,
+    record: &BackupRecord,
+    source: Source<'_>,
+    work_dir: &Path,
+    deep: bool,
+) -> Result<StructureCheck> {
+    if !deep || record.provider == ProviderKind::Sqlite {
+        return provider::check_structure(record.provider, record.format, source, work_dir, deep);
+    }
+    let env = session.env(&record.environment)?;
+    let (_, own) = session.provider(env)?;
+    if own.kind() != record.provider {
+        return Err(Error::config(format!(
+            "environment `{}` is no longer a {} database; the deep check needs one",
+            env.name,
+            record.provider.as_str()
+        )));
+    }
+    // The scratch database goes to the server `verify_url_env` names, else to the environment's
+    // own — when its role may create databases there.
+    let db = match session.scratch_server(env, &own.database_name())? {
+        Some(server) => server,
+        None => {
+            let privileges = own.restore_privileges()?;
+            if !privileges.create_database {
+                return Err(Error::config(format!(
+                    "a deep check loads the backup into a scratch database, and {} may not create databases on the server of `{}` (a deep check needs verify_url_env set in [environments.{}])",
+                    privileges.role, env.name, env.name
+                ))
+                .with_hint(format!(
+                    "set verify_url_env = \"VAR\" in [environments.{}], VAR holding the URL of a server where faber-db may create scratch databases (a role with CREATEDB)",
+                    env.name
+                )));
+            }
+            own
+        }
+    };
+    // What killed runs left on this server goes first (only what the ledger proves ours).
+    let swept = db.sweep_scratch(true)?;
+    for name in swept.dropped {
+        session.events().warn(&format!(
+            "dropped database {name}, left by an interrupted run"
+        ));
+    }
+    for (name, why) in swept.failed {
+        session.events().warn(&format!(
+            "database {name}, left by an interrupted run, could not be dropped: {why}"
+        ));
+    }
+    let (integrity_check, tables) = db.deep_check(record.format, source, 1)?;
+    Ok(StructureCheck {
+        integrity_check,
+        tables: Some(tables),
+    })
+}
+
+/// Differences between the row counts a manifest recorded and those found in a `kind` database:
+/// `users 3 → 2`. A count that either side only estimated is not compared; the table must be
+/// there all the same. Names are shown as JSON strings when they need it (a newline, a quote).
+pub fn compare_tables(kind: ProviderKind, expected: &Tables, found: &Tables) -> Vec<String> {
+    let found = &provider::as_named_in(kind, expected, found);
+    let name = |n: &str| {
+        if n.chars().any(|c| c.is_control() || c == '"' || c == ' ') {
+            serde_json::to_string(n).unwrap_or_else(|_| n.to_string())
+        } else {
+            n.to_string()
+        }
+    };
+    let mut diffs = Vec::new();
+    for (n, e) in expected {
+        match found.get(n) {
+            None => diffs.push(format!("{} missing", name(n))),
+            Some(f) if e.estimated || f.estimated => {}
+            Some(f) if f.rows != e.rows => {
+                diffs.push(format!("{} {} → {}", name(n), e.rows, f.rows));
+            }
+            Some(_) => {}
+        }
+    }
+    for n in found.keys().filter(|n| !expected.contains_key(*n)) {
+        diffs.push(format!("{} unexpected", name(n)));
+    }
+    diffs
+}
