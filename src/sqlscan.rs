@@ -247,70 +247,12 @@ fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
         bodies.clear();
     };
     while i < bytes.len() {
-        let b = bytes[i];
-        let next = bytes.get(i + 1).copied();
         // Whitespace and comments first: they neither start a statement nor hold words.
-        if b == b'\n' {
-            line += 1;
-            i += 1;
+        if let Some(after) = skip_blank(bytes, i, dialect, &mut line) {
+            i = after;
             continue;
         }
-        if b.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        // MySQL wants a space after `--` (`1--1` is arithmetic), and also reads `#` comments.
-        let dashes = b == b'-'
-            && next == Some(b'-')
-            && (dialect != Dialect::Mysql
-                || bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()));
-        let line_comment = dashes || (dialect == Dialect::Mysql && b == b'#');
-        if line_comment {
-            while i < bytes.len() && bytes[i] != b'\n' {
-                i += 1;
-            }
-            continue;
-        }
-        if dialect == Dialect::Mysql
-            && b == b'/'
-            && next == Some(b'*')
-            && bytes.get(i + 2) == Some(&b'!')
-        {
-            // `/*!50001 … */` is code MySQL runs: read what is inside.
-            i += 3;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            continue;
-        }
-        if dialect == Dialect::Mysql && b == b'*' && next == Some(b'/') {
-            // The end of an executable comment.
-            i += 2;
-            continue;
-        }
-        if b == b'/' && next == Some(b'*') {
-            let nests = dialect == Dialect::Postgres;
-            let mut depth = 0;
-            while i < bytes.len() {
-                if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') && (nests || depth == 0) {
-                    depth += 1;
-                    i += 2;
-                } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    if bytes[i] == b'\n' {
-                        line += 1;
-                    }
-                    i += 1;
-                }
-            }
-            continue;
-        }
-        if b == b';' {
+        if bytes[i] == b';' {
             finish(&mut words, &mut do_bodies, &mut start, i, start_line);
             i += 1;
             continue;
@@ -319,62 +261,7 @@ fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
             start = Some(i);
             start_line = line;
         }
-        match b {
-            b'\'' | b'"' | b'`' => {
-                let backslashes = match dialect {
-                    Dialect::Mysql => b != b'`',
-                    // E'…' strings only: an `E` that is a word of its own.
-                    Dialect::Postgres => {
-                        b == b'\''
-                            && i > 0
-                            && matches!(bytes[i - 1], b'E' | b'e')
-                            && (i < 2
-                                || !(bytes[i - 2].is_ascii_alphanumeric() || bytes[i - 2] == b'_'))
-                    }
-                    Dialect::Sqlite => false,
-                };
-                i = skip_quoted(bytes, i, b, backslashes, &mut line);
-                // A quoted name or literal is a word of its own, never a keyword.
-                words.push((b as char).to_string());
-            }
-            b'$' if dialect == Dialect::Postgres => {
-                // `$tag$ … $tag$` (the tag may be empty); `$1` is a parameter.
-                let tag_end = bytes[i + 1..]
-                    .iter()
-                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
-                    .map(|p| i + 1 + p);
-                match tag_end {
-                    Some(e) if bytes[e] == b'$' && !bytes[i + 1].is_ascii_digit() => {
-                        let tag = &bytes[i..=e];
-                        let body = e + 1;
-                        let close = bytes[body..]
-                            .windows(tag.len())
-                            .position(|w| w == tag)
-                            .map_or(bytes.len(), |p| body + p + tag.len());
-                        if words.first().is_some_and(|w| w == "DO") {
-                            let body_end = close.saturating_sub(tag.len()).max(body);
-                            do_bodies.push((body, body_end, line));
-                        }
-                        line += bytes[i..close].iter().filter(|c| **c == b'\n').count();
-                        i = close;
-                        words.push("$".to_string());
-                    }
-                    _ => i += 1,
-                }
-            }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                let s = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                words.push(sql[s..i].to_ascii_uppercase());
-            }
-            b'(' | b')' => {
-                words.push((b as char).to_string());
-                i += 1;
-            }
-            _ => i += 1,
-        }
+        i = read_token(sql, i, dialect, &mut line, &mut words, &mut do_bodies);
     }
     finish(
         &mut words,
@@ -384,6 +271,142 @@ fn statements(sql: &str, dialect: Dialect) -> Vec<Statement> {
         start_line,
     );
     out
+}
+
+/// Whitespace or a comment at `i`: the index just past it (`line` counted on). `None` when
+/// something else starts there.
+fn skip_blank(bytes: &[u8], mut i: usize, dialect: Dialect, line: &mut usize) -> Option<usize> {
+    let b = bytes[i];
+    let next = bytes.get(i + 1).copied();
+    if b == b'\n' {
+        *line += 1;
+        return Some(i + 1);
+    }
+    if b.is_ascii_whitespace() {
+        return Some(i + 1);
+    }
+    // MySQL wants a space after `--` (`1--1` is arithmetic), and also reads `#` comments.
+    let dashes = b == b'-'
+        && next == Some(b'-')
+        && (dialect != Dialect::Mysql || bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()));
+    let line_comment = dashes || (dialect == Dialect::Mysql && b == b'#');
+    if line_comment {
+        while i < bytes.len() && bytes[i] != b'\n' {
+            i += 1;
+        }
+        return Some(i);
+    }
+    if dialect == Dialect::Mysql
+        && b == b'/'
+        && next == Some(b'*')
+        && bytes.get(i + 2) == Some(&b'!')
+    {
+        // `/*!50001 … */` is code MySQL runs: read what is inside.
+        i += 3;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        return Some(i);
+    }
+    if dialect == Dialect::Mysql && b == b'*' && next == Some(b'/') {
+        // The end of an executable comment.
+        i += 2;
+        return Some(i);
+    }
+    if b == b'/' && next == Some(b'*') {
+        let nests = dialect == Dialect::Postgres;
+        let mut depth = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') && (nests || depth == 0) {
+                depth += 1;
+                i += 2;
+            } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    break;
+                }
+            } else {
+                if bytes[i] == b'\n' {
+                    *line += 1;
+                }
+                i += 1;
+            }
+        }
+        return Some(i);
+    }
+    None
+}
+
+/// Reads the word, quoted run, dollar-quoted body or parenthesis at `i` into `words` (and a
+/// `DO` statement's body into `do_bodies`); the index just past it, `line` counted on.
+fn read_token(
+    sql: &str,
+    mut i: usize,
+    dialect: Dialect,
+    line: &mut usize,
+    words: &mut Vec<String>,
+    do_bodies: &mut Vec<(usize, usize, usize)>,
+) -> usize {
+    let bytes = sql.as_bytes();
+    let b = bytes[i];
+    match b {
+        b'\'' | b'"' | b'`' => {
+            let backslashes = match dialect {
+                Dialect::Mysql => b != b'`',
+                // E'…' strings only: an `E` that is a word of its own.
+                Dialect::Postgres => {
+                    b == b'\''
+                        && i > 0
+                        && matches!(bytes[i - 1], b'E' | b'e')
+                        && (i < 2
+                            || !(bytes[i - 2].is_ascii_alphanumeric() || bytes[i - 2] == b'_'))
+                }
+                Dialect::Sqlite => false,
+            };
+            i = skip_quoted(bytes, i, b, backslashes, line);
+            // A quoted name or literal is a word of its own, never a keyword.
+            words.push((b as char).to_string());
+        }
+        b'$' if dialect == Dialect::Postgres => {
+            // `$tag$ … $tag$` (the tag may be empty); `$1` is a parameter.
+            let tag_end = bytes[i + 1..]
+                .iter()
+                .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                .map(|p| i + 1 + p);
+            match tag_end {
+                Some(e) if bytes[e] == b'$' && !bytes[i + 1].is_ascii_digit() => {
+                    let tag = &bytes[i..=e];
+                    let body = e + 1;
+                    let close = bytes[body..]
+                        .windows(tag.len())
+                        .position(|w| w == tag)
+                        .map_or(bytes.len(), |p| body + p + tag.len());
+                    if words.first().is_some_and(|w| w == "DO") {
+                        let body_end = close.saturating_sub(tag.len()).max(body);
+                        do_bodies.push((body, body_end, *line));
+                    }
+                    *line += bytes[i..close].iter().filter(|c| **c == b'\n').count();
+                    i = close;
+                    words.push("$".to_string());
+                }
+                _ => i += 1,
+            }
+        }
+        c if c.is_ascii_alphabetic() || c == b'_' => {
+            let s = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            words.push(sql[s..i].to_ascii_uppercase());
+        }
+        b'(' | b')' => {
+            words.push((b as char).to_string());
+            i += 1;
+        }
+        _ => i += 1,
+    }
+    i
 }
 
 /// The index just past the quoted run that starts at `open` (`quote` doubled inside stands for

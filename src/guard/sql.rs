@@ -66,60 +66,7 @@ pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option
         }
         shell::display(&value)
     };
-    let (options, positional) = match kind {
-        ProviderKind::Postgres => split(
-            &words,
-            "cdfhpUvoPTFRL",
-            &[
-                "command",
-                "dbname",
-                "file",
-                "host",
-                "port",
-                "username",
-                "set",
-                "variable",
-                "output",
-                "pset",
-                "log-file",
-                "field-separator",
-                "record-separator",
-                "table-attr",
-            ],
-        ),
-        ProviderKind::Mysql => split(
-            &words,
-            "eDhPuS",
-            &[
-                "execute",
-                "database",
-                "host",
-                "port",
-                "user",
-                "socket",
-                "protocol",
-                "default-character-set",
-                "init-command",
-                "delimiter",
-                "connect-timeout",
-                "pager",
-                "tee",
-                "ssl-mode",
-                "ssl-ca",
-                "ssl-cert",
-                "ssl-key",
-                "plugin-dir",
-                "default-auth",
-                "character-sets-dir",
-                "bind-address",
-            ],
-        ),
-        ProviderKind::Sqlite => split(
-            &words,
-            "",
-            &["cmd", "init", "separator", "newline", "nullvalue"],
-        ),
-    };
+    let (options, positional) = client_options(kind, &words);
     let (mut sql_unknown, mut target_unknown) = (false, false);
     for (name, value) in options {
         match (kind, name.as_str()) {
@@ -181,15 +128,82 @@ pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option
     call.target.unknown = target_unknown;
     call.unknown_sql = sql_unknown;
     // What the words left out, libpq and the MySQL client take from their variables.
+    defaults_from_vars(kind, &mut call.target, &var);
+    Some(call)
+}
+
+/// A client's options (name, value) and positional words, by the options each client has.
+fn client_options(kind: ProviderKind, words: &[String]) -> (Vec<(String, String)>, Vec<String>) {
+    match kind {
+        ProviderKind::Postgres => split(
+            words,
+            "cdfhpUvoPTFRL",
+            &[
+                "command",
+                "dbname",
+                "file",
+                "host",
+                "port",
+                "username",
+                "set",
+                "variable",
+                "output",
+                "pset",
+                "log-file",
+                "field-separator",
+                "record-separator",
+                "table-attr",
+            ],
+        ),
+        ProviderKind::Mysql => split(
+            words,
+            "eDhPuS",
+            &[
+                "execute",
+                "database",
+                "host",
+                "port",
+                "user",
+                "socket",
+                "protocol",
+                "default-character-set",
+                "init-command",
+                "delimiter",
+                "connect-timeout",
+                "pager",
+                "tee",
+                "ssl-mode",
+                "ssl-ca",
+                "ssl-cert",
+                "ssl-key",
+                "plugin-dir",
+                "default-auth",
+                "character-sets-dir",
+                "bind-address",
+            ],
+        ),
+        ProviderKind::Sqlite => split(
+            words,
+            "",
+            &["cmd", "init", "separator", "newline", "nullvalue"],
+        ),
+    }
+}
+
+/// What libpq (`PGHOST`, `PGPORT`, `PGDATABASE`, …) and the MySQL client (`MYSQL_HOST`,
+/// `MYSQL_TCP_PORT`) take from their variables where the words left it out.
+fn defaults_from_vars(
+    kind: ProviderKind,
+    target: &mut Target,
+    var: &dyn Fn(&str) -> Option<String>,
+) {
     if kind == ProviderKind::Postgres {
-        if call.target.url.is_none() {
-            call.target.host = call.target.host.take().or_else(|| var("PGHOST"));
-            call.target.port = call
-                .target
+        if target.url.is_none() {
+            target.host = target.host.take().or_else(|| var("PGHOST"));
+            target.port = target
                 .port
                 .or_else(|| var("PGPORT").and_then(|p| p.parse().ok()));
-            call.target.database = call
-                .target
+            target.database = target
                 .database
                 .take()
                 .or_else(|| var("PGDATABASE"))
@@ -197,13 +211,11 @@ pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option
                 .or_else(|| var("USER"));
         }
     } else if kind == ProviderKind::Mysql {
-        call.target.host = call.target.host.take().or_else(|| var("MYSQL_HOST"));
-        call.target.port = call
-            .target
+        target.host = target.host.take().or_else(|| var("MYSQL_HOST"));
+        target.port = target
             .port
             .or_else(|| var("MYSQL_TCP_PORT").and_then(|p| p.parse().ok()));
     }
-    Some(call)
 }
 
 /// The files a client's meta-commands read in SQL text: psql's `\i FILE` (`\ir`, `\include`,

@@ -1,4 +1,5 @@
 use super::*;
+use crate::shell;
 
 fn migration(line: &str) -> Option<String> {
     invocations(line).iter().find_map(builtin_migration)

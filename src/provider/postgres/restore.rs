@@ -58,29 +58,7 @@ impl<'a> ScratchDb<'a> {
         )?;
         let target = like.into_iter().next();
         let get = |i: usize| target.as_ref().and_then(|r| r.get(i).cloned().flatten());
-        let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", ident(&name));
-        if let (Some(enc), Some(collate), Some(ctype)) = (get(0), get(1), get(2)) {
-            sql.push_str(&format!(
-                " ENCODING {} LC_COLLATE {} LC_CTYPE {}",
-                literal(&enc),
-                literal(&collate),
-                literal(&ctype)
-            ));
-            if get(4).as_deref() == Some("i") {
-                let icu = get(5).unwrap_or_default();
-                sql.push_str(&format!(
-                    " LOCALE_PROVIDER icu ICU_LOCALE {}",
-                    literal(&icu)
-                ));
-            }
-            if let Some(ts) = get(6).filter(|t| t != "pg_default") {
-                sql.push_str(&format!(" TABLESPACE {}", ident(&ts)));
-            }
-            sql.push_str(&format!(
-                " CONNECTION LIMIT {}",
-                get(7).unwrap_or_else(|| "-1".into())
-            ));
-        }
+        let sql = create_sql(&name, &get);
         if let Err(e) = pg.query_in(MAINTENANCE_DB, &sql) {
             claim.release();
             return Err(e);
@@ -115,57 +93,7 @@ impl<'a> ScratchDb<'a> {
                 ),
             );
         }
-        let me = ident(&scratch.name);
-        let mut steps = Vec::new();
-        if get(10).as_deref() == Some("true") {
-            // The target's own access list, not the default (which lets PUBLIC connect).
-            steps.push(format!("REVOKE ALL ON DATABASE {me} FROM PUBLIC"));
-            let grants = pg.query_in(
-                MAINTENANCE_DB,
-                &format!(
-                    "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
-                     a.privilege_type FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = {}",
-                    literal(&pg.conn.dbname)
-                ),
-            )?;
-            for row in grants {
-                if let [Some(grantee), Some(privilege)] = row.as_slice() {
-                    steps.push(format!("GRANT {privilege} ON DATABASE {me} TO {grantee}"));
-                }
-            }
-        }
-        let settings = pg.query_in(
-            MAINTENANCE_DB,
-            &format!(
-                "SELECT s.setrole::text, quote_ident(pg_get_userbyid(s.setrole)), c FROM pg_db_role_setting s, \
-                 unnest(s.setconfig) c WHERE s.setdatabase = {}",
-                get(8).unwrap_or_else(|| "0".into())
-            ),
-        )?;
-        for row in settings {
-            let [Some(role_oid), role, Some(item)] = row.as_slice() else {
-                continue;
-            };
-            let Some((name, value)) = item.split_once('=') else {
-                continue;
-            };
-            let value = if LIST_SETTINGS.contains(&name) {
-                value.to_string()
-            } else {
-                literal(value)
-            };
-            match (role_oid.as_str(), role) {
-                ("0", _) => steps.push(format!(
-                    "ALTER DATABASE {me} SET {} TO {value}",
-                    ident(name)
-                )),
-                (_, Some(role)) => steps.push(format!(
-                    "ALTER ROLE {role} IN DATABASE {me} SET {} TO {value}",
-                    ident(name)
-                )),
-                _ => {}
-            }
-        }
+        let steps = like_target(pg, &ident(&scratch.name), &get)?;
         for step in steps {
             pg.query_in(MAINTENANCE_DB, &step).map_err(|e| {
                 e.add_hint("the restored database could not be given the target's privileges and settings; nothing was restored")
@@ -220,6 +148,96 @@ impl ScratchDb<'_> {
             claim.release();
         }
     }
+}
+
+/// `CREATE DATABASE name`, made like the target whose `pg_database` row `get` reads (see
+/// [`ScratchDb::create`]) when it exists: its encoding, collation, locale provider, tablespace
+/// and connection limit.
+fn create_sql(name: &str, get: &dyn Fn(usize) -> Option<String>) -> String {
+    let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", ident(name));
+    if let (Some(enc), Some(collate), Some(ctype)) = (get(0), get(1), get(2)) {
+        sql.push_str(&format!(
+            " ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+            literal(&enc),
+            literal(&collate),
+            literal(&ctype)
+        ));
+        if get(4).as_deref() == Some("i") {
+            let icu = get(5).unwrap_or_default();
+            sql.push_str(&format!(
+                " LOCALE_PROVIDER icu ICU_LOCALE {}",
+                literal(&icu)
+            ));
+        }
+        if let Some(ts) = get(6).filter(|t| t != "pg_default") {
+            sql.push_str(&format!(" TABLESPACE {}", ident(&ts)));
+        }
+        sql.push_str(&format!(
+            " CONNECTION LIMIT {}",
+            get(7).unwrap_or_else(|| "-1".into())
+        ));
+    }
+    sql
+}
+
+/// The statements that give database `me` the target's access privileges (when the target has
+/// its own list) and settings, of the database and of its roles in it.
+fn like_target(
+    pg: &Postgres,
+    me: &str,
+    get: &dyn Fn(usize) -> Option<String>,
+) -> Result<Vec<String>> {
+    let mut steps = Vec::new();
+    if get(10).as_deref() == Some("true") {
+        // The target's own access list, not the default (which lets PUBLIC connect).
+        steps.push(format!("REVOKE ALL ON DATABASE {me} FROM PUBLIC"));
+        let grants = pg.query_in(
+            MAINTENANCE_DB,
+            &format!(
+                "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+                 a.privilege_type FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = {}",
+                literal(&pg.conn.dbname)
+            ),
+        )?;
+        for row in grants {
+            if let [Some(grantee), Some(privilege)] = row.as_slice() {
+                steps.push(format!("GRANT {privilege} ON DATABASE {me} TO {grantee}"));
+            }
+        }
+    }
+    let settings = pg.query_in(
+        MAINTENANCE_DB,
+        &format!(
+            "SELECT s.setrole::text, quote_ident(pg_get_userbyid(s.setrole)), c FROM pg_db_role_setting s, \
+             unnest(s.setconfig) c WHERE s.setdatabase = {}",
+            get(8).unwrap_or_else(|| "0".into())
+        ),
+    )?;
+    for row in settings {
+        let [Some(role_oid), role, Some(item)] = row.as_slice() else {
+            continue;
+        };
+        let Some((name, value)) = item.split_once('=') else {
+            continue;
+        };
+        let value = if LIST_SETTINGS.contains(&name) {
+            value.to_string()
+        } else {
+            literal(value)
+        };
+        match (role_oid.as_str(), role) {
+            ("0", _) => steps.push(format!(
+                "ALTER DATABASE {me} SET {} TO {value}",
+                ident(name)
+            )),
+            (_, Some(role)) => steps.push(format!(
+                "ALTER ROLE {role} IN DATABASE {me} SET {} TO {value}",
+                ident(name)
+            )),
+            _ => {}
+        }
+    }
+    Ok(steps)
 }
 
 impl Drop for ScratchDb<'_> {

@@ -1,0 +1,226 @@
+//! What is recorded with a backup: the row counts of its tables and its migration state, read
+//! through psql or in the dump's snapshot, or counted in a plain dump's COPY blocks.
+
+use std::collections::BTreeMap;
+
+use super::copycount::CopyTarget;
+use super::key::table_key;
+use super::psql::{hex_dumped, hex_utf8, ident, literal, unhex};
+use super::{Postgres, Rows};
+use crate::error::Result;
+use crate::migrations::{self, Queryable};
+use crate::provider::{Inspection, TableStats, Tables};
+
+impl Postgres {
+    /// Per-table row counts of `db`'s user tables (partitioned parents included).
+    pub(super) fn count_rows(&self, db: &str) -> Result<Tables> {
+        count_rows_via(&|sql| self.query_in(db, sql), self.row_count_max_table_size)
+    }
+
+    pub(super) fn inspect_db(
+        &self,
+        db: &str,
+        migrations_table: Option<&str>,
+        count_rows: bool,
+    ) -> Result<Inspection> {
+        let counting = count_rows.then_some(self.row_count_max_table_size);
+        inspect_via(&|sql| self.query_in(db, sql), migrations_table, counting)
+    }
+}
+
+/// Something that runs a query: a database through psql, or the backup's snapshot session.
+pub(super) type Run<'a> = dyn Fn(&str) -> Result<Rows> + 'a;
+
+/// Per-table row counts of user tables (partitioned parents included): exact (`count(*)`, in one
+/// statement per 200 tables) for tables up to `max_exact_size` bytes, the planner's estimate
+/// (`reltuples`, marked estimated) for larger ones. A partitioned table's size and estimate are
+/// its partitions'.
+pub(super) fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Tables> {
+    let listed = run(&format!(
+        "SELECT {}, {}, \
+         (CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_relation_size(t.relid)), 0) \
+             FROM pg_partition_tree(c.oid) t WHERE t.isleaf) ELSE pg_relation_size(c.oid) END)::text, \
+         {ESTIMATE_OF_USER_TABLES}",
+        hex_utf8("n.nspname"),
+        hex_utf8("c.relname")
+    ))?;
+    let mut out = Tables::new();
+    let mut exact = Vec::new();
+    for row in listed {
+        let [Some(schema), Some(table), Some(size), Some(estimate)] = row.as_slice() else {
+            continue;
+        };
+        let (Some(schema), Some(table)) = (unhex(schema), unhex(table)) else {
+            continue;
+        };
+        let (schema, table) = (&schema, &table);
+        if size.parse::<u64>().unwrap_or(0) > max_exact_size {
+            out.insert(
+                table_key(schema, table),
+                TableStats {
+                    rows: estimate.parse().unwrap_or(0),
+                    estimated: true,
+                },
+            );
+        } else {
+            exact.push((schema.clone(), table.clone()));
+        }
+    }
+    for chunk in exact.chunks(200) {
+        // Each count is labelled with its table's place in the chunk: no name comes back.
+        let sql = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (s, t))| format!("SELECT {i}, count(*) FROM {}.{}", ident(s), ident(t)))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        for row in run(&sql)? {
+            let [Some(i), Some(n)] = row.as_slice() else {
+                continue;
+            };
+            if let Some((s, t)) = i.parse::<usize>().ok().and_then(|i| chunk.get(i)) {
+                out.insert(
+                    table_key(s, t),
+                    TableStats {
+                        rows: n.parse().unwrap_or(0),
+                        estimated: false,
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The end of a query over every user table (`n`: its schema, `c`: the table): the planner's
+/// row estimate (a partitioned table's as its leaves' sum), then the tables, by name.
+const ESTIMATE_OF_USER_TABLES: &str = "(CASE WHEN c.relkind = 'p' THEN \
+     (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) t \
+     JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf) \
+     ELSE greatest(c.reltuples, 0) END)::bigint::text \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2";
+
+/// A table as the catalog lists it, for counts read from a plain dump.
+pub(super) struct Listed {
+    /// The manifest's name (`events`, `audit.log`; see [`key`](super::key)).
+    key: String,
+    /// The tables its rows are dumped under, as COPY statements name them: the table itself, or
+    /// the leaf partitions of a partitioned table.
+    dumped_as: Vec<CopyTarget>,
+    /// The planner's estimate, for a table whose data the dump does not hold.
+    estimate: u64,
+}
+
+/// The tables of the database, with the tables their data is dumped under: `schema.table`
+/// pairs of hex names, in the bytes pg_dump writes (the database's encoding), comma-separated.
+pub(super) fn list_tables_via(run: &Run<'_>) -> Result<Vec<Listed>> {
+    let rows = run(&format!(
+        "SELECT {}, {}, \
+         CASE WHEN c.relkind = 'p' THEN (SELECT string_agg({} || '.' || {}, ',') \
+             FROM pg_partition_tree(c.oid) t \
+             JOIN pg_class l ON l.oid = t.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace \
+             WHERE t.isleaf) \
+         ELSE {} || '.' || {} END, \
+         {ESTIMATE_OF_USER_TABLES}",
+        hex_utf8("n.nspname"),
+        hex_utf8("c.relname"),
+        hex_dumped("ln.nspname"),
+        hex_dumped("l.relname"),
+        hex_dumped("n.nspname"),
+        hex_dumped("c.relname"),
+    ))?;
+    let pair = |p: &str| {
+        let (schema, table) = p.split_once('.')?;
+        Some((hex::decode(schema).ok()?, hex::decode(table).ok()?))
+    };
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let [Some(schema), Some(table), dumped_as, Some(estimate)] = row.as_slice() else {
+                return None;
+            };
+            Some(Listed {
+                key: table_key(&unhex(schema)?, &unhex(table)?),
+                dumped_as: dumped_as
+                    .as_deref()
+                    .map(|d| d.split(',').filter_map(pair).collect())
+                    .unwrap_or_default(),
+                estimate: estimate.parse().unwrap_or(0),
+            })
+        })
+        .collect())
+}
+
+/// Row counts from the COPY blocks of a plain dump. A table none of whose data the dump holds
+/// (its data excluded, or a partitioned table without partitions) gets the planner's estimate,
+/// marked as such.
+pub(super) fn tables_from_copy(listed: &[Listed], copied: &BTreeMap<CopyTarget, u64>) -> Tables {
+    listed
+        .iter()
+        .map(|t| {
+            let counts: Option<Vec<u64>> =
+                t.dumped_as.iter().map(|d| copied.get(d).copied()).collect();
+            let stats = match counts {
+                Some(counts) if !t.dumped_as.is_empty() => TableStats {
+                    rows: counts.iter().sum(),
+                    estimated: false,
+                },
+                _ => TableStats {
+                    rows: t.estimate,
+                    estimated: true,
+                },
+            };
+            (t.key.clone(), stats)
+        })
+        .collect()
+}
+
+/// Tables with row counts (when `counting` gives the largest table counted exactly) and the
+/// migration state, through `run`.
+pub(super) fn inspect_via(
+    run: &Run<'_>,
+    migrations_table: Option<&str>,
+    counting: Option<u64>,
+) -> Result<Inspection> {
+    let tables = match counting {
+        Some(max_exact_size) => count_rows_via(run, max_exact_size)?,
+        None => Tables::new(),
+    };
+    let migrations = migrations::read_state(&Via(run), migrations_table)?;
+    Ok(Inspection { tables, migrations })
+}
+
+/// Migration state queries through a [`Run`].
+struct Via<'a, 'b>(&'a Run<'b>);
+
+impl Queryable for Via<'_, '_> {
+    fn table_exists(&self, table: &str) -> Result<bool> {
+        let sql = format!("SELECT to_regclass({}) IS NOT NULL", literal(&ident(table)));
+        Ok(self.0(&sql)?
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .as_deref()
+            == Some("t"))
+    }
+
+    fn tables_exist(&self, tables: &[&str]) -> Result<Vec<bool>> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns: Vec<String> = tables
+            .iter()
+            .map(|t| format!("to_regclass({}) IS NOT NULL", literal(&ident(t))))
+            .collect();
+        let rows = self.0(&format!("SELECT {}", columns.join(", ")))?;
+        let row = rows.into_iter().next().unwrap_or_default();
+        Ok((0..tables.len())
+            .map(|i| row.get(i).cloned().flatten().as_deref() == Some("t"))
+            .collect())
+    }
+
+    fn query_text(&self, sql: &str) -> Result<Rows> {
+        self.0(sql)
+    }
+}

@@ -1,0 +1,155 @@
+//! The locks: the registry's, held while it changes, and one per environment, held by a
+//! restore, rollback or migrate of its database.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{REGISTRY_FILE, Store};
+use crate::error::{Error, Kind, Result};
+use crate::fsutil;
+
+/// How long a registry change waits for another run's change to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Opens and exclusively locks `path`, waiting up to `wait`. `Err(None)` when it stayed held.
+fn lock_file(path: &Path, wait: Duration) -> std::result::Result<File, Option<Error>> {
+    if let Some(dir) = path.parent() {
+        fsutil::create_private_dir(dir).map_err(Some)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            Some(Error::io(
+                Kind::Config,
+                "cannot open the lock file",
+                path,
+                e,
+            ))
+        })?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(None),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(Some(Error::io(Kind::Config, "cannot lock", path, e)));
+            }
+        }
+    }
+}
+
+/// Held while the registry may be changed; released on drop (and by the OS if the process dies).
+pub struct RegistryLock {
+    _file: File,
+}
+
+impl RegistryLock {
+    /// The locked file's descriptor, for a child that is to hold the lock as long as it lives.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self._file)
+    }
+}
+
+impl Store {
+    /// Takes the exclusive registry lock, waiting for another run's change to finish.
+    pub fn lock(&self) -> Result<RegistryLock> {
+        let path = self.dir.join(format!("{REGISTRY_FILE}.lock"));
+        let file = lock_file(&path, LOCK_WAIT).map_err(|e| match e {
+            None => {
+                Error::new(Kind::Busy, "another faber-db run holds the registry lock").with_hint(
+                    format!("wait for it to finish; the lock is {}", path.display()),
+                )
+            }
+            Some(e) => e,
+        })?;
+        Ok(RegistryLock { _file: file })
+    }
+
+    /// Takes the lock of `env`'s database for a restore, rollback or migrate: one at a time per
+    /// environment. Without `wait`, a second one fails at once (exit 7); with it, it waits that
+    /// long. The lock is the operating system's: it dies with the process holding it.
+    pub fn env_lock(&self, env: &str, what: &str, wait: Option<Duration>) -> Result<RegistryLock> {
+        let path = self.dir.join(format!("{env}.lock"));
+        let file = lock_file(&path, wait.unwrap_or(Duration::ZERO)).map_err(|e| match e {
+            None => Error::new(
+                Kind::Busy,
+                format!("another restore, rollback or migrate of `{env}` is running; the {what} did not start"),
+            )
+            .with_hint(busy_hint(&path)),
+            Some(e) => e,
+        })?;
+        Ok(RegistryLock { _file: file })
+    }
+}
+
+/// What to do about an environment's lock held by another process: wait — or, when what holds it
+/// is not faber-db (a migration tool a killed faber-db left running: its processes inherit the
+/// lock), which processes those are.
+fn busy_hint(lock: &Path) -> String {
+    let strangers: Vec<String> = holders(lock)
+        .into_iter()
+        .filter(|(_, name)| name != "faber-db")
+        .map(|(pid, name)| format!("{name} (pid {pid})"))
+        .collect();
+    if strangers.is_empty() {
+        return "wait for it to finish, or pass --wait 10m to wait for it".to_string();
+    }
+    format!(
+        "it is held by {}, left running by a faber-db migrate that was stopped: wait for it to finish, or stop it (kill {}) and check the database with `faber-db status`",
+        strangers.join(", "),
+        strangers
+            .iter()
+            .filter_map(|s| s.rsplit("pid ").next()?.strip_suffix(')'))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// The processes other than this one that hold `path` open, with their program names (never
+/// their arguments: a migration tool's may hold a password). Linux, best effort: processes of
+/// other users are not seen.
+fn holders(path: &Path) -> Vec<(u32, String)> {
+    let Ok(target) = fs::canonicalize(path) else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for proc in procs.flatten() {
+        let Some(pid) = proc
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = fs::read_dir(proc.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l == target))
+        {
+            let name = fs::read_to_string(proc.path().join("comm"))
+                .map(|n| n.trim().to_string())
+                .unwrap_or_else(|_| "?".to_string());
+            out.push((pid, name));
+        }
+    }
+    out.sort();
+    out
+}
