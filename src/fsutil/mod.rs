@@ -180,8 +180,8 @@ pub fn ensure_free_space(dir: &Path, needed: u64, what: &str, hint: &str) -> Res
             format!(
                 "not enough free space in {} {what}: {} free, about {} needed",
                 dir.display(),
-                crate::ui::size(free),
-                crate::ui::size(needed)
+                crate::human::size(free),
+                crate::human::size(needed)
             ),
         )
         .with_hint(hint));

@@ -228,8 +228,8 @@ impl Removal {
         let mut text = format!(
             "{}  {}  {} old",
             self.id,
-            crate::ui::size(self.size_bytes),
-            crate::ui::age(age)
+            crate::human::size(self.size_bytes),
+            crate::human::age(age)
         );
         match self.status {
             Status::Valid => {}

@@ -354,7 +354,7 @@ pub fn sessions_busy(target: &str, sessions: &[OtherSession]) -> Error {
         crate::error::Kind::Busy,
         format!(
             "{} connected to {target}: {}; nothing was restored",
-            crate::ui::count(sessions.len() as u64, "other session"),
+            crate::human::count(sessions.len() as u64, "other session"),
             describe_sessions(sessions)
         ),
     )

@@ -10,12 +10,7 @@ const COMMAND_LAYER: [&str; 4] = ["cmd", "confirm", "notify", "ui"];
 
 /// Engine modules that still name the command layer, and what they name: the list issue 19
 /// empties. It may only shrink; a module reaching up anew fails the test.
-const STILL_REACHING_UP: [(&str, &str); 4] = [
-    ("fsutil", "ui"),
-    ("keep", "ui"),
-    ("provider", "ui"),
-    ("session", "ui"),
-];
+const STILL_REACHING_UP: [(&str, &str); 1] = [("session", "ui")];
 
 /// Every `.rs` file under `dir`, with the top-level module it belongs to.
 fn sources(dir: &Path, top: Option<&str>, out: &mut Vec<(String, String)>) {
