@@ -22,6 +22,7 @@ pub mod locate;
 pub mod migrations;
 pub mod notify;
 pub mod offsite;
+pub mod ops;
 pub mod pending;
 pub mod pipeline;
 pub mod plan;

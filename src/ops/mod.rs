@@ -1,0 +1,6 @@
+//! The engine's operations. Each takes a typed request and a [`Session`](crate::session::Session),
+//! reports its progress through [`Events`](crate::events::Events), and returns what it did: no
+//! clap, no printing, no prompts. The command layer (`cmd/`) builds the request, asks what must
+//! be asked between the steps an operation offers, and renders the result.
+
+pub mod backup;
