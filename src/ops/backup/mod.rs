@@ -9,6 +9,9 @@ mod prepare;
 mod reserve;
 mod write;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::PathBuf;
 
 use crate::config::Environment;
