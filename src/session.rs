@@ -84,6 +84,26 @@ impl Ctx {
         })
     }
 
+    /// A context for engine unit tests: the project at `root` with its own config, the clock
+    /// fixed at `now` (without `FABER_NOW`, which tests running in parallel must not set), no
+    /// confirmation answered, and the reports going to `events`.
+    #[cfg(test)]
+    pub fn for_tests(root: PathBuf, now: DateTime<Utc>, events: Arc<dyn Events>) -> Ctx {
+        Ctx {
+            ui: Ui {
+                json: false,
+                quiet: false,
+                verbose: false,
+            },
+            events,
+            yes: false,
+            root,
+            config_path: None,
+            now,
+            run_id: run_id(),
+        }
+    }
+
     /// This context with the engine's reports going to `events` instead of the `Ui` (tests).
     pub fn reporting_to(self, events: Arc<dyn Events>) -> Ctx {
         Ctx { events, ..self }

@@ -11,11 +11,12 @@ use serde::Serialize;
 
 use crate::Report;
 use crate::cmd::cli::{DryRun, Wait};
-use crate::cmd::{self, backup, restore};
+use crate::cmd::{self, restore};
 use crate::config::{Enforcement, Environment};
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Kind, Result};
 use crate::migrations::MigrationState;
+use crate::ops::backup;
 use crate::pending::{self, MigrationFile};
 use crate::provider::ProviderKind;
 use crate::session::Session;

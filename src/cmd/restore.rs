@@ -11,13 +11,14 @@ use serde_json::json;
 
 use crate::Report;
 use crate::cmd::cli::{DryRun, Wait};
-use crate::cmd::{self, backup, verify};
+use crate::cmd::{self, verify};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::ids;
 use crate::migrations::{MigrationState, describe};
+use crate::ops::backup;
 use crate::pipeline::{Compression, Decoder, VerifiedDecoder};
 use crate::plan;
 use crate::provider::method::{self, MethodChoice, RestoreMethod};

@@ -1,7 +1,9 @@
-//! The engine's operations: what each command does, without parsing its arguments or printing
-//! (docs/architecture.md). Each takes a [`crate::session::Session`], reports progress through
-//! its events, and returns typed results the command layer renders.
+//! The engine's operations. Each takes a typed request and a [`Session`](crate::session::Session),
+//! reports its progress through [`Events`](crate::events::Events), and returns what it did: no
+//! clap, no printing, no prompts. The command layer (`cmd/`) builds the request, asks what must
+//! be asked between the steps an operation offers, and renders the result (docs/architecture.md).
 
+pub mod backup;
 pub mod doctor;
 pub mod fetch;
 pub mod verify;

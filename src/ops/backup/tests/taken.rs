@@ -1,0 +1,227 @@
+//! Backups that work: what is registered, written and reported.
+
+use super::*;
+
+#[test]
+fn a_backup_is_registered_with_its_file_checksum_and_contents() {
+    let p = Project::new();
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let record = take(&session, env, &request(env)).unwrap();
+
+    assert_eq!(record.id, "backup-20260301-102030");
+    assert_eq!(record.environment, "dev");
+    assert_eq!(record.database, "dev.sqlite3");
+    assert_eq!(record.provider, ProviderKind::Sqlite);
+    assert_eq!(record.format, Format::Sqlite);
+    assert_eq!(record.compression, Compression::Gzip);
+    assert!(record.compressed && !record.encrypted);
+    assert_eq!(record.timestamp, at());
+    assert_eq!(record.reason.as_deref(), Some("test"));
+    assert_eq!(record.label, None);
+    assert_eq!(record.retention_days, Some(30));
+    assert_eq!(record.expires_at, Some(at() + Duration::days(30)));
+    assert_eq!(record.file, format!("dev/{}.sqlite3.gz", record.id));
+    assert_eq!(record.tables["notes"].rows, 3);
+    let verification = record.verification.as_ref().unwrap();
+    assert_eq!(verification.integrity_check, "ok");
+    assert_eq!(verification.verified_at, at());
+
+    // The file on disk is what the record says, and the registry and the manifest hold it.
+    let data = p.backups().join(&record.file);
+    assert_eq!(hashed(&data), (record.sha256.clone(), record.size_bytes));
+    assert!(record.raw_size_bytes >= fs::metadata(p.root().join("db/dev.sqlite3")).unwrap().len());
+    let registry = session.store.load().unwrap();
+    assert_eq!(registry.backups.len(), 1);
+    assert_eq!(registry.backups[0].id, record.id);
+    assert_eq!(registry.backups[0].sha256, record.sha256);
+    let manifest = crate::registry::manifest_path_for(&data, &record.id);
+    assert!(manifest.is_file(), "{}", manifest.display());
+    assert_eq!(
+        p.history(),
+        [format!("\"backup\" true \"{}\" \"test\"", record.id)]
+    );
+    assert!(
+        p.files().iter().all(|f| !f.ends_with(".partial")),
+        "{:?}",
+        p.files()
+    );
+}
+
+#[test]
+fn the_steps_are_reported_as_events_in_order() {
+    let p = Project::new();
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let record = take(
+        &session,
+        env,
+        &Request {
+            jobs: Some(2),
+            ..request(env)
+        },
+    )
+    .unwrap();
+    let seen = p.seen();
+    let db = p.root().join("db/dev.sqlite3");
+    let connected = format!("ok: Connected to sqlite:{} (", db.display());
+    assert!(seen[0].starts_with(&connected), "{seen:#?}");
+    let kinds: Vec<&str> = seen.iter().map(|s| s.split(':').next().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["ok", "warn", "detail", "ok", "ok", "detail", "ok"],
+        "{seen:#?}"
+    );
+    assert_eq!(
+        seen[1],
+        "warn: --jobs applies to directory dumps only; ignored"
+    );
+    assert!(seen[2].starts_with("detail: database size "), "{}", seen[2]);
+    assert!(seen[2].ends_with(" needed)"), "{}", seen[2]);
+    assert!(
+        seen[3].starts_with("ok: Dumped dev.sqlite3 ("),
+        "{}",
+        seen[3]
+    );
+    assert!(seen[3].ends_with(" gzip)"), "{}", seen[3]);
+    assert_eq!(
+        seen[4],
+        format!(
+            "ok: Verified SHA-256 {}…, integrity ok",
+            &record.sha256[..12]
+        )
+    );
+    assert!(seen[5].starts_with("detail: registered in "), "{}", seen[5]);
+    assert_eq!(seen[6], format!("ok: Registered {}", record.id));
+}
+
+#[test]
+fn backups_at_the_same_instant_get_ids_of_their_own() {
+    let p = Project::new();
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let labelled = Request {
+        label: Some("nightly".into()),
+        ..request(env)
+    };
+    let first = take(&session, env, &labelled).unwrap();
+    let second = take(&session, env, &labelled).unwrap();
+    assert_eq!(first.id, "backup-20260301-102030-nightly");
+    assert_eq!(second.id, "backup-20260301-102030-nightly-2");
+
+    // A file with an ID, even another environment's and unregistered, makes the ID taken.
+    let prod = p.backups().join("production");
+    fs::create_dir_all(&prod).unwrap();
+    fs::write(prod.join("backup-20260301-102030-nightly-3.sql.gz"), b"x").unwrap();
+    let third = take(&session, env, &labelled).unwrap();
+    assert_eq!(third.id, "backup-20260301-102030-nightly-4");
+
+    let ids: Vec<String> = session
+        .store
+        .load()
+        .unwrap()
+        .backups
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(ids, [first.id, second.id, third.id]);
+}
+
+#[test]
+fn a_backup_asked_for_in_another_compression_is_written_so() {
+    let p = Project::new();
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let record = take(
+        &session,
+        env,
+        &Request {
+            compression: Some(Compression::Zstd),
+            ..request(env)
+        },
+    )
+    .unwrap();
+    assert_eq!(record.compression, Compression::Zstd);
+    assert_eq!(record.file, format!("dev/{}.sqlite3.zst", record.id));
+    assert_eq!(hashed(&p.backups().join(&record.file)).0, record.sha256);
+}
+
+#[test]
+fn an_encrypted_backup_is_stored_encrypted_and_checked() {
+    let key = age::x25519::Identity::generate();
+    let config = format!(
+        "[encryption]\nage_recipients = [\"{}\"]\n{}",
+        key.to_public(),
+        CONFIG.replace("retention = \"30d\"", "retention = \"30d\"\nencrypt = true")
+    );
+    let p = Project::with_config(&config);
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let record = take(&session, env, &request(env)).unwrap();
+    assert!(record.encrypted);
+    assert_eq!(record.file, format!("dev/{}.sqlite3.gz.age", record.id));
+    let plaintext = record.plaintext_sha256.as_deref().unwrap();
+    assert_ne!(plaintext, record.sha256);
+    let data = p.backups().join(&record.file);
+    assert_eq!(hashed(&data).0, record.sha256);
+    let head = fs::read(&data).unwrap();
+    assert!(head.starts_with(b"age-encryption.org/v1"), "age file");
+}
+
+#[test]
+fn a_backup_written_elsewhere_is_recorded_there_and_claims_nothing_after() {
+    let p = Project::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = elsewhere.path().join("out");
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let record = take(
+        &session,
+        env,
+        &Request {
+            output_dir: Some(out.clone()),
+            ..request(env)
+        },
+    )
+    .unwrap();
+    let out = out.canonicalize().unwrap();
+    let data = out.join(format!("{}.sqlite3.gz", record.id));
+    assert_eq!(record.file, data.to_string_lossy());
+    assert_eq!(hashed(&data).0, record.sha256);
+    assert!(out.join(format!("{}.manifest.json", record.id)).is_file());
+    // The claim in the environment's own directory is gone with the run.
+    assert!(
+        p.files().iter().all(|f| !f.contains(&record.id)),
+        "{:?}",
+        p.files()
+    );
+    assert_eq!(session.store.load().unwrap().backups[0].file, record.file);
+}
+
+#[test]
+fn automatic_backups_are_labelled_by_their_reason_and_checking_one_writes_nothing() {
+    let p = Project::new();
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+
+    check_automatic(&session, env, "pre-restore").unwrap();
+    assert!(p.files().is_empty(), "{:?}", p.files());
+
+    let record = take_automatic(&session, env, "pre-restore").unwrap();
+    assert_eq!(record.id, "backup-20260301-102030-pre-restore");
+    assert_eq!(record.label.as_deref(), Some("pre-restore"));
+    assert_eq!(record.reason.as_deref(), Some("pre-restore"));
+    assert_eq!(record.retention_days, Some(30));
+
+    // The estimate of the next one learns from this one.
+    let (_, db) = session.provider(env).unwrap();
+    let estimate = estimate(&session, env, db.as_ref()).unwrap();
+    assert_eq!((estimate.basis, estimate.backups), ("history", 1));
+}

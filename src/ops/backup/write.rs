@@ -1,0 +1,283 @@
+//! Writing a prepared backup: the directory made ready, the ID reserved, the dump read back, the
+//! record built, and the whole published under the lock.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::dump::{self, CheckKey, Dump, Stored};
+use super::reserve::{self, Partial};
+use super::{Prepared, Request, logged};
+use crate::config::Environment;
+use crate::error::{Error, Kind, Result};
+use crate::format::Format;
+use crate::fsutil;
+use crate::human;
+use crate::pipeline::Compression;
+use crate::plan;
+use crate::provider::{Dumped, Provider};
+use crate::registry::{self, BackupRecord, Status, Verification};
+use crate::session::Session;
+
+/// Writes the backup `prepared` planned and registers it; the outcome goes to the audit log.
+pub fn write(
+    session: &Session,
+    env: &Environment,
+    request: &Request,
+    prepared: Prepared,
+) -> Result<BackupRecord> {
+    let result = logged(session, env, || {
+        write_inner(session, env, request, prepared)
+    });
+    if let Ok(r) = &result {
+        crate::audit::log_event(
+            session,
+            "backup",
+            Some(&env.name),
+            Some(&r.id),
+            true,
+            request.reason.clone(),
+        );
+        // Styled as the command layer styles a name: bold on a terminal, plain elsewhere.
+        session
+            .events()
+            .ok(&format!("Registered {}", console::style(&r.id).bold()));
+    }
+    result
+}
+
+fn write_inner(
+    session: &Session,
+    env: &Environment,
+    request: &Request,
+    prepared: Prepared,
+) -> Result<BackupRecord> {
+    let started = Instant::now();
+    let Prepared {
+        db,
+        format,
+        compression,
+        mut recipients,
+        server_version,
+        db_size,
+        dump_bytes,
+        dir,
+        took,
+        ..
+    } = prepared;
+    // The file is also encrypted to a key of this run only, forgotten when it ends: with it the
+    // read-back can decrypt what was stored and check it as verify would, though only public
+    // keys are configured.
+    let check_key: CheckKey = match &mut recipients {
+        Some(r) => {
+            let key = age::x25519::Identity::generate();
+            r.push(Box::new(key.to_public()));
+            vec![Box::new(key)]
+        }
+        None => Vec::new(),
+    };
+    if request.jobs.is_some() && format != Format::Directory {
+        session
+            .events()
+            .warn("--jobs applies to directory dumps only; ignored");
+    }
+    let env_dir = ready_dir(session, request, dir, format, compression, db_size)?;
+    let suffix = suffix(format, compression, recipients.is_some());
+    let reserved = reserve::reserve(session, env, request, &env_dir, &suffix, format)?;
+    // Held until the backup is registered or has failed.
+    let _claim = reserved.claim;
+    crate::testpoint::pause("backup:after-reserve");
+
+    let d = Dump {
+        db: db.as_ref(),
+        format,
+        compression,
+        recipients: recipients.as_deref(),
+        check_key: &check_key,
+        migrations_table: env.migrations_table.as_deref(),
+        env_dir: &env_dir,
+        db_size,
+        dump_bytes,
+        jobs: request.jobs,
+    };
+    let (dumped, stored) = dump::dump(session, &d, &reserved.partial)?;
+    session.events().ok(&format!(
+        "Verified SHA-256 {}…, integrity {}",
+        &stored.sha256[..12],
+        dumped.integrity_check
+    ));
+
+    let record = record(
+        session,
+        env,
+        request,
+        (reserved.id, reserved.file),
+        Made {
+            db: db.as_ref(),
+            format,
+            compression,
+            server_version,
+            db_size,
+            dumped,
+            stored,
+            duration_ms: (took + started.elapsed()).as_millis() as u64,
+        },
+    );
+    publish(session, &record, reserved.partial, &reserved.final_path)?;
+    Ok(record)
+}
+
+/// The directory the backup goes to, created (0700) and checked for room: as it is on disk when
+/// it was named with `--output-dir` (`..`, symbolic links resolved), as the registry records it.
+fn ready_dir(
+    session: &Session,
+    request: &Request,
+    dir: PathBuf,
+    format: Format,
+    compression: Compression,
+    db_size: u64,
+) -> Result<PathBuf> {
+    fsutil::create_private_dir(&dir)?;
+    let dir = if request.output_dir.is_some() {
+        dir.canonicalize()
+            .map_err(|e| Error::io(Kind::Config, "cannot resolve", &dir, e))?
+    } else {
+        dir
+    };
+    let needed = plan::space_needed(format, compression, db_size);
+    fsutil::ensure_free_space(
+        &dir,
+        needed,
+        "for the backup",
+        "free some space, or remove old backups with `faber-db cleanup --expired`",
+    )?;
+    session.events().detail(&format!(
+        "database size {}, free space checked (about {} needed)",
+        human::size(db_size),
+        human::size(needed)
+    ));
+    Ok(dir)
+}
+
+/// What follows the ID in the backup's file name. A directory dump's files carry their own
+/// compression suffixes.
+fn suffix(format: Format, compression: Compression, encrypted: bool) -> String {
+    match format {
+        Format::Directory => format.extension().to_string(),
+        _ => format!(
+            "{}{}{}",
+            format.extension(),
+            compression.extension(),
+            if encrypted { ".age" } else { "" }
+        ),
+    }
+}
+
+/// What a backup's registry entry is made of, besides its request.
+struct Made<'a> {
+    db: &'a dyn Provider,
+    format: Format,
+    compression: Compression,
+    server_version: String,
+    db_size: u64,
+    dumped: Dumped,
+    stored: Stored,
+    /// The checks, the dump and the read-back.
+    duration_ms: u64,
+}
+
+/// The registry entry of backup `id` of `env`, stored as `file`, just verified.
+fn record(
+    session: &Session,
+    env: &Environment,
+    request: &Request,
+    (id, file): (String, String),
+    made: Made<'_>,
+) -> BackupRecord {
+    let now = session.ctx.now;
+    let Made {
+        db,
+        format,
+        compression,
+        server_version,
+        db_size,
+        dumped,
+        stored,
+        duration_ms,
+    } = made;
+    BackupRecord {
+        id,
+        environment: env.name.clone(),
+        database: db.database_name(),
+        provider: db.kind(),
+        timestamp: now,
+        label: request.label.clone(),
+        reason: request.reason.clone(),
+        command: request.command.clone(),
+        file,
+        size_bytes: stored.size_bytes,
+        raw_size_bytes: stored.raw_bytes,
+        format,
+        compression,
+        compressed: compression != Compression::None,
+        encrypted: stored.plaintext_sha256.is_some(),
+        sha256: stored.sha256,
+        plaintext_sha256: stored.plaintext_sha256,
+        files: stored.files,
+        tool_version: dumped.tool_version,
+        server_version: Some(server_version),
+        database_size_bytes: Some(db_size),
+        migrations: dumped.inspection.migrations,
+        tables: dumped.inspection.tables,
+        retention_days: request.retention.as_days(),
+        expires_at: request.retention.expiry(now),
+        status: Status::Valid,
+        verification: Some(Verification {
+            checksum_only: false,
+            integrity_check: dumped.integrity_check,
+            file_readable: true,
+            verified_at: now,
+            deep: false,
+        }),
+        host: crate::audit::host(),
+        user: crate::audit::user(),
+        git: crate::audit::git_state(&session.config.root),
+        duration_ms,
+        remote: None,
+    }
+}
+
+/// Publishes the backup: manifest, registry entry, final name — under the lock, so a concurrent
+/// cleanup never sees a file without its entry, and a crash leaves something the next run can
+/// finish or remove (see `Store::publish`).
+fn publish(
+    session: &Session,
+    record: &BackupRecord,
+    partial: Partial,
+    final_path: &Path,
+) -> Result<()> {
+    crate::testpoint::pause("backup:before-publish");
+    let manifest = registry::manifest_path_for(final_path, &record.id);
+    let manifest_bytes = record.manifest_bytes();
+    let registering = Instant::now();
+    session.store.publish(
+        record,
+        &manifest,
+        &manifest_bytes,
+        || {
+            match partial {
+                Partial::File(f) => f.persist(final_path),
+                Partial::Dir(d) => d.persist(final_path),
+            }
+            .map_err(|e| Error::io(Kind::Tool, "cannot finish", final_path, e))
+        },
+        || {
+            // A move that happened and then failed to sync: the data is this run's (its ID is).
+            let _ = fsutil::remove_backup_data(final_path);
+        },
+    )?;
+    session.events().detail(&format!(
+        "registered in {} ms (manifest, registry entry, final name)",
+        registering.elapsed().as_millis()
+    ));
+    Ok(())
+}
