@@ -213,7 +213,7 @@ impl Bucket {
         let mut read = 0u64;
         self.runtime.block_on(async {
             if size <= PART_SIZE as u64 {
-                let mut bytes = Vec::with_capacity(size as usize);
+                let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
                 file.read_to_end(&mut bytes).map_err(read_failed)?;
                 hasher.update(&bytes);
                 read = bytes.len() as u64;
@@ -310,6 +310,10 @@ impl Bucket {
         Ok(data)
     }
 
+    #[allow(
+        clippy::unused_self,
+        reason = "a step of the bucket's fetch, beside the others"
+    )]
     fn check_fetched(
         &self,
         record: &BackupRecord,
@@ -393,12 +397,14 @@ impl Bucket {
         recorded
             .and_then(|url| url.strip_prefix(&in_bucket))
             .filter(|key| *key == own || key.ends_with(&format!("/{own}")))
-            .map(|key| match key.strip_prefix(&prefix) {
-                Some(name) if !prefix.is_empty() => name.to_string(),
-                _ if prefix.is_empty() => key.to_string(),
-                _ => format!("/{key}"),
-            })
-            .unwrap_or_else(|| data_name(record))
+            .map_or_else(
+                || data_name(record),
+                |key| match key.strip_prefix(&prefix) {
+                    Some(name) if !prefix.is_empty() => name.to_string(),
+                    _ if prefix.is_empty() => key.to_string(),
+                    _ => format!("/{key}"),
+                },
+            )
     }
 
     fn delete_names(&self, names: &[String]) -> Result<()> {

@@ -298,7 +298,7 @@ fn print_summary(session: &Session, r: &BackupRecord, estimate: &plan::Estimate)
     ui.line(format!("  {} {expiry}", ui.bold("Retention: ")));
     match &r.remote {
         Some(Remote::Uploaded { url, .. }) => {
-            ui.line(format!("  {} {url}", ui.bold("Off-site:  ")))
+            ui.line(format!("  {} {url}", ui.bold("Off-site:  ")));
         }
         Some(Remote::Failed { .. }) => {
             ui.line(format!("  {} upload failed", ui.bold("Off-site:  ")));

@@ -681,6 +681,7 @@ pub fn apply(
     })
 }
 
+#[expect(clippy::too_many_lines, reason = "issue 19: to split along its steps")]
 fn apply_inner(
     session: &Session,
     env: &Environment,
@@ -699,7 +700,7 @@ fn apply_inner(
             Some(&record.id),
             false,
             Some(e.one_line()),
-        )
+        );
     };
     // The method first, once: a role that can use none is told so before anything happens.
     let choice = match &options.method {
@@ -819,7 +820,7 @@ fn apply_inner(
     // `status` keeps reporting it until a restore succeeds.
     // The restore's own time, without the safety backup's: what later plans estimate from.
     let timing = result.is_ok().then(|| crate::registry::Timing {
-        duration_ms: started.elapsed().saturating_sub(safety_took).as_millis() as u64,
+        duration_ms: crate::human::millis(started.elapsed().saturating_sub(safety_took)),
         bytes: record.raw_size_bytes,
     });
     let log = |ok: bool, detail: Option<String>| {
@@ -831,7 +832,7 @@ fn apply_inner(
             ok,
             detail,
             if ok { timing } else { None },
-        )
+        );
     };
     let committed = match result {
         Ok(c) => c,
@@ -952,7 +953,7 @@ fn in_place(
             ok,
             detail,
             timing,
-        )
+        );
     };
     for stale in db
         .prepare_restore(record.raw_size_bytes)
@@ -1033,7 +1034,7 @@ fn in_place(
         true,
         Some("in place".to_string()),
         Some(crate::registry::Timing {
-            duration_ms: started.elapsed().saturating_sub(safety_took).as_millis() as u64,
+            duration_ms: crate::human::millis(started.elapsed().saturating_sub(safety_took)),
             bytes: record.raw_size_bytes,
         }),
     );
@@ -1384,7 +1385,7 @@ fn open_verified(
 
 /// Restore jobs when none are asked for: one per core.
 pub fn default_jobs() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(64) as u32)
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get().min(64)).unwrap_or(64))
 }
 
 /// Decodes a compressed custom archive into a locked work file beside the environment's

@@ -130,17 +130,14 @@ fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
         }
         Ok(Some(b.clone()))
     })?;
-    match current {
-        Some(_) => {}
-        // Removed while it was fetched (a cleanup or delete): what was fetched is this run's,
-        // and goes with it.
-        None => {
-            let _ = fsutil::remove_backup_data(path);
-            return Err(Error::config(format!(
-                "{} was removed while it was fetched",
-                record.id
-            )));
-        }
+    // Removed while it was fetched (a cleanup or delete): what was fetched is this run's, and
+    // goes with it.
+    if current.is_none() {
+        let _ = fsutil::remove_backup_data(path);
+        return Err(Error::config(format!(
+            "{} was removed while it was fetched",
+            record.id
+        )));
     }
     Ok(true)
 }
