@@ -99,7 +99,7 @@ fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
 
 /// Fetches `record`'s data, at `located`, from its copy at `url` in `storage`; records what
 /// that shows in its registry entry.
-fn fetch_from(
+pub(super) fn fetch_from(
     session: &Session,
     storage: &dyn Storage,
     record: &BackupRecord,

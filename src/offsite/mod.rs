@@ -1,7 +1,8 @@
 //! Off-site copies of backups (`[storage.offsite]`): the engine that copies backups there
 //! ([`push`]), registers the ones found only there ([`pull`]), brings their data back
 //! ([`fetch`]) and removes the copies of backups removed here ([`removals`]) — written against
-//! the [`Storage`] trait, which the S3-compatible [`Bucket`] implements.
+//! the [`Storage`] trait, which the S3-compatible [`Bucket`] implements, and a local
+//! [`Directory`] too.
 //!
 //! Object names mirror the backup directory ([`names`]): `PREFIX/ENV/FILE` for the data file,
 //! `PREFIX/ENV/ID.manifest.json` for its manifest, and `PREFIX/ENV/DIR/NAME` for each file of
@@ -11,6 +12,7 @@
 //! back as values for the command that asked.
 
 mod credentials;
+mod directory;
 mod fetch;
 mod names;
 mod pull;
@@ -19,6 +21,7 @@ mod removals;
 mod s3;
 mod storage;
 
+pub use directory::Directory;
 pub use fetch::{FetchOutcome, fetch_if_missing, fetch_missing, refetch_damaged};
 pub use names::{data_name, manifest_name, object_names};
 pub use pull::{PullOutcome, pull};
@@ -45,3 +48,6 @@ pub fn configured<'a>(session: &'a Session) -> Result<&'a Offsite> {
 pub fn open(session: &Session) -> Result<Bucket> {
     configured(session).and_then(|config| Bucket::open(config, &session.vars))
 }
+
+#[cfg(test)]
+mod tests;

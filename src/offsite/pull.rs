@@ -39,7 +39,11 @@ pub fn pull(session: &Session, env: Option<&str>) -> Result<PullOutcome> {
 }
 
 /// [`pull`] from `storage`.
-fn pull_from(session: &Session, storage: &dyn Storage, env: Option<&str>) -> Result<PullOutcome> {
+pub(super) fn pull_from(
+    session: &Session,
+    storage: &dyn Storage,
+    env: Option<&str>,
+) -> Result<PullOutcome> {
     let objects = storage.list()?;
     let known = session.store.load()?;
     // Backups being removed are not brought back.

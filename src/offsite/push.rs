@@ -119,7 +119,7 @@ fn choose<'r>(
 }
 
 /// Checks and uploads each of `chosen` to `storage`, reporting each as it is done.
-fn push_to(
+pub(super) fn push_to(
     session: &Session,
     storage: &dyn Storage,
     chosen: &[&BackupRecord],

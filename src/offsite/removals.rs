@@ -48,7 +48,7 @@ pub fn finish_pending_removals(session: &Session) -> Vec<String> {
 }
 
 /// [`remove_copies`] from `storage`, or the error that says it cannot be reached.
-fn remove_from(
+pub(super) fn remove_from(
     session: &Session,
     storage: std::result::Result<&dyn Storage, &Error>,
     tombstones: Vec<Tombstone>,

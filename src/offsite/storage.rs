@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::error::Result;
 
 /// A place off-site copies are kept: the S3-compatible bucket of `[storage.offsite]`
-/// ([`super::Bucket`]).
+/// ([`super::Bucket`]), or a local directory ([`super::Directory`]).
 ///
 /// An object that is not there is an error of kind `Verification` ("the off-site object …
 /// does not exist"): the engine reads that as a verdict on the copy. Any other failure (the
