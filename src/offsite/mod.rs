@@ -1,10 +1,10 @@
 //! Off-site copies of backups (`[storage.offsite]`): the engine that copies backups there
-//! ([`push`]), registers the ones found only there ([`pull`]), brings their data back
-//! ([`fetch`]) and removes the copies of backups removed here ([`removals`]) — written against
-//! the [`Storage`] trait, which the S3-compatible [`Bucket`] implements, and a local
-//! [`Directory`] too.
+//! ([`push()`], [`after_backup`]), registers the ones found only there ([`pull()`]), brings
+//! their data back ([`fetch_if_missing`], [`refetch_damaged`]) and removes the copies of
+//! backups removed here ([`remove_copies`]) — written against the [`Storage`] trait, which the
+//! S3-compatible [`Bucket`] implements, and a local [`Directory`] too.
 //!
-//! Object names mirror the backup directory ([`names`]): `PREFIX/ENV/FILE` for the data file,
+//! Object names mirror the backup directory: `PREFIX/ENV/FILE` for the data file,
 //! `PREFIX/ENV/ID.manifest.json` for its manifest, and `PREFIX/ENV/DIR/NAME` for each file of
 //! a directory dump.
 //!
