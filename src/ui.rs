@@ -153,6 +153,10 @@ impl Events for Ui {
         Ui::ok(self, text);
     }
 
+    fn fail(&self, text: &str) {
+        Ui::fail(self, text);
+    }
+
     fn line(&self, text: &str) {
         Ui::line(self, text);
     }

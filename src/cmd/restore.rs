@@ -723,7 +723,7 @@ fn apply_inner(
         .with_hint("pick another backup (see `faber-db list`)")
     };
     let (staged, _held) = (|| {
-        cmd::remote::fetch_if_missing(session, record).map_err(|e| {
+        crate::offsite::fetch_if_missing(session, record).map_err(|e| {
             if verify::removed_meanwhile(session, &record.id) {
                 removed()
             } else {
@@ -737,7 +737,7 @@ fn apply_inner(
         if let Err((e, status)) = verify::checksum_ok(session, record) {
             // A local copy that rotted is replaced by the off-site one, checked the same way.
             let replaced = status == Some(Status::Corrupt)
-                && cmd::remote::refetch_damaged(session, record, &e).inspect_err(|_| {
+                && crate::offsite::refetch_damaged(session, record, &e).inspect_err(|_| {
                     mark(session, &record.id, Status::Corrupt);
                 })?;
             if !replaced {

@@ -5,5 +5,4 @@
 
 pub mod backup;
 pub mod doctor;
-pub mod fetch;
 pub mod verify;
