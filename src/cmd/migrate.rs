@@ -650,7 +650,7 @@ fn preflight(
                     e.message()
                 ),
             );
-            if let Some(h) = e.hint() {
+            if let Some(h) = crate::hints::text(&e) {
                 err = err.with_hint(h.trim_end_matches("; nothing was changed").to_string());
             }
             err.add_hint(format!(

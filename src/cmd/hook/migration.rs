@@ -93,15 +93,14 @@ pub(super) fn on_migration(
                 format!(
                     "faber-db: `{shown}` must not run on `{name}`: {}\n{}",
                     e.message(),
-                    e.hint().unwrap_or_default()
+                    crate::hints::text(&e).unwrap_or_default()
                 ),
             );
             return Some(record(&session, line, Some(name), None, &matched, answer));
         }
         Ok(Planned::Go(backed, plan)) => (backed, plan),
         Err(e) => {
-            let hint = e
-                .hint()
+            let hint = crate::hints::text(&e)
                 .map(|h| format!(" (hint: {h})"))
                 .unwrap_or_default();
             let answer = Answer::new(
