@@ -1,8 +1,10 @@
 //! The hints that name commands: the command layer's words for each [`Remedy`] an engine error
-//! carries (the engine picks what the user can do; only this layer knows the commands' names).
-//! `ui` prints them after `hint:`, and `--json` puts them in the error document.
+//! (or finding) carries — the engine picks what the user can do; only this layer knows the
+//! commands' names. `ui` prints an error's hints after `hint:`, and `--json` puts them in the
+//! error document.
 
 use crate::error::{Error, Hint, Remedy};
+use crate::unfinished::{self, Interrupted};
 
 /// An error's advice as printed: its hints in order, one or more lines each; `None` without any.
 pub fn text(err: &Error) -> Option<String> {
@@ -80,6 +82,16 @@ pub fn words(remedy: &Remedy) -> String {
                 "restore again to finish; the replaced data is kept in {kept_in} (`faber-db doctor` lists it)"
             );
         }
+        Remedy::RollBackTo { env, id } => {
+            return format!(
+                "`faber-db rollback {env} --to {id}` restores {id}, the backup taken before it"
+            );
+        }
+        Remedy::RestoreOlder { env } => {
+            return format!(
+                "no pre-migration backup was taken: check it, or restore an older backup (`faber-db list {env}`)"
+            );
+        }
         Remedy::StopStrayMigration { holders } => {
             let named: Vec<String> = holders
                 .iter()
@@ -104,4 +116,102 @@ pub fn words(remedy: &Remedy) -> String {
         }
     };
     text.to_string()
+}
+
+/// What `status` and the next command on the environment say about an unfinished migrate: what
+/// happened, and what to do.
+pub fn unfinished_migrate(env: &str, i: &Interrupted) -> String {
+    format!(
+        "{}; {}",
+        unfinished::summary(env, i),
+        words(&unfinished::remedy(env, i))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each remedy in the words the engine used to write itself, byte for byte.
+    #[test]
+    fn remedies_read_as_before() {
+        let id = "backup-20250124-140000".to_string();
+        let cases = [
+            (
+                Remedy::DiskFull,
+                "free some space on that filesystem; for the backup directory, `faber-db cleanup --expired` may help".to_string(),
+            ),
+            (
+                Remedy::DumpDirFull,
+                "free some space there; `faber-db cleanup --expired` may help".into(),
+            ),
+            (
+                Remedy::MakeRoom { there: false },
+                "free some space, or remove old backups with `faber-db cleanup --expired`".into(),
+            ),
+            (
+                Remedy::MakeRoom { there: true },
+                "free some space there, or remove old backups with `faber-db cleanup --expired`"
+                    .into(),
+            ),
+            (
+                Remedy::RetryFromOffsite { id: id.clone() },
+                format!(
+                    "the local copy failed its checksum; the off-site copy can be tried again with `faber-db restore … --from {id}`"
+                ),
+            ),
+            (
+                Remedy::RestoreAnotherBackup {
+                    marked_corrupt: true,
+                },
+                "it was marked corrupt; restore another backup (see `faber-db list`)".into(),
+            ),
+            (
+                Remedy::FinishRestore {
+                    kept_in: "db__old".into(),
+                },
+                "restore again to finish; the replaced data is kept in db__old (`faber-db doctor` lists it)".into(),
+            ),
+            (
+                Remedy::StopStrayMigration {
+                    holders: vec![(41, "rails".into()), (42, "ruby".into())],
+                },
+                "it is held by rails (pid 41), ruby (pid 42), left running by a faber-db migrate that was stopped: wait for it to finish, or stop it (kill 41 42) and check the database with `faber-db status`".into(),
+            ),
+            (
+                Remedy::RollBackTo {
+                    env: "dev".into(),
+                    id: id.clone(),
+                },
+                format!(
+                    "`faber-db rollback dev --to {id}` restores {id}, the backup taken before it"
+                ),
+            ),
+            (
+                Remedy::RestoreOlder { env: "dev".into() },
+                "no pre-migration backup was taken: check it, or restore an older backup (`faber-db list dev`)".into(),
+            ),
+            (
+                Remedy::RepairRefusedEntry,
+                "faber-db did not write this entry as it is; nothing was touched. `faber-db doctor` lists such entries, and `faber-db doctor --repair` rebuilds them from the backup's own manifest, or takes them out of the registry (their files are left alone)".into(),
+            ),
+        ];
+        for (remedy, expected) in cases {
+            assert_eq!(words(&remedy), expected);
+        }
+    }
+
+    #[test]
+    fn an_errors_hints_are_its_lines_in_order() {
+        let e = Error::config("x");
+        assert_eq!(text(&e), None);
+        let e = e
+            .with_hint("first\nsecond")
+            .add_hint(Remedy::ListBackups)
+            .add_hint("");
+        assert_eq!(
+            text(&e).unwrap(),
+            "first\nsecond\nlist the backups with `faber-db list`\n"
+        );
+    }
 }

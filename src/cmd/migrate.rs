@@ -511,7 +511,7 @@ fn unfinished(
             session
                 .ctx
                 .ui
-                .warn(crate::unfinished::describe(&env.name, &i));
+                .warn(crate::hints::unfinished_migrate(&env.name, &i));
             return Ok((None, Some(refusal)));
         }
         return Err(refusal);

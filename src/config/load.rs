@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::raw::RawConfig;
 use super::resolve::resolve;
 use super::{Config, PLUGIN_DIR};
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 
 /// The nearest ancestor of `start` holding `.fractary/`, else `start` itself.
 pub fn find_root(start: &Path) -> PathBuf {
@@ -26,11 +26,10 @@ pub fn locate(root: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
             root.join(path)
         };
         if !path.is_file() {
-            return Err(Error::config(format!(
-                "config file {} not found",
-                path.display()
-            ))
-            .with_hint("check the --config path (relative paths start at the project root), or run `faber-db init`"));
+            return Err(
+                Error::config(format!("config file {} not found", path.display()))
+                    .with_hint(Remedy::CheckConfigPath),
+            );
         }
         return Ok(path);
     }
@@ -43,7 +42,7 @@ pub fn locate(root: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
     }
     Err(
         Error::config(format!("no faber-db config found in {}", dir.display()))
-            .with_hint("run `faber-db init` to create one, or pass --root / --config"),
+            .with_hint(Remedy::CreateConfig),
     )
 }
 

@@ -86,6 +86,11 @@ pub enum Remedy {
     ReplacedDataKept,
     /// Restore again to finish; the replaced data is kept in `kept_in`.
     FinishRestore { kept_in: String },
+    /// A migrate did not finish: `id`, the backup taken before it, restores the database.
+    RollBackTo { env: String, id: String },
+    /// A migrate did not finish and no backup was taken before it: check the database, or
+    /// restore an older backup of `env`.
+    RestoreOlder { env: String },
     /// A migration tool a stopped migrate left running holds the environment's lock: the
     /// processes (`(pid, program)`), to wait for or stop, then check the database.
     StopStrayMigration { holders: Vec<(u32, String)> },

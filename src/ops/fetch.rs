@@ -2,7 +2,7 @@
 //! its checksum: checked against the registered SHA-256 before it takes the file's place.
 
 use crate::config::Offsite;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::fsutil;
 use crate::offsite::Bucket;
 use crate::registry::{BackupRecord, Remote, Status};
@@ -45,13 +45,13 @@ pub fn refetch_damaged(session: &Session, record: &BackupRecord, failure: &Error
             failure.message(),
             e.message()
         ))
-        .with_hint("restore another backup (see `faber-db list`)"),
+        .with_hint(Remedy::RestoreAnotherBackup {
+            marked_corrupt: false,
+        }),
         // Not a verdict on the off-site copy (the network, the disk, Ctrl-C): said as it is.
-        _ => e.add_hint(format!(
-            "the local copy failed its checksum; the off-site copy can be tried again with \
-             `faber-db restore … --from {}`",
-            record.id
-        )),
+        _ => e.add_hint(Remedy::RetryFromOffsite {
+            id: record.id.clone(),
+        }),
     })?;
     Ok(true)
 }
@@ -72,7 +72,7 @@ fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
             parent,
             record.size_bytes,
             "to fetch the backup from the off-site storage",
-            "free some space, or remove old backups with `faber-db cleanup --expired`",
+            Remedy::MakeRoom { there: false },
         )?;
     }
     let fetched = bucket.fetch_backup(&located, record);

@@ -81,7 +81,7 @@ pub(super) fn on_migration(
             Decision::Ask,
             format!(
                 "faber-db: {}. No new backup was taken: it would be of the half-migrated database. Approve only to run `{shown}` on `{name}` as it is ({id} stays the way back); else `faber-db rollback {name} --to {id}` first.",
-                crate::unfinished::describe(name, &i)
+                crate::hints::unfinished_migrate(name, &i)
             ),
         );
         return Some(record(&session, line, Some(name), None, &matched, answer));

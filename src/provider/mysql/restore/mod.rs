@@ -16,7 +16,7 @@ mod swap;
 
 use super::objects::{self, Object};
 use super::{Mysql, ident, literal};
-use crate::error::{Cause, Error, Result};
+use crate::error::{Cause, Error, Remedy, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::tool::feed;
@@ -225,7 +225,7 @@ impl Staged for StagedMysql<'_> {
                             ),
                         )
                         .caused_by(Cause::in_one_line(e))
-                        .with_hint("their definitions are kept beside the database's record; `faber-db doctor` says where. Restore again to finish the restore"),
+                        .with_hint(Remedy::DefinitionsKept),
                     ));
                 }
                 let (name, claim) = old.into_parts();
@@ -258,11 +258,7 @@ impl Staged for StagedMysql<'_> {
         // What the target holds now, read back from it, as PostgreSQL's is.
         let inspection = my
             .inspect_db(&target, migrations_table.as_deref(), true)
-            .map_err(|e| {
-                CommitFailed::from(e.add_hint(
-                    "the restore is in place; the data it replaced is kept (`faber-db doctor` says where)",
-                ))
-            })?;
+            .map_err(|e| CommitFailed::from(e.add_hint(Remedy::ReplacedDataKept)))?;
         Ok(Committed {
             inspection,
             replaced,

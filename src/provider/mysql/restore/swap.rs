@@ -4,7 +4,7 @@
 use super::super::objects::{self, Named, Object};
 use super::super::{Mysql, ident, literal};
 use super::ScratchDb;
-use crate::error::{Cause, Error, Result};
+use crate::error::{Cause, Error, Hint, Remedy, Result};
 use crate::provider::CommitFailed;
 use crate::scratch::Purpose;
 
@@ -76,12 +76,13 @@ fn probe_definers(my: &Mysql, old: &str, target: &str) -> Result<()> {
 }
 
 /// How to finish a restore left incomplete, and where the tables it replaced are.
-pub(super) fn finish_hint(old: Option<&str>) -> String {
+pub(super) fn finish_hint(old: Option<&str>) -> Hint {
     match old {
-        Some(old) => format!(
-            "restore again to finish; the replaced data is kept in {old} (`faber-db doctor` lists it)"
-        ),
-        None => "restore again to finish".to_string(),
+        Some(old) => Remedy::FinishRestore {
+            kept_in: old.to_string(),
+        }
+        .into(),
+        None => "restore again to finish".into(),
     }
 }
 
