@@ -104,6 +104,13 @@ pub fn words(remedy: &Remedy) -> String {
                 pids.join(" ")
             );
         }
+        Remedy::DropScratch => {
+            "the next restore or verify --deep on that server, or `faber-db doctor --repair`, drops it"
+        }
+        Remedy::VerifyAgain { id } => return format!("`faber-db verify {id}` checks it again"),
+        Remedy::VerifyDamage { id } => {
+            return format!("`faber-db verify {id}` tells whether it is damaged");
+        }
         Remedy::CheckConfigPath => {
             "check the --config path (relative paths start at the project root), or run `faber-db init`"
         }

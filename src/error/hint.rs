@@ -95,6 +95,14 @@ pub enum Remedy {
     /// processes (`(pid, program)`), to wait for or stop, then check the database.
     StopStrayMigration { holders: Vec<(u32, String)> },
 
+    // Doctor's findings: said after what was found, following a `; `.
+    /// A scratch database a killed run left: what drops it.
+    DropScratch,
+    /// A backup marked corrupt: verify `id` again.
+    VerifyAgain { id: String },
+    /// A backup whose file changed size: verifying `id` tells whether it is damaged.
+    VerifyDamage { id: String },
+
     // Configuration and databases.
     /// The config file named by --config is not there: check the path, or create one.
     CheckConfigPath,
