@@ -436,8 +436,7 @@ pub fn busy_hint(session: &Session, e: Error, again: &[&str]) -> Error {
         cmd::command_line(session, &with_end)
     );
     // What the restore itself added (where the safety backup is) stays.
-    let kept: Vec<String> = e
-        .hint()
+    let kept: Vec<String> = crate::hints::text(&e)
         .map(|h| {
             h.lines()
                 .filter(|l| l.contains("safety backup"))
@@ -1088,12 +1087,8 @@ fn put_back_safety(
                 error.message(),
                 options.event
             ))
-            .with_hint(
-                error
-                    .hint()
-                    .unwrap_or("fix the cause and restore again")
-                    .to_string(),
-            );
+            .with_hints(error.hints())
+            .or_hint("fix the cause and restore again");
             (error, false)
         }
         Err(again) => {

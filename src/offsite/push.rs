@@ -212,9 +212,7 @@ fn settle_after_backup(
     for c in e.causes() {
         err = err.caused_by(c);
     }
-    if let Some(h) = e.hint() {
-        err = err.with_hint(h);
-    }
+    err = err.with_hints(e.hints());
     Err(err.add_hint(format!(
         "the local backup is registered and valid; copy it later with `faber-db push {}`",
         record.id

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 
 use super::*;
-use crate::error::Kind;
+use crate::error::{Hint, Kind, Remedy};
 use crate::events::Recorder;
 use crate::provider::{DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged};
 use crate::session::Ctx;
