@@ -118,6 +118,19 @@ pub fn words(remedy: &Remedy) -> String {
         Remedy::StartOver => {
             "add an [environments.dev] table, or run `faber-db init --force` to start over"
         }
+        Remedy::ShowBackups => "`faber-db list` shows the backups",
+        Remedy::VerifyFirst { id } => return format!("run `faber-db verify {id}` first"),
+        Remedy::Verify { id } => return format!("run `faber-db verify {id}`"),
+        Remedy::PushLater { id } => {
+            return format!(
+                "the local backup is registered and valid; copy it later with `faber-db push {id}`"
+            );
+        }
+        Remedy::RetryPush => "retry with `faber-db push`; check the storage's health",
+        Remedy::CheckStorage => {
+            "check the endpoint, the bucket and the AWS credentials; \
+             `faber-db push` retries uploads later"
+        }
         Remedy::RestoreInto => {
             "check the environment's URL, or restore a backup into it with `faber-db restore`"
         }
@@ -144,6 +157,30 @@ mod tests {
     fn remedies_read_as_before() {
         let id = "backup-20250124-140000".to_string();
         let cases = [
+            (
+                Remedy::ShowBackups,
+                "`faber-db list` shows the backups".to_string(),
+            ),
+            (
+                Remedy::VerifyFirst { id: id.clone() },
+                format!("run `faber-db verify {id}` first"),
+            ),
+            (
+                Remedy::Verify { id: id.clone() },
+                format!("run `faber-db verify {id}`"),
+            ),
+            (
+                Remedy::PushLater { id: id.clone() },
+                format!("the local backup is registered and valid; copy it later with `faber-db push {id}`"),
+            ),
+            (
+                Remedy::RetryPush,
+                "retry with `faber-db push`; check the storage's health".to_string(),
+            ),
+            (
+                Remedy::CheckStorage,
+                "check the endpoint, the bucket and the AWS credentials; `faber-db push` retries uploads later".to_string(),
+            ),
             (
                 Remedy::DiskFull,
                 "free some space on that filesystem; for the backup directory, `faber-db cleanup --expired` may help".to_string(),

@@ -78,6 +78,20 @@ pub enum Remedy {
     /// A publish could not take the registry back: check it.
     CheckRegistry,
 
+    // Off-site copies.
+    /// A backup named by ID that is not in the registry: the list shows them.
+    ShowBackups,
+    /// Backup `id` is not known to be sound: verify it before copying it off-site.
+    VerifyFirst { id: String },
+    /// Backup `id` (local or fetched) differs from its record: verify it.
+    Verify { id: String },
+    /// The upload of backup `id` failed after it was registered: it can be pushed later.
+    PushLater { id: String },
+    /// The stored copy is not what was sent: push again, and look at the storage.
+    RetryPush,
+    /// The storage could not be reached or refused: check it; push retries later.
+    CheckStorage,
+
     // Restores left midway.
     /// A MySQL restore could not set the replaced views, triggers, routines and events aside:
     /// where their definitions are, and restore again.
