@@ -6,3 +6,6 @@
 pub mod backup;
 pub mod doctor;
 pub mod verify;
+
+#[cfg(test)]
+pub(crate) mod testkit;

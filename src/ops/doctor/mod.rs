@@ -5,6 +5,9 @@
 
 mod files;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeSet;
 use std::fs;
 

@@ -6,6 +6,9 @@ mod checksum;
 mod path;
 mod structure;
 
+#[cfg(test)]
+mod tests;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
