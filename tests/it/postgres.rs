@@ -1530,15 +1530,26 @@ fn ctrl_c_during_a_backup_stops_the_dump_and_leaves_nothing() {
             .spawn()
             .unwrap();
         let started = std::time::Instant::now();
-        while !p.backup_files().iter().any(|f| f.ends_with(".partial")) || !pid_file.exists() {
-            assert!(started.elapsed().as_secs() < 20, "the dump never started");
+        // The stand-in writes its pid after it creates the file: wait until it reads back whole.
+        let dump_pid: u32 = loop {
+            let pid = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
+            if let Some(pid) = pid
+                && p.backup_files().iter().any(|f| f.ends_with(".partial"))
+            {
+                break pid;
+            }
+            if started.elapsed().as_secs() >= 20 {
+                // Not left behind streaming a dump that never ends.
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(child.id().to_string())
+                    .status();
+                panic!("the dump never started");
+            }
             std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let dump_pid: u32 = std::fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        };
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(child.id().to_string())
