@@ -6,4 +6,5 @@
 pub mod backup;
 pub mod doctor;
 pub mod fetch;
+pub mod restore;
 pub mod verify;
