@@ -37,6 +37,11 @@ impl FromStr for ByteSize {
         if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
             return Err(bad(s));
         }
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "finite, not negative and at most u64::MAX: checked above"
+        )]
         Ok(ByteSize(bytes.round() as u64))
     }
 }

@@ -35,7 +35,7 @@ pub fn dies_with_us(cmd: &mut Command) -> &mut Command {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
-        let parent = std::process::id() as libc::pid_t;
+        let parent = std::process::id().cast_signed();
         // SAFETY: between fork and exec the closure makes only async-signal-safe calls (prctl,
         // getppid) and allocates nothing but the error on failure.
         unsafe {

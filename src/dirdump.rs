@@ -23,6 +23,10 @@ pub struct FileDigest {
 
 /// The digests of every file in `dir`, sorted by name. A dump directory holds plain files only:
 /// a subdirectory, a link or a name that is not UTF-8 is an error, never silently skipped.
+#[allow(
+    clippy::unnecessary_debug_formatting,
+    reason = "a name that is not UTF-8 is shown escaped"
+)]
 pub fn digest_dir(dir: &Path) -> io::Result<Vec<FileDigest>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -112,7 +116,7 @@ pub fn differences(recorded: &[FileDigest], found: &[FileDigest]) -> Vec<String>
         match found.iter().find(|f| f.name == r.name) {
             None => diffs.push(format!("{} missing", r.name)),
             Some(f) if f.sha256 != r.sha256 || f.size_bytes != r.size_bytes => {
-                diffs.push(format!("{} changed", r.name))
+                diffs.push(format!("{} changed", r.name));
             }
             Some(_) => {}
         }

@@ -11,6 +11,9 @@ use indicatif::ProgressBar;
 pub trait Events: Send + Sync {
     /// A step that worked (`✓ Dumped 12 tables`).
     fn ok(&self, text: &str);
+    /// An item that failed while the operation goes on (`✗ backup-…: …`); the operation's
+    /// result says it failed too.
+    fn fail(&self, text: &str);
     /// A line of human output that is not a step (`Restoring into app_dev …`).
     fn line(&self, text: &str);
     /// A detail shown with `--verbose`.
@@ -21,8 +24,8 @@ pub trait Events: Send + Sync {
     fn bar(&self, total: u64, what: &str) -> Option<ProgressBar>;
 }
 
-/// What an operation reported, kept in order, for tests: each entry is `ok: …`, `line: …`,
-/// `detail: …` or `warn: …`.
+/// What an operation reported, kept in order, for tests: each entry is `ok: …`, `fail: …`,
+/// `line: …`, `detail: …` or `warn: …`.
 #[derive(Debug, Default)]
 pub struct Recorder {
     seen: Mutex<Vec<String>>,
@@ -57,6 +60,10 @@ impl Recorder {
 impl Events for Recorder {
     fn ok(&self, text: &str) {
         self.push("ok", text);
+    }
+
+    fn fail(&self, text: &str) {
+        self.push("fail", text);
     }
 
     fn line(&self, text: &str) {

@@ -37,6 +37,12 @@ pub fn age(secs: u64) -> String {
     }
 }
 
+/// A duration in whole milliseconds, as recorded in events and manifests (saturating: no
+/// duration faber-db measures comes near 584 million years).
+pub fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Human-readable durations: `80 ms`, `4.2 s`, `12 s`, `4 min 12 s`, `2 h 05 min`.
 pub fn duration_ms(ms: u64) -> String {
     let secs = ms / 1000;

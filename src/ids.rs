@@ -68,6 +68,10 @@ pub fn base_id(at: DateTime<Utc>, label: Option<&str>) -> String {
 }
 
 /// The first of `base`, `base-2`, `base-3`, … for which `taken` says no.
+#[allow(
+    clippy::maybe_infinite_iter,
+    reason = "`find` stops at the first free suffix"
+)]
 pub fn unique_id(base: &str, taken: impl Fn(&str) -> bool) -> String {
     if !taken(base) {
         return base.to_string();
@@ -150,7 +154,7 @@ mod tests {
             proptest::prop_assert!(validate_label("label", &label).is_ok());
             let id = base_id(at, Some(&label));
             proptest::prop_assert!(validate_id(&id).is_ok(), "{}", id);
-            let suffixed = format!("{}-{}", id, n);
+            let suffixed = format!("{id}-{n}");
             proptest::prop_assert!(validate_id(&suffixed).is_ok());
             proptest::prop_assert!(validate_id(&base_id(at, None)).is_ok());
         }

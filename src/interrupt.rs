@@ -102,7 +102,7 @@ pub fn wait_for(child: &mut std::process::Child) -> std::io::Result<std::process
         if happened() && !HELD.load(Ordering::SeqCst) {
             // SAFETY: kill is a plain system call; the group is the tool's own (child::tool).
             unsafe {
-                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+                libc::kill(-child.id().cast_signed(), libc::SIGKILL);
             }
             let _ = child.kill();
             return child.wait();
@@ -133,9 +133,9 @@ fn install(handler: libc::sighandler_t) -> Vec<(libc::c_int, libc::sigaction)> {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = handler;
             action.sa_flags = 0;
-            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigemptyset(&raw mut action.sa_mask);
             let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(signal, &action, &mut old) == 0 {
+            if libc::sigaction(signal, &raw const action, &raw mut old) == 0 {
                 previous.push((signal, old));
             }
         }

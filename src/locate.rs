@@ -109,8 +109,8 @@ impl Locator {
     pub fn new(backup_dir: &Path) -> Locator {
         Locator {
             root: backup_dir.to_path_buf(),
-            env_ok: Default::default(),
-            elsewhere: Default::default(),
+            env_ok: std::cell::RefCell::default(),
+            elsewhere: std::cell::OnceCell::default(),
         }
     }
 

@@ -75,7 +75,7 @@ pub fn after(
         environment: env,
         backup_id,
         error: failure.map(crate::ui::error_json),
-        duration_ms: duration.as_millis() as u64,
+        duration_ms: crate::human::millis(duration),
         time: chrono::Utc::now(),
         host: crate::audit::host(),
         faber_db_version: env!("CARGO_PKG_VERSION"),

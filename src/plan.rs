@@ -192,6 +192,11 @@ pub fn dump_bytes<'a>(
     scale(db_size, ratio).max(1)
 }
 
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "an estimate: `as` saturates, and a negative ratio gives 0"
+)]
 fn scale(n: u64, ratio: f64) -> u64 {
     (n as f64 * ratio).round() as u64
 }
@@ -203,7 +208,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     if values.len() % 2 == 1 {
         values[mid]
     } else {
-        (values[mid - 1] + values[mid]) / 2.0
+        f64::midpoint(values[mid - 1], values[mid])
     }
 }
 
@@ -304,6 +309,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::float_cmp, reason = "halves and whole numbers are exact")]
     fn median_of_an_even_count_is_the_mean_of_the_middle_two() {
         assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
         assert_eq!(median(vec![7.0]), 7.0);

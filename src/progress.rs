@@ -15,8 +15,10 @@ pub fn bar(shown: bool, total: u64, what: &str) -> Option<ProgressBar> {
     let style = ProgressStyle::with_template(
         "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, {elapsed} (eta {eta})",
     )
-    .map(|s| s.progress_chars("=> "))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    .map_or_else(
+        |_| ProgressStyle::default_bar(),
+        |s| s.progress_chars("=> "),
+    );
     bar.set_style(style);
     bar.set_message(what.to_string());
     Some(bar)
@@ -73,7 +75,7 @@ impl<R: Read + ?Sized> Read for Reader<'_, R> {
             crate::interrupt::check()?;
             match self.inner.read(buf) {
                 // A read cut short by a signal: go on, unless it was the interrupt.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other?,
             }
         };

@@ -139,7 +139,7 @@ pub fn up_section(sql: &str) -> &str {
 
 /// What a statement's words (upper-cased, outside quotes and comments) make it, if destructive.
 fn judge(words: &[String]) -> Option<Kind> {
-    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    let w = |i: usize| words.get(i).map_or("", String::as_str);
     // Where a statement may start within these words: at the beginning; after a WITH clause
     // (`WITH old AS (…) DELETE FROM …`, the first such verb at the top level); inside
     // parentheses (a data-modifying CTE `AS (DELETE …)`); and after the control words of a

@@ -45,6 +45,7 @@ impl Ui {
     }
 
     /// Writes to stdout; a closed pipe is not an error worth reporting.
+    #[allow(clippy::unused_self, reason = "output goes through the Ui")]
     fn out(&self, text: &str) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");
@@ -150,6 +151,10 @@ impl Ui {
 impl Events for Ui {
     fn ok(&self, text: &str) {
         Ui::ok(self, text);
+    }
+
+    fn fail(&self, text: &str) {
+        Ui::fail(self, text);
     }
 
     fn line(&self, text: &str) {

@@ -150,13 +150,14 @@ pub fn describe(env: &str, i: &Interrupted) -> String {
 /// When it started, to the second, as said to a person (the history keeps nanoseconds).
 pub fn when(i: &Interrupted) -> String {
     match i.at.as_deref() {
-        Some(at) => chrono::DateTime::parse_from_rfc3339(at)
-            .map(|t| {
+        Some(at) => chrono::DateTime::parse_from_rfc3339(at).map_or_else(
+            |_| at.to_string(),
+            |t| {
                 t.with_timezone(&chrono::Utc)
                     .format("%Y-%m-%d %H:%M:%S UTC")
                     .to_string()
-            })
-            .unwrap_or_else(|_| at.to_string()),
+            },
+        ),
         None => "?".to_string(),
     }
 }

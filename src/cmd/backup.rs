@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::Report;
-use crate::cmd::{self, list};
+use crate::cmd::list;
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
@@ -122,7 +122,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
     let estimate = prepared.plan.estimate.clone();
     let mut record = backup::write(session, env, &request, prepared)?;
     let copied = if env.offsite {
-        cmd::remote::after_backup(session, &mut record)
+        crate::offsite::after_backup(session, &mut record)
     } else {
         Ok(())
     };
@@ -298,7 +298,7 @@ fn print_summary(session: &Session, r: &BackupRecord, estimate: &plan::Estimate)
     ui.line(format!("  {} {expiry}", ui.bold("Retention: ")));
     match &r.remote {
         Some(Remote::Uploaded { url, .. }) => {
-            ui.line(format!("  {} {url}", ui.bold("Off-site:  ")))
+            ui.line(format!("  {} {url}", ui.bold("Off-site:  ")));
         }
         Some(Remote::Failed { .. }) => {
             ui.line(format!("  {} upload failed", ui.bold("Off-site:  ")));

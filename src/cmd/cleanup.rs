@@ -118,7 +118,7 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     }
     // Off-site copies that earlier removals could not take go first (a cron job's cleanup is
     // what finishes them).
-    let mut problems = cmd::remote::finish_pending_removals(session);
+    let mut problems = crate::offsite::finish_pending_removals(session);
     if planned.removed.is_empty() {
         ui.line("Nothing to clean up.");
         let mut report = report(false, &planned.kept, &[], 0);
@@ -222,7 +222,7 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     }
     // Off-site copies go last: a failure leaves the backup's tombstone, and the next cleanup or
     // delete tries again.
-    problems.extend(cmd::remote::remove_offsite_all(session, offsite));
+    problems.extend(crate::offsite::remove_copies(session, offsite));
     let removed = done.len();
     ui.line(format!(
         "{} removed, {} freed",

@@ -44,7 +44,7 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
         }
         confirm::confirm(env, "delete", Ask::TypeName, session.ctx.yes)?;
     }
-    let mut problems = cmd::remote::finish_pending_removals(session);
+    let mut problems = crate::offsite::finish_pending_removals(session);
     let outcome = removal::remove(&session.store, |reg| {
         let current = verify::find(reg, &record.id)?.clone();
         guard_last_valid(reg, &current, args.force)?;
@@ -60,7 +60,7 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
         )));
     };
     problems.extend(outcome.problems.into_iter().map(|(_, p)| p));
-    problems.extend(cmd::remote::remove_offsite(session, removed.offsite));
+    problems.extend(crate::offsite::remove_copy(session, removed.offsite));
     let record = removed.record;
     cmd::log_event(
         session,

@@ -36,6 +36,7 @@ struct TableDiff {
     estimated: bool,
 }
 
+#[expect(clippy::too_many_lines, reason = "issue 19: to split along its steps")]
 pub fn run(session: &Session, args: DiffArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     ids::validate_id(&args.id)?;
@@ -58,7 +59,7 @@ pub fn run(session: &Session, args: DiffArgs) -> Result<Report> {
             let before = record.tables.get(name);
             let now = live_tables.get(name);
             let delta = match (before, now) {
-                (Some(b), Some(n)) => Some(n.rows as i64 - b.rows as i64),
+                (Some(b), Some(n)) => Some(n.rows.cast_signed() - b.rows.cast_signed()),
                 _ => None,
             };
             TableDiff {

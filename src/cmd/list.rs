@@ -6,9 +6,8 @@ use clap::Args;
 use serde_json::json;
 
 use crate::Report;
-use crate::cmd::remote;
 use crate::error::Result;
-use crate::offsite::{self, Bucket};
+use crate::offsite;
 use crate::registry::{self, BackupRecord, EntryView, RemoteStatus, Status};
 use crate::retention;
 use crate::session::Session;
@@ -223,7 +222,7 @@ fn print_table(
 /// belongs to, or as unknown to the registry.
 fn list_remote(session: &Session, args: &ListArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let bucket = Bucket::open(remote::configured(session)?, &session.vars)?;
+    let bucket = offsite::open(session)?;
     let reg = session.store.load()?;
     let mut known = std::collections::HashMap::new();
     for b in &reg.backups {

@@ -95,6 +95,7 @@ impl Destructive {
     }
 }
 
+#[expect(clippy::too_many_lines, reason = "issue 19: to split along its steps")]
 pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(crate::cmd::cli::env_name(&args.env))?;
@@ -1030,7 +1031,7 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// [`STOP_GRACE`] — so that no process of it writes to the database while the backup is
 /// restored.
 fn wait_stopping(child: &mut std::process::Child) -> std::io::Result<std::process::ExitStatus> {
-    let group = child.id() as libc::pid_t;
+    let group = child.id().cast_signed();
     // SAFETY: kill is a plain system call; the group is the command's own (child::tool).
     let signal_group = |sig| unsafe { libc::kill(-group, sig) == 0 };
     loop {

@@ -54,6 +54,7 @@ pub struct RollbackArgs {
     pub dry_run: DryRun,
 }
 
+#[expect(clippy::too_many_lines, reason = "issue 19: to split along its steps")]
 pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let env = session.env(crate::cmd::cli::env_name(&args.env))?;

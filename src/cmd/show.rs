@@ -16,9 +16,9 @@ pub fn preflight(ui: &Ui, preflight: &Preflight) {
     for c in &preflight.checks {
         let line = format!("{:<16} {}", c.name, c.detail);
         if c.ok {
-            ui.ok(format!(" {line}"))
+            ui.ok(format!(" {line}"));
         } else {
-            ui.fail(format!(" {line}"))
+            ui.fail(format!(" {line}"));
         }
     }
 }

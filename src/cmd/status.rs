@@ -93,7 +93,7 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
         if let Some(max) = env.max_backup_age {
             s.backup_overdue = s
                 .newest_valid_backup_age_secs
-                .is_none_or(|age| age > max.as_secs() as i64);
+                .is_none_or(|age| age > i64::try_from(max.as_secs()).unwrap_or(i64::MAX));
         }
         match session.provider(env) {
             Err(e) => s.url_problem = Some(e.one_line()),
@@ -212,7 +212,7 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
             Some(a) => ui.warn(format!(
                 "{}: the newest valid backup is {} old > {max} (max_backup_age)",
                 s.environment,
-                age(a.max(0) as u64)
+                age(a.max(0).cast_unsigned())
             )),
             None => ui.warn(format!(
                 "{}: no valid backup, and max_backup_age is {max}",

@@ -169,19 +169,16 @@ fn shell_reads(args: &[String]) -> ShellReads<'_> {
             }
             continue;
         }
-        match w.strip_prefix(['-', '+']).filter(|b| !b.is_empty()) {
-            Some(body) => {
-                dash_c |= w.starts_with('-') && body.contains('c');
-                dash_s |= body.contains('s');
-                // `-o pipefail`, `+O extglob`: the option's name follows.
-                if body.contains(['o', 'O']) {
-                    i += 1;
-                }
+        if let Some(body) = w.strip_prefix(['-', '+']).filter(|b| !b.is_empty()) {
+            dash_c |= w.starts_with('-') && body.contains('c');
+            dash_s |= body.contains('s');
+            // `-o pipefail`, `+O extglob`: the option's name follows.
+            if body.contains(['o', 'O']) {
+                i += 1;
             }
-            None => {
-                i -= 1;
-                break;
-            }
+        } else {
+            i -= 1;
+            break;
         }
     }
     match args.get(i) {

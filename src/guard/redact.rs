@@ -9,17 +9,14 @@ pub fn command(text: &str, known: &[String]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
-        let end = match secret_assignment(rest) {
-            Some((keep, end)) => {
-                out.push_str(&rest[..keep]);
-                out.push_str("***");
-                end
-            }
-            None => {
-                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-                out.push_str(&chunk_redacted(&rest[..end], mysql));
-                end
-            }
+        let end = if let Some((keep, end)) = secret_assignment(rest) {
+            out.push_str(&rest[..keep]);
+            out.push_str("***");
+            end
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            out.push_str(&chunk_redacted(&rest[..end], mysql));
+            end
         };
         let after = &rest[end..];
         let spaces = after

@@ -74,14 +74,14 @@ pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option
             | (ProviderKind::Mysql, "e" | "execute")
             | (ProviderKind::Sqlite, "cmd") => call.texts.push(known(value, &mut sql_unknown)),
             (ProviderKind::Postgres, "f" | "file") | (ProviderKind::Sqlite, "init") => {
-                call.files.push(known(value, &mut sql_unknown))
+                call.files.push(known(value, &mut sql_unknown));
             }
             (ProviderKind::Postgres, "d" | "dbname") | (ProviderKind::Mysql, "D" | "database") => {
-                set_database(&mut call.target, known(value, &mut target_unknown))
+                set_database(&mut call.target, known(value, &mut target_unknown));
             }
             (_, "h" | "host") => call.target.host = Some(known(value, &mut target_unknown)),
             (ProviderKind::Postgres, "p" | "port") | (ProviderKind::Mysql, "P" | "port") => {
-                call.target.port = known(value, &mut target_unknown).parse().ok()
+                call.target.port = known(value, &mut target_unknown).parse().ok();
             }
             _ => {}
         }

@@ -5,6 +5,5 @@
 
 pub mod backup;
 pub mod doctor;
-pub mod fetch;
 pub mod restore;
 pub mod verify;

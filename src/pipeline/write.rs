@@ -180,7 +180,8 @@ fn compress_into<W: Write>(
             let mut enc = zstd::stream::write::Encoder::new(sink, 3)?;
             // Every decoder then checks the content, not only the framing.
             enc.include_checksum(true)?;
-            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            let workers = std::thread::available_parallelism()
+                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
             if workers > 1 {
                 enc.multithread(workers)?;
             }
@@ -208,7 +209,7 @@ mod tests {
         let mut full = Vec::new();
         let mut enc = zstd::stream::write::Encoder::new(&mut full, 3).unwrap();
         enc.include_checksum(true).unwrap();
-        enc.write_all(&[7u8; 100_000]).unwrap();
+        enc.write_all(&vec![7u8; 100_000]).unwrap();
         enc.finish().unwrap();
         let mut check = DecodeCheck::new(Vec::new(), Compression::Zstd).unwrap();
         check.write_all(&full[..full.len() / 2]).unwrap();

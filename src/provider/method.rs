@@ -166,6 +166,7 @@ fn blocked_error(message: String, blocked: &Blocked) -> Error {
 mod tests {
     use super::*;
 
+    #[allow(clippy::unnecessary_wraps, reason = "what the privileges hold")]
     fn blocked(grant: &str) -> Option<Blocked> {
         Some(Blocked {
             reason: format!("no {grant}"),

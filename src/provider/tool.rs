@@ -116,6 +116,6 @@ pub fn random_suffix() -> String {
         .map_or(0, |d| d.as_nanos());
     format!(
         "{:x}",
-        (nanos as u64) ^ (u64::from(std::process::id()) << 32)
+        u64::try_from(nanos).unwrap_or(u64::MAX) ^ (u64::from(std::process::id()) << 32)
     )
 }

@@ -49,13 +49,13 @@ fn lock_file(path: &Path, wait: Duration) -> std::result::Result<File, Option<Er
 
 /// Held while the registry may be changed; released on drop (and by the OS if the process dies).
 pub struct RegistryLock {
-    _file: File,
+    file: File,
 }
 
 impl RegistryLock {
     /// The locked file's descriptor, for a child that is to hold the lock as long as it lives.
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self._file)
+        std::os::fd::AsRawFd::as_raw_fd(&self.file)
     }
 }
 
@@ -71,7 +71,7 @@ impl Store {
             }
             Some(e) => e,
         })?;
-        Ok(RegistryLock { _file: file })
+        Ok(RegistryLock { file })
     }
 
     /// Takes the lock of `env`'s database for a restore, rollback or migrate: one at a time per
@@ -87,7 +87,7 @@ impl Store {
             .with_hint(busy_hint(&path)),
             Some(e) => e,
         })?;
-        Ok(RegistryLock { _file: file })
+        Ok(RegistryLock { file })
     }
 }
 
@@ -145,8 +145,7 @@ fn holders(path: &Path) -> Vec<(u32, String)> {
             .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l == target))
         {
             let name = fs::read_to_string(proc.path().join("comm"))
-                .map(|n| n.trim().to_string())
-                .unwrap_or_else(|_| "?".to_string());
+                .map_or_else(|_| "?".to_string(), |n| n.trim().to_string());
             out.push((pid, name));
         }
     }

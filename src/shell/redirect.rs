@@ -50,7 +50,7 @@ impl Lexer {
                 self.pos += 1;
                 Redirect::Other
             }
-            ('<', Some('&')) | ('>', Some('&')) => {
+            ('<' | '>', Some('&')) => {
                 self.pos += 1;
                 Redirect::Dup
             }
@@ -88,7 +88,7 @@ impl Lexer {
             }
             self.read_word_part();
         }
-        let word = self.word.take().map(|w| w.replace(ASSIGN, "").to_string());
+        let word = self.word.take().map(|w| w.replace(ASSIGN, "").clone());
         (self.word, self.assignable) = saved;
         word
     }

@@ -207,7 +207,7 @@ impl Lexer {
             self.pos += 1;
             match (quote, c) {
                 (Some(q), c) if c == q => quote = None,
-                (Some('"'), '\\') | (None, '\\') => {
+                (Some('"') | None, '\\') => {
                     inner.push(c);
                     if let Some(n) = self.peek(0) {
                         self.pos += 1;

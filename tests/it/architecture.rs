@@ -186,6 +186,9 @@ fn the_cycle_finder_finds_cycles() {
     assert_eq!(found.len(), 1);
     assert_eq!(
         found[0],
-        ["a", "b", "c"].iter().map(|s| s.to_string()).collect()
+        ["a", "b", "c"]
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect()
     );
 }

@@ -31,7 +31,7 @@ impl Rng {
     }
 
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+        &items[usize::try_from(self.below(items.len() as u64)).unwrap()]
     }
 }
 
@@ -43,7 +43,9 @@ fn seed() -> u64 {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
-                .as_nanos() as u64
+                .as_nanos()
+                .try_into()
+                .unwrap_or(u64::MAX)
                 | 1
         })
 }
@@ -72,7 +74,7 @@ impl Target for Sqlite<'_> {
     fn write(&self, n: u64) {
         self.0
             .sqlite("db/dev.sqlite3")
-            .execute("INSERT INTO t VALUES (?1)", [n as i64])
+            .execute("INSERT INTO t VALUES (?1)", [n.cast_signed()])
             .unwrap();
     }
     fn settle_replaced(&self, _: &[String]) -> usize {
@@ -178,7 +180,7 @@ fn run_and_kill(p: &Project, args: &[&str], point: Option<&str>, delay: Duration
         let at_point = point.is_some() && marker.exists();
         if at_point || (point.is_none() && started.elapsed() >= delay) {
             // SAFETY: a signal to the child this test started, not yet waited for.
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            unsafe { libc::kill(child.id().cast_signed(), libc::SIGKILL) };
             child.wait().unwrap();
             return if at_point {
                 format!("killed at {}", point.unwrap())
@@ -209,7 +211,7 @@ fn valid_ids(backups_json: &std::path::Path) -> BTreeSet<String> {
 fn chaos(p: &Project, target: &dyn Target, rng: &mut Rng, kills: usize, pg: bool) {
     let registry = p.path(&format!("{BACKUPS}/backups.json"));
     // What each backup holds, to know what a restore may leave behind.
-    let mut held: std::collections::BTreeMap<String, String> = Default::default();
+    let mut held = std::collections::BTreeMap::<String, String>::default();
     let id = p.backup(&["dev"]);
     held.insert(id, target.content());
     for n in 0..kills {
@@ -221,7 +223,7 @@ fn chaos(p: &Project, target: &dyn Target, rng: &mut Rng, kills: usize, pg: bool
             op = "backup";
         }
         let victim = ids
-            .get(rng.below(ids.len().max(1) as u64) as usize)
+            .get(usize::try_from(rng.below(ids.len().max(1) as u64)).unwrap())
             .cloned()
             .unwrap_or_default();
         let args: Vec<&str> = match op {

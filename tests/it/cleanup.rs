@@ -27,9 +27,9 @@ fn expired_backups_go_and_the_newest_valid_one_stays() {
     let doc = p.json(&["cleanup", "--expired", "--dry-run"], 0);
     let planned: Vec<&str> = crate::harness::ids_in(&doc, "removed");
     let mut planned_sorted = planned.clone();
-    planned_sorted.sort();
+    planned_sorted.sort_unstable();
     let mut expected = vec![old.as_str(), mid.as_str()];
-    expected.sort();
+    expected.sort_unstable();
     assert_eq!(planned_sorted, expected);
     assert_eq!(p.backup_files(), before_files, "--dry-run removes nothing");
     assert_eq!(p.ids().len(), 5);
@@ -528,9 +528,10 @@ fn release(p: &mut Project) -> [String; 5] {
 }
 
 fn reasons_of(doc: &serde_json::Value, id: &str) -> String {
-    kept(doc, id)
-        .map(|k| k["reasons"].to_string())
-        .unwrap_or_else(|| panic!("{id} not kept: {doc}"))
+    kept(doc, id).map_or_else(
+        || panic!("{id} not kept: {doc}"),
+        |k| k["reasons"].to_string(),
+    )
 }
 
 #[test]

@@ -18,7 +18,7 @@ fn corrupt_backup(compression: &str) -> (Project, String) {
         .unwrap();
     let id = p.backup(&["dev", "--compression", compression]);
     let path = p.data_file(&id);
-    let len = fs::metadata(&path).unwrap().len() as usize;
+    let len = usize::try_from(fs::metadata(&path).unwrap().len()).unwrap();
     flip_byte(&path, len / 2);
     (p, id)
 }
@@ -77,7 +77,7 @@ fn verify_checksum_only_passes_a_good_backup_and_catches_a_flipped_byte() {
     p.run(&["verify", &id]).code(0);
     assert_eq!(p.backups()[0]["status"], "valid");
     let path = p.data_file(&id);
-    let len = fs::metadata(&path).unwrap().len() as usize;
+    let len = usize::try_from(fs::metadata(&path).unwrap().len()).unwrap();
     flip_byte(&path, len / 2);
     p.run(&["verify", "--checksum-only", &id])
         .code(5)

@@ -42,8 +42,7 @@ fn front_matter(text: &str) -> Vec<(String, String)> {
     let body = text
         .strip_prefix("---\n")
         .and_then(|t| t.split_once("\n---\n"))
-        .map(|(head, _)| head)
-        .unwrap_or_else(|| panic!("no front matter"));
+        .map_or_else(|| panic!("no front matter"), |(head, _)| head);
     body.lines()
         .map(|l| {
             let (k, v) = l.split_once(": ").unwrap_or_else(|| panic!("`{l}`"));

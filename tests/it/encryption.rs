@@ -334,8 +334,11 @@ fn decrypted_work_files_never_lie_beside_the_encrypted_backups() {
         .stderr_has("inside the backup directory");
     p.set_var("TMPDIR", tmp.path().to_str().unwrap());
     // A private directory others can enter is refused, before anything is written.
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&private, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     p.run(&["backup", "dev"])
         .code(1)
         .stderr_has("is not a private directory");

@@ -183,7 +183,7 @@ impl Project {
     pub fn run(&self, args: &[&str]) -> Run {
         let out = self.command(args).output().expect("faber-db runs");
         Run {
-            args: args.iter().map(|s| s.to_string()).collect(),
+            args: args.iter().map(std::string::ToString::to_string).collect(),
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -344,7 +344,10 @@ impl Paused {
     /// Sends it `signal` where it waits, and waits for its end.
     pub fn signal(self, signal: i32) -> std::process::Output {
         // SAFETY: a signal to the child this test started, which has not been waited for.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+        assert_eq!(
+            unsafe { libc::kill(self.child.id().cast_signed(), signal) },
+            0
+        );
         self.child.wait_with_output().unwrap()
     }
 }

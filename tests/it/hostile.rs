@@ -220,6 +220,7 @@ fn a_removal_killed_at_any_point_is_finished_by_the_next_run_and_never_brought_b
 }
 
 #[test]
+#[allow(clippy::many_single_char_names)]
 fn delete_and_cleanup_make_room_on_a_full_disk() {
     let Some(fs_) = crate::services::Tmpfs::mount("3m") else {
         return;
@@ -380,9 +381,10 @@ impl Ext4 {
                 .status()
                 .is_ok_and(|s| s.success());
         if !ok {
-            if crate::services::required() {
-                panic!("cannot mount an ext4 image, and FABER_REQUIRE_SERVICES=1; run as root");
-            }
+            assert!(
+                !crate::services::required(),
+                "cannot mount an ext4 image, and FABER_REQUIRE_SERVICES=1; run as root"
+            );
             eprintln!("skipping: cannot mount an ext4 image");
             return None;
         }
@@ -399,6 +401,7 @@ impl Drop for Ext4 {
 }
 
 #[test]
+#[allow(clippy::many_single_char_names)]
 fn delete_and_cleanup_make_room_on_a_full_ext4_disk() {
     let Some(disk) = Ext4::mount("8M") else {
         return;

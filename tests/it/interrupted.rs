@@ -88,7 +88,7 @@ fn sigterm_or_sighup_during_the_migrate_command_stops_it_records_it_and_restores
         let (tool, helper) = (pid(&p, "tool.pid"), pid(&p, "helper.pid"));
         assert!(has_half_done(&p), "the tool began");
         // SAFETY: a signal to the child this test started, which has not been waited for.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        assert_eq!(unsafe { libc::kill(child.id().cast_signed(), signal) }, 0);
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(8), "signal {signal}: {stderr}");
@@ -121,7 +121,10 @@ fn sigterm_without_rollback_on_failure_says_the_database_is_as_the_tool_left_it(
     let child = start(&p);
     let tool = pid(&p, "tool.pid");
     // SAFETY: a signal to the child this test started, which has not been waited for.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) },
+        0
+    );
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(8), "{stderr}");
@@ -170,7 +173,7 @@ fn a_killed_migrate_is_reported_by_status_until_a_rollback() {
         .stderr_has(&format!("{helper}"))
         .stderr_has("sleep");
     // SAFETY: ends the helper this test's tool started.
-    unsafe { libc::kill(helper as i32, libc::SIGKILL) };
+    unsafe { libc::kill(helper.cast_signed(), libc::SIGKILL) };
     assert!(gone(helper));
     p.run(&["rollback", "dev", "--to", &id, "--yes"]).code(0);
     assert!(!has_half_done(&p));
@@ -230,7 +233,7 @@ fn a_resumed_migrate_that_fails_restores_the_backup_from_before_the_first_run() 
     child.kill().unwrap();
     child.wait().unwrap();
     // SAFETY: ends the helper this test's tool started.
-    unsafe { libc::kill(helper as i32, libc::SIGKILL) };
+    unsafe { libc::kill(helper.cast_signed(), libc::SIGKILL) };
     assert!(gone(helper));
     assert!(has_half_done(&p));
     let pre = p.backups()[0]["id"].as_str().unwrap().to_string();

@@ -337,7 +337,10 @@ fn a_signal_to_the_launcher_reaches_faber_db_itself() {
     let exe = fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
     assert_eq!(exe, fs::canonicalize(BIN).unwrap());
     // SAFETY: the child this test started, not yet waited for.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) },
+        0
+    );
     let started = Instant::now();
     let out = loop {
         if let Some(_status) = child.try_wait().unwrap() {

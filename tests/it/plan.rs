@@ -53,6 +53,7 @@ fn add_rows(p: &Project, from: u32, rows: u32) {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, step after step")]
 fn dry_runs_change_nothing_and_give_their_plans() {
     let p = filled(2_000);
     // Before any backup: the backup directory is not even created.

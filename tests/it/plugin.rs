@@ -64,9 +64,7 @@ impl Claude {
                 "the Claude Code client is not installed at {} (run scripts/services.sh, or set FABER_CLAUDE_BIN)",
                 bin.display()
             );
-            if required() {
-                panic!("{why}, and FABER_REQUIRE_SERVICES=1");
-            }
+            assert!(!required(), "{why}, and FABER_REQUIRE_SERVICES=1");
             eprintln!("skipping: {why}");
             return None;
         }

@@ -134,7 +134,7 @@ pub fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
 }
 
-pub const SCHEMA: &str = r#"
+pub const SCHEMA: &str = r"
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE TABLE accounts (
     id serial PRIMARY KEY,
@@ -168,7 +168,7 @@ INSERT INTO accounts (name, profile, tags, avatar, balance, feeling)
     FROM generate_series(1, 300) g;
 INSERT INTO events (account_id, kind, at) SELECT 1 + g % 300, CASE WHEN g % 2 = 0 THEN 'login' END, date '2024-06-01' + g FROM generate_series(1, 700) g;
 INSERT INTO measurements SELECT date '2024-03-01' + g, g FROM generate_series(1, 500) g;
-"#;
+";
 
 pub fn project_with(envs: &[(&str, &PgDb)]) -> Project {
     let mut config = String::from("[defaults]\ncompression = \"gzip\"\n");

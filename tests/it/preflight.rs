@@ -332,7 +332,7 @@ fn pg_restore_without_room_for_its_safety_backup_stops_before_loading() {
     let free = fs4::available_space(fs.dir.path()).unwrap();
     std::fs::write(
         fs.dir.path().join("filler"),
-        vec![1u8; (free - (1 << 20)) as usize],
+        vec![1u8; usize::try_from(free - (1 << 20)).unwrap()],
     )
     .unwrap();
     let files: Vec<_> = list(&backups.join("dev"));

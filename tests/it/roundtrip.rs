@@ -20,7 +20,7 @@ fn seed(p: &Project) {
             rusqlite::params![
                 format!("user-{i} ✓ ünïcödé"),
                 i as f64 * 1.5,
-                vec![i as u8; (i % 64) as usize],
+                vec![u8::try_from(i % 256).unwrap(); usize::try_from(i % 64).unwrap()],
                 if i % 3 == 0 { None } else { Some("n") }
             ],
         )

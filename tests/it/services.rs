@@ -14,11 +14,10 @@ pub fn available(name: &str, addr: &str) -> bool {
     let addr: SocketAddr = addr.parse().expect("a socket address");
     let up = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok();
     if !up {
-        if required() {
-            panic!(
-                "{name} is not reachable at {addr}, and FABER_REQUIRE_SERVICES=1; run scripts/services.sh"
-            );
-        }
+        assert!(
+            !required(),
+            "{name} is not reachable at {addr}, and FABER_REQUIRE_SERVICES=1; run scripts/services.sh"
+        );
         eprintln!("skipping: {name} is not reachable at {addr}");
     }
     up
@@ -63,11 +62,10 @@ impl Tmpfs {
                     Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
                     Err(e) => e.to_string(),
                 };
-                if required() {
-                    panic!(
-                        "cannot mount a tmpfs ({why}), and FABER_REQUIRE_SERVICES=1; run the tests as root"
-                    );
-                }
+                assert!(
+                    !required(),
+                    "cannot mount a tmpfs ({why}), and FABER_REQUIRE_SERVICES=1; run the tests as root"
+                );
                 eprintln!("skipping: cannot mount a tmpfs: {why}");
                 None
             }

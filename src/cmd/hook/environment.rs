@@ -1,6 +1,6 @@
 //! Which environment a command acts on, and whether two spellings name the same database.
 
-use super::*;
+use super::{DEFAULT_ENV_VARS, DatabaseUrl, Invocation, Path, Session, guard, shell, sql};
 
 /// The environment a migration command acts on: named or pointed at by the command (a
 /// variable it sets, a database URL), else the one whose `migrate_command` it runs, else the

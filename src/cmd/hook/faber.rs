@@ -1,6 +1,9 @@
 //! `faber-db … --yes` from the agent on a protected environment: the human approves.
 
-use super::*;
+use super::{
+    Answer, Cli, Command, DEFAULT_ENV_VARS, DRY_RUN_TIMEOUT, Decision, Instant, Invocation,
+    MAX_PLAN, Parser, Path, Sub, context, guard, record, run_bounded, shell,
+};
 
 /// `faber-db … --yes` changing a protected environment: ask, with the dry run's plan.
 pub(super) fn on_faber(line: &str, inv: &Invocation, dir: &Path) -> Option<Answer> {

@@ -1,8 +1,12 @@
 //! A migration the agent runs: the pre-migration backup, bounded in time, and the decision.
 
-use super::*;
+use super::{
+    Answer, Command, Decision, Duration, Environment, Error, HookProtected, Instant, Invocation,
+    Path, Session, context, migrate, record, redact, run_bounded, secrets, ui, which_env,
+};
 
 /// A migration: back up, then allow; ask (or deny) for a protected environment.
+#[expect(clippy::too_many_lines, reason = "issue 19: to split along its steps")]
 pub(super) fn on_migration(
     line: &str,
     inv: &Invocation,
@@ -239,8 +243,8 @@ pub(super) fn backup_and_plan(
         let name = &env.name;
         return Err(Error::aborted(format!(
             "the pre-migration backup of `{name}` would take about {}, longer than the hook may wait ({})",
-            ui::duration_ms(expected.as_millis() as u64),
-            ui::duration_ms(budget.as_millis() as u64),
+            ui::duration_ms(crate::human::millis(expected)),
+            ui::duration_ms(crate::human::millis(budget)),
         ))
         .with_hint(format!(
             "take it first, in the background: `faber-db backup {name} --reason pre-migration --label pre-migration`; \

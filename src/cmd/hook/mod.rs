@@ -205,13 +205,12 @@ fn decide(line: &str, cwd: &Path) -> Vec<Answer> {
             found.push((inv, dir, Found::Sql));
         } else {
             let root = config::find_root(&dir);
-            let at = match configs.iter().position(|(r, _)| *r == root) {
-                Some(at) => at,
-                None => {
-                    let config = config_of(&root);
-                    configs.push((root, config));
-                    configs.len() - 1
-                }
+            let at = if let Some(at) = configs.iter().position(|(r, _)| *r == root) {
+                at
+            } else {
+                let config = config_of(&root);
+                configs.push((root, config));
+                configs.len() - 1
             };
             // Commands the config names as migrations: its `migrate_command`s and patterns.
             if configs[at]
@@ -299,9 +298,7 @@ fn shown_words(inv: &Invocation) -> String {
 /// The project context for an invocation in `dir` (quiet: the hook's stdout is its answer,
 /// and its stderr only a log).
 fn context(dir: &Path, config: Option<PathBuf>, root: Option<PathBuf>) -> Option<Ctx> {
-    let root = root
-        .map(|r| dir.join(r))
-        .unwrap_or_else(|| config::find_root(dir));
+    let root = root.map_or_else(|| config::find_root(dir), |r| dir.join(r));
     config::locate(&root, config.as_deref()).ok()?;
     Ctx::at(root, config, Ui::new(false, true, false, true)).ok()
 }
@@ -391,7 +388,7 @@ fn run_bounded(mut cmd: Command, deadline: Instant) -> std::io::Result<Bounded> 
             Ok(None) if !overran => {
                 overran = true;
                 // SAFETY: a signal to the child this function started and has not reaped.
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) };
             }
             Ok(None) if Instant::now() < deadline + Duration::from_secs(30) => {
                 std::thread::sleep(Duration::from_millis(20));

@@ -1,7 +1,10 @@
 //! Destructive SQL sent with a database client to a protected environment's database, or of a
 //! kind the config forbids to any environment's.
 
-use super::*;
+use super::{
+    Answer, Decision, Environment, Invocation, Path, Session, context, record, server_is, sql,
+    target_is,
+};
 use crate::sqlscan::Kind;
 
 /// Destructive SQL of a kind `safety.destructive_operations` forbids, sent to any environment's

@@ -7,16 +7,16 @@ use super::*;
 fn corrupt_and_missing_backups_fill_no_slot() {
     let mut reg = year();
     set(&mut reg, "backup-20251231-140000", |b| {
-        b.status = Status::Corrupt
+        b.status = Status::Corrupt;
     });
     set(&mut reg, "backup-20251230-020000", |b| {
-        b.status = Status::Missing
+        b.status = Status::Missing;
     });
     set(&mut reg, "backup-20251130-235959", |b| {
-        b.status = Status::Corrupt
+        b.status = Status::Corrupt;
     });
     set(&mut reg, "backup-20251130-020000", |b| {
-        b.status = Status::Corrupt
+        b.status = Status::Corrupt;
     });
     let plan = keep(&reg, GFS);
     let mut expected = with_month_ends(vec![

@@ -119,7 +119,7 @@ fn write_inner(
             db_size,
             dumped,
             stored,
-            duration_ms: (took + started.elapsed()).as_millis() as u64,
+            duration_ms: crate::human::millis(took + started.elapsed()),
         },
     );
     publish(session, &record, reserved.partial, &reserved.final_path)?;

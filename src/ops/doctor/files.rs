@@ -157,7 +157,7 @@ pub(super) fn newer_registry(path: &Path) -> Option<u64> {
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["version"]
         .as_u64()
-        .filter(|&n| n > crate::registry::REGISTRY_VERSION as u64)
+        .filter(|&n| n > u64::from(crate::registry::REGISTRY_VERSION))
 }
 
 /// The nearest existing ancestor of `dir` (the backup directory may not exist yet).

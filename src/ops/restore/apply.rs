@@ -95,11 +95,7 @@ impl Run<'_, '_> {
     /// estimate from.
     pub fn timing(&self, safety_took: std::time::Duration) -> Timing {
         Timing {
-            duration_ms: self
-                .started
-                .elapsed()
-                .saturating_sub(safety_took)
-                .as_millis() as u64,
+            duration_ms: crate::human::millis(self.started.elapsed().saturating_sub(safety_took)),
             bytes: self.record.raw_size_bytes,
         }
     }

@@ -3,7 +3,8 @@
 //! and held so that no cleanup or delete removes it while it is restored.
 
 use crate::error::{Error, Result};
-use crate::ops::{fetch, verify};
+use crate::offsite;
+use crate::ops::verify;
 use crate::registry::{BackupRecord, Status};
 use crate::removal::Held;
 use crate::session::Session;
@@ -23,7 +24,7 @@ pub(super) fn fetched_and_checked(
         ))
         .with_hint("pick another backup (see `faber-db list`)")
     };
-    fetch::fetch_if_missing(session, record).map_err(|e| {
+    offsite::fetch_if_missing(session, record).map_err(|e| {
         if verify::removed_meanwhile(session, &record.id) {
             removed()
         } else {
@@ -35,7 +36,7 @@ pub(super) fn fetched_and_checked(
     if let Err((e, status)) = verify::checksum_ok(session, record) {
         // A local copy that rotted is replaced by the off-site one, checked the same way.
         let replaced = status == Some(Status::Corrupt)
-            && fetch::refetch_damaged(session, record, &e).inspect_err(|_| {
+            && offsite::refetch_damaged(session, record, &e).inspect_err(|_| {
                 mark(session, &record.id, Status::Corrupt);
             })?;
         if !replaced {

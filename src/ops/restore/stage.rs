@@ -110,7 +110,7 @@ pub(super) fn open_verified(
 
 /// Restore jobs when none are asked for: one per core.
 pub fn default_jobs() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(64) as u32)
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get().min(64)).unwrap_or(64))
 }
 
 /// Decodes a compressed custom archive into a locked work file beside the environment's

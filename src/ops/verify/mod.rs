@@ -169,7 +169,7 @@ fn reach(
     // A file gone from here is fetched from its off-site copy, then checked like any other.
     let fetched = match work_dir {
         Some(_) => Ok(false),
-        None => crate::ops::fetch::fetch_if_missing(session, record),
+        None => crate::offsite::fetch_if_missing(session, record),
     };
     match fetched {
         Ok(_) => {}

@@ -30,22 +30,21 @@ pub(super) fn structure(
     }
     // The scratch database goes to the server `verify_url_env` names, else to the environment's
     // own — when its role may create databases there.
-    let db = match session.scratch_server(env, &own.database_name())? {
-        Some(server) => server,
-        None => {
-            let privileges = own.restore_privileges()?;
-            if !privileges.create_database {
-                return Err(Error::config(format!(
-                    "a deep check loads the backup into a scratch database, and {} may not create databases on the server of `{}` (a deep check needs verify_url_env set in [environments.{}])",
-                    privileges.role, env.name, env.name
-                ))
-                .with_hint(format!(
-                    "set verify_url_env = \"VAR\" in [environments.{}], VAR holding the URL of a server where faber-db may create scratch databases (a role with CREATEDB)",
-                    env.name
-                )));
-            }
-            own
+    let db = if let Some(server) = session.scratch_server(env, &own.database_name())? {
+        server
+    } else {
+        let privileges = own.restore_privileges()?;
+        if !privileges.create_database {
+            return Err(Error::config(format!(
+                "a deep check loads the backup into a scratch database, and {} may not create databases on the server of `{}` (a deep check needs verify_url_env set in [environments.{}])",
+                privileges.role, env.name, env.name
+            ))
+            .with_hint(format!(
+                "set verify_url_env = \"VAR\" in [environments.{}], VAR holding the URL of a server where faber-db may create scratch databases (a role with CREATEDB)",
+                env.name
+            )));
         }
+        own
     };
     // What killed runs left on this server goes first (only what the ledger proves ours).
     let swept = db.sweep_scratch(true)?;

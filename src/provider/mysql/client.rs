@@ -47,13 +47,12 @@ impl Mysql {
 
     /// The client, connected to `db` (or to no database), printing tab-separated rows.
     pub(super) fn client(&self, db: Option<&str>) -> Result<Command> {
-        let (client, mariadb) = match self.tools.get() {
-            Some(t) => (t.client.clone(), t.mariadb_client),
-            None => {
-                let client = find_client()?;
-                let mariadb = is_mariadb_tool(&client);
-                (client, mariadb)
-            }
+        let (client, mariadb) = if let Some(t) = self.tools.get() {
+            (t.client.clone(), t.mariadb_client)
+        } else {
+            let client = find_client()?;
+            let mariadb = is_mariadb_tool(&client);
+            (client, mariadb)
         };
         let mut cmd = self.command(&client, mariadb);
         cmd.args(["--batch", "--skip-column-names", "--connect-timeout=10"]);

@@ -30,15 +30,7 @@ pub(super) fn privileges(my: &Mysql) -> Result<RestorePrivileges> {
             target.replace('`', "``").replace('_', "\\_")
         )),
     });
-    let in_place = if !exists {
-        Some(Blocked {
-            reason: format!("database {target} does not exist"),
-            missing_grant: Some(format!(
-                "CREATE DATABASE {} (as an administrator)",
-                ident(target)
-            )),
-        })
-    } else {
+    let in_place = if exists {
         let found = my.query_in(
             None,
             &format!(
@@ -65,6 +57,14 @@ pub(super) fn privileges(my: &Mysql) -> Result<RestorePrivileges> {
                 missing.join(", ")
             ),
             missing_grant: Some(format!("GRANT ALL ON {}.* TO {shown}", ident(target))),
+        })
+    } else {
+        Some(Blocked {
+            reason: format!("database {target} does not exist"),
+            missing_grant: Some(format!(
+                "CREATE DATABASE {} (as an administrator)",
+                ident(target)
+            )),
         })
     };
     Ok(RestorePrivileges {
@@ -132,7 +132,7 @@ pub(super) fn restore(
             let mut stream = crate::testpoint::PauseMidway::new(stream, "restore:during-load");
             my.load(&target, Source::Stream(&mut stream))
         }
-        other => my.load(&target, other),
+        other @ Source::Path(_) => my.load(&target, other),
     }
     .map_err(incomplete)?;
     let inspection = my

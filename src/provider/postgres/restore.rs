@@ -112,7 +112,7 @@ impl<'a> ScratchDb<'a> {
             Format::Custom | Format::Directory => {
                 (self.pg.command(&tools.pg_restore, &self.name), "pg_restore")
             }
-            other => {
+            other @ Format::Sqlite => {
                 return Err(Error::config(format!(
                     "{other} backups cannot be restored into PostgreSQL"
                 )));
@@ -336,7 +336,7 @@ pub(super) fn deep_check(
             scratch.load(format, Source::Stream(&mut tail), jobs)?;
             !tail.ends_with_marker(super::DUMP_TRAILER)
         }
-        path => {
+        path @ Source::Path(_) => {
             scratch.load(format, path, jobs)?;
             false
         }

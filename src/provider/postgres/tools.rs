@@ -147,8 +147,7 @@ fn sibling(tool: &Path, name: &str) -> Option<PathBuf> {
 
 fn major_of_dir(p: &Path) -> u32 {
     p.components()
-        .filter_map(|c| c.as_os_str().to_str()?.parse().ok())
-        .next()
+        .find_map(|c| c.as_os_str().to_str()?.parse().ok())
         .unwrap_or(0)
 }
 

@@ -129,7 +129,7 @@ pub(super) fn count_tables(conn: &Connection) -> rusqlite::Result<Tables> {
             name,
             TableStats {
                 estimated: false,
-                rows: rows.max(0) as u64,
+                rows: rows.max(0).cast_unsigned(),
             },
         );
     }

@@ -121,6 +121,10 @@ impl Sqlite {
     }
 
     /// Copies the live database into `dest` with the online backup API, a batch of pages at a time.
+    #[allow(
+        clippy::unused_self,
+        reason = "a step of this provider's dump, beside the others"
+    )]
     fn snapshot_into(&self, src: &Connection, dest: &Path) -> Result<()> {
         let copy_failed = |e: rusqlite::Error| {
             if e.sqlite_error_code() == Some(ErrorCode::DiskFull) {

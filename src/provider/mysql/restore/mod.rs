@@ -111,7 +111,7 @@ pub(super) fn stage<'a>(
             let mut stream = crate::testpoint::PauseMidway::new(stream, "restore:during-load");
             my.load(&scratch.name, Source::Stream(&mut stream))
         }
-        other => my.load(&scratch.name, other),
+        other @ Source::Path(_) => my.load(&scratch.name, other),
     }
     .map_err(unchanged)?;
     // Read now, and the triggers and events dropped from the scratch database: its tables can
@@ -160,7 +160,7 @@ pub(super) fn deep_check(
             my.load(&scratch.name, Source::Stream(&mut tail))?;
             !tail.ends_with_marker(super::DUMP_TRAILER)
         }
-        other => {
+        other @ Source::Path(_) => {
             my.load(&scratch.name, other)?;
             false
         }

@@ -98,21 +98,20 @@ pub(in crate::provider::mysql) fn sweep(my: &Mysql, drop: bool) -> Result<scratc
         let exists = |sql: &str| my.query_in(None, &format!("{sql} = {}", literal(name)));
         // A server that keeps no database comments (Oracle MySQL) cannot show a marker: its
         // scratch databases are seen unmarked, and never dropped.
-        let comment = match exists(
-            "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME",
-        ) {
-            Ok(rows) => match rows.into_iter().next() {
+        let comment = if let Ok(rows) =
+            exists("SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME")
+        {
+            match rows.into_iter().next() {
                 None => return Ok(None),
                 Some(row) => row.into_iter().next().flatten(),
-            },
-            Err(_) => {
-                if exists("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME")?
-                    .is_empty()
-                {
-                    return Ok(None);
-                }
-                None
             }
+        } else {
+            if exists("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME")?
+                .is_empty()
+            {
+                return Ok(None);
+            }
+            None
         };
         Ok(Some(scratch::Seen {
             comment,

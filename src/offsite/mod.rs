@@ -1,0 +1,53 @@
+//! Off-site copies of backups (`[storage.offsite]`): the engine that copies backups there
+//! ([`push()`], [`after_backup`]), registers the ones found only there ([`pull()`]), brings
+//! their data back ([`fetch_if_missing`], [`refetch_damaged`]) and removes the copies of
+//! backups removed here ([`remove_copies`]) — written against the [`Storage`] trait, which the
+//! S3-compatible [`Bucket`] implements, and a local [`Directory`] too.
+//!
+//! Object names mirror the backup directory: `PREFIX/ENV/FILE` for the data file,
+//! `PREFIX/ENV/ID.manifest.json` for its manifest, and `PREFIX/ENV/DIR/NAME` for each file of
+//! a directory dump.
+//!
+//! Nothing here prints: progress and warnings go through [`Session::events`], results come
+//! back as values for the command that asked.
+
+mod credentials;
+mod directory;
+mod fetch;
+mod names;
+mod pull;
+mod push;
+mod removals;
+mod s3;
+mod storage;
+
+pub use directory::Directory;
+pub use fetch::{FetchOutcome, fetch_if_missing, fetch_missing, refetch_damaged};
+pub use names::{data_name, manifest_name, object_names};
+pub use pull::{PullOutcome, pull};
+pub use push::{Failed, PushOutcome, PushRequest, Pushed, after_backup, push};
+pub use removals::{finish_pending_removals, remove_copies, remove_copy};
+pub use s3::Bucket;
+pub use storage::{Object, Storage, Stored};
+
+use crate::config::Offsite;
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+/// The `[storage.offsite]` config, or the error that says how to add it.
+pub fn configured<'a>(session: &'a Session) -> Result<&'a Offsite> {
+    session.config.offsite.as_ref().ok_or_else(|| {
+        Error::config("no off-site storage is configured").with_hint(
+            "add [storage.offsite] with url = \"s3://bucket/prefix\" to the config \
+             (see docs/configuration.md)",
+        )
+    })
+}
+
+/// The configured bucket, with the session's credentials. Nothing is sent yet.
+pub fn open(session: &Session) -> Result<Bucket> {
+    configured(session).and_then(|config| Bucket::open(config, &session.vars))
+}
+
+#[cfg(test)]
+mod tests;
