@@ -78,10 +78,10 @@ fn new_event(
 
 fn append(session: &Session, e: &HistoryEvent) {
     if let Err(err) = session.store.append_history(e) {
-        session
-            .ctx
-            .ui
-            .warn(format!("could not write the audit log: {}", err.one_line()));
+        session.events().warn(&format!(
+            "could not write the audit log: {}",
+            err.one_line()
+        ));
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use crate::config::{Config, Environment};
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::pipeline::Decrypt;
 use crate::registry::BackupRecord;
 use crate::vars::Vars;
@@ -77,9 +77,7 @@ impl Decryption {
                 "{} is encrypted, but its entry has no plaintext SHA-256 to check it against",
                 record.id
             ))
-            .with_hint(
-                "the entry was changed by hand; rebuild it with `faber-db doctor --repair`",
-            ));
+            .with_hint(Remedy::RepairEntry));
         }
         Ok(Some(Decryption {
             identities: identities(config, vars)?,

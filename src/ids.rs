@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 
 pub const MAX_LABEL_LEN: usize = 64;
 
@@ -52,8 +52,10 @@ pub fn validate_id(id: &str) -> Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(Error::config(format!("invalid backup ID `{}`", shorten(id)))
-            .with_hint("backup IDs look like backup-20250124-140000 or backup-20250124-140000-pre-v2; see `faber-db list`"))
+        Err(
+            Error::config(format!("invalid backup ID `{}`", shorten(id)))
+                .with_hint(Remedy::BackupIdForm),
+        )
     }
 }
 

@@ -14,6 +14,7 @@ pub mod events;
 pub mod format;
 pub mod fsutil;
 pub mod guard;
+pub mod hints;
 pub mod human;
 pub mod ids;
 pub mod interrupt;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::fsutil;
 use crate::ids;
 
@@ -254,11 +254,7 @@ fn refused(id: &str, file: &str, why: &str) -> Error {
         ids::shorten(id),
         ids::shorten(file)
     ))
-    .with_hint(
-        "faber-db did not write this entry as it is; nothing was touched. `faber-db doctor` lists \
-         such entries, and `faber-db doctor --repair` rebuilds them from the backup's own manifest, \
-         or takes them out of the registry (their files are left alone)",
-    )
+    .with_hint(Remedy::RepairRefusedEntry)
 }
 
 #[cfg(test)]

@@ -104,11 +104,6 @@ impl Ctx {
         }
     }
 
-    /// This context with the engine's reports going to `events` instead of the `Ui` (tests).
-    pub fn reporting_to(self, events: Arc<dyn Events>) -> Ctx {
-        Ctx { events, ..self }
-    }
-
     /// Loads config, variables and store, and sweeps `.partial` files left by killed runs.
     pub fn session(&self) -> Result<Session<'_>> {
         self.open(config::load(&self.root, self.config_path.as_deref())?, true)

@@ -139,7 +139,7 @@ impl Ui {
         for cause in err.causes() {
             eprintln!("  caused by: {cause}");
         }
-        for hint in err.hint().into_iter().flat_map(str::lines) {
+        for hint in crate::hints::text(err).iter().flat_map(|h| h.lines()) {
             eprintln!(
                 "{} {hint}",
                 Style::new().cyan().for_stderr().apply_to("hint:")
@@ -180,6 +180,9 @@ pub fn error_json(err: &Error) -> Value {
     e.insert("code".into(), err.exit_code().into());
     e.insert("kind".into(), err.kind().name().into());
     e.insert("message".into(), err.one_line().into());
-    e.insert("hint".into(), err.hint().map_or(Value::Null, Into::into));
+    e.insert(
+        "hint".into(),
+        crate::hints::text(err).map_or(Value::Null, Into::into),
+    );
     Value::Object(e)
 }

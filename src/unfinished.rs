@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::error::Remedy;
 use crate::registry::Store;
 
 #[derive(Debug, Serialize)]
@@ -126,9 +127,10 @@ fn unfinished_migrate(events: &[serde_json::Value]) -> Option<(usize, Interrupte
     ))
 }
 
-/// What `status` (and the next command on the environment) says about an unfinished migrate.
-pub fn describe(env: &str, i: &Interrupted) -> String {
-    let what = format!(
+/// What `status` (and the next command on the environment) says happened in an unfinished
+/// migrate; [`remedy`] is what to do about it.
+pub fn summary(env: &str, i: &Interrupted) -> String {
+    format!(
         "{env}: migrate {} at {}{}, database may be half-migrated",
         i.outcome.unwrap_or("interrupted"),
         when(i),
@@ -136,14 +138,20 @@ pub fn describe(env: &str, i: &Interrupted) -> String {
             .as_deref()
             .map(|d| format!(" ({d})"))
             .unwrap_or_default()
-    );
+    )
+}
+
+/// What to do about an unfinished migrate: roll back to the backup taken before it, or, without
+/// one, check the database or restore an older backup.
+pub fn remedy(env: &str, i: &Interrupted) -> Remedy {
     match &i.backup {
-        Some(id) => format!(
-            "{what}; `faber-db rollback {env} --to {id}` restores {id}, the backup taken before it"
-        ),
-        None => format!(
-            "{what}; no pre-migration backup was taken: check it, or restore an older backup (`faber-db list {env}`)"
-        ),
+        Some(id) => Remedy::RollBackTo {
+            env: env.to_string(),
+            id: id.clone(),
+        },
+        None => Remedy::RestoreOlder {
+            env: env.to_string(),
+        },
     }
 }
 

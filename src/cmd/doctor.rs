@@ -5,10 +5,11 @@
 //! gone as `missing`.
 
 use clap::Args;
+use serde::Serialize;
 
 use crate::Report;
 use crate::error::{Error, Kind, Result};
-use crate::ops::doctor::{self, Level};
+use crate::ops::doctor::{self, Finding, Level};
 use crate::session::Session;
 
 #[derive(Debug, Args)]
@@ -21,7 +22,7 @@ pub struct DoctorArgs {
 pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
     let exam = doctor::examine(session, args.repair, &mut |f| {
-        let line = format!("{}: {}", f.check, f.detail);
+        let line = format!("{}: {}", f.check, detail(f));
         match f.level {
             Level::Ok => ui.ok(line),
             Level::Warning => ui.warn(line),
@@ -29,7 +30,10 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
         }
     })?;
     let mut report = Report::new()
-        .with("findings", &exam.findings)
+        .with(
+            "findings",
+            exam.findings.iter().map(Shown::of).collect::<Vec<_>>(),
+        )
         .with("repaired", exam.repaired);
     if exam.problems_left > 0 {
         report.failure = Some(
@@ -53,4 +57,30 @@ pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
         );
     }
     Ok(report)
+}
+
+/// A finding as shown: what was found, then what to do about it.
+#[derive(Serialize)]
+struct Shown<'a> {
+    level: Level,
+    check: &'a str,
+    detail: String,
+}
+
+impl Shown<'_> {
+    fn of(f: &Finding) -> Shown<'_> {
+        Shown {
+            level: f.level,
+            check: &f.check,
+            detail: detail(f),
+        }
+    }
+}
+
+/// A finding's detail, with what to do about it after a `; `.
+fn detail(f: &Finding) -> String {
+    match &f.remedy {
+        Some(remedy) => format!("{}; {}", f.detail, crate::hints::words(remedy)),
+        None => f.detail.clone(),
+    }
 }

@@ -514,7 +514,7 @@ fn unfinished(
             session
                 .ctx
                 .ui
-                .warn(crate::unfinished::describe(&env.name, &i));
+                .warn(crate::hints::unfinished_migrate(&env.name, &i));
             return Ok((None, Some(refusal)));
         }
         return Err(refusal);
@@ -653,7 +653,7 @@ fn preflight(
                     e.message()
                 ),
             );
-            if let Some(h) = e.hint() {
+            if let Some(h) = crate::hints::text(&e) {
                 err = err.with_hint(h.trim_end_matches("; nothing was changed").to_string());
             }
             err.add_hint(format!(

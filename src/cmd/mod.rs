@@ -115,7 +115,7 @@ pub fn claim_env(
         session
             .ctx
             .ui
-            .warn(crate::unfinished::describe(&env.name, &i));
+            .warn(crate::hints::unfinished_migrate(&env.name, &i));
     }
     Ok(Some(lock))
 }

@@ -211,8 +211,7 @@ pub fn busy_hint(session: &Session, e: Error, again: &[&str]) -> Error {
         cmd::command_line(session, &with_end)
     );
     // What the restore itself added (where the safety backup is) stays.
-    let kept: Vec<String> = e
-        .hint()
+    let kept: Vec<String> = crate::hints::text(&e)
         .map(|h| {
             h.lines()
                 .filter(|l| l.contains("safety backup"))

@@ -12,7 +12,7 @@ use crate::registry::Status;
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
-use crate::unfinished::{Interrupted, describe, interrupted};
+use crate::unfinished::{Interrupted, interrupted};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -182,7 +182,7 @@ fn print(session: &Session, env: &Environment, s: &EnvStatus) {
     }
     ui.line(format!("  retention:  {}", s.retention));
     if let Some(i) = s.interrupted.as_ref().filter(|i| i.event == "migrate") {
-        ui.warn(describe(&s.environment, i));
+        ui.warn(crate::hints::unfinished_migrate(&s.environment, i));
     } else if let Some(i) = &s.interrupted {
         let backup = i.backup.as_deref().unwrap_or("?");
         ui.warn(format!(

@@ -10,7 +10,7 @@ mod raw;
 mod resolve;
 mod safety;
 
-pub use load::{find_root, load, load_or_defaults, locate};
+pub use load::{LoadError, find_root, load, load_or_defaults, locate};
 pub use resolve::default_url_var;
 pub use safety::{Enforcement, Rule, Safety};
 

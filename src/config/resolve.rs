@@ -10,7 +10,7 @@ use super::{
     Config, DEFAULT_BACKUP_DIR, DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, Encryption, Environment, Hook,
     Notify, Offsite, UrlSource,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::format::Format;
 use crate::ids;
 use crate::pipeline::Compression;
@@ -96,9 +96,7 @@ pub(super) fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Conf
     let (safety, enforcement) = resolve_safety(&raw, &bad)?;
     // Only the defaults used without a config file (see `load_or_defaults`) have none.
     if raw.environments.is_empty() && file.exists() {
-        return Err(bad("no environments are defined".into()).with_hint(
-            "add an [environments.dev] table, or run `faber-db init --force` to start over",
-        ));
+        return Err(bad("no environments are defined".into()).with_hint(Remedy::StartOver));
     }
     let offsite = raw
         .storage

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Hint, Kind, Result};
 
 mod partial;
 mod sweep;
@@ -171,7 +171,7 @@ pub fn file_names(dir: &Path) -> Vec<String> {
 
 /// Fails with exit 2 unless `dir`'s filesystem has `needed` bytes free; `what` says what for,
 /// `hint` what to do.
-pub fn ensure_free_space(dir: &Path, needed: u64, what: &str, hint: &str) -> Result<()> {
+pub fn ensure_free_space(dir: &Path, needed: u64, what: &str, hint: impl Into<Hint>) -> Result<()> {
     let free = fs4::available_space(dir)
         .map_err(|e| Error::io(Kind::Config, "cannot read free space of", dir, e))?;
     if free < needed {

@@ -8,7 +8,7 @@ use super::names::recorded_name;
 use super::open;
 use super::storage::Storage;
 use crate::audit;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::fsutil::{self, PartialDir, PartialFile};
 use crate::human;
 use crate::locate::Located;
@@ -42,13 +42,13 @@ pub fn refetch_damaged(session: &Session, record: &BackupRecord, failure: &Error
             failure.message(),
             e.message()
         ))
-        .with_hint("restore another backup (see `faber-db list`)"),
+        .with_hint(Remedy::RestoreAnotherBackup {
+            marked_corrupt: false,
+        }),
         // Not a verdict on the off-site copy (the network, the disk, Ctrl-C): said as it is.
-        _ => e.add_hint(format!(
-            "the local copy failed its checksum; the off-site copy can be tried again with \
-             `faber-db restore … --from {}`",
-            record.id
-        )),
+        _ => e.add_hint(Remedy::RetryFromOffsite {
+            id: record.id.clone(),
+        }),
     })?;
     Ok(true)
 }
@@ -113,7 +113,7 @@ pub(super) fn fetch_from(
             parent,
             record.size_bytes,
             "to fetch the backup from the off-site storage",
-            "free some space, or remove old backups with `faber-db cleanup --expired`",
+            Remedy::MakeRoom { there: false },
         )?;
     }
     let fetched = download(storage, located, record);

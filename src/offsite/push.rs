@@ -8,7 +8,7 @@ use super::names::{data_name, manifest_name, object_names};
 use super::storage::{Storage, Stored};
 use super::{Bucket, configured, open};
 use crate::audit;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::human;
 use crate::ids;
 use crate::locate::Located;
@@ -78,7 +78,7 @@ fn choose<'r>(
         ids::validate_id(id)?;
         let b = reg.find(id).ok_or_else(|| {
             Error::config(format!("no backup `{id}` in the registry"))
-                .with_hint("`faber-db list` shows the backups")
+                .with_hint(Remedy::ShowBackups)
         })?;
         match b.status {
             Status::Valid => {}
@@ -91,7 +91,7 @@ fn choose<'r>(
                     "{id} is {}; only valid backups are copied off-site",
                     s.as_str()
                 ))
-                .with_hint(format!("run `faber-db verify {id}` first")));
+                .with_hint(Remedy::VerifyFirst { id: id.clone() }));
             }
         }
         return Ok(vec![b]);
@@ -212,13 +212,10 @@ fn settle_after_backup(
     for c in e.causes() {
         err = err.caused_by(c);
     }
-    if let Some(h) = e.hint() {
-        err = err.with_hint(h);
-    }
-    Err(err.add_hint(format!(
-        "the local backup is registered and valid; copy it later with `faber-db push {}`",
-        record.id
-    )))
+    err = err.with_hints(e.hints());
+    Err(err.add_hint(Remedy::PushLater {
+        id: record.id.clone(),
+    }))
 }
 
 /// Uploads one registered backup and records the outcome in its registry entry and manifest.
@@ -304,7 +301,9 @@ fn upload_backup(
                 "{} no longer matches its registered SHA-256; nothing was kept off-site",
                 data.display()
             ))
-            .with_hint(format!("run `faber-db verify {}`", record.id)));
+            .with_hint(Remedy::Verify {
+                id: record.id.clone(),
+            }));
         }
         stored
     } else {
@@ -317,7 +316,9 @@ fn upload_backup(
                     "{} of {} no longer matches its registered SHA-256; nothing was kept off-site",
                     f.name, record.id
                 ))
-                .with_hint(format!("run `faber-db verify {}`", record.id)));
+                .with_hint(Remedy::Verify {
+                    id: record.id.clone(),
+                }));
             }
         }
         Stored {

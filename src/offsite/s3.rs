@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use super::credentials::Credentials;
 use super::storage::{Object, Storage, Stored};
 use crate::config::Offsite;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::vars::Vars;
 
 /// Size of each part of a multipart upload, and the largest object uploaded in one request.
@@ -201,7 +201,7 @@ impl Bucket {
                 self.url(name),
                 stored.size
             ))
-            .with_hint("retry with `faber-db push`; check the storage's health"));
+            .with_hint(Remedy::RetryPush));
         }
         Ok(Stored {
             size_bytes: read,
@@ -288,10 +288,7 @@ impl Bucket {
             }
             e => Error::tool(format!("off-site storage: cannot {what} {url}"))
                 .caused_by(scrub(&e.to_string(), &self.secrets))
-                .with_hint(
-                    "check the endpoint, the bucket and the AWS credentials; \
-                     `faber-db push` retries uploads later",
-                ),
+                .with_hint(Remedy::CheckStorage),
         }
     }
 }

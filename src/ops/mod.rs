@@ -7,3 +7,6 @@ pub mod backup;
 pub mod doctor;
 pub mod restore;
 pub mod verify;
+
+#[cfg(test)]
+pub(crate) mod testkit;

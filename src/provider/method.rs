@@ -196,14 +196,14 @@ mod tests {
         let neither = privileges(blocked("CREATEDB"), blocked("OWNER"));
         let e = choose(&neither, false).unwrap_err();
         assert_eq!(e.exit_code(), 6);
-        let hint = e.hint().unwrap();
+        let hint = e.hints()[0].as_text().unwrap();
         assert!(
             hint.contains("CREATEDB") && hint.contains("OWNER"),
             "{hint}"
         );
         let e = choose(&privileges(None, blocked("OWNER")), true).unwrap_err();
         assert_eq!(e.exit_code(), 6);
-        assert!(e.hint().unwrap().contains("OWNER"));
+        assert!(e.hints()[0].as_text().unwrap().contains("OWNER"));
         let e = choose(&RestorePrivileges::file_swap(), true).unwrap_err();
         assert_eq!(e.exit_code(), 1);
     }

@@ -191,9 +191,8 @@ mod tests {
             DatabaseUrl::Sqlite("/proj/./dev.db".into())
         );
         let hint = |raw: &str| {
-            DatabaseUrl::parse(raw, root)
-                .unwrap_err()
-                .hint()
+            DatabaseUrl::parse(raw, root).unwrap_err().hints()[0]
+                .as_text()
                 .unwrap()
                 .to_string()
         };

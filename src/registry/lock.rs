@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::{REGISTRY_FILE, Store};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Hint, Kind, Remedy, Result};
 use crate::fsutil;
 
 /// How long a registry change waits for another run's change to finish.
@@ -94,24 +94,15 @@ impl Store {
 /// What to do about an environment's lock held by another process: wait — or, when what holds it
 /// is not faber-db (a migration tool a killed faber-db left running: its processes inherit the
 /// lock), which processes those are.
-fn busy_hint(lock: &Path) -> String {
-    let strangers: Vec<String> = holders(lock)
+fn busy_hint(lock: &Path) -> Hint {
+    let strangers: Vec<(u32, String)> = holders(lock)
         .into_iter()
         .filter(|(_, name)| name != "faber-db")
-        .map(|(pid, name)| format!("{name} (pid {pid})"))
         .collect();
     if strangers.is_empty() {
-        return "wait for it to finish, or pass --wait 10m to wait for it".to_string();
+        return "wait for it to finish, or pass --wait 10m to wait for it".into();
     }
-    format!(
-        "it is held by {}, left running by a faber-db migrate that was stopped: wait for it to finish, or stop it (kill {}) and check the database with `faber-db status`",
-        strangers.join(", "),
-        strangers
-            .iter()
-            .filter_map(|s| s.rsplit("pid ").next()?.strip_suffix(')'))
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
+    Remedy::StopStrayMigration { holders: strangers }.into()
 }
 
 /// The processes other than this one that hold `path` open, with their program names (never

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use super::{BackupRecord, REGISTRY_VERSION, Store};
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::fsutil;
 
 impl Store {
@@ -59,9 +59,7 @@ impl Store {
                 return Err(e);
             }
             // The entry stays: so must the data, wherever it is, for the next sweep or doctor.
-            return Err(e.add_hint(
-                "the registry could not be put back either; run `faber-db doctor` to check it",
-            ));
+            return Err(e.add_hint(Remedy::CheckRegistry));
         }
         Ok(())
     }

@@ -86,13 +86,17 @@ fn doctor_reports_a_damaged_backup_with_exit_5() {
     p.run(&["doctor"])
         .code(5)
         .stdout_has(&cut)
-        .stdout_has("not the")
+        .stdout_has(&format!(
+            "it was written with; `faber-db verify {cut}` tells whether it is damaged"
+        ))
         .stderr_has("doctor found 1 problem\n");
     // Once verify has marked it corrupt, doctor says so.
     p.run(&["verify", &cut]).code(5);
     p.run(&["doctor"])
         .code(5)
-        .stdout_has("marked corrupt")
+        .stdout_has(&format!(
+            "it is marked corrupt; `faber-db verify {cut}` checks it again"
+        ))
         .stdout_lacks(&format!("backup {good}:"));
 }
 

@@ -85,7 +85,7 @@ pub(super) fn on_migration(
             Decision::Ask,
             format!(
                 "faber-db: {}. No new backup was taken: it would be of the half-migrated database. Approve only to run `{shown}` on `{name}` as it is ({id} stays the way back); else `faber-db rollback {name} --to {id}` first.",
-                crate::unfinished::describe(name, &i)
+                crate::hints::unfinished_migrate(name, &i)
             ),
         );
         return Some(record(&session, line, Some(name), None, &matched, answer));
@@ -97,15 +97,14 @@ pub(super) fn on_migration(
                 format!(
                     "faber-db: `{shown}` must not run on `{name}`: {}\n{}",
                     e.message(),
-                    e.hint().unwrap_or_default()
+                    crate::hints::text(&e).unwrap_or_default()
                 ),
             );
             return Some(record(&session, line, Some(name), None, &matched, answer));
         }
         Ok(Planned::Go(backed, plan)) => (backed, plan),
         Err(e) => {
-            let hint = e
-                .hint()
+            let hint = crate::hints::text(&e)
                 .map(|h| format!(" (hint: {h})"))
                 .unwrap_or_default();
             let answer = Answer::new(

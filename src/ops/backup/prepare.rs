@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Request;
 use crate::config::Environment;
 use crate::crypt;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::format::Format;
 use crate::human;
 use crate::pipeline::Compression;
@@ -72,7 +72,7 @@ impl Plan {
                     human::size(self.space_needed_bytes)
                 ),
             )
-            .with_hint("free some space, or remove old backups with `faber-db cleanup --expired`")
+            .with_hint(Remedy::MakeRoom { there: false })
         })
     }
 }

@@ -8,7 +8,7 @@ use super::dump::{self, CheckKey, Dump, Stored};
 use super::reserve::{self, Partial};
 use super::{Prepared, Request, logged};
 use crate::config::Environment;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::format::Format;
 use crate::fsutil;
 use crate::human;
@@ -148,7 +148,7 @@ fn ready_dir(
         &dir,
         needed,
         "for the backup",
-        "free some space, or remove old backups with `faber-db cleanup --expired`",
+        Remedy::MakeRoom { there: false },
     )?;
     session.events().detail(&format!(
         "database size {}, free space checked (about {} needed)",

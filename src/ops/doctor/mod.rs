@@ -5,12 +5,15 @@
 
 mod files;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeSet;
 use std::fs;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Remedy, Result};
 use crate::locate::Located;
 use crate::provider::{Provider, ProviderKind};
 use crate::registry::{BackupRecord, RegistryFile, Status};
@@ -28,11 +31,13 @@ pub enum Level {
 }
 
 /// One finding.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Finding {
     pub level: Level,
     pub check: String,
     pub detail: String,
+    /// What to do about it, when that is a command: the command layer says it after the detail.
+    pub remedy: Option<Remedy>,
 }
 
 /// What the examination found, and what a repair did.
@@ -135,10 +140,16 @@ impl RegistryState {
 
 impl Doctor<'_, '_> {
     fn say(&mut self, level: Level, check: String, detail: String) {
+        self.advise(level, check, detail, None);
+    }
+
+    /// [`say`](Self::say), with what to do about it.
+    fn advise(&mut self, level: Level, check: String, detail: String, remedy: Option<Remedy>) {
         let finding = Finding {
             level,
             check,
             detail,
+            remedy,
         };
         (self.seen)(&finding);
         self.findings.push(finding);
@@ -298,14 +309,14 @@ impl Doctor<'_, '_> {
                         .into(),
                 );
             } else if entry.may_drop() {
-                self.say(
+                self.advise(
                     Level::Warning,
                     check,
                     format!(
-                        "a scratch database ({}) left by a killed run; the next restore or \
-                         verify --deep on that server, or `faber-db doctor --repair`, drops it",
+                        "a scratch database ({}) left by a killed run",
                         entry.purpose.as_str()
                     ),
+                    Some(Remedy::DropScratch),
                 );
             } else {
                 self.say(
@@ -430,13 +441,11 @@ impl Doctor<'_, '_> {
     fn damaged(&mut self, located: &[(&BackupRecord, Located)]) {
         for (b, l) in located {
             if b.status == Status::Corrupt {
-                self.say(
+                self.advise(
                     Level::Problem,
                     format!("backup {}", b.id),
-                    format!(
-                        "it is marked corrupt; `faber-db verify {}` checks it again",
-                        b.id
-                    ),
+                    "it is marked corrupt".into(),
+                    Some(Remedy::VerifyAgain { id: b.id.clone() }),
                 );
             } else if b.status == Status::Valid
                 && b.files.is_empty()
@@ -444,15 +453,15 @@ impl Doctor<'_, '_> {
                 && meta.is_file()
                 && meta.len() != b.size_bytes
             {
-                self.say(
+                self.advise(
                     Level::Problem,
                     format!("backup {}", b.id),
                     format!(
-                        "its file is {} bytes, not the {} it was written with; `faber-db verify {}` tells whether it is damaged",
+                        "its file is {} bytes, not the {} it was written with",
                         meta.len(),
                         b.size_bytes,
-                        b.id
                     ),
+                    Some(Remedy::VerifyDamage { id: b.id.clone() }),
                 );
             }
         }

@@ -137,12 +137,8 @@ fn put_back_safety(run: &Run, safety: &str, error: Error) -> (Error, bool) {
                 "{}; safety backup {safety} was restored in place, so the database is as it was before this {event}",
                 error.message(),
             ))
-            .with_hint(
-                error
-                    .hint()
-                    .unwrap_or("fix the cause and restore again")
-                    .to_string(),
-            );
+            .with_hints(error.hints())
+            .or_hint("fix the cause and restore again");
             (error, false)
         }
         Err(again) => {

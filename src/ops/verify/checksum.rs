@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::Path;
 
 use crate::dirdump;
-use crate::error::Error;
+use crate::error::{Error, Remedy};
 use crate::format::Format;
 use crate::pipeline;
 use crate::registry::{BackupRecord, Status};
@@ -36,7 +36,7 @@ pub(super) fn checksum_at(
         let status = (e.kind() == std::io::ErrorKind::NotFound).then_some(Status::Missing);
         let err = Error::verification(format!("backup file {shown} cannot be opened"))
             .caused_by(e)
-            .with_hint("pick another backup (see `faber-db list`), or check the backup directory");
+            .with_hint(Remedy::PickAnotherBackup);
         (err, status)
     })?;
     let (sha, _) = pipeline::hash_file(file).map_err(|e| {
@@ -52,7 +52,9 @@ pub(super) fn checksum_at(
             "backup {} failed its checksum: the file changed since it was written",
             record.id
         ))
-        .with_hint("it was marked corrupt; restore another backup (see `faber-db list`)");
+        .with_hint(Remedy::RestoreAnotherBackup {
+            marked_corrupt: true,
+        });
         Err((err, Some(Status::Corrupt)))
     }
 }
@@ -74,7 +76,7 @@ pub(super) fn directory_checksum(
         };
         let err = Error::verification(what)
             .caused_by(e)
-            .with_hint("pick another backup (see `faber-db list`), or check the backup directory");
+            .with_hint(Remedy::PickAnotherBackup);
         (err, status)
     };
     match std::fs::metadata(path) {
@@ -132,6 +134,8 @@ pub(super) fn directory_checksum(
         "backup {} failed its checksum: {shown_diffs}{more}",
         record.id
     ))
-    .with_hint("it was marked corrupt; restore another backup (see `faber-db list`)");
+    .with_hint(Remedy::RestoreAnotherBackup {
+        marked_corrupt: true,
+    });
     Err((err, Some(Status::Corrupt)))
 }

@@ -6,13 +6,16 @@ mod checksum;
 mod path;
 mod structure;
 
+#[cfg(test)]
+mod tests;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::format::Format;
 use crate::fsutil;
 use crate::pipeline::Decoder;
@@ -395,8 +398,7 @@ pub fn removed_meanwhile(session: &Session, id: &str) -> bool {
 /// The backup `id` in the registry `reg`.
 pub fn find<'a>(reg: &'a crate::registry::RegistryFile, id: &str) -> Result<&'a BackupRecord> {
     reg.find(id).ok_or_else(|| {
-        Error::config(format!("no backup with ID `{id}`"))
-            .with_hint("list the backups with `faber-db list`")
+        Error::config(format!("no backup with ID `{id}`")).with_hint(Remedy::ListBackups)
     })
 }
 

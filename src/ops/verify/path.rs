@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::provider::ProviderKind;
 use crate::registry::BackupRecord;
 use crate::session::Session;
@@ -32,9 +32,7 @@ pub fn by_path(session: &Session, path: &Path, depth: Depth) -> Result<(BackupRe
              that is not done for a file given by path",
             record.provider.as_str()
         ))
-        .with_hint(
-            "verify it without --deep, or register it and run `faber-db verify ID --deep`",
-        ));
+        .with_hint(Remedy::VerifyByIdDeep));
     }
     let checked = super::check_in(session, &record, depth, Some(&scratch_dir(&record)));
     Ok((record, checked))
@@ -77,8 +75,9 @@ fn sidecar(session: &Session, path: &Path) -> Result<BackupRecord> {
         }
     } else {
         if std::fs::symlink_metadata(&path).is_err() {
-            return Err(Error::config(format!("{shown} does not exist"))
-                .with_hint("name a backup file, or a backup ID (see `faber-db list`)"));
+            return Err(
+                Error::config(format!("{shown} does not exist")).with_hint(Remedy::NameBackup)
+            );
         }
         // The ID is the name up to one of its dots (labels may hold dots): the longest such
         // prefix whose manifest lies beside the file and names it.

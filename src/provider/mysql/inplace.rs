@@ -6,7 +6,7 @@
 
 use super::objects;
 use super::{Mysql, ident, literal};
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::format::Format;
 use crate::provider::method::{Blocked, RestorePrivileges};
 use crate::provider::{CommitFailed, Committed, InPlace, Provider, Source};
@@ -23,7 +23,7 @@ pub(super) fn privileges(my: &Mysql) -> Result<RestorePrivileges> {
     let swap = create.as_ref().err().map(|e| Blocked {
         reason: format!(
             "user {account} may not create databases other than {target} ({})",
-            e.causes().first().map_or(e.message(), String::as_str)
+            e.causes().first().map_or(e.message(), Cause::as_str)
         ),
         missing_grant: Some(format!(
             "GRANT ALL ON `{}\\_\\_faber\\_%`.* TO {shown} (the scratch databases a restore loads into)",
@@ -117,12 +117,9 @@ pub(super) fn restore(
                     "the in-place restore of {target} failed midway; the database is incomplete"
                 ),
             )
-            .caused_by(e.one_line())
-            .with_hint(
-                e.hint()
-                    .unwrap_or("fix the cause and restore again")
-                    .to_string(),
-            ),
+            .with_hints(e.hints())
+            .or_hint("fix the cause and restore again")
+            .caused_by(Cause::in_one_line(e)),
         )
     };
     my.run_script(Some(&target), script.as_bytes())

@@ -11,7 +11,7 @@ use super::inspect::{Listed, inspect_via, list_tables_via, tables_from_copy};
 use super::snapshot::SnapshotSession;
 use super::tools::Tools;
 use super::{DUMP_TRAILER, Postgres};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::format::Format;
 use crate::pipeline::{Compression, TailReader};
 use crate::provider::{DumpTo, Dumped, Inspection};
@@ -204,7 +204,7 @@ fn dump_failed(status: ExitStatus, stderr: &str) -> Error {
             Kind::DiskSpace,
             format!("{what}: the backup directory is full"),
         )
-        .with_hint("free some space there; `faber-db cleanup --expired` may help")
+        .with_hint(Remedy::DumpDirFull)
     } else {
         Error::tool(what)
     };

@@ -6,7 +6,7 @@
 //! (see `crate::scratch`): only those are ever dropped.
 
 use super::{MAINTENANCE_DB, Postgres, ident, literal};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Cause, Error, Kind, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::tool::{feed, random_suffix, scratch_stem};
@@ -439,7 +439,7 @@ impl Staged for StagedPostgres<'_> {
             claim.release();
             return Err(if e.one_line().contains("being accessed by other users") {
                 Error::new(Kind::Busy, format!("{target} could not be swapped; nothing was restored"))
-                    .caused_by(e.one_line())
+                    .caused_by(Cause::in_one_line(e))
                     .with_hint("a session connected meanwhile; stop the application (or pass --terminate-connections) and restore again")
             } else {
                 e.add_hint("nothing was restored")
@@ -518,7 +518,7 @@ impl Replaced for ReplacedPostgres {
                     "the restore is in place, but database {}, which held the replaced data, could not be dropped",
                     self.name
                 ))
-                .caused_by(e.one_line())
+                .caused_by(Cause::in_one_line(e))
                 .with_hint("the next restore or verify --deep on this server drops it")
             })?;
         self.claim.release();

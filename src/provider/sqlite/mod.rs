@@ -12,7 +12,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::{DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Remedy, Result};
 use crate::format::Format;
 use crate::fsutil::PartialFile;
 use image::{inspect, integrity_check, open_image};
@@ -48,9 +48,7 @@ impl Sqlite {
             "SQLite database {} does not exist",
             self.path.display()
         ))
-        .with_hint(
-            "check the environment's URL, or restore a backup into it with `faber-db restore`",
-        )
+        .with_hint(Remedy::RestoreInto)
     }
 
     /// Opens the live database for reading; a missing or unreadable file is a connection
@@ -128,9 +126,12 @@ impl Sqlite {
     fn snapshot_into(&self, src: &Connection, dest: &Path) -> Result<()> {
         let copy_failed = |e: rusqlite::Error| {
             if e.sqlite_error_code() == Some(ErrorCode::DiskFull) {
-                Error::new(Kind::DiskSpace, "the backup directory filled up during the SQLite snapshot")
-                    .caused_by(e)
-                    .with_hint("free some space there, or remove old backups with `faber-db cleanup --expired`")
+                Error::new(
+                    Kind::DiskSpace,
+                    "the backup directory filled up during the SQLite snapshot",
+                )
+                .caused_by(e)
+                .with_hint(Remedy::MakeRoom { there: true })
             } else {
                 Error::tool("SQLite online backup failed").caused_by(e)
             }

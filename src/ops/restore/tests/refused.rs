@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::error::Kind;
+use crate::error::{Hint, Kind};
 use crate::format::Format;
 use crate::provider::{
     CommitFailed, CommitOptions, Committed, DumpTo, Dumped, Inspection, Provider, ProviderKind,
@@ -173,11 +173,10 @@ fn a_restore_that_fails_at_its_swap_leaves_the_database_as_it_was() {
     );
     let safety = "backup-20260301-112030-pre-restore";
     assert_eq!(
-        err.hint().unwrap().lines().last(),
-        Some(
-            format!("safety backup {safety} holds the database as it was before this restore")
-                .as_str()
-        )
+        err.hints().last(),
+        Some(&Hint::from(format!(
+            "safety backup {safety} holds the database as it was before this restore"
+        )))
     );
     // The database is as the application left it, and nothing of the restore is left beside it.
     assert_eq!(p.notes(), ["a", "b", "c", "d", "e", "written meanwhile"]);

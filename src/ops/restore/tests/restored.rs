@@ -75,8 +75,10 @@ fn without_a_safety_backup_the_restore_says_so_and_takes_none() {
     };
     let failure = differs.failure(session.env("dev").unwrap()).unwrap();
     assert_eq!(
-        failure.hint(),
-        Some("the data was replaced; check it before relying on it")
+        failure.hints(),
+        [crate::error::Hint::from(
+            "the data was replaced; check it before relying on it"
+        )]
     );
 }
 

@@ -16,7 +16,7 @@ mod swap;
 
 use super::objects::{self, Object};
 use super::{Mysql, ident, literal};
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Remedy, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
 use crate::provider::tool::feed;
@@ -224,8 +224,8 @@ impl Staged for StagedMysql<'_> {
                                 "the backup's tables are in {target}, but the views, triggers, routines and events they replaced could not be set aside with the replaced tables, which are kept in database {name}"
                             ),
                         )
-                        .caused_by(e.one_line())
-                        .with_hint("their definitions are kept beside the database's record; `faber-db doctor` says where. Restore again to finish the restore"),
+                        .caused_by(Cause::in_one_line(e))
+                        .with_hint(Remedy::DefinitionsKept),
                     ));
                 }
                 let (name, claim) = old.into_parts();
@@ -250,7 +250,7 @@ impl Staged for StagedMysql<'_> {
                     e.kind(),
                     format!("the backup's tables are in {target}, but its views, triggers, routines and events could not all be made; the database is incomplete"),
                 )
-                .caused_by(e.one_line())
+                .caused_by(Cause::in_one_line(e))
                 .with_hint(finish_hint(kept.as_deref())),
             ));
         }
@@ -258,11 +258,7 @@ impl Staged for StagedMysql<'_> {
         // What the target holds now, read back from it, as PostgreSQL's is.
         let inspection = my
             .inspect_db(&target, migrations_table.as_deref(), true)
-            .map_err(|e| {
-                CommitFailed::from(e.add_hint(
-                    "the restore is in place; the data it replaced is kept (`faber-db doctor` says where)",
-                ))
-            })?;
+            .map_err(|e| CommitFailed::from(e.add_hint(Remedy::ReplacedDataKept)))?;
         Ok(Committed {
             inspection,
             replaced,

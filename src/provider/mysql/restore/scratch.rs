@@ -2,7 +2,7 @@
 //! replaced tables are set aside; recorded in the project's ledger, and swept after killed runs.
 
 use super::super::{Mysql, ident, literal};
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::provider::tool::{random_suffix, scratch_stem};
 use crate::provider::{Provider, Replaced};
 use crate::scratch::{self, Claim, Purpose};
@@ -162,7 +162,7 @@ impl Replaced for ReplacedMysql {
                     "the restore is in place, but database {}, which held the replaced data, could not be dropped",
                     self.name
                 ))
-                .caused_by(e.one_line())
+                .caused_by(Cause::in_one_line(e))
                 .with_hint("the next restore or verify --deep on this server drops it")
             })?;
         if let Some(claim) = self.claim.take() {

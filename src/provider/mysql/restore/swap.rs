@@ -4,7 +4,7 @@
 use super::super::objects::{self, Named, Object};
 use super::super::{Mysql, ident, literal};
 use super::ScratchDb;
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Hint, Remedy, Result};
 use crate::provider::CommitFailed;
 use crate::scratch::Purpose;
 
@@ -68,7 +68,7 @@ fn probe_definers(my: &Mysql, old: &str, target: &str) -> Result<()> {
             Error::tool(format!(
                 "views, triggers, routines or events of {target} have the DEFINER {definer}, which this user may not name: a restore could not set them aside with the replaced tables; nothing was restored"
             ))
-            .caused_by(e.one_line())
+            .caused_by(Cause::in_one_line(e))
             .with_hint("restore as a user with SET USER (or SUPER), or as that definer")
         })?;
     }
@@ -76,12 +76,13 @@ fn probe_definers(my: &Mysql, old: &str, target: &str) -> Result<()> {
 }
 
 /// How to finish a restore left incomplete, and where the tables it replaced are.
-pub(super) fn finish_hint(old: Option<&str>) -> String {
+pub(super) fn finish_hint(old: Option<&str>) -> Hint {
     match old {
-        Some(old) => format!(
-            "restore again to finish; the replaced data is kept in {old} (`faber-db doctor` lists it)"
-        ),
-        None => "restore again to finish".to_string(),
+        Some(old) => Remedy::FinishRestore {
+            kept_in: old.to_string(),
+        }
+        .into(),
+        None => "restore again to finish".into(),
     }
 }
 
@@ -195,8 +196,9 @@ pub(super) fn swap_in<'a>(
             e.kind(),
             format!("the tables of {target} could not be swapped; nothing was restored"),
         )
-        .caused_by(e.one_line())
-        .with_hint(e.hint().unwrap_or("fix the cause and restore again"))
+        .with_hints(e.hints())
+        .or_hint("fix the cause and restore again")
+        .caused_by(Cause::in_one_line(e))
         .into()),
         Err(undo) => {
             let kept = old.map(ScratchDb::keep);
@@ -205,8 +207,8 @@ pub(super) fn swap_in<'a>(
                     e.kind(),
                     format!("swapping the tables of {target} failed, and its views and triggers could not all be made again; the database is incomplete"),
                 )
-                .caused_by(e.one_line())
-                .caused_by(undo.one_line())
+                .caused_by(Cause::in_one_line(e))
+                .caused_by(Cause::in_one_line(undo))
                 .with_hint(finish_hint(kept.as_deref())),
             ))
         }

@@ -274,7 +274,7 @@ fn psql_failure(target: &str, stderr: &str) -> Error {
         Error::tool(format!("the in-place restore of {target} failed"))
     };
     for c in lines.causes() {
-        err = err.caused_by(c.replace("ERROR:  ", ""));
+        err = err.caused_by(c.as_str().replace("ERROR:  ", ""));
     }
     if text.contains(COMMIT_MARK) {
         err.with_hint(

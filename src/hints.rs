@@ -1,0 +1,261 @@
+//! The hints that name commands: the command layer's words for each [`Remedy`] an engine error
+//! (or finding) carries — the engine picks what the user can do; only this layer knows the
+//! commands' names. `ui` prints an error's hints after `hint:`, and `--json` puts them in the
+//! error document.
+
+use crate::error::{Error, Hint, Remedy};
+use crate::unfinished::{self, Interrupted};
+
+/// An error's advice as printed: its hints in order, one or more lines each; `None` without any.
+pub fn text(err: &Error) -> Option<String> {
+    if err.hints().is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = err.hints().iter().map(hint).collect();
+    Some(lines.join("\n"))
+}
+
+/// One hint in words.
+pub fn hint(hint: &Hint) -> String {
+    match hint {
+        Hint::Text(text) => text.clone(),
+        Hint::Remedy(remedy) => words(remedy),
+    }
+}
+
+/// A remedy in words.
+pub fn words(remedy: &Remedy) -> String {
+    let text = match remedy {
+        Remedy::DiskFull => {
+            "free some space on that filesystem; for the backup directory, `faber-db cleanup --expired` may help"
+        }
+        Remedy::DumpDirFull => "free some space there; `faber-db cleanup --expired` may help",
+        Remedy::MakeRoom { there } => {
+            return format!(
+                "free some space{}, or remove old backups with `faber-db cleanup --expired`",
+                if *there { " there" } else { "" }
+            );
+        }
+        Remedy::PickAnotherBackup => {
+            "pick another backup (see `faber-db list`), or check the backup directory"
+        }
+        Remedy::RestoreAnotherBackup { marked_corrupt } => {
+            if *marked_corrupt {
+                "it was marked corrupt; restore another backup (see `faber-db list`)"
+            } else {
+                "restore another backup (see `faber-db list`)"
+            }
+        }
+        Remedy::RetryFromOffsite { id } => {
+            return format!(
+                "the local copy failed its checksum; the off-site copy can be tried again with \
+                 `faber-db restore … --from {id}`"
+            );
+        }
+        Remedy::ListBackups => "list the backups with `faber-db list`",
+        Remedy::NameBackup => "name a backup file, or a backup ID (see `faber-db list`)",
+        Remedy::BackupIdForm => {
+            "backup IDs look like backup-20250124-140000 or backup-20250124-140000-pre-v2; see `faber-db list`"
+        }
+        Remedy::VerifyByIdDeep => {
+            "verify it without --deep, or register it and run `faber-db verify ID --deep`"
+        }
+        Remedy::RepairEntry => {
+            "the entry was changed by hand; rebuild it with `faber-db doctor --repair`"
+        }
+        Remedy::RepairRefusedEntry => {
+            "faber-db did not write this entry as it is; nothing was touched. `faber-db doctor` lists \
+             such entries, and `faber-db doctor --repair` rebuilds them from the backup's own manifest, \
+             or takes them out of the registry (their files are left alone)"
+        }
+        Remedy::CheckRegistry => {
+            "the registry could not be put back either; run `faber-db doctor` to check it"
+        }
+        Remedy::DefinitionsKept => {
+            "their definitions are kept beside the database's record; `faber-db doctor` says where. Restore again to finish the restore"
+        }
+        Remedy::ReplacedDataKept => {
+            "the restore is in place; the data it replaced is kept (`faber-db doctor` says where)"
+        }
+        Remedy::FinishRestore { kept_in } => {
+            return format!(
+                "restore again to finish; the replaced data is kept in {kept_in} (`faber-db doctor` lists it)"
+            );
+        }
+        Remedy::RollBackTo { env, id } => {
+            return format!(
+                "`faber-db rollback {env} --to {id}` restores {id}, the backup taken before it"
+            );
+        }
+        Remedy::RestoreOlder { env } => {
+            return format!(
+                "no pre-migration backup was taken: check it, or restore an older backup (`faber-db list {env}`)"
+            );
+        }
+        Remedy::StopStrayMigration { holders } => {
+            let named: Vec<String> = holders
+                .iter()
+                .map(|(pid, name)| format!("{name} (pid {pid})"))
+                .collect();
+            let pids: Vec<String> = holders.iter().map(|(pid, _)| pid.to_string()).collect();
+            return format!(
+                "it is held by {}, left running by a faber-db migrate that was stopped: wait for it to finish, or stop it (kill {}) and check the database with `faber-db status`",
+                named.join(", "),
+                pids.join(" ")
+            );
+        }
+        Remedy::DropScratch => {
+            "the next restore or verify --deep on that server, or `faber-db doctor --repair`, drops it"
+        }
+        Remedy::VerifyAgain { id } => return format!("`faber-db verify {id}` checks it again"),
+        Remedy::VerifyDamage { id } => {
+            return format!("`faber-db verify {id}` tells whether it is damaged");
+        }
+        Remedy::CheckConfigPath => {
+            "check the --config path (relative paths start at the project root), or run `faber-db init`"
+        }
+        Remedy::CreateConfig => "run `faber-db init` to create one, or pass --root / --config",
+        Remedy::StartOver => {
+            "add an [environments.dev] table, or run `faber-db init --force` to start over"
+        }
+        Remedy::ShowBackups => "`faber-db list` shows the backups",
+        Remedy::VerifyFirst { id } => return format!("run `faber-db verify {id}` first"),
+        Remedy::Verify { id } => return format!("run `faber-db verify {id}`"),
+        Remedy::PushLater { id } => {
+            return format!(
+                "the local backup is registered and valid; copy it later with `faber-db push {id}`"
+            );
+        }
+        Remedy::RetryPush => "retry with `faber-db push`; check the storage's health",
+        Remedy::CheckStorage => {
+            "check the endpoint, the bucket and the AWS credentials; \
+             `faber-db push` retries uploads later"
+        }
+        Remedy::RestoreInto => {
+            "check the environment's URL, or restore a backup into it with `faber-db restore`"
+        }
+    };
+    text.to_string()
+}
+
+/// What `status` and the next command on the environment say about an unfinished migrate: what
+/// happened, and what to do.
+pub fn unfinished_migrate(env: &str, i: &Interrupted) -> String {
+    format!(
+        "{}; {}",
+        unfinished::summary(env, i),
+        words(&unfinished::remedy(env, i))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each remedy in the words the engine used to write itself, byte for byte.
+    #[test]
+    fn remedies_read_as_before() {
+        let id = "backup-20250124-140000".to_string();
+        let cases = [
+            (
+                Remedy::ShowBackups,
+                "`faber-db list` shows the backups".to_string(),
+            ),
+            (
+                Remedy::VerifyFirst { id: id.clone() },
+                format!("run `faber-db verify {id}` first"),
+            ),
+            (
+                Remedy::Verify { id: id.clone() },
+                format!("run `faber-db verify {id}`"),
+            ),
+            (
+                Remedy::PushLater { id: id.clone() },
+                format!("the local backup is registered and valid; copy it later with `faber-db push {id}`"),
+            ),
+            (
+                Remedy::RetryPush,
+                "retry with `faber-db push`; check the storage's health".to_string(),
+            ),
+            (
+                Remedy::CheckStorage,
+                "check the endpoint, the bucket and the AWS credentials; `faber-db push` retries uploads later".to_string(),
+            ),
+            (
+                Remedy::DiskFull,
+                "free some space on that filesystem; for the backup directory, `faber-db cleanup --expired` may help".to_string(),
+            ),
+            (
+                Remedy::DumpDirFull,
+                "free some space there; `faber-db cleanup --expired` may help".into(),
+            ),
+            (
+                Remedy::MakeRoom { there: false },
+                "free some space, or remove old backups with `faber-db cleanup --expired`".into(),
+            ),
+            (
+                Remedy::MakeRoom { there: true },
+                "free some space there, or remove old backups with `faber-db cleanup --expired`"
+                    .into(),
+            ),
+            (
+                Remedy::RetryFromOffsite { id: id.clone() },
+                format!(
+                    "the local copy failed its checksum; the off-site copy can be tried again with `faber-db restore … --from {id}`"
+                ),
+            ),
+            (
+                Remedy::RestoreAnotherBackup {
+                    marked_corrupt: true,
+                },
+                "it was marked corrupt; restore another backup (see `faber-db list`)".into(),
+            ),
+            (
+                Remedy::FinishRestore {
+                    kept_in: "db__old".into(),
+                },
+                "restore again to finish; the replaced data is kept in db__old (`faber-db doctor` lists it)".into(),
+            ),
+            (
+                Remedy::StopStrayMigration {
+                    holders: vec![(41, "rails".into()), (42, "ruby".into())],
+                },
+                "it is held by rails (pid 41), ruby (pid 42), left running by a faber-db migrate that was stopped: wait for it to finish, or stop it (kill 41 42) and check the database with `faber-db status`".into(),
+            ),
+            (
+                Remedy::RollBackTo {
+                    env: "dev".into(),
+                    id: id.clone(),
+                },
+                format!(
+                    "`faber-db rollback dev --to {id}` restores {id}, the backup taken before it"
+                ),
+            ),
+            (
+                Remedy::RestoreOlder { env: "dev".into() },
+                "no pre-migration backup was taken: check it, or restore an older backup (`faber-db list dev`)".into(),
+            ),
+            (
+                Remedy::RepairRefusedEntry,
+                "faber-db did not write this entry as it is; nothing was touched. `faber-db doctor` lists such entries, and `faber-db doctor --repair` rebuilds them from the backup's own manifest, or takes them out of the registry (their files are left alone)".into(),
+            ),
+        ];
+        for (remedy, expected) in cases {
+            assert_eq!(words(&remedy), expected);
+        }
+    }
+
+    #[test]
+    fn an_errors_hints_are_its_lines_in_order() {
+        let e = Error::config("x");
+        assert_eq!(text(&e), None);
+        let e = e
+            .with_hint("first\nsecond")
+            .add_hint(Remedy::ListBackups)
+            .add_hint("");
+        assert_eq!(
+            text(&e).unwrap(),
+            "first\nsecond\nlist the backups with `faber-db list`\n"
+        );
+    }
+}
