@@ -1,89 +1,59 @@
-//! The restore engine driven as library calls: a project in a temporary directory with an SQLite
-//! database and one backup of it, a context whose clock is fixed and whose reports go to a
-//! [`Recorder`], and no binary. `restored.rs` has the restores that work and what a dry run
-//! would do; `refused.rs` the ones that fail and what they leave.
+//! The restore engine driven as library calls, on the engine's test kit (an SQLite database in
+//! a temporary directory, a fixed clock, a recorder for the events) with one backup taken, and
+//! no binary. `restored.rs` has the restores that work and what a dry run would do; `refused.rs`
+//! the ones that fail and what they leave.
 
 mod refused;
 mod restored;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::ops::Deref;
+use std::path::PathBuf;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 use super::*;
-use crate::events::Recorder;
-use crate::ops::backup;
+use crate::ops::testkit::{self, Project, at};
 use crate::provider::method::RestoreMethod;
 use crate::session::Ctx;
 
-const CONFIG: &str = r#"
-[defaults]
-compression = "gzip"
-
-[environments.dev]
-url = "sqlite:db/dev.sqlite3"
-retention = "30d"
-"#;
-
-/// A project root of its own: the config, and `db/dev.sqlite3` with a table of three rows.
-struct Project {
-    dir: tempfile::TempDir,
-    events: Arc<Recorder>,
+/// A project ([`testkit::Project`]) with a backup of its three rows taken at [`at`], and two
+/// rows written since.
+struct Restoring {
+    project: Project,
+    /// The backup.
+    record: BackupRecord,
+    /// How many events the backup reported: [`Restoring::seen`] starts after them.
+    reported: usize,
 }
 
-impl Project {
-    fn new() -> Project {
-        let dir = tempfile::Builder::new()
-            .prefix("faber-restore-")
-            .tempdir()
-            .unwrap();
-        let conf = dir.path().join(".fractary/plugins/faber-db/config.toml");
-        fs::create_dir_all(conf.parent().unwrap()).unwrap();
-        fs::write(&conf, CONFIG).unwrap();
-        fs::create_dir_all(dir.path().join("db")).unwrap();
-        let p = Project {
-            dir,
-            events: Arc::new(Recorder::new()),
+impl Deref for Restoring {
+    type Target = Project;
+
+    fn deref(&self) -> &Project {
+        &self.project
+    }
+}
+
+impl Restoring {
+    fn new() -> Restoring {
+        let project = Project::new();
+        let ctx = project.ctx(at());
+        let session = ctx.session().unwrap();
+        let record = testkit::backed_up(&session, "dev");
+        let reported = project.seen().len();
+        let p = Restoring {
+            project,
+            record,
+            reported,
         };
-        p.sql(
-            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
-             INSERT INTO notes (body) VALUES ('a'), ('b'), ('c');",
-        );
+        p.sql("INSERT INTO notes (body) VALUES ('d'), ('e');");
         p
     }
 
-    /// The project with a backup of its three rows taken at [`at`], and two rows written since:
-    /// the backup's record. What the backup reported is left out of [`Project::seen`].
-    fn with_backup() -> (Project, BackupRecord) {
-        let mut p = Project::new();
-        let ctx = p.ctx(at());
-        let session = ctx.session().unwrap();
-        let env = session.env("dev").unwrap();
-        let request = backup::Request {
-            label: None,
-            reason: None,
-            ..backup::Request::automatic(env, "unused")
-        };
-        let record = backup::take(&session, env, &request).unwrap();
-        p.sql("INSERT INTO notes (body) VALUES ('d'), ('e');");
-        drop(session);
-        p.events = Arc::new(Recorder::new());
-        (p, record)
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The context of a run an hour after the backup, reporting to this project's recorder.
+    /// The context of a run an hour after the backup.
     fn later(&self) -> Ctx {
         self.ctx(at() + Duration::hours(1))
-    }
-
-    fn ctx(&self, now: DateTime<Utc>) -> Ctx {
-        Ctx::for_tests(self.root().to_path_buf(), now, self.events.clone())
     }
 
     fn database(&self) -> PathBuf {
@@ -107,27 +77,6 @@ impl Project {
             .collect()
     }
 
-    fn backups(&self) -> PathBuf {
-        self.root().join(".fractary/plugins/faber-db/backups")
-    }
-
-    /// The registry file as it is on disk.
-    fn registry_text(&self) -> String {
-        fs::read_to_string(self.backups().join("backups.json")).unwrap_or_default()
-    }
-
-    /// The audit log's events, as `event ok id detail` lines.
-    fn history(&self) -> Vec<String> {
-        fs::read_to_string(self.backups().join("history.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| {
-                let e: serde_json::Value = serde_json::from_str(l).unwrap();
-                format!("{} {} {} {}", e["event"], e["ok"], e["id"], e["detail"])
-            })
-            .collect()
-    }
-
     /// The files in `db/`, where the database is staged beside itself.
     fn db_files(&self) -> Vec<String> {
         let mut files: Vec<String> = fs::read_dir(self.root().join("db"))
@@ -139,21 +88,18 @@ impl Project {
         files
     }
 
-    /// What was reported, colour codes taken out.
+    /// What was reported since the backup, colour codes taken out.
     fn seen(&self) -> Vec<String> {
-        self.events
-            .seen()
+        self.project.seen()[self.reported..].to_vec()
+    }
+
+    /// The warnings reported since the backup.
+    fn warnings(&self) -> Vec<String> {
+        self.seen()
             .iter()
-            .map(|s| console::strip_ansi_codes(s).into_owned())
+            .filter_map(|s| s.strip_prefix("warn: ").map(str::to_string))
             .collect()
     }
-}
-
-/// The fixed time the backup is taken at.
-fn at() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-01T10:20:30Z")
-        .unwrap()
-        .with_timezone(&Utc)
 }
 
 /// A restore as `faber-db restore dev` asks for it, with a safety backup unless `safety` is
@@ -169,11 +115,11 @@ fn request(safety: Option<&'static str>) -> Request {
     }
 }
 
-/// Restores `record` into `dev` as a run an hour after the backup, with `request`.
-fn restore(p: &Project, record: &BackupRecord, request: &Request) -> Result<Restored> {
+/// Restores the backup into `dev` as a run an hour after it, with `request`.
+fn restore(p: &Restoring, request: &Request) -> Result<Restored> {
     let ctx = p.later();
     let session = ctx.session().unwrap();
     let env = session.env("dev").unwrap();
     let (_, db) = session.provider(env).unwrap();
-    apply(&session, env, db.as_ref(), record, request)
+    apply(&session, env, db.as_ref(), &p.record, request)
 }

@@ -12,7 +12,7 @@ use crate::provider::{
 use crate::registry::Status;
 
 /// The status the registry gives backup `id` now.
-fn status(p: &Project, id: &str) -> Status {
+fn status(p: &Restoring, id: &str) -> Status {
     let ctx = p.later();
     let session = ctx.session().unwrap();
     session.store.load().unwrap().find(id).unwrap().status
@@ -20,14 +20,15 @@ fn status(p: &Project, id: &str) -> Status {
 
 #[test]
 fn a_backup_that_fails_its_checksum_is_marked_corrupt_and_not_restored() {
-    let (p, record) = Project::with_backup();
+    let p = Restoring::new();
+    let record = p.record.clone();
     let file = p.backups().join(&record.file);
     let mut bytes = fs::read(&file).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     fs::write(&file, bytes).unwrap();
 
-    let err = restore(&p, &record, &request(Some("pre-restore"))).unwrap_err();
+    let err = restore(&p, &request(Some("pre-restore"))).unwrap_err();
     assert_eq!(err.kind(), Kind::Verification, "{}", err.one_line());
     assert_eq!(status(&p, &record.id), Status::Corrupt);
     assert_eq!(p.notes(), ["a", "b", "c", "d", "e"], "untouched");
@@ -68,10 +69,11 @@ fn a_backup_that_fails_its_checksum_is_marked_corrupt_and_not_restored() {
 
 #[test]
 fn a_backup_whose_file_is_gone_is_marked_missing_and_not_restored() {
-    let (p, record) = Project::with_backup();
+    let p = Restoring::new();
+    let record = p.record.clone();
     fs::remove_file(p.backups().join(&record.file)).unwrap();
 
-    let err = restore(&p, &record, &request(Some("pre-restore"))).unwrap_err();
+    let err = restore(&p, &request(Some("pre-restore"))).unwrap_err();
     assert_eq!(err.kind(), Kind::Verification, "{}", err.one_line());
     assert_eq!(status(&p, &record.id), Status::Missing);
     assert_eq!(p.notes(), ["a", "b", "c", "d", "e"], "untouched");
@@ -155,7 +157,8 @@ impl Provider for WrittenMeanwhile {
 
 #[test]
 fn a_restore_that_fails_at_its_swap_leaves_the_database_as_it_was() {
-    let (p, record) = Project::with_backup();
+    let p = Restoring::new();
+    let record = p.record.clone();
     let ctx = p.later();
     let session = ctx.session().unwrap();
     let env = session.env("dev").unwrap();
@@ -199,7 +202,8 @@ fn a_restore_that_fails_at_its_swap_leaves_the_database_as_it_was() {
 
 #[test]
 fn a_backup_of_another_kind_of_database_is_refused() {
-    let (p, mut record) = Project::with_backup();
+    let p = Restoring::new();
+    let mut record = p.record.clone();
     let ctx = p.later();
     let session = ctx.session().unwrap();
     let env = session.env("dev").unwrap();

@@ -4,8 +4,9 @@ use super::*;
 
 #[test]
 fn a_restore_brings_the_data_back_after_a_safety_backup_of_what_it_replaced() {
-    let (p, record) = Project::with_backup();
-    let restored = restore(&p, &record, &request(Some("pre-restore"))).unwrap();
+    let p = Restoring::new();
+    let record = p.record.clone();
+    let restored = restore(&p, &request(Some("pre-restore"))).unwrap();
 
     assert_eq!(p.notes(), ["a", "b", "c"]);
     assert_eq!(restored.method.method, RestoreMethod::Swap);
@@ -43,19 +44,20 @@ fn a_restore_brings_the_data_back_after_a_safety_backup_of_what_it_replaced() {
     let done = at("ok: Restored 1 table, 3 rows; row counts match the manifest").unwrap();
     assert!(checked < staged && staged < done, "{seen:#?}");
     assert!(seen[0].starts_with("detail: Method: swap ("), "{seen:#?}");
-    assert!(p.events.warnings().is_empty(), "{seen:#?}");
+    assert!(p.warnings().is_empty(), "{seen:#?}");
     assert_eq!(p.db_files(), ["dev.sqlite3"], "no staging file left");
 }
 
 #[test]
 fn without_a_safety_backup_the_restore_says_so_and_takes_none() {
-    let (p, record) = Project::with_backup();
-    let restored = restore(&p, &record, &request(None)).unwrap();
+    let p = Restoring::new();
+    let record = p.record.clone();
+    let restored = restore(&p, &request(None)).unwrap();
 
     assert_eq!(p.notes(), ["a", "b", "c"]);
     assert_eq!(restored.safety, None);
     assert_eq!(
-        p.events.warnings(),
+        p.warnings(),
         ["no safety backup taken (--no-safety-backup)"]
     );
     let ctx = p.later();
@@ -84,7 +86,8 @@ fn without_a_safety_backup_the_restore_says_so_and_takes_none() {
 
 #[test]
 fn a_dry_run_previews_the_restore_and_changes_nothing() {
-    let (p, record) = Project::with_backup();
+    let p = Restoring::new();
+    let record = p.record.clone();
     let registry = p.registry_text();
     let ctx = p.later();
     let session = ctx.session_unchanged().unwrap();
