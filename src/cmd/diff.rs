@@ -6,9 +6,10 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Report;
-use crate::cmd::{restore, verify};
+use crate::cmd::verify;
 use crate::error::Result;
 use crate::ids;
+use crate::ops::restore;
 use crate::provider;
 use crate::session::Session;
 

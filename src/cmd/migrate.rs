@@ -10,13 +10,14 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::Report;
+use crate::cmd;
 use crate::cmd::cli::{DryRun, Wait};
-use crate::cmd::{self, restore};
 use crate::config::{Enforcement, Environment};
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Kind, Result};
 use crate::migrations::MigrationState;
 use crate::ops::backup;
+use crate::ops::restore;
 use crate::pending::{self, MigrationFile};
 use crate::provider::ProviderKind;
 use crate::session::Session;
@@ -400,7 +401,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         env,
         db.as_ref(),
         &backup,
-        &restore::Options {
+        &restore::Request {
             event: "rollback",
             safety_reason: Some("pre-rollback"),
             // Sessions still connected would stop the restore and leave the database

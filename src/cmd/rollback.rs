@@ -6,12 +6,12 @@ use clap::{ArgGroup, Args};
 
 use crate::Report;
 use crate::cmd::cli::{DryRun, Wait};
-use crate::cmd::restore;
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::migrations::{MigrationState, describe, undone};
+use crate::ops::restore;
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 use crate::ui::To;
@@ -147,7 +147,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         ui.bold(&record.id)
     );
     // The plan --dry-run shows, and a protected rollback shows before its question.
-    let plan = restore::plan(
+    let plan = restore::preview(
         session,
         env,
         db.as_ref(),
@@ -164,18 +164,12 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     if args.in_place {
         again.push("--in-place");
     }
-    let (preflight, failure) = restore::preflight(
-        session,
-        env,
-        db.as_ref(),
-        &record,
-        &plan,
-        args.terminate_connections,
-        &again,
-    )?;
+    let (preflight, refused) =
+        restore::preflight(db.as_ref(), &record, &plan, args.terminate_connections)?;
+    let failure = refused.map(|r| super::show::restore_refused(session, env, &plan, r, &again));
     let report = report.with("preflight", &preflight);
     if args.dry_run.dry_run {
-        restore::print_plan(session, &title, &plan, To::Output);
+        super::show::restore_plan(session, &title, &plan, To::Output);
         super::show::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         let mut report = report.with("dry_run", true).with("plan", &plan);
@@ -197,7 +191,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     ));
     if confirm::will_ask(env, session.ctx.yes) {
         // What the answer replaces, and with what, is shown before the question.
-        restore::print_plan(session, &title, &plan, To::Prompt);
+        super::show::restore_plan(session, &title, &plan, To::Prompt);
     } else {
         ui.line(format!("  now:   {}", describe(now.as_ref())));
         ui.line(format!("  after: {}", describe(record.migrations.as_ref())));
@@ -212,7 +206,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
         env,
         db.as_ref(),
         &record,
-        &restore::Options {
+        &restore::Request {
             event: "rollback",
             safety_reason: Some("pre-rollback"),
             terminate_connections: args.terminate_connections,
@@ -221,7 +215,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
             method: plan.choice(),
         },
     )
-    .map_err(|e| restore::busy_hint(session, e, &again))?;
+    .map_err(|e| super::show::busy_hint(session, e, &again))?;
     let after = &restored.inspection.migrations;
     let matches = same_state(after.as_ref(), record.migrations.as_ref());
     let mut report = report

@@ -1,7 +1,14 @@
-//! Renderings more than one command prints.
+//! Renderings more than one command prints, and the hints they add to the engine's errors.
 
+use crate::cmd;
+use crate::config::Environment;
+use crate::error::{Error, Kind};
+use crate::migrations::describe;
+use crate::ops::restore::{Preview, Refused};
 use crate::preflight::Preflight;
-use crate::ui::Ui;
+use crate::provider::method::RestoreMethod;
+use crate::session::Session;
+use crate::ui::{self, To, Ui};
 
 /// Prints the checks, one `✓`/`✗` line each, under `Pre-flight:`.
 pub fn preflight(ui: &Ui, preflight: &Preflight) {
@@ -25,4 +32,196 @@ pub fn preflight_passed(ui: &Ui, preflight: &Preflight) {
             ui.warn(format!("{}: {w}", c.name));
         }
     }
+}
+
+/// Prints a restore's or rollback's plan under `Plan: {title}`, where `to` says: with the
+/// output (a dry run), or before the confirmation prompt.
+pub fn restore_plan(session: &Session, title: &str, plan: &Preview, to: To) {
+    let ui = &session.ctx.ui;
+    ui.say(to, format!("Plan: {title}"));
+    let mut about = vec![
+        ui::size(plan.backup_size_bytes),
+        format!(
+            "taken {} ({} old)",
+            plan.backup_taken_at.format("%Y-%m-%d %H:%M UTC"),
+            ui::age(plan.backup_age_secs)
+        ),
+    ];
+    if let Some(label) = &plan.backup_label {
+        about.push(format!("label {label}"));
+    }
+    if let Some(reason) = &plan.backup_reason {
+        about.push(format!(
+            "reason {reason}{}",
+            if plan.backup_automatic {
+                " (automatic)"
+            } else {
+                ""
+            }
+        ));
+    }
+    ui.say(
+        to,
+        format!(
+            "  {} {} of `{}`, {} ({})",
+            ui.bold("Backup:    "),
+            plan.backup,
+            plan.backup_environment,
+            about.join(", "),
+            plan.chosen
+        ),
+    );
+    ui.say(
+        to,
+        format!(
+            "  {} backup: {}; now: {}",
+            ui.bold("Migrations:"),
+            describe(plan.backup_migrations.as_ref()),
+            if plan.database_exists {
+                describe(plan.live_migrations.as_ref())
+            } else {
+                "the database does not exist".to_string()
+            }
+        ),
+    );
+    if !plan.undone.is_empty() {
+        ui.say(
+            to,
+            format!("  {} {}", ui.bold("Undoes:    "), plan.undone.join(", ")),
+        );
+    }
+    ui.say(
+        to,
+        format!(
+            "  {} {}",
+            ui.bold("Replaces:  "),
+            if plan.database_exists {
+                format!(
+                    "everything in database {} now, with the backup's data",
+                    plan.database
+                )
+            } else {
+                format!(
+                    "nothing: database {} is created from the backup",
+                    plan.database
+                )
+            }
+        ),
+    );
+    ui.say(
+        to,
+        format!(
+            "  {} {}: {}",
+            ui.bold("Method:    "),
+            plan.method.map_or("none possible", RestoreMethod::as_str),
+            plan.method_why
+        ),
+    );
+    let safety = match &plan.safety_backup {
+        Some(s) => format!(
+            "a {} backup {}: about {} in about {} ({})",
+            s.reason,
+            if s.after_swap {
+                "of the data the swap sets aside, where no session reaches it"
+            } else {
+                "first"
+            },
+            ui::size(s.estimate.size_bytes),
+            ui::duration_ms(s.estimate.duration_ms),
+            s.estimate.describe()
+        ),
+        None if !plan.database_exists => "none: there is no database to save".to_string(),
+        None => "none (--no-safety-backup)".to_string(),
+    };
+    ui.say(to, format!("  {} {safety}", ui.bold("Safety:    ")));
+    ui.say(
+        to,
+        format!(
+            "  {} about {} to load ({}); about {} in all",
+            ui.bold("Estimate:  "),
+            ui::duration_ms(plan.load.duration_ms),
+            plan.load.describe(),
+            ui::duration_ms(plan.duration_ms)
+        ),
+    );
+    ui.say(
+        to,
+        format!(
+            "  {} {}",
+            ui.bold("Confirm:   "),
+            if plan.confirmation {
+                "yes: the environment is protected; its name is asked for".to_string()
+            } else {
+                "no".to_string()
+            }
+        ),
+    );
+}
+
+/// The failure of a restore's or rollback's pre-flight, with a hint that names the command that
+/// works. `again` is the command run (its arguments, without `--terminate-connections`), as a
+/// hint repeats it.
+pub fn restore_refused(
+    session: &Session,
+    env: &Environment,
+    preview: &Preview,
+    refused: Refused,
+    again: &[&str],
+) -> Error {
+    let Refused { check, error: e } = refused;
+    match check {
+        // The database to save does not open: as the safety backup would have failed.
+        "connection" => e.with_hint(if again.first() == Some(&"restore") {
+            "fix the cause, or pass --no-safety-backup if the current data may be lost"
+        } else {
+            "fix the cause: the database must open for its safety backup"
+        }),
+        "sessions" => {
+            let mut with_end = again.to_vec();
+            with_end.push("--terminate-connections");
+            e.with_hint(format!(
+                "end them and go ahead with `{}` — or stop the application and run this again",
+                cmd::command_line(session, &with_end)
+            ))
+        }
+        "space" => e.with_hint(format!(
+            "free some space there, or remove expired backups with `{}`{}",
+            cmd::command_line(session, &["cleanup", &env.name, "--expired"]),
+            if again.first() == Some(&"restore") && preview.safety_backup.is_some() {
+                "; --no-safety-backup skips the safety backup if the current data may be lost"
+            } else {
+                ""
+            }
+        )),
+        _ => e,
+    }
+}
+
+/// `e`, when other sessions stopped the restore at its swap (they connected after the
+/// pre-flight), with a hint naming the command that ends them: `again` and
+/// `--terminate-connections`.
+pub fn busy_hint(session: &Session, e: Error, again: &[&str]) -> Error {
+    if e.kind() != Kind::Busy || !e.message().contains("connected to") {
+        return e;
+    }
+    let mut with_end = again.to_vec();
+    with_end.push("--terminate-connections");
+    let hint = format!(
+        "end them and restore with `{}` — or stop the application and run this again",
+        cmd::command_line(session, &with_end)
+    );
+    // What the restore itself added (where the safety backup is) stays.
+    let kept: Vec<String> = crate::hints::text(&e)
+        .map(|h| {
+            h.lines()
+                .filter(|l| l.contains("safety backup"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let hint = std::iter::once(hint)
+        .chain(kept)
+        .collect::<Vec<_>>()
+        .join("\n");
+    e.with_hint(hint)
 }

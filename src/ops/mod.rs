@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod doctor;
+pub mod restore;
 pub mod verify;
 
 #[cfg(test)]

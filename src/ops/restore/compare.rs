@@ -1,0 +1,62 @@
+//! After a restore: the database as it now is, compared with the backup's manifest.
+
+use super::Restored;
+use crate::human;
+use crate::ops::verify;
+use crate::provider::Inspection;
+use crate::provider::method::MethodChoice;
+use crate::registry::{BackupRecord, Status};
+use crate::session::Session;
+
+/// The restored database compared with the backup's manifest, and said.
+pub(super) fn compared(
+    session: &Session,
+    record: &BackupRecord,
+    inspection: Inspection,
+    safety: Option<String>,
+    method: MethodChoice,
+) -> Restored {
+    let events = session.events();
+    let diffs = verify::compare_tables(record.provider, &record.tables, &inspection.tables);
+    let mismatch_known = record.status == Status::Mismatch;
+    let rows: u64 = inspection.tables.values().map(|t| t.rows).sum();
+    let estimated = inspection
+        .tables
+        .iter()
+        .filter(|(name, t)| t.estimated || record.tables.get(*name).is_some_and(|e| e.estimated))
+        .count();
+    if diffs.is_empty() {
+        let unchecked = if estimated > 0 {
+            format!(" ({estimated} large tables have estimated counts, not compared)")
+        } else {
+            String::new()
+        };
+        events.ok(&format!(
+            "Restored {}, {}; row counts match the manifest{unchecked}",
+            human::count(inspection.tables.len() as u64, "table"),
+            human::count(rows, "row")
+        ));
+    } else if mismatch_known {
+        // Not a failure: this is the data the deep check loaded, and it was asked for by name.
+        events.warn(&format!(
+            "restored {} tables, {rows} rows; as the deep check found, row counts differ from the manifest: {}",
+            inspection.tables.len(),
+            diffs.join(", ")
+        ));
+    }
+    if let Some(m) = &inspection.migrations {
+        events.line(&format!(
+            "Migrations: {} applied, last {}",
+            m.applied_count,
+            m.last_migration.as_deref().unwrap_or("-")
+        ));
+    }
+    Restored {
+        safety,
+        inspection,
+        diffs,
+        mismatch_known,
+        method,
+        kept: Vec::new(),
+    }
+}

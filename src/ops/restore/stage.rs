@@ -1,0 +1,164 @@
+//! The backup made ready to go in: decoded (and decrypted) into the provider's staging area,
+//! its SHA-256 checked once more as it streams; or, for parallel jobs, read by the restore tool
+//! from disk.
+
+use std::fs::File;
+use std::path::Path;
+
+use crate::config::Environment;
+use crate::error::{Error, Kind, Result};
+use crate::format::Format;
+use crate::ops::verify;
+use crate::pipeline::{Compression, Decoder, VerifiedDecoder};
+use crate::provider::{Provider, Source, Staged};
+use crate::registry::BackupRecord;
+use crate::session::Session;
+
+/// Prepares the target, then decodes the backup into the provider's staging area, checking its
+/// SHA-256 once more as it streams. A directory dump, and an uncompressed custom archive
+/// restored with several jobs, are read by the restore tool from disk, as just checked.
+pub(super) fn stage<'a>(
+    session: &Session,
+    env: &Environment,
+    record: &BackupRecord,
+    db: &'a dyn Provider,
+    jobs: Option<u32>,
+) -> Result<Box<dyn Staged + 'a>> {
+    for stale in db.prepare_restore(record.raw_size_bytes)? {
+        session.events().warn(&format!(
+            "removed {}, left by an interrupted restore",
+            session.ctx.show(&stale)
+        ));
+    }
+    let path = session.store.locate(record)?.data;
+    let migrations_table = env.migrations_table.as_deref();
+    let decryption = crate::crypt::Decryption::of(&session.config, &session.vars, record)?
+        .map(std::sync::Arc::new);
+    // pg_restore runs jobs in parallel only from a file it can seek in: a directory dump, or a
+    // custom archive as it is or decoded to a work file first.
+    let parallel = matches!(record.format, Format::Custom | Format::Directory);
+    let explicit = jobs.is_some();
+    let jobs = jobs.unwrap_or_else(default_jobs);
+    let from_disk = record.format == Format::Directory
+        || (parallel && record.compression == Compression::None && !record.encrypted && jobs > 1);
+    if from_disk {
+        let staged =
+            db.stage_restore(record.format, Source::Path(&path), migrations_table, jobs)?;
+        // The tool read the files after they were checked: check them again now that it is
+        // done, so a backup changed or removed meanwhile is never put in place.
+        verify::checksum_ok(session, record).map_err(|(e, _)| {
+            e.add_hint("the backup changed while it was loaded; nothing was restored")
+        })?;
+        return Ok(staged);
+    }
+    if parallel && jobs > 1 {
+        match decode_to_work_file(session, env, record, decryption.as_deref()) {
+            Ok(decoded) => {
+                return db.stage_restore(
+                    record.format,
+                    Source::Path(decoded.path()),
+                    migrations_table,
+                    jobs,
+                );
+            }
+            // Jobs nobody asked for are not worth failing over: without room for the work
+            // file, the archive loads in one stream.
+            Err(e) if !explicit && e.kind() == Kind::DiskSpace => {
+                session.events().detail(&format!(
+                    "{}; loading the archive in one stream instead",
+                    e.message()
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if explicit && jobs > 1 {
+        session.events().warn(&format!(
+            "--jobs applies to custom and directory backups; loading this {} backup in one stream",
+            record.format
+        ));
+    }
+    let mut decoder = open_verified(&path, record, decryption.as_deref())?;
+    let bar = session.events().bar(record.raw_size_bytes, "restore");
+    let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
+    let staged = db.stage_restore(
+        record.format,
+        Source::Stream(&mut source),
+        migrations_table,
+        jobs,
+    );
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    staged
+}
+
+/// The decoded data of the backup file at `path`, whose end is reported only if the whole
+/// file hashed to the recorded SHA-256.
+pub(super) fn open_verified(
+    path: &Path,
+    record: &BackupRecord,
+    decryption: Option<&crate::crypt::Decryption>,
+) -> Result<VerifiedDecoder> {
+    let file =
+        File::open(path).map_err(|e| Error::io(Kind::Verification, "cannot open", path, e))?;
+    let decrypt = decryption.map(|d| d.decrypt());
+    let decoder = Decoder::new(file, record.compression, decrypt.as_ref())
+        .map_err(|e| Error::verification("cannot decode the backup").caused_by(e))?;
+    Ok(VerifiedDecoder::new(decoder, &record.sha256))
+}
+
+/// Restore jobs when none are asked for: one per core.
+pub fn default_jobs() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get().min(64)).unwrap_or(64))
+}
+
+/// Decodes a compressed custom archive into a locked work file beside the environment's
+/// backups, so that pg_restore can run jobs in parallel from it. The stored file's SHA-256 is
+/// checked as it is read: a file that changed fails before anything is loaded. The work file
+/// is removed when the returned value is dropped (and by the next run's sweep if killed).
+fn decode_to_work_file(
+    session: &Session,
+    env: &Environment,
+    record: &BackupRecord,
+    decryption: Option<&crate::crypt::Decryption>,
+) -> Result<crate::fsutil::PartialFile> {
+    // Decrypted data goes to a private directory, never beside the backups.
+    let dir = if record.encrypted {
+        crate::fsutil::private_temp_dir(session.store.dir())?
+    } else {
+        session.store.env_dir(&env.name)?
+    };
+    crate::fsutil::ensure_free_space(
+        &dir,
+        record.raw_size_bytes.saturating_add(1 << 20),
+        "to decode the archive for a parallel restore",
+        "free some space, or pass --jobs 1 to load it in one stream",
+    )?;
+    let work = dir.join(format!("restore-{}-{}.dump", record.id, std::process::id()));
+    let partial = crate::fsutil::PartialFile::create(&work)
+        .map_err(|e| Error::io(Kind::Tool, "cannot create", &work, e))?;
+    let mut decoder = open_verified(&session.store.locate(record)?.data, record, decryption)?;
+    let bar = session.events().bar(record.raw_size_bytes, "decode");
+    let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
+    let mut out = std::io::BufWriter::with_capacity(crate::pipeline::BUF_SIZE, partial.file());
+    let copied =
+        crate::pipeline::copy(&mut source, &mut out).and_then(|_| std::io::Write::flush(&mut out));
+    drop(out);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    copied.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            Error::verification(format!(
+                "backup {} cannot be decoded or failed its checksum",
+                record.id
+            ))
+            .caused_by(e)
+            .with_hint("it changed since it was checked; nothing was restored")
+        } else {
+            Error::io(Kind::Tool, "cannot decode the backup into", &work, e)
+        }
+    })?;
+    Ok(partial)
+}
