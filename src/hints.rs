@@ -25,17 +25,78 @@ pub fn hint(hint: &Hint) -> String {
 
 /// A remedy in words.
 pub fn words(remedy: &Remedy) -> String {
-    let text = match remedy {
+    with_values(remedy).unwrap_or_else(|| fixed(remedy).to_string())
+}
+
+/// The words of a remedy that carries values (an ID, an environment, a place); `None` for one
+/// in fixed words.
+fn with_values(remedy: &Remedy) -> Option<String> {
+    Some(match remedy {
+        Remedy::MakeRoom { there } => {
+            format!(
+                "free some space{}, or remove old backups with `faber-db cleanup --expired`",
+                if *there { " there" } else { "" }
+            )
+        }
+        Remedy::RetryFromOffsite { id } => {
+            format!(
+                "the local copy failed its checksum; the off-site copy can be tried again with \
+                 `faber-db restore … --from {id}`"
+            )
+        }
+        Remedy::FinishRestore { kept_in } => {
+            format!(
+                "restore again to finish; the replaced data is kept in {kept_in} (`faber-db doctor` lists it)"
+            )
+        }
+        Remedy::RollBackTo { env, id } => {
+            format!("`faber-db rollback {env} --to {id}` restores {id}, the backup taken before it")
+        }
+        Remedy::RestoreOlder { env } => {
+            format!(
+                "no pre-migration backup was taken: check it, or restore an older backup (`faber-db list {env}`)"
+            )
+        }
+        Remedy::StopStrayMigration { holders } => {
+            let named: Vec<String> = holders
+                .iter()
+                .map(|(pid, name)| format!("{name} (pid {pid})"))
+                .collect();
+            let pids: Vec<String> = holders.iter().map(|(pid, _)| pid.to_string()).collect();
+            format!(
+                "it is held by {}, left running by a faber-db migrate that was stopped: wait for it to finish, or stop it (kill {}) and check the database with `faber-db status`",
+                named.join(", "),
+                pids.join(" ")
+            )
+        }
+        Remedy::VerifyAgain { id } => format!("`faber-db verify {id}` checks it again"),
+        Remedy::VerifyDamage { id } => {
+            format!("`faber-db verify {id}` tells whether it is damaged")
+        }
+        Remedy::TakeBackup { env } => {
+            format!("take one with `faber-db backup {env}`, or name another with --from ID")
+        }
+        Remedy::RestoreKind { kind } => {
+            format!("restore a backup taken from a {kind} database (see `faber-db list`)")
+        }
+        Remedy::VerifyFirst { id } => format!("run `faber-db verify {id}` first"),
+        Remedy::Verify { id } => format!("run `faber-db verify {id}`"),
+        Remedy::PushLater { id } => {
+            format!(
+                "the local backup is registered and valid; copy it later with `faber-db push {id}`"
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// The words of a remedy that carries no value.
+fn fixed(remedy: &Remedy) -> &'static str {
+    match remedy {
         Remedy::DiskFull => {
             "free some space on that filesystem; for the backup directory, `faber-db cleanup --expired` may help"
         }
         Remedy::DumpDirFull => "free some space there; `faber-db cleanup --expired` may help",
-        Remedy::MakeRoom { there } => {
-            return format!(
-                "free some space{}, or remove old backups with `faber-db cleanup --expired`",
-                if *there { " there" } else { "" }
-            );
-        }
         Remedy::PickAnotherBackup => {
             "pick another backup (see `faber-db list`), or check the backup directory"
         }
@@ -45,12 +106,6 @@ pub fn words(remedy: &Remedy) -> String {
             } else {
                 "restore another backup (see `faber-db list`)"
             }
-        }
-        Remedy::RetryFromOffsite { id } => {
-            return format!(
-                "the local copy failed its checksum; the off-site copy can be tried again with \
-                 `faber-db restore … --from {id}`"
-            );
         }
         Remedy::ListBackups => "list the backups with `faber-db list`",
         Remedy::NameBackup => "name a backup file, or a backup ID (see `faber-db list`)",
@@ -77,39 +132,8 @@ pub fn words(remedy: &Remedy) -> String {
         Remedy::ReplacedDataKept => {
             "the restore is in place; the data it replaced is kept (`faber-db doctor` says where)"
         }
-        Remedy::FinishRestore { kept_in } => {
-            return format!(
-                "restore again to finish; the replaced data is kept in {kept_in} (`faber-db doctor` lists it)"
-            );
-        }
-        Remedy::RollBackTo { env, id } => {
-            return format!(
-                "`faber-db rollback {env} --to {id}` restores {id}, the backup taken before it"
-            );
-        }
-        Remedy::RestoreOlder { env } => {
-            return format!(
-                "no pre-migration backup was taken: check it, or restore an older backup (`faber-db list {env}`)"
-            );
-        }
-        Remedy::StopStrayMigration { holders } => {
-            let named: Vec<String> = holders
-                .iter()
-                .map(|(pid, name)| format!("{name} (pid {pid})"))
-                .collect();
-            let pids: Vec<String> = holders.iter().map(|(pid, _)| pid.to_string()).collect();
-            return format!(
-                "it is held by {}, left running by a faber-db migrate that was stopped: wait for it to finish, or stop it (kill {}) and check the database with `faber-db status`",
-                named.join(", "),
-                pids.join(" ")
-            );
-        }
         Remedy::DropScratch => {
             "the next restore or verify --deep on that server, or `faber-db doctor --repair`, drops it"
-        }
-        Remedy::VerifyAgain { id } => return format!("`faber-db verify {id}` checks it again"),
-        Remedy::VerifyDamage { id } => {
-            return format!("`faber-db verify {id}` tells whether it is damaged");
         }
         Remedy::CheckConfigPath => {
             "check the --config path (relative paths start at the project root), or run `faber-db init`"
@@ -118,14 +142,9 @@ pub fn words(remedy: &Remedy) -> String {
         Remedy::StartOver => {
             "add an [environments.dev] table, or run `faber-db init --force` to start over"
         }
+        Remedy::PickAnother => "pick another backup (see `faber-db list`)",
+        Remedy::CheckOrPickAnother => "check it with `faber-db verify` or pick another backup",
         Remedy::ShowBackups => "`faber-db list` shows the backups",
-        Remedy::VerifyFirst { id } => return format!("run `faber-db verify {id}` first"),
-        Remedy::Verify { id } => return format!("run `faber-db verify {id}`"),
-        Remedy::PushLater { id } => {
-            return format!(
-                "the local backup is registered and valid; copy it later with `faber-db push {id}`"
-            );
-        }
         Remedy::RetryPush => "retry with `faber-db push`; check the storage's health",
         Remedy::CheckStorage => {
             "check the endpoint, the bucket and the AWS credentials; \
@@ -134,8 +153,8 @@ pub fn words(remedy: &Remedy) -> String {
         Remedy::RestoreInto => {
             "check the environment's URL, or restore a backup into it with `faber-db restore`"
         }
-    };
-    text.to_string()
+        _ => unreachable!("{remedy:?} is worded with its values"),
+    }
 }
 
 /// What `status` and the next command on the environment say about an unfinished migrate: what
@@ -157,6 +176,22 @@ mod tests {
     fn remedies_read_as_before() {
         let id = "backup-20250124-140000".to_string();
         let cases = [
+            (
+                Remedy::PickAnother,
+                "pick another backup (see `faber-db list`)".to_string(),
+            ),
+            (
+                Remedy::TakeBackup { env: "dev".into() },
+                "take one with `faber-db backup dev`, or name another with --from ID".to_string(),
+            ),
+            (
+                Remedy::CheckOrPickAnother,
+                "check it with `faber-db verify` or pick another backup".to_string(),
+            ),
+            (
+                Remedy::RestoreKind { kind: "postgres".into() },
+                "restore a backup taken from a postgres database (see `faber-db list`)".to_string(),
+            ),
             (
                 Remedy::ShowBackups,
                 "`faber-db list` shows the backups".to_string(),

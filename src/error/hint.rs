@@ -78,6 +78,16 @@ pub enum Remedy {
     /// A publish could not take the registry back: check it.
     CheckRegistry,
 
+    // Choosing what to restore.
+    /// The backup chosen was removed meanwhile: pick another.
+    PickAnother,
+    /// Environment `env` has no valid backup: take one, or name another.
+    TakeBackup { env: String },
+    /// The backup chosen is marked bad: check it, or pick another.
+    CheckOrPickAnother,
+    /// The backup is of another kind of database (`kind`): restore one of that kind.
+    RestoreKind { kind: String },
+
     // Off-site copies.
     /// A backup named by ID that is not in the registry: the list shows them.
     ShowBackups,

@@ -2,7 +2,7 @@
 //! it is missing here, its SHA-256 checked (a damaged local copy replaced by the off-site one),
 //! and held so that no cleanup or delete removes it while it is restored.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::offsite;
 use crate::ops::verify;
 use crate::registry::{BackupRecord, Status};
@@ -22,7 +22,7 @@ pub(super) fn fetched_and_checked(
             "{} was removed by another run (a cleanup or delete) after it was chosen; nothing was restored",
             record.id
         ))
-        .with_hint("pick another backup (see `faber-db list`)")
+        .with_hint(Remedy::PickAnother)
     };
     offsite::fetch_if_missing(session, record).map_err(|e| {
         if verify::removed_meanwhile(session, &record.id) {

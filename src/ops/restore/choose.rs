@@ -2,7 +2,7 @@
 //! go into the environment's database at all.
 
 use crate::config::Environment;
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::ids;
 use crate::ops::verify;
 use crate::provider::Provider;
@@ -19,10 +19,9 @@ pub fn choose(session: &Session, env: &Environment, from: &str) -> Result<(Backu
                 "environment `{}` has no valid backup to restore",
                 env.name
             ))
-            .with_hint(format!(
-                "take one with `faber-db backup {}`, or name another with --from ID",
-                env.name
-            ))
+            .with_hint(Remedy::TakeBackup {
+                env: env.name.clone(),
+            })
         })?;
         let why = format!(
             "--from latest: the newest restorable backup of `{}` not taken by a restore or rollback",
@@ -52,7 +51,7 @@ pub fn choose(session: &Session, env: &Environment, from: &str) -> Result<(Backu
             record.id,
             s.as_str()
         ))
-        .with_hint("check it with `faber-db verify` or pick another backup")),
+        .with_hint(Remedy::CheckOrPickAnother)),
     }
 }
 
@@ -78,8 +77,7 @@ pub fn check_kind(env: &Environment, db: &dyn Provider, record: &BackupRecord) -
         env.name,
         db.kind().as_str()
     ))
-    .with_hint(format!(
-        "restore a backup taken from a {} database (see `faber-db list`)",
-        db.kind().as_str()
-    )))
+    .with_hint(Remedy::RestoreKind {
+        kind: db.kind().as_str().to_string(),
+    }))
 }
