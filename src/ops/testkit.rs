@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::error::Result;
 use crate::events::Recorder;
+use crate::format::Format;
+use crate::provider::{DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged};
 use crate::session::Ctx;
 
 /// Two environments: `dev` (its database is there) and `production` (its database is not).
@@ -138,4 +141,83 @@ pub fn backed_up(session: &crate::session::Session, env: &str) -> crate::registr
         &crate::ops::backup::Request::automatic(env, "test"),
     )
     .unwrap()
+}
+
+/// What a test changes in a database's answers: each step answers as the database `db` does,
+/// unless the test's hook says otherwise (a dump that dies midway, a write during a restore).
+pub trait Twist {
+    fn dump(
+        &self,
+        db: &dyn Provider,
+        format: Format,
+        table: Option<&str>,
+        work_dir: &Path,
+        to: DumpTo<'_, '_>,
+    ) -> Result<Dumped> {
+        db.dump(format, table, work_dir, to)
+    }
+
+    fn stage_restore<'a>(
+        &'a self,
+        db: &'a dyn Provider,
+        format: Format,
+        source: Source<'_>,
+        table: Option<&str>,
+        jobs: u32,
+    ) -> Result<Box<dyn Staged + 'a>> {
+        db.stage_restore(format, source, table, jobs)
+    }
+}
+
+/// The database `db`, with the steps `twist` changes.
+pub struct Twisted<T> {
+    pub db: Box<dyn Provider>,
+    pub twist: T,
+}
+
+impl<T: Twist> Provider for Twisted<T> {
+    fn kind(&self) -> ProviderKind {
+        self.db.kind()
+    }
+    fn database_name(&self) -> String {
+        self.db.database_name()
+    }
+    fn formats(&self) -> &'static [Format] {
+        self.db.formats()
+    }
+    fn exists(&self) -> Result<bool> {
+        self.db.exists()
+    }
+    fn check_connection(&self) -> Result<String> {
+        self.db.check_connection()
+    }
+    fn size_estimate(&self) -> Result<u64> {
+        self.db.size_estimate()
+    }
+    fn inspect(&self, table: Option<&str>, count_rows: bool) -> Result<Inspection> {
+        self.db.inspect(table, count_rows)
+    }
+    fn dump(
+        &self,
+        format: Format,
+        table: Option<&str>,
+        work_dir: &Path,
+        to: DumpTo<'_, '_>,
+    ) -> Result<Dumped> {
+        self.twist
+            .dump(self.db.as_ref(), format, table, work_dir, to)
+    }
+    fn prepare_restore(&self, raw_size: u64) -> Result<Vec<PathBuf>> {
+        self.db.prepare_restore(raw_size)
+    }
+    fn stage_restore<'a>(
+        &'a self,
+        format: Format,
+        source: Source<'_>,
+        table: Option<&str>,
+        jobs: u32,
+    ) -> Result<Box<dyn Staged + 'a>> {
+        self.twist
+            .stage_restore(self.db.as_ref(), format, source, table, jobs)
+    }
 }

@@ -6,15 +6,15 @@ mod refused;
 mod taken;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 
 use super::*;
 use crate::error::{Hint, Kind, Remedy};
-pub(super) use crate::ops::testkit::{CONFIG, Project, at};
-use crate::provider::{DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged};
+pub(super) use crate::ops::testkit::{CONFIG, Project, Twist, Twisted, at};
+use crate::provider::{DumpTo, Dumped, Provider, ProviderKind};
 
 fn request(env: &Environment) -> Request {
     Request {

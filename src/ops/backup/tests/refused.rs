@@ -53,34 +53,13 @@ fn a_file_where_the_backup_directory_should_be_fails_and_registers_nothing() {
 /// The SQLite database, whose dump streams the start of an image and then fails, as a dump tool
 /// killed midway would; it notes the files it saw in its work directory while dumping.
 struct DiesMidway {
-    db: Box<dyn Provider>,
     seen: Arc<Mutex<Vec<String>>>,
 }
 
-impl Provider for DiesMidway {
-    fn kind(&self) -> ProviderKind {
-        self.db.kind()
-    }
-    fn database_name(&self) -> String {
-        self.db.database_name()
-    }
-    fn formats(&self) -> &'static [Format] {
-        self.db.formats()
-    }
-    fn exists(&self) -> Result<bool> {
-        self.db.exists()
-    }
-    fn check_connection(&self) -> Result<String> {
-        self.db.check_connection()
-    }
-    fn size_estimate(&self) -> Result<u64> {
-        self.db.size_estimate()
-    }
-    fn inspect(&self, table: Option<&str>, count_rows: bool) -> Result<Inspection> {
-        self.db.inspect(table, count_rows)
-    }
+impl Twist for DiesMidway {
     fn dump(
         &self,
+        _db: &dyn Provider,
         _format: Format,
         _table: Option<&str>,
         work_dir: &Path,
@@ -94,18 +73,6 @@ impl Provider for DiesMidway {
             seen.push(entry.file_name().to_string_lossy().into_owned());
         }
         Err(Error::tool("the dump tool died midway"))
-    }
-    fn prepare_restore(&self, raw_size: u64) -> Result<Vec<PathBuf>> {
-        self.db.prepare_restore(raw_size)
-    }
-    fn stage_restore<'a>(
-        &'a self,
-        format: Format,
-        source: Source<'_>,
-        table: Option<&str>,
-        jobs: u32,
-    ) -> Result<Box<dyn Staged + 'a>> {
-        self.db.stage_restore(format, source, table, jobs)
     }
 }
 
@@ -122,9 +89,9 @@ fn a_failed_dump_removes_its_partial_file_and_leaves_the_registry_as_it_was() {
     let later = p.ctx(at() + Duration::hours(1));
     let session = later.session().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let db = Box::new(DiesMidway {
+    let db = Box::new(Twisted {
         db: session.provider(env).unwrap().1,
-        seen: seen.clone(),
+        twist: DiesMidway { seen: seen.clone() },
     });
     let req = request(env);
     let prepared = prepare::prepare_from(&session, env, &req, db, "the test database".into());

@@ -5,9 +5,9 @@ use std::path::Path;
 use super::*;
 use crate::error::{Hint, Kind};
 use crate::format::Format;
+use crate::ops::testkit::{Twist, Twisted};
 use crate::provider::{
-    CommitFailed, CommitOptions, Committed, DumpTo, Dumped, Inspection, Provider, ProviderKind,
-    Source, Staged,
+    CommitFailed, CommitOptions, Committed, Provider, ProviderKind, Source, Staged,
 };
 use crate::registry::Status;
 
@@ -88,7 +88,6 @@ fn a_backup_whose_file_is_gone_is_marked_missing_and_not_restored() {
 /// The SQLite database, whose staged restore finds, when it commits, that the application wrote
 /// to the database after the restore was staged and its safety backup taken.
 struct WrittenMeanwhile {
-    db: Box<dyn Provider>,
     path: PathBuf,
 }
 
@@ -107,49 +106,17 @@ impl Staged for WrittenStaged<'_> {
     }
 }
 
-impl Provider for WrittenMeanwhile {
-    fn kind(&self) -> ProviderKind {
-        self.db.kind()
-    }
-    fn database_name(&self) -> String {
-        self.db.database_name()
-    }
-    fn formats(&self) -> &'static [Format] {
-        self.db.formats()
-    }
-    fn exists(&self) -> Result<bool> {
-        self.db.exists()
-    }
-    fn check_connection(&self) -> Result<String> {
-        self.db.check_connection()
-    }
-    fn size_estimate(&self) -> Result<u64> {
-        self.db.size_estimate()
-    }
-    fn inspect(&self, table: Option<&str>, count_rows: bool) -> Result<Inspection> {
-        self.db.inspect(table, count_rows)
-    }
-    fn dump(
-        &self,
-        format: Format,
-        table: Option<&str>,
-        work_dir: &Path,
-        to: DumpTo<'_, '_>,
-    ) -> Result<Dumped> {
-        self.db.dump(format, table, work_dir, to)
-    }
-    fn prepare_restore(&self, raw_size: u64) -> Result<Vec<PathBuf>> {
-        self.db.prepare_restore(raw_size)
-    }
+impl Twist for WrittenMeanwhile {
     fn stage_restore<'a>(
         &'a self,
+        db: &'a dyn Provider,
         format: Format,
         source: Source<'_>,
         table: Option<&str>,
         jobs: u32,
     ) -> Result<Box<dyn Staged + 'a>> {
         Ok(Box::new(WrittenStaged {
-            staged: self.db.stage_restore(format, source, table, jobs)?,
+            staged: db.stage_restore(format, source, table, jobs)?,
             path: &self.path,
         }))
     }
@@ -162,9 +129,9 @@ fn a_restore_that_fails_at_its_swap_leaves_the_database_as_it_was() {
     let ctx = p.later();
     let session = ctx.session().unwrap();
     let env = session.env("dev").unwrap();
-    let db = WrittenMeanwhile {
+    let db = Twisted {
         db: session.provider(env).unwrap().1,
-        path: p.database(),
+        twist: WrittenMeanwhile { path: p.database() },
     };
     let err = apply(&session, env, &db, &record, &request(Some("pre-restore"))).unwrap_err();
 
