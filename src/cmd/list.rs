@@ -1,4 +1,4 @@
-//! `faber-db list [ENV]`: backups newest first, with totals.
+//! `faber-db list [ENV]`: backups newest first, with totals, as [`crate::ops::list`] finds them.
 
 use std::fmt::Write;
 
@@ -7,8 +7,8 @@ use serde_json::json;
 
 use crate::Report;
 use crate::error::Result;
-use crate::offsite;
-use crate::registry::{self, BackupRecord, EntryView, RemoteStatus, Status};
+use crate::ops::list;
+use crate::registry::{EntryView, RemoteStatus};
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
@@ -41,47 +41,19 @@ pub fn run(session: &Session, mut args: ListArgs) -> Result<Report> {
     if args.remote {
         return list_remote(session, &args);
     }
-    // Entries are read as borrowed views: a registry of 10,000 backups lists in a few
-    // milliseconds, and only the entries shown are read whole (for --json).
     let text = session.store.read_text()?;
-    let mut backups: Vec<EntryView<'_>> = session
-        .store
-        .views(text.as_deref())?
-        .into_iter()
-        .filter(|b| args.env.as_deref().is_none_or(|e| b.environment == e))
-        .collect();
-    if let Some(env) = &args.env {
-        // An environment no longer in the config may still have backups: list them, but name a
-        // typo as such.
-        if !session.config.environments.contains_key(env) && backups.is_empty() {
-            session.env(env)?;
-        }
-    }
-    backups.sort_by(|a, b| registry::newest_first((a.timestamp, &a.id), (b.timestamp, &b.id)));
-    let total = backups.len();
-    let total_bytes: u64 = backups.iter().map(|b| b.size_bytes).sum();
-    let shown = if args.all {
-        total
-    } else {
-        total.min(DEFAULT_LIMIT)
-    };
-    backups.truncate(shown);
-    // The registry says what was last verified; a file that is gone is shown as missing now,
-    // unless its off-site copy is there to be fetched.
-    let mut local = Vec::with_capacity(backups.len());
-    let locator = session.store.locator();
-    for b in &mut backups {
-        // An entry whose path is refused names nothing here (`doctor` says more).
-        let here = locator
-            .locate(&b.id, &b.environment, &b.file)
-            .is_ok_and(|l| l.data.exists());
-        if b.status != Status::Missing && !here && !b.is_remote() {
-            b.status = Status::Missing;
-        }
-        local.push(here);
-    }
+    let limit = (!args.all).then_some(DEFAULT_LIMIT);
+    let listing = list::backups(session, text.as_deref(), args.env.as_deref(), limit)?;
+    let (backups, total, total_bytes) = (&listing.backups, listing.total, listing.total_bytes);
+    let shown = backups.len();
     let with_where = session.config.offsite.is_some() || backups.iter().any(|b| b.remote.is_some());
-    print_table(session, &backups, &local, args.env.is_none(), with_where);
+    print_table(
+        session,
+        backups,
+        &listing.here,
+        args.env.is_none(),
+        with_where,
+    );
     let ui = &session.ctx.ui;
     if total == 0 {
         ui.line(match &args.env {
@@ -103,16 +75,7 @@ pub fn run(session: &Session, mut args: ListArgs) -> Result<Report> {
     }
     let mut report = Report::new();
     if ui.json {
-        let entries = session.store.entries(text.as_deref())?;
-        let records = backups
-            .iter()
-            .map(|b| {
-                let mut record: BackupRecord = serde_json::from_str(entries[b.index])
-                    .map_err(|e| session.store.malformed(e))?;
-                record.status = b.status;
-                Ok(record)
-            })
-            .collect::<Result<Vec<BackupRecord>>>()?;
+        let records = list::records(session, text.as_deref(), &listing)?;
         report = report.with("backups", records);
     }
     Ok(report.with(
@@ -222,33 +185,17 @@ fn print_table(
 /// belongs to, or as unknown to the registry.
 fn list_remote(session: &Session, args: &ListArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let bucket = offsite::open(session)?;
-    let reg = session.store.load()?;
-    let mut known = std::collections::HashMap::new();
-    for b in &reg.backups {
-        for name in offsite::object_names(b) {
-            known.insert(name, b.id.as_str());
-        }
-    }
-    let objects: Vec<_> = bucket
-        .list()?
-        .into_iter()
-        .filter(|o| {
-            args.env
-                .as_deref()
-                .is_none_or(|e| o.name.split('/').next() == Some(e))
-        })
-        .collect();
+    let (objects, base_url) = list::offsite_objects(session, args.env.as_deref())?;
     let mut rows = Vec::new();
     let mut unknown = 0;
     for o in &objects {
-        let owner = known.get(&o.name).copied();
+        let owner = o.backup.as_deref();
         if owner.is_none() {
             unknown += 1;
         }
         rows.push(json!({
             "name": o.name,
-            "url": bucket.url(&o.name),
+            "url": o.url,
             "size_bytes": o.size_bytes,
             "last_modified": o.last_modified,
             "backup": owner,
@@ -265,7 +212,7 @@ fn list_remote(session: &Session, args: &ListArgs) -> Result<Report> {
         "{} objects, {} in {}{}",
         objects.len(),
         ui::size(total),
-        bucket.base_url(),
+        base_url,
         if unknown > 0 {
             format!("; {unknown} not in the registry")
         } else {
@@ -275,5 +222,5 @@ fn list_remote(session: &Session, args: &ListArgs) -> Result<Report> {
     Ok(Report::new()
         .with("objects", rows)
         .with("unknown", unknown)
-        .with("url", bucket.base_url()))
+        .with("url", base_url))
 }

@@ -5,7 +5,9 @@
 
 pub mod backup;
 pub mod doctor;
+pub mod list;
 pub mod restore;
+pub mod status;
 pub mod verify;
 
 #[cfg(test)]
