@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use indicatif::ProgressBar;
 
+use crate::error::Remedy;
+
 /// What an operation reports while it works. Nothing here is the operation's result: that is
 /// its return value.
 pub trait Events: Send + Sync {
@@ -18,6 +20,8 @@ pub trait Events: Send + Sync {
     fn line(&self, text: &str);
     /// A detail shown with `--verbose`.
     fn detail(&self, text: &str);
+    /// A `--verbose` detail that names a command: the command layer words it.
+    fn advise(&self, remedy: &Remedy);
     /// Something the user should know that does not fail the operation; shown in every mode.
     fn warn(&self, text: &str);
     /// A progress bar over `total` bytes of `what`, where one can be drawn.
@@ -25,7 +29,7 @@ pub trait Events: Send + Sync {
 }
 
 /// What an operation reported, kept in order, for tests: each entry is `ok: …`, `fail: …`,
-/// `line: …`, `detail: …` or `warn: …`.
+/// `line: …`, `detail: …`, `advice: …` (the remedy, debug-printed) or `warn: …`.
 #[derive(Debug, Default)]
 pub struct Recorder {
     seen: Mutex<Vec<String>>,
@@ -72,6 +76,10 @@ impl Events for Recorder {
 
     fn detail(&self, text: &str) {
         self.push("detail", text);
+    }
+
+    fn advise(&self, remedy: &Remedy) {
+        self.push("advice", &format!("{remedy:?}"));
     }
 
     fn warn(&self, text: &str) {

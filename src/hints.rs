@@ -44,6 +44,24 @@ fn with_values(remedy: &Remedy) -> Option<String> {
                  `faber-db restore … --from {id}`"
             )
         }
+        Remedy::RestoreInPlaceToFinish { env, id } => format!(
+            "no safety backup was taken, so the database stays incomplete until a restore \
+             finishes: once the cause is fixed, `faber-db restore {env} --from {id} --in-place`, \
+             or restore another backup the same way"
+        ),
+        Remedy::RestoreSafetyInPlace { env, safety } => format!(
+            "the database is incomplete; restore it with `faber-db restore {env} --from {safety} --in-place --no-safety-backup`"
+        ),
+        Remedy::UndoRestore { env, safety } => format!(
+            "the data was replaced; check it, and undo with `faber-db restore {env} --from {safety}`"
+        ),
+        Remedy::BackUpReplacedByHand { kept_in } => format!(
+            "that data is kept in {kept_in}: back it up by hand (or drop it once it is not needed); \
+             `faber-db doctor` lists it"
+        ),
+        Remedy::StaysLocal { id } => {
+            format!("{id} stays local until `faber-db push` copies it off-site")
+        }
         Remedy::FinishRestore { kept_in } => {
             format!(
                 "restore again to finish; the replaced data is kept in {kept_in} (`faber-db doctor` lists it)"
@@ -129,6 +147,8 @@ fn fixed(remedy: &Remedy) -> &'static str {
         Remedy::DefinitionsKept => {
             "their definitions are kept beside the database's record; `faber-db doctor` says where. Restore again to finish the restore"
         }
+        Remedy::VerifyFully => "run `faber-db verify` without --checksum-only to check it again",
+        Remedy::VerifyDeepAgain => "run `faber-db verify --deep` to compare them again",
         Remedy::ReplacedDataKept => {
             "the restore is in place; the data it replaced is kept (`faber-db doctor` says where)"
         }
@@ -273,6 +293,61 @@ mod tests {
             (
                 Remedy::RepairRefusedEntry,
                 "faber-db did not write this entry as it is; nothing was touched. `faber-db doctor` lists such entries, and `faber-db doctor --repair` rebuilds them from the backup's own manifest, or takes them out of the registry (their files are left alone)".into(),
+            ),
+        ];
+        for (remedy, expected) in cases {
+            assert_eq!(words(&remedy), expected);
+        }
+    }
+
+    #[test]
+    fn the_restore_and_verify_remedies_read_as_they_did_in_the_engine() {
+        let id = "backup-20250124-140000".to_string();
+        let cases = [
+            (
+                Remedy::RestoreInPlaceToFinish {
+                    env: "dev".into(),
+                    id: id.clone(),
+                },
+                format!(
+                    "no safety backup was taken, so the database stays incomplete until a restore finishes: once the cause is fixed, `faber-db restore dev --from {id} --in-place`, or restore another backup the same way"
+                ),
+            ),
+            (
+                Remedy::RestoreSafetyInPlace {
+                    env: "dev".into(),
+                    safety: id.clone(),
+                },
+                format!(
+                    "the database is incomplete; restore it with `faber-db restore dev --from {id} --in-place --no-safety-backup`"
+                ),
+            ),
+            (
+                Remedy::UndoRestore {
+                    env: "dev".into(),
+                    safety: id.clone(),
+                },
+                format!(
+                    "the data was replaced; check it, and undo with `faber-db restore dev --from {id}`"
+                ),
+            ),
+            (
+                Remedy::BackUpReplacedByHand {
+                    kept_in: "db__old".into(),
+                },
+                "that data is kept in db__old: back it up by hand (or drop it once it is not needed); `faber-db doctor` lists it".into(),
+            ),
+            (
+                Remedy::StaysLocal { id: id.clone() },
+                format!("{id} stays local until `faber-db push` copies it off-site"),
+            ),
+            (
+                Remedy::VerifyFully,
+                "run `faber-db verify` without --checksum-only to check it again".into(),
+            ),
+            (
+                Remedy::VerifyDeepAgain,
+                "run `faber-db verify --deep` to compare them again".into(),
             ),
         ];
         for (remedy, expected) in cases {

@@ -7,7 +7,7 @@ use console::Style;
 use indicatif::ProgressBar;
 use serde_json::{Map, Value};
 
-use crate::error::Error;
+use crate::error::{Error, Remedy};
 use crate::events::Events;
 pub use crate::human::{age, count, duration_ms, size};
 
@@ -163,6 +163,10 @@ impl Events for Ui {
 
     fn detail(&self, text: &str) {
         Ui::detail(self, text);
+    }
+
+    fn advise(&self, remedy: &Remedy) {
+        Ui::detail(self, crate::hints::words(remedy));
     }
 
     fn warn(&self, text: &str) {

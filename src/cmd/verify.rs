@@ -72,13 +72,21 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
     }
     let mut results = Vec::new();
     for record in &selected {
-        let checked = check(session, record, depth);
+        let checked = worded(check(session, record, depth));
         say(session, record, depth, &checked);
         results.push(checked);
         crate::testpoint::pause("verify:after-one");
     }
     record_results(session, &results)?;
     Ok(verdicts(session, results))
+}
+
+/// The verdict with its remedy, if any, worded after the problem.
+fn worded(mut checked: Checked) -> Checked {
+    if let (Some(problem), Some(remedy)) = (&mut checked.problem, checked.remedy.take()) {
+        *problem = format!("{problem}; {}", crate::hints::words(&remedy));
+    }
+    checked
 }
 
 /// Prints the verdict on one backup.
@@ -185,6 +193,7 @@ fn verdicts(session: &Session, results: Vec<Checked>) -> Report {
 /// if registered there; nothing is recorded.
 fn run_path(session: &Session, path: &Path, depth: Depth) -> Result<Report> {
     let (record, checked) = crate::ops::verify::by_path(session, path, depth)?;
+    let checked = worded(checked);
     say(session, &record, depth, &checked);
     let report = verdicts(session, vec![checked]);
     Ok(report.with("path", record.file.as_str()))

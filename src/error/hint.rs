@@ -108,6 +108,19 @@ pub enum Remedy {
     DefinitionsKept,
     /// The restore is in place; the data it replaced is kept where the doctor says.
     ReplacedDataKept,
+    /// An in-place restore of backup `id` into `env` left the database incomplete and no safety
+    /// backup was taken: the same restore, once the cause is fixed, finishes it.
+    RestoreInPlaceToFinish { env: String, id: String },
+    /// An in-place restore failed and putting safety backup `safety` back failed too: restoring
+    /// it in place (without another safety backup) makes the database whole.
+    RestoreSafetyInPlace { env: String, safety: String },
+    /// The restored data differs from the manifest: check it; safety backup `safety` undoes it.
+    UndoRestore { env: String, safety: String },
+    /// The safety backup of the data a swap replaced failed: that data is kept in `kept_in`.
+    BackUpReplacedByHand { kept_in: String },
+    /// A safety or pre-migration backup `id` of an environment with off-site copies is not
+    /// copied there by the step that took it: it is pushed later.
+    StaysLocal { id: String },
     /// Restore again to finish; the replaced data is kept in `kept_in`.
     FinishRestore { kept_in: String },
     /// A migrate did not finish: `id`, the backup taken before it, restores the database.
@@ -122,6 +135,12 @@ pub enum Remedy {
     // Doctor's findings: said after what was found, following a `; `.
     /// A scratch database a killed run left: what drops it.
     DropScratch,
+    /// A checksum-only check cannot clear a backup an earlier full check found corrupt: a full
+    /// check can.
+    VerifyFully,
+    /// A check without row counts cannot clear a backup an earlier deep check found mismatched:
+    /// a deep check can.
+    VerifyDeepAgain,
     /// A backup marked corrupt: verify `id` again.
     VerifyAgain { id: String },
     /// A backup whose file changed size: verifying `id` tells whether it is damaged.

@@ -72,7 +72,10 @@ fn verify_checksum_only_passes_a_good_backup_and_catches_a_flipped_byte() {
     .unwrap();
     p.run(&["verify", "--checksum-only", &id])
         .code(5)
-        .stdout_has("an earlier full check found the data corrupt");
+        .stdout_has(
+            "an earlier full check found the data corrupt; run `faber-db verify` without \
+             --checksum-only to check it again",
+        );
     assert_eq!(p.backups()[0]["status"], "corrupt");
     p.run(&["verify", &id]).code(0);
     assert_eq!(p.backups()[0]["status"], "valid");

@@ -15,7 +15,7 @@ mod tests;
 use std::path::PathBuf;
 
 use crate::config::Environment;
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::format::Format;
 use crate::pipeline::Compression;
 use crate::registry::BackupRecord;
@@ -84,10 +84,9 @@ pub fn take(session: &Session, env: &Environment, request: &Request) -> Result<B
 pub fn take_automatic(session: &Session, env: &Environment, reason: &str) -> Result<BackupRecord> {
     let record = take(session, env, &Request::automatic(env, reason))?;
     if env.offsite {
-        session.events().detail(&format!(
-            "{} stays local until `faber-db push` copies it off-site",
-            record.id
-        ));
+        session.events().advise(&Remedy::StaysLocal {
+            id: record.id.clone(),
+        });
     }
     Ok(record)
 }

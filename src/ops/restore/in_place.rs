@@ -5,7 +5,7 @@
 use super::apply::Run;
 use super::stage::open_verified;
 use super::{Restored, compare, safety};
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::format::Format;
 use crate::human;
 use crate::ops::verify;
@@ -89,12 +89,10 @@ fn failed(run: &Run, safety: Option<&str>, f: CommitFailed) -> Error {
             false,
         ),
         (None, true) => (
-            f.error.add_hint(format!(
-                "no safety backup was taken, so the database stays incomplete until a restore \
-                 finishes: once the cause is fixed, `faber-db restore {} --from {} --in-place`, \
-                 or restore another backup the same way",
-                run.env.name, run.record.id
-            )),
+            f.error.add_hint(Remedy::RestoreInPlaceToFinish {
+                env: run.env.name.clone(),
+                id: run.record.id.clone(),
+            }),
             true,
         ),
         (None, false) => (f.error, false),
@@ -147,10 +145,10 @@ fn put_back_safety(run: &Run, safety: &str, error: Error) -> (Error, bool) {
                     "restoring safety backup {safety} failed too: {}",
                     again.one_line()
                 ))
-                .with_hint(format!(
-                    "the database is incomplete; restore it with `faber-db restore {} --from {safety} --in-place --no-safety-backup`",
-                    run.env.name
-                ));
+                .with_hint(Remedy::RestoreSafetyInPlace {
+                    env: run.env.name.clone(),
+                    safety: safety.to_string(),
+                });
             (error, true)
         }
     }

@@ -21,7 +21,7 @@ mod swap;
 mod tests;
 
 use crate::config::Environment;
-use crate::error::{Error, Result};
+use crate::error::{Error, Hint, Remedy, Result};
 use crate::provider::method::MethodChoice;
 use crate::provider::{Inspection, Provider};
 use crate::registry::BackupRecord;
@@ -78,11 +78,11 @@ impl Restored {
                 self.diffs.join(", ")
             ))
             .with_hint(match &self.safety {
-                Some(s) => format!(
-                    "the data was replaced; check it, and undo with `faber-db restore {} --from {s}`",
-                    env.name
-                ),
-                None => "the data was replaced; check it before relying on it".to_string(),
+                Some(s) => Hint::from(Remedy::UndoRestore {
+                    env: env.name.clone(),
+                    safety: s.clone(),
+                }),
+                None => Hint::from("the data was replaced; check it before relying on it"),
             }),
         )
     }

@@ -2,7 +2,7 @@
 //! where the swap sets the replaced data aside (PostgreSQL, MySQL), of that data after the swap.
 
 use super::apply::Run;
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::ops::backup;
 use crate::provider::Replaced;
 
@@ -60,10 +60,9 @@ pub(super) fn of_replaced(run: &Run, replaced: Box<dyn Replaced>) -> Result<Opti
             for c in e.causes() {
                 err = err.caused_by(c);
             }
-            err.with_hint(format!(
-                "that data is kept in {where_}: back it up by hand (or drop it once it is not needed); \
-                 `faber-db doctor` lists it"
-            ))
+            err.with_hint(Remedy::BackUpReplacedByHand {
+                kept_in: where_.clone(),
+            })
         })?;
     let dropped = replaced.discard();
     events.ok(&format!(

@@ -57,6 +57,19 @@ pub struct Checked {
     /// nothing to check, and nothing wrong.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
+    /// What would settle the problem, when a command would: the command layer words it after
+    /// the problem (`…; run …`).
+    #[serde(skip)]
+    pub remedy: Option<Remedy>,
+}
+
+impl Checked {
+    fn advising(self, remedy: Remedy) -> Checked {
+        Checked {
+            remedy: Some(remedy),
+            ..self
+        }
+    }
 }
 
 /// Checks one backup: the file's SHA-256 against the registry, then the decoded data's structure,
@@ -95,6 +108,7 @@ impl Verdicts<'_> {
             verified: true,
             not_run: None,
             removed: false,
+            remedy: None,
         }
     }
 
@@ -216,22 +230,24 @@ fn checksum_verdict(session: &Session, v: &Verdicts, path: &Path) -> Checked {
     match checksum::checksum_at(session, record, path) {
         // The bytes are the ones written, but an earlier full check found the data in them
         // bad: only a full check may clear that.
-        Ok(()) if record.status == Status::Corrupt => v.verdict(
-            Status::Corrupt,
-            "not checked".into(),
-            true,
-            Some(
-                "the checksum matches, but an earlier full check found the data corrupt; \
-                 run `faber-db verify` without --checksum-only to check it again"
-                    .into(),
-            ),
-        ),
-        Ok(()) if record.status == Status::Mismatch => v.verdict(
-            Status::Mismatch,
-            "not checked".into(),
-            true,
-            Some(still_mismatched("the checksum matches")),
-        ),
+        Ok(()) if record.status == Status::Corrupt => v
+            .verdict(
+                Status::Corrupt,
+                "not checked".into(),
+                true,
+                Some(
+                    "the checksum matches, but an earlier full check found the data corrupt".into(),
+                ),
+            )
+            .advising(Remedy::VerifyFully),
+        Ok(()) if record.status == Status::Mismatch => v
+            .verdict(
+                Status::Mismatch,
+                "not checked".into(),
+                true,
+                Some(still_mismatched("the checksum matches")),
+            )
+            .advising(Remedy::VerifyDeepAgain),
         Ok(()) => v.verdict(Status::Valid, "not checked".into(), true, None),
         Err((e, Some(status))) => v.verdict(
             status,
@@ -368,12 +384,14 @@ fn structure_verdict(v: &Verdicts, structure: Result<StructureCheck>) -> Checked
         }
         // Only a deep check compares counts, so only a deep check may clear a mismatch.
         None if record.status == Status::Mismatch => {
-            return v.verdict(
-                Status::Mismatch,
-                structure.integrity_check,
-                true,
-                Some(still_mismatched("the data is sound")),
-            );
+            return v
+                .verdict(
+                    Status::Mismatch,
+                    structure.integrity_check,
+                    true,
+                    Some(still_mismatched("the data is sound")),
+                )
+                .advising(Remedy::VerifyDeepAgain);
         }
         None => {}
     }
@@ -383,10 +401,7 @@ fn structure_verdict(v: &Verdicts, structure: Result<StructureCheck>) -> Checked
 /// The verdict on a `mismatch` backup that a check without row counts found otherwise sound
 /// (`found`: what that check found).
 fn still_mismatched(found: &str) -> String {
-    format!(
-        "{found}, but an earlier deep check found row counts that differ from the manifest; \
-         run `faber-db verify --deep` to compare them again"
-    )
+    format!("{found}, but an earlier deep check found row counts that differ from the manifest")
 }
 
 /// Whether backup `id` left the registry (or is on its way out) since this run read it.

@@ -170,3 +170,24 @@ fn row_counts_are_compared_by_name_and_estimates_are_not() {
         ["a 3 → 2", "gone missing", "\"new one\" unexpected"]
     );
 }
+
+#[test]
+fn only_a_fuller_check_may_clear_an_earlier_verdict_and_the_verdict_says_which() {
+    let p = Project::new();
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let mut record = backed_up(&session, "dev");
+    record.status = Status::Corrupt;
+    let checked = check(&session, &record, Depth::Checksum);
+    assert_eq!(checked.status, Status::Corrupt);
+    assert_eq!(checked.remedy, Some(Remedy::VerifyFully), "{checked:?}");
+    record.status = Status::Mismatch;
+    for depth in [Depth::Checksum, Depth::Structure] {
+        let checked = check(&session, &record, depth);
+        assert_eq!(checked.status, Status::Mismatch, "{depth:?}");
+        assert_eq!(checked.remedy, Some(Remedy::VerifyDeepAgain), "{depth:?}");
+        assert!(!checked.problem.unwrap().contains("faber-db"));
+    }
+    let deep = check(&session, &record, Depth::Deep);
+    assert_eq!((deep.status, deep.remedy), (Status::Valid, None));
+}
