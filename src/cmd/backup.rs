@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::fsutil;
 use crate::ids;
-use crate::ops::backup::{self, Plan, Request};
+use crate::ops::backup::{self, Preview, Request};
 use crate::pipeline::Compression;
 use crate::plan;
 use crate::registry::{BackupRecord, Remote};
@@ -105,7 +105,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         command: args.before_command,
     };
     if args.dry_run.dry_run {
-        let plan = backup::plan(session, env, &request)?;
+        let plan = backup::preview(session, env, &request)?;
         print_plan(session, &plan);
         ui.line("Dry run: nothing was written.");
         let mut report = Report::new().with("dry_run", true).with("plan", &plan);
@@ -115,11 +115,11 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
     // Without a terminal to ask on, a protected backup stops before it connects.
     confirm::can_ask(env, "backup", session.ctx.yes)?;
     let prepared = backup::prepare(session, env, &request)?;
-    if prepared.plan.confirmation {
-        print_plan(session, &prepared.plan);
+    if prepared.preview.confirmation {
+        print_plan(session, &prepared.preview);
     }
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
-    let estimate = prepared.plan.estimate.clone();
+    let estimate = prepared.preview.estimate.clone();
     let mut record = backup::write(session, env, &request, prepared)?;
     let copied = if env.offsite {
         crate::offsite::after_backup(session, &mut record)
@@ -178,7 +178,7 @@ fn output_dir(session: &Session, env: &Environment, dir: &Path) -> Result<Option
 }
 
 /// Prints a backup's plan.
-fn print_plan(session: &Session, plan: &Plan) {
+fn print_plan(session: &Session, plan: &Preview) {
     let ui = &session.ctx.ui;
     ui.line(format!(
         "Plan: back up {} of {}",

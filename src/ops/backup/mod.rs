@@ -22,7 +22,7 @@ use crate::registry::BackupRecord;
 use crate::retention::Retention;
 use crate::session::Session;
 
-pub use prepare::{Plan, Prepared, estimate, resolve_compression, resolve_format};
+pub use prepare::{Prepared, Preview, estimate, resolve_compression, resolve_format};
 pub use write::write;
 
 /// What to back up and how, after validation.
@@ -61,8 +61,8 @@ impl Request {
 
 /// What a backup would do, for a dry run: every check is made and nothing is written, logged or
 /// refused for want of space (the plan says whether it fits).
-pub fn plan(session: &Session, env: &Environment, request: &Request) -> Result<Plan> {
-    Ok(prepare::prepare(session, env, request)?.plan)
+pub fn preview(session: &Session, env: &Environment, request: &Request) -> Result<Preview> {
+    Ok(prepare::prepare(session, env, request)?.preview)
 }
 
 /// Checks and plans a backup of `env` before anything is written, failing (exit 2) when the

@@ -29,14 +29,14 @@ pub struct Prepared {
     pub(super) dump_bytes: u64,
     /// Where the files go.
     pub(super) dir: PathBuf,
-    pub plan: Plan,
+    pub preview: Preview,
     /// How long the checks took: part of the backup's duration.
     pub(super) took: Duration,
 }
 
 /// What a backup will do and is expected to cost, as `backup --dry-run` shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Plan {
+pub struct Preview {
     pub environment: String,
     pub database: String,
     pub provider: ProviderKind,
@@ -59,7 +59,7 @@ pub struct Plan {
     pub confirmation: bool,
 }
 
-impl Plan {
+impl Preview {
     /// The failure a backup that would not fit reports (exit 2).
     pub fn space_shortfall(&self) -> Option<Error> {
         (!self.enough_space).then(|| {
@@ -79,7 +79,7 @@ impl Plan {
 
 /// A prepared backup, unless the destination has too little room for it (exit 2).
 pub(super) fn fits(prepared: Prepared) -> Result<Prepared> {
-    match prepared.plan.space_shortfall() {
+    match prepared.preview.space_shortfall() {
         Some(e) => Err(e),
         None => Ok(prepared),
     }
@@ -129,7 +129,7 @@ pub(super) fn prepare_from(
     let history: Vec<plan::Sample> = session.store.entries_as(text.as_deref())?;
     let estimate = plan::backup(&history, &env.name, format, compression, db_size);
     let dump_bytes = plan::dump_bytes(&history, &env.name, format, db_size);
-    let plan = Plan {
+    let preview = Preview {
         environment: env.name.clone(),
         database: db.database_name(),
         provider: db.kind(),
@@ -162,7 +162,7 @@ pub(super) fn prepare_from(
         db_size,
         dump_bytes,
         dir,
-        plan,
+        preview,
         took: started.elapsed(),
     })
 }

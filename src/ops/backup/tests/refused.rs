@@ -191,7 +191,7 @@ fn a_backup_that_would_not_fit_is_refused_before_anything_is_written() {
     let req = request(env);
 
     // The plan of a dry run says how much is needed and how much is free.
-    let plan = plan(&session, env, &req).unwrap();
+    let plan = preview(&session, env, &req).unwrap();
     assert!(plan.enough_space);
     assert!(plan.space_shortfall().is_none());
     assert!(plan.space_needed_bytes > plan.database_size_bytes);
@@ -212,8 +212,8 @@ fn a_backup_that_would_not_fit_is_refused_before_anything_is_written() {
 
     // With less room than that, the prepared backup is refused (exit 2).
     let mut prepared = prepare::prepare(&session, env, &req).unwrap();
-    prepared.plan.free_bytes = prepared.plan.space_needed_bytes - 1;
-    prepared.plan.enough_space = false;
+    prepared.preview.free_bytes = prepared.preview.space_needed_bytes - 1;
+    prepared.preview.enough_space = false;
     let err = prepare::fits(prepared).err().unwrap();
     assert_eq!(err.kind(), Kind::DiskSpace);
     assert_eq!(err.exit_code(), 2);
