@@ -1,17 +1,15 @@
 //! `faber-db backup ENV`: the arguments made into a request, the plan shown and confirmed, the
 //! engine ([`crate::ops::backup`]) called, and the backup it took shown (human, quiet or JSON).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
 use crate::Report;
 use crate::cmd::list;
-use crate::config::Environment;
 use crate::confirm::{self, Ask};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::Format;
-use crate::fsutil;
 use crate::ids;
 use crate::ops::backup::{self, Preview, Request};
 use crate::pipeline::Compression;
@@ -91,7 +89,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
     }
     let env = session.env(crate::cmd::cli::env_name(&args.env))?;
     let output_dir = match args.output_dir.as_deref() {
-        Some(d) => output_dir(session, env, d)?,
+        Some(d) => backup::output_dir(session, env, d)?,
         None => None,
     };
     let request = Request {
@@ -134,47 +132,6 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
         .with("estimate", &estimate);
     report.failure = copied.err();
     Ok(report)
-}
-
-/// `--output-dir DIR` as an absolute path (a relative one is taken from the current directory);
-/// `None` when it is the environment's own directory (through a link or `..` as well). Inside
-/// the backup directory, only that one is accepted: the others belong to the registry and the
-/// other environments.
-fn output_dir(session: &Session, env: &Environment, dir: &Path) -> Result<Option<PathBuf>> {
-    let abs = std::path::absolute(dir).map_err(|e| {
-        Error::config(format!("--output-dir {} cannot be resolved", dir.display())).caused_by(e)
-    })?;
-    if abs.exists() && !abs.is_dir() {
-        return Err(
-            Error::config(format!("--output-dir {} is not a directory", abs.display()))
-                .with_hint("name a directory (it is created if absent)"),
-        );
-    }
-    // Compared as they are on disk, so that `..` and links do not hide it.
-    let store = fsutil::resolved(session.store.dir());
-    let within = fsutil::resolved(&abs);
-    if within.to_str().is_none() {
-        return Err(Error::config(format!(
-            "--output-dir {} is not UTF-8, which the registry cannot record",
-            abs.display()
-        ))
-        .with_hint("name a directory whose path is UTF-8"));
-    }
-    if within == store.join(&env.name) {
-        // The environment's own directory, however it was spelled: a backup like any other.
-        return Ok(None);
-    }
-    if within.starts_with(&store) {
-        return Err(Error::config(format!(
-            "--output-dir {} is inside the backup directory",
-            abs.display()
-        ))
-        .with_hint(format!(
-            "leave --output-dir out to use {}, or name a directory outside it",
-            session.ctx.show(&session.store.dir().join(&env.name))
-        )));
-    }
-    Ok(Some(abs))
 }
 
 /// Prints a backup's plan.

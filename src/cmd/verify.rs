@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::Report;
 use crate::error::{Error, Kind, Result};
-use crate::ids;
+use crate::ops::verify::{Which, select};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
@@ -53,19 +53,12 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
     if let Some(path) = args.id.as_deref().filter(|a| is_path(a)) {
         return run_path(session, Path::new(path), depth);
     }
-    let reg = session.store.load()?;
-    let selected: Vec<BackupRecord> = if let Some(id) = &args.id {
-        ids::validate_id(id)?;
-        vec![find(&reg, id)?.clone()]
-    } else if let Some(env) = &args.env {
-        if !session.config.environments.contains_key(env) && reg.newest_first(Some(env)).is_empty()
-        {
-            session.env(env)?;
-        }
-        reg.newest_first(Some(env)).into_iter().cloned().collect()
-    } else {
-        reg.newest_first(None).into_iter().cloned().collect()
+    let which = match (&args.id, &args.env) {
+        (Some(id), _) => Which::Id(id),
+        (None, Some(env)) => Which::Env(env),
+        (None, None) => Which::All,
     };
+    let selected = select(session, which)?;
     let ui = &session.ctx.ui;
     if selected.is_empty() {
         ui.line("No backups to verify.");

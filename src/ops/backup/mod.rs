@@ -5,6 +5,7 @@
 //! backups other operations take.
 
 mod dump;
+mod output;
 mod prepare;
 mod reserve;
 mod write;
@@ -22,6 +23,7 @@ use crate::registry::BackupRecord;
 use crate::retention::Retention;
 use crate::session::Session;
 
+pub use output::output_dir;
 pub use prepare::{Prepared, Preview, estimate, resolve_compression, resolve_format};
 pub use write::write;
 

@@ -72,6 +72,36 @@ impl Checked {
     }
 }
 
+/// Which backups a verify run checks.
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    /// The one with this ID.
+    Id(&'a str),
+    /// Every backup of this environment (one no longer configured, too, while it has backups).
+    Env(&'a str),
+    /// Every backup.
+    All,
+}
+
+/// The backups `which` names, newest first.
+pub fn select(session: &Session, which: Which) -> Result<Vec<BackupRecord>> {
+    let reg = session.store.load()?;
+    Ok(match which {
+        Which::Id(id) => {
+            crate::ids::validate_id(id)?;
+            vec![find(&reg, id)?.clone()]
+        }
+        Which::Env(env) => {
+            let backups = reg.newest_first(Some(env));
+            if !session.config.environments.contains_key(env) && backups.is_empty() {
+                session.env(env)?;
+            }
+            backups.into_iter().cloned().collect()
+        }
+        Which::All => reg.newest_first(None).into_iter().cloned().collect(),
+    })
+}
+
 /// Checks one backup: the file's SHA-256 against the registry, then the decoded data's structure,
 /// and with `deep` its row counts against the manifest. Never fails: problems are the verdict.
 pub fn check(session: &Session, record: &BackupRecord, depth: Depth) -> Checked {

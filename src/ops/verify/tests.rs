@@ -191,3 +191,34 @@ fn only_a_fuller_check_may_clear_an_earlier_verdict_and_the_verdict_says_which()
     let deep = check(&session, &record, Depth::Deep);
     assert_eq!((deep.status, deep.remedy), (Status::Valid, None));
 }
+
+#[test]
+fn a_run_selects_one_backup_an_environment_or_all_and_names_what_is_not_there() {
+    let p = Project::new();
+    let first = backed_up(&p.ctx(at()).session().unwrap(), "dev");
+    let later = at() + chrono::Duration::minutes(5);
+    let ctx = p.ctx(later);
+    let session = ctx.session().unwrap();
+    let second = backed_up(&session, "dev");
+    let ids = |v: Vec<BackupRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(select(&session, Which::Id(&first.id)).unwrap()),
+        [first.id.as_str()]
+    );
+    let newest_first = [second.id.clone(), first.id.clone()];
+    assert_eq!(
+        ids(select(&session, Which::Env("dev")).unwrap()),
+        newest_first
+    );
+    assert_eq!(ids(select(&session, Which::All).unwrap()), newest_first);
+    assert!(
+        select(&session, Which::Env("production"))
+            .unwrap()
+            .is_empty()
+    );
+    // A typo of an environment, an unknown ID and a malformed one are errors, not empty runs.
+    assert!(select(&session, Which::Env("prodution")).is_err());
+    let unknown = first.id.replace(&first.id[first.id.len() - 4..], "0000");
+    assert!(select(&session, Which::Id(&unknown)).is_err());
+    assert!(select(&session, Which::Id("../x")).is_err());
+}
