@@ -1,8 +1,10 @@
 //! A migration the agent runs: the pre-migration backup, bounded in time, and the decision.
 
+use std::time::Instant;
+
 use super::{
-    Answer, Decision, Environment, Error, HookProtected, Instant, Invocation, Path, Session,
-    context, engine, migrate, record, redact,
+    Answer, Decision, Environment, Error, HookProtected, Invocation, Path, Session, context,
+    engine, migrate, record, redact,
 };
 use engine::Backed;
 

@@ -14,22 +14,18 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::child::run_bounded;
 use crate::cmd::cli::{Cli, Command as Sub};
 use crate::cmd::migrate;
 use crate::config::{self, Environment, HookProtected};
 use crate::error::Error;
 use crate::guard::{self, Invocation, redact};
 use crate::ops::hook::{self as engine, Decision, Heard, What};
-use crate::session::{Ctx, DEFAULT_ENV_VARS, Session};
-use crate::shell;
+use crate::session::{Ctx, Session};
 use crate::ui::Ui;
 
 mod faber;
@@ -42,10 +38,6 @@ use statements::on_sql;
 
 /// The most hook input read: a command longer than this is judged on its start.
 const MAX_INPUT: u64 = 1 << 20;
-/// How long the dry run shown as a plan may take.
-const DRY_RUN_TIMEOUT: Duration = Duration::from_secs(60);
-/// The most of a dry run's output put in a reason.
-const MAX_PLAN: usize = 4000;
 
 #[derive(Debug, Args)]
 pub struct HookArgs {

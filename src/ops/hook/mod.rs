@@ -1,10 +1,12 @@
 //! The engine of Claude Code's pre-tool-use hook: which of an agent's commands concern a
 //! project's databases, which environment each acts on, what SQL sent to one calls for, the
-//! pre-migration backup taken before a migration runs, and the history record of each decision.
+//! pre-migration backup taken before a migration runs, what a faber-db command given `--yes`
+//! puts at stake and would do, and the history record of each decision.
 //! The command layer (`cmd/hook`) reads the hook's input, words the answers and prints them.
 
 mod backup;
 mod environment;
+mod faber;
 mod sql;
 
 #[cfg(test)]
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use backup::{BUDGET_VAR, Backed, REUSE_WITHIN_MINUTES, pre_migration_backup};
 pub use environment::which_env;
+pub use faber::{NoPlan, at_stake, dry_run, env_of, expanded, owner_of, says_yes};
 pub use sql::{Reached, Sent, Verdict, judge_sql, sql_sent};
 
 use crate::config::{self, Config};

@@ -202,3 +202,41 @@ fn a_decision_is_recorded_with_its_secrets_blanked_out() {
     );
     assert!(!history.contains("hunter2"), "{history}");
 }
+
+#[test]
+fn a_faber_db_command_puts_a_protected_environment_at_stake() {
+    let p = Project::with_config(GUARDED);
+    let ctx = p.ctx(at());
+    let session = ctx.session_unchanged().unwrap();
+    let inv = invocation("FABER_ENV=production faber-db backup --yes");
+    assert!(says_yes(&inv, guard::faber_args(&inv).unwrap()));
+    assert!(says_yes(
+        &invocation("FABER_YES=1 faber-db restore dev"),
+        &[]
+    ));
+    assert!(!says_yes(&invocation("faber-db restore dev"), &[]));
+    // The environment named, else the one the command's variables name.
+    assert_eq!(env_of(&session, &inv, Some("dev")).as_deref(), Some("dev"));
+    assert_eq!(env_of(&session, &inv, None).as_deref(), Some("production"));
+    assert!(at_stake(&session, Some("production"), false));
+    assert!(!at_stake(&session, Some("dev"), false));
+    assert!(
+        at_stake(&session, Some("unknown"), false),
+        "not known: at stake"
+    );
+    assert!(
+        at_stake(&session, None, true),
+        "every environment, one protected"
+    );
+    // A variable the hook does not know is kept as written.
+    let inv = invocation("faber-db restore $WHICH_ENV_NOT_SET --yes");
+    let (args, unknown) = expanded(&inv, guard::faber_args(&inv).unwrap());
+    assert!(unknown, "{args:?}");
+    assert_eq!(args[0], "restore");
+    let inv = guard::invocations("export WHICH=dev && faber-db restore $WHICH --yes")
+        .pop()
+        .unwrap();
+    let (args, unknown) = expanded(&inv, guard::faber_args(&inv).unwrap());
+    assert!(!unknown);
+    assert_eq!(args, ["restore", "dev", "--yes"]);
+}
