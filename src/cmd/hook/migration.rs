@@ -40,11 +40,10 @@ pub(super) fn on_migration(
         Err(answer) => return Some(record(&session, line, None, None, &matched, answer)),
     };
     let name = Some(env.name.as_str());
-    let answer = match refusal(&session, &env, &shown) {
-        Some(answer) => Err(answer),
-        None => backed_up(&session, &env, &shown),
-    };
-    let (backed, plan) = match answer {
+    if let Some(answer) = refusal(&session, &env, &shown) {
+        return Some(record(&session, line, name, None, &matched, answer));
+    }
+    let (backed, plan) = match backed_up(&session, &env, &shown) {
         Ok(go) => go,
         Err(answer) => return Some(record(&session, line, name, None, &matched, answer)),
     };

@@ -10,7 +10,9 @@
 //!   migrations holding it): `deny`;
 //! - anything else: no decision, no output.
 //!
-//! It never fails the agent's unrelated work: bad input is a warning and exit 0.
+//! It never fails the agent's unrelated work: bad input is a warning and exit 0. What a command
+//! is, which environment it acts on and what it calls for are decided by `ops::hook`; this module
+//! reads the input, and words and prints the answer.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
