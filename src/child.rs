@@ -2,7 +2,9 @@
 //! running after faber-db was killed would keep loading the server and writing into a `.partial`
 //! directory the next run sweeps away.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A database tool as faber-db runs it: in a process group of its own, so that Ctrl-C at the
 /// terminal reaches faber-db alone (which stops the tool itself, at a point it chooses — never
@@ -65,4 +67,134 @@ pub fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = pipe;
+}
+
+/// What a bounded run of a child gave.
+#[derive(Debug)]
+pub struct Bounded {
+    pub stdout: String,
+    pub stderr: String,
+    /// It ran past its deadline and was stopped.
+    pub overran: bool,
+}
+
+/// Runs `cmd` (no stdin, output captured; it dies with us) until `deadline`. Past it, the child
+/// gets SIGTERM — a faber-db run then stops and removes what it wrote — and SIGKILL 30 s later.
+pub fn run_bounded(cmd: Command, deadline: Instant) -> std::io::Result<Bounded> {
+    run_bounded_with_grace(cmd, deadline, Duration::from_secs(30))
+}
+
+fn run_bounded_with_grace(
+    mut cmd: Command,
+    deadline: Instant,
+    grace: Duration,
+) -> std::io::Result<Bounded> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    dies_with_us(&mut cmd);
+    let mut child = cmd.spawn()?;
+    let pump = |stream: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = stream {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = pump(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = pump(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let mut overran = false;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) if !overran => {
+                overran = true;
+                // SAFETY: a signal to the child this function started and has not reaped.
+                unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) };
+            }
+            Ok(None) if Instant::now() < deadline + grace => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+        }
+    }
+    Ok(Bounded {
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        overran,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(script);
+        cmd
+    }
+
+    #[test]
+    fn a_child_within_its_deadline_gives_its_output() {
+        let run = run_bounded(
+            sh("echo out; echo err >&2"),
+            Instant::now() + Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(run.stdout, "out\n");
+        assert_eq!(run.stderr, "err\n");
+        assert!(!run.overran);
+    }
+
+    #[test]
+    fn a_child_past_its_deadline_is_stopped() {
+        let started = Instant::now();
+        let run = run_bounded(
+            sh("echo started; exec sleep 30"),
+            started + Duration::from_millis(200),
+        )
+        .unwrap();
+        assert!(run.overran);
+        assert_eq!(run.stdout, "started\n");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_child_deaf_to_sigterm_is_killed_after_the_grace() {
+        let started = Instant::now();
+        let run = run_bounded_with_grace(
+            sh("trap '' TERM; echo started; while :; do sleep 0.05; done"),
+            started + Duration::from_millis(200),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        assert!(run.overran);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -87,6 +87,21 @@ fn with_values(remedy: &Remedy) -> Option<String> {
                 pids.join(" ")
             )
         }
+        Remedy::BackUpAheadOrMigrate {
+            env,
+            within_minutes,
+        } => {
+            format!(
+                "take it first, in the background: `faber-db backup {env} --reason pre-migration --label pre-migration`; \
+                 within {within_minutes} minutes, and while no migration runs in between, the hook counts it as the \
+                 pre-migration backup. Or migrate with `faber-db migrate {env}`, which backs up first"
+            )
+        }
+        Remedy::BackUpAheadThenRetry { env } => {
+            format!(
+                "take it first, in the background: `faber-db backup {env} --reason pre-migration --label pre-migration`; then run the migration again"
+            )
+        }
         Remedy::VerifyAgain { id } => format!("`faber-db verify {id}` checks it again"),
         Remedy::VerifyDamage { id } => {
             format!("`faber-db verify {id}` tells whether it is damaged")
@@ -276,6 +291,17 @@ mod tests {
                     holders: vec![(41, "rails".into()), (42, "ruby".into())],
                 },
                 "it is held by rails (pid 41), ruby (pid 42), left running by a faber-db migrate that was stopped: wait for it to finish, or stop it (kill 41 42) and check the database with `faber-db status`".into(),
+            ),
+            (
+                Remedy::BackUpAheadOrMigrate {
+                    env: "prod".into(),
+                    within_minutes: 60,
+                },
+                "take it first, in the background: `faber-db backup prod --reason pre-migration --label pre-migration`; within 60 minutes, and while no migration runs in between, the hook counts it as the pre-migration backup. Or migrate with `faber-db migrate prod`, which backs up first".into(),
+            ),
+            (
+                Remedy::BackUpAheadThenRetry { env: "prod".into() },
+                "take it first, in the background: `faber-db backup prod --reason pre-migration --label pre-migration`; then run the migration again".into(),
             ),
             (
                 Remedy::RollBackTo {

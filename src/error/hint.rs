@@ -132,6 +132,15 @@ pub enum Remedy {
     /// processes (`(pid, program)`), to wait for or stop, then check the database.
     StopStrayMigration { holders: Vec<(u32, String)> },
 
+    // The pre-migration backup of an agent's migration (the Claude Code hook).
+    /// The backup of `env` would take longer than the hook may wait: take it first, in the
+    /// background (the hook counts one taken within `within_minutes`, no migration since), or
+    /// migrate with faber-db, which backs up first.
+    BackUpAheadOrMigrate { env: String, within_minutes: i64 },
+    /// The backup of `env` ran past the hook's time and was stopped: take it first, in the
+    /// background, then run the migration again.
+    BackUpAheadThenRetry { env: String },
+
     // Doctor's findings: said after what was found, following a `; `.
     /// A scratch database a killed run left: what drops it.
     DropScratch,

@@ -4,19 +4,24 @@
 //!
 //! A line is read into [`Invocation`]s (`line`), each with the wrappers and runners around its
 //! tool taken off (`wrappers`); `migration` tells the migrations among them, `sql` the SQL they
-//! send, `redact` blanks the secrets out of a command before it is shown or kept.
+//! send, `target` whether that reaches a given database, `redact` blanks the secrets out of a
+//! command before it is shown or kept.
 
 mod line;
 mod migration;
 pub mod redact;
 pub mod sql;
+mod target;
 mod wrappers;
 
 pub use line::invocations;
 pub use migration::{builtin_migration, matches_command, matches_pattern};
+pub use target::{same_database, server_is, target_is};
 pub use wrappers::{as_assignment, env_files, option_value, tool_words};
 
-use crate::shell::Stdin;
+use std::path::{Path, PathBuf};
+
+use crate::shell::{self, Stdin};
 
 /// One command the line would run, with the wrappers around it (`sudo`, `env`, `time`, …)
 /// taken off, and what the line set up before it.
@@ -63,6 +68,31 @@ impl Invocation {
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The directory it runs in: `cwd`, moved by the line's `cd`s.
+    pub fn dir(&self, cwd: &Path) -> PathBuf {
+        let mut dir = cwd.to_path_buf();
+        for d in &self.dirs {
+            match d.strip_prefix("~/") {
+                Some(rest) => {
+                    if let Some(home) = std::env::var_os("HOME") {
+                        dir = Path::new(&home).join(rest);
+                    }
+                }
+                None => dir = dir.join(d),
+            }
+        }
+        dir
+    }
+
+    /// Its words as a shell would show them.
+    pub fn shown(&self) -> String {
+        self.words
+            .iter()
+            .map(|w| shell::display(w))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod doctor;
+pub mod hook;
 pub mod list;
 pub mod restore;
 pub mod status;

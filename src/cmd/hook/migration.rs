@@ -1,12 +1,14 @@
 //! A migration the agent runs: the pre-migration backup, bounded in time, and the decision.
 
+use std::time::Instant;
+
 use super::{
-    Answer, Command, Decision, Duration, Environment, Error, HookProtected, Instant, Invocation,
-    Path, Session, context, migrate, record, redact, run_bounded, secrets, ui, which_env,
+    Answer, Decision, Environment, Error, HookProtected, Invocation, Path, Session, context,
+    engine, migrate, record, redact,
 };
+use engine::Backed;
 
 /// A migration: back up, then allow; ask (or deny) for a protected environment.
-#[expect(clippy::too_many_lines, reason = "issue 19: to split along its steps")]
 pub(super) fn on_migration(
     line: &str,
     inv: &Invocation,
@@ -31,108 +33,140 @@ pub(super) fn on_migration(
     if !session.config.hook.enabled {
         return None;
     }
-    let shown = redact::command(shown, &secrets(&session));
+    let shown = redact::command(shown, &engine::secrets(&session));
     let matched = format!("migration: {shown}");
-    let env = match which_env(&session, inv, dir) {
+    let env = match environment(&session, inv, dir, &shown) {
+        Ok(env) => env,
+        Err(answer) => return Some(record(&session, line, None, None, &matched, answer)),
+    };
+    let name = Some(env.name.as_str());
+    if let Some(answer) = refusal(&session, &env, &shown) {
+        return Some(record(&session, line, name, None, &matched, answer));
+    }
+    let (backed, plan) = match backed_up(&session, &env, &shown) {
+        Ok(go) => go,
+        Err(answer) => return Some(record(&session, line, name, None, &matched, answer)),
+    };
+    let backup = backed.id();
+    let answer = verdict(&env, &shown, &backed, &plan, only_migrations);
+    Some(record(&session, line, name, backup, &matched, answer))
+}
+
+/// The environment the migration acts on, or the answer when it cannot be told or is none.
+fn environment(
+    session: &Session,
+    inv: &Invocation,
+    dir: &Path,
+    shown: &str,
+) -> Result<Environment, Answer> {
+    let env = match engine::which_env(session, inv, dir) {
         Ok(Some((env, _why))) => env,
         Ok(None) => {
-            let answer = Answer::new(
+            return Err(Answer::new(
                 Decision::None,
                 format!(
                     "faber-db: `{shown}` migrates a database that is none of the configured environments; no backup was taken"
                 ),
-            );
-            return Some(record(&session, line, None, None, &matched, answer));
+            ));
         }
         Err(e) => {
-            let answer = Answer::new(
+            return Err(Answer::new(
                 Decision::Ask,
                 format!(
                     "faber-db: cannot tell which environment `{shown}` migrates ({}), so no backup was taken; approve only if that is fine",
                     e.one_line()
                 ),
-            );
-            return Some(record(&session, line, None, None, &matched, answer));
+            ));
         }
     };
-    let env = match session.env(&env) {
-        Ok(e) => e.clone(),
-        Err(e) => {
-            let answer = Answer::new(
-                Decision::Ask,
-                format!("faber-db: `{shown}`: {}", e.one_line()),
-            );
-            return Some(record(&session, line, None, None, &matched, answer));
-        }
-    };
+    match session.env(&env) {
+        Ok(e) => Ok(e.clone()),
+        Err(e) => Err(Answer::new(
+            Decision::Ask,
+            format!("faber-db: `{shown}`: {}", e.one_line()),
+        )),
+    }
+}
+
+/// The answer when the migration must not go ahead with a backup: a protected environment the
+/// config denies to the hook, or one a migrate left unfinished.
+fn refusal(session: &Session, env: &Environment, shown: &str) -> Option<Answer> {
     let name = &env.name;
     if env.protected && session.config.hook.protected == HookProtected::Deny {
-        let answer = Answer::new(
+        return Some(Answer::new(
             Decision::Deny,
             format!(
                 "faber-db: `{shown}` migrates protected environment `{name}`; migrations of it run with /faber-db:migrate {name} (`faber-db migrate {name}`), which backs up, shows the plan and asks"
             ),
-        );
-        return Some(record(&session, line, Some(name), None, &matched, answer));
+        ));
     }
     // After a migrate that did not finish, a new backup would be of the half-migrated database
     // and would become the one `rollback` goes back to: none is taken, and the human decides.
-    if let Some(i) = crate::unfinished::interrupted(&session.store, name)
-        .filter(|i| i.event == "migrate" && i.backup.is_some())
-    {
-        let id = i.backup.as_deref().unwrap_or_default();
-        let answer = Answer::new(
-            Decision::Ask,
+    let i = crate::unfinished::interrupted(&session.store, name)
+        .filter(|i| i.event == "migrate" && i.backup.is_some())?;
+    let id = i.backup.as_deref().unwrap_or_default();
+    Some(Answer::new(
+        Decision::Ask,
+        format!(
+            "faber-db: {}. No new backup was taken: it would be of the half-migrated database. Approve only to run `{shown}` on `{name}` as it is ({id} stays the way back); else `faber-db rollback {name} --to {id}` first.",
+            crate::hints::unfinished_migrate(name, &i)
+        ),
+    ))
+}
+
+/// The pre-migration backup and the plan in words, or the denial when the migration must not
+/// run: its pending migrations are forbidden, or the backup failed.
+fn backed_up(
+    session: &Session,
+    env: &Environment,
+    shown: &str,
+) -> Result<(Backed, String), Answer> {
+    let name = &env.name;
+    match backup_and_plan(session, env, shown) {
+        Ok(Planned::Blocked(e)) => Err(Answer::new(
+            Decision::Deny,
             format!(
-                "faber-db: {}. No new backup was taken: it would be of the half-migrated database. Approve only to run `{shown}` on `{name}` as it is ({id} stays the way back); else `faber-db rollback {name} --to {id}` first.",
-                crate::hints::unfinished_migrate(name, &i)
+                "faber-db: `{shown}` must not run on `{name}`: {}\n{}",
+                e.message(),
+                crate::hints::text(&e).unwrap_or_default()
             ),
-        );
-        return Some(record(&session, line, Some(name), None, &matched, answer));
-    }
-    let (backup, plan) = match backup_and_plan(&session, &env, &shown) {
-        Ok(Planned::Blocked(e)) => {
-            let answer = Answer::new(
-                Decision::Deny,
-                format!(
-                    "faber-db: `{shown}` must not run on `{name}`: {}\n{}",
-                    e.message(),
-                    crate::hints::text(&e).unwrap_or_default()
-                ),
-            );
-            return Some(record(&session, line, Some(name), None, &matched, answer));
-        }
-        Ok(Planned::Go(backed, plan)) => (backed, plan),
+        )),
+        Ok(Planned::Go(backed, plan)) => Ok((backed, plan)),
         Err(e) => {
             let hint = crate::hints::text(&e)
                 .map(|h| format!(" (hint: {h})"))
                 .unwrap_or_default();
-            let answer = Answer::new(
+            Err(Answer::new(
                 Decision::Deny,
                 format!(
                     "faber-db: the pre-migration backup of `{name}` failed, so `{shown}` must not run: {}{hint}",
                     e.one_line()
                 ),
-            );
-            return Some(record(&session, line, Some(name), None, &matched, answer));
+            ))
         }
-    };
-    let (taken, backup) = match &backup {
-        Backed::Taken(id) => (
-            format!(
-                "faber-db took the pre-migration backup {id} of `{name}`; to undo the migration: faber-db restore {name} --from {id}"
-            ),
-            Some(id.clone()),
+    }
+}
+
+/// The answer once backed up: ask for a protected environment, with the plan; allow a line of
+/// migrations only, backed up; else no decision, saying the backup.
+fn verdict(
+    env: &Environment,
+    shown: &str,
+    backed: &Backed,
+    plan: &str,
+    only_migrations: bool,
+) -> Answer {
+    let name = &env.name;
+    let taken = match backed {
+        Backed::Taken(id) => format!(
+            "faber-db took the pre-migration backup {id} of `{name}`; to undo the migration: faber-db restore {name} --from {id}"
         ),
-        Backed::Reused(id, age) => (
-            format!(
-                "faber-db counts {id}, taken {age} min ago with the migrations as they are now, as the pre-migration backup of `{name}` (a new one would take too long); writes since then are not in it; to undo the migration: faber-db restore {name} --from {id}"
-            ),
-            Some(id.clone()),
+        Backed::Reused(id, age) => format!(
+            "faber-db counts {id}, taken {age} min ago with the migrations as they are now, as the pre-migration backup of `{name}` (a new one would take too long); writes since then are not in it; to undo the migration: faber-db restore {name} --from {id}"
         ),
-        Backed::None => (String::new(), None),
+        Backed::None => String::new(),
     };
-    let answer = if env.protected {
+    if env.protected {
         Answer::new(
             Decision::Ask,
             format!(
@@ -144,38 +178,11 @@ pub(super) fn on_migration(
                 }
             ),
         )
-    } else if backup.is_some() && only_migrations {
+    } else if backed.id().is_some() && only_migrations {
         Answer::new(Decision::Allow, taken)
     } else {
         Answer::new(Decision::None, taken)
-    };
-    Some(record(
-        &session,
-        line,
-        Some(name),
-        backup.as_deref(),
-        &matched,
-        answer,
-    ))
-}
-
-/// How long the hook may spend on a pre-migration backup (`FABER_HOOK_BACKUP_TIMEOUT`, in
-/// seconds): under the 600 s Claude Code gives it (hooks/hooks.json), past which Claude Code
-/// kills it and runs the migration without a backup.
-pub(super) const BACKUP_BUDGET: Duration = Duration::from_secs(540);
-pub(super) const BUDGET_VAR: &str = "FABER_HOOK_BACKUP_TIMEOUT";
-/// A pre-migration backup this recent, of a database whose migrations have not changed since,
-/// stands for one that would not fit in the budget.
-pub(super) const REUSE_WITHIN_MINUTES: i64 = 60;
-
-/// The pre-migration backup behind a decision.
-pub(super) enum Backed {
-    /// Taken now: its ID.
-    Taken(String),
-    /// Taken earlier (too big to take within the hook's time): its ID and age in minutes.
-    Reused(String, i64),
-    /// None wanted, or no database yet.
-    None,
+    }
 }
 
 /// What [`backup_and_plan`] found.
@@ -188,10 +195,9 @@ pub(super) enum Planned {
 
 /// The pre-migration backup (when the environment wants one, or the config's safety rules want
 /// one for what is pending, and its database exists) and, for a protected environment, the plan
-/// in words. Pending migrations holding statements the config forbids are `Blocked` first. The backup runs as `faber-db backup` in a child
-/// process, bounded in time: one that would not end before Claude Code gives up on the hook is
-/// not started, one that runs over is stopped (it then removes what it wrote), and either is an
-/// error — the migration must not run without it.
+/// in words. Pending migrations holding statements the config forbids are `Blocked` first. The
+/// backup is bounded in time ([`engine::pre_migration_backup`]): one that cannot be taken in
+/// time is an error — the migration must not run without it.
 pub(super) fn backup_and_plan(
     session: &Session,
     env: &Environment,
@@ -222,135 +228,8 @@ pub(super) fn backup_and_plan(
     if !(env.backup_before_migrate || required.is_some()) || !db.exists()? {
         return Ok(Planned::Go(Backed::None, plan));
     }
-    let budget = std::env::var(BUDGET_VAR)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(BACKUP_BUDGET, Duration::from_secs);
-    // The plan is quick (it reads the database's size); its bound is the budget or 30 s.
-    let dry = backup_child(
-        session,
-        env,
-        &["--dry-run"],
-        started + budget.max(Duration::from_secs(30)),
-    )?;
-    let expected =
-        Duration::from_millis(dry["plan"]["estimate"]["duration_ms"].as_u64().unwrap_or(0));
-    if started.elapsed() + expected > budget {
-        if let Some(reused) = recent_pre_migration(session, env, db.as_ref())? {
-            return Ok(Planned::Go(reused, plan));
-        }
-        let name = &env.name;
-        return Err(Error::aborted(format!(
-            "the pre-migration backup of `{name}` would take about {}, longer than the hook may wait ({})",
-            ui::duration_ms(crate::human::millis(expected)),
-            ui::duration_ms(crate::human::millis(budget)),
-        ))
-        .with_hint(format!(
-            "take it first, in the background: `faber-db backup {name} --reason pre-migration --label pre-migration`; \
-             within {REUSE_WITHIN_MINUTES} minutes, and while no migration runs in between, the hook counts it as the \
-             pre-migration backup. Or migrate with `faber-db migrate {name}`, which backs up first"
-        )));
-    }
-    // `=`: a command starting with `-` stays the option's value.
-    let before = format!("--before-command={shown}");
-    let taken = backup_child(
-        session,
-        env,
-        &[
-            "--yes",
-            "--reason",
-            "pre-migration",
-            "--label",
-            "pre-migration",
-            &before,
-        ],
-        started + budget,
-    )?;
-    let id = taken["backup"]["id"]
-        .as_str()
-        .ok_or_else(|| Error::tool("the pre-migration backup reported no ID"))?;
-    Ok(Planned::Go(Backed::Taken(id.to_string()), plan))
-}
-
-/// A valid `pre-migration` backup of `env` taken in the last hour, when the database's
-/// migrations are still those it recorded: no migration ran since.
-pub(super) fn recent_pre_migration(
-    session: &Session,
-    env: &Environment,
-    db: &dyn crate::provider::Provider,
-) -> crate::Result<Option<Backed>> {
-    let registry = session.store.load()?;
-    let newest = registry
-        .backups
-        .iter()
-        .filter(|b| {
-            b.environment == env.name
-                && b.reason.as_deref() == Some("pre-migration")
-                && b.status == crate::registry::Status::Valid
-        })
-        .max_by_key(|b| b.timestamp);
-    let Some(newest) = newest else {
-        return Ok(None);
-    };
-    let age = (session.ctx.now - newest.timestamp).num_minutes();
-    if !(0..=REUSE_WITHIN_MINUTES).contains(&age) {
-        return Ok(None);
-    }
-    let now = db
-        .inspect(env.migrations_table.as_deref(), false)?
-        .migrations;
-    Ok((now == newest.migrations).then(|| Backed::Reused(newest.id.clone(), age)))
-}
-
-/// Runs `faber-db --json backup ENV ARGS` for the project and returns its JSON report; past
-/// `deadline` it is stopped (SIGTERM: it removes what it wrote) and that is the error.
-pub(super) fn backup_child(
-    session: &Session,
-    env: &Environment,
-    args: &[&str],
-    deadline: Instant,
-) -> crate::Result<serde_json::Value> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::tool("cannot find the faber-db binary").caused_by(e))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--json")
-        .arg("--root")
-        .arg(&session.config.root)
-        .arg("--config")
-        .arg(&session.config.file)
-        .arg("backup")
-        .arg(&env.name)
-        .args(args)
-        .current_dir(&session.config.root);
-    let run = run_bounded(cmd, deadline)
-        .map_err(|e| Error::tool("cannot start faber-db backup").caused_by(e))?;
-    let (out, overran) = (run.stdout, run.overran);
-    if overran {
-        return Err(Error::aborted(format!(
-            "the pre-migration backup of `{}` took longer than the hook may wait, and was stopped",
-            env.name
-        ))
-        .with_hint(format!(
-            "take it first, in the background: `faber-db backup {} --reason pre-migration --label pre-migration`; then run the migration again",
-            env.name
-        )));
-    }
-    let doc: serde_json::Value = serde_json::from_str(&out)
-        .map_err(|e| Error::tool("faber-db backup gave no report").caused_by(e))?;
-    if doc["ok"] == true {
-        return Ok(doc);
-    }
-    let error = &doc["error"];
-    let mut e = Error::tool(
-        error["message"]
-            .as_str()
-            .unwrap_or("the backup failed")
-            .to_string(),
-    );
-    if let Some(h) = error["hint"].as_str() {
-        e = e.with_hint(h.to_string());
-    }
-    Err(e)
+    let backed = engine::pre_migration_backup(session, env, db.as_ref(), shown, started)?;
+    Ok(Planned::Go(backed, plan))
 }
 
 pub(super) fn plan_text(plan: &migrate::Plan) -> String {
