@@ -104,6 +104,25 @@ fn with_values(remedy: &Remedy) -> Option<String> {
                 "the local backup is registered and valid; copy it later with `faber-db push {id}`"
             )
         }
+        Remedy::RestoreOtherEnvironment { env, id } => {
+            format!(
+                "a rollback returns an environment to one of its own backups; to copy another environment's data, use `faber-db restore {env} --from {id}`"
+            )
+        }
+        Remedy::ListMigrations { env } => {
+            format!("see the migrations of each backup with `faber-db list {env}`")
+        }
+        Remedy::MigrateTakesBackup { env } => {
+            format!(
+                "`faber-db migrate {env}` takes a pre-migration backup when backup_before_migrate is set"
+            )
+        }
+        Remedy::RollBackAnyway { env, id, since } => {
+            format!(
+                "to return to that backup anyway, losing what was written since {}, name it: faber-db rollback {env} --to {id}",
+                since.format("%Y-%m-%d %H:%M UTC")
+            )
+        }
         _ => return None,
     })
 }
@@ -293,6 +312,46 @@ mod tests {
             (
                 Remedy::RepairRefusedEntry,
                 "faber-db did not write this entry as it is; nothing was touched. `faber-db doctor` lists such entries, and `faber-db doctor --repair` rebuilds them from the backup's own manifest, or takes them out of the registry (their files are left alone)".into(),
+            ),
+        ];
+        for (remedy, expected) in cases {
+            assert_eq!(words(&remedy), expected);
+        }
+    }
+
+    /// The remedies of the rollback engine, in the words the command wrote.
+    #[test]
+    fn rollback_remedies_read_as_before() {
+        let id = "backup-20250124-140000".to_string();
+        let cases = [
+            (
+                Remedy::RestoreOtherEnvironment {
+                    env: "dev".into(),
+                    id: id.clone(),
+                },
+                format!(
+                    "a rollback returns an environment to one of its own backups; to copy another environment's data, use `faber-db restore dev --from {id}`"
+                ),
+            ),
+            (
+                Remedy::ListMigrations { env: "dev".into() },
+                "see the migrations of each backup with `faber-db list dev`".into(),
+            ),
+            (
+                Remedy::MigrateTakesBackup { env: "dev".into() },
+                "`faber-db migrate dev` takes a pre-migration backup when backup_before_migrate is set".into(),
+            ),
+            (
+                Remedy::RollBackAnyway {
+                    env: "dev".into(),
+                    id: id.clone(),
+                    since: chrono::DateTime::parse_from_rfc3339("2025-01-24T14:00:00Z")
+                        .unwrap()
+                        .with_timezone(&chrono::Utc),
+                },
+                format!(
+                    "to return to that backup anyway, losing what was written since 2025-01-24 14:00 UTC, name it: faber-db rollback dev --to {id}"
+                ),
             ),
         ];
         for (remedy, expected) in cases {

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod doctor;
 pub mod list;
 pub mod restore;
+pub mod rollback;
 pub mod status;
 pub mod verify;
 
