@@ -1,6 +1,6 @@
 //! `faber-db cleanup [ENV] --expired | --older-than DUR | --keep-last N --keep-daily N
 //! --keep-weekly N --keep-monthly N [--keep-automatic N] [--dry-run]`: removes backups, never the newest valid one of an
-//! environment, never one kept forever and never a `mismatch` one. Which ones go is [`crate::keep::plan`].
+//! environment, never one kept forever and never a `mismatch` one. Which ones go is [`crate::keep::select`].
 
 use std::collections::BTreeSet;
 
@@ -11,7 +11,7 @@ use crate::cmd;
 use crate::cmd::cli::DryRun;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
-use crate::keep::{self, Automatic, Kept, Plan, Policy, Removal, Rule};
+use crate::keep::{self, Automatic, Kept, Policy, Removal, Rule, Selection};
 use crate::removal;
 use crate::retention;
 use crate::session::Session;
@@ -105,7 +105,7 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
         session.env(env)?;
     }
     let reg = session.store.load()?;
-    let planned = keep::plan(&reg, args.env.as_deref(), rule, session.ctx.now);
+    let planned = keep::select(&reg, args.env.as_deref(), rule, session.ctx.now);
 
     if args.dry_run.dry_run {
         show_plan(ui, &planned);
@@ -149,7 +149,7 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     let confirmed: BTreeSet<&str> = planned.removed.iter().map(|r| r.id.as_str()).collect();
     let mut kept: Vec<Kept> = Vec::new();
     let outcome = removal::remove(&session.store, |reg| {
-        let mut plan = keep::plan(reg, args.env.as_deref(), rule, session.ctx.now);
+        let mut plan = keep::select(reg, args.env.as_deref(), rule, session.ctx.now);
         let (chosen, unconfirmed): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.removed)
             .into_iter()
             .partition(|r| confirmed.contains(r.id.as_str()));
@@ -250,7 +250,7 @@ fn left_behind(problems: &[String]) -> Option<Error> {
 
 /// The dry run: every backup considered, newest first within each environment, kept with its
 /// reasons or to be removed with its size.
-fn show_plan(ui: &ui::Ui, plan: &Plan) {
+fn show_plan(ui: &ui::Ui, plan: &Selection) {
     let mut lines: Vec<(&str, chrono::DateTime<chrono::Utc>, &str, String)> = plan
         .kept
         .iter()
@@ -294,7 +294,7 @@ fn show_plan(ui: &ui::Ui, plan: &Plan) {
 }
 
 /// What a cleanup of protected `env` would remove, shown before it is confirmed.
-fn show_removals(ui: &ui::Ui, plan: &Plan, env: &str, now: chrono::DateTime<chrono::Utc>) {
+fn show_removals(ui: &ui::Ui, plan: &Selection, env: &str, now: chrono::DateTime<chrono::Utc>) {
     let removals: Vec<&Removal> = plan
         .removed
         .iter()
