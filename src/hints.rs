@@ -192,6 +192,14 @@ fn fixed(remedy: &Remedy) -> &'static str {
         Remedy::RestoreInto => {
             "check the environment's URL, or restore a backup into it with `faber-db restore`"
         }
+        Remedy::CleanupLeftFiles => {
+            "they are no longer in the registry, and their tombstones remain: the next cleanup \
+             or delete tries again (`faber-db doctor` shows what is left)"
+        }
+        Remedy::DeleteLeftFiles => {
+            "its tombstone remains: the next faber-db run tries again (`faber-db doctor` shows \
+             what is left)"
+        }
         _ => unreachable!("{remedy:?} is worded with its values"),
     }
 }
@@ -319,9 +327,9 @@ mod tests {
         }
     }
 
-    /// The remedies of the rollback engine, in the words the command wrote.
+    /// The remedies of the rollback and removal engines, in the words the commands wrote.
     #[test]
-    fn rollback_remedies_read_as_before() {
+    fn rollback_and_removal_remedies_read_as_before() {
         let id = "backup-20250124-140000".to_string();
         let cases = [
             (
@@ -352,6 +360,14 @@ mod tests {
                 format!(
                     "to return to that backup anyway, losing what was written since 2025-01-24 14:00 UTC, name it: faber-db rollback dev --to {id}"
                 ),
+            ),
+            (
+                Remedy::CleanupLeftFiles,
+                "they are no longer in the registry, and their tombstones remain: the next cleanup or delete tries again (`faber-db doctor` shows what is left)".into(),
+            ),
+            (
+                Remedy::DeleteLeftFiles,
+                "its tombstone remains: the next faber-db run tries again (`faber-db doctor` shows what is left)".into(),
             ),
         ];
         for (remedy, expected) in cases {

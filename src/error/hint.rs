@@ -103,6 +103,12 @@ pub enum Remedy {
         since: chrono::DateTime<chrono::Utc>,
     },
 
+    // Removing backups.
+    /// Backups a cleanup removed left files behind: their tombstones stay for the next run.
+    CleanupLeftFiles,
+    /// A deleted backup left files behind: its tombstone stays for the next run.
+    DeleteLeftFiles,
+
     // Off-site copies.
     /// A backup named by ID that is not in the registry: the list shows them.
     ShowBackups,

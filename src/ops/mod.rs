@@ -4,6 +4,7 @@
 //! be asked between the steps an operation offers, and renders the result (docs/architecture.md).
 
 pub mod backup;
+pub mod cleanup;
 pub mod diff;
 pub mod doctor;
 pub mod list;
