@@ -119,6 +119,25 @@ fn with_values(remedy: &Remedy) -> Option<String> {
                 "the local backup is registered and valid; copy it later with `faber-db push {id}`"
             )
         }
+        Remedy::RestoreOtherEnvironment { env, id } => {
+            format!(
+                "a rollback returns an environment to one of its own backups; to copy another environment's data, use `faber-db restore {env} --from {id}`"
+            )
+        }
+        Remedy::ListMigrations { env } => {
+            format!("see the migrations of each backup with `faber-db list {env}`")
+        }
+        Remedy::MigrateTakesBackup { env } => {
+            format!(
+                "`faber-db migrate {env}` takes a pre-migration backup when backup_before_migrate is set"
+            )
+        }
+        Remedy::RollBackAnyway { env, id, since } => {
+            format!(
+                "to return to that backup anyway, losing what was written since {}, name it: faber-db rollback {env} --to {id}",
+                since.format("%Y-%m-%d %H:%M UTC")
+            )
+        }
         _ => return None,
     })
 }
@@ -187,6 +206,14 @@ fn fixed(remedy: &Remedy) -> &'static str {
         }
         Remedy::RestoreInto => {
             "check the environment's URL, or restore a backup into it with `faber-db restore`"
+        }
+        Remedy::CleanupLeftFiles => {
+            "they are no longer in the registry, and their tombstones remain: the next cleanup \
+             or delete tries again (`faber-db doctor` shows what is left)"
+        }
+        Remedy::DeleteLeftFiles => {
+            "its tombstone remains: the next faber-db run tries again (`faber-db doctor` shows \
+             what is left)"
         }
         _ => unreachable!("{remedy:?} is worded with its values"),
     }
@@ -319,6 +346,54 @@ mod tests {
             (
                 Remedy::RepairRefusedEntry,
                 "faber-db did not write this entry as it is; nothing was touched. `faber-db doctor` lists such entries, and `faber-db doctor --repair` rebuilds them from the backup's own manifest, or takes them out of the registry (their files are left alone)".into(),
+            ),
+        ];
+        for (remedy, expected) in cases {
+            assert_eq!(words(&remedy), expected);
+        }
+    }
+
+    /// The remedies of the rollback and removal engines, in the words the commands wrote.
+    #[test]
+    fn rollback_and_removal_remedies_read_as_before() {
+        let id = "backup-20250124-140000".to_string();
+        let cases = [
+            (
+                Remedy::RestoreOtherEnvironment {
+                    env: "dev".into(),
+                    id: id.clone(),
+                },
+                format!(
+                    "a rollback returns an environment to one of its own backups; to copy another environment's data, use `faber-db restore dev --from {id}`"
+                ),
+            ),
+            (
+                Remedy::ListMigrations { env: "dev".into() },
+                "see the migrations of each backup with `faber-db list dev`".into(),
+            ),
+            (
+                Remedy::MigrateTakesBackup { env: "dev".into() },
+                "`faber-db migrate dev` takes a pre-migration backup when backup_before_migrate is set".into(),
+            ),
+            (
+                Remedy::RollBackAnyway {
+                    env: "dev".into(),
+                    id: id.clone(),
+                    since: chrono::DateTime::parse_from_rfc3339("2025-01-24T14:00:00Z")
+                        .unwrap()
+                        .with_timezone(&chrono::Utc),
+                },
+                format!(
+                    "to return to that backup anyway, losing what was written since 2025-01-24 14:00 UTC, name it: faber-db rollback dev --to {id}"
+                ),
+            ),
+            (
+                Remedy::CleanupLeftFiles,
+                "they are no longer in the registry, and their tombstones remain: the next cleanup or delete tries again (`faber-db doctor` shows what is left)".into(),
+            ),
+            (
+                Remedy::DeleteLeftFiles,
+                "its tombstone remains: the next faber-db run tries again (`faber-db doctor` shows what is left)".into(),
             ),
         ];
         for (remedy, expected) in cases {

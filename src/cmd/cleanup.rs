@@ -1,18 +1,18 @@
 //! `faber-db cleanup [ENV] --expired | --older-than DUR | --keep-last N --keep-daily N
 //! --keep-weekly N --keep-monthly N [--keep-automatic N] [--dry-run]`: removes backups, never the newest valid one of an
-//! environment, never one kept forever and never a `mismatch` one. Which ones go is [`crate::keep::plan`].
+//! environment, never one kept forever and never a `mismatch` one. Which ones go is [`crate::keep::select`];
+//! [`crate::ops::cleanup`] removes them.
 
 use std::collections::BTreeSet;
 
 use clap::Args;
 
 use crate::Report;
-use crate::cmd;
 use crate::cmd::cli::DryRun;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
-use crate::keep::{self, Automatic, Kept, Plan, Policy, Removal, Rule};
-use crate::removal;
+use crate::keep::{Automatic, Kept, Policy, Removal, Rule, Selection};
+use crate::ops::cleanup::{self, reasons};
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
@@ -100,12 +100,11 @@ impl CleanupArgs {
 
 pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    let rule = args.rule()?;
-    if let Some(env) = &args.env {
-        session.env(env)?;
-    }
-    let reg = session.store.load()?;
-    let planned = keep::plan(&reg, args.env.as_deref(), rule, session.ctx.now);
+    let request = cleanup::Request {
+        env: args.env.as_deref(),
+        rule: args.rule()?,
+    };
+    let planned = cleanup::select(session, request)?;
 
     if args.dry_run.dry_run {
         show_plan(ui, &planned);
@@ -118,11 +117,11 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
     }
     // Off-site copies that earlier removals could not take go first (a cron job's cleanup is
     // what finishes them).
-    let mut problems = crate::offsite::finish_pending_removals(session);
+    let problems = cleanup::finish_pending(session);
     if planned.removed.is_empty() {
         ui.line("Nothing to clean up.");
         let mut report = report(false, &planned.kept, &[], 0);
-        report.failure = left_behind(&problems);
+        report.failure = cleanup::left_behind(&problems);
         return Ok(report);
     }
 
@@ -142,115 +141,25 @@ pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
         }
     }
 
-    crate::testpoint::pause("cleanup:before-lock");
-    // The selection is made again under the lock, so that what changed meanwhile is judged too:
-    // a backup that became the newest valid one stays. What is removed is what both plans
-    // remove — never a backup the confirmed plan did not name.
-    let confirmed: BTreeSet<&str> = planned.removed.iter().map(|r| r.id.as_str()).collect();
-    let mut kept: Vec<Kept> = Vec::new();
-    let outcome = removal::remove(&session.store, |reg| {
-        let mut plan = keep::plan(reg, args.env.as_deref(), rule, session.ctx.now);
-        let (chosen, unconfirmed): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.removed)
-            .into_iter()
-            .partition(|r| confirmed.contains(r.id.as_str()));
-        plan.kept.extend(
-            unconfirmed
-                .iter()
-                .map(|r| kept_for(r, keep::Reason::NotConfirmed)),
-        );
-        kept = plan.kept;
-        Ok(chosen.into_iter().map(|r| r.id).collect())
-    })?;
-    // Backups the removal left alone: read by another run (kept for the next cleanup), or with
-    // a refused path or no tombstone (a failure: doctor tells more).
-    let mut refused = Vec::new();
-    for (b, why, e) in outcome.kept {
-        let reason = match why {
-            removal::KeptWhy::InUse => keep::Reason::InUse,
-            removal::KeptWhy::PathRefused => keep::Reason::PathRefused,
-            removal::KeptWhy::Unavailable => keep::Reason::Unavailable,
-        };
-        if why == removal::KeptWhy::InUse {
-            ui.warn(format!("kept {} {}: {}", b.environment, b.id, e.one_line()));
-        } else {
-            ui.fail(format!("kept {} {}: {}", b.environment, b.id, e.one_line()));
-            refused.push(e);
-        }
-        kept.push(kept_for(&Removal::of(&b), reason));
-    }
-    for k in &kept {
-        ui.detail(format!("kept {} {} ({})", k.environment, k.id, reasons(k)));
-    }
-
-    let mut freed = 0;
-    let mut done = Vec::new();
-    let mut offsite = Vec::new();
-    for r in outcome.removed {
-        let b = &r.record;
-        let left: Vec<&String> = outcome
-            .problems
-            .iter()
-            .filter(|(id, _)| *id == b.id)
-            .map(|(_, p)| p)
-            .collect();
-        let ok = left.is_empty();
-        if ok {
-            freed += b.size_bytes;
-            ui.ok(format!(
-                "Removed {} {} ({})",
-                b.environment,
-                b.id,
-                ui::size(b.size_bytes)
-            ));
-        } else {
-            ui.fail(format!(
-                "Removed {} {} from the registry, but not all its files",
-                b.environment, b.id
-            ));
-            problems.extend(left.into_iter().cloned());
-        }
-        cmd::log_event(
-            session,
-            "cleanup",
-            Some(&b.environment),
-            Some(&b.id),
-            ok,
-            None,
-        );
-        done.push(Removal::of(b));
-        offsite.extend(r.offsite);
-    }
-    // Off-site copies go last: a failure leaves the backup's tombstone, and the next cleanup or
-    // delete tries again.
-    problems.extend(crate::offsite::remove_copies(session, offsite));
-    let removed = done.len();
+    let cleaned = cleanup::remove(session, request, &planned, problems)?;
     ui.line(format!(
         "{} removed, {} freed",
-        ui::count(removed as u64, "backup"),
-        ui::size(freed)
+        ui::count(len(&cleaned.removed), "backup"),
+        ui::size(cleaned.freed_bytes)
     ));
-    let mut report = report(false, &kept, &done, freed);
-    report.failure = left_behind(&problems).or_else(|| refused.into_iter().next());
+    let mut report = report(false, &cleaned.kept, &cleaned.removed, cleaned.freed_bytes);
+    report.failure = cleaned.failure;
     Ok(report)
 }
 
-/// The failure to report when removed backups left files or off-site copies behind.
-fn left_behind(problems: &[String]) -> Option<Error> {
-    (!problems.is_empty()).then(|| {
-        Error::config(format!(
-            "some files could not be removed: {}",
-            problems.join("; ")
-        ))
-        .with_hint(
-            "they are no longer in the registry, and their tombstones remain: the next cleanup \
-             or delete tries again (`faber-db doctor` shows what is left)",
-        )
-    })
+/// How many of `items` there are, to count them.
+fn len<T>(items: &[T]) -> u64 {
+    u64::try_from(items.len()).unwrap_or(u64::MAX)
 }
 
 /// The dry run: every backup considered, newest first within each environment, kept with its
 /// reasons or to be removed with its size.
-fn show_plan(ui: &ui::Ui, plan: &Plan) {
+fn show_plan(ui: &ui::Ui, plan: &Selection) {
     let mut lines: Vec<(&str, chrono::DateTime<chrono::Utc>, &str, String)> = plan
         .kept
         .iter()
@@ -281,12 +190,12 @@ fn show_plan(ui: &ui::Ui, plan: &Plan) {
     if plan.removed.is_empty() {
         ui.line(format!(
             "Nothing to clean up: {} kept.",
-            ui::count(plan.kept.len() as u64, "backup")
+            ui::count(len(&plan.kept), "backup")
         ));
     } else {
         ui.line(format!(
             "Dry run: {} would be removed, {} freed; {} kept",
-            ui::count(plan.removed.len() as u64, "backup"),
+            ui::count(len(&plan.removed), "backup"),
             ui::size(plan.freed_bytes()),
             plan.kept.len()
         ));
@@ -294,7 +203,7 @@ fn show_plan(ui: &ui::Ui, plan: &Plan) {
 }
 
 /// What a cleanup of protected `env` would remove, shown before it is confirmed.
-fn show_removals(ui: &ui::Ui, plan: &Plan, env: &str, now: chrono::DateTime<chrono::Utc>) {
+fn show_removals(ui: &ui::Ui, plan: &Selection, env: &str, now: chrono::DateTime<chrono::Utc>) {
     let removals: Vec<&Removal> = plan
         .removed
         .iter()
@@ -311,26 +220,6 @@ fn show_removals(ui: &ui::Ui, plan: &Plan, env: &str, now: chrono::DateTime<chro
     for r in removals {
         ui.note(format!("  {}", r.describe(now)));
     }
-}
-
-/// A backup the plan would have removed, kept for `reason`.
-fn kept_for(r: &Removal, reason: keep::Reason) -> Kept {
-    Kept {
-        id: r.id.clone(),
-        environment: r.environment.clone(),
-        timestamp: r.timestamp,
-        size_bytes: r.size_bytes,
-        status: r.status,
-        reasons: vec![reason],
-    }
-}
-
-fn reasons(k: &Kept) -> String {
-    k.reasons
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn report(dry_run: bool, kept: &[Kept], removed: &[Removal], freed: u64) -> Report {

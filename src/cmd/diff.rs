@@ -1,16 +1,11 @@
 //! `faber-db diff ID [--env ENV]`: what changed since a backup — per-table row counts, tables
-//! added and removed, migrations applied since — by comparing its manifest with the live
-//! database.
+//! added and removed, migrations applied since — as [`crate::ops::diff`] finds it, shown.
 
 use clap::Args;
-use serde::Serialize;
 
 use crate::Report;
-use crate::cmd::verify;
 use crate::error::Result;
-use crate::ids;
-use crate::ops::restore;
-use crate::provider;
+use crate::ops::diff::{self, TableDiff};
 use crate::session::Session;
 
 #[derive(Debug, Args)]
@@ -23,146 +18,63 @@ pub struct DiffArgs {
     pub env: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct TableDiff {
-    table: String,
-    backup_rows: Option<u64>,
-    live_rows: Option<u64>,
-    /// Live minus backup, when both are known.
-    delta: Option<i64>,
-    /// `added`, `removed`, `changed` or `same`.
-    change: &'static str,
-    /// Either count is the planner's estimate.
-    estimated: bool,
-}
-
-#[expect(clippy::too_many_lines, reason = "issue 19: to split along its steps")]
 pub fn run(session: &Session, args: DiffArgs) -> Result<Report> {
     let ui = &session.ctx.ui;
-    ids::validate_id(&args.id)?;
-    let reg = session.store.load()?;
-    let record = verify::find(&reg, &args.id)?.clone();
-    let env = session.env(args.env.as_deref().unwrap_or(&record.environment))?;
-    let (url, db) = session.provider(env)?;
-    restore::check_kind(env, db.as_ref(), &record)?;
-    db.check_connection()?;
-    let live = db.inspect(env.migrations_table.as_deref(), true)?;
-    // Tables as the manifest names them, also when an earlier faber-db wrote it.
-    let live_tables = provider::as_named_in(record.provider, &record.tables, &live.tables);
-
-    let mut names: Vec<&String> = record.tables.keys().chain(live_tables.keys()).collect();
-    names.sort();
-    names.dedup();
-    let tables: Vec<TableDiff> = names
-        .into_iter()
-        .map(|name| {
-            let before = record.tables.get(name);
-            let now = live_tables.get(name);
-            let delta = match (before, now) {
-                (Some(b), Some(n)) => Some(n.rows.cast_signed() - b.rows.cast_signed()),
-                _ => None,
-            };
-            TableDiff {
-                table: name.clone(),
-                backup_rows: before.map(|t| t.rows),
-                live_rows: now.map(|t| t.rows),
-                delta,
-                change: match (before, now, delta) {
-                    (None, Some(_), _) => "added",
-                    (Some(_), None, _) => "removed",
-                    (_, _, Some(0)) => "same",
-                    _ => "changed",
-                },
-                estimated: before.is_some_and(|t| t.estimated) || now.is_some_and(|t| t.estimated),
-            }
-        })
-        .collect();
-    let backup_list = record
-        .migrations
-        .as_ref()
-        .map(|m| m.migrations_list.clone())
-        .unwrap_or_default();
-    let live_list = live
-        .migrations
-        .as_ref()
-        .map(|m| m.migrations_list.clone())
-        .unwrap_or_default();
-    let applied_since: Vec<&String> = live_list
-        .iter()
-        .filter(|m| !backup_list.contains(m))
-        .collect();
-    let missing: Vec<&String> = backup_list
-        .iter()
-        .filter(|m| !live_list.contains(m))
-        .collect();
-
-    ui.line(format!(
-        "{} ({}) now, against backup {} of {}",
-        ui.bold(&env.name),
-        url.redacted(),
-        ui.bold(&record.id),
-        record.timestamp.format("%Y-%m-%d %H:%M UTC")
-    ));
-    let width = tables
-        .iter()
-        .map(|t| t.table.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    ui.line(format!(
-        "  {:<width$}  {:>10}  {:>10}  {:>8}",
-        "TABLE", "BACKUP", "NOW", "DELTA"
-    ));
-    let count = |n: Option<u64>, est: bool| match n {
-        Some(n) if est => format!("~{n}"),
-        Some(n) => n.to_string(),
-        None => "-".into(),
-    };
-    for t in &tables {
-        let delta = match (t.change, t.delta) {
-            ("added", _) => "added".to_string(),
-            ("removed", _) => "removed".to_string(),
-            (_, Some(d)) if d > 0 => format!("+{d}"),
-            (_, Some(d)) => d.to_string(),
-            _ => String::new(),
-        };
-        ui.line(format!(
-            "  {:<width$}  {:>10}  {:>10}  {:>8}",
-            t.table,
-            count(t.backup_rows, t.estimated),
-            count(t.live_rows, t.estimated),
-            delta
-        ));
+    let d = diff::diff(session, &args.id, args.env.as_deref())?;
+    let (env, record) = (d.env, &d.record);
+    let when = record.timestamp.format("%Y-%m-%d %H:%M UTC");
+    let (name, id, url) = (ui.bold(&env.name), ui.bold(&record.id), &d.url);
+    ui.line(format!("{name} ({url}) now, against backup {id} of {when}"));
+    let width = d.tables.iter().map(|t| t.table.len()).max();
+    let width = width.unwrap_or(5).max(5);
+    ui.line(row(width, ["TABLE", "BACKUP", "NOW", "DELTA"]));
+    for t in &d.tables {
+        let (backup, now) = (count(t.backup_rows, t), count(t.live_rows, t));
+        ui.line(row(width, [&t.table, &backup, &now, &delta(t)]));
     }
-    if !applied_since.is_empty() {
-        ui.line(format!(
-            "Migrations applied since: {}",
-            applied_since
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    if !d.applied_since.is_empty() {
+        let list = d.applied_since.join(", ");
+        ui.line(format!("Migrations applied since: {list}"));
     }
-    if !missing.is_empty() {
-        ui.line(format!(
-            "Migrations in the backup but not applied now: {}",
-            missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    if !d.missing.is_empty() {
+        let list = d.missing.join(", ");
+        let what = "Migrations in the backup but not applied now";
+        ui.line(format!("{what}: {list}"));
     }
-    if applied_since.is_empty() && missing.is_empty() {
+    if d.applied_since.is_empty() && d.missing.is_empty() {
         ui.line("Migrations: the same as in the backup");
     }
     Ok(Report::new()
         .with("backup", &record.id)
         .with("environment", &env.name)
-        .with("tables", &tables)
-        .with("migrations_applied_since", &applied_since)
-        .with("migrations_missing", &missing)
+        .with("tables", &d.tables)
+        .with("migrations_applied_since", &d.applied_since)
+        .with("migrations_missing", &d.missing)
         .with("migrations_backup", &record.migrations)
-        .with("migrations_live", &live.migrations))
+        .with("migrations_live", &d.live_migrations))
+}
+
+/// A line of the table: its four columns aligned.
+fn row(width: usize, [table, backup, now, delta]: [&str; 4]) -> String {
+    format!("  {table:<width$}  {backup:>10}  {now:>10}  {delta:>8}")
+}
+
+/// A row count as shown: `~N` when either side is estimated, `-` when the table is not there.
+fn count(n: Option<u64>, t: &TableDiff) -> String {
+    match n {
+        Some(n) if t.estimated => format!("~{n}"),
+        Some(n) => n.to_string(),
+        None => "-".into(),
+    }
+}
+
+/// The DELTA column: `added`, `removed`, `+N`, `-N`, `0`.
+fn delta(t: &TableDiff) -> String {
+    match (t.change, t.delta) {
+        ("added", _) => "added".to_string(),
+        ("removed", _) => "removed".to_string(),
+        (_, Some(d)) if d > 0 => format!("+{d}"),
+        (_, Some(d)) => d.to_string(),
+        _ => String::new(),
+    }
 }

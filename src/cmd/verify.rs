@@ -11,10 +11,8 @@ use crate::ops::verify::{Which, select};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
-pub use crate::ops::verify::{
-    Checked, Depth, check, checksum_ok, compare_tables, find, is_path, record_results,
-    removed_meanwhile,
-};
+pub use crate::ops::verify::is_path;
+use crate::ops::verify::{Checked, Depth, check, find, record_results};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).args(["id", "env", "all"]))]

@@ -88,6 +88,27 @@ pub enum Remedy {
     /// The backup is of another kind of database (`kind`): restore one of that kind.
     RestoreKind { kind: String },
 
+    // Rolling back.
+    /// A rollback named a backup of another environment: a restore copies it (`id` into `env`).
+    RestoreOtherEnvironment { env: String, id: String },
+    /// No valid backup of `env` ends at the migration named: the list shows each one's.
+    ListMigrations { env: String },
+    /// `env` has no backup to roll back to: a migrate takes one before it when set to.
+    MigrateTakesBackup { env: String },
+    /// The default rollback would undo no migration: name backup `id` (taken `since`) to return
+    /// to it all the same.
+    RollBackAnyway {
+        env: String,
+        id: String,
+        since: chrono::DateTime<chrono::Utc>,
+    },
+
+    // Removing backups.
+    /// Backups a cleanup removed left files behind: their tombstones stay for the next run.
+    CleanupLeftFiles,
+    /// A deleted backup left files behind: its tombstone stays for the next run.
+    DeleteLeftFiles,
+
     // Off-site copies.
     /// A backup named by ID that is not in the registry: the list shows them.
     ShowBackups,

@@ -173,7 +173,7 @@ impl Calendar {
     }
 }
 
-/// A backup the plan keeps, with every reason it is kept for (rules first, then the floor).
+/// A backup the selection keeps, with every reason it is kept for (rules first, then the floor).
 #[derive(Debug, Clone, Serialize)]
 pub struct Kept {
     pub id: String,
@@ -184,7 +184,7 @@ pub struct Kept {
     pub reasons: Vec<Reason>,
 }
 
-/// A backup the plan removes.
+/// A backup the selection removes.
 #[derive(Debug, Clone, Serialize)]
 pub struct Removal {
     pub id: String,
@@ -253,32 +253,32 @@ impl Removal {
     }
 }
 
-/// Every backup considered, either kept or removed; each list newest first within an environment,
-/// environments in name order.
+/// Which backups a cleanup keeps (and why) and which it removes: every backup considered, each
+/// list newest first within an environment, environments in name order.
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
+pub struct Selection {
     pub kept: Vec<Kept>,
     pub removed: Vec<Removal>,
 }
 
-impl Plan {
+impl Selection {
     pub fn freed_bytes(&self) -> u64 {
         self.removed.iter().map(|r| r.size_bytes).sum()
     }
 }
 
-/// The plan of `rule` over the backups of `env` (every environment when `None`) at `now`.
+/// The selection `rule` makes among the backups of `env` (every environment when `None`) at `now`.
 ///
 /// Whatever the rule, five kinds of backup stay: the newest valid backup of each environment,
 /// the one `restore --from latest` would pick (they differ when the newest is a `pre-restore`
 /// safety backup), the one a plain `rollback` would pick (the newest pre-migration backup),
 /// every backup kept forever, and every `mismatch` backup.
-pub fn plan(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: DateTime<Utc>) -> Plan {
+pub fn select(reg: &RegistryFile, env: Option<&str>, rule: Rule, now: DateTime<Utc>) -> Selection {
     let mut by_env: BTreeMap<&str, Vec<&BackupRecord>> = BTreeMap::new();
     for b in reg.newest_first(env) {
         by_env.entry(b.environment.as_str()).or_default().push(b);
     }
-    let mut out = Plan::default();
+    let mut out = Selection::default();
     for (name, backups) in by_env {
         let newest_valid = reg.newest_valid(name).map(|b| b.id.as_str());
         let restore_latest = reg.newest_restorable(name).map(|b| b.id.as_str());

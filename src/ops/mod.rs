@@ -4,10 +4,13 @@
 //! be asked between the steps an operation offers, and renders the result (docs/architecture.md).
 
 pub mod backup;
+pub mod cleanup;
+pub mod diff;
 pub mod doctor;
 pub mod hook;
 pub mod list;
 pub mod restore;
+pub mod rollback;
 pub mod status;
 pub mod verify;
 

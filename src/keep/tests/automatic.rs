@@ -56,7 +56,7 @@ fn keep_last_counts_the_backups_asked_for_apart_from_automatic_ones() {
         "a label of its own makes a pre-migration backup a person's"
     );
     // Two days after the release: the automatic ones are within the default seven days.
-    let soon = plan(
+    let soon = select(
         &reg,
         Some("dev"),
         Rule::Keep(Policy {
@@ -75,7 +75,7 @@ fn keep_last_counts_the_backups_asked_for_apart_from_automatic_ones() {
         ]
     );
     // A month later the automatic ones go, but for the floor; the release backup stays.
-    let later = plan(
+    let later = select(
         &reg,
         Some("dev"),
         Rule::Keep(Policy {
@@ -99,7 +99,7 @@ fn keep_last_counts_the_backups_asked_for_apart_from_automatic_ones() {
 fn keep_automatic_keeps_the_newest_n_automatic_backups_whatever_their_age() {
     let reg = release();
     let keep = |automatic| {
-        plan(
+        select(
             &reg,
             Some("dev"),
             Rule::Keep(Policy {
@@ -135,7 +135,7 @@ fn automatic_backups_fill_no_calendar_slot() {
     // The release day's newest backup is the pre-restore one: the daily slot goes to the
     // release backup, the newest backup of that day anyone asked for.
     let reg = release();
-    let slots = plan(
+    let slots = select(
         &reg,
         Some("dev"),
         Rule::Keep(Policy {
@@ -164,7 +164,7 @@ fn the_backup_a_plain_rollback_picks_stays_whatever_its_age() {
         .push(tagged("2026-01-10T10:00:00Z", Some("v2.1"), None));
     reg.backups
         .push(tagged("2026-01-20T10:00:00Z", Some("v2.2"), None));
-    let kept = plan(
+    let kept = select(
         &reg,
         Some("dev"),
         Rule::Keep(Policy {
@@ -182,7 +182,7 @@ fn the_backup_a_plain_rollback_picks_stays_whatever_its_age() {
         ]
     );
     // --expired and --older-than keep it too.
-    let expired = plan(&reg, Some("dev"), Rule::Expired, at("2030-01-01T00:00:00Z"));
+    let expired = select(&reg, Some("dev"), Rule::Expired, at("2030-01-01T00:00:00Z"));
     assert!(
         shown(&expired).contains(&"backup-20251230-110000 (rollback latest)".to_string()),
         "{:?}",

@@ -125,7 +125,7 @@ fn environments_are_counted_apart() {
         daily: 1,
         ..Policy::default()
     });
-    let all = plan(&reg, None, policy, at(NOW));
+    let all = select(&reg, None, policy, at(NOW));
     let prod: Vec<String> = shown(&all)
         .into_iter()
         .filter(|s| s.contains("-20251230-") || s.contains("-20251001-"))
@@ -137,7 +137,7 @@ fn environments_are_counted_apart() {
     assert_eq!(all.kept.len(), 2);
     assert_eq!(all.removed.len(), 368 + 2);
     // Asked for one environment, the other is neither kept nor removed.
-    let only = plan(&reg, Some("production"), policy, at(NOW));
+    let only = select(&reg, Some("production"), policy, at(NOW));
     assert_eq!(only.kept.len() + only.removed.len(), 3);
     assert!(only.kept.iter().all(|k| k.environment == "production"));
 }
@@ -149,7 +149,7 @@ fn expired_and_older_than_say_why_they_keep() {
         b.retention_days = None;
         b.expires_at = None;
     });
-    let expired = plan(&reg, None, Rule::Expired, at(NOW));
+    let expired = select(&reg, None, Rule::Expired, at(NOW));
     // Expiring after 30 days: 2 December 02:00 onwards has not expired on 1 January.
     assert_eq!(expired.kept.len(), 30 + 2 + 1);
     assert_eq!(
@@ -162,7 +162,7 @@ fn expired_and_older_than_say_why_they_keep() {
     );
     assert_eq!(expired.kept.last().unwrap().reasons, [Reason::Forever]);
 
-    let older = plan(&reg, None, Rule::OlderThan(Duration::days(2)), at(NOW));
+    let older = select(&reg, None, Rule::OlderThan(Duration::days(2)), at(NOW));
     assert_eq!(
         shown(&older),
         [

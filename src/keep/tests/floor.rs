@@ -155,7 +155,7 @@ fn mismatch_backups_stay_whatever_the_rule_and_fill_no_slot() {
         ]
     );
     for rule in [Rule::Expired, Rule::OlderThan(Duration::days(1))] {
-        let p = plan(&reg, Some("dev"), rule, at(NOW));
+        let p = select(&reg, Some("dev"), rule, at(NOW));
         for id in ["backup-20251231-140000", "backup-20250615-120000"] {
             let kept = p.kept.iter().find(|k| k.id == id).expect(id);
             assert_eq!(kept.status, Status::Mismatch);

@@ -70,12 +70,12 @@ fn set(reg: &mut RegistryFile, id: &str, change: impl FnOnce(&mut BackupRecord))
 
 const NOW: &str = "2026-01-01T00:00:00Z";
 
-fn keep(reg: &RegistryFile, policy: Policy) -> Plan {
-    plan(reg, Some("dev"), Rule::Keep(policy), at(NOW))
+fn keep(reg: &RegistryFile, policy: Policy) -> Selection {
+    select(reg, Some("dev"), Rule::Keep(policy), at(NOW))
 }
 
 /// The kept backups as `ID (reason, reason)`, newest first.
-fn shown(plan: &Plan) -> Vec<String> {
+fn shown(plan: &Selection) -> Vec<String> {
     plan.kept
         .iter()
         .map(|k| {

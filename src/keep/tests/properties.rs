@@ -31,7 +31,7 @@ proptest::proptest! {
         let [last, daily, weekly, monthly] = counts;
         let policy = Policy { last, daily, weekly, monthly, ..Policy::default() };
         let now = at("2026-03-01T00:00:00Z");
-        let p = plan(&reg, None, Rule::Keep(policy), now);
+        let p = select(&reg, None, Rule::Keep(policy), now);
 
         let kept: BTreeSet<&str> = p.kept.iter().map(|k| k.id.as_str()).collect();
         let removed: BTreeSet<&str> = p.removed.iter().map(|r| r.id.as_str()).collect();
@@ -93,7 +93,7 @@ proptest::proptest! {
         }
         // Asking for more of any kind keeps a superset.
         let bigger = Policy { last: last + more, daily: daily + more, weekly: weekly + more, monthly: monthly + more, ..Policy::default() };
-        let q = plan(&reg, None, Rule::Keep(bigger), now);
+        let q = select(&reg, None, Rule::Keep(bigger), now);
         let kept_more: BTreeSet<&str> = q.kept.iter().map(|k| k.id.as_str()).collect();
         proptest::prop_assert!(kept.is_subset(&kept_more));
     }

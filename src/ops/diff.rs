@@ -1,0 +1,191 @@
+//! What changed in an environment's database since a backup: per-table row counts, tables added
+//! and removed, migrations applied since and missing now — the backup's manifest compared with
+//! the live database. Nothing is written.
+
+use serde::Serialize;
+
+use crate::config::Environment;
+use crate::error::Result;
+use crate::ids;
+use crate::migrations::MigrationState;
+use crate::ops::restore;
+use crate::provider::{self, Tables};
+use crate::registry::BackupRecord;
+use crate::session::Session;
+
+/// One table, as the backup's manifest and the live database count it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableDiff {
+    pub table: String,
+    pub backup_rows: Option<u64>,
+    pub live_rows: Option<u64>,
+    /// Live minus backup, when both are known.
+    pub delta: Option<i64>,
+    /// `added`, `removed`, `changed` or `same`.
+    pub change: &'static str,
+    /// Either count is the planner's estimate.
+    pub estimated: bool,
+}
+
+/// A backup compared with the live database of an environment.
+#[derive(Debug)]
+pub struct Diff<'a> {
+    /// The backup compared with.
+    pub record: BackupRecord,
+    /// The environment whose database was read.
+    pub env: &'a Environment,
+    /// Its URL, secrets blanked out.
+    pub url: String,
+    /// Every table of either side, by name.
+    pub tables: Vec<TableDiff>,
+    /// Migrations the live database has and the backup does not.
+    pub applied_since: Vec<String>,
+    /// Migrations the backup has and the live database does not.
+    pub missing: Vec<String>,
+    /// The live database's migration state.
+    pub live_migrations: Option<MigrationState>,
+}
+
+/// Compares backup `id` with the live database of `env` (by default the backup's own).
+pub fn diff<'a>(session: &'a Session, id: &str, env: Option<&str>) -> Result<Diff<'a>> {
+    ids::validate_id(id)?;
+    let reg = session.store.load()?;
+    let record = crate::ops::verify::find(&reg, id)?.clone();
+    let env = session.env(env.unwrap_or(&record.environment))?;
+    let (url, db) = session.provider(env)?;
+    restore::check_kind(env, db.as_ref(), &record)?;
+    db.check_connection()?;
+    let live = db.inspect(env.migrations_table.as_deref(), true)?;
+    // Tables as the manifest names them, also when an earlier faber-db wrote it.
+    let live_tables = provider::as_named_in(record.provider, &record.tables, &live.tables);
+    let tables = compare(&record.tables, &live_tables);
+    let list =
+        |m: Option<&MigrationState>| m.map(|m| m.migrations_list.clone()).unwrap_or_default();
+    let backup_list = list(record.migrations.as_ref());
+    let live_list = list(live.migrations.as_ref());
+    let applied_since = live_list
+        .iter()
+        .filter(|m| !backup_list.contains(m))
+        .cloned()
+        .collect();
+    let missing = backup_list
+        .iter()
+        .filter(|m| !live_list.contains(m))
+        .cloned()
+        .collect();
+    Ok(Diff {
+        record,
+        env,
+        url: url.redacted(),
+        tables,
+        applied_since,
+        missing,
+        live_migrations: live.migrations,
+    })
+}
+
+/// Every table of `backup` or `live`, in name order, with how its row count changed.
+pub fn compare(backup: &Tables, live: &Tables) -> Vec<TableDiff> {
+    let mut names: Vec<&String> = backup.keys().chain(live.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let before = backup.get(name);
+            let now = live.get(name);
+            let delta = match (before, now) {
+                (Some(b), Some(n)) => Some(n.rows.cast_signed() - b.rows.cast_signed()),
+                _ => None,
+            };
+            TableDiff {
+                table: name.clone(),
+                backup_rows: before.map(|t| t.rows),
+                live_rows: now.map(|t| t.rows),
+                delta,
+                change: match (before, now, delta) {
+                    (None, Some(_), _) => "added",
+                    (Some(_), None, _) => "removed",
+                    (_, _, Some(0)) => "same",
+                    _ => "changed",
+                },
+                estimated: before.is_some_and(|t| t.estimated) || now.is_some_and(|t| t.estimated),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::ops::testkit::{self, Project, at};
+
+    fn sql(p: &Project, sql: &str) {
+        rusqlite::Connection::open(p.root().join("db/dev.sqlite3"))
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_diff_reports_rows_written_and_tables_added_since_the_backup() {
+        let p = Project::new();
+        let record = {
+            let ctx = p.ctx(at());
+            testkit::backed_up(&ctx.session().unwrap(), "dev")
+        };
+        sql(
+            &p,
+            "INSERT INTO notes (body) VALUES ('d'), ('e');
+             CREATE TABLE tags (id INTEGER PRIMARY KEY);",
+        );
+        let ctx = p.ctx(at() + Duration::hours(1));
+        let session = ctx.session().unwrap();
+
+        let d = diff(&session, &record.id, None).unwrap();
+        assert_eq!(d.env.name, "dev");
+        assert_eq!(d.record.id, record.id);
+        assert!(d.url.starts_with("sqlite:"), "{}", d.url);
+        let notes = TableDiff {
+            table: "notes".into(),
+            backup_rows: Some(3),
+            live_rows: Some(5),
+            delta: Some(2),
+            change: "changed",
+            estimated: false,
+        };
+        let tags = TableDiff {
+            table: "tags".into(),
+            backup_rows: None,
+            live_rows: Some(0),
+            delta: None,
+            change: "added",
+            estimated: false,
+        };
+        assert_eq!(d.tables, [notes, tags]);
+        assert!(d.applied_since.is_empty() && d.missing.is_empty());
+        // Nothing was written: a diff only reads.
+        assert_eq!(p.history().len(), 1, "{:?}", p.history());
+    }
+
+    #[test]
+    fn a_diff_of_an_unchanged_database_says_the_same_and_of_a_dropped_table_removed() {
+        let p = Project::new();
+        let record = {
+            let ctx = p.ctx(at());
+            testkit::backed_up(&ctx.session().unwrap(), "dev")
+        };
+        let ctx = p.ctx(at() + Duration::hours(1));
+        let session = ctx.session().unwrap();
+        let d = diff(&session, &record.id, Some("dev")).unwrap();
+        assert_eq!(d.tables.len(), 1);
+        assert_eq!((d.tables[0].change, d.tables[0].delta), ("same", Some(0)));
+
+        sql(&p, "DROP TABLE notes;");
+        let d = diff(&session, &record.id, None).unwrap();
+        assert_eq!(d.tables[0].change, "removed");
+        assert_eq!(d.tables[0].live_rows, None);
+    }
+}
