@@ -12,7 +12,7 @@ use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
 
 pub use crate::ops::verify::is_path;
-use crate::ops::verify::{Checked, Depth, check, find, record_results};
+use crate::ops::verify::{Checked, Depth, check, record_results};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).args(["id", "env", "all"]))]
