@@ -87,9 +87,9 @@ pub fn run(cli: cli::Cli) -> u8 {
         global.root.as_deref(),
         global.config.clone(),
         global.yes,
-        ui.clone(),
+        std::sync::Arc::new(ui.clone()),
     )
-    .and_then(|ctx| cmd::dispatch(&ctx, cli.command));
+    .and_then(|ctx| cmd::dispatch(&ctx, &ui, cli.command));
     let (report, failure) = match result {
         Ok(mut report) => {
             let failure = report.failure.take();

@@ -54,7 +54,7 @@ pub fn after(
         return;
     }
     let Some(url) = webhook_url(config, session) else {
-        session.ctx.ui.warn(format!(
+        session.events().warn(&format!(
             "no webhook notification: variable {} is not set",
             config.url_var.as_deref().unwrap_or(DEFAULT_URL_VAR)
         ));
@@ -82,7 +82,7 @@ pub fn after(
     };
     let sent = post(&url, &payload);
     if let Err(e) = &sent {
-        session.ctx.ui.warn(format!(
+        session.events().warn(&format!(
             "the webhook notification was not delivered: {}",
             e.one_line()
         ));

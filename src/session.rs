@@ -11,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::provider::{self, DatabaseUrl, Provider};
 use crate::registry::Store;
-use crate::ui::Ui;
 use crate::vars::Vars;
 
 /// The clock can be fixed for tests and reproducible runs with `FABER_NOW` (RFC 3339).
@@ -21,8 +20,8 @@ pub const NOW_VAR: &str = "FABER_NOW";
 pub const DEFAULT_ENV_VARS: [&str; 2] = ["FABER_ENV", "ENV_MODE"];
 
 pub struct Ctx {
-    pub ui: Ui,
-    /// Where the engine reports its progress and warnings: the `Ui` for a command line.
+    /// Where the engine reports its progress and warnings: the command line's `Ui`, the hook's,
+    /// or a test's recorder. The engine knows it only as [`Events`].
     pub events: Arc<dyn Events>,
     pub yes: bool,
     pub root: PathBuf,
@@ -41,7 +40,7 @@ impl Ctx {
         root: Option<&Path>,
         config_path: Option<PathBuf>,
         yes: bool,
-        ui: Ui,
+        events: Arc<dyn Events>,
     ) -> Result<Ctx> {
         let cwd = std::env::current_dir()
             .map_err(|e| Error::config("cannot read the current directory").caused_by(e))?;
@@ -59,8 +58,7 @@ impl Ctx {
             None => config::find_root(&cwd),
         };
         Ok(Ctx {
-            events: Arc::new(ui.clone()),
-            ui,
+            events,
             yes,
             root,
             config_path,
@@ -72,10 +70,9 @@ impl Ctx {
     /// A context for work that comes from no command line of its own (the Claude Code hook):
     /// the project at `root`, with the config `config` names (relative to `root`) or its own,
     /// and no confirmation answered.
-    pub fn at(root: PathBuf, config_path: Option<PathBuf>, ui: Ui) -> Result<Ctx> {
+    pub fn at(root: PathBuf, config_path: Option<PathBuf>, events: Arc<dyn Events>) -> Result<Ctx> {
         Ok(Ctx {
-            events: Arc::new(ui.clone()),
-            ui,
+            events,
             yes: false,
             root,
             config_path,
@@ -90,11 +87,6 @@ impl Ctx {
     #[cfg(test)]
     pub fn for_tests(root: PathBuf, now: DateTime<Utc>, events: Arc<dyn Events>) -> Ctx {
         Ctx {
-            ui: Ui {
-                json: false,
-                quiet: false,
-                verbose: false,
-            },
             events,
             yes: false,
             root,

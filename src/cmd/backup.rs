@@ -18,6 +18,7 @@ use crate::registry::{BackupRecord, Remote};
 use crate::retention::Retention;
 use crate::session::Session;
 use crate::ui;
+use crate::ui::Ui;
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -69,11 +70,11 @@ pub struct BackupArgs {
     pub dry_run: crate::cmd::cli::DryRun,
 }
 
-pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
-    let ui = &session.ctx.ui;
+pub fn run(session: &Session, ui: &Ui, args: BackupArgs) -> Result<Report> {
     if args.list {
         return list::run(
             session,
+            ui,
             list::ListArgs {
                 env: args.env,
                 env_option: None,
@@ -104,7 +105,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
     };
     if args.dry_run.dry_run {
         let plan = backup::preview(session, env, &request)?;
-        print_plan(session, &plan);
+        print_plan(ui, session, &plan);
         ui.line("Dry run: nothing was written.");
         let mut report = Report::new().with("dry_run", true).with("plan", &plan);
         report.failure = plan.space_shortfall();
@@ -114,7 +115,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
     confirm::can_ask(env, "backup", session.ctx.yes)?;
     let prepared = backup::prepare(session, env, &request)?;
     if prepared.preview.confirmation {
-        print_plan(session, &prepared.preview);
+        print_plan(ui, session, &prepared.preview);
     }
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
     let estimate = prepared.preview.estimate.clone();
@@ -124,8 +125,8 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
     } else {
         Ok(())
     };
-    print_summary(session, &record, &estimate);
-    session.ctx.ui.quiet_result(&record.id);
+    print_summary(ui, session, &record, &estimate);
+    ui.quiet_result(&record.id);
     // The backup is registered either way: the report names it, and the failure sets the exit.
     let mut report = Report::new()
         .with("backup", &record)
@@ -135,8 +136,7 @@ pub fn run(session: &Session, args: BackupArgs) -> Result<Report> {
 }
 
 /// Prints a backup's plan.
-fn print_plan(session: &Session, plan: &Preview) {
-    let ui = &session.ctx.ui;
+fn print_plan(ui: &Ui, session: &Session, plan: &Preview) {
     ui.line(format!(
         "Plan: back up {} of {}",
         ui.bold(&plan.database),
@@ -190,8 +190,7 @@ fn print_plan(session: &Session, plan: &Preview) {
     ));
 }
 
-fn print_summary(session: &Session, r: &BackupRecord, estimate: &plan::Estimate) {
-    let ui = &session.ctx.ui;
+fn print_summary(ui: &Ui, session: &Session, r: &BackupRecord, estimate: &plan::Estimate) {
     let path: PathBuf = session
         .store
         .locate(r)

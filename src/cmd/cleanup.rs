@@ -16,6 +16,7 @@ use crate::ops::cleanup::{self, reasons};
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
+use crate::ui::Ui;
 
 #[derive(Debug, Args)]
 #[command(
@@ -98,8 +99,7 @@ impl CleanupArgs {
     }
 }
 
-pub fn run(session: &Session, args: CleanupArgs) -> Result<Report> {
-    let ui = &session.ctx.ui;
+pub fn run(session: &Session, ui: &Ui, args: CleanupArgs) -> Result<Report> {
     let request = cleanup::Request {
         env: args.env.as_deref(),
         rule: args.rule()?,

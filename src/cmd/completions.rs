@@ -5,7 +5,7 @@ use clap_complete::Shell;
 
 use crate::Report;
 use crate::error::Result;
-use crate::session::Ctx;
+use crate::ui::Ui;
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -13,7 +13,7 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-pub fn run(ctx: &Ctx, args: CompletionsArgs) -> Result<Report> {
+pub fn run(ui: &Ui, args: CompletionsArgs) -> Result<Report> {
     let mut script = Vec::new();
     clap_complete::generate(
         args.shell,
@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, args: CompletionsArgs) -> Result<Report> {
         &mut script,
     );
     let script = String::from_utf8_lossy(&script).into_owned();
-    if ctx.ui.json {
+    if ui.json {
         return Ok(Report::new().with("script", script));
     }
     print!("{script}");

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::ops::cleanup;
 use crate::session::Session;
 use crate::ui;
+use crate::ui::Ui;
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
@@ -20,11 +21,11 @@ pub struct DeleteArgs {
     pub force: bool,
 }
 
-pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
+pub fn run(session: &Session, ui: &Ui, args: DeleteArgs) -> Result<Report> {
     let record = cleanup::prepare_delete(session, &args.id, args.force)?;
     if let Some(env) = session.config.environments.get(&record.environment) {
         if env.protected && !session.ctx.yes {
-            session.ctx.ui.note(format!(
+            ui.note(format!(
                 "delete will remove this backup of `{}`:\n  {}",
                 record.environment,
                 crate::keep::Removal::of(&record).describe(session.ctx.now)
@@ -34,7 +35,7 @@ pub fn run(session: &Session, args: DeleteArgs) -> Result<Report> {
     }
     let deleted = cleanup::delete(session, &record, args.force)?;
     let record = deleted.record;
-    session.ctx.ui.ok(format!(
+    ui.ok(format!(
         "Deleted {} ({}, {})",
         record.id,
         record.environment,

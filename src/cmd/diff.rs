@@ -7,6 +7,7 @@ use crate::Report;
 use crate::error::Result;
 use crate::ops::diff::{self, TableDiff};
 use crate::session::Session;
+use crate::ui::Ui;
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -18,8 +19,7 @@ pub struct DiffArgs {
     pub env: Option<String>,
 }
 
-pub fn run(session: &Session, args: DiffArgs) -> Result<Report> {
-    let ui = &session.ctx.ui;
+pub fn run(session: &Session, ui: &Ui, args: DiffArgs) -> Result<Report> {
     let d = diff::diff(session, &args.id, args.env.as_deref())?;
     let (env, record) = (d.env, &d.record);
     let when = record.timestamp.format("%Y-%m-%d %H:%M UTC");

@@ -11,6 +11,7 @@ use crate::Report;
 use crate::error::{Error, Kind, Result};
 use crate::ops::doctor::{self, Finding, Level};
 use crate::session::Session;
+use crate::ui::Ui;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -19,8 +20,7 @@ pub struct DoctorArgs {
     pub repair: bool,
 }
 
-pub fn run(session: &Session, args: DoctorArgs) -> Result<Report> {
-    let ui = &session.ctx.ui;
+pub fn run(session: &Session, ui: &Ui, args: DoctorArgs) -> Result<Report> {
     let exam = doctor::examine(session, args.repair, &mut |f| {
         let line = format!("{}: {}", f.check, detail(f));
         match f.level {

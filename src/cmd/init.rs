@@ -7,6 +7,7 @@ use crate::config::PLUGIN_DIR;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::session::Ctx;
+use crate::ui::Ui;
 
 /// The annotated example config, written as the starting point.
 pub const TEMPLATE: &str = include_str!("../../config/config.example.toml");
@@ -18,7 +19,7 @@ pub struct InitArgs {
     pub force: bool,
 }
 
-pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
+pub fn run(ctx: &Ctx, ui: &Ui, args: InitArgs) -> Result<Report> {
     // `--config PATH` says where the config lives; init writes it there.
     let (dir, path) = match &ctx.config_path {
         Some(p) => {
@@ -46,7 +47,6 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
     }
     fsutil::create_private_dir(&dir)?;
     fsutil::write_atomic(&path, TEMPLATE.as_bytes())?;
-    let ui = &ctx.ui;
     ui.ok(format!("Wrote {}", ctx.show(&path)));
     if existing
         .as_ref()

@@ -12,6 +12,7 @@ use crate::registry::{EntryView, RemoteStatus};
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
+use crate::ui::Ui;
 
 /// How many backups `list` shows without `--all`.
 const DEFAULT_LIMIT: usize = 20;
@@ -34,12 +35,12 @@ pub struct ListArgs {
     pub remote: bool,
 }
 
-pub fn run(session: &Session, mut args: ListArgs) -> Result<Report> {
+pub fn run(session: &Session, ui: &Ui, mut args: ListArgs) -> Result<Report> {
     if args.env.is_none() {
         args.env = args.env_option.take();
     }
     if args.remote {
-        return list_remote(session, &args);
+        return list_remote(ui, session, &args);
     }
     let text = session.store.read_text()?;
     let limit = (!args.all).then_some(DEFAULT_LIMIT);
@@ -48,13 +49,13 @@ pub fn run(session: &Session, mut args: ListArgs) -> Result<Report> {
     let shown = backups.len();
     let with_where = session.config.offsite.is_some() || backups.iter().any(|b| b.remote.is_some());
     print_table(
+        ui,
         session,
         backups,
         &listing.here,
         args.env.is_none(),
         with_where,
     );
-    let ui = &session.ctx.ui;
     if total == 0 {
         ui.line(match &args.env {
             Some(env) => format!("No backups of {env} yet. Take one with: faber-db backup {env}"),
@@ -96,13 +97,13 @@ fn location(here: bool, remote: Option<RemoteStatus>) -> &'static str {
 }
 
 fn print_table(
+    ui: &Ui,
     session: &Session,
     backups: &[EntryView<'_>],
     local: &[bool],
     with_env: bool,
     with_where: bool,
 ) {
-    let ui = &session.ctx.ui;
     if backups.is_empty() {
         return;
     }
@@ -183,8 +184,7 @@ fn print_table(
 
 /// `list --remote`: the bucket's objects below the prefix, each marked with the backup it
 /// belongs to, or as unknown to the registry.
-fn list_remote(session: &Session, args: &ListArgs) -> Result<Report> {
-    let ui = &session.ctx.ui;
+fn list_remote(ui: &Ui, session: &Session, args: &ListArgs) -> Result<Report> {
     let (objects, base_url) = list::offsite_objects(session, args.env.as_deref())?;
     let mut rows = Vec::new();
     let mut unknown = 0;

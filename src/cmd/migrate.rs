@@ -22,6 +22,7 @@ use crate::pending::{self, MigrationFile};
 use crate::provider::ProviderKind;
 use crate::session::Session;
 use crate::sqlscan::{self, Dialect, Finding};
+use crate::ui::Ui;
 use crate::ui::{self, To};
 
 /// What must be typed to run destructive migrations on a protected environment.
@@ -96,8 +97,7 @@ impl Destructive {
 }
 
 #[expect(clippy::too_many_lines, reason = "issue 19: to split along its steps")]
-pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
-    let ui = &session.ctx.ui;
+pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
     let env = session.env(crate::cmd::cli::env_name(&args.env))?;
     let lock = cmd::claim_env(
         session,
@@ -171,7 +171,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             session.ctx.yes && (destructive == 0 || args.allow_destructive),
         );
     let to = if asking { To::Prompt } else { To::Output };
-    show_state(session, "Applied", before.as_ref(), to);
+    show_state(ui, "Applied", before.as_ref(), to);
     match &dir {
         None => ui.warn(format!(
             "no migrations directory (set migrations.directory, or use one of {}): pending migrations cannot be listed",
@@ -267,7 +267,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             Err(_) => None,
         };
         if let Some(steps) = &steps {
-            print_steps(session, env, steps, to);
+            print_steps(ui, env, steps, to);
         }
         super::show::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
@@ -286,7 +286,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
     super::show::preflight_passed(ui, &preflight);
     if asking {
         let steps = plan()?;
-        print_steps(session, env, &steps, to);
+        print_steps(ui, env, &steps, to);
     }
     if destructive > 0 {
         confirm::confirm_phrase(
@@ -336,7 +336,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         true,
         Some(shown),
     );
-    let outcome = run_command(session, env, command, lock.as_ref().map(|l| l.raw_fd()));
+    let outcome = run_command(ui, session, env, command, lock.as_ref().map(|l| l.raw_fd()));
     let (ok, detail, tail) = match &outcome {
         Ok(tail) => (true, None, tail.clone()),
         Err((what, tail)) => (
@@ -362,7 +362,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
             None
         };
         ui.ok("Migration finished");
-        show_state(session, "Applied", after.as_ref(), To::Output);
+        show_state(ui, "Applied", after.as_ref(), To::Output);
         return Ok(report
             .with("migrated", true)
             .with("migrations_after", &after));
@@ -419,7 +419,7 @@ pub fn run(session: &Session, args: MigrateArgs) -> Result<Report> {
         Ok(r) => {
             let matches = r.inspection.migrations == backup.migrations && r.diffs.is_empty();
             show_state(
-                session,
+                ui,
                 "Restored to",
                 r.inspection.migrations.as_ref(),
                 To::Output,
@@ -487,8 +487,7 @@ fn unfinished(
     else {
         if args.resume {
             session
-                .ctx
-                .ui
+                .events()
                 .warn("--resume: no unfinished migrate to go on from; migrating as usual");
         }
         return Ok((None, None));
@@ -512,9 +511,8 @@ fn unfinished(
         ));
         if args.dry_run.dry_run {
             session
-                .ctx
-                .ui
-                .warn(crate::hints::unfinished_migrate(&env.name, &i));
+                .events()
+                .warn(&crate::hints::unfinished_migrate(&env.name, &i));
             return Ok((None, Some(refusal)));
         }
         return Err(refusal);
@@ -815,8 +813,7 @@ fn describe(session: &Session, todo: &[MigrationFile], dialect: Dialect) -> Resu
         .collect()
 }
 
-fn show_state(session: &Session, what: &str, state: Option<&MigrationState>, to: To) {
-    let ui = &session.ctx.ui;
+fn show_state(ui: &Ui, what: &str, state: Option<&MigrationState>, to: To) {
     match state {
         Some(m) => ui.say(
             to,
@@ -895,8 +892,7 @@ fn steps(
 }
 
 /// Prints the [`Steps`] of a migration under `Plan: migrate ENV`, where `to` says.
-fn print_steps(session: &Session, env: &Environment, steps: &Steps, to: To) {
-    let ui = &session.ctx.ui;
+fn print_steps(ui: &Ui, env: &Environment, steps: &Steps, to: To) {
     ui.say(to, format!("Plan: migrate {}", ui.bold(&env.name)));
     let backup = match (&steps.backup, &steps.no_backup) {
         (Some(e), _) => format!(
@@ -946,6 +942,7 @@ fn print_steps(session: &Session, env: &Environment, steps: &Steps, to: To) {
 /// URL. Its output goes to stderr (stdout stays clean for `--json`); the last lines are kept for
 /// the report. On failure, what failed and those lines.
 fn run_command(
+    ui: &Ui,
     session: &Session,
     env: &Environment,
     command: &str,
@@ -979,7 +976,7 @@ fn run_command(
         Err(e) => return Err((format!("cannot run sh: {e}"), Vec::new())),
     };
     let tail = Arc::new(Mutex::new(Vec::new()));
-    let quiet = session.ctx.ui.quiet;
+    let quiet = ui.quiet;
     let pump = |stream: Box<dyn Read + Send>| {
         let tail = Arc::clone(&tail);
         let secrets = secrets.clone();

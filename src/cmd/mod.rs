@@ -25,11 +25,12 @@ pub use crate::audit::{
 use crate::cmd::cli::Command;
 use crate::error::Result;
 use crate::session::{Ctx, Session};
+use crate::ui::Ui;
 
-pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
+pub fn dispatch(ctx: &Ctx, ui: &Ui, command: Command) -> Result<Report> {
     let command = match command {
-        Command::Init(args) => return init::run(ctx, args),
-        Command::Completions(args) => return completions::run(ctx, args),
+        Command::Init(args) => return init::run(ctx, ui, args),
+        Command::Completions(args) => return completions::run(ui, args),
         // Answered by `lib::run` before any context is made.
         Command::Hook(_) => unreachable!("the hook runs on its own"),
         other => other,
@@ -42,7 +43,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         _ => ctx.session()?,
     };
     let mut command = command;
-    resolve_env(&mut command, &session)?;
+    resolve_env(&mut command, &session, ui)?;
     let started = std::time::Instant::now();
     let name = command.name();
     let env = command.environment().map(str::to_string);
@@ -50,19 +51,19 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
         Command::Init(_) | Command::Completions(_) | Command::Hook(_) => {
             unreachable!("handled above")
         }
-        Command::Backup(args) => backup::run(&session, args),
-        Command::List(args) => list::run(&session, args),
-        Command::Verify(args) => verify::run(&session, args),
-        Command::Restore(args) => restore::run(&session, args),
-        Command::Cleanup(args) => cleanup::run(&session, args),
-        Command::Delete(args) => delete::run(&session, args),
-        Command::Push(args) => remote::push(&session, args),
-        Command::Pull(args) => remote::pull(&session, args),
-        Command::Status(args) => status::run(&session, args),
-        Command::Migrate(args) => migrate::run(&session, args),
-        Command::Rollback(args) => rollback::run(&session, args),
-        Command::Diff(args) => diff::run(&session, args),
-        Command::Doctor(args) => doctor::run(&session, args),
+        Command::Backup(args) => backup::run(&session, ui, args),
+        Command::List(args) => list::run(&session, ui, args),
+        Command::Verify(args) => verify::run(&session, ui, args),
+        Command::Restore(args) => restore::run(&session, ui, args),
+        Command::Cleanup(args) => cleanup::run(&session, ui, args),
+        Command::Delete(args) => delete::run(&session, ui, args),
+        Command::Push(args) => remote::push(&session, ui, args),
+        Command::Pull(args) => remote::pull(&session, ui, args),
+        Command::Status(args) => status::run(&session, ui, args),
+        Command::Migrate(args) => migrate::run(&session, ui, args),
+        Command::Rollback(args) => rollback::run(&session, ui, args),
+        Command::Diff(args) => diff::run(&session, ui, args),
+        Command::Doctor(args) => doctor::run(&session, ui, args),
     };
     if env.is_some() {
         crate::notify::after(&session, name, env.as_deref(), &result, started.elapsed());
@@ -72,7 +73,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<Report> {
 
 /// Fills in the environment of a command whose ENV was left out, from FABER_ENV, ENV_MODE or
 /// the config's `default_environment`, and says which was chosen.
-fn resolve_env(command: &mut Command, session: &Session) -> Result<()> {
+fn resolve_env(command: &mut Command, session: &Session, ui: &Ui) -> Result<()> {
     let slot = match command {
         Command::Backup(a) => &mut a.env,
         Command::Restore(a) => &mut a.env,
@@ -82,10 +83,7 @@ fn resolve_env(command: &mut Command, session: &Session) -> Result<()> {
     };
     if slot.is_none() {
         let (name, source) = session.default_env()?;
-        session
-            .ctx
-            .ui
-            .line(format!("Environment: {name} (from {source})"));
+        ui.line(format!("Environment: {name} (from {source})"));
         *slot = Some(name);
     }
     Ok(())
@@ -113,9 +111,8 @@ pub fn claim_env(
         && i.event == "migrate"
     {
         session
-            .ctx
-            .ui
-            .warn(crate::hints::unfinished_migrate(&env.name, &i));
+            .events()
+            .warn(&crate::hints::unfinished_migrate(&env.name, &i));
     }
     Ok(Some(lock))
 }

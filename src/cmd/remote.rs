@@ -12,6 +12,7 @@ use crate::offsite::{self, PushRequest};
 use crate::ops::verify;
 use crate::registry::{BackupRecord, Remote};
 use crate::session::Session;
+use crate::ui::Ui;
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -34,7 +35,7 @@ struct Pushed<'a> {
 
 /// `faber-db push`: one backup, or every valid one still without an off-site copy (never
 /// uploaded, or its upload failed).
-pub fn push(session: &Session, args: PushArgs) -> Result<Report> {
+pub fn push(session: &Session, ui: &Ui, args: PushArgs) -> Result<Report> {
     let request = PushRequest {
         id: args.id,
         env: args.env,
@@ -42,10 +43,7 @@ pub fn push(session: &Session, args: PushArgs) -> Result<Report> {
     let check = |b: &BackupRecord| verify::checksum_ok(session, b).map_err(|(e, _)| e);
     let outcome = offsite::push(session, &request, &check)?;
     if outcome.pushed.is_empty() && outcome.failed.is_empty() {
-        session
-            .ctx
-            .ui
-            .line("Nothing to push: every valid backup has its off-site copy.");
+        ui.line("Nothing to push: every valid backup has its off-site copy.");
         return Ok(Report::new().with("pushed", Vec::<Pushed>::new()));
     }
     let pushed: Vec<Pushed> = outcome
@@ -97,8 +95,7 @@ pub struct PullArgs {
 /// know — after the local disk or the registry is lost — from the manifests stored beside their
 /// data. Nothing is downloaded but the manifests: a backup's data is fetched, and checked, when a
 /// restore or verify needs it (or now, with `--fetch`).
-pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
-    let ui = &session.ctx.ui;
+pub fn pull(session: &Session, ui: &Ui, args: PullArgs) -> Result<Report> {
     let outcome = offsite::pull(session, args.env.as_deref())?;
     let later = if args.fetch {
         ""
@@ -115,7 +112,7 @@ pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
         .with("registered", ids)
         .with("skipped", &outcome.skipped);
     if args.fetch {
-        let (fetched, failure) = fetch_missing(session, args.env.as_deref())?;
+        let (fetched, failure) = fetch_missing(ui, session, args.env.as_deref())?;
         report = report.with("fetched", fetched);
         report.failure = failure;
     }
@@ -124,9 +121,13 @@ pub fn pull(session: &Session, args: PullArgs) -> Result<Report> {
 
 /// `pull --fetch`: the data of every backup (of `env`) that has an off-site copy and is not
 /// here, fetched; the first failure is the report's.
-fn fetch_missing(session: &Session, env: Option<&str>) -> Result<(Vec<String>, Option<Error>)> {
+fn fetch_missing(
+    ui: &Ui,
+    session: &Session,
+    env: Option<&str>,
+) -> Result<(Vec<String>, Option<Error>)> {
     let outcome = offsite::fetch_missing(session, env)?;
-    session.ctx.ui.line(format!(
+    ui.line(format!(
         "{} backups fetched{}",
         outcome.fetched.len(),
         if outcome.failed.is_empty() {

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::ops::restore::{self, Request};
 use crate::session::Session;
 use crate::ui::To;
+use crate::ui::Ui;
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -52,8 +53,7 @@ pub struct RestoreArgs {
     pub dry_run: DryRun,
 }
 
-pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
-    let ui = &session.ctx.ui;
+pub fn run(session: &Session, ui: &Ui, args: RestoreArgs) -> Result<Report> {
     let env = session.env(crate::cmd::cli::env_name(&args.env))?;
     let _lock = super::claim_env(session, env, "restore", "restore", args.dry_run, args.wait)?;
     let (record, chosen) = restore::choose(session, env, &args.from)?;
@@ -98,7 +98,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
         restore::preflight(db.as_ref(), &record, &preview, args.terminate_connections)?;
     let failure = refused.map(|r| show::restore_refused(session, env, &preview, r, &again));
     if args.dry_run.dry_run {
-        show::restore_plan(session, &title, &preview, To::Output);
+        show::restore_plan(ui, &title, &preview, To::Output);
         show::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         let mut report = Report::new()
@@ -129,7 +129,7 @@ pub fn run(session: &Session, args: RestoreArgs) -> Result<Report> {
     show::preflight_passed(ui, &preflight);
     // What the answer replaces, and with what, is shown before the question.
     if confirm::will_ask(env, session.ctx.yes) {
-        show::restore_plan(session, &title, &preview, To::Prompt);
+        show::restore_plan(ui, &title, &preview, To::Prompt);
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     let restored = restore::apply(

@@ -14,6 +14,7 @@ use crate::ops::restore;
 use crate::ops::rollback::{self, Target};
 use crate::session::Session;
 use crate::ui::To;
+use crate::ui::Ui;
 
 /// The reason of the safety backup a rollback takes of what it replaces.
 const SAFETY: Option<&str> = Some("pre-rollback");
@@ -56,8 +57,7 @@ pub struct RollbackArgs {
     pub dry_run: DryRun,
 }
 
-pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
-    let ui = &session.ctx.ui;
+pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
     let env = session.env(crate::cmd::cli::env_name(&args.env))?;
     let verb = "rollback";
     let _lock = super::claim_env(session, env, verb, verb, args.dry_run, args.wait)?;
@@ -113,7 +113,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     let failure = refused.map(|r| show::restore_refused(session, env, &plan, r, &again));
     let mut report = report.with("preflight", &preflight);
     if args.dry_run.dry_run {
-        show::restore_plan(session, &title, &plan, To::Output);
+        show::restore_plan(ui, &title, &plan, To::Output);
         show::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         // A dry run fails as the run would: a pipeline's dry run catches it.
@@ -128,7 +128,7 @@ pub fn run(session: &Session, args: RollbackArgs) -> Result<Report> {
     ui.line(format!("Rolling {what}"));
     if confirm::will_ask(env, session.ctx.yes) {
         // What the answer replaces, and with what, is shown before the question.
-        show::restore_plan(session, &title, &plan, To::Prompt);
+        show::restore_plan(ui, &title, &plan, To::Prompt);
     } else {
         ui.line(format!("  now:   {}", describe(undo.now.as_ref())));
         ui.line(format!("  after: {}", describe(record.migrations.as_ref())));

@@ -36,8 +36,7 @@ pub fn preflight_passed(ui: &Ui, preflight: &Preflight) {
 
 /// Prints a restore's or rollback's plan under `Plan: {title}`, where `to` says: with the
 /// output (a dry run), or before the confirmation prompt.
-pub fn restore_plan(session: &Session, title: &str, plan: &Preview, to: To) {
-    let ui = &session.ctx.ui;
+pub fn restore_plan(ui: &Ui, title: &str, plan: &Preview, to: To) {
     ui.say(to, format!("Plan: {title}"));
     let mut about = vec![
         ui::size(plan.backup_size_bytes),

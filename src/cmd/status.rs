@@ -10,6 +10,7 @@ use crate::ops::status::{self, EnvStatus};
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
+use crate::ui::Ui;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -17,7 +18,7 @@ pub struct StatusArgs {
     pub env: Option<String>,
 }
 
-pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
+pub fn run(session: &Session, ui: &Ui, args: StatusArgs) -> Result<Report> {
     let envs: Vec<&Environment> = match &args.env {
         Some(name) => vec![session.env(name)?],
         None => session.config.environments.values().collect(),
@@ -26,7 +27,7 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
     let mut out = Vec::new();
     for env in envs {
         let s = status::of(session, &reg, env);
-        print(session, env, &s);
+        print(ui, session, env, &s);
         out.push(s);
     }
     Ok(Report::new().with("environments", &out))
@@ -34,8 +35,7 @@ pub fn run(session: &Session, args: StatusArgs) -> Result<Report> {
 
 use crate::ui::age;
 
-fn print(session: &Session, env: &Environment, s: &EnvStatus) {
-    let ui = &session.ctx.ui;
+fn print(ui: &Ui, session: &Session, env: &Environment, s: &EnvStatus) {
     let marker = if s.protected { " [protected]" } else { "" };
     ui.line(format!("{}{marker}", ui.bold(&s.environment)));
     match (&s.url, &s.url_problem) {

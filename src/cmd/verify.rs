@@ -10,6 +10,7 @@ use crate::error::{Error, Kind, Result};
 use crate::ops::verify::{Which, select};
 use crate::registry::{BackupRecord, Status};
 use crate::session::Session;
+use crate::ui::Ui;
 
 pub use crate::ops::verify::is_path;
 use crate::ops::verify::{Checked, Depth, check, record_results};
@@ -40,7 +41,7 @@ pub struct VerifyArgs {
     pub checksum_only: bool,
 }
 
-pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
+pub fn run(session: &Session, ui: &Ui, args: VerifyArgs) -> Result<Report> {
     let depth = if args.deep {
         Depth::Deep
     } else if args.checksum_only {
@@ -49,7 +50,7 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
         Depth::Structure
     };
     if let Some(path) = args.id.as_deref().filter(|a| is_path(a)) {
-        return run_path(session, Path::new(path), depth);
+        return run_path(session, ui, Path::new(path), depth);
     }
     let which = match (&args.id, &args.env) {
         (Some(id), _) => Which::Id(id),
@@ -57,19 +58,18 @@ pub fn run(session: &Session, args: VerifyArgs) -> Result<Report> {
         (None, None) => Which::All,
     };
     let selected = select(session, which)?;
-    let ui = &session.ctx.ui;
     if selected.is_empty() {
         ui.line("No backups to verify.");
     }
     let mut results = Vec::new();
     for record in &selected {
         let checked = worded(check(session, record, depth));
-        say(session, record, depth, &checked);
+        say(ui, record, depth, &checked);
         results.push(checked);
         crate::testpoint::pause("verify:after-one");
     }
     record_results(session, &results)?;
-    Ok(verdicts(session, results))
+    Ok(verdicts(ui, results))
 }
 
 /// The verdict with its remedy, if any, worded after the problem.
@@ -81,8 +81,7 @@ fn worded(mut checked: Checked) -> Checked {
 }
 
 /// Prints the verdict on one backup.
-fn say(session: &Session, record: &BackupRecord, depth: Depth, checked: &Checked) {
-    let ui = &session.ctx.ui;
+fn say(ui: &Ui, record: &BackupRecord, depth: Depth, checked: &Checked) {
     match &checked.problem {
         None if checked.removed => ui.line(format!(
             "{} {}: removed by another run meanwhile; not checked",
@@ -119,8 +118,7 @@ fn say(session: &Session, record: &BackupRecord, depth: Depth, checked: &Checked
 
 /// The report of a verify run: the verdicts, and the failure when any backup failed or could
 /// not be checked.
-fn verdicts(session: &Session, results: Vec<Checked>) -> Report {
-    let ui = &session.ctx.ui;
+fn verdicts(ui: &Ui, results: Vec<Checked>) -> Report {
     let failed: Vec<&Checked> = results
         .iter()
         .filter(|c| c.verified && c.status != Status::Valid)
@@ -182,11 +180,11 @@ fn verdicts(session: &Session, results: Vec<Checked>) -> Report {
 
 /// `verify PATH`: a backup file (or directory dump) checked against the manifest beside it, as
 /// if registered there; nothing is recorded.
-fn run_path(session: &Session, path: &Path, depth: Depth) -> Result<Report> {
+fn run_path(session: &Session, ui: &Ui, path: &Path, depth: Depth) -> Result<Report> {
     let (record, checked) = crate::ops::verify::by_path(session, path, depth)?;
     let checked = worded(checked);
-    say(session, &record, depth, &checked);
-    let report = verdicts(session, vec![checked]);
+    say(ui, &record, depth, &checked);
+    let report = verdicts(ui, vec![checked]);
     Ok(report.with("path", record.file.as_str()))
 }
 

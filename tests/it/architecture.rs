@@ -8,10 +8,6 @@ use std::path::Path;
 /// The command layer: it parses, asks and prints. Nothing else may import it.
 const COMMAND_LAYER: [&str; 5] = ["cmd", "confirm", "hints", "notify", "ui"];
 
-/// Engine modules that still name the command layer, and what they name: the list issue 19
-/// empties. It may only shrink; a module reaching up anew fails the test.
-const STILL_REACHING_UP: [(&str, &str); 1] = [("session", "ui")];
-
 /// Every `.rs` file under `dir`, with the top-level module it belongs to.
 fn sources(dir: &Path, top: Option<&str>, out: &mut Vec<(String, String)>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
@@ -155,19 +151,9 @@ fn only_the_command_layer_imports_the_command_layer() {
             }
         }
     }
-    let allowed: Vec<(String, String)> = STILL_REACHING_UP
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let new: Vec<_> = reaching.iter().filter(|r| !allowed.contains(r)).collect();
     assert!(
-        new.is_empty(),
-        "engine modules import the command layer (docs/architecture.md): {new:?}"
-    );
-    let gone: Vec<_> = allowed.iter().filter(|a| !reaching.contains(a)).collect();
-    assert!(
-        gone.is_empty(),
-        "no longer reaching up, so take them off STILL_REACHING_UP: {gone:?}"
+        reaching.is_empty(),
+        "engine modules import the command layer (docs/architecture.md): {reaching:?}"
     );
 }
 

@@ -16,6 +16,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
@@ -182,7 +183,7 @@ fn decide(line: &str, cwd: &Path) -> Vec<Answer> {
 fn context(dir: &Path, config: Option<PathBuf>, root: Option<PathBuf>) -> Option<Ctx> {
     let root = root.map_or_else(|| config::find_root(dir), |r| dir.join(r));
     config::locate(&root, config.as_deref()).ok()?;
-    Ctx::at(root, config, Ui::new(false, true, false, true)).ok()
+    Ctx::at(root, config, Arc::new(Ui::new(false, true, false, true))).ok()
 }
 
 /// Writes the decision to the history and returns it, secrets blanked out of its reason.
