@@ -11,8 +11,8 @@ use crate::Report;
 use crate::cmd::cli::DryRun;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
-use crate::keep::{Automatic, Kept, Policy, Removal, Rule, Selection};
-use crate::ops::cleanup::{self, reasons};
+use crate::keep::{Automatic, Kept, Policy, Removal, Rule};
+use crate::ops::cleanup::{self};
 use crate::retention;
 use crate::session::Session;
 use crate::ui;
@@ -107,7 +107,7 @@ pub fn run(session: &Session, ui: &Ui, args: CleanupArgs) -> Result<Report> {
     let planned = cleanup::select(session, request)?;
 
     if args.dry_run.dry_run {
-        show_plan(ui, &planned);
+        ui::cleanup::selection(ui, &planned);
         return Ok(report(
             true,
             &planned.kept,
@@ -135,7 +135,7 @@ pub fn run(session: &Session, ui: &Ui, args: CleanupArgs) -> Result<Report> {
     for name in envs {
         if let Some(env) = session.config.environments.get(name) {
             if env.protected && !session.ctx.yes {
-                show_removals(ui, &planned, name, session.ctx.now);
+                ui::cleanup::removals(ui, &planned, name, session.ctx.now);
             }
             confirm::confirm(env, "cleanup", Ask::TypeName, session.ctx.yes)?;
         }
@@ -144,82 +144,12 @@ pub fn run(session: &Session, ui: &Ui, args: CleanupArgs) -> Result<Report> {
     let cleaned = cleanup::remove(session, request, &planned, problems)?;
     ui.line(format!(
         "{} removed, {} freed",
-        ui::count(len(&cleaned.removed), "backup"),
+        ui::count(ui::cleanup::len(&cleaned.removed), "backup"),
         ui::size(cleaned.freed_bytes)
     ));
     let mut report = report(false, &cleaned.kept, &cleaned.removed, cleaned.freed_bytes);
     report.failure = cleaned.failure;
     Ok(report)
-}
-
-/// How many of `items` there are, to count them.
-fn len<T>(items: &[T]) -> u64 {
-    u64::try_from(items.len()).unwrap_or(u64::MAX)
-}
-
-/// The dry run: every backup considered, newest first within each environment, kept with its
-/// reasons or to be removed with its size.
-fn show_plan(ui: &ui::Ui, plan: &Selection) {
-    let mut lines: Vec<(&str, chrono::DateTime<chrono::Utc>, &str, String)> = plan
-        .kept
-        .iter()
-        .map(|k| {
-            let text = format!("keep         {} {} ({})", k.environment, k.id, reasons(k));
-            (k.environment.as_str(), k.timestamp, k.id.as_str(), text)
-        })
-        .chain(plan.removed.iter().map(|r| {
-            let mut text = format!(
-                "would remove {} {} ({})",
-                r.environment,
-                r.id,
-                ui::size(r.size_bytes)
-            );
-            if let Some(url) = &r.remote_url {
-                text.push_str(&format!(" and its off-site copy {url}"));
-            }
-            (r.environment.as_str(), r.timestamp, r.id.as_str(), text)
-        }))
-        .collect();
-    lines.sort_by(|a, b| {
-        a.0.cmp(b.0)
-            .then_with(|| crate::registry::newest_first((a.1, a.2), (b.1, b.2)))
-    });
-    for (.., text) in lines {
-        ui.line(text);
-    }
-    if plan.removed.is_empty() {
-        ui.line(format!(
-            "Nothing to clean up: {} kept.",
-            ui::count(len(&plan.kept), "backup")
-        ));
-    } else {
-        ui.line(format!(
-            "Dry run: {} would be removed, {} freed; {} kept",
-            ui::count(len(&plan.removed), "backup"),
-            ui::size(plan.freed_bytes()),
-            plan.kept.len()
-        ));
-    }
-}
-
-/// What a cleanup of protected `env` would remove, shown before it is confirmed.
-fn show_removals(ui: &ui::Ui, plan: &Selection, env: &str, now: chrono::DateTime<chrono::Utc>) {
-    let removals: Vec<&Removal> = plan
-        .removed
-        .iter()
-        .filter(|r| r.environment == env)
-        .collect();
-    let bytes: u64 = removals.iter().map(|r| r.size_bytes).sum();
-    let kept = plan.kept.iter().filter(|k| k.environment == env).count();
-    let n = removals.len();
-    ui.note(format!(
-        "cleanup of `{env}` will remove {n} backup{} ({}) and keep {kept}:",
-        if n == 1 { "" } else { "s" },
-        ui::size(bytes)
-    ));
-    for r in removals {
-        ui.note(format!("  {}", r.describe(now)));
-    }
 }
 
 fn report(dry_run: bool, kept: &[Kept], removed: &[Removal], freed: u64) -> Report {

@@ -269,13 +269,13 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
         if let Some(steps) = &steps {
             print_steps(ui, env, steps, to);
         }
-        super::show::preflight(ui, &preflight);
+        ui::restore::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         report.failure = refusal.or(failure);
         return Ok(report.with("dry_run", true).with("plan", &steps));
     }
     if let Some(e) = failure {
-        super::show::preflight(ui, &preflight);
+        ui::restore::preflight(ui, &preflight);
         report.failure = Some(e);
         return Ok(report.with("migrated", false));
     }
@@ -283,7 +283,7 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
     if nothing_to_do {
         return Ok(report.with("migrated", false));
     }
-    super::show::preflight_passed(ui, &preflight);
+    ui::restore::preflight_passed(ui, &preflight);
     if asking {
         let steps = plan()?;
         print_steps(ui, env, &steps, to);

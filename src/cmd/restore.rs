@@ -13,8 +13,7 @@ use crate::confirm::{self, Ask};
 use crate::error::Result;
 use crate::ops::restore::{self, Request};
 use crate::session::Session;
-use crate::ui::To;
-use crate::ui::Ui;
+use crate::ui::{self, To, Ui};
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -98,8 +97,8 @@ pub fn run(session: &Session, ui: &Ui, args: RestoreArgs) -> Result<Report> {
         restore::preflight(db.as_ref(), &record, &preview, args.terminate_connections)?;
     let failure = refused.map(|r| show::restore_refused(session, env, &preview, r, &again));
     if args.dry_run.dry_run {
-        show::restore_plan(ui, &title, &preview, To::Output);
-        show::preflight(ui, &preflight);
+        ui::restore::plan(ui, &title, &preview, To::Output);
+        ui::restore::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         let mut report = Report::new()
             .with("dry_run", true)
@@ -111,7 +110,7 @@ pub fn run(session: &Session, ui: &Ui, args: RestoreArgs) -> Result<Report> {
         return Ok(report);
     }
     if let Some(failure) = failure {
-        show::preflight(ui, &preflight);
+        ui::restore::preflight(ui, &preflight);
         let mut report = Report::new()
             .with("backup", &record)
             .with("environment", &env.name)
@@ -126,10 +125,10 @@ pub fn run(session: &Session, ui: &Ui, args: RestoreArgs) -> Result<Report> {
         ui.bold(&env.name),
         url.redacted()
     ));
-    show::preflight_passed(ui, &preflight);
+    ui::restore::preflight_passed(ui, &preflight);
     // What the answer replaces, and with what, is shown before the question.
     if confirm::will_ask(env, session.ctx.yes) {
-        show::restore_plan(ui, &title, &preview, To::Prompt);
+        ui::restore::plan(ui, &title, &preview, To::Prompt);
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     let restored = restore::apply(

@@ -13,8 +13,7 @@ use crate::migrations::describe;
 use crate::ops::restore;
 use crate::ops::rollback::{self, Target};
 use crate::session::Session;
-use crate::ui::To;
-use crate::ui::Ui;
+use crate::ui::{self, To, Ui};
 
 /// The reason of the safety backup a rollback takes of what it replaces.
 const SAFETY: Option<&str> = Some("pre-rollback");
@@ -113,22 +112,22 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
     let failure = refused.map(|r| show::restore_refused(session, env, &plan, r, &again));
     let mut report = report.with("preflight", &preflight);
     if args.dry_run.dry_run {
-        show::restore_plan(ui, &title, &plan, To::Output);
-        show::preflight(ui, &preflight);
+        ui::restore::plan(ui, &title, &plan, To::Output);
+        ui::restore::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         // A dry run fails as the run would: a pipeline's dry run catches it.
         report.failure = failure;
         return Ok(report.with("dry_run", true).with("plan", &plan));
     }
     if let Some(failure) = failure {
-        show::preflight(ui, &preflight);
+        ui::restore::preflight(ui, &preflight);
         report.failure = Some(failure);
         return Ok(report.with("rolled_back", false));
     }
     ui.line(format!("Rolling {what}"));
     if confirm::will_ask(env, session.ctx.yes) {
         // What the answer replaces, and with what, is shown before the question.
-        show::restore_plan(ui, &title, &plan, To::Prompt);
+        ui::restore::plan(ui, &title, &plan, To::Prompt);
     } else {
         ui.line(format!("  now:   {}", describe(undo.now.as_ref())));
         ui.line(format!("  after: {}", describe(record.migrations.as_ref())));
@@ -136,7 +135,7 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
             ui.line(format!("  undoes: {}", undo.undone.join(", ")));
         }
     }
-    show::preflight_passed(ui, &preflight);
+    ui::restore::preflight_passed(ui, &preflight);
     confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
     let request = restore::Request {
         event: "rollback",

@@ -8,9 +8,9 @@ use clap::Args;
 use crate::Report;
 use crate::error::{Error, Kind, Result};
 use crate::ops::verify::{Which, select};
-use crate::registry::{BackupRecord, Status};
+use crate::registry::Status;
 use crate::session::Session;
-use crate::ui::Ui;
+use crate::ui::{self, Ui};
 
 pub use crate::ops::verify::is_path;
 use crate::ops::verify::{Checked, Depth, check, record_results};
@@ -64,7 +64,7 @@ pub fn run(session: &Session, ui: &Ui, args: VerifyArgs) -> Result<Report> {
     let mut results = Vec::new();
     for record in &selected {
         let checked = worded(check(session, record, depth));
-        say(ui, record, depth, &checked);
+        ui::verify::verdict(ui, record, depth, &checked);
         results.push(checked);
         crate::testpoint::pause("verify:after-one");
     }
@@ -78,42 +78,6 @@ fn worded(mut checked: Checked) -> Checked {
         *problem = format!("{problem}; {}", crate::hints::words(&remedy));
     }
     checked
-}
-
-/// Prints the verdict on one backup.
-fn say(ui: &Ui, record: &BackupRecord, depth: Depth, checked: &Checked) {
-    match &checked.problem {
-        None if checked.removed => ui.line(format!(
-            "{} {}: removed by another run meanwhile; not checked",
-            record.environment, record.id
-        )),
-        None if depth == Depth::Checksum => ui.ok(format!(
-            "{} {}: checksum ok (structure not checked)",
-            record.environment, record.id
-        )),
-        None => ui.ok(format!(
-            "{} {}: checksum ok, integrity {}{}",
-            record.environment,
-            record.id,
-            checked.verification.integrity_check,
-            if depth == Depth::Deep {
-                ", row counts match"
-            } else {
-                ""
-            }
-        )),
-        Some(p) => {
-            let verdict = if checked.verified {
-                checked.status.as_str()
-            } else {
-                "not verified"
-            };
-            ui.fail(format!(
-                "{} {}: {verdict} — {p}",
-                record.environment, record.id
-            ));
-        }
-    }
 }
 
 /// The report of a verify run: the verdicts, and the failure when any backup failed or could
@@ -183,7 +147,7 @@ fn verdicts(ui: &Ui, results: Vec<Checked>) -> Report {
 fn run_path(session: &Session, ui: &Ui, path: &Path, depth: Depth) -> Result<Report> {
     let (record, checked) = crate::ops::verify::by_path(session, path, depth)?;
     let checked = worded(checked);
-    say(ui, &record, depth, &checked);
+    ui::verify::verdict(ui, &record, depth, &checked);
     let report = verdicts(ui, vec![checked]);
     Ok(report.with("path", record.file.as_str()))
 }

@@ -1,5 +1,15 @@
 //! Human and JSON output. Human lines go to stdout (warnings and errors to stderr), styled only
 //! on a terminal; `--json` prints exactly one document on stdout and nothing else there.
+//!
+//! The submodules say how the engine's results look: one per kind of result, called by the
+//! commands (`cmd/`) that print them.
+
+pub mod backup;
+pub mod cleanup;
+pub mod list;
+pub mod restore;
+pub mod status;
+pub mod verify;
 
 use std::io::{IsTerminal, Write};
 

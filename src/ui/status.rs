@@ -1,0 +1,107 @@
+//! How `status` shows one environment.
+
+use crate::config::{Environment, UrlSource};
+use crate::ops::status::EnvStatus;
+use crate::retention;
+use crate::session::Session;
+use crate::ui::{self, Ui, age};
+
+pub fn environment(ui: &Ui, session: &Session, env: &Environment, s: &EnvStatus) {
+    let marker = if s.protected { " [protected]" } else { "" };
+    ui.line(format!("{}{marker}", ui.bold(&s.environment)));
+    match (&s.url, &s.url_problem) {
+        (Some(url), _) => ui.line(format!(
+            "  database:   {url} ({})",
+            s.provider.as_deref().unwrap_or("?")
+        )),
+        (None, Some(p)) => {
+            let var = match &env.url {
+                UrlSource::Var(v) => format!(" (variable {v})"),
+                UrlSource::Inline(_) => String::new(),
+            };
+            ui.line(format!("  database:   not configured{var}: {p}"));
+        }
+        (None, None) => {}
+    }
+    if s.url.is_some() {
+        if s.reachable {
+            ui.line(format!(
+                "  reachable:  yes ({})",
+                s.server_version.as_deref().unwrap_or("")
+            ));
+        } else {
+            ui.line(format!(
+                "  reachable:  no — {}",
+                s.problem.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if let Some(m) = &s.migrations {
+        ui.line(format!(
+            "  migrations: {} applied ({}), last {}",
+            m.applied_count,
+            m.tool,
+            m.last_migration.as_deref().unwrap_or("-")
+        ));
+    } else if s.reachable {
+        ui.line("  migrations: no known migration table");
+    }
+    match (&s.newest_backup, s.newest_backup_at) {
+        (Some(id), Some(at)) => ui.line(format!(
+            "  backups:    {} ({} valid,{} {}), newest {id}, {} ago",
+            s.backups_count,
+            s.valid_backups,
+            if s.mismatch_backups > 0 {
+                format!(" {} mismatch,", s.mismatch_backups)
+            } else {
+                String::new()
+            },
+            ui::size(s.total_size_bytes),
+            retention::short(session.ctx.now - at)
+        )),
+        _ => ui.line(format!(
+            "  backups:    none yet — faber-db backup {}",
+            s.environment
+        )),
+    }
+    ui.line(format!("  retention:  {}", s.retention));
+    if let Some(i) = s.interrupted.as_ref().filter(|i| i.event == "migrate") {
+        ui.warn(crate::hints::unfinished_migrate(&s.environment, i));
+    } else if let Some(i) = &s.interrupted {
+        let backup = i.backup.as_deref().unwrap_or("?");
+        ui.warn(format!(
+            "{}: a {} from {backup} did not finish{} while it changed the database — restore again to finish it: faber-db restore {} --from {backup}{}",
+            s.environment,
+            i.event,
+            i.at
+                .as_ref()
+                .map(|_| format!(" (started {})", crate::unfinished::when(i)))
+                .unwrap_or_default(),
+            s.environment,
+            i.detail
+                .as_deref()
+                .map(|d| match d.strip_prefix("in place; ").unwrap_or(d) {
+                    s if s.starts_with("safety backup ") => {
+                        format!(" ({s} holds the data from before)")
+                    }
+                    _ => format!(" ({d})"),
+                })
+                .unwrap_or_default()
+        ));
+    }
+    if s.backup_overdue {
+        let max = s.max_backup_age_secs.unwrap_or(0);
+        let max = age(max);
+        match s.newest_valid_backup_age_secs {
+            Some(a) => ui.warn(format!(
+                "{}: the newest valid backup is {} old > {max} (max_backup_age)",
+                s.environment,
+                age(a.max(0).cast_unsigned())
+            )),
+            None => ui.warn(format!(
+                "{}: no valid backup, and max_backup_age is {max}",
+                s.environment
+            )),
+        }
+    }
+}
