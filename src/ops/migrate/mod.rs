@@ -14,6 +14,9 @@ mod prepare;
 mod rules;
 mod unfinished;
 
+#[cfg(test)]
+mod tests;
+
 use serde::Serialize;
 
 use crate::config::Environment;
