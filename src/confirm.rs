@@ -15,6 +15,9 @@ pub enum Ask {
     TypeName,
 }
 
+/// The phrase a destructive migration of a protected environment asks to be typed.
+pub const DESTRUCTIVE_PHRASE: &str = "proceed-with-destructive-changes";
+
 /// Asks for `phrase` to be typed before `action` on protected `env` (destructive migrations).
 /// `allowed` (a flag such as `--allow-destructive`) answers for automation; `--yes` does not.
 pub fn confirm_phrase(env: &Environment, action: &str, phrase: &str, allowed: bool) -> Result<()> {

@@ -102,6 +102,16 @@ fn with_values(remedy: &Remedy) -> Option<String> {
                 "take it first, in the background: `faber-db backup {env} --reason pre-migration --label pre-migration`; then run the migration again"
             )
         }
+        Remedy::RollBackHalfMigrated { env, id } => {
+            format!(
+                "the database may be half-migrated; restore the pre-migration backup with `faber-db rollback {env} --to {id}`"
+            )
+        }
+        Remedy::VerifyOrRestoreAnother { id, env } => {
+            format!(
+                "check it with `faber-db verify {id}`, or restore another backup (`faber-db list {env}`)"
+            )
+        }
         Remedy::VerifyAgain { id } => format!("`faber-db verify {id}` checks it again"),
         Remedy::VerifyDamage { id } => {
             format!("`faber-db verify {id}` tells whether it is damaged")
@@ -203,6 +213,9 @@ fn fixed(remedy: &Remedy) -> &'static str {
         Remedy::CheckStorage => {
             "check the endpoint, the bucket and the AWS credentials; \
              `faber-db push` retries uploads later"
+        }
+        Remedy::RestoreIfNeeded => {
+            "the database is as the migration left it; restore a backup with `faber-db restore` if needed"
         }
         Remedy::RestoreInto => {
             "check the environment's URL, or restore a backup into it with `faber-db restore`"
@@ -449,6 +462,40 @@ mod tests {
             (
                 Remedy::VerifyDeepAgain,
                 "run `faber-db verify --deep` to compare them again".into(),
+            ),
+        ];
+        for (remedy, expected) in cases {
+            assert_eq!(words(&remedy), expected);
+        }
+    }
+
+    /// The remedies of a migration the engine leaves to the command, in the words the command
+    /// wrote itself.
+    #[test]
+    fn migration_remedies_read_as_before() {
+        let id = "backup-20250124-140000".to_string();
+        let cases = [
+            (
+                Remedy::RollBackHalfMigrated {
+                    env: "dev".into(),
+                    id: id.clone(),
+                },
+                format!(
+                    "the database may be half-migrated; restore the pre-migration backup with `faber-db rollback dev --to {id}`"
+                ),
+            ),
+            (
+                Remedy::RestoreIfNeeded,
+                "the database is as the migration left it; restore a backup with `faber-db restore` if needed".into(),
+            ),
+            (
+                Remedy::VerifyOrRestoreAnother {
+                    id: id.clone(),
+                    env: "dev".into(),
+                },
+                format!(
+                    "check it with `faber-db verify {id}`, or restore another backup (`faber-db list dev`)"
+                ),
             ),
         ];
         for (remedy, expected) in cases {

@@ -162,6 +162,17 @@ pub enum Remedy {
     /// background, then run the migration again.
     BackUpAheadThenRetry { env: String },
 
+    // Migrations.
+    /// A migrate of `env` was stopped part-way and nothing was restored: `id`, its
+    /// pre-migration backup, restores the database.
+    RollBackHalfMigrated { env: String, id: String },
+    /// A migrate failed and nothing was restored: the database is as it left it; a restore
+    /// goes back if needed.
+    RestoreIfNeeded,
+    /// Backup `id`, which a resumed migrate of `env` would go back to, is gone or not valid:
+    /// verify it, or list the others.
+    VerifyOrRestoreAnother { id: String, env: String },
+
     // Doctor's findings: said after what was found, following a `; `.
     /// A scratch database a killed run left: what drops it.
     DropScratch,

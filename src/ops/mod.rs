@@ -9,6 +9,7 @@ pub mod diff;
 pub mod doctor;
 pub mod hook;
 pub mod list;
+pub mod migrate;
 pub mod restore;
 pub mod rollback;
 pub mod status;

@@ -7,6 +7,7 @@
 pub mod backup;
 pub mod cleanup;
 pub mod list;
+pub mod migrate;
 pub mod restore;
 pub mod status;
 pub mod verify;

@@ -232,7 +232,7 @@ pub(super) fn backup_and_plan(
     Ok(Planned::Go(backed, plan))
 }
 
-pub(super) fn plan_text(plan: &migrate::Plan) -> String {
+pub(super) fn plan_text(plan: &migrate::Outlook) -> String {
     let mut out = String::new();
     if !plan.exists {
         out.push_str("Its database does not exist yet: every migration is pending.\n");
