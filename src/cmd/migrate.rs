@@ -13,7 +13,8 @@ use crate::cmd::{self, cli::DryRun, cli::Wait};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
-use crate::ops::migrate::{self, Request, Unfinished};
+use crate::hints;
+use crate::ops::migrate::{self, Prepared, Request, Unfinished};
 use crate::registry::BackupRecord;
 use crate::session::Session;
 use crate::ui::{self, To, Ui};
@@ -101,7 +102,8 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
     let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
     let (preflight, refused) =
         migrate::preflight(session, env, db.as_ref(), &request, &prepared, &secrets)?;
-    let failure = refused.map(|r| render::refused(session, env, &args, &prepared, r));
+    let failure =
+        refused.map(|r| hints::migrate::refused(session, env, &again(env, &args, &prepared), r));
     report = report.with("preflight", &preflight);
     let steps = || migrate::steps(session, env, db.as_ref(), &request, &prepared);
     if request.dry_run {
@@ -174,8 +176,8 @@ fn unfinished(
             } = *not_undone;
             let refusal = refusal.with_hint(format!(
                 "`{}` restores the backup taken before it; or `{}` runs the migration on the database as it is, with {id} still the backup to go back to",
-                cmd::command_line(session, &["rollback", &env.name, "--to", &id]),
-                cmd::command_line(session, &["migrate", &env.name, "--resume"]),
+                hints::command_line(session, &["rollback", &env.name, "--to", &id]),
+                hints::command_line(session, &["migrate", &env.name, "--resume"]),
             ));
             if args.dry_run.dry_run {
                 ui.warn(crate::hints::unfinished_migrate(&env.name, &interrupted));
@@ -184,4 +186,20 @@ fn unfinished(
             Err(refusal)
         }
     }
+}
+
+/// This migrate's arguments, as a hint repeats them.
+fn again<'a>(env: &'a Environment, args: &MigrateArgs, prepared: &Prepared) -> Vec<&'a str> {
+    let mut again = vec!["migrate", env.name.as_str()];
+    if args.no_backup {
+        again.push("--no-backup");
+    }
+    if args.allow_destructive {
+        again.push("--allow-destructive");
+    }
+    // Without it, the command named would be refused after the unfinished migrate.
+    if prepared.resumed.is_some() && !prepared.nothing_to_do {
+        again.push("--resume");
+    }
+    again
 }

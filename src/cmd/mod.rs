@@ -14,7 +14,6 @@ pub mod migrate;
 pub mod remote;
 pub mod restore;
 pub mod rollback;
-pub mod show;
 pub mod status;
 pub mod verify;
 
@@ -115,32 +114,4 @@ pub fn claim_env(
             .warn(&crate::hints::unfinished_migrate(&env.name, &i));
     }
     Ok(Some(lock))
-}
-
-/// `faber-db ARGS` as the user would run it again, with this run's `--config` and `--yes`: the
-/// command a hint names. Each argument is quoted for a POSIX shell where it needs it.
-pub fn command_line(session: &Session, args: &[&str]) -> String {
-    let mut words = vec!["faber-db".to_string()];
-    if let Some(config) = &session.ctx.config_path {
-        words.push("--config".into());
-        words.push(shell_word(&config.to_string_lossy()));
-    }
-    if session.ctx.yes {
-        words.push("--yes".into());
-    }
-    words.extend(args.iter().map(|a| shell_word(a)));
-    words.join(" ")
-}
-
-/// `word` as a POSIX shell reads it back: as it is when that is safe, else in single quotes.
-fn shell_word(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
 }

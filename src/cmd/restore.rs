@@ -6,11 +6,11 @@
 use clap::Args;
 use serde_json::json;
 
-use super::show;
 use crate::Report;
 use crate::cmd::cli::{DryRun, Wait};
 use crate::confirm::{self, Ask};
 use crate::error::Result;
+use crate::hints;
 use crate::ops::restore::{self, Request};
 use crate::session::Session;
 use crate::ui::{self, To, Ui};
@@ -95,7 +95,7 @@ pub fn run(session: &Session, ui: &Ui, args: RestoreArgs) -> Result<Report> {
     }
     let (preflight, refused) =
         restore::preflight(db.as_ref(), &record, &preview, args.terminate_connections)?;
-    let failure = refused.map(|r| show::restore_refused(session, env, &preview, r, &again));
+    let failure = refused.map(|r| hints::restore::refused(session, env, &preview, r, &again));
     if args.dry_run.dry_run {
         ui::restore::plan(ui, &title, &preview, To::Output);
         ui::restore::preflight(ui, &preflight);
@@ -145,7 +145,7 @@ pub fn run(session: &Session, ui: &Ui, args: RestoreArgs) -> Result<Report> {
             method: preview.choice(),
         },
     )
-    .map_err(|e| show::busy_hint(session, e, &again))?;
+    .map_err(|e| hints::restore::busy(session, e, &again))?;
     let mut report = Report::new()
         .with("backup", &record)
         .with("environment", &env.name)

@@ -4,11 +4,11 @@
 
 use clap::{ArgGroup, Args};
 
-use super::show;
 use crate::Report;
 use crate::cmd::cli::{DryRun, Wait};
 use crate::confirm::{self, Ask};
 use crate::error::Result;
+use crate::hints;
 use crate::migrations::describe;
 use crate::ops::restore;
 use crate::ops::rollback::{self, Target};
@@ -109,7 +109,7 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
     let flags = [(args.force, "--force"), (args.in_place, "--in-place")];
     again.extend(flags.into_iter().filter(|f| f.0).map(|f| f.1));
     let (preflight, refused) = restore::preflight(db, &record, &plan, args.terminate_connections)?;
-    let failure = refused.map(|r| show::restore_refused(session, env, &plan, r, &again));
+    let failure = refused.map(|r| hints::restore::refused(session, env, &plan, r, &again));
     let mut report = report.with("preflight", &preflight);
     if args.dry_run.dry_run {
         ui::restore::plan(ui, &title, &plan, To::Output);
@@ -146,7 +146,7 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
         method: plan.choice(),
     };
     let restored = restore::apply(session, env, db, &record, &request)
-        .map_err(|e| show::busy_hint(session, e, &again))?;
+        .map_err(|e| hints::restore::busy(session, e, &again))?;
     let after = &restored.inspection.migrations;
     let differs = rollback::state_differs(after.as_ref(), &record);
     let matches = differs.is_none();

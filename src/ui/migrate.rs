@@ -4,7 +4,7 @@
 use crate::config::Environment;
 use crate::confirm::DESTRUCTIVE_PHRASE;
 use crate::migrations::MigrationState;
-use crate::ops::migrate::{Prepared, Steps};
+use crate::ops::migrate::{Outlook, Prepared, Steps};
 use crate::pending;
 use crate::provider::{DatabaseUrl, Provider};
 use crate::session::Session;
@@ -139,4 +139,40 @@ pub fn steps(ui: &Ui, env: &Environment, steps: &Steps, to: To) {
         (false, false) => "no".to_string(),
     };
     ui.say(to, format!("  {} {confirm}", ui.bold("Confirm:   ")));
+}
+
+/// What is pending, in the words of the hook's answer on a protected environment: the applied
+/// state, each pending migration and its destructive statements.
+pub fn outlook_text(plan: &Outlook) -> String {
+    let mut out = String::new();
+    if !plan.exists {
+        out.push_str("Its database does not exist yet: every migration is pending.\n");
+    }
+    if let Some(m) = &plan.before {
+        out.push_str(&format!(
+            "Applied: {} migrations ({}), last {}.\n",
+            m.applied_count,
+            m.tool,
+            m.last_migration.as_deref().unwrap_or("-")
+        ));
+    }
+    if !plan.listable {
+        out.push_str(
+            "Pending migrations cannot be listed (no SQL migration files faber-db can read).\n",
+        );
+    } else if plan.todo.is_empty() {
+        out.push_str("No pending migrations in the migration files.\n");
+    } else {
+        out.push_str(&format!("Pending: {}\n", plan.todo.len()));
+        for p in &plan.todo {
+            out.push_str(&format!("  {}\n", p.name));
+            for d in &p.destructive {
+                out.push_str(&format!(
+                    "    DESTRUCTIVE {} ({} line {}): {}\n",
+                    d.what, p.file, d.line, d.statement
+                ));
+            }
+        }
+    }
+    out
 }

@@ -1,12 +1,11 @@
 //! A migration the agent runs: the pre-migration backup, bounded in time, and the decision.
 
-use std::time::Instant;
-
 use super::{
-    Answer, Decision, Environment, Error, HookProtected, Invocation, Path, Session, context,
-    engine, migrate, record, redact,
+    Answer, Decision, Environment, HookProtected, Invocation, Path, Session, context, engine,
+    record, redact,
 };
-use engine::Backed;
+use crate::ui;
+use engine::{Backed, Planned};
 
 /// A migration: back up, then allow; ask (or deny) for a protected environment.
 pub(super) fn on_migration(
@@ -122,7 +121,7 @@ fn backed_up(
     shown: &str,
 ) -> Result<(Backed, String), Answer> {
     let name = &env.name;
-    match backup_and_plan(session, env, shown) {
+    match engine::prepare_migration(session, env, shown) {
         Ok(Planned::Blocked(e)) => Err(Answer::new(
             Decision::Deny,
             format!(
@@ -131,7 +130,10 @@ fn backed_up(
                 crate::hints::text(&e).unwrap_or_default()
             ),
         )),
-        Ok(Planned::Go(backed, plan)) => Ok((backed, plan)),
+        Ok(Planned::Go(backed, outlook)) => Ok((
+            backed,
+            outlook.map_or_else(String::new, |o| ui::migrate::outlook_text(&o)),
+        )),
         Err(e) => {
             let hint = crate::hints::text(&e)
                 .map(|h| format!(" (hint: {h})"))
@@ -183,85 +185,4 @@ fn verdict(
     } else {
         Answer::new(Decision::None, taken)
     }
-}
-
-/// What [`backup_and_plan`] found.
-pub(super) enum Planned {
-    /// The backup behind the decision, and the plan in words.
-    Go(Backed, String),
-    /// Pending migrations hold statements the config forbids: nothing was backed up.
-    Blocked(Error),
-}
-
-/// The pre-migration backup (when the environment wants one, or the config's safety rules want
-/// one for what is pending, and its database exists) and, for a protected environment, the plan
-/// in words. Pending migrations holding statements the config forbids are `Blocked` first. The
-/// backup is bounded in time ([`engine::pre_migration_backup`]): one that cannot be taken in
-/// time is an error — the migration must not run without it.
-pub(super) fn backup_and_plan(
-    session: &Session,
-    env: &Environment,
-    shown: &str,
-) -> crate::Result<Planned> {
-    let started = Instant::now();
-    let (_, db) = session.provider(env)?;
-    let safety = &session.config.safety;
-    let ruled = !safety.destructive.is_empty() || safety.backup_before_destructive_ops;
-    let planned = if env.protected || ruled {
-        Some(migrate::plan(session, env, db.as_ref())?)
-    } else {
-        None
-    };
-    if let Some(e) = planned
-        .as_ref()
-        .and_then(|p| migrate::blocked(session, &p.todo))
-    {
-        return Ok(Planned::Blocked(e));
-    }
-    let required = planned
-        .as_ref()
-        .and_then(|p| migrate::backup_required(session, env, &p.todo, p.listable));
-    let plan = match &planned {
-        Some(p) if env.protected => plan_text(p),
-        _ => String::new(),
-    };
-    if !(env.backup_before_migrate || required.is_some()) || !db.exists()? {
-        return Ok(Planned::Go(Backed::None, plan));
-    }
-    let backed = engine::pre_migration_backup(session, env, db.as_ref(), shown, started)?;
-    Ok(Planned::Go(backed, plan))
-}
-
-pub(super) fn plan_text(plan: &migrate::Outlook) -> String {
-    let mut out = String::new();
-    if !plan.exists {
-        out.push_str("Its database does not exist yet: every migration is pending.\n");
-    }
-    if let Some(m) = &plan.before {
-        out.push_str(&format!(
-            "Applied: {} migrations ({}), last {}.\n",
-            m.applied_count,
-            m.tool,
-            m.last_migration.as_deref().unwrap_or("-")
-        ));
-    }
-    if !plan.listable {
-        out.push_str(
-            "Pending migrations cannot be listed (no SQL migration files faber-db can read).\n",
-        );
-    } else if plan.todo.is_empty() {
-        out.push_str("No pending migrations in the migration files.\n");
-    } else {
-        out.push_str(&format!("Pending: {}\n", plan.todo.len()));
-        for p in &plan.todo {
-            out.push_str(&format!("  {}\n", p.name));
-            for d in &p.destructive {
-                out.push_str(&format!(
-                    "    DESTRUCTIVE {} ({} line {}): {}\n",
-                    d.what, p.file, d.line, d.statement
-                ));
-            }
-        }
-    }
-    out
 }

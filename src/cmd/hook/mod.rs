@@ -24,10 +24,8 @@ use serde_json::json;
 
 use crate::cmd::cli::{Cli, Command as Sub};
 use crate::config::{self, Environment, HookProtected};
-use crate::error::Error;
 use crate::guard::{self, Invocation, redact};
 use crate::ops::hook::{self as engine, Decision, Heard, What};
-use crate::ops::migrate;
 use crate::session::{Ctx, Session};
 use crate::ui::Ui;
 

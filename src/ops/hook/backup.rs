@@ -6,7 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::config::Environment;
-use crate::error::{Error, Remedy};
+use crate::error::{Error, Remedy, Result};
+use crate::ops::migrate::{self, Outlook};
 use crate::provider::Provider;
 use crate::registry::Status;
 use crate::session::Session;
@@ -180,4 +181,45 @@ fn backup_child(
         e = e.with_hint(h.to_string());
     }
     Err(e)
+}
+
+/// What [`prepare_migration`] found.
+pub enum Planned {
+    /// The backup behind the decision, and for a protected environment what is pending (the
+    /// answer shows it).
+    Go(Backed, Option<Outlook>),
+    /// Pending migrations hold statements the config forbids: nothing was backed up.
+    Blocked(Error),
+}
+
+/// The pre-migration backup (when the environment wants one, or the config's safety rules want
+/// one for what is pending, and its database exists) and, for a protected environment, the plan
+/// it found pending. Pending migrations holding statements the config forbids are `Blocked` first. The
+/// backup is bounded in time ([`pre_migration_backup`]): one that cannot be taken in
+/// time is an error — the migration must not run without it.
+pub fn prepare_migration(session: &Session, env: &Environment, shown: &str) -> Result<Planned> {
+    let started = Instant::now();
+    let (_, db) = session.provider(env)?;
+    let safety = &session.config.safety;
+    let ruled = !safety.destructive.is_empty() || safety.backup_before_destructive_ops;
+    let planned = if env.protected || ruled {
+        Some(migrate::plan(session, env, db.as_ref())?)
+    } else {
+        None
+    };
+    if let Some(e) = planned
+        .as_ref()
+        .and_then(|p| migrate::blocked(session, &p.todo))
+    {
+        return Ok(Planned::Blocked(e));
+    }
+    let required = planned
+        .as_ref()
+        .and_then(|p| migrate::backup_required(session, env, &p.todo, p.listable));
+    let plan = planned.filter(|_| env.protected);
+    if !(env.backup_before_migrate || required.is_some()) || !db.exists()? {
+        return Ok(Planned::Go(Backed::None, plan));
+    }
+    let backed = pre_migration_backup(session, env, db.as_ref(), shown, started)?;
+    Ok(Planned::Go(backed, plan))
 }

@@ -14,7 +14,9 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use backup::{BUDGET_VAR, Backed, REUSE_WITHIN_MINUTES, pre_migration_backup};
+pub use backup::{
+    BUDGET_VAR, Backed, Planned, REUSE_WITHIN_MINUTES, pre_migration_backup, prepare_migration,
+};
 pub use environment::which_env;
 pub use faber::{NoPlan, at_stake, dry_run, env_of, expanded, owner_of, says_yes};
 pub use sql::{Reached, Sent, Verdict, judge_sql, sql_sent};

@@ -1,7 +1,6 @@
-//! The hints `restore` and `rollback` add to the engine's errors: they name the command that
+//! The hints `restore` and `rollback` add to the engine's refusals: they name the command that
 //! works, as this run would spell it.
 
-use crate::cmd;
 use crate::config::Environment;
 use crate::error::{Error, Kind};
 use crate::ops::restore::{Preview, Refused};
@@ -10,7 +9,7 @@ use crate::session::Session;
 /// The failure of a restore's or rollback's pre-flight, with a hint that names the command that
 /// works. `again` is the command run (its arguments, without `--terminate-connections`), as a
 /// hint repeats it.
-pub fn restore_refused(
+pub fn refused(
     session: &Session,
     env: &Environment,
     preview: &Preview,
@@ -30,12 +29,12 @@ pub fn restore_refused(
             with_end.push("--terminate-connections");
             e.with_hint(format!(
                 "end them and go ahead with `{}` — or stop the application and run this again",
-                cmd::command_line(session, &with_end)
+                super::command_line(session, &with_end)
             ))
         }
         "space" => e.with_hint(format!(
             "free some space there, or remove expired backups with `{}`{}",
-            cmd::command_line(session, &["cleanup", &env.name, "--expired"]),
+            super::command_line(session, &["cleanup", &env.name, "--expired"]),
             if again.first() == Some(&"restore") && preview.safety_backup.is_some() {
                 "; --no-safety-backup skips the safety backup if the current data may be lost"
             } else {
@@ -49,7 +48,7 @@ pub fn restore_refused(
 /// `e`, when other sessions stopped the restore at its swap (they connected after the
 /// pre-flight), with a hint naming the command that ends them: `again` and
 /// `--terminate-connections`.
-pub fn busy_hint(session: &Session, e: Error, again: &[&str]) -> Error {
+pub fn busy(session: &Session, e: Error, again: &[&str]) -> Error {
     if e.kind() != Kind::Busy || !e.message().contains("connected to") {
         return e;
     }
@@ -57,10 +56,10 @@ pub fn busy_hint(session: &Session, e: Error, again: &[&str]) -> Error {
     with_end.push("--terminate-connections");
     let hint = format!(
         "end them and restore with `{}` — or stop the application and run this again",
-        cmd::command_line(session, &with_end)
+        super::command_line(session, &with_end)
     );
     // What the restore itself added (where the safety backup is) stays.
-    let kept: Vec<String> = crate::hints::text(&e)
+    let kept: Vec<String> = super::text(&e)
         .map(|h| {
             h.lines()
                 .filter(|l| l.contains("safety backup"))
