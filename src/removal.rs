@@ -215,7 +215,7 @@ fn lay_tombstone(path: &Path, record: &BackupRecord, located: &Located) -> Resul
 /// Once a backup is gone here and from the registry: its tombstone is removed, or — when it has
 /// an off-site copy — renamed for the off-site removal and returned locked.
 fn past_local(path: &Path, record: &BackupRecord) -> Result<Option<Tombstone>> {
-    if record.remote.is_none() {
+    if record.offsite.is_none() {
         let _ = fs::remove_file(path);
         return Ok(None);
     }

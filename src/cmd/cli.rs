@@ -66,9 +66,9 @@ pub enum Command {
     /// Remove one backup: its file, manifest and registry entry
     Delete(cmd::delete::DeleteArgs),
     /// Copy backups to the off-site storage: one, or those without an off-site copy yet
-    Push(cmd::remote::PushArgs),
+    Push(cmd::offsite::PushArgs),
     /// Register the backups found off-site that the registry does not know (after losing the disk)
-    Pull(cmd::remote::PullArgs),
+    Pull(cmd::offsite::PullArgs),
     /// Show each environment's database, reachability, migration state and backups
     Status(cmd::status::StatusArgs),
     /// Run the environment's migrations: list pending ones, back up, migrate, restore on failure

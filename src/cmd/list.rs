@@ -36,14 +36,15 @@ pub fn run(session: &Session, ui: &Ui, mut args: ListArgs) -> Result<Report> {
         args.env = args.env_option.take();
     }
     if args.remote {
-        return list_remote(ui, session, &args);
+        return list_offsite(ui, session, &args);
     }
     let text = session.store.read_text()?;
     let limit = (!args.all).then_some(DEFAULT_LIMIT);
     let listing = list::backups(session, text.as_deref(), args.env.as_deref(), limit)?;
     let (backups, total, total_bytes) = (&listing.backups, listing.total, listing.total_bytes);
     let shown = backups.len();
-    let with_where = session.config.offsite.is_some() || backups.iter().any(|b| b.remote.is_some());
+    let with_where =
+        session.config.offsite.is_some() || backups.iter().any(|b| b.offsite.is_some());
     ui::list::table(
         ui,
         session,
@@ -83,7 +84,7 @@ pub fn run(session: &Session, ui: &Ui, mut args: ListArgs) -> Result<Report> {
 
 /// `list --remote`: the bucket's objects below the prefix, each marked with the backup it
 /// belongs to, or as unknown to the registry.
-fn list_remote(ui: &Ui, session: &Session, args: &ListArgs) -> Result<Report> {
+fn list_offsite(ui: &Ui, session: &Session, args: &ListArgs) -> Result<Report> {
     let (objects, base_url) = list::offsite_objects(session, args.env.as_deref())?;
     let mut rows = Vec::new();
     let mut unknown = 0;

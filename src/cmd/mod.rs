@@ -11,7 +11,7 @@ pub mod hook;
 pub mod init;
 pub mod list;
 pub mod migrate;
-pub mod remote;
+pub mod offsite;
 pub mod restore;
 pub mod rollback;
 pub mod status;
@@ -56,8 +56,8 @@ pub fn dispatch(ctx: &Ctx, ui: &Ui, command: Command) -> Result<Report> {
         Command::Restore(args) => restore::run(&session, ui, args),
         Command::Cleanup(args) => cleanup::run(&session, ui, args),
         Command::Delete(args) => delete::run(&session, ui, args),
-        Command::Push(args) => remote::push(&session, ui, args),
-        Command::Pull(args) => remote::pull(&session, ui, args),
+        Command::Push(args) => offsite::push(&session, ui, args),
+        Command::Pull(args) => offsite::pull(&session, ui, args),
         Command::Status(args) => status::run(&session, ui, args),
         Command::Migrate(args) => migrate::run(&session, ui, args),
         Command::Rollback(args) => rollback::run(&session, ui, args),

@@ -193,8 +193,8 @@ pub struct Removal {
     pub size_bytes: u64,
     pub status: Status,
     /// The off-site copy removed with it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote_url: Option<String>,
+    #[serde(rename = "remote_url", skip_serializing_if = "Option::is_none")]
+    pub offsite_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,8 +211,8 @@ impl Removal {
             timestamp: b.timestamp,
             size_bytes: b.size_bytes,
             status: b.status,
-            remote_url: match &b.remote {
-                Some(crate::registry::Remote::Uploaded { url, .. }) => Some(url.clone()),
+            offsite_url: match &b.offsite {
+                Some(crate::registry::OffsiteCopy::Uploaded { url, .. }) => Some(url.clone()),
                 _ => None,
             },
             label: b.label.clone(),
@@ -246,7 +246,7 @@ impl Removal {
         if self.automatic {
             text.push_str(" (automatic)");
         }
-        if let Some(url) = &self.remote_url {
+        if let Some(url) = &self.offsite_url {
             text.push_str(&format!("  and its off-site copy {url}"));
         }
         text

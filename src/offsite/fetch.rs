@@ -12,7 +12,7 @@ use crate::error::{Error, Kind, Remedy, Result};
 use crate::fsutil::{self, PartialDir, PartialFile};
 use crate::human;
 use crate::locate::Located;
-use crate::registry::{BackupRecord, Remote, Status};
+use crate::registry::{BackupRecord, OffsiteCopy, Status};
 use crate::session::Session;
 
 /// Brings a backup's data back from its off-site copy when the local copy is gone, checked
@@ -29,7 +29,11 @@ pub fn fetch_if_missing(session: &Session, record: &BackupRecord) -> Result<bool
 /// checked against the registered SHA-256 before it takes the file's place. `Ok(false)` when
 /// there is no off-site copy. When the off-site copy is bad too, the error says both.
 pub fn refetch_damaged(session: &Session, record: &BackupRecord, failure: &Error) -> Result<bool> {
-    if !record.remote.as_ref().is_some_and(Remote::is_uploaded) {
+    if !record
+        .offsite
+        .as_ref()
+        .is_some_and(OffsiteCopy::is_uploaded)
+    {
         return Ok(false);
     }
     session.events().warn(&format!(
@@ -89,7 +93,7 @@ fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
     // Ctrl-C stops the download and removes what it wrote (exit 8), rather than killing the run.
     let _signals = crate::interrupt::guard();
     let located = session.store.locate(record)?;
-    let Some(Remote::Uploaded { url, .. }) = &record.remote else {
+    let Some(OffsiteCopy::Uploaded { url, .. }) = &record.offsite else {
         return Ok(false);
     };
     let bucket = open(session)?;
@@ -123,7 +127,7 @@ pub(super) fn fetch_from(
         // Gone or damaged off-site, and not here either (or damaged here too): the backup is
         // missing (or corrupt), and its entry no longer counts the off-site object as a copy
         // to restore from.
-        let offsite = Remote::Failed {
+        let offsite = OffsiteCopy::Failed {
             url: url.to_string(),
             error: e.one_line(),
             attempted_at: session.ctx.now,
@@ -136,7 +140,7 @@ pub(super) fn fetch_from(
         session.store.update(|reg| {
             if let Some(b) = reg.backups.iter_mut().find(|b| b.id == record.id) {
                 b.status = status;
-                b.remote = Some(offsite.clone());
+                b.offsite = Some(offsite.clone());
             }
             Ok(())
         })?;

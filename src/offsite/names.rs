@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::storage::Storage;
-use crate::registry::{BackupRecord, Remote};
+use crate::registry::{BackupRecord, OffsiteCopy};
 
 /// The object name of a backup's data: `ENV/FILE`.
 pub fn data_name(record: &BackupRecord) -> String {
@@ -47,8 +47,8 @@ pub(super) fn names_at(record: &BackupRecord, data: String) -> Vec<String> {
 /// data in `storage`: where its registry entry says it was put, when in this storage; else
 /// where an upload puts it now.
 pub(super) fn recorded_name(storage: &dyn Storage, record: &BackupRecord) -> String {
-    let recorded = match &record.remote {
-        Some(Remote::Uploaded { url, .. } | Remote::Failed { url, .. }) => Some(url),
+    let recorded = match &record.offsite {
+        Some(OffsiteCopy::Uploaded { url, .. } | OffsiteCopy::Failed { url, .. }) => Some(url),
         None => None,
     };
     let in_storage = storage.root_url();

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::human;
 use crate::ids;
 use crate::locate::Locator;
-use crate::registry::{BackupRecord, RegistryFile, Remote};
+use crate::registry::{BackupRecord, OffsiteCopy, RegistryFile};
 use crate::removal;
 use crate::session::Session;
 
@@ -180,7 +180,7 @@ impl<'a> Listing<'a> {
         if !self.complete(&record, &data) {
             return Err(format!("{}: its data is not complete off-site", record.id));
         }
-        record.remote = Some(Remote::Uploaded {
+        record.offsite = Some(OffsiteCopy::Uploaded {
             url: storage.url(&data),
             size_bytes: record.size_bytes,
             sha256: record.sha256.clone(),

@@ -12,7 +12,7 @@ use crate::error::{Error, Kind, Remedy, Result};
 use crate::human;
 use crate::ids;
 use crate::locate::Located;
-use crate::registry::{BackupRecord, Remote, Status};
+use crate::registry::{BackupRecord, OffsiteCopy, Status};
 use crate::removal;
 use crate::session::Session;
 
@@ -38,7 +38,7 @@ pub struct PushOutcome {
 pub struct Pushed {
     pub id: String,
     pub environment: String,
-    pub offsite: Remote,
+    pub offsite: OffsiteCopy,
 }
 
 /// A backup whose copy failed, and why.
@@ -112,7 +112,7 @@ fn choose<'r>(
         })
         .filter(|b| {
             b.status == Status::Valid
-                && !b.remote.as_ref().is_some_and(Remote::is_uploaded)
+                && !b.offsite.as_ref().is_some_and(OffsiteCopy::is_uploaded)
                 && session.store.locate(b).is_ok_and(|l| l.data.exists())
         })
         .collect())
@@ -178,20 +178,24 @@ fn settle_after_backup(
     session: &Session,
     base_url: &str,
     record: &mut BackupRecord,
-    outcome: Result<Remote>,
+    outcome: Result<OffsiteCopy>,
 ) -> Result<()> {
     let e = match outcome {
         Ok(offsite) => {
             session
                 .events()
                 .ok(&format!("Copied off-site to {}", offsite_url(&offsite)));
-            record.remote = Some(offsite);
+            record.offsite = Some(offsite);
             return Ok(());
         }
         Err(e) => e,
     };
-    if !record.remote.as_ref().is_some_and(Remote::is_uploaded) {
-        record.remote = Some(failed(base_url.to_string(), record, &e, session.ctx.now));
+    if !record
+        .offsite
+        .as_ref()
+        .is_some_and(OffsiteCopy::is_uploaded)
+    {
+        record.offsite = Some(failed(base_url.to_string(), record, &e, session.ctx.now));
     }
     // Ctrl-C during the upload is an interruption (exit 8), not a storage failure.
     let mut err = if e.kind() == Kind::Aborted {
@@ -222,7 +226,7 @@ fn settle_after_backup(
 /// A failed retry of a backup already off-site leaves its record as it was: the copy there is
 /// still the one that was checked. An entry removed while its upload ran (a concurrent cleanup
 /// or delete) takes the objects just uploaded with it.
-fn send(session: &Session, storage: &dyn Storage, record: &BackupRecord) -> Result<Remote> {
+fn send(session: &Session, storage: &dyn Storage, record: &BackupRecord) -> Result<OffsiteCopy> {
     let _signals = crate::interrupt::guard();
     let now = session.ctx.now;
     let log = |ok: bool, detail: Option<String>| {
@@ -240,8 +244,12 @@ fn send(session: &Session, storage: &dyn Storage, record: &BackupRecord) -> Resu
     let _held = removal::hold(&located.data)?;
     // Said before anything is sent: a run killed midway leaves an entry that says an upload was
     // tried, so that removing the backup removes whatever reached the storage.
-    if !record.remote.as_ref().is_some_and(Remote::is_uploaded) {
-        let trying = Remote::Failed {
+    if !record
+        .offsite
+        .as_ref()
+        .is_some_and(OffsiteCopy::is_uploaded)
+    {
+        let trying = OffsiteCopy::Failed {
             url: format!("{}/{}", storage.base_url(), data_name(record)),
             error: "an upload was started and did not finish".to_string(),
             attempted_at: now,
@@ -270,7 +278,11 @@ fn send(session: &Session, storage: &dyn Storage, record: &BackupRecord) -> Resu
             Ok(offsite)
         }
         Err(e) => {
-            if !record.remote.as_ref().is_some_and(Remote::is_uploaded) {
+            if !record
+                .offsite
+                .as_ref()
+                .is_some_and(OffsiteCopy::is_uploaded)
+            {
                 record_offsite(
                     session,
                     &record.id,
@@ -331,8 +343,13 @@ fn upload_backup(
 }
 
 /// The registry's record of a finished upload.
-fn uploaded(storage: &dyn Storage, record: &BackupRecord, s: Stored, at: DateTime<Utc>) -> Remote {
-    Remote::Uploaded {
+fn uploaded(
+    storage: &dyn Storage,
+    record: &BackupRecord,
+    s: Stored,
+    at: DateTime<Utc>,
+) -> OffsiteCopy {
+    OffsiteCopy::Uploaded {
         url: storage.url(&data_name(record)),
         size_bytes: s.size_bytes,
         sha256: s.sha256,
@@ -341,8 +358,8 @@ fn uploaded(storage: &dyn Storage, record: &BackupRecord, s: Stored, at: DateTim
 }
 
 /// The registry's record of a failed upload to the storage at `base_url`.
-fn failed(base_url: String, record: &BackupRecord, e: &Error, at: DateTime<Utc>) -> Remote {
-    Remote::Failed {
+fn failed(base_url: String, record: &BackupRecord, e: &Error, at: DateTime<Utc>) -> OffsiteCopy {
+    OffsiteCopy::Failed {
         url: format!("{base_url}/{}", data_name(record)),
         error: e.one_line(),
         attempted_at: at,
@@ -351,10 +368,10 @@ fn failed(base_url: String, record: &BackupRecord, e: &Error, at: DateTime<Utc>)
 
 /// Writes `offsite` into the backup's registry entry, then into its manifest; `false` when
 /// the entry is gone.
-fn record_offsite(session: &Session, id: &str, offsite: &Remote) -> Result<bool> {
+fn record_offsite(session: &Session, id: &str, offsite: &OffsiteCopy) -> Result<bool> {
     let updated = session.store.update(|reg| {
         Ok(reg.backups.iter_mut().find(|b| b.id == id).map(|b| {
-            b.remote = Some(offsite.clone());
+            b.offsite = Some(offsite.clone());
             b.clone()
         }))
     })?;
@@ -366,8 +383,8 @@ fn record_offsite(session: &Session, id: &str, offsite: &Remote) -> Result<bool>
 }
 
 /// The URL an off-site record names.
-fn offsite_url(offsite: &Remote) -> &str {
+fn offsite_url(offsite: &OffsiteCopy) -> &str {
     match offsite {
-        Remote::Uploaded { url, .. } | Remote::Failed { url, .. } => url,
+        OffsiteCopy::Uploaded { url, .. } | OffsiteCopy::Failed { url, .. } => url,
     }
 }

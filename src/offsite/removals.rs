@@ -7,7 +7,7 @@ use super::names::{names_at, recorded_name};
 use super::open;
 use super::storage::Storage;
 use crate::error::{Error, Result};
-use crate::registry::{BackupRecord, Remote};
+use crate::registry::{BackupRecord, OffsiteCopy};
 use crate::removal::{self, Tombstone};
 use crate::session::Session;
 
@@ -65,7 +65,7 @@ pub(super) fn remove_from(
             .and_then(|storage| delete_backup(storage, b).map_err(|e| e.one_line()));
         match result {
             Ok(()) => {
-                if let Some(Remote::Uploaded { url, .. }) = &b.remote {
+                if let Some(OffsiteCopy::Uploaded { url, .. }) = &b.offsite {
                     session.events().ok(&format!("Removed off-site copy {url}"));
                 }
                 t.done();

@@ -17,7 +17,7 @@ use super::removals::remove_from;
 use super::storage::Storage;
 use crate::error::{Error, Kind, Result};
 use crate::events::Recorder;
-use crate::registry::{BackupRecord, Remote, Status};
+use crate::registry::{BackupRecord, OffsiteCopy, Status};
 use crate::session::{Ctx, Session};
 
 const ID: &str = "backup-20261123-100000";
@@ -123,7 +123,7 @@ fn pushed(session: &Session, storage: &dyn Storage, record: &BackupRecord) -> Ba
 /// Fetches `record`'s data from `storage` into its place.
 fn fetch(session: &Session, storage: &dyn Storage, record: &BackupRecord) -> Result<()> {
     let located = session.store.locate(record).unwrap();
-    let Some(Remote::Uploaded { url, .. }) = &record.remote else {
+    let Some(OffsiteCopy::Uploaded { url, .. }) = &record.offsite else {
         panic!("{} has no off-site copy", record.id);
     };
     fetch_from(session, storage, record, &located, url)
@@ -146,12 +146,12 @@ fn a_push_stores_the_data_and_the_manifest_and_records_the_copy() {
     );
     let url = storage.url(&file);
     assert!(url.ends_with(&format!("/offsite/team/app/{file}")), "{url}");
-    let Some(Remote::Uploaded {
+    let Some(OffsiteCopy::Uploaded {
         url: recorded,
         sha256,
         size_bytes,
         ..
-    }) = entry(&session, ID).remote
+    }) = entry(&session, ID).offsite
     else {
         panic!("no upload recorded");
     };
@@ -181,7 +181,7 @@ fn a_backup_that_changed_since_it_was_taken_is_not_kept_off_site() {
     assert!(outcome.pushed.is_empty());
     assert_eq!(outcome.failed[0].error.kind(), Kind::Verification);
     assert!(names(&storage).is_empty(), "{:?}", names(&storage));
-    let Some(Remote::Failed { url, error, .. }) = entry(&session, ID).remote else {
+    let Some(OffsiteCopy::Failed { url, error, .. }) = entry(&session, ID).offsite else {
         panic!("the failure is not recorded");
     };
     assert_eq!(url, format!("{}/dev/{ID}.sqlite3.zst", storage.base_url()));
@@ -212,7 +212,7 @@ fn a_backup_its_check_refuses_is_not_sent_at_all() {
 
     assert_eq!(outcome.failed.len(), 1);
     assert_eq!(outcome.pushed[0].id, OTHER);
-    assert_eq!(entry(&session, ID).remote, None);
+    assert_eq!(entry(&session, ID).offsite, None);
     assert!(names(&storage).iter().all(|n| n.contains(OTHER)));
     assert_eq!(
         fx.seen.seen()[0],
@@ -272,7 +272,7 @@ fn a_damaged_copy_never_takes_the_place_of_the_data_and_the_entry_says_so() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let now = entry(&session, ID);
     assert_eq!(now.status, Status::Missing);
-    assert!(matches!(now.remote, Some(Remote::Failed { .. })));
+    assert!(matches!(now.offsite, Some(OffsiteCopy::Failed { .. })));
 }
 
 #[test]
@@ -332,7 +332,7 @@ fn an_entry_whose_url_names_another_object_is_not_believed() {
     let session = fx.session();
     let storage = fx.storage("");
     let mut record = backup(&session, ID, b"the dump");
-    record.remote = Some(Remote::Uploaded {
+    record.offsite = Some(OffsiteCopy::Uploaded {
         url: storage.url("dev/backup-20200101-000000.sqlite3.zst"),
         size_bytes: 8,
         sha256: record.sha256.clone(),
@@ -388,8 +388,8 @@ fn a_pull_registers_what_is_complete_off_site_and_says_why_not_the_rest() {
     let found = entry(&session, ID);
     assert_eq!(found.file, format!("dev/{ID}.sqlite3.zst"));
     assert!(matches!(
-        &found.remote,
-        Some(Remote::Uploaded { url, .. }) if *url == storage.url(&format!("dev/{ID}.sqlite3.zst"))
+        &found.offsite,
+        Some(OffsiteCopy::Uploaded { url, .. }) if *url == storage.url(&format!("dev/{ID}.sqlite3.zst"))
     ));
     // Its data is fetched when needed.
     fetch(&session, &storage, &found).unwrap();

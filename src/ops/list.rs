@@ -56,7 +56,7 @@ pub fn backups<'a>(
         let found = locator
             .locate(&b.id, &b.environment, &b.file)
             .is_ok_and(|l| l.data.exists());
-        if b.status != Status::Missing && !found && !b.is_remote() {
+        if b.status != Status::Missing && !found && !b.has_offsite_copy() {
             b.status = Status::Missing;
         }
         here.push(found);

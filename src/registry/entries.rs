@@ -92,21 +92,21 @@ pub struct EntryView<'a> {
     pub status: Status,
     #[serde(borrow)]
     pub migrations: Option<MigrationsView<'a>>,
-    #[serde(default)]
-    pub remote: Option<RemoteView>,
+    #[serde(rename = "remote", default)]
+    pub offsite: Option<OffsiteView>,
     #[serde(skip)]
     pub index: usize,
 }
 
 /// The part of an entry's off-site copy that `list` shows.
 #[derive(Debug, Deserialize)]
-pub struct RemoteView {
-    pub status: RemoteStatus,
+pub struct OffsiteView {
+    pub status: OffsiteStatus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RemoteStatus {
+pub enum OffsiteStatus {
     Uploaded,
     Failed,
 }
@@ -121,10 +121,10 @@ pub struct MigrationsView<'a> {
 
 impl EntryView<'_> {
     /// Whether the backup has an off-site copy.
-    pub fn is_remote(&self) -> bool {
-        self.remote
+    pub fn has_offsite_copy(&self) -> bool {
+        self.offsite
             .as_ref()
-            .is_some_and(|r| r.status == RemoteStatus::Uploaded)
+            .is_some_and(|r| r.status == OffsiteStatus::Uploaded)
     }
 }
 

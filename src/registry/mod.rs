@@ -23,12 +23,12 @@ mod record;
 mod sweep;
 
 pub use entries::{
-    EntryView, MigrationsView, RegistryFile, RemoteStatus, RemoteView, newest_first,
+    EntryView, MigrationsView, OffsiteStatus, OffsiteView, RegistryFile, newest_first,
 };
 pub use history::{HISTORY_FILE, HistoryEvent, HookRecord, Timing};
 pub use lock::RegistryLock;
 pub use manifest::manifest_path_for;
-pub use record::{BackupRecord, GitState, Remote, Status, Verification};
+pub use record::{BackupRecord, GitState, OffsiteCopy, Status, Verification};
 
 pub const REGISTRY_FILE: &str = "backups.json";
 pub const REGISTRY_VERSION: u32 = 1;

@@ -103,14 +103,15 @@ pub struct BackupRecord {
     pub git: Option<GitState>,
     pub duration_ms: u64,
     /// The off-site copy, when the environment has one configured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote: Option<Remote>,
+    /// (Written as `remote`, the key every version has used.)
+    #[serde(rename = "remote", default, skip_serializing_if = "Option::is_none")]
+    pub offsite: Option<OffsiteCopy>,
 }
 
 /// A backup's off-site copy: uploaded (with what was uploaded), or the last upload failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
-pub enum Remote {
+pub enum OffsiteCopy {
     Uploaded {
         /// `s3://bucket/key` of the data file (of a directory dump: its key prefix).
         url: String,
@@ -125,9 +126,9 @@ pub enum Remote {
     },
 }
 
-impl Remote {
+impl OffsiteCopy {
     pub fn is_uploaded(&self) -> bool {
-        matches!(self, Remote::Uploaded { .. })
+        matches!(self, OffsiteCopy::Uploaded { .. })
     }
 }
 
@@ -137,7 +138,7 @@ impl BackupRecord {
     pub fn is_restorable(&self) -> bool {
         match self.status {
             Status::Valid => true,
-            Status::Missing => self.remote.as_ref().is_some_and(Remote::is_uploaded),
+            Status::Missing => self.offsite.as_ref().is_some_and(OffsiteCopy::is_uploaded),
             Status::Corrupt | Status::Mismatch => false,
         }
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::ops::backup::Preview;
 use crate::pipeline::Compression;
-use crate::registry::{BackupRecord, Remote};
+use crate::registry::{BackupRecord, OffsiteCopy};
 use crate::session::Session;
 use crate::ui::{self, Ui};
 
@@ -126,11 +126,11 @@ pub fn summary(ui: &Ui, session: &Session, r: &BackupRecord, estimate: &crate::p
         |t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
     );
     ui.line(format!("  {} {expiry}", ui.bold("Retention: ")));
-    match &r.remote {
-        Some(Remote::Uploaded { url, .. }) => {
+    match &r.offsite {
+        Some(OffsiteCopy::Uploaded { url, .. }) => {
             ui.line(format!("  {} {url}", ui.bold("Off-site:  ")));
         }
-        Some(Remote::Failed { .. }) => {
+        Some(OffsiteCopy::Failed { .. }) => {
             ui.line(format!("  {} upload failed", ui.bold("Off-site:  ")));
         }
         None => {}

@@ -21,7 +21,7 @@ pub fn selection(ui: &Ui, plan: &Selection) {
                 r.id,
                 ui::size(r.size_bytes)
             );
-            if let Some(url) = &r.remote_url {
+            if let Some(url) = &r.offsite_url {
                 text.push_str(&format!(" and its off-site copy {url}"));
             }
             (r.environment.as_str(), r.timestamp, r.id.as_str(), text)

@@ -2,18 +2,18 @@
 
 use std::fmt::Write;
 
-use crate::registry::{EntryView, RemoteStatus};
+use crate::registry::{EntryView, OffsiteStatus};
 use crate::retention;
 use crate::session::Session;
 use crate::ui::{self, Ui};
 
 /// Where a backup lives: here, off-site, both, or nowhere.
-fn location(here: bool, remote: Option<RemoteStatus>) -> &'static str {
-    match (here, remote) {
-        (true, Some(RemoteStatus::Uploaded)) => "both",
-        (true, Some(RemoteStatus::Failed)) => "local (upload failed)",
+fn location(here: bool, offsite: Option<OffsiteStatus>) -> &'static str {
+    match (here, offsite) {
+        (true, Some(OffsiteStatus::Uploaded)) => "both",
+        (true, Some(OffsiteStatus::Failed)) => "local (upload failed)",
         (true, None) => "local",
-        (false, Some(RemoteStatus::Uploaded)) => "remote",
+        (false, Some(OffsiteStatus::Uploaded)) => "remote",
         (false, _) => "-",
     }
 }
@@ -61,7 +61,7 @@ pub fn table(
                 b.status.as_str().to_string(),
             ]);
             if with_where {
-                row.push(location(here, b.remote.as_ref().map(|r| r.status)).to_string());
+                row.push(location(here, b.offsite.as_ref().map(|r| r.status)).to_string());
             }
             row
         })

@@ -242,7 +242,7 @@ fn record(
         user: crate::audit::user(),
         git: crate::audit::git_state(&session.config.root),
         duration_ms,
-        remote: None,
+        offsite: None,
     }
 }
 

@@ -423,7 +423,7 @@ impl Doctor<'_, '_> {
     fn gone(&mut self, located: &[(&BackupRecord, Located)]) -> usize {
         let mut missing = 0;
         for (b, l) in located {
-            let off_site = b.remote.as_ref().is_some_and(|r| r.is_uploaded());
+            let off_site = b.offsite.as_ref().is_some_and(|r| r.is_uploaded());
             if b.status != Status::Missing && !off_site && fs::symlink_metadata(&l.data).is_err() {
                 missing += 1;
                 self.say(

@@ -37,8 +37,8 @@ pub fn choose(session: &Session, env: &Environment, from: &str) -> Result<(Backu
     };
     // A backup found corrupt here that has an off-site copy is restored from that copy (see
     // apply), when named: `latest` never picks it.
-    let from_off_site =
-        record.status == Status::Corrupt && record.remote.as_ref().is_some_and(|r| r.is_uploaded());
+    let from_off_site = record.status == Status::Corrupt
+        && record.offsite.as_ref().is_some_and(|r| r.is_uploaded());
     match record.status {
         _ if record.is_restorable() || from_off_site => Ok((record, chosen)),
         // Never picked by `latest`: named, it is restored with a warning.

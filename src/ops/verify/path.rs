@@ -101,7 +101,7 @@ fn sidecar(session: &Session, path: &Path) -> Result<BackupRecord> {
             ..record?
         }
     };
-    record.remote = None;
+    record.offsite = None;
     Ok(record)
 }
 

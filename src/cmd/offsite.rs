@@ -10,7 +10,7 @@ use crate::Report;
 use crate::error::{Error, Kind, Result};
 use crate::offsite::{self, PushRequest};
 use crate::ops::verify;
-use crate::registry::{BackupRecord, Remote};
+use crate::registry::{BackupRecord, OffsiteCopy};
 use crate::session::Session;
 use crate::ui::Ui;
 
@@ -30,7 +30,8 @@ pub struct PushArgs {
 struct Pushed<'a> {
     id: &'a str,
     environment: &'a str,
-    remote: &'a Remote,
+    #[serde(rename = "remote")]
+    offsite: &'a OffsiteCopy,
 }
 
 /// `faber-db push`: one backup, or every valid one still without an off-site copy (never
@@ -52,7 +53,7 @@ pub fn push(session: &Session, ui: &Ui, args: PushArgs) -> Result<Report> {
         .map(|p| Pushed {
             id: &p.id,
             environment: &p.environment,
-            remote: &p.offsite,
+            offsite: &p.offsite,
         })
         .collect();
     let failed: Vec<&str> = outcome.failed.iter().map(|f| f.id.as_str()).collect();
