@@ -18,9 +18,6 @@ pub mod status;
 pub mod verify;
 
 use crate::Report;
-pub use crate::audit::{
-    git_state, host, log_event, log_hook_event, log_interrupted_event, log_timed_event, user,
-};
 use crate::cmd::cli::Command;
 use crate::error::Result;
 use crate::session::{Ctx, Session};
