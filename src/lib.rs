@@ -33,6 +33,7 @@ pub mod provider;
 pub mod registry;
 pub mod removal;
 pub mod retention;
+pub mod schema;
 pub mod scratch;
 pub mod session;
 pub mod shell;

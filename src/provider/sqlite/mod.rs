@@ -3,6 +3,7 @@
 
 mod image;
 mod restore;
+pub mod schema;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

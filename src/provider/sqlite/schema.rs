@@ -1,0 +1,191 @@
+//! An SQLite database's shape, read from `sqlite_schema` and the `table_info`, `index_list` and
+//! `index_info` pragmas: its own tables (not SQLite's `sqlite_*` ones), their columns in order,
+//! and the indexes made by `CREATE INDEX` or a `UNIQUE` constraint (the primary key's own index is
+//! the columns' `primary_key`).
+
+use rusqlite::Connection;
+
+use crate::schema::{Column, Index, Schema, Table};
+
+/// What an expression index covers where a column name would be.
+const EXPRESSION: &str = "<expression>";
+
+/// The schema of the database `conn` is open on.
+pub fn read(conn: &Connection) -> rusqlite::Result<Schema> {
+    let mut names = conn.prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    )?;
+    let tables = names
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    let mut schema = Schema::default();
+    for name in tables {
+        let table = Table {
+            columns: columns(conn, &name)?,
+            indexes: indexes(conn, &name)?,
+        };
+        schema.tables.insert(name, table);
+    }
+    Ok(schema)
+}
+
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<Column>> {
+    let mut info = conn.prepare(
+        "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1) ORDER BY cid",
+    )?;
+    info.query_map([table], |row| {
+        Ok(Column {
+            name: row.get(0)?,
+            data_type: row.get(1)?,
+            nullable: row.get::<_, i64>(2)? == 0,
+            default: row.get(3)?,
+            primary_key: row.get::<_, i64>(4)? > 0,
+        })
+    })?
+    .collect()
+}
+
+fn indexes(
+    conn: &Connection,
+    table: &str,
+) -> rusqlite::Result<std::collections::BTreeMap<String, Index>> {
+    let mut list = conn.prepare(
+        "SELECT name, \"unique\" FROM pragma_index_list(?1) WHERE origin <> 'pk' ORDER BY name",
+    )?;
+    let found = list
+        .query_map([table], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? != 0))
+        })?
+        .collect::<rusqlite::Result<Vec<(String, bool)>>>()?;
+    let mut info = conn.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
+    let mut out = std::collections::BTreeMap::new();
+    for (name, unique) in found {
+        let columns = info
+            .query_map([&name], |row| {
+                Ok(row
+                    .get::<_, Option<String>>(0)?
+                    .unwrap_or_else(|| EXPRESSION.to_string()))
+            })?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        out.insert(name, Index { columns, unique });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Change, changes};
+
+    fn db(sql: &str) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(sql).unwrap();
+        conn
+    }
+
+    const BEFORE: &str = "
+        CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, age INT DEFAULT 0);
+        CREATE UNIQUE INDEX users_email ON users (email);
+        CREATE INDEX users_lower ON users (lower(email));
+        CREATE TABLE old_log (line TEXT);
+    ";
+
+    #[test]
+    fn tables_columns_and_indexes_are_read_as_declared() {
+        let schema = read(&db(BEFORE)).unwrap();
+        assert_eq!(
+            schema.tables.keys().collect::<Vec<_>>(),
+            ["old_log", "users"]
+        );
+        let users = &schema.tables["users"];
+        let id = users.column("id").unwrap();
+        assert!(id.primary_key && id.data_type == "INTEGER");
+        let email = users.column("email").unwrap();
+        assert!(!email.nullable && !email.primary_key);
+        assert_eq!(users.column("age").unwrap().default.as_deref(), Some("0"));
+        assert_eq!(
+            users.indexes["users_email"],
+            Index {
+                columns: vec!["email".into()],
+                unique: true
+            }
+        );
+        assert_eq!(users.indexes["users_lower"].columns, [EXPRESSION]);
+        assert!(!users.indexes["users_lower"].unique);
+        // SQLite's own tables are not the database's.
+        let with_sequence = read(&db(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO t DEFAULT VALUES;",
+        ))
+        .unwrap();
+        assert_eq!(with_sequence.tables.keys().collect::<Vec<_>>(), ["t"]);
+    }
+
+    #[test]
+    fn a_migration_is_seen_as_the_changes_it_made() {
+        let conn = db(BEFORE);
+        let before = read(&conn).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE users ADD COLUMN name TEXT;
+             DROP INDEX users_lower;
+             DROP INDEX users_email;
+             CREATE INDEX users_email ON users (email, name);
+             DROP TABLE old_log;
+             CREATE TABLE audit (at TEXT NOT NULL, what TEXT);
+             CREATE TABLE t2 (age TEXT);",
+        )
+        .unwrap();
+        // A type change is a table rebuilt, in SQLite.
+        conn.execute_batch(
+            "CREATE TABLE users_new (id INTEGER PRIMARY KEY, email TEXT NOT NULL, age TEXT DEFAULT 0, name TEXT);
+             INSERT INTO users_new SELECT * FROM users;
+             DROP TABLE users;
+             ALTER TABLE users_new RENAME TO users;
+             CREATE INDEX users_email ON users (email, name);
+             DROP TABLE t2;",
+        )
+        .unwrap();
+        let after = read(&conn).unwrap();
+        let found = changes(&before, &after);
+        let added = after.tables["users"].column("name").unwrap().clone();
+        let mut age = before.tables["users"].column("age").unwrap().clone();
+        let was = age.clone();
+        age.data_type = "TEXT".into();
+        assert_eq!(
+            found,
+            [
+                Change::TableAdded {
+                    table: "audit".into()
+                },
+                Change::TableDropped {
+                    table: "old_log".into()
+                },
+                Change::ColumnAltered {
+                    table: "users".into(),
+                    before: was,
+                    after: age,
+                },
+                Change::ColumnAdded {
+                    table: "users".into(),
+                    column: added,
+                },
+                Change::IndexAltered {
+                    table: "users".into(),
+                    index: "users_email".into(),
+                    before: Index {
+                        columns: vec!["email".into()],
+                        unique: true
+                    },
+                    after: Index {
+                        columns: vec!["email".into(), "name".into()],
+                        unique: false
+                    },
+                },
+                Change::IndexDropped {
+                    table: "users".into(),
+                    index: "users_lower".into(),
+                },
+            ]
+        );
+        assert!(changes(&after, &after).is_empty(), "a schema equals itself");
+    }
+}

@@ -1,0 +1,56 @@
+//! A database's shape — its tables, their columns and indexes — and what changed between two
+//! of them. The providers read it (SQLite from `sqlite_schema` and its pragmas); a migration's
+//! rehearsal, `diff` and a rollback's preview compare two (issue 20). Nothing here touches a
+//! database.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+mod diff;
+
+pub use diff::{Change, changes};
+
+/// Every table of a database, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    pub tables: BTreeMap<String, Table>,
+}
+
+/// One table: its columns in their order, and its indexes by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    pub columns: Vec<Column>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub indexes: BTreeMap<String, Index>,
+}
+
+/// One column, as the database declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// The declared type, as the database spells it (`INTEGER`, `character varying(80)`).
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub nullable: bool,
+    /// The default expression, as the database spells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Part of the table's primary key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub primary_key: bool,
+}
+
+/// One index: the columns (or expressions) it covers, in order, and whether it is unique.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    pub columns: Vec<String>,
+    pub unique: bool,
+}
+
+impl Table {
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
