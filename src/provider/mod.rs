@@ -164,6 +164,14 @@ pub trait Provider {
     /// Tables with row counts (when `count_rows`) and migration state of the live database.
     fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection>;
 
+    /// The live database's tables, columns and indexes.
+    fn schema(&self) -> Result<crate::schema::Schema> {
+        Err(Error::tool(format!(
+            "reading the schema of a {} database is not supported yet",
+            self.kind().as_str()
+        )))
+    }
+
     /// Takes a consistent dump to `to`. `work_dir` holds any temporary files, named
     /// `*.partial`.
     fn dump(

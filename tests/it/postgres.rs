@@ -2059,3 +2059,93 @@ fn pg_a_ledger_record_copied_from_another_checkout_never_drops_that_runs_live_sc
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The live database's schema as the library reads it.
+fn read_schema(db: &PgDb) -> faber_db::schema::Schema {
+    let url = faber_db::provider::DatabaseUrl::parse(&db.url(), std::path::Path::new("/")).unwrap();
+    let options = faber_db::provider::Options {
+        row_count_max_table_size: faber_db::provider::DEFAULT_ROW_COUNT_MAX_TABLE_SIZE,
+        ledger: None,
+    };
+    faber_db::provider::open(&url, options)
+        .unwrap()
+        .schema()
+        .unwrap()
+}
+
+#[test]
+fn pg_schema_is_read_from_the_catalog_and_a_migration_is_its_changes() {
+    use faber_db::schema::{Change, Index, changes};
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("schema");
+    db.exec(
+        "CREATE TABLE users (id bigserial PRIMARY KEY, email varchar(80) NOT NULL, age int DEFAULT 0);
+         CREATE UNIQUE INDEX users_email ON users (email);
+         CREATE INDEX users_lower ON users (lower(email));
+         CREATE SCHEMA audit;
+         CREATE TABLE audit.\"Log|Entries\" (line text);",
+    );
+    let before = read_schema(&db);
+    assert_eq!(
+        before.tables.keys().collect::<Vec<_>>(),
+        ["audit.Log|Entries", "users"]
+    );
+    let users = &before.tables["users"];
+    let id = users.column("id").unwrap();
+    assert!(id.primary_key && !id.nullable && id.data_type == "bigint");
+    assert!(id.default.as_deref().unwrap().starts_with("nextval("));
+    let email = users.column("email").unwrap();
+    assert_eq!(email.data_type, "character varying(80)");
+    assert!(!email.nullable && !email.primary_key);
+    assert_eq!(users.column("age").unwrap().default.as_deref(), Some("0"));
+    assert_eq!(
+        users.indexes["users_email"],
+        Index {
+            columns: vec!["email".into()],
+            unique: true
+        }
+    );
+    assert_eq!(users.indexes["users_lower"].columns, ["lower(email::text)"]);
+    assert!(
+        !users.indexes.contains_key("users_pkey"),
+        "the primary key is the columns'"
+    );
+
+    db.exec(
+        "ALTER TABLE users ADD COLUMN name text;
+         ALTER TABLE users ALTER COLUMN age TYPE bigint;
+         DROP INDEX users_lower;
+         DROP TABLE audit.\"Log|Entries\";
+         CREATE TABLE sessions (token text NOT NULL);",
+    );
+    let after = read_schema(&db);
+    let mut age = users.column("age").unwrap().clone();
+    let was = age.clone();
+    age.data_type = "bigint".into();
+    assert_eq!(
+        changes(&before, &after),
+        [
+            Change::TableAdded {
+                table: "sessions".into()
+            },
+            Change::TableDropped {
+                table: "audit.Log|Entries".into()
+            },
+            Change::ColumnAltered {
+                table: "users".into(),
+                before: was,
+                after: age,
+            },
+            Change::ColumnAdded {
+                table: "users".into(),
+                column: after.tables["users"].column("name").unwrap().clone(),
+            },
+            Change::IndexDropped {
+                table: "users".into(),
+                index: "users_lower".into(),
+            },
+        ]
+    );
+}

@@ -14,6 +14,7 @@ mod inspect;
 mod key;
 mod psql;
 mod restore;
+mod schema;
 mod snapshot;
 mod tools;
 
@@ -190,6 +191,10 @@ impl Provider for Postgres {
 
     fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection> {
         self.inspect_db(&self.conn.dbname, migrations_table, count_rows)
+    }
+
+    fn schema(&self) -> Result<crate::schema::Schema> {
+        schema::schema_via(&|sql| self.query_in(&self.conn.dbname, sql))
     }
 
     fn dump(

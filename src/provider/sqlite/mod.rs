@@ -222,6 +222,14 @@ impl Provider for Sqlite {
         inspect(&conn, migrations_table, count_rows)
     }
 
+    fn schema(&self) -> Result<crate::schema::Schema> {
+        let conn = self.open_live()?;
+        schema::read(&conn).map_err(|e| {
+            Error::connection(format!("cannot read the schema of {}", self.path.display()))
+                .caused_by(e)
+        })
+    }
+
     fn dump(
         &self,
         format: Format,
