@@ -1,5 +1,8 @@
 //! The databases faber-db creates for itself on a server — a restore's staging copy, a deep
-//! verify's trial load, the data a restore replaced — and the project's ledger of them.
+//! verify's trial load, a migration's rehearsal, the data a restore replaced — and the
+//! project's ledger of them.
+//!
+//! An SQLite rehearsal's copy is a file in the ledger's own directory, recorded the same way.
 //!
 //! A name is no proof: a user's `shop__faber_archive_2023` looks like ours. So every scratch
 //! database is recorded in `<backup dir>/.scratch/<token>.json` before it is created, and the
@@ -32,6 +35,9 @@ pub enum Purpose {
     Verify,
     /// The data a restore replaced, set aside until its safety backup is taken.
     Replaced,
+    /// A migration's rehearsal: a backup loaded for the migrate command to run against, dropped
+    /// when the rehearsal ends.
+    Rehearse,
 }
 
 impl Purpose {
@@ -40,6 +46,7 @@ impl Purpose {
             Purpose::Restore => "restore",
             Purpose::Verify => "verify",
             Purpose::Replaced => "replaced",
+            Purpose::Rehearse => "rehearse",
         }
     }
 
@@ -131,6 +138,12 @@ impl Ledger {
         Ledger {
             dir: backup_dir.join(LEDGER_DIR),
         }
+    }
+
+    /// The ledger's directory: faber-db's own, where nothing else is kept (an SQLite
+    /// rehearsal's copy is made there).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The ledger a provider was given, or the error that says why it may create no scratch

@@ -278,14 +278,16 @@ impl Session<'_> {
         }
     }
 
-    /// The server `verify --deep` loads `env`'s backups into, when `verify_url_env` names one:
-    /// the URL in that variable, with `database` (the environment's database) as the database
-    /// its scratch databases are named after. `None` when the key is not set.
+    /// The server `verify --deep` and a migration's rehearsal load `env`'s backups into, when
+    /// `verify_url_env` names one: the URL in that variable, with `database` (the environment's
+    /// database) as the database its scratch databases are named after — as written, password
+    /// included (only ever handed to a child process's environment), and opened. `None` when the
+    /// key is not set.
     pub fn scratch_server(
         &self,
         env: &Environment,
         database: &str,
-    ) -> Result<Option<Box<dyn Provider>>> {
+    ) -> Result<Option<(String, Box<dyn Provider>)>> {
         let Some(var) = &env.verify_url_env else {
             return Ok(None);
         };
@@ -298,7 +300,7 @@ impl Session<'_> {
                 "export {var}=postgres://admin@host/postgres (a role that may create databases), or add it to .env"
             ))
         })?;
-        let url = match DatabaseUrl::parse(raw, &self.config.root)? {
+        let (raw, url) = match DatabaseUrl::parse(raw, &self.config.root)? {
             DatabaseUrl::Server { kind, mut url } if kind == self.url(env)?.kind() => {
                 let name = percent_encoding::utf8_percent_encode(
                     database,
@@ -306,7 +308,7 @@ impl Session<'_> {
                 )
                 .to_string();
                 url.set_path(&format!("/{name}"));
-                DatabaseUrl::Server { kind, url }
+                (url.to_string(), DatabaseUrl::Server { kind, url })
             }
             _ => {
                 return Err(Error::config(format!(
@@ -316,6 +318,9 @@ impl Session<'_> {
                 )));
             }
         };
-        Ok(Some(provider::open(&url, self.provider_options(env))?))
+        Ok(Some((
+            raw,
+            provider::open(&url, self.provider_options(env))?,
+        )))
     }
 }

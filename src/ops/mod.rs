@@ -12,6 +12,7 @@ pub mod list;
 pub mod migrate;
 pub mod restore;
 pub mod rollback;
+pub mod scratch_copy;
 pub mod status;
 pub mod verify;
 

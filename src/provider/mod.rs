@@ -20,7 +20,9 @@ use crate::migrations::MigrationState;
 use crate::pipeline::{Compression, Written};
 
 pub use self::method::{Blocked, MethodChoice, RestoreMethod, RestorePrivileges};
-pub use self::url::{DatabaseUrl, blank_out, is_secret_param as url_is_secret_param};
+pub use self::url::{
+    DatabaseUrl, blank_out, is_secret_param as url_is_secret_param, naming as url_naming,
+};
 
 /// Which database software a backup came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -283,6 +285,21 @@ pub trait Provider {
         Ok(crate::scratch::Sweep::default())
     }
 
+    /// Loads the dump into a new scratch database of this server (SQLite: a file in the
+    /// ledger's directory), recorded in the project's ledger as a rehearsal's: it lives until
+    /// the returned copy is dropped, which drops it (a killed run's is swept by a later one).
+    fn scratch_copy<'a>(
+        &'a self,
+        format: Format,
+        _source: Source<'_>,
+        _jobs: u32,
+    ) -> Result<Box<dyn ScratchCopy + 'a>> {
+        Err(Error::config(format!(
+            "{format} backups of a {} database cannot be loaded into a scratch database",
+            self.kind().as_str()
+        )))
+    }
+
     /// Loads the dump somewhere scratch, returns its integrity verdict and per-table row counts,
     /// and removes it again (`verify --deep` of server databases).
     fn deep_check(
@@ -295,6 +312,16 @@ pub trait Provider {
             "deep checks of {format} backups need no server here"
         )))
     }
+}
+
+/// A backup loaded into a scratch database of faber-db's own (see [`Provider::scratch_copy`]),
+/// for a migration to be rehearsed on. Dropping it drops the database.
+pub trait ScratchCopy {
+    /// The scratch database's name on its server; for SQLite, the copy's path.
+    fn name(&self) -> &str;
+
+    /// The copy, as a database to read (its schema, row counts and migration state).
+    fn provider(&self) -> &dyn Provider;
 }
 
 /// Checks a decoded plain SQL dump: it must decode to the end and carry the dump tool's

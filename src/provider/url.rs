@@ -109,6 +109,31 @@ impl DatabaseUrl {
 }
 
 impl DatabaseUrl {
+    /// Whether `self` and `other` may reach the same database, whoever connects and however:
+    /// the same file, or the same database name on the same port of hosts that may be the same
+    /// (every local host and socket counts as one). Errs towards yes.
+    pub fn same_database(&self, other: &DatabaseUrl) -> bool {
+        match (self, other) {
+            (DatabaseUrl::Sqlite(a), DatabaseUrl::Sqlite(b)) => {
+                a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+            }
+            (
+                DatabaseUrl::Server { kind: ka, url: a },
+                DatabaseUrl::Server { kind: kb, url: b },
+            ) => {
+                ka == kb && server_host(a) == server_host(b) && port(*ka, a) == port(*kb, b) && {
+                    let name = |u: &::url::Url| {
+                        percent_encoding::percent_decode_str(u.path().trim_start_matches('/'))
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    };
+                    name(a) == name(b)
+                }
+            }
+            _ => false,
+        }
+    }
+
     /// The secrets the URL carries (its password, as written and decoded, and secret query
     /// parameters), to blank out of text that might echo them.
     pub fn secrets(&self) -> Vec<String> {
@@ -136,6 +161,79 @@ impl DatabaseUrl {
         out.sort_by_key(|s| std::cmp::Reverse(s.len()));
         out
     }
+}
+
+/// The host a server URL reaches, lower-cased, a `host=` parameter (a socket directory) taking
+/// the place of the authority's; every local host and socket as one, `local`.
+fn server_host(url: &::url::Url) -> String {
+    let host = url
+        .query_pairs()
+        .find(|(k, _)| k == "host" || k == "socket")
+        .map(|(_, v)| v.into_owned())
+        .or_else(|| url.host_str().map(str::to_string))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let local = host.is_empty()
+        || host.starts_with('/')
+        || matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]" | "::1");
+    if local { "local".to_string() } else { host }
+}
+
+/// The port a server URL reaches, the default when it names none.
+fn port(kind: ProviderKind, url: &::url::Url) -> u16 {
+    url.port().unwrap_or(match kind {
+        ProviderKind::Mysql => 3306,
+        _ => 5432,
+    })
+}
+
+/// Query parameters by which a client may pick a database other than the one the URL's path
+/// names (libpq takes a `dbname` parameter over the path).
+const DATABASE_PARAMS: [&str; 2] = ["dbname", "database"];
+
+/// `raw` — a URL as written, password included — naming database `database` instead of its own:
+/// how a child process is pointed at a scratch database. For SQLite, `database` is the copy's
+/// absolute path, under `raw`'s scheme (`sqlite:` or Prisma's `file:`); for a server, the path
+/// is replaced and any parameter that could pick another database is left out. Never shown: it
+/// carries the password. Fails rather than give back anything else.
+pub fn naming(raw: &str, root: &Path, database: &str) -> Result<String> {
+    let built = match DatabaseUrl::parse(raw, root)? {
+        DatabaseUrl::Sqlite(_) => {
+            if !Path::new(database).is_absolute() {
+                return Err(Error::tool(
+                    "a scratch copy of an SQLite database must have an absolute path",
+                ));
+            }
+            let scheme = raw
+                .trim()
+                .split_once(':')
+                .map(|(s, _)| s.to_ascii_lowercase());
+            match scheme.as_deref() {
+                Some("file") => format!("file:{database}"),
+                _ => format!("sqlite:{database}"),
+            }
+        }
+        DatabaseUrl::Server { mut url, .. } => {
+            const KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+                .remove(b'_')
+                .remove(b'-')
+                .remove(b'.');
+            let name = percent_encoding::utf8_percent_encode(database, KEPT).to_string();
+            url.set_path(&format!("/{name}"));
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| !DATABASE_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if kept.is_empty() {
+                url.set_query(None);
+            } else {
+                url.query_pairs_mut().clear().extend_pairs(kept);
+            }
+            url.to_string()
+        }
+    };
+    Ok(built)
 }
 
 /// Text with every one of `secrets` replaced by `***`.
@@ -199,6 +297,67 @@ mod tests {
         assert!(hint("mysql://u@[bad/db").contains("mysql://user@host:3306"));
         assert!(hint("postgres://u@[bad/db").contains("postgres://user@host:5432"));
         assert!(DatabaseUrl::parse("ftp://x", root).is_err());
+    }
+
+    #[test]
+    fn a_url_naming_another_database_keeps_the_server_and_drops_database_parameters() {
+        let root = Path::new("/proj");
+        assert_eq!(
+            naming(
+                "postgres://app:p%40ss@db:6543/shop?sslmode=require&dbname=shop",
+                root,
+                "shop__faber_rehearse_1f"
+            )
+            .unwrap(),
+            "postgres://app:p%40ss@db:6543/shop__faber_rehearse_1f?sslmode=require"
+        );
+        assert_eq!(
+            naming("mysql://root@127.0.0.1:3306/shop?DATABASE=x", root, "a b").unwrap(),
+            "mysql://root@127.0.0.1:3306/a%20b"
+        );
+        assert_eq!(
+            naming("file:./dev.db", root, "/b/.scratch/rehearse-1.sqlite3").unwrap(),
+            "file:/b/.scratch/rehearse-1.sqlite3"
+        );
+        assert_eq!(
+            naming("sqlite://db/x.db", root, "/b/rehearse-1.sqlite3").unwrap(),
+            "sqlite:/b/rehearse-1.sqlite3"
+        );
+        assert!(naming("sqlite:db/x.db", root, "relative.sqlite3").is_err());
+        assert!(naming("ftp://x", root, "/a").is_err());
+    }
+
+    #[test]
+    fn urls_of_the_same_database_are_told_whoever_connects() {
+        let root = Path::new("/proj");
+        let same = |a: &str, b: &str| {
+            DatabaseUrl::parse(a, root)
+                .unwrap()
+                .same_database(&DatabaseUrl::parse(b, root).unwrap())
+        };
+        assert!(same(
+            "postgres://app:x@127.0.0.1:5432/shop",
+            "postgresql://admin@localhost:5432/shop?sslmode=disable"
+        ));
+        assert!(same(
+            "postgres:///shop?host=/run/pg",
+            "postgres://app@localhost/shop"
+        ));
+        assert!(same(
+            "postgres://app@db1/shop",
+            "postgres://app@DB1:5432/shop"
+        ));
+        assert!(!same("postgres://app@db1/shop", "postgres://app@db2/shop"));
+        assert!(!same(
+            "postgres://app@db1/shop",
+            "postgres://app@db1/shop_shadow"
+        ));
+        assert!(!same(
+            "postgres://app@db1:5432/shop",
+            "postgres://app@db1:6432/shop"
+        ));
+        assert!(!same("postgres://app@db1/shop", "mysql://app@db1/shop"));
+        assert!(same("sqlite:db/x.db", "file:///proj/db/x.db"));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::session::Session;
 pub use choose::{check_kind, choose, warn_mismatch};
 pub use preflight::{Refused, preflight};
 pub use preview::{Preview, SafetyPlan, preview};
-pub use stage::default_jobs;
+pub use stage::{default_jobs, open_verified};
 
 /// How [`apply`] goes about a restore.
 #[derive(Debug, Clone)]

@@ -95,7 +95,7 @@ pub(super) fn stage<'a>(
 
 /// The decoded data of the backup file at `path`, whose end is reported only if the whole
 /// file hashed to the recorded SHA-256.
-pub(super) fn open_verified(
+pub fn open_verified(
     path: &Path,
     record: &BackupRecord,
     decryption: Option<&crate::crypt::Decryption>,

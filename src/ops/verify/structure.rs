@@ -30,35 +30,8 @@ pub(super) fn structure(
     }
     // The scratch database goes to the server `verify_url_env` names, else to the environment's
     // own — when its role may create databases there.
-    let db = if let Some(server) = session.scratch_server(env, &own.database_name())? {
-        server
-    } else {
-        let privileges = own.restore_privileges()?;
-        if !privileges.create_database {
-            return Err(Error::config(format!(
-                "a deep check loads the backup into a scratch database, and {} may not create databases on the server of `{}` (a deep check needs verify_url_env set in [environments.{}])",
-                privileges.role, env.name, env.name
-            ))
-            .with_hint(format!(
-                "set verify_url_env = \"VAR\" in [environments.{}], VAR holding the URL of a server where faber-db may create scratch databases (a role with CREATEDB)",
-                env.name
-            )));
-        }
-        own
-    };
-    // What killed runs left on this server goes first (only what the ledger proves ours).
-    let swept = db.sweep_scratch(true)?;
-    for name in swept.dropped {
-        session.events().warn(&format!(
-            "dropped database {name}, left by an interrupted run"
-        ));
-    }
-    for (name, why) in swept.failed {
-        session.events().warn(&format!(
-            "database {name}, left by an interrupted run, could not be dropped: {why}"
-        ));
-    }
-    let (integrity_check, tables) = db.deep_check(record.format, source, 1)?;
+    let server = crate::ops::scratch_copy::server(session, env, own, "a deep check")?;
+    let (integrity_check, tables) = server.db.deep_check(record.format, source, 1)?;
     Ok(StructureCheck {
         integrity_check,
         tables: Some(tables),

@@ -305,6 +305,15 @@ impl Provider for Mysql {
         restore::stage(self, format, source, migrations_table)
     }
 
+    fn scratch_copy<'a>(
+        &'a self,
+        format: Format,
+        source: Source<'_>,
+        _jobs: u32,
+    ) -> Result<Box<dyn super::ScratchCopy + 'a>> {
+        restore::scratch_copy(self, format, source)
+    }
+
     fn deep_check(
         &self,
         format: Format,

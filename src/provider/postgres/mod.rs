@@ -7,6 +7,7 @@
 //! swapped in) and `inplace`.
 
 mod commits;
+mod copy;
 mod copycount;
 mod dump;
 mod inplace;
@@ -287,6 +288,15 @@ impl Provider for Postgres {
         jobs: u32,
     ) -> Result<Box<dyn Staged + 'a>> {
         restore::stage(self, format, source, migrations_table, jobs)
+    }
+
+    fn scratch_copy<'a>(
+        &'a self,
+        format: Format,
+        source: Source<'_>,
+        jobs: u32,
+    ) -> Result<Box<dyn super::ScratchCopy + 'a>> {
+        copy::scratch_copy(self, format, source, jobs)
     }
 
     fn deep_check(

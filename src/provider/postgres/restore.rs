@@ -27,9 +27,9 @@ const LIST_SETTINGS: [&str; 5] = [
 
 /// A database faber-db created for itself, recorded in the project's ledger and dropped when
 /// this value goes, unless kept.
-struct ScratchDb<'a> {
+pub(super) struct ScratchDb<'a> {
     pg: &'a Postgres,
-    name: String,
+    pub(super) name: String,
     /// Its record in the ledger, released once the database is gone or is the target.
     claim: Option<Claim>,
     /// The target's comment, which it takes at the swap: until then it carries its marker.
@@ -43,7 +43,7 @@ impl<'a> ScratchDb<'a> {
     /// target exists, the new database is made like it — encoding, collation, locale provider,
     /// tablespace, connection limit, owner, access privileges and settings (its comment at the
     /// swap) — since it takes the target's place; else from template0.
-    fn create(pg: &'a Postgres, purpose: Purpose) -> Result<ScratchDb<'a>> {
+    pub(super) fn create(pg: &'a Postgres, purpose: Purpose) -> Result<ScratchDb<'a>> {
         let name = scratch_name(&pg.conn.dbname, purpose.name_part());
         let claim = pg.ledger()?.claim(&pg.server_id(), purpose, &name)?;
         let like = pg.query_in(
@@ -105,7 +105,7 @@ impl<'a> ScratchDb<'a> {
     /// Loads a dump: plain SQL with `psql -v ON_ERROR_STOP=1` (any failing statement fails
     /// it), a custom archive or a directory dump with `pg_restore --exit-on-error --no-owner`,
     /// with `jobs` parallel workers when it reads from disk.
-    fn load(&self, format: Format, source: Source<'_>, jobs: u32) -> Result<()> {
+    pub(super) fn load(&self, format: Format, source: Source<'_>, jobs: u32) -> Result<()> {
         let tools = self.pg.tools()?;
         let (mut cmd, what) = match format {
             Format::Sql => (self.pg.command(&tools.psql, &self.name), "psql"),

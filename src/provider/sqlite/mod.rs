@@ -1,6 +1,7 @@
 //! SQLite, in process: consistent copies through SQLite's online backup API, checks on decoded
 //! images (`image`), and restores that stage, check, then copy in one transaction (`restore`).
 
+mod copy;
 mod image;
 mod restore;
 pub mod schema;
@@ -309,6 +310,19 @@ impl Provider for Sqlite {
 
     fn staging_need(&self, raw_size: u64) -> Option<(PathBuf, u64)> {
         restore::staging_need(self, raw_size)
+    }
+
+    fn sweep_scratch(&self, drop: bool) -> Result<crate::scratch::Sweep> {
+        Ok(copy::sweep(self, drop))
+    }
+
+    fn scratch_copy<'a>(
+        &'a self,
+        format: Format,
+        source: Source<'_>,
+        _jobs: u32,
+    ) -> Result<Box<dyn super::ScratchCopy + 'a>> {
+        copy::scratch_copy(self, format, source)
     }
 
     fn stage_restore<'a>(

@@ -10,6 +10,7 @@
 //! The scratch databases are in `scratch`, the swap in `swap`, the other sessions in the way in
 //! `sessions`.
 
+mod copy;
 mod scratch;
 mod sessions;
 mod swap;
@@ -24,6 +25,7 @@ use crate::provider::{
     CommitFailed, CommitOptions, Committed, Provider, Replaced, Source, Staged, Tables,
 };
 use crate::scratch::Purpose;
+pub(super) use copy::scratch_copy;
 pub(super) use scratch::sweep;
 use scratch::{ReplacedMysql, ScratchDb};
 pub(super) use sessions::{clear_sessions, other_sessions, sessions_unseen};
