@@ -51,6 +51,14 @@ impl Vars {
         Ok(vars)
     }
 
+    /// Every variable set (not empty), by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values
             .get(key)

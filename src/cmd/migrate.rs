@@ -4,6 +4,7 @@
 //! the `pre-migration` backup, the environment's `migrate_command`, and on failure that backup
 //! restored (exit 9) — and what it did reported (human or JSON).
 
+mod rehearse;
 mod render;
 
 use clap::Args;
@@ -38,6 +39,16 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub terminate_connections: bool,
 
+    /// Rehearse first: run the migration against a scratch copy of the database, made from the
+    /// pre-migration backup, and run it for real only if it passes (the default on protected
+    /// environments; `rehearse` in the config). With --dry-run, only rehearse
+    #[arg(long, conflicts_with_all = ["no_rehearse", "no_backup"])]
+    pub rehearse: bool,
+
+    /// Do not rehearse, even where the config says to
+    #[arg(long)]
+    pub no_rehearse: bool,
+
     /// Go on after a migrate that did not finish (killed, or failed with nothing restored): run
     /// the command on the database as that run left it, with that run's pre-migration backup
     /// as the one to go back to (no new backup of the half-migrated database is taken)
@@ -53,22 +64,8 @@ pub struct MigrateArgs {
 
 pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
     let env = session.env(crate::cmd::cli::env_name(&args.env))?;
-    let lock = cmd::claim_env(
-        session,
-        env,
-        "migrate",
-        "migration",
-        args.dry_run,
-        args.wait,
-    )?;
-    let request = Request {
-        no_backup: args.no_backup,
-        allow_destructive: args.allow_destructive,
-        terminate_connections: args.terminate_connections,
-        resume: args.resume,
-        dry_run: args.dry_run.dry_run,
-        lock_fd: lock.as_ref().map(|l| l.raw_fd()),
-    };
+    // Held until the run ends (its processes hold it too, through `request.lock_fd`).
+    let (request, _lock) = request(session, env, &args)?;
     // A dry run reports the refusal the run would meet, after its plan.
     let (resumed, refusal) = unfinished(session, ui, env, &args)?;
     let (url, db) = session.provider(env)?;
@@ -117,8 +114,18 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
             ui::migrate::steps(ui, env, steps, to);
         }
         ui::restore::preflight(ui, &preflight);
-        ui.line("Dry run: nothing was changed.");
         report.failure = refusal.or(failure);
+        // A dry run rehearses only when asked to (`--rehearse`): the config's `rehearse` is
+        // about runs, and a plain dry run stays a plan that takes nothing.
+        let rehearse = prepared.rehearse && request.rehearse == Some(true);
+        if rehearse && report.failure.is_none() && prepared.command.is_some() {
+            report = rehearse::first(session, ui, env, &request, &prepared, None, To::Output)
+                .unwrap_or_else(|failed| *failed)
+                .into_report(report);
+            ui.line("Dry run: the migration was only rehearsed; production was not touched.");
+        } else {
+            ui.line("Dry run: nothing was changed.");
+        }
         return Ok(report.with("dry_run", true).with("plan", &steps));
     }
     if let Some(e) = failure {
@@ -144,16 +151,68 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
             args.allow_destructive,
         )?;
     }
-    confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
-    // The command's output goes to stderr (stdout stays clean for `--json`).
-    let quiet = ui.quiet;
-    let output = move |line: &str| {
-        if !quiet {
-            eprintln!("  | {line}");
+    // A rehearsal's report is shown before the question: it is asked once the rehearsal passed.
+    if !prepared.rehearse {
+        confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
+    }
+    let begun = migrate::begin(session, env, &prepared)?;
+    if prepared.rehearse {
+        match rehearse::first(session, ui, env, &request, &prepared, begun.taken(), to) {
+            Ok(passed) => report = passed.into_report(report),
+            // Nothing to go back to: the database was not touched (the rehearsal's report
+            // names the backup it was made from).
+            Err(failed) => return Ok(failed.into_report(report).with("migrated", false)),
         }
-    };
-    let ran = migrate::apply(session, env, db.as_ref(), &request, &prepared, &output)?;
+        confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
+    }
+    let ran = migrate::apply(
+        session,
+        env,
+        db.as_ref(),
+        &request,
+        &prepared,
+        begun,
+        &rehearse::output(ui),
+    )?;
     Ok(render::ran(session, ui, env, report, ran))
+}
+
+/// The request `args` make, with the environment's lock held for it: taken by a run, and by a
+/// dry run that rehearses (it takes a backup and loads it).
+fn request(
+    session: &Session,
+    env: &Environment,
+    args: &MigrateArgs,
+) -> Result<(Request, Option<crate::registry::RegistryLock>)> {
+    let rehearse = args
+        .rehearse
+        .then_some(true)
+        .or(args.no_rehearse.then_some(false));
+    let mut lock = cmd::claim_env(
+        session,
+        env,
+        "migrate",
+        "migration",
+        args.dry_run,
+        args.wait,
+    )?;
+    if args.dry_run.dry_run && args.rehearse {
+        lock = Some(
+            session
+                .store
+                .env_lock(&env.name, "rehearsal", args.wait.wait)?,
+        );
+    }
+    let request = Request {
+        no_backup: args.no_backup,
+        allow_destructive: args.allow_destructive,
+        terminate_connections: args.terminate_connections,
+        resume: args.resume,
+        dry_run: args.dry_run.dry_run,
+        rehearse,
+        lock_fd: lock.as_ref().map(|l| l.raw_fd()),
+    };
+    Ok((request, lock))
 }
 
 /// The pre-migration backup of an earlier migrate of `env` that did not finish, when `--resume`

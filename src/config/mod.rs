@@ -130,6 +130,10 @@ pub struct Environment {
     /// while any are connected (exit 7), before the migration runs.
     pub terminate_connections_on_rollback: bool,
     pub migrate_command: Option<String>,
+    /// `migrate` first runs `migrate_command` against a scratch copy of the database, made from
+    /// the pre-migration backup, and runs it for real only if that passes. On by default for
+    /// protected environments.
+    pub rehearse: bool,
     pub migrations_table: Option<String>,
     pub format: Format,
     pub compression: Compression,

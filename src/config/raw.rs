@@ -77,6 +77,8 @@ pub struct RawEnvironment {
     pub rollback_on_failure: Option<bool>,
     pub terminate_connections_on_rollback: Option<bool>,
     pub migrate_command: Option<String>,
+    /// `migrate` rehearses the migration on a copy of the database first.
+    pub rehearse: Option<bool>,
     pub migrations_table: Option<String>,
     pub format: Option<Format>,
     pub compression: Option<Compression>,

@@ -349,6 +349,7 @@ fn resolve_env(
             .terminate_connections_on_rollback
             .unwrap_or(defaults.terminate_connections_on_rollback),
         migrate_command: raw.migrate_command,
+        rehearse: raw.rehearse.unwrap_or(protected),
         migrations_table: raw.migrations_table,
         format: raw.format.unwrap_or(defaults.format),
         compression: raw.compression.unwrap_or(defaults.compression),
@@ -387,6 +388,24 @@ mod tests {
         assert_eq!(default_url_var("dev"), "DEV_DATABASE_URL");
         assert_eq!(default_url_var("production"), "PROD_DATABASE_URL");
         assert_eq!(default_url_var("qa-eu"), "QA_EU_DATABASE_URL");
+    }
+
+    #[test]
+    fn migrations_are_rehearsed_on_protected_environments_unless_the_config_says_not() {
+        let raw = parse(
+            Path::new("config.toml"),
+            "[safety]\nprotected_environments = [\"staging\"]\n[environments.dev]\n\
+             [environments.staging]\n[environments.production]\n\
+             [environments.qa]\nrehearse = true\n[environments.prod]\nrehearse = false\n",
+        )
+        .unwrap();
+        let config = resolve(raw, Path::new("/p"), PathBuf::from("config.toml")).unwrap();
+        let rehearse = |n: &str| config.environments[n].rehearse;
+        assert!(!rehearse("dev"));
+        assert!(rehearse("staging"), "listed as protected");
+        assert!(rehearse("production"));
+        assert!(rehearse("qa"));
+        assert!(!rehearse("prod"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::config::Environment;
 use crate::error::Error;
-use crate::ops::migrate::Refused;
+use crate::ops::migrate::{Refused, Rehearsal};
 use crate::session::Session;
 
 /// The failure of a migrate's refused pre-flight, with a hint that names the command that works:
@@ -29,4 +29,33 @@ pub fn refused(session: &Session, env: &Environment, again: &[&str], refused: Re
         )),
         _ => e,
     }
+}
+
+/// The failure of a migration's rehearsal, with what to do next: the migration fixed and
+/// rehearsed again without touching production (or, when a signal stopped it, run again).
+pub fn rehearsal_failed(
+    session: &Session,
+    env: &Environment,
+    error: Error,
+    rehearsal: &Rehearsal,
+) -> Error {
+    let again = super::command_line(session, &["migrate", &env.name, "--rehearse", "--dry-run"]);
+    if rehearsal.interrupted {
+        return error.with_hint(format!(
+            "the copy was dropped and backup {} is kept; run the migration again when ready",
+            rehearsal.backup
+        ));
+    }
+    let fix = match &rehearsal.failed_at {
+        Some(f) => format!(
+            "fix {}{}",
+            f.file,
+            f.line.map(|n| format!(" (line {n})")).unwrap_or_default()
+        ),
+        None => "fix the migration".to_string(),
+    };
+    error.with_hint(format!(
+        "{fix}, then rehearse it again with `{again}`; the copy was dropped, and backup {} is kept",
+        rehearsal.backup
+    ))
 }

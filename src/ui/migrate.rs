@@ -71,6 +71,9 @@ pub fn outlook(
             }
         }
     }
+    if let Some(why) = &prepared.no_rehearsal {
+        ui.warn(format!("the migration is not rehearsed: {why}"));
+    }
     if prepared.backup_recommended {
         ui.warn(format!(
             "no pre-migration backup is taken, and safety.backup_enforcement.{} recommends one",
@@ -116,6 +119,15 @@ pub fn steps(ui: &Ui, env: &Environment, steps: &Steps, to: To) {
         to,
         format!("  {} {}", ui.bold("Command:   "), steps.command),
     );
+    if steps.rehearse {
+        ui.say(
+            to,
+            format!(
+                "  {} first, on a scratch copy of the database made from that backup; the real run follows only if it passes",
+                ui.bold("Rehearse:  ")
+            ),
+        );
+    }
     ui.say(
         to,
         format!(

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod cleanup;
 pub mod list;
 pub mod migrate;
+pub mod rehearsal;
 pub mod restore;
 pub mod status;
 pub mod verify;

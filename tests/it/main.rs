@@ -30,6 +30,7 @@ mod postgres;
 mod preflight;
 mod protected;
 mod quickstart;
+mod rehearse;
 mod release;
 mod reliability;
 mod roundtrip;

@@ -332,7 +332,8 @@ fn migrate_shows_its_plan_before_asking() {
     p.write("migrations/002_add.sql", "CREATE TABLE u (y);");
     let db = fs::read(p.path("db/prod.sqlite3")).unwrap();
 
-    let mut s = on_tty(&p, &["migrate", "production"]);
+    // Not rehearsed: the plan comes before a question asked before anything is done.
+    let mut s = on_tty(&p, &["migrate", "production", "--no-rehearse"]);
     let plan = s.exp_string("type its name to confirm").unwrap();
     for needle in [
         "Applied: 1 migrations",
@@ -395,4 +396,63 @@ fn migrate_shows_its_plan_before_asking() {
     );
     assert_eq!(out["migrated"], true, "{out}");
     assert!(p.path("migrated.txt").exists());
+}
+
+#[test]
+fn a_protected_migrate_shows_its_rehearsal_before_asking() {
+    let p = Project::with_config(
+        "[migrations]\ndirectory = \"migrations\"\n\
+         [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\n\
+         migrate_command = \"sqlite3 -bail \\\"${DATABASE_URL#sqlite:}\\\" < migrations/002_add.sql\"\n",
+    )
+    .seeded("db/prod.sqlite3");
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch(
+            "CREATE TABLE schema_migrations (version TEXT PRIMARY KEY); \
+             INSERT INTO schema_migrations VALUES ('001');",
+        )
+        .unwrap();
+    p.write("migrations/001_init.sql", "CREATE TABLE t (x);");
+    p.write(
+        "migrations/002_add.sql",
+        "CREATE TABLE u (y); INSERT INTO schema_migrations VALUES ('002');",
+    );
+    let db = fs::read(p.path("db/prod.sqlite3")).unwrap();
+
+    let mut s = on_tty(&p, &["migrate", "production"]);
+    let shown = s.exp_string("type its name to confirm").unwrap();
+    for needle in [
+        "Plan: migrate production",
+        "Rehearse:   first, on a scratch copy",
+        "Rehearsal on a copy of backup",
+        "(pre-migration): passed",
+        "Migrations: 1",
+        "(applied 002)",
+        "+ table u",
+        "schema_migrations 1",
+    ] {
+        assert!(
+            shown.contains(needle),
+            "no {needle:?} before the prompt: {shown}"
+        );
+    }
+    s.send_line("staging").unwrap();
+    assert_eq!(exit_code(s), 8);
+    // Rehearsed on a copy: production is as it was; the pre-migration backup is kept.
+    assert_eq!(fs::read(p.path("db/prod.sqlite3")).unwrap(), db);
+    assert_eq!(p.backups().len(), 1);
+
+    let mut s = on_tty(&p, &["migrate", "production"]);
+    s.exp_string("type its name to confirm").unwrap();
+    s.send_line("production").unwrap();
+    assert_eq!(exit_code(s), 0);
+    let tables: i64 = p
+        .sqlite("db/prod.sqlite3")
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'u'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1, "migrated once confirmed");
 }

@@ -2,7 +2,7 @@
 //! resumed run's), the command run with its start and end in the audit log, and on failure the
 //! backup restored.
 
-use super::command::run_command;
+use super::command::{Target, run_command};
 use super::{Failure, Outcome, Prepared, Ran, Request, Rollback, no_command};
 use crate::audit::{log_event, log_interrupted_event};
 use crate::config::Environment;
@@ -12,39 +12,67 @@ use crate::provider::{Provider, blank_out};
 use crate::registry::BackupRecord;
 use crate::session::Session;
 
-/// Runs the migration `prepared` for `env`'s database `db`: takes the pre-migration backup (or
-/// goes on with the resumed run's), runs the `migrate_command` (each line of its output to
-/// `on_output`), and if it fails or a signal stops it, restores that backup when
-/// `rollback_on_failure` says so. Confirmation is the caller's. An error when nothing ran (the
-/// backup failed, or a signal came first); a failed migration is an [`Outcome::Failed`].
+/// A migration run under way: signals are caught from here on, and the backup to go back to is
+/// there.
+pub struct Begun {
+    _signals: crate::interrupt::Guard,
+    /// The backup to go back to: the pre-migration backup taken now, or the resumed run's.
+    pub backup: Option<BackupRecord>,
+    /// `backup` was taken by this run (not the resumed run's).
+    fresh: bool,
+}
+
+impl Begun {
+    /// The pre-migration backup this run took, if it took one (what a rehearsal loads).
+    pub fn taken(&self) -> Option<&BackupRecord> {
+        self.backup.as_ref().filter(|_| self.fresh)
+    }
+}
+
+/// Begins the migration `prepared` of `env`: from here, SIGTERM, SIGINT or SIGHUP (a CI cancel,
+/// an agent's timeout, a closed terminal) stops what runs and is reported, and a second one ends
+/// faber-db at once; then takes the pre-migration backup, or goes on with the resumed run's. An
+/// error when the backup failed.
+pub fn begin(session: &Session, env: &Environment, prepared: &Prepared) -> Result<Begun> {
+    let signals = crate::interrupt::guard();
+    let (backup, fresh) = if let Some(earlier) = &prepared.resumed {
+        session.events().ok(&format!(
+            "Resuming: {}, taken before the migrate that did not finish, stays the backup to go back to",
+            earlier.id
+        ));
+        (Some(earlier.clone()), false)
+    } else if prepared.take_backup {
+        let taken = backup::take_automatic(session, env, "pre-migration").map_err(|e| {
+            e.add_hint("the migration did not run: the pre-migration backup failed")
+        })?;
+        (Some(taken), true)
+    } else {
+        (None, false)
+    };
+    Ok(Begun {
+        _signals: signals,
+        backup,
+        fresh,
+    })
+}
+
+/// Runs the migration `prepared` for `env`'s database `db`, [`begin`]un: runs the
+/// `migrate_command` (each line of its output to `on_output`), and if it fails or a signal stops
+/// it, restores the backup when `rollback_on_failure` says so. Confirmation is the caller's. An
+/// error when nothing ran (a signal came first); a failed migration is an [`Outcome::Failed`].
 pub fn apply(
     session: &Session,
     env: &Environment,
     db: &dyn Provider,
     request: &Request,
     prepared: &Prepared,
+    begun: Begun,
     on_output: &(dyn Fn(&str) + Sync),
 ) -> Result<Ran> {
     let command = prepared.command.as_deref().ok_or_else(|| no_command(env))?;
-    // From here, SIGTERM, SIGINT or SIGHUP (a CI cancel, an agent's timeout, a closed terminal)
-    // stops the command's processes, records it and restores the backup; a second one ends
-    // faber-db at once.
-    let _signals = crate::interrupt::guard();
-    let backup = if let Some(earlier) = &prepared.resumed {
-        session.events().ok(&format!(
-            "Resuming: {}, taken before the migrate that did not finish, stays the backup to go back to",
-            earlier.id
-        ));
-        Some(earlier.clone())
-    } else if prepared.take_backup {
-        Some(
-            backup::take_automatic(session, env, "pre-migration").map_err(|e| {
-                e.add_hint("the migration did not run: the pre-migration backup failed")
-            })?,
-        )
-    } else {
-        None
-    };
+    let Begun {
+        _signals, backup, ..
+    } = begun;
     if crate::interrupt::happened() {
         return Err(Error::aborted("interrupted: the migration did not run")
             .with_hint("run it again when ready"));
@@ -62,7 +90,8 @@ pub fn apply(
         true,
         Some(shown),
     );
-    let outcome = run_command(session, env, command, request.lock_fd, on_output);
+    let outcome = Target::own(session, env)
+        .and_then(|target| run_command(session, command, &target, request.lock_fd, on_output));
     let id = backup.as_ref().map(|b| b.id.as_str());
     let (what, output_tail) = match outcome {
         Ok(_) => {
@@ -76,7 +105,7 @@ pub fn apply(
             let outcome = Outcome::Migrated { after };
             return Ok(Ran { backup, outcome });
         }
-        Err((what, tail)) => (blank_out(&what, &secrets), tail),
+        Err(failed) => (blank_out(&failed.what, &secrets), failed.tail),
     };
     // Stopped by a signal, not failed on its own.
     let interrupted = crate::interrupt::happened();

@@ -1,5 +1,7 @@
 //! The environment's `migrate_command`, run bounded and stoppable: `sh -c` in the project root
-//! with `DATABASE_URL` set, in a process group of its own that a signal stops as a whole.
+//! with `DATABASE_URL` set (for a rehearsal, to the scratch copy's URL, with every variable that
+//! reaches the environment's database), in a process group of its own that a signal stops as a
+//! whole.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -15,21 +17,60 @@ const TAIL_LINES: usize = 20;
 /// How long the migrate command's processes have after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs `command` with `sh -c` in the project root, with `DATABASE_URL` set to the environment's
-/// URL. Each line of its output (the URL's secrets blanked out) goes to `on_output` as it comes;
-/// the last lines are kept for the report. On failure, what failed and those lines.
+/// Where the migrate command is pointed, and what of its output is never shown.
+pub(super) struct Target {
+    /// Every variable of the child's environment to set: `DATABASE_URL`, and for a rehearsal
+    /// every variable that reaches the environment's database. Values carry passwords.
+    pub vars: Vec<(String, String)>,
+    /// Secrets blanked out of the output.
+    pub secrets: Vec<String>,
+}
+
+impl Target {
+    /// The environment's own database, as a migration runs against it: `DATABASE_URL` set to its
+    /// URL; the other variables as they are.
+    pub(super) fn own(session: &Session, env: &Environment) -> Result<Target, CommandFailed> {
+        let url = session
+            .raw_url(env)
+            .map_err(|e| CommandFailed::before(e.one_line()))?;
+        Ok(Target {
+            vars: vec![("DATABASE_URL".to_string(), url)],
+            secrets: session.url(env).map(|u| u.secrets()).unwrap_or_default(),
+        })
+    }
+}
+
+/// A migrate command that failed: what failed (secrets blanked out), its last lines of output,
+/// and its exit code when it exited on its own.
+#[derive(Debug)]
+pub(super) struct CommandFailed {
+    pub what: String,
+    pub tail: Vec<String>,
+    pub code: Option<i32>,
+}
+
+impl CommandFailed {
+    fn before(what: String) -> CommandFailed {
+        CommandFailed {
+            what,
+            tail: Vec::new(),
+            code: None,
+        }
+    }
+}
+
+/// Runs `command` with `sh -c` in the project root, with the variables of `target` set (the
+/// rest of the environment as faber-db's). Each line of its output (the secrets blanked out)
+/// goes to `on_output` as it comes; the last lines are kept for the report.
 pub(super) fn run_command(
     session: &Session,
-    env: &Environment,
     command: &str,
+    target: &Target,
     lock_fd: Option<std::os::fd::RawFd>,
     on_output: &(dyn Fn(&str) + Sync),
-) -> Result<Vec<String>, (String, Vec<String>)> {
-    let url = session
-        .raw_url(env)
-        .map_err(|e| (e.one_line(), Vec::new()))?;
-    // The command's output is shown and kept, but never the URL's password.
-    let secrets = session.url(env).map(|u| u.secrets()).unwrap_or_default();
+) -> Result<Vec<String>, CommandFailed> {
+    // The command's output is shown and kept, but never a URL's password.
+    let secrets = &target.secrets;
     let mut cmd = Command::new("sh");
     // A process group of its own: Ctrl-C at the terminal reaches faber-db alone, which stops the
     // whole group — the tool and whatever it started — itself.
@@ -39,23 +80,23 @@ pub(super) fn run_command(
     if let Some(fd) = lock_fd {
         crate::child::inherit_fd(&mut cmd, fd);
     }
+    cmd.arg("-c").arg(command).current_dir(&session.config.root);
+    for (var, value) in &target.vars {
+        cmd.env(var, value);
+    }
     let child = cmd
-        .arg("-c")
-        .arg(command)
-        .current_dir(&session.config.root)
-        .env("DATABASE_URL", url)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
     let mut child = match child {
         Ok(c) => c,
-        Err(e) => return Err((format!("cannot run sh: {e}"), Vec::new())),
+        Err(e) => return Err(CommandFailed::before(format!("cannot run sh: {e}"))),
     };
     let tail = Mutex::new(Vec::new());
     let pump = |stream: Box<dyn Read + Send>| {
         for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
-            let line = crate::provider::blank_out(&line, &secrets);
+            let line = crate::provider::blank_out(&line, secrets);
             on_output(&line);
             let mut t = tail.lock().expect("not poisoned");
             t.push(line);
@@ -75,24 +116,22 @@ pub(super) fn run_command(
         status
     });
     let tail = tail.into_inner().expect("not poisoned");
-    match status {
-        Ok(s) if s.success() => Ok(tail),
-        Ok(_) if crate::interrupt::happened() => Err((
+    let (what, code) = match status {
+        Ok(s) if s.success() => return Ok(tail),
+        Ok(_) if crate::interrupt::happened() => (
             format!(
                 "`{command}` was stopped on {}",
                 crate::interrupt::signal_name().unwrap_or("a signal")
             ),
-            tail,
-        )),
-        Ok(s) => Err((
-            match s.code() {
-                Some(code) => format!("`{command}` exited with {code}"),
-                None => format!("`{command}` was killed"),
-            },
-            tail,
-        )),
-        Err(e) => Err((format!("`{command}` did not finish: {e}"), tail)),
-    }
+            None,
+        ),
+        Ok(s) => match s.code() {
+            Some(code) => (format!("`{command}` exited with {code}"), Some(code)),
+            None => (format!("`{command}` was killed"), None),
+        },
+        Err(e) => (format!("`{command}` did not finish: {e}"), None),
+    };
+    Err(CommandFailed { what, tail, code })
 }
 
 /// Waits for the migrate command. Once a signal came, stops its process group: SIGTERM (a

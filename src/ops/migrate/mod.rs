@@ -2,15 +2,19 @@
 //! database ([`plan`], `outlook.rs`) and held against the config's safety rules ([`blocked`],
 //! [`backup_required`], `rules.rs`); what a run would do worked out ([`prepare`], [`steps`]) and
 //! checked ([`preflight`]), going on from a migrate that did not finish when asked
-//! ([`unfinished`]); and then, once the command has asked what it must, done ([`apply`]): the
-//! pre-migration backup taken, the environment's `migrate_command` run, bounded and stoppable
-//! (`command.rs`), and on failure that backup restored through [`crate::ops::restore`].
+//! ([`unfinished`]); and then, once the command has asked what it must, done: the pre-migration
+//! backup taken ([`begin`]), the migration rehearsed on a copy of the database when asked
+//! ([`rehearse`]), and the environment's `migrate_command` run, bounded and stoppable
+//! (`command.rs`), and on failure that backup restored through [`crate::ops::restore`]
+//! ([`apply`]).
 
 mod apply;
 mod command;
+mod failed_at;
 mod outlook;
 mod preflight;
 mod prepare;
+mod rehearse;
 mod rules;
 mod unfinished;
 
@@ -24,10 +28,12 @@ use crate::error::Error;
 use crate::migrations::MigrationState;
 use crate::registry::BackupRecord;
 
-pub use apply::apply;
+pub use apply::{Begun, apply, begin};
+pub use failed_at::FailedAt;
 pub use outlook::plan;
 pub use preflight::{Refused, preflight};
 pub use prepare::{prepare, steps};
+pub use rehearse::{Rehearsal, RowChange, rehearse};
 pub use rules::{backup_required, blocked};
 pub use unfinished::unfinished;
 
@@ -42,8 +48,11 @@ pub struct Request {
     pub terminate_connections: bool,
     /// Go on after a migrate that did not finish.
     pub resume: bool,
-    /// Nothing is changed: the run is planned and checked only.
+    /// Nothing is changed: the run is planned and checked only (and, with a rehearsal,
+    /// rehearsed: its backup is taken and kept).
     pub dry_run: bool,
+    /// `--rehearse` (`Some(true)`) or `--no-rehearse`; `None`: the environment's `rehearse`.
+    pub rehearse: Option<bool>,
     /// The environment's lock, which the migration's processes hold too.
     pub lock_fd: Option<std::os::fd::RawFd>,
 }
@@ -108,6 +117,10 @@ pub struct Prepared {
     pub rules_unchecked: bool,
     /// No backup is taken, though `safety.backup_enforcement` recommends one.
     pub backup_recommended: bool,
+    /// The migration is rehearsed on a copy of the database before it runs.
+    pub rehearse: bool,
+    /// Why a rehearsal that was asked for is not done (nothing to copy, `--no-backup`).
+    pub no_rehearsal: Option<String>,
 }
 
 /// What a migration run will do once the pending migrations are known, as `--dry-run` and the
@@ -122,6 +135,8 @@ pub struct Steps {
     pub backup_required_by: Option<String>,
     /// The command run (secrets of the URL blanked out).
     pub command: String,
+    /// The command is rehearsed first on a copy of the database, made from the backup.
+    pub rehearse: bool,
     /// The pre-migration backup is restored if the command fails.
     pub restore_on_failure: bool,
     /// The typed phrase asked for before destructive migrations run.

@@ -54,7 +54,20 @@ pub fn prepare(
         && outlook.exists
         && !nothing_to_do
         && env.backup_enforcement == Enforcement::Recommended;
+    let wanted = request.rehearse.unwrap_or(env.rehearse);
+    let no_rehearsal = if !wanted || nothing_to_do {
+        None
+    } else if !outlook.exists {
+        Some("the database does not exist yet: there is nothing to copy".to_string())
+    } else if request.no_backup {
+        Some("--no-backup: a rehearsal runs on a copy made from a backup".to_string())
+    } else {
+        None
+    };
+    let rehearse = wanted && !nothing_to_do && no_rehearsal.is_none();
     Ok(Prepared {
+        rehearse,
+        no_rehearsal,
         resumed,
         destructive,
         command: env.migrate_command.clone(),
@@ -103,6 +116,7 @@ pub fn steps(
         no_backup,
         backup_required_by: required.map(str::to_string),
         command: crate::provider::blank_out(command, &secrets),
+        rehearse: prepared.rehearse,
         restore_on_failure,
         phrase: env.protected && prepared.destructive > 0 && !request.allow_destructive,
         confirmation: env.protected && !session.ctx.yes,

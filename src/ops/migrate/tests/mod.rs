@@ -103,8 +103,17 @@ fn migrate(session: &Session, request: &Request) -> Result<(Prepared, Ran, Vec<S
     let prepared = prepare(session, env, db.as_ref(), request, None)?;
     assert!(prepared.refused.is_none(), "{:?}", prepared.refused);
     let output = Mutex::new(Vec::new());
-    let ran = apply(session, env, db.as_ref(), request, &prepared, &|line| {
-        output.lock().unwrap().push(line.to_string());
-    })?;
+    let begun = begin(session, env, &prepared)?;
+    let ran = apply(
+        session,
+        env,
+        db.as_ref(),
+        request,
+        &prepared,
+        begun,
+        &|line| {
+            output.lock().unwrap().push(line.to_string());
+        },
+    )?;
     Ok((prepared, ran, output.into_inner().unwrap()))
 }

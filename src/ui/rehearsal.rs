@@ -1,0 +1,168 @@
+//! How a migration's rehearsal looks: whether it passed on the copy, the migrations it applied,
+//! the schema it changed, the row counts that moved, and where it failed.
+
+use crate::ops::migrate::{Rehearsal, RowChange};
+use crate::schema::{Change, Column, Index};
+use crate::ui::{self, To, Ui};
+
+/// Prints `r` where `to` says.
+pub fn rehearsal(ui: &Ui, r: &Rehearsal, to: To) {
+    let verdict = if r.passed {
+        "passed"
+    } else if r.interrupted {
+        "was stopped"
+    } else {
+        "FAILED"
+    };
+    ui.say(
+        to,
+        format!(
+            "{} on a copy of backup {} ({}): {verdict} in {}",
+            ui.bold("Rehearsal"),
+            r.backup,
+            r.backup_reason,
+            ui::duration_ms(r.duration_ms)
+        ),
+    );
+    if r.interrupted {
+        return;
+    }
+    let count = |m: Option<&crate::migrations::MigrationState>| m.map_or(0, |m| m.applied_count);
+    ui.say(
+        to,
+        format!(
+            "  {} {} → {}{}",
+            ui.bold("Migrations:"),
+            count(r.migrations_before.as_ref()),
+            count(r.migrations_after.as_ref()),
+            if r.applied.is_empty() {
+                String::new()
+            } else {
+                format!(" (applied {})", r.applied.join(", "))
+            }
+        ),
+    );
+    match (&r.schema_changes, &r.schema_unread) {
+        (Some(changes), _) if changes.is_empty() => {
+            ui.say(to, format!("  {} unchanged", ui.bold("Schema:    ")));
+        }
+        (Some(changes), _) => {
+            ui.say(to, format!("  {}", ui.bold("Schema:")));
+            for c in changes {
+                ui.say(to, format!("    {}", describe(c)));
+            }
+        }
+        (None, why) => ui.say(
+            to,
+            format!(
+                "  {} not read ({})",
+                ui.bold("Schema:    "),
+                why.as_deref().unwrap_or("unknown")
+            ),
+        ),
+    }
+    if r.rows.is_empty() {
+        ui.say(
+            to,
+            format!("  {} no table's row count changed", ui.bold("Rows:      ")),
+        );
+    } else {
+        ui.say(to, format!("  {}", ui.bold("Rows:")));
+        for row in &r.rows {
+            ui.say(to, format!("    {}", rows(row)));
+        }
+    }
+    if let Some(f) = &r.failed_at {
+        let line = f.line.map(|n| format!(" line {n}")).unwrap_or_default();
+        ui.say(
+            to,
+            format!(
+                "  {} {} ({}{line}){}",
+                ui.bold("Failed at: "),
+                f.migration,
+                f.file,
+                f.statement
+                    .as_deref()
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+}
+
+/// `users 2 → 3`, `audit (new) → 0`, `old 5 → (dropped)`.
+fn rows(r: &RowChange) -> String {
+    let n = |v: Option<u64>, none: &str| v.map_or_else(|| none.to_string(), |v| v.to_string());
+    format!(
+        "{} {} → {}{}",
+        r.table,
+        n(r.before, "(new)"),
+        n(r.after, "(dropped)"),
+        if r.estimated { " (estimated)" } else { "" }
+    )
+}
+
+/// One schema change, as a line: `+ column users.email text`.
+pub fn describe(c: &Change) -> String {
+    match c {
+        Change::TableAdded { table } => format!("+ table {table}"),
+        Change::TableDropped { table } => format!("- table {table}"),
+        Change::ColumnAdded { table, column } => {
+            format!("+ column {table}.{} {}", column.name, column_type(column))
+        }
+        Change::ColumnDropped { table, column } => format!("- column {table}.{column}"),
+        Change::ColumnAltered {
+            table,
+            before,
+            after,
+        } => format!(
+            "~ column {table}.{}: {} → {}",
+            after.name,
+            column_type(before),
+            column_type(after)
+        ),
+        Change::IndexAdded {
+            table,
+            index,
+            columns,
+            unique,
+        } => format!(
+            "+ {}index {index} on {table} ({})",
+            if *unique { "unique " } else { "" },
+            columns.join(", ")
+        ),
+        Change::IndexDropped { table, index } => format!("- index {index} on {table}"),
+        Change::IndexAltered {
+            table,
+            index,
+            before,
+            after,
+        } => format!(
+            "~ index {index} on {table}: {} → {}",
+            index_shape(before),
+            index_shape(after)
+        ),
+    }
+}
+
+fn column_type(c: &Column) -> String {
+    let mut text = c.data_type.clone();
+    if !c.nullable {
+        text.push_str(" NOT NULL");
+    }
+    if let Some(d) = &c.default {
+        text.push_str(&format!(" DEFAULT {d}"));
+    }
+    if c.primary_key {
+        text.push_str(" PRIMARY KEY");
+    }
+    text
+}
+
+fn index_shape(i: &Index) -> String {
+    format!(
+        "{}({})",
+        if i.unique { "unique " } else { "" },
+        i.columns.join(", ")
+    )
+}
