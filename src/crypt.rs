@@ -93,6 +93,12 @@ impl Decryption {
     }
 }
 
+/// Whether this run has an age identity to decrypt backups with (it may still not be the one a
+/// backup was encrypted to).
+pub fn identity_given(config: &Config, vars: &Vars) -> bool {
+    identities(config, vars).is_ok()
+}
+
 fn identities(config: &Config, vars: &Vars) -> Result<Identities> {
     let missing = || {
         Error::config("the backup is encrypted and no age identity is given").with_hint(format!(

@@ -355,3 +355,60 @@ fn doctor_finds_nothing_wrong_with_encrypted_backups() {
     p.backup(&["dev", "--compression", "none"]);
     p.run(&["doctor"]).code(0);
 }
+
+#[test]
+fn a_migration_of_an_encrypted_environment_is_rehearsed_with_the_identity_and_not_without() {
+    let k = keys();
+    let p = Project::with_config(&format!(
+        "[migrations]\ndirectory = \"migrations\"\n\
+         [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\n\
+         migrate_command = \"sqlite3 -bail \\\"${{DATABASE_URL#sqlite:}}\\\" < migrations/$(ls migrations | tail -1)\"\n\
+         [encryption]\nencrypt = true\nage_recipients = [\"{}\"]\n\
+         age_identity_file = \"keys/backup.key\"\n",
+        k.public
+    ))
+    .seeded("db/prod.sqlite3");
+    p.write(
+        "keys/backup.key",
+        &format!("# public key: {}\n{}\n", k.public, k.secret),
+    );
+    p.write("migrations/001_u.sql", "CREATE TABLE u (y);");
+    // With the identity, the encrypted pre-migration backup is decrypted into the copy.
+    let doc = p.json(&["migrate", "production", "--yes"], 0);
+    assert_eq!(doc["rehearsal"]["passed"], true, "{doc}");
+    assert_eq!(doc["backup"]["encrypted"], true, "{doc}");
+    assert!(
+        doc["rehearsal"]["schema_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["change"] == "table_added" && c["table"] == "u"),
+        "{doc}"
+    );
+    // A pipeline that holds only the recipients: the configured rehearsal gives way, said so;
+    // asked for with --rehearse, it cannot be made, and nothing is migrated.
+    fs::remove_file(p.path("keys/backup.key")).unwrap();
+    p.write("migrations/002_v.sql", "CREATE TABLE v (y);");
+    let before = fs::read(p.path("db/prod.sqlite3")).unwrap();
+    let doc = p.json(&["migrate", "production", "--yes", "--rehearse"], 1);
+    assert!(
+        doc["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("production was not touched"),
+        "{doc}"
+    );
+    assert_eq!(fs::read(p.path("db/prod.sqlite3")).unwrap(), before);
+    p.run(&["migrate", "production", "--yes"])
+        .code(0)
+        .stderr_has("not rehearsed: its backups are encrypted and no age identity is given");
+    let tables: i64 = p
+        .sqlite("db/prod.sqlite3")
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'v'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1);
+}

@@ -61,6 +61,16 @@ pub fn prepare(
         Some("the database does not exist yet: there is nothing to copy".to_string())
     } else if request.no_backup {
         Some("--no-backup: a rehearsal runs on a copy made from a backup".to_string())
+    } else if env.encrypt
+        && request.rehearse.is_none()
+        && !crate::crypt::identity_given(&session.config, &session.vars)
+    {
+        // A pipeline that holds only the recipients could then never migrate: the config's
+        // rehearsal gives way, `--rehearse` does not (and fails saying what is missing).
+        Some(
+            "its backups are encrypted and no age identity is given (FABER_AGE_IDENTITY, age_identity_file) to load one into the copy"
+                .to_string(),
+        )
     } else {
         None
     };
