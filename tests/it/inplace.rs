@@ -778,3 +778,75 @@ fn pg_an_app_connecting_before_an_in_place_safety_backup_stops_the_restore_befor
     assert_eq!(p.backups().len(), before, "{stderr}");
     assert_eq!(owner.db.data(), data);
 }
+
+#[test]
+fn pg_a_rehearsal_without_createdb_needs_a_scratch_server_and_uses_one() {
+    if !postgres::server_up() {
+        return;
+    }
+    let owner = OwnerRole::new("owned_rehearse");
+    owner.exec(
+        "CREATE TABLE users (id int PRIMARY KEY, name text); INSERT INTO users VALUES (1, 'ada');",
+    );
+    // The command notes the URLs it is given (their database only), then migrates.
+    let command = "migrate_command = \"echo ${DATABASE_URL##*/} ${DEV_DATABASE_URL##*/} >> urls.txt; \
+                   psql \\\"$DATABASE_URL\\\" -X -q -v ON_ERROR_STOP=1 -f migrations/002_email.sql\"\n";
+    let mut p = owner.project(command);
+    p.write(
+        "migrations/002_email.sql",
+        "ALTER TABLE users ADD COLUMN email text;",
+    );
+    let schema = owner.db.schema();
+    p.run(&["migrate", "dev", "--rehearse"])
+        .code(1)
+        .stderr_has("verify_url_env")
+        .stderr_has("production was not touched");
+    assert_eq!(owner.db.schema(), schema);
+    assert!(!p.path("urls.txt").exists(), "the command did not run");
+
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        &format!(
+            "[defaults]\ncompression = \"gzip\"\n[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n\
+             verify_url_env = \"FABER_SCRATCH_URL\"\n{command}"
+        ),
+    );
+    p.set_var("FABER_SCRATCH_URL", &admin_url());
+    let doc = p.json(&["migrate", "dev", "--rehearse"], 0);
+    let r = &doc["rehearsal"];
+    assert_eq!(r["passed"], true, "{doc}");
+    // On the scratch server, named after the database (cut to 30 bytes).
+    let stem: String = owner.db.name.chars().take(30).collect();
+    assert!(
+        r["scratch"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{stem}__faber_rehearse_")),
+        "{doc}"
+    );
+    assert_eq!(
+        r["variables"],
+        serde_json::json!(["DATABASE_URL", "DEV_DATABASE_URL"]),
+        "{doc}"
+    );
+    assert!(
+        r["schema_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["change"] == "column_added" && c["column"]["name"] == "email"),
+        "{doc}"
+    );
+    assert_eq!(doc["migrated"], true, "{doc}");
+    // The rehearsal's command saw only the copy, in both variables; the real run the database.
+    let urls = std::fs::read_to_string(p.path("urls.txt")).unwrap();
+    let lines: Vec<&str> = urls.lines().collect();
+    let copy = r["scratch"].as_str().unwrap();
+    assert_eq!(
+        lines,
+        vec![format!("{copy} {copy}"), format!("{0} {0}", owner.db.name)]
+    );
+    assert_eq!(owner.exec("SELECT count(email) FROM users"), "0");
+    assert_ne!(owner.db.schema(), schema, "migrated");
+    assert_eq!(scratch_databases(&owner.db), "", "the copy was dropped");
+}

@@ -22,7 +22,8 @@ pub struct FailedAt {
 
 /// Where the migration failed: the first of the migration files in `dir` that `after` (the
 /// copy's migration state after the command) does not list, with the statement at the line
-/// `output` names. `None` when the files do not tell (no directory, nothing pending).
+/// `output` names. `None` when the files do not tell (no directory, nothing pending), or the
+/// output names neither that migration nor a line.
 pub(super) fn failed_at(
     session: &Session,
     dir: Option<&std::path::Path>,
@@ -34,6 +35,15 @@ pub(super) fn failed_at(
     let sql = std::fs::read_to_string(&first.path).ok()?;
     let file_name = first.path.file_name()?.to_string_lossy().into_owned();
     let line = output.iter().find_map(|l| line_named(l, &file_name));
+    // Only what the output bears out: a command that failed before reaching any migration (not
+    // found, no connection) failed at none.
+    let mentioned = line.is_some()
+        || output
+            .iter()
+            .any(|l| l.contains(&first.name) || l.contains(&file_name));
+    if !mentioned {
+        return None;
+    }
     let statement = line.and_then(|n| statement_at(crate::sqlscan::up_section(&sql), n));
     Some(FailedAt {
         migration: first.name,
