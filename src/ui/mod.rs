@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod list;
 pub mod migrate;
 pub mod restore;
+pub mod schema;
 pub mod status;
 pub mod verify;
 
