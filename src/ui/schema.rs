@@ -32,6 +32,20 @@ pub fn change_line(change: &Change) -> String {
             columns.join(", ")
         ),
         Change::IndexDropped { table, index } => format!("- index {index} on {table}"),
+        Change::ConstraintAdded {
+            table,
+            constraint,
+            definition,
+        } => format!("+ constraint {constraint} on {table}: {definition}"),
+        Change::ConstraintDropped { table, constraint } => {
+            format!("- constraint {constraint} on {table}")
+        }
+        Change::ConstraintAltered {
+            table,
+            constraint,
+            before,
+            after,
+        } => format!("~ constraint {constraint} on {table}: {before} -> {after}"),
         Change::IndexAltered {
             table,
             index,

@@ -510,7 +510,8 @@ pub fn schema_changes(changes: &Value) -> Vec<String> {
                 .as_str()
                 .or(c["column"].as_str())
                 .or(c["after"]["name"].as_str())
-                .or(c["index"].as_str());
+                .or(c["index"].as_str())
+                .or(c["constraint"].as_str());
             match name {
                 Some(n) => format!("{what} {table}.{n}"),
                 None => format!("{what} {table}"),

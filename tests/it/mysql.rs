@@ -1691,22 +1691,32 @@ fn mysql_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_th
     db.exec(
         "CREATE TABLE users (id BIGINT AUTO_INCREMENT PRIMARY KEY, email TEXT NOT NULL, age INT);
          CREATE INDEX users_age ON users (age);
+         CREATE TABLE orders (id INT PRIMARY KEY, user_id BIGINT,
+             CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE);
          INSERT INTO users (email, age) VALUES ('a@x', 1), ('b@x', 2);",
     );
     let p = project_with(&[("dev", &db)]);
     let id = p.backup(&["dev"]);
+    assert_eq!(
+        crate::harness::read_schema(&db.url()).tables["orders"].constraints["orders_user"],
+        "FOREIGN KEY (user_id) REFERENCES users(id) ON UPDATE RESTRICT ON DELETE CASCADE"
+    );
     db.exec(
         "ALTER TABLE users ADD COLUMN name VARCHAR(40) NOT NULL DEFAULT '';
          ALTER TABLE users MODIFY COLUMN age BIGINT;
-         DROP INDEX users_age ON users;",
+         DROP INDEX users_age ON users;
+         ALTER TABLE users ADD CONSTRAINT age_positive CHECK (age >= 0);
+         ALTER TABLE orders DROP FOREIGN KEY orders_user;",
     );
     let doc = p.json(&["diff", &id], 0);
     assert_eq!(
         crate::harness::schema_changes(&doc["schema_changes"]),
         [
+            "constraint_dropped orders.orders_user",
             "column_altered users.age",
             "column_added users.name",
-            "index_dropped users.users_age"
+            "index_dropped users.users_age",
+            "constraint_added users.age_positive"
         ],
         "{doc}"
     );
@@ -1714,5 +1724,7 @@ fn mysql_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_th
         .code(0)
         .stdout_has("~ column users.age: type int")
         .stdout_has("+ column users.name: varchar(40) NOT NULL")
-        .stdout_has("- index users_age on users");
+        .stdout_has("- index users_age on users")
+        .stdout_has("+ constraint age_positive on users: CHECK (")
+        .stdout_has("- constraint orders_user on orders");
 }

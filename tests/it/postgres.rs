@@ -2151,6 +2151,7 @@ fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_m
     db.exec(
         "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, age int);
          CREATE INDEX users_age ON users (age);
+         CREATE TABLE orders (id int PRIMARY KEY, user_id bigint REFERENCES users (id));
          INSERT INTO users (email, age) VALUES ('a@x', 1), ('b@x', 2);",
     );
     let p = project_with(&[("dev", &db)]);
@@ -2167,19 +2168,23 @@ fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_m
     db.exec(
         "ALTER TABLE users ADD COLUMN name varchar(40) NOT NULL DEFAULT '';
          ALTER TABLE users ALTER COLUMN age TYPE bigint;
-         DROP INDEX users_age;",
+         DROP INDEX users_age;
+         ALTER TABLE users ADD CONSTRAINT age_positive CHECK (age >= 0);
+         ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;",
     );
     let doc = p.json(&["diff", &id], 0);
     assert_eq!(
         crate::harness::schema_changes(&doc["schema_changes"]),
         [
+            "constraint_dropped orders.orders_user_id_fkey",
             "column_altered users.age",
             "column_added users.name",
-            "index_dropped users.users_age"
+            "index_dropped users.users_age",
+            "constraint_added users.age_positive"
         ],
         "{doc}"
     );
-    let age = &doc["schema_changes"][0];
+    let age = &doc["schema_changes"][1];
     assert_eq!(
         (&age["before"]["type"], &age["after"]["type"]),
         (&"integer".into(), &"bigint".into())
@@ -2191,5 +2196,7 @@ fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_m
         .stdout_has(
             "+ column users.name: character varying(40) NOT NULL DEFAULT ''::character varying",
         )
-        .stdout_has("- index users_age on users");
+        .stdout_has("- index users_age on users")
+        .stdout_has("+ constraint age_positive on users: CHECK (age >= 0)")
+        .stdout_has("- constraint orders_user_id_fkey on orders");
 }

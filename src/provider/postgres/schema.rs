@@ -1,7 +1,9 @@
 //! A PostgreSQL database's shape, from the catalog: its user tables (partitioned parents
 //! included), their columns in order with the type as `format_type` spells it, and the indexes
-//! other than the primary key's (which is the columns' `primary_key`). Names come back
-//! hex-encoded, so that no character of them is taken for psql's separators.
+//! other than the primary key's (which is the columns' `primary_key`), and the foreign key,
+//! check and exclusion constraints as `pg_get_constraintdef` writes them (a `UNIQUE` constraint
+//! is its index). Names come back hex-encoded, so that no character of them is taken for psql's
+//! separators.
 
 use super::inspect::Run;
 use super::key::table_key;
@@ -77,7 +79,42 @@ pub(super) fn schema_via(run: &Run<'_>) -> Result<Schema> {
             .indexes
             .insert(name, index);
     }
+    for (key, name, definition) in constraints(run)? {
+        schema
+            .tables
+            .entry(key)
+            .or_default()
+            .constraints
+            .insert(name, definition);
+    }
     Ok(schema)
+}
+
+/// Every foreign key, check and exclusion constraint of a user table: `(table key, name,
+/// definition)`.
+fn constraints(run: &Run<'_>) -> Result<Vec<(String, String, String)>> {
+    let rows = run(&format!(
+        "SELECT {}, {}, {}, {} \
+         FROM pg_constraint k JOIN ({TABLES}) ON c.oid = k.conrelid \
+         WHERE {USER_TABLE} AND k.contype IN ('f', 'c', 'x') ORDER BY 1, 2, 3",
+        hex_utf8("n.nspname"),
+        hex_utf8("c.relname"),
+        hex_utf8("k.conname"),
+        hex_utf8("pg_get_constraintdef(k.oid, true)"),
+    ))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let [Some(nsp), Some(table), Some(name), Some(definition)] = row.as_slice() else {
+            continue;
+        };
+        let (Some(nsp), Some(table), Some(name), Some(definition)) =
+            (unhex(nsp), unhex(table), unhex(name), unhex(definition))
+        else {
+            continue;
+        };
+        out.push((table_key(&nsp, &table), name, definition));
+    }
+    Ok(out)
 }
 
 /// Every index of a user table but its primary key's: `(table key, index name, index)`.
