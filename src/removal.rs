@@ -197,7 +197,7 @@ pub fn remove(
 /// outright when there is no manifest to move.
 fn lay_tombstone(path: &Path, record: &BackupRecord, located: &Located) -> Result<()> {
     let moved = located.manifest.is_file() && fs::rename(&located.manifest, path).is_ok();
-    let written = fsutil::write_atomic(path, &record.manifest_bytes());
+    let written = crate::registry::write_manifest_at(path, record);
     match (moved, written) {
         (_, Ok(())) => {}
         // The moved manifest holds the same record, as the backup last wrote it.

@@ -1,11 +1,12 @@
 //! `faber-db diff ID [--env ENV]`: what changed since a backup — per-table row counts, tables
-//! added and removed, migrations applied since — as [`crate::ops::diff`] finds it, shown.
+//! added and removed, the schema's changes, migrations applied since — as [`crate::ops::diff`]
+//! finds it, shown.
 
 use clap::Args;
 
 use crate::Report;
 use crate::error::Result;
-use crate::ops::diff::{self, TableDiff};
+use crate::ops::diff::{self, SchemaDiff, TableDiff};
 use crate::session::Session;
 use crate::ui::Ui;
 
@@ -44,6 +45,12 @@ pub fn run(session: &Session, ui: &Ui, args: DiffArgs) -> Result<Report> {
     if d.applied_since.is_empty() && d.missing.is_empty() {
         ui.line("Migrations: the same as in the backup");
     }
+    show_schema(ui, &d.schema);
+    let (schema_changes, schema_unread) = match &d.schema {
+        SchemaDiff::Compared(changes) => (Some(changes), None),
+        SchemaDiff::NotRecorded => (None, Some("the backup's manifest records no schema")),
+        SchemaDiff::Unreadable(why) => (None, Some(why.as_str())),
+    };
     Ok(Report::new()
         .with("backup", &record.id)
         .with("environment", &env.name)
@@ -51,7 +58,30 @@ pub fn run(session: &Session, ui: &Ui, args: DiffArgs) -> Result<Report> {
         .with("migrations_applied_since", &d.applied_since)
         .with("migrations_missing", &d.missing)
         .with("migrations_backup", &record.migrations)
-        .with("migrations_live", &d.live_migrations))
+        .with("migrations_live", &d.live_migrations)
+        .with("schema_changes", schema_changes)
+        .with("schema_not_compared", schema_unread))
+}
+
+/// The schema's changes, a line each; or why they are not known.
+fn show_schema(ui: &Ui, schema: &SchemaDiff) {
+    match schema {
+        SchemaDiff::Compared(changes) if changes.is_empty() => {
+            ui.line("Schema: the same as in the backup");
+        }
+        SchemaDiff::Compared(changes) => {
+            ui.line("Schema changes since the backup:");
+            for change in changes {
+                ui.line(format!("  {}", crate::ui::schema::change_line(change)));
+            }
+        }
+        SchemaDiff::NotRecorded => ui.line(
+            "Schema: not compared (the backup's manifest records no schema: it was taken by an earlier faber-db, or while the schema changed)",
+        ),
+        SchemaDiff::Unreadable(why) => {
+            ui.line(format!("Schema: not compared (the live schema cannot be read: {why})"));
+        }
+    }
 }
 
 /// A line of the table: its four columns aligned.

@@ -176,7 +176,7 @@ fn restored_entry(session: &Session, record: &BackupRecord, located: &Located) -
             b.status = Status::Valid;
         }
         if !located.manifest.exists() {
-            fsutil::write_atomic(&located.manifest, &b.manifest_bytes())?;
+            crate::registry::write_manifest_at(&located.manifest, b)?;
         }
         Ok(Some(b.clone()))
     })?;

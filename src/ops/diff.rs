@@ -1,6 +1,7 @@
 //! What changed in an environment's database since a backup: per-table row counts, tables added
-//! and removed, migrations applied since and missing now — the backup's manifest compared with
-//! the live database. Nothing is written.
+//! and removed, the schema's changes (tables, columns, indexes) when the manifest records the
+//! backup's schema, migrations applied since and missing now — the backup's manifest compared
+//! with the live database. Nothing is written.
 
 use serde::Serialize;
 
@@ -11,6 +12,7 @@ use crate::migrations::MigrationState;
 use crate::ops::restore;
 use crate::provider::{self, Tables};
 use crate::registry::BackupRecord;
+use crate::schema::{self, Change};
 use crate::session::Session;
 
 /// One table, as the backup's manifest and the live database count it.
@@ -44,6 +46,20 @@ pub struct Diff<'a> {
     pub missing: Vec<String>,
     /// The live database's migration state.
     pub live_migrations: Option<MigrationState>,
+    /// How the schema changed since the backup, as its manifest records it.
+    pub schema: SchemaDiff,
+}
+
+/// The schema's side of a diff.
+#[derive(Debug)]
+pub enum SchemaDiff {
+    /// What changed from the backup's schema to the live one (empty: nothing).
+    Compared(Vec<Change>),
+    /// The backup's manifest records no schema (taken before faber-db recorded it, or while the
+    /// schema changed).
+    NotRecorded,
+    /// The live database's schema could not be read: why.
+    Unreadable(String),
 }
 
 /// Compares backup `id` with the live database of `env` (by default the backup's own).
@@ -56,6 +72,13 @@ pub fn diff<'a>(session: &'a Session, id: &str, env: Option<&str>) -> Result<Dif
     restore::check_kind(env, db.as_ref(), &record)?;
     db.check_connection()?;
     let live = db.inspect(env.migrations_table.as_deref(), true)?;
+    let schema = match session.store.recorded_schema(&record) {
+        None => SchemaDiff::NotRecorded,
+        Some(then) => match db.schema() {
+            Ok(now) => SchemaDiff::Compared(schema::changes(&then, &now)),
+            Err(e) => SchemaDiff::Unreadable(e.one_line()),
+        },
+    };
     // Tables as the manifest names them, also when an earlier faber-db wrote it.
     let live_tables = provider::as_named_in(record.provider, &record.tables, &live.tables);
     let tables = compare(&record.tables, &live_tables);
@@ -81,6 +104,7 @@ pub fn diff<'a>(session: &'a Session, id: &str, env: Option<&str>) -> Result<Dif
         applied_since,
         missing,
         live_migrations: live.migrations,
+        schema,
     })
 }
 
@@ -166,6 +190,15 @@ mod tests {
         };
         assert_eq!(d.tables, [notes, tags]);
         assert!(d.applied_since.is_empty() && d.missing.is_empty());
+        let SchemaDiff::Compared(changes) = &d.schema else {
+            panic!("the backup's manifest records its schema: {:?}", d.schema);
+        };
+        assert_eq!(
+            changes,
+            &[Change::TableAdded {
+                table: "tags".into()
+            }]
+        );
         // Nothing was written: a diff only reads.
         assert_eq!(p.history().len(), 1, "{:?}", p.history());
     }

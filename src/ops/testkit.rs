@@ -197,6 +197,9 @@ impl<T: Twist> Provider for Twisted<T> {
     fn inspect(&self, table: Option<&str>, count_rows: bool) -> Result<Inspection> {
         self.db.inspect(table, count_rows)
     }
+    fn schema(&self) -> Result<crate::schema::Schema> {
+        self.db.schema()
+    }
     fn dump(
         &self,
         format: Format,

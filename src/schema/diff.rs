@@ -1,6 +1,6 @@
 //! What changed from one schema to another, as a list a person reads in order: tables added and
-//! dropped, then, table by table, columns added, dropped and altered, and indexes added, dropped
-//! and altered.
+//! dropped, then, table by table, columns added, dropped and altered, indexes added, dropped
+//! and altered, and constraints added, dropped and altered.
 
 use serde::Serialize;
 
@@ -47,6 +47,22 @@ pub enum Change {
         before: Index,
         after: Index,
     },
+    ConstraintAdded {
+        table: String,
+        constraint: String,
+        definition: String,
+    },
+    ConstraintDropped {
+        table: String,
+        constraint: String,
+    },
+    /// The constraint of that name is defined otherwise now.
+    ConstraintAltered {
+        table: String,
+        constraint: String,
+        before: String,
+        after: String,
+    },
 }
 
 /// What changed from `before` to `after`.
@@ -70,6 +86,7 @@ pub fn changes(before: &Schema, after: &Schema) -> Vec<Change> {
         if let Some(now) = after.tables.get(name) {
             columns(name, was, now, &mut out);
             indexes(name, was, now, &mut out);
+            constraints(name, was, now, &mut out);
         }
     }
     out
@@ -123,6 +140,33 @@ fn indexes(table: &str, was: &Table, now: &Table, out: &mut Vec<Change>) {
             out.push(Change::IndexDropped {
                 table: table.to_string(),
                 index: name.clone(),
+            });
+        }
+    }
+}
+
+fn constraints(table: &str, was: &Table, now: &Table, out: &mut Vec<Change>) {
+    for (name, definition) in &now.constraints {
+        match was.constraints.get(name) {
+            None => out.push(Change::ConstraintAdded {
+                table: table.to_string(),
+                constraint: name.clone(),
+                definition: definition.clone(),
+            }),
+            Some(before) if before != definition => out.push(Change::ConstraintAltered {
+                table: table.to_string(),
+                constraint: name.clone(),
+                before: before.clone(),
+                after: definition.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for name in was.constraints.keys() {
+        if !now.constraints.contains_key(name) {
+            out.push(Change::ConstraintDropped {
+                table: table.to_string(),
+                constraint: name.clone(),
             });
         }
     }

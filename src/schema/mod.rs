@@ -1,4 +1,4 @@
-//! A database's shape — its tables, their columns and indexes — and what changed between two
+//! A database's shape — its tables, their columns, indexes and constraints — and what changed between two
 //! of them. The providers read it (SQLite from `sqlite_schema` and its pragmas); a migration's
 //! rehearsal, `diff` and a rollback's preview compare two (issue 20). Nothing here touches a
 //! database.
@@ -17,12 +17,17 @@ pub struct Schema {
     pub tables: BTreeMap<String, Table>,
 }
 
-/// One table: its columns in their order, and its indexes by name.
+/// One table: its columns in their order, its indexes by name, and its constraints other than
+/// the primary key, `NOT NULL` and `UNIQUE` (which the columns and indexes are) by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub columns: Vec<Column>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub indexes: BTreeMap<String, Index>,
+    /// Foreign keys and checks (and PostgreSQL's exclusion constraints): each one's definition as
+    /// the database writes it (`FOREIGN KEY (a) REFERENCES t(id) ON DELETE CASCADE`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub constraints: BTreeMap<String, String>,
 }
 
 /// One column, as the database declares it.

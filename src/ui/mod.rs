@@ -10,6 +10,7 @@ pub mod list;
 pub mod migrate;
 pub mod rehearsal;
 pub mod restore;
+pub mod schema;
 pub mod status;
 pub mod verify;
 

@@ -482,3 +482,40 @@ pub fn schema(conn: &Connection) -> Vec<String> {
         .map(Result::unwrap)
         .collect()
 }
+
+/// The schema of the database at `url`, as faber-db's provider reads it.
+pub fn read_schema(url: &str) -> faber_db::schema::Schema {
+    let url = faber_db::provider::DatabaseUrl::parse(url, Path::new("/")).unwrap();
+    let options = faber_db::provider::Options {
+        row_count_max_table_size: faber_db::provider::DEFAULT_ROW_COUNT_MAX_TABLE_SIZE,
+        ledger: None,
+    };
+    faber_db::provider::open(&url, options)
+        .unwrap()
+        .schema()
+        .unwrap()
+}
+
+/// The schema changes of a `diff --json` (or a rehearsal's report) as `change table[.name]`
+/// lines: `column_added users.name`, `index_dropped users.users_note`, `table_added tags`.
+pub fn schema_changes(changes: &Value) -> Vec<String> {
+    changes
+        .as_array()
+        .unwrap_or_else(|| panic!("no schema changes in {changes}"))
+        .iter()
+        .map(|c| {
+            let what = c["change"].as_str().unwrap();
+            let table = c["table"].as_str().unwrap();
+            let name = c["column"]["name"]
+                .as_str()
+                .or(c["column"].as_str())
+                .or(c["after"]["name"].as_str())
+                .or(c["index"].as_str())
+                .or(c["constraint"].as_str());
+            match name {
+                Some(n) => format!("{what} {table}.{n}"),
+                None => format!("{what} {table}"),
+            }
+        })
+        .collect()
+}

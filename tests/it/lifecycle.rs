@@ -48,10 +48,13 @@ fn ids_follow_the_clock_and_collisions_get_suffixes() {
 fn manifest_mirrors_the_registry_entry() {
     let p = project();
     let id = p.backup(&["dev", "--compression", "zstd"]);
-    let manifest: serde_json::Value = serde_json::from_str(
+    let mut manifest: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(p.path(&format!("{BACKUPS}/dev/{id}.manifest.json"))).unwrap(),
     )
     .unwrap();
+    // The manifest records the schema too, which the registry leaves out.
+    let schema = manifest.as_object_mut().unwrap().remove("schema").unwrap();
+    assert_eq!(schema["tables"]["t"]["columns"][0]["name"], "x", "{schema}");
     assert_eq!(manifest, p.backups()[0]);
     assert_eq!(manifest["file"], format!("dev/{id}.sqlite3.zst"));
     assert!(
@@ -399,6 +402,54 @@ fn diff_shows_tables_added_removed_and_changed_since_a_backup() {
     p.run(&["diff", "backup-20990101-000000"])
         .code(1)
         .stderr_has("no backup");
+}
+
+#[test]
+fn diff_shows_schema_changes_and_says_when_a_manifest_records_no_schema() {
+    let p = project();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT); CREATE INDEX tags_name ON tags (name);")
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "DROP INDEX tags_name; ALTER TABLE tags ADD COLUMN color TEXT NOT NULL DEFAULT 'red';",
+        )
+        .unwrap();
+    let doc = p.json(&["diff", &id], 0);
+    assert_eq!(
+        crate::harness::schema_changes(&doc["schema_changes"]),
+        ["column_added tags.color", "index_dropped tags.tags_name"],
+        "{doc}"
+    );
+    p.run(&["diff", &id])
+        .code(0)
+        .stdout_has("+ column tags.color: TEXT NOT NULL DEFAULT 'red'")
+        .stdout_has("- index tags_name on tags");
+
+    // A manifest of an earlier faber-db records no schema; one whose schema is not a schema
+    // (edited, damaged) is no better. Neither is taken for "nothing changed".
+    let manifest = p.path(&format!("{BACKUPS}/dev/{id}.manifest.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    for junk in [
+        serde_json::Value::Null,
+        serde_json::json!({"tables": "../../etc"}),
+    ] {
+        m["schema"] = junk;
+        std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+        let doc = p.json(&["diff", &id], 0);
+        assert!(doc["schema_changes"].is_null(), "{doc}");
+        assert!(
+            doc["schema_not_compared"]
+                .as_str()
+                .unwrap()
+                .contains("no schema")
+        );
+        p.run(&["diff", &id])
+            .code(0)
+            .stdout_has("Schema: not compared");
+    }
 }
 
 #[test]

@@ -1594,3 +1594,137 @@ fn mysql_a_restore_whose_staged_database_vanished_never_empties_the_target() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn mysql_schema_is_read_from_information_schema_and_a_migration_is_its_changes() {
+    use faber_db::schema::{Change, Index, changes};
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("schema");
+    db.exec(
+        "CREATE TABLE users (id BIGINT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(80) NOT NULL, \
+             age INT DEFAULT 0, note TEXT);
+         CREATE UNIQUE INDEX users_email ON users (email);
+         CREATE INDEX users_note ON users (note(10), age);
+         CREATE TABLE `odd\tname` (`line\nx` TEXT);
+         CREATE VIEW adults AS SELECT id FROM users WHERE age >= 18;",
+    );
+    let before = crate::harness::read_schema(&db.url());
+    assert_eq!(
+        before.tables.keys().collect::<Vec<_>>(),
+        ["odd\tname", "users"],
+        "a view is not a table"
+    );
+    assert_eq!(before.tables["odd\tname"].columns[0].name, "line\nx");
+    let users = &before.tables["users"];
+    let id = users.column("id").unwrap();
+    assert!(id.primary_key && !id.nullable);
+    assert!(id.data_type.starts_with("bigint"), "{}", id.data_type);
+    let email = users.column("email").unwrap();
+    assert_eq!(email.data_type, "varchar(80)");
+    assert!(!email.nullable && !email.primary_key && email.default.is_none());
+    assert_eq!(users.column("age").unwrap().default.as_deref(), Some("0"));
+    assert!(users.column("note").unwrap().default.is_none());
+    assert_eq!(
+        users.indexes["users_email"],
+        Index {
+            columns: vec!["email".into()],
+            unique: true
+        }
+    );
+    assert_eq!(
+        users.indexes["users_note"],
+        Index {
+            columns: vec!["note(10)".into(), "age".into()],
+            unique: false
+        }
+    );
+    assert!(
+        !users.indexes.contains_key("PRIMARY"),
+        "the primary key is the columns'"
+    );
+
+    db.exec(
+        "ALTER TABLE users ADD COLUMN name TEXT;
+         ALTER TABLE users MODIFY COLUMN age BIGINT DEFAULT 0;
+         DROP INDEX users_note ON users;
+         DROP TABLE `odd\tname`;
+         CREATE TABLE sessions (token VARCHAR(64) NOT NULL);",
+    );
+    let after = crate::harness::read_schema(&db.url());
+    let was = users.column("age").unwrap().clone();
+    let now = after.tables["users"].column("age").unwrap().clone();
+    assert!(now.data_type.starts_with("bigint"), "{}", now.data_type);
+    assert_eq!(
+        changes(&before, &after),
+        [
+            Change::TableAdded {
+                table: "sessions".into()
+            },
+            Change::TableDropped {
+                table: "odd\tname".into()
+            },
+            Change::ColumnAltered {
+                table: "users".into(),
+                before: was,
+                after: now,
+            },
+            Change::ColumnAdded {
+                table: "users".into(),
+                column: after.tables["users"].column("name").unwrap().clone(),
+            },
+            Change::IndexDropped {
+                table: "users".into(),
+                index: "users_note".into(),
+            },
+        ]
+    );
+}
+
+#[test]
+fn mysql_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_manifest() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("schemadiff");
+    db.exec(
+        "CREATE TABLE users (id BIGINT AUTO_INCREMENT PRIMARY KEY, email TEXT NOT NULL, age INT);
+         CREATE INDEX users_age ON users (age);
+         CREATE TABLE orders (id INT PRIMARY KEY, user_id BIGINT,
+             CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE);
+         INSERT INTO users (email, age) VALUES ('a@x', 1), ('b@x', 2);",
+    );
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    assert_eq!(
+        crate::harness::read_schema(&db.url()).tables["orders"].constraints["orders_user"],
+        "FOREIGN KEY (user_id) REFERENCES users(id) ON UPDATE RESTRICT ON DELETE CASCADE"
+    );
+    db.exec(
+        "ALTER TABLE users ADD COLUMN name VARCHAR(40) NOT NULL DEFAULT '';
+         ALTER TABLE users MODIFY COLUMN age BIGINT;
+         DROP INDEX users_age ON users;
+         ALTER TABLE users ADD CONSTRAINT age_positive CHECK (age >= 0);
+         ALTER TABLE orders DROP FOREIGN KEY orders_user;",
+    );
+    let doc = p.json(&["diff", &id], 0);
+    assert_eq!(
+        crate::harness::schema_changes(&doc["schema_changes"]),
+        [
+            "constraint_dropped orders.orders_user",
+            "column_altered users.age",
+            "column_added users.name",
+            "index_dropped users.users_age",
+            "constraint_added users.age_positive"
+        ],
+        "{doc}"
+    );
+    p.run(&["diff", &id])
+        .code(0)
+        .stdout_has("~ column users.age: type int")
+        .stdout_has("+ column users.name: varchar(40) NOT NULL")
+        .stdout_has("- index users_age on users")
+        .stdout_has("+ constraint age_positive on users: CHECK (")
+        .stdout_has("- constraint orders_user on orders");
+}

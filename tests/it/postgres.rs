@@ -2062,15 +2062,7 @@ fn pg_a_ledger_record_copied_from_another_checkout_never_drops_that_runs_live_sc
 
 /// The live database's schema as the library reads it.
 fn read_schema(db: &PgDb) -> faber_db::schema::Schema {
-    let url = faber_db::provider::DatabaseUrl::parse(&db.url(), std::path::Path::new("/")).unwrap();
-    let options = faber_db::provider::Options {
-        row_count_max_table_size: faber_db::provider::DEFAULT_ROW_COUNT_MAX_TABLE_SIZE,
-        ledger: None,
-    };
-    faber_db::provider::open(&url, options)
-        .unwrap()
-        .schema()
-        .unwrap()
+    crate::harness::read_schema(&db.url())
 }
 
 #[test]
@@ -2148,4 +2140,63 @@ fn pg_schema_is_read_from_the_catalog_and_a_migration_is_its_changes() {
             },
         ]
     );
+}
+
+#[test]
+fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_manifest() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("schemadiff");
+    db.exec(
+        "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, age int);
+         CREATE INDEX users_age ON users (age);
+         CREATE TABLE orders (id int PRIMARY KEY, user_id bigint REFERENCES users (id));
+         INSERT INTO users (email, age) VALUES ('a@x', 1), ('b@x', 2);",
+    );
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    // The registry stays light: the schema is the manifest's.
+    let registry = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    assert!(
+        !std::fs::read_to_string(registry)
+            .unwrap()
+            .contains("\"schema\"")
+    );
+    // A manifest rewritten from its entry (verify records its verdict) keeps the schema.
+    p.run(&["verify", &id]).code(0);
+    db.exec(
+        "ALTER TABLE users ADD COLUMN name varchar(40) NOT NULL DEFAULT '';
+         ALTER TABLE users ALTER COLUMN age TYPE bigint;
+         DROP INDEX users_age;
+         ALTER TABLE users ADD CONSTRAINT age_positive CHECK (age >= 0);
+         ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;",
+    );
+    let doc = p.json(&["diff", &id], 0);
+    assert_eq!(
+        crate::harness::schema_changes(&doc["schema_changes"]),
+        [
+            "constraint_dropped orders.orders_user_id_fkey",
+            "column_altered users.age",
+            "column_added users.name",
+            "index_dropped users.users_age",
+            "constraint_added users.age_positive"
+        ],
+        "{doc}"
+    );
+    let age = &doc["schema_changes"][1];
+    assert_eq!(
+        (&age["before"]["type"], &age["after"]["type"]),
+        (&"integer".into(), &"bigint".into())
+    );
+    p.run(&["diff", &id])
+        .code(0)
+        .stdout_has("Schema changes since the backup:")
+        .stdout_has("~ column users.age: type integer -> bigint")
+        .stdout_has(
+            "+ column users.name: character varying(40) NOT NULL DEFAULT ''::character varying",
+        )
+        .stdout_has("- index users_age on users")
+        .stdout_has("+ constraint age_positive on users: CHECK (age >= 0)")
+        .stdout_has("- constraint orders_user_id_fkey on orders");
 }

@@ -16,6 +16,7 @@ use crate::pipeline::Compression;
 use crate::plan;
 use crate::provider::{Dumped, Provider};
 use crate::registry::{self, BackupRecord, Status, Verification};
+use crate::schema::Schema;
 use crate::session::Session;
 
 /// Writes the backup `prepared` planned and registers it; the outcome goes to the audit log.
@@ -99,7 +100,9 @@ fn write_inner(
         dump_bytes,
         jobs: request.jobs,
     };
-    let (dumped, stored) = dump::dump(session, &d, &reserved.partial)?;
+    let ((dumped, stored), schema) = with_schema(session, db.as_ref(), || {
+        dump::dump(session, &d, &reserved.partial)
+    })?;
     session.events().ok(&format!(
         "Verified SHA-256 {}…, integrity {}",
         &stored.sha256[..12],
@@ -122,8 +125,43 @@ fn write_inner(
             duration_ms: crate::human::millis(took + started.elapsed()),
         },
     );
-    publish(session, &record, reserved.partial, &reserved.final_path)?;
+    let manifest = record.manifest_bytes(schema.as_ref());
+    publish(
+        session,
+        &record,
+        &manifest,
+        reserved.partial,
+        &reserved.final_path,
+    )?;
     Ok(record)
+}
+
+/// Runs `dump`, and reads the database's schema before and after it: recorded when the two
+/// agree, so that it is the schema of the data dumped. A schema that cannot be read, or that
+/// changed meanwhile, is not recorded — the backup is no less good for it.
+fn with_schema<T>(
+    session: &Session,
+    db: &dyn Provider,
+    dump: impl FnOnce() -> Result<T>,
+) -> Result<(T, Option<Schema>)> {
+    let before = db.schema();
+    let dumped = dump()?;
+    let schema = match (before, db.schema()) {
+        (Ok(before), Ok(after)) if before == after => Some(after),
+        (Ok(_), Ok(_)) => {
+            session
+                .events()
+                .detail("the schema changed while the backup was taken: not recorded");
+            None
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            session
+                .events()
+                .detail(&format!("the schema is not recorded: {}", e.one_line()));
+            None
+        }
+    };
+    Ok((dumped, schema))
 }
 
 /// The directory the backup goes to, created (0700) and checked for room: as it is on disk when
@@ -252,17 +290,17 @@ fn record(
 fn publish(
     session: &Session,
     record: &BackupRecord,
+    manifest_bytes: &[u8],
     partial: Partial,
     final_path: &Path,
 ) -> Result<()> {
     crate::testpoint::pause("backup:before-publish");
     let manifest = registry::manifest_path_for(final_path, &record.id);
-    let manifest_bytes = record.manifest_bytes();
     let registering = Instant::now();
     session.store.publish(
         record,
         &manifest,
-        &manifest_bytes,
+        manifest_bytes,
         || {
             match partial {
                 Partial::File(f) => f.persist(final_path),

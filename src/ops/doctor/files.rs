@@ -131,7 +131,7 @@ pub(super) fn repair(session: &Session, dir: &Path, registry_broken: bool) -> Re
             b.status = Status::Missing;
         } else if !located.manifest.exists() {
             // The manifest beside the data is written again from the entry.
-            fsutil::write_atomic(&located.manifest, &b.manifest_bytes())?;
+            crate::registry::write_manifest_at(&located.manifest, &b)?;
         }
         reg.backups.push(b);
     }

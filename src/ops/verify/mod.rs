@@ -464,7 +464,7 @@ pub fn record_results(session: &Session, results: &[Checked]) -> Result<()> {
                     && c.status != Status::Missing
                     && l.manifest.exists()
                 {
-                    fsutil::write_atomic(&l.manifest, &b.manifest_bytes())?;
+                    crate::registry::write_manifest_at(&l.manifest, b)?;
                 }
             }
         }

@@ -11,6 +11,7 @@ mod dump;
 mod inplace;
 mod objects;
 mod restore;
+mod schema;
 
 use std::path::{Path, PathBuf};
 
@@ -223,6 +224,10 @@ impl Provider for Mysql {
 
     fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection> {
         self.inspect_db(&self.conn.dbname, migrations_table, count_rows)
+    }
+
+    fn schema(&self) -> Result<crate::schema::Schema> {
+        self.schema_of(&self.conn.dbname)
     }
 
     fn dump(

@@ -1,7 +1,9 @@
 //! An SQLite database's shape, read from `sqlite_schema` and the `table_info`, `index_list` and
 //! `index_info` pragmas: its own tables (not SQLite's `sqlite_*` ones), their columns in order,
-//! and the indexes made by `CREATE INDEX` or a `UNIQUE` constraint (the primary key's own index is
-//! the columns' `primary_key`).
+//! the indexes made by `CREATE INDEX` or a `UNIQUE` constraint (the primary key's own index is
+//! the columns' `primary_key`), and the foreign keys (`foreign_key_list`). SQLite names no
+//! foreign key: each is named by its columns (`FOREIGN KEY (account_id)`). Its `CHECK`
+//! constraints are only in the table's SQL, and are not read.
 
 use rusqlite::Connection;
 
@@ -23,6 +25,7 @@ pub fn read(conn: &Connection) -> rusqlite::Result<Schema> {
         let table = Table {
             columns: columns(conn, &name)?,
             indexes: indexes(conn, &name)?,
+            constraints: foreign_keys(conn, &name)?,
         };
         schema.tables.insert(name, table);
     }
@@ -70,6 +73,64 @@ fn indexes(
         out.insert(name, Index { columns, unique });
     }
     Ok(out)
+}
+
+/// The table's foreign keys, by their columns: `FOREIGN KEY (a, b)` →
+/// `FOREIGN KEY (a, b) REFERENCES t(x, y) ON UPDATE … ON DELETE …`.
+fn foreign_keys(
+    conn: &Connection,
+    table: &str,
+) -> rusqlite::Result<std::collections::BTreeMap<String, String>> {
+    /// One foreign key, gathered from its rows (one per column).
+    struct Key {
+        id: i64,
+        parent: String,
+        from: Vec<String>,
+        to: Vec<String>,
+        actions: String,
+    }
+    let mut list = conn.prepare(
+        "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete \
+         FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+    )?;
+    let mut keys: Vec<Key> = Vec::new();
+    let mut rows = list.query([table])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let from: String = row.get(2)?;
+        // No `to` when the key references the parent's primary key implicitly.
+        let to: Option<String> = row.get(3)?;
+        match keys.last_mut() {
+            Some(key) if key.id == id => {
+                key.from.push(from);
+                key.to.extend(to);
+            }
+            _ => keys.push(Key {
+                id,
+                parent: row.get(1)?,
+                from: vec![from],
+                to: to.into_iter().collect(),
+                actions: format!(
+                    "ON UPDATE {} ON DELETE {}",
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?
+                ),
+            }),
+        }
+    }
+    Ok(keys
+        .into_iter()
+        .map(|k| {
+            let name = format!("FOREIGN KEY ({})", k.from.join(", "));
+            let definition = format!(
+                "{name} REFERENCES {}({}) {}",
+                k.parent,
+                k.to.join(", "),
+                k.actions
+            );
+            (name, definition)
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -187,5 +248,37 @@ mod tests {
             ]
         );
         assert!(changes(&after, &after).is_empty(), "a schema equals itself");
+    }
+
+    #[test]
+    fn foreign_keys_are_named_by_their_columns_and_a_changed_action_is_an_alteration() {
+        let conn = db(
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY);
+             CREATE TABLE events (id INTEGER PRIMARY KEY, account_id INTEGER REFERENCES accounts(id));",
+        );
+        let before = read(&conn).unwrap();
+        let name = "FOREIGN KEY (account_id)";
+        assert_eq!(
+            before.tables["events"].constraints[name],
+            "FOREIGN KEY (account_id) REFERENCES accounts(id) ON UPDATE NO ACTION ON DELETE NO ACTION"
+        );
+        conn.execute_batch(
+            "CREATE TABLE events_new (id INTEGER PRIMARY KEY,
+                 account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE);
+             DROP TABLE events;
+             ALTER TABLE events_new RENAME TO events;",
+        )
+        .unwrap();
+        let after = read(&conn).unwrap();
+        assert_eq!(
+            changes(&before, &after),
+            [Change::ConstraintAltered {
+                table: "events".into(),
+                constraint: name.into(),
+                before: before.tables["events"].constraints[name].clone(),
+                after: after.tables["events"].constraints[name].clone(),
+            }]
+        );
+        assert!(after.tables["events"].constraints[name].ends_with("ON DELETE CASCADE"));
     }
 }
