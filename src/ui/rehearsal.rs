@@ -2,7 +2,6 @@
 //! the schema it changed, the row counts that moved, and where it failed.
 
 use crate::ops::migrate::{Rehearsal, RowChange};
-use crate::schema::{Change, Column, Index};
 use crate::ui::{self, To, Ui};
 
 /// Prints `r` where `to` says.
@@ -49,7 +48,7 @@ pub fn rehearsal(ui: &Ui, r: &Rehearsal, to: To) {
         (Some(changes), _) => {
             ui.say(to, format!("  {}", ui.bold("Schema:")));
             for c in changes {
-                ui.say(to, format!("    {}", describe(c)));
+                ui.say(to, format!("    {}", ui::schema::change_line(c)));
             }
         }
         (None, why) => ui.say(
@@ -99,70 +98,5 @@ fn rows(r: &RowChange) -> String {
         n(r.before, "(new)"),
         n(r.after, "(dropped)"),
         if r.estimated { " (estimated)" } else { "" }
-    )
-}
-
-/// One schema change, as a line: `+ column users.email text`.
-pub fn describe(c: &Change) -> String {
-    match c {
-        Change::TableAdded { table } => format!("+ table {table}"),
-        Change::TableDropped { table } => format!("- table {table}"),
-        Change::ColumnAdded { table, column } => {
-            format!("+ column {table}.{} {}", column.name, column_type(column))
-        }
-        Change::ColumnDropped { table, column } => format!("- column {table}.{column}"),
-        Change::ColumnAltered {
-            table,
-            before,
-            after,
-        } => format!(
-            "~ column {table}.{}: {} → {}",
-            after.name,
-            column_type(before),
-            column_type(after)
-        ),
-        Change::IndexAdded {
-            table,
-            index,
-            columns,
-            unique,
-        } => format!(
-            "+ {}index {index} on {table} ({})",
-            if *unique { "unique " } else { "" },
-            columns.join(", ")
-        ),
-        Change::IndexDropped { table, index } => format!("- index {index} on {table}"),
-        Change::IndexAltered {
-            table,
-            index,
-            before,
-            after,
-        } => format!(
-            "~ index {index} on {table}: {} → {}",
-            index_shape(before),
-            index_shape(after)
-        ),
-    }
-}
-
-fn column_type(c: &Column) -> String {
-    let mut text = c.data_type.clone();
-    if !c.nullable {
-        text.push_str(" NOT NULL");
-    }
-    if let Some(d) = &c.default {
-        text.push_str(&format!(" DEFAULT {d}"));
-    }
-    if c.primary_key {
-        text.push_str(" PRIMARY KEY");
-    }
-    text
-}
-
-fn index_shape(i: &Index) -> String {
-    format!(
-        "{}({})",
-        if i.unique { "unique " } else { "" },
-        i.columns.join(", ")
     )
 }

@@ -385,3 +385,27 @@ fn sqlite_a_rehearsal_killed_outright_leaves_its_copy_to_the_next_run_which_remo
         "copy and record gone"
     );
 }
+
+#[test]
+fn mysql_a_good_migration_is_rehearsed_reported_then_run_as_rehearsed() {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("rehearse_good");
+    let p = release_project(&db.url(), MYSQL_TOOLS);
+    p.write(
+        "migrations/001_users.up.sql",
+        "CREATE TABLE users (id integer PRIMARY KEY, name varchar(40) NOT NULL);",
+    );
+    p.json(&["migrate", "production", "--yes", "--no-rehearse"], 0);
+    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'bob');");
+    p.write("migrations/003_email.up.sql", ADD_EMAIL);
+    let doc = p.json(&["migrate", "production", "--yes"], 0);
+    assert_passed(&doc, "users");
+    assert_eq!(
+        db.exec("SELECT count(*), count(email) FROM users").trim(),
+        "3\t1"
+    );
+    assert_eq!(ledger_records(&p), Vec::<String>::new());
+    assert_history(&p, true);
+}
