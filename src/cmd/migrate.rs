@@ -1,8 +1,9 @@
 //! `faber-db migrate ENV`: the pre-migrate hook. The arguments made into a request, the pending
 //! migrations and their destructive statements shown, the pre-flight, the protected
 //! environment's phrase and name asked for, and the engine ([`crate::ops::migrate`]) called —
-//! the `pre-migration` backup, the environment's `migrate_command`, and on failure that backup
-//! restored (exit 9) — and what it did reported (human or JSON).
+//! the `pre-migration` backup, the rehearsal on a scratch copy made from it (when asked: the
+//! name is then asked for after the rehearsal's report), the environment's `migrate_command`,
+//! and on failure that backup restored (exit 9) — and what it did reported (human or JSON).
 
 mod rehearse;
 mod render;

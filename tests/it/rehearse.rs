@@ -409,3 +409,44 @@ fn mysql_a_good_migration_is_rehearsed_reported_then_run_as_rehearsed() {
     assert_eq!(ledger_records(&p), Vec::<String>::new());
     assert_history(&p, true);
 }
+
+#[test]
+fn a_command_that_reaches_production_by_itself_is_caught_and_the_real_run_does_not_follow() {
+    let p = sqlite_project();
+    p.json(&["migrate", "production", "--yes"], 0);
+    // The command names production's file itself instead of reading DATABASE_URL.
+    let config = ".fractary/plugins/faber-db/config.toml";
+    let text = std::fs::read_to_string(p.path(config)).unwrap();
+    p.write(
+        config,
+        &text.replace(
+            "migrate_command = \"sh ./migrate.sh\"",
+            "migrate_command = \"DATABASE_URL=sqlite:db/prod.sqlite3 sh ./migrate.sh\"",
+        ),
+    );
+    p.write("migrations/003_email.up.sql", ADD_EMAIL);
+    let doc = p.json(&["migrate", "production", "--yes"], 9);
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("changed `production`'s own database, not only the copy"),
+        "{doc}"
+    );
+    assert!(message.contains("the real migration was not run"), "{doc}");
+    assert!(!message.contains("not touched"), "{doc}");
+    assert!(
+        doc["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("DATABASE_URL or PROD_DATABASE_URL"),
+        "{doc}"
+    );
+    assert_eq!(doc["migrated"], false, "{doc}");
+    // It ran once, on production, by itself: the real run did not follow.
+    let emails: i64 = p
+        .sqlite("db/prod.sqlite3")
+        .query_row("SELECT count(email) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(emails, 1);
+    assert_history(&p, false);
+    assert_eq!(ledger_records(&p), Vec::<String>::new());
+}

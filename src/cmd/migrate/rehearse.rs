@@ -45,11 +45,6 @@ pub(super) fn first(
     let rehearsal = match found {
         Ok(r) => r,
         Err(e) => {
-            let e = if e.message().contains("production was not touched") {
-                e
-            } else {
-                e.add_hint("the rehearsal could not run; production was not touched")
-            };
             return Err(Box::new(Rehearsed {
                 rehearsal: None,
                 failure: Some(e),

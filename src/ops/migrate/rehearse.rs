@@ -123,9 +123,9 @@ pub fn rehearse(
     let backup = if let Some(b) = taken {
         b
     } else {
-        owned = backup::take_automatic(session, env, "pre-rehearsal").map_err(|e| {
-            e.add_hint("the rehearsal did not run: its backup failed; production was not touched")
-        })?;
+        owned = backup::take_automatic(session, env, "pre-rehearsal")
+            .map_err(|e| e.add_hint("the rehearsal did not run: its backup failed"))
+            .map_err(not_touched)?;
         &owned
     };
     if crate::interrupt::happened() {
@@ -134,15 +134,47 @@ pub fn rehearse(
         ));
     }
     let (_, own) = session.provider(env)?;
-    let server = scratch_copy::server(session, env, own, "a rehearsal")?;
+    // The environment's own database, watched: a command that does not take its database
+    // from the variables would migrate it instead of the copy.
+    let (_, watched) = session.provider(env)?;
+    let table = env.migrations_table.as_deref();
+    let before = Watched::read(watched.as_ref(), table)?;
+    let server = scratch_copy::server(session, env, own, "a rehearsal").map_err(not_touched)?;
     session.events().line(&format!(
         "Rehearsing the migration on a copy of {} (backup {})",
         env.name, backup.id
     ));
-    let rehearsal = scratch_copy::with_copy(session, env, &server, backup, |copy| {
+    let found = scratch_copy::with_copy(session, env, &server, backup, |copy| {
         run_on(session, env, request, prepared, command, copy, on_output)
-    })
-    .map(|found| Rehearsal {
+    });
+    let after = Watched::read(watched.as_ref(), table)?;
+    if let Some(what) = before.changed(&after) {
+        log_event(
+            session,
+            "rehearse",
+            Some(&env.name),
+            Some(&backup.id),
+            false,
+            Some(format!("the environment's own database changed: {what}")),
+        );
+        return Err(Error::new(
+            Kind::Migration,
+            format!(
+                "the rehearsal's command changed `{}`'s own database, not only the copy ({what}); the real migration was not run",
+                env.name
+            ),
+        )
+        .with_hint(format!(
+            "migrate_command must reach its database through DATABASE_URL{}: check `{}` now — backup {} holds it as it was before",
+            match &env.url {
+                UrlSource::Var(var) => format!(" or {var}"),
+                UrlSource::Inline(_) => String::new(),
+            },
+            env.name,
+            backup.id
+        )));
+    }
+    let rehearsal = found.map_err(not_touched).map(|found| Rehearsal {
         backup: backup.id.clone(),
         backup_reason: backup.reason.clone().unwrap_or_default(),
         ..found
@@ -156,6 +188,60 @@ pub fn rehearse(
         rehearsal.failure.clone(),
     );
     Ok(rehearsal)
+}
+
+/// A rehearsal that could not run (no scratch server, a backup that would not load): said so,
+/// and that the environment's database was not touched.
+fn not_touched(e: Error) -> Error {
+    if e.message().contains("production was not touched") {
+        e
+    } else {
+        e.add_hint("the rehearsal could not run; production was not touched")
+    }
+}
+
+/// What of the environment's own database a rehearsal must leave as it was: its migration
+/// state, or without a migration table its schema.
+struct Watched {
+    migrations: Option<MigrationState>,
+    /// `None` when it cannot be read (then only the migration state is compared).
+    schema: Option<crate::schema::Schema>,
+}
+
+impl Watched {
+    fn read(db: &dyn crate::provider::Provider, table: Option<&str>) -> Result<Watched> {
+        Ok(Watched {
+            migrations: db.inspect(table, false)?.migrations,
+            schema: db.schema().ok(),
+        })
+    }
+
+    /// What changed from `self` to `now`, if anything did.
+    fn changed(&self, now: &Watched) -> Option<String> {
+        if self.migrations != now.migrations {
+            return Some(format!(
+                "its migration state went from {} to {}",
+                crate::migrations::describe(self.migrations.as_ref()),
+                crate::migrations::describe(now.migrations.as_ref())
+            ));
+        }
+        // With a migration table, that is what a migration changes; without one, the schema
+        // (an application's own DDL meanwhile, a partition made by a scheduler, would count too).
+        if self.migrations.is_some() {
+            return None;
+        }
+        match (&self.schema, &now.schema) {
+            (Some(was), Some(is)) if was != is => {
+                let changes = crate::schema::changes(was, is);
+                Some(format!(
+                    "its schema changed: {} change{}",
+                    changes.len(),
+                    if changes.len() == 1 { "" } else { "s" }
+                ))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The rehearsal itself, on `copy`: read, run, read again.
