@@ -2200,3 +2200,28 @@ fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_m
         .stdout_has("+ constraint age_positive on users: CHECK (age >= 0)")
         .stdout_has("- constraint orders_user_id_fkey on orders");
 }
+
+#[test]
+fn pg_schema_has_a_table_without_columns() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("schemaempty");
+    db.exec(
+        "CREATE TABLE empty ();
+         CREATE TABLE emptied (a int);
+         ALTER TABLE emptied DROP COLUMN a;",
+    );
+    let before = read_schema(&db);
+    assert!(before.tables.contains_key("empty"), "{before:?}");
+    assert!(before.tables["emptied"].columns.is_empty(), "{before:?}");
+    // Dropping a table without columns is a change like any other.
+    db.exec("DROP TABLE empty");
+    let after = read_schema(&db);
+    assert_eq!(
+        faber_db::schema::changes(&before, &after),
+        [faber_db::schema::Change::TableDropped {
+            table: "empty".into()
+        }]
+    );
+}

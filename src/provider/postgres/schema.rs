@@ -24,8 +24,9 @@ const USER_TABLE: &str = "c.relkind IN ('r', 'p') \
 
 /// The schema of the database `run` queries.
 pub(super) fn schema_via(run: &Run<'_>) -> Result<Schema> {
-    // Rows of three kinds, told apart by their first field and padded to one width:
-    // `c` a column (its number orders it), `i` an index, `k` a constraint.
+    // Rows of four kinds, told apart by their first field and padded to one width:
+    // `c` a column (its number orders it), `i` an index, `k` a constraint, `t` a table (one
+    // without columns has no other row).
     let rows = run(&format!(
         "SELECT 'c', {nsp}, {rel}, a.attnum, {att}, {typ}, a.attnotnull::text, {def}, \
              (EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary \
@@ -43,6 +44,8 @@ pub(super) fn schema_via(run: &Run<'_>) -> Result<Schema> {
          SELECT 'k', {nsp}, {rel}, 0, {con}, {con_def}, NULL, NULL, NULL \
          FROM pg_constraint k JOIN ({TABLES}) ON c.oid = k.conrelid \
          WHERE {USER_TABLE} AND k.contype IN ('f', 'c', 'x') \
+         UNION ALL \
+         SELECT 't', {nsp}, {rel}, 0, '', NULL, NULL, NULL, NULL FROM {TABLES} WHERE {USER_TABLE} \
          ORDER BY 1, 2, 3, 4, 5",
         nsp = hex_utf8("n.nspname"),
         rel = hex_utf8("c.relname"),
