@@ -55,11 +55,21 @@ fn manifest_bytes(record: &BackupRecord, schema: Option<&serde_json::Value>) -> 
 /// Writes `record`'s manifest at `path` (atomically), keeping the schema the manifest there
 /// already records: an entry rewritten (verified, uploaded, …) is still the backup of that schema.
 pub fn write_manifest_at(path: &Path, record: &BackupRecord) -> Result<()> {
-    let kept = std::fs::read(path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<SchemaOnly<serde_json::Value>>(&bytes).ok())
-        .and_then(|m| m.schema);
+    let kept = std::fs::read(path).ok().and_then(|bytes| schema_in(&bytes));
     fsutil::write_atomic(path, &manifest_bytes(record, kept.as_ref()))
+}
+
+/// Writes `record`'s manifest at `path` (atomically), with the schema that `copy` — another copy
+/// of the manifest, its off-site one — records.
+pub fn write_manifest_from(path: &Path, record: &BackupRecord, copy: &[u8]) -> Result<()> {
+    fsutil::write_atomic(path, &manifest_bytes(record, schema_in(copy).as_ref()))
+}
+
+/// The schema the manifest `bytes` records, as it is written there.
+fn schema_in(bytes: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice::<SchemaOnly<serde_json::Value>>(bytes)
+        .ok()
+        .and_then(|m| m.schema)
 }
 
 /// The schema the manifest at `path` records, if it records one that reads as a schema.
