@@ -55,7 +55,7 @@ fn manifest_bytes(record: &BackupRecord, schema: Option<&serde_json::Value>) -> 
 /// Writes `record`'s manifest at `path` (atomically), keeping the schema the manifest there
 /// already records: an entry rewritten (verified, uploaded, …) is still the backup of that schema.
 pub fn write_manifest_at(path: &Path, record: &BackupRecord) -> Result<()> {
-    let kept = std::fs::read(path).ok().and_then(|bytes| schema_in(&bytes));
+    let kept = read_manifest(path).and_then(|bytes| schema_in(&bytes));
     fsutil::write_atomic(path, &manifest_bytes(record, kept.as_ref()))
 }
 
@@ -63,6 +63,27 @@ pub fn write_manifest_at(path: &Path, record: &BackupRecord) -> Result<()> {
 /// of the manifest, its off-site one — records.
 pub fn write_manifest_from(path: &Path, record: &BackupRecord, copy: &[u8]) -> Result<()> {
     fsutil::write_atomic(path, &manifest_bytes(record, schema_in(copy).as_ref()))
+}
+
+/// The most a manifest is read of: far more than the schema of ten thousand tables.
+const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The manifest at `path`, when it is a file (not a FIFO or a device, which a read would wait
+/// on or never finish) of a manifest's size.
+fn read_manifest(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let is_manifest = |m: std::fs::Metadata| m.is_file() && m.len() <= MAX_MANIFEST_BYTES;
+    // Looked at before it is opened: opening a FIFO waits for a writer.
+    if !is_manifest(std::fs::metadata(path).ok()?) {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    if !is_manifest(file.metadata().ok()?) {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_MANIFEST_BYTES).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// The schema the manifest `bytes` records, as it is written there.
@@ -74,7 +95,7 @@ fn schema_in(bytes: &[u8]) -> Option<serde_json::Value> {
 
 /// The schema the manifest at `path` records, if it records one that reads as a schema.
 pub fn schema_at(path: &Path) -> Option<Schema> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = read_manifest(path)?;
     serde_json::from_slice::<SchemaOnly<Schema>>(&bytes)
         .ok()?
         .schema
@@ -104,5 +125,46 @@ impl Store {
     /// a directory outside the backup directory becomes one where faber-db reads and removes.
     pub fn remember_manifest(&self, manifest: &Path) -> Result<()> {
         crate::locate::remember_elsewhere(&self.dir, manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Runs `f` on a thread of its own; `None` when it has not returned within five seconds.
+    fn within_seconds<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(5)).ok()
+    }
+
+    #[test]
+    fn a_manifest_that_is_no_file_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("backup-1.manifest.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let at = fifo.clone();
+        assert_eq!(
+            within_seconds(move || schema_at(&at)),
+            Some(None),
+            "reading a FIFO never ends"
+        );
+        let link = dir.path().join("backup-2.manifest.json");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert_eq!(
+            within_seconds(move || schema_at(&link)),
+            Some(None),
+            "reading /dev/zero never ends"
+        );
     }
 }
