@@ -2225,3 +2225,31 @@ fn pg_schema_has_a_table_without_columns() {
         }]
     );
 }
+
+#[test]
+fn pg_schema_reads_names_with_separators_quotes_and_unicode_whole() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("schemaodd");
+    db.exec(
+        "CREATE SCHEMA \"s|\nx\";
+         CREATE TABLE \"s|\nx\".\"t\\\t'q\" (\"c\"\"ol|\" int PRIMARY KEY, \"é\nü\" text);
+         CREATE INDEX \"i|\tx\" ON \"s|\nx\".\"t\\\t'q\" (\"é\nü\");
+         ALTER TABLE \"s|\nx\".\"t\\\t'q\" ADD CONSTRAINT \"k\nk\" CHECK (\"c\"\"ol|\" > 0);
+         CREATE TABLE \"a.b\" (x int);
+         CREATE SCHEMA a;
+         CREATE TABLE a.b (y int);",
+    );
+    let schema = read_schema(&db);
+    let key = "s|\nx.t\\\t'q";
+    let table = &schema.tables[key];
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["c\"ol|", "é\nü"]);
+    assert!(table.columns[0].primary_key);
+    assert_eq!(table.indexes["i|\tx"].columns, ["\"é\nü\""]);
+    assert!(table.constraints.contains_key("k\nk"), "{table:?}");
+    // A table whose name holds a dot is not the table of that name in another schema.
+    assert_eq!(schema.tables["\"a.b\""].columns[0].name, "x");
+    assert_eq!(schema.tables["a.b"].columns[0].name, "y");
+}
