@@ -35,12 +35,15 @@ pub enum Change {
         index: String,
         columns: Vec<String>,
         unique: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        definition: Option<String>,
     },
     IndexDropped {
         table: String,
         index: String,
     },
-    /// The index covers other columns now, or became (or stopped being) unique.
+    /// The index covers other columns now, became (or stopped being) unique, or is built
+    /// otherwise (its method, order, `WHERE`).
     IndexAltered {
         table: String,
         index: String,
@@ -125,6 +128,7 @@ fn indexes(table: &str, was: &Table, now: &Table, out: &mut Vec<Change>) {
                 index: name.clone(),
                 columns: index.columns.clone(),
                 unique: index.unique,
+                definition: index.definition.clone(),
             }),
             Some(before) if before != index => out.push(Change::IndexAltered {
                 table: table.to_string(),

@@ -1630,14 +1630,16 @@ fn mysql_schema_is_read_from_information_schema_and_a_migration_is_its_changes()
         users.indexes["users_email"],
         Index {
             columns: vec!["email".into()],
-            unique: true
+            unique: true,
+            definition: None,
         }
     );
     assert_eq!(
         users.indexes["users_note"],
         Index {
             columns: vec!["note(10)".into(), "age".into()],
-            unique: false
+            unique: false,
+            definition: None,
         }
     );
     assert!(

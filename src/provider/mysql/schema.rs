@@ -57,7 +57,7 @@ impl Mysql {
             Some(db),
             &format!(
                 "SELECT HEX(s.TABLE_NAME), HEX(s.INDEX_NAME), s.NON_UNIQUE, HEX(s.COLUMN_NAME), \
-                 s.SUB_PART FROM information_schema.STATISTICS s \
+                 s.SUB_PART, s.COLLATION, s.INDEX_TYPE FROM information_schema.STATISTICS s \
                  JOIN information_schema.TABLES t \
                    ON t.TABLE_SCHEMA = s.TABLE_SCHEMA {same_table} \
                  WHERE s.TABLE_SCHEMA = DATABASE() AND {BASE_TABLE} \
@@ -67,7 +67,15 @@ impl Mysql {
             ),
         )?;
         for row in parts {
-            let [Some(table), Some(index), Some(non_unique), column, sub_part] = row.as_slice()
+            let [
+                Some(table),
+                Some(index),
+                Some(non_unique),
+                column,
+                sub_part,
+                order,
+                index_type,
+            ] = row.as_slice()
             else {
                 continue;
             };
@@ -82,6 +90,9 @@ impl Mysql {
             if let Some(length) = sub_part {
                 part = format!("{part}({length})");
             }
+            if order.as_deref() == Some("D") {
+                part.push_str(" DESC");
+            }
             let index = schema
                 .tables
                 .entry(table)
@@ -91,6 +102,11 @@ impl Mysql {
                 .or_insert_with(|| Index {
                     columns: Vec::new(),
                     unique: non_unique == "0",
+                    // FULLTEXT, SPATIAL, HASH: said when it is not the usual B-tree.
+                    definition: index_type
+                        .clone()
+                        .filter(|t| t != "BTREE")
+                        .map(|t| format!("USING {t}")),
                 });
             index.columns.push(part);
         }

@@ -56,24 +56,50 @@ fn indexes(
     table: &str,
 ) -> rusqlite::Result<std::collections::BTreeMap<String, Index>> {
     let mut list = conn.prepare(
-        "SELECT name, \"unique\" FROM pragma_index_list(?1) WHERE origin <> 'pk' ORDER BY name",
+        "SELECT name, \"unique\", partial FROM pragma_index_list(?1) WHERE origin <> 'pk' \
+         ORDER BY name",
     )?;
     let found = list
         .query_map([table], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? != 0))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)? != 0,
+                row.get::<_, i64>(2)? != 0,
+            ))
         })?
-        .collect::<rusqlite::Result<Vec<(String, bool)>>>()?;
-    let mut info = conn.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
+        .collect::<rusqlite::Result<Vec<(String, bool, bool)>>>()?;
+    // The key columns (not the rowid `index_xinfo` adds), each marked when it sorts descending.
+    let mut info = conn.prepare(
+        "SELECT name, \"desc\" FROM pragma_index_xinfo(?1) WHERE key = 1 ORDER BY seqno",
+    )?;
+    // A partial index's `WHERE` is only in its SQL.
+    let mut sql =
+        conn.prepare("SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?1")?;
     let mut out = std::collections::BTreeMap::new();
-    for (name, unique) in found {
+    for (name, unique, partial) in found {
         let columns = info
             .query_map([&name], |row| {
-                Ok(row
+                let column = row
                     .get::<_, Option<String>>(0)?
-                    .unwrap_or_else(|| EXPRESSION.to_string()))
+                    .unwrap_or_else(|| EXPRESSION.to_string());
+                Ok(if row.get::<_, i64>(1)? == 0 {
+                    column
+                } else {
+                    format!("{column} DESC")
+                })
             })?
             .collect::<rusqlite::Result<Vec<String>>>()?;
-        out.insert(name, Index { columns, unique });
+        let definition = if partial {
+            sql.query_row([&name], |row| row.get::<_, Option<String>>(0))?
+        } else {
+            None
+        };
+        let index = Index {
+            columns,
+            unique,
+            definition,
+        };
+        out.insert(name, index);
     }
     Ok(out)
 }
@@ -180,7 +206,8 @@ mod tests {
             users.indexes["users_email"],
             Index {
                 columns: vec!["email".into()],
-                unique: true
+                unique: true,
+                definition: None,
             }
         );
         assert_eq!(users.indexes["users_lower"].columns, [EXPRESSION]);
@@ -246,11 +273,13 @@ mod tests {
                     index: "users_email".into(),
                     before: Index {
                         columns: vec!["email".into()],
-                        unique: true
+                        unique: true,
+                        definition: None,
                     },
                     after: Index {
                         columns: vec!["email".into(), "name".into()],
-                        unique: false
+                        unique: false,
+                        definition: None,
                     },
                 },
                 Change::IndexDropped {
@@ -341,5 +370,30 @@ mod tests {
             .map(|c| c.name.as_str())
             .collect();
         assert_eq!(names, ["body"]);
+    }
+
+    #[test]
+    fn a_partial_index_made_whole_and_an_order_reversed_are_changes() {
+        let conn = db("CREATE TABLE t (a INT, b INT);
+             CREATE UNIQUE INDEX t_a ON t (a) WHERE a > 0;
+             CREATE INDEX t_b ON t (b);");
+        let before = read(&conn).unwrap();
+        let t_a = &before.tables["t"].indexes["t_a"];
+        assert!(t_a.definition.as_deref().unwrap().ends_with("WHERE a > 0"));
+        conn.execute_batch(
+            "DROP INDEX t_a; CREATE UNIQUE INDEX t_a ON t (a);
+             DROP INDEX t_b; CREATE INDEX t_b ON t (b DESC);",
+        )
+        .unwrap();
+        let after = read(&conn).unwrap();
+        assert_eq!(after.tables["t"].indexes["t_b"].columns, ["b DESC"]);
+        let altered: Vec<_> = changes(&before, &after)
+            .into_iter()
+            .map(|c| match c {
+                Change::IndexAltered { index, .. } => index,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(altered, ["t_a", "t_b"]);
     }
 }
