@@ -20,9 +20,10 @@ pub enum Change {
         table: String,
         column: Column,
     },
+    /// The column as it was declared.
     ColumnDropped {
         table: String,
-        column: String,
+        column: Column,
     },
     /// The column's type, nullability, default or part in the primary key changed.
     ColumnAltered {
@@ -114,7 +115,7 @@ fn columns(table: &str, was: &Table, now: &Table, out: &mut Vec<Change>) {
         if now.column(&column.name).is_none() {
             out.push(Change::ColumnDropped {
                 table: table.to_string(),
-                column: column.name.clone(),
+                column: column.clone(),
             });
         }
     }

@@ -11,7 +11,7 @@ pub fn change_line(change: &Change) -> String {
         Change::ColumnAdded { table, column } => {
             format!("+ column {table}.{}: {}", column.name, column_text(column))
         }
-        Change::ColumnDropped { table, column } => format!("- column {table}.{column}"),
+        Change::ColumnDropped { table, column } => format!("- column {table}.{}", column.name),
         Change::ColumnAltered {
             table,
             before,
