@@ -257,26 +257,26 @@ mod tests {
         }
     }
 
-    fn split(above: u64, at_or_below: u64) -> Option<KeySplit> {
-        Some(KeySplit { above, at_or_below })
+    fn split(above: u64, at_or_below: u64) -> KeySplit {
+        KeySplit { above, at_or_below }
     }
 
     #[test]
     fn by_key_the_rows_above_the_backups_largest_and_those_beyond_its_count_are_lost() {
         // 37 written since, with keys above the backup's largest.
-        let t = table_loss("notes", Some(&stats(3)), &stats(40), split(37, 3));
+        let t = table_loss("notes", Some(&stats(3)), &stats(40), Some(split(37, 3)));
         assert_eq!(
             (t.rows, t.basis, t.approximate),
             (37, Basis::PrimaryKey, false)
         );
         // 2 written into the gaps below it, 1 of the backup's deleted: 37 + (4 - 3).
-        let t = table_loss("notes", Some(&stats(3)), &stats(41), split(37, 4));
+        let t = table_loss("notes", Some(&stats(3)), &stats(41), Some(split(37, 4)));
         assert_eq!(t.rows, 38);
         // Rows deleted since are no loss, and never a negative one.
-        let t = table_loss("notes", Some(&stats(10)), &stats(2), split(0, 2));
+        let t = table_loss("notes", Some(&stats(10)), &stats(2), Some(split(0, 2)));
         assert_eq!(t.rows, 0);
         // Rows written during the dump, above the largest read before it: counted as lost.
-        let t = table_loss("notes", Some(&stats(5)), &stats(5), split(1, 4));
+        let t = table_loss("notes", Some(&stats(5)), &stats(5), Some(split(1, 4)));
         assert_eq!(t.rows, 1);
     }
 
@@ -286,7 +286,7 @@ mod tests {
         assert_eq!((t.rows, t.basis, t.approximate), (5, Basis::RowCount, true));
         let t = table_loss("log", Some(&stats(8)), &stats(3), None);
         assert_eq!((t.rows, t.approximate), (0, true));
-        let t = table_loss("tags", None, &stats(12), split(99, 99));
+        let t = table_loss("tags", None, &stats(12), Some(split(99, 99)));
         assert_eq!(
             (t.rows, t.basis, t.approximate),
             (12, Basis::TableAdded, false)
@@ -296,7 +296,7 @@ mod tests {
             rows: 1000,
             estimated: true,
         };
-        assert!(table_loss("big", Some(&big), &stats(1005), split(5, 1000)).approximate);
+        assert!(table_loss("big", Some(&big), &stats(1005), Some(split(5, 1000))).approximate);
         assert!(table_loss("big", None, &big, None).approximate);
     }
 
