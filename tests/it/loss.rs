@@ -320,3 +320,29 @@ fn mysql_rollback_preview_counts_rows_by_key_with_any_table_name() {
     );
     assert_eq!(columns_added(&doc), ["notes.color"]);
 }
+
+#[test]
+fn the_hook_asks_the_user_about_an_agents_accept_data_loss_showing_the_loss() {
+    let p = Project::new();
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch(SQLITE_BEFORE)
+        .unwrap();
+    let id = p.backup(&["production", "--yes"]);
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch(SQLITE_SINCE)
+        .unwrap();
+    let db = fs::read(p.path("db/prod.sqlite3")).unwrap();
+    // A real flag to the hook: parsed, dry-run for its plan, and the human decides.
+    let answer = crate::hook::hook(
+        &p,
+        &format!("faber-db rollback production --to {id} --yes --accept-data-loss"),
+    );
+    assert_eq!(answer.decision(), Some("ask"), "{:?}", answer.out);
+    let reason = answer.out.as_ref().unwrap()["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("only you can approve that"), "{reason}");
+    assert!(reason.contains("notes: 37 (by primary key)"), "{reason}");
+    assert_eq!(fs::read(p.path("db/prod.sqlite3")).unwrap(), db);
+}
