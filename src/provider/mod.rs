@@ -193,6 +193,12 @@ pub trait Provider {
         Err(self.keys_unsupported())
     }
 
+    /// The tables whose rows are those of other tables listed beside them (PostgreSQL's
+    /// partitioned tables, whose partitions hold the rows), by name: counted once, not twice.
+    fn partitioned_tables(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// The error of the key methods a provider does not implement.
     fn keys_unsupported(&self) -> Error {
         Error::tool(format!(

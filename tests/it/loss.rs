@@ -261,7 +261,11 @@ fn pg_rollback_preview_counts_rows_by_key_with_any_table_name() {
          INSERT INTO log VALUES ('x'), ('y');
          CREATE SCHEMA \"odd.schema\";
          CREATE TABLE \"odd.schema\".\"we\"\"ird\" (\"k\"\"ey\" int PRIMARY KEY);
-         INSERT INTO \"odd.schema\".\"we\"\"ird\" VALUES (10), (20);",
+         INSERT INTO \"odd.schema\".\"we\"\"ird\" VALUES (10), (20);
+         CREATE TABLE events (id bigint PRIMARY KEY, kind text) PARTITION BY RANGE (id);
+         CREATE TABLE events_low PARTITION OF events FOR VALUES FROM (0) TO (1000);
+         CREATE TABLE events_high PARTITION OF events FOR VALUES FROM (1000) TO (MAXVALUE);
+         INSERT INTO events VALUES (1, 'a'), (2, 'b');",
     );
     let p = postgres::project_with(&[("dev", &db)]);
     let id = p.backup(&["dev"]);
@@ -269,18 +273,23 @@ fn pg_rollback_preview_counts_rows_by_key_with_any_table_name() {
         "INSERT INTO notes (body) SELECT 'new' || g FROM generate_series(1, 37) g;
          INSERT INTO log VALUES ('1'), ('2'), ('3');
          ALTER TABLE notes ADD COLUMN color text;
-         INSERT INTO \"odd.schema\".\"we\"\"ird\" VALUES (5), (30);",
+         INSERT INTO \"odd.schema\".\"we\"\"ird\" VALUES (5), (30);
+         INSERT INTO events VALUES (5, 'c'), (1500, 'd'), (1501, 'e');",
     );
     let doc = p.json(&["rollback", "dev", "--to", &id, "--dry-run"], 0);
+    // A partitioned table's rows are its partitions', counted once.
     assert_eq!(
         lost(&doc),
         [
             row("\"odd.schema\".\"we\"\"ird\"", 2, "primary_key", false),
+            row("events_high", 2, "primary_key", false),
+            row("events_low", 1, "primary_key", false),
             row("log", 3, "row_count", true),
             row("notes", 37, "primary_key", false),
         ],
         "{doc}"
     );
+    assert_eq!(doc["would_lose"]["rows_total"], 45);
     assert_eq!(columns_added(&doc), ["notes.color"]);
     assert_eq!(doc["would_lose"]["tables_added"], json!([]));
 }

@@ -10,7 +10,8 @@
 //! - a table the backup does not have: all its rows.
 //!
 //! Rows changed in place are not counted anywhere: a rollback undoes them too. The migration
-//! table's rows are the migrations undone, listed apart.
+//! table's rows are the migrations undone, listed apart; a partitioned table's rows are counted
+//! in its partitions.
 
 use std::collections::BTreeMap;
 
@@ -135,11 +136,14 @@ pub fn would_lose(
     let live = db.inspect(env.migrations_table.as_deref(), true)?;
     let live_schema = db.schema();
     let recorded = session.store.recorded(record);
-    // The migration table's rows are the migrations undone.
+    // The migration table's rows are the migrations undone; a partitioned table's are its
+    // partitions', counted there.
+    let partitioned = db.partitioned_tables()?;
     let skip: Vec<&str> = [live.migrations.as_ref(), record.migrations.as_ref()]
         .into_iter()
         .flatten()
         .map(|m| m.table.as_str())
+        .chain(partitioned.iter().map(String::as_str))
         .collect();
     let keys = usable_keys(
         live_schema.as_ref().ok(),

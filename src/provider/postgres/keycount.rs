@@ -4,8 +4,8 @@
 //! quoted part by part; a largest key is an integer, written as digits.
 
 use super::Postgres;
-use super::key::schema_and_table;
-use super::psql::ident;
+use super::key::{schema_and_table, table_key};
+use super::psql::{hex_utf8, ident, unhex};
 use crate::error::{Error, Result};
 use crate::schema::KeySplit;
 
@@ -59,6 +59,27 @@ impl Postgres {
             out.extend(found);
         }
         Ok(out)
+    }
+
+    /// The partitioned tables of the database, by manifest key: their partitions, listed
+    /// beside them, hold their rows.
+    pub(super) fn partitioned_in(&self) -> Result<Vec<String>> {
+        let rows = self.query_in(
+            &self.conn.dbname,
+            &format!(
+                "SELECT {}, {} FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind = 'p'",
+                hex_utf8("n.nspname"),
+                hex_utf8("c.relname")
+            ),
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| match row.as_slice() {
+                [Some(schema), Some(table)] => Some(table_key(&unhex(schema)?, &unhex(table)?)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// The rows of `table` above `max` in `column`, and at or below it.

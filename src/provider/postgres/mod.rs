@@ -211,6 +211,10 @@ impl Provider for Postgres {
         self.split_by_key_in(table, column, max)
     }
 
+    fn partitioned_tables(&self) -> Result<Vec<String>> {
+        self.partitioned_in()
+    }
+
     fn dump(
         &self,
         format: Format,
