@@ -37,16 +37,6 @@ pub enum Basis {
     TableAdded,
 }
 
-impl Basis {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Basis::PrimaryKey => "primary_key",
-            Basis::RowCount => "row_count",
-            Basis::TableAdded => "table_added",
-        }
-    }
-}
-
 /// The rows one table loses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableLoss {
