@@ -429,7 +429,14 @@ fn a_manifest_fetched_back_keeps_the_schema_its_off_site_copy_records() {
         .tables
         .insert("users".into(), crate::schema::Table::default());
     let located = session.store.locate(&record).unwrap();
-    fs::write(&located.manifest, record.manifest_bytes(Some(&schema))).unwrap();
+    fs::write(
+        &located.manifest,
+        record.manifest_bytes(&crate::registry::Recorded {
+            schema: Some(schema.clone()),
+            key_max: None,
+        }),
+    )
+    .unwrap();
     let record = pushed(&session, &storage, &record);
     assert_eq!(session.store.recorded_schema(&record), Some(schema.clone()));
 

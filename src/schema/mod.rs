@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod diff;
+mod keys;
 
 pub use diff::{Change, changes};
+pub use keys::{KeyMax, KeyMaxima, KeySplit, integer_key, is_integer_type};
 
 /// Every table of a database, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
