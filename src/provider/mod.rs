@@ -1,6 +1,7 @@
 //! Databases behind one trait: what faber-db needs from SQLite, PostgreSQL or MySQL to dump,
 //! inspect, check and restore. A new database is one new file here.
 
+mod keyquery;
 pub mod method;
 pub mod mysql;
 pub mod postgres;

@@ -7,10 +7,8 @@ use super::Postgres;
 use super::key::{schema_and_table, table_key};
 use super::psql::{hex_utf8, ident, unhex};
 use crate::error::{Error, Result};
+use crate::provider::keyquery::{key_maxima_via, split_from};
 use crate::schema::KeySplit;
-
-/// How many tables one query reads the largest key of: the statement is one argument of psql's.
-const PER_QUERY: usize = 200;
 
 /// The table of manifest key `key`, quoted: `"schema"."table"`.
 fn qualified(key: &str) -> Result<String> {
@@ -19,46 +17,20 @@ fn qualified(key: &str) -> Result<String> {
     Ok(format!("{}.{}", ident(&schema), ident(&table)))
 }
 
-/// A number psql printed.
-fn number<T: std::str::FromStr>(text: Option<&String>) -> Result<T> {
-    text.and_then(|t| t.parse().ok()).ok_or_else(|| {
-        Error::tool(format!(
-            "the server answered {text:?} where a number belongs"
-        ))
-    })
-}
-
 impl Postgres {
     /// The largest value of each `(table, column)` key, in order.
     pub(super) fn key_maxima_in(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<i64>>> {
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(PER_QUERY) {
-            let parts = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (table, column))| {
-                    Ok(format!(
-                        "SELECT {i}, max({})::text FROM {}",
-                        ident(column),
-                        qualified(table)?
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let rows = self.query_in(&self.conn.dbname, &parts.join(" UNION ALL "))?;
-            let mut found = vec![None; chunk.len()];
-            for row in rows {
-                let i: usize = number(row.first().and_then(Option::as_ref))?;
-                let max = match row.get(1).and_then(Option::as_ref) {
-                    None => None,
-                    text => Some(number(text)?),
-                };
-                *found.get_mut(i).ok_or_else(|| {
-                    Error::tool("the server answered for a table not asked about")
-                })? = max;
-            }
-            out.extend(found);
-        }
-        Ok(out)
+        key_maxima_via(
+            keys,
+            |i, table, column| {
+                Ok(format!(
+                    "SELECT {i}, max({})::text FROM {}",
+                    ident(column),
+                    qualified(table)?
+                ))
+            },
+            |sql| self.query_in(&self.conn.dbname, sql),
+        )
     }
 
     /// The partitioned tables of the database, by manifest key: their partitions, listed
@@ -97,14 +69,7 @@ impl Postgres {
             ),
             None => format!("SELECT count(*), 0 FROM {table}"),
         };
-        let rows = self.query_in(&self.conn.dbname, &sql)?;
-        let row = rows
-            .first()
-            .ok_or_else(|| Error::tool("the count returned no row"))?;
-        Ok(KeySplit {
-            above: number(row.first().and_then(Option::as_ref))?,
-            at_or_below: number(row.get(1).and_then(Option::as_ref))?,
-        })
+        split_from(&self.query_in(&self.conn.dbname, &sql)?)
     }
 }
 
