@@ -76,7 +76,7 @@ fn show_schema(ui: &Ui, schema: &SchemaDiff) {
             }
         }
         SchemaDiff::NotRecorded => ui.line(
-            "Schema: not compared (the backup's manifest records no schema: it was taken by an earlier faber-db, or while the schema changed)",
+            "Schema: not compared (the backup's manifest records no schema: it was taken by an earlier faber-db, while the schema changed, or when it could not be read)",
         ),
         SchemaDiff::Unreadable(why) => {
             ui.line(format!("Schema: not compared (the live schema cannot be read: {why})"));

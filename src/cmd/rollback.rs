@@ -6,12 +6,15 @@ use clap::{ArgGroup, Args};
 
 use crate::Report;
 use crate::cmd::cli::{DryRun, Wait};
+use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::Result;
 use crate::hints;
 use crate::migrations::describe;
 use crate::ops::restore;
 use crate::ops::rollback::{self, Target};
+use crate::provider::Provider;
+use crate::registry::BackupRecord;
 use crate::session::Session;
 use crate::ui::{self, To, Ui};
 
@@ -49,6 +52,11 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Roll a protected environment back with `--yes` though it loses rows written since the
+    /// backup; without it, the environment's name must be typed at a terminal
+    #[arg(long)]
+    pub accept_data_loss: bool,
+
     #[command(flatten)]
     pub wait: Wait,
 
@@ -76,25 +84,17 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
     if !args.force
         && let Some(last) = rollback::already_restored(session, env, db, &record)?
     {
-        ui.ok(format!(
-            "Nothing to roll back: `{}` was already restored from {} at {} ({}), and its migrations and row counts still match that backup",
-            env.name,
-            record.id,
-            last.at.format("%Y-%m-%d %H:%M:%S UTC"),
-            last.describe()
+        return Ok(already(
+            ui,
+            env,
+            &record,
+            &last,
+            report,
+            args.dry_run.dry_run,
         ));
-        ui.line(format!(
-            "To restore it again anyway: faber-db rollback {} --to {} --force",
-            env.name, record.id
-        ));
-        let mut report = report.with("already_restored", &last);
-        report = report.with("rolled_back", false);
-        if args.dry_run.dry_run {
-            report = report.with("dry_run", true);
-        }
-        return Ok(report);
     }
     rollback::check_undoes(env, &target, args.force, &undo, &record)?;
+    let (loss, name_typed, report) = with_loss(session, env, db, (&record, &undo), &args, report);
     let what = format!(
         "{} ({}) back to {}",
         ui.bold(&env.name),
@@ -113,6 +113,12 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
     let mut report = report.with("preflight", &preflight);
     if args.dry_run.dry_run {
         ui::restore::plan(ui, &title, &plan, To::Output);
+        ui::restore::loss(ui, &loss, To::Output);
+        if name_typed {
+            ui.line(
+                "  --yes does not confirm it: it loses rows, so the name is asked for (--accept-data-loss accepts the loss)",
+            );
+        }
         ui::restore::preflight(ui, &preflight);
         ui.line("Dry run: nothing was changed.");
         // A dry run fails as the run would: a pipeline's dry run catches it.
@@ -125,18 +131,22 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
         return Ok(report.with("rolled_back", false));
     }
     ui.line(format!("Rolling {what}"));
-    if confirm::will_ask(env, session.ctx.yes) {
-        // What the answer replaces, and with what, is shown before the question.
-        ui::restore::plan(ui, &title, &plan, To::Prompt);
-    } else {
-        ui.line(format!("  now:   {}", describe(undo.now.as_ref())));
-        ui.line(format!("  after: {}", describe(record.migrations.as_ref())));
-        if !undo.undone.is_empty() {
-            ui.line(format!("  undoes: {}", undo.undone.join(", ")));
+    let yes = asked(session, env, name_typed, |to| {
+        if to == To::Prompt {
+            // What the answer replaces, and with what, is shown before the question.
+            ui::restore::plan(ui, &title, &plan, To::Prompt);
+        } else {
+            ui.line(format!("  now:   {}", describe(undo.now.as_ref())));
+            ui.line(format!("  after: {}", describe(record.migrations.as_ref())));
+            if !undo.undone.is_empty() {
+                ui.line(format!("  undoes: {}", undo.undone.join(", ")));
+            }
         }
-    }
+        ui::restore::loss(ui, &loss, to);
+    })
+    .ok_or_else(|| hints::rollback::loses_rows(session, env, &record, &loss, &again))?;
     ui::restore::preflight_passed(ui, &preflight);
-    confirm::confirm(env, "rollback", Ask::TypeName, session.ctx.yes)?;
+    confirm::confirm(env, "rollback", Ask::TypeName, yes)?;
     let request = restore::Request {
         event: "rollback",
         safety_reason: SAFETY,
@@ -171,4 +181,80 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
         ));
     }
     Ok(report.with("rolled_back", true))
+}
+
+/// Shows the plan and the loss (through `show`, before the question when one is asked) and says
+/// whether `--yes` answers for the confirmation: not when the name must be typed (`name_typed`:
+/// on a protected environment, a rollback that loses rows, or cannot tell, without
+/// `--accept-data-loss`) — then it is asked at a terminal, and without one the rollback is refused
+/// (`None`).
+fn asked(
+    session: &Session,
+    env: &Environment,
+    name_typed: bool,
+    show: impl FnOnce(To),
+) -> Option<bool> {
+    let yes = session.ctx.yes && !name_typed;
+    if confirm::will_ask(env, yes) {
+        show(To::Prompt);
+    } else {
+        show(To::Output);
+        if name_typed {
+            return None;
+        }
+    }
+    Some(yes)
+}
+
+/// The report of a rollback with nothing to do: `env` was restored from `record` (`last`) and has
+/// not changed since.
+fn already(
+    ui: &Ui,
+    env: &Environment,
+    record: &BackupRecord,
+    last: &rollback::LastRestore,
+    report: Report,
+    dry_run: bool,
+) -> Report {
+    ui.ok(format!(
+        "Nothing to roll back: `{}` was already restored from {} at {} ({}), and its migrations and row counts still match that backup",
+        env.name,
+        record.id,
+        last.at.format("%Y-%m-%d %H:%M:%S UTC"),
+        last.describe()
+    ));
+    ui.line(format!(
+        "To restore it again anyway: faber-db rollback {} --to {} --force",
+        env.name, record.id
+    ));
+    let mut report = report.with("already_restored", last);
+    report = report.with("rolled_back", false);
+    if dry_run {
+        report = report.with("dry_run", true);
+    }
+    report
+}
+
+/// What rolling back to `record` loses (a count that fails is said, and on a protected
+/// environment asks as a loss would), whether the environment's name must then be typed even
+/// with `--yes`, and `report` with both.
+fn with_loss(
+    session: &Session,
+    env: &Environment,
+    db: &dyn Provider,
+    (record, undo): (&BackupRecord, &rollback::Undo),
+    args: &RollbackArgs,
+    report: Report,
+) -> (std::result::Result<rollback::Loss, String>, bool, Report) {
+    let loss = rollback::would_lose(session, env, db, record, undo).map_err(|e| e.one_line());
+    let loses = loss.as_ref().map_or(true, |l| l.rows_total > 0);
+    let name_typed = env.protected && loses && !args.accept_data_loss;
+    let report = match &loss {
+        Ok(loss) => report.with("would_lose", loss),
+        Err(why) => report
+            .with("would_lose", serde_json::Value::Null)
+            .with("would_lose_unknown", why),
+    };
+    let report = report.with("loss_needs_typed_name", name_typed);
+    (loss, name_typed, report)
 }

@@ -8,6 +8,7 @@
 
 pub mod migrate;
 pub mod restore;
+pub mod rollback;
 
 use crate::error::{Error, Hint, Remedy};
 use crate::session::Session;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::names::recorded_name;
+use super::names::{manifest_name, recorded_name};
 use super::open;
 use super::storage::Storage;
 use crate::audit;
@@ -159,14 +159,26 @@ pub(super) fn fetch_from(
         record.id,
         human::size(record.size_bytes)
     ));
-    restored_entry(session, record, located)
+    // A manifest gone with the data comes back with the schema its off-site copy records.
+    let copy = if located.manifest.exists() {
+        None
+    } else {
+        storage.get(&manifest_name(record)).ok()
+    };
+    restored_entry(session, record, located, copy.as_deref())
 }
 
 /// After a fetch: the entry says the data is the registered bytes again, and the manifest is
 /// rewritten if it went with the data — under the registry lock, so that a removal cannot come
 /// between (and leave a manifest without its backup). A backup removed while it was fetched
-/// (a cleanup or delete) takes what was fetched with it.
-fn restored_entry(session: &Session, record: &BackupRecord, located: &Located) -> Result<()> {
+/// (a cleanup or delete) takes what was fetched with it. The manifest written keeps the schema
+/// of `copy`, the manifest's off-site copy.
+fn restored_entry(
+    session: &Session,
+    record: &BackupRecord,
+    located: &Located,
+    copy: Option<&[u8]>,
+) -> Result<()> {
     let current = session.store.update(|reg| {
         let Some(b) = reg.backups.iter_mut().find(|b| b.id == record.id) else {
             return Ok(None);
@@ -176,7 +188,10 @@ fn restored_entry(session: &Session, record: &BackupRecord, located: &Located) -
             b.status = Status::Valid;
         }
         if !located.manifest.exists() {
-            crate::registry::write_manifest_at(&located.manifest, b)?;
+            match copy {
+                Some(copy) => crate::registry::write_manifest_from(&located.manifest, b, copy)?,
+                None => crate::registry::write_manifest_at(&located.manifest, b)?,
+            }
         }
         Ok(Some(b.clone()))
     })?;

@@ -417,3 +417,40 @@ fn a_directory_storage_keeps_its_objects_inside_it() {
     assert!(names(&storage).is_empty());
     assert!(!fx.object("escape").exists());
 }
+
+#[test]
+fn a_manifest_fetched_back_keeps_the_schema_its_off_site_copy_records() {
+    let fx = Fixture::new();
+    let session = fx.session();
+    let storage = fx.storage("p");
+    let record = backup(&session, ID, b"the dump");
+    let mut schema = crate::schema::Schema::default();
+    schema
+        .tables
+        .insert("users".into(), crate::schema::Table::default());
+    let located = session.store.locate(&record).unwrap();
+    fs::write(
+        &located.manifest,
+        record.manifest_bytes(&crate::registry::Recorded {
+            schema: Some(schema.clone()),
+            key_max: None,
+        }),
+    )
+    .unwrap();
+    let record = pushed(&session, &storage, &record);
+    assert_eq!(session.store.recorded_schema(&record), Some(schema.clone()));
+
+    // The data and its manifest are lost here: fetched back, the manifest is written again.
+    fs::remove_file(&located.data).unwrap();
+    fs::remove_file(&located.manifest).unwrap();
+    fetch(&session, &storage, &record).unwrap();
+    assert_eq!(session.store.recorded_schema(&record), Some(schema.clone()));
+
+    // The whole disk is lost: pulled, then fetched.
+    fs::remove_dir_all(session.store.dir()).unwrap();
+    let session = fx.session();
+    pull_from(&session, &storage, None).unwrap();
+    let found = entry(&session, ID);
+    fetch(&session, &storage, &found).unwrap();
+    assert_eq!(session.store.recorded_schema(&found), Some(schema));
+}

@@ -55,8 +55,8 @@ pub struct Diff<'a> {
 pub enum SchemaDiff {
     /// What changed from the backup's schema to the live one (empty: nothing).
     Compared(Vec<Change>),
-    /// The backup's manifest records no schema (taken before faber-db recorded it, or while the
-    /// schema changed).
+    /// The backup's manifest records no schema (taken before faber-db recorded it, while the
+    /// schema changed, or when it could not be read).
     NotRecorded,
     /// The live database's schema could not be read: why.
     Unreadable(String),

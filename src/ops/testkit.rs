@@ -146,6 +146,10 @@ pub fn backed_up(session: &crate::session::Session, env: &str) -> crate::registr
 /// What a test changes in a database's answers: each step answers as the database `db` does,
 /// unless the test's hook says otherwise (a dump that dies midway, a write during a restore).
 pub trait Twist {
+    fn schema(&self, db: &dyn Provider) -> Result<crate::schema::Schema> {
+        db.schema()
+    }
+
     fn dump(
         &self,
         db: &dyn Provider,
@@ -198,7 +202,7 @@ impl<T: Twist> Provider for Twisted<T> {
         self.db.inspect(table, count_rows)
     }
     fn schema(&self) -> Result<crate::schema::Schema> {
-        self.db.schema()
+        self.twist.schema(self.db.as_ref())
     }
     fn dump(
         &self,

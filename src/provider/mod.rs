@@ -1,6 +1,7 @@
 //! Databases behind one trait: what faber-db needs from SQLite, PostgreSQL or MySQL to dump,
 //! inspect, check and restore. A new database is one new file here.
 
+mod keyquery;
 pub mod method;
 pub mod mysql;
 pub mod postgres;
@@ -172,6 +173,41 @@ pub trait Provider {
             "reading the schema of a {} database is not supported yet",
             self.kind().as_str()
         )))
+    }
+
+    /// The largest value of each `(table, column)` key — a table as [`Provider::schema`] names
+    /// it, its single integer primary-key column — in order (`None`: the table is empty). Read
+    /// before a dump, for its manifest. Not supported by default: nothing is recorded.
+    fn key_maxima(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<i64>>> {
+        let _ = keys;
+        Err(self.keys_unsupported())
+    }
+
+    /// How the rows of `table` fall either side of `max` in its integer key `column` (all
+    /// above when `max` is `None`), in one aggregate query that reads no row out. Not supported
+    /// by default: a rollback's preview then compares row counts.
+    fn split_by_key(
+        &self,
+        table: &str,
+        column: &str,
+        max: Option<i64>,
+    ) -> Result<crate::schema::KeySplit> {
+        let _ = (table, column, max);
+        Err(self.keys_unsupported())
+    }
+
+    /// The tables whose rows are those of other tables listed beside them (PostgreSQL's
+    /// partitioned tables, whose partitions hold the rows), by name: counted once, not twice.
+    fn partitioned_tables(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// The error of the key methods a provider does not implement.
+    fn keys_unsupported(&self) -> Error {
+        Error::tool(format!(
+            "reading the keys of a {} database is not supported",
+            self.kind().as_str()
+        ))
     }
 
     /// Takes a consistent dump to `to`. `work_dir` holds any temporary files, named

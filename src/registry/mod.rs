@@ -27,7 +27,9 @@ pub use entries::{
 };
 pub use history::{HISTORY_FILE, HistoryEvent, HookRecord, Timing};
 pub use lock::RegistryLock;
-pub use manifest::{manifest_path_for, schema_at, write_manifest_at};
+pub use manifest::{
+    Recorded, manifest_path_for, recorded_at, schema_at, write_manifest_at, write_manifest_from,
+};
 pub use record::{BackupRecord, GitState, OffsiteCopy, Status, Verification};
 
 pub const REGISTRY_FILE: &str = "backups.json";

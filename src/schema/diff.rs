@@ -20,9 +20,10 @@ pub enum Change {
         table: String,
         column: Column,
     },
+    /// The column as it was declared.
     ColumnDropped {
         table: String,
-        column: String,
+        column: Column,
     },
     /// The column's type, nullability, default or part in the primary key changed.
     ColumnAltered {
@@ -35,12 +36,15 @@ pub enum Change {
         index: String,
         columns: Vec<String>,
         unique: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        definition: Option<String>,
     },
     IndexDropped {
         table: String,
         index: String,
     },
-    /// The index covers other columns now, or became (or stopped being) unique.
+    /// The index covers other columns now, became (or stopped being) unique, or is built
+    /// otherwise (its method, order, `WHERE`).
     IndexAltered {
         table: String,
         index: String,
@@ -111,7 +115,7 @@ fn columns(table: &str, was: &Table, now: &Table, out: &mut Vec<Change>) {
         if now.column(&column.name).is_none() {
             out.push(Change::ColumnDropped {
                 table: table.to_string(),
-                column: column.name.clone(),
+                column: column.clone(),
             });
         }
     }
@@ -125,6 +129,7 @@ fn indexes(table: &str, was: &Table, now: &Table, out: &mut Vec<Change>) {
                 index: name.clone(),
                 columns: index.columns.clone(),
                 unique: index.unique,
+                definition: index.definition.clone(),
             }),
             Some(before) if before != index => out.push(Change::IndexAltered {
                 table: table.to_string(),

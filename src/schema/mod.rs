@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod diff;
+mod keys;
 
 pub use diff::{Change, changes};
+pub use keys::{KeyMax, KeyMaxima, KeySplit, integer_key, is_integer_type};
 
 /// Every table of a database, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,11 +48,17 @@ pub struct Column {
     pub primary_key: bool,
 }
 
-/// One index: the columns (or expressions) it covers, in order, and whether it is unique.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One index: the columns (or expressions) it covers, in order, whether it is unique, and how it
+/// is built beyond that, where the database says more.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
     pub columns: Vec<String>,
     pub unique: bool,
+    /// The rest of its definition, as the database writes it: PostgreSQL's from `USING` on
+    /// (method, order, `INCLUDE`, `WHERE`); SQLite's `CREATE INDEX` of a partial index;
+    /// MySQL's index type when it is not a B-tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
 }
 
 impl Table {

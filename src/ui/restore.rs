@@ -1,8 +1,10 @@
 //! How a restore's or rollback's preview and pre-flight look: `restore`, `rollback` and `migrate`
-//! (its automatic restore) print them the same way.
+//! (its automatic restore) print them the same way; and what a rollback would lose.
 
+use crate::human;
 use crate::migrations::describe;
 use crate::ops::restore::Preview;
+use crate::ops::rollback::{Basis, Loss};
 use crate::preflight::Preflight;
 use crate::provider::method::RestoreMethod;
 use crate::ui::{self, To, Ui};
@@ -152,4 +154,71 @@ pub fn plan(ui: &Ui, title: &str, plan: &Preview, to: To) {
             }
         ),
     );
+}
+
+/// Prints what a rollback would lose (`Err`: why that cannot be told), under the plan, where `to`
+/// says.
+pub fn loss(ui: &Ui, loss: &Result<Loss, String>, to: To) {
+    let loss = match loss {
+        Ok(loss) => loss,
+        Err(why) => {
+            ui.say(to, format!("  {} unknown: {why}", ui.bold("Loses:     ")));
+            return;
+        }
+    };
+    let rows = if loss.rows_total == 0 {
+        "no row written since the backup".to_string()
+    } else {
+        format!(
+            "{}{} written since the backup",
+            if loss.approximate { "at least " } else { "" },
+            human::count(loss.rows_total, "row")
+        )
+    };
+    ui.say(
+        to,
+        format!(
+            "  {} {rows}{}",
+            ui.bold("Loses:     "),
+            if loss.approximate {
+                " (some tables are compared by row count; rows changed in place are not counted)"
+            } else {
+                " (rows changed in place are not counted)"
+            }
+        ),
+    );
+    for t in &loss.tables {
+        let how = match t.basis {
+            Basis::PrimaryKey if t.approximate => "by primary key, against an estimated count",
+            Basis::PrimaryKey => "by primary key",
+            Basis::RowCount => "approximate: row counts compared, no usable integer key",
+            Basis::TableAdded => "the table is new since the backup",
+        };
+        ui.say(
+            to,
+            format!("               {}: {} ({how})", t.table, t.rows),
+        );
+    }
+    let added = match (&loss.tables_added, &loss.columns_added) {
+        (Some(tables), Some(columns)) if tables.is_empty() && columns.is_empty() => {
+            "no table or column".to_string()
+        }
+        (Some(tables), Some(columns)) => tables
+            .iter()
+            .map(|t| format!("table {t}"))
+            .chain(
+                columns
+                    .iter()
+                    .map(|c| format!("column {}.{}", c.table, c.column)),
+            )
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => format!(
+            "unknown: {}",
+            loss.schema_unknown
+                .as_deref()
+                .unwrap_or("the schemas cannot be compared")
+        ),
+    };
+    ui.say(to, format!("  {} {added}", ui.bold("Added:     ")));
 }

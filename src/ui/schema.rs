@@ -11,7 +11,7 @@ pub fn change_line(change: &Change) -> String {
         Change::ColumnAdded { table, column } => {
             format!("+ column {table}.{}: {}", column.name, column_text(column))
         }
-        Change::ColumnDropped { table, column } => format!("- column {table}.{column}"),
+        Change::ColumnDropped { table, column } => format!("- column {table}.{}", column.name),
         Change::ColumnAltered {
             table,
             before,
@@ -26,10 +26,15 @@ pub fn change_line(change: &Change) -> String {
             index,
             columns,
             unique,
+            definition,
         } => format!(
-            "+ {}index {index} on {table} ({})",
+            "+ {}index {index} on {table} ({}){}",
             if *unique { "unique " } else { "" },
-            columns.join(", ")
+            columns.join(", "),
+            definition
+                .as_ref()
+                .map(|d| format!(" [{d}]"))
+                .unwrap_or_default()
         ),
         Change::IndexDropped { table, index } => format!("- index {index} on {table}"),
         Change::ConstraintAdded {
@@ -106,13 +111,17 @@ fn column_changes(before: &Column, after: &Column) -> Vec<String> {
     out
 }
 
-/// An index as shown: `unique (a, b)`.
+/// An index as shown: `unique (a, b)`, and the rest of its definition when there is one.
 fn index_text(i: &Index) -> String {
-    format!(
+    let mut out = format!(
         "{}({})",
         if i.unique { "unique " } else { "" },
         i.columns.join(", ")
-    )
+    );
+    if let Some(d) = &i.definition {
+        out.push_str(&format!(" [{d}]"));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -154,6 +163,7 @@ mod tests {
             index: "users_email".into(),
             columns: vec!["email".into()],
             unique: true,
+            definition: None,
         };
         assert_eq!(
             change_line(&index),

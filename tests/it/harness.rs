@@ -508,7 +508,6 @@ pub fn schema_changes(changes: &Value) -> Vec<String> {
             let table = c["table"].as_str().unwrap();
             let name = c["column"]["name"]
                 .as_str()
-                .or(c["column"].as_str())
                 .or(c["after"]["name"].as_str())
                 .or(c["index"].as_str())
                 .or(c["constraint"].as_str());

@@ -48,14 +48,20 @@ fn ids_follow_the_clock_and_collisions_get_suffixes() {
 fn manifest_mirrors_the_registry_entry() {
     let p = project();
     let id = p.backup(&["dev", "--compression", "zstd"]);
-    let mut manifest: serde_json::Value = serde_json::from_str(
+    let manifest: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(p.path(&format!("{BACKUPS}/dev/{id}.manifest.json"))).unwrap(),
     )
     .unwrap();
-    // The manifest records the schema too, which the registry leaves out.
-    let schema = manifest.as_object_mut().unwrap().remove("schema").unwrap();
-    assert_eq!(schema["tables"]["t"]["columns"][0]["name"], "x", "{schema}");
-    assert_eq!(manifest, p.backups()[0]);
+    // The entry, and what the manifest alone records of the database.
+    let mut entry = manifest.clone();
+    for recorded in ["schema", "key_max"] {
+        assert!(
+            entry.as_object_mut().unwrap().remove(recorded).is_some(),
+            "{recorded}"
+        );
+    }
+    assert_eq!(entry, p.backups()[0]);
+    assert_eq!(manifest["schema"]["tables"]["t"]["columns"][0]["name"], "x");
     assert_eq!(manifest["file"], format!("dev/{id}.sqlite3.zst"));
     assert!(
         manifest["server_version"]

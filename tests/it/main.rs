@@ -18,6 +18,7 @@ mod interrupted;
 mod json;
 mod launcher;
 mod lifecycle;
+mod loss;
 mod migrations;
 mod mock_api;
 mod mysql;

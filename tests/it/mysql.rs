@@ -1630,14 +1630,16 @@ fn mysql_schema_is_read_from_information_schema_and_a_migration_is_its_changes()
         users.indexes["users_email"],
         Index {
             columns: vec!["email".into()],
-            unique: true
+            unique: true,
+            definition: None,
         }
     );
     assert_eq!(
         users.indexes["users_note"],
         Index {
             columns: vec!["note(10)".into(), "age".into()],
-            unique: false
+            unique: false,
+            definition: None,
         }
     );
     assert!(
@@ -1727,4 +1729,56 @@ fn mysql_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_th
         .stdout_has("- index users_age on users")
         .stdout_has("+ constraint age_positive on users: CHECK (")
         .stdout_has("- constraint orders_user on orders");
+}
+
+#[test]
+fn mysql_schema_keeps_tables_apart_that_information_schema_compares_as_equal() {
+    if !server_up() {
+        return;
+    }
+    let db = MyDb::new("schemanames");
+    // information_schema compares names case- and accent-insensitively: `T` and `t`, `cafe`
+    // and `café` are four tables all the same. `NULL` is a name, not a missing value. A
+    // system-versioned table (MariaDB) is a table; a view named like a table is not.
+    db.exec(
+        "CREATE TABLE T (a INT, b INT);
+         CREATE TABLE t (x INT, INDEX ix (x));
+         CREATE TABLE cafe (p INT);
+         CREATE TABLE `café` (q INT);
+         CREATE TABLE `NULL` (`NULL` INT, y INT, INDEX `NULL` (`NULL`));
+         CREATE TABLE v (own INT);
+         CREATE VIEW V AS SELECT a AS from_view FROM T;",
+    );
+    let versioned = db.exec("SELECT VERSION()").contains("MariaDB");
+    if versioned {
+        db.exec("CREATE TABLE sv (id INT) WITH SYSTEM VERSIONING");
+    }
+    let schema = crate::harness::read_schema(&db.url());
+    let names = |table: &str| -> Vec<String> {
+        schema.tables[table]
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    assert_eq!(names("T"), ["a", "b"], "{schema:?}");
+    assert_eq!(names("t"), ["x"], "{schema:?}");
+    assert_eq!(
+        schema.tables["t"].indexes["ix"].columns,
+        ["x"],
+        "{schema:?}"
+    );
+    assert_eq!(names("cafe"), ["p"], "{schema:?}");
+    assert_eq!(names("café"), ["q"], "{schema:?}");
+    assert_eq!(names("v"), ["own"], "{schema:?}");
+    assert!(!schema.tables.contains_key("V"), "{schema:?}");
+    assert_eq!(names("NULL"), ["NULL", "y"], "{schema:?}");
+    assert_eq!(
+        schema.tables["NULL"].indexes["NULL"].columns,
+        ["NULL"],
+        "{schema:?}"
+    );
+    if versioned {
+        assert_eq!(names("sv"), ["id"], "{schema:?}");
+    }
 }

@@ -2096,7 +2096,8 @@ fn pg_schema_is_read_from_the_catalog_and_a_migration_is_its_changes() {
         users.indexes["users_email"],
         Index {
             columns: vec!["email".into()],
-            unique: true
+            unique: true,
+            definition: Some("USING btree (email)".into()),
         }
     );
     assert_eq!(users.indexes["users_lower"].columns, ["lower(email::text)"]);
@@ -2151,6 +2152,7 @@ fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_m
     db.exec(
         "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, age int);
          CREATE INDEX users_age ON users (age);
+         CREATE UNIQUE INDEX users_email_live ON users (email) WHERE age > 0;
          CREATE TABLE orders (id int PRIMARY KEY, user_id bigint REFERENCES users (id));
          INSERT INTO users (email, age) VALUES ('a@x', 1), ('b@x', 2);",
     );
@@ -2170,7 +2172,8 @@ fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_m
          ALTER TABLE users ALTER COLUMN age TYPE bigint;
          DROP INDEX users_age;
          ALTER TABLE users ADD CONSTRAINT age_positive CHECK (age >= 0);
-         ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;",
+         ALTER TABLE orders DROP CONSTRAINT orders_user_id_fkey;
+         DROP INDEX users_email_live; CREATE UNIQUE INDEX users_email_live ON users (email);",
     );
     let doc = p.json(&["diff", &id], 0);
     assert_eq!(
@@ -2179,6 +2182,7 @@ fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_m
             "constraint_dropped orders.orders_user_id_fkey",
             "column_altered users.age",
             "column_added users.name",
+            "index_altered users.users_email_live",
             "index_dropped users.users_age",
             "constraint_added users.age_positive"
         ],
@@ -2197,6 +2201,60 @@ fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_m
             "+ column users.name: character varying(40) NOT NULL DEFAULT ''::character varying",
         )
         .stdout_has("- index users_age on users")
+        .stdout_has("~ index users_email_live on users: unique (email) [USING btree (email) WHERE age > 0] -> unique (email) [USING btree (email)]")
         .stdout_has("+ constraint age_positive on users: CHECK (age >= 0)")
         .stdout_has("- constraint orders_user_id_fkey on orders");
+}
+
+#[test]
+fn pg_schema_has_a_table_without_columns() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("schemaempty");
+    db.exec(
+        "CREATE TABLE empty ();
+         CREATE TABLE emptied (a int);
+         ALTER TABLE emptied DROP COLUMN a;",
+    );
+    let before = read_schema(&db);
+    assert!(before.tables.contains_key("empty"), "{before:?}");
+    assert!(before.tables["emptied"].columns.is_empty(), "{before:?}");
+    // Dropping a table without columns is a change like any other.
+    db.exec("DROP TABLE empty");
+    let after = read_schema(&db);
+    assert_eq!(
+        faber_db::schema::changes(&before, &after),
+        [faber_db::schema::Change::TableDropped {
+            table: "empty".into()
+        }]
+    );
+}
+
+#[test]
+fn pg_schema_reads_names_with_separators_quotes_and_unicode_whole() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("schemaodd");
+    db.exec(
+        "CREATE SCHEMA \"s|\nx\";
+         CREATE TABLE \"s|\nx\".\"t\\\t'q\" (\"c\"\"ol|\" int PRIMARY KEY, \"é\nü\" text);
+         CREATE INDEX \"i|\tx\" ON \"s|\nx\".\"t\\\t'q\" (\"é\nü\");
+         ALTER TABLE \"s|\nx\".\"t\\\t'q\" ADD CONSTRAINT \"k\nk\" CHECK (\"c\"\"ol|\" > 0);
+         CREATE TABLE \"a.b\" (x int);
+         CREATE SCHEMA a;
+         CREATE TABLE a.b (y int);",
+    );
+    let schema = read_schema(&db);
+    let key = "s|\nx.t\\\t'q";
+    let table = &schema.tables[key];
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["c\"ol|", "é\nü"]);
+    assert!(table.columns[0].primary_key);
+    assert_eq!(table.indexes["i|\tx"].columns, ["\"é\nü\""]);
+    assert!(table.constraints.contains_key("k\nk"), "{table:?}");
+    // A table whose name holds a dot is not the table of that name in another schema.
+    assert_eq!(schema.tables["\"a.b\""].columns[0].name, "x");
+    assert_eq!(schema.tables["a.b"].columns[0].name, "y");
 }

@@ -321,8 +321,21 @@ fn rollback_refuses_to_drop_data_when_there_is_no_migration_to_undo() {
         .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 1);
-    // --force goes ahead all the same: the row is in the pre-rollback backup.
-    let doc = p.json(&["rollback", "production", "--force", "--yes"], 0);
+    // --force goes ahead all the same once the row's loss is accepted: it is in the
+    // pre-rollback backup.
+    p.run(&["rollback", "production", "--force", "--yes"])
+        .code(8)
+        .stderr_has("loses 1 row written since the backup");
+    let doc = p.json(
+        &[
+            "rollback",
+            "production",
+            "--force",
+            "--yes",
+            "--accept-data-loss",
+        ],
+        0,
+    );
     assert_eq!(doc["backup"]["id"], pre.as_str(), "{doc}");
     assert_eq!(doc["rolled_back"], true, "{doc}");
     let rows: i64 = p
@@ -404,9 +417,21 @@ fn rollback_after_an_undo_is_a_no_op(p: &Project, seed: &dyn Fn(&str), state: &d
     assert_eq!(p.backups().len(), count + 1);
 
     // Rows written since the restore: the database is no longer the backup's, so naming it
-    // restores again (the safety backup keeps the rows).
+    // restores again, the loss accepted (the safety backup keeps the rows).
     seed("INSERT INTO users (id, name) VALUES (3, 'cy');");
-    let doc = p.json(&["rollback", "production", "--to", &pre2, "--yes"], 0);
+    let doc = p.json(&["rollback", "production", "--to", &pre2, "--dry-run"], 0);
+    assert_eq!(doc["would_lose"]["rows_total"], 1, "{doc}");
+    let doc = p.json(
+        &[
+            "rollback",
+            "production",
+            "--to",
+            &pre2,
+            "--yes",
+            "--accept-data-loss",
+        ],
+        0,
+    );
     assert_eq!(doc["rolled_back"], true, "{doc}");
     assert_eq!(state(), restored);
     assert_eq!(p.backups().len(), count + 2);

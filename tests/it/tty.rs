@@ -456,3 +456,46 @@ fn a_protected_migrate_shows_its_rehearsal_before_asking() {
         .unwrap();
     assert_eq!(tables, 1, "migrated once confirmed");
 }
+
+#[test]
+fn a_protected_rollback_that_loses_rows_asks_for_the_name_even_with_yes() {
+    let p = Project::new();
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('a');")
+        .unwrap();
+    let id = p.backup(&["production", "--yes"]);
+    p.sqlite("db/prod.sqlite3")
+        .execute_batch("INSERT INTO notes (body) VALUES ('b'), ('c');")
+        .unwrap();
+    let db = fs::read(p.path("db/prod.sqlite3")).unwrap();
+
+    let mut s = on_tty(&p, &["rollback", "production", "--to", &id, "--yes"]);
+    let plan = s.exp_string("type its name to confirm").unwrap();
+    for needle in [
+        "Plan: roll production",
+        "Loses:      2 rows written since the backup",
+        "notes: 2 (by primary key)",
+    ] {
+        assert!(
+            plan.contains(needle),
+            "no {needle:?} before the prompt: {plan}"
+        );
+    }
+    s.send_line("prod").unwrap();
+    assert_eq!(exit_code(s), 8);
+    assert_eq!(
+        fs::read(p.path("db/prod.sqlite3")).unwrap(),
+        db,
+        "nothing changed"
+    );
+
+    let mut s = on_tty(&p, &["rollback", "production", "--to", &id, "--yes"]);
+    s.exp_string("type its name to confirm").unwrap();
+    s.send_line("production").unwrap();
+    assert_eq!(exit_code(s), 0);
+    let rows: i64 = p
+        .sqlite("db/prod.sqlite3")
+        .query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "rolled back");
+}

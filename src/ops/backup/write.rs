@@ -15,8 +15,8 @@ use crate::human;
 use crate::pipeline::Compression;
 use crate::plan;
 use crate::provider::{Dumped, Provider};
-use crate::registry::{self, BackupRecord, Status, Verification};
-use crate::schema::Schema;
+use crate::registry::{self, BackupRecord, Recorded, Status, Verification};
+use crate::schema::{self, KeyMax, KeyMaxima, Schema};
 use crate::session::Session;
 
 /// Writes the backup `prepared` planned and registers it; the outcome goes to the audit log.
@@ -100,7 +100,7 @@ fn write_inner(
         dump_bytes,
         jobs: request.jobs,
     };
-    let ((dumped, stored), schema) = with_schema(session, db.as_ref(), || {
+    let ((dumped, stored), recorded) = with_recorded(session, db.as_ref(), || {
         dump::dump(session, &d, &reserved.partial)
     })?;
     session.events().ok(&format!(
@@ -125,7 +125,7 @@ fn write_inner(
             duration_ms: crate::human::millis(took + started.elapsed()),
         },
     );
-    let manifest = record.manifest_bytes(schema.as_ref());
+    let manifest = record.manifest_bytes(&recorded);
     publish(
         session,
         &record,
@@ -136,15 +136,27 @@ fn write_inner(
     Ok(record)
 }
 
-/// Runs `dump`, and reads the database's schema before and after it: recorded when the two
-/// agree, so that it is the schema of the data dumped. A schema that cannot be read, or that
-/// changed meanwhile, is not recorded — the backup is no less good for it.
-fn with_schema<T>(
+/// Runs `dump`, and reads what its manifest records of the database: the schema before and
+/// after it, recorded when the two agree, so that it is the schema of the data dumped; and, before
+/// it, the largest key of each table with a single integer primary key, so that a row written
+/// while the dump runs counts as one the backup may lack, never the reverse. What cannot be read,
+/// or a schema that changed meanwhile, is not recorded — the backup is no less good for it.
+fn with_recorded<T>(
     session: &Session,
     db: &dyn Provider,
     dump: impl FnOnce() -> Result<T>,
-) -> Result<(T, Option<Schema>)> {
+) -> Result<(T, Recorded)> {
     let before = db.schema();
+    let key_max = before.as_ref().ok().and_then(|schema| {
+        key_maxima(db, schema)
+            .map_err(|e| {
+                session.events().detail(&format!(
+                    "the largest keys are not recorded: {}",
+                    e.one_line()
+                ));
+            })
+            .ok()
+    });
     let dumped = dump()?;
     let schema = match (before, db.schema()) {
         (Ok(before), Ok(after)) if before == after => Some(after),
@@ -161,7 +173,30 @@ fn with_schema<T>(
             None
         }
     };
-    Ok((dumped, schema))
+    // Keys of a schema that changed are not the backup's either.
+    let key_max = key_max.filter(|_| schema.is_some());
+    Ok((dumped, Recorded { schema, key_max }))
+}
+
+/// The largest key of each table of `schema` whose primary key is one integer column.
+fn key_maxima(db: &dyn Provider, schema: &Schema) -> Result<KeyMaxima> {
+    let keys: Vec<(&str, &str)> = schema
+        .tables
+        .iter()
+        .filter_map(|(name, table)| Some((name.as_str(), schema::integer_key(table)?)))
+        .collect();
+    if keys.is_empty() {
+        return Ok(KeyMaxima::new());
+    }
+    let maxima = db.key_maxima(&keys)?;
+    Ok(keys
+        .into_iter()
+        .zip(maxima)
+        .map(|((table, column), max)| {
+            let column = column.to_string();
+            (table.to_string(), KeyMax { column, max })
+        })
+        .collect())
 }
 
 /// The directory the backup goes to, created (0700) and checked for room: as it is on disk when

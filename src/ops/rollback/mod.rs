@@ -3,10 +3,12 @@
 //! rollback undoes ([`undo`]), whether the database is already as that backup left it
 //! ([`already_restored`], `already.rs`), whether there is a release to undo at all
 //! ([`check_undoes`]), and, after the restore engine ([`crate::ops::restore`]) has done its work,
-//! whether the migration state is the backup's ([`state_differs`]). The command shows the plan
-//! and asks in between.
+//! whether the migration state is the backup's ([`state_differs`]). What it would lose — rows
+//! written since, tables and columns made since, migrations undone — is [`would_lose`]
+//! (`loss.rs`). The command shows the plan and the loss, and asks in between.
 
 mod already;
+mod loss;
 mod pick;
 
 #[cfg(test)]
@@ -19,6 +21,7 @@ use crate::provider::Provider;
 use crate::registry::BackupRecord;
 
 pub use already::{Already, LastRestore, already_restored};
+pub use loss::{Basis, ColumnAdded, Loss, TableLoss, table_loss, would_lose};
 pub use pick::pick;
 
 /// Which backup a rollback returns to.

@@ -9,6 +9,7 @@ mod client;
 mod counter;
 mod dump;
 mod inplace;
+mod keycount;
 mod objects;
 mod restore;
 mod schema;
@@ -228,6 +229,19 @@ impl Provider for Mysql {
 
     fn schema(&self) -> Result<crate::schema::Schema> {
         self.schema_of(&self.conn.dbname)
+    }
+
+    fn key_maxima(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<i64>>> {
+        self.key_maxima_in(keys)
+    }
+
+    fn split_by_key(
+        &self,
+        table: &str,
+        column: &str,
+        max: Option<i64>,
+    ) -> Result<crate::schema::KeySplit> {
+        self.split_by_key_in(table, column, max)
     }
 
     fn dump(

@@ -13,6 +13,7 @@ mod dump;
 mod inplace;
 mod inspect;
 mod key;
+mod keycount;
 mod psql;
 mod restore;
 mod schema;
@@ -196,6 +197,23 @@ impl Provider for Postgres {
 
     fn schema(&self) -> Result<crate::schema::Schema> {
         schema::schema_via(&|sql| self.query_in(&self.conn.dbname, sql))
+    }
+
+    fn key_maxima(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<i64>>> {
+        self.key_maxima_in(keys)
+    }
+
+    fn split_by_key(
+        &self,
+        table: &str,
+        column: &str,
+        max: Option<i64>,
+    ) -> Result<crate::schema::KeySplit> {
+        self.split_by_key_in(table, column, max)
+    }
+
+    fn partitioned_tables(&self) -> Result<Vec<String>> {
+        self.partitioned_in()
     }
 
     fn dump(

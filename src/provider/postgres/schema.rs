@@ -24,8 +24,9 @@ const USER_TABLE: &str = "c.relkind IN ('r', 'p') \
 
 /// The schema of the database `run` queries.
 pub(super) fn schema_via(run: &Run<'_>) -> Result<Schema> {
-    // Rows of three kinds, told apart by their first field and padded to one width:
-    // `c` a column (its number orders it), `i` an index, `k` a constraint.
+    // Rows of four kinds, told apart by their first field and padded to one width:
+    // `c` a column (its number orders it), `i` an index, `k` a constraint, `t` a table (one
+    // without columns has no other row).
     let rows = run(&format!(
         "SELECT 'c', {nsp}, {rel}, a.attnum, {att}, {typ}, a.attnotnull::text, {def}, \
              (EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary \
@@ -35,7 +36,7 @@ pub(super) fn schema_via(run: &Run<'_>) -> Result<Schema> {
          LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum \
          WHERE {USER_TABLE} \
          UNION ALL \
-         SELECT 'i', {nsp}, {rel}, 0, {idx}, i.indisunique::text, {idx_columns}, NULL, NULL \
+         SELECT 'i', {nsp}, {rel}, 0, {idx}, i.indisunique::text, {idx_columns}, {idx_def}, NULL \
          FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid \
          JOIN ({TABLES}) ON c.oid = i.indrelid \
          WHERE {USER_TABLE} AND NOT i.indisprimary \
@@ -43,6 +44,8 @@ pub(super) fn schema_via(run: &Run<'_>) -> Result<Schema> {
          SELECT 'k', {nsp}, {rel}, 0, {con}, {con_def}, NULL, NULL, NULL \
          FROM pg_constraint k JOIN ({TABLES}) ON c.oid = k.conrelid \
          WHERE {USER_TABLE} AND k.contype IN ('f', 'c', 'x') \
+         UNION ALL \
+         SELECT 't', {nsp}, {rel}, 0, '', NULL, NULL, NULL, NULL FROM {TABLES} WHERE {USER_TABLE} \
          ORDER BY 1, 2, 3, 4, 5",
         nsp = hex_utf8("n.nspname"),
         rel = hex_utf8("c.relname"),
@@ -55,6 +58,11 @@ pub(super) fn schema_via(run: &Run<'_>) -> Result<Schema> {
              FROM generate_series(1, i.indnkeyatts) k), chr({}))",
             u32::from(UNIT)
         )),
+        // From ` USING <method> (` on: the name and table before it are the row's.
+        idx_def = hex_utf8(
+            "substr(pg_get_indexdef(i.indexrelid, 0, true), strpos(pg_get_indexdef(i.indexrelid, 0, true), \
+             ' USING ' || (SELECT amname FROM pg_am WHERE oid = x.relam) || ' (') + 1)"
+        ),
         con = hex_utf8("k.conname"),
         con_def = hex_utf8("pg_get_constraintdef(k.oid, true)"),
     ))?;
@@ -80,13 +88,14 @@ pub(super) fn schema_via(run: &Run<'_>) -> Result<Schema> {
                     primary_key: primary_key == "true",
                 });
             }
-            ("i", [Some(unique), Some(columns), _, _]) => {
+            ("i", [Some(unique), Some(columns), definition, _]) => {
                 let Some(columns) = unhex(columns) else {
                     continue;
                 };
                 let index = Index {
                     columns: columns.split(UNIT).map(str::to_string).collect(),
                     unique: unique == "true",
+                    definition: definition.as_deref().and_then(unhex),
                 };
                 table.indexes.insert(name, index);
             }

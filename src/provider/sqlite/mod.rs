@@ -3,6 +3,7 @@
 
 mod copy;
 mod image;
+mod keycount;
 mod restore;
 pub mod schema;
 
@@ -81,6 +82,10 @@ impl Sqlite {
     /// Tables with row counts and migration state of the live database.
     fn inspect_counted(&self, migrations_table: Option<&str>) -> Result<Inspection> {
         inspect(&self.open_live()?, migrations_table, true)
+    }
+
+    fn keys_unreadable(&self, e: rusqlite::Error) -> Error {
+        Error::connection(format!("cannot read the keys of {}", self.path.display())).caused_by(e)
     }
 
     fn side_file(&self, suffix: &str) -> PathBuf {
@@ -229,6 +234,24 @@ impl Provider for Sqlite {
             Error::connection(format!("cannot read the schema of {}", self.path.display()))
                 .caused_by(e)
         })
+    }
+
+    fn key_maxima(&self, keys: &[(&str, &str)]) -> Result<Vec<Option<i64>>> {
+        let conn = self.open_live()?;
+        keys.iter()
+            .map(|(table, column)| keycount::max(&conn, table, column))
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.keys_unreadable(e))
+    }
+
+    fn split_by_key(
+        &self,
+        table: &str,
+        column: &str,
+        max: Option<i64>,
+    ) -> Result<crate::schema::KeySplit> {
+        let conn = self.open_live()?;
+        keycount::split(&conn, table, column, max).map_err(|e| self.keys_unreadable(e))
     }
 
     fn dump(

@@ -1,9 +1,11 @@
-//! An SQLite database's shape, read from `sqlite_schema` and the `table_info`, `index_list` and
+//! An SQLite database's shape, read from `sqlite_schema` and the `table_xinfo`, `index_list` and
 //! `index_info` pragmas: its own tables (not SQLite's `sqlite_*` ones), their columns in order,
 //! the indexes made by `CREATE INDEX` or a `UNIQUE` constraint (the primary key's own index is
 //! the columns' `primary_key`), and the foreign keys (`foreign_key_list`). SQLite names no
-//! foreign key: each is named by its columns (`FOREIGN KEY (account_id)`). Its `CHECK`
-//! constraints are only in the table's SQL, and are not read.
+//! foreign key: each is named by its columns and the table it references
+//! (`FOREIGN KEY (account_id) REFERENCES accounts`). Generated columns are columns; a virtual
+//! table's hidden ones are not. Its `CHECK` constraints are only in the table's SQL, and are
+//! not read.
 
 use rusqlite::Connection;
 
@@ -34,7 +36,8 @@ pub fn read(conn: &Connection) -> rusqlite::Result<Schema> {
 
 fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<Column>> {
     let mut info = conn.prepare(
-        "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1) ORDER BY cid",
+        "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo(?1) \
+         WHERE hidden <> 1 ORDER BY cid",
     )?;
     info.query_map([table], |row| {
         Ok(Column {
@@ -53,30 +56,57 @@ fn indexes(
     table: &str,
 ) -> rusqlite::Result<std::collections::BTreeMap<String, Index>> {
     let mut list = conn.prepare(
-        "SELECT name, \"unique\" FROM pragma_index_list(?1) WHERE origin <> 'pk' ORDER BY name",
+        "SELECT name, \"unique\", partial FROM pragma_index_list(?1) WHERE origin <> 'pk' \
+         ORDER BY name",
     )?;
     let found = list
         .query_map([table], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? != 0))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)? != 0,
+                row.get::<_, i64>(2)? != 0,
+            ))
         })?
-        .collect::<rusqlite::Result<Vec<(String, bool)>>>()?;
-    let mut info = conn.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
+        .collect::<rusqlite::Result<Vec<(String, bool, bool)>>>()?;
+    // The key columns (not the rowid `index_xinfo` adds), each marked when it sorts descending.
+    let mut info = conn.prepare(
+        "SELECT name, \"desc\" FROM pragma_index_xinfo(?1) WHERE key = 1 ORDER BY seqno",
+    )?;
+    // A partial index's `WHERE` is only in its SQL.
+    let mut sql =
+        conn.prepare("SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?1")?;
     let mut out = std::collections::BTreeMap::new();
-    for (name, unique) in found {
+    for (name, unique, partial) in found {
         let columns = info
             .query_map([&name], |row| {
-                Ok(row
+                let column = row
                     .get::<_, Option<String>>(0)?
-                    .unwrap_or_else(|| EXPRESSION.to_string()))
+                    .unwrap_or_else(|| EXPRESSION.to_string());
+                Ok(if row.get::<_, i64>(1)? == 0 {
+                    column
+                } else {
+                    format!("{column} DESC")
+                })
             })?
             .collect::<rusqlite::Result<Vec<String>>>()?;
-        out.insert(name, Index { columns, unique });
+        let definition = if partial {
+            sql.query_row([&name], |row| row.get::<_, Option<String>>(0))?
+        } else {
+            None
+        };
+        let index = Index {
+            columns,
+            unique,
+            definition,
+        };
+        out.insert(name, index);
     }
     Ok(out)
 }
 
-/// The table's foreign keys, by their columns: `FOREIGN KEY (a, b)` →
-/// `FOREIGN KEY (a, b) REFERENCES t(x, y) ON UPDATE … ON DELETE …`.
+/// The table's foreign keys, by their columns and the table they reference:
+/// `FOREIGN KEY (a, b) REFERENCES t` → `FOREIGN KEY (a, b) REFERENCES t(x, y) ON UPDATE … ON
+/// DELETE …` (two keys from the same columns may reference two tables).
 fn foreign_keys(
     conn: &Connection,
     table: &str,
@@ -118,17 +148,25 @@ fn foreign_keys(
             }),
         }
     }
-    Ok(keys
+    let named: Vec<(String, String)> = keys
         .into_iter()
         .map(|k| {
-            let name = format!("FOREIGN KEY ({})", k.from.join(", "));
-            let definition = format!(
-                "{name} REFERENCES {}({}) {}",
-                k.parent,
-                k.to.join(", "),
-                k.actions
+            let name = format!(
+                "FOREIGN KEY ({}) REFERENCES {}",
+                k.from.join(", "),
+                k.parent
             );
+            let definition = format!("{name}({}) {}", k.to.join(", "), k.actions);
             (name, definition)
+        })
+        .collect();
+    // Two keys from the same columns to the same table: each named by all it says.
+    let shared = |name: &String| named.iter().filter(|(n, _)| n == name).count() > 1;
+    Ok(named
+        .iter()
+        .map(|(name, definition)| {
+            let name = if shared(name) { definition } else { name };
+            (name.clone(), definition.clone())
         })
         .collect())
 }
@@ -168,7 +206,8 @@ mod tests {
             users.indexes["users_email"],
             Index {
                 columns: vec!["email".into()],
-                unique: true
+                unique: true,
+                definition: None,
             }
         );
         assert_eq!(users.indexes["users_lower"].columns, [EXPRESSION]);
@@ -234,11 +273,13 @@ mod tests {
                     index: "users_email".into(),
                     before: Index {
                         columns: vec!["email".into()],
-                        unique: true
+                        unique: true,
+                        definition: None,
                     },
                     after: Index {
                         columns: vec!["email".into(), "name".into()],
-                        unique: false
+                        unique: false,
+                        definition: None,
                     },
                 },
                 Change::IndexDropped {
@@ -251,13 +292,13 @@ mod tests {
     }
 
     #[test]
-    fn foreign_keys_are_named_by_their_columns_and_a_changed_action_is_an_alteration() {
+    fn foreign_keys_are_named_by_their_columns_and_parent_and_a_changed_action_is_an_alteration() {
         let conn = db(
             "CREATE TABLE accounts (id INTEGER PRIMARY KEY);
              CREATE TABLE events (id INTEGER PRIMARY KEY, account_id INTEGER REFERENCES accounts(id));",
         );
         let before = read(&conn).unwrap();
-        let name = "FOREIGN KEY (account_id)";
+        let name = "FOREIGN KEY (account_id) REFERENCES accounts";
         assert_eq!(
             before.tables["events"].constraints[name],
             "FOREIGN KEY (account_id) REFERENCES accounts(id) ON UPDATE NO ACTION ON DELETE NO ACTION"
@@ -280,5 +321,79 @@ mod tests {
             }]
         );
         assert!(after.tables["events"].constraints[name].ends_with("ON DELETE CASCADE"));
+    }
+
+    #[test]
+    fn two_foreign_keys_on_the_same_columns_are_two_constraints() {
+        let conn = db("CREATE TABLE p (id INTEGER PRIMARY KEY);
+             CREATE TABLE q (id INTEGER PRIMARY KEY);
+             CREATE TABLE c (a INT REFERENCES p(id), FOREIGN KEY (a) REFERENCES q(id));");
+        let before = read(&conn).unwrap();
+        let keys: Vec<&String> = before.tables["c"].constraints.values().collect();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(
+            keys.iter().any(|k| k.contains("REFERENCES p(id)")),
+            "{keys:?}"
+        );
+        assert!(
+            keys.iter().any(|k| k.contains("REFERENCES q(id)")),
+            "{keys:?}"
+        );
+        // Dropping one of them is a change.
+        conn.execute_batch(
+            "CREATE TABLE c2 (a INT REFERENCES p(id));
+             DROP TABLE c;
+             ALTER TABLE c2 RENAME TO c;",
+        )
+        .unwrap();
+        let after = read(&conn).unwrap();
+        assert_eq!(changes(&before, &after).len(), 1, "{before:?} {after:?}");
+    }
+
+    #[test]
+    fn generated_columns_are_columns_and_a_virtual_tables_hidden_ones_are_not() {
+        let conn = db(
+            "CREATE TABLE t (a INT, b INT GENERATED ALWAYS AS (a * 2) VIRTUAL,
+                 c TEXT AS (a || 'x') STORED);
+             CREATE VIRTUAL TABLE ft USING fts5(body);",
+        );
+        let schema = read(&conn).unwrap();
+        let names: Vec<&str> = schema.tables["t"]
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let names: Vec<&str> = schema.tables["ft"]
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["body"]);
+    }
+
+    #[test]
+    fn a_partial_index_made_whole_and_an_order_reversed_are_changes() {
+        let conn = db("CREATE TABLE t (a INT, b INT);
+             CREATE UNIQUE INDEX t_a ON t (a) WHERE a > 0;
+             CREATE INDEX t_b ON t (b);");
+        let before = read(&conn).unwrap();
+        let t_a = &before.tables["t"].indexes["t_a"];
+        assert!(t_a.definition.as_deref().unwrap().ends_with("WHERE a > 0"));
+        conn.execute_batch(
+            "DROP INDEX t_a; CREATE UNIQUE INDEX t_a ON t (a);
+             DROP INDEX t_b; CREATE INDEX t_b ON t (b DESC);",
+        )
+        .unwrap();
+        let after = read(&conn).unwrap();
+        assert_eq!(after.tables["t"].indexes["t_b"].columns, ["b DESC"]);
+        let altered: Vec<_> = changes(&before, &after)
+            .into_iter()
+            .map(|c| match c {
+                Change::IndexAltered { index, .. } => index,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(altered, ["t_a", "t_b"]);
     }
 }

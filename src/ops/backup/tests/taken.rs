@@ -225,3 +225,115 @@ fn automatic_backups_are_labelled_by_their_reason_and_checking_one_writes_nothin
     let estimate = estimate(&session, env, db.as_ref()).unwrap();
     assert_eq!((estimate.basis, estimate.backups), ("history", 1));
 }
+
+/// The SQLite database, whose dump first runs `ddl` on it (a migration meanwhile), and whose
+/// schema cannot be read when `unreadable`.
+struct SchemaTwist {
+    live: std::path::PathBuf,
+    ddl: Option<&'static str>,
+    unreadable: bool,
+}
+
+impl Twist for SchemaTwist {
+    fn schema(&self, db: &dyn Provider) -> Result<crate::schema::Schema> {
+        if self.unreadable {
+            return Err(crate::error::Error::tool(
+                "permission denied for pg_attrdef",
+            ));
+        }
+        db.schema()
+    }
+
+    fn dump(
+        &self,
+        db: &dyn Provider,
+        format: Format,
+        table: Option<&str>,
+        work_dir: &Path,
+        to: DumpTo<'_, '_>,
+    ) -> Result<Dumped> {
+        if let Some(ddl) = self.ddl {
+            rusqlite::Connection::open(&self.live)
+                .unwrap()
+                .execute_batch(ddl)
+                .unwrap();
+        }
+        db.dump(format, table, work_dir, to)
+    }
+}
+
+/// A backup of `dev` through `twist`.
+fn twisted_backup(p: &Project, twist: SchemaTwist) -> crate::registry::BackupRecord {
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let db = Box::new(Twisted {
+        db: session.provider(env).unwrap().1,
+        twist,
+    });
+    let req = request(env);
+    let prepared = prepare::prepare_from(&session, env, &req, db, "the test database".into());
+    let record = write(&session, env, &req, prepared.unwrap()).unwrap();
+    assert_eq!(session.store.load().unwrap().backups.len(), 1);
+    record
+}
+
+#[test]
+fn a_schema_that_changed_during_the_backup_or_cannot_be_read_is_not_recorded_and_the_backup_stands()
+{
+    let p = Project::new();
+    let live = p.root().join("db/dev.sqlite3");
+    let record = twisted_backup(
+        &p,
+        SchemaTwist {
+            live: live.clone(),
+            ddl: Some("ALTER TABLE notes ADD COLUMN during TEXT"),
+            unreadable: false,
+        },
+    );
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    assert_eq!(session.store.recorded_schema(&record), None);
+    assert!(
+        p.seen()
+            .iter()
+            .any(|s| s.contains("the schema changed while the backup was taken")),
+        "{:?}",
+        p.seen()
+    );
+
+    let p = Project::new();
+    let record = twisted_backup(
+        &p,
+        SchemaTwist {
+            live: p.root().join("db/dev.sqlite3"),
+            ddl: None,
+            unreadable: true,
+        },
+    );
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    assert_eq!(session.store.recorded_schema(&record), None);
+    assert!(
+        p.seen()
+            .iter()
+            .any(|s| s.contains("the schema is not recorded: permission denied")),
+        "{:?}",
+        p.seen()
+    );
+
+    // And without either, it is.
+    let p = Project::new();
+    let record = twisted_backup(
+        &p,
+        SchemaTwist {
+            live: p.root().join("db/dev.sqlite3"),
+            ddl: None,
+            unreadable: false,
+        },
+    );
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let schema = session.store.recorded_schema(&record).unwrap();
+    assert!(schema.tables["notes"].column("during").is_none());
+}
