@@ -18,10 +18,15 @@ pub struct DiffArgs {
     /// Environment whose live database to compare (default: the backup's)
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
+
+    /// When the backup's manifest records no schema, load the backup into a scratch database
+    /// to read it (as verify --deep does)
+    #[arg(long)]
+    pub deep: bool,
 }
 
 pub fn run(session: &Session, ui: &Ui, args: DiffArgs) -> Result<Report> {
-    let d = diff::diff(session, &args.id, args.env.as_deref())?;
+    let d = diff::diff(session, &args.id, args.env.as_deref(), args.deep)?;
     let (env, record) = (d.env, &d.record);
     let when = record.timestamp.format("%Y-%m-%d %H:%M UTC");
     let (name, id, url) = (ui.bold(&env.name), ui.bold(&record.id), &d.url);
@@ -45,7 +50,7 @@ pub fn run(session: &Session, ui: &Ui, args: DiffArgs) -> Result<Report> {
     if d.applied_since.is_empty() && d.missing.is_empty() {
         ui.line("Migrations: the same as in the backup");
     }
-    show_schema(ui, &d.schema);
+    show_schema(ui, &record.id, &d.schema, d.schema_from_copy);
     let (schema_changes, schema_unread) = match &d.schema {
         SchemaDiff::Compared(changes) => (Some(changes), None),
         SchemaDiff::NotRecorded => (None, Some("the backup's manifest records no schema")),
@@ -60,24 +65,30 @@ pub fn run(session: &Session, ui: &Ui, args: DiffArgs) -> Result<Report> {
         .with("migrations_backup", &record.migrations)
         .with("migrations_live", &d.live_migrations)
         .with("schema_changes", schema_changes)
-        .with("schema_not_compared", schema_unread))
+        .with("schema_not_compared", schema_unread)
+        .with("schema_from_scratch_copy", d.schema_from_copy))
 }
 
 /// The schema's changes, a line each; or why they are not known.
-fn show_schema(ui: &Ui, schema: &SchemaDiff) {
+fn show_schema(ui: &Ui, id: &str, schema: &SchemaDiff, from_copy: bool) {
+    let read = if from_copy {
+        " (the backup's schema read from a scratch copy of it)"
+    } else {
+        ""
+    };
     match schema {
         SchemaDiff::Compared(changes) if changes.is_empty() => {
-            ui.line("Schema: the same as in the backup");
+            ui.line(format!("Schema: the same as in the backup{read}"));
         }
         SchemaDiff::Compared(changes) => {
-            ui.line("Schema changes since the backup:");
+            ui.line(format!("Schema changes since the backup{read}:"));
             for change in changes {
                 ui.line(format!("  {}", crate::ui::schema::change_line(change)));
             }
         }
-        SchemaDiff::NotRecorded => ui.line(
-            "Schema: not compared (the backup's manifest records no schema: it was taken by an earlier faber-db, while the schema changed, or when it could not be read)",
-        ),
+        SchemaDiff::NotRecorded => ui.line(format!(
+            "Schema: not compared (the backup's manifest records no schema: it was taken by an earlier faber-db, while the schema changed, or when it could not be read); `faber-db diff {id} --deep` loads the backup into a scratch database to read it"
+        )),
         SchemaDiff::Unreadable(why) => {
             ui.line(format!("Schema: not compared (the live schema cannot be read: {why})"));
         }

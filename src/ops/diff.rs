@@ -9,7 +9,7 @@ use crate::config::Environment;
 use crate::error::Result;
 use crate::ids;
 use crate::migrations::MigrationState;
-use crate::ops::restore;
+use crate::ops::{restore, scratch_copy};
 use crate::provider::{self, Tables};
 use crate::registry::BackupRecord;
 use crate::schema::{self, Change};
@@ -46,8 +46,11 @@ pub struct Diff<'a> {
     pub missing: Vec<String>,
     /// The live database's migration state.
     pub live_migrations: Option<MigrationState>,
-    /// How the schema changed since the backup, as its manifest records it.
+    /// How the schema changed since the backup, as its manifest records it (or a scratch copy
+    /// of it shows, with `deep`).
     pub schema: SchemaDiff,
+    /// The backup's schema was read from a scratch copy of it, its manifest recording none.
+    pub schema_from_copy: bool,
 }
 
 /// The schema's side of a diff.
@@ -62,8 +65,10 @@ pub enum SchemaDiff {
     Unreadable(String),
 }
 
-/// Compares backup `id` with the live database of `env` (by default the backup's own).
-pub fn diff<'a>(session: &'a Session, id: &str, env: Option<&str>) -> Result<Diff<'a>> {
+/// Compares backup `id` with the live database of `env` (by default the backup's own). With
+/// `deep`, a backup whose manifest records no schema is loaded into a scratch copy (as a
+/// rehearsal's is, on the same server) to read it.
+pub fn diff<'a>(session: &'a Session, id: &str, env: Option<&str>, deep: bool) -> Result<Diff<'a>> {
     ids::validate_id(id)?;
     let reg = session.store.load()?;
     let record = crate::ops::verify::find(&reg, id)?.clone();
@@ -72,7 +77,12 @@ pub fn diff<'a>(session: &'a Session, id: &str, env: Option<&str>) -> Result<Dif
     restore::check_kind(env, db.as_ref(), &record)?;
     db.check_connection()?;
     let live = db.inspect(env.migrations_table.as_deref(), true)?;
-    let schema = match session.store.recorded_schema(&record) {
+    let (then, schema_from_copy) = match session.store.recorded_schema(&record) {
+        Some(then) => (Some(then), false),
+        None if deep => (Some(schema_of_copy(session, env, &record)?), true),
+        None => (None, false),
+    };
+    let schema = match then {
         None => SchemaDiff::NotRecorded,
         Some(then) => match db.schema() {
             Ok(now) => SchemaDiff::Compared(schema::changes(&then, &now)),
@@ -105,7 +115,20 @@ pub fn diff<'a>(session: &'a Session, id: &str, env: Option<&str>) -> Result<Dif
         missing,
         live_migrations: live.migrations,
         schema,
+        schema_from_copy,
     })
+}
+
+/// The schema of backup `record`, read from a scratch copy of it on `env`'s scratch server,
+/// which is dropped after.
+fn schema_of_copy(
+    session: &Session,
+    env: &Environment,
+    record: &BackupRecord,
+) -> Result<schema::Schema> {
+    let (_, own) = session.provider(env)?;
+    let server = scratch_copy::server(session, env, own, "a deep diff")?;
+    scratch_copy::with_copy(session, env, &server, record, |copy| copy.db.schema())
 }
 
 /// Every table of `backup` or `live`, in name order, with how its row count changed.
@@ -168,7 +191,7 @@ mod tests {
         let ctx = p.ctx(at() + Duration::hours(1));
         let session = ctx.session().unwrap();
 
-        let d = diff(&session, &record.id, None).unwrap();
+        let d = diff(&session, &record.id, None, false).unwrap();
         assert_eq!(d.env.name, "dev");
         assert_eq!(d.record.id, record.id);
         assert!(d.url.starts_with("sqlite:"), "{}", d.url);
@@ -212,12 +235,12 @@ mod tests {
         };
         let ctx = p.ctx(at() + Duration::hours(1));
         let session = ctx.session().unwrap();
-        let d = diff(&session, &record.id, Some("dev")).unwrap();
+        let d = diff(&session, &record.id, Some("dev"), false).unwrap();
         assert_eq!(d.tables.len(), 1);
         assert_eq!((d.tables[0].change, d.tables[0].delta), ("same", Some(0)));
 
         sql(&p, "DROP TABLE notes;");
-        let d = diff(&session, &record.id, None).unwrap();
+        let d = diff(&session, &record.id, None, false).unwrap();
         assert_eq!(d.tables[0].change, "removed");
         assert_eq!(d.tables[0].live_rows, None);
     }

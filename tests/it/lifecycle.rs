@@ -454,8 +454,26 @@ fn diff_shows_schema_changes_and_says_when_a_manifest_records_no_schema() {
         );
         p.run(&["diff", &id])
             .code(0)
-            .stdout_has("Schema: not compared");
+            .stdout_has("Schema: not compared")
+            .stdout_has(&format!("faber-db diff {id} --deep"));
     }
+    // --deep reads the backup's schema from a scratch copy of it, which goes after.
+    let doc = p.json(&["diff", &id, "--deep"], 0);
+    assert_eq!(doc["schema_from_scratch_copy"], true, "{doc}");
+    assert_eq!(
+        crate::harness::schema_changes(&doc["schema_changes"]),
+        ["column_added tags.color", "index_dropped tags.tags_name"],
+        "{doc}"
+    );
+    let scratch = p.path(&format!("{BACKUPS}/.scratch"));
+    let left: Vec<_> = fs::read_dir(&scratch)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|n| !n.to_string_lossy().starts_with("rehearse-")),
+        "{left:?}"
+    );
 }
 
 #[test]

@@ -2204,6 +2204,20 @@ fn pg_diff_reports_an_added_column_a_changed_type_and_a_dropped_index_from_the_m
         .stdout_has("~ index users_email_live on users: unique (email) [USING btree (email) WHERE age > 0] -> unique (email) [USING btree (email)]")
         .stdout_has("+ constraint age_positive on users: CHECK (age >= 0)")
         .stdout_has("- constraint orders_user_id_fkey on orders");
+    // A manifest without the schema: --deep reads it from a scratch copy of the backup, and the
+    // copy is dropped after.
+    let manifest = p.path(&format!(
+        "{}/dev/{id}.manifest.json",
+        crate::harness::BACKUPS
+    ));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m.as_object_mut().unwrap().remove("schema");
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let deep = p.json(&["diff", &id, "--deep"], 0);
+    assert_eq!(deep["schema_from_scratch_copy"], true);
+    assert_eq!(deep["schema_changes"], doc["schema_changes"]);
+    assert_eq!(databases_like(&format!("{}__faber_", db.name)), "");
 }
 
 #[test]
