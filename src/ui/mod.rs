@@ -6,6 +6,7 @@
 
 pub mod backup;
 pub mod cleanup;
+pub mod diff;
 pub mod list;
 pub mod migrate;
 pub mod rehearsal;
