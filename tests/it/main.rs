@@ -32,6 +32,7 @@ mod preflight;
 mod protected;
 mod quickstart;
 mod rehearse;
+mod rehearse_attack;
 mod release;
 mod reliability;
 mod roundtrip;

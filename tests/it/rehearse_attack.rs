@@ -1,0 +1,124 @@
+//! `migrate --rehearse` attacked: a rehearsal must run the migrate command against the copy and
+//! nothing else, and a failed one must not say "production was not touched" when it was.
+
+use crate::postgres::{self, PgDb};
+use crate::release::release_project;
+
+/// The release tool over psql as many shell scripts write it: no URL, libpq's `PG*` variables.
+const PG_ENV_TOOLS: &str = r#"query() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+run_sql() { psql -X -q -v ON_ERROR_STOP=1 -f "$1"; }
+"#;
+
+/// Half a migration applies before it fails (psql without a transaction): a column added, then
+/// a UNIQUE index on duplicates.
+const HALF_BAD: &str = "ALTER TABLE users ADD COLUMN nick text;\nCREATE UNIQUE INDEX users_name_key ON users (name);\n";
+
+#[test]
+fn postgres_a_rehearsal_never_runs_on_the_database_pgdatabase_names() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("rh_pgenv");
+    let admin = url::Url::parse(&postgres::admin_url()).unwrap();
+    let p = release_project(&db.url(), PG_ENV_TOOLS)
+        .with_var("PGHOST", admin.host_str().unwrap())
+        .with_var("PGPORT", &admin.port().unwrap_or(5432).to_string())
+        .with_var("PGUSER", admin.username())
+        .with_var("PGDATABASE", &db.name);
+    // Migrations 1 and 2 for real (the tool reaches production through PGDATABASE, as it is
+    // meant to outside a rehearsal).
+    p.json(&["migrate", "production", "--yes", "--no-rehearse"], 0);
+    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'ada');");
+    p.write("migrations/003_unique.up.sql", HALF_BAD);
+    let (schema, data) = (db.schema(), db.data());
+    let doc = p.json(&["migrate", "production", "--yes", "--rehearse"], 9);
+    let message = doc["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        (db.schema(), db.data()),
+        (schema, data),
+        "the rehearsal ran on production: {doc}"
+    );
+    assert!(message.contains("production was not touched"), "{doc}");
+}
+
+#[test]
+fn postgres_a_rehearsal_never_runs_on_the_database_pgservice_names() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("rh_pgsvc");
+    let admin = url::Url::parse(&postgres::admin_url()).unwrap();
+    let (host, port) = (
+        admin.host_str().unwrap().to_string(),
+        admin.port().unwrap_or(5432).to_string(),
+    );
+    let p = release_project(&db.url(), PG_ENV_TOOLS);
+    // libpq takes a service's `dbname` over PGDATABASE.
+    p.write(
+        "pg_service.conf",
+        &format!(
+            "[prod]\nhost={host}\nport={port}\nuser={}\ndbname={}\n",
+            admin.username(),
+            db.name
+        ),
+    );
+    let service_file = p.path("pg_service.conf").to_string_lossy().into_owned();
+    let p = p
+        .with_var("PGSERVICEFILE", &service_file)
+        .with_var("PGSERVICE", "prod")
+        .with_var("PGHOST", &host)
+        .with_var("PGPORT", &port)
+        .with_var("PGUSER", admin.username());
+    p.json(&["migrate", "production", "--yes", "--no-rehearse"], 0);
+    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'ada');");
+    p.write("migrations/003_unique.up.sql", HALF_BAD);
+    let (schema, data) = (db.schema(), db.data());
+    let doc = p.json(&["migrate", "production", "--yes", "--rehearse"], 9);
+    assert_eq!(
+        (db.schema(), db.data()),
+        (schema, data),
+        "the rehearsal ran on production: {doc}"
+    );
+    assert_eq!(
+        doc["rehearsal"]["failed_at"]["migration"], "003_unique",
+        "{doc}"
+    );
+}
+
+#[test]
+fn postgres_a_failed_rehearsal_that_changed_production_does_not_say_it_did_not() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("rh_half");
+    let p = release_project(&db.url(), crate::release::PG_TOOLS);
+    p.json(&["migrate", "production", "--yes", "--no-rehearse"], 0);
+    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'ada');");
+    // The command reaches production by itself (a URL written into it), and half the
+    // migration applies there before it fails: the migration state does not move.
+    let config = ".fractary/plugins/faber-db/config.toml";
+    let text = std::fs::read_to_string(p.path(config)).unwrap();
+    p.write(
+        config,
+        &text.replace(
+            "migrate_command = \"sh ./migrate.sh\"",
+            &format!(
+                "migrate_command = \"DATABASE_URL={} sh ./migrate.sh\"",
+                db.url()
+            ),
+        ),
+    );
+    p.write("migrations/003_unique.up.sql", HALF_BAD);
+    let schema = db.schema();
+    let doc = p.json(&["migrate", "production", "--yes", "--rehearse"], 9);
+    assert_ne!(db.schema(), schema, "the command did change production");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("not touched"), "{doc}");
+    assert!(
+        message.contains("changed `production`'s own database, not only the copy"),
+        "{doc}"
+    );
+}
