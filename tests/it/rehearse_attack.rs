@@ -122,3 +122,48 @@ fn postgres_a_failed_rehearsal_that_changed_production_does_not_say_it_did_not()
         "{doc}"
     );
 }
+
+#[test]
+fn postgres_a_rehearsal_that_prints_its_url_shows_no_password_anywhere() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("rh_secret");
+    // The server trusts loopback: any password connects, and this one must never be shown.
+    let mut url = url::Url::parse(&db.url()).unwrap();
+    url.set_password(Some("s3cr%40t-Pw")).unwrap();
+    let p = release_project(url.as_str(), crate::release::PG_TOOLS);
+    p.json(&["migrate", "production", "--yes", "--no-rehearse"], 0);
+    p.write(
+        "migrations/003_leak.up.sql",
+        "SELECT 1;\nINSERT INTO no_such_table VALUES (1);\n",
+    );
+    // The tool echoes the URL it was given, raw and decoded, then fails.
+    let script = std::fs::read_to_string(p.path("migrate.sh")).unwrap();
+    p.write(
+        "migrate.sh",
+        &script.replacen(
+            "set -e\n",
+            "set -e\necho \"url $DATABASE_URL $PROD_DATABASE_URL\"\necho \"decoded $(echo \"$DATABASE_URL\" | sed 's/%40/@/g')\" >&2\n",
+            1,
+        ),
+    );
+    let run = p.run(&["--json", "migrate", "production", "--yes", "--rehearse"]);
+    let human = p.run(&["migrate", "production", "--yes", "--rehearse"]);
+    let history =
+        std::fs::read_to_string(p.path(&format!("{}/history.jsonl", crate::harness::BACKUPS)))
+            .unwrap();
+    for text in [
+        &run.stdout,
+        &run.stderr,
+        &human.stdout,
+        &human.stderr,
+        &history,
+    ] {
+        assert!(
+            !text.contains("s3cr") && !text.contains("t-Pw"),
+            "a password is shown:\n{text}"
+        );
+    }
+    assert!(run.stdout.contains("url postgres://"), "{}", run.stdout);
+}
