@@ -19,6 +19,7 @@ mod json;
 mod launcher;
 mod lifecycle;
 mod loss;
+mod loss_attack;
 mod migrations;
 mod mock_api;
 mod mysql;
