@@ -36,3 +36,33 @@ fn a_table_name_cannot_write_control_characters_into_the_loss_summary() {
         run.stdout
     );
 }
+
+#[test]
+fn mysql_an_unsigned_key_beyond_i64_costs_only_its_own_table_the_count_by_key() {
+    if !crate::mysql::server_up() {
+        return;
+    }
+    let db = crate::mysql::MyDb::new("loss_u64");
+    db.exec(
+        "CREATE TABLE notes (id bigint AUTO_INCREMENT PRIMARY KEY, body text);
+         INSERT INTO notes (body) VALUES ('a'), ('b'), ('c');
+         CREATE TABLE big (id bigint unsigned PRIMARY KEY);
+         INSERT INTO big VALUES (18446744073709551615);",
+    );
+    let p = crate::mysql::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("INSERT INTO notes (body) VALUES ('d'), ('e');");
+    let doc = p.json(&["rollback", "dev", "--to", &id, "--dry-run"], 0);
+    let notes = doc["would_lose"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "notes")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(notes["rows"], 2, "{doc}");
+    assert_eq!(
+        notes["basis"], "primary_key",
+        "one table's key beyond i64 dropped every table's largest key: {doc}"
+    );
+}
