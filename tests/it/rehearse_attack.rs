@@ -1,6 +1,8 @@
 //! `migrate --rehearse` attacked: a rehearsal must run the migrate command against the copy and
 //! nothing else, and a failed one must not say "production was not touched" when it was.
 
+use std::net::ToSocketAddrs;
+
 use crate::postgres::{self, PgDb};
 use crate::release::release_project;
 
@@ -166,4 +168,54 @@ fn postgres_a_rehearsal_that_prints_its_url_shows_no_password_anywhere() {
         );
     }
     assert!(run.stdout.contains("url postgres://"), "{}", run.stdout);
+}
+
+#[test]
+fn postgres_a_variable_reaching_production_by_another_host_name_is_pointed_at_the_copy() {
+    if !postgres::server_up() {
+        return;
+    }
+    let Some(alias) = loopback_alias() else {
+        return;
+    };
+    let db = PgDb::new("rh_alias");
+    // Prisma's `directUrl`: the migration tool reads DIRECT_URL, which reaches the same
+    // database by another name of the host than the environment's URL does.
+    let mut direct = url::Url::parse(&db.url()).unwrap();
+    direct.set_host(Some(&alias)).unwrap();
+    let tools = r#"query() { psql "$DIRECT_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+run_sql() { psql "$DIRECT_URL" -X -q -v ON_ERROR_STOP=1 -f "$1"; }
+"#;
+    let p = release_project(&db.url(), tools).with_var("DIRECT_URL", direct.as_str());
+    p.json(&["migrate", "production", "--yes", "--no-rehearse"], 0);
+    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'ada');");
+    p.write("migrations/003_unique.up.sql", HALF_BAD);
+    let (schema, data) = (db.schema(), db.data());
+    let doc = p.json(&["migrate", "production", "--yes", "--rehearse"], 9);
+    assert_eq!(
+        (db.schema(), db.data()),
+        (schema, data),
+        "the rehearsal ran on production: {doc}"
+    );
+    assert!(
+        doc["rehearsal"]["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "DIRECT_URL"),
+        "{doc}"
+    );
+}
+
+/// A name of this host, other than `localhost`, that resolves to the loopback address.
+fn loopback_alias() -> Option<String> {
+    let name = std::fs::read_to_string("/etc/hostname")
+        .ok()?
+        .trim()
+        .to_string();
+    let loopback = (name.as_str(), 5432)
+        .to_socket_addrs()
+        .ok()?
+        .any(|a| a.ip().is_loopback());
+    (loopback && !name.is_empty() && name != "localhost").then_some(name)
 }

@@ -324,7 +324,8 @@ fn run_on(
 
 /// Where the command is pointed on a rehearsal: `DATABASE_URL`, the environment's own URL
 /// variable, and every variable (of the process or the dotenv files, which a migration tool may
-/// read) whose URL may reach the environment's database — each set to the copy's URL, for the
+/// read) whose URL names the environment's database, on whatever host (a host has many names:
+/// an alias, a pooler) — each set to the copy's URL, for the
 /// child only; for PostgreSQL, `PGDATABASE` set to the copy's name and `PGSERVICE` unset. With
 /// the variables' names.
 fn target(session: &Session, env: &Environment, copy: &Copy<'_>) -> Result<(Target, Vec<String>)> {
@@ -334,8 +335,8 @@ fn target(session: &Session, env: &Environment, copy: &Copy<'_>) -> Result<(Targ
         names.push(var.clone());
     }
     for (name, value) in session.vars.iter() {
-        let reaches =
-            DatabaseUrl::parse(value, &session.config.root).is_ok_and(|u| u.same_database(&own));
+        let reaches = DatabaseUrl::parse(value, &session.config.root)
+            .is_ok_and(|u| u.names_same_database(&own));
         if reaches && !names.iter().any(|n| n == name) {
             names.push(name.to_string());
         }
