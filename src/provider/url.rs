@@ -134,6 +134,28 @@ impl DatabaseUrl {
         }
     }
 
+    /// Whether `self` and `other` name the same database, on whatever host and port: the same
+    /// file, or the same kind of server and the same database name. Wider than
+    /// [`Self::same_database`] — a host known by two names (a DNS alias, a pooler in front of the
+    /// server, the machine's own name for it) cannot be told apart from the URLs alone — for
+    /// where erring towards yes costs nothing: which variables a rehearsal points at its copy.
+    pub fn names_same_database(&self, other: &DatabaseUrl) -> bool {
+        match (self, other) {
+            (
+                DatabaseUrl::Server { kind: ka, url: a },
+                DatabaseUrl::Server { kind: kb, url: b },
+            ) => {
+                let name = |u: &::url::Url| {
+                    percent_encoding::percent_decode_str(u.path().trim_start_matches('/'))
+                        .decode_utf8_lossy()
+                        .into_owned()
+                };
+                ka == kb && name(a) == name(b)
+            }
+            _ => self.same_database(other),
+        }
+    }
+
     /// The secrets the URL carries (its password, as written and decoded, and secret query
     /// parameters), to blank out of text that might echo them.
     pub fn secrets(&self) -> Vec<String> {
@@ -358,6 +380,21 @@ mod tests {
         ));
         assert!(!same("postgres://app@db1/shop", "mysql://app@db1/shop"));
         assert!(same("sqlite:db/x.db", "file:///proj/db/x.db"));
+        let named = |a: &str, b: &str| {
+            DatabaseUrl::parse(a, root)
+                .unwrap()
+                .names_same_database(&DatabaseUrl::parse(b, root).unwrap())
+        };
+        assert!(named(
+            "postgres://app@pooler.example:6432/shop",
+            "postgres://app@db.example:5432/sh%6Fp"
+        ));
+        assert!(!named(
+            "postgres://app@db1/shop",
+            "postgres://app@db1/shop2"
+        ));
+        assert!(!named("postgres://app@db1/shop", "mysql://app@db1/shop"));
+        assert!(named("sqlite:db/x.db", "file:///proj/db/x.db"));
     }
 
     #[test]

@@ -204,3 +204,23 @@ pub fn error_json(err: &Error) -> Value {
     );
     Value::Object(e)
 }
+
+/// `text` — a name or a definition read from a database — as it may be printed: each control
+/// character (an escape sequence, a carriage return, a newline) written as its escape, so that
+/// nothing a database holds can move the cursor or rewrite what a question shows.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}

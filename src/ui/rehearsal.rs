@@ -73,18 +73,18 @@ pub fn rehearsal(ui: &Ui, r: &Rehearsal, to: To) {
     }
     if let Some(f) = &r.failed_at {
         let line = f.line.map(|n| format!(" line {n}")).unwrap_or_default();
+        let at = format!(
+            "{} ({}{line}){}",
+            f.migration,
+            f.file,
+            f.statement
+                .as_deref()
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default()
+        );
         ui.say(
             to,
-            format!(
-                "  {} {} ({}{line}){}",
-                ui.bold("Failed at: "),
-                f.migration,
-                f.file,
-                f.statement
-                    .as_deref()
-                    .map(|s| format!(": {s}"))
-                    .unwrap_or_default()
-            ),
+            format!("  {} {}", ui.bold("Failed at: "), ui::printable(&at)),
         );
     }
 }
@@ -94,7 +94,7 @@ fn rows(r: &RowChange) -> String {
     let n = |v: Option<u64>, none: &str| v.map_or_else(|| none.to_string(), |v| v.to_string());
     format!(
         "{} {} → {}{}",
-        r.table,
+        ui::printable(&r.table),
         n(r.before, "(new)"),
         n(r.after, "(dropped)"),
         if r.estimated { " (estimated)" } else { "" }

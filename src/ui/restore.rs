@@ -196,7 +196,11 @@ pub fn loss(ui: &Ui, loss: &Result<Loss, String>, to: To) {
         };
         ui.say(
             to,
-            format!("               {}: {} ({how})", t.table, t.rows),
+            format!(
+                "               {}: {} ({how})",
+                ui::printable(&t.table),
+                t.rows
+            ),
         );
     }
     let added = match (&loss.tables_added, &loss.columns_added) {
@@ -205,12 +209,13 @@ pub fn loss(ui: &Ui, loss: &Result<Loss, String>, to: To) {
         }
         (Some(tables), Some(columns)) => tables
             .iter()
-            .map(|t| format!("table {t}"))
-            .chain(
-                columns
-                    .iter()
-                    .map(|c| format!("column {}.{}", c.table, c.column)),
-            )
+            .map(|t| format!("table {}", ui::printable(t)))
+            .chain(columns.iter().map(|c| {
+                format!(
+                    "column {}",
+                    ui::printable(&format!("{}.{}", c.table, c.column))
+                )
+            }))
             .collect::<Vec<_>>()
             .join(", "),
         _ => format!(

@@ -3,8 +3,13 @@
 
 use crate::schema::{Change, Column, Index};
 
-/// The line of one change.
+/// The line of one change: no control character of a name or definition in it (see
+/// [`super::printable`]).
 pub fn change_line(change: &Change) -> String {
+    super::printable(&raw_line(change)).into_owned()
+}
+
+fn raw_line(change: &Change) -> String {
     match change {
         Change::TableAdded { table } => format!("+ table {table}"),
         Change::TableDropped { table } => format!("- table {table}"),
@@ -178,5 +183,13 @@ mod tests {
             change_line(&Change::TableDropped { table: table() }),
             "- table users"
         );
+    }
+
+    #[test]
+    fn a_name_holding_control_characters_is_shown_escaped() {
+        let evil = Change::TableAdded {
+            table: "t\u{1b}[2K\rx\n".into(),
+        };
+        assert_eq!(change_line(&evil), "+ table t\\u{1b}[2K\\rx\\n");
     }
 }

@@ -826,7 +826,7 @@ fn pg_a_rehearsal_without_createdb_needs_a_scratch_server_and_uses_one() {
     );
     assert_eq!(
         r["variables"],
-        serde_json::json!(["DATABASE_URL", "DEV_DATABASE_URL"]),
+        serde_json::json!(["DATABASE_URL", "DEV_DATABASE_URL", "PGDATABASE"]),
         "{doc}"
     );
     assert!(

@@ -178,6 +178,9 @@ fn with_recorded<T>(
     Ok((dumped, Recorded { schema, key_max }))
 }
 
+/// How many tables' largest keys may be unreadable before none is recorded.
+const MAX_UNREAD_KEYS: usize = 3;
+
 /// The largest key of each table of `schema` whose primary key is one integer column.
 fn key_maxima(db: &dyn Provider, schema: &Schema) -> Result<KeyMaxima> {
     let keys: Vec<(&str, &str)> = schema
@@ -188,15 +191,36 @@ fn key_maxima(db: &dyn Provider, schema: &Schema) -> Result<KeyMaxima> {
     if keys.is_empty() {
         return Ok(KeyMaxima::new());
     }
-    let maxima = db.key_maxima(&keys)?;
-    Ok(keys
-        .into_iter()
-        .zip(maxima)
-        .map(|((table, column), max)| {
-            let column = column.to_string();
-            (table.to_string(), KeyMax { column, max })
-        })
-        .collect())
+    let entry = |table: &str, column: &str, max| {
+        let column = column.to_string();
+        (table.to_string(), KeyMax { column, max })
+    };
+    match db.key_maxima(&keys) {
+        Ok(maxima) => Ok(keys
+            .into_iter()
+            .zip(maxima)
+            .map(|((table, column), max)| entry(table, column, max))
+            .collect()),
+        // One table's key that cannot be read (a MySQL `bigint unsigned` beyond i64) must not
+        // cost every other table its count by key: each read alone, the unreadable left out —
+        // unless reads keep failing (a server gone), when none is recorded.
+        Err(e) if keys.len() > 1 => {
+            let mut maxima = KeyMaxima::new();
+            let mut failed = 0;
+            for &(table, column) in &keys {
+                match db.key_maxima(&[(table, column)]).map(|mut m| m.pop()) {
+                    Ok(Some(max)) => {
+                        let (table, key) = entry(table, column, max);
+                        maxima.insert(table, key);
+                    }
+                    _ if failed < MAX_UNREAD_KEYS => failed += 1,
+                    _ => return Err(e),
+                }
+            }
+            Ok(maxima)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The directory the backup goes to, created (0700) and checked for room: as it is on disk when

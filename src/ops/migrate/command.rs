@@ -22,6 +22,9 @@ pub(super) struct Target {
     /// Every variable of the child's environment to set: `DATABASE_URL`, and for a rehearsal
     /// every variable that reaches the environment's database. Values carry passwords.
     pub vars: Vec<(String, String)>,
+    /// Variables of faber-db's environment the child must not inherit (for a rehearsal, those
+    /// by which a client could pick the environment's own database over the copy).
+    pub unset: Vec<&'static str>,
     /// Secrets blanked out of the output.
     pub secrets: Vec<String>,
 }
@@ -35,6 +38,7 @@ impl Target {
             .map_err(|e| CommandFailed::before(e.one_line()))?;
         Ok(Target {
             vars: vec![("DATABASE_URL".to_string(), url)],
+            unset: Vec::new(),
             secrets: session.url(env).map(|u| u.secrets()).unwrap_or_default(),
         })
     }
@@ -81,6 +85,9 @@ pub(super) fn run_command(
         crate::child::inherit_fd(&mut cmd, fd);
     }
     cmd.arg("-c").arg(command).current_dir(&session.config.root);
+    for var in &target.unset {
+        cmd.env_remove(var);
+    }
     for (var, value) in &target.vars {
         cmd.env(var, value);
     }

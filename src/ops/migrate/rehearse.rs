@@ -20,7 +20,7 @@ use crate::error::{Error, Kind, Result};
 use crate::migrations::MigrationState;
 use crate::ops::backup;
 use crate::ops::scratch_copy::{self, Copy};
-use crate::provider::{DatabaseUrl, Inspection, blank_out};
+use crate::provider::{DatabaseUrl, Inspection, ProviderKind, blank_out};
 use crate::registry::BackupRecord;
 use crate::schema::Change;
 use crate::session::Session;
@@ -201,7 +201,7 @@ fn not_touched(e: Error) -> Error {
 }
 
 /// What of the environment's own database a rehearsal must leave as it was: its migration
-/// state, or without a migration table its schema.
+/// state and its schema.
 struct Watched {
     migrations: Option<MigrationState>,
     /// `None` when it cannot be read (then only the migration state is compared).
@@ -225,11 +225,11 @@ impl Watched {
                 crate::migrations::describe(now.migrations.as_ref())
             ));
         }
-        // With a migration table, that is what a migration changes; without one, the schema
-        // (an application's own DDL meanwhile, a partition made by a scheduler, would count too).
-        if self.migrations.is_some() {
-            return None;
-        }
+        // The schema too, with a migration table or without: a migration that failed half-way
+        // on the database itself (non-transactional DDL) leaves the state where it was and the
+        // schema changed — and then "production was not touched" would be false. (An
+        // application's own DDL meanwhile, a partition made by a scheduler, counts too: the run
+        // stops rather than claim what it cannot tell.)
         match (&self.schema, &now.schema) {
             (Some(was), Some(is)) if was != is => {
                 let changes = crate::schema::changes(was, is);
@@ -324,8 +324,10 @@ fn run_on(
 
 /// Where the command is pointed on a rehearsal: `DATABASE_URL`, the environment's own URL
 /// variable, and every variable (of the process or the dotenv files, which a migration tool may
-/// read) whose URL may reach the environment's database — each set to the copy's URL, for the
-/// child only. With the variables' names.
+/// read) whose URL names the environment's database, on whatever host (a host has many names:
+/// an alias, a pooler) — each set to the copy's URL, for the
+/// child only; for PostgreSQL, `PGDATABASE` set to the copy's name and `PGSERVICE` unset. With
+/// the variables' names.
 fn target(session: &Session, env: &Environment, copy: &Copy<'_>) -> Result<(Target, Vec<String>)> {
     let own = session.url(env)?;
     let mut names = vec!["DATABASE_URL".to_string()];
@@ -333,8 +335,8 @@ fn target(session: &Session, env: &Environment, copy: &Copy<'_>) -> Result<(Targ
         names.push(var.clone());
     }
     for (name, value) in session.vars.iter() {
-        let reaches =
-            DatabaseUrl::parse(value, &session.config.root).is_ok_and(|u| u.same_database(&own));
+        let reaches = DatabaseUrl::parse(value, &session.config.root)
+            .is_ok_and(|u| u.names_same_database(&own));
         if reaches && !names.iter().any(|n| n == name) {
             names.push(name.to_string());
         }
@@ -342,11 +344,31 @@ fn target(session: &Session, env: &Environment, copy: &Copy<'_>) -> Result<(Targ
     let mut secrets = own.secrets();
     secrets.extend(copy.secrets.iter().cloned());
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let vars = names
+    let mut vars: Vec<(String, String)> = names
         .iter()
         .map(|n| (n.clone(), copy.url.to_string()))
         .collect();
-    Ok((Target { vars, secrets }, names))
+    let mut unset = Vec::new();
+    if own.kind() == ProviderKind::Postgres {
+        // A libpq client given no database (`psql -f FILE`) takes PGDATABASE's, and a service
+        // file's `dbname` wins over PGDATABASE: the copy's name in one, the other gone — a client
+        // that reads neither URL nor the variables reaches the copy or nothing, never the
+        // environment's own database.
+        vars.retain(|(n, _)| n != "PGDATABASE");
+        vars.push(("PGDATABASE".to_string(), copy.name.to_string()));
+        if !names.iter().any(|n| n == "PGDATABASE") {
+            names.push("PGDATABASE".to_string());
+        }
+        unset.push("PGSERVICE");
+    }
+    Ok((
+        Target {
+            vars,
+            unset,
+            secrets,
+        },
+        names,
+    ))
 }
 
 /// The tables whose row count changed, or that came or went, between two inspections.
