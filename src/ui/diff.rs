@@ -10,19 +10,26 @@ pub fn show(ui: &Ui, d: &Diff<'_>) {
     let when = record.timestamp.format("%Y-%m-%d %H:%M UTC");
     let (name, id, url) = (ui.bold(&env.name), ui.bold(&record.id), &d.url);
     ui.line(format!("{name} ({url}) now, against backup {id} of {when}"));
-    let width = d.tables.iter().map(|t| t.table.len()).max();
+    // Names as the database holds them, control characters escaped: a table's name cannot
+    // move the cursor or rewrite the lines around it.
+    let names: Vec<_> = d
+        .tables
+        .iter()
+        .map(|t| super::printable(&t.table))
+        .collect();
+    let width = names.iter().map(|n| n.chars().count()).max();
     let width = width.unwrap_or(5).max(5);
     ui.line(row(width, ["TABLE", "BACKUP", "NOW", "DELTA"]));
-    for t in &d.tables {
+    for (t, name) in d.tables.iter().zip(&names) {
         let (backup, now) = (count(t.backup_rows, t), count(t.live_rows, t));
-        ui.line(row(width, [&t.table, &backup, &now, &delta(t)]));
+        ui.line(row(width, [name, &backup, &now, &delta(t)]));
     }
     if !d.applied_since.is_empty() {
-        let list = d.applied_since.join(", ");
+        let list = super::printable(&d.applied_since.join(", ")).into_owned();
         ui.line(format!("Migrations applied since: {list}"));
     }
     if !d.missing.is_empty() {
-        let list = d.missing.join(", ");
+        let list = super::printable(&d.missing.join(", ")).into_owned();
         let what = "Migrations in the backup but not applied now";
         ui.line(format!("{what}: {list}"));
     }

@@ -35,6 +35,14 @@ fn a_table_name_cannot_write_control_characters_into_the_loss_summary() {
         "{}",
         run.stdout
     );
+    // diff shows the same names: its row table and its schema lines escape them too.
+    let diff = p.run(&["diff", &id]).code(0);
+    assert!(
+        !diff.stdout.contains('\u{1b}') && !diff.stdout.contains('\r'),
+        "control characters reach the terminal: {:?}",
+        diff.stdout
+    );
+    assert!(diff.stdout.contains("\\u{1b}"), "{}", diff.stdout);
 }
 
 #[test]
