@@ -15,6 +15,24 @@ run_sql() { psql -X -q -v ON_ERROR_STOP=1 -f "$1"; }
 /// a UNIQUE index on duplicates.
 const HALF_BAD: &str = "ALTER TABLE users ADD COLUMN nick text;\nCREATE UNIQUE INDEX users_name_key ON users (name);\n";
 
+/// Writes duplicates and the migration that fails on them half-way, runs `migrate --rehearse`
+/// (exit 9), and checks that production's schema and rows are what they were: the report.
+fn rehearse_half_bad_leaving_production_as_it_was(
+    p: &crate::harness::Project,
+    db: &PgDb,
+) -> serde_json::Value {
+    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'ada');");
+    p.write("migrations/003_unique.up.sql", HALF_BAD);
+    let (schema, data) = (db.schema(), db.data());
+    let doc = p.json(&["migrate", "production", "--yes", "--rehearse"], 9);
+    assert_eq!(
+        (db.schema(), db.data()),
+        (schema, data),
+        "the rehearsal ran on production: {doc}"
+    );
+    doc
+}
+
 #[test]
 fn postgres_a_rehearsal_never_runs_on_the_database_pgdatabase_names() {
     if !postgres::server_up() {
@@ -30,19 +48,11 @@ fn postgres_a_rehearsal_never_runs_on_the_database_pgdatabase_names() {
     // Migrations 1 and 2 for real (the tool reaches production through PGDATABASE, as it is
     // meant to outside a rehearsal).
     p.json(&["migrate", "production", "--yes", "--no-rehearse"], 0);
-    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'ada');");
-    p.write("migrations/003_unique.up.sql", HALF_BAD);
-    let (schema, data) = (db.schema(), db.data());
-    let doc = p.json(&["migrate", "production", "--yes", "--rehearse"], 9);
+    let doc = rehearse_half_bad_leaving_production_as_it_was(&p, &db);
     let message = doc["error"]["message"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    assert_eq!(
-        (db.schema(), db.data()),
-        (schema, data),
-        "the rehearsal ran on production: {doc}"
-    );
     assert!(message.contains("production was not touched"), "{doc}");
 }
 
@@ -75,15 +85,7 @@ fn postgres_a_rehearsal_never_runs_on_the_database_pgservice_names() {
         .with_var("PGPORT", &port)
         .with_var("PGUSER", admin.username());
     p.json(&["migrate", "production", "--yes", "--no-rehearse"], 0);
-    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'ada');");
-    p.write("migrations/003_unique.up.sql", HALF_BAD);
-    let (schema, data) = (db.schema(), db.data());
-    let doc = p.json(&["migrate", "production", "--yes", "--rehearse"], 9);
-    assert_eq!(
-        (db.schema(), db.data()),
-        (schema, data),
-        "the rehearsal ran on production: {doc}"
-    );
+    let doc = rehearse_half_bad_leaving_production_as_it_was(&p, &db);
     assert_eq!(
         doc["rehearsal"]["failed_at"]["migration"], "003_unique",
         "{doc}"
@@ -188,15 +190,7 @@ run_sql() { psql "$DIRECT_URL" -X -q -v ON_ERROR_STOP=1 -f "$1"; }
 "#;
     let p = release_project(&db.url(), tools).with_var("DIRECT_URL", direct.as_str());
     p.json(&["migrate", "production", "--yes", "--no-rehearse"], 0);
-    db.exec("INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'ada');");
-    p.write("migrations/003_unique.up.sql", HALF_BAD);
-    let (schema, data) = (db.schema(), db.data());
-    let doc = p.json(&["migrate", "production", "--yes", "--rehearse"], 9);
-    assert_eq!(
-        (db.schema(), db.data()),
-        (schema, data),
-        "the rehearsal ran on production: {doc}"
-    );
+    let doc = rehearse_half_bad_leaving_production_as_it_was(&p, &db);
     assert!(
         doc["rehearsal"]["variables"]
             .as_array()
