@@ -262,8 +262,8 @@ impl Twist for SchemaTwist {
     }
 }
 
-/// A backup of `dev` through `twist`.
-fn twisted_backup(p: &Project, twist: SchemaTwist) -> crate::registry::BackupRecord {
+/// The schema the manifest of a backup of `dev` taken through `twist` records.
+fn schema_recorded_through(p: &Project, twist: SchemaTwist) -> Option<crate::schema::Schema> {
     let ctx = p.ctx(at());
     let session = ctx.session().unwrap();
     let env = session.env("dev").unwrap();
@@ -275,25 +275,22 @@ fn twisted_backup(p: &Project, twist: SchemaTwist) -> crate::registry::BackupRec
     let prepared = prepare::prepare_from(&session, env, &req, db, "the test database".into());
     let record = write(&session, env, &req, prepared.unwrap()).unwrap();
     assert_eq!(session.store.load().unwrap().backups.len(), 1);
-    record
+    session.store.recorded_schema(&record)
 }
 
 #[test]
 fn a_schema_that_changed_during_the_backup_or_cannot_be_read_is_not_recorded_and_the_backup_stands()
 {
     let p = Project::new();
-    let live = p.root().join("db/dev.sqlite3");
-    let record = twisted_backup(
+    let recorded = schema_recorded_through(
         &p,
         SchemaTwist {
-            live: live.clone(),
+            live: p.root().join("db/dev.sqlite3"),
             ddl: Some("ALTER TABLE notes ADD COLUMN during TEXT"),
             unreadable: false,
         },
     );
-    let ctx = p.ctx(at());
-    let session = ctx.session().unwrap();
-    assert_eq!(session.store.recorded_schema(&record), None);
+    assert_eq!(recorded, None);
     assert!(
         p.seen()
             .iter()
@@ -303,7 +300,7 @@ fn a_schema_that_changed_during_the_backup_or_cannot_be_read_is_not_recorded_and
     );
 
     let p = Project::new();
-    let record = twisted_backup(
+    let recorded = schema_recorded_through(
         &p,
         SchemaTwist {
             live: p.root().join("db/dev.sqlite3"),
@@ -311,9 +308,7 @@ fn a_schema_that_changed_during_the_backup_or_cannot_be_read_is_not_recorded_and
             unreadable: true,
         },
     );
-    let ctx = p.ctx(at());
-    let session = ctx.session().unwrap();
-    assert_eq!(session.store.recorded_schema(&record), None);
+    assert_eq!(recorded, None);
     assert!(
         p.seen()
             .iter()
@@ -324,7 +319,7 @@ fn a_schema_that_changed_during_the_backup_or_cannot_be_read_is_not_recorded_and
 
     // And without either, it is.
     let p = Project::new();
-    let record = twisted_backup(
+    let recorded = schema_recorded_through(
         &p,
         SchemaTwist {
             live: p.root().join("db/dev.sqlite3"),
@@ -332,8 +327,6 @@ fn a_schema_that_changed_during_the_backup_or_cannot_be_read_is_not_recorded_and
             unreadable: false,
         },
     );
-    let ctx = p.ctx(at());
-    let session = ctx.session().unwrap();
-    let schema = session.store.recorded_schema(&record).unwrap();
+    let schema = recorded.unwrap();
     assert!(schema.tables["notes"].column("during").is_none());
 }
