@@ -74,6 +74,21 @@ impl PartialFile {
     }
 }
 
+impl PartialFile {
+    /// Syncs the data and gives the file the name `final_path`, which must not exist: a file
+    /// found there (made meanwhile) is left alone and the call fails with `AlreadyExists`.
+    pub fn persist_new(mut self, final_path: &Path) -> io::Result<()> {
+        self.file.sync_all()?;
+        fs::hard_link(&self.path, final_path)?;
+        self.kept = true;
+        let _ = fs::remove_file(&self.path);
+        if let Some(dir) = final_path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
 impl Drop for PartialFile {
     fn drop(&mut self) {
         if !self.kept {

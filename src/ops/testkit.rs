@@ -183,6 +183,9 @@ impl<T: Twist> Provider for Twisted<T> {
     fn kind(&self) -> ProviderKind {
         self.db.kind()
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self.db.as_any()
+    }
     fn database_name(&self) -> String {
         self.db.database_name()
     }

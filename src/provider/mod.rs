@@ -336,6 +336,41 @@ pub trait Provider {
         )))
     }
 
+    /// This provider as [`std::any::Any`]: a table restore reads the tables it puts back from a
+    /// scratch copy of the same kind ([`Provider::replace_tables`]).
+    fn as_any(&self) -> &dyn std::any::Any;
+
+    /// Replaces tables `tables` (as the manifest names them) of this database with those of
+    /// `from`, a scratch copy of the same kind that holds the backup: their definitions, rows,
+    /// indexes, constraints and triggers. Nothing else of the database changes. PostgreSQL and
+    /// SQLite do it in one transaction, so a failure leaves the database as it was; a failure
+    /// that left it changed says so ([`CommitFailed::incomplete`]).
+    fn replace_tables(&self, _from: &dyn Provider, _tables: &[String]) -> Result<(), CommitFailed> {
+        Err(Error::config(format!(
+            "tables of a {} database cannot be restored one by one",
+            self.kind().as_str()
+        ))
+        .into())
+    }
+
+    /// Loads the dump into `name`, a new database on this server (SQLite: a new file at that
+    /// path), which it creates and never one that exists, and leaves it there; returns what it
+    /// holds. A load that fails removes it again (it is recorded in the project's ledger until it
+    /// is complete, so a killed run's is swept by a later one).
+    fn restore_into(
+        &self,
+        _name: &str,
+        format: Format,
+        _source: Source<'_>,
+        _migrations_table: Option<&str>,
+        _jobs: u32,
+    ) -> Result<Inspection> {
+        Err(Error::config(format!(
+            "{format} backups cannot be restored into another {} database",
+            self.kind().as_str()
+        )))
+    }
+
     /// Loads the dump somewhere scratch, returns its integrity verdict and per-table row counts,
     /// and removes it again (`verify --deep` of server databases).
     fn deep_check(

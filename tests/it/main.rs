@@ -25,6 +25,7 @@ mod mock_api;
 mod mysql;
 mod notify;
 mod offsite;
+mod partial_restore;
 mod plan;
 mod plugin;
 mod plugin_e2e;

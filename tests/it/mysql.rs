@@ -190,7 +190,7 @@ impl Drop for MyDb {
     }
 }
 
-const SCHEMA: &str = r#"
+pub const SCHEMA: &str = r#"
 CREATE TABLE accounts (
     id int AUTO_INCREMENT PRIMARY KEY,
     name varchar(100) NOT NULL,

@@ -11,11 +11,13 @@ mod checksum;
 mod choose;
 mod compare;
 mod in_place;
+mod into;
 mod preflight;
 mod preview;
 mod safety;
 mod stage;
 mod swap;
+mod tables;
 
 #[cfg(test)]
 mod tests;
@@ -28,9 +30,11 @@ use crate::registry::BackupRecord;
 use crate::session::Session;
 
 pub use choose::{check_kind, choose, warn_mismatch};
+pub use into::{Made, into, target_name};
 pub use preflight::{Refused, preflight};
 pub use preview::{Preview, SafetyPlan, preview};
 pub use stage::{default_jobs, open_verified};
+pub use tables::{Put, put_back, select};
 
 /// How [`apply`] goes about a restore.
 #[derive(Debug, Clone)]

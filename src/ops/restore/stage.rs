@@ -30,8 +30,24 @@ pub(super) fn stage<'a>(
             session.ctx.show(&stale)
         ));
     }
-    let path = session.store.locate(record)?.data;
     let migrations_table = env.migrations_table.as_deref();
+    load(session, env, record, jobs, &mut |source, jobs| {
+        db.stage_restore(record.format, source, migrations_table, jobs)
+    })
+}
+
+/// Hands the backup to `load` as it best reads it, with the number of jobs to use: a directory
+/// dump, and an uncompressed custom archive restored with several jobs, from disk (checked again
+/// once read); a compressed custom archive with several jobs decoded to a work file first; any
+/// other as a stream whose SHA-256 is checked as it goes.
+pub(super) fn load<T>(
+    session: &Session,
+    env: &Environment,
+    record: &BackupRecord,
+    jobs: Option<u32>,
+    load: &mut dyn FnMut(Source<'_>, u32) -> Result<T>,
+) -> Result<T> {
+    let path = session.store.locate(record)?.data;
     let decryption = crate::crypt::Decryption::of(&session.config, &session.vars, record)?
         .map(std::sync::Arc::new);
     // pg_restore runs jobs in parallel only from a file it can seek in: a directory dump, or a
@@ -42,8 +58,7 @@ pub(super) fn stage<'a>(
     let from_disk = record.format == Format::Directory
         || (parallel && record.compression == Compression::None && !record.encrypted && jobs > 1);
     if from_disk {
-        let staged =
-            db.stage_restore(record.format, Source::Path(&path), migrations_table, jobs)?;
+        let staged = load(Source::Path(&path), jobs)?;
         // The tool read the files after they were checked: check them again now that it is
         // done, so a backup changed or removed meanwhile is never put in place.
         verify::checksum_ok(session, record).map_err(|(e, _)| {
@@ -54,12 +69,7 @@ pub(super) fn stage<'a>(
     if parallel && jobs > 1 {
         match decode_to_work_file(session, env, record, decryption.as_deref()) {
             Ok(decoded) => {
-                return db.stage_restore(
-                    record.format,
-                    Source::Path(decoded.path()),
-                    migrations_table,
-                    jobs,
-                );
+                return load(Source::Path(decoded.path()), jobs);
             }
             // Jobs nobody asked for are not worth failing over: without room for the work
             // file, the archive loads in one stream.
@@ -81,12 +91,7 @@ pub(super) fn stage<'a>(
     let mut decoder = open_verified(&path, record, decryption.as_deref())?;
     let bar = session.events().bar(record.raw_size_bytes, "restore");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
-    let staged = db.stage_restore(
-        record.format,
-        Source::Stream(&mut source),
-        migrations_table,
-        jobs,
-    );
+    let staged = load(Source::Stream(&mut source), jobs);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

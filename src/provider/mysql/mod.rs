@@ -16,7 +16,9 @@ mod schema;
 
 use std::path::{Path, PathBuf};
 
-use super::{DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged, Tables};
+use super::{
+    CommitFailed, DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged, Tables,
+};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::migrations::Queryable;
@@ -322,6 +324,33 @@ impl Provider for Mysql {
         _jobs: u32,
     ) -> Result<Box<dyn Staged + 'a>> {
         restore::stage(self, format, source, migrations_table)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn replace_tables(&self, from: &dyn Provider, tables: &[String]) -> Result<(), CommitFailed> {
+        let Some(from) = from.as_any().downcast_ref::<Mysql>() else {
+            return Err(Error::config("tables of a MySQL database come from another").into());
+        };
+        restore::replace_tables(self, from, tables)
+    }
+
+    fn restore_into(
+        &self,
+        name: &str,
+        format: Format,
+        source: Source<'_>,
+        migrations_table: Option<&str>,
+        _jobs: u32,
+    ) -> Result<Inspection> {
+        if format != Format::Sql {
+            return Err(Error::config(format!(
+                "cannot load a {format} backup into MySQL"
+            )));
+        }
+        restore::restore_into(self, name, source, migrations_table)
     }
 
     fn scratch_copy<'a>(

@@ -18,19 +18,23 @@ mod psql;
 mod restore;
 mod schema;
 mod snapshot;
+mod tables;
 mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::tool::feed;
-use super::{DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged, Tables};
+use super::{
+    CommitFailed, DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged, Tables,
+};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use psql::{first_error_line, hex_utf8, ident, literal, parse_output, percent_decode, unhex};
 use tools::Tools;
 
 pub use key::legacy as legacy_table_key;
+pub use key::{schema_and_table, table_key};
 
 /// The line every complete plain-format dump ends with.
 pub const DUMP_TRAILER: &str = "-- PostgreSQL database dump complete";
@@ -306,6 +310,28 @@ impl Provider for Postgres {
         jobs: u32,
     ) -> Result<Box<dyn Staged + 'a>> {
         restore::stage(self, format, source, migrations_table, jobs)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn replace_tables(&self, from: &dyn Provider, tables: &[String]) -> Result<(), CommitFailed> {
+        let Some(from) = from.as_any().downcast_ref::<Postgres>() else {
+            return Err(Error::config("tables of a PostgreSQL database come from another").into());
+        };
+        tables::replace_tables(self, from, tables)
+    }
+
+    fn restore_into(
+        &self,
+        name: &str,
+        format: Format,
+        source: Source<'_>,
+        migrations_table: Option<&str>,
+        jobs: u32,
+    ) -> Result<Inspection> {
+        tables::restore_into(self, name, format, source, migrations_table, jobs)
     }
 
     fn scratch_copy<'a>(

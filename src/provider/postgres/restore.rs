@@ -44,7 +44,20 @@ impl<'a> ScratchDb<'a> {
     /// tablespace, connection limit, owner, access privileges and settings (its comment at the
     /// swap) — since it takes the target's place; else from template0.
     pub(super) fn create(pg: &'a Postgres, purpose: Purpose) -> Result<ScratchDb<'a>> {
-        let name = scratch_name(&pg.conn.dbname, purpose.name_part());
+        Self::create_as(
+            pg,
+            purpose,
+            scratch_name(&pg.conn.dbname, purpose.name_part()),
+        )
+    }
+
+    /// Creates database `name` as [`ScratchDb::create`] does: recorded first, marked, made like
+    /// the target. `CREATE DATABASE` fails when `name` exists, so it is never someone else's.
+    pub(super) fn create_as(
+        pg: &'a Postgres,
+        purpose: Purpose,
+        name: String,
+    ) -> Result<ScratchDb<'a>> {
         let claim = pg.ledger()?.claim(&pg.server_id(), purpose, &name)?;
         let like = pg.query_in(
             MAINTENANCE_DB,
@@ -141,8 +154,9 @@ impl<'a> ScratchDb<'a> {
 }
 
 impl ScratchDb<'_> {
-    /// It was renamed to the target's name at the swap: no scratch database any more.
-    fn became_target(&mut self) {
+    /// It was renamed to the target's name at the swap, or became a database of its own (a
+    /// restore `--into` it): no scratch database any more.
+    pub(super) fn became_target(&mut self) {
         self.keep = true;
         if let Some(claim) = self.claim.take() {
             claim.release();

@@ -6,6 +6,7 @@ mod image;
 mod keycount;
 mod restore;
 pub mod schema;
+mod tables;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -337,6 +338,45 @@ impl Provider for Sqlite {
 
     fn sweep_scratch(&self, drop: bool) -> Result<crate::scratch::Sweep> {
         Ok(copy::sweep(self, drop))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn replace_tables(
+        &self,
+        from: &dyn Provider,
+        tables: &[String],
+    ) -> Result<(), super::CommitFailed> {
+        let Some(from) = from.as_any().downcast_ref::<Sqlite>() else {
+            return Err(Error::config("tables of an SQLite database come from another").into());
+        };
+        tables::replace_tables(self, from, tables)
+    }
+
+    fn restore_into(
+        &self,
+        name: &str,
+        format: Format,
+        source: Source<'_>,
+        migrations_table: Option<&str>,
+        _jobs: u32,
+    ) -> Result<Inspection> {
+        if format != Format::Sqlite {
+            return Err(Error::config(format!(
+                "a {format} backup cannot be restored into SQLite"
+            )));
+        }
+        let path = Path::new(name);
+        match source {
+            Source::Stream(stream) => tables::restore_into(self, path, stream, migrations_table),
+            Source::Path(from) => {
+                let mut input = File::open(from)
+                    .map_err(|e| Error::io(Kind::Verification, "cannot open", from, e))?;
+                tables::restore_into(self, path, &mut input, migrations_table)
+            }
+        }
     }
 
     fn scratch_copy<'a>(

@@ -29,7 +29,7 @@ impl Sqlite {
     /// The file a restore writes: the database's path with symbolic links followed, so that a URL
     /// naming a link restores the database the link leads to (and stages beside it), never the
     /// link itself.
-    fn restore_target(&self) -> Result<PathBuf> {
+    pub(super) fn restore_target(&self) -> Result<PathBuf> {
         fsutil::follow_links(&self.path)
             .map_err(|e| Error::io(Kind::Connection, "cannot follow the link", &self.path, e))
     }

@@ -14,6 +14,7 @@ mod copy;
 mod scratch;
 mod sessions;
 mod swap;
+mod tables;
 
 use super::objects::{self, Object};
 use super::{Mysql, ident, literal};
@@ -30,6 +31,7 @@ pub(super) use scratch::sweep;
 use scratch::{ReplacedMysql, ScratchDb};
 pub(super) use sessions::{clear_sessions, other_sessions, sessions_unseen};
 use swap::{finish_hint, swap_in};
+pub(super) use tables::{replace_tables, restore_into};
 
 impl Mysql {
     /// Loads a dump into `db` with the client, which stops at the first failing statement.

@@ -29,6 +29,16 @@ impl<'a> ScratchDb<'a> {
             purpose.name_part(),
             random_suffix()
         );
+        Self::create_as(my, purpose, name)
+    }
+
+    /// Creates database `name` as [`ScratchDb::create`] does: recorded first, then marked.
+    /// `CREATE DATABASE` fails when `name` exists, so it is never someone else's.
+    pub(super) fn create_as(
+        my: &'a Mysql,
+        purpose: Purpose,
+        name: String,
+    ) -> Result<ScratchDb<'a>> {
         let claim = my.ledger()?.claim(&my.server_id(), purpose, &name)?;
         let charset = my.charset_clause()?;
         if let Err(e) = my.query_in(None, &format!("CREATE DATABASE {}{charset}", ident(&name))) {

@@ -15,6 +15,8 @@ use crate::ops::restore::{self, Request};
 use crate::session::Session;
 use crate::ui::{self, To, Ui};
 
+mod partial;
+
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// Environment whose database is replaced [default: FABER_ENV, ENV_MODE or
@@ -40,6 +42,24 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub in_place: bool,
 
+    /// Put back only this table of the backup, leaving the others as they are (repeatable).
+    /// PostgreSQL: `schema.table`, or `table` in `public`
+    #[arg(long = "table", value_name = "TABLE", conflicts_with = "in_place")]
+    pub tables: Vec<String>,
+
+    /// Put back every table of this schema (PostgreSQL; repeatable)
+    #[arg(long = "schema", value_name = "SCHEMA", conflicts_with = "in_place")]
+    pub schemas: Vec<String>,
+
+    /// Restore the whole backup into NAME, a new database on the environment's server (SQLite:
+    /// a new file), and leave the environment's database alone
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with_all = ["tables", "schemas", "in_place", "no_safety_backup", "terminate_connections"]
+    )]
+    pub into: Option<String>,
+
     /// Parallel restore jobs (PostgreSQL custom and directory backups; pg_restore --jobs)
     /// [default: one per core]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -64,6 +84,12 @@ pub fn run(session: &Session, ui: &Ui, args: RestoreArgs) -> Result<Report> {
     }
     let (url, db) = session.provider(env)?;
     restore::check_kind(env, db.as_ref(), &record)?;
+    if let Some(name) = &args.into {
+        return partial::into(session, ui, env, &record, db.as_ref(), name, &args);
+    }
+    if !args.tables.is_empty() || !args.schemas.is_empty() {
+        return partial::tables(session, ui, env, &record, (&url, db.as_ref()), &args);
+    }
     let safety_reason = (!args.no_safety_backup).then_some("pre-restore");
     let title = format!(
         "restore {} into {} ({})",

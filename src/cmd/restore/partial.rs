@@ -1,0 +1,204 @@
+//! `restore ENV --into NAME` (the whole backup into a new database beside the environment's) and
+//! `restore ENV --table T --schema S` (some tables put back into it): asked for as a protected
+//! environment asks, run by the engine ([`restore::into`], [`restore::put_back`]), reported.
+
+use serde_json::json;
+
+use super::RestoreArgs;
+use crate::Report;
+use crate::config::Environment;
+use crate::confirm::{self, Ask};
+use crate::error::Result;
+use crate::hints;
+use crate::human;
+use crate::ops::restore::{self, Request};
+use crate::provider::{self, DatabaseUrl, Provider, ProviderKind};
+use crate::registry::BackupRecord;
+use crate::session::Session;
+use crate::ui::{self, To, Ui};
+
+/// `restore ENV --into NAME`.
+pub(super) fn into(
+    session: &Session,
+    ui: &Ui,
+    env: &Environment,
+    record: &BackupRecord,
+    db: &dyn Provider,
+    name: &str,
+    args: &RestoreArgs,
+) -> Result<Report> {
+    let target = restore::target_name(session, db, name)?;
+    // How to reach it: the environment's URL naming it, password hidden.
+    let root = &session.config.root;
+    let reach = DatabaseUrl::parse(
+        &provider::url_naming(&session.raw_url(env)?, root, &target)?,
+        root,
+    )?
+    .redacted();
+    let what = if db.kind() == ProviderKind::Sqlite {
+        "a new file"
+    } else {
+        "a new database"
+    };
+    let plan = format!(
+        "restore {} into {what} {} ({reach}), beside `{}`'s database, which is left alone",
+        ui.bold(&record.id),
+        ui.bold(ui::printable(&target)),
+        env.name
+    );
+    if args.dry_run.dry_run {
+        ui.line(format!("Would {plan}."));
+        ui.line("Dry run: nothing was changed.");
+        return Ok(Report::new()
+            .with("dry_run", true)
+            .with("backup", record)
+            .with("into", json!({ "name": target, "url": reach })));
+    }
+    if confirm::will_ask(env, session.ctx.yes) {
+        ui.say(To::Prompt, format!("About to {plan}."));
+    }
+    confirm::confirm(env, "restore", Ask::YesNo, session.ctx.yes)?;
+    ui.line(format!(
+        "Restoring {} into {what} {}",
+        ui.bold(&record.id),
+        ui.bold(ui::printable(&target))
+    ));
+    let made = restore::into(session, env, db, record, &target, args.jobs)?;
+    let rows: u64 = made.inspection.tables.values().map(|t| t.rows).sum();
+    let mut report = Report::new()
+        .with("backup", record)
+        .with("environment", &env.name)
+        .with("into", json!({ "name": made.name, "url": reach }))
+        .with("tables", &made.inspection.tables)
+        .with("migrations", &made.inspection.migrations)
+        .with("row_count_differences", &made.diffs)
+        .with("restored", true);
+    if made.diffs.is_empty() {
+        ui.ok(format!(
+            "Restored {}, {}; row counts match the manifest",
+            human::count(made.inspection.tables.len() as u64, "table"),
+            human::count(rows, "row")
+        ));
+    } else if !made.mismatch_known {
+        report.failure = Some(
+            crate::error::Error::verification(format!(
+                "the new database differs from the manifest: {}",
+                made.diffs.join(", ")
+            ))
+            .with_hint(format!(
+                "{} was left as it is, for you to look into or drop",
+                ui::printable(&made.name)
+            )),
+        );
+    }
+    ui.line(format!("Connect with: {reach}"));
+    Ok(report)
+}
+
+/// `restore ENV --table T --schema S`.
+pub(super) fn tables(
+    session: &Session,
+    ui: &Ui,
+    env: &Environment,
+    record: &BackupRecord,
+    (url, db): (&DatabaseUrl, &dyn Provider),
+    args: &RestoreArgs,
+) -> Result<Report> {
+    let keys = restore::select(record, &args.tables, &args.schemas)?;
+    let listed = keys
+        .iter()
+        .map(|k| {
+            let rows = record.tables.get(k).map_or(0, |t| t.rows);
+            format!("{} ({})", ui::printable(k), human::count(rows, "row"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let safety_reason = (!args.no_safety_backup).then_some("pre-restore");
+    let how = if db.kind() == ProviderKind::Mysql {
+        "table by table (MySQL commits each drop as it goes; a failure midway is undone from the safety backup)"
+    } else {
+        "in one transaction"
+    };
+    let mut plan = vec![
+        format!(
+            "put back from {} into {} ({}): {listed}",
+            ui.bold(&record.id),
+            ui.bold(&env.name),
+            url.redacted()
+        ),
+        "the backup is loaded into a scratch database first, as verify --deep loads it".to_string(),
+    ];
+    plan.push(match safety_reason {
+        Some(_) => format!("a safety backup of `{}` is taken, then", env.name),
+        None => "no safety backup (--no-safety-backup), then".to_string(),
+    });
+    plan.push(format!(
+        "those tables are dropped and made again from the backup {how}; every other table is left as it is"
+    ));
+    if args.dry_run.dry_run {
+        for line in &plan {
+            ui.line(format!("Would {line}"));
+        }
+        ui.line("Dry run: nothing was changed.");
+        return Ok(Report::new()
+            .with("dry_run", true)
+            .with("backup", record)
+            .with("tables", &keys)
+            .with("safety_backup", safety_reason.is_some()));
+    }
+    if confirm::will_ask(env, session.ctx.yes) {
+        for line in &plan {
+            ui.say(To::Prompt, format!("Will {line}"));
+        }
+    }
+    confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
+    ui.line(format!(
+        "Putting back {} from {} into {}",
+        human::count(keys.len() as u64, "table"),
+        ui.bold(&record.id),
+        ui.bold(&env.name)
+    ));
+    let put = restore::put_back(
+        session,
+        env,
+        db,
+        record,
+        &keys,
+        &Request {
+            event: "restore",
+            safety_reason,
+            terminate_connections: false,
+            jobs: args.jobs,
+            in_place: false,
+            method: None,
+        },
+    )?;
+    let rows: u64 = put.counts.values().map(|t| t.rows).sum();
+    if put.diffs.is_empty() {
+        ui.ok(format!(
+            "Put back {}, {}; row counts match the manifest",
+            human::count(put.tables.len() as u64, "table"),
+            human::count(rows, "row")
+        ));
+    }
+    if let Some(s) = &put.safety {
+        let mut again = vec!["restore", env.name.as_str(), "--from", s.as_str()];
+        for key in &put.tables {
+            again.extend(["--table", key.as_str()]);
+        }
+        ui.line(format!(
+            "Undo with: {}",
+            ui::printable(&hints::command_line(session, &again))
+        ));
+    }
+    let mut report = Report::new()
+        .with("backup", record)
+        .with("environment", &env.name)
+        .with("tables_restored", &put.tables)
+        .with("tables", &put.counts)
+        .with("safety_backup", &put.safety)
+        .with("row_count_differences", &put.diffs)
+        .with("restored", true);
+    report.failure = put.failure(env);
+    Ok(report)
+}
