@@ -241,7 +241,8 @@ mod tests {
         let n = parse(
             "format = \"slack\"\n\
              [[targets]]\nwebhook_url_env = \"A\"\n\
-             [[targets]]\nwebhook_url = \"https://ntfy.sh/x\"\nformat = \"ntfy\"\non = [\"stale\", \"failure\", \"stale\"]\n",
+             [[targets]]\nwebhook_url = \"https://ntfy.sh/x\"\nformat = \"ntfy\"\n\
+             on = [\"stale\", \"failure\", \"stale\"]\n",
         )
         .unwrap();
         assert_eq!(

@@ -112,21 +112,16 @@ fn colour(event: NotifyOn) -> u32 {
 /// that an `@everyone` in an error pings nobody.
 fn discord(m: &Message) -> Value {
     let title = truncate(&format!("faber-db: {}", m.title()), DISCORD_TITLE).into_owned();
-    let fields: Vec<Value> = m
+    let facts: Vec<(&str, String)> = m
         .facts()
         .into_iter()
-        .map(|(name, value)| {
-            json!({
-                "name": name,
-                "value": truncate(&value, DISCORD_FIELD_VALUE),
-                "inline": true,
-            })
-        })
+        .map(|(name, value)| (name, truncate(&value, DISCORD_FIELD_VALUE).into_owned()))
         .collect();
-    let fields_len: usize = fields
+    let fields_len: usize = facts.iter().map(|(n, v)| units(n) + units(v)).sum();
+    let fields: Vec<Value> = facts
         .iter()
-        .map(|f| units(f["name"].as_str().unwrap_or("")) + units(f["value"].as_str().unwrap_or("")))
-        .sum();
+        .map(|(name, value)| json!({"name": name, "value": value, "inline": true}))
+        .collect();
     let description: Vec<String> = m
         .details()
         .into_iter()
