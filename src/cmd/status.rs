@@ -1,5 +1,7 @@
 //! `faber-db status [ENV]`: per environment, the database, whether it answers, its migration
-//! state and its backups, gathered by [`crate::ops::status`] and printed here.
+//! state and its backups, gathered by [`crate::ops::status`] and printed here. Environments
+//! without a backup within `max_backup_age` are told to the `[notify]` targets that asked for
+//! `stale`.
 
 use clap::Args;
 
@@ -29,5 +31,7 @@ pub fn run(session: &Session, ui: &Ui, args: StatusArgs) -> Result<Report> {
         ui::status::environment(ui, session, env, &s);
         out.push(s);
     }
+    let overdue: Vec<&status::EnvStatus> = out.iter().filter(|s| s.backup_overdue).collect();
+    crate::notify::stale(session, &overdue);
     Ok(Report::new().with("environments", &out))
 }

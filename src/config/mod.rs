@@ -6,11 +6,13 @@
 //! an environment up by name.
 
 mod load;
+mod notify;
 mod raw;
 mod resolve;
 mod safety;
 
 pub use load::{LoadError, find_root, load, load_or_defaults, locate};
+pub use notify::{Notify, NotifyFormat, NotifyOn, NotifyTarget};
 pub use resolve::default_url_var;
 pub use safety::{Enforcement, Rule, Safety};
 
@@ -40,7 +42,8 @@ pub struct Config {
     pub migrations_directory: Option<PathBuf>,
     /// `[storage.offsite]`: where off-site copies go, when configured.
     pub offsite: Option<Offsite>,
-    /// `[notify]`: the webhook told when a backup, restore, rollback or migrate fails.
+    /// `[notify]`: the webhooks told when a backup, restore, rollback or migrate fails (or
+    /// succeeds), or when `status` finds a backup too old.
     pub notify: Option<Notify>,
     /// `[encryption]`: the age recipients and identity file, when configured.
     pub encryption: Option<Encryption>,
@@ -79,15 +82,6 @@ pub struct Encryption {
     pub recipients: Vec<String>,
     /// The identity file restore and verify decrypt with (FABER_AGE_IDENTITY overrides it).
     pub identity_file: Option<PathBuf>,
-}
-
-/// Where notifications go: a URL given inline, or the variable holding it (by default
-/// `FABER_WEBHOOK_URL`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notify {
-    pub url: Option<String>,
-    pub url_var: Option<String>,
-    pub on_success: bool,
 }
 
 /// S3-compatible object storage for off-site copies (`[storage.offsite]`).

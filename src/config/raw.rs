@@ -146,7 +146,9 @@ pub struct RawOffsite {
     pub path_style: Option<bool>,
 }
 
-/// `[notify]`: a webhook told of failures (and successes, when asked).
+/// `[notify]`: a webhook told of failures (and successes, when asked), and more of them in
+/// `[[notify.targets]]`. `format` and `on` stay strings here, checked in
+/// [`super::notify`] so that a wrong one is refused with its key named.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
@@ -154,6 +156,20 @@ pub struct RawNotify {
     pub webhook_url_env: Option<String>,
     #[serde(default)]
     pub on_success: bool,
+    pub format: Option<String>,
+    pub on: Option<Vec<String>>,
+    #[serde(default)]
+    pub targets: Vec<RawNotifyTarget>,
+}
+
+/// One `[[notify.targets]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifyTarget {
+    pub webhook_url: Option<String>,
+    pub webhook_url_env: Option<String>,
+    pub format: Option<String>,
+    pub on: Option<Vec<String>>,
 }
 
 /// `[encryption]`: age recipients backups are encrypted to, and where the identity to decrypt

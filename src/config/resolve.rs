@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::raw::{self, RawConfig, RawEnvironment, RawNotify};
+use super::raw::{self, RawConfig, RawEnvironment};
 use super::safety::{self, Enforcement, Safety};
 use super::{
     Config, DEFAULT_BACKUP_DIR, DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, Encryption, Environment, Hook,
-    Notify, Offsite, UrlSource,
+    Offsite, UrlSource,
 };
 use crate::error::{Error, Remedy, Result};
 use crate::format::Format;
@@ -104,7 +104,11 @@ pub(super) fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Conf
         .map(Offsite::parse)
         .transpose()
         .map_err(|e| bad(e).with_hint("see the off-site section of docs/configuration.md"))?;
-    let notify = resolve_notify(raw.notify, &bad)?;
+    let notify = raw
+        .notify
+        .map(super::notify::resolve)
+        .transpose()
+        .map_err(|e| bad(e).with_hint("see the notifications section of docs/configuration.md"))?;
     let encrypt_default = raw
         .encryption
         .as_ref()
@@ -194,23 +198,6 @@ fn resolve_safety(
         }
     }
     Ok((safety, enforcement))
-}
-
-/// `[notify]`: the webhook given inline or by variable, not both.
-fn resolve_notify(raw: Option<RawNotify>, bad: &dyn Fn(String) -> Error) -> Result<Option<Notify>> {
-    Ok(match raw {
-        None => None,
-        Some(n) if n.webhook_url.is_some() && n.webhook_url_env.is_some() => {
-            return Err(bad(
-                "notify: both webhook_url and webhook_url_env are set; keep one".into(),
-            ));
-        }
-        Some(n) => Some(Notify {
-            url: n.webhook_url,
-            url_var: n.webhook_url_env,
-            on_success: n.on_success,
-        }),
-    })
 }
 
 /// What every environment is resolved against: the rest of the config.

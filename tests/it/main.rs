@@ -24,6 +24,7 @@ mod migrations;
 mod mock_api;
 mod mysql;
 mod notify;
+mod notify_formats;
 mod offsite;
 mod partial_restore;
 mod plan;
