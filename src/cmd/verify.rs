@@ -35,6 +35,12 @@ pub struct VerifyArgs {
     #[arg(long, conflicts_with = "checksum_only")]
     pub deep: bool,
 
+    /// A restore drill, for cron: load the backup a restore would pick now (`--from latest`) of
+    /// the environment (or of each, with --all) into a scratch database, compare its row counts
+    /// with the manifest, and record the result (`last_drill`; `status` shows its age)
+    #[arg(long, conflicts_with_all = ["id", "checksum_only"])]
+    pub drill: bool,
+
     /// Only recompute each file's SHA-256 and compare it with the registry (at disk speed; the
     /// structure is not checked)
     #[arg(long)]
@@ -49,6 +55,9 @@ pub fn run(session: &Session, ui: &Ui, args: VerifyArgs) -> Result<Report> {
     } else {
         Depth::Structure
     };
+    if args.drill {
+        return drill(session, ui, args.env.as_deref());
+    }
     if let Some(path) = args.id.as_deref().filter(|a| is_path(a)) {
         return run_path(session, ui, Path::new(path), depth);
     }
@@ -70,6 +79,71 @@ pub fn run(session: &Session, ui: &Ui, args: VerifyArgs) -> Result<Report> {
     }
     record_results(session, &results)?;
     Ok(verdicts(ui, results))
+}
+
+/// `verify --drill [--env ENV | --all]`: each environment's drill, said, notified and reported;
+/// the run fails when any drill did.
+fn drill(session: &Session, ui: &Ui, env: Option<&str>) -> Result<Report> {
+    let envs: Vec<&crate::config::Environment> = match env {
+        Some(name) => vec![session.env(name)?],
+        None => session.config.environments.values().collect(),
+    };
+    let mut drills = Vec::new();
+    for env in envs {
+        let started = std::time::Instant::now();
+        let mut drilled = crate::ops::verify::drill(session, env)?;
+        if let Some(checked) = drilled.checked.take() {
+            let checked = worded(checked);
+            if let Some(record) = &drilled.backup {
+                ui::verify::verdict(ui, record, Depth::Deep, &checked);
+            }
+        }
+        ui::verify::drill(ui, &drilled);
+        // Each environment's outcome goes to the targets that asked for it.
+        let mut one = Report::new().with("drill", &drilled.drill);
+        if let Some(b) = &drilled.backup {
+            one = one.with("backup", b);
+        }
+        one.failure = drill_failure(&[&drilled]);
+        crate::notify::after(
+            session,
+            "drill",
+            Some(&env.name),
+            &Ok(one),
+            started.elapsed(),
+        );
+        drills.push(drilled);
+    }
+    let mut report = Report::new().with("drills", &drills);
+    report.failure = drill_failure(&drills.iter().collect::<Vec<_>>());
+    Ok(report)
+}
+
+/// The failure of the drills that failed, if any.
+fn drill_failure(drills: &[&crate::ops::verify::Drilled]) -> Option<Error> {
+    let failed: Vec<&&crate::ops::verify::Drilled> =
+        drills.iter().filter(|d| !d.drill.ok).collect();
+    let first = failed.first()?;
+    let mut err = Error::verification(format!(
+        "the restore drill of {} failed",
+        failed
+            .iter()
+            .map(|d| format!("`{}`", d.environment))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    for d in &failed {
+        err = err.caused_by(format!(
+            "{}: {}",
+            d.environment,
+            d.drill.problem.as_deref().unwrap_or("failed")
+        ));
+    }
+    Some(err.with_hint(if first.backup.is_some() {
+        "the backup a restore would pick now cannot be restored as it is: take a fresh backup, and look into this one (`faber-db verify ID --deep`)".to_string()
+    } else {
+        format!("take a backup of it (`faber-db backup {}`)", first.environment)
+    }))
 }
 
 /// The verdict with its remedy, if any, worded after the problem.

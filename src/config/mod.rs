@@ -135,6 +135,9 @@ pub struct Environment {
     pub row_count_max_table_size: u64,
     /// `status` warns when the newest valid backup is older than this.
     pub max_backup_age: Option<std::time::Duration>,
+    /// `status` warns when the last successful restore drill (`verify --drill`) is older than
+    /// this, or there was none.
+    pub max_drill_age: Option<std::time::Duration>,
     /// Backups of this environment are copied to `[storage.offsite]`.
     pub offsite: bool,
     /// Backups of this environment are encrypted to `[encryption]`'s recipients.

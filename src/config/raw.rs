@@ -58,6 +58,7 @@ pub struct RawDefaults {
     pub retention: Option<Retention>,
     pub row_count_max_table_size: Option<ByteSize>,
     pub max_backup_age: Option<Age>,
+    pub max_drill_age: Option<Age>,
     pub terminate_connections_on_rollback: Option<bool>,
 }
 
@@ -84,6 +85,7 @@ pub struct RawEnvironment {
     pub compression: Option<Compression>,
     pub row_count_max_table_size: Option<ByteSize>,
     pub max_backup_age: Option<Age>,
+    pub max_drill_age: Option<Age>,
     pub offsite: Option<bool>,
     pub encrypt: Option<bool>,
     /// Original plugin key with no meaning for faber-db.

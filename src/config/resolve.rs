@@ -24,6 +24,7 @@ struct EnvDefaults {
     compression: Compression,
     row_count_max_table_size: u64,
     max_backup_age: Option<std::time::Duration>,
+    max_drill_age: Option<std::time::Duration>,
     /// `[encryption] encrypt`.
     encrypt: bool,
     terminate_connections_on_rollback: bool,
@@ -127,6 +128,7 @@ pub(super) fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Conf
             .row_count_max_table_size
             .map_or(DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, |s| s.0),
         max_backup_age: raw.defaults.max_backup_age.map(|a| a.0),
+        max_drill_age: raw.defaults.max_drill_age.map(|a| a.0),
         encrypt: encrypt_default,
         terminate_connections_on_rollback: raw
             .defaults
@@ -344,6 +346,7 @@ fn resolve_env(
             .row_count_max_table_size
             .map_or(defaults.row_count_max_table_size, |s| s.0),
         max_backup_age: raw.max_backup_age.map(|a| a.0).or(defaults.max_backup_age),
+        max_drill_age: raw.max_drill_age.map(|a| a.0).or(defaults.max_drill_age),
     })
 }
 

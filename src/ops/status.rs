@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::config::Environment;
 use crate::migrations::MigrationState;
-use crate::registry::{RegistryFile, Status};
+use crate::registry::{Drill, RegistryFile, Status};
 use crate::session::Session;
 use crate::unfinished::{Interrupted, interrupted};
 
@@ -35,6 +35,14 @@ pub struct EnvStatus {
     pub newest_valid_backup_age_secs: Option<i64>,
     /// No valid backup younger than `max_backup_age`.
     pub backup_overdue: bool,
+    /// The newest restore drill (`verify --drill`) of any of its backups.
+    pub last_drill: Option<Drill>,
+    /// Age of the newest drill that passed, in seconds.
+    pub last_good_drill_age_secs: Option<i64>,
+    /// The configured `max_drill_age`, in seconds.
+    pub max_drill_age_secs: Option<u64>,
+    /// No drill passed within `max_drill_age`.
+    pub drill_overdue: bool,
     /// A restore or rollback that started changing the database and never reported back, or a
     /// migrate that did not finish and was not undone.
     pub interrupted: Option<Interrupted>,
@@ -69,8 +77,20 @@ pub fn of(session: &Session, reg: &RegistryFile, env: &Environment) -> EnvStatus
         max_backup_age_secs: env.max_backup_age.map(|d| d.as_secs()),
         newest_valid_backup_age_secs: None,
         backup_overdue: false,
+        last_drill: None,
+        last_good_drill_age_secs: None,
+        max_drill_age_secs: env.max_drill_age.map(|d| d.as_secs()),
+        drill_overdue: false,
         interrupted: interrupted(&session.store, &env.name),
     };
+    let (last, good) = crate::ops::verify::last_drills(&backups);
+    s.last_drill = last;
+    s.last_good_drill_age_secs = good.map(|d| (session.ctx.now - d.at).num_seconds());
+    if let Some(max) = env.max_drill_age {
+        s.drill_overdue = s
+            .last_good_drill_age_secs
+            .is_none_or(|age| age > i64::try_from(max.as_secs()).unwrap_or(i64::MAX));
+    }
     let newest_valid = backups.iter().find(|b| b.status == Status::Valid);
     s.newest_valid_backup_age_secs =
         newest_valid.map(|b| (session.ctx.now - b.timestamp).num_seconds());

@@ -94,8 +94,41 @@ pub struct EntryView<'a> {
     pub migrations: Option<MigrationsView<'a>>,
     #[serde(rename = "remote", default)]
     pub offsite: Option<OffsiteView>,
+    #[serde(default)]
+    pub verification: Option<ProofView>,
+    #[serde(default)]
+    pub last_drill: Option<DrillView>,
     #[serde(skip)]
     pub index: usize,
+}
+
+impl EntryView<'_> {
+    /// When the backup was last proven restorable: its last restore drill that passed, or its
+    /// last deep check while it is valid.
+    pub fn proven(&self) -> Option<DateTime<Utc>> {
+        let drilled = self.last_drill.as_ref().filter(|d| d.ok).map(|d| d.at);
+        let deep = self
+            .verification
+            .as_ref()
+            .filter(|v| v.deep && self.status == Status::Valid)
+            .map(|v| v.verified_at);
+        drilled.max(deep)
+    }
+}
+
+/// The part of an entry's last verification that says whether it proved the backup restorable.
+#[derive(Debug, Deserialize)]
+pub struct ProofView {
+    pub verified_at: DateTime<Utc>,
+    #[serde(default)]
+    pub deep: bool,
+}
+
+/// The part of an entry's last restore drill that `list` shows.
+#[derive(Debug, Deserialize)]
+pub struct DrillView {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
 }
 
 /// The part of an entry's off-site copy that `list` shows.

@@ -30,7 +30,7 @@ pub use lock::RegistryLock;
 pub use manifest::{
     Recorded, manifest_path_for, recorded_at, schema_at, write_manifest_at, write_manifest_from,
 };
-pub use record::{BackupRecord, GitState, OffsiteCopy, Status, Verification};
+pub use record::{BackupRecord, Drill, GitState, OffsiteCopy, Status, Verification};
 
 pub const REGISTRY_FILE: &str = "backups.json";
 pub const REGISTRY_VERSION: u32 = 1;

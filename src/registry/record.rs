@@ -106,6 +106,22 @@ pub struct BackupRecord {
     /// (Written as `remote`, the key every version has used.)
     #[serde(rename = "remote", default, skip_serializing_if = "Option::is_none")]
     pub offsite: Option<OffsiteCopy>,
+    /// The last restore drill of this backup (`verify --drill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill: Option<Drill>,
+}
+
+/// A restore drill: the backup loaded into a scratch database and its row counts compared with
+/// the manifest, as `verify --drill` does on a schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drill {
+    pub at: DateTime<Utc>,
+    /// Whether it loaded and its counts matched.
+    pub ok: bool,
+    pub duration_ms: u64,
+    /// What went wrong, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// A backup's off-site copy: uploaded (with what was uploaded), or the last upload failed.

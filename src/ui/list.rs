@@ -59,6 +59,10 @@ pub fn table(
                 migrations,
                 left,
                 b.status.as_str().to_string(),
+                b.proven().map_or_else(
+                    || "-".to_string(),
+                    |at| format!("{} ago", retention::short(now - at)),
+                ),
             ]);
             if with_where {
                 row.push(location(here, b.offsite.as_ref().map(|r| r.status)).to_string());
@@ -70,7 +74,14 @@ pub fn table(
     if with_env {
         header.push("ENV");
     }
-    header.extend(["CREATED (UTC)", "SIZE", "MIGRATIONS", "RETENTION", "STATUS"]);
+    header.extend([
+        "CREATED (UTC)",
+        "SIZE",
+        "MIGRATIONS",
+        "RETENTION",
+        "STATUS",
+        "PROVEN",
+    ]);
     if with_where {
         header.push("WHERE");
     }

@@ -65,6 +65,7 @@ pub fn environment(ui: &Ui, session: &Session, env: &Environment, s: &EnvStatus)
         )),
     }
     ui.line(format!("  retention:  {}", s.retention));
+    drills(ui, s);
     if let Some(i) = s.interrupted.as_ref().filter(|i| i.event == "migrate") {
         ui.warn(crate::hints::unfinished_migrate(&s.environment, i));
     } else if let Some(i) = &s.interrupted {
@@ -103,5 +104,43 @@ pub fn environment(ui: &Ui, session: &Session, env: &Environment, s: &EnvStatus)
                 s.environment
             )),
         }
+    }
+}
+
+/// The restore drills: when one last passed, whether the newest failed, whether one is overdue.
+fn drills(ui: &Ui, s: &EnvStatus) {
+    let good = s
+        .last_good_drill_age_secs
+        .map(|a| format!("last passed {} ago", age(a.max(0).cast_unsigned())));
+    match (&s.last_drill, good) {
+        (None, _) if s.max_drill_age_secs.is_none() => {}
+        (None, _) => ui.line(format!(
+            "  drills:     none yet — faber-db verify --drill --env {}",
+            s.environment
+        )),
+        (Some(d), good) if !d.ok => ui.warn(format!(
+            "{}: the last restore drill failed: {}{}",
+            s.environment,
+            d.problem.as_deref().unwrap_or("?"),
+            good.map(|g| format!(" ({g})")).unwrap_or_default()
+        )),
+        (Some(_), good) => ui.line(format!(
+            "  drills:     {}",
+            good.unwrap_or_else(|| "none passed".to_string())
+        )),
+    }
+    if s.drill_overdue {
+        let max = age(s.max_drill_age_secs.unwrap_or(0));
+        ui.warn(match s.last_good_drill_age_secs {
+            Some(a) => format!(
+                "{}: the last restore drill that passed is {} old > {max} (max_drill_age)",
+                s.environment,
+                age(a.max(0).cast_unsigned())
+            ),
+            None => format!(
+                "{}: no restore drill has passed, and max_drill_age is {max}",
+                s.environment
+            ),
+        });
     }
 }

@@ -39,3 +39,29 @@ pub fn verdict(ui: &Ui, record: &BackupRecord, depth: Depth, checked: &Checked) 
         }
     }
 }
+
+/// One environment's restore drill, in a line.
+pub fn drill(ui: &Ui, drilled: &crate::ops::verify::Drilled) {
+    let took = crate::human::duration_ms(drilled.drill.duration_ms);
+    match (&drilled.backup, drilled.drill.ok) {
+        (Some(b), true) => ui.ok(format!(
+            "Drill of `{}`: {} restored into a scratch database and its row counts match ({took})",
+            drilled.environment, b.id
+        )),
+        (Some(b), false) => ui.fail(format!(
+            "Drill of `{}` failed: {} — {}",
+            drilled.environment,
+            b.id,
+            drilled.drill.problem.as_deref().unwrap_or("failed")
+        )),
+        (None, _) => ui.fail(format!(
+            "Drill of `{}` failed: {}",
+            drilled.environment,
+            drilled
+                .drill
+                .problem
+                .as_deref()
+                .unwrap_or("no backup to restore")
+        )),
+    }
+}

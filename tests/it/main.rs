@@ -9,6 +9,7 @@ mod cleanup;
 mod config;
 mod corruption;
 mod docs;
+mod drill;
 mod encryption;
 mod hook;
 mod hook_attack;

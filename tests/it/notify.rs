@@ -11,7 +11,7 @@ use crate::harness::{BACKUPS, DEFAULT_CONFIG, Project};
 
 /// A listener answering every request with `status`; each request's path and JSON body arrive
 /// on the channel.
-fn listener(status: &'static str) -> (String, mpsc::Receiver<(String, Value)>) {
+pub fn listener(status: &'static str) -> (String, mpsc::Receiver<(String, Value)>) {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", server.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
@@ -51,7 +51,7 @@ fn project(notify: &str) -> Project {
     Project::with_config(&format!("{DEFAULT_CONFIG}\n[notify]\n{notify}\n"))
 }
 
-fn history(p: &Project) -> Vec<Value> {
+pub fn history(p: &Project) -> Vec<Value> {
     std::fs::read_to_string(p.path(&format!("{BACKUPS}/history.jsonl")))
         .unwrap_or_default()
         .lines()

@@ -340,6 +340,7 @@ fn record(
         git: crate::audit::git_state(&session.config.root),
         duration_ms,
         offsite: None,
+        last_drill: None,
     }
 }
 

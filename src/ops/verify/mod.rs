@@ -3,6 +3,7 @@
 //! check never fails: what it finds is the verdict ([`Checked`]); the command prints it.
 
 mod checksum;
+mod drill;
 mod path;
 mod structure;
 
@@ -24,6 +25,7 @@ use crate::registry::{BackupRecord, Status, Verification};
 use crate::session::Session;
 
 pub use checksum::checksum_ok;
+pub use drill::{Drilled, drill, last_drills};
 pub use path::{MANIFEST_SUFFIX, by_path, is_path};
 pub use structure::compare_tables;
 
