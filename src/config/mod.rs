@@ -87,6 +87,9 @@ pub struct Encryption {
 /// S3-compatible object storage for off-site copies (`[storage.offsite]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offsite {
+    /// A directory instead of a bucket (`file:///mnt/nas/faber`): a mounted NAS or NFS share.
+    /// The S3 settings below are then unused.
+    pub directory: Option<std::path::PathBuf>,
     pub bucket: String,
     /// The key prefix, without leading or trailing `/`; may be empty.
     pub prefix: String,
@@ -97,8 +100,11 @@ pub struct Offsite {
 }
 
 impl Offsite {
-    /// `s3://bucket/prefix`, as configured.
+    /// `s3://bucket/prefix` (or `file:///path`), as configured.
     pub fn url(&self) -> String {
+        if let Some(dir) = &self.directory {
+            return format!("file://{}", dir.display());
+        }
         if self.prefix.is_empty() {
             format!("s3://{}", self.bucket)
         } else {

@@ -32,9 +32,12 @@ struct EnvDefaults {
 
 impl Offsite {
     pub(super) fn parse(raw: raw::RawOffsite) -> std::result::Result<Offsite, String> {
+        if let Some(path) = raw.url.strip_prefix("file://") {
+            return Offsite::directory(path, &raw);
+        }
         let rest = raw.url.strip_prefix("s3://").ok_or_else(|| {
             format!(
-                "storage.offsite.url `{}` is not an s3:// URL (s3://bucket/prefix)",
+                "storage.offsite.url `{}` is neither an s3:// URL (s3://bucket/prefix) nor a file:// one (file:///mnt/nas/faber)",
                 raw.url
             )
         })?;
@@ -66,11 +69,51 @@ impl Offsite {
             ));
         }
         Ok(Offsite {
+            directory: None,
             bucket: bucket.to_string(),
             prefix,
             path_style: raw.path_style.unwrap_or(raw.endpoint.is_some()),
             endpoint: raw.endpoint,
             region: raw.region,
+        })
+    }
+}
+
+impl Offsite {
+    /// `file:///path`: an absolute directory, without `.` or `..` segments, and none of the
+    /// bucket's settings.
+    fn directory(path: &str, raw: &raw::RawOffsite) -> std::result::Result<Offsite, String> {
+        if !path.starts_with('/') {
+            return Err(format!(
+                "storage.offsite.url `{}` must name an absolute directory: file:///mnt/nas/faber (three slashes)",
+                raw.url
+            ));
+        }
+        let trimmed = path.trim_end_matches('/');
+        if trimmed.is_empty()
+            || trimmed[1..]
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == "..")
+            || path.contains(['?', '#'])
+        {
+            return Err(format!(
+                "storage.offsite.url `{}`: name a directory plainly (no empty, `.` or `..` segments, no `?` or `#`)",
+                raw.url
+            ));
+        }
+        if raw.endpoint.is_some() || raw.region.is_some() || raw.path_style.is_some() {
+            return Err(
+                "storage.offsite: endpoint, region and path_style are for s3:// URLs, not file://"
+                    .to_string(),
+            );
+        }
+        Ok(Offsite {
+            directory: Some(PathBuf::from(trimmed)),
+            bucket: String::new(),
+            prefix: String::new(),
+            endpoint: None,
+            region: None,
+            path_style: false,
         })
     }
 }

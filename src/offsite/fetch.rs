@@ -97,7 +97,7 @@ fn fetch(session: &Session, record: &BackupRecord) -> Result<bool> {
         return Ok(false);
     };
     let bucket = open(session)?;
-    fetch_from(session, &bucket, record, &located, url)?;
+    fetch_from(session, bucket.as_ref(), record, &located, url)?;
     Ok(true)
 }
 

@@ -44,9 +44,26 @@ pub fn configured<'a>(session: &'a Session) -> Result<&'a Offsite> {
     })
 }
 
-/// The configured bucket, with the session's credentials. Nothing is sent yet.
-pub fn open(session: &Session) -> Result<Bucket> {
-    configured(session).and_then(|config| Bucket::open(config, &session.vars))
+/// The configured storage, with the session's credentials. Nothing is sent yet.
+pub fn open(session: &Session) -> Result<Box<dyn Storage>> {
+    configured(session).and_then(|config| open_config(config, &session.vars))
+}
+
+/// The storage `config` names: the bucket, with credentials from `vars`, or the directory,
+/// which must exist — a mount point's own directory is not created, so that an unmounted share
+/// is an error, not a copy on the local disk.
+pub fn open_config(config: &Offsite, vars: &crate::vars::Vars) -> Result<Box<dyn Storage>> {
+    let Some(dir) = &config.directory else {
+        return Ok(Box::new(Bucket::open(config, vars)?));
+    };
+    if !dir.is_dir() {
+        return Err(Error::config(format!(
+            "the off-site directory {} does not exist",
+            dir.display()
+        ))
+        .with_hint("mount the share it is on (or create the directory), then run again"));
+    }
+    Ok(Box::new(Directory::new(dir.clone(), "")))
 }
 
 #[cfg(test)]

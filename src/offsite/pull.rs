@@ -35,7 +35,7 @@ pub fn pull(session: &Session, env: Option<&str>) -> Result<PullOutcome> {
         session.env(env)?;
     }
     let bucket = open(session)?;
-    pull_from(session, &bucket, env)
+    pull_from(session, bucket.as_ref(), env)
 }
 
 /// [`pull`] from `storage`.

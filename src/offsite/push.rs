@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::names::{data_name, manifest_name, object_names};
 use super::storage::{Storage, Stored};
-use super::{Bucket, configured, open};
+use super::{configured, open};
 use crate::audit;
 use crate::error::{Error, Kind, Remedy, Result};
 use crate::human;
@@ -65,7 +65,7 @@ pub fn push(
         return Ok(PushOutcome::default());
     }
     let bucket = open(session)?;
-    Ok(push_to(session, &bucket, &chosen, check))
+    Ok(push_to(session, bucket.as_ref(), &chosen, check))
 }
 
 /// The backups a push copies, from the registry `reg`.
@@ -158,8 +158,8 @@ pub(super) fn push_to(
 /// returned; the local backup stays registered and valid either way.
 pub fn after_backup(session: &Session, record: &mut BackupRecord) -> Result<()> {
     let config = configured(session)?;
-    let outcome = match Bucket::open(config, &session.vars) {
-        Ok(bucket) => send(session, &bucket, record),
+    let outcome = match super::open_config(config, &session.vars) {
+        Ok(bucket) => send(session, bucket.as_ref(), record),
         Err(e) => {
             // The bucket could not even be opened: the entry still says the copy failed.
             record_offsite(

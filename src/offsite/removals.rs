@@ -23,7 +23,7 @@ pub fn remove_copies(session: &Session, tombstones: Vec<Tombstone>) -> Vec<Strin
         return Vec::new();
     }
     match open(session) {
-        Ok(bucket) => remove_from(session, Ok(&bucket), tombstones),
+        Ok(bucket) => remove_from(session, Ok(bucket.as_ref()), tombstones),
         Err(e) => remove_from(session, Err(&e), tombstones),
     }
 }

@@ -116,6 +116,76 @@ impl S3Server {
     }
 }
 
+/// Where off-site copies go in a test, and how the test reads what was stored: an S3 bucket,
+/// or a directory (`file://`, a mounted share).
+trait Remote {
+    /// A project whose dev environment is copied off-site under `team/`.
+    fn project(&self) -> Project;
+    /// The stored object `key` (`team/dev/…`), as a file.
+    fn object(&self, key: &str) -> PathBuf;
+    /// Every object key below `prefix/`, sorted.
+    fn keys(&self, prefix: &str) -> Vec<String>;
+    /// The URL the registry records for object `key`.
+    fn url(&self, key: &str) -> String;
+}
+
+impl Remote for S3Server {
+    fn project(&self) -> Project {
+        S3Server::project(self)
+    }
+    fn object(&self, key: &str) -> PathBuf {
+        S3Server::object(self, key)
+    }
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        S3Server::keys(self, prefix)
+    }
+    fn url(&self, key: &str) -> String {
+        format!("s3://{BUCKET}/{key}")
+    }
+}
+
+/// Off-site copies in a directory of the test's own: `file://ROOT/team`.
+struct DirRemote {
+    root: tempfile::TempDir,
+}
+
+impl DirRemote {
+    fn new() -> DirRemote {
+        let root = tempfile::Builder::new()
+            .prefix("faber-nas-")
+            .tempdir()
+            .unwrap();
+        fs::create_dir(root.path().join("team")).unwrap();
+        DirRemote { root }
+    }
+}
+
+impl Remote for DirRemote {
+    fn project(&self) -> Project {
+        let config = format!(
+            "{}\n[storage.offsite]\nurl = \"file://{}/team\"\n",
+            dev_offsite(),
+            self.root.path().display()
+        );
+        Project::with_config(&config).seeded("db/dev.sqlite3")
+    }
+    fn object(&self, key: &str) -> PathBuf {
+        self.root.path().join(key)
+    }
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let base = self.root.path();
+        let mut out = Vec::new();
+        walk(base, &base.join(prefix), &mut out);
+        out.retain(|k| !k.contains(".partial"));
+        out.sort();
+        out
+    }
+    fn url(&self, key: &str) -> String {
+        let key = key.strip_prefix("team/").unwrap_or(key);
+        format!("file://{}/team/{key}", self.root.path().display())
+    }
+}
+
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
@@ -147,7 +217,17 @@ fn entry(p: &Project, id: &str) -> serde_json::Value {
 
 #[test]
 fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone() {
-    let Some(s3) = S3Server::start() else { return };
+    if let Some(s3) = S3Server::start() {
+        a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone_on(&s3);
+    }
+}
+
+#[test]
+fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone_in_a_directory() {
+    a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone_on(&DirRemote::new());
+}
+
+fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone_on(s3: &dyn Remote) {
     let p = s3.project();
     p.sqlite("db/dev.sqlite3")
         .execute_batch("INSERT INTO t SELECT x + 1 FROM t; INSERT INTO t VALUES ('marker');")
@@ -165,7 +245,7 @@ fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone() {
     assert!(s3.object(&format!("team/dev/{id}.manifest.json")).is_file());
     let e = entry(&p, &id);
     assert_eq!(e["remote"]["status"], "uploaded");
-    assert_eq!(e["remote"]["url"], format!("s3://{BUCKET}/team/dev/{name}"));
+    assert_eq!(e["remote"]["url"], s3.url(&format!("team/dev/{name}")));
     assert_eq!(e["remote"]["sha256"], e["sha256"]);
     assert_eq!(e["remote"]["size_bytes"], e["size_bytes"]);
     // The manifest beside the local file says the same.
@@ -200,7 +280,17 @@ fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone() {
 
 #[test]
 fn a_damaged_remote_copy_is_refused_and_nothing_is_left_behind() {
-    let Some(s3) = S3Server::start() else { return };
+    if let Some(s3) = S3Server::start() {
+        a_damaged_remote_copy_is_refused_and_nothing_is_left_behind_on(&s3);
+    }
+}
+
+#[test]
+fn a_damaged_remote_copy_is_refused_and_nothing_is_left_behind_in_a_directory() {
+    a_damaged_remote_copy_is_refused_and_nothing_is_left_behind_on(&DirRemote::new());
+}
+
+fn a_damaged_remote_copy_is_refused_and_nothing_is_left_behind_on(s3: &dyn Remote) {
     let p = s3.project();
     let id = p.backup(&["dev"]);
     let local = p.data_file(&id);
@@ -286,7 +376,17 @@ fn an_upload_failure_keeps_the_local_backup_and_push_finishes_it_later() {
 
 #[test]
 fn cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays() {
-    let Some(s3) = S3Server::start() else { return };
+    if let Some(s3) = S3Server::start() {
+        cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays_on(&s3);
+    }
+}
+
+#[test]
+fn cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays_in_a_directory() {
+    cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays_on(&DirRemote::new());
+}
+
+fn cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays_on(s3: &dyn Remote) {
     let mut p = s3.project();
     let mut ids = Vec::new();
     for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
@@ -315,7 +415,7 @@ fn cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays() 
         r["remote_url"]
             .as_str()
             .unwrap()
-            .starts_with(&format!("s3://{BUCKET}/team/dev/"))
+            .starts_with(&s3.url("team/dev/"))
     }));
     assert_eq!(s3.keys("team/dev").len(), 7);
 
@@ -351,7 +451,35 @@ fn offsite_settings_are_checked_and_credentials_come_only_from_the_environment()
     let p = Project::with_config(&format!(
         "{DEFAULT_CONFIG}\n[storage.offsite]\nurl = \"https://bucket-x/p\"\n"
     ));
-    p.run(&["list"]).code(1).stderr_has("not an s3:// URL");
+    p.run(&["list"]).code(1).stderr_has("neither an s3:// URL");
+    // A directory must be named absolutely and plainly, without the bucket's settings.
+    for (url, extra, said) in [
+        ("file://mnt/nas", "", "absolute directory"),
+        ("file:///mnt/../etc", "", "no empty"),
+        (
+            "file:///mnt/nas",
+            "endpoint = \"http://x\"\n",
+            "for s3:// URLs",
+        ),
+    ] {
+        let p = Project::with_config(&format!(
+            "{DEFAULT_CONFIG}\n[storage.offsite]\nurl = \"{url}\"\n{extra}"
+        ));
+        p.run(&["list"]).code(1).stderr_has(said);
+    }
+    // An unmounted share (its directory absent) is an error, never a copy on the local disk.
+    let gone = tempfile::tempdir().unwrap();
+    let share = gone.path().join("faber");
+    let p = Project::with_config(&format!(
+        "{}\n[storage.offsite]\nurl = \"file://{}\"\n",
+        dev_offsite(),
+        share.display()
+    ))
+    .seeded("db/dev.sqlite3");
+    let run = p.run(&["backup", "dev"]).code(6);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(!share.exists(), "the share's directory is never made");
+    assert_eq!(p.backups().len(), 1, "the local backup is kept");
     // Protected environments go off-site by default once storage is configured; push with no
     // credentials anywhere says where they come from.
     let p = Project::with_config(&format!(
@@ -461,7 +589,17 @@ fn doctor_checks_the_off_site_storage() {
 
 #[test]
 fn a_lost_or_rotten_copy_never_replaces_a_good_one() {
-    let Some(s3) = S3Server::start() else { return };
+    if let Some(s3) = S3Server::start() {
+        a_lost_or_rotten_copy_never_replaces_a_good_one_on(&s3);
+    }
+}
+
+#[test]
+fn a_lost_or_rotten_copy_never_replaces_a_good_one_in_a_directory() {
+    a_lost_or_rotten_copy_never_replaces_a_good_one_on(&DirRemote::new());
+}
+
+fn a_lost_or_rotten_copy_never_replaces_a_good_one_on(s3: &dyn Remote) {
     let mut p = s3.project();
     p.at("2026-02-01T10:00:00Z");
     let older = p.backup(&["dev"]);
@@ -636,7 +774,22 @@ fn a_postgres_directory_dump_goes_off_site_file_by_file_and_comes_back() {
 
 #[test]
 fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetches_them() {
-    let Some(s3) = S3Server::start() else { return };
+    if let Some(s3) = S3Server::start() {
+        after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetches_them_on(&s3);
+    }
+}
+
+#[test]
+fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetches_them_in_a_directory()
+ {
+    after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetches_them_on(
+        &DirRemote::new(),
+    );
+}
+
+fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetches_them_on(
+    s3: &dyn Remote,
+) {
     let mut p = s3.project().seeded("db/prod.sqlite3");
     p.sqlite("db/dev.sqlite3")
         .execute_batch("INSERT INTO t VALUES ('before the loss');")

@@ -244,7 +244,7 @@ impl Doctor<'_, '_> {
         let Some(offsite) = &self.session.config.offsite else {
             return;
         };
-        let listed = crate::offsite::Bucket::open(offsite, &self.session.vars)
+        let listed = crate::offsite::open_config(offsite, &self.session.vars)
             .and_then(|bucket| bucket.list());
         match listed {
             Ok(objects) => self.say(
