@@ -163,3 +163,36 @@ fn shorten(s: &str) -> String {
     }
     out
 }
+
+/// `bytes` encrypted to `recipients`, hex-encoded: a small secret kept in a manifest (a backup's
+/// role password hashes).
+pub fn seal(recipients: &Recipients, bytes: &[u8]) -> Result<String> {
+    use std::io::Write;
+    let failed = |e: &dyn std::fmt::Display| Error::tool(format!("cannot encrypt: {e}"));
+    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as _))
+        .map_err(|e| failed(&e))?;
+    let mut out = Vec::new();
+    let mut writer = encryptor.wrap_output(&mut out).map_err(|e| failed(&e))?;
+    writer.write_all(bytes).map_err(|e| failed(&e))?;
+    writer.finish().map_err(|e| failed(&e))?;
+    Ok(hex::encode(out))
+}
+
+/// What [`seal`] sealed, decrypted with this run's identities.
+pub fn unseal(config: &Config, vars: &Vars, sealed: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let identities = identities(config, vars)?;
+    let undecryptable = |why: &dyn std::fmt::Display| {
+        Error::verification(format!("cannot decrypt the backup's roles: {why}"))
+    };
+    let bytes = hex::decode(sealed).map_err(|e| undecryptable(&e))?;
+    let mut reader = age::Decryptor::new(bytes.as_slice())
+        .map_err(|e| undecryptable(&e))?
+        .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+        .map_err(|e| undecryptable(&e))?;
+    let mut out = Vec::new();
+    reader
+        .read_to_end(&mut out)
+        .map_err(|e| undecryptable(&e))?;
+    Ok(out)
+}

@@ -144,6 +144,11 @@ pub struct Environment {
     /// `status` warns when the last successful restore drill (`verify --drill`) is older than
     /// this, or there was none.
     pub max_drill_age: Option<std::time::Duration>,
+    /// PostgreSQL: each backup also records the server's roles and tablespaces
+    /// (`pg_dumpall --globals-only`), for `restore --into … --with-globals` on a new server.
+    pub include_globals: bool,
+    /// With them, the roles' password hashes (only in encrypted backups).
+    pub include_role_passwords: bool,
     /// Backups of this environment are copied to `[storage.offsite]`.
     pub offsite: bool,
     /// Backups of this environment are encrypted to `[encryption]`'s recipients.

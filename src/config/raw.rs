@@ -59,6 +59,8 @@ pub struct RawDefaults {
     pub row_count_max_table_size: Option<ByteSize>,
     pub max_backup_age: Option<Age>,
     pub max_drill_age: Option<Age>,
+    pub include_globals: Option<bool>,
+    pub include_role_passwords: Option<bool>,
     pub terminate_connections_on_rollback: Option<bool>,
 }
 
@@ -86,6 +88,8 @@ pub struct RawEnvironment {
     pub row_count_max_table_size: Option<ByteSize>,
     pub max_backup_age: Option<Age>,
     pub max_drill_age: Option<Age>,
+    pub include_globals: Option<bool>,
+    pub include_role_passwords: Option<bool>,
     pub offsite: Option<bool>,
     pub encrypt: Option<bool>,
     /// Original plugin key with no meaning for faber-db.

@@ -25,6 +25,8 @@ struct EnvDefaults {
     row_count_max_table_size: u64,
     max_backup_age: Option<std::time::Duration>,
     max_drill_age: Option<std::time::Duration>,
+    include_globals: bool,
+    include_role_passwords: bool,
     /// `[encryption] encrypt`.
     encrypt: bool,
     terminate_connections_on_rollback: bool,
@@ -172,6 +174,8 @@ pub(super) fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Conf
             .map_or(DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, |s| s.0),
         max_backup_age: raw.defaults.max_backup_age.map(|a| a.0),
         max_drill_age: raw.defaults.max_drill_age.map(|a| a.0),
+        include_globals: raw.defaults.include_globals.unwrap_or(false),
+        include_role_passwords: raw.defaults.include_role_passwords.unwrap_or(false),
         encrypt: encrypt_default,
         terminate_connections_on_rollback: raw
             .defaults
@@ -364,6 +368,16 @@ fn resolve_env(
         }),
     };
     let protected = raw.protected.unwrap_or(is_production) || listed_protected;
+    let include_globals = raw.include_globals.unwrap_or(defaults.include_globals);
+    let include_role_passwords = raw
+        .include_role_passwords
+        .unwrap_or(defaults.include_role_passwords);
+    if include_role_passwords && !include_globals {
+        return Err("include_role_passwords = true needs include_globals = true".into());
+    }
+    if include_role_passwords && !raw.encrypt.unwrap_or(defaults.encrypt) {
+        return Err("include_role_passwords = true keeps the roles' password hashes, which faber-db stores only in encrypted backups: set encrypt = true (see [encryption])".into());
+    }
     Ok(Environment {
         name: name.to_string(),
         url,
@@ -390,6 +404,8 @@ fn resolve_env(
             .map_or(defaults.row_count_max_table_size, |s| s.0),
         max_backup_age: raw.max_backup_age.map(|a| a.0).or(defaults.max_backup_age),
         max_drill_age: raw.max_drill_age.map(|a| a.0).or(defaults.max_drill_age),
+        include_globals,
+        include_role_passwords,
     })
 }
 

@@ -434,6 +434,7 @@ fn a_manifest_fetched_back_keeps_the_schema_its_off_site_copy_records() {
         record.manifest_bytes(&crate::registry::Recorded {
             schema: Some(schema.clone()),
             key_max: None,
+            globals: None,
         }),
     )
     .unwrap();

@@ -5,6 +5,7 @@ mod keyquery;
 pub mod method;
 pub mod mysql;
 pub mod postgres;
+mod sessions;
 pub mod sqlite;
 pub(crate) mod tool;
 mod url;
@@ -21,6 +22,8 @@ use crate::migrations::MigrationState;
 use crate::pipeline::{Compression, Written};
 
 pub use self::method::{Blocked, MethodChoice, RestoreMethod, RestorePrivileges};
+pub use self::postgres::GlobalsApplied;
+pub use self::sessions::{OtherSession, describe_sessions, sessions_busy};
 pub use self::url::{
     DatabaseUrl, blank_out, is_secret_param as url_is_secret_param, naming as url_naming,
 };
@@ -371,6 +374,24 @@ pub trait Provider {
         )))
     }
 
+    /// The server's roles and tablespaces as SQL (`include_globals`), role passwords only when
+    /// asked for.
+    fn dump_globals(&self, _role_passwords: bool) -> Result<String> {
+        Err(Error::config(format!(
+            "include_globals applies to PostgreSQL, not {}",
+            self.kind().as_str()
+        )))
+    }
+
+    /// Makes the roles and tablespaces of `script` (from [`Provider::dump_globals`]) that this
+    /// server lacks, leaving those it has as they are.
+    fn apply_globals(&self, _script: &str) -> Result<GlobalsApplied> {
+        Err(Error::config(format!(
+            "--with-globals applies to PostgreSQL, not {}",
+            self.kind().as_str()
+        )))
+    }
+
     /// Loads the dump somewhere scratch, returns its integrity verdict and per-table row counts,
     /// and removes it again (`verify --deep` of server databases).
     fn deep_check(
@@ -410,61 +431,6 @@ fn check_sql_dump(decoded: &mut dyn Read, trailer: &str) -> Result<StructureChec
         integrity_check,
         tables: None,
     })
-}
-
-/// A session connected to a database, as the server lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OtherSession {
-    /// The server's id of it (PostgreSQL's backend pid, MySQL's connection id).
-    pub id: String,
-    pub user: Option<String>,
-    /// The name the client gave itself (PostgreSQL's `application_name`), if any.
-    pub application: Option<String>,
-    /// Where it connects from (an address, a host:port, or none for a local socket).
-    pub client: Option<String>,
-}
-
-impl OtherSession {
-    /// `pid 4711 (app_user, psql, 10.0.0.5)`: what a person needs to find it.
-    pub fn describe(&self) -> String {
-        let about: Vec<&str> = [&self.user, &self.application, &self.client]
-            .into_iter()
-            .filter_map(|v| v.as_deref().filter(|v| !v.is_empty()))
-            .collect();
-        if about.is_empty() {
-            format!("session {}", self.id)
-        } else {
-            format!("session {} ({})", self.id, about.join(", "))
-        }
-    }
-}
-
-/// `sessions` said for a message: the first few described, and how many more.
-pub fn describe_sessions(sessions: &[OtherSession]) -> String {
-    const SHOWN: usize = 3;
-    let mut text = sessions
-        .iter()
-        .take(SHOWN)
-        .map(OtherSession::describe)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if sessions.len() > SHOWN {
-        text.push_str(&format!(" and {} more", sessions.len() - SHOWN));
-    }
-    text
-}
-
-/// The error of a restore that finds other sessions on its target and may not end them.
-pub fn sessions_busy(target: &str, sessions: &[OtherSession]) -> Error {
-    Error::new(
-        crate::error::Kind::Busy,
-        format!(
-            "{} connected to {target}: {}; nothing was restored",
-            crate::human::count(sessions.len() as u64, "other session"),
-            describe_sessions(sessions)
-        ),
-    )
-    .with_hint("stop the application, or pass --terminate-connections to end its sessions, then restore again")
 }
 
 /// How a staged restore may clear the way.

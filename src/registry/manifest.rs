@@ -21,7 +21,7 @@ use crate::schema::{KeyMax, KeyMaxima, Schema};
 
 /// The fields a manifest holds beyond its registry entry: kept as they are when the entry is
 /// rewritten.
-const RECORDED: [&str; 2] = ["schema", "key_max"];
+const RECORDED: [&str; 3] = ["schema", "key_max", "globals"];
 
 /// What a manifest records about the database besides its entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +30,21 @@ pub struct Recorded {
     pub schema: Option<Schema>,
     /// The largest key of each table with a single integer primary key, read before the dump.
     pub key_max: Option<KeyMaxima>,
+    /// The server's roles and tablespaces (`include_globals`, PostgreSQL).
+    pub globals: Option<Globals>,
+}
+
+/// A PostgreSQL server's roles and tablespaces, as `pg_dumpall --globals-only` wrote them when
+/// the backup was taken.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Globals {
+    /// The script; when `sealed`, encrypted to the backup's recipients and hex-encoded.
+    pub script: String,
+    /// SHA-256 of the script as the server gave it.
+    pub sha256: String,
+    /// Whether the roles' password hashes are in it.
+    pub role_passwords: bool,
+    pub sealed: bool,
 }
 
 /// `<dir>/<id>.manifest.json` for a data file in `<dir>`.
@@ -52,6 +67,12 @@ impl BackupRecord {
             extra.insert(
                 "key_max".into(),
                 serde_json::to_value(key_max).expect("keys serialize"),
+            );
+        }
+        if let Some(globals) = &recorded.globals {
+            extra.insert(
+                "globals".into(),
+                serde_json::to_value(globals).expect("globals serialize"),
             );
         }
         manifest_bytes(self, extra)
@@ -122,7 +143,14 @@ pub fn recorded_at(path: &Path) -> Recorded {
         ),
         _ => None,
     };
-    Recorded { schema, key_max }
+    let globals = fields
+        .remove("globals")
+        .and_then(|v| serde_json::from_value(v).ok());
+    Recorded {
+        schema,
+        key_max,
+        globals,
+    }
 }
 
 /// The most a manifest is read of: far more than the schema of ten thousand tables.

@@ -28,7 +28,8 @@ pub use entries::{
 pub use history::{HISTORY_FILE, HistoryEvent, HookRecord, Timing};
 pub use lock::RegistryLock;
 pub use manifest::{
-    Recorded, manifest_path_for, recorded_at, schema_at, write_manifest_at, write_manifest_from,
+    Globals, Recorded, manifest_path_for, recorded_at, schema_at, write_manifest_at,
+    write_manifest_from,
 };
 pub use record::{BackupRecord, Drill, GitState, OffsiteCopy, Status, Verification};
 

@@ -11,6 +11,7 @@ mod corruption;
 mod docs;
 mod drill;
 mod encryption;
+mod globals;
 mod hook;
 mod hook_attack;
 mod hostile;

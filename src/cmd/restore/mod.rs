@@ -60,6 +60,11 @@ pub struct RestoreArgs {
     )]
     pub into: Option<String>,
 
+    /// With --into: first make the roles and tablespaces the backup keeps (`include_globals`)
+    /// that the server lacks — for a new server (PostgreSQL)
+    #[arg(long, requires = "into")]
+    pub with_globals: bool,
+
     /// Parallel restore jobs (PostgreSQL custom and directory backups; pg_restore --jobs)
     /// [default: one per core]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]

@@ -40,12 +40,15 @@ pub(super) fn into(
     } else {
         "a new database"
     };
-    let plan = format!(
+    let mut plan = format!(
         "restore {} into {what} {} ({reach}), beside `{}`'s database, which is left alone",
         ui.bold(&record.id),
         ui.bold(ui::printable(&target)),
         env.name
     );
+    if args.with_globals {
+        plan.push_str(", after making the roles and tablespaces it keeps that the server lacks");
+    }
     if args.dry_run.dry_run {
         ui.line(format!("Would {plan}."));
         ui.line("Dry run: nothing was changed.");
@@ -63,12 +66,21 @@ pub(super) fn into(
         ui.bold(&record.id),
         ui.bold(ui::printable(&target))
     ));
-    let made = restore::into(session, env, db, record, &target, args.jobs)?;
+    let made = restore::into(
+        session,
+        env,
+        db,
+        record,
+        &target,
+        args.jobs,
+        args.with_globals,
+    )?;
     let rows: u64 = made.inspection.tables.values().map(|t| t.rows).sum();
     let mut report = Report::new()
         .with("backup", record)
         .with("environment", &env.name)
         .with("into", json!({ "name": made.name, "url": reach }))
+        .with("globals", &made.globals)
         .with("tables", &made.inspection.tables)
         .with("migrations", &made.inspection.migrations)
         .with("row_count_differences", &made.diffs)

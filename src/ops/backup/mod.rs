@@ -5,6 +5,7 @@
 //! backups other operations take.
 
 mod dump;
+mod globals;
 mod output;
 mod prepare;
 mod reserve;

@@ -100,9 +100,17 @@ fn write_inner(
         dump_bytes,
         jobs: request.jobs,
     };
-    let ((dumped, stored), recorded) = with_recorded(session, db.as_ref(), || {
+    let ((dumped, stored), mut recorded) = with_recorded(session, db.as_ref(), || {
         dump::dump(session, &d, &reserved.partial)
     })?;
+    if env.include_globals {
+        recorded.globals = Some(super::globals::read(
+            session,
+            env,
+            db.as_ref(),
+            recipients.as_ref(),
+        )?);
+    }
     session.events().ok(&format!(
         "Verified SHA-256 {}…, integrity {}",
         &stored.sha256[..12],
@@ -175,7 +183,14 @@ fn with_recorded<T>(
     };
     // Keys of a schema that changed are not the backup's either.
     let key_max = key_max.filter(|_| schema.is_some());
-    Ok((dumped, Recorded { schema, key_max }))
+    Ok((
+        dumped,
+        Recorded {
+            schema,
+            key_max,
+            globals: None,
+        },
+    ))
 }
 
 /// How many tables' largest keys may be unreadable before none is recorded.

@@ -11,7 +11,9 @@ use crate::config::Environment;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::ops::verify;
-use crate::provider::{Inspection, Provider, ProviderKind};
+use sha2::{Digest, Sha256};
+
+use crate::provider::{GlobalsApplied, Inspection, Provider, ProviderKind};
 use crate::registry::{BackupRecord, Status, Timing};
 use crate::session::Session;
 
@@ -26,6 +28,8 @@ pub struct Made {
     pub diffs: Vec<String>,
     /// The backup was marked `mismatch`: its counts were known to differ.
     pub mismatch_known: bool,
+    /// The roles and tablespaces made first (`--with-globals`).
+    pub globals: Option<GlobalsApplied>,
 }
 
 /// The name `--into` gives, as the new database will have it: an SQLite path made absolute
@@ -61,11 +65,16 @@ pub fn into(
     record: &BackupRecord,
     name: &str,
     jobs: Option<u32>,
+    with_globals: bool,
 ) -> Result<Made> {
     let _signals = crate::interrupt::guard();
     let started = Instant::now();
+    let mut globals = None;
     let loaded = (|| {
         let _held = checksum::fetched_and_checked(session, record)?;
+        if with_globals {
+            globals = Some(apply_globals(session, db, record)?);
+        }
         let migrations_table = env.migrations_table.as_deref();
         stage::load(session, env, record, jobs, &mut |source, jobs| {
             db.restore_into(name, record.format, source, migrations_table, jobs)
@@ -103,5 +112,52 @@ pub fn into(
         inspection,
         diffs,
         mismatch_known: record.status == Status::Mismatch,
+        globals,
     })
+}
+
+/// Makes the roles and tablespaces `record`'s manifest keeps (`include_globals`) that `db`'s
+/// server lacks, once their SHA-256 is checked (decrypted first when sealed).
+fn apply_globals(
+    session: &Session,
+    db: &dyn Provider,
+    record: &BackupRecord,
+) -> Result<GlobalsApplied> {
+    let manifest = session.store.locate(record)?.manifest;
+    let Some(globals) = crate::registry::recorded_at(&manifest).globals else {
+        return Err(Error::config(format!(
+            "backup {} keeps no roles or tablespaces (include_globals was off when it was taken)",
+            record.id
+        ))
+        .with_hint("restore without --with-globals, making the roles it needs by hand first"));
+    };
+    let script = if globals.sealed {
+        crate::crypt::unseal(&session.config, &session.vars, &globals.script)?
+    } else {
+        globals.script.into_bytes()
+    };
+    if hex::encode(Sha256::digest(&script)) != globals.sha256 {
+        return Err(Error::verification(format!(
+            "the roles and tablespaces in the manifest of {} do not match their SHA-256; nothing was made",
+            record.id
+        ))
+        .with_hint("the manifest was changed since the backup was taken; restore without --with-globals"));
+    }
+    let script = String::from_utf8(script)
+        .map_err(|_| Error::verification("the backup's roles are not UTF-8"))?;
+    let applied = db.apply_globals(&script)?;
+    session.events().ok(&format!(
+        "Roles and tablespaces: made {}; the server's own kept: {}",
+        if applied.made.is_empty() {
+            "none".to_string()
+        } else {
+            applied.made.join(", ")
+        },
+        if applied.kept.is_empty() {
+            "none".to_string()
+        } else {
+            applied.kept.join(", ")
+        }
+    ));
+    Ok(applied)
 }

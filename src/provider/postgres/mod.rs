@@ -10,6 +10,7 @@ mod commits;
 mod copy;
 mod copycount;
 mod dump;
+mod globals;
 mod inplace;
 mod inspect;
 mod key;
@@ -33,6 +34,7 @@ use crate::format::Format;
 use psql::{first_error_line, hex_utf8, ident, literal, parse_output, percent_decode, unhex};
 use tools::Tools;
 
+pub use globals::GlobalsApplied;
 pub use key::legacy as legacy_table_key;
 pub use key::{schema_and_table, table_key};
 
@@ -314,6 +316,14 @@ impl Provider for Postgres {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+
+    fn dump_globals(&self, role_passwords: bool) -> Result<String> {
+        globals::dump(self, role_passwords)
+    }
+
+    fn apply_globals(&self, script: &str) -> Result<GlobalsApplied> {
+        globals::apply(self, script)
     }
 
     fn replace_tables(&self, from: &dyn Provider, tables: &[String]) -> Result<(), CommitFailed> {
