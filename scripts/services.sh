@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the database servers the test suite talks to are up on 127.0.0.1:
 # PostgreSQL (5432, user postgres, trust auth) and MariaDB (3306, root, empty password);
-# that `s3s-fs`, the S3-compatible server the off-site tests start, is installed; and that the
+# that `s3s-fs`, the S3-compatible server the off-site tests start, and `moto` (a local STS and S3
+# for the AWS credential tests) are installed; and that the
 # Claude Code client the plugin tests drive is installed in .ci/node/.
 # Starts a stopped server; on a machine without one, installs it from Debian's packages.
 # Idempotent: safe to run again and again.
@@ -123,6 +124,20 @@ ensure_claude_client() {
   log "Claude Code $CLAUDE_CODE_VERSION is installed ($bin)"
 }
 
+# The AWS credential tests exchange a web identity token at a local STS and upload to its S3:
+# moto's server (PyPI) speaks both. Pinned, like the other tools.
+MOTO_VERSION=5.2.1
+ensure_moto() {
+  if command -v moto_server >/dev/null && python3 -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    log "moto $MOTO_VERSION is installed"
+    return 0
+  fi
+  log "installing moto $MOTO_VERSION (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  command -v moto_server >/dev/null || { log "moto_server is not on PATH after pip install"; return 1; }
+  log "moto $MOTO_VERSION is installed"
+}
+
 # docs/release-pipeline.md's release script reads faber-db's JSON with jq; a test runs it.
 ensure_jq() {
   if command -v jq >/dev/null; then log "jq is installed"; return 0; fi
@@ -134,5 +149,6 @@ ensure_postgres
 ensure_postgres_password_role
 ensure_mariadb
 ensure_s3s_fs
+ensure_moto
 ensure_claude_client
 ensure_jq

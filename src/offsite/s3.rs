@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig, WriteMultipart,
+    BackoffConfig, Certificate, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt,
+    PutPayload, RetryConfig, WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 
@@ -37,8 +37,79 @@ pub struct Bucket {
     store: Arc<AmazonS3>,
     /// The secret key and session token, kept out of every error text.
     secrets: Vec<String>,
+    /// Where the credentials come from, as `doctor` says it.
+    credentials: String,
     runtime: tokio::runtime::Runtime,
     config: Offsite,
+}
+
+/// `builder` given `credentials`, and the secrets among them to keep out of error texts.
+fn with_credentials(
+    builder: AmazonS3Builder,
+    credentials: &Credentials,
+) -> (AmazonS3Builder, Vec<String>) {
+    match credentials {
+        Credentials::Keys {
+            access_key_id,
+            secret_access_key,
+            session_token,
+            ..
+        } => {
+            let mut builder = builder
+                .with_access_key_id(access_key_id)
+                .with_secret_access_key(secret_access_key);
+            if let Some(token) = session_token {
+                builder = builder.with_token(token);
+            }
+            let secrets = std::iter::once(secret_access_key.clone())
+                .chain(session_token.clone())
+                .collect();
+            (builder, secrets)
+        }
+        Credentials::WebIdentity {
+            token_file,
+            role_arn,
+            session_name,
+            sts_endpoint,
+        } => {
+            let mut builder = builder
+                .with_config(AmazonS3ConfigKey::WebIdentityTokenFile, token_file)
+                .with_config(AmazonS3ConfigKey::RoleArn, role_arn);
+            if let Some(name) = session_name {
+                builder = builder.with_config(AmazonS3ConfigKey::RoleSessionName, name);
+            }
+            if let Some(endpoint) = sts_endpoint {
+                builder = builder.with_config(AmazonS3ConfigKey::StsEndpoint, endpoint);
+            }
+            (builder, Vec::new())
+        }
+        Credentials::Container {
+            relative_uri,
+            full_uri,
+            token_file,
+        } => {
+            let mut builder = builder;
+            if let Some(uri) = relative_uri {
+                builder =
+                    builder.with_config(AmazonS3ConfigKey::ContainerCredentialsRelativeUri, uri);
+            }
+            if let Some(uri) = full_uri {
+                builder = builder.with_config(AmazonS3ConfigKey::ContainerCredentialsFullUri, uri);
+            }
+            if let Some(file) = token_file {
+                builder =
+                    builder.with_config(AmazonS3ConfigKey::ContainerAuthorizationTokenFile, file);
+            }
+            (builder, Vec::new())
+        }
+        Credentials::InstanceMetadata { endpoint } => {
+            let builder = match endpoint {
+                Some(e) => builder.with_config(AmazonS3ConfigKey::MetadataEndpoint, e),
+                None => builder,
+            };
+            (builder, Vec::new())
+        }
+    }
 }
 
 impl Bucket {
@@ -58,7 +129,21 @@ impl Bucket {
         });
         // Uploads are long requests: no overall timeout, but a dead endpoint is noticed quickly
         // and a failure is retried a few times, not for minutes.
-        let client = ClientOptions::new()
+        let mut client = ClientOptions::new();
+        // A private CA (a company's proxy, a self-hosted store, a local STS): `AWS_CA_BUNDLE`,
+        // as the AWS tools read it.
+        if let Some(bundle) = vars.get("AWS_CA_BUNDLE") {
+            let pem = std::fs::read(bundle).map_err(|e| {
+                Error::config(format!("AWS_CA_BUNDLE {bundle} cannot be read")).caused_by(e)
+            })?;
+            for cert in Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::config(format!("AWS_CA_BUNDLE {bundle} holds no PEM certificate"))
+                    .caused_by(e)
+            })? {
+                client = client.with_root_certificate(cert);
+            }
+        }
+        let client = client
             .with_connect_timeout(Duration::from_secs(10))
             .with_timeout_disabled()
             .with_config(ClientConfigKey::ReadTimeout, "120s")
@@ -76,24 +161,14 @@ impl Bucket {
             max_retries: 3,
             retry_timeout: Duration::from_secs(60),
         };
-        let secrets: Vec<String> = [
-            Some(credentials.secret_access_key.clone()),
-            credentials.session_token.clone(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let mut builder = AmazonS3Builder::new()
+        let builder = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(region)
-            .with_access_key_id(credentials.access_key_id)
-            .with_secret_access_key(credentials.secret_access_key)
             .with_virtual_hosted_style_request(!config.path_style)
             .with_client_options(client)
             .with_retry(retry);
-        if let Some(token) = credentials.session_token {
-            builder = builder.with_token(token);
-        }
+        let (builder, secrets) = with_credentials(builder, &credentials);
+        let mut builder = builder;
         if let Some(endpoint) = endpoint {
             builder = builder.with_endpoint(endpoint);
         }
@@ -109,6 +184,7 @@ impl Bucket {
         Ok(Bucket {
             store: Arc::new(store),
             secrets,
+            credentials: credentials.describe(),
             runtime,
             config: config.clone(),
         })
@@ -296,6 +372,10 @@ impl Bucket {
 impl Storage for Bucket {
     fn base_url(&self) -> String {
         Bucket::base_url(self)
+    }
+
+    fn credentials(&self) -> Option<String> {
+        Some(self.credentials.clone())
     }
 
     fn root_url(&self) -> String {

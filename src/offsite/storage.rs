@@ -20,6 +20,12 @@ pub trait Storage {
     /// The storage as configured (`s3://bucket/prefix`): what messages name.
     fn base_url(&self) -> String;
 
+    /// Where its credentials come from, said without a secret (`profile ci of …`); `None` for
+    /// a storage that needs none.
+    fn credentials(&self) -> Option<String> {
+        None
+    }
+
     /// Where every object URL of this storage starts, before the object's key from the root
     /// (`s3://bucket/`).
     fn root_url(&self) -> String;

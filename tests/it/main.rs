@@ -3,6 +3,7 @@
 mod harness;
 
 mod architecture;
+mod aws_credentials;
 mod bad_input;
 mod chaos;
 mod cleanup;

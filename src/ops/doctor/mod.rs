@@ -245,16 +245,19 @@ impl Doctor<'_, '_> {
             return;
         };
         let listed = crate::offsite::open_config(offsite, &self.session.vars)
-            .and_then(|bucket| bucket.list());
+            .and_then(|bucket| Ok((bucket.list()?, bucket.credentials())));
         match listed {
-            Ok(objects) => self.say(
+            Ok((objects, credentials)) => self.say(
                 Level::Ok,
                 "off-site storage".into(),
                 format!(
-                    "{} reachable, {} objects ({})",
+                    "{} reachable, {} objects ({}){}",
                     offsite.url(),
                     objects.len(),
-                    crate::human::size(objects.iter().map(|o| o.size_bytes).sum())
+                    crate::human::size(objects.iter().map(|o| o.size_bytes).sum()),
+                    credentials
+                        .map(|c| format!("; credentials from {c}"))
+                        .unwrap_or_default()
                 ),
             ),
             Err(e) => self.say(Level::Problem, "off-site storage".into(), e.one_line()),

@@ -1,0 +1,243 @@
+//! Off-site credentials without long-lived keys in the environment: a profile of a shared
+//! credentials file, and a web identity token (EKS's IRSA, GitHub's OIDC) exchanged at STS for a
+//! role's keys — against moto's server on 127.0.0.1, which speaks STS and S3. `doctor` says where
+//! the credentials came from, never what they are.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{DEFAULT_CONFIG, Project};
+use crate::services;
+
+const BUCKET: &str = "faber-moto";
+
+/// One moto server of a test, over TLS with a CA of the test's own (object_store exchanges a
+/// web identity token over HTTPS only), stopped on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+    certs: tempfile::TempDir,
+}
+
+/// moto's server, as `moto_server` runs it, over TLS — with one shim: object_store sends STS's
+/// AssumeRoleWithWebIdentity as a POST with its parameters in the query string (as AWS takes
+/// it), and moto tells an unsigned STS call from an S3 one by the parameters in the body, so
+/// they are moved there. Arguments: host, port, certificate, key.
+const SERVE: &str = r#"
+import io, sys
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+app = DomainDispatcherApplication(create_backend_app)
+def shim(environ, start_response):
+    query = environ.get("QUERY_STRING", "")
+    if "Action=AssumeRoleWithWebIdentity" in query and not environ.get("CONTENT_LENGTH"):
+        body = query.encode()
+        environ["QUERY_STRING"] = ""
+        environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input"] = io.BytesIO(body)
+    return app(environ, start_response)
+run_simple(sys.argv[1], int(sys.argv[2]), shim, threaded=True, ssl_context=(sys.argv[3], sys.argv[4]))
+"#;
+
+/// Writes a CA (`ca.pem`) and a certificate for 127.0.0.1 signed by it (`cert.pem`, `key.pem`)
+/// into the directory given.
+const MAKE_CERTS: &str = r#"
+import datetime, ipaddress, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+out = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc)
+def valid(b):
+    return b.not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1)).serial_number(x509.random_serial_number())
+ca_key = ec.generate_private_key(ec.SECP256R1())
+ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "faber test CA")])
+ca = valid(x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key()))     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256())
+key = ec.generate_private_key(ec.SECP256R1())
+leaf = valid(x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+    .issuer_name(ca_name).public_key(key.public_key()))     .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)     .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)     .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False).sign(ca_key, hashes.SHA256())
+open(f"{out}/ca.pem", "wb").write(ca.public_bytes(serialization.Encoding.PEM))
+open(f"{out}/cert.pem", "wb").write(leaf.public_bytes(serialization.Encoding.PEM))
+open(f"{out}/key.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+"#;
+
+impl Moto {
+    /// Starts a server with the bucket made, or `None` (a skip) when moto is not installed.
+    fn start() -> Option<Moto> {
+        if which::which("moto_server").is_err() {
+            assert!(
+                !services::required(),
+                "moto is not installed, and FABER_REQUIRE_SERVICES=1; run scripts/services.sh"
+            );
+            eprintln!("skipping: moto is not installed (scripts/services.sh installs it)");
+            return None;
+        }
+        let certs = tempfile::tempdir().unwrap();
+        let made = Command::new("python3")
+            .args(["-c", MAKE_CERTS])
+            .arg(certs.path())
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-c", SERVE, "127.0.0.1", &port.to_string()])
+            .arg(certs.path().join("cert.pem"))
+            .arg(certs.path().join("key.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let moto = Moto { child, port, certs };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let made = Command::new("python3")
+            .args([
+                "-c",
+                &format!(
+                    "import boto3; boto3.client('s3', endpoint_url='{}', region_name='us-east-1', \
+                     verify='{}', aws_access_key_id='x', aws_secret_access_key='x').create_bucket(Bucket='{BUCKET}')",
+                    moto.endpoint(),
+                    moto.ca().display()
+                ),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        Some(moto)
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        self.certs.path().join("ca.pem")
+    }
+
+    fn endpoint(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// A project whose dev environment goes off-site to this server, with no keys in its
+    /// variables.
+    fn project(&self) -> Project {
+        let config = format!(
+            "{}\n[storage.offsite]\nurl = \"s3://{BUCKET}/team\"\nendpoint = \"{}\"\n",
+            DEFAULT_CONFIG.replace(
+                "[environments.dev]\n",
+                "[environments.dev]\noffsite = true\n"
+            ),
+            self.endpoint()
+        );
+        Project::with_config(&config)
+            .with_var("HOME", "/nonexistent")
+            .with_var("AWS_EC2_METADATA_DISABLED", "true")
+            .with_var("AWS_CA_BUNDLE", self.ca().to_str().unwrap())
+            .seeded("db/dev.sqlite3")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A backup goes off-site and comes back from there, and doctor says where the credentials came
+/// from without them.
+fn round_trip(p: &Project, from: &str, secret: &str) {
+    let doc = p.json(&["backup", "dev"], 0);
+    let id = doc["backup"]["id"].as_str().unwrap().to_string();
+    let entry = p
+        .backups()
+        .into_iter()
+        .find(|b| b["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(entry["remote"]["status"], "uploaded", "{entry}");
+    std::fs::remove_file(p.data_file(&id)).unwrap();
+    p.run(&["verify", &id]).code(0).stdout_has("Fetched");
+    let out = p.run(&["doctor"]);
+    assert!(
+        out.stdout.contains(&format!("credentials from {from}")),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+}
+
+#[test]
+fn credentials_from_a_profile_of_a_shared_credentials_file() {
+    let Some(moto) = Moto::start() else { return };
+    let p = moto.project();
+    let secret = "profile-secret-Zq8";
+    p.write(
+        "aws/credentials",
+        &format!(
+            "[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n\
+             [ci]\naws_access_key_id = AKIDCI\naws_secret_access_key = {secret}\n"
+        ),
+    );
+    let file = p.path("aws/credentials");
+    let p = p
+        .with_var("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap())
+        .with_var("AWS_PROFILE", "ci");
+    round_trip(&p, &format!("profile ci of {}", file.display()), secret);
+}
+
+#[test]
+fn credentials_from_a_web_identity_token_exchanged_at_sts() {
+    let Some(moto) = Moto::start() else { return };
+    let p = moto.project();
+    let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmYWJlciJ9.c2lnbmF0dXJl";
+    p.write("token", token);
+    let token_file = p.path("token");
+    let role = "arn:aws:iam::123456789012:role/faber-backups";
+    let p = p
+        .with_var("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap())
+        .with_var("AWS_ROLE_ARN", role)
+        .with_var("AWS_ROLE_SESSION_NAME", "faber-it")
+        .with_var("AWS_ENDPOINT_URL_STS", &moto.endpoint());
+    round_trip(
+        &p,
+        &format!("a web identity token exchanged for role {role}"),
+        token,
+    );
+    // A token file that is gone: the exchange fails, the local backup stays, no token shown.
+    let gone = p.with_var("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token");
+    let out = gone.run(&["backup", "dev"]).code(6);
+    assert!(!out.stderr.contains(token), "{}", out.stderr);
+}
+
+#[test]
+fn without_any_credentials_the_error_names_every_source() {
+    let p = Project::with_config(&format!(
+        "{DEFAULT_CONFIG}\n[storage.offsite]\nurl = \"s3://{BUCKET}/team\"\nendpoint = \"http://127.0.0.1:9\"\n"
+    ))
+    .with_var("HOME", "/nonexistent")
+    .with_var("AWS_EC2_METADATA_DISABLED", "true")
+    .seeded("db/dev.sqlite3");
+    let id = p.backup(&["dev"]);
+    let out = p.run(&["push", &id]).code(1);
+    assert!(
+        out.stderr.contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
+        "{}",
+        out.stderr
+    );
+}
