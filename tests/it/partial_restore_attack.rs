@@ -947,3 +947,272 @@ fn sqlite_into_an_empty_name_says_it_is_empty() {
         "{doc}"
     );
 }
+
+/// Guarantee 5 on SQLite: a restore --into stopped by SIGTERM while it writes removes what it
+/// wrote and says it was interrupted (exit 8), as an interrupted restore does.
+#[test]
+fn sqlite_into_stopped_by_sigterm_says_interrupted_and_leaves_nothing() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "CREATE TABLE big (b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO big SELECT zeroblob(1048576) FROM n;",
+        )
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    let partial = p.path("db/side.sqlite3.partial");
+    let child = p
+        .command(&[
+            "--json",
+            "restore",
+            "dev",
+            "--from",
+            &id,
+            "--into",
+            "db/side.sqlite3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(60, "the new file to be written", || partial.exists());
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!partial.exists(), "what it wrote is removed");
+    assert!(!p.path("db/side.sqlite3").exists());
+    assert_eq!(out.status.code(), Some(8), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+}
+
+/// Guarantee 1/5 on MySQL: a parent table put back while another table's rows point at rows
+/// the backup lacks. PostgreSQL refuses it (exit 6, nothing changed); MySQL (mysqldump turns
+/// FOREIGN_KEY_CHECKS off) puts it back and leaves the other table's rows pointing at nothing,
+/// silently — neither refused nor said, and the user guide only speaks of PostgreSQL and SQLite.
+#[test]
+fn mysql_parent_table_restore_does_not_silently_orphan_other_tables_rows() {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("orphans");
+    db.exec(
+        "CREATE TABLE parents (id int PRIMARY KEY) ENGINE=InnoDB; INSERT INTO parents VALUES (1), (2); \
+         CREATE TABLE kids (id int PRIMARY KEY, parent int, FOREIGN KEY (parent) REFERENCES parents (id)) ENGINE=InnoDB; \
+         INSERT INTO kids VALUES (1, 1);",
+    );
+    let p = mysql::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    db.exec("INSERT INTO parents VALUES (3); INSERT INTO kids VALUES (2, 3);");
+    let run = p.run(&["restore", "dev", "--from", &id, "--table", "parents"]);
+    let orphans = db.exec(
+        "SELECT count(*) FROM kids k LEFT JOIN parents p ON p.id = k.parent WHERE p.id IS NULL",
+    );
+    let said = format!("{}{}", run.stdout, run.stderr).contains("foreign key");
+    assert!(
+        (run.code != 0 && orphans == "0") || said,
+        "exit {}, {orphans} orphaned kids, and nothing said:\n{}\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+}
+
+/// Guarantee 3 on MySQL: a restore --into killed while it loads is dropped by the next run that
+/// sweeps the server; a finished one survives.
+#[test]
+fn mysql_into_killed_midload_is_swept() {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("mkill");
+    db.exec(
+        "CREATE TABLE big (id int PRIMARY KEY, pad varchar(64)); \
+         SET SESSION max_recursive_iterations = 1000000; \
+         INSERT INTO big WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000) \
+         SELECT i, repeat('x', 60) FROM n;",
+    );
+    let p = mysql::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let side = MyDb::unborn("mside");
+    let exists = || {
+        mysql::mysql(
+            None,
+            &format!(
+                "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{}'",
+                side.name
+            ),
+        )
+    };
+    let mut child = p
+        .command(&["restore", "dev", "--from", &id, "--into", &side.name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(120, "the load into the new database", || {
+        mysql::mysql(
+            None,
+            &format!(
+                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = '{}' AND INFO LIKE 'INSERT%'",
+                side.name
+            ),
+        ) != "0"
+    });
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    eventually(60, "the load's session to end", || {
+        mysql::mysql(
+            None,
+            &format!(
+                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = '{}'",
+                side.name
+            ),
+        ) == "0"
+    });
+    assert_eq!(
+        exists(),
+        "1",
+        "the half-made database is there until a sweep"
+    );
+    p.json(&["verify", &id, "--deep"], 0);
+    assert_eq!(exists(), "0", "the next run on that server drops it");
+    p.json(&["restore", "dev", "--from", &id, "--into", &side.name], 0);
+    p.json(&["verify", &id, "--deep"], 0);
+    assert_eq!(exists(), "1", "a finished one is the user's");
+}
+
+/// Guarantees 3 and 5 on PostgreSQL: a restore --into stopped by SIGTERM while it loads drops
+/// the half-made database at once and says it was interrupted (exit 8).
+#[test]
+fn pg_into_stopped_by_sigterm_drops_it_and_says_interrupted() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("intoterm");
+    db.exec(
+        "CREATE TABLE big (id int, pad text); \
+         INSERT INTO big SELECT g, repeat('x', 40) FROM generate_series(1, 1500000) g;",
+    );
+    let p = postgres::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev", "--format", "sql"]);
+    let side = PgDb::unborn("tside");
+    let child = p
+        .command(&[
+            "--json", "restore", "dev", "--from", &id, "--into", &side.name,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(120, "the load into the new database", || {
+        postgres::psql(
+            &postgres::admin_url(),
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%'",
+                side.name
+            ),
+        ) != "0"
+    });
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        postgres::psql(
+            &postgres::admin_url(),
+            &format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+                side.name
+            ),
+        ),
+        "0",
+        "the half-made database is dropped"
+    );
+    assert_eq!(out.status.code(), Some(8), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+}
+
+/// Guarantee 5 on PostgreSQL: `--schema S` names every table the backup holds in S — a
+/// partitioned table's parent and its partitions alike — and then refuses the parent as
+/// "partitioned", so no schema holding a partitioned table can be put back with `--schema`.
+/// The parent should be left to its partitions (or the whole tree put back).
+#[test]
+fn pg_schema_with_a_partitioned_table_can_be_put_back() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("schemapart");
+    db.exec(
+        "CREATE SCHEMA sales; \
+         CREATE TABLE sales.orders (id int PRIMARY KEY, total int); \
+         INSERT INTO sales.orders SELECT g, g FROM generate_series(1, 10) g; \
+         CREATE TABLE sales.m (at date NOT NULL, v int) PARTITION BY RANGE (at); \
+         CREATE TABLE sales.m_2024 PARTITION OF sales.m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'); \
+         INSERT INTO sales.m SELECT date '2024-01-01' + g, g FROM generate_series(0, 300) g;",
+    );
+    let p = postgres::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let data = db.data();
+    db.exec("DELETE FROM sales.orders; DELETE FROM sales.m;");
+    let run = p.run(&["restore", "dev", "--from", &id, "--schema", "sales"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(db.data(), data);
+}
+
+/// Guarantee 5: a dry run of `--into` an existing database promises "Would restore … into a new
+/// database" that the real run then refuses; the dry run should refuse it the same way.
+#[test]
+fn pg_into_dry_run_refuses_a_name_that_exists() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("dryexists");
+    db.exec("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let p = postgres::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let doc = p.json(
+        &[
+            "restore",
+            "dev",
+            "--from",
+            &id,
+            "--into",
+            &db.name,
+            "--dry-run",
+        ],
+        1,
+    );
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already exists"),
+        "{doc}"
+    );
+}
+
+/// Guarantee 5 on PostgreSQL: a partitioned table is refused (exit 1) — but only after the
+/// whole backup was loaded into a scratch copy and a full safety backup of the live database
+/// taken and registered, for a restore that was never going to run. The check reads the live
+/// database and the manifest; it can come first.
+#[test]
+fn pg_partitioned_table_is_refused_before_a_safety_backup_is_taken() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("partfirst");
+    db.exec(
+        "CREATE TABLE m (at date NOT NULL, v int) PARTITION BY RANGE (at); \
+         CREATE TABLE m_2024 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'); \
+         INSERT INTO m SELECT date '2024-01-01' + g, g FROM generate_series(0, 300) g;",
+    );
+    let p = postgres::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let backups = p.backups().len();
+    p.json(&["restore", "dev", "--from", &id, "--table", "m"], 1);
+    assert_eq!(
+        p.backups().len(),
+        backups,
+        "no safety backup for a refused restore"
+    );
+}
