@@ -1216,3 +1216,200 @@ fn pg_partitioned_table_is_refused_before_a_safety_backup_is_taken() {
         "no safety backup for a refused restore"
     );
 }
+
+/// Guarantee 3 on SQLite: a file made at the --into path while the restore writes (after its
+/// "does it exist" check, before its link) is never replaced: the run refuses, the file keeps
+/// its content, and the run's own `.partial` is removed.
+#[test]
+fn sqlite_into_never_replaces_a_file_made_while_it_writes() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "CREATE TABLE big (b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO big SELECT zeroblob(1048576) FROM n;",
+        )
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    let partial = p.path("db/side.sqlite3.partial");
+    let child = p
+        .command(&[
+            "--json",
+            "restore",
+            "dev",
+            "--from",
+            &id,
+            "--into",
+            "db/side.sqlite3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(60, "the new file to be written", || partial.exists());
+    std::fs::write(p.path("db/side.sqlite3"), b"mine").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("already exists"), "{stdout}");
+    assert_eq!(std::fs::read(p.path("db/side.sqlite3")).unwrap(), b"mine");
+    assert!(!partial.exists());
+}
+
+/// Guarantee 5 on PostgreSQL: a new database whose name holds a space, `?`, `#` or `/` is made
+/// under that name, and the URL given to connect with reaches that database.
+#[test]
+fn pg_into_a_name_with_url_characters_gives_the_url_of_that_database() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("urlname");
+    db.exec("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let p = postgres::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let side = PgDb {
+        name: format!("{} a?b#c/d%20", db.name),
+    };
+    let doc = p.json(&["restore", "dev", "--from", &id, "--into", &side.name], 0);
+    assert_eq!(doc["into"]["name"], side.name.as_str(), "{doc}");
+    let url = doc["into"]["url"].as_str().unwrap();
+    // The URL's database, as libpq reads it.
+    let reached = Command::new("psql")
+        .args(["-X", "-A", "-t", url, "-c", "SELECT current_database()"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&reached.stdout).trim_end(),
+        side.name,
+        "{url}: {}",
+        String::from_utf8_lossy(&reached.stderr)
+    );
+}
+
+/// `dev` with one table, backed up; then its rows changed but not their number.
+fn sqlite_changed_since_backup() -> (Project, String) {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT);
+             INSERT INTO accounts (name) VALUES ('ann'), ('bob');
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO notes (body) VALUES ('n1');",
+        )
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("UPDATE accounts SET name = 'changed'; UPDATE notes SET body = 'x';")
+        .unwrap();
+    (p, id)
+}
+
+fn names(p: &Project) -> String {
+    p.sqlite("db/dev.sqlite3")
+        .query_row("SELECT group_concat(name, ',') FROM accounts", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+/// Guarantee 1/3, through the audit log: a restore --into logs a successful `restore` of the
+/// backup into the environment, though the environment's database was never touched. `rollback
+/// --to` that backup then takes the live database for "already restored from it" (its row
+/// counts match) and skips the rollback: the changed rows stay.
+#[test]
+fn rollback_is_not_skipped_after_a_restore_into_left_the_database_alone() {
+    let (p, id) = sqlite_changed_since_backup();
+    p.json(
+        &["restore", "dev", "--from", &id, "--into", "db/side.sqlite3"],
+        0,
+    );
+    let doc = p.json(&["rollback", "dev", "--to", &id, "--yes"], 0);
+    assert_eq!(
+        names(&p),
+        "ann,bob",
+        "the rollback must put the backup's rows back: {doc}"
+    );
+}
+
+/// The same through a table restore: only `notes` was put back, yet `rollback --to` the backup
+/// takes the whole database for restored from it and skips; `accounts` stays changed.
+#[test]
+fn rollback_is_not_skipped_after_a_table_restore_of_another_table() {
+    let (p, id) = sqlite_changed_since_backup();
+    p.json(&["restore", "dev", "--from", &id, "--table", "notes"], 0);
+    let doc = p.json(&["rollback", "dev", "--to", &id, "--yes"], 0);
+    assert_eq!(
+        names(&p),
+        "ann,bob",
+        "the rollback must put the backup's rows back: {doc}"
+    );
+}
+
+/// Guarantee 5, through the audit log: a restore that was killed as it changed the database is
+/// reported by `status` ("did not finish") until a restore finishes. A restore --into (which
+/// never touched the database) or a table restore (which put back one table) must not clear it.
+#[test]
+fn a_restore_into_or_of_one_table_does_not_clear_an_unfinished_restore() {
+    let (p, id) = sqlite_changed_since_backup();
+    let paused = p.paused_at(
+        &["restore", "dev", "--from", &id, "--yes"],
+        "restore:before-commit",
+    );
+    paused.signal(libc::SIGKILL);
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish");
+    p.json(
+        &["restore", "dev", "--from", &id, "--into", "db/side.sqlite3"],
+        0,
+    );
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish");
+    p.json(&["restore", "dev", "--from", &id, "--table", "notes"], 0);
+    p.run(&["status", "dev"])
+        .code(0)
+        .stderr_has("did not finish");
+}
+
+/// Guarantee 1, through `status`: a table restore killed as it changed the database is
+/// reported as an unfinished restore, whose remedy must put back those tables
+/// (`--table events`), not the whole backup over every other table.
+#[test]
+fn a_killed_table_restore_is_reported_with_a_remedy_for_those_tables_only() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("killstatus");
+    db.exec(postgres::SCHEMA);
+    let p = postgres::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let holder = Holder::on(&db, "events");
+    let mut child = p
+        .command(&["restore", "dev", "--from", &id, "--table", "events"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(60, "the table restore to wait for the lock", || {
+        lock_waiters(&db) != "0"
+    });
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    holder.release();
+    eventually(30, "faber-db's sessions to end", || {
+        sessions(&db.name) == "0"
+    });
+    let run = p.run(&["status", "dev"]).code(0);
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("faber-db restore dev"))
+        .collect();
+    assert!(!said.is_empty(), "{}", run.stderr);
+    assert!(
+        said.iter().all(|l| l.contains("--table events")),
+        "the remedy restores the whole backup: {}",
+        run.stderr
+    );
+}
