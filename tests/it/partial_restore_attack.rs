@@ -1413,3 +1413,81 @@ fn a_killed_table_restore_is_reported_with_a_remedy_for_those_tables_only() {
         run.stderr
     );
 }
+
+/// A role dropped when this goes.
+struct DropRole(String);
+
+impl Drop for DropRole {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                &postgres::admin_url(),
+                "-c",
+                &format!("DROP ROLE IF EXISTS {}", self.0),
+            ])
+            .output();
+    }
+}
+
+/// Guarantee 5 on PostgreSQL: `--into` with a role that may not create databases fails with a
+/// generic "a query in PostgreSQL database postgres failed … restores need ownership of the
+/// database" (exit 6); the table restore says what it needs (exit 1). `--into` should say that
+/// it makes a new database and the role lacks CREATEDB.
+#[test]
+fn pg_into_without_createdb_says_it_makes_a_database_the_role_may_not() {
+    if !postgres::server_up() {
+        return;
+    }
+    let role = format!("faber_nocreate_{}", std::process::id());
+    // Dropped last, after the database it owns.
+    let _role = DropRole(role.clone());
+    let db = PgDb::new("nocreate");
+    postgres::psql(
+        &postgres::admin_url(),
+        &format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN NOCREATEDB NOSUPERUSER"),
+    );
+    postgres::psql(
+        &postgres::admin_url(),
+        &format!("ALTER DATABASE {} OWNER TO {role}", db.name),
+    );
+    let mut url = url::Url::parse(&db.url()).unwrap();
+    url.set_username(&role).unwrap();
+    postgres::psql(
+        url.as_str(),
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1);",
+    );
+    let p = Project::with_config(
+        "[defaults]\ncompression = \"gzip\"\n[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n",
+    )
+    .with_var("DEV_DATABASE_URL", url.as_str());
+    let id = p.backup(&["dev"]);
+    let side = PgDb::unborn("ncside");
+    let doc = p.json(&["restore", "dev", "--from", &id, "--into", &side.name], 1);
+    let text = doc["error"].to_string();
+    assert!(
+        text.contains("--into") || text.contains("new database"),
+        "{doc}"
+    );
+    assert!(text.contains("CREATEDB"), "{doc}");
+}
+
+/// Guarantee 1 on SQLite: with the database file gone (moved, or a wrong path), a table
+/// restore makes a new database holding that one table and reports success ("no safety backup:
+/// database does not exist yet"). Putting back some tables needs a database to put them into.
+#[test]
+fn sqlite_table_restore_into_a_missing_database_is_refused() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE a (x); INSERT INTO a VALUES (1); CREATE TABLE b (y);")
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    std::fs::remove_file(p.path("db/dev.sqlite3")).unwrap();
+    let run = p.run(&["restore", "dev", "--from", &id, "--table", "a"]);
+    assert_ne!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        !p.path("db/dev.sqlite3").exists(),
+        "no database made with one table"
+    );
+}
