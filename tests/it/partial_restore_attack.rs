@@ -142,8 +142,7 @@ fn pg_data(db: &PgDb) -> BTreeMap<String, String> {
 
 fn history_lines(p: &Project) -> usize {
     std::fs::read_to_string(p.path(&format!("{BACKUPS}/history.jsonl")))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
+        .map_or(0, |s| s.lines().count())
 }
 
 /// Guarantee 1 on PostgreSQL: a name with pattern characters (`*`, `?`), a look-alike, a name
@@ -518,6 +517,7 @@ fn pg_secrets_dry_runs_and_flag_conflicts() {
     }
     // Dry runs: nothing made, nothing logged.
     let (events, backups, scratch) = (history_lines(&p), p.backups().len(), scratch_dbs(&db));
+    assert!(events > 0, "the runs above are in the audit log");
     let dry = p.json(
         &[
             "restore",
