@@ -1491,3 +1491,100 @@ fn sqlite_table_restore_into_a_missing_database_is_refused() {
         "no database made with one table"
     );
 }
+
+/// Guarantee 5 on MySQL: a table restore behind a session that holds the table (an open
+/// transaction that read it) must give up after a bounded wait, as PostgreSQL's does after 60 s
+/// (exit 7, "stop the application"), and as MySQL's other restores do (`lock_wait_timeout =
+/// 30`). The table restore sets no timeout: its DROP waits for the server's `lock_wait_timeout`
+/// (a day here, a year by default) — while a first Ctrl-C is held back.
+#[test]
+fn mysql_table_restore_behind_an_open_transaction_gives_up_in_bounded_time() {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("mdl");
+    db.exec("CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b VALUES (1);");
+    let p = mysql::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let mut holder = Command::new("mysql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            "3306",
+            "-u",
+            "root",
+            &format!("--database={}", db.name),
+        ])
+        .args(["-e", "BEGIN; SELECT * FROM b; DO SLEEP(150);"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let holder_id = || {
+        mysql::mysql(
+            None,
+            &format!(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{}' AND INFO LIKE 'DO SLEEP%'",
+                db.name
+            ),
+        )
+    };
+    eventually(20, "the holder's transaction", || !holder_id().is_empty());
+    let session = holder_id();
+    let mut child = p
+        .command(&["restore", "dev", "--from", &id, "--table", "b"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(75) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if status.is_none() {
+        signal(&child, libc::SIGKILL);
+        let _ = child.wait();
+    }
+    let _ = mysql::mysql(None, &format!("KILL {session}"));
+    let _ = holder.wait();
+    let status = status.expect("the table restore still waits after 75 s");
+    assert_eq!(status.code(), Some(7));
+}
+
+/// Guarantee 5: the `Undo with:` line after a table restore names the safety backup and the
+/// tables. For a table the database did not have (dropped since the backup) the safety backup
+/// holds no such table, and the printed undo command fails ("holds no table").
+#[test]
+fn the_undo_command_of_a_table_restore_works_for_a_table_dropped_since() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE keep (x); CREATE TABLE gone (y); INSERT INTO gone VALUES (1);")
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("DROP TABLE gone;")
+        .unwrap();
+    let run = p
+        .run(&["restore", "dev", "--from", &id, "--table", "gone"])
+        .code(0);
+    let undo = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Undo with: "))
+        .unwrap_or_else(|| panic!("no undo line: {}", run.stdout))
+        .to_string();
+    let words: Vec<&str> = undo.split_whitespace().skip(1).collect();
+    let again = p.run(&words);
+    assert_eq!(
+        again.code, 0,
+        "`{undo}`:\n{}\n{}",
+        again.stdout, again.stderr
+    );
+}
