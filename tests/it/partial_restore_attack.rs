@@ -1588,3 +1588,30 @@ fn the_undo_command_of_a_table_restore_works_for_a_table_dropped_since() {
         again.stdout, again.stderr
     );
 }
+
+/// Guarantee 1 on SQLite: a view over a restored table that uses a column the backup's table
+/// lacks (added since) is left broken ("no such column"), and the restore reports success.
+/// PostgreSQL refuses the same restore (a view depends on the table), changing nothing.
+#[test]
+fn sqlite_table_restore_does_not_leave_a_view_broken() {
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("ALTER TABLE t ADD COLUMN extra; CREATE VIEW v AS SELECT extra FROM t;")
+        .unwrap();
+    let run = p.run(&["restore", "dev", "--from", &id, "--table", "t"]);
+    let view_works = p
+        .sqlite("db/dev.sqlite3")
+        .prepare("SELECT * FROM v")
+        .is_ok();
+    assert!(
+        view_works || run.code != 0,
+        "exit {} and view v broken:\n{}\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+}
