@@ -1615,3 +1615,30 @@ fn sqlite_table_restore_does_not_leave_a_view_broken() {
         run.stderr
     );
 }
+
+/// Guarantee 1 on PostgreSQL: a table that a partitioned table's foreign key points at is put
+/// back, the key made again. The key has a row in `pg_constraint` for the partitioned table and
+/// one, inherited, for each partition: all of them are dropped and made again, where only the
+/// partitioned table's should be (the partitions' go and come with it).
+#[test]
+fn pg_a_table_referenced_by_a_partitioned_tables_foreign_key_can_be_put_back() {
+    if !postgres::server_up() {
+        return;
+    }
+    let db = PgDb::new("fkpart");
+    db.exec(
+        "CREATE TABLE parents (id int PRIMARY KEY, name text); \
+         INSERT INTO parents SELECT g, 'p' || g FROM generate_series(1, 10) g; \
+         CREATE TABLE kids (at date NOT NULL, parent int REFERENCES parents (id)) PARTITION BY RANGE (at); \
+         CREATE TABLE kids_2024 PARTITION OF kids FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'); \
+         INSERT INTO kids SELECT date '2024-01-01' + g, 1 + g % 10 FROM generate_series(0, 50) g;",
+    );
+    let p = postgres::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let (data, shape) = (db.data(), db.schema());
+    db.exec("UPDATE parents SET name = 'x'");
+    let run = p.run(&["restore", "dev", "--from", &id, "--table", "parents"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(db.data(), data);
+    assert_eq!(db.schema(), shape, "the foreign key is back as it was");
+}
