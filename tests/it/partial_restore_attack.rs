@@ -1642,3 +1642,32 @@ fn pg_a_table_referenced_by_a_partitioned_tables_foreign_key_can_be_put_back() {
     assert_eq!(db.data(), data);
     assert_eq!(db.schema(), shape, "the foreign key is back as it was");
 }
+
+/// Guarantee 3 on MySQL: a restore --into is there "to look at old data or copy some rows back
+/// by hand", but it brings the backup's events in ENABLED: with the event scheduler on, the
+/// application's scheduled jobs run in the copy (a purge deletes the very rows one came for;
+/// a job naming the live database by name writes to it). A whole restore's staging copy drops
+/// its events for that reason; the new database's should at least be disabled.
+#[test]
+fn mysql_into_does_not_bring_the_backups_events_in_enabled() {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("events");
+    db.exec(
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (200); \
+         CREATE EVENT nightly_purge ON SCHEDULE EVERY 1 MINUTE DO DELETE FROM t WHERE id < 100;",
+    );
+    let p = mysql::project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev"]);
+    let side = MyDb::unborn("eside");
+    p.json(&["restore", "dev", "--from", &id, "--into", &side.name], 0);
+    let enabled = mysql::mysql(
+        None,
+        &format!(
+            "SELECT count(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{}' AND STATUS = 'ENABLED'",
+            side.name
+        ),
+    );
+    assert_eq!(enabled, "0", "the copy's events must not run");
+}
