@@ -30,6 +30,7 @@ mod notify;
 mod notify_formats;
 mod offsite;
 mod partial_restore;
+mod partial_restore_attack;
 mod plan;
 mod plugin;
 mod plugin_e2e;

@@ -44,11 +44,11 @@ pub struct RestoreArgs {
 
     /// Put back only this table of the backup, leaving the others as they are (repeatable).
     /// PostgreSQL: `schema.table`, or `table` in `public`
-    #[arg(long = "table", value_name = "TABLE", conflicts_with = "in_place")]
+    #[arg(long = "table", value_name = "TABLE", conflicts_with_all = ["in_place", "terminate_connections"])]
     pub tables: Vec<String>,
 
     /// Put back every table of this schema (PostgreSQL; repeatable)
-    #[arg(long = "schema", value_name = "SCHEMA", conflicts_with = "in_place")]
+    #[arg(long = "schema", value_name = "SCHEMA", conflicts_with_all = ["in_place", "terminate_connections"])]
     pub schemas: Vec<String>,
 
     /// Restore the whole backup into NAME, a new database on the environment's server (SQLite:

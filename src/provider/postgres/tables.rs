@@ -279,7 +279,8 @@ fn pairs(names: &[(String, String)]) -> String {
 
 /// The foreign keys of tables outside the selection that point at tables in it: the statements
 /// that drop them, and those that make them again (names written in full, for pg_dump's empty
-/// search path).
+/// search path). A partitioned table's key is dropped and made once: the copies its partitions
+/// inherit (`conparentid` set) go and come with it.
 fn foreign_keys_of_others(
     pg: &Postgres,
     names: &[(String, String)],
@@ -292,7 +293,7 @@ fn foreign_keys_of_others(
              SELECT {}, {} FROM pg_constraint k \
              JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace \
              JOIN pg_class r ON r.oid = k.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace \
-             WHERE k.contype = 'f' AND (rn.nspname, r.relname) IN ({selected}) \
+             WHERE k.contype = 'f' AND k.conparentid = 0 AND (rn.nspname, r.relname) IN ({selected}) \
              AND (cn.nspname, c.relname) NOT IN ({selected}) ORDER BY k.oid",
             hex_utf8("format('ALTER TABLE %I.%I DROP CONSTRAINT %I', cn.nspname, c.relname, k.conname)"),
             hex_utf8("format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', cn.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid))"),
