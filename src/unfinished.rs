@@ -43,14 +43,19 @@ fn text(e: &serde_json::Value, k: &str) -> Option<String> {
 /// `*-started` event has no outcome from the same run (the run was killed), or an outcome that
 /// says the database was left incomplete — and no restore or rollback has succeeded since.
 fn unfinished_restore(events: &[serde_json::Value]) -> Option<(usize, Interrupted)> {
-    let is_outcome =
-        |e: &serde_json::Value| matches!(e["event"].as_str(), Some("restore" | "rollback"));
     let (at, started) = events.iter().enumerate().rev().find(|(_, e)| {
         matches!(
             e["event"].as_str(),
-            Some("restore-started" | "rollback-started")
+            Some("restore-started" | "rollback-started" | "restore-tables-started")
         )
     })?;
+    // A whole restore or rollback finishes anything; a table restore only a table restore.
+    let tables = started["event"] == "restore-tables-started";
+    let is_outcome = |e: &serde_json::Value| match e["event"].as_str() {
+        Some("restore" | "rollback") => true,
+        Some("restore-tables") => tables,
+        _ => false,
+    };
     let later = &events[at + 1..];
     if later.iter().any(|e| is_outcome(e) && e["ok"] == true) {
         return None;

@@ -137,6 +137,13 @@ pub enum Remedy {
     RestoreSafetyInPlace { env: String, safety: String },
     /// The restored data differs from the manifest: check it; safety backup `safety` undoes it.
     UndoRestore { env: String, safety: String },
+    /// A table restore left `tables` changed (or differing from the manifest): safety backup
+    /// `safety` puts those tables back as they were.
+    UndoTableRestore {
+        env: String,
+        safety: String,
+        tables: Vec<String>,
+    },
     /// The safety backup of the data a swap replaced failed: that data is kept in `kept_in`.
     BackUpReplacedByHand { kept_in: String },
     /// A safety or pre-migration backup `id` of an environment with off-site copies is not

@@ -33,6 +33,14 @@ pub fn hint(hint: &Hint) -> String {
 
 /// A remedy in words.
 pub fn words(remedy: &Remedy) -> String {
+    if let Remedy::UndoTableRestore {
+        env,
+        safety,
+        tables,
+    } = remedy
+    {
+        return undo_tables(env, safety, tables);
+    }
     with_values(remedy).unwrap_or_else(|| fixed(remedy).to_string())
 }
 
@@ -263,6 +271,26 @@ pub fn command_line(session: &Session, args: &[&str]) -> String {
     }
     words.extend(args.iter().map(|a| shell_word(a)));
     words.join(" ")
+}
+
+/// What undoes a table restore: those tables put back from the safety backup.
+fn undo_tables(env: &str, safety: &str, tables: &[String]) -> String {
+    let mut args = vec!["restore", env, "--from", safety];
+    for t in tables {
+        args.extend(["--table", t.as_str()]);
+    }
+    format!(
+        "those tables may be left dropped or half loaded; {safety} holds them as they were: `{}`",
+        args_line(&args)
+    )
+}
+
+/// `faber-db ARGS`, each argument quoted for a POSIX shell where it needs it.
+fn args_line(args: &[&str]) -> String {
+    std::iter::once("faber-db".to_string())
+        .chain(args.iter().map(|a| shell_word(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `word` as a POSIX shell reads it back: as it is when that is safe, else in single quotes.

@@ -356,6 +356,26 @@ pub trait Provider {
         .into())
     }
 
+    /// Refuses, before anything is loaded or backed up, tables of `tables` that
+    /// [`Provider::replace_tables`] could not replace here (PostgreSQL: a partitioned table, a
+    /// partition, one a view depends on).
+    fn check_replaceable(&self, _tables: &[String]) -> Result<()> {
+        Ok(())
+    }
+
+    /// After [`Provider::replace_tables`]: the foreign keys of other tables whose rows now point
+    /// at rows the restored `tables` lack, where the restore does not check them (MySQL loads
+    /// with foreign key checks off; SQLite checks none), each said in a line.
+    fn dangling_references(&self, _tables: &[String]) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// Whether `name` can be made by [`Provider::restore_into`]: no database (file) by that name,
+    /// and a role that may create it. Changes nothing.
+    fn check_new_database(&self, _name: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Loads the dump into `name`, a new database on this server (SQLite: a new file at that
     /// path), which it creates and never one that exists, and leaves it there; returns what it
     /// holds. A load that fails removes it again (it is recorded in the project's ledger until it

@@ -68,6 +68,12 @@ pub fn environment(ui: &Ui, session: &Session, env: &Environment, s: &EnvStatus)
     drills(ui, s);
     if let Some(i) = s.interrupted.as_ref().filter(|i| i.event == "migrate") {
         ui.warn(crate::hints::unfinished_migrate(&s.environment, i));
+    } else if let Some(i) = s
+        .interrupted
+        .as_ref()
+        .filter(|i| i.event == "restore-tables")
+    {
+        unfinished_tables(ui, s, i);
     } else if let Some(i) = &s.interrupted {
         let backup = i.backup.as_deref().unwrap_or("?");
         ui.warn(format!(
@@ -143,4 +149,32 @@ fn drills(ui: &Ui, s: &EnvStatus) {
             ),
         });
     }
+}
+
+/// A table restore that did not finish while it changed the database (MySQL): the tables it was
+/// putting back, named in its detail (`tables a, b; safety backup S`), and how to finish it.
+fn unfinished_tables(ui: &Ui, s: &EnvStatus, i: &crate::unfinished::Interrupted) {
+    // `tables a, b; safety backup S`: the tables are named in the detail.
+    let detail = i.detail.as_deref().unwrap_or("");
+    let (tables, safety) = detail.split_once("; ").unwrap_or((detail, ""));
+    let again = tables
+        .strip_prefix("tables ")
+        .unwrap_or(tables)
+        .split(", ")
+        .map(|t| format!("--table {}", ui::printable(t)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    ui.warn(format!(
+        "{}: a table restore from {} did not finish while it changed the database ({}) — put the tables back to finish it: faber-db restore {} --from {} {again}{}",
+        s.environment,
+        i.backup.as_deref().unwrap_or("?"),
+        ui::printable(tables),
+        s.environment,
+        i.backup.as_deref().unwrap_or("?"),
+        if safety.is_empty() {
+            String::new()
+        } else {
+            format!(" ({safety} holds them as they were)")
+        }
+    ));
 }

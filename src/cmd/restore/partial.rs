@@ -49,6 +49,8 @@ pub(super) fn into(
     if args.with_globals {
         plan.push_str(", after making the roles and tablespaces it keeps that the server lacks");
     }
+    // What the real run would refuse, the dry run refuses too.
+    db.check_new_database(&target)?;
     if args.dry_run.dry_run {
         ui.line(format!("Would {plan}."));
         ui.line("Dry run: nothing was changed.");
@@ -177,7 +179,7 @@ pub(super) fn tables(
         record,
         &keys,
         &Request {
-            event: "restore",
+            event: "restore-tables",
             safety_reason,
             terminate_connections: false,
             jobs: args.jobs,
@@ -194,14 +196,7 @@ pub(super) fn tables(
         ));
     }
     if let Some(s) = &put.safety {
-        let mut again = vec!["restore", env.name.as_str(), "--from", s.as_str()];
-        for key in &put.tables {
-            again.extend(["--table", key.as_str()]);
-        }
-        ui.line(format!(
-            "Undo with: {}",
-            ui::printable(&hints::command_line(session, &again))
-        ));
+        undo_line(session, ui, env, s, &put.tables)?;
     }
     let mut report = Report::new()
         .with("backup", record)
@@ -213,4 +208,42 @@ pub(super) fn tables(
         .with("restored", true);
     report.failure = put.failure(env);
     Ok(report)
+}
+
+/// How to undo a table restore: the tables the safety backup `safety` holds put back from it;
+/// one it does not hold did not exist before, and dropping it undoes it.
+fn undo_line(
+    session: &Session,
+    ui: &Ui,
+    env: &Environment,
+    safety: &str,
+    tables: &[String],
+) -> Result<()> {
+    let reg = session.store.load()?;
+    let held = reg
+        .backups
+        .iter()
+        .find(|b| b.id == safety)
+        .map(|b| &b.tables);
+    let (kept, new): (Vec<&String>, Vec<&String>) = tables
+        .iter()
+        .partition(|t| held.is_some_and(|h| h.contains_key(*t)));
+    for t in new {
+        ui.line(format!(
+            "{} did not exist before: drop it to undo its restore",
+            ui::printable(t)
+        ));
+    }
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let mut again = vec!["restore", env.name.as_str(), "--from", safety];
+    for key in kept {
+        again.extend(["--table", key.as_str()]);
+    }
+    ui.line(format!(
+        "Undo with: {}",
+        ui::printable(&hints::command_line(session, &again))
+    ));
+    Ok(())
 }

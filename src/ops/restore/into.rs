@@ -42,6 +42,12 @@ pub fn target_name(session: &Session, db: &dyn Provider, name: &str) -> Result<S
     let path = std::path::absolute(name).map_err(|e| {
         Error::config(format!("--into {name} cannot be resolved as a path")).caused_by(e)
     })?;
+    if name.contains(['?', '#']) {
+        return Err(Error::config(format!(
+            "--into {name}: an SQLite URL ends at `?` or `#`, so the new file could not be named by one"
+        ))
+        .with_hint("name a path without `?` or `#`"));
+    }
     let store = fsutil::resolved(session.store.dir());
     if fsutil::resolved(&path).starts_with(&store) {
         return Err(Error::config(format!(
@@ -83,7 +89,7 @@ pub fn into(
     let log = |ok: bool, detail: String, timing: Option<Timing>| {
         audit::log_timed_event(
             session,
-            "restore",
+            "restore-into",
             Some(&env.name),
             Some(&record.id),
             ok,
@@ -95,6 +101,14 @@ pub fn into(
         Ok(i) => i,
         Err(e) => {
             log(false, format!("into {name}: {}", e.one_line()), None);
+            // A signal stops the load; what the tool then says is not about the backup.
+            if crate::interrupt::happened() {
+                return Err(Error::aborted(format!(
+                    "interrupted: the restore into {name} was stopped, and {name} was not made"
+                ))
+                .caused_by(e.one_line())
+                .with_hint("run it again when ready"));
+            }
             return Err(e);
         }
     };

@@ -129,6 +129,7 @@ pub fn apply(
 pub fn commit_event(event: &'static str) -> &'static str {
     match event {
         "rollback" => "rollback-started",
+        "restore-tables" => "restore-tables-started",
         _ => "restore-started",
     }
 }

@@ -44,9 +44,10 @@ impl Put {
                 self.diffs.join(", ")
             ))
             .with_hint(match &self.safety {
-                Some(s) => Hint::from(Remedy::UndoRestore {
+                Some(s) => Hint::from(Remedy::UndoTableRestore {
                     env: env.name.clone(),
                     safety: s.clone(),
+                    tables: self.tables.clone(),
                 }),
                 None => Hint::from("the tables were replaced; check them before relying on them"),
             }),
@@ -131,19 +132,23 @@ pub fn put_back(
     };
     let detail = format!("tables {}", keys.join(", "));
     let put = (|| {
+        db.check_replaceable(keys)?;
         let _held = checksum::fetched_and_checked(session, record)?;
         let (_, own) = session.provider(env)?;
         let server = scratch_copy::server(session, env, own, "a table restore")?;
         scratch_copy::with_copy(session, env, &server, record, |copy| {
             let safety = safety::before(&run)?;
             crate::interrupt::check().map_err(|e| Error::aborted("interrupted").caused_by(e))?;
-            run.log_started(Some(match &safety {
-                Some(s) => format!("{detail}; safety backup {s}"),
-                None => detail.clone(),
-            }));
             // PostgreSQL and SQLite change nothing until they commit; MySQL changes the
-            // database from its first drop on, and a signal must not stop it midway.
+            // database from its first drop on, and a signal must not stop it midway. Only
+            // there can a killed run leave something to finish, said by its started event.
             let atomic = db.kind() != ProviderKind::Mysql;
+            if !atomic {
+                run.log_started(Some(match &safety {
+                    Some(s) => format!("{detail}; safety backup {s}"),
+                    None => detail.clone(),
+                }));
+            }
             run.committing.set(!atomic);
             let held = (!atomic).then(crate::interrupt::hold);
             let replaced = db.replace_tables(copy.db, keys);
@@ -152,9 +157,10 @@ pub fn put_back(
                 let error = if failed.incomplete {
                     run.committing.set(true);
                     match &safety {
-                        Some(s) => failed.error.with_hint(Remedy::UndoRestore {
+                        Some(s) => failed.error.with_hint(Remedy::UndoTableRestore {
                             env: env.name.clone(),
                             safety: s.clone(),
+                            tables: keys.to_vec(),
                         }),
                         None => failed.error,
                     }
@@ -167,8 +173,24 @@ pub fn put_back(
             Ok(safety)
         })
     })();
-    let safety =
-        put.inspect_err(|e| run.log(false, Some(format!("{detail}: {}", e.one_line())), None))?;
+    let safety = put.map_err(|e| {
+        run.log(false, Some(format!("{detail}: {}", e.one_line())), None);
+        if crate::interrupt::happened() && !run.committing.get() {
+            Error::aborted(
+                "interrupted: the table restore was stopped before it changed the database",
+            )
+            .caused_by(e.one_line())
+            .with_hint("run it again when ready")
+        } else {
+            e
+        }
+    })?;
+    // What the restore could not check itself: rows elsewhere pointing at rows gone.
+    for line in db.dangling_references(keys).unwrap_or_default() {
+        session.events().warn(&format!(
+            "rows of another table point at rows the restored tables lack now — {line}"
+        ));
+    }
     let now = db.inspect(None, true)?.tables;
     let pick = |all: &Tables| -> Tables {
         let named = crate::provider::as_named_in(record.provider, &record.tables, all);

@@ -12,8 +12,17 @@ use crate::session::Session;
 /// Events of the audit log that never change an environment's database. Any other event of the
 /// environment (`migrate`, a `restore` or `rollback` that failed or was cut short, a Claude Code
 /// `hook` decision on an agent's command, one this version does not know) may have.
-const LEAVES_DATABASE: [&str; 8] = [
-    "backup", "push", "fetch", "pull", "cleanup", "delete", "repair", "notify",
+const LEAVES_DATABASE: [&str; 10] = [
+    "backup",
+    "push",
+    "fetch",
+    "pull",
+    "cleanup",
+    "delete",
+    "repair",
+    "notify",
+    "restore-into",
+    "drill",
 ];
 
 /// The last restore of a backup into an environment, as [`already_restored`] reports it.

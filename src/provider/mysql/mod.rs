@@ -337,6 +337,14 @@ impl Provider for Mysql {
         restore::replace_tables(self, from, tables)
     }
 
+    fn dangling_references(&self, tables: &[String]) -> Result<Vec<String>> {
+        restore::dangling(self, tables)
+    }
+
+    fn check_new_database(&self, name: &str) -> Result<()> {
+        restore::check_new_name(self, name)
+    }
+
     fn restore_into(
         &self,
         name: &str,

@@ -333,6 +333,14 @@ impl Provider for Postgres {
         tables::replace_tables(self, from, tables)
     }
 
+    fn check_new_database(&self, name: &str) -> Result<()> {
+        tables::check_new_name(self, name)
+    }
+
+    fn check_replaceable(&self, tables: &[String]) -> Result<()> {
+        tables::check_replaceable(self, tables)
+    }
+
     fn restore_into(
         &self,
         name: &str,

@@ -19,7 +19,7 @@ use super::{MAINTENANCE_DB, Postgres};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
 use crate::provider::tool::drain_stderr;
-use crate::provider::{CommitFailed, Inspection, Source};
+use crate::provider::{CommitFailed, Inspection, Provider, Source};
 use crate::scratch::Purpose;
 
 /// PostgreSQL's longest name, in bytes: a longer one is cut short by the server.
@@ -51,8 +51,9 @@ pub(super) fn restore_into(
     Ok(inspection)
 }
 
-/// `name` can be a new database's: a name the server keeps as it is, of no database yet.
-fn check_new_name(pg: &Postgres, name: &str) -> Result<()> {
+/// `name` can be a new database's: a name the server keeps as it is, of no database yet, and a
+/// role that may create it.
+pub(super) fn check_new_name(pg: &Postgres, name: &str) -> Result<()> {
     let bad = |why: &str| {
         Error::config(format!("--into: {why}"))
             .with_hint("name a new database: up to 63 bytes, no control characters")
@@ -81,6 +82,17 @@ fn check_new_name(pg: &Postgres, name: &str) -> Result<()> {
         ))
         .with_hint("choose another name, or drop that database yourself if nothing needs it"));
     }
+    let privileges = pg.restore_privileges()?;
+    if !privileges.create_database {
+        return Err(Error::config(format!(
+            "restore --into makes a new database, and {} may not create databases on this server",
+            privileges.role
+        ))
+        .with_hint(format!(
+            "run it as a role with CREATEDB (ALTER ROLE {} CREATEDB), or restore into another environment whose server allows it",
+            privileges.role
+        )));
+    }
     Ok(())
 }
 
@@ -98,18 +110,7 @@ pub(super) fn replace_tables(
         })
         .collect::<Result<Vec<_>>>()?;
     for db in [pg, from] {
-        let partitioned = partitioned(db, &names)?;
-        if !partitioned.is_empty() {
-            return Err(Error::config(format!(
-                "{} {} partitioned: a table restore puts back plain tables and partitions",
-                partitioned.join(", "),
-                if partitioned.len() == 1 { "is" } else { "are" }
-            ))
-            .with_hint(
-                "name its partitions with --table, or restore the backup --into a new database",
-            )
-            .into());
-        }
+        refuse_partitions(db, &names)?;
     }
     let (drop_keys, add_keys) = foreign_keys_of_others(pg, &names)?;
     let mut prelude = String::from("SET lock_timeout = '60s';\nBEGIN;\n");
@@ -246,14 +247,56 @@ fn pattern(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The selected tables that are partitioned in `db` (a restore of the parent alone would drop
-/// its partitions).
-fn partitioned(db: &Postgres, names: &[(String, String)]) -> Result<Vec<String>> {
+/// Refuses what a table restore cannot put back whole: a partitioned table (dropping it drops
+/// its partitions) or a partition (its indexes and constraints are its parent's).
+fn refuse_partitions(db: &Postgres, names: &[(String, String)]) -> Result<()> {
+    let parted = tables_where(db, names, "c.relkind = 'p' OR c.relispartition")?;
+    if parted.is_empty() {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "{} {} partitioned or a partition: a table restore puts back plain tables",
+        parted.join(", "),
+        if parted.len() == 1 { "is" } else { "are" }
+    ))
+    .with_hint("restore the backup --into a new database and copy the rows across by hand"))
+}
+
+/// Refuses, before anything is loaded or backed up, tables of `pg`'s database that a table
+/// restore could not replace: partitioned ones and partitions, and those a view depends on
+/// (the drop would fail).
+pub(super) fn check_replaceable(pg: &Postgres, keys: &[String]) -> Result<()> {
+    let names = keys
+        .iter()
+        .filter_map(|key| schema_and_table(key))
+        .collect::<Vec<_>>();
+    if names.is_empty() {
+        return Ok(());
+    }
+    refuse_partitions(pg, &names)?;
+    let viewed = tables_where(
+        pg,
+        &names,
+        "EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite w ON w.oid = d.objid \
+         WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = c.oid AND w.ev_class <> c.oid)",
+    )?;
+    if viewed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::tool(format!(
+        "views depend on {}: a table restore drops and makes the table again, which they would not survive; nothing was changed",
+        viewed.join(", ")
+    ))
+    .with_hint("restore the backup --into a new database and copy the rows across by hand, or name the tables only views of other tables use"))
+}
+
+/// The selected tables of `db` for which `condition` (on `pg_class c`) holds.
+fn tables_where(db: &Postgres, names: &[(String, String)], condition: &str) -> Result<Vec<String>> {
     let rows = db.query_in(
         &db.conn.dbname,
         &format!(
             "SELECT {}, {} FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind = 'p' AND (n.nspname, c.relname) IN ({}) ORDER BY 1, 2",
+             WHERE ({condition}) AND (n.nspname, c.relname) IN ({}) ORDER BY 1, 2",
             hex_utf8("n.nspname"),
             hex_utf8("c.relname"),
             pairs(names)

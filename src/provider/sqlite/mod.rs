@@ -355,6 +355,14 @@ impl Provider for Sqlite {
         tables::replace_tables(self, from, tables)
     }
 
+    fn dangling_references(&self, tables: &[String]) -> Result<Vec<String>> {
+        tables::dangling(self, tables)
+    }
+
+    fn check_new_database(&self, name: &str) -> Result<()> {
+        tables::check_new_file(Path::new(name))
+    }
+
     fn restore_into(
         &self,
         name: &str,

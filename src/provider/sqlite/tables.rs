@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::image::{copy_into, inspect, integrity_check, open_image};
 use super::{BUSY_TIMEOUT, Sqlite};
@@ -30,30 +30,25 @@ pub(super) fn restore_into(
     source: &mut dyn Read,
     migrations_table: Option<&str>,
 ) -> Result<Inspection> {
-    let taken = || {
-        Error::config(format!(
-            "{} already exists; a restore --into makes a new file and never replaces one",
-            path.display()
-        ))
-        .with_hint("choose another path, or remove that file yourself if nothing needs it")
-    };
-    if path.symlink_metadata().is_ok() {
-        return Err(taken());
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(
-            Error::config(format!("directory {} does not exist", dir.display()))
-                .with_hint("create it first, or name a file in an existing directory"),
-        );
-    }
+    check_new_file(path)?;
     let staging = fsutil::partial_path(path);
+    let server = format!("sqlite:{}", path.display());
     let claim = match &db.ledger {
-        Some(ledger) => Some(Released(ledger.claim(
-            &format!("sqlite:{}", path.display()),
-            Purpose::Restore,
-            &staging.to_string_lossy(),
-        )?)),
+        Some(ledger) => {
+            // What a killed run left at this very path, as the ledger proves: removed first.
+            for dead in ledger.dead(&server) {
+                if Path::new(&dead.entry().name) == staging {
+                    fsutil::remove_if_exists(&staging)
+                        .map_err(|e| Error::io(Kind::Tool, "cannot remove", &staging, e))?;
+                    dead.release();
+                }
+            }
+            Some(Released(ledger.claim(
+                &server,
+                Purpose::Restore,
+                &staging.to_string_lossy(),
+            )?))
+        }
         None => None,
     };
     let file = PartialFile::create(path)
@@ -67,13 +62,36 @@ pub(super) fn restore_into(
     }
     file.persist_new(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            taken()
+            taken(path)
         } else {
             Error::io(Kind::Tool, "cannot create", path, e)
         }
     })?;
     drop(claim);
     inspect(&open_image(path)?, migrations_table, true)
+}
+
+fn taken(path: &Path) -> Error {
+    Error::config(format!(
+        "{} already exists; a restore --into makes a new file and never replaces one",
+        path.display()
+    ))
+    .with_hint("choose another path, or remove that file yourself if nothing needs it")
+}
+
+/// `path` can be a new file's: nothing there, in a directory that exists.
+pub(super) fn check_new_file(path: &Path) -> Result<()> {
+    if path.symlink_metadata().is_ok() {
+        return Err(taken(path));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(
+            Error::config(format!("directory {} does not exist", dir.display()))
+                .with_hint("create it first, or name a file in an existing directory"),
+        );
+    }
+    Ok(())
 }
 
 /// Replaces tables `tables` of `db` with those of the copy `from`, in one transaction.
@@ -83,7 +101,15 @@ pub(super) fn replace_tables(
     tables: &[String],
 ) -> Result<(), CommitFailed> {
     let target = db.restore_target()?;
-    let conn = Connection::open(&target).map_err(|e| db.cannot_open(e))?;
+    // Never made here: a table restore puts tables into a database that exists.
+    if !target.is_file() {
+        return Err(db.not_found().into());
+    }
+    let conn = Connection::open_with_flags(
+        &target,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| db.cannot_open(e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| db.cannot_open(e))?;
     let failed = |e: rusqlite::Error| {
@@ -133,6 +159,7 @@ fn replace_in(conn: &Connection, tables: &[String]) -> std::result::Result<(), R
         for table in tables {
             replace_one(conn, table)?;
         }
+        views_still_work(conn)?;
         conn.execute_batch("COMMIT")?;
         Ok(())
     })();
@@ -165,18 +192,7 @@ fn replace_one(conn: &Connection, table: &str) -> std::result::Result<(), Replac
     }
     conn.execute(&format!("DROP TABLE IF EXISTS main.{quoted}"), [])?;
     conn.execute(&definition, [])?;
-    let columns: Vec<String> = {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT name FROM pragma_table_xinfo(?1, '{COPY}') WHERE hidden = 0 ORDER BY cid"
-        ))?;
-        stmt.query_map([table], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<_>>()?
-    };
-    let list = columns
-        .iter()
-        .map(|c| quote(c))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = column_list(conn, table)?;
     conn.execute(
         &format!("INSERT INTO main.{quoted} ({list}) SELECT {list} FROM {COPY}.{quoted}"),
         [],
@@ -215,6 +231,66 @@ fn replace_one(conn: &Connection, table: &str) -> std::result::Result<(), Replac
     Ok(())
 }
 
+/// The columns of the copy's `table` to copy: its stored ones, after its rowid (which a table
+/// without an INTEGER PRIMARY KEY would otherwise renumber) under a name no column takes.
+fn column_list(conn: &Connection, table: &str) -> rusqlite::Result<String> {
+    let columns: Vec<(String, i64)> = {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT name, hidden FROM pragma_table_xinfo(?1, '{COPY}') ORDER BY cid"
+        ))?;
+        stmt.query_map([table], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let without_rowid = conn
+        .query_row(
+            "SELECT wr FROM pragma_table_list WHERE schema = ?1 AND name = ?2",
+            [COPY, table],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .is_some_and(|wr| wr != 0);
+    let rowid = (!without_rowid)
+        .then(|| {
+            ["rowid", "_rowid_", "oid"]
+                .into_iter()
+                .find(|n| !columns.iter().any(|(c, _)| c.eq_ignore_ascii_case(n)))
+        })
+        .flatten();
+    Ok(rowid
+        .map(str::to_string)
+        .into_iter()
+        .chain(
+            columns
+                .iter()
+                .filter(|(_, hidden)| *hidden == 0)
+                .map(|(c, _)| quote(c)),
+        )
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// Every view of the database still reads: one over a column the restored table no longer has
+/// stops the restore, which is rolled back.
+fn views_still_work(conn: &Connection) -> std::result::Result<(), Replace> {
+    let views: Vec<String> = {
+        let mut stmt =
+            conn.prepare("SELECT name FROM main.sqlite_schema WHERE type = 'view' ORDER BY name")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for view in views {
+        if let Err(e) = conn.prepare(&format!("SELECT * FROM main.{} LIMIT 0", quote(&view))) {
+            return Err(Replace::Refused(
+                Error::tool(format!(
+                    "view {view} would no longer work with the restored tables ({e}); nothing was changed"
+                ))
+                .with_hint("restore the backup --into a new file and copy the rows across by hand, or fix the view first"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether `sql` begins with the words `words`, whatever their case and the space between.
 fn starts_with_words(sql: &str, words: &str) -> bool {
     let mut rest = sql.trim_start();
@@ -232,4 +308,28 @@ fn starts_with_words(sql: &str, words: &str) -> bool {
 
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The rows of other tables that point at rows the restored `tables` lack now (SQLite checks no
+/// foreign key while it replaces a table), from `PRAGMA foreign_key_check`.
+pub(super) fn dangling(db: &Sqlite, tables: &[String]) -> Result<Vec<String>> {
+    let conn = db.open_live()?;
+    let mut stmt = conn
+        .prepare("SELECT \"table\", parent, count(*) FROM pragma_foreign_key_check GROUP BY 1, 2 ORDER BY 1, 2")
+        .map_err(|e| db.cannot_open(e))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        .map_err(|e| db.cannot_open(e))?;
+    Ok(rows
+        .into_iter()
+        .filter(|(child, parent, _)| tables.contains(parent) && !tables.contains(child))
+        .map(|(child, parent, n)| format!("{child}: {n} rows (foreign key to {parent})"))
+        .collect())
 }

@@ -21,6 +21,7 @@ pub(in crate::provider::mysql) fn scratch_copy<'a>(
     }
     let scratch = ScratchDb::create(my, Purpose::Rehearse)?;
     my.load(&scratch.name, source)?;
+    my.disable_events(&scratch.name)?;
     let mut at = my.clone();
     at.recorded_as = None;
     at.conn.dbname.clone_from(&scratch.name);

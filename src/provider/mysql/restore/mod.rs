@@ -31,7 +31,7 @@ pub(super) use scratch::sweep;
 use scratch::{ReplacedMysql, ScratchDb};
 pub(super) use sessions::{clear_sessions, other_sessions, sessions_unseen};
 use swap::{finish_hint, swap_in};
-pub(super) use tables::{replace_tables, restore_into};
+pub(super) use tables::{check_new_name, dangling, replace_tables, restore_into};
 
 impl Mysql {
     /// Loads a dump into `db` with the client, which stops at the first failing statement.
@@ -50,6 +50,21 @@ impl Mysql {
                 e
             }
         })
+    }
+
+    /// Turns off the events of database `db` (a copy of a backup): its scheduled jobs must not
+    /// run there — a purge would delete the very rows the copy was made for.
+    pub(super) fn disable_events(&self, db: &str) -> Result<()> {
+        for event in objects::present(self, db)?
+            .into_iter()
+            .filter(|n| n.kind == "EVENT")
+        {
+            self.query_in(
+                Some(db),
+                &format!("ALTER EVENT {}.{} DISABLE", ident(db), ident(&event.name)),
+            )?;
+        }
+        Ok(())
     }
 
     /// `CHARACTER SET … COLLATE …` of the target database, when it exists.

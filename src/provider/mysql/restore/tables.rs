@@ -30,6 +30,7 @@ pub(in crate::provider::mysql) fn restore_into(
     check_new_name(my, name)?;
     let scratch = ScratchDb::create_as(my, Purpose::Restore, name.to_string())?;
     my.load(name, source)?;
+    my.disable_events(name)?;
     let mut at = my.clone();
     at.recorded_as = None;
     at.conn.dbname = name.to_string();
@@ -47,7 +48,7 @@ pub(in crate::provider::mysql) fn restore_into(
 }
 
 /// `name` can be a new database's: one the server takes, of no database yet.
-fn check_new_name(my: &Mysql, name: &str) -> Result<()> {
+pub(in crate::provider::mysql) fn check_new_name(my: &Mysql, name: &str) -> Result<()> {
     let bad = |why: &str| {
         Error::config(format!("--into: {why}"))
             .with_hint("name a new database: up to 64 characters, no control characters")
@@ -109,7 +110,11 @@ pub(in crate::provider::mysql) fn replace_tables(
     let mut load = my.command(&tools.client, tools.mariadb_client);
     load.arg("--max-allowed-packet=1G")
         .arg(format!("--database={}", my.conn.dbname));
-    let loaded = feed(load, Source::Stream(&mut script), "mysql");
+    // A table an open transaction holds stops the restore within 30 s, not at the server's
+    // lock_wait_timeout (a year by default).
+    let mut input =
+        std::io::Read::chain(&b"SET SESSION lock_wait_timeout = 30;\n"[..], &mut script);
+    let loaded = feed(load, Source::Stream(&mut input), "mysql");
     if loaded.is_err() {
         let _ = dump.kill();
     }
@@ -122,6 +127,18 @@ pub(in crate::provider::mysql) fn replace_tables(
         (Err(e), _) => e,
         (Ok(()), false) => crate::provider::tool::failure("mysqldump", &stderr),
     };
+    if err.one_line().contains("Lock wait timeout") {
+        return Err(CommitFailed::incomplete(
+            Error::new(
+                Kind::Busy,
+                format!(
+                    "the tables {} are held by another session: the restore gave up waiting for them",
+                    tables.join(", ")
+                ),
+            )
+            .caused_by(err.one_line()),
+        ));
+    }
     Err(CommitFailed::incomplete(
         Error::tool(format!(
             "the tables {} were not all put back; they may be left dropped or half loaded",
@@ -129,4 +146,86 @@ pub(in crate::provider::mysql) fn replace_tables(
         ))
         .caused_by(err.one_line()),
     ))
+}
+
+/// The foreign keys of other tables whose rows point at rows the restored `tables` lack now
+/// (mysqldump loads with `FOREIGN_KEY_CHECKS=0`): `kids: 3 rows (foreign key kids_ibfk_1 to
+/// parents)`.
+pub(in crate::provider::mysql) fn dangling(my: &Mysql, tables: &[String]) -> Result<Vec<String>> {
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let db = literal(&my.conn.dbname);
+    let list = tables
+        .iter()
+        .map(|t| literal(t))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let keys = my.query_in(
+        Some(&my.conn.dbname),
+        &format!(
+            "SELECT HEX(TABLE_NAME), HEX(CONSTRAINT_NAME), HEX(REFERENCED_TABLE_NAME), \
+             GROUP_CONCAT(HEX(COLUMN_NAME) ORDER BY ORDINAL_POSITION), \
+             GROUP_CONCAT(HEX(REFERENCED_COLUMN_NAME) ORDER BY ORDINAL_POSITION) \
+             FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = {db} \
+             AND REFERENCED_TABLE_SCHEMA = {db} AND REFERENCED_TABLE_NAME IN ({list}) \
+             GROUP BY TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_NAME ORDER BY 1, 2"
+        ),
+    )?;
+    let unhex = |h: &str| {
+        hex::decode(h)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    let mut found = Vec::new();
+    for row in keys {
+        let [
+            Some(child),
+            Some(name),
+            Some(parent),
+            Some(cols),
+            Some(refs),
+        ] = row.as_slice()
+        else {
+            continue;
+        };
+        let (Some(child), Some(name), Some(parent)) = (unhex(child), unhex(name), unhex(parent))
+        else {
+            continue;
+        };
+        let cols: Vec<String> = cols.split(',').filter_map(unhex).collect();
+        let refs: Vec<String> = refs.split(',').filter_map(unhex).collect();
+        if cols.is_empty() || cols.len() != refs.len() {
+            continue;
+        }
+        let set = cols
+            .iter()
+            .map(|c| format!("c.{} IS NOT NULL", ident(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let on = cols
+            .iter()
+            .zip(&refs)
+            .map(|(c, r)| format!("p.{} = c.{}", ident(r), ident(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let count = my.query_in(
+            Some(&my.conn.dbname),
+            &format!(
+                "SELECT COUNT(*) FROM {} c WHERE {set} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {on})",
+                ident(&child),
+                ident(&parent)
+            ),
+        )?;
+        let n = count
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default();
+        if n != "0" && !n.is_empty() {
+            found.push(format!(
+                "{child}: {n} rows (foreign key {name} to {parent})"
+            ));
+        }
+    }
+    Ok(found)
 }
