@@ -133,26 +133,30 @@ pub(super) fn tables(
     } else {
         "in one transaction"
     };
-    let mut plan = vec![
+    let head = format!(
+        "put back from {} into {} ({}): {listed}",
+        ui.bold(&record.id),
+        ui.bold(&env.name),
+        url.redacted()
+    );
+    let steps = [
+        "load the backup into a scratch database (as verify --deep does)".to_string(),
+        match safety_reason {
+            Some(_) => format!("take a safety backup of `{}`", env.name),
+            None => "take no safety backup (--no-safety-backup)".to_string(),
+        },
         format!(
-            "put back from {} into {} ({}): {listed}",
-            ui.bold(&record.id),
-            ui.bold(&env.name),
-            url.redacted()
+            "drop those tables and make them again from the backup {how}; every other table is left as it is"
         ),
-        "the backup is loaded into a scratch database first, as verify --deep loads it".to_string(),
     ];
-    plan.push(match safety_reason {
-        Some(_) => format!("a safety backup of `{}` is taken, then", env.name),
-        None => "no safety backup (--no-safety-backup), then".to_string(),
-    });
-    plan.push(format!(
-        "those tables are dropped and made again from the backup {how}; every other table is left as it is"
-    ));
-    if args.dry_run.dry_run {
-        for line in &plan {
-            ui.line(format!("Would {line}"));
+    let say = |to: To, verb: &str| {
+        ui.say(to, format!("{verb} {head}"));
+        for (n, step) in steps.iter().enumerate() {
+            ui.say(to, format!("  {}. {step}", n + 1));
         }
+    };
+    if args.dry_run.dry_run {
+        say(To::Output, "Would");
         ui.line("Dry run: nothing was changed.");
         return Ok(Report::new()
             .with("dry_run", true)
@@ -161,9 +165,7 @@ pub(super) fn tables(
             .with("safety_backup", safety_reason.is_some()));
     }
     if confirm::will_ask(env, session.ctx.yes) {
-        for line in &plan {
-            ui.say(To::Prompt, format!("Will {line}"));
-        }
+        say(To::Prompt, "Will");
     }
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     ui.line(format!(
