@@ -119,3 +119,35 @@ pub fn random_suffix() -> String {
         u64::try_from(nanos).unwrap_or(u64::MAX) ^ (u64::from(std::process::id()) << 32)
     )
 }
+
+/// Whether `name` can name a new database (`restore --into`): not empty, no control character,
+/// and not over the server's limit — `too_long` says so, in the server's own terms, when it is —
+/// and `exists` false (a database by that name is never touched).
+pub fn check_new_database(
+    name: &str,
+    too_long: Option<String>,
+    limit: &str,
+    exists: bool,
+) -> Result<()> {
+    let bad = |why: &str| {
+        Error::config(format!("--into: {why}")).with_hint(format!(
+            "name a new database: up to {limit}, no control characters"
+        ))
+    };
+    if name.is_empty() {
+        return Err(bad("the name is empty"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(bad("the name holds a control character"));
+    }
+    if let Some(why) = too_long {
+        return Err(bad(&why));
+    }
+    if exists {
+        return Err(Error::config(format!(
+            "database {name} already exists on the server; a restore --into makes a new database and never replaces one"
+        ))
+        .with_hint("choose another name, or drop that database yourself if nothing needs it"));
+    }
+    Ok(())
+}

@@ -18,7 +18,7 @@ use super::restore::ScratchDb;
 use super::{MAINTENANCE_DB, Postgres};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
-use crate::provider::tool::drain_stderr;
+use crate::provider::tool::{check_new_database, drain_stderr};
 use crate::provider::{CommitFailed, Inspection, Provider, Source};
 use crate::scratch::Purpose;
 
@@ -54,34 +54,22 @@ pub(super) fn restore_into(
 /// `name` can be a new database's: a name the server keeps as it is, of no database yet, and a
 /// role that may create it.
 pub(super) fn check_new_name(pg: &Postgres, name: &str) -> Result<()> {
-    let bad = |why: &str| {
-        Error::config(format!("--into: {why}"))
-            .with_hint("name a new database: up to 63 bytes, no control characters")
-    };
-    if name.is_empty() {
-        return Err(bad("the name is empty"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(bad("the name holds a control character"));
-    }
-    if name.len() > NAME_MAX {
-        return Err(bad(&format!(
-            "{name} is longer than PostgreSQL's {NAME_MAX} bytes"
-        )));
-    }
-    let found = pg.query_in(
-        MAINTENANCE_DB,
-        &format!(
-            "SELECT 1 FROM pg_database WHERE datname = {}",
-            literal(name)
-        ),
-    )?;
-    if !found.is_empty() {
-        return Err(Error::config(format!(
-            "database {name} already exists on the server; a restore --into makes a new database and never replaces one"
-        ))
-        .with_hint("choose another name, or drop that database yourself if nothing needs it"));
-    }
+    // The server cuts a longer name short, which could name another database.
+    let too_long = (name.len() > NAME_MAX)
+        .then(|| format!("{name} is longer than PostgreSQL's {NAME_MAX} bytes"));
+    let exists = too_long.is_none()
+        && !name.is_empty()
+        && !name.chars().any(char::is_control)
+        && !pg
+            .query_in(
+                MAINTENANCE_DB,
+                &format!(
+                    "SELECT 1 FROM pg_database WHERE datname = {}",
+                    literal(name)
+                ),
+            )?
+            .is_empty();
+    check_new_database(name, too_long, "63 bytes", exists)?;
     let privileges = pg.restore_privileges()?;
     if !privileges.create_database {
         return Err(Error::config(format!(

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use super::super::{Mysql, ident, literal};
 use super::scratch::ScratchDb;
 use crate::error::{Error, Kind, Result};
-use crate::provider::tool::{drain_stderr, feed};
+use crate::provider::tool::{check_new_database, drain_stderr, feed};
 use crate::provider::{CommitFailed, Inspection, Provider, Source};
 use crate::scratch::Purpose;
 
@@ -49,34 +49,21 @@ pub(in crate::provider::mysql) fn restore_into(
 
 /// `name` can be a new database's: one the server takes, of no database yet.
 pub(in crate::provider::mysql) fn check_new_name(my: &Mysql, name: &str) -> Result<()> {
-    let bad = |why: &str| {
-        Error::config(format!("--into: {why}"))
-            .with_hint("name a new database: up to 64 characters, no control characters")
-    };
-    if name.is_empty() {
-        return Err(bad("the name is empty"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(bad("the name holds a control character"));
-    }
-    if name.chars().count() > NAME_MAX {
-        return Err(bad(&format!(
-            "{name} is longer than MySQL's {NAME_MAX} characters"
-        )));
-    }
-    let found = my.query_in(
-        None,
-        &format!(
-            "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
-            literal(name)
-        ),
-    )?;
-    if !found.is_empty() {
-        return Err(Error::config(format!(
-            "database {name} already exists on the server; a restore --into makes a new database and never replaces one"
-        ))
-        .with_hint("choose another name, or drop that database yourself if nothing needs it"));
-    }
+    let too_long = (name.chars().count() > NAME_MAX)
+        .then(|| format!("{name} is longer than MySQL's {NAME_MAX} characters"));
+    let exists = too_long.is_none()
+        && !name.is_empty()
+        && !name.chars().any(char::is_control)
+        && !my
+            .query_in(
+                None,
+                &format!(
+                    "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+                    literal(name)
+                ),
+            )?
+            .is_empty();
+    check_new_database(name, too_long, "64 characters", exists)?;
     Ok(())
 }
 
