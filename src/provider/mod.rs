@@ -1,6 +1,7 @@
 //! Databases behind one trait: what faber-db needs from SQLite, PostgreSQL or MySQL to dump,
 //! inspect, check and restore. A new database is one new file here.
 
+pub mod exclude;
 mod keyquery;
 pub mod method;
 pub mod mysql;
@@ -55,6 +56,27 @@ pub struct TableStats {
     /// was larger than `row_count_max_table_size`. Estimated counts are never compared.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub estimated: bool,
+    /// The backup holds the table's schema but none of its rows (`exclude_table_data`, see
+    /// [`exclude`]): `rows` is 0, and the count is never compared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data_excluded: bool,
+}
+
+impl TableStats {
+    /// An exact count of `rows`.
+    pub fn exact(rows: u64) -> TableStats {
+        TableStats {
+            rows,
+            estimated: false,
+            data_excluded: false,
+        }
+    }
+
+    /// Whether the count may be compared with another: neither estimated nor of a table whose
+    /// data the backup left out.
+    pub fn is_comparable(&self) -> bool {
+        !self.estimated && !self.data_excluded
+    }
 }
 
 /// `found`, with each table under the name `expected` gives it. A manifest written by an earlier
@@ -213,12 +235,14 @@ pub trait Provider {
         ))
     }
 
-    /// Takes a consistent dump to `to`. `work_dir` holds any temporary files, named
-    /// `*.partial`.
+    /// Takes a consistent dump to `to`, without the rows of the tables `exclude_data` matches
+    /// (patterns, see [`exclude`]; their schema is kept, and the returned counts mark them).
+    /// `work_dir` holds any temporary files, named `*.partial`.
     fn dump(
         &self,
         format: Format,
         migrations_table: Option<&str>,
+        exclude_data: &[String],
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped>;

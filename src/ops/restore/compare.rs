@@ -26,11 +26,7 @@ pub(super) fn compared(
         .filter(|(name, t)| t.estimated || record.tables.get(*name).is_some_and(|e| e.estimated))
         .count();
     if diffs.is_empty() {
-        let unchecked = if estimated > 0 {
-            format!(" ({estimated} large tables have estimated counts, not compared)")
-        } else {
-            String::new()
-        };
+        let unchecked = unchecked(estimated, excluded_data(record));
         events.ok(&format!(
             "Restored {}, {}; row counts match the manifest{unchecked}",
             human::count(inspection.tables.len() as u64, "table"),
@@ -58,5 +54,34 @@ pub(super) fn compared(
         mismatch_known,
         method,
         kept: Vec::new(),
+    }
+}
+
+/// The tables of `record` whose data the backup left out (`exclude_table_data`).
+pub(super) fn excluded_data(record: &BackupRecord) -> Vec<&str> {
+    record
+        .tables
+        .iter()
+        .filter(|(_, t)| t.data_excluded)
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+/// What a restore's row-count check left out, said after it: ` (…)`, or nothing.
+fn unchecked(estimated: usize, excluded: Vec<&str>) -> String {
+    let mut left_out = Vec::new();
+    if estimated > 0 {
+        left_out.push(format!("{estimated} large tables have estimated counts"));
+    }
+    if !excluded.is_empty() {
+        left_out.push(format!(
+            "the backup holds no rows of {} (exclude_table_data)",
+            excluded.join(", ")
+        ));
+    }
+    if left_out.is_empty() {
+        String::new()
+    } else {
+        format!(" ({}, not compared)", left_out.join("; "))
     }
 }

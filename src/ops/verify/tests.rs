@@ -152,7 +152,10 @@ fn a_file_checked_by_path_is_read_with_the_manifest_beside_it() {
 #[test]
 fn row_counts_are_compared_by_name_and_estimates_are_not() {
     use crate::provider::{ProviderKind, TableStats, Tables};
-    let table = |rows, estimated| TableStats { rows, estimated };
+    let table = |rows, estimated| TableStats {
+        estimated,
+        ..TableStats::exact(rows)
+    };
     let expected: Tables = [
         ("a".to_string(), table(3, false)),
         ("b".to_string(), table(5, true)),
