@@ -103,7 +103,7 @@ pub(super) fn dump(
     }
     let mut inspection = inspection?;
     // Their rows are not in the dump: no COPY block, or counted live in the snapshot.
-    crate::provider::exclude::mark(&mut inspection.tables, &excluded.keys);
+    excluded.mark(&mut inspection.tables);
     Ok(Dumped {
         inspection,
         written,
