@@ -74,14 +74,29 @@ fn unchecked(estimated: usize, excluded: Vec<&str>) -> String {
         left_out.push(format!("{estimated} large tables have estimated counts"));
     }
     if !excluded.is_empty() {
-        left_out.push(format!(
-            "the backup holds no rows of {} (exclude_table_data)",
-            excluded.join(", ")
-        ));
+        left_out.push(format!("no rows of {} in the backup", excluded.join(", ")));
     }
     if left_out.is_empty() {
         String::new()
     } else {
         format!(" ({}, not compared)", left_out.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unchecked;
+
+    #[test]
+    fn what_the_count_check_left_out_is_said() {
+        assert_eq!(unchecked(0, Vec::new()), "");
+        assert_eq!(
+            unchecked(2, Vec::new()),
+            " (2 large tables have estimated counts, not compared)"
+        );
+        assert_eq!(
+            unchecked(1, vec!["audit_log", "sessions"]),
+            " (1 large tables have estimated counts; no rows of audit_log, sessions in the backup, not compared)"
+        );
     }
 }
