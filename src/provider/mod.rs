@@ -1,6 +1,7 @@
 //! Databases behind one trait: what faber-db needs from SQLite, PostgreSQL or MySQL to dump,
 //! inspect, check and restore. A new database is one new file here.
 
+mod counts;
 pub mod exclude;
 mod keyquery;
 pub mod method;
@@ -22,6 +23,7 @@ use crate::format::Format;
 use crate::migrations::MigrationState;
 use crate::pipeline::{Compression, Written};
 
+pub use self::counts::{TableStats, Tables};
 pub use self::method::{Blocked, MethodChoice, RestoreMethod, RestorePrivileges};
 pub use self::postgres::GlobalsApplied;
 pub use self::sessions::{OtherSession, describe_sessions, sessions_busy};
@@ -45,37 +47,6 @@ impl ProviderKind {
             ProviderKind::Postgres => "postgres",
             ProviderKind::Mysql => "mysql",
         }
-    }
-}
-
-/// Row count of one table, as recorded in a manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableStats {
-    pub rows: u64,
-    /// The count is the planner's estimate (`pg_class.reltuples`), not `count(*)`: the table
-    /// was larger than `row_count_max_table_size`. Estimated counts are never compared.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub estimated: bool,
-    /// The backup holds the table's schema but none of its rows (`exclude_table_data`, see
-    /// [`exclude`]): `rows` is 0, and the count is never compared.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub data_excluded: bool,
-}
-
-impl TableStats {
-    /// An exact count of `rows`.
-    pub fn exact(rows: u64) -> TableStats {
-        TableStats {
-            rows,
-            estimated: false,
-            data_excluded: false,
-        }
-    }
-
-    /// Whether the count may be compared with another: neither estimated nor of a table whose
-    /// data the backup left out.
-    pub fn is_comparable(&self) -> bool {
-        !self.estimated && !self.data_excluded
     }
 }
 
@@ -116,8 +87,6 @@ pub struct Options {
     /// one, it creates none.
     pub ledger: Option<crate::scratch::Ledger>,
 }
-
-pub type Tables = BTreeMap<String, TableStats>;
 
 /// What a database holds, as far as a backup records it.
 #[derive(Debug, Clone, Default)]
