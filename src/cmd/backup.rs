@@ -55,6 +55,12 @@ pub struct BackupArgs {
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
+    /// Leave out the rows of the tables PATTERN names, keeping their schema; repeatable, added
+    /// to the environment's exclude_table_data. `*` stands for any run of characters
+    /// (sessions*); a name without it names that table alone
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude_table_data: Vec<String>,
+
     /// List the environment's backups instead (same as `faber-db list ENV`)
     #[arg(long)]
     pub list: bool,
@@ -100,6 +106,7 @@ pub fn run(session: &Session, ui: &Ui, args: BackupArgs) -> Result<Report> {
         jobs: args.jobs,
         output_dir,
         command: args.before_command,
+        exclude_table_data: args.exclude_table_data,
     };
     if args.dry_run.dry_run {
         let plan = backup::preview(session, env, &request)?;

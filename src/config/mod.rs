@@ -155,6 +155,10 @@ pub struct Environment {
     pub encrypt: bool,
     /// `safety.backup_enforcement.<env>`: `required` keeps `backup_before_migrate` on.
     pub backup_enforcement: Enforcement,
+    /// `exclude_table_data`: patterns of the tables whose rows this environment's backups leave
+    /// out, keeping their schema (see [`crate::provider::exclude`]); the environment's list
+    /// replaces `[defaults]`'s.
+    pub exclude_table_data: Vec<String>,
 }
 
 /// Tables larger than this get estimated row counts unless the config says otherwise: the

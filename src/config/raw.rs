@@ -62,6 +62,8 @@ pub struct RawDefaults {
     pub include_globals: Option<bool>,
     pub include_role_passwords: Option<bool>,
     pub terminate_connections_on_rollback: Option<bool>,
+    /// Tables whose rows backups leave out (patterns), keeping their schema.
+    pub exclude_table_data: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +94,8 @@ pub struct RawEnvironment {
     pub include_role_passwords: Option<bool>,
     pub offsite: Option<bool>,
     pub encrypt: Option<bool>,
+    /// Replaces `[defaults] exclude_table_data` for this environment.
+    pub exclude_table_data: Option<Vec<String>>,
     /// Original plugin key with no meaning for faber-db.
     #[allow(dead_code)]
     pub auto_migrate: Option<IgnoredAny>,

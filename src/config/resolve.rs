@@ -182,7 +182,10 @@ pub(super) fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Conf
             .terminate_connections_on_rollback
             .unwrap_or(true),
     };
+    let exclude_table_data = checked_patterns(raw.defaults.exclude_table_data.clone())
+        .map_err(|e| bad(format!("defaults.exclude_table_data: {e}")))?;
     let context = EnvContext {
+        exclude_table_data: &exclude_table_data,
         protected: &raw.safety.protected_environments,
         migrations_table: &raw.migrations.table,
         defaults,
@@ -259,6 +262,8 @@ struct EnvContext<'a> {
     /// `safety.backup_enforcement`.
     enforcement: &'a BTreeMap<String, Enforcement>,
     has_offsite: bool,
+    /// `[defaults] exclude_table_data`, checked.
+    exclude_table_data: &'a [String],
 }
 
 /// Each of `raw`'s environments resolved, by name.
@@ -268,7 +273,7 @@ fn resolve_environments(
     bad: &dyn Fn(String) -> Error,
 ) -> Result<BTreeMap<String, Environment>> {
     let mut environments = BTreeMap::new();
-    for (name, env) in raw {
+    for (name, mut env) in raw {
         if !ids::is_valid_env_name(&name) {
             return Err(bad(format!(
                 "invalid environment name `{}`",
@@ -278,6 +283,11 @@ fn resolve_environments(
         }
         let listed = context.protected.contains(&name);
         let enforced = context.enforcement.get(&name).copied().unwrap_or_default();
+        let exclude = match env.exclude_table_data.take() {
+            Some(own) => checked_patterns(Some(own))
+                .map_err(|e| bad(format!("environments.{name}.exclude_table_data: {e}")))?,
+            None => context.exclude_table_data.to_vec(),
+        };
         let mut resolved = resolve_env(
             &name,
             env,
@@ -294,6 +304,7 @@ fn resolve_environments(
             ))
             .with_hint("use format = \"custom\" (parallel restores work from it too)"));
         }
+        resolved.exclude_table_data = exclude;
         if resolved.migrations_table.is_none() {
             resolved
                 .migrations_table
@@ -406,7 +417,17 @@ fn resolve_env(
         max_drill_age: raw.max_drill_age.map(|a| a.0).or(defaults.max_drill_age),
         include_globals,
         include_role_passwords,
+        exclude_table_data: Vec::new(),
     })
+}
+
+/// `exclude_table_data` as written, each pattern checked (see [`crate::provider::exclude`]).
+fn checked_patterns(raw: Option<Vec<String>>) -> std::result::Result<Vec<String>, String> {
+    let patterns = raw.unwrap_or_default();
+    for p in &patterns {
+        crate::provider::exclude::check(p)?;
+    }
+    Ok(patterns)
 }
 
 /// `<ENV>_DATABASE_URL`, upper-cased, with `production` shortened to `PROD`.
@@ -455,6 +476,43 @@ mod tests {
         assert!(rehearse("production"));
         assert!(rehearse("qa"));
         assert!(!rehearse("prod"));
+    }
+
+    #[test]
+    fn an_environments_excluded_tables_replace_the_defaults_and_empty_patterns_are_refused() {
+        let load = |text: &str| {
+            let raw = parse(Path::new("config.toml"), text)?;
+            resolve(raw, Path::new("/p"), PathBuf::from("config.toml"))
+        };
+        let config = load(
+            "[defaults]\nexclude_table_data = [\"audit_log\", \"sessions*\"]\n\
+             [environments.a]\n[environments.b]\nexclude_table_data = [\"cache\"]\n\
+             [environments.c]\nexclude_table_data = []\n",
+        )
+        .unwrap();
+        let excluded = |n: &str| config.environments[n].exclude_table_data.clone();
+        assert_eq!(excluded("a"), ["audit_log", "sessions*"]);
+        assert_eq!(excluded("b"), ["cache"]);
+        assert!(excluded("c").is_empty());
+        for (bad, key) in [
+            (
+                "[defaults]\nexclude_table_data = [\"\"]\n[environments.a]\n",
+                "defaults.exclude_table_data: a pattern is empty",
+            ),
+            (
+                "[environments.a]\nexclude_table_data = [\"ok\", \" \"]\n",
+                "environments.a.exclude_table_data: a pattern is empty",
+            ),
+        ] {
+            let err = load(bad).unwrap_err();
+            assert!(err.message().contains(key), "{bad}: {}", err.message());
+        }
+        for bad in [
+            "[environments.a]\nexclude_table_data = \"audit_log\"\n",
+            "[environments.a]\nexclude_table_data = [1]\n",
+        ] {
+            assert!(load(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

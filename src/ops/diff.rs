@@ -23,7 +23,8 @@ pub struct TableDiff {
     pub live_rows: Option<u64>,
     /// Live minus backup, when both are known.
     pub delta: Option<i64>,
-    /// `added`, `removed`, `changed` or `same`.
+    /// `added`, `removed`, `changed`, `same`, or `data_excluded`: the backup holds the table's
+    /// schema but not its rows (`exclude_table_data`), so its rows are not compared.
     pub change: &'static str,
     /// Either count is the planner's estimate.
     pub estimated: bool,
@@ -141,16 +142,20 @@ pub fn compare(backup: &Tables, live: &Tables) -> Vec<TableDiff> {
         .map(|name| {
             let before = backup.get(name);
             let now = live.get(name);
+            let excluded = before.is_some_and(|t| t.data_excluded);
             let delta = match (before, now) {
-                (Some(b), Some(n)) => Some(n.rows.cast_signed() - b.rows.cast_signed()),
+                (Some(b), Some(n)) if !excluded => {
+                    Some(n.rows.cast_signed() - b.rows.cast_signed())
+                }
                 _ => None,
             };
             TableDiff {
                 table: name.clone(),
-                backup_rows: before.map(|t| t.rows),
+                backup_rows: before.filter(|t| !t.data_excluded).map(|t| t.rows),
                 live_rows: now.map(|t| t.rows),
                 delta,
                 change: match (before, now, delta) {
+                    (Some(_), Some(_), _) if excluded => "data_excluded",
                     (None, Some(_), _) => "added",
                     (Some(_), None, _) => "removed",
                     (_, _, Some(0)) => "same",

@@ -155,10 +155,11 @@ pub trait Twist {
         db: &dyn Provider,
         format: Format,
         table: Option<&str>,
+        exclude: &[String],
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
-        db.dump(format, table, work_dir, to)
+        db.dump(format, table, exclude, work_dir, to)
     }
 
     fn stage_restore<'a>(
@@ -211,11 +212,12 @@ impl<T: Twist> Provider for Twisted<T> {
         &self,
         format: Format,
         table: Option<&str>,
+        exclude: &[String],
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
         self.twist
-            .dump(self.db.as_ref(), format, table, work_dir, to)
+            .dump(self.db.as_ref(), format, table, exclude, work_dir, to)
     }
     fn prepare_restore(&self, raw_size: u64) -> Result<Vec<PathBuf>> {
         self.db.prepare_restore(raw_size)

@@ -1,6 +1,8 @@
 //! Databases behind one trait: what faber-db needs from SQLite, PostgreSQL or MySQL to dump,
 //! inspect, check and restore. A new database is one new file here.
 
+mod counts;
+pub mod exclude;
 mod keyquery;
 pub mod method;
 pub mod mysql;
@@ -21,6 +23,7 @@ use crate::format::Format;
 use crate::migrations::MigrationState;
 use crate::pipeline::{Compression, Written};
 
+pub use self::counts::{TableStats, Tables};
 pub use self::method::{Blocked, MethodChoice, RestoreMethod, RestorePrivileges};
 pub use self::postgres::GlobalsApplied;
 pub use self::sessions::{OtherSession, describe_sessions, sessions_busy};
@@ -45,16 +48,6 @@ impl ProviderKind {
             ProviderKind::Mysql => "mysql",
         }
     }
-}
-
-/// Row count of one table, as recorded in a manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableStats {
-    pub rows: u64,
-    /// The count is the planner's estimate (`pg_class.reltuples`), not `count(*)`: the table
-    /// was larger than `row_count_max_table_size`. Estimated counts are never compared.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub estimated: bool,
 }
 
 /// `found`, with each table under the name `expected` gives it. A manifest written by an earlier
@@ -94,8 +87,6 @@ pub struct Options {
     /// one, it creates none.
     pub ledger: Option<crate::scratch::Ledger>,
 }
-
-pub type Tables = BTreeMap<String, TableStats>;
 
 /// What a database holds, as far as a backup records it.
 #[derive(Debug, Clone, Default)]
@@ -213,12 +204,14 @@ pub trait Provider {
         ))
     }
 
-    /// Takes a consistent dump to `to`. `work_dir` holds any temporary files, named
-    /// `*.partial`.
+    /// Takes a consistent dump to `to`, without the rows of the tables `exclude_data` matches
+    /// (patterns, see [`exclude`]; their schema is kept, and the returned counts mark them).
+    /// `work_dir` holds any temporary files, named `*.partial`.
     fn dump(
         &self,
         format: Format,
         migrations_table: Option<&str>,
+        exclude_data: &[String],
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped>;

@@ -53,6 +53,13 @@ pub fn plan(ui: &Ui, session: &Session, plan: &Preview) {
     if let Some(tools) = &plan.tools {
         ui.line(format!("  {} {tools}", ui.bold("Tools:     ")));
     }
+    if !plan.exclude_table_data.is_empty() {
+        let patterns = ui::printable(&plan.exclude_table_data.join(", ")).into_owned();
+        ui.line(format!(
+            "  {} the rows of {patterns} (schema kept)",
+            ui.bold("Leave out: ")
+        ));
+    }
     ui.line(format!(
         "  {} {}",
         ui.bold("Confirm:   "),
@@ -106,8 +113,14 @@ pub fn summary(ui: &Ui, session: &Session, r: &BackupRecord, estimate: &crate::p
     } else {
         ""
     };
+    let excluded = r.tables.values().filter(|t| t.data_excluded).count();
+    let excluded = if excluded > 0 {
+        format!(" (rows of {excluded} left out)")
+    } else {
+        String::new()
+    };
     ui.line(format!(
-        "  {} {}, {about}{}",
+        "  {} {}, {about}{}{excluded}",
         ui.bold("Contents:  "),
         ui::count(r.tables.len() as u64, "table"),
         ui::count(tables, "row")

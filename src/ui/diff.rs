@@ -21,7 +21,12 @@ pub fn show(ui: &Ui, d: &Diff<'_>) {
     let width = width.unwrap_or(5).max(5);
     ui.line(row(width, ["TABLE", "BACKUP", "NOW", "DELTA"]));
     for (t, name) in d.tables.iter().zip(&names) {
-        let (backup, now) = (count(t.backup_rows, t), count(t.live_rows, t));
+        let backup = if t.change == "data_excluded" {
+            "excluded".to_string()
+        } else {
+            count(t.backup_rows, t)
+        };
+        let now = count(t.live_rows, t);
         ui.line(row(width, [name, &backup, &now, &delta(t)]));
     }
     if !d.applied_since.is_empty() {
@@ -79,7 +84,8 @@ fn count(n: Option<u64>, t: &TableDiff) -> String {
     }
 }
 
-/// The DELTA column: `added`, `removed`, `+N`, `-N`, `0`.
+/// The DELTA column: `added`, `removed`, `+N`, `-N`, `0`; nothing for a table whose rows the
+/// backup left out.
 fn delta(t: &TableDiff) -> String {
     match (t.change, t.delta) {
         ("added", _) => "added".to_string(),

@@ -12,6 +12,7 @@ mod corruption;
 mod docs;
 mod drill;
 mod encryption;
+mod exclude_data;
 mod globals;
 mod hook;
 mod hook_attack;

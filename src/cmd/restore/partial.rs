@@ -121,9 +121,17 @@ pub(super) fn tables(
     let keys = restore::select(record, &args.tables, &args.schemas)?;
     let listed = keys
         .iter()
-        .map(|k| {
-            let rows = record.tables.get(k).map_or(0, |t| t.rows);
-            format!("{} ({})", ui::printable(k), human::count(rows, "row"))
+        .map(|k| match record.tables.get(k) {
+            // Put back as it is in the backup: empty.
+            Some(t) if t.data_excluded => format!(
+                "{} (schema only: its rows were left out of the backup, exclude_table_data)",
+                ui::printable(k)
+            ),
+            t => format!(
+                "{} ({})",
+                ui::printable(k),
+                human::count(t.map_or(0, |t| t.rows), "row")
+            ),
         })
         .collect::<Vec<_>>()
         .join(", ");

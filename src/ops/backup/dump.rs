@@ -26,6 +26,8 @@ pub(super) struct Dump<'a> {
     pub recipients: Option<&'a [Box<dyn age::Recipient + Send>]>,
     pub check_key: &'a CheckKey,
     pub migrations_table: Option<&'a str>,
+    /// Patterns of the tables whose rows are left out.
+    pub exclude_data: &'a [String],
     /// The directory the backup is written into.
     pub env_dir: &'a Path,
     /// The database's size.
@@ -81,6 +83,7 @@ fn dump_to_file(session: &Session, d: &Dump<'_>, file: &PartialFile) -> Result<(
     let dumped = d.db.dump(
         d.format,
         d.migrations_table,
+        d.exclude_data,
         &work_dir,
         DumpTo::Stream(&mut |source| {
             let mut source =
@@ -127,6 +130,7 @@ fn dump_to_dir(session: &Session, d: &Dump<'_>, dir: &PartialDir) -> Result<(Dum
     let dumped = d.db.dump(
         d.format,
         d.migrations_table,
+        d.exclude_data,
         d.env_dir,
         DumpTo::Directory {
             path: &content,

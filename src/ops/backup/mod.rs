@@ -44,6 +44,9 @@ pub struct Request {
     pub output_dir: Option<PathBuf>,
     /// The command the backup is taken before (the hook's pre-migration backups).
     pub command: Option<String>,
+    /// Patterns of tables whose rows are left out, besides the environment's
+    /// `exclude_table_data` (`--exclude-table-data`).
+    pub exclude_table_data: Vec<String>,
 }
 
 impl Request {
@@ -58,6 +61,7 @@ impl Request {
             jobs: None,
             output_dir: None,
             command: None,
+            exclude_table_data: Vec::new(),
         }
     }
 }

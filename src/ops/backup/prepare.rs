@@ -29,6 +29,8 @@ pub struct Prepared {
     pub(super) dump_bytes: u64,
     /// Where the files go.
     pub(super) dir: PathBuf,
+    /// Patterns of the tables whose rows are left out: the environment's and the request's.
+    pub(super) exclude_data: Vec<String>,
     pub preview: Preview,
     /// How long the checks took: part of the backup's duration.
     pub(super) took: Duration,
@@ -47,6 +49,9 @@ pub struct Preview {
     pub compression: Compression,
     pub encrypted: bool,
     pub offsite: bool,
+    /// Patterns of the tables whose rows the backup leaves out (`exclude_table_data`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude_table_data: Vec<String>,
     pub steps: Vec<&'static str>,
     pub database_size_bytes: u64,
     pub estimate: plan::Estimate,
@@ -102,6 +107,7 @@ pub(super) fn prepare_from(
 ) -> Result<Prepared> {
     let started = Instant::now();
     let format = resolve_format(request.format, env, db.as_ref())?;
+    let exclude_data = exclude_data(env, request)?;
     // Encryption that is asked for must be usable before anything is dumped: never plaintext.
     let recipients = crypt::recipients(&session.config, env)?;
     if recipients.is_some() && format == Format::Directory {
@@ -145,6 +151,7 @@ pub(super) fn prepare_from(
         compression,
         encrypted: recipients.is_some(),
         offsite: env.offsite,
+        exclude_table_data: exclude_data.clone(),
         database_size_bytes: db_size,
         estimate,
         destination: dir.clone(),
@@ -162,9 +169,30 @@ pub(super) fn prepare_from(
         db_size,
         dump_bytes,
         dir,
+        exclude_data,
         preview,
         took: started.elapsed(),
     })
+}
+
+/// The patterns of the tables whose rows a backup of `env` leaves out: the environment's, then
+/// those the request adds, each once.
+fn exclude_data(env: &Environment, request: &Request) -> Result<Vec<String>> {
+    let mut patterns: Vec<String> = Vec::new();
+    for p in env
+        .exclude_table_data
+        .iter()
+        .chain(&request.exclude_table_data)
+    {
+        crate::provider::exclude::check(p).map_err(|e| {
+            Error::config(format!("--exclude-table-data: {e}"))
+                .with_hint("name a table, or a pattern with * (sessions*)")
+        })?;
+        if !patterns.contains(p) {
+            patterns.push(p.clone());
+        }
+    }
+    Ok(patterns)
 }
 
 /// The free space where `dir` is or will be: the directory may not exist yet, and its nearest

@@ -62,6 +62,7 @@ fn write_inner(
         db_size,
         dump_bytes,
         dir,
+        exclude_data,
         took,
         ..
     } = prepared;
@@ -95,6 +96,7 @@ fn write_inner(
         recipients: recipients.as_deref(),
         check_key: &check_key,
         migrations_table: env.migrations_table.as_deref(),
+        exclude_data: &exclude_data,
         env_dir: &env_dir,
         db_size,
         dump_bytes,
@@ -103,6 +105,7 @@ fn write_inner(
     let ((dumped, stored), mut recorded) = with_recorded(session, db.as_ref(), || {
         dump::dump(session, &d, &reserved.partial)
     })?;
+    excluded_said(session, &exclude_data, &dumped, &mut recorded);
     if env.include_globals {
         recorded.globals = Some(super::globals::read(
             session,
@@ -191,6 +194,40 @@ fn with_recorded<T>(
             globals: None,
         },
     ))
+}
+
+/// Says which tables' rows the dump left out, and which patterns matched no table; a table whose
+/// rows it left out has no largest key in the backup (as an empty table has none).
+fn excluded_said(session: &Session, patterns: &[String], dumped: &Dumped, recorded: &mut Recorded) {
+    if patterns.is_empty() {
+        return;
+    }
+    let excluded: Vec<&str> = dumped
+        .inspection
+        .tables
+        .iter()
+        .filter(|(_, t)| t.data_excluded)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    for pattern in crate::provider::exclude::unmatched(patterns, &excluded) {
+        session.events().warn(&format!(
+            "exclude_table_data: {pattern} matches no table of the database"
+        ));
+    }
+    if !excluded.is_empty() {
+        session.events().ok(&format!(
+            "Left out the rows of {} (schema kept): {}",
+            human::count(excluded.len() as u64, "table"),
+            excluded.join(", ")
+        ));
+    }
+    if let Some(keys) = &mut recorded.key_max {
+        for table in &excluded {
+            if let Some(key) = keys.get_mut(*table) {
+                key.max = None;
+            }
+        }
+    }
 }
 
 /// How many tables' largest keys may be unreadable before none is recorded.

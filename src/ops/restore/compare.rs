@@ -26,11 +26,7 @@ pub(super) fn compared(
         .filter(|(name, t)| t.estimated || record.tables.get(*name).is_some_and(|e| e.estimated))
         .count();
     if diffs.is_empty() {
-        let unchecked = if estimated > 0 {
-            format!(" ({estimated} large tables have estimated counts, not compared)")
-        } else {
-            String::new()
-        };
+        let unchecked = unchecked(estimated, excluded_data(record));
         events.ok(&format!(
             "Restored {}, {}; row counts match the manifest{unchecked}",
             human::count(inspection.tables.len() as u64, "table"),
@@ -58,5 +54,49 @@ pub(super) fn compared(
         mismatch_known,
         method,
         kept: Vec::new(),
+    }
+}
+
+/// The tables of `record` whose data the backup left out (`exclude_table_data`).
+pub(super) fn excluded_data(record: &BackupRecord) -> Vec<&str> {
+    record
+        .tables
+        .iter()
+        .filter(|(_, t)| t.data_excluded)
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+/// What a restore's row-count check left out, said after it: ` (…)`, or nothing.
+fn unchecked(estimated: usize, excluded: Vec<&str>) -> String {
+    let mut left_out = Vec::new();
+    if estimated > 0 {
+        left_out.push(format!("{estimated} large tables have estimated counts"));
+    }
+    if !excluded.is_empty() {
+        left_out.push(format!("no rows of {} in the backup", excluded.join(", ")));
+    }
+    if left_out.is_empty() {
+        String::new()
+    } else {
+        format!(" ({}, not compared)", left_out.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unchecked;
+
+    #[test]
+    fn what_the_count_check_left_out_is_said() {
+        assert_eq!(unchecked(0, Vec::new()), "");
+        assert_eq!(
+            unchecked(2, Vec::new()),
+            " (2 large tables have estimated counts, not compared)"
+        );
+        assert_eq!(
+            unchecked(1, vec!["audit_log", "sessions"]),
+            " (1 large tables have estimated counts; no rows of audit_log, sessions in the backup, not compared)"
+        );
     }
 }

@@ -245,10 +245,7 @@ mod tests {
     use super::*;
 
     fn stats(rows: u64) -> TableStats {
-        TableStats {
-            rows,
-            estimated: false,
-        }
+        TableStats::exact(rows)
     }
 
     fn split(above: u64, at_or_below: u64) -> KeySplit {
@@ -289,6 +286,7 @@ mod tests {
         let big = TableStats {
             rows: 1000,
             estimated: true,
+            data_excluded: false,
         };
         assert!(table_loss("big", Some(&big), &stats(1005), Some(split(5, 1000))).approximate);
         assert!(table_loss("big", None, &big, None).approximate);

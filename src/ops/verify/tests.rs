@@ -150,13 +150,22 @@ fn a_file_checked_by_path_is_read_with_the_manifest_beside_it() {
 }
 
 #[test]
-fn row_counts_are_compared_by_name_and_estimates_are_not() {
+fn row_counts_are_compared_by_name_and_estimates_and_excluded_data_are_not() {
     use crate::provider::{ProviderKind, TableStats, Tables};
-    let table = |rows, estimated| TableStats { rows, estimated };
+    let table = |rows, estimated| TableStats {
+        estimated,
+        ..TableStats::exact(rows)
+    };
+    let excluded = TableStats {
+        data_excluded: true,
+        ..TableStats::exact(0)
+    };
     let expected: Tables = [
         ("a".to_string(), table(3, false)),
         ("b".to_string(), table(5, true)),
         ("gone".to_string(), table(1, false)),
+        ("sessions".to_string(), excluded),
+        ("sessions_gone".to_string(), excluded),
     ]
     .into_iter()
     .collect();
@@ -164,12 +173,19 @@ fn row_counts_are_compared_by_name_and_estimates_are_not() {
         ("a".to_string(), table(2, false)),
         ("b".to_string(), table(9, false)),
         ("new one".to_string(), table(0, false)),
+        ("sessions".to_string(), table(12, false)),
     ]
     .into_iter()
     .collect();
+    // The backup holds the schema of an excluded table: it must be there, whatever its rows.
     assert_eq!(
         compare_tables(ProviderKind::Sqlite, &expected, &found),
-        ["a 3 → 2", "gone missing", "\"new one\" unexpected"]
+        [
+            "a 3 → 2",
+            "gone missing",
+            "sessions_gone missing",
+            "\"new one\" unexpected"
+        ]
     );
 }
 

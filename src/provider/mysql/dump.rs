@@ -1,11 +1,13 @@
 //! What a backup reads: `mysqldump`'s stream, counted as it goes by, and a live database's row
 //! counts and migration state.
 
+use std::io::Read;
 use std::path::Path;
 use std::process::Stdio;
 
 use super::client::{error_code, ident};
 use super::counter::RowCounter;
+use super::exclude;
 use super::{DUMP_TRAILER, InDb, Mysql};
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
@@ -19,6 +21,7 @@ pub(super) fn dump(
     my: &Mysql,
     format: Format,
     migrations_table: Option<&str>,
+    exclude_data: &[String],
     to: DumpTo<'_, '_>,
 ) -> Result<Dumped> {
     let DumpTo::Stream(sink) = to else {
@@ -34,6 +37,9 @@ pub(super) fn dump(
     // Migration state is read just before the dump starts, in a session of its own: mysqldump's
     // snapshot cannot be shared. Row counts come from the dump itself.
     let migrations = migrations::read_state(&InDb(my, &my.conn.dbname), migrations_table)?;
+    // The excluded tables' definitions go first: the main dump's trailer ends the stream.
+    let excluded = my.excluded_tables(exclude_data)?;
+    let schema_only = my.schema_only_dump(tools, &excluded)?;
     let mut child = my
         .command(&tools.dump, tools.mariadb_client)
         .args([
@@ -45,6 +51,7 @@ pub(super) fn dump(
             "--no-tablespaces",
             "--skip-dump-date",
         ])
+        .args(exclude::ignore_args(&my.conn.dbname, &excluded))
         .arg(&my.conn.dbname)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -59,26 +66,19 @@ pub(super) fn dump(
     let stderr_reader = crate::provider::tool::drain_stderr(&mut child);
     let stdout = child.stdout.take().expect("stdout is piped");
     crate::child::widen_pipe(&stdout);
-    let mut source = RowCounter::new(TailReader::new(stdout));
+    let mut source = RowCounter::new(TailReader::new(schema_only.as_slice().chain(stdout)));
     let written = sink(&mut source);
     if written.is_err() {
         // Storing failed (a full disk, say): the dump must not be left blocked on the pipe.
         let _ = child.kill();
     }
     let trailer_seen = source.get_ref().ends_with_marker(DUMP_TRAILER);
-    let tables: Tables = source
+    let mut tables: Tables = source
         .tables()
         .iter()
-        .map(|(name, rows)| {
-            (
-                name.clone(),
-                TableStats {
-                    rows: *rows,
-                    estimated: false,
-                },
-            )
-        })
+        .map(|(name, rows)| (name.clone(), TableStats::exact(*rows)))
         .collect();
+    crate::provider::exclude::mark(&mut tables, &excluded);
     drop(source);
     let status = crate::interrupt::wait_for(&mut child);
     let stderr = stderr_reader.join().unwrap_or_default();
@@ -153,6 +153,7 @@ impl Mysql {
                     TableStats {
                         rows: estimate.parse().unwrap_or(0),
                         estimated: true,
+                        data_excluded: false,
                     },
                 );
             } else {
@@ -172,13 +173,7 @@ impl Mysql {
                     continue;
                 };
                 if let Some(name) = i.parse::<usize>().ok().and_then(|i| chunk.get(i)) {
-                    out.insert(
-                        name.clone(),
-                        TableStats {
-                            rows: n.parse().unwrap_or(0),
-                            estimated: false,
-                        },
-                    );
+                    out.insert(name.clone(), TableStats::exact(n.parse().unwrap_or(0)));
                 }
             }
         }

@@ -8,6 +8,7 @@
 mod client;
 mod counter;
 mod dump;
+mod exclude;
 mod inplace;
 mod keycount;
 mod objects;
@@ -250,10 +251,11 @@ impl Provider for Mysql {
         &self,
         format: Format,
         migrations_table: Option<&str>,
+        exclude_data: &[String],
         _work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
-        dump::dump(self, format, migrations_table, to)
+        dump::dump(self, format, migrations_table, exclude_data, to)
     }
 
     fn tools_report(&self) -> Result<Option<String>> {

@@ -7,6 +7,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 
 use super::copycount::{self, CopyTarget};
+use super::exclude;
 use super::inspect::{Listed, inspect_via, list_tables_via, tables_from_copy};
 use super::snapshot::SnapshotSession;
 use super::tools::Tools;
@@ -25,11 +26,12 @@ type Counting = JoinHandle<(
 )>;
 
 /// Dumps the database in `format` into `to`, with the row counts and migration state of the
-/// same snapshot.
+/// same snapshot; the rows of the tables `exclude_data` matches are left out.
 pub(super) fn dump(
     pg: &Postgres,
     format: Format,
     migrations_table_name: Option<&str>,
+    exclude_data: &[String],
     to: DumpTo<'_, '_>,
 ) -> Result<Dumped> {
     let tools = pg.tools()?;
@@ -38,7 +40,9 @@ pub(super) fn dump(
     let session = SnapshotSession::open(pg)?;
     let migrations_table = migrations_table_name.map(str::to_string);
     let count_limit = pg.row_count_max_table_size;
+    let excluded = exclude::resolve(&|sql| session.query(sql), exclude_data)?;
     let mut cmd = dump_command(pg, tools, &session.id, &to, format)?;
+    cmd.args(excluded.args());
     let mut child = cmd.spawn().map_err(|e| {
         Error::new(
             Kind::ToolNotFound,
@@ -97,7 +101,9 @@ pub(super) fn dump(
         return Err(Error::tool("pg_dump's output lacks its completion trailer")
             .with_hint("the dump is incomplete; back up again"));
     }
-    let inspection = inspection?;
+    let mut inspection = inspection?;
+    // Their rows are not in the dump: no COPY block, or counted live in the snapshot.
+    excluded.mark(&mut inspection.tables);
     Ok(Dumped {
         inspection,
         written,

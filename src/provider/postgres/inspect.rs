@@ -60,6 +60,7 @@ pub(super) fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Table
                 TableStats {
                     rows: estimate.parse().unwrap_or(0),
                     estimated: true,
+                    data_excluded: false,
                 },
             );
         } else {
@@ -79,13 +80,7 @@ pub(super) fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Table
                 continue;
             };
             if let Some((s, t)) = i.parse::<usize>().ok().and_then(|i| chunk.get(i)) {
-                out.insert(
-                    table_key(s, t),
-                    TableStats {
-                        rows: n.parse().unwrap_or(0),
-                        estimated: false,
-                    },
-                );
+                out.insert(table_key(s, t), TableStats::exact(n.parse().unwrap_or(0)));
             }
         }
     }
@@ -94,7 +89,7 @@ pub(super) fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Table
 
 /// The end of a query over every user table (`n`: its schema, `c`: the table): the planner's
 /// row estimate (a partitioned table's as its leaves' sum), then the tables, by name.
-const ESTIMATE_OF_USER_TABLES: &str = "(CASE WHEN c.relkind = 'p' THEN \
+pub(super) const ESTIMATE_OF_USER_TABLES: &str = "(CASE WHEN c.relkind = 'p' THEN \
      (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) t \
      JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf) \
      ELSE greatest(c.reltuples, 0) END)::bigint::text \
@@ -163,13 +158,11 @@ pub(super) fn tables_from_copy(listed: &[Listed], copied: &BTreeMap<CopyTarget, 
             let counts: Option<Vec<u64>> =
                 t.dumped_as.iter().map(|d| copied.get(d).copied()).collect();
             let stats = match counts {
-                Some(counts) if !t.dumped_as.is_empty() => TableStats {
-                    rows: counts.iter().sum(),
-                    estimated: false,
-                },
+                Some(counts) if !t.dumped_as.is_empty() => TableStats::exact(counts.iter().sum()),
                 _ => TableStats {
                     rows: t.estimate,
                     estimated: true,
+                    data_excluded: false,
                 },
             };
             (t.key.clone(), stats)

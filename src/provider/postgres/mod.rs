@@ -10,6 +10,7 @@ mod commits;
 mod copy;
 mod copycount;
 mod dump;
+mod exclude;
 mod globals;
 mod inplace;
 mod inspect;
@@ -226,10 +227,11 @@ impl Provider for Postgres {
         &self,
         format: Format,
         migrations_table_name: Option<&str>,
+        exclude_data: &[String],
         _work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
-        dump::dump(self, format, migrations_table_name, to)
+        dump::dump(self, format, migrations_table_name, exclude_data, to)
     }
 
     fn tools_report(&self) -> Result<Option<String>> {

@@ -231,7 +231,7 @@ fn feed(
 
 /// `name` as a pg_dump pattern that matches it alone: in double quotes, where every character
 /// stands for itself and `""` for a double quote.
-fn pattern(name: &str) -> String {
+pub(super) fn pattern(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -113,25 +113,23 @@ pub(super) fn inspect(
     Ok(Inspection { tables, migrations })
 }
 
-pub(super) fn count_tables(conn: &Connection) -> rusqlite::Result<Tables> {
+/// The database's tables (SQLite's own left out), by name.
+pub(super) fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare(
         "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
     )?;
-    let names = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    stmt.query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+}
+
+pub(super) fn count_tables(conn: &Connection) -> rusqlite::Result<Tables> {
+    let names = table_names(conn)?;
     let mut tables = Tables::new();
     for name in names {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
         let rows: i64 =
             conn.query_row(&format!("SELECT count(*) FROM {quoted}"), [], |r| r.get(0))?;
-        tables.insert(
-            name,
-            TableStats {
-                estimated: false,
-                rows: rows.max(0).cast_unsigned(),
-            },
-        );
+        tables.insert(name, TableStats::exact(rows.max(0).cast_unsigned()));
     }
     Ok(tables)
 }

@@ -2,6 +2,7 @@
 //! images (`image`), and restores that stage, check, then copy in one transaction (`restore`).
 
 mod copy;
+mod exclude;
 mod image;
 mod keycount;
 mod restore;
@@ -259,6 +260,7 @@ impl Provider for Sqlite {
         &self,
         format: Format,
         migrations_table: Option<&str>,
+        exclude_data: &[String],
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
@@ -280,6 +282,7 @@ impl Provider for Sqlite {
         self.snapshot_into(&src, snapshot.path())?;
         crate::testpoint::pause("backup:during-dump");
         drop(src);
+        let excluded = exclude::clear_rows(snapshot.path(), exclude_data)?;
 
         // SQLite's integrity check and the row counts read the snapshot on a thread of their
         // own while it is compressed: both are full passes, neither waits for the other.
@@ -319,7 +322,8 @@ impl Provider for Sqlite {
             .unwrap_or_else(|_| Err(Error::tool("the integrity check failed")));
         let written = written?;
         // Stored: a damaged database still refuses the backup.
-        let (integrity_check, inspection) = checked?;
+        let (integrity_check, mut inspection) = checked?;
+        super::exclude::mark(&mut inspection.tables, &excluded);
         Ok(Dumped {
             inspection,
             written: Some(written),

@@ -62,6 +62,7 @@ impl Twist for DiesMidway {
         _db: &dyn Provider,
         _format: Format,
         _table: Option<&str>,
+        _exclude: &[String],
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {

@@ -249,6 +249,7 @@ impl Twist for SchemaTwist {
         db: &dyn Provider,
         format: Format,
         table: Option<&str>,
+        exclude: &[String],
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
@@ -258,7 +259,7 @@ impl Twist for SchemaTwist {
                 .execute_batch(ddl)
                 .unwrap();
         }
-        db.dump(format, table, work_dir, to)
+        db.dump(format, table, exclude, work_dir, to)
     }
 }
 

@@ -163,11 +163,11 @@ pub(super) const GUARD_MARK: &str =
 pub(super) const COUNT_MARK: &str = "faber-db: row counts differ from the manifest";
 
 /// The end of the transaction: the row counts compared with `expected` (those counted exactly,
-/// of tables a key names unambiguously), then COMMIT.
+/// of tables whose data the backup holds and a key names unambiguously), then COMMIT.
 pub(super) fn epilogue(expected: Option<&Tables>) -> String {
     let mut checks = String::new();
     for (key, stats) in expected.into_iter().flatten() {
-        if stats.estimated {
+        if !stats.is_comparable() {
             continue;
         }
         let Some((schema, table)) = key::schema_and_table(key) else {
