@@ -464,3 +464,26 @@ fn a_plain_name_matches_no_look_alike_and_a_pattern_matching_nothing_is_said() {
         .code(1)
         .stderr_has("a pattern is empty");
 }
+
+/// MySQL: a table whose name begins with a dash is still a table name to the schema-only dump
+/// of the excluded tables, never an option.
+#[test]
+fn mariadb_excludes_a_table_whose_name_begins_with_a_dash() {
+    if !mysql::server_up() {
+        return;
+    }
+    let db = MyDb::new("dash");
+    db.exec("CREATE TABLE `-logs` (x int); INSERT INTO `-logs` VALUES (1), (2); CREATE TABLE kept (y int); INSERT INTO kept VALUES (3);");
+    let p = mysql::project_with(&[("dev", &db)]);
+    let doc = p.json(&["backup", "dev", "--exclude-table-data=-logs"], 0);
+    let tables = &doc["backup"]["tables"];
+    assert_eq!(tables["-logs"]["data_excluded"], true, "{doc}");
+    assert_eq!(tables["kept"]["rows"], 1, "{doc}");
+    let id = doc["backup"]["id"].as_str().unwrap().to_string();
+    p.json(&["verify", &id, "--deep"], 0);
+    assert_eq!(
+        db.exec("SELECT count(*) FROM `-logs`"),
+        "2",
+        "the live rows stay"
+    );
+}

@@ -47,6 +47,8 @@ impl Mysql {
                 "--skip-dump-date",
             ])
             .arg(&self.conn.dbname)
+            // Table names after `--`: one that begins with a dash is a name, not an option.
+            .arg("--")
             .args(tables)
             .stdin(Stdio::null())
             .output()
