@@ -933,11 +933,9 @@ fn sqlite_into_an_empty_name_says_it_is_empty() {
     );
 }
 
-/// Guarantee 5 on SQLite: a restore --into stopped by SIGTERM while it writes removes what it
-/// wrote and says it was interrupted (exit 8), as an interrupted restore does.
-#[test]
-fn sqlite_into_stopped_by_sigterm_says_interrupted_and_leaves_nothing() {
-    let p = Project::new();
+/// A project whose SQLite database is 300 MiB, backed up, and a `restore --into db/side.sqlite3`
+/// of that backup started and seen writing its `.partial` file.
+fn sqlite_into_under_way(p: &Project) -> (std::process::Child, std::path::PathBuf) {
     p.sqlite("db/dev.sqlite3")
         .execute_batch(
             "CREATE TABLE big (b BLOB);
@@ -962,6 +960,15 @@ fn sqlite_into_stopped_by_sigterm_says_interrupted_and_leaves_nothing() {
         .spawn()
         .unwrap();
     eventually(60, "the new file to be written", || partial.exists());
+    (child, partial)
+}
+
+/// Guarantee 5 on SQLite: a restore --into stopped by SIGTERM while it writes removes what it
+/// wrote and says it was interrupted (exit 8), as an interrupted restore does.
+#[test]
+fn sqlite_into_stopped_by_sigterm_says_interrupted_and_leaves_nothing() {
+    let p = Project::new();
+    let (child, partial) = sqlite_into_under_way(&p);
     signal(&child, libc::SIGTERM);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1209,30 +1216,7 @@ fn pg_partitioned_table_is_refused_before_a_safety_backup_is_taken() {
 #[test]
 fn sqlite_into_never_replaces_a_file_made_while_it_writes() {
     let p = Project::new();
-    p.sqlite("db/dev.sqlite3")
-        .execute_batch(
-            "CREATE TABLE big (b BLOB);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
-             INSERT INTO big SELECT zeroblob(1048576) FROM n;",
-        )
-        .unwrap();
-    let id = p.backup(&["dev"]);
-    let partial = p.path("db/side.sqlite3.partial");
-    let child = p
-        .command(&[
-            "--json",
-            "restore",
-            "dev",
-            "--from",
-            &id,
-            "--into",
-            "db/side.sqlite3",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    eventually(60, "the new file to be written", || partial.exists());
+    let (child, partial) = sqlite_into_under_way(&p);
     std::fs::write(p.path("db/side.sqlite3"), b"mine").unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

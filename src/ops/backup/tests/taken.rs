@@ -282,41 +282,26 @@ fn schema_recorded_through(p: &Project, twist: SchemaTwist) -> Option<crate::sch
 #[test]
 fn a_schema_that_changed_during_the_backup_or_cannot_be_read_is_not_recorded_and_the_backup_stands()
 {
-    let p = Project::new();
-    let recorded = schema_recorded_through(
-        &p,
-        SchemaTwist {
-            live: p.root().join("db/dev.sqlite3"),
-            ddl: Some("ALTER TABLE notes ADD COLUMN during TEXT"),
-            unreadable: false,
-        },
-    );
-    assert_eq!(recorded, None);
-    assert!(
-        p.seen()
-            .iter()
-            .any(|s| s.contains("the schema changed while the backup was taken")),
-        "{:?}",
-        p.seen()
-    );
-
-    let p = Project::new();
-    let recorded = schema_recorded_through(
-        &p,
-        SchemaTwist {
-            live: p.root().join("db/dev.sqlite3"),
-            ddl: None,
-            unreadable: true,
-        },
-    );
-    assert_eq!(recorded, None);
-    assert!(
-        p.seen()
-            .iter()
-            .any(|s| s.contains("the schema is not recorded: permission denied")),
-        "{:?}",
-        p.seen()
-    );
+    for (ddl, unreadable, said) in [
+        (
+            Some("ALTER TABLE notes ADD COLUMN during TEXT"),
+            false,
+            "the schema changed while the backup was taken",
+        ),
+        (None, true, "the schema is not recorded: permission denied"),
+    ] {
+        let p = Project::new();
+        let recorded = schema_recorded_through(
+            &p,
+            SchemaTwist {
+                live: p.root().join("db/dev.sqlite3"),
+                ddl,
+                unreadable,
+            },
+        );
+        assert_eq!(recorded, None, "{said}");
+        assert!(p.seen().iter().any(|s| s.contains(said)), "{:?}", p.seen());
+    }
 
     // And without either, it is.
     let p = Project::new();
