@@ -235,7 +235,7 @@ fn same_table(alias: &str) -> String {
 
 /// A name the server sent through `HEX()`: hex-encoded, so that a name spelled `NULL` is not
 /// taken for a missing value.
-fn unhex(hex_name: &str) -> Option<String> {
+pub(super) fn unhex(hex_name: &str) -> Option<String> {
     let bytes = hex::decode(hex_name).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }

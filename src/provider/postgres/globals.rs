@@ -7,13 +7,13 @@
 //! comment, the memberships granted to it — are left out. Only what is missing is made.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::process::Stdio;
 
 use super::psql::{hex_utf8, unhex};
 use super::{MAINTENANCE_DB, Postgres};
 use crate::error::{Error, Kind, Result};
-use crate::provider::tool::drain_stderr;
+use crate::provider::Source;
+use crate::provider::tool::feed;
 
 /// What making a backup's globals on a server did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -67,30 +67,19 @@ pub(super) fn apply(pg: &Postgres, script: &str) -> Result<GlobalsApplied> {
     ))?;
     let (kept_script, applied) = filter(script, &roles, &spaces);
     let tools = pg.tools()?;
-    let mut child = pg
-        .command(&tools.psql, MAINTENANCE_DB)
-        .env("PGCLIENTENCODING", "UTF8")
-        .args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::new(Kind::ToolNotFound, "cannot run psql").caused_by(e))?;
-    let stderr = drain_stderr(&mut child);
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(kept_script.as_bytes());
-    }
-    let status = crate::interrupt::wait_for(&mut child)
-        .map_err(|e| Error::tool("psql did not finish").caused_by(e))?;
-    let stderr = stderr.join().unwrap_or_default();
-    if !status.success() {
-        let err = crate::provider::tool::failure("psql", &stderr);
-        return Err(Error::tool(
+    let mut psql = pg.command(&tools.psql, MAINTENANCE_DB);
+    psql.env("PGCLIENTENCODING", "UTF8")
+        .args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"]);
+    feed(psql, Source::Stream(&mut kept_script.as_bytes()), "psql").map_err(|e| {
+        if e.kind() != Kind::Tool {
+            return e;
+        }
+        Error::tool(
             "the backup's roles and tablespaces could not all be made on the server; no database was created",
         )
-        .caused_by(err.one_line())
-        .with_hint("a tablespace's directory must exist on the new server; make what failed by hand, then restore again (what was made stays and is kept next time)"));
-    }
+        .caused_by(e.one_line())
+        .with_hint("a tablespace's directory must exist on the new server; make what failed by hand, then restore again (what was made stays and is kept next time)")
+    })?;
     Ok(applied)
 }
 

@@ -8,6 +8,7 @@
 
 use std::process::Stdio;
 
+use super::super::schema::unhex;
 use super::super::{Mysql, ident, literal};
 use super::scratch::ScratchDb;
 use crate::error::{Error, Kind, Result};
@@ -159,11 +160,6 @@ pub(in crate::provider::mysql) fn dangling(my: &Mysql, tables: &[String]) -> Res
              GROUP BY TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_NAME ORDER BY 1, 2"
         ),
     )?;
-    let unhex = |h: &str| {
-        hex::decode(h)
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-    };
     let mut found = Vec::new();
     for row in keys {
         let [
