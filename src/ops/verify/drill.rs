@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{Checked, Depth, check, record_results};
+use super::{Checked, Depth, check, record_with};
 use crate::audit;
 use crate::config::Environment;
 use crate::error::Result;
@@ -65,37 +65,19 @@ pub fn drill(session: &Session, env: &Environment) -> Result<Drilled> {
         duration_ms: crate::human::millis(started.elapsed()),
         problem,
     };
-    record_results(session, std::slice::from_ref(&checked))?;
-    keep(session, &record.id, &drill)?;
+    // The check's verdict and the drill, in one update of the entry and its manifest.
+    let recorded = record_with(
+        session,
+        std::slice::from_ref(&checked),
+        Some(&|b: &mut BackupRecord| b.last_drill = Some(drill.clone())),
+    )?;
     log(session, env, Some(&record), &drill);
-    let backup = session
-        .store
-        .load()?
-        .backups
-        .into_iter()
-        .find(|b| b.id == record.id)
-        .or(Some(record));
+    let backup = recorded.into_iter().next().or(Some(record));
     Ok(Drilled {
         environment: env.name.clone(),
         backup,
         checked: Some(checked),
         drill,
-    })
-}
-
-/// `drill` on entry `id` (and its manifest), unless the entry went meanwhile.
-fn keep(session: &Session, id: &str, drill: &Drill) -> Result<()> {
-    let locator = session.store.locator();
-    session.store.update(|reg| {
-        if let Some(b) = reg.backups.iter_mut().find(|b| b.id == id) {
-            b.last_drill = Some(drill.clone());
-            if let Ok(l) = locator.locate(&b.id, &b.environment, &b.file)
-                && l.manifest.exists()
-            {
-                crate::registry::write_manifest_at(&l.manifest, b)?;
-            }
-        }
-        Ok(())
     })
 }
 

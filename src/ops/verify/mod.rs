@@ -454,22 +454,40 @@ pub fn record_results(session: &Session, results: &[Checked]) -> Result<()> {
     if results.is_empty() {
         return Ok(());
     }
+    record_with(session, results, None).map(|_| ())
+}
+
+/// [`record_results`]; with `also`, applied to every checked entry too — verified or not — in
+/// the same update of the registry and of its manifest. The entries as recorded.
+pub(super) fn record_with(
+    session: &Session,
+    results: &[Checked],
+    also: Option<&dyn Fn(&mut BackupRecord)>,
+) -> Result<Vec<BackupRecord>> {
     let locator = session.store.locator();
     session.store.update(|reg| {
-        for c in results.iter().filter(|c| c.verified) {
-            if let Some(b) = reg.backups.iter_mut().find(|b| b.id == c.id) {
+        let mut recorded = Vec::new();
+        for c in results.iter().filter(|c| c.verified || also.is_some()) {
+            let Some(b) = reg.backups.iter_mut().find(|b| b.id == c.id) else {
+                continue;
+            };
+            if c.verified {
                 b.status = c.status;
                 b.verification = Some(c.verification.clone());
-                // The manifest mirrors the entry; a missing file has no manifest to update.
-                let located = locator.locate(&b.id, &b.environment, &b.file);
-                if let Ok(l) = located
-                    && c.status != Status::Missing
-                    && l.manifest.exists()
-                {
-                    crate::registry::write_manifest_at(&l.manifest, b)?;
-                }
             }
+            if let Some(also) = also {
+                also(b);
+            }
+            // The manifest mirrors the entry; a missing file has no manifest to update.
+            let located = locator.locate(&b.id, &b.environment, &b.file);
+            if let Ok(l) = located
+                && b.status != Status::Missing
+                && l.manifest.exists()
+            {
+                crate::registry::write_manifest_at(&l.manifest, b)?;
+            }
+            recorded.push(b.clone());
         }
-        Ok(())
+        Ok(recorded)
     })
 }
