@@ -93,18 +93,8 @@ pub(super) fn into(
             human::count(made.inspection.tables.len() as u64, "table"),
             human::count(rows, "row")
         ));
-    } else if !made.mismatch_known {
-        report.failure = Some(
-            crate::error::Error::verification(format!(
-                "the new database differs from the manifest: {}",
-                made.diffs.join(", ")
-            ))
-            .with_hint(format!(
-                "{} was left as it is, for you to look into or drop",
-                ui::printable(&made.name)
-            )),
-        );
     }
+    report.failure = made.failure(&ui::printable(&made.name));
     ui.line(format!("Connect with: {reach}"));
     Ok(report)
 }

@@ -32,6 +32,20 @@ pub struct Made {
     pub globals: Option<GlobalsApplied>,
 }
 
+impl Made {
+    /// The failure to report when the new database differs from the manifest (unless the
+    /// backup was known to, and named anyway): it is left as it is. `shown` is its name as the
+    /// output writes it.
+    pub fn failure(&self, shown: &str) -> Option<Error> {
+        super::differs(
+            "the new database differs",
+            &self.diffs,
+            self.mismatch_known,
+            || format!("{shown} was left as it is, for you to look into or drop").into(),
+        )
+    }
+}
+
 /// The name `--into` gives, as the new database will have it: an SQLite path made absolute
 /// (from the current directory, as a path argument is), and never one inside faber-db's own
 /// backup directory.

@@ -73,23 +73,37 @@ impl Restored {
     /// The failure to report when the restored data differs from the manifest (unless the
     /// backup was known to, and named anyway).
     pub fn failure(&self, env: &Environment) -> Option<Error> {
-        if self.diffs.is_empty() || self.mismatch_known {
-            return None;
-        }
-        Some(
-            Error::verification(format!(
-                "the restored database differs from the manifest: {}",
-                self.diffs.join(", ")
-            ))
-            .with_hint(match &self.safety {
+        differs(
+            "the restored database differs",
+            &self.diffs,
+            self.mismatch_known,
+            || match &self.safety {
                 Some(s) => Hint::from(Remedy::UndoRestore {
                     env: env.name.clone(),
                     safety: s.clone(),
                 }),
                 None => Hint::from("the data was replaced; check it before relying on it"),
-            }),
+            },
         )
     }
+}
+
+/// The failure of a restore whose result differs from the manifest by `diffs` (`what` says
+/// which, with its verb: `the restored tables differ`), with
+/// `hint` — none when it does not, or when the backup was known to differ and named anyway.
+fn differs(
+    what: &str,
+    diffs: &[String],
+    mismatch_known: bool,
+    hint: impl FnOnce() -> Hint,
+) -> Option<Error> {
+    if diffs.is_empty() || mismatch_known {
+        return None;
+    }
+    Some(
+        Error::verification(format!("{what} from the manifest: {}", diffs.join(", ")))
+            .with_hint(hint()),
+    )
 }
 
 /// Restores `record` into `env`'s database: checksum, stage and check, safety backup, commit,

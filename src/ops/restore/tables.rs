@@ -35,22 +35,18 @@ pub struct Put {
 impl Put {
     /// The failure to report when the restored tables differ from the manifest.
     pub fn failure(&self, env: &Environment) -> Option<Error> {
-        if self.diffs.is_empty() || self.mismatch_known {
-            return None;
-        }
-        Some(
-            Error::verification(format!(
-                "the restored tables differ from the manifest: {}",
-                self.diffs.join(", ")
-            ))
-            .with_hint(match &self.safety {
+        super::differs(
+            "the restored tables differ",
+            &self.diffs,
+            self.mismatch_known,
+            || match &self.safety {
                 Some(s) => Hint::from(Remedy::UndoTableRestore {
                     env: env.name.clone(),
                     safety: s.clone(),
                     tables: self.tables.clone(),
                 }),
                 None => Hint::from("the tables were replaced; check them before relying on them"),
-            }),
+            },
         )
     }
 }
