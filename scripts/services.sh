@@ -124,6 +124,29 @@ ensure_claude_client() {
   log "Claude Code $CLAUDE_CODE_VERSION is installed ($bin)"
 }
 
+# The Azure Blob tests (tests/it/azure.rs) run the same off-site test set against Azurite,
+# Microsoft's own emulator (npm). Pinned: 3.35.0 is the newest that runs on Node 20 (3.36 wants
+# 22). Installed into .ci/azurite/ (gitignored), beside the Claude Code client, not into it.
+AZURITE_VERSION=3.35.0
+ensure_azurite() {
+  local dir bin
+  dir="$(cd "$(dirname "$0")/.." && pwd)/.ci/azurite"
+  bin="$dir/node_modules/.bin/azurite-blob"
+  if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null)" = "$AZURITE_VERSION" ]; then
+    log "Azurite $AZURITE_VERSION is installed ($bin)"
+    return 0
+  fi
+  command -v npm >/dev/null || apt_install npm
+  log "installing Azurite $AZURITE_VERSION into $dir (npm)"
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION"
+  if [ "$("$bin" --version 2>/dev/null)" != "$AZURITE_VERSION" ]; then
+    log "Azurite $AZURITE_VERSION did not install: $bin --version says: $("$bin" --version 2>&1 | head -n 1)"
+    return 1
+  fi
+  log "Azurite $AZURITE_VERSION is installed ($bin)"
+}
+
 # The AWS credential tests exchange a web identity token at a local STS and upload to its S3:
 # moto's server (PyPI) speaks both. Pinned, like the other tools.
 MOTO_VERSION=5.2.1
@@ -151,4 +174,5 @@ ensure_mariadb
 ensure_s3s_fs
 ensure_moto
 ensure_claude_client
+ensure_azurite
 ensure_jq

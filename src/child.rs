@@ -76,6 +76,8 @@ pub struct Bounded {
     pub stderr: String,
     /// It ran past its deadline and was stopped.
     pub overran: bool,
+    /// It ended by itself with exit code 0.
+    pub success: bool,
 }
 
 /// Runs `cmd` (no stdin, output captured; it dies with us) until `deadline`. Past it, the child
@@ -116,9 +118,13 @@ fn run_bounded_with_grace(
             .map(|s| Box::new(s) as Box<dyn Read + Send>),
     );
     let mut overran = false;
+    let mut success = false;
     loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => {
+                success = status.success() && !overran;
+                break;
+            }
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Ok(None) if !overran => {
                 overran = true;
@@ -139,6 +145,7 @@ fn run_bounded_with_grace(
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
         overran,
+        success,
     })
 }
 

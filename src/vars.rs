@@ -67,6 +67,15 @@ impl Vars {
     }
 }
 
+impl FromIterator<(String, String)> for Vars {
+    /// Exactly these variables, without the process environment (tests, a child's own set).
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Vars {
+        Vars {
+            values: pairs.into_iter().collect(),
+        }
+    }
+}
+
 /// The variables a dotenv file sets, in order (a line that cannot be read is skipped).
 pub fn read_file(path: &Path) -> std::io::Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path)?;

@@ -7,6 +7,7 @@
 
 mod load;
 mod notify;
+mod offsite;
 mod raw;
 mod resolve;
 mod safety;
@@ -84,31 +85,47 @@ pub struct Encryption {
     pub identity_file: Option<PathBuf>,
 }
 
-/// S3-compatible object storage for off-site copies (`[storage.offsite]`).
+/// Where off-site copies go (`[storage.offsite]`): an S3-compatible bucket, an Azure Blob
+/// container, or a mounted directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offsite {
-    /// A directory instead of a bucket (`file:///mnt/nas/faber`): a mounted NAS or NFS share.
-    /// The S3 settings below are then unused.
-    pub directory: Option<std::path::PathBuf>,
+    pub backend: Backend,
+    /// The bucket (S3) or container (Azure); empty for a directory.
     pub bucket: String,
     /// The key prefix, without leading or trailing `/`; may be empty.
     pub prefix: String,
+    /// The service's URL, when not the provider's own (MinIO, Azurite, a sovereign cloud).
     pub endpoint: Option<String>,
     pub region: Option<String>,
     /// Path-style requests (`endpoint/bucket/key`), as MinIO and most self-hosted stores want.
     pub path_style: bool,
+    /// The Azure storage account (else `AZURE_STORAGE_ACCOUNT_NAME`). Not a secret.
+    pub account: Option<String>,
+}
+
+/// The kind of off-site storage, from the URL's scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `s3://bucket/prefix`: AWS S3 or any S3-compatible store (MinIO, R2, GCS's XML API).
+    S3,
+    /// `az://container/prefix`: Azure Blob Storage.
+    Azure,
+    /// `file:///mnt/nas/faber`: a directory, usually a mounted NAS or NFS share.
+    Directory(std::path::PathBuf),
 }
 
 impl Offsite {
-    /// `s3://bucket/prefix` (or `file:///path`), as configured.
+    /// `s3://bucket/prefix`, `az://container/prefix` or `file:///path`, as configured.
     pub fn url(&self) -> String {
-        if let Some(dir) = &self.directory {
-            return format!("file://{}", dir.display());
-        }
+        let scheme = match &self.backend {
+            Backend::Directory(dir) => return format!("file://{}", dir.display()),
+            Backend::S3 => "s3",
+            Backend::Azure => "az",
+        };
         if self.prefix.is_empty() {
-            format!("s3://{}", self.bucket)
+            format!("{scheme}://{}", self.bucket)
         } else {
-            format!("s3://{}/{}", self.bucket, self.prefix)
+            format!("{scheme}://{}/{}", self.bucket, self.prefix)
         }
     }
 }

@@ -146,7 +146,7 @@ pub struct RawStorage {
 }
 
 /// `[storage.offsite]`. Credentials are deliberately not fields: they come from the standard
-/// AWS variables or profile only.
+/// AWS or Azure variables, profiles and identities only.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOffsite {
@@ -154,6 +154,7 @@ pub struct RawOffsite {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub path_style: Option<bool>,
+    pub account: Option<String>,
 }
 
 /// `[notify]`: a webhook told of failures (and successes, when asked), and more of them in

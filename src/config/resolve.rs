@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::raw::{self, RawConfig, RawEnvironment};
+use super::raw::{RawConfig, RawEnvironment};
 use super::safety::{self, Enforcement, Safety};
 use super::{
     Config, DEFAULT_BACKUP_DIR, DEFAULT_ROW_COUNT_MAX_TABLE_SIZE, Encryption, Environment, Hook,
@@ -30,94 +30,6 @@ struct EnvDefaults {
     /// `[encryption] encrypt`.
     encrypt: bool,
     terminate_connections_on_rollback: bool,
-}
-
-impl Offsite {
-    pub(super) fn parse(raw: raw::RawOffsite) -> std::result::Result<Offsite, String> {
-        if let Some(path) = raw.url.strip_prefix("file://") {
-            return Offsite::directory(path, &raw);
-        }
-        let rest = raw.url.strip_prefix("s3://").ok_or_else(|| {
-            format!(
-                "storage.offsite.url `{}` is neither an s3:// URL (s3://bucket/prefix) nor a file:// one (file:///mnt/nas/faber)",
-                raw.url
-            )
-        })?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        if !valid_bucket {
-            return Err(format!(
-                "storage.offsite.url: `{bucket}` is not a bucket name (3-63 of a-z 0-9 . -)"
-            ));
-        }
-        let prefix = prefix.trim_matches('/').to_string();
-        if prefix
-            .split('/')
-            .any(|p| p.is_empty() || p == "." || p == "..")
-            && !prefix.is_empty()
-        {
-            return Err(format!(
-                "storage.offsite.url: the prefix `{prefix}` has an empty or dot segment"
-            ));
-        }
-        if let Some(e) = &raw.endpoint
-            && !(e.starts_with("http://") || e.starts_with("https://"))
-        {
-            return Err(format!(
-                "storage.offsite.endpoint `{e}` must start with http:// or https://"
-            ));
-        }
-        Ok(Offsite {
-            directory: None,
-            bucket: bucket.to_string(),
-            prefix,
-            path_style: raw.path_style.unwrap_or(raw.endpoint.is_some()),
-            endpoint: raw.endpoint,
-            region: raw.region,
-        })
-    }
-}
-
-impl Offsite {
-    /// `file:///path`: an absolute directory, without `.` or `..` segments, and none of the
-    /// bucket's settings.
-    fn directory(path: &str, raw: &raw::RawOffsite) -> std::result::Result<Offsite, String> {
-        if !path.starts_with('/') {
-            return Err(format!(
-                "storage.offsite.url `{}` must name an absolute directory: file:///mnt/nas/faber (three slashes)",
-                raw.url
-            ));
-        }
-        let trimmed = path.trim_end_matches('/');
-        if trimmed.is_empty()
-            || trimmed[1..]
-                .split('/')
-                .any(|s| s.is_empty() || s == "." || s == "..")
-            || path.contains(['?', '#'])
-        {
-            return Err(format!(
-                "storage.offsite.url `{}`: name a directory plainly (no empty, `.` or `..` segments, no `?` or `#`)",
-                raw.url
-            ));
-        }
-        if raw.endpoint.is_some() || raw.region.is_some() || raw.path_style.is_some() {
-            return Err(
-                "storage.offsite: endpoint, region and path_style are for s3:// URLs, not file://"
-                    .to_string(),
-            );
-        }
-        Ok(Offsite {
-            directory: Some(PathBuf::from(trimmed)),
-            bucket: String::new(),
-            prefix: String::new(),
-            endpoint: None,
-            region: None,
-            path_style: false,
-        })
-    }
 }
 
 pub(super) fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Config> {

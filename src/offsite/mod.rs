@@ -1,8 +1,9 @@
 //! Off-site copies of backups (`[storage.offsite]`): the engine that copies backups there
 //! ([`push()`], [`after_backup`]), registers the ones found only there ([`pull()`]), brings
 //! their data back ([`fetch_if_missing`], [`refetch_damaged`]) and removes the copies of
-//! backups removed here ([`remove_copies`]) — written against the [`Storage`] trait, which the
-//! S3-compatible [`Bucket`] implements, and a local [`Directory`] too.
+//! backups removed here ([`remove_copies`]) — written against the [`Storage`] trait, which
+//! [`Bucket`] implements (an S3-compatible bucket or an Azure Blob container), and a local
+//! [`Directory`] too.
 //!
 //! Object names mirror the backup directory: `PREFIX/ENV/FILE` for the data file,
 //! `PREFIX/ENV/ID.manifest.json` for its manifest, and `PREFIX/ENV/DIR/NAME` for each file of
@@ -11,6 +12,9 @@
 //! Nothing here prints: progress and warnings go through [`Session::events`], results come
 //! back as values for the command that asked.
 
+mod aws_config;
+mod azure;
+mod bucket;
 mod credentials;
 mod directory;
 mod fetch;
@@ -21,16 +25,16 @@ mod removals;
 mod s3;
 mod storage;
 
+pub use bucket::Bucket;
 pub use directory::Directory;
 pub use fetch::{FetchOutcome, fetch_if_missing, fetch_missing, refetch_damaged};
 pub use names::{data_name, manifest_name, object_names};
 pub use pull::{PullOutcome, pull};
 pub use push::{Failed, PushOutcome, PushRequest, Pushed, after_backup, push};
 pub use removals::{finish_pending_removals, remove_copies, remove_copy};
-pub use s3::Bucket;
 pub use storage::{Object, Storage, Stored};
 
-use crate::config::Offsite;
+use crate::config::{Backend, Offsite};
 use crate::error::{Error, Result};
 use crate::session::Session;
 
@@ -49,11 +53,11 @@ pub fn open(session: &Session) -> Result<Box<dyn Storage>> {
     configured(session).and_then(|config| open_config(config, &session.vars))
 }
 
-/// The storage `config` names: the bucket, with credentials from `vars`, or the directory,
-/// which must exist — a mount point's own directory is not created, so that an unmounted share
-/// is an error, not a copy on the local disk.
+/// The storage `config` names: the bucket or container, with credentials from `vars`, or the
+/// directory, which must exist — a mount point's own directory is not created, so that an
+/// unmounted share is an error, not a copy on the local disk.
 pub fn open_config(config: &Offsite, vars: &crate::vars::Vars) -> Result<Box<dyn Storage>> {
-    let Some(dir) = &config.directory else {
+    let Backend::Directory(dir) = &config.backend else {
         return Ok(Box::new(Bucket::open(config, vars)?));
     };
     if !dir.is_dir() {

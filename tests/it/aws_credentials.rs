@@ -241,3 +241,71 @@ fn without_any_credentials_the_error_names_every_source() {
         out.stderr
     );
 }
+
+/// A profile of the shared config file (`~/.aws/config`) whose `credential_process` prints the
+/// keys — how SSO users get them through the AWS CLI (`aws configure export-credentials
+/// --format process`). A process that fails or prints stale keys is a clear error that shows
+/// nothing it printed; an SSO profile faber-db cannot follow says how to get its keys.
+#[test]
+fn credentials_from_the_credential_process_of_a_shared_config_profile() {
+    let Some(moto) = Moto::start() else { return };
+    let p = moto.project();
+    let secret = "process-secret-Wq3";
+    p.write(
+        "bin/creds",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = --ok ] || {{ echo 'Error loading SSO Token: Token has expired' >&2; exit 255; }}\n\
+             echo '{{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"{secret}\", \
+             \"SessionToken\": \"tok-{secret}\", \"Expiration\": \"'\"$2\"'\"}}'\n"
+        ),
+    );
+    let script = p.path("bin/creds");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = script.to_str().unwrap();
+    p.write(
+        "aws/config",
+        &format!(
+            "[default]\nregion = us-east-1\n\n\
+             [profile ci]\ncredential_process = {script} --ok 2099-01-01T00:00:00Z\n\n\
+             [profile stale]\ncredential_process = \"{script}\" --ok 2001-01-01T00:00:00Z\n\n\
+             [profile expired]\ncredential_process = {script}\n\n\
+             [profile piped]\ncredential_process = {script} --ok | tee /tmp/leak\n\n\
+             [profile sso-dev]\nsso_session = acme\nsso_account_id = 123456789012\n"
+        ),
+    );
+    let file = p.path("aws/config");
+    let file_var = file.to_str().unwrap();
+    let with = |profile: &str| {
+        moto.project()
+            .with_var("AWS_CONFIG_FILE", file_var)
+            .with_var("AWS_PROFILE", profile)
+    };
+    round_trip(
+        &with("ci"),
+        &format!("the credential_process of profile ci in {}", file.display()),
+        secret,
+    );
+
+    let refused = |profile: &str, says: &str, hint: &str| {
+        // The backup stays here and valid (exit 6, as for any failed upload).
+        let out = with(profile)
+            .run(&["backup", "dev"])
+            .code(6)
+            .stderr_has(says)
+            .stderr_has(hint);
+        assert!(!out.stderr.contains(secret), "{}", out.stderr);
+    };
+    refused(
+        "stale",
+        "gave credentials that expired at 2001-01-01",
+        "aws sso login",
+    );
+    refused("expired", "failed", "aws sso login");
+    refused("expired", "Token has expired", "run it by hand");
+    refused("piped", "is not one plain command", "without a shell");
+    refused(
+        "sso-dev",
+        "signs in through IAM Identity Center (SSO)",
+        "export-credentials --profile sso-dev",
+    );
+}

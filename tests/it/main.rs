@@ -4,6 +4,7 @@ mod harness;
 
 mod architecture;
 mod aws_credentials;
+mod azure;
 mod bad_input;
 mod chaos;
 mod cleanup;

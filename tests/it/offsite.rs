@@ -118,22 +118,43 @@ impl S3Server {
 
 /// Where off-site copies go in a test, and how the test reads what was stored: an S3 bucket,
 /// or a directory (`file://`, a mounted share).
-trait Remote {
+pub(crate) trait Remote {
     /// A project whose dev environment is copied off-site under `team/`.
     fn project(&self) -> Project;
-    /// The stored object `key` (`team/dev/…`), as a file.
-    fn object(&self, key: &str) -> PathBuf;
     /// Every object key below `prefix/`, sorted.
     fn keys(&self, prefix: &str) -> Vec<String>;
     /// The URL the registry records for object `key`.
     fn url(&self, key: &str) -> String;
+    /// The file the server keeps object `key` (`team/dev/…`) in, for a server that keeps
+    /// objects as plain files; one that does not overrides the four methods below.
+    fn path(&self, key: &str) -> PathBuf {
+        unreachable!("{key}: this remote does not keep objects as files")
+    }
+    /// The bytes of object `key`, which must exist.
+    fn read(&self, key: &str) -> Vec<u8> {
+        fs::read(self.path(key)).unwrap()
+    }
+    /// Whether object `key` exists.
+    fn exists(&self, key: &str) -> bool {
+        self.path(key).is_file()
+    }
+    /// Stores `bytes` as object `key`, behind faber-db's back.
+    fn write(&self, key: &str, bytes: &[u8]) {
+        let path = self.path(key);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, bytes).unwrap();
+    }
+    /// Removes object `key`, behind faber-db's back.
+    fn remove(&self, key: &str) {
+        fs::remove_file(self.path(key)).unwrap();
+    }
 }
 
 impl Remote for S3Server {
     fn project(&self) -> Project {
         S3Server::project(self)
     }
-    fn object(&self, key: &str) -> PathBuf {
+    fn path(&self, key: &str) -> PathBuf {
         S3Server::object(self, key)
     }
     fn keys(&self, prefix: &str) -> Vec<String> {
@@ -169,7 +190,7 @@ impl Remote for DirRemote {
         );
         Project::with_config(&config).seeded("db/dev.sqlite3")
     }
-    fn object(&self, key: &str) -> PathBuf {
+    fn path(&self, key: &str) -> PathBuf {
         self.root.path().join(key)
     }
     fn keys(&self, prefix: &str) -> Vec<String> {
@@ -227,7 +248,9 @@ fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone_in_a_direct
     a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone_on(&DirRemote::new());
 }
 
-fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone_on(s3: &dyn Remote) {
+pub(crate) fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone_on(
+    s3: &dyn Remote,
+) {
     let p = s3.project();
     p.sqlite("db/dev.sqlite3")
         .execute_batch("INSERT INTO t SELECT x + 1 FROM t; INSERT INTO t VALUES ('marker');")
@@ -239,10 +262,10 @@ fn a_backup_goes_off_site_and_comes_back_when_the_local_file_is_gone_on(s3: &dyn
     let name = local.file_name().unwrap().to_str().unwrap().to_string();
     // The object holds the very bytes of the local file, and the manifest is beside it.
     assert_eq!(
-        fs::read(s3.object(&format!("team/dev/{name}"))).unwrap(),
+        s3.read(&format!("team/dev/{name}")),
         fs::read(&local).unwrap()
     );
-    assert!(s3.object(&format!("team/dev/{id}.manifest.json")).is_file());
+    assert!(s3.exists(&format!("team/dev/{id}.manifest.json")));
     let e = entry(&p, &id);
     assert_eq!(e["remote"]["status"], "uploaded");
     assert_eq!(e["remote"]["url"], s3.url(&format!("team/dev/{name}")));
@@ -290,16 +313,16 @@ fn a_damaged_remote_copy_is_refused_and_nothing_is_left_behind_in_a_directory() 
     a_damaged_remote_copy_is_refused_and_nothing_is_left_behind_on(&DirRemote::new());
 }
 
-fn a_damaged_remote_copy_is_refused_and_nothing_is_left_behind_on(s3: &dyn Remote) {
+pub(crate) fn a_damaged_remote_copy_is_refused_and_nothing_is_left_behind_on(s3: &dyn Remote) {
     let p = s3.project();
     let id = p.backup(&["dev"]);
     let local = p.data_file(&id);
     let name = local.file_name().unwrap().to_str().unwrap().to_string();
-    let object = s3.object(&format!("team/dev/{name}"));
-    let mut bytes = fs::read(&object).unwrap();
+    let object = format!("team/dev/{name}");
+    let mut bytes = s3.read(&object);
     let last = bytes.len() - 1;
     bytes[last] ^= 0x55;
-    fs::write(&object, bytes).unwrap();
+    s3.write(&object, &bytes);
     fs::remove_file(&local).unwrap();
 
     p.run(&["-y", "restore", "dev", "--from", &id, "--no-safety-backup"])
@@ -386,7 +409,9 @@ fn cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays_in
     cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays_on(&DirRemote::new());
 }
 
-fn cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays_on(s3: &dyn Remote) {
+pub(crate) fn cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays_on(
+    s3: &dyn Remote,
+) {
     let mut p = s3.project();
     let mut ids = Vec::new();
     for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
@@ -394,7 +419,7 @@ fn cleanup_and_delete_remove_the_off_site_copies_and_list_remote_shows_strays_on
         ids.push(p.backup(&["dev"]));
     }
     assert_eq!(s3.keys("team/dev").len(), 6, "{:?}", s3.keys("team/dev"));
-    fs::write(s3.object("team/dev/stray.bin"), b"not ours").unwrap();
+    s3.write("team/dev/stray.bin", b"not ours");
 
     let doc = p.json(&["list", "--remote"], 0);
     assert_eq!(doc["unknown"], 1);
@@ -451,16 +476,27 @@ fn offsite_settings_are_checked_and_credentials_come_only_from_the_environment()
     let p = Project::with_config(&format!(
         "{DEFAULT_CONFIG}\n[storage.offsite]\nurl = \"https://bucket-x/p\"\n"
     ));
-    p.run(&["list"]).code(1).stderr_has("neither an s3:// URL");
-    // A directory must be named absolutely and plainly, without the bucket's settings.
+    p.run(&["list"]).code(1).stderr_has("is not an s3:// URL");
+    // A directory must be named absolutely and plainly, without the bucket's settings; an
+    // Azure container by Azure's rules, with an account name (not a key) and no S3 settings.
     for (url, extra, said) in [
         ("file://mnt/nas", "", "absolute directory"),
         ("file:///mnt/../etc", "", "no empty"),
         (
             "file:///mnt/nas",
             "endpoint = \"http://x\"\n",
-            "for s3:// URLs",
+            "for s3:// and az:// URLs",
         ),
+        ("az://Backups/p", "", "not a container name"),
+        ("az://back--ups/p", "", "not a container name"),
+        ("az://backups/p", "region = \"eu\"\n", "not az://"),
+        (
+            "az://backups/p",
+            "account = \"Acme_Key==\"\n",
+            "not a storage account",
+        ),
+        ("az://backups/p", "account_key = \"x\"\n", "account_key"),
+        ("s3://backups/p", "account = \"acme\"\n", "for az:// URLs"),
     ] {
         let p = Project::with_config(&format!(
             "{DEFAULT_CONFIG}\n[storage.offsite]\nurl = \"{url}\"\n{extra}"
@@ -495,7 +531,12 @@ fn offsite_settings_are_checked_and_credentials_come_only_from_the_environment()
 
 #[test]
 fn a_large_backup_goes_up_in_parts_and_comes_back_whole() {
-    let Some(s3) = S3Server::start() else { return };
+    if let Some(s3) = S3Server::start() {
+        a_large_backup_goes_up_in_parts_and_comes_back_whole_on(&s3);
+    }
+}
+
+pub(crate) fn a_large_backup_goes_up_in_parts_and_comes_back_whole_on(s3: &dyn Remote) {
     let p = s3.project();
     // About 12 MiB of incompressible rows: more than one 8 MiB part.
     p.sqlite("db/dev.sqlite3")
@@ -511,7 +552,7 @@ fn a_large_backup_goes_up_in_parts_and_comes_back_whole() {
     assert!(fs::metadata(&local).unwrap().len() > 10 << 20);
     let name = local.file_name().unwrap().to_str().unwrap().to_string();
     assert_eq!(
-        fs::read(s3.object(&format!("team/dev/{name}"))).unwrap(),
+        s3.read(&format!("team/dev/{name}")),
         fs::read(&local).unwrap()
     );
     fs::remove_file(&local).unwrap();
@@ -599,7 +640,7 @@ fn a_lost_or_rotten_copy_never_replaces_a_good_one_in_a_directory() {
     a_lost_or_rotten_copy_never_replaces_a_good_one_on(&DirRemote::new());
 }
 
-fn a_lost_or_rotten_copy_never_replaces_a_good_one_on(s3: &dyn Remote) {
+pub(crate) fn a_lost_or_rotten_copy_never_replaces_a_good_one_on(s3: &dyn Remote) {
     let mut p = s3.project();
     p.at("2026-02-01T10:00:00Z");
     let older = p.backup(&["dev"]);
@@ -612,19 +653,19 @@ fn a_lost_or_rotten_copy_never_replaces_a_good_one_on(s3: &dyn Remote) {
 
     // The local file of `older` rots: pushing it again is refused before anything is sent,
     // and the good off-site copy and its record stay.
-    let good = fs::read(s3.object(&name(&older))).unwrap();
+    let good = s3.read(&name(&older));
     let mut rotten = fs::read(p.data_file(&older)).unwrap();
     rotten[10] ^= 0x01;
     fs::write(p.data_file(&older), rotten).unwrap();
     p.run(&["push", &older]).code(6);
-    assert_eq!(fs::read(s3.object(&name(&older))).unwrap(), good);
+    assert_eq!(s3.read(&name(&older)), good);
     assert_eq!(entry(&p, &older)["remote"]["status"], "uploaded");
 
     // `newer` is lost here and off-site: restoring it fails, marks it missing with its
     // off-site copy failed, and `latest` then falls back to `older` (fetched whole from the
     // bucket, since its local file is bad).
     fs::remove_file(p.data_file(&newer)).unwrap();
-    fs::remove_file(s3.object(&name(&newer))).unwrap();
+    s3.remove(&name(&newer));
     p.run(&[
         "-y",
         "restore",
@@ -667,7 +708,7 @@ fn a_lost_or_rotten_copy_never_replaces_a_good_one_on(s3: &dyn Remote) {
     let mut rotten = good.clone();
     rotten[10] ^= 0x01;
     fs::write(p.data_file(&older), &rotten).unwrap();
-    fs::write(s3.object(&name(&older)), &rotten).unwrap();
+    s3.write(&name(&older), &rotten);
     restore_older().code(5).stderr_has("cannot be used either");
     let e = entry(&p, &older);
     assert_eq!(e["status"], "corrupt");
@@ -787,7 +828,7 @@ fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetche
     );
 }
 
-fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetches_them_on(
+pub(crate) fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetches_them_on(
     s3: &dyn Remote,
 ) {
     let mut p = s3.project().seeded("db/prod.sqlite3");
@@ -800,11 +841,10 @@ fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetche
     p.at("2026-03-02T10:00:00Z");
     let second = p.backup(&["dev"]);
     // A manifest that does not parse is reported and skipped, never registered.
-    fs::write(
-        s3.object("team/dev/backup-20260303-100000.manifest.json"),
+    s3.write(
+        "team/dev/backup-20260303-100000.manifest.json",
         b"{ not a manifest",
-    )
-    .unwrap();
+    );
 
     // The whole backup directory is gone: registry, files, manifests.
     fs::remove_dir_all(p.path(BACKUPS)).unwrap();
@@ -864,13 +904,13 @@ fn after_the_disk_is_lost_pull_registers_the_off_site_backups_and_restore_fetche
     p.run(&["verify", "--all"]).code(0).stdout_lacks("Fetched");
     // One damaged off-site and gone here: the others come, the failure is exit 5.
     fs::remove_file(p.data_file(&second)).unwrap();
-    let object = s3.object(&format!(
+    let object = format!(
         "team/dev/{}",
         p.data_file(&second).file_name().unwrap().to_str().unwrap()
-    ));
-    let mut bytes = fs::read(&object).unwrap();
+    );
+    let mut bytes = s3.read(&object);
     bytes[20] ^= 0x01;
-    fs::write(&object, bytes).unwrap();
+    s3.write(&object, &bytes);
     let doc = p.json(&["pull", "--fetch"], 5);
     assert!(
         doc["error"]["message"]

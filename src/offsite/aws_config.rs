@@ -1,0 +1,200 @@
+//! The AWS tools' shared config file (`AWS_CONFIG_FILE`, else `~/.aws/config`): a profile's
+//! keys, the keys its `credential_process` prints, and its region. A profile that signs in
+//! through IAM Identity Center (SSO) or assumes a role is not followed here; the error says how
+//! to get its keys through the AWS CLI instead (`aws configure export-credentials`), which
+//! handles every such profile.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::credentials::{Credentials, profile_section};
+use crate::error::{Error, Result};
+use crate::vars::Vars;
+
+/// How long a `credential_process` may take: it may refresh a token over the network, never
+/// wait for a person (its stdin is closed).
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The config file's path.
+fn config_file(vars: &Vars) -> Option<PathBuf> {
+    vars.get("AWS_CONFIG_FILE")
+        .map(PathBuf::from)
+        .or_else(|| vars.get("HOME").map(|h| Path::new(h).join(".aws/config")))
+}
+
+/// The pairs of `profile` in the config file (`[default]`, or `[profile NAME]`), and the file.
+fn section(vars: &Vars, profile: &str) -> Option<(BTreeMap<String, String>, PathBuf)> {
+    let file = config_file(vars)?;
+    let text = std::fs::read_to_string(&file).ok()?;
+    let mut pairs = profile_section(&text, &format!("profile {profile}"));
+    if pairs.is_empty() && profile == "default" {
+        pairs = profile_section(&text, "default");
+    }
+    (!pairs.is_empty()).then_some((pairs, file))
+}
+
+/// The region of `profile` in the config file, for a bucket whose region nothing else names.
+pub(super) fn profile_region(vars: &Vars) -> Option<String> {
+    let profile = vars.get("AWS_PROFILE").unwrap_or("default");
+    section(vars, profile).and_then(|(pairs, _)| pairs.get("region").cloned())
+}
+
+/// The credentials `profile` of the config file gives: its keys, or those its
+/// `credential_process` prints; `None` when it has neither; an error for a profile that needs
+/// what faber-db does not do itself (SSO, a role to assume).
+pub(super) fn profile_credentials(vars: &Vars, profile: &str) -> Result<Option<Credentials>> {
+    let Some((pairs, file)) = section(vars, profile) else {
+        return Ok(None);
+    };
+    if let (Some(id), Some(secret)) = (
+        pairs.get("aws_access_key_id"),
+        pairs.get("aws_secret_access_key"),
+    ) {
+        return Ok(Some(Credentials::Keys {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+            session_token: pairs.get("aws_session_token").cloned(),
+            from: format!("profile {profile} of {}", file.display()),
+        }));
+    }
+    if let Some(command) = pairs.get("credential_process") {
+        return run_process(command, profile, &file).map(Some);
+    }
+    let needs = if pairs.contains_key("sso_session") || pairs.contains_key("sso_start_url") {
+        "signs in through IAM Identity Center (SSO)"
+    } else if pairs.contains_key("role_arn") {
+        "assumes a role"
+    } else {
+        return Ok(None);
+    };
+    Err(Error::config(format!(
+        "profile {profile} of {} {needs}, which faber-db does not do itself",
+        file.display()
+    ))
+    .with_hint(format!(
+        "let the AWS CLI give its keys: add a profile with `credential_process = aws configure \
+         export-credentials --profile {profile} --format process` and name it in AWS_PROFILE, or \
+         run `eval \"$(aws configure export-credentials --profile {profile} --format env)\"` first"
+    )))
+}
+
+/// Runs a profile's `credential_process` (split as a shell would, never run by one) and reads
+/// the keys it prints: `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken",
+/// "Expiration"}`. What it printed is never shown: it holds the secret.
+fn run_process(command: &str, profile: &str, file: &Path) -> Result<Credentials> {
+    let what = format!(
+        "the credential_process of profile {profile} in {}",
+        file.display()
+    );
+    let simple = crate::shell::parse(command);
+    let words = match simple.as_slice() {
+        [one]
+            if one.assigns.is_empty()
+                && one.stdin.is_none()
+                && one.writes.is_empty()
+                && !one.words.is_empty()
+                && one.words.iter().all(|w| crate::shell::is_literal(w)) =>
+        {
+            &one.words
+        }
+        _ => {
+            return Err(Error::config(format!(
+                "{what} is not one plain command: `{command}`"
+            ))
+            .with_hint(
+                "it is run without a shell: no variables, pipes, redirections or `&&`; put those \
+                 in a script and name the script",
+            ));
+        }
+    };
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]);
+    let run = crate::child::run_bounded(cmd, Instant::now() + PROCESS_TIMEOUT).map_err(|e| {
+        Error::config(format!("{what} cannot be started: `{}`", words[0])).caused_by(e)
+    })?;
+    if run.overran {
+        return Err(Error::config(format!(
+            "{what} did not answer within {} s",
+            PROCESS_TIMEOUT.as_secs()
+        ))
+        .with_hint("run it by hand to see what it waits for"));
+    }
+    if !run.success {
+        let said = run.stderr.trim();
+        let mut err = Error::config(format!("{what} failed"));
+        if !said.is_empty() {
+            err = err.caused_by(said.lines().last().unwrap_or(said).to_string());
+        }
+        return Err(err.with_hint(
+            "run it by hand to see why (an expired SSO session wants `aws sso login`)",
+        ));
+    }
+    let keys = parse_process_output(&run.stdout).ok_or_else(|| {
+        Error::config(format!(
+            "{what} did not print credentials as AWS's credential_process gives them"
+        ))
+        .with_hint(
+            "it must print JSON with Version 1, AccessKeyId and SecretAccessKey (and \
+             SessionToken, Expiration for temporary ones)",
+        )
+    })?;
+    if let Some(expires) = keys.expiration
+        && expires <= chrono::Utc::now()
+    {
+        return Err(Error::config(format!(
+            "{what} gave credentials that expired at {}",
+            expires.to_rfc3339()
+        ))
+        .with_hint("run it by hand to see why (an expired SSO session wants `aws sso login`)"));
+    }
+    Ok(Credentials::Keys {
+        access_key_id: keys.access_key_id,
+        secret_access_key: keys.secret_access_key,
+        session_token: keys.session_token,
+        from: what,
+    })
+}
+
+/// What a `credential_process` prints.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProcessOutput {
+    version: u32,
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+    expiration: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn parse_process_output(stdout: &str) -> Option<ProcessOutput> {
+    let out: ProcessOutput = serde_json::from_str(stdout.trim()).ok()?;
+    (out.version == 1 && !out.access_key_id.is_empty() && !out.secret_access_key.is_empty())
+        .then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_process_answer_is_read_only_in_version_1() {
+        let good = parse_process_output(
+            r#"{"Version": 1, "AccessKeyId": "AK", "SecretAccessKey": "SK",
+                "SessionToken": "T", "Expiration": "2030-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(good.access_key_id, "AK");
+        assert_eq!(good.session_token.as_deref(), Some("T"));
+        assert!(
+            parse_process_output(r#"{"Version": 2, "AccessKeyId": "A", "SecretAccessKey": "S"}"#)
+                .is_none()
+        );
+        assert!(
+            parse_process_output(r#"{"Version": 1, "AccessKeyId": "", "SecretAccessKey": "S"}"#)
+                .is_none()
+        );
+        assert!(parse_process_output("not json").is_none());
+    }
+}
