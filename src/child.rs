@@ -69,8 +69,7 @@ pub fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
     let _ = pipe;
 }
 
-/// What a bounded run of a child gave.
-#[derive(Debug)]
+/// What a bounded run of a child gave. Not `Debug`: its output may hold a secret.
 pub struct Bounded {
     pub stdout: String,
     pub stderr: String,
@@ -83,28 +82,75 @@ pub struct Bounded {
 /// Runs `cmd` (no stdin, output captured; it dies with us) until `deadline`. Past it, the child
 /// gets SIGTERM — a faber-db run then stops and removes what it wrote — and SIGKILL 30 s later.
 pub fn run_bounded(cmd: Command, deadline: Instant) -> std::io::Result<Bounded> {
-    run_bounded_with_grace(cmd, deadline, Duration::from_secs(30))
+    run_bounded_with_grace(cmd, deadline, Duration::from_secs(30), false)
 }
+
+/// [`run_bounded`] for a command that may start others (a script, a CLI): it runs in a process
+/// group of its own, and past `deadline` the whole group gets SIGTERM, then SIGKILL after
+/// `grace` — so that a grandchild holding its output open cannot keep the caller waiting.
+pub fn run_bounded_group(
+    mut cmd: Command,
+    deadline: Instant,
+    grace: Duration,
+) -> std::io::Result<Bounded> {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    run_bounded_with_grace(cmd, deadline, grace, true)
+}
+
+/// Output read on a thread of its own: what has come so far, and word when the stream ended.
+struct Pumped {
+    text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    ended: std::sync::mpsc::Receiver<()>,
+}
+
+impl Pumped {
+    /// Everything, once the stream has ended or `until` has passed.
+    fn take(self, until: Instant) -> String {
+        let _ = self
+            .ended
+            .recv_timeout(until.saturating_duration_since(Instant::now()));
+        let bytes = self.text.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+fn pump(stream: Option<Box<dyn Read + Send>>) -> Pumped {
+    let (tx, ended) = std::sync::mpsc::channel();
+    let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = text.clone();
+    std::thread::spawn(move || {
+        if let Some(mut r) = stream {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut text) = into.lock() {
+                    text.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+        let _ = tx.send(());
+    });
+    Pumped { text, ended }
+}
+
+/// How long the output is waited for once the child has ended: a process it left behind may
+/// hold the pipe open, and is not waited for.
+const OUTPUT_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 fn run_bounded_with_grace(
     mut cmd: Command,
     deadline: Instant,
     grace: Duration,
+    group: bool,
 ) -> std::io::Result<Bounded> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     dies_with_us(&mut cmd);
     let mut child = cmd.spawn()?;
-    let pump = |stream: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = stream {
-                let _ = r.read_to_string(&mut s);
-            }
-            s
-        })
-    };
     let out = pump(
         child
             .stdout
@@ -117,6 +163,12 @@ fn run_bounded_with_grace(
             .take()
             .map(|s| Box::new(s) as Box<dyn Read + Send>),
     );
+    let pid = child.id().cast_signed();
+    // SAFETY: signals to the child this function started (or to its own process group), not
+    // yet reaped.
+    let signal = |sig: libc::c_int| unsafe {
+        libc::kill(if group { -pid } else { pid }, sig);
+    };
     let mut overran = false;
     let mut success = false;
     loop {
@@ -128,22 +180,26 @@ fn run_bounded_with_grace(
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Ok(None) if !overran => {
                 overran = true;
-                // SAFETY: a signal to the child this function started and has not reaped.
-                unsafe { libc::kill(child.id().cast_signed(), libc::SIGTERM) };
+                signal(libc::SIGTERM);
             }
             Ok(None) if Instant::now() < deadline + grace => {
                 std::thread::sleep(Duration::from_millis(20));
             }
             _ => {
+                signal(libc::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 break;
             }
         }
     }
+    if group && overran {
+        signal(libc::SIGKILL);
+    }
+    let until = Instant::now() + OUTPUT_AFTER_EXIT;
     Ok(Bounded {
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        stdout: out.take(until),
+        stderr: err.take(until),
         overran,
         success,
     })
@@ -195,9 +251,44 @@ mod tests {
             sh("trap '' TERM; echo started; while :; do sleep 0.05; done"),
             started + Duration::from_millis(200),
             Duration::from_millis(300),
+            false,
         )
         .unwrap();
         assert!(run.overran);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_group_past_its_deadline_is_stopped_with_what_it_started() {
+        // The script's `sleep` holds the output pipe open: without the group, the caller would
+        // wait for it after the script itself was stopped.
+        let started = Instant::now();
+        let run = run_bounded_group(
+            sh("sleep 30; echo never"),
+            started + Duration::from_millis(200),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        assert!(run.overran && !run.success);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        // A child that ends and leaves one behind holding the pipe: its output is not waited
+        // for past a short while.
+        let started = Instant::now();
+        let run = run_bounded(
+            sh("(sleep 30 &); echo done"),
+            started + Duration::from_secs(20),
+        )
+        .unwrap();
+        assert!(run.success && !run.overran);
+        assert_eq!(run.stdout, "done\n");
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{:?}",

@@ -8,6 +8,7 @@
 mod load;
 mod notify;
 mod offsite;
+pub(crate) use offsite::valid_account;
 mod raw;
 mod resolve;
 mod safety;

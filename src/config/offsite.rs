@@ -19,12 +19,24 @@ impl Offsite {
         } else {
             return Err(format!(
                 "storage.offsite.url `{}` is not an s3:// URL (s3://bucket/prefix), an az:// one (az://container/prefix) or a file:// one (file:///mnt/nas/faber)",
-                raw.url
+                raw.url.split('?').next().unwrap_or_default()
             ));
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         check_bucket(&backend, bucket)?;
         let prefix = prefix.trim_matches('/').to_string();
+        // Other characters are stored percent-encoded, and a pasted `?…` would be a SAS token
+        // or presigned query, a secret: refused, and not echoed.
+        if !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=+@,".contains(&b))
+        {
+            return Err(
+                "storage.offsite.url: the prefix may hold only a-z A-Z 0-9 / . _ - = + @ , \
+                 (no query string: credentials never go in the URL)"
+                    .to_string(),
+            );
+        }
         if prefix
             .split('/')
             .any(|p| p.is_empty() || p == "." || p == "..")
@@ -99,6 +111,8 @@ fn check_bucket(backend: &Backend, name: &str) -> std::result::Result<(), String
     if valid {
         return Ok(());
     }
+    // Not the part after a `?`: a pasted SAS token or presigned query is a secret.
+    let name = name.split('?').next().unwrap_or_default();
     Err(match backend {
         Backend::Azure => format!(
             "storage.offsite.url: `{name}` is not a container name (3-63 of a-z 0-9 -, no leading, trailing or double -)"
@@ -108,7 +122,7 @@ fn check_bucket(backend: &Backend, name: &str) -> std::result::Result<(), String
 }
 
 /// An Azure storage account name: 3-24 lowercase letters and digits.
-fn valid_account(name: &str) -> bool {
+pub(crate) fn valid_account(name: &str) -> bool {
     (3..=24).contains(&name.len())
         && name
             .bytes()

@@ -14,8 +14,15 @@ use crate::error::{Error, Result};
 use crate::vars::Vars;
 
 /// How long a `credential_process` may take: it may refresh a token over the network, never
-/// wait for a person (its stdin is closed).
+/// wait for a person (its stdin is closed). Past it, it and what it started get SIGTERM, then
+/// SIGKILL after `PROCESS_GRACE`.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+const PROCESS_GRACE: Duration = Duration::from_secs(5);
+/// Keys that expire sooner than this are refused: they are not renewed during a run, and an
+/// upload would fail midway.
+const MIN_VALIDITY: Duration = Duration::from_secs(5 * 60);
+/// The most of a failed process's stderr shown: its last line, cut to this many characters.
+const STDERR_SHOWN: usize = 200;
 
 /// The config file's path.
 fn config_file(vars: &Vars) -> Option<PathBuf> {
@@ -60,10 +67,16 @@ pub(super) fn profile_credentials(vars: &Vars, profile: &str) -> Result<Option<C
         }));
     }
     if let Some(command) = pairs.get("credential_process") {
-        return run_process(command, profile, &file).map(Some);
+        return run_process(command, profile, &file, vars).map(Some);
     }
     let needs = if pairs.contains_key("sso_session") || pairs.contains_key("sso_start_url") {
         "signs in through IAM Identity Center (SSO)"
+    } else if pairs.contains_key("credential_source")
+        || pairs.contains_key("web_identity_token_file")
+    {
+        // The role is assumed from the instance, the container or a token: the sources after
+        // this one find those credentials, as before this file was read.
+        return Ok(None);
     } else if pairs.contains_key("role_arn") {
         "assumes a role"
     } else {
@@ -83,11 +96,15 @@ pub(super) fn profile_credentials(vars: &Vars, profile: &str) -> Result<Option<C
 /// Runs a profile's `credential_process` (split as a shell would, never run by one) and reads
 /// the keys it prints: `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken",
 /// "Expiration"}`. What it printed is never shown: it holds the secret.
-fn run_process(command: &str, profile: &str, file: &Path) -> Result<Credentials> {
+fn run_process(command: &str, profile: &str, file: &Path, vars: &Vars) -> Result<Credentials> {
     let what = format!(
         "the credential_process of profile {profile} in {}",
         file.display()
     );
+    if command.trim().is_empty() {
+        return Err(Error::config(format!("{what} is empty"))
+            .with_hint("name the command that prints the keys, or remove the line"));
+    }
     let simple = crate::shell::parse(command);
     let words = match simple.as_slice() {
         [one]
@@ -100,20 +117,27 @@ fn run_process(command: &str, profile: &str, file: &Path) -> Result<Credentials>
             &one.words
         }
         _ => {
-            return Err(Error::config(format!(
-                "{what} is not one plain command: `{command}`"
-            ))
-            .with_hint(
-                "it is run without a shell: no variables, pipes, redirections or `&&`; put those \
-                 in a script and name the script",
-            ));
+            // The line is not shown: what is refused here (`TOKEN=… creds`) may carry a secret.
+            return Err(
+                Error::config(format!("{what} is not one plain command")).with_hint(
+                    "it is run without a shell: no variables, pipes, redirections or `&&`; put \
+                     those in a script and name the script",
+                ),
+            );
         }
     };
-    let mut cmd = Command::new(&words[0]);
+    // `~/bin/creds`, as the AWS SDKs that run it through a shell take it.
+    let program = match (words[0].strip_prefix("~/"), vars.get("HOME")) {
+        (Some(rest), Some(home)) => Path::new(home).join(rest),
+        _ => PathBuf::from(&words[0]),
+    };
+    let mut cmd = Command::new(&program);
     cmd.args(&words[1..]);
-    let run = crate::child::run_bounded(cmd, Instant::now() + PROCESS_TIMEOUT).map_err(|e| {
-        Error::config(format!("{what} cannot be started: `{}`", words[0])).caused_by(e)
-    })?;
+    let run = crate::child::run_bounded_group(cmd, Instant::now() + PROCESS_TIMEOUT, PROCESS_GRACE)
+        .map_err(|e| {
+            Error::config(format!("{what} cannot be started: {}", program.display())).caused_by(e)
+        })?;
+    let see_why = "run it by hand to see why (an expired SSO session wants `aws sso login`)";
     if run.overran {
         return Err(Error::config(format!(
             "{what} did not answer within {} s",
@@ -122,14 +146,11 @@ fn run_process(command: &str, profile: &str, file: &Path) -> Result<Credentials>
         .with_hint("run it by hand to see what it waits for"));
     }
     if !run.success {
-        let said = run.stderr.trim();
         let mut err = Error::config(format!("{what} failed"));
-        if !said.is_empty() {
-            err = err.caused_by(said.lines().last().unwrap_or(said).to_string());
+        if let Some(said) = shown_stderr(&run.stderr, &run.stdout) {
+            err = err.caused_by(said);
         }
-        return Err(err.with_hint(
-            "run it by hand to see why (an expired SSO session wants `aws sso login`)",
-        ));
+        return Err(err.with_hint(see_why));
     }
     let keys = parse_process_output(&run.stdout).ok_or_else(|| {
         Error::config(format!(
@@ -141,13 +162,14 @@ fn run_process(command: &str, profile: &str, file: &Path) -> Result<Credentials>
         )
     })?;
     if let Some(expires) = keys.expiration
-        && expires <= chrono::Utc::now()
+        && expires <= chrono::Utc::now() + MIN_VALIDITY
     {
         return Err(Error::config(format!(
-            "{what} gave credentials that expired at {}",
-            expires.to_rfc3339()
+            "{what} gave credentials that expire at {}, within {} minutes",
+            expires.to_rfc3339(),
+            MIN_VALIDITY.as_secs() / 60
         ))
-        .with_hint("run it by hand to see why (an expired SSO session wants `aws sso login`)"));
+        .with_hint(see_why));
     }
     Ok(Credentials::Keys {
         access_key_id: keys.access_key_id,
@@ -157,8 +179,8 @@ fn run_process(command: &str, profile: &str, file: &Path) -> Result<Credentials>
     })
 }
 
-/// What a `credential_process` prints.
-#[derive(Debug, serde::Deserialize)]
+/// What a `credential_process` prints. Not `Debug`: it holds the secret.
+#[derive(serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ProcessOutput {
     version: u32,
@@ -166,6 +188,25 @@ struct ProcessOutput {
     secret_access_key: String,
     session_token: Option<String>,
     expiration: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The last line a failed process wrote to stderr, cut short — or nothing, when it holds what
+/// looks like the keys (a script run with `set -x`, or one that echoes its answer there).
+fn shown_stderr(stderr: &str, stdout: &str) -> Option<String> {
+    let line = stderr.trim().lines().last()?.trim();
+    let secret = parse_process_output(stdout).map(|k| k.secret_access_key);
+    if line.is_empty()
+        || line.contains("SecretAccessKey")
+        || line.contains("SessionToken")
+        || secret.is_some_and(|s| line.contains(&s))
+    {
+        return None;
+    }
+    let mut shown: String = line.chars().take(STDERR_SHOWN).collect();
+    if shown.len() < line.len() {
+        shown.push('…');
+    }
+    Some(shown)
 }
 
 fn parse_process_output(stdout: &str) -> Option<ProcessOutput> {
@@ -196,5 +237,22 @@ mod tests {
                 .is_none()
         );
         assert!(parse_process_output("not json").is_none());
+    }
+
+    #[test]
+    fn a_failed_process_s_stderr_is_shown_short_and_never_with_keys() {
+        assert_eq!(
+            shown_stderr("warming up\nError: Token has expired\n", "").as_deref(),
+            Some("Error: Token has expired")
+        );
+        assert!(shown_stderr("+ echo {\"SecretAccessKey\": \"x\"}", "").is_none());
+        let out = r#"{"Version": 1, "AccessKeyId": "A", "SecretAccessKey": "s3cr3t-value"}"#;
+        assert!(shown_stderr("debug: s3cr3t-value", out).is_none());
+        let long = "x".repeat(1000);
+        assert_eq!(
+            shown_stderr(&long, "").unwrap().chars().count(),
+            STDERR_SHOWN + 1
+        );
+        assert!(shown_stderr("  \n", "").is_none());
     }
 }

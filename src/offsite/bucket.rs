@@ -39,6 +39,7 @@ pub struct Bucket {
     secrets: Vec<String>,
     /// Where the credentials come from, as `doctor` says it.
     credentials: String,
+    sas_delete: Option<super::azure::SasDelete>,
     runtime: tokio::runtime::Runtime,
     config: Offsite,
 }
@@ -49,6 +50,8 @@ pub(super) struct Connected {
     pub store: Arc<dyn ObjectStore>,
     pub secrets: Vec<String>,
     pub credentials: String,
+    /// Azure with a SAS token: deletions by the plain request, not the batch one.
+    pub sas_delete: Option<super::azure::SasDelete>,
 }
 
 /// How the store's HTTP client behaves: uploads are long requests, so no overall timeout, but
@@ -87,7 +90,13 @@ impl Bucket {
     pub fn open(config: &Offsite, vars: &Vars) -> Result<Bucket> {
         let connected = match config.backend {
             Backend::Azure => super::azure::connect(config, vars)?,
-            _ => super::s3::connect(config, vars)?,
+            Backend::S3 => super::s3::connect(config, vars)?,
+            Backend::Directory(_) => {
+                return Err(Error::config(format!(
+                    "{} is a directory, not a bucket",
+                    config.url()
+                )));
+            }
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -97,6 +106,7 @@ impl Bucket {
             store: connected.store,
             secrets: connected.secrets,
             credentials: connected.credentials,
+            sas_delete: connected.sas_delete,
             runtime,
             config: config.clone(),
         })
@@ -106,7 +116,7 @@ impl Bucket {
     fn scheme(&self) -> &'static str {
         match self.config.backend {
             Backend::Azure => "az",
-            _ => "s3",
+            Backend::S3 | Backend::Directory(_) => "s3",
         }
     }
 
@@ -247,7 +257,12 @@ impl Bucket {
 
     /// Removes object `name`; one already gone is not an error.
     fn delete_object(&self, name: &str) -> Result<()> {
-        match self.runtime.block_on(self.store.delete(&self.key(name))) {
+        let key = self.key(name);
+        let deleted = match &self.sas_delete {
+            Some(sas) => self.runtime.block_on(sas.delete(&key)),
+            None => self.runtime.block_on(self.store.delete(&key)),
+        };
+        match deleted {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.request_failed("delete", name, e)),
         }

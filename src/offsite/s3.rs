@@ -56,6 +56,7 @@ pub(super) fn connect(config: &Offsite, vars: &Vars) -> Result<Connected> {
         store: Arc::new(store),
         secrets,
         credentials: credentials.describe(),
+        sas_delete: None,
     })
 }
 

@@ -269,7 +269,10 @@ fn credentials_from_the_credential_process_of_a_shared_config_profile() {
              [profile ci]\ncredential_process = {script} --ok 2099-01-01T00:00:00Z\n\n\
              [profile stale]\ncredential_process = \"{script}\" --ok 2001-01-01T00:00:00Z\n\n\
              [profile expired]\ncredential_process = {script}\n\n\
-             [profile piped]\ncredential_process = {script} --ok | tee /tmp/leak\n\n\
+             [profile piped]\ncredential_process = {script} --ok | cat\n\n\
+             [profile secret-in-line]\ncredential_process = TOKEN={secret} {script} --ok\n\n\
+             [profile assume]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = ci\n\n\
+             [profile from-instance]\nrole_arn = arn:aws:iam::1:role/x\ncredential_source = Ec2InstanceMetadata\n\n\
              [profile sso-dev]\nsso_session = acme\nsso_account_id = 123456789012\n"
         ),
     );
@@ -297,12 +300,31 @@ fn credentials_from_the_credential_process_of_a_shared_config_profile() {
     };
     refused(
         "stale",
-        "gave credentials that expired at 2001-01-01",
+        "gave credentials that expire at 2001-01-01",
         "aws sso login",
     );
-    refused("expired", "failed", "aws sso login");
-    refused("expired", "Token has expired", "run it by hand");
+    let out = with("expired").run(&["backup", "dev"]).code(6);
+    for said in ["failed", "Token has expired", "aws sso login"] {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
     refused("piped", "is not one plain command", "without a shell");
+    refused(
+        "secret-in-line",
+        "is not one plain command",
+        "without a shell",
+    );
+    refused(
+        "assume",
+        "assumes a role",
+        "export-credentials --profile assume",
+    );
+    // A role taken from the instance is left to the sources after the file: here none
+    // answers, and the error names them all, as before the config file was read.
+    refused(
+        "from-instance",
+        "no AWS credentials",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    );
     refused(
         "sso-dev",
         "signs in through IAM Identity Center (SSO)",

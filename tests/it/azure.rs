@@ -311,6 +311,20 @@ fn azure_credentials_come_from_a_connection_string_and_a_wrong_key_is_refused_wi
         .stdout_has("the account key in AZURE_STORAGE_CONNECTION_STRING")
         .stdout_lacks(KEY);
 
+    // The config names another account: the connection string is refused, not followed to
+    // the account it names.
+    let other = Project::with_config(&format!(
+        "{}account = \"otheracct\"\n",
+        azurite.config(false)
+    ))
+    .with_var("AZURE_STORAGE_CONNECTION_STRING", &connection)
+    .seeded("db/dev.sqlite3");
+    other
+        .run(&["list", "--remote"])
+        .code(1)
+        .stderr_has("names devstoreaccount1")
+        .stderr_lacks(KEY);
+
     // The same key with one character changed: the upload is refused, the backup stays local
     // and valid, its copy is marked failed, and no text shows the key.
     let wrong = format!("{}A{}", &KEY[..10], &KEY[11..]);
@@ -318,7 +332,7 @@ fn azure_credentials_come_from_a_connection_string_and_a_wrong_key_is_refused_wi
         .with_var("AZURE_STORAGE_ACCOUNT", ACCOUNT)
         .with_var("AZURE_STORAGE_KEY", &wrong)
         .seeded("db/dev.sqlite3");
-    let out = p.run(&["--json", "backup", "dev"]);
+    let out = p.run(&["--json", "backup", "dev"]).code(6);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(!text.contains(&wrong) && !text.contains(KEY), "{text}");
@@ -354,6 +368,20 @@ fn azure_credentials_come_from_a_connection_string_and_a_wrong_key_is_refused_wi
         .code(0)
         .stdout_has("the SAS token in AZURE_STORAGE_SAS_TOKEN")
         .stdout_lacks(&sig);
+    // Removing the backup removes its blob, through the same token.
+    let name = p
+        .data_file(&id)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(azurite.exists(&format!("team/dev/{name}")));
+    p.run(&["-y", "delete", &id, "--force"])
+        .code(0)
+        .stdout_has("Removed off-site copy");
+    assert!(!azurite.exists(&format!("team/dev/{name}")));
+    assert!(!azurite.exists(&format!("team/dev/{id}.manifest.json")));
 
     // No account anywhere: a config error naming where one goes.
     let p = Project::with_config(&azurite.config(true))

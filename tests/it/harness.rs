@@ -227,6 +227,8 @@ impl Project {
             .env_remove("AZURE_CLIENT_SECRET")
             .env_remove("AZURE_TENANT_ID")
             .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+            .env_remove("AZURE_MSI_ENDPOINT")
+            .env_remove("AZURE_AUTHORITY_HOST")
             .env_remove("FABER_WEBHOOK_URL")
             .env_remove("FABER_ENV")
             .env_remove("ENV_MODE");

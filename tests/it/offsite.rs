@@ -497,11 +497,20 @@ fn offsite_settings_are_checked_and_credentials_come_only_from_the_environment()
         ),
         ("az://backups/p", "account_key = \"x\"\n", "account_key"),
         ("s3://backups/p", "account = \"acme\"\n", "for az:// URLs"),
+        (
+            "az://backups/team?sv=1&sig=SECRETSIG",
+            "",
+            "no query string",
+        ),
+        ("s3://backups/a~b", "", "may hold only"),
     ] {
         let p = Project::with_config(&format!(
             "{DEFAULT_CONFIG}\n[storage.offsite]\nurl = \"{url}\"\n{extra}"
         ));
-        p.run(&["list"]).code(1).stderr_has(said);
+        p.run(&["list"])
+            .code(1)
+            .stderr_has(said)
+            .stderr_lacks("SECRETSIG");
     }
     // An unmounted share (its directory absent) is an error, never a copy on the local disk.
     let gone = tempfile::tempdir().unwrap();
