@@ -44,7 +44,18 @@ pub fn push(session: &Session, ui: &Ui, args: PushArgs) -> Result<Report> {
     let check = |b: &BackupRecord| verify::checksum_ok(session, b).map_err(|(e, _)| e);
     let outcome = offsite::push(session, &request, &check)?;
     if outcome.pushed.is_empty() && outcome.failed.is_empty() {
-        ui.line("Nothing to push: every valid backup has its off-site copy.");
+        // Without --env, only environments with `offsite` on are looked at: say so, or a
+        // development environment's backups seem copied when they are not.
+        ui.line(&match &request.env {
+            Some(env) => {
+                format!("Nothing to push: every valid backup of {env} has its off-site copy.")
+            }
+            None => {
+                "Nothing to push: every valid backup of the environments with offsite on has its \
+                     off-site copy (`faber-db push --env ENV` copies another environment's)."
+                    .to_string()
+            }
+        });
         return Ok(Report::new().with("pushed", Vec::<Pushed>::new()));
     }
     let pushed: Vec<Pushed> = outcome

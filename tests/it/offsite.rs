@@ -385,7 +385,9 @@ fn an_upload_failure_keeps_the_local_backup_and_push_finishes_it_later() {
             fs::read(p.data_file(&id)).unwrap()
         );
     }
-    p.run(&["push"]).code(0).stdout_has("Nothing to push");
+    p.run(&["push"])
+        .code(0)
+        .stdout_has("Nothing to push: every valid backup of the environments with offsite on");
 
     // Nothing secret was written anywhere.
     for f in p.backup_files() {
