@@ -61,6 +61,12 @@ pub struct BackupArgs {
     #[arg(long, value_name = "PATTERN")]
     pub exclude_table_data: Vec<String>,
 
+    /// SQLite: run the full `PRAGMA integrity_check` on the snapshot (indexes against their
+    /// tables too) instead of `quick_check`; the default for environments with
+    /// sqlite_full_check = true
+    #[arg(long)]
+    pub full_check: bool,
+
     /// List the environment's backups instead (same as `faber-db list ENV`)
     #[arg(long)]
     pub list: bool,
@@ -107,6 +113,7 @@ pub fn run(session: &Session, ui: &Ui, args: BackupArgs) -> Result<Report> {
         output_dir,
         command: args.before_command,
         exclude_table_data: args.exclude_table_data,
+        full_check: args.full_check,
     };
     if args.dry_run.dry_run {
         let plan = backup::preview(session, env, &request)?;

@@ -165,6 +165,9 @@ pub struct Environment {
     /// PostgreSQL: each backup also records the server's roles and tablespaces
     /// (`pg_dumpall --globals-only`), for `restore --into … --with-globals` on a new server.
     pub include_globals: bool,
+    /// `sqlite_full_check`: a backup of this SQLite database runs the full `PRAGMA
+    /// integrity_check` on its snapshot, not `quick_check` (as `backup --full-check` does).
+    pub sqlite_full_check: bool,
     /// With them, the roles' password hashes (only in encrypted backups).
     pub include_role_passwords: bool,
     /// Backups of this environment are copied to `[storage.offsite]`.

@@ -64,6 +64,7 @@ pub struct RawDefaults {
     pub terminate_connections_on_rollback: Option<bool>,
     /// Tables whose rows backups leave out (patterns), keeping their schema.
     pub exclude_table_data: Option<Vec<String>>,
+    pub sqlite_full_check: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +97,7 @@ pub struct RawEnvironment {
     pub encrypt: Option<bool>,
     /// Replaces `[defaults] exclude_table_data` for this environment.
     pub exclude_table_data: Option<Vec<String>>,
+    pub sqlite_full_check: Option<bool>,
     /// Original plugin key with no meaning for faber-db.
     #[allow(dead_code)]
     pub auto_migrate: Option<IgnoredAny>,

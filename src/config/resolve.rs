@@ -26,6 +26,7 @@ struct EnvDefaults {
     max_backup_age: Option<std::time::Duration>,
     max_drill_age: Option<std::time::Duration>,
     include_globals: bool,
+    sqlite_full_check: bool,
     include_role_passwords: bool,
     /// `[encryption] encrypt`.
     encrypt: bool,
@@ -87,6 +88,7 @@ pub(super) fn resolve(raw: RawConfig, root: &Path, file: PathBuf) -> Result<Conf
         max_backup_age: raw.defaults.max_backup_age.map(|a| a.0),
         max_drill_age: raw.defaults.max_drill_age.map(|a| a.0),
         include_globals: raw.defaults.include_globals.unwrap_or(false),
+        sqlite_full_check: raw.defaults.sqlite_full_check.unwrap_or(false),
         include_role_passwords: raw.defaults.include_role_passwords.unwrap_or(false),
         encrypt: encrypt_default,
         terminate_connections_on_rollback: raw
@@ -329,6 +331,7 @@ fn resolve_env(
         max_drill_age: raw.max_drill_age.map(|a| a.0).or(defaults.max_drill_age),
         include_globals,
         include_role_passwords,
+        sqlite_full_check: raw.sqlite_full_check.unwrap_or(defaults.sqlite_full_check),
         exclude_table_data: Vec::new(),
     })
 }

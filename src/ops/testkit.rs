@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use crate::error::Result;
 use crate::events::Recorder;
 use crate::format::Format;
-use crate::provider::{DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged};
+use crate::provider::{
+    DumpOptions, DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged,
+};
 use crate::session::Ctx;
 
 /// Two environments: `dev` (its database is there) and `production` (its database is not).
@@ -153,13 +155,11 @@ pub trait Twist {
     fn dump(
         &self,
         db: &dyn Provider,
-        format: Format,
-        table: Option<&str>,
-        exclude: &[String],
+        options: &DumpOptions<'_>,
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
-        db.dump(format, table, exclude, work_dir, to)
+        db.dump(options, work_dir, to)
     }
 
     fn stage_restore<'a>(
@@ -210,14 +210,11 @@ impl<T: Twist> Provider for Twisted<T> {
     }
     fn dump(
         &self,
-        format: Format,
-        table: Option<&str>,
-        exclude: &[String],
+        options: &DumpOptions<'_>,
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
-        self.twist
-            .dump(self.db.as_ref(), format, table, exclude, work_dir, to)
+        self.twist.dump(self.db.as_ref(), options, work_dir, to)
     }
     fn prepare_restore(&self, raw_size: u64) -> Result<Vec<PathBuf>> {
         self.db.prepare_restore(raw_size)

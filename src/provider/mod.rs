@@ -2,6 +2,7 @@
 //! inspect, check and restore. A new database is one new file here.
 
 mod counts;
+mod dump_options;
 pub mod exclude;
 mod keyquery;
 pub mod method;
@@ -24,6 +25,7 @@ use crate::migrations::MigrationState;
 use crate::pipeline::{Compression, Written};
 
 pub use self::counts::{TableStats, Tables};
+pub use self::dump_options::{DumpOptions, QUICK_CHECK_PASSED};
 pub use self::method::{Blocked, MethodChoice, RestoreMethod, RestorePrivileges};
 pub use self::postgres::GlobalsApplied;
 pub use self::sessions::{OtherSession, describe_sessions, sessions_busy};
@@ -204,14 +206,11 @@ pub trait Provider {
         ))
     }
 
-    /// Takes a consistent dump to `to`, without the rows of the tables `exclude_data` matches
-    /// (patterns, see [`exclude`]; their schema is kept, and the returned counts mark them).
-    /// `work_dir` holds any temporary files, named `*.partial`.
+    /// Takes a consistent dump to `to`, as `options` ask (without the rows of the tables
+    /// `exclude_data` matches). `work_dir` holds any temporary files, named `*.partial`.
     fn dump(
         &self,
-        format: Format,
-        migrations_table: Option<&str>,
-        exclude_data: &[String],
+        options: &DumpOptions<'_>,
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped>;

@@ -191,3 +191,69 @@ fn a_backup_that_cannot_be_checked_here_is_not_called_corrupt() {
         "the status is left as it was"
     );
 }
+
+/// A backup of an SQLite database checks its snapshot with `PRAGMA quick_check` (pages and
+/// records) and records `integrity_check: "quick"`; `--full-check` and `sqlite_full_check = true`
+/// run the full `integrity_check` (indexes against their tables too), as `verify` always does.
+#[test]
+fn a_damaged_live_sqlite_database_is_refused_by_the_check_each_backup_runs() {
+    // Damaged pages: the quick check refuses the backup, and nothing is registered or left.
+    let p = Project::new();
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "CREATE TABLE t (a INTEGER, b TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO t SELECT i, printf('%.200c', 'x') FROM n;",
+        )
+        .unwrap();
+    let db = p.path("db/dev.sqlite3");
+    let mut bytes = fs::read(&db).unwrap();
+    let page: usize = 4096;
+    for b in &mut bytes[4 * page + 8..4 * page + 40] {
+        *b = 0xff;
+    }
+    fs::write(&db, bytes).unwrap();
+    p.run(&["backup", "dev"])
+        .code(5)
+        .stderr_has("failed SQLite's quick check")
+        .stderr_has("the live database is damaged");
+    assert!(p.backups().is_empty());
+    let left = p.backup_files();
+    assert!(!left.iter().any(|f| f.contains("backup-")), "{left:?}");
+
+    // An index that no longer matches its table: the quick check passes it ...
+    let p = Project::new();
+    let conn = p.sqlite("db/dev.sqlite3");
+    conn.execute_batch(
+        "CREATE TABLE t (a TEXT); CREATE INDEX t_a ON t(a);
+         INSERT INTO t VALUES ('one'), ('two');",
+    )
+    .unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_master SET sql = 'CREATE INDEX t_a ON t(a || ''x'')' WHERE name = 't_a';
+         PRAGMA schema_version = {};",
+        version + 1
+    ))
+    .unwrap();
+    drop(conn);
+    let id = p.backup(&["dev"]);
+    assert_eq!(p.backups()[0]["verification"]["integrity_check"], "quick");
+    // ... the full check does not, at backup time when asked, and in verify.
+    p.run(&["backup", "dev", "--full-check"])
+        .code(5)
+        .stderr_has("failed SQLite's integrity check: row 1 missing from index t_a");
+    p.run(&["verify", &id]).code(5).stdout_has("corrupt");
+    let config = fs::read_to_string(p.path(".fractary/plugins/faber-db/config.toml")).unwrap();
+    let full = Project::with_config(&config.replace(
+        "[environments.dev]\n",
+        "[environments.dev]\nsqlite_full_check = true\n",
+    ));
+    fs::copy(p.path("db/dev.sqlite3"), full.path("db/dev.sqlite3")).unwrap();
+    full.run(&["backup", "dev"])
+        .code(5)
+        .stderr_has("failed SQLite's integrity check");
+}

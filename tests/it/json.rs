@@ -51,7 +51,7 @@ fn backup_list_verify_and_errors_as_json() {
     assert_eq!(b["retention_days"], 30);
     assert_eq!(b["tables"]["t"]["rows"], 2);
     assert_eq!(b["sha256"].as_str().unwrap().len(), 64);
-    assert_eq!(b["verification"]["integrity_check"], "ok");
+    assert_eq!(b["verification"]["integrity_check"], "quick");
     assert_eq!(b["verification"]["file_readable"], true);
     // The JSON entry is the registry entry.
     assert_eq!(&p.backups()[0], b);

@@ -12,7 +12,7 @@ use crate::fsutil::{self, PartialDir, PartialFile};
 use crate::human;
 use crate::pipeline::{self, Compression, Counted, Decoder};
 use crate::progress;
-use crate::provider::{self, DumpTo, Dumped, Provider, ProviderKind, Source};
+use crate::provider::{self, DumpOptions, DumpTo, Dumped, Provider, ProviderKind, Source};
 use crate::session::Session;
 
 /// A key only this run knows (see `write.rs`): with it the read-back decrypts what was stored.
@@ -36,6 +36,19 @@ pub(super) struct Dump<'a> {
     pub dump_bytes: u64,
     /// Parallel jobs of a directory dump.
     pub jobs: Option<u32>,
+    /// SQLite: the full integrity check on the snapshot, not the quick one.
+    pub full_check: bool,
+}
+
+impl Dump<'_> {
+    fn options(&self) -> DumpOptions<'_> {
+        DumpOptions {
+            format: self.format,
+            migrations_table: self.migrations_table,
+            exclude_data: self.exclude_data,
+            full_check: self.full_check,
+        }
+    }
 }
 
 /// What was stored, as the registry records it.
@@ -81,9 +94,7 @@ fn dump_to_file(session: &Session, d: &Dump<'_>, file: &PartialFile) -> Result<(
     let bar = session.events().bar(d.dump_bytes, "dump");
     let label = format!("dump ({compression})");
     let dumped = d.db.dump(
-        d.format,
-        d.migrations_table,
-        d.exclude_data,
+        &d.options(),
         &work_dir,
         DumpTo::Stream(&mut |source| {
             let mut source =
@@ -128,9 +139,7 @@ fn dump_to_file(session: &Session, d: &Dump<'_>, file: &PartialFile) -> Result<(
 fn dump_to_dir(session: &Session, d: &Dump<'_>, dir: &PartialDir) -> Result<(Dumped, Stored)> {
     let content = dir.content();
     let dumped = d.db.dump(
-        d.format,
-        d.migrations_table,
-        d.exclude_data,
+        &d.options(),
         d.env_dir,
         DumpTo::Directory {
             path: &content,

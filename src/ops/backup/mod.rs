@@ -47,6 +47,9 @@ pub struct Request {
     /// Patterns of tables whose rows are left out, besides the environment's
     /// `exclude_table_data` (`--exclude-table-data`).
     pub exclude_table_data: Vec<String>,
+    /// SQLite: the full `PRAGMA integrity_check` on the snapshot (`--full-check`), besides an
+    /// environment's `sqlite_full_check`.
+    pub full_check: bool,
 }
 
 impl Request {
@@ -62,6 +65,7 @@ impl Request {
             output_dir: None,
             command: None,
             exclude_table_data: Vec::new(),
+            full_check: false,
         }
     }
 }

@@ -101,6 +101,7 @@ fn write_inner(
         db_size,
         dump_bytes,
         jobs: request.jobs,
+        full_check: request.full_check || env.sqlite_full_check,
     };
     let ((dumped, stored), mut recorded) = with_recorded(session, db.as_ref(), || {
         dump::dump(session, &d, &reserved.partial)
@@ -117,7 +118,11 @@ fn write_inner(
     session.events().ok(&format!(
         "Verified SHA-256 {}…, integrity {}",
         &stored.sha256[..12],
-        dumped.integrity_check
+        if dumped.integrity_check == crate::provider::QUICK_CHECK_PASSED {
+            "ok (quick check)"
+        } else {
+            &dumped.integrity_check
+        }
     ));
 
     let record = record(

@@ -249,13 +249,17 @@ impl Provider for Mysql {
 
     fn dump(
         &self,
-        format: Format,
-        migrations_table: Option<&str>,
-        exclude_data: &[String],
+        options: &crate::provider::DumpOptions<'_>,
         _work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
-        dump::dump(self, format, migrations_table, exclude_data, to)
+        dump::dump(
+            self,
+            options.format,
+            options.migrations_table,
+            options.exclude_data,
+            to,
+        )
     }
 
     fn tools_report(&self) -> Result<Option<String>> {

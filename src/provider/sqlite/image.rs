@@ -89,8 +89,18 @@ fn uri_escape(path: &str) -> String {
 
 /// `PRAGMA integrity_check`, its rows joined: `ok` when the image is sound.
 pub(super) fn integrity_check(conn: &Connection) -> Result<String> {
+    pragma_check(conn, "integrity_check")
+}
+
+/// `PRAGMA quick_check`: the pages and records, without matching indexes against their tables
+/// (about a third of the full check's time). Its rows joined: `ok` when they are sound.
+pub(super) fn quick_check(conn: &Connection) -> Result<String> {
+    pragma_check(conn, "quick_check")
+}
+
+fn pragma_check(conn: &Connection, pragma: &str) -> Result<String> {
     let run = || -> rusqlite::Result<String> {
-        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+        let mut stmt = conn.prepare(&format!("PRAGMA {pragma}"))?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
     };

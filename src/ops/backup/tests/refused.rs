@@ -60,9 +60,7 @@ impl Twist for DiesMidway {
     fn dump(
         &self,
         _db: &dyn Provider,
-        _format: Format,
-        _table: Option<&str>,
-        _exclude: &[String],
+        _options: &crate::provider::DumpOptions<'_>,
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {

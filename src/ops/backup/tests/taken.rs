@@ -25,7 +25,7 @@ fn a_backup_is_registered_with_its_file_checksum_and_contents() {
     assert_eq!(record.file, format!("dev/{}.sqlite3.gz", record.id));
     assert_eq!(record.tables["notes"].rows, 3);
     let verification = record.verification.as_ref().unwrap();
-    assert_eq!(verification.integrity_check, "ok");
+    assert_eq!(verification.integrity_check, "quick");
     assert_eq!(verification.verified_at, at());
 
     // The file on disk is what the record says, and the registry and the manifest hold it.
@@ -89,7 +89,7 @@ fn the_steps_are_reported_as_events_in_order() {
     assert_eq!(
         seen[4],
         format!(
-            "ok: Verified SHA-256 {}…, integrity ok",
+            "ok: Verified SHA-256 {}…, integrity ok (quick check)",
             &record.sha256[..12]
         )
     );
@@ -247,9 +247,7 @@ impl Twist for SchemaTwist {
     fn dump(
         &self,
         db: &dyn Provider,
-        format: Format,
-        table: Option<&str>,
-        exclude: &[String],
+        options: &crate::provider::DumpOptions<'_>,
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
@@ -259,7 +257,7 @@ impl Twist for SchemaTwist {
                 .execute_batch(ddl)
                 .unwrap();
         }
-        db.dump(format, table, exclude, work_dir, to)
+        db.dump(options, work_dir, to)
     }
 }
 
@@ -315,4 +313,71 @@ fn a_schema_that_changed_during_the_backup_or_cannot_be_read_is_not_recorded_and
     );
     let schema = recorded.unwrap();
     assert!(schema.tables["notes"].column("during").is_none());
+}
+
+/// Makes `notes`' index stale behind SQLite's back: its entries were built for another
+/// expression. `PRAGMA quick_check` does not match indexes against tables; the full
+/// `integrity_check` does.
+fn stale_index(p: &Project) {
+    let c = rusqlite::Connection::open(p.root().join("db/dev.sqlite3")).unwrap();
+    c.execute_batch("CREATE INDEX notes_body ON notes(body);")
+        .unwrap();
+    let version: i64 = c
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_master SET sql = 'CREATE INDEX notes_body ON notes(body || ''x'')'
+          WHERE name = 'notes_body';
+         PRAGMA schema_version = {};",
+        version + 1
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_snapshot_gets_the_quick_check_unless_the_full_one_is_asked_for() {
+    // The quick check passes the stale index, and the backup records "quick".
+    let p = Project::new();
+    stale_index(&p);
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let record = take(&session, env, &request(env)).unwrap();
+    assert_eq!(record.verification.unwrap().integrity_check, "quick");
+
+    // --full-check (or sqlite_full_check) runs the full check, which refuses it.
+    let p = Project::new();
+    stale_index(&p);
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let full = Request {
+        full_check: true,
+        ..request(env)
+    };
+    let err = take(&session, env, &full).unwrap_err();
+    assert_eq!(err.kind(), crate::error::Kind::Verification);
+    assert!(
+        err.message()
+            .contains("failed SQLite's integrity check: row 1 missing from index notes_body"),
+        "{err}"
+    );
+    assert!(session.store.load().unwrap().backups.is_empty());
+
+    // A sound database gets "ok" from the full check.
+    let p = Project::new();
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let record = take(
+        &session,
+        env,
+        &Request {
+            full_check: true,
+            ..request(env)
+        },
+    )
+    .unwrap();
+    assert_eq!(record.verification.unwrap().integrity_check, "ok");
 }
