@@ -1,8 +1,8 @@
 //! The AWS tools' shared config file (`AWS_CONFIG_FILE`, else `~/.aws/config`): a profile's
-//! keys, the keys its `credential_process` prints, and its region. A profile that signs in
-//! through IAM Identity Center (SSO) or assumes a role is not followed here; the error says how
-//! to get its keys through the AWS CLI instead (`aws configure export-credentials`), which
-//! handles every such profile.
+//! keys, the keys its `credential_process` prints, the role keys of an SSO profile
+//! ([`super::aws_sso`]), and its region. A profile that assumes a role from another profile is
+//! not followed here; the error says how to get its keys through the AWS CLI instead (`aws
+//! configure export-credentials`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,9 +48,9 @@ pub(super) fn profile_region(vars: &Vars) -> Option<String> {
     section(vars, profile).and_then(|(pairs, _)| pairs.get("region").cloned())
 }
 
-/// The credentials `profile` of the config file gives: its keys, or those its
-/// `credential_process` prints; `None` when it has neither; an error for a profile that needs
-/// what faber-db does not do itself (SSO, a role to assume).
+/// The credentials `profile` of the config file gives: its keys, those its
+/// `credential_process` prints, or its SSO role's; `None` when it has none of them; an error
+/// for a profile that needs what faber-db does not do itself (a role to assume).
 pub(super) fn profile_credentials(vars: &Vars, profile: &str) -> Result<Option<Credentials>> {
     let Some((pairs, file)) = section(vars, profile) else {
         return Ok(None);
@@ -69,9 +69,10 @@ pub(super) fn profile_credentials(vars: &Vars, profile: &str) -> Result<Option<C
     if let Some(command) = pairs.get("credential_process") {
         return run_process(command, profile, &file, vars).map(Some);
     }
-    let needs = if pairs.contains_key("sso_session") || pairs.contains_key("sso_start_url") {
-        "signs in through IAM Identity Center (SSO)"
-    } else if pairs.contains_key("credential_source")
+    if pairs.contains_key("sso_session") || pairs.contains_key("sso_start_url") {
+        return super::aws_sso::credentials(vars, profile, &pairs, &file).map(Some);
+    }
+    let needs = if pairs.contains_key("credential_source")
         || pairs.contains_key("web_identity_token_file")
     {
         // The role is assumed from the instance, the container or a token: the sources after

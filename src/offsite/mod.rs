@@ -13,6 +13,7 @@
 //! back as values for the command that asked.
 
 mod aws_config;
+mod aws_sso;
 mod azure;
 mod bucket;
 mod credentials;

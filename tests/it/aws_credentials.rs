@@ -245,7 +245,7 @@ fn without_any_credentials_the_error_names_every_source() {
 /// A profile of the shared config file (`~/.aws/config`) whose `credential_process` prints the
 /// keys — how SSO users get them through the AWS CLI (`aws configure export-credentials
 /// --format process`). A process that fails or prints stale keys is a clear error that shows
-/// nothing it printed; an SSO profile faber-db cannot follow says how to get its keys.
+/// nothing it printed; a role profile faber-db cannot follow says how to get its keys.
 #[test]
 fn credentials_from_the_credential_process_of_a_shared_config_profile() {
     let Some(moto) = Moto::start() else { return };
@@ -325,9 +325,123 @@ fn credentials_from_the_credential_process_of_a_shared_config_profile() {
         "no AWS credentials",
         "AWS_WEB_IDENTITY_TOKEN_FILE",
     );
+    // An SSO profile whose session section is missing (the portal exchange is tested below).
     refused(
         "sso-dev",
-        "signs in through IAM Identity Center (SSO)",
-        "export-credentials --profile sso-dev",
+        "has no [sso-session acme] with sso_region",
+        "aws configure sso",
     );
+}
+
+/// IAM Identity Center's portal, as far as the SDKs use it for a role's keys: `GET
+/// /federation/credentials?account_id=…&role_name=…` with the cached sign-in's token in
+/// `x-amz-sso_bearer_token`. A listener on 127.0.0.1 that answers as the portal documents it
+/// (moto has no SSO portal); the keys it hands out are then used against moto's S3.
+const PORTAL: &str = r#"
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import urlparse, parse_qs
+token = sys.argv[2]
+class Portal(BaseHTTPRequestHandler):
+    def do_GET(self):
+        url = urlparse(self.path)
+        q = parse_qs(url.query)
+        ok = (url.path == "/federation/credentials"
+              and self.headers.get("x-amz-sso_bearer_token") == token
+              and q.get("account_id") == ["111122223333"] and q.get("role_name") == ["Backups"])
+        body = json.dumps({"roleCredentials": {"accessKeyId": "ASIASSO", "secretAccessKey": "sso-secret-Kp2",
+                "sessionToken": "sso-session-token", "expiration": 4102444800000}} if ok
+               else {"message": "Session token not found or invalid"}).encode()
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Portal).serve_forever()
+"#;
+
+/// An SSO profile (`sso_session`, as `aws configure sso` writes it): the token `aws sso login`
+/// cached is exchanged at the portal for the role's keys, which reach the bucket; `doctor` names
+/// the profile and role, never a key or the token. An expired sign-in, a missing one and one
+/// the portal refuses each say to sign in again.
+#[test]
+fn credentials_from_an_sso_profile_exchanged_at_the_portal() {
+    use sha1::Digest;
+    let Some(moto) = Moto::start() else { return };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let token = "sso-access-token-Zr7";
+    let mut portal = Command::new("python3")
+        .args(["-c", PORTAL, &port.to_string(), token])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the portal did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let cache_file = cache.join(format!("{}.json", hex::encode(sha1::Sha1::digest(b"corp"))));
+    let sign_in = |token: &str, expires: &str| {
+        std::fs::write(
+            &cache_file,
+            format!(
+                r#"{{"accessToken": "{token}", "expiresAt": "{expires}", "region": "eu-west-1"}}"#
+            ),
+        )
+        .unwrap();
+    };
+    let config = home.path().join("aws-config");
+    std::fs::write(
+        &config,
+        "[profile dev]\nsso_session = corp\nsso_account_id = 111122223333\n\
+         sso_role_name = Backups\nregion = us-east-1\n\n\
+         [sso-session corp]\nsso_region = eu-west-1\n\
+         sso_start_url = https://corp.awsapps.com/start\n",
+    )
+    .unwrap();
+    let project = || {
+        moto.project()
+            .with_var("HOME", home.path().to_str().unwrap())
+            .with_var("AWS_CONFIG_FILE", config.to_str().unwrap())
+            .with_var("AWS_PROFILE", "dev")
+            .with_var("AWS_ENDPOINT_URL_SSO", &format!("http://127.0.0.1:{port}"))
+    };
+    sign_in(token, "2099-01-01T00:00:00Z");
+    round_trip(
+        &project(),
+        &format!(
+            "SSO profile dev of {} (role Backups in account 111122223333)",
+            config.display()
+        ),
+        "sso-secret-Kp2",
+    );
+    let out = project().run(&["doctor"]);
+    assert!(!out.stdout.contains(token) && !out.stderr.contains(token));
+
+    // Each failure keeps the backup here (exit 6) and says to sign in again.
+    let refused = |says: &str| {
+        let out = project()
+            .run(&["backup", "dev"])
+            .code(6)
+            .stderr_has(says)
+            .stderr_has("aws sso login --profile dev");
+        assert!(!out.stderr.contains(token), "{}", out.stderr);
+    };
+    sign_in(token, "2001-01-01T00:00:00Z");
+    refused("the SSO sign-in expired at 2001-01-01");
+    sign_in("a-token-the-portal-does-not-know", "2099-01-01T00:00:00Z");
+    refused("the SSO portal refused the cached sign-in for role Backups in account 111122223333");
+    std::fs::remove_file(&cache_file).unwrap();
+    refused("no SSO sign-in is cached");
+    let _ = portal.kill();
+    let _ = portal.wait();
 }
