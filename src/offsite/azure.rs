@@ -402,29 +402,11 @@ fn endpoint_account(endpoint: &str) -> Option<String> {
 /// Whether Azure's instance metadata service at `url` answers within a second or two: off
 /// Azure nothing answers, and the search ends there instead of failing at every request.
 fn answers(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(parsed) = url::Url::parse(url) else {
-        return false;
-    };
-    let Ok(addrs) = parsed.socket_addrs(|| Some(80)) else {
-        return false;
-    };
-    let host = parsed.host_str().unwrap_or_default();
-    addrs.iter().any(|a| {
-        let Ok(mut stream) = std::net::TcpStream::connect_timeout(a, Duration::from_secs(1)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        let request = format!(
+    super::credentials::answers_200(url, |host| {
+        format!(
             "GET /metadata/instance?api-version=2021-02-01 HTTP/1.1\r\nHost: {host}\r\n\
              Metadata: true\r\nConnection: close\r\n\r\n"
-        );
-        let mut head = [0u8; 12];
-        stream.write_all(request.as_bytes()).is_ok()
-            && stream.read_exact(&mut head).is_ok()
-            && head.starts_with(b"HTTP/1.")
-            && &head[9..12] == b"200"
+        )
     })
 }
 

@@ -148,6 +148,19 @@ impl Credentials {
 /// two: off EC2 nothing answers, or something else does (a proxy that denies the address), and
 /// the search ends there instead of failing at every request.
 fn answers(url: &str) -> bool {
+    answers_200(url, |host| {
+        format!(
+            "PUT /latest/api/token HTTP/1.1\r\nHost: {host}\r\n\
+             X-aws-ec2-metadata-token-ttl-seconds: 60\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n"
+        )
+    })
+}
+
+/// Whether the HTTP service at `url` answers the request `request(host)` makes with 200,
+/// within a second to connect and a second per read or write: how a cloud's metadata service is
+/// told from an address where nothing (or something else) listens.
+pub(super) fn answers_200(url: &str, request: impl Fn(&str) -> String) -> bool {
     use std::io::{Read, Write};
     let Ok(parsed) = url::Url::parse(url) else {
         return false;
@@ -155,18 +168,13 @@ fn answers(url: &str) -> bool {
     let Ok(addrs) = parsed.socket_addrs(|| Some(80)) else {
         return false;
     };
-    let host = parsed.host_str().unwrap_or_default();
+    let request = request(parsed.host_str().unwrap_or_default());
     addrs.iter().any(|a| {
         let Ok(mut stream) = std::net::TcpStream::connect_timeout(a, Duration::from_secs(1)) else {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
         let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        let request = format!(
-            "PUT /latest/api/token HTTP/1.1\r\nHost: {host}\r\n\
-             X-aws-ec2-metadata-token-ttl-seconds: 60\r\nContent-Length: 0\r\n\
-             Connection: close\r\n\r\n"
-        );
         let mut head = [0u8; 12];
         stream.write_all(request.as_bytes()).is_ok()
             && stream.read_exact(&mut head).is_ok()

@@ -3,9 +3,7 @@
 //! role's keys — against moto's server on 127.0.0.1, which speaks STS and S3. `doctor` says where
 //! the credentials came from, never what they are.
 
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::harness::{DEFAULT_CONFIG, Project};
 use crate::services;
@@ -86,11 +84,7 @@ impl Moto {
             "{}",
             String::from_utf8_lossy(&made.stderr)
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::harness::free_port();
         let child = Command::new("python3")
             .args(["-c", SERVE, "127.0.0.1", &port.to_string()])
             .arg(certs.path().join("cert.pem"))
@@ -100,11 +94,7 @@ impl Moto {
             .spawn()
             .expect("moto_server starts");
         let moto = Moto { child, port, certs };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        crate::harness::wait_listening(port, "moto", 30);
         let made = Command::new("python3")
             .args([
                 "-c",
@@ -369,11 +359,7 @@ HTTPServer(("127.0.0.1", int(sys.argv[1])), Portal).serve_forever()
 fn credentials_from_an_sso_profile_exchanged_at_the_portal() {
     use sha1::Digest;
     let Some(moto) = Moto::start() else { return };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let token = "sso-access-token-Zr7";
     let mut portal = Command::new("python3")
         .args(["-c", PORTAL, &port.to_string(), token])
@@ -381,11 +367,7 @@ fn credentials_from_an_sso_profile_exchanged_at_the_portal() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the portal did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::harness::wait_listening(port, "the portal", 20);
     let home = tempfile::tempdir().unwrap();
     let cache = home.path().join(".aws/sso/cache");
     std::fs::create_dir_all(&cache).unwrap();

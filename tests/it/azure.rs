@@ -8,10 +8,9 @@
 //! signed REST call, since `object_store` does not make containers.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -66,11 +65,7 @@ impl Azurite {
             .prefix("faber-azurite-")
             .tempdir()
             .unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::harness::free_port();
         let child = Command::new(&bin)
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
             .arg("--location")
@@ -80,14 +75,7 @@ impl Azurite {
             .stderr(Stdio::null())
             .spawn()
             .expect("Azurite starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "Azurite did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::harness::wait_listening(port, "Azurite", 30);
         let endpoint = format!("http://127.0.0.1:{port}/{ACCOUNT}");
         let store = MicrosoftAzureBuilder::new()
             .with_account(ACCOUNT)

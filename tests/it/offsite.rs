@@ -4,7 +4,6 @@
 //! without it unless FABER_REQUIRE_SERVICES=1.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,11 +39,7 @@ impl S3Server {
             .tempdir()
             .unwrap();
         fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::harness::free_port();
         let mut server = S3Server {
             binary,
             root,
@@ -66,15 +61,7 @@ impl S3Server {
             .spawn()
             .expect("s3s-fs starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "s3s-fs did not listen on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::harness::wait_listening(self.port, "s3s-fs", 20);
     }
 
     fn stop(&mut self) {

@@ -19,11 +19,15 @@ use crate::provider::{DumpTo, Dumped, Inspection, TableStats, Tables};
 /// and its migration state from the database.
 pub(super) fn dump(
     my: &Mysql,
-    format: Format,
-    migrations_table: Option<&str>,
-    exclude_data: &[String],
+    options: &crate::provider::DumpOptions<'_>,
     to: DumpTo<'_, '_>,
 ) -> Result<Dumped> {
+    let crate::provider::DumpOptions {
+        format,
+        migrations_table,
+        exclude_data,
+        ..
+    } = *options;
     let DumpTo::Stream(sink) = to else {
         return Err(Error::config("MySQL dumps are single files"));
     };

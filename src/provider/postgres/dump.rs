@@ -29,11 +29,15 @@ type Counting = JoinHandle<(
 /// same snapshot; the rows of the tables `exclude_data` matches are left out.
 pub(super) fn dump(
     pg: &Postgres,
-    format: Format,
-    migrations_table_name: Option<&str>,
-    exclude_data: &[String],
+    options: &crate::provider::DumpOptions<'_>,
     to: DumpTo<'_, '_>,
 ) -> Result<Dumped> {
+    let crate::provider::DumpOptions {
+        format,
+        migrations_table: migrations_table_name,
+        exclude_data,
+        ..
+    } = *options;
     let tools = pg.tools()?;
     // pg_dump shares this session's snapshot; counts and migration state are read in it
     // while the dump streams, so they describe exactly the dumped data.

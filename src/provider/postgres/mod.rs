@@ -229,13 +229,7 @@ impl Provider for Postgres {
         _work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
-        dump::dump(
-            self,
-            options.format,
-            options.migrations_table,
-            options.exclude_data,
-            to,
-        )
+        dump::dump(self, options, to)
     }
 
     fn tools_report(&self) -> Result<Option<String>> {
