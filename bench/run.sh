@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Benchmarks faber-db against the reference tools, side by side, in one run.
 #
-#   bench/run.sh [SIZE_MB] [RUNS]      (defaults: 1024 MB, 3 runs)
+#   bench/run.sh [SIZES_MB] [RUNS]      (defaults: 1024 MB, 3 runs; sizes comma-separated:
+#                                        bench/run.sh 1024,4096)
 #
-# Needs the PostgreSQL server of scripts/services.sh, pg_dump, pg_restore, psql, zstd, gzip,
-# sha256sum, sqlite3, GNU time (/usr/bin/time) and python3. Creates (once) the database
-# faber_bench_<SIZE_MB> with a realistic mix of text, numbers, jsonb and timestamps, and an SQLite
-# database of about SIZE_MB, then runs each faber-db command and its reference command
-# alternately RUNS times and prints a Markdown table of medians and ratios (faber-db ÷
-# reference: below 1 is faster). The release build is used. Nothing here runs in CI.
+# Needs the PostgreSQL and MariaDB servers of scripts/services.sh, pg_dump, pg_restore, psql,
+# mysqldump, mysql, zstd, gzip, sha256sum, sqlite3, GNU time (/usr/bin/time) and python3. For each
+# size it creates (once) the PostgreSQL database faber_bench_<SIZE_MB> with a realistic mix of
+# text, numbers, jsonb and timestamps, a MariaDB database of the same name and rows, and an SQLite
+# database of about SIZE_MB; then runs each faber-db command and its reference command alternately
+# RUNS times and prints Markdown tables of medians and ratios (faber-db ÷ reference: below 1 is
+# faster), each of issue 22's targets with ✓ or ✗, seconds per GB at each size with peak memory,
+# the registry's and `status`'s latency, and the hook's (bench/hook.sh). The release build is
+# used. Nothing here runs in CI.
 set -euo pipefail
 
-size_mb=${1:-1024}
+sizes=${1:-1024}
 runs=${2:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
-db="faber_bench_${size_mb}"
 pg="postgres://postgres@127.0.0.1:5432"
+my="mysql://root@127.0.0.1:3306"
 work=$(mktemp -d /tmp/faber-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -24,9 +28,12 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 faber="$here/target/release/faber-db"
 
-# The database: about SIZE_MB of rows (~300 bytes each), made once and kept for later runs.
-have=$(psql -X -A -t "$pg/postgres" -c "SELECT count(*) FROM pg_database WHERE datname = '$db'")
-if [ "$have" = 0 ]; then
+# The PostgreSQL database of SIZE_MB: about SIZE_MB of rows (~300 bytes each), made once and
+# kept for later runs.
+make_pg() {
+  local size_mb=$1 db="faber_bench_$1" have rows
+  have=$(psql -X -A -t "$pg/postgres" -c "SELECT count(*) FROM pg_database WHERE datname = '$db'")
+  [ "$have" = 0 ] || return 0
   rows=$(( size_mb * 1024 * 1024 / 300 ))
   log "creating $db with $rows rows (once)"
   psql -X -q "$pg/postgres" -c "CREATE DATABASE $db"
@@ -46,14 +53,42 @@ INSERT INTO events (account_id, kind, payload, amount, created_at, note)
 CREATE INDEX events_account ON events (account_id);
 ANALYZE;
 SQL
-fi
-db_size=$(psql -X -A -t "$pg/$db" -c "SELECT pg_size_pretty(pg_database_size('$db'))")
+}
 
-# An SQLite database of about SIZE_MB, also made once.
-sqlite_db="/tmp/faber_bench_${size_mb}.sqlite3"
-if [ ! -f "$sqlite_db" ]; then
-  log "creating $sqlite_db (once)"
-  python3 - "$sqlite_db" "$size_mb" <<'PY'
+# The MariaDB database of SIZE_MB: the same tables and rows (the sequence engine makes them).
+make_mysql() {
+  local size_mb=$1 db="faber_bench_$1" rows
+  if mysql -h 127.0.0.1 -u root -N -e "SHOW DATABASES LIKE '$db'" | grep -q .; then
+    return 0
+  fi
+  rows=$(( size_mb * 1024 * 1024 / 300 ))
+  log "creating MariaDB $db with $rows rows (once)"
+  mysql -h 127.0.0.1 -u root <<SQL
+CREATE DATABASE $db;
+USE $db;
+CREATE TABLE accounts (id int PRIMARY KEY, name text, email text, created_at datetime);
+INSERT INTO accounts SELECT seq, CONCAT('user ', seq), CONCAT('user', seq, '@example.com'),
+  NOW() - INTERVAL seq MINUTE FROM seq_1_to_100000;
+CREATE TABLE events (
+  id bigint AUTO_INCREMENT PRIMARY KEY, account_id int, kind varchar(16), payload json,
+  amount decimal(12, 2), created_at datetime, note text,
+  FOREIGN KEY (account_id) REFERENCES accounts (id));
+INSERT INTO events (account_id, kind, payload, amount, created_at, note)
+  SELECT 1 + seq % 100000, ELT(1 + seq % 4, 'login', 'purchase', 'logout', 'view'),
+         JSON_OBJECT('ip', CONCAT('10.0.', seq % 256, '.', seq % 251), 'items', seq % 7,
+                     'agent', MD5(seq), 'tags', JSON_ARRAY(CONCAT('a', seq % 13), 'b')),
+         (seq % 100000) / 100.0, NOW() - INTERVAL seq SECOND, REPEAT(MD5(seq * 7), 2)
+  FROM seq_1_to_$rows;
+CREATE INDEX events_account ON events (account_id);
+SQL
+}
+
+# The SQLite database of about SIZE_MB, also made once.
+make_sqlite() {
+  local path="/tmp/faber_bench_$1.sqlite3"
+  [ ! -f "$path" ] || return 0
+  log "creating $path (once)"
+  python3 - "$path" "$1" <<'PY'
 import hashlib, sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 c.execute("PRAGMA journal_mode=WAL")
@@ -72,27 +107,7 @@ for start in range(0, rows, 100000):
     c.commit()
 c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 PY
-fi
-sqlite_size=$(du -m "$sqlite_db" | cut -f1)
-
-# A project whose `bench` environment is that database, `copy` a database restores create, and
-# `lite` the SQLite one.
-mkdir -p "$work/project/.fractary/plugins/faber-db"
-cat > "$work/project/.fractary/plugins/faber-db/config.toml" <<EOF
-[environments.bench]
-url_env = "BENCH_DATABASE_URL"
-retention = "1d"
-
-[environments.copy]
-url_env = "COPY_DATABASE_URL"
-retention = "1d"
-
-[environments.lite]
-url = "sqlite:$sqlite_db"
-retention = "1d"
-EOF
-export BENCH_DATABASE_URL="$pg/$db" COPY_DATABASE_URL="$pg/${db}_copy"
-cd "$work/project"
+}
 
 # time_of COMMAND...: wall seconds of one run.
 time_of() {
@@ -103,56 +118,120 @@ time_of() {
   python3 -c "print(round($end - $start, 3))"
 }
 
-declare -A samples
-record() { samples[$1]="${samples[$1]:-} $2"; }
-
-faber_backup() { "$faber" -q backup bench "$@"; }
-newest_file() { ls -t .fractary/plugins/faber-db/backups/bench/backup-* | grep -v manifest | head -n 1; }
-newest_id() { basename "$(newest_file)" | sed 's/\..*//'; }
-drop_copy() { psql -X -q "$pg/postgres" -c "DROP DATABASE IF EXISTS ${db}_copy" >/dev/null; }
+# Samples and facts, each under "SIZE|name" (SIZE 0: not of one size).
+samples_file="$work/samples"
+: > "$samples_file"
+record() { printf '%s|%s=%s\n' "$size" "$1" "$2" >> "$samples_file"; }
+fact() { printf '%s|%s=%s\n' "$size" "$1" "$2" >> "$work/facts"; }
 # peak_rss COMMAND...: the peak resident memory of one run, in MB.
 peak_rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1 | awk '{ printf "%.0f", $1 / 1024 }'; }
 
-for i in $(seq 1 "$runs"); do
-  log "run $i of $runs"
-  record "pg_dump -Fp -f /dev/null" "$(time_of pg_dump -Fp -f /dev/null "$pg/$db")"
-  record "faber-db backup (default: zstd)" "$(time_of faber_backup)"
-  zstd_file=$(newest_file)
-  zstd_id=$(newest_id)
-  record "pg_dump -Fp | zstd -3" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | zstd -3 -q > '$work/ref.sql.zst'")"
-  record "faber-db backup --compression gzip" "$(time_of faber_backup --compression gzip)"
-  record "pg_dump -Fp | gzip -6" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | gzip -6 > '$work/ref.sql.gz'")"
-  record "faber-db backup --format custom" "$(time_of faber_backup --format custom)"
-  custom_id=$(newest_id)
-  record "pg_dump -Fc" "$(time_of pg_dump -Fc -f "$work/ref.dump" "$pg/$db")"
-  record "faber-db verify (zstd backup)" "$(time_of "$faber" -q verify "$zstd_id")"
-  record "faber-db verify --checksum-only" "$(time_of "$faber" -q verify --checksum-only "$zstd_id")"
-  record "sha256sum (same file)" "$(time_of sha256sum "$zstd_file")"
-  record "sha256sum + zstd -t (same file)" "$(time_of sh -c "sha256sum '$zstd_file' && zstd -t -q '$zstd_file'")"
-  drop_copy
-  record "faber-db restore (zstd backup, new db)" "$(time_of "$faber" -q restore copy --from "$zstd_id" --yes)"
-  drop_copy
-  record "createdb + zstd -dc | psql" "$(time_of sh -c "createdb -h 127.0.0.1 -U postgres ${db}_copy && zstd -dc -q '$zstd_file' | psql -X -q -o /dev/null '$pg/${db}_copy'")"
-  drop_copy
-  record "faber-db restore (custom backup, new db)" "$(time_of "$faber" -q restore copy --from "$custom_id" --yes)"
-  drop_copy
-  record "createdb + pg_restore -j2 (pg_dump -Fc file)" "$(time_of sh -c "createdb -h 127.0.0.1 -U postgres ${db}_copy && pg_restore -j2 -d '$pg/${db}_copy' '$work/ref.dump'")"
-  drop_copy
-  record "faber-db backup lite (SQLite, zstd)" "$(time_of "$faber" -q backup lite)"
-  record "faber-db backup lite --compression none" "$(time_of "$faber" -q backup lite --compression none)"
-  record "sqlite3 .backup" "$(time_of sqlite3 "$sqlite_db" ".backup '$work/ref.sqlite3'")"
-  rm -f "$work/ref.sqlite3"
-  sizes_zstd=$(stat -c %s "$zstd_file")
-  sizes_ref_zstd=$(stat -c %s "$work/ref.sql.zst")
-  "$faber" -q cleanup bench --keep-last 1 --yes >/dev/null 2>&1 || true
-  "$faber" -q cleanup copy --keep-last 1 --yes >/dev/null 2>&1 || true
-  "$faber" -q cleanup lite --keep-last 1 --yes >/dev/null 2>&1 || true
+bench_size() {
+  local size=$1 db="faber_bench_$1" sqlite_db="/tmp/faber_bench_$1.sqlite3" dir="$work/size-$1"
+  make_pg "$size"
+  make_mysql "$size"
+  make_sqlite "$size"
+  fact "PostgreSQL size" "$(psql -X -A -t "$pg/$db" -c "SELECT pg_size_pretty(pg_database_size('$db'))")"
+  fact "SQLite MB" "$(du -m "$sqlite_db" | cut -f1)"
+
+  # A project whose `bench` environment is the PostgreSQL database, `copy` a database restores
+  # create, `my`/`mycopy` the same for MariaDB, and `lite` the SQLite one.
+  mkdir -p "$dir/.fractary/plugins/faber-db"
+  cat > "$dir/.fractary/plugins/faber-db/config.toml" <<EOF
+[environments.bench]
+url_env = "BENCH_DATABASE_URL"
+retention = "1d"
+
+[environments.copy]
+url_env = "COPY_DATABASE_URL"
+retention = "1d"
+
+[environments.my]
+url_env = "MY_DATABASE_URL"
+retention = "1d"
+
+[environments.mycopy]
+url_env = "MYCOPY_DATABASE_URL"
+retention = "1d"
+
+[environments.lite]
+url = "sqlite:$sqlite_db"
+retention = "1d"
+EOF
+  export BENCH_DATABASE_URL="$pg/$db" COPY_DATABASE_URL="$pg/${db}_copy"
+  export MY_DATABASE_URL="$my/$db" MYCOPY_DATABASE_URL="$my/${db}_copy"
+  cd "$dir"
+  local backups=".fractary/plugins/faber-db/backups"
+  newest_file() { ls -t "$backups/$1"/backup-* | grep -v manifest | head -n 1; }
+  newest_id() { basename "$(newest_file "$1")" | sed 's/\..*//'; }
+  drop_copy() { psql -X -q "$pg/postgres" -c "DROP DATABASE IF EXISTS ${db}_copy" >/dev/null; }
+  drop_mycopy() { mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS ${db}_copy"; }
+  faber_backup() { "$faber" -q backup bench "$@"; }
+
+  for i in $(seq 1 "$runs"); do
+    log "size $size MB: run $i of $runs"
+    record "pg_dump -Fp -f /dev/null" "$(time_of pg_dump -Fp -f /dev/null "$pg/$db")"
+    record "faber-db backup (default: zstd)" "$(time_of faber_backup)"
+    zstd_file=$(newest_file bench)
+    zstd_id=$(newest_id bench)
+    record "pg_dump -Fp | zstd -3" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | zstd -3 -q > '$work/ref.sql.zst'")"
+    record "faber-db backup --compression gzip" "$(time_of faber_backup --compression gzip)"
+    record "pg_dump -Fp | gzip -6" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | gzip -6 > '$work/ref.sql.gz'")"
+    record "faber-db backup --format custom" "$(time_of faber_backup --format custom)"
+    custom_id=$(newest_id bench)
+    record "pg_dump -Fc" "$(time_of pg_dump -Fc -f "$work/ref.dump" "$pg/$db")"
+    record "faber-db verify (zstd backup)" "$(time_of "$faber" -q verify "$zstd_id")"
+    record "faber-db verify --checksum-only" "$(time_of "$faber" -q verify --checksum-only "$zstd_id")"
+    record "sha256sum (same file)" "$(time_of sha256sum "$zstd_file")"
+    record "sha256sum + zstd -t (same file)" "$(time_of sh -c "sha256sum '$zstd_file' && zstd -t -q '$zstd_file'")"
+    drop_copy
+    record "faber-db restore (zstd backup, new db)" "$(time_of "$faber" -q restore copy --from "$zstd_id" --yes)"
+    drop_copy
+    record "createdb + zstd -dc | psql" "$(time_of sh -c "createdb -h 127.0.0.1 -U postgres ${db}_copy && zstd -dc -q '$zstd_file' | psql -X -q -o /dev/null '$pg/${db}_copy'")"
+    drop_copy
+    record "faber-db restore (custom backup, new db)" "$(time_of "$faber" -q restore copy --from "$custom_id" --yes)"
+    drop_copy
+    record "createdb + pg_restore -j2 (pg_dump -Fc file)" "$(time_of sh -c "createdb -h 127.0.0.1 -U postgres ${db}_copy && pg_restore -j2 -d '$pg/${db}_copy' '$work/ref.dump'")"
+    drop_copy
+
+    record "faber-db backup my (MariaDB, zstd)" "$(time_of "$faber" -q backup my)"
+    my_id=$(newest_id my)
+    my_file=$(newest_file my)
+    record "mysqldump --single-transaction | zstd -3" "$(time_of sh -c "mysqldump -h 127.0.0.1 -u root --single-transaction --routines --triggers --events $db | zstd -3 -q > '$work/ref-my.sql.zst'")"
+    drop_mycopy
+    record "faber-db restore (MariaDB zstd backup, new db)" "$(time_of "$faber" -q restore mycopy --from "$my_id" --yes)"
+    drop_mycopy
+    record "create database + zstd -dc | mysql" "$(time_of sh -c "mysql -h 127.0.0.1 -u root -e 'CREATE DATABASE ${db}_copy' && zstd -dc -q '$my_file' | mysql -h 127.0.0.1 -u root ${db}_copy")"
+    drop_mycopy
+    record "faber-db verify --deep (MariaDB backup)" "$(time_of "$faber" -q verify --deep "$my_id")"
+
+    record "faber-db backup lite (SQLite, zstd)" "$(time_of "$faber" -q backup lite)"
+    record "faber-db backup lite --compression none" "$(time_of "$faber" -q backup lite --compression none)"
+    record "sqlite3 .backup" "$(time_of sqlite3 "$sqlite_db" ".backup '$work/ref.sqlite3'")"
+    rm -f "$work/ref.sqlite3"
+    record "sqlite3 .backup && zstd -T0 -3" "$(time_of sh -c "sqlite3 '$sqlite_db' \".backup '$work/ref.sqlite3'\" && zstd -T0 -3 -q --rm -f '$work/ref.sqlite3'")"
+    rm -f "$work/ref.sqlite3" "$work/ref.sqlite3.zst"
+    record "faber-db status bench (one PostgreSQL environment)" "$(time_of "$faber" status bench)"
+    fact "zstd backup bytes" "$(stat -c %s "$zstd_file")"
+    fact "pg_dump | zstd -3 bytes" "$(stat -c %s "$work/ref.sql.zst")"
+    for env in bench copy my mycopy lite; do
+      "$faber" -q cleanup "$env" --keep-last 1 --yes >/dev/null 2>&1 || true
+    done
+  done
+  fact "RSS backup (PostgreSQL)" "$(peak_rss "$faber" -q backup bench)"
+  fact "RSS backup (MariaDB)" "$(peak_rss "$faber" -q backup my)"
+  fact "RSS backup (SQLite)" "$(peak_rss "$faber" -q backup lite)"
+  fact "RSS restore (PostgreSQL)" "$(peak_rss "$faber" -q restore bench --from "$(newest_id bench)" --yes --no-safety-backup)"
+  cd "$work"
+}
+
+IFS=, read -r -a size_list <<< "$sizes"
+for size in "${size_list[@]}"; do
+  bench_size "$size"
 done
-rss_pg=$(peak_rss "$faber" -q backup bench)
-rss_lite=$(peak_rss "$faber" -q backup lite)
-rss_restore=$(peak_rss "$faber" -q restore bench --from "$(newest_id)" --yes --no-safety-backup)
 
 # The registry with 10,000 entries: list, and the 10,001st backup (an SQLite one).
+size=0
 mkdir -p "$work/reg/.fractary/plugins/faber-db" "$work/reg/db"
 cat > "$work/reg/.fractary/plugins/faber-db/config.toml" <<EOF
 [environments.dev]
@@ -190,39 +269,8 @@ for i in $(seq 1 "$runs"); do
   record "registry commit of a backup at 10,000 entries (-v)" "$(python3 -c "print(${ms:-0} / 1000)")"
 done
 
-python3 - "$runs" "$db_size" "${sizes_zstd:-0}" "${sizes_ref_zstd:-0}" "$sqlite_size" "$rss_pg" "$rss_lite" "$rss_restore" <<PY
-import statistics, sys
-runs, db_size, ours, ref, sqlite_size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-rss_pg, rss_lite, rss_restore = sys.argv[6:9]
-raw = """$(for k in "${!samples[@]}"; do echo "$k=${samples[$k]}"; done)"""
-med = {}
-for line in raw.strip().splitlines():
-    name, values = line.split("=", 1)
-    med[name] = statistics.median(float(v) for v in values.split())
-pairs = [
-    ("faber-db backup (default: zstd)", "pg_dump -Fp -f /dev/null"),
-    ("faber-db backup (default: zstd)", "pg_dump -Fp | zstd -3"),
-    ("faber-db backup --compression gzip", "pg_dump -Fp | gzip -6"),
-    ("faber-db backup --format custom", "pg_dump -Fc"),
-    ("faber-db restore (zstd backup, new db)", "createdb + zstd -dc | psql"),
-    ("faber-db restore (custom backup, new db)", "createdb + pg_restore -j2 (pg_dump -Fc file)"),
-    ("faber-db verify --checksum-only", "sha256sum (same file)"),
-    ("faber-db verify (zstd backup)", "sha256sum (same file)"),
-    ("faber-db verify (zstd backup)", "sha256sum + zstd -t (same file)"),
-    ("faber-db backup lite (SQLite, zstd)", "sqlite3 .backup"),
-    ("faber-db backup lite --compression none", "sqlite3 .backup"),
-]
-print(f"PostgreSQL database of {db_size}, SQLite database of {sqlite_size} MB; medians of {runs} runs, seconds.\n")
-print("| faber-db | s | reference | s | ratio |")
-print("|---|---|---|---|---|")
-for a, b in pairs:
-    print(f"| {a} | {med[a]:.2f} | {b} | {med[b]:.2f} | {med[a] / med[b]:.2f} |")
-print(f"\nzstd backup: {ours / 1e6:.1f} MB (pg_dump | zstd -3: {ref / 1e6:.1f} MB).")
-print(f"Peak memory (RSS): PostgreSQL backup {rss_pg} MB, SQLite backup {rss_lite} MB, restore {rss_restore} MB.\n")
-print("| registry | ms |")
-print("|---|---|")
-for k in ["list --all, 10,000 entries", "list (newest 20 of 10,000)", "backup #10,001 (SQLite, all of it)", "the same backup, empty registry", "registry commit of a backup at 10,000 entries (-v)"]:
-    print(f"| {k} | {med[k] * 1000:.0f} |")
-cost = med["backup #10,001 (SQLite, all of it)"] - med["the same backup, empty registry"]
-print(f"| registry cost of the 10,001st backup (the difference) | {cost * 1000:.0f} |")
-PY
+# The hook, as every Bash command of an agent pays for it.
+"$here/bench/hook.sh" 50 --json > "$work/hook.json"
+
+touch "$work/facts"
+python3 "$here/bench/report.py" "$runs" "$sizes" "$samples_file" "$work/facts" "$work/hook.json"

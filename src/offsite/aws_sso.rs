@@ -17,6 +17,9 @@ use super::credentials::{Credentials, profile_section};
 use crate::error::{Error, Result};
 use crate::vars::Vars;
 
+/// How the error of a sign-in the portal refused begins.
+const REFUSED: &str = "the SSO portal refused the cached sign-in";
+
 /// Where a profile's role keys come from (no secret in it).
 #[derive(Debug)]
 struct Sso {
@@ -48,7 +51,14 @@ pub(super) fn credentials(
         || format!("https://portal.sso.{}.amazonaws.com", sso.region),
         str::to_string,
     );
-    let keys = role_credentials(&endpoint, &token, &sso).map_err(|e| e.with_hint(login))?;
+    // Only a refused sign-in wants a new one; a network failure or a bad endpoint does not.
+    let keys = role_credentials(&endpoint, &token, &sso, vars).map_err(|e| {
+        if e.message().starts_with(REFUSED) {
+            e.with_hint(login)
+        } else {
+            e
+        }
+    })?;
     Ok(Credentials::Keys {
         access_key_id: keys.access_key_id,
         secret_access_key: keys.secret_access_key,
@@ -152,7 +162,7 @@ struct RoleKeys {
 }
 
 /// `GET /federation/credentials` of the SSO portal at `endpoint`, with the access token.
-fn role_credentials(endpoint: &str, token: &str, sso: &Sso) -> Result<RoleKeys> {
+fn role_credentials(endpoint: &str, token: &str, sso: &Sso, vars: &Vars) -> Result<RoleKeys> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Answer {
@@ -165,25 +175,51 @@ fn role_credentials(endpoint: &str, token: &str, sso: &Sso) -> Result<RoleKeys> 
         secret_access_key: String,
         session_token: String,
     }
-    let failed = |what: String| Error::tool(format!("the SSO portal {endpoint}: {what}"));
-    let mut url = url::Url::parse(endpoint)
-        .map_err(|e| failed(format!("not a URL ({e})")))?
-        .join("federation/credentials")
-        .map_err(|e| failed(format!("not a URL ({e})")))?;
+    let mut url = url::Url::parse(endpoint).map_err(|e| {
+        Error::tool(format!("AWS_ENDPOINT_URL_SSO is not a URL ({e})"))
+            .with_hint("name the portal as https://HOST[/PATH]")
+    })?;
+    // Shown without any user:password of the URL.
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
+    let shown = url.to_string();
+    let failed = |what: &str| Error::tool(format!("the SSO portal {shown}: {what}"));
+    // The portal's path below the endpoint's own, as the SDKs append it.
+    let path = format!(
+        "{}/federation/credentials",
+        url.path().trim_end_matches('/')
+    );
+    url.set_path(&path);
     url.query_pairs_mut()
         .append_pair("account_id", &sso.account_id)
         .append_pair("role_name", &sso.role_name);
+    // A private CA (a company's TLS proxy), as for the bucket.
+    let mut roots = Vec::new();
+    if let Some(bundle) = vars.get("AWS_CA_BUNDLE") {
+        let pem = std::fs::read(bundle).map_err(|e| {
+            Error::config(format!("AWS_CA_BUNDLE {bundle} cannot be read")).caused_by(e)
+        })?;
+        roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            Error::config(format!("AWS_CA_BUNDLE {bundle} holds no PEM certificate")).caused_by(e)
+        })?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::tool("cannot start the SSO client").caused_by(e))?;
     let (status, body) = runtime
         .block_on(async {
-            let client = reqwest::Client::builder()
+            // No redirect: the token is a header of our own, which reqwest would carry along
+            // to any host.
+            let mut client = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
-                .build()?;
+                .redirect(reqwest::redirect::Policy::none());
+            for root in roots {
+                client = client.add_root_certificate(root);
+            }
             let answer = client
+                .build()?
                 .get(url)
                 .header("x-amz-sso_bearer_token", token)
                 .send()
@@ -191,21 +227,23 @@ fn role_credentials(endpoint: &str, token: &str, sso: &Sso) -> Result<RoleKeys> 
             let status = answer.status().as_u16();
             Ok::<_, reqwest::Error>((status, answer.bytes().await?))
         })
-        .map_err(|e| failed(e.without_url().to_string()))?;
+        .map_err(|e| failed("no answer").caused_by(e.without_url()))?;
     match status {
         200 => {}
         401 | 403 => {
             return Err(Error::config(format!(
-                "the SSO portal refused the cached sign-in for role {} in account {} ({status})",
+                "{REFUSED} for role {} in account {} ({status})",
                 sso.role_name, sso.account_id
             )));
         }
-        _ => return Err(failed(format!("answered {status}"))),
+        _ => return Err(failed(&format!("answered {status}"))),
     }
     // The answer holds the keys: a body that does not parse is not shown.
     let keys = serde_json::from_slice::<Answer>(&body)
-        .map_err(|_| failed("answered without role credentials".into()))?
-        .role_credentials;
+        .ok()
+        .map(|a| a.role_credentials)
+        .filter(|k| !k.access_key_id.is_empty() && !k.secret_access_key.is_empty())
+        .ok_or_else(|| failed("answered without role credentials"))?;
     Ok(RoleKeys {
         access_key_id: keys.access_key_id,
         secret_access_key: keys.secret_access_key,

@@ -86,7 +86,8 @@ pub(super) fn unusable(config: &Offsite, e: object_store::Error) -> Error {
 
 impl Bucket {
     /// Connects to the configured bucket (`s3://`) or container (`az://`) with credentials
-    /// from `vars`. Nothing is sent yet.
+    /// from `vars`. Nothing is sent to the storage yet (finding the credentials may ask an SSO
+    /// portal or a metadata service).
     pub fn open(config: &Offsite, vars: &Vars) -> Result<Bucket> {
         let connected = match config.backend {
             Backend::Azure => super::azure::connect(config, vars)?,

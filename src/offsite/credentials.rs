@@ -1,7 +1,7 @@
 //! AWS credentials for the off-site bucket, found as the AWS SDKs find them — never in
 //! faber-db's config: the standard variables; a profile of the shared credentials file
-//! (`AWS_PROFILE`, else `default`), then of the shared config file (its keys, or its
-//! `credential_process`: [`super::aws_config`]); a web identity token exchanged at STS for a role
+//! (`AWS_PROFILE`, else `default`), then of the shared config file (its keys, its
+//! `credential_process`, or its SSO role's: [`super::aws_config`]); a web identity token exchanged at STS for a role
 //! (`AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`: EKS's IRSA, GitHub's OIDC); the container's
 //! credentials endpoint (ECS, `AWS_CONTAINER_CREDENTIALS_*`); the instance's metadata service
 //! (EC2), when it answers. The last three give short-lived keys, which `object_store` fetches
@@ -118,7 +118,7 @@ impl Credentials {
         Err(
             Error::config("no AWS credentials for the off-site storage").with_hint(format!(
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE naming a profile of \
-             ~/.aws/credentials{} or ~/.aws/config (keys or credential_process), or \
+             ~/.aws/credentials{} or ~/.aws/config (keys, credential_process or SSO), or \
              AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN; on ECS or EC2 \
              the container's or instance's role is used; credentials are never read from \
              faber-db's config",

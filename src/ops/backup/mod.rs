@@ -53,7 +53,10 @@ pub struct Request {
 }
 
 impl Request {
-    /// A backup taken by faber-db itself before a risky step: labelled and reasoned alike.
+    /// A backup taken by faber-db itself before a risky step: labelled and reasoned alike, and
+    /// checked as fully as the restore that may need it will check it (SQLite: the full
+    /// `integrity_check`) — else a database with a broken index would give a pre-migration
+    /// backup registered valid that the rollback then refuses, with the migration half done.
     pub fn automatic(env: &Environment, reason: &str) -> Request {
         Request {
             label: Some(reason.to_string()),
@@ -65,7 +68,7 @@ impl Request {
             output_dir: None,
             command: None,
             exclude_table_data: Vec::new(),
-            full_check: false,
+            full_check: true,
         }
     }
 }

@@ -304,7 +304,11 @@ impl Provider for Sqlite {
                 (quick_check(&image), "quick check")
             };
             // A page too damaged to read fails the check itself ("malformed"): the same verdict.
-            let verdict = checked.unwrap_or_else(|e| e.one_line());
+            let verdict = checked.unwrap_or_else(|e| {
+                e.causes()
+                    .last()
+                    .map_or_else(|| e.one_line(), |c| c.as_str().to_string())
+            });
             if verdict != "ok" {
                 return Err(Error::verification(format!(
                     "the database failed SQLite's {name}: {verdict}"

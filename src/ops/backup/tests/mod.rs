@@ -16,10 +16,12 @@ use crate::error::{Hint, Kind, Remedy};
 pub(super) use crate::ops::testkit::{CONFIG, Project, Twist, Twisted, at};
 use crate::provider::{DumpTo, Dumped, Provider, ProviderKind};
 
+/// A backup as `faber-db backup` asks for one (SQLite: the quick check).
 fn request(env: &Environment) -> Request {
     Request {
         label: None,
         reason: Some("test".into()),
+        full_check: false,
         ..Request::automatic(env, "unused")
     }
 }

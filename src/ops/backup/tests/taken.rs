@@ -381,3 +381,24 @@ fn a_snapshot_gets_the_quick_check_unless_the_full_one_is_asked_for() {
     .unwrap();
     assert_eq!(record.verification.unwrap().integrity_check, "ok");
 }
+
+#[test]
+fn a_backup_faber_db_takes_itself_gets_the_full_check_a_restore_will_make() {
+    // A pre-migration backup of a database with a stale index would pass the quick check and
+    // then be refused by the rollback that needs it: it is refused now, before the migration.
+    let p = Project::new();
+    stale_index(&p);
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let err = take_automatic(&session, env, "pre-migration").unwrap_err();
+    assert_eq!(err.kind(), crate::error::Kind::Verification);
+    assert!(err.message().contains("integrity check"), "{err}");
+    // A sound one is recorded as fully checked.
+    let p = Project::new();
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let record = take_automatic(&session, env, "pre-migration").unwrap();
+    assert_eq!(record.verification.unwrap().integrity_check, "ok");
+}
