@@ -251,6 +251,14 @@ pub(super) fn connect(config: &Offsite, vars: &Vars) -> Result<Connected> {
         Credentials::Sas { token, .. } => Some(SasDelete {
             container_url,
             token: token.trim_start_matches('?').to_string(),
+            // One client for every deletion of the run (a cleanup removes many objects).
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| {
+                    Error::tool("cannot start the off-site client").caused_by(e.without_url())
+                })?,
         }),
         _ => None,
     };
@@ -283,6 +291,7 @@ pub(super) struct SasDelete {
     /// `https://ACCOUNT.blob.core.windows.net/CONTAINER`.
     container_url: String,
     token: String,
+    client: reqwest::Client,
 }
 
 impl SasDelete {
@@ -296,12 +305,8 @@ impl SasDelete {
         // Object names are kept to URL-safe characters by the config's checks and the backup
         // names, and `Path` encodes any other; the key goes into the URL as it is stored.
         let url = format!("{}/{key}?{}", self.container_url, self.token);
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| failed(Box::new(e.without_url())))?;
-        let answer = client
+        let answer = self
+            .client
             .delete(url)
             .header("x-ms-version", "2021-08-06")
             .header(

@@ -9,6 +9,13 @@ pub fn required() -> bool {
     std::env::var("FABER_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
+/// A test's tool or server that is not there (`why`): a skip, said on stderr — or a failure when
+/// services are required.
+pub fn skip(why: &str) {
+    assert!(!required(), "{why}, and FABER_REQUIRE_SERVICES=1");
+    eprintln!("skipping: {why}");
+}
+
 /// Whether a server answers at `addr`; panics when it does not and services are required.
 pub fn available(name: &str, addr: &str) -> bool {
     let addr: SocketAddr = addr.parse().expect("a socket address");

@@ -82,13 +82,15 @@ mod tests {
              INSERT INTO user_sessions VALUES (1), (2);",
         )
         .unwrap();
-        let schema_before: Vec<String> = conn
-            .prepare("SELECT sql FROM sqlite_schema ORDER BY name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let schema = |conn: &Connection| -> Vec<String> {
+            conn.prepare("SELECT sql FROM sqlite_schema ORDER BY name")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let schema_before = schema(&conn);
         drop(conn);
 
         let excluded = clear_rows(&path, &["sessions*".to_string()]).unwrap();
@@ -102,14 +104,7 @@ mod tests {
         assert_eq!(count("sessions_old"), 0);
         assert_eq!(count("user_sessions"), 2);
         assert_eq!(count("log"), 0, "the delete trigger did not fire");
-        let schema_after: Vec<String> = conn
-            .prepare("SELECT sql FROM sqlite_schema ORDER BY name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(schema_before, schema_after);
+        assert_eq!(schema_before, schema(&conn));
         drop(conn);
         let bytes = std::fs::read(&path).unwrap();
         let needle = b"secret-token-xyzzy";

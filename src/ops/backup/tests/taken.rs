@@ -335,70 +335,67 @@ fn stale_index(p: &Project) {
     .unwrap();
 }
 
+/// A backup of `dev` in a new project (with a stale index when `stale`), taken by `how`; and
+/// whether the registry is still empty afterwards.
+fn backup_of_dev(
+    stale: bool,
+    how: impl FnOnce(&crate::session::Session, &Environment) -> crate::error::Result<BackupRecord>,
+) -> (crate::error::Result<BackupRecord>, bool) {
+    let p = Project::new();
+    if stale {
+        stale_index(&p);
+    }
+    let ctx = p.ctx(at());
+    let session = ctx.session().unwrap();
+    let env = session.env("dev").unwrap();
+    let taken = how(&session, env);
+    let empty = session.store.load().unwrap().backups.is_empty();
+    (taken, empty)
+}
+
+/// A backup as `faber-db backup --full-check` asks for one.
+fn full(env: &Environment) -> Request {
+    Request {
+        full_check: true,
+        ..request(env)
+    }
+}
+
 #[test]
 fn a_snapshot_gets_the_quick_check_unless_the_full_one_is_asked_for() {
     // The quick check passes the stale index, and the backup records "quick".
-    let p = Project::new();
-    stale_index(&p);
-    let ctx = p.ctx(at());
-    let session = ctx.session().unwrap();
-    let env = session.env("dev").unwrap();
-    let record = take(&session, env, &request(env)).unwrap();
-    assert_eq!(record.verification.unwrap().integrity_check, "quick");
+    let (taken, _) = backup_of_dev(true, |s, env| take(s, env, &request(env)));
+    assert_eq!(
+        taken.unwrap().verification.unwrap().integrity_check,
+        "quick"
+    );
 
     // --full-check (or sqlite_full_check) runs the full check, which refuses it.
-    let p = Project::new();
-    stale_index(&p);
-    let ctx = p.ctx(at());
-    let session = ctx.session().unwrap();
-    let env = session.env("dev").unwrap();
-    let full = Request {
-        full_check: true,
-        ..request(env)
-    };
-    let err = take(&session, env, &full).unwrap_err();
+    let (taken, empty) = backup_of_dev(true, |s, env| take(s, env, &full(env)));
+    let err = taken.unwrap_err();
     assert_eq!(err.kind(), crate::error::Kind::Verification);
     assert!(
         err.message()
             .contains("failed SQLite's integrity check: row 1 missing from index notes_body"),
         "{err}"
     );
-    assert!(session.store.load().unwrap().backups.is_empty());
+    assert!(empty);
 
     // A sound database gets "ok" from the full check.
-    let p = Project::new();
-    let ctx = p.ctx(at());
-    let session = ctx.session().unwrap();
-    let env = session.env("dev").unwrap();
-    let record = take(
-        &session,
-        env,
-        &Request {
-            full_check: true,
-            ..request(env)
-        },
-    )
-    .unwrap();
-    assert_eq!(record.verification.unwrap().integrity_check, "ok");
+    let (taken, _) = backup_of_dev(false, |s, env| take(s, env, &full(env)));
+    assert_eq!(taken.unwrap().verification.unwrap().integrity_check, "ok");
 }
 
 #[test]
 fn a_backup_faber_db_takes_itself_gets_the_full_check_a_restore_will_make() {
     // A pre-migration backup of a database with a stale index would pass the quick check and
     // then be refused by the rollback that needs it: it is refused now, before the migration.
-    let p = Project::new();
-    stale_index(&p);
-    let ctx = p.ctx(at());
-    let session = ctx.session().unwrap();
-    let env = session.env("dev").unwrap();
-    let err = take_automatic(&session, env, "pre-migration").unwrap_err();
+    let (taken, empty) = backup_of_dev(true, |s, env| take_automatic(s, env, "pre-migration"));
+    let err = taken.unwrap_err();
     assert_eq!(err.kind(), crate::error::Kind::Verification);
     assert!(err.message().contains("integrity check"), "{err}");
+    assert!(empty);
     // A sound one is recorded as fully checked.
-    let p = Project::new();
-    let ctx = p.ctx(at());
-    let session = ctx.session().unwrap();
-    let env = session.env("dev").unwrap();
-    let record = take_automatic(&session, env, "pre-migration").unwrap();
-    assert_eq!(record.verification.unwrap().integrity_check, "ok");
+    let (taken, _) = backup_of_dev(false, |s, env| take_automatic(s, env, "pre-migration"));
+    assert_eq!(taken.unwrap().verification.unwrap().integrity_check, "ok");
 }
