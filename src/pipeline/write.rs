@@ -120,7 +120,7 @@ impl<W: Write> Write for DecodeCheck<W> {
 }
 
 /// Streams `source` through `compression`, then encryption to `recipients` when given, and
-/// SHA-256 into `dest`, then flushes and syncs it. The compressed stream is decoded as it is
+/// SHA-256 into `dest`, then flushes it (syncing it is the caller's). The compressed stream is decoded as it is
 /// written, and must decode to exactly what was read. Encrypted, the stored bytes are hashed
 /// (what `sha256` covers) and so are the bytes encrypted (`plaintext_sha256`).
 pub fn write_stream(
@@ -135,7 +135,7 @@ pub fn write_stream(
         let (sink, raw_bytes) = compress_into(source, compression, sink)?;
         let (check, sha256, size_bytes) = sink.finish();
         let file = check.finish_checked(raw_bytes)?;
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        file.into_inner().map_err(|e| e.into_error())?;
         return Ok(Written {
             sha256,
             size_bytes,
@@ -151,7 +151,7 @@ pub fn write_stream(
     let (check, plaintext_sha256, _) = sink.finish();
     let stored = check.finish_checked(raw_bytes)?.finish()?;
     let (file, sha256, size_bytes) = stored.finish();
-    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    file.into_inner().map_err(|e| e.into_error())?;
     Ok(Written {
         sha256,
         size_bytes,

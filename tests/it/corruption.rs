@@ -197,29 +197,36 @@ fn a_backup_that_cannot_be_checked_here_is_not_called_corrupt() {
 /// run the full `integrity_check` (indexes against their tables too), as `verify` always does.
 #[test]
 fn a_damaged_live_sqlite_database_is_refused_by_the_check_each_backup_runs() {
-    // Damaged pages: the quick check refuses the backup, and nothing is registered or left.
-    let p = Project::new();
-    p.sqlite("db/dev.sqlite3")
-        .execute_batch(
-            "CREATE TABLE t (a INTEGER, b TEXT);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
-             INSERT INTO t SELECT i, printf('%.200c', 'x') FROM n;",
-        )
-        .unwrap();
-    let db = p.path("db/dev.sqlite3");
-    let mut bytes = fs::read(&db).unwrap();
-    let page: usize = 4096;
-    for b in &mut bytes[4 * page + 8..4 * page + 40] {
-        *b = 0xff;
+    // Damaged pages: the quick check refuses the backup, and nothing is registered or left —
+    // through a snapshot (rollback journal) and streamed (WAL) alike.
+    for mode in ["DELETE", "WAL"] {
+        let p = Project::new();
+        p.sqlite("db/dev.sqlite3")
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = {mode}; CREATE TABLE t (a INTEGER, b TEXT);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO t SELECT i, printf('%.200c', 'x') FROM n;
+                 PRAGMA wal_checkpoint(TRUNCATE);"
+            ))
+            .unwrap();
+        let db = p.path("db/dev.sqlite3");
+        let mut bytes = fs::read(&db).unwrap();
+        let page: usize = 4096;
+        for b in &mut bytes[4 * page + 8..4 * page + 40] {
+            *b = 0xff;
+        }
+        fs::write(&db, bytes).unwrap();
+        p.run(&["backup", "dev"])
+            .code(5)
+            .stderr_has("failed SQLite's quick check")
+            .stderr_has("the live database is damaged");
+        assert!(p.backups().is_empty(), "{mode}");
+        let left = p.backup_files();
+        assert!(
+            !left.iter().any(|f| f.contains("backup-")),
+            "{mode}: {left:?}"
+        );
     }
-    fs::write(&db, bytes).unwrap();
-    p.run(&["backup", "dev"])
-        .code(5)
-        .stderr_has("failed SQLite's quick check")
-        .stderr_has("the live database is damaged");
-    assert!(p.backups().is_empty());
-    let left = p.backup_files();
-    assert!(!left.iter().any(|f| f.contains("backup-")), "{left:?}");
 
     // An index that no longer matches its table: the quick check passes it ...
     let p = Project::new();

@@ -47,4 +47,5 @@ mod reliability;
 mod roundtrip;
 mod safety;
 mod services;
+mod sqlite_stream;
 mod tty;

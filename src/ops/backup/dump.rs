@@ -93,13 +93,19 @@ fn dump_to_file(session: &Session, d: &Dump<'_>, file: &PartialFile) -> Result<(
     let compression = d.compression;
     let bar = session.events().bar(d.dump_bytes, "dump");
     let label = format!("dump ({compression})");
+    // What syncing and reading back the stored file found, done as soon as it is written: while
+    // an SQLite check still runs, or the dump tool ends.
+    let mut on_disk: Option<Result<()>> = None;
     let dumped = d.db.dump(
         &d.options(),
         &work_dir,
         DumpTo::Stream(&mut |source| {
             let mut source =
                 progress::Reader::new(source, bar.as_ref()).showing_stored(file.file(), &label);
-            pipeline::write_stream(&mut source, compression, d.recipients, file.file())
+            let written =
+                pipeline::write_stream(&mut source, compression, d.recipients, file.file())?;
+            on_disk = Some(sync_and_hash(d.format, file, &written));
+            Ok(written)
         }),
     );
     if let Some(bar) = bar {
@@ -124,7 +130,10 @@ fn dump_to_file(session: &Session, d: &Dump<'_>, file: &PartialFile) -> Result<(
             identities: d.check_key,
             plaintext_sha256: Some(sha),
         });
-    read_back(d, file, &written, decrypt.as_ref())?;
+    on_disk.unwrap_or_else(|| Err(Error::tool("the dump produced no stream")))?;
+    if !hashed_only(d.format) {
+        read_back(d, file, &written, decrypt.as_ref())?;
+    }
     let stored = Stored {
         sha256: written.sha256,
         size_bytes: written.size_bytes,
@@ -186,9 +195,46 @@ fn structure_ok(
     Ok(())
 }
 
-/// Reads the stored bytes back: the file on disk must be what was hashed, must decode, and (for
-/// server dumps) must pass the structure check verify uses. SQLite's image was already
-/// integrity-checked as a snapshot.
+/// Whether reading a stored `format` back only hashes it: the stream was decoded as it was written
+/// (content checksum and length), and its structure checked on the raw stream (the dump's
+/// trailer, SQLite's check), so what is left is that the disk holds the bytes written. Hashing
+/// them is over 1 GB/s, where decoding them all again cost a second per GB after the dump.
+fn hashed_only(format: Format) -> bool {
+    matches!(format, Format::Sql | Format::Sqlite)
+}
+
+/// Syncs the stored file and, for a format read back by its hash alone, hashes it as it lies on
+/// disk meanwhile: it must be the bytes written.
+fn sync_and_hash(format: Format, file: &PartialFile, written: &pipeline::Written) -> Result<()> {
+    let synced = |r: std::io::Result<()>| {
+        r.map_err(|e| Error::io(Kind::Tool, "cannot write", file.path(), e))
+    };
+    if !hashed_only(format) {
+        return synced(file.file().sync_all());
+    }
+    let reread = File::open(file.path())
+        .map_err(|e| Error::io(Kind::Tool, "cannot reopen", file.path(), e))?;
+    let (sync, hashed) = std::thread::scope(|s| {
+        let sync = s.spawn(|| file.file().sync_all());
+        let hashed = pipeline::hash_file(reread);
+        let sync = sync
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the sync failed")));
+        (sync, hashed)
+    });
+    synced(sync)?;
+    let (sha, size) = hashed
+        .map_err(|e| Error::verification("the backup file cannot be read back").caused_by(e))?;
+    if sha != written.sha256 || size != written.size_bytes {
+        return Err(Error::verification(
+            "the backup file read back differs from what was written",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads an archive back: it must decode to what was written and pass the structure check
+/// `verify` uses.
 fn read_back(
     d: &Dump<'_>,
     file: &PartialFile,
@@ -200,20 +246,8 @@ fn read_back(
     let unreadable =
         |e: std::io::Error| Error::verification("the backup file cannot be read back").caused_by(e);
     let differs = || Error::verification("the backup file read back differs from what was written");
-    if matches!(d.format, Format::Sql | Format::Sqlite) {
-        // The stream was decoded as it was written (content checksum and length), and its
-        // structure checked on the raw stream (the dump's trailer, SQLite's integrity check):
-        // what is left is that the disk holds the bytes written. Hashing them is ~1 GB/s, where
-        // decoding them all again cost a second per GB after the dump.
-        let (sha, size) = pipeline::hash_file(reread).map_err(unreadable)?;
-        if sha != written.sha256 || size != written.size_bytes {
-            return Err(differs());
-        }
-        return Ok(());
-    }
     let mut decoder = Decoder::new(reread, d.compression, decrypt).map_err(unreadable)?;
     let mut counted = Counted::new(&mut decoder);
-    // Only archives get here (SQLite images and plain SQL returned above).
     structure_ok(
         d.db.kind(),
         d.format,

@@ -2,6 +2,7 @@
 //! images (`image`), and restores that stage, check, then copy in one transaction (`restore`).
 
 mod copy;
+mod dump;
 mod exclude;
 mod image;
 mod keycount;
@@ -19,8 +20,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use super::{DumpTo, Dumped, Inspection, Provider, ProviderKind, Source, Staged};
 use crate::error::{Error, Kind, Remedy, Result};
 use crate::format::Format;
-use crate::fsutil::PartialFile;
-use image::{inspect, integrity_check, open_image, quick_check};
+use image::inspect;
 
 pub use image::{check_image, version};
 
@@ -262,95 +262,19 @@ impl Provider for Sqlite {
         work_dir: &Path,
         to: DumpTo<'_, '_>,
     ) -> Result<Dumped> {
-        let crate::provider::DumpOptions {
-            format,
-            migrations_table,
-            exclude_data,
-            full_check,
-        } = *options;
         let DumpTo::Stream(sink) = to else {
             return Err(Error::config(
                 "SQLite backups are single files; a directory dump is not available",
             ));
         };
-        if format != Format::Sqlite {
+        if options.format != Format::Sqlite {
             return Err(Error::config(format!(
-                "SQLite backups are database images; format `{format}` is not available"
+                "SQLite backups are database images; format `{}` is not available",
+                options.format
             ))
             .with_hint("--format applies to PostgreSQL; leave it out for SQLite"));
         }
-        let src = self.open_live()?;
-        let snapshot_path = work_dir.join(format!("snapshot-{}.sqlite3", std::process::id()));
-        let snapshot = PartialFile::create(&snapshot_path)
-            .map_err(|e| Error::io(Kind::Tool, "cannot create", &snapshot_path, e))?;
-        self.snapshot_into(&src, snapshot.path())?;
-        crate::testpoint::pause("backup:during-dump");
-        drop(src);
-        let excluded = exclude::clear_rows(snapshot.path(), exclude_data)?;
-
-        // SQLite's integrity check and the row counts read the snapshot on a thread of their
-        // own while it is compressed: both are full passes, neither waits for the other. The
-        // check is `quick_check` (pages and records) unless the full one is asked for: the full
-        // one also matches indexes against their tables, which `verify` and a restore do.
-        let checked_path = snapshot.path().to_path_buf();
-        let migrations_table = migrations_table.map(str::to_string);
-        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
-        let checking = std::thread::spawn(move || -> Result<(String, Inspection)> {
-            let image = open_image(&checked_path)?;
-            let _ = handle_tx.send(image.get_interrupt_handle());
-            let (checked, name) = if full_check {
-                (integrity_check(&image), "integrity check")
-            } else {
-                (quick_check(&image), "quick check")
-            };
-            // A page too damaged to read fails the check itself ("malformed"): the same verdict.
-            let verdict = checked.unwrap_or_else(|e| {
-                e.causes()
-                    .last()
-                    .map_or_else(|| e.one_line(), |c| c.as_str().to_string())
-            });
-            if verdict != "ok" {
-                return Err(Error::verification(format!(
-                    "the database failed SQLite's {name}: {verdict}"
-                ))
-                .with_hint(
-                    "the live database is damaged; repair it before relying on a backup of it",
-                ));
-            }
-            let inspection = inspect(&image, migrations_table.as_deref(), true)
-                .map_err(|e| Error::tool(e.one_line()))?;
-            let recorded = if full_check {
-                verdict
-            } else {
-                crate::provider::QUICK_CHECK_PASSED.to_string()
-            };
-            Ok((recorded, inspection))
-        });
-        let written = File::open(snapshot.path())
-            .map_err(|e| Error::io(Kind::Tool, "cannot read", snapshot.path(), e))
-            .and_then(|mut file| {
-                sink(&mut file)
-                    .map_err(|e| Error::io(Kind::Tool, "cannot write the backup of", &self.path, e))
-            });
-        if written.is_err() {
-            // Storing failed or was interrupted: the check's verdict is no longer wanted.
-            if let Ok(handle) = handle_rx.recv() {
-                handle.interrupt();
-            }
-        }
-        let checked = checking
-            .join()
-            .unwrap_or_else(|_| Err(Error::tool("the integrity check failed")));
-        let written = written?;
-        // Stored: a damaged database still refuses the backup.
-        let (integrity_check, mut inspection) = checked?;
-        super::exclude::mark(&mut inspection.tables, &excluded);
-        Ok(Dumped {
-            inspection,
-            written: Some(written),
-            tool_version: version(),
-            integrity_check,
-        })
+        dump::dump(self, options, work_dir, sink)
     }
 
     fn prepare_restore(&self, raw_size: u64) -> Result<Vec<PathBuf>> {
