@@ -15,7 +15,8 @@ pub enum Format {
     Custom,
     /// `pg_dump -Fd`.
     Directory,
-    /// A consistent copy of an SQLite database file, made with SQLite's online backup API.
+    /// A consistent image of an SQLite database file: its pages read in one transaction, or a copy
+    /// made with SQLite's online backup API.
     Sqlite,
 }
 

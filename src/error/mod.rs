@@ -113,7 +113,12 @@ impl Error {
     /// An I/O failure on `path`. A full disk is reported as such (exit 2); anything else is
     /// attributed to `kind`.
     pub fn io(kind: Kind, what: impl fmt::Display, path: &Path, err: io::Error) -> Self {
-        let disk_full = err.raw_os_error() == Some(28) || err.kind() == io::ErrorKind::StorageFull;
+        // ENOSPC, or EDQUOT: the user's quota is the disk that filled.
+        let disk_full = matches!(err.raw_os_error(), Some(28 | 122))
+            || matches!(
+                err.kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+            );
         let kind = if disk_full { Kind::DiskSpace } else { kind };
         let e = Error::new(kind, format!("{what} {}", path.display())).caused_by(err);
         if disk_full {
@@ -311,6 +316,10 @@ mod tests {
                 .raw_os_error(),
             Some(28)
         );
+        // Over the user's quota (EDQUOT) is a full disk too.
+        let quota = io::Error::from_raw_os_error(122);
+        let e = Error::io(Kind::Tool, "cannot write", Path::new("/b/x"), quota);
+        assert_eq!(e.kind(), Kind::DiskSpace);
         let other = Error::io(Kind::Tool, "cannot write", Path::new("/b/x"), not_found());
         assert_eq!(other.kind(), Kind::Tool);
         assert!(other.hints().is_empty());

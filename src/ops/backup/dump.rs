@@ -116,6 +116,7 @@ fn dump_to_file(session: &Session, d: &Dump<'_>, file: &PartialFile) -> Result<(
         .written
         .clone()
         .ok_or_else(|| Error::tool("the dump produced no stream"))?;
+    on_disk.unwrap_or_else(|| Err(Error::tool("the dump produced no stream")))?;
     session.events().ok(&format!(
         "Dumped {} ({} → {} {})",
         d.db.database_name(),
@@ -130,7 +131,6 @@ fn dump_to_file(session: &Session, d: &Dump<'_>, file: &PartialFile) -> Result<(
             identities: d.check_key,
             plaintext_sha256: Some(sha),
         });
-    on_disk.unwrap_or_else(|| Err(Error::tool("the dump produced no stream")))?;
     if !hashed_only(d.format) {
         read_back(d, file, &written, decrypt.as_ref())?;
     }

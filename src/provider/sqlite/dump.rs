@@ -17,11 +17,11 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, Rows};
+use rusqlite::{Connection, MAIN_DB, Rows, TransactionState};
 
 use super::Sqlite;
 use super::image::{inspect, integrity_check, open_image, quick_check};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Cause, Error, Kind, Result};
 use crate::fsutil::PartialFile;
 use crate::pipeline::Written;
 use crate::provider::{DumpOptions, Dumped, Inspection, Sink};
@@ -62,18 +62,41 @@ fn begin_read(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Starts reads on `src` and `checker` that see one state of the database: both begin while
 /// faber-db holds the write lock, so no commit falls between them. Nothing is written; the lock is
-/// let go at once. False when the lock could not be had (a read-only database, a long write): then
-/// only `src` reads, and the check must run on it.
+/// let go at once, and meanwhile the application's writers wait (those with no busy timeout get
+/// `SQLITE_BUSY`, as they would beside any other writer). False when the lock could not be had —
+/// the database is read-only to this user, or a write held it for [`PIN_WAIT`]: then only `src`
+/// reads, and the check must run on it.
 fn pin_one_state(db: &Sqlite, src: &Connection, checker: &Connection) -> Result<bool> {
     let lock = db.open_live()?;
-    let locked =
-        lock.busy_timeout(PIN_WAIT).is_ok() && lock.execute_batch("BEGIN IMMEDIATE").is_ok();
-    let started = begin_read(src).and_then(|()| if locked { begin_read(checker) } else { Ok(()) });
-    if locked {
-        let _ = lock.execute_batch("ROLLBACK");
-    }
+    let locked = take_write_lock(&lock);
+    // With the lock held the reads start at once or not at all: writers are waiting on it.
+    let wait = if locked {
+        PIN_WAIT
+    } else {
+        super::BUSY_TIMEOUT
+    };
+    let start = |conn: &Connection| {
+        conn.busy_timeout(wait)?;
+        begin_read(conn)?;
+        conn.busy_timeout(super::BUSY_TIMEOUT)
+    };
+    let started = start(src).and_then(|()| if locked { start(checker) } else { Ok(()) });
+    // Dropped, the connection lets go of the lock (its transaction rolled back).
+    drop(lock);
     started.map_err(|e| db.cannot_open(e))?;
     Ok(locked)
+}
+
+/// Takes the write lock on `lock`, waiting up to [`PIN_WAIT`]; whether it has it. A connection
+/// that may not write takes `BEGIN IMMEDIATE` as a mere read, without an error: the transaction's
+/// state says which it got.
+fn take_write_lock(lock: &Connection) -> bool {
+    lock.busy_timeout(PIN_WAIT).is_ok()
+        && lock.execute_batch("BEGIN IMMEDIATE").is_ok()
+        && matches!(
+            lock.transaction_state(Some(MAIN_DB)),
+            Ok(TransactionState::Write)
+        )
 }
 
 fn streamed(
@@ -133,16 +156,22 @@ fn stream_pages(db: &Sqlite, src: &Connection, sink: &mut Sink<'_>) -> Result<Wr
         .prepare("SELECT pgno, data FROM sqlite_dbpage")
         .map_err(unreadable)?;
     let rows = stmt.query([]).map_err(unreadable)?;
-    let mut pages = PageStream::new(rows, page_count);
+    let mut pages = PageStream::new(src, rows, page_count);
     let written = sink(&mut pages);
-    if let Some(e) = pages.failed.take() {
-        return Err(unreadable(e));
+    if let Some(cause) = pages.failed.take() {
+        return Err(
+            Error::connection(format!("cannot read the pages of {}", db.path.display()))
+                .caused_by(cause),
+        );
     }
     written.map_err(|e| Error::io(Kind::Tool, "cannot write the backup of", &db.path, e))
 }
 
 /// The pages of a database as one byte stream: its image, page 1 first.
 struct PageStream<'s> {
+    /// The connection whose read transaction the pages are read in: it is ended at the last
+    /// page, so that the application's checkpoints are not held up while the file is synced.
+    conn: &'s Connection,
     rows: Rows<'s>,
     /// The page being handed out, and how much of it has been.
     page: Vec<u8>,
@@ -151,13 +180,14 @@ struct PageStream<'s> {
     next: u32,
     count: u32,
     paused: bool,
-    /// Why reading stopped, when SQLite failed.
-    failed: Option<rusqlite::Error>,
+    /// Why reading stopped, when it was not the sink's doing.
+    failed: Option<Cause>,
 }
 
 impl<'s> PageStream<'s> {
-    fn new(rows: Rows<'s>, count: u32) -> Self {
+    fn new(conn: &'s Connection, rows: Rows<'s>, count: u32) -> Self {
         PageStream {
+            conn,
             rows,
             page: Vec::new(),
             at: 0,
@@ -168,6 +198,13 @@ impl<'s> PageStream<'s> {
         }
     }
 
+    /// Keeps why reading failed; the error the sink is given.
+    fn fail(&mut self, cause: Cause) -> io::Error {
+        let e = io::Error::other(cause.as_str().to_string());
+        self.failed = Some(cause);
+        e
+    }
+
     /// Loads the next page; false at the end.
     fn load(&mut self) -> io::Result<bool> {
         if self.next.is_multiple_of(PAGES_PER_INTERRUPT_CHECK) {
@@ -175,18 +212,20 @@ impl<'s> PageStream<'s> {
         }
         let row = match self.rows.next() {
             Ok(Some(row)) => row,
-            Ok(None) if self.next == self.count + 1 => return Ok(false),
+            Ok(None) if self.next == self.count + 1 => {
+                // Every page is read: the read transaction is no longer needed.
+                let _ = self.conn.execute_batch("COMMIT");
+                return Ok(false);
+            }
             Ok(None) => {
-                return Err(io::Error::other(format!(
+                let e = format!(
                     "the database has {} pages; {} were read",
                     self.count,
                     self.next - 1
-                )));
+                );
+                return Err(self.fail(Cause::text(e)));
             }
-            Err(e) => {
-                self.failed = Some(e);
-                return Err(io::Error::other("SQLite stopped reading pages"));
-            }
+            Err(e) => return Err(self.fail(Cause::of(e))),
         };
         let read = row
             .get::<_, u32>(0)
@@ -197,15 +236,13 @@ impl<'s> PageStream<'s> {
                 self.page.extend_from_slice(data);
             }
             Ok((pgno, _)) => {
-                return Err(io::Error::other(format!(
+                let e = format!(
                     "SQLite gave page {pgno} where page {} of {} was due",
                     self.next, self.count
-                )));
+                );
+                return Err(self.fail(Cause::text(e)));
             }
-            Err(e) => {
-                self.failed = Some(e);
-                return Err(io::Error::other("SQLite stopped reading pages"));
-            }
+            Err(e) => return Err(self.fail(Cause::of(e))),
         }
         self.next += 1;
         self.at = 0;
@@ -365,7 +402,7 @@ mod tests {
             let count: u32 = conn
                 .query_row("PRAGMA page_count", [], |r| r.get(0))
                 .unwrap();
-            let mut pages = PageStream::new(stmt.query([]).unwrap(), count);
+            let mut pages = PageStream::new(&conn, stmt.query([]).unwrap(), count);
             let mut out = Vec::new();
             let mut buf = vec![0u8; size];
             loop {
@@ -390,10 +427,44 @@ mod tests {
             let mut stmt = conn
                 .prepare("SELECT pgno, data FROM sqlite_dbpage")
                 .unwrap();
-            let mut pages = PageStream::new(stmt.query([]).unwrap(), claimed);
+            let mut pages = PageStream::new(&conn, stmt.query([]).unwrap(), claimed);
             let err = io::copy(&mut pages, &mut io::sink()).unwrap_err();
             assert!(err.to_string().contains("page"), "{claimed}: {err}");
+            assert!(pages.failed.is_some(), "a read failure, not the sink's");
         }
+    }
+
+    #[test]
+    fn the_read_ends_with_the_last_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = database(dir.path(), "WAL");
+        begin_read(&conn).unwrap();
+        let count: u32 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        let mut stmt = conn
+            .prepare("SELECT pgno, data FROM sqlite_dbpage")
+            .unwrap();
+        let mut pages = PageStream::new(&conn, stmt.query([]).unwrap(), count);
+        assert!(!conn.is_autocommit());
+        io::copy(&mut pages, &mut io::sink()).unwrap();
+        assert!(conn.is_autocommit(), "the read transaction is over");
+    }
+
+    /// A connection that may not write takes `BEGIN IMMEDIATE` as a read, without an error: that
+    /// is no lock, and the two reads must not be taken for one state.
+    #[test]
+    fn a_read_only_connection_does_not_count_as_holding_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(database(dir.path(), "WAL"));
+        let path = dir.path().join("db.sqlite3");
+        let read_only =
+            Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        assert!(read_only.execute_batch("BEGIN IMMEDIATE").is_ok());
+        read_only.execute_batch("ROLLBACK").unwrap();
+        assert!(!take_write_lock(&read_only));
+        let writable = Connection::open(&path).unwrap();
+        assert!(take_write_lock(&writable));
     }
 
     fn fs_bytes(path: &Path) -> Vec<u8> {
