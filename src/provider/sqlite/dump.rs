@@ -69,9 +69,10 @@ fn begin_read(conn: &Connection) -> rusqlite::Result<()> {
 fn pin_one_state(db: &Sqlite, src: &Connection, checker: &Connection) -> Result<bool> {
     let lock = db.open_live()?;
     let locked = take_write_lock(&lock);
-    // With the lock held the reads start at once or not at all: writers are waiting on it.
+    // With the lock held the reads start at once or not at all: writers are waiting on it, for
+    // no longer than PIN_WAIT in all.
     let wait = if locked {
-        PIN_WAIT
+        PIN_WAIT / 2
     } else {
         super::BUSY_TIMEOUT
     };
@@ -80,11 +81,22 @@ fn pin_one_state(db: &Sqlite, src: &Connection, checker: &Connection) -> Result<
         begin_read(conn)?;
         conn.busy_timeout(super::BUSY_TIMEOUT)
     };
-    let started = start(src).and_then(|()| if locked { start(checker) } else { Ok(()) });
+    let src_started = start(src);
+    let pinned = locked && src_started.is_ok() && start(checker).is_ok();
     // Dropped, the connection lets go of the lock (its transaction rolled back).
     drop(lock);
-    started.map_err(|e| db.cannot_open(e))?;
-    Ok(locked)
+    match src_started {
+        Ok(()) => Ok(pinned),
+        // Busy under the lock (a WAL being recovered, say): read without it, the check first.
+        Err(_) if locked => {
+            let _ = src.execute_batch("ROLLBACK");
+            src.busy_timeout(super::BUSY_TIMEOUT)
+                .and_then(|()| begin_read(src))
+                .map_err(|e| db.cannot_open(e))?;
+            Ok(false)
+        }
+        Err(e) => Err(db.cannot_open(e)),
+    }
 }
 
 /// Takes the write lock on `lock`, waiting up to [`PIN_WAIT`]; whether it has it. A connection
