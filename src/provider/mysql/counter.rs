@@ -151,7 +151,20 @@ impl<R: Read> RowCounter<R> {
             Lex::Quoted {
                 quote,
                 backslash: false,
-            } => memchr::memchr2(quote, b'\\', bytes).unwrap_or(bytes.len()),
+            } => {
+                // A backslash and the byte it escapes leave the string as it was: passed over
+                // too, unless the backslash ends the read.
+                let mut at = 0;
+                loop {
+                    match memchr::memchr2(quote, b'\\', &bytes[at..]) {
+                        None => break bytes.len(),
+                        Some(i) if bytes[at + i] == b'\\' && at + i + 1 < bytes.len() => {
+                            at += i + 2;
+                        }
+                        Some(i) => break at + i,
+                    }
+                }
+            }
             Lex::Top
                 if self.in_statement
                     && self.matched == 0
