@@ -5,6 +5,8 @@ use std::io::{self, IsTerminal, Read};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::provider::{TableNow, TableProgress};
+
 /// A bar over `total` bytes, or nothing when `shown` is false (JSON or quiet output) or stderr
 /// is not a terminal.
 pub fn bar(shown: bool, total: u64, what: &str) -> Option<ProgressBar> {
@@ -30,6 +32,10 @@ pub struct Reader<'a, R: ?Sized> {
     bar: Option<&'a ProgressBar>,
     /// The file the stream is stored in, whose size the bar's message shows.
     stored: Option<(&'a File, &'a str)>,
+    /// The table the dump is in, which the bar's message shows after the size.
+    tables: Option<&'a TableProgress>,
+    /// The number of the table last shown.
+    table_shown: usize,
     read: u64,
     shown_at: u64,
 }
@@ -43,6 +49,8 @@ impl<'a, R: Read + ?Sized> Reader<'a, R> {
             inner,
             bar,
             stored: None,
+            tables: None,
+            table_shown: 0,
             read: 0,
             shown_at: 0,
         }
@@ -55,16 +63,27 @@ impl<'a, R: Read + ?Sized> Reader<'a, R> {
         self
     }
 
+    /// Also shows the table the dump is in, its number and rows: `table 3 events: 120000 rows`.
+    pub fn showing_tables(mut self, tables: &'a TableProgress) -> Self {
+        self.tables = Some(tables);
+        self
+    }
+
     fn show_stored(&mut self, bar: &ProgressBar) {
         let Some((file, label)) = self.stored else {
             return;
         };
-        if self.read - self.shown_at < STORED_EVERY {
+        let table = self.tables.and_then(TableProgress::now);
+        let moved_on = table.as_ref().is_some_and(|t| t.number != self.table_shown);
+        if self.read - self.shown_at < STORED_EVERY && !moved_on {
             return;
         }
         self.shown_at = self.read;
+        if let Some(t) = &table {
+            self.table_shown = t.number;
+        }
         if let Ok(m) = file.metadata() {
-            bar.set_message(format!("{label} → {}", crate::human::size(m.len())));
+            bar.set_message(message(label, m.len(), table.as_ref()));
         }
     }
 }
@@ -85,5 +104,38 @@ impl<R: Read + ?Sized> Read for Reader<'_, R> {
             self.show_stored(bar);
         }
         Ok(n)
+    }
+}
+
+/// The bar's message: `<label> → <stored size>`, then the table the dump is in.
+fn message(label: &str, stored: u64, table: Option<&TableNow>) -> String {
+    let mut text = format!("{label} → {}", crate::human::size(stored));
+    if let Some(t) = table {
+        text.push_str(&format!(
+            ", table {} {}: {}",
+            t.number,
+            t.name,
+            crate::human::count(t.rows, "row")
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_names_the_table_its_number_and_rows() {
+        assert_eq!(message("dump (zstd)", 2048, None), "dump (zstd) → 2.0 KiB");
+        let t = TableNow {
+            number: 3,
+            name: "billing.events".into(),
+            rows: 1,
+        };
+        assert_eq!(
+            message("dump (zstd)", 2048, Some(&t)),
+            "dump (zstd) → 2.0 KiB, table 3 billing.events: 1 row"
+        );
     }
 }

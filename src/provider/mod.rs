@@ -25,7 +25,8 @@ use crate::migrations::MigrationState;
 use crate::pipeline::{Compression, Written};
 
 pub use self::counts::{TableStats, Tables};
-pub use self::dump_options::{DumpOptions, QUICK_CHECK_PASSED};
+pub use self::dump_options::{DumpOptions, QUICK_CHECK_PASSED, TableNow, TableProgress};
+pub(crate) use self::dump_options::{InTable, Watched};
 pub use self::method::{Blocked, MethodChoice, RestoreMethod, RestorePrivileges};
 pub use self::postgres::GlobalsApplied;
 pub use self::sessions::{OtherSession, describe_sessions, sessions_busy};

@@ -499,3 +499,21 @@ fn a_protected_rollback_that_loses_rows_asks_for_the_name_even_with_yes() {
         .unwrap();
     assert_eq!(rows, 1, "rolled back");
 }
+
+/// A PostgreSQL backup on a terminal says, beside its bar, which table its dump is in and how
+/// many of its rows are stored so far.
+#[test]
+fn a_backup_on_a_terminal_shows_the_table_its_dump_is_in() {
+    if !crate::postgres::server_up() {
+        return;
+    }
+    let db = crate::postgres::PgDb::new("tty_tables");
+    db.exec(
+        "CREATE TABLE events (id int, note text);
+         INSERT INTO events SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 400000) g;",
+    );
+    let p = crate::postgres::project_with(&[("dev", &db)]);
+    let mut s = on_tty_as(&p, &["backup", "dev"], "xterm");
+    s.exp_string("table 1 events: ").unwrap();
+    assert_eq!(exit_code(s), 0);
+}

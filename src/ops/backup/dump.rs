@@ -12,7 +12,9 @@ use crate::fsutil::{self, PartialDir, PartialFile};
 use crate::human;
 use crate::pipeline::{self, Compression, Counted, Decoder};
 use crate::progress;
-use crate::provider::{self, DumpOptions, DumpTo, Dumped, Provider, ProviderKind, Source};
+use crate::provider::{
+    self, DumpOptions, DumpTo, Dumped, Provider, ProviderKind, Source, TableProgress,
+};
 use crate::session::Session;
 
 /// A key only this run knows (see `write.rs`): with it the read-back decrypts what was stored.
@@ -41,12 +43,13 @@ pub(super) struct Dump<'a> {
 }
 
 impl Dump<'_> {
-    fn options(&self) -> DumpOptions<'_> {
+    fn options<'a>(&'a self, tables: Option<&'a TableProgress>) -> DumpOptions<'a> {
         DumpOptions {
             format: self.format,
             migrations_table: self.migrations_table,
             exclude_data: self.exclude_data,
             full_check: self.full_check,
+            tables,
         }
     }
 }
@@ -96,12 +99,15 @@ fn dump_to_file(session: &Session, d: &Dump<'_>, file: &PartialFile) -> Result<(
     // What syncing and reading back the stored file found, done as soon as it is written: while
     // an SQLite check still runs, or the dump tool ends.
     let mut on_disk: Option<Result<()>> = None;
+    // The table the stream is in, shown beside the bar.
+    let tables = TableProgress::default();
     let dumped = d.db.dump(
-        &d.options(),
+        &d.options(bar.as_ref().map(|_| &tables)),
         &work_dir,
         DumpTo::Stream(&mut |source| {
-            let mut source =
-                progress::Reader::new(source, bar.as_ref()).showing_stored(file.file(), &label);
+            let mut source = progress::Reader::new(source, bar.as_ref())
+                .showing_stored(file.file(), &label)
+                .showing_tables(&tables);
             let written =
                 pipeline::write_stream(&mut source, compression, d.recipients, file.file())?;
             on_disk = Some(sync_and_hash(d.format, file, &written));
@@ -148,7 +154,7 @@ fn dump_to_file(session: &Session, d: &Dump<'_>, file: &PartialFile) -> Result<(
 fn dump_to_dir(session: &Session, d: &Dump<'_>, dir: &PartialDir) -> Result<(Dumped, Stored)> {
     let content = dir.content();
     let dumped = d.db.dump(
-        &d.options(),
+        &d.options(None),
         d.env_dir,
         DumpTo::Directory {
             path: &content,

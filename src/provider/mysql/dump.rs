@@ -70,8 +70,12 @@ pub(super) fn dump(
     let stderr_reader = crate::provider::tool::drain_stderr(&mut child);
     let stdout = child.stdout.take().expect("stdout is piped");
     crate::child::widen_pipe(&stdout);
-    let mut source = RowCounter::new(TailReader::new(schema_only.as_slice().chain(stdout)));
+    let mut source = crate::provider::Watched::new(
+        RowCounter::new(TailReader::new(schema_only.as_slice().chain(stdout))),
+        options.tables,
+    );
     let written = sink(&mut source);
+    let source = source.inner;
     if written.is_err() {
         // Storing failed (a full disk, say): the dump must not be left blocked on the pipe.
         let _ = child.kill();

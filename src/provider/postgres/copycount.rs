@@ -316,6 +316,22 @@ impl Block {
     }
 }
 
+impl<R> crate::provider::InTable for CopyCounter<R> {
+    /// The COPY block being read: its table (schema-qualified outside `public`, as the manifest
+    /// names it) and its rows so far.
+    fn in_table(&self) -> Option<(String, u64)> {
+        let block = self.block.as_ref()?;
+        let (schema, table) = &block.table;
+        let table = String::from_utf8_lossy(table);
+        let name = if schema == b"public" {
+            table.into_owned()
+        } else {
+            format!("{}.{table}", String::from_utf8_lossy(schema))
+        };
+        Some((name, block.rows))
+    }
+}
+
 impl<R: Read> Read for CopyCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -388,6 +404,39 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// What a progress display is told as the stream goes by, read after read.
+    #[test]
+    fn the_table_being_read_is_told_with_its_rows_so_far() {
+        use crate::provider::{TableProgress, Watched};
+        let dump = "CREATE TABLE public.t (x int);\n\
+            COPY public.t (x) FROM stdin;\n1\n2\n3\n\\.\n\
+            COPY billing.\"Ev ents\" (a) FROM stdin;\nrow\n\\.\nCREATE INDEX i ON t (x);\n";
+        let progress = TableProgress::default();
+        let mut watched = Watched::new(CopyCounter::new(dump.as_bytes()), Some(&progress));
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4];
+        while watched.read(&mut buf).unwrap() > 0 {
+            if let Some(now) = progress.now()
+                && seen.last() != Some(&now)
+            {
+                seen.push(now);
+            }
+        }
+        let mut tables: Vec<(usize, &str)> =
+            seen.iter().map(|t| (t.number, t.name.as_str())).collect();
+        tables.dedup();
+        assert_eq!(tables, [(1, "t"), (2, "billing.Ev ents")]);
+        // The rows of a table only grow, and reach what was read of it.
+        assert!(
+            seen.windows(2)
+                .all(|w| w[0].number != w[1].number || w[0].rows <= w[1].rows)
+        );
+        assert!(
+            seen.iter().any(|t| t.name == "t" && t.rows >= 2),
+            "{seen:?}"
+        );
     }
 
     fn key(s: &str, t: &str) -> (String, String) {

@@ -68,8 +68,13 @@ pub(super) fn dump(
         DumpTo::Stream(sink) => {
             let stdout = child.stdout.take().expect("stdout is piped");
             crate::child::widen_pipe(&stdout);
-            let mut source = copycount::CopyCounter::new(TailReader::new(stdout));
+            let mut source = crate::provider::Watched::new(
+                copycount::CopyCounter::new(TailReader::new(stdout)),
+                // Only plain SQL has its tables in the stream as COPY blocks.
+                options.tables.filter(|_| format == Format::Sql),
+            );
             let written = sink(&mut source);
+            let source = source.inner;
             if written.is_err() {
                 // Storing failed (a full disk, say): pg_dump must not be left blocked on the
                 // pipe.
