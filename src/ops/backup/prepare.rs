@@ -259,7 +259,7 @@ pub fn resolve_format(
     match asked {
         Some(f) if db.formats().contains(&f) => Ok(f),
         Some(_) if db.kind() == ProviderKind::Sqlite => Err(Error::config(
-            "SQLite backups are database images made with SQLite's online backup API",
+            "SQLite backups are images of the database file, in no other format",
         )
         .with_hint("--format applies to PostgreSQL and MySQL; leave it out for SQLite")),
         Some(f) => Err(Error::config(format!(

@@ -130,7 +130,7 @@ fn formats_and_compressions_are_resolved_or_refused() {
         assert_eq!(err.kind(), Kind::Config);
         assert_eq!(
             err.one_line(),
-            "SQLite backups are database images made with SQLite's online backup API"
+            "SQLite backups are images of the database file, in no other format"
         );
         assert!(
             err.hints()
