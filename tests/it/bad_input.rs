@@ -262,7 +262,7 @@ fn format_options_that_do_not_apply_to_sqlite_are_refused() {
     let p = project();
     p.run(&["backup", "dev", "--format", "custom"])
         .code(1)
-        .stderr_has("SQLite backups are database images");
+        .stderr_has("SQLite backups are images of the database file");
     assert!(p.backups().is_empty());
 }
 
