@@ -123,37 +123,48 @@ fn streamed(
     if !pin_one_state(db, &src, &checker)? {
         // One read for both: the check first, which also brings the pages into the OS's cache.
         drop(checker);
-        let (integrity_check, inspection) =
-            check_and_count(&src, full_check, migrations_table.as_deref())?;
+        let checked = check_and_count(&src, full_check, migrations_table.as_deref())?;
         let written = stream_pages(db, &src, sink)?;
-        return Ok(Dumped {
-            inspection,
-            written: Some(written),
-            tool_version: super::version(),
-            integrity_check,
-        });
+        return Ok(dumped(written, checked));
     }
     let interrupt = checker.get_interrupt_handle();
     let checking = std::thread::spawn(move || {
         check_and_count(&checker, full_check, migrations_table.as_deref())
     });
-    let written = stream_pages(db, &src, sink);
+    let (written, checked) = beside(
+        checking,
+        || interrupt.interrupt(),
+        || stream_pages(db, &src, sink),
+    )?;
+    Ok(dumped(written, checked))
+}
+
+/// Stores the backup with `store` while `checking` runs on a thread of its own, and waits for
+/// both. A failed store stops the check (`stop`): its verdict is no longer wanted. The store's
+/// failure is said first; stored, a damaged database still refuses the backup.
+fn beside(
+    checking: std::thread::JoinHandle<Result<(String, Inspection)>>,
+    stop: impl FnOnce(),
+    store: impl FnOnce() -> Result<Written>,
+) -> Result<(Written, (String, Inspection))> {
+    let written = store();
     if written.is_err() {
-        // Storing failed or was interrupted: the check's verdict is no longer wanted.
-        interrupt.interrupt();
+        stop();
     }
     let checked = checking
         .join()
         .unwrap_or_else(|_| Err(Error::tool("the integrity check failed")));
-    let written = written?;
-    // Stored: a damaged database still refuses the backup.
-    let (integrity_check, inspection) = checked?;
-    Ok(Dumped {
+    Ok((written?, checked?))
+}
+
+/// What the dump gives back: the bytes stored, and the check's verdict with the tables.
+fn dumped(written: Written, (integrity_check, inspection): (String, Inspection)) -> Dumped {
+    Dumped {
         inspection,
         written: Some(written),
         tool_version: super::version(),
         integrity_check,
-    })
+    }
 }
 
 /// Streams every page of the database `src` reads, in order, into the sink.
@@ -312,31 +323,21 @@ fn through_snapshot(
         let _ = handle_tx.send(image.get_interrupt_handle());
         check_and_count(&image, full_check, migrations_table.as_deref())
     });
-    let written = File::open(snapshot.path())
-        .map_err(|e| Error::io(Kind::Tool, "cannot read", snapshot.path(), e))
-        .and_then(|mut file| {
-            sink(&mut file)
-                .map_err(|e| Error::io(Kind::Tool, "cannot write the backup of", &db.path, e))
-        });
-    if written.is_err() {
-        // Storing failed or was interrupted: the check's verdict is no longer wanted.
+    let stop = || {
         if let Ok(handle) = handle_rx.recv() {
             handle.interrupt();
         }
-    }
-    let checked = checking
-        .join()
-        .unwrap_or_else(|_| Err(Error::tool("the integrity check failed")));
-    let written = written?;
-    // Stored: a damaged database still refuses the backup.
-    let (integrity_check, mut inspection) = checked?;
+    };
+    let (written, (integrity_check, mut inspection)) = beside(checking, stop, || {
+        File::open(snapshot.path())
+            .map_err(|e| Error::io(Kind::Tool, "cannot read", snapshot.path(), e))
+            .and_then(|mut file| {
+                sink(&mut file)
+                    .map_err(|e| Error::io(Kind::Tool, "cannot write the backup of", &db.path, e))
+            })
+    })?;
     crate::provider::exclude::mark(&mut inspection.tables, &excluded);
-    Ok(Dumped {
-        inspection,
-        written: Some(written),
-        tool_version: super::version(),
-        integrity_check,
-    })
+    Ok(dumped(written, (integrity_check, inspection)))
 }
 
 /// SQLite's check of what `conn` reads — `quick_check` (pages and records) unless the full one is
