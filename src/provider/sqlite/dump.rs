@@ -30,6 +30,9 @@ use crate::provider::{DumpOptions, Dumped, Inspection, Sink};
 /// on one state; past it, the check runs before the pages are streamed, in the same read.
 const PIN_WAIT: Duration = Duration::from_secs(2);
 
+/// Every page of the main database, in order, as `sqlite_dbpage` gives them.
+const PAGES: &str = "SELECT pgno, data FROM sqlite_dbpage";
+
 /// Pages between two looks at Ctrl-C while streaming.
 const PAGES_PER_INTERRUPT_CHECK: u32 = 1024;
 
@@ -51,7 +54,7 @@ fn streamable(conn: &Connection) -> bool {
     let wal = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
         .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));
-    wal && conn.prepare("SELECT pgno, data FROM sqlite_dbpage").is_ok()
+    wal && conn.prepare(PAGES).is_ok()
 }
 
 /// Starts a read transaction on `conn`: it begins at its first read.
@@ -175,9 +178,7 @@ fn stream_pages(db: &Sqlite, src: &Connection, sink: &mut Sink<'_>) -> Result<Wr
     let page_count: u32 = src
         .query_row("PRAGMA page_count", [], |r| r.get(0))
         .map_err(unreadable)?;
-    let mut stmt = src
-        .prepare("SELECT pgno, data FROM sqlite_dbpage")
-        .map_err(unreadable)?;
+    let mut stmt = src.prepare(PAGES).map_err(unreadable)?;
     let rows = stmt.query([]).map_err(unreadable)?;
     let mut pages = PageStream::new(src, rows, page_count);
     let written = sink(&mut pages);
@@ -407,11 +408,9 @@ mod tests {
     fn the_page_stream_is_the_database_image_in_any_read_size() {
         let dir = tempfile::tempdir().unwrap();
         let conn = database(dir.path(), "DELETE");
-        let file = fs_bytes(&dir.path().join("db.sqlite3"));
+        let file = std::fs::read(dir.path().join("db.sqlite3")).unwrap();
         for size in [1, 1000, 4096, 5000, 1 << 20] {
-            let mut stmt = conn
-                .prepare("SELECT pgno, data FROM sqlite_dbpage")
-                .unwrap();
+            let mut stmt = conn.prepare(PAGES).unwrap();
             let count: u32 = conn
                 .query_row("PRAGMA page_count", [], |r| r.get(0))
                 .unwrap();
@@ -437,9 +436,7 @@ mod tests {
             .query_row("PRAGMA page_count", [], |r| r.get(0))
             .unwrap();
         for claimed in [count - 1, count + 1] {
-            let mut stmt = conn
-                .prepare("SELECT pgno, data FROM sqlite_dbpage")
-                .unwrap();
+            let mut stmt = conn.prepare(PAGES).unwrap();
             let mut pages = PageStream::new(&conn, stmt.query([]).unwrap(), claimed);
             let err = io::copy(&mut pages, &mut io::sink()).unwrap_err();
             assert!(err.to_string().contains("page"), "{claimed}: {err}");
@@ -455,9 +452,7 @@ mod tests {
         let count: u32 = conn
             .query_row("PRAGMA page_count", [], |r| r.get(0))
             .unwrap();
-        let mut stmt = conn
-            .prepare("SELECT pgno, data FROM sqlite_dbpage")
-            .unwrap();
+        let mut stmt = conn.prepare(PAGES).unwrap();
         let mut pages = PageStream::new(&conn, stmt.query([]).unwrap(), count);
         assert!(!conn.is_autocommit());
         io::copy(&mut pages, &mut io::sink()).unwrap();
@@ -478,9 +473,5 @@ mod tests {
         assert!(!take_write_lock(&read_only));
         let writable = Connection::open(&path).unwrap();
         assert!(take_write_lock(&writable));
-    }
-
-    fn fs_bytes(path: &Path) -> Vec<u8> {
-        std::fs::read(path).unwrap()
     }
 }
