@@ -25,6 +25,7 @@ pub mod notify;
 pub mod offsite;
 pub mod ops;
 pub mod pending;
+pub mod pgarchive;
 pub mod pipeline;
 pub mod plan;
 pub mod preflight;

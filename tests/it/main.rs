@@ -33,6 +33,7 @@ mod notify_formats;
 mod offsite;
 mod partial_restore;
 mod partial_restore_attack;
+mod pgarchive;
 mod plan;
 mod plugin;
 mod plugin_e2e;

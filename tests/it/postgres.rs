@@ -472,7 +472,7 @@ fn pg_directory_dumps_record_every_file_and_catch_any_change() {
     assert_eq!(p.ids(), [id3]);
 }
 
-fn sha256sum(path: &std::path::Path) -> String {
+pub fn sha256sum(path: &std::path::Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()

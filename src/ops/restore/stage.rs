@@ -146,15 +146,27 @@ fn decode_to_work_file(
     let mut decoder = open_verified(&session.store.locate(record)?.data, record, decryption)?;
     let bar = session.events().bar(record.raw_size_bytes, "decode");
     let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
-    let mut out = std::io::BufWriter::with_capacity(crate::pipeline::BUF_SIZE, partial.file());
-    let copied =
-        crate::pipeline::copy(&mut source, &mut out).and_then(|_| std::io::Write::flush(&mut out));
-    drop(out);
+    // Merged chunks and written offsets make pg_restore's jobs read it as fast as an archive
+    // pg_dump wrote to a file (src/pgarchive.rs).
+    let mut copied = crate::pgarchive::copy_for_restore(&mut source, partial.file());
+    if copied
+        .as_ref()
+        .is_err_and(|e| crate::pgarchive::damaged(e).is_some())
+    {
+        // Damage found before the end: only the end says whether the file is the one written.
+        if let Err(e) = crate::pipeline::copy(&mut source, &mut std::io::sink()) {
+            copied = Err(e);
+        }
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     copied.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::InvalidData {
+        if let Some(damaged) = crate::pgarchive::damaged(&e) {
+            Error::verification(format!("backup {} cannot be restored", record.id))
+                .caused_by(damaged.to_string())
+                .with_hint("its checksum matches, so it was written so: restore an older backup")
+        } else if e.kind() == std::io::ErrorKind::InvalidData {
             Error::verification(format!(
                 "backup {} cannot be decoded or failed its checksum",
                 record.id
