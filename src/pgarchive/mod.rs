@@ -1,13 +1,15 @@
 //! pg_dump's custom archive (`-Fc`), copied into a work file made ready for `pg_restore --jobs`.
 //!
 //! faber-db takes custom archives with `pg_dump -Fc -Z0` into a pipe, so that its own zstd can
-//! compress on every core. Such an archive costs a parallel restore twice over, where one that
-//! `pg_dump -Fc -f file` wrote does not:
-//! - pg_dump writes every row as its own data chunk (a length, then the row): 3.7 million chunks
-//!   for 3.7 million rows, each one a read and a `PQputCopyData` call for pg_restore;
+//! compress on every core. Such an archive costs a parallel restore twice over:
+//! - uncompressed, pg_dump writes every row as its own data chunk (a length, then the row): 3.7
+//!   million chunks for 3.7 million rows, each one a read and a `PQputCopyData` call for
+//!   pg_restore (compressed, the chunks are cut by size; pg_dump's own compression is what
+//!   faber-db does without, for speed);
 //! - unable to seek back in a pipe, it leaves each table's data offset out of the table of
-//!   contents, so every pg_restore job scans the file for the block it wants, and none knows the
-//!   tables' sizes to start the largest first.
+//!   contents (pg_dump writes them in when its output is a file), so every pg_restore job scans
+//!   the file for the block it wants, and none knows the tables' sizes to start the largest
+//!   first.
 //!
 //! [`copy_for_restore`] mends both while it copies: it merges each table's chunks into chunks of
 //! [`CHUNK`] bytes (pg_restore hands COPY data on in whatever pieces it reads; compressed archives
@@ -19,6 +21,7 @@
 //! (PostgreSQL 9.0) to 1.16 (PostgreSQL 17), compressed by pg_dump, or with offsets already
 //! written, is copied as it is: slower to restore, never changed.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -49,7 +52,7 @@ pub enum Copied {
 
 /// The data of an archive this module knows the layout of is not as pg_dump writes it: neither
 /// this module nor pg_restore could read it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("the archive is damaged at byte {at}: {what}")]
 pub struct Damaged {
     pub at: u64,
@@ -80,7 +83,10 @@ pub fn copy_for_restore(input: &mut dyn Read, out: &File) -> io::Result<Copied> 
         archive.out.flush()?;
         return Ok(Copied::AsIs);
     };
-    let starts = archive.data_blocks()?;
+    // Where each entry's block starts: only entries of the table of contents are kept, so
+    // memory grows with its entries, never with the blocks a file may hold.
+    let mut starts: HashMap<i64, Option<u64>> = entries.iter().map(|e| (e.dump_id, None)).collect();
+    archive.data_blocks(&mut starts)?;
     archive.out.flush()?;
     write_offsets(out, &entries, &starts, archive.offset_size)?;
     Ok(Copied::Mended)
@@ -108,8 +114,14 @@ impl Archive<'_> {
     /// Reads (and copies out) the header and the table of contents; the entries whose data
     /// offsets are to be written, or `None` for an archive to copy as it is.
     fn header_and_toc(&mut self) -> io::Result<Option<Vec<Entry>>> {
-        let mut magic = [0u8; 5];
-        if !self.fill(&mut magic)? || &magic != MAGIC {
+        // Anything shorter than the magic string, or another one, is no archive of pg_dump's.
+        let mut magic = Vec::with_capacity(MAGIC.len());
+        (&mut self.input)
+            .take(MAGIC.len() as u64)
+            .read_to_end(&mut magic)?;
+        self.read += magic.len() as u64;
+        self.emit(&magic)?;
+        if magic != MAGIC {
             return Ok(None);
         }
         let [major, minor, _revision] = self.array::<3>()?;
@@ -180,25 +192,27 @@ impl Archive<'_> {
         Ok(dump_id)
     }
 
-    /// Copies the data blocks out, merging their chunks; where each block starts, by dump ID.
-    fn data_blocks(&mut self) -> io::Result<Vec<(i64, u64)>> {
+    /// Copies the data blocks out, merging their chunks, and notes in `starts` where the first
+    /// block of each entry there starts.
+    fn data_blocks(&mut self, starts: &mut HashMap<i64, Option<u64>>) -> io::Result<()> {
         self.tee = false;
-        let mut starts = Vec::new();
         let mut pending = Vec::with_capacity(CHUNK);
         loop {
             let mut kind = [0u8; 1];
             if !self.fill(&mut kind)? {
-                return Ok(starts);
+                return Ok(());
             }
             let start = self.written;
             let dump_id = self.int()?;
-            starts.push((dump_id, start));
+            if let Some(slot @ None) = starts.get_mut(&dump_id) {
+                *slot = Some(start);
+            }
             self.emit(&kind)?;
             self.emit_int(dump_id)?;
             match kind[0] {
                 BLOCK_DATA => self.merge_chunks(&mut pending)?,
                 BLOCK_BLOBS => self.copy_blobs()?,
-                _ => return Err(self.damaged(1, "a data block of unknown type")),
+                _ => return Err(self.damaged(self.int_size + 2, "a data block of unknown type")),
             }
         }
     }
@@ -370,15 +384,11 @@ impl Archive<'_> {
 fn write_offsets(
     mut out: &File,
     entries: &[Entry],
-    starts: &[(i64, u64)],
+    starts: &HashMap<i64, Option<u64>>,
     offset_size: usize,
 ) -> io::Result<()> {
-    let mut first = std::collections::HashMap::with_capacity(starts.len());
-    for &(dump_id, start) in starts {
-        first.entry(dump_id).or_insert(start);
-    }
     for entry in entries {
-        let Some(&start) = first.get(&entry.dump_id) else {
+        let Some(&Some(start)) = starts.get(&entry.dump_id) else {
             continue;
         };
         let bytes = start.to_le_bytes();

@@ -265,6 +265,25 @@ fn large_objects_are_copied_byte_for_byte() {
 }
 
 #[test]
+fn blocks_the_contents_do_not_list_go_on_and_only_the_first_block_is_pointed_at() {
+    let built = archive(14, 0, &[(3, OFFSET_NOT_SET)])
+        .data(99, &[b"stray\n"])
+        .data(3, &[b"1\n", b"2\n"])
+        .data(3, &[b"again\n"]);
+    let data_start = built.offset_fields[0].1 + 9;
+    let (copied, out) = mend(&built.bytes);
+    assert_eq!(copied.unwrap(), Copied::Mended);
+    // Block 99 (type, ID, one chunk's length and 6 bytes, the end: 22 bytes), then entry 3's.
+    let first_3 = data_start + 22;
+    assert_eq!(out[first_3], BLOCK_DATA);
+    assert_eq!(
+        offset_field(&out, built.offset_fields[0].1),
+        (OFFSET_SET, first_3 as u64)
+    );
+    assert!(out.ends_with(b"again\n\0\0\0\0\0"));
+}
+
+#[test]
 fn an_entry_whose_block_is_missing_keeps_its_unset_offset() {
     let built = archive(14, 0, &[(3, OFFSET_NOT_SET), (4, OFFSET_NOT_SET)]).data(3, &[b"1\n"]);
     let (copied, out) = mend(&built.bytes);
@@ -315,6 +334,8 @@ fn archives_it_does_not_know_are_copied_as_they_are() {
     }
     for other in [
         &b""[..],
+        b"abc",
+        b"PGDM",
         b"PGDMQ and more",
         b"-- PostgreSQL database dump\n",
     ] {
@@ -351,6 +372,9 @@ fn damage_is_reported_with_where_it_is() {
         let e = copied.expect_err(what);
         let damage = damaged(&e).unwrap_or_else(|| panic!("{what}: {e}"));
         assert_eq!(damage.what, expected, "{what}");
+        if what == "an unknown block" {
+            assert_eq!(damage.at as usize, data_start, "the type byte's position");
+        }
         assert!(damage.at as usize <= bytes.len(), "{what}: {damage}");
     }
 }

@@ -146,23 +146,38 @@ fn rewrite_backup(
     let old_sha = crate::postgres::sha256sum(&path);
     std::fs::write(&path, zstd::encode_all(&archive[..], 3).unwrap()).unwrap();
     if matching {
-        let reg = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
-        let text = std::fs::read_to_string(&reg)
-            .unwrap()
-            .replace(&old_sha, &crate::postgres::sha256sum(&path));
-        std::fs::write(&reg, text).unwrap();
+        record_new_checksum(p, &path, &old_sha);
     }
 }
 
+/// The registry's checksum of the backup file at `path` (which was `old_sha`) made to match it.
+fn record_new_checksum(p: &crate::harness::Project, path: &std::path::Path, old_sha: &str) {
+    let reg = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let text = std::fs::read_to_string(&reg)
+        .unwrap()
+        .replace(old_sha, &crate::postgres::sha256sum(path));
+    std::fs::write(&reg, text).unwrap();
+}
+
 #[test]
-fn a_damaged_archive_is_refused_before_pg_restore_runs_and_a_changed_one_is_called_changed() {
+fn an_archive_that_cannot_be_mended_goes_to_pg_restore_as_it_is_and_a_changed_one_is_called_changed()
+ {
     if !server_up() {
         return;
     }
     let db = PgDb::new("arch_bad");
     db.exec("CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 3000) g;");
-    let p = project_with(&[("dev", &db)]);
-    // The first row's chunk length made negative: no pg_restore could read past it.
+    let target = PgDb::unborn("arch_bad_copy");
+    let p = project_with(&[("dev", &db), ("copy", &target)]);
+    // A byte after the last block: not pg_dump's layout, yet pg_restore reads the archive.
+    let id = p.backup(&["dev", "--format", "custom"]);
+    rewrite_backup(&p, &id, true, |archive| archive.push(b'\n'));
+    p.run(&["restore", "copy", "--from", &id, "--yes", "--jobs", "2"])
+        .code(0)
+        .stderr_has(&format!("backup {id}: the archive is damaged at byte"))
+        .stderr_has("it ends in the middle; decoding it as it is for pg_restore");
+    assert_eq!(target.exec("SELECT count(*) FROM t"), "3000");
+    // The first row's chunk length made negative: pg_restore cannot read past it either.
     let negative = |archive: &mut Vec<u8>| {
         let row = b"1\trow 1\n";
         let at = archive.windows(row.len()).position(|w| w == row).unwrap();
@@ -171,21 +186,31 @@ fn a_damaged_archive_is_refused_before_pg_restore_runs_and_a_changed_one_is_call
     };
     for matching in [true, false] {
         let id = p.backup(&["dev", "--format", "custom"]);
-        rewrite_backup(&p, &id, matching, negative);
-        let run = p.run(&["restore", "dev", "--from", &id, "--yes", "--jobs", "2"]);
-        let run = if matching {
-            run.code(5)
-                .stderr_has(&format!("backup {id} cannot be restored"))
-                .stderr_has("the archive is damaged at byte")
-                .stderr_has("a chunk of negative length")
-                .stderr_has("restore an older backup")
+        db.exec("INSERT INTO t VALUES (-1, 'written after the backup')");
+        let before = db.data();
+        let args = ["restore", "dev", "--from", &id, "--yes", "--jobs", "2"];
+        if matching {
+            rewrite_backup(&p, &id, true, negative);
+            p.run(&args)
+                .code(6)
+                .stderr_has("a chunk of negative length; decoding it as it is for pg_restore")
+                .stderr_has("error: pg_restore failed")
+                .stderr_has("the database was not changed");
         } else {
-            run.code(5)
-                .stderr_has("failed its checksum")
-                .stderr_lacks("damaged at byte")
-        };
-        drop(run);
-        assert_eq!(db.exec("SELECT count(*) FROM t"), "3000");
+            // Changed after the restore checked it, before the work file: the damage is found
+            // first, the checksum at the end of the file, and the checksum is what is told.
+            let paused = p.paused_at(&args, "restore:before-work-file");
+            rewrite_backup(&p, &id, false, negative);
+            let out = paused.resume();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(5), "{stderr}");
+            assert!(
+                stderr.contains("cannot be decoded or failed its checksum"),
+                "{stderr}"
+            );
+            assert!(!stderr.contains("damaged at byte"), "{stderr}");
+        }
+        assert_eq!(db.data(), before, "the database as it was");
         let leftovers = psql(
             &admin_url(),
             &format!(
@@ -205,4 +230,32 @@ fn a_damaged_archive_is_refused_before_pg_restore_runs_and_a_changed_one_is_call
             "{names:?}"
         );
     }
+}
+
+#[test]
+fn a_stored_file_that_does_not_decode_into_the_work_file_is_called_damaged() {
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("arch_zstd");
+    db.exec("CREATE TABLE t (x int, y text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev", "--format", "custom"]);
+    // zstd data damaged, with the registry's checksum made to match: written so.
+    let path = p.data_file(&id);
+    let old_sha = crate::postgres::sha256sum(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    record_new_checksum(&p, &path, &old_sha);
+    db.exec("DELETE FROM t WHERE x > 10000");
+    p.run(&["restore", "dev", "--from", &id, "--yes", "--jobs", "2"])
+        .code(5)
+        .stderr_has(&format!("error: backup {id} cannot be decoded"))
+        .stderr_has("the stored file is damaged; nothing was restored")
+        .stderr_lacks("cannot decode the backup into");
+    assert_eq!(db.exec("SELECT count(*) FROM t"), "10000");
 }

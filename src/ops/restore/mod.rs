@@ -18,6 +18,7 @@ mod safety;
 mod stage;
 mod swap;
 mod tables;
+mod workfile;
 
 #[cfg(test)]
 mod tests;

@@ -67,7 +67,7 @@ pub(super) fn load<T>(
         return Ok(staged);
     }
     if parallel && jobs > 1 {
-        match decode_to_work_file(session, env, record, decryption.as_deref()) {
+        match super::workfile::decode(session, env, record, decryption.as_deref()) {
             Ok(decoded) => {
                 return load(Source::Path(decoded.path()), jobs);
             }
@@ -116,66 +116,4 @@ pub fn open_verified(
 /// Restore jobs when none are asked for: one per core.
 pub fn default_jobs() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get().min(64)).unwrap_or(64))
-}
-
-/// Decodes a compressed custom archive into a locked work file beside the environment's
-/// backups, so that pg_restore can run jobs in parallel from it. The stored file's SHA-256 is
-/// checked as it is read: a file that changed fails before anything is loaded. The work file
-/// is removed when the returned value is dropped (and by the next run's sweep if killed).
-fn decode_to_work_file(
-    session: &Session,
-    env: &Environment,
-    record: &BackupRecord,
-    decryption: Option<&crate::crypt::Decryption>,
-) -> Result<crate::fsutil::PartialFile> {
-    // Decrypted data goes to a private directory, never beside the backups.
-    let dir = if record.encrypted {
-        crate::fsutil::private_temp_dir(session.store.dir())?
-    } else {
-        session.store.env_dir(&env.name)?
-    };
-    crate::fsutil::ensure_free_space(
-        &dir,
-        record.raw_size_bytes.saturating_add(1 << 20),
-        "to decode the archive for a parallel restore",
-        "free some space, or pass --jobs 1 to load it in one stream",
-    )?;
-    let work = dir.join(format!("restore-{}-{}.dump", record.id, std::process::id()));
-    let partial = crate::fsutil::PartialFile::create(&work)
-        .map_err(|e| Error::io(Kind::Tool, "cannot create", &work, e))?;
-    let mut decoder = open_verified(&session.store.locate(record)?.data, record, decryption)?;
-    let bar = session.events().bar(record.raw_size_bytes, "decode");
-    let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
-    // Merged chunks and written offsets make pg_restore's jobs read it as fast as an archive
-    // pg_dump wrote to a file (src/pgarchive.rs).
-    let mut copied = crate::pgarchive::copy_for_restore(&mut source, partial.file());
-    if copied
-        .as_ref()
-        .is_err_and(|e| crate::pgarchive::damaged(e).is_some())
-    {
-        // Damage found before the end: only the end says whether the file is the one written.
-        if let Err(e) = crate::pipeline::copy(&mut source, &mut std::io::sink()) {
-            copied = Err(e);
-        }
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    copied.map_err(|e| {
-        if let Some(damaged) = crate::pgarchive::damaged(&e) {
-            Error::verification(format!("backup {} cannot be restored", record.id))
-                .caused_by(damaged.to_string())
-                .with_hint("its checksum matches, so it was written so: restore an older backup")
-        } else if e.kind() == std::io::ErrorKind::InvalidData {
-            Error::verification(format!(
-                "backup {} cannot be decoded or failed its checksum",
-                record.id
-            ))
-            .caused_by(e)
-            .with_hint("it changed since it was checked; nothing was restored")
-        } else {
-            Error::io(Kind::Tool, "cannot decode the backup into", &work, e)
-        }
-    })?;
-    Ok(partial)
 }
