@@ -14,7 +14,9 @@ set -euo pipefail
 runs=${1:-100}
 format=${2:-table}
 here=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+# From the repository, so that its .cargo/config.toml applies (SQLite's sqlite_dbpage table: a
+# build from elsewhere rebuilds SQLite without it, and SQLite backups then take a snapshot).
+(cd "$here" && cargo build --release --quiet)
 faber="$here/target/release/faber-db"
 work=$(mktemp -d /tmp/faber-hook-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT

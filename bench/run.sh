@@ -25,7 +25,9 @@ trap 'rm -rf "$work"' EXIT
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+# From the repository, so that its .cargo/config.toml applies (SQLite's sqlite_dbpage table: a
+# build from elsewhere rebuilds SQLite without it, and SQLite backups then take a snapshot).
+(cd "$here" && cargo build --release --quiet)
 faber="$here/target/release/faber-db"
 
 # The PostgreSQL database of SIZE_MB: about SIZE_MB of rows (~300 bytes each), made once and

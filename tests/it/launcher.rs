@@ -150,6 +150,7 @@ impl Plugin {
                 r#"#!/bin/sh
 for a in "$@"; do printf '%s\n' "$a"; done >>'{log}'
 echo -- >>'{log}'
+printf '%s\n' "${{LIBSQLITE3_FLAGS-unset}}" >>'{log}.sqlite-flags'
 echo "   Compiling faber-db v{VERSION}"
 sleep "${{FAKE_CARGO_SLEEP:-0}}"
 if [ -n "${{FAKE_CARGO_FAIL:-}}" ]; then
@@ -503,6 +504,10 @@ fn with_none_found_it_builds_one_once_with_cargo_install() {
             root.display().to_string(),
         ]]
     );
+    // SQLite is built with its sqlite_dbpage table, whether or not cargo reads the plugin's
+    // .cargo/config.toml.
+    let flags = fs::read_to_string(p.path("cargo.argv.sqlite-flags")).unwrap();
+    assert_eq!(flags, "-DSQLITE_ENABLE_DBPAGE_VTAB\n");
     // Its log is in the data directory.
     let log = fs::read_to_string(root.join("build.log")).unwrap();
     assert!(log.contains("Compiling faber-db"), "{log}");
