@@ -115,15 +115,21 @@ pub fn backup<'a>(
 }
 
 /// The free space a backup of a database of `db_size` bytes is asked for before it starts: the
-/// database's size times a factor of its format — 1 for an uncompressed dump (a dump leaves out
-/// the indexes and free space the size includes, but text can outgrow binary data), ½ for a
-/// compressed one, 2 for an SQLite image (the working snapshot plus the stored copy) — plus
-/// 1 MiB. An estimate, not a promise: a dump that outgrows it fails cleanly when the disk fills.
-pub fn space_needed(format: Format, compression: Compression, db_size: u64) -> u64 {
+/// database's size times a factor of its format — 1 for an uncompressed dump or SQLite image (a
+/// dump leaves out the indexes and free space the size includes, but text can outgrow binary
+/// data), ½ for a compressed one, 2 for an SQLite image made through a working snapshot
+/// (`copied_first`: the snapshot plus the stored copy) — plus 1 MiB. An estimate, not a
+/// promise: a dump that outgrows it fails cleanly when the disk fills.
+pub fn space_needed(
+    format: Format,
+    compression: Compression,
+    db_size: u64,
+    copied_first: bool,
+) -> u64 {
     let (num, den) = match (format, compression) {
-        (Format::Sqlite, _) => (2, 1),
-        (Format::Sql | Format::Directory | Format::Custom, Compression::None) => (1, 1),
-        (Format::Sql | Format::Directory | Format::Custom, _) => (1, 2),
+        (Format::Sqlite, _) if copied_first => (2, 1),
+        (_, Compression::None) => (1, 1),
+        _ => (1, 2),
     };
     (db_size / den).saturating_mul(num).saturating_add(1 << 20)
 }
@@ -215,6 +221,24 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_doubles_an_sqlite_backups_room_and_nothing_else() {
+        const MIB: u64 = 1 << 20;
+        let gib = 1024 * MIB;
+        let need = |f, c, copied| space_needed(f, c, gib, copied);
+        assert_eq!(need(Format::Sqlite, Compression::Zstd, true), 2 * gib + MIB);
+        assert_eq!(need(Format::Sqlite, Compression::None, true), 2 * gib + MIB);
+        assert_eq!(
+            need(Format::Sqlite, Compression::Zstd, false),
+            gib / 2 + MIB
+        );
+        assert_eq!(need(Format::Sqlite, Compression::None, false), gib + MIB);
+        for copied in [true, false] {
+            assert_eq!(need(Format::Sql, Compression::Gzip, copied), gib / 2 + MIB);
+            assert_eq!(need(Format::Custom, Compression::None, copied), gib + MIB);
+        }
+    }
 
     fn record(env: &str, minute: u32, db: u64, size: u64, ms: u64) -> Sample {
         Sample {

@@ -161,6 +161,14 @@ pub trait Provider {
     /// A conservative size of the dump before compression, for the free-space check.
     fn size_estimate(&self) -> Result<u64>;
 
+    /// Whether a backup copies the database whole on disk before it stores it (an SQLite
+    /// snapshot), and so needs room for that copy too; `excludes_data`: some tables' rows are
+    /// to be left out.
+    fn backup_copies_first(&self, excludes_data: bool) -> bool {
+        let _ = excludes_data;
+        false
+    }
+
     /// Tables with row counts (when `count_rows`) and migration state of the live database.
     fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection>;
 

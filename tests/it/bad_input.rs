@@ -282,6 +282,39 @@ fn retentions_out_of_range_are_refused() {
 }
 
 #[test]
+fn a_streamed_sqlite_backup_asks_for_room_for_itself_not_for_a_snapshot_too() {
+    let Some(fs) = crate::services::Tmpfs::mount("5m") else {
+        return;
+    };
+    let backups = fs.dir.path().join("backups");
+    let p = Project::new();
+    p.use_backup_dir(&backups);
+    // 3 MB of incompressible rows in WAL mode: its pages are streamed, with no snapshot on disk.
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
+             INSERT INTO t SELECT randomblob(1000000) FROM n;",
+        )
+        .unwrap();
+    p.run(&["backup", "dev", "--dry-run"])
+        .code(0)
+        .stdout_lacks("6.8 MiB");
+    p.run(&["backup", "dev"]).code(0);
+    // Rows left out are deleted from a snapshot: that backup needs room for both.
+    p.run(&["backup", "dev", "--exclude-table-data", "t"])
+        .code(2)
+        .stderr_has("about 6.8 MiB needed");
+    let registry: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(backups.join("backups.json")).unwrap()).unwrap();
+    assert_eq!(
+        registry["backups"].as_array().unwrap().len(),
+        1,
+        "{registry}"
+    );
+}
+
+#[test]
 fn too_little_free_space_is_exit_2_before_anything_is_written() {
     let Some(fs) = crate::services::Tmpfs::mount("2m") else {
         return;

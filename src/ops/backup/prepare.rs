@@ -125,7 +125,8 @@ pub(super) fn prepare_from(
 
     let compression = resolve_compression(request.compression, format, env);
     let db_size = db.size_estimate()?;
-    let needed = plan::space_needed(format, compression, db_size);
+    let copied_first = db.backup_copies_first(!exclude_data.is_empty());
+    let needed = plan::space_needed(format, compression, db_size, copied_first);
     let dir = match &request.output_dir {
         Some(d) => d.clone(),
         None => session.store.dir().join(&env.name),

@@ -13,7 +13,6 @@ use crate::format::Format;
 use crate::fsutil;
 use crate::human;
 use crate::pipeline::Compression;
-use crate::plan;
 use crate::provider::{Dumped, Provider};
 use crate::registry::{self, BackupRecord, Recorded, Status, Verification};
 use crate::schema::{self, KeyMax, KeyMaxima, Schema};
@@ -64,6 +63,7 @@ fn write_inner(
         dir,
         exclude_data,
         took,
+        preview,
         ..
     } = prepared;
     // The file is also encrypted to a key of this run only, forgotten when it ends: with it the
@@ -82,7 +82,7 @@ fn write_inner(
             .events()
             .warn("--jobs applies to directory dumps only; ignored");
     }
-    let env_dir = ready_dir(session, request, dir, format, compression, db_size)?;
+    let env_dir = ready_dir(session, request, dir, preview.space_needed_bytes, db_size)?;
     let suffix = suffix(format, compression, recipients.is_some());
     let reserved = reserve::reserve(session, env, request, &env_dir, &suffix, format)?;
     // Held until the backup is registered or has failed.
@@ -286,8 +286,7 @@ fn ready_dir(
     session: &Session,
     request: &Request,
     dir: PathBuf,
-    format: Format,
-    compression: Compression,
+    needed: u64,
     db_size: u64,
 ) -> Result<PathBuf> {
     fsutil::create_private_dir(&dir)?;
@@ -297,7 +296,6 @@ fn ready_dir(
     } else {
         dir
     };
-    let needed = plan::space_needed(format, compression, db_size);
     fsutil::ensure_free_space(
         &dir,
         needed,

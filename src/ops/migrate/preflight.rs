@@ -39,7 +39,8 @@ pub fn preflight(
         let format = backup::resolve_format(None, env, db)?;
         let compression = backup::resolve_compression(None, format, env);
         db_size = db.size_estimate()?;
-        let bytes = crate::plan::space_needed(format, compression, db_size);
+        let copied_first = db.backup_copies_first(!env.exclude_table_data.is_empty());
+        let bytes = crate::plan::space_needed(format, compression, db_size, copied_first);
         let dir = session.store.dir().join(&env.name);
         if take_backup {
             writes.push(Writes {

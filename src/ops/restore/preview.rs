@@ -125,7 +125,12 @@ pub fn preview(
                 reason,
                 estimate,
                 dir: session.store.dir().join(&env.name),
-                space_needed_bytes: plan::space_needed(format, compression, db_size),
+                space_needed_bytes: plan::space_needed(
+                    format,
+                    compression,
+                    db_size,
+                    db.backup_copies_first(!env.exclude_table_data.is_empty()),
+                ),
                 after_swap: method == Some(RestoreMethod::Swap) && db.sets_replaced_aside(),
             })
         }

@@ -50,7 +50,7 @@ pub(super) fn dump(
 }
 
 /// Whether pages can be streamed from `conn`: it is in WAL mode and SQLite has `sqlite_dbpage`.
-fn streamable(conn: &Connection) -> bool {
+pub(super) fn streamable(conn: &Connection) -> bool {
     let wal = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
         .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));

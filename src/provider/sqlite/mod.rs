@@ -225,6 +225,10 @@ impl Provider for Sqlite {
         Ok(size(&self.path) + size(Path::new(&wal)))
     }
 
+    fn backup_copies_first(&self, excludes_data: bool) -> bool {
+        excludes_data || !self.open_live().is_ok_and(|conn| dump::streamable(&conn))
+    }
+
     fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection> {
         let conn = self.open_live()?;
         inspect(&conn, migrations_table, count_rows)
