@@ -315,6 +315,41 @@ fn a_streamed_sqlite_backup_asks_for_room_for_itself_not_for_a_snapshot_too() {
 }
 
 #[test]
+fn a_database_that_leaves_wal_mode_after_the_plan_is_asked_for_its_snapshots_room() {
+    let Some(fs) = crate::services::Tmpfs::mount("5m") else {
+        return;
+    };
+    let backups = fs.dir.path().join("backups");
+    let p = Project::new();
+    p.use_backup_dir(&backups);
+    let db = p.sqlite("db/dev.sqlite3");
+    db.execute_batch(
+        "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
+         INSERT INTO t SELECT randomblob(1000000) FROM n;",
+    )
+    .unwrap();
+    // Planned as a stream (room for itself), then the database goes back to a rollback journal.
+    let paused = p.paused_at(&["backup", "dev"], "backup:after-reserve");
+    let mode: String = db
+        .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    drop(db);
+    let out = paused.resume();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("for the backup and its working snapshot"),
+        "{stderr}"
+    );
+    let left: Vec<_> = fs::read_dir(backups.join("dev"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
 fn too_little_free_space_is_exit_2_before_anything_is_written() {
     let Some(fs) = crate::services::Tmpfs::mount("2m") else {
         return;

@@ -286,6 +286,34 @@ fn named(dir: &std::path::Path, prefix: &str) -> Vec<String> {
 }
 
 #[test]
+fn a_streamed_encrypted_sqlite_backup_needs_no_room_in_tmpdir() {
+    let Some(tmp) = crate::services::Tmpfs::mount("1m") else {
+        return;
+    };
+    let k = keys();
+    let mut p = project(&k);
+    p.set_var("TMPDIR", tmp.dir.path().to_str().unwrap());
+    // 3 MB in WAL mode: streamed into age, no plain snapshot anywhere.
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
+             INSERT INTO t SELECT randomblob(1000000) FROM n;",
+        )
+        .unwrap();
+    let id = p.backup(&["dev"]);
+    p.run(&["verify", &id, "--checksum-only"]).code(0);
+    // In rollback-journal mode the plain snapshot goes to TMPDIR, which has no room for it.
+    p.sqlite("db/dev.sqlite3")
+        .execute_batch("PRAGMA journal_mode=DELETE;")
+        .unwrap();
+    p.run(&["backup", "dev"])
+        .code(2)
+        .stderr_has("for the decrypted snapshot of an encrypted backup");
+    assert_eq!(p.ids(), [id]);
+}
+
+#[test]
 fn decrypted_work_files_never_lie_beside_the_encrypted_backups() {
     let k = keys();
     let tmp = tempfile::tempdir().unwrap();

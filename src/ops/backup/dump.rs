@@ -72,22 +72,36 @@ pub(super) fn dump(session: &Session, d: &Dump<'_>, partial: &Partial) -> Result
     }
 }
 
-/// Where the dump tool may write its scratch files. The SQLite snapshot is the plain database:
-/// for an encrypted backup it is made in a private directory away from the backups, with room
-/// checked there.
+/// Where the dump tool may write its scratch files, with room checked for an SQLite snapshot
+/// (asked again here: the database may have left WAL mode since the backup was planned for a
+/// stream). The snapshot is the plain database: for an encrypted backup it is made in a private
+/// directory away from the backups — made, and a killed run's snapshot swept from it, whether
+/// or not this backup takes one — and beside the backups otherwise, where the stored copy needs
+/// room too.
 fn work_dir(session: &Session, d: &Dump<'_>) -> Result<PathBuf> {
-    if d.recipients.is_some() && d.db.kind() == ProviderKind::Sqlite {
+    let sqlite = d.db.kind() == ProviderKind::Sqlite;
+    let snapshot = sqlite && d.db.backup_copies_first(!d.exclude_data.is_empty());
+    if sqlite && d.recipients.is_some() {
         let dir = fsutil::private_temp_dir(session.store.dir())?;
-        fsutil::ensure_free_space(
-            &dir,
-            d.db_size.saturating_add(1 << 20),
-            "for the decrypted snapshot of an encrypted backup",
-            "set TMPDIR to a directory with room (not the backup directory)",
-        )?;
-        Ok(dir)
-    } else {
-        Ok(d.env_dir.to_path_buf())
+        if snapshot {
+            fsutil::ensure_free_space(
+                &dir,
+                d.db_size.saturating_add(1 << 20),
+                "for the decrypted snapshot of an encrypted backup",
+                "set TMPDIR to a directory with room (not the backup directory)",
+            )?;
+        }
+        return Ok(dir);
     }
+    if snapshot {
+        fsutil::ensure_free_space(
+            d.env_dir,
+            crate::plan::space_needed(d.format, d.compression, d.db_size, true),
+            "for the backup and its working snapshot",
+            crate::error::Remedy::MakeRoom { there: false },
+        )?;
+    }
+    Ok(d.env_dir.to_path_buf())
 }
 
 /// A dump streamed through compression, encryption and hashing into `file`.
