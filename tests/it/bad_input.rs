@@ -290,13 +290,7 @@ fn a_streamed_sqlite_backup_asks_for_room_for_itself_not_for_a_snapshot_too() {
     let p = Project::new();
     p.use_backup_dir(&backups);
     // 3 MB of incompressible rows in WAL mode: its pages are streamed, with no snapshot on disk.
-    p.sqlite("db/dev.sqlite3")
-        .execute_batch(
-            "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB); \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
-             INSERT INTO t SELECT randomblob(1000000) FROM n;",
-        )
-        .unwrap();
+    crate::harness::three_random_megabytes(&p.sqlite("db/dev.sqlite3"), true);
     p.run(&["backup", "dev", "--dry-run"])
         .code(0)
         .stdout_lacks("6.8 MiB");
@@ -323,12 +317,7 @@ fn a_database_that_leaves_wal_mode_after_the_plan_is_asked_for_its_snapshots_roo
     let p = Project::new();
     p.use_backup_dir(&backups);
     let db = p.sqlite("db/dev.sqlite3");
-    db.execute_batch(
-        "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB); \
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
-         INSERT INTO t SELECT randomblob(1000000) FROM n;",
-    )
-    .unwrap();
+    crate::harness::three_random_megabytes(&db, true);
     // Planned as a stream (room for itself), then the database goes back to a rollback journal.
     let paused = p.paused_at(&["backup", "dev"], "backup:after-reserve");
     let mode: String = db
@@ -358,12 +347,7 @@ fn too_little_free_space_is_exit_2_before_anything_is_written() {
     let p = Project::new();
     p.use_backup_dir(&backups);
     // 3 MB of incompressible rows: an SQLite backup asks for twice that, plus 1 MiB.
-    p.sqlite("db/dev.sqlite3")
-        .execute_batch(
-            "CREATE TABLE t (b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
-             INSERT INTO t SELECT randomblob(1000000) FROM n;",
-        )
-        .unwrap();
+    crate::harness::three_random_megabytes(&p.sqlite("db/dev.sqlite3"), false);
     p.run(&["backup", "dev"])
         .code(2)
         .stderr_has("not enough free space")

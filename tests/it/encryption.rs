@@ -294,13 +294,7 @@ fn a_streamed_encrypted_sqlite_backup_needs_no_room_in_tmpdir() {
     let mut p = project(&k);
     p.set_var("TMPDIR", tmp.dir.path().to_str().unwrap());
     // 3 MB in WAL mode: streamed into age, no plain snapshot anywhere.
-    p.sqlite("db/dev.sqlite3")
-        .execute_batch(
-            "PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB); \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
-             INSERT INTO t SELECT randomblob(1000000) FROM n;",
-        )
-        .unwrap();
+    crate::harness::three_random_megabytes(&p.sqlite("db/dev.sqlite3"), true);
     let id = p.backup(&["dev"]);
     p.run(&["verify", &id, "--checksum-only"]).code(0);
     // In rollback-journal mode the plain snapshot goes to TMPDIR, which has no room for it.

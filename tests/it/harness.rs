@@ -551,3 +551,16 @@ pub fn wait_listening(port: u16, what: &str, secs: u64) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Fills `db` with a table `t` of 3 MB of incompressible rows (three random 1 MB blobs), in WAL
+/// mode when `wal` (its backups stream the pages) or in the default rollback-journal mode (its
+/// backups go through a snapshot).
+pub fn three_random_megabytes(db: &Connection, wal: bool) {
+    let mode = if wal { "PRAGMA journal_mode=WAL;" } else { "" };
+    db.execute_batch(&format!(
+        "{mode} CREATE TABLE t (b BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
+         INSERT INTO t SELECT randomblob(1000000) FROM n;"
+    ))
+    .unwrap();
+}

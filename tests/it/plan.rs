@@ -214,12 +214,7 @@ fn a_dry_run_without_room_fails_as_the_backup_would() {
     };
     let p = Project::new();
     // 3 MB of incompressible rows: an SQLite backup asks for twice that, plus 1 MiB.
-    p.sqlite("db/dev.sqlite3")
-        .execute_batch(
-            "CREATE TABLE t (b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) \
-             INSERT INTO t SELECT randomblob(1000000) FROM n;",
-        )
-        .unwrap();
+    crate::harness::three_random_megabytes(&p.sqlite("db/dev.sqlite3"), false);
     let out = fs.dir.path().join("out");
     let args = [
         "backup",
