@@ -118,8 +118,8 @@ pub fn backup<'a>(
 /// database's size times a factor of its format — 1 for an uncompressed dump (a dump leaves out
 /// the indexes and free space the size includes, but text can outgrow binary data), ½ for a
 /// compressed one, 1 for an SQLite image whatever its compression, 2 for one made through a
-/// working snapshot (`copied_first`: the snapshot plus the stored copy) — plus 1 MiB. An estimate, not a
-/// promise: a dump that outgrows it fails cleanly when the disk fills.
+/// working snapshot (`copied_first`: the snapshot plus the stored copy) — plus 1 MiB. An
+/// estimate, not a promise: a dump that outgrows it fails cleanly when the disk fills.
 pub fn space_needed(
     format: Format,
     compression: Compression,
