@@ -416,7 +416,8 @@ proptest! {
         let mut built = archive(minor, 0, &entries);
         let data_start = built.bytes.len();
         for (i, rows) in tables.iter().enumerate() {
-            let rows: Vec<&[u8]> = rows.iter().map(Vec::as_slice).filter(|r| !r.is_empty()).collect();
+            let rows: Vec<&[u8]> =
+                rows.iter().map(Vec::as_slice).filter(|r| !r.is_empty()).collect();
             built = built.data(10 + i as i64, &rows);
         }
         let (copied, out) = mend(&built.bytes);
@@ -432,7 +433,9 @@ proptest! {
 
     /// Bytes after a good table of contents never panic: they are mended or reported damaged.
     #[test]
-    fn any_bytes_after_the_contents_are_mended_or_damage(tail in prop::collection::vec(any::<u8>(), 0..400)) {
+    fn any_bytes_after_the_contents_are_mended_or_damage(
+        tail in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
         let built = archive(14, 0, &[(3, OFFSET_NOT_SET)]).raw(&tail);
         let (copied, _) = mend(&built.bytes);
         if let Err(e) = copied {
