@@ -157,7 +157,7 @@ impl Archive<'_> {
             let dump_id = self.toc_entry(minor)?;
             let offset_at = self.written;
             let [state] = self.array::<1>()?;
-            self.skip(self.offset_size)?;
+            self.pass(self.offset_size as u64)?;
             match state {
                 OFFSET_NOT_SET => entries.push(Entry { dump_id, offset_at }),
                 OFFSET_NO_DATA => {}
@@ -253,7 +253,7 @@ impl Archive<'_> {
                 if len == 0 {
                     break;
                 }
-                self.skip(usize::try_from(len).unwrap_or(usize::MAX))?;
+                self.pass(len)?;
             }
         }
         self.tee = false;
@@ -300,14 +300,14 @@ impl Archive<'_> {
         Ok(if bytes[0] != 0 { -magnitude } else { magnitude })
     }
 
-    /// Reads a string as pg_dump writes it (a length, then the bytes; -1 for null) without
+    /// Copies a string out as pg_dump writes it (a length, then the bytes; -1 for null) without
     /// holding it; whether it was not null.
     fn string(&mut self) -> io::Result<bool> {
         let len = self.int()?;
         if len < 0 {
             return Ok(false);
         }
-        self.skip(usize::try_from(len).unwrap_or(usize::MAX))?;
+        self.pass(len.unsigned_abs())?;
         Ok(true)
     }
 
@@ -315,16 +315,6 @@ impl Archive<'_> {
         let mut bytes = [0u8; N];
         self.exact(&mut bytes)?;
         Ok(bytes)
-    }
-
-    /// Reads `len` bytes, copied out when teeing.
-    fn skip(&mut self, len: usize) -> io::Result<()> {
-        if self.tee {
-            return self.pass(len as u64);
-        }
-        let got = io::copy(&mut (&mut self.input).take(len as u64), &mut io::sink())?;
-        self.read += got;
-        self.short(got, len as u64)
     }
 
     /// Copies `len` bytes from the input out.
