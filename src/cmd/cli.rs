@@ -8,7 +8,12 @@ use crate::cmd;
 
 /// Back up, verify, restore and clean up a project's databases, environment by environment.
 #[derive(Debug, Parser)]
-#[command(name = "faber-db", version, about, max_term_width = 100)]
+#[command(
+    name = "faber-db",
+    version = crate::build_info::version_line(),
+    about,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -231,7 +231,9 @@ impl Project {
             .env_remove("AZURE_AUTHORITY_HOST")
             .env_remove("FABER_WEBHOOK_URL")
             .env_remove("FABER_ENV")
-            .env_remove("ENV_MODE");
+            .env_remove("ENV_MODE")
+            // Not the machine's Claude Code settings (doctor reads its installed plugins).
+            .env("CLAUDE_CONFIG_DIR", self.path(".no-claude-config"));
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }

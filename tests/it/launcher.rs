@@ -1,8 +1,9 @@
 //! The plugin's launcher, `bin/faber-db`: which binary it runs, that it runs it unchanged, and
 //! the build it starts when there is none. Each test has a plugin root of its own (a copy of the
-//! launcher and the SessionStart hook, with a manifest and a Cargo.toml of this version), a
-//! temporary HOME and a PATH holding only the tools the launcher uses; the binary is the one
-//! cargo built for the suite, and "cargo" a stand-in that installs a copy of it.
+//! launcher, its download functions and the SessionStart hook, with a manifest and a Cargo.toml
+//! of this version), a temporary HOME and a PATH holding only the tools the launcher uses; the
+//! binary is the one cargo built for the suite, and "cargo" a stand-in that installs a copy of
+//! it. The downloads are tested in launcher_download.rs.
 
 use std::borrow::BorrowMut;
 use std::fs;
@@ -16,35 +17,35 @@ use serde_json::Value;
 
 use crate::harness::{self, BIN};
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(super) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What the launcher runs: plain tools, each linked into a directory of its own.
-const TOOLS: &[&str] = &[
+pub(super) const TOOLS: &[&str] = &[
     "sh", "readlink", "dirname", "basename", "sed", "head", "awk", "dd", "cat", "date", "find",
     "mkdir", "rm", "ln", "mv", "tr", "grep", "tail", "sleep", "setsid", "nohup", "cp",
 ];
 
-struct Plugin {
+pub(super) struct Plugin {
     tmp: tempfile::TempDir,
     /// Directories put on PATH before the tools, in order.
-    path_front: Vec<PathBuf>,
+    pub(super) path_front: Vec<PathBuf>,
 }
 
-fn write_exe(path: &Path, text: &str) {
+pub(super) fn write_exe(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, text).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-fn stderr(out: &Output) -> String {
+pub(super) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn stdout(out: &Output) -> String {
+pub(super) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn show(out: &Output) -> String {
+pub(super) fn show(out: &Output) -> String {
     format!(
         "status {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
         out.status,
@@ -54,7 +55,7 @@ fn show(out: &Output) -> String {
 }
 
 impl Plugin {
-    fn new() -> Plugin {
+    pub(super) fn new() -> Plugin {
         let tmp = tempfile::Builder::new()
             .prefix("faber-launcher-")
             .tempdir()
@@ -65,7 +66,11 @@ impl Plugin {
         };
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let root = p.root();
-        for rel in ["bin/faber-db", "hooks/session-start.sh"] {
+        for rel in [
+            "bin/faber-db",
+            "hooks/session-start.sh",
+            "scripts/install.sh",
+        ] {
             let text = fs::read_to_string(repo.join(rel)).unwrap();
             write_exe(&root.join(rel), &text);
         }
@@ -90,11 +95,19 @@ impl Plugin {
         p
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    /// Puts more of the machine's tools on the launcher's PATH.
+    pub(super) fn add_tools(&self, names: &[&str]) {
+        for t in names {
+            let found = which::which(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+            symlink(found, self.path("tools").join(t)).unwrap();
+        }
+    }
+
+    pub(super) fn path(&self, rel: &str) -> PathBuf {
         self.tmp.path().join(rel)
     }
 
-    fn root(&self) -> PathBuf {
+    pub(super) fn root(&self) -> PathBuf {
         self.path("plugin")
     }
 
@@ -102,12 +115,12 @@ impl Plugin {
         self.root().join("bin/faber-db")
     }
 
-    fn home(&self) -> PathBuf {
+    pub(super) fn home(&self) -> PathBuf {
         self.path("home")
     }
 
     /// The per-user cache directory of this version (no XDG_CACHE_HOME).
-    fn cache_dir(&self) -> PathBuf {
+    pub(super) fn cache_dir(&self) -> PathBuf {
         self.home().join(".cache/faber-db").join(VERSION)
     }
 
@@ -134,14 +147,14 @@ impl Plugin {
         cmd
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(super) fn command(&self, args: &[&str]) -> Command {
         self.command_of(&self.launcher(), args)
     }
 
     /// A stand-in for cargo, first on PATH: it logs its arguments (one a line, then `--`),
     /// sleeps FAKE_CARGO_SLEEP seconds, then installs a copy of the suite's binary under
     /// `--root`, or with FAKE_CARGO_FAIL prints a compiler error and fails.
-    fn fake_cargo(&mut self) -> PathBuf {
+    pub(super) fn fake_cargo(&mut self) -> PathBuf {
         let dir = self.path("cargo-bin");
         let log = self.path("cargo.argv");
         write_exe(
@@ -173,7 +186,7 @@ mkdir -p "$root/bin" && cp '{bin}' "$root/bin/faber-db"
     }
 
     /// The argument lists cargo was run with.
-    fn cargo_runs(&self) -> Vec<Vec<String>> {
+    pub(super) fn cargo_runs(&self) -> Vec<Vec<String>> {
         let text = fs::read_to_string(self.path("cargo.argv")).unwrap_or_default();
         let mut runs = Vec::new();
         let mut cur = Vec::new();
@@ -202,7 +215,7 @@ mkdir -p "$root/bin" && cp '{bin}' "$root/bin/faber-db"
     }
 
     /// Waits for the background build of this plugin to end, if one runs.
-    fn wait_for_build(&self) {
+    pub(super) fn wait_for_build(&self) {
         let started = Instant::now();
         while self.cache_dir().join("build.lock").exists() {
             assert!(
@@ -230,7 +243,7 @@ impl Drop for Plugin {
     }
 }
 
-fn run(mut cmd: impl BorrowMut<Command>) -> Output {
+pub(super) fn run(mut cmd: impl BorrowMut<Command>) -> Output {
     cmd.borrow_mut().output().expect("the launcher runs")
 }
 
@@ -251,8 +264,12 @@ fn run_with_stdin(mut cmd: impl BorrowMut<Command>, input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn version_line() -> String {
-    format!("faber-db {VERSION}\n")
+/// What the suite's binary says to `--version`: `faber-db <version> (<commit>, <target>)`.
+pub(super) fn version_line() -> String {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with(&format!("faber-db {VERSION} (")), "{line}");
+    line
 }
 
 fn hook_input(command: &str) -> String {
@@ -353,6 +370,48 @@ fn a_signal_to_the_launcher_reaches_faber_db_itself() {
     // faber-db's own answer to an interrupted backup: exit 8, nothing left behind.
     assert_eq!(out.status.code(), Some(8), "{}", show(&out));
     assert!(project.ids().is_empty(), "{:?}", project.ids());
+}
+
+#[test]
+fn a_version_that_only_begins_like_this_one_is_another_version() {
+    let p = Plugin::new();
+    let other = p.path("lookalike/faber-db");
+    let marker = p.path("lookalike-ran");
+    for said in [
+        format!("faber-db {VERSION}-rc1 (d94e9bab0 2026-12-06, x86_64-unknown-linux-gnu)"),
+        format!("faber-db {VERSION}0"),
+        format!("faber-db {VERSION}.1 (x86_64-unknown-linux-gnu)"),
+        format!("faber-db  {VERSION}"),
+        format!("faber-db {VERSION}(x)"),
+    ] {
+        write_exe(
+            &other,
+            &format!(
+                "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{said}'; exit 0; fi\n: >'{}'\n",
+                marker.display()
+            ),
+        );
+        let out = run(p.command(&["list"]).env("FABER_DB_BIN", &other));
+        assert_eq!(out.status.code(), Some(4), "{said}: {}", show(&out));
+        assert!(!marker.exists(), "{said}: run");
+    }
+    // The line this version's binary prints is taken, with or without commit and target.
+    for said in [
+        format!("faber-db {VERSION}"),
+        format!("faber-db {VERSION} (x86_64-unknown-linux-gnu)"),
+    ] {
+        write_exe(
+            &other,
+            &format!(
+                "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{said}'; exit 0; fi\n: >'{}'\n",
+                marker.display()
+            ),
+        );
+        let out = run(p.command(&["list"]).env("FABER_DB_BIN", &other));
+        assert_eq!(out.status.code(), Some(0), "{said}: {}", show(&out));
+        assert!(marker.exists(), "{said}: not run");
+        fs::remove_file(&marker).unwrap();
+    }
 }
 
 #[test]

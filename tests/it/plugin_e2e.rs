@@ -139,17 +139,18 @@ impl Session {
 
     /// `claude -p` in the project, the model asking for the Bash command `command`.
     fn agent(&self, command: &str, flags: &[&str]) -> Turn {
-        self.agent_with(command, flags, Some(BIN), None)
+        self.agent_with(command, flags, Some(BIN), None, &[])
     }
 
     /// [`Session::agent`] with the launcher given `faber_db_bin` as `FABER_DB_BIN` (none: it
-    /// must find or build one), and `path_first` before the PATH.
+    /// must find, download or build one), `path_first` before the PATH, and `env` besides.
     fn agent_with(
         &self,
         command: &str,
         flags: &[&str],
         faber_db_bin: Option<&str>,
         path_first: Option<&std::path::Path>,
+        env: &[(&str, &str)],
     ) -> Turn {
         let first = self.api.ask_for(command);
         let mut path = std::env::var_os("PATH").unwrap_or_default();
@@ -177,6 +178,7 @@ impl Session {
             .env("DEV_DATABASE_URL", "sqlite:db/dev.sqlite3")
             .env("PROD_DATABASE_URL", "sqlite:db/prod.sqlite3")
             .envs(faber_db_bin.map(|bin| ("FABER_DB_BIN", bin)))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(fs::File::create(&out_path).unwrap())
             .stderr(fs::File::create(&err_path).unwrap())
@@ -378,8 +380,9 @@ fn agent_restore_of_production_with_yes_waits_for_the_human() {
 #[test]
 fn a_session_start_builds_the_binary_the_hook_and_the_bash_tool_then_run() {
     let Some(s) = Session::new() else { return };
-    // No FABER_DB_BIN and no faber-db anywhere: the plugin must build its own. A stand-in cargo
-    // "builds" it by copying this test build where it is told to, and says how it was called.
+    // No FABER_DB_BIN, no faber-db anywhere and no release to download (FABER_DB_RELEASE_URL
+    // off): the plugin must build its own. A stand-in cargo "builds" it by copying this test
+    // build where it is told to, and says how it was called.
     let tools = tempfile::tempdir().unwrap();
     let log = tools.path().join("cargo.argv");
     let cargo = tools.path().join("cargo");
@@ -403,7 +406,13 @@ fn a_session_start_builds_the_binary_the_hook_and_the_bash_tool_then_run() {
         .path()
         .join(format!(".cache/faber-db/{version}/bin/faber-db"));
     s.api.think_until(&linked);
-    let turn = s.agent_with("./migrate.sh", &[], None, Some(tools.path()));
+    let turn = s.agent_with(
+        "./migrate.sh",
+        &[],
+        None,
+        Some(tools.path()),
+        &[("FABER_DB_RELEASE_URL", "off")],
+    );
     let calls = fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(calls.lines().count(), 1, "one build: {calls}");
     // From the plugin Claude Code runs (its CLAUDE_PLUGIN_ROOT), into the plugin's data
@@ -424,6 +433,61 @@ fn a_session_start_builds_the_binary_the_hook_and_the_bash_tool_then_run() {
         "built into the plugin's data directory: {calls}"
     );
     assert!(linked.exists(), "linked where the Bash tool finds it");
+    assert!(s.migrated().contains("dev"), "{}", turn.text());
+    assert_eq!(
+        s.hook_events().len(),
+        1,
+        "the hook decided: {}",
+        turn.text()
+    );
+    assert_eq!(s.hook_events()[0]["hook"]["decision"], "allow");
+}
+
+#[test]
+fn a_session_start_downloads_the_release_binary_the_hook_and_the_bash_tool_then_run() {
+    let Some(s) = Session::new() else { return };
+    // A release served from 127.0.0.1; a cargo that fails, so that only the download can give
+    // the plugin its binary.
+    let tmp = tempfile::tempdir().unwrap();
+    let release = crate::launcher_download::Release::serve(tmp.path());
+    let tools = tempfile::tempdir().unwrap();
+    let log = tools.path().join("cargo.argv");
+    fs::write(
+        tools.path().join("cargo"),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexit 101\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(
+        tools.path().join("cargo"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let linked = s
+        .claude
+        .home
+        .path()
+        .join(format!(".cache/faber-db/{version}/bin/faber-db"));
+    s.api.think_until(&linked);
+    let url = release.url();
+    let turn = s.agent_with(
+        "./migrate.sh",
+        &[],
+        None,
+        Some(tools.path()),
+        &[("FABER_DB_RELEASE_URL", &url)],
+    );
+    assert!(!log.exists(), "cargo ran: {:?}", fs::read_to_string(&log));
+    assert_eq!(
+        release.asked(),
+        crate::launcher_download::Release::paths(),
+        "the SHA256SUMS, then the archive"
+    );
+    // Downloaded into the plugin's data directory, linked where the Bash tool finds it.
+    assert_eq!(fs::read(&linked).unwrap(), release.binary);
     assert!(s.migrated().contains("dev"), "{}", turn.text());
     assert_eq!(
         s.hook_events().len(),

@@ -1,9 +1,11 @@
 //! What `doctor` checks: each environment's URL, connection, tools and what a restore into it
 //! would meet; the backup directory's free space; the off-site storage; scratch databases left by
-//! killed runs; and whether the registry, the manifests and the files agree. With `repair`, the
+//! killed runs; whether the faber-db plugin Claude Code has installed is this binary's version;
+//! and whether the registry, the manifests and the files agree. With `repair`, the
 //! registry is rebuilt from the manifests.
 
 mod files;
+mod plugin;
 
 #[cfg(test)]
 mod tests;
@@ -70,6 +72,7 @@ pub fn examine(
     }
     d.free_space();
     d.offsite();
+    d.plugin();
     d.scratch_databases(repair);
     let registry = d.registry();
     let problems = d
@@ -236,6 +239,22 @@ impl Doctor<'_, '_> {
                 ),
             ),
             Err(e) => self.say(Level::Problem, "free space".into(), e.to_string()),
+        }
+    }
+
+    /// Whether this binary is the version of the faber-db plugin Claude Code has installed.
+    fn plugin(&mut self) {
+        let Some(dir) = plugin::config_dir() else {
+            return;
+        };
+        let check = "Claude Code plugin";
+        match plugin::installed(&dir) {
+            Ok(list) => {
+                for (level, detail) in plugin::findings(&list, crate::build_info::VERSION) {
+                    self.say(level, check.into(), detail);
+                }
+            }
+            Err(e) => self.say(Level::Warning, check.into(), e),
         }
     }
 
