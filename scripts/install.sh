@@ -162,6 +162,12 @@ while [ $# -gt 0 ]; do
         esac
         shift 2
         ;;
+    -h | --help)
+        printf 'usage: install.sh [--version V] [--dir DIR] [--url BASE]\n'
+        printf 'Installs the faber-db release binary V (default %s) into DIR (default ~/.local/bin),\n' "$fdb_default_version"
+        printf 'checked against the release'"'"'s SHA256SUMS; BASE is where the release'"'"'s files are.\n'
+        exit 0
+        ;;
     *) fdb_fail 1 "unknown option: $1" "options: --version V, --dir DIR, --url BASE" ;;
     esac
 done
