@@ -27,7 +27,9 @@ fn commit() -> Option<String> {
     if Path::new(&top).canonicalize().ok()? != Path::new(&here).canonicalize().ok()? {
         return None;
     }
-    for rel in ["HEAD", "packed-refs"] {
+    // HEAD, the branch it names (loose or packed), and HEAD's log, which every commit, checkout
+    // and reset appends to even when the branch lives only in packed-refs.
+    for rel in ["HEAD", "packed-refs", "logs/HEAD"] {
         watch(git(&["rev-parse", "--git-path", rel]));
     }
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {

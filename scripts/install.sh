@@ -11,7 +11,8 @@
 #                 release of that version): BASE/SHA256SUMS and BASE/faber-db-V-TARGET.tar.gz
 # Exit codes: 0 installed; 1 it could not be (no archive for this platform, a download that
 # failed, a directory it cannot write); 5 the archive does not match its SHA-256 (nothing
-# installed). Needs curl or wget, sha256sum or shasum, tar and gzip.
+# installed). Needs curl, sha256sum or shasum, tar and gzip. A password in the URL is best given
+# in FABER_DB_RELEASE_URL: an option's value shows in the process list.
 #
 # The plugin's launcher (bin/faber-db) reads the functions below (FABER_DB_INSTALL_LIB=1), so
 # that the plugin and this script download and check a release the same way.
@@ -44,13 +45,17 @@ fdb_url() {
     http://?* | https://?*) ;;
     *) return 0 ;;
     esac
-    [ -z "$(printf '%s' "$1" | tr -d 'A-Za-z0-9._~:/?#@!$&()*+,;=%-')" ] || return 0
+    # (A pattern, not a command substitution: that would drop newlines at the end, and a
+    # newline would start a curl option of the URL's choosing.)
+    case $1 in
+    *[!A-Za-z0-9._~:/?#@!\$\&\(\)*+,\;=%-]*) return 0 ;;
+    esac
     printf '%s\n' "${1%/}"
 }
 
-# The URL as shown: without a user name or password in it.
+# The URL as shown: without a user name or password in it (up to the last @ before the path).
 fdb_shown_url() {
-    printf '%s\n' "$1" | sed 's#^\([a-z]*://\)[^/@]*@#\1#'
+    printf '%s\n' "$1" | sed 's#^\([a-z]*://\)[^/]*@#\1#'
 }
 
 fdb_sha256() {
@@ -65,8 +70,8 @@ fdb_sha256() {
 
 # Why this machine cannot download and check an archive; nothing when it can.
 fdb_missing_tools() {
-    if ! command -v curl >/dev/null 2>&1 && ! command -v wget >/dev/null 2>&1; then
-        echo "neither curl nor wget is installed"
+    if ! command -v curl >/dev/null 2>&1; then
+        echo "curl is not installed"
     elif ! command -v sha256sum >/dev/null 2>&1 && ! command -v shasum >/dev/null 2>&1; then
         echo "neither sha256sum nor shasum is installed to check the archive"
     elif ! command -v tar >/dev/null 2>&1 || ! command -v gzip >/dev/null 2>&1; then
@@ -74,23 +79,18 @@ fdb_missing_tools() {
     fi
 }
 
-# fdb_fetch URL FILE: downloads URL into FILE, giving up after FABER_DB_DOWNLOAD_TIMEOUT
-# seconds (default 30) without a byte; on failure fdb_error says why. The URL reaches curl
-# through its config on stdin and wget through its input list: never on a command line, where
-# a password in it would show.
+# fdb_fetch URL FILE: downloads URL into FILE with curl, giving up after
+# FABER_DB_DOWNLOAD_TIMEOUT seconds (default 30) without a byte, and following redirects to
+# https only; on failure fdb_error says why. The URL (checked by fdb_url) reaches curl through
+# its config on stdin, never on a command line, where a password in it would show.
 fdb_fetch() {
     fdb_stall=${FABER_DB_DOWNLOAD_TIMEOUT:-30}
     case $fdb_stall in '' | *[!0-9]* | 0) fdb_stall=30 ;; esac
-    if command -v curl >/dev/null 2>&1; then
-        printf 'url = "%s"\n' "$1" |
-            curl -fsSL --proto '=http,https' --proto-redir '=https' \
-                --connect-timeout "$fdb_stall" --speed-limit 1 --speed-time "$fdb_stall" \
-                --max-time 1800 -o "$2" -K - 2>"$2.err"
-        fdb_rc=$?
-    else
-        printf '%s\n' "$1" | wget -q --tries=1 --timeout="$fdb_stall" -O "$2" -i - 2>"$2.err"
-        fdb_rc=$?
-    fi
+    printf 'url = "%s"\n' "$1" |
+        curl -fsSL --proto '=http,https' --proto-redir '=https' \
+            --connect-timeout "$fdb_stall" --speed-limit 1 --speed-time "$fdb_stall" \
+            --max-time 1800 -o "$2" -K - 2>"$2.err"
+    fdb_rc=$?
     fdb_error=$(tr '\n' ' ' <"$2.err" 2>/dev/null | sed 's/ *$//')
     rm -f "$2.err"
     [ "$fdb_rc" -eq 0 ] && return 0
@@ -111,7 +111,7 @@ fdb_download() {
         fdb_error="cannot download $fdb_shown/SHA256SUMS: $fdb_error"
         return 1
     fi
-    fdb_want=$(awk -v f="$fdb_name.tar.gz" '$2 == f || $2 == "*" f { print $1; exit }' "$4/SHA256SUMS")
+    fdb_want=$(awk -v f="$fdb_name.tar.gz" '$2 == f || $2 == "*" f { print tolower($1); exit }' "$4/SHA256SUMS")
     if [ -z "$fdb_want" ]; then
         fdb_error="the release has no archive for $3 ($fdb_name.tar.gz is not in $fdb_shown/SHA256SUMS)"
         return 1
@@ -121,6 +121,12 @@ fdb_download() {
         return 1
     fi
     fdb_sha=$(fdb_sha256 "$4/$fdb_name.tar.gz")
+    case $fdb_sha in
+    '' | *[!0-9a-f]*)
+        fdb_error="cannot compute the SHA-256 of the downloaded $fdb_name.tar.gz"
+        return 1
+        ;;
+    esac
     if [ "$fdb_sha" != "$fdb_want" ]; then
         fdb_error="$fdb_shown/$fdb_name.tar.gz does not match its SHA-256 in SHA256SUMS (expected $fdb_want, got $fdb_sha)"
         return 2
@@ -207,6 +213,7 @@ case $fdb_said in
 "faber-db $fdb_version" | "faber-db $fdb_version ("*) ;;
 *) fdb_fail 1 "the downloaded binary does not run here or is not faber-db $fdb_version (it says \"$fdb_said\")" "build it from source: cargo install --locked --git $fdb_repository" ;;
 esac
+[ ! -d "$fdb_dir/faber-db" ] || fdb_fail 1 "$fdb_dir/faber-db is a directory" "remove it, or give another directory with --dir"
 mv -f "$fdb_tmp/faber-db" "$fdb_dir/faber-db" || fdb_fail 1 "cannot install into $fdb_dir" "give a directory you can write to with --dir"
 printf 'Installed %s (SHA-256 %s of the archive checked): %s\n' "$fdb_said" "$fdb_sha" "$fdb_dir/faber-db" >&2
 # shellcheck disable=SC2016 # $PATH is for the user to type

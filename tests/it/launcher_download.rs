@@ -660,3 +660,75 @@ fn an_archive_whose_binary_is_a_link_changes_nothing_it_points_at() {
     assert_eq!(mode, 0o600);
     assert_eq!(fs::read_to_string(&secret).unwrap(), "PRIVATE KEY\n");
 }
+
+/// A release URL carrying a newline (each line of curl's config is an option): refused as no
+/// URL at all, by the launcher and by the install script, and nothing it names is written.
+#[test]
+fn a_release_url_with_a_newline_is_refused_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let release = Release::serve(tmp.path());
+    let planted = tmp.path().join("planted");
+    let url = format!(
+        "{}\noutput = \"{}\"\nurl = \"{}/SHA256SUMS\"",
+        release.url(),
+        planted.display(),
+        release.url()
+    );
+    let p = plugin(false);
+    let out = run(p.command(&["--version"]).env("FABER_DB_RELEASE_URL", &url));
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("FABER_DB_RELEASE_URL is not a plain http(s) URL"),
+        "{}",
+        show(&out)
+    );
+    let bin = tmp.path().join("bin");
+    let out = install_sh(
+        &["--dir", bin.to_str().unwrap()],
+        &tmp.path().join("home"),
+        &[("FABER_DB_RELEASE_URL", &url)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("error: not an http(s) URL"),
+        "{}",
+        show(&out)
+    );
+    assert!(!planted.exists());
+    assert!(release.asked().is_empty(), "{:?}", release.asked());
+}
+
+#[test]
+fn install_sh_hides_a_password_with_an_at_sign_and_never_replaces_a_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let bin = tmp.path().join("bin");
+    // Port 1: nothing listens; the error names the host, never the password.
+    let out = install_sh(
+        &["--dir", bin.to_str().unwrap()],
+        &home,
+        &[(
+            "FABER_DB_RELEASE_URL",
+            "http://mirror:p@ss-s3cr3t@127.0.0.1:1/v",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(!stderr(&out).contains("s3cr3t"), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("http://127.0.0.1:1/v"),
+        "{}",
+        show(&out)
+    );
+
+    // A directory where the binary would go is left alone.
+    let release = Release::serve(tmp.path());
+    fs::create_dir_all(bin.join("faber-db/keep")).unwrap();
+    let out = install_sh(
+        &["--dir", bin.to_str().unwrap(), "--url", &release.url()],
+        &home,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(stderr(&out).contains("is a directory"), "{}", show(&out));
+    assert!(bin.join("faber-db/keep").is_dir());
+}

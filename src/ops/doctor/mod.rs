@@ -248,7 +248,7 @@ impl Doctor<'_, '_> {
             return;
         };
         let check = "Claude Code plugin";
-        match plugin::installed(&dir) {
+        match plugin::installed(&dir, &self.session.config.root) {
             Ok(list) => {
                 for (level, detail) in plugin::findings(&list, crate::build_info::VERSION) {
                     self.say(level, check.into(), detail);

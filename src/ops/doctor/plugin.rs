@@ -31,9 +31,10 @@ pub fn config_dir() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".claude"))
 }
 
-/// The faber-db plugins listed in `<config dir>/plugins/installed_plugins.json`; none when
-/// there is no such file. An error says why the file could not be read.
-pub fn installed(config_dir: &Path) -> Result<Vec<Installed>, String> {
+/// The faber-db plugins listed in `<config dir>/plugins/installed_plugins.json` that apply in
+/// the project at `root` (installs of another project, which name their `projectPath`, do
+/// not); none when there is no such file. An error says why the file could not be read.
+pub fn installed(config_dir: &Path, root: &Path) -> Result<Vec<Installed>, String> {
     let path = config_dir.join("plugins/installed_plugins.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -57,6 +58,9 @@ pub fn installed(config_dir: &Path) -> Result<Vec<Installed>, String> {
         };
         for entry in entries {
             let text = |key: &str| entry.get(key).and_then(Value::as_str).unwrap_or("");
+            if !text("projectPath").is_empty() && !same_dir(Path::new(text("projectPath")), root) {
+                continue;
+            }
             let path = text("installPath").to_string();
             let version =
                 manifest_version(Path::new(&path)).unwrap_or_else(|| text("version").to_string());
@@ -69,6 +73,13 @@ pub fn installed(config_dir: &Path) -> Result<Vec<Installed>, String> {
         }
     }
     Ok(found)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// The "version" of the plugin's .claude-plugin/plugin.json, as its launcher reads it.
@@ -149,7 +160,10 @@ mod tests {
             "plugins": {
                 "faber-db@faber-db": [
                     {"scope": "user", "installPath": cache, "version": "0.1.9"},
-                    {"scope": "project", "installPath": "/nonexistent/x", "version": "0.1.0"}
+                    {"scope": "project", "installPath": "/nonexistent/x", "version": "0.1.0",
+                     "projectPath": tmp.path()},
+                    {"scope": "project", "installPath": "/nonexistent/y", "version": "0.0.1",
+                     "projectPath": "/some/other/project"}
                 ],
                 "faber-db-extras@other": [{"scope": "user", "installPath": "/x", "version": "9"}],
                 "other@faber-db": [{"scope": "user", "installPath": "/x", "version": "9"}]
@@ -160,7 +174,7 @@ mod tests {
             "plugins/installed_plugins.json",
             &listing.to_string(),
         );
-        let found = installed(tmp.path()).unwrap();
+        let found = installed(tmp.path(), tmp.path()).unwrap();
         assert_eq!(
             found,
             [
@@ -200,9 +214,9 @@ mod tests {
     #[test]
     fn no_listing_is_no_plugin_and_a_broken_one_is_said() {
         let tmp = tempfile::tempdir().unwrap();
-        assert_eq!(installed(tmp.path()).unwrap(), []);
+        assert_eq!(installed(tmp.path(), tmp.path()).unwrap(), []);
         write(tmp.path(), "plugins/installed_plugins.json", "{not json");
-        let err = installed(tmp.path()).unwrap_err();
+        let err = installed(tmp.path(), tmp.path()).unwrap_err();
         assert!(err.contains("installed_plugins.json"), "{err}");
     }
 }
