@@ -377,13 +377,8 @@ fn a_version_that_only_begins_like_this_one_is_another_version() {
     let p = Plugin::new();
     let other = p.path("lookalike/faber-db");
     let marker = p.path("lookalike-ran");
-    for said in [
-        format!("faber-db {VERSION}-rc1 (d94e9bab0 2026-12-06, x86_64-unknown-linux-gnu)"),
-        format!("faber-db {VERSION}0"),
-        format!("faber-db {VERSION}.1 (x86_64-unknown-linux-gnu)"),
-        format!("faber-db  {VERSION}"),
-        format!("faber-db {VERSION}(x)"),
-    ] {
+    // A binary answering `--version` with `said`, and leaving the marker when run otherwise.
+    let saying = |said: &str| {
         write_exe(
             &other,
             &format!(
@@ -391,6 +386,15 @@ fn a_version_that_only_begins_like_this_one_is_another_version() {
                 marker.display()
             ),
         );
+    };
+    for said in [
+        format!("faber-db {VERSION}-rc1 (d94e9bab0 2026-12-06, x86_64-unknown-linux-gnu)"),
+        format!("faber-db {VERSION}0"),
+        format!("faber-db {VERSION}.1 (x86_64-unknown-linux-gnu)"),
+        format!("faber-db  {VERSION}"),
+        format!("faber-db {VERSION}(x)"),
+    ] {
+        saying(&said);
         let out = run(p.command(&["list"]).env("FABER_DB_BIN", &other));
         assert_eq!(out.status.code(), Some(4), "{said}: {}", show(&out));
         assert!(!marker.exists(), "{said}: run");
@@ -400,13 +404,7 @@ fn a_version_that_only_begins_like_this_one_is_another_version() {
         format!("faber-db {VERSION}"),
         format!("faber-db {VERSION} (x86_64-unknown-linux-gnu)"),
     ] {
-        write_exe(
-            &other,
-            &format!(
-                "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{said}'; exit 0; fi\n: >'{}'\n",
-                marker.display()
-            ),
-        );
+        saying(&said);
         let out = run(p.command(&["list"]).env("FABER_DB_BIN", &other));
         assert_eq!(out.status.code(), Some(0), "{said}: {}", show(&out));
         assert!(marker.exists(), "{said}: not run");
