@@ -3,7 +3,8 @@ targets marked; seconds per GB at each size and peak memory; the registry, `stat
 
     python3 bench/report.py RUNS SIZES SAMPLES FACTS HOOK_JSON
 
-SAMPLES and FACTS hold lines `SIZE|name=value` (SIZE 0: of no one size), one sample per line."""
+SAMPLES and FACTS hold lines `SIZE|name=value` (SIZE 0: of no one size), one sample per line. What
+was not measured (FABER_BENCH_GROUPS left it out) is left out of the tables and the targets."""
 
 import json
 import statistics
@@ -25,6 +26,10 @@ med = {k: statistics.median(v) for k, v in samples.items()}
 
 def m(size, name):
     return med[f"{size}|{name}"]
+
+
+def has(size, *names):
+    return all(f"{size}|{n}" in med for n in names)
 
 
 # (faber-db, reference, target ratio or None): the pairs, in the order they are printed.
@@ -66,17 +71,23 @@ for size in sizes:
     print("| faber-db | s | reference | s | ratio | target |")
     print("|---|---|---|---|---|---|")
     for ours, ref, target in PAIRS:
+        if not has(size, ours, ref):
+            continue
         ratio = m(size, ours) / m(size, ref)
         shown = ""
         if target is not None:
             shown = f"≤ {target:.2f} {mark(ratio <= target)}"
             targets.append((f"{ours} ÷ {ref} ({size} MB)", f"{ratio:.2f}", f"≤ {target:.2f}", ratio <= target))
         print(f"| {cell(ours)} | {m(size, ours):.2f} | {cell(ref)} | {m(size, ref):.2f} | {ratio:.2f} | {shown} |")
-    deep = m(size, "faber-db verify --deep (MariaDB backup)")
-    print(f"\nfaber-db verify --deep of the MariaDB backup: {deep:.2f} s.")
-    ours_b = int(facts.get(f"{size}|zstd backup bytes", 0))
-    ref_b = int(facts.get(f"{size}|pg_dump | zstd -3 bytes", 0))
-    print(f"zstd backup: {ours_b / 1e6:.1f} MB (pg_dump | zstd -3: {ref_b / 1e6:.1f} MB).\n")
+    print()
+    if has(size, "faber-db verify --deep (MariaDB backup)"):
+        deep = m(size, "faber-db verify --deep (MariaDB backup)")
+        print(f"faber-db verify --deep of the MariaDB backup: {deep:.2f} s.")
+    if f"{size}|zstd backup bytes" in facts:
+        ours_b = int(facts[f"{size}|zstd backup bytes"])
+        ref_b = int(facts[f"{size}|pg_dump | zstd -3 bytes"])
+        print(f"zstd backup: {ours_b / 1e6:.1f} MB (pg_dump | zstd -3: {ref_b / 1e6:.1f} MB).")
+    print()
 
 # Seconds per GB at each size, and whether that stays flat (±15% of the mean) across sizes.
 print("### Scaling: seconds per GB\n")
@@ -84,6 +95,8 @@ commands = sorted({ours for ours, _, _ in PAIRS} | {"faber-db verify --deep (Mar
 print("| command | " + " | ".join(f"{s} MB" for s in sizes) + " | flat ±15% |")
 print("|---|" + "---|" * len(sizes) + "---|")
 for c in commands:
+    if not all(has(s, c) for s in sizes):
+        continue
     per_gb = [m(s, c) / (s / 1024) for s in sizes]
     mean = statistics.mean(per_gb)
     flat = all(abs(v - mean) <= 0.15 * mean for v in per_gb)
@@ -94,7 +107,9 @@ for c in commands:
 print("\n| peak RSS, MB | " + " | ".join(f"{s} MB" for s in sizes) + " | < 100 |")
 print("|---|" + "---|" * len(sizes) + "---|")
 for what in ["RSS backup (PostgreSQL)", "RSS backup (MariaDB)", "RSS backup (SQLite)", "RSS restore (PostgreSQL)"]:
-    values = [int(facts.get(f"{s}|{what}", 0)) for s in sizes]
+    if not all(f"{s}|{what}" in facts for s in sizes):
+        continue
+    values = [int(facts[f"{s}|{what}"]) for s in sizes]
     ok = all(v < 100 for v in values)
     targets.append((what, "/".join(str(v) for v in values), "< 100 MB", ok))
     print(f"| {what[4:]} | " + " | ".join(str(v) for v in values) + f" | {mark(ok)} |")
@@ -105,15 +120,20 @@ print("|---|---|---|")
 LIMITS = {"list --all, 10,000 entries": 100, "list (newest 20 of 10,000)": 100}
 for k in ["list --all, 10,000 entries", "list (newest 20 of 10,000)", "backup #10,001 (SQLite, all of it)",
           "the same backup, empty registry", "registry commit of a backup at 10,000 entries (-v)"]:
+    if not has(0, k):
+        continue
     ms = m(0, k) * 1000
     limit = LIMITS.get(k)
     shown = f"< {limit} {mark(ms < limit)}" if limit else ""
     if limit:
         targets.append((k, f"{ms:.0f} ms", f"< {limit} ms", ms < limit))
     print(f"| {k} | {ms:.0f} | {shown} |")
-cost = m(0, "backup #10,001 (SQLite, all of it)") - m(0, "the same backup, empty registry")
-print(f"| registry cost of the 10,001st backup (the difference) | {cost * 1000:.0f} | |")
+if has(0, "backup #10,001 (SQLite, all of it)", "the same backup, empty registry"):
+    cost = m(0, "backup #10,001 (SQLite, all of it)") - m(0, "the same backup, empty registry")
+    print(f"| registry cost of the 10,001st backup (the difference) | {cost * 1000:.0f} | |")
 for size in sizes:
+    if not has(size, "faber-db status bench (one PostgreSQL environment)"):
+        continue
     ms = m(size, "faber-db status bench (one PostgreSQL environment)") * 1000
     targets.append((f"status of one PostgreSQL environment ({size} MB)", f"{ms:.0f} ms", "< 60 ms", ms < 60))
     print(f"| status of one PostgreSQL environment ({size} MB database) | {ms:.0f} | < 60 {mark(ms < 60)} |")

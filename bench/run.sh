@@ -4,6 +4,10 @@
 #   bench/run.sh [SIZES_MB] [RUNS]      (defaults: 1024 MB, 3 runs; sizes comma-separated:
 #                                        bench/run.sh 1024,4096)
 #
+# FABER_BENCH_GROUPS picks what runs (default: all of postgres,mariadb,sqlite,registry,hook), to
+# re-measure one part without the rest: FABER_BENCH_GROUPS=postgres bench/run.sh 1024,4096 3.
+# `status` belongs to postgres. The report leaves out what was not measured.
+#
 # Needs the PostgreSQL and MariaDB servers of scripts/services.sh, pg_dump, pg_restore, psql,
 # mysqldump, mysql, zstd, gzip, sha256sum, sqlite3, GNU time (/usr/bin/time) and python3. For each
 # size it creates (once) the PostgreSQL database faber_bench_<SIZE_MB> with a realistic mix of
@@ -17,6 +21,9 @@ set -euo pipefail
 
 sizes=${1:-1024}
 runs=${2:-3}
+groups=${FABER_BENCH_GROUPS:-postgres,mariadb,sqlite,registry,hook}
+# want GROUP: whether this run measures GROUP.
+want() { [[ ",$groups," == *",$1,"* ]]; }
 here=$(cd "$(dirname "$0")/.." && pwd)
 pg="postgres://postgres@127.0.0.1:5432"
 my="mysql://root@127.0.0.1:3306"
@@ -111,9 +118,19 @@ c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 PY
 }
 
-# time_of COMMAND...: wall seconds of one run.
+# settle: each sample starts from the same state, whatever the one before it left behind: the
+# page cache's dirty pages written out, and PostgreSQL's checkpointed. Without it a command paid
+# for its predecessor's writes: a 4 GB restore timed right after multi-GB file writes and another
+# load's checkpoints ran 1.22x its reference, against 0.96-1.05x when both start settled.
+settle() {
+  sync
+  psql -X -q "$pg/postgres" -c CHECKPOINT >/dev/null
+}
+
+# time_of COMMAND...: wall seconds of one run, started settled (not timed).
 time_of() {
   local start end
+  settle
   start=$(date +%s.%N)
   "$@" >/dev/null 2>"$work/stderr" || { log "FAILED: $*"; cat "$work/stderr" >&2; }
   end=$(date +%s.%N)
@@ -130,11 +147,15 @@ peak_rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1 | awk '{ print
 
 bench_size() {
   local size=$1 db="faber_bench_$1" sqlite_db="/tmp/faber_bench_$1.sqlite3" dir="$work/size-$1"
-  make_pg "$size"
-  make_mysql "$size"
-  make_sqlite "$size"
-  fact "PostgreSQL size" "$(psql -X -A -t "$pg/$db" -c "SELECT pg_size_pretty(pg_database_size('$db'))")"
-  fact "SQLite MB" "$(du -m "$sqlite_db" | cut -f1)"
+  if want postgres; then
+    make_pg "$size"
+    fact "PostgreSQL size" "$(psql -X -A -t "$pg/$db" -c "SELECT pg_size_pretty(pg_database_size('$db'))")"
+  fi
+  if want mariadb; then make_mysql "$size"; fi
+  if want sqlite; then
+    make_sqlite "$size"
+    fact "SQLite MB" "$(du -m "$sqlite_db" | cut -f1)"
+  fi
 
   # A project whose `bench` environment is the PostgreSQL database, `copy` a database restores
   # create, `my`/`mycopy` the same for MariaDB, and `lite` the SQLite one.
@@ -172,59 +193,77 @@ EOF
 
   for i in $(seq 1 "$runs"); do
     log "size $size MB: run $i of $runs"
-    record "pg_dump -Fp -f /dev/null" "$(time_of pg_dump -Fp -f /dev/null "$pg/$db")"
-    record "faber-db backup (default: zstd)" "$(time_of faber_backup)"
-    zstd_file=$(newest_file bench)
-    zstd_id=$(newest_id bench)
-    record "pg_dump -Fp | zstd -3" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | zstd -3 -q > '$work/ref.sql.zst'")"
-    record "faber-db backup --compression gzip" "$(time_of faber_backup --compression gzip)"
-    record "pg_dump -Fp | gzip -6" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | gzip -6 > '$work/ref.sql.gz'")"
-    record "faber-db backup --format custom" "$(time_of faber_backup --format custom)"
-    custom_id=$(newest_id bench)
-    record "pg_dump -Fc" "$(time_of pg_dump -Fc -f "$work/ref.dump" "$pg/$db")"
-    record "faber-db verify (zstd backup)" "$(time_of "$faber" -q verify "$zstd_id")"
-    record "faber-db verify --checksum-only" "$(time_of "$faber" -q verify --checksum-only "$zstd_id")"
-    record "sha256sum (same file)" "$(time_of sha256sum "$zstd_file")"
-    record "sha256sum + zstd -t (same file)" "$(time_of sh -c "sha256sum '$zstd_file' && zstd -t -q '$zstd_file'")"
-    drop_copy
-    record "faber-db restore (zstd backup, new db)" "$(time_of "$faber" -q restore copy --from "$zstd_id" --yes)"
-    drop_copy
-    record "createdb + zstd -dc | psql" "$(time_of sh -c "createdb -h 127.0.0.1 -U postgres ${db}_copy && zstd -dc -q '$zstd_file' | psql -X -q -o /dev/null '$pg/${db}_copy'")"
-    drop_copy
-    record "faber-db restore (custom backup, new db)" "$(time_of "$faber" -q restore copy --from "$custom_id" --yes)"
-    drop_copy
-    record "createdb + pg_restore -j2 (pg_dump -Fc file)" "$(time_of sh -c "createdb -h 127.0.0.1 -U postgres ${db}_copy && pg_restore -j2 -d '$pg/${db}_copy' '$work/ref.dump'")"
-    drop_copy
-
-    record "faber-db backup my (MariaDB, zstd)" "$(time_of "$faber" -q backup my)"
-    my_id=$(newest_id my)
-    my_file=$(newest_file my)
-    record "mysqldump --single-transaction | zstd -3" "$(time_of sh -c "mysqldump -h 127.0.0.1 -u root --single-transaction --routines --triggers --events $db | zstd -3 -q > '$work/ref-my.sql.zst'")"
-    drop_mycopy
-    record "faber-db restore (MariaDB zstd backup, new db)" "$(time_of "$faber" -q restore mycopy --from "$my_id" --yes)"
-    drop_mycopy
-    record "create database + zstd -dc | mysql" "$(time_of sh -c "mysql -h 127.0.0.1 -u root -e 'CREATE DATABASE ${db}_copy' && zstd -dc -q '$my_file' | mysql -h 127.0.0.1 -u root ${db}_copy")"
-    drop_mycopy
-    record "faber-db verify --deep (MariaDB backup)" "$(time_of "$faber" -q verify --deep "$my_id")"
-
-    record "faber-db backup lite (SQLite, zstd)" "$(time_of "$faber" -q backup lite)"
-    record "faber-db backup lite --compression none" "$(time_of "$faber" -q backup lite --compression none)"
-    record "sqlite3 .backup" "$(time_of sqlite3 "$sqlite_db" ".backup '$work/ref.sqlite3'")"
-    rm -f "$work/ref.sqlite3"
-    record "sqlite3 .backup && zstd -T0 -3" "$(time_of sh -c "sqlite3 '$sqlite_db' \".backup '$work/ref.sqlite3'\" && zstd -T0 -3 -q --rm -f '$work/ref.sqlite3'")"
-    rm -f "$work/ref.sqlite3" "$work/ref.sqlite3.zst"
-    record "faber-db status bench (one PostgreSQL environment)" "$(time_of "$faber" status bench)"
-    fact "zstd backup bytes" "$(stat -c %s "$zstd_file")"
-    fact "pg_dump | zstd -3 bytes" "$(stat -c %s "$work/ref.sql.zst")"
+    if want postgres; then bench_postgres; fi
+    if want mariadb; then bench_mariadb; fi
+    if want sqlite; then bench_sqlite; fi
     for env in bench copy my mycopy lite; do
       "$faber" -q cleanup "$env" --keep-last 1 --yes >/dev/null 2>&1 || true
     done
   done
-  fact "RSS backup (PostgreSQL)" "$(peak_rss "$faber" -q backup bench)"
-  fact "RSS backup (MariaDB)" "$(peak_rss "$faber" -q backup my)"
-  fact "RSS backup (SQLite)" "$(peak_rss "$faber" -q backup lite)"
-  fact "RSS restore (PostgreSQL)" "$(peak_rss "$faber" -q restore bench --from "$(newest_id bench)" --yes --no-safety-backup)"
+  if want postgres; then
+    fact "RSS backup (PostgreSQL)" "$(peak_rss "$faber" -q backup bench)"
+    fact "RSS restore (PostgreSQL)" "$(peak_rss "$faber" -q restore bench --from "$(newest_id bench)" --yes --no-safety-backup)"
+  fi
+  if want mariadb; then fact "RSS backup (MariaDB)" "$(peak_rss "$faber" -q backup my)"; fi
+  if want sqlite; then fact "RSS backup (SQLite)" "$(peak_rss "$faber" -q backup lite)"; fi
   cd "$work"
+}
+
+# One run's PostgreSQL samples (bench_size's variables): backups, verify, restores, status.
+bench_postgres() {
+  record "pg_dump -Fp -f /dev/null" "$(time_of pg_dump -Fp -f /dev/null "$pg/$db")"
+  record "faber-db backup (default: zstd)" "$(time_of faber_backup)"
+  zstd_file=$(newest_file bench)
+  zstd_id=$(newest_id bench)
+  record "pg_dump -Fp | zstd -3" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | zstd -3 -q > '$work/ref.sql.zst'")"
+  record "faber-db backup --compression gzip" "$(time_of faber_backup --compression gzip)"
+  record "pg_dump -Fp | gzip -6" "$(time_of sh -c "pg_dump -Fp '$pg/$db' | gzip -6 > '$work/ref.sql.gz'")"
+  record "faber-db backup --format custom" "$(time_of faber_backup --format custom)"
+  custom_id=$(newest_id bench)
+  record "pg_dump -Fc" "$(time_of pg_dump -Fc -f "$work/ref.dump" "$pg/$db")"
+  record "faber-db verify (zstd backup)" "$(time_of "$faber" -q verify "$zstd_id")"
+  record "faber-db verify --checksum-only" "$(time_of "$faber" -q verify --checksum-only "$zstd_id")"
+  record "sha256sum (same file)" "$(time_of sha256sum "$zstd_file")"
+  record "sha256sum + zstd -t (same file)" "$(time_of sh -c "sha256sum '$zstd_file' && zstd -t -q '$zstd_file'")"
+  drop_copy
+  record "faber-db restore (zstd backup, new db)" "$(time_of "$faber" -q restore copy --from "$zstd_id" --yes)"
+  drop_copy
+  record "createdb + zstd -dc | psql" "$(time_of sh -c "createdb -h 127.0.0.1 -U postgres ${db}_copy && zstd -dc -q '$zstd_file' | psql -X -q -o /dev/null '$pg/${db}_copy'")"
+  drop_copy
+  record "faber-db restore (custom backup, new db)" "$(time_of "$faber" -q restore copy --from "$custom_id" --yes)"
+  drop_copy
+  record "createdb + pg_restore -j2 (pg_dump -Fc file)" "$(time_of sh -c "createdb -h 127.0.0.1 -U postgres ${db}_copy && pg_restore -j2 -d '$pg/${db}_copy' '$work/ref.dump'")"
+  drop_copy
+  # Five samples a run: a single one measured whatever the machine was doing at that moment.
+  for _ in 1 2 3 4 5; do
+    record "faber-db status bench (one PostgreSQL environment)" "$(time_of "$faber" status bench)"
+  done
+  fact "zstd backup bytes" "$(stat -c %s "$zstd_file")"
+  fact "pg_dump | zstd -3 bytes" "$(stat -c %s "$work/ref.sql.zst")"
+}
+
+# One run's MariaDB samples: backup, restore, verify --deep.
+bench_mariadb() {
+  record "faber-db backup my (MariaDB, zstd)" "$(time_of "$faber" -q backup my)"
+  my_id=$(newest_id my)
+  my_file=$(newest_file my)
+  record "mysqldump --single-transaction | zstd -3" "$(time_of sh -c "mysqldump -h 127.0.0.1 -u root --single-transaction --routines --triggers --events $db | zstd -3 -q > '$work/ref-my.sql.zst'")"
+  drop_mycopy
+  record "faber-db restore (MariaDB zstd backup, new db)" "$(time_of "$faber" -q restore mycopy --from "$my_id" --yes)"
+  drop_mycopy
+  record "create database + zstd -dc | mysql" "$(time_of sh -c "mysql -h 127.0.0.1 -u root -e 'CREATE DATABASE ${db}_copy' && zstd -dc -q '$my_file' | mysql -h 127.0.0.1 -u root ${db}_copy")"
+  drop_mycopy
+  record "faber-db verify --deep (MariaDB backup)" "$(time_of "$faber" -q verify --deep "$my_id")"
+}
+
+# One run's SQLite samples: the two backups against sqlite3's own.
+bench_sqlite() {
+  record "faber-db backup lite (SQLite, zstd)" "$(time_of "$faber" -q backup lite)"
+  record "faber-db backup lite --compression none" "$(time_of "$faber" -q backup lite --compression none)"
+  record "sqlite3 .backup" "$(time_of sqlite3 "$sqlite_db" ".backup '$work/ref.sqlite3'")"
+  rm -f "$work/ref.sqlite3"
+  record "sqlite3 .backup && zstd -T0 -3" "$(time_of sh -c "sqlite3 '$sqlite_db' \".backup '$work/ref.sqlite3'\" && zstd -T0 -3 -q --rm -f '$work/ref.sqlite3'")"
+  rm -f "$work/ref.sqlite3" "$work/ref.sqlite3.zst"
 }
 
 IFS=, read -r -a size_list <<< "$sizes"
@@ -234,17 +273,18 @@ done
 
 # The registry with 10,000 entries: list, and the 10,001st backup (an SQLite one).
 size=0
-mkdir -p "$work/reg/.fractary/plugins/faber-db" "$work/reg/db"
-cat > "$work/reg/.fractary/plugins/faber-db/config.toml" <<EOF
+bench_registry() {
+  mkdir -p "$work/reg/.fractary/plugins/faber-db" "$work/reg/db"
+  cat > "$work/reg/.fractary/plugins/faber-db/config.toml" <<EOF
 [environments.dev]
 url = "sqlite:db/dev.sqlite3"
 EOF
-(cd "$work/reg" && python3 - <<'PY'
+  (cd "$work/reg" && python3 - <<'PY'
 import sqlite3
 c = sqlite3.connect("db/dev.sqlite3"); c.execute("CREATE TABLE t (x)"); c.execute("INSERT INTO t VALUES (1)"); c.commit()
 PY
-"$faber" -q backup dev >/dev/null
-python3 - <<'PY'
+  "$faber" -q backup dev >/dev/null
+  python3 - <<'PY'
 import json, copy
 path = ".fractary/plugins/faber-db/backups/backups.json"
 reg = json.load(open(path))
@@ -256,23 +296,29 @@ for i in range(1, 10000):
     reg["backups"].append(b)
 json.dump(reg, open(path, "w"), indent=2)
 PY
-)
-# The same small backup into an empty registry: the difference is what 10,000 entries cost.
-mkdir -p "$work/empty/.fractary/plugins/faber-db"
-cp "$work/reg/.fractary/plugins/faber-db/config.toml" "$work/empty/.fractary/plugins/faber-db/"
-ln -s "$work/reg/db" "$work/empty/db"
-for i in $(seq 1 "$runs"); do
-  record "list --all, 10,000 entries" "$(cd "$work/reg" && time_of "$faber" list --all)"
-  record "list (newest 20 of 10,000)" "$(cd "$work/reg" && time_of "$faber" list)"
-  record "backup #10,001 (SQLite, all of it)" "$(cd "$work/reg" && time_of "$faber" -q backup dev)"
-  record "the same backup, empty registry" "$(cd "$work/empty" && time_of "$faber" -q backup dev)"
-  # The commit alone (manifest, registry entry, final name), as the backup reports it with -v.
-  ms=$(cd "$work/reg" && "$faber" -v backup dev | sed -n 's/.*registered in \([0-9]*\) ms.*/\1/p')
-  record "registry commit of a backup at 10,000 entries (-v)" "$(python3 -c "print(${ms:-0} / 1000)")"
-done
+  )
+  # The same small backup into an empty registry: the difference is what 10,000 entries cost.
+  mkdir -p "$work/empty/.fractary/plugins/faber-db"
+  cp "$work/reg/.fractary/plugins/faber-db/config.toml" "$work/empty/.fractary/plugins/faber-db/"
+  ln -s "$work/reg/db" "$work/empty/db"
+  for i in $(seq 1 "$runs"); do
+    record "list --all, 10,000 entries" "$(cd "$work/reg" && time_of "$faber" list --all)"
+    record "list (newest 20 of 10,000)" "$(cd "$work/reg" && time_of "$faber" list)"
+    record "backup #10,001 (SQLite, all of it)" "$(cd "$work/reg" && time_of "$faber" -q backup dev)"
+    record "the same backup, empty registry" "$(cd "$work/empty" && time_of "$faber" -q backup dev)"
+    # The commit alone (manifest, registry entry, final name), as the backup reports it with -v.
+    ms=$(cd "$work/reg" && "$faber" -v backup dev | sed -n 's/.*registered in \([0-9]*\) ms.*/\1/p')
+    record "registry commit of a backup at 10,000 entries (-v)" "$(python3 -c "print(${ms:-0} / 1000)")"
+  done
+}
+if want registry; then bench_registry; fi
 
 # The hook, as every Bash command of an agent pays for it.
-"$here/bench/hook.sh" 50 --json > "$work/hook.json"
+if want hook; then
+  "$here/bench/hook.sh" 50 --json > "$work/hook.json"
+else
+  echo '{"rows": []}' > "$work/hook.json"
+fi
 
 touch "$work/facts"
 python3 "$here/bench/report.py" "$runs" "$sizes" "$samples_file" "$work/facts" "$work/hook.json"
