@@ -41,6 +41,7 @@ pub mod session;
 pub mod shell;
 pub mod sqlscan;
 pub mod testpoint;
+pub mod tls;
 pub mod ui;
 pub mod unfinished;
 pub mod vars;

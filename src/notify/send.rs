@@ -11,6 +11,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// POSTs `request` to `url`; an answer outside 2xx is an error.
 pub fn post(url: &str, request: &Request) -> Result<()> {
+    crate::tls::ready();
     let parsed = url::Url::parse(url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))

@@ -75,6 +75,8 @@ impl Azurite {
             .expect("Azurite starts");
         crate::harness::wait_listening(port, "Azurite", 30);
         let endpoint = format!("http://127.0.0.1:{port}/{ACCOUNT}");
+        // The test's own client to the emulator needs the TLS provider faber-db installs.
+        faber_db::tls::ready();
         let store = MicrosoftAzureBuilder::new()
             .with_account(ACCOUNT)
             .with_access_key(KEY)
