@@ -286,3 +286,28 @@ fn every_install_path_names_the_same_release_files() {
         assert!(workflow.contains(needle), "release.yml lacks {needle}");
     }
 }
+
+/// Issue 23's limit on what a release publishes: the binary in the Linux x86_64 archive that
+/// `.ci/run` builds as the release workflow does (FABER_DIST_DIR) is under 12 MB. Only that
+/// archive is built with the `dist` profile; without it there is nothing to weigh.
+#[test]
+fn the_released_binary_is_under_12_mb() {
+    let Some(dir) = std::env::var_os("FABER_DIST_DIR") else {
+        eprintln!("skipping: FABER_DIST_DIR is not set (.ci/run builds the release archive)");
+        return;
+    };
+    let name = format!("faber-db-{VERSION}-x86_64-unknown-linux-gnu");
+    let archive = PathBuf::from(dir).join(format!("{name}.tar.gz"));
+    let member = Command::new("tar")
+        .arg("-xzOf")
+        .arg(&archive)
+        .arg(format!("{name}/faber-db"))
+        .output()
+        .unwrap();
+    assert!(member.status.success(), "{}: {member:?}", archive.display());
+    let size = member.stdout.len();
+    assert!(
+        size > 1_000_000 && size < 12_000_000,
+        "the released binary is {size} bytes; issue 23 keeps it under 12 MB (docs/performance.md, \"Binary size\")"
+    );
+}
