@@ -321,4 +321,7 @@ else
 fi
 
 touch "$work/facts"
+# Every sample, not only the medians, kept for a second look at a row that surprises.
+cp "$samples_file" /tmp/faber-bench-samples.txt
+log "every sample: /tmp/faber-bench-samples.txt"
 python3 "$here/bench/report.py" "$runs" "$sizes" "$samples_file" "$work/facts" "$work/hook.json"
