@@ -203,7 +203,6 @@ fn role_credentials(endpoint: &str, token: &str, sso: &Sso, vars: &Vars) -> Resu
             Error::config(format!("AWS_CA_BUNDLE {bundle} holds no PEM certificate")).caused_by(e)
         })?;
     }
-    crate::tls::ready();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -232,7 +232,6 @@ impl Credentials {
 
 /// The container `config` names, with credentials from `vars`. Nothing is sent yet.
 pub(super) fn connect(config: &Offsite, vars: &Vars) -> Result<Connected> {
-    crate::tls::ready();
     let connection = vars
         .get("AZURE_STORAGE_CONNECTION_STRING")
         .map(parse_connection_string)

@@ -89,6 +89,9 @@ impl Bucket {
     /// from `vars`. Nothing is sent to the storage yet (finding the credentials may ask an SSO
     /// portal or a metadata service).
     pub fn open(config: &Offsite, vars: &Vars) -> Result<Bucket> {
+        // Every HTTPS client of the off-site storage (S3, Azure, the AWS SSO portal, metadata
+        // services) is built from here on.
+        crate::tls::ready();
         let connected = match config.backend {
             Backend::Azure => super::azure::connect(config, vars)?,
             Backend::S3 => super::s3::connect(config, vars)?,

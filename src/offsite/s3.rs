@@ -15,7 +15,6 @@ use crate::vars::Vars;
 
 /// The bucket `config` names, with credentials from `vars`. Nothing is sent yet.
 pub(super) fn connect(config: &Offsite, vars: &Vars) -> Result<Connected> {
-    crate::tls::ready();
     let credentials = Credentials::find(vars)?;
     let region = config
         .region
