@@ -264,3 +264,78 @@ fn a_damaged_live_sqlite_database_is_refused_by_the_check_each_backup_runs() {
         .code(5)
         .stderr_has("failed SQLite's integrity check");
 }
+
+/// A plain PostgreSQL dump changed after it was written to run a shell command and make a role
+/// when psql loads it: what a psql fed a single unchecked byte would do.
+fn tampered_pg_dump(p: &Project, id: &str, marker: &std::path::Path, role: &str) {
+    let path = p.data_file(id);
+    let dump = fs::read_to_string(&path).unwrap();
+    let planted = format!(
+        "\\! touch {}\nCREATE ROLE {role};\n{dump}",
+        marker.display()
+    );
+    fs::write(&path, planted).unwrap();
+}
+
+#[test]
+fn a_tampered_pg_dump_is_never_fed_to_psql_whichever_way_it_is_restored() {
+    use crate::postgres::{PgDb, admin_url, project_with, psql, server_up};
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("tampered");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev", "--compression", "none"]);
+    let marker = p.path("psql-ran");
+    let role = format!("{}_planted", db.name);
+    tampered_pg_dump(&p, &id, &marker, &role);
+    db.exec("DELETE FROM t WHERE x > 1");
+    let role_exists = || {
+        psql(
+            &admin_url(),
+            &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{role}'"),
+        ) != "0"
+    };
+    let into = PgDb::unborn("tamperedinto");
+    let _role = DropRole(role.clone());
+    let attempts: [&[&str]; 3] = [
+        &["restore", "dev", "--from", &id, "--yes"],
+        &["restore", "dev", "--from", &id, "--yes", "--in-place"],
+        &[
+            "restore", "dev", "--from", &id, "--into", &into.name, "--yes",
+        ],
+    ];
+    for args in attempts {
+        p.run(args).code(5).stderr_has("failed its checksum");
+        assert!(!marker.exists(), "psql ran the planted command: {args:?}");
+        assert!(!role_exists(), "psql made the planted role: {args:?}");
+        assert_eq!(db.exec("SELECT count(*) FROM t"), "1", "{args:?}");
+        assert_eq!(p.backups()[0]["status"], "corrupt", "{args:?}");
+        // Named again, as if it were good: the next attempt checks it all the same.
+        let reg = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+        let text = fs::read_to_string(&reg).unwrap();
+        fs::write(&reg, text.replace("\"corrupt\"", "\"valid\"")).unwrap();
+    }
+    let left = psql(
+        &admin_url(),
+        &format!(
+            "SELECT string_agg(datname, ',') FROM pg_database \
+             WHERE starts_with(datname, '{}') OR datname = '{}'",
+            db.name, into.name
+        ),
+    );
+    assert_eq!(left, db.name, "no scratch or --into database is left");
+}
+
+/// Drops the role named, should a failing test have made it.
+struct DropRole(String);
+
+impl Drop for DropRole {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-X", "-q", &crate::postgres::admin_url(), "-c"])
+            .arg(format!("DROP ROLE IF EXISTS {}", self.0))
+            .output();
+    }
+}

@@ -44,18 +44,22 @@ impl Run<'_, '_> {
         // ready to commit, and a restore that cannot happen changes nothing at all.
         let (staged, _held) = (|| {
             // Held from its checksum to the end of the restore: a cleanup or delete meanwhile
-            // leaves it alone.
-            let held = checksum::fetched_and_checked(self.session, self.record)?;
+            // leaves it alone. In place, the live database is what the load changes: the
+            // checksum comes first. Staged, the scratch is made while the file is hashed.
             if choice.method == RestoreMethod::InPlace {
+                let held = checksum::fetched_and_checked(self.session, self.record)?;
                 return Ok((None, held));
             }
-            let staged = stage::stage(
-                self.session,
-                self.env,
-                self.record,
-                self.db,
-                self.request.jobs,
-            )?;
+            let (staged, held) = checksum::loaded(self.session, self.record, &mut |verdict| {
+                stage::stage(
+                    self.session,
+                    self.env,
+                    self.record,
+                    self.db,
+                    self.request.jobs,
+                    verdict,
+                )
+            })?;
             Ok((Some(staged), held))
         })()
         .inspect_err(failed)?;

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::verdict::Verdict;
 use super::{checksum, stage};
 use crate::audit;
 use crate::config::Environment;
@@ -76,8 +77,9 @@ pub fn target_name(session: &Session, db: &dyn Provider, name: &str) -> Result<S
     })
 }
 
-/// Loads `record` into `name` (see [`target_name`]) on `db`'s server: its checksum first, then
-/// the load, then the new database's row counts compared with the manifest.
+/// Loads `record` into `name` (see [`target_name`]) on `db`'s server — its checksum checked first,
+/// or while the new database is made (see `checksum::loaded`) — then compares the new
+/// database's row counts with the manifest.
 pub fn into(
     session: &Session,
     env: &Environment,
@@ -91,14 +93,21 @@ pub fn into(
     let started = Instant::now();
     let mut globals = None;
     let loaded = (|| {
-        let _held = checksum::fetched_and_checked(session, record)?;
-        if with_globals {
-            globals = Some(apply_globals(session, db, record)?);
-        }
         let migrations_table = env.migrations_table.as_deref();
-        stage::load(session, env, record, jobs, &mut |source, jobs| {
-            db.restore_into(name, record.format, source, migrations_table, jobs)
-        })
+        let mut load = |verdict: Option<&Verdict>| {
+            stage::load(session, env, record, jobs, verdict, &mut |source, jobs| {
+                db.restore_into(name, record.format, source, migrations_table, jobs)
+            })
+        };
+        if with_globals {
+            // Roles are made on the server before the load: only from a backup known good.
+            let _held = checksum::fetched_and_checked(session, record)?;
+            globals = Some(apply_globals(session, db, record)?);
+            return load(None);
+        }
+        // The new database is made while the file is hashed; nothing is loaded into it before
+        // the file matched, and it is dropped if it did not.
+        checksum::loaded(session, record, &mut load).map(|(inspection, _held)| inspection)
     })();
     let log = |ok: bool, detail: String, timing: Option<Timing>| {
         audit::log_timed_event(

@@ -18,6 +18,7 @@ mod safety;
 mod stage;
 mod swap;
 mod tables;
+mod verdict;
 mod workfile;
 
 #[cfg(test)]

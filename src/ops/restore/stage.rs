@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
+use super::verdict::{Gated, Verdict};
 use crate::config::Environment;
 use crate::error::{Error, Kind, Result};
 use crate::format::Format;
@@ -23,6 +24,7 @@ pub(super) fn stage<'a>(
     record: &BackupRecord,
     db: &'a dyn Provider,
     jobs: Option<u32>,
+    verdict: Option<&Verdict>,
 ) -> Result<Box<dyn Staged + 'a>> {
     for stale in db.prepare_restore(record.raw_size_bytes)? {
         session.events().warn(&format!(
@@ -31,7 +33,7 @@ pub(super) fn stage<'a>(
         ));
     }
     let migrations_table = env.migrations_table.as_deref();
-    load(session, env, record, jobs, &mut |source, jobs| {
+    load(session, env, record, jobs, verdict, &mut |source, jobs| {
         db.stage_restore(record.format, source, migrations_table, jobs)
     })
 }
@@ -39,12 +41,14 @@ pub(super) fn stage<'a>(
 /// Hands the backup to `load` as it best reads it, with the number of jobs to use: a directory
 /// dump, and an uncompressed custom archive restored with several jobs, from disk (checked again
 /// once read); a compressed custom archive with several jobs decoded to a work file first; any
-/// other as a stream whose SHA-256 is checked as it goes.
+/// other as a stream whose SHA-256 is checked as it goes. With a `verdict` on the file still to
+/// come, no tool reads a byte of it before the verdict is in and the file matched.
 pub(super) fn load<T>(
     session: &Session,
     env: &Environment,
     record: &BackupRecord,
     jobs: Option<u32>,
+    verdict: Option<&Verdict>,
     load: &mut dyn FnMut(Source<'_>, u32) -> Result<T>,
 ) -> Result<T> {
     let path = session.store.locate(record)?.data;
@@ -58,6 +62,11 @@ pub(super) fn load<T>(
     let from_disk = record.format == Format::Directory
         || (parallel && record.compression == Compression::None && !record.encrypted && jobs > 1);
     if from_disk {
+        if let Some(verdict) = verdict {
+            verdict
+                .require()
+                .map_err(|e| Error::verification("the backup's data is unreadable").caused_by(e))?;
+        }
         let staged = load(Source::Path(&path), jobs)?;
         // The tool read the files after they were checked: check them again now that it is
         // done, so a backup changed or removed meanwhile is never put in place.
@@ -88,9 +97,12 @@ pub(super) fn load<T>(
             record.format
         ));
     }
-    let mut decoder = open_verified(&path, record, decryption.as_deref())?;
+    // The work file above is decoded from a verified stream, and handed to pg_restore only
+    // once whole; a stream goes to the tool as it is read, so it waits for the verdict.
+    let decoder = open_verified(&path, record, decryption.as_deref())?;
+    let mut gated = Gated::new(decoder, verdict);
     let bar = session.events().bar(record.raw_size_bytes, "restore");
-    let mut source = crate::progress::Reader::new(&mut decoder, bar.as_ref());
+    let mut source = crate::progress::Reader::new(&mut gated, bar.as_ref());
     let staged = load(Source::Stream(&mut source), jobs);
     if let Some(bar) = bar {
         bar.finish_and_clear();

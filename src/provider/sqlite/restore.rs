@@ -143,12 +143,14 @@ pub(super) fn stage<'a>(
         ".{name}.faber-restore-{}",
         crate::provider::tool::random_suffix()
     ));
+    // Released when the staging file goes: removed (declared after it, so dropped first) if
+    // this fails, or become the database.
     let claim = match &db.ledger {
-        Some(ledger) => Some(ledger.claim(
+        Some(ledger) => Some(Released(ledger.claim(
             &server_of(&target),
             Purpose::Restore,
             &fsutil::partial_path(&staging).to_string_lossy(),
-        )?),
+        )?)),
         None => None,
     };
     let file = PartialFile::create(&staging).map_err(|e| {
@@ -182,7 +184,7 @@ pub(super) fn stage<'a>(
         target,
         file,
         live,
-        _claim: claim.map(Released),
+        _claim: claim,
         migrations_table: migrations_table.map(str::to_string),
     }))
 }
