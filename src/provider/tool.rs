@@ -9,7 +9,17 @@ use crate::error::{Error, Kind, Result};
 
 /// Runs `cmd`, with `source` on its stdin when it is a stream (a path is already among the
 /// command's arguments); the tool's exit code and stderr decide success.
-pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
+pub fn feed(cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
+    run_fed(cmd, source, what, false).map(drop)
+}
+
+/// [`feed`], and what the tool printed on its stdout.
+pub fn feed_output(cmd: Command, source: Source<'_>, what: &str) -> Result<String> {
+    run_fed(cmd, source, what, true)
+}
+
+/// [`feed`], keeping the tool's stdout when `keep_stdout` (else it goes nowhere).
+fn run_fed(mut cmd: Command, source: Source<'_>, what: &str, keep_stdout: bool) -> Result<String> {
     let source: Option<&mut dyn Read> = match source {
         Source::Stream(s) => Some(s),
         Source::Path(p) => {
@@ -23,11 +33,16 @@ pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::null())
+        .stdout(if keep_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::new(Kind::ToolNotFound, format!("cannot run {what}")).caused_by(e))?;
     let stderr_reader = drain_stderr(&mut child);
+    let stdout_reader = drain(child.stdout.take());
     let fed = match (source, child.stdin.take()) {
         (Some(source), Some(mut stdin)) => {
             crate::child::widen_pipe(&stdin);
@@ -39,6 +54,7 @@ pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
     let status = crate::interrupt::wait_for(&mut child)
         .map_err(|e| Error::tool(format!("{what} did not finish")).caused_by(e))?;
     let stderr = stderr_reader.join().unwrap_or_default();
+    let stdout = stdout_reader.join().unwrap_or_default();
     if let Err(e) = fed {
         // A tool that stops reading closes the pipe: fine when it succeeded (it had all it
         // needed), and its own message says why when it failed.
@@ -49,7 +65,7 @@ pub fn feed(mut cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
     if !status.success() {
         return Err(failure(what, &stderr));
     }
-    Ok(())
+    Ok(stdout)
 }
 
 /// The failure of tool `what` (`psql`), with the lines of its `stderr` that say what went
@@ -90,13 +106,19 @@ pub fn scratch_stem(target: &str) -> &str {
 /// Reads a tool's stderr to the end on a thread of its own, so that it can never fill its pipe
 /// and block the tool; the text comes back when joined.
 pub fn drain_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
-    let stderr = child.stderr.take();
+    drain(child.stderr.take())
+}
+
+/// Reads `pipe` (if any) to the end on a thread of its own; the text comes back when joined.
+/// Bytes that are not UTF-8 are replaced, not a reason to stop reading: a tool whose pipe is
+/// no longer read blocks.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(stderr) = stderr {
-            let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
         }
-        text
+        String::from_utf8_lossy(&bytes).into_owned()
     })
 }
 

@@ -17,6 +17,7 @@ pub(super) fn scratch_copy<'a>(
     jobs: u32,
 ) -> Result<Box<dyn ScratchCopy + 'a>> {
     let scratch = ScratchDb::create(pg, Purpose::Rehearse)?;
+    // A rehearsal counts what it needs itself, after the migration.
     scratch.load(format, source, jobs)?;
     let mut at = pg.clone();
     at.recorded_as = None;

@@ -18,6 +18,33 @@ const HEADER_MAX: usize = 1 << 16;
 /// A table as a COPY statement names it: schema and table, unquoted, in the dump's encoding.
 pub type CopyTarget = (Vec<u8>, Vec<u8>);
 
+/// The rows the server took into each table of a load, from what psql printed (a `COPY n` line
+/// for each COPY statement it ran, in order) and the `blocks` a [`CopyCounter`] saw go to it, in
+/// their order. `None` unless there is exactly one such line for each block: then the rows of
+/// no table are known this way.
+pub fn server_counts(
+    blocks: &[CopyTarget],
+    psql_output: &str,
+) -> Option<BTreeMap<CopyTarget, u64>> {
+    let answers: Vec<u64> = psql_output
+        .lines()
+        .filter_map(|line| {
+            let n = line.strip_prefix("COPY ")?;
+            n.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| n.parse().ok())?
+        })
+        .collect();
+    if answers.len() != blocks.len() {
+        return None;
+    }
+    let mut tables = BTreeMap::new();
+    for (table, rows) in blocks.iter().zip(answers) {
+        *tables.entry(table.clone()).or_insert(0) += rows;
+    }
+    Some(tables)
+}
+
 /// Counts the rows of each COPY block read through it, by the table it fills.
 pub struct CopyCounter<R> {
     inner: R,
@@ -36,6 +63,8 @@ pub struct CopyCounter<R> {
     /// The block being read, if any.
     block: Option<Block>,
     tables: BTreeMap<CopyTarget, u64>,
+    /// The table of every block, in the order the blocks began.
+    order: Vec<CopyTarget>,
 }
 
 /// Where the reader is inside the statements of the dump.
@@ -90,12 +119,19 @@ impl<R: Read> CopyCounter<R> {
             starting: None,
             block: None,
             tables: BTreeMap::new(),
+            order: Vec::new(),
         }
     }
 
     /// Rows per table, for every COPY block that began (its rows once it ended).
     pub fn tables(&self) -> &BTreeMap<CopyTarget, u64> {
         &self.tables
+    }
+
+    /// The table of every COPY block that began, in the order they began: psql's `COPY n`
+    /// lines answer them in this order.
+    pub fn blocks(&self) -> &[CopyTarget] {
+        &self.order
     }
 
     pub fn get_ref(&self) -> &R {
@@ -139,6 +175,7 @@ impl<R: Read> CopyCounter<R> {
                 && let Some(table) = self.starting.take()
             {
                 self.tables.entry(table.clone()).or_insert(0);
+                self.order.push(table.clone());
                 self.block = Some(Block {
                     table,
                     rows: 0,
@@ -404,6 +441,38 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    fn target(schema: &str, table: &str) -> CopyTarget {
+        (schema.as_bytes().to_vec(), table.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn psql_answers_each_block_in_order_and_only_a_full_answer_counts() {
+        let dump = "SET x = 1;\nCOPY public.a (x) FROM stdin;\n1\n2\n\\.\n\
+            COPY public.b (x) FROM stdin;\n\\.\nCOPY public.a (x) FROM stdin;\n3\n\\.\n";
+        let mut c = CopyCounter::new(dump.as_bytes());
+        std::io::copy(&mut c, &mut std::io::sink()).unwrap();
+        assert_eq!(
+            c.blocks(),
+            [
+                target("public", "a"),
+                target("public", "b"),
+                target("public", "a")
+            ]
+        );
+        // Other tags and result rows are not answers; a row that says "COPY 7 " is not either.
+        let printed = "SET\n set_config \n------------\n \n(1 row)\n\nCOPY 2\nCOPY 0\n\
+            CREATE INDEX\nCOPY 7 \nCOPY 1\n";
+        let counts = server_counts(c.blocks(), printed).unwrap();
+        assert_eq!(counts[&target("public", "a")], 3);
+        assert_eq!(counts[&target("public", "b")], 0);
+        // An answer missing, or one too many: nothing is taken from them.
+        assert_eq!(server_counts(c.blocks(), "COPY 2\nCOPY 0\n"), None);
+        assert_eq!(
+            server_counts(c.blocks(), "COPY 2\nCOPY 0\nCOPY 1\nCOPY 1\n"),
+            None
+        );
     }
 
     /// What a progress display is told as the stream goes by, read after read.

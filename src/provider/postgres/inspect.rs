@@ -26,6 +26,64 @@ impl Postgres {
         let counting = count_rows.then_some(self.row_count_max_table_size);
         inspect_via(&|sql| self.query_in(db, sql), migrations_table, counting)
     }
+
+    /// [`Postgres::inspect_db`] with row counts of `db` just loaded, where `copied` holds the
+    /// rows the server said it took into each table the load's COPY statements filled (see
+    /// `copycount::server_counts`): those tables are not read again.
+    pub(super) fn inspect_loaded(
+        &self,
+        db: &str,
+        migrations_table: Option<&str>,
+        copied: Option<&BTreeMap<CopyTarget, u64>>,
+    ) -> Result<Inspection> {
+        let Some(copied) = copied else {
+            return self.inspect_db(db, migrations_table, true);
+        };
+        let run = |sql: &str| self.query_in(db, sql);
+        let tables = count_rows_after_load(&run, self.row_count_max_table_size, copied)?;
+        let migrations = migrations::read_state(&Via(&run), migrations_table)?;
+        Ok(Inspection { tables, migrations })
+    }
+
+    /// [`Postgres::count_rows`] of `db` just loaded: see [`Postgres::inspect_loaded`].
+    pub(super) fn count_rows_loaded(
+        &self,
+        db: &str,
+        copied: Option<&BTreeMap<CopyTarget, u64>>,
+    ) -> Result<Tables> {
+        match copied {
+            Some(copied) => count_rows_after_load(
+                &|sql| self.query_in(db, sql),
+                self.row_count_max_table_size,
+                copied,
+            ),
+            None => self.count_rows(db),
+        }
+    }
+}
+
+/// Row counts of a database just loaded: a table whose every COPY target (itself, or its leaf
+/// partitions) the server answered for in `copied` gets their sum, exact; the others are
+/// counted as [`count_rows_via`] does.
+fn count_rows_after_load(
+    run: &Run<'_>,
+    max_exact_size: u64,
+    copied: &BTreeMap<CopyTarget, u64>,
+) -> Result<Tables> {
+    let mut known = Tables::new();
+    for listed in list_tables_via(run)? {
+        let counts: Option<Vec<u64>> = listed
+            .dumped_as
+            .iter()
+            .map(|d| copied.get(d).copied())
+            .collect();
+        if let Some(counts) = counts.filter(|_| !listed.dumped_as.is_empty()) {
+            known.insert(listed.key, TableStats::exact(counts.iter().sum()));
+        }
+    }
+    let mut tables = count_rows_except(run, max_exact_size, &known)?;
+    tables.extend(known);
+    Ok(tables)
 }
 
 /// Something that runs a query: a database through psql, or the backup's snapshot session.
@@ -36,6 +94,11 @@ pub(super) type Run<'a> = dyn Fn(&str) -> Result<Rows> + 'a;
 /// (`reltuples`, marked estimated) for larger ones. A partitioned table's size and estimate are
 /// its partitions'.
 pub(super) fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Tables> {
+    count_rows_except(run, max_exact_size, &Tables::new())
+}
+
+/// [`count_rows_via`] of the tables not in `known`.
+fn count_rows_except(run: &Run<'_>, max_exact_size: u64, known: &Tables) -> Result<Tables> {
     let listed = run(&format!(
         "SELECT {}, {}, \
          (CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_relation_size(t.relid)), 0) \
@@ -54,6 +117,9 @@ pub(super) fn count_rows_via(run: &Run<'_>, max_exact_size: u64) -> Result<Table
             continue;
         };
         let (schema, table) = (&schema, &table);
+        if known.contains_key(&table_key(schema, table)) {
+            continue;
+        }
         if size.parse::<u64>().unwrap_or(0) > max_exact_size {
             out.insert(
                 table_key(schema, table),

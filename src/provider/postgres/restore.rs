@@ -5,11 +5,12 @@
 //! made before the swap. Every scratch database is recorded in the project's ledger and marked
 //! (see `crate::scratch`): only those are ever dropped.
 
+use super::copycount::{self, CopyCounter, CopyTarget};
 use super::{MAINTENANCE_DB, Postgres, ident, literal};
 use crate::error::{Cause, Error, Kind, Result};
 use crate::format::Format;
 use crate::pipeline::TailReader;
-use crate::provider::tool::{feed, random_suffix, scratch_stem};
+use crate::provider::tool::{feed, feed_output, random_suffix, scratch_stem};
 use crate::provider::{
     CommitFailed, CommitOptions, Committed, OtherSession, Provider, Replaced, Source, Staged,
     Tables,
@@ -117,8 +118,15 @@ impl<'a> ScratchDb<'a> {
 
     /// Loads a dump: plain SQL with `psql -v ON_ERROR_STOP=1` (any failing statement fails
     /// it), a custom archive or a directory dump with `pg_restore --exit-on-error --no-owner`,
-    /// with `jobs` parallel workers when it reads from disk.
-    pub(super) fn load(&self, format: Format, source: Source<'_>, jobs: u32) -> Result<()> {
+    /// with `jobs` parallel workers when it reads from disk. A plain dump streamed to psql
+    /// also gives the rows the server took into each table, as psql's `COPY n` lines say
+    /// (see `copycount::server_counts`).
+    pub(super) fn load(
+        &self,
+        format: Format,
+        source: Source<'_>,
+        jobs: u32,
+    ) -> Result<Option<Copied>> {
         let tools = self.pg.tools()?;
         let (mut cmd, what) = match format {
             Format::Sql => (self.pg.command(&tools.psql, &self.name), "psql"),
@@ -131,27 +139,36 @@ impl<'a> ScratchDb<'a> {
                 )));
             }
         };
+        let not_changed = |e: Error| e.with_hint("the database was not changed");
         if format == Format::Sql {
-            cmd.args(["-X", "-q", "-w", "-v", "ON_ERROR_STOP=1"]);
-            if let Source::Path(_) = source {
+            cmd.args(["-X", "-w", "-v", "ON_ERROR_STOP=1"]);
+            let Source::Stream(stream) = source else {
                 // The path comes last: psql reads the file it names.
-                cmd.arg("-f");
-            }
-        } else {
-            cmd.args(["--exit-on-error", "--no-password"])
-                .arg(format!("--dbname=dbname='{}'", conninfo_escape(&self.name)));
-            // pg_restore runs jobs in parallel only from a file or directory it can seek in.
-            if jobs > 1 && matches!(source, Source::Path(_)) {
-                cmd.arg(format!("--jobs={jobs}"));
-            }
-            // Owners are kept when this role may set them, as a plain dump's psql load does.
-            if !self.pg.is_superuser()? {
-                cmd.arg("--no-owner");
-            }
+                cmd.args(["-q", "-f"]);
+                return feed(cmd, source, what).map(|()| None).map_err(not_changed);
+            };
+            // Not quiet: psql prints each statement's tag, `COPY n` among them.
+            let mut counter = CopyCounter::new(stream);
+            let printed =
+                feed_output(cmd, Source::Stream(&mut counter), what).map_err(not_changed)?;
+            return Ok(copycount::server_counts(counter.blocks(), &printed));
         }
-        feed(cmd, source, what).map_err(|e| e.with_hint("the database was not changed"))
+        cmd.args(["--exit-on-error", "--no-password"])
+            .arg(format!("--dbname=dbname='{}'", conninfo_escape(&self.name)));
+        // pg_restore runs jobs in parallel only from a file or directory it can seek in.
+        if jobs > 1 && matches!(source, Source::Path(_)) {
+            cmd.arg(format!("--jobs={jobs}"));
+        }
+        // Owners are kept when this role may set them, as a plain dump's psql load does.
+        if !self.pg.is_superuser()? {
+            cmd.arg("--no-owner");
+        }
+        feed(cmd, source, what).map(|()| None).map_err(not_changed)
     }
 }
+
+/// The rows the server took into each table a plain dump's COPY statements filled.
+pub(super) type Copied = std::collections::BTreeMap<CopyTarget, u64>;
 
 impl ScratchDb<'_> {
     /// It was renamed to the target's name at the swap, or became a database of its own (a
@@ -327,10 +344,11 @@ pub(super) fn stage<'a>(
     jobs: u32,
 ) -> Result<Box<dyn Staged + 'a>> {
     let scratch = ScratchDb::create(pg, Purpose::Restore)?;
-    scratch.load(format, source, jobs)?;
+    let copied = scratch.load(format, source, jobs)?;
     Ok(Box::new(StagedPostgres {
         scratch,
         migrations_table: migrations_table.map(str::to_string),
+        copied,
     }))
 }
 
@@ -344,16 +362,13 @@ pub(super) fn deep_check(
     let scratch = ScratchDb::create(pg, Purpose::Verify)?;
     // A load that fails although the checksum matched says more about this server (a missing
     // role, extension) than about the backup: the caller reports it as not verified.
-    let trailer_missing = match source {
+    let (trailer_missing, copied) = match source {
         Source::Stream(stream) => {
             let mut tail = TailReader::new(stream);
-            scratch.load(format, Source::Stream(&mut tail), jobs)?;
-            !tail.ends_with_marker(super::DUMP_TRAILER)
+            let copied = scratch.load(format, Source::Stream(&mut tail), jobs)?;
+            (!tail.ends_with_marker(super::DUMP_TRAILER), copied)
         }
-        path @ Source::Path(_) => {
-            scratch.load(format, path, jobs)?;
-            false
-        }
+        path @ Source::Path(_) => (false, scratch.load(format, path, jobs)?),
     };
     crate::testpoint::pause("verify:deep-loaded");
     if format == Format::Sql && trailer_missing {
@@ -362,7 +377,7 @@ pub(super) fn deep_check(
             Tables::new(),
         ));
     }
-    let tables = pg.count_rows(&scratch.name)?;
+    let tables = pg.count_rows_loaded(&scratch.name, copied.as_ref())?;
     Ok(("ok".to_string(), tables))
 }
 
@@ -406,6 +421,8 @@ pub(super) fn other_sessions(pg: &Postgres) -> Result<Vec<OtherSession>> {
 struct StagedPostgres<'a> {
     scratch: ScratchDb<'a>,
     migrations_table: Option<String>,
+    /// The rows the load put into each table, as the server said.
+    copied: Option<Copied>,
 }
 
 impl Staged for StagedPostgres<'_> {
@@ -428,7 +445,11 @@ impl Staged for StagedPostgres<'_> {
                 .map_err(|e| e.add_hint("nothing was restored"))?;
             self.scratch.became_target();
             return Ok(Committed {
-                inspection: pg.inspect_db(&target, self.migrations_table.as_deref(), true)?,
+                inspection: pg.inspect_loaded(
+                    &target,
+                    self.migrations_table.as_deref(),
+                    self.copied.as_ref(),
+                )?,
                 replaced: None,
                 kept: Vec::new(),
             });
@@ -469,7 +490,11 @@ impl Staged for StagedPostgres<'_> {
         };
         // Read back from the database; a failure here leaves the replaced data where it is.
         let inspection = pg
-            .inspect_db(&target, self.migrations_table.as_deref(), true)
+            .inspect_loaded(
+                &target,
+                self.migrations_table.as_deref(),
+                self.copied.as_ref(),
+            )
             .map_err(|e| {
                 CommitFailed::from(e.add_hint(format!(
                     "the restore is in place; the data it replaced is kept in database {}",

@@ -41,8 +41,8 @@ pub(super) fn restore_into(
 ) -> Result<Inspection> {
     check_new_name(pg, name)?;
     let mut scratch = ScratchDb::create_as(pg, Purpose::Restore, name.to_string())?;
-    scratch.load(format, source, jobs)?;
-    let inspection = pg.inspect_db(name, migrations_table, true)?;
+    let copied = scratch.load(format, source, jobs)?;
+    let inspection = pg.inspect_loaded(name, migrations_table, copied.as_ref())?;
     pg.query_in(
         MAINTENANCE_DB,
         &format!("COMMENT ON DATABASE {} IS NULL", ident(name)),
