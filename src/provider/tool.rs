@@ -10,16 +10,28 @@ use crate::error::{Error, Kind, Result};
 /// Runs `cmd`, with `source` on its stdin when it is a stream (a path is already among the
 /// command's arguments); the tool's exit code and stderr decide success.
 pub fn feed(cmd: Command, source: Source<'_>, what: &str) -> Result<()> {
-    run_fed(cmd, source, what, false).map(drop)
+    run_fed(cmd, source, what, None).map(drop)
 }
 
-/// [`feed`], and what the tool printed on its stdout.
-pub fn feed_output(cmd: Command, source: Source<'_>, what: &str) -> Result<String> {
-    run_fed(cmd, source, what, true)
+/// [`feed`], and the lines the tool printed on its stdout that `keep` keeps (the others are
+/// read and dropped as they come: a tool may print a line per statement of a large dump).
+pub fn feed_output(
+    cmd: Command,
+    source: Source<'_>,
+    what: &str,
+    keep: fn(&str) -> bool,
+) -> Result<Vec<String>> {
+    run_fed(cmd, source, what, Some(keep))
 }
 
-/// [`feed`], keeping the tool's stdout when `keep_stdout` (else it goes nowhere).
-fn run_fed(mut cmd: Command, source: Source<'_>, what: &str, keep_stdout: bool) -> Result<String> {
+/// [`feed`], keeping the lines of the tool's stdout that `keep` keeps (with none, it goes
+/// nowhere).
+fn run_fed(
+    mut cmd: Command,
+    source: Source<'_>,
+    what: &str,
+    keep: Option<fn(&str) -> bool>,
+) -> Result<Vec<String>> {
     let source: Option<&mut dyn Read> = match source {
         Source::Stream(s) => Some(s),
         Source::Path(p) => {
@@ -33,7 +45,7 @@ fn run_fed(mut cmd: Command, source: Source<'_>, what: &str, keep_stdout: bool) 
         } else {
             Stdio::null()
         })
-        .stdout(if keep_stdout {
+        .stdout(if keep.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -42,7 +54,7 @@ fn run_fed(mut cmd: Command, source: Source<'_>, what: &str, keep_stdout: bool) 
         .spawn()
         .map_err(|e| Error::new(Kind::ToolNotFound, format!("cannot run {what}")).caused_by(e))?;
     let stderr_reader = drain_stderr(&mut child);
-    let stdout_reader = drain(child.stdout.take());
+    let stdout_reader = child.stdout.take().map(|out| drain_lines(out, keep));
     let fed = match (source, child.stdin.take()) {
         (Some(source), Some(mut stdin)) => {
             crate::child::widen_pipe(&stdin);
@@ -54,7 +66,9 @@ fn run_fed(mut cmd: Command, source: Source<'_>, what: &str, keep_stdout: bool) 
     let status = crate::interrupt::wait_for(&mut child)
         .map_err(|e| Error::tool(format!("{what} did not finish")).caused_by(e))?;
     let stderr = stderr_reader.join().unwrap_or_default();
-    let stdout = stdout_reader.join().unwrap_or_default();
+    let stdout = stdout_reader
+        .and_then(|reader| reader.join().ok())
+        .unwrap_or_default();
     if let Err(e) = fed {
         // A tool that stops reading closes the pipe: fine when it succeeded (it had all it
         // needed), and its own message says why when it failed.
@@ -107,6 +121,33 @@ pub fn scratch_stem(target: &str) -> &str {
 /// and block the tool; the text comes back when joined.
 pub fn drain_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
     drain(child.stderr.take())
+}
+
+/// Reads `pipe` to the end on a thread of its own, line by line; the lines `keep` keeps (none
+/// without it) come back when joined, bytes that are not UTF-8 replaced.
+fn drain_lines(
+    pipe: impl Read + Send + 'static,
+    keep: Option<fn(&str) -> bool>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut reader = std::io::BufReader::new(pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.trim_end_matches(['\n', '\r']);
+                    if keep.is_some_and(|keep| keep(text)) {
+                        kept.push(text.to_string());
+                    }
+                }
+            }
+        }
+        kept
+    })
 }
 
 /// Reads `pipe` (if any) to the end on a thread of its own; the text comes back when joined.

@@ -339,3 +339,55 @@ impl Drop for DropRole {
             .output();
     }
 }
+
+/// A changed custom archive restored with jobs goes through a work file it is decoded into:
+/// the checksum comes first, so not a byte of it is decompressed into the backup directory, and
+/// no database is left, `--into` included.
+#[test]
+fn a_changed_custom_archive_is_never_decoded_into_a_work_file() {
+    use crate::postgres::{PgDb, admin_url, project_with, psql, server_up};
+    if !server_up() {
+        return;
+    }
+    let db = PgDb::new("changedcustom");
+    db.exec("CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 500);");
+    let p = project_with(&[("dev", &db)]);
+    let id = p.backup(&["dev", "--format", "custom"]);
+    let path = p.data_file(&id);
+    let len = usize::try_from(fs::metadata(&path).unwrap().len()).unwrap();
+    flip_byte(&path, len / 2);
+    db.exec("DELETE FROM t WHERE x > 1");
+    let into = PgDb::unborn("changedinto");
+    let marker = p.path("decoding");
+    for args in [
+        vec!["restore", "dev", "--from", &id, "--jobs", "2", "--yes"],
+        vec![
+            "restore", "dev", "--from", &id, "--jobs", "2", "--into", &into.name, "--yes",
+        ],
+    ] {
+        let out = p
+            .command(&args)
+            .env("FABER_TEST_PAUSE_AT", "restore:before-work-file")
+            .env("FABER_TEST_PAUSE_MARKER", &marker)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {stderr}");
+        assert!(stderr.contains("failed its checksum"), "{stderr}");
+        assert!(!marker.exists(), "the work file was begun: {args:?}");
+        assert_eq!(p.backups()[0]["status"], "corrupt");
+        let reg = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+        let text = fs::read_to_string(&reg).unwrap();
+        fs::write(&reg, text.replace("\"corrupt\"", "\"valid\"")).unwrap();
+    }
+    assert_eq!(db.exec("SELECT count(*) FROM t"), "1");
+    let left = psql(
+        &admin_url(),
+        &format!(
+            "SELECT string_agg(datname, ',') FROM pg_database \
+             WHERE starts_with(datname, '{}') OR datname = '{}'",
+            db.name, into.name
+        ),
+    );
+    assert_eq!(left, db.name, "no scratch or --into database is left");
+}

@@ -61,12 +61,16 @@ pub(super) fn load<T>(
     let jobs = jobs.unwrap_or_else(default_jobs);
     let from_disk = record.format == Format::Directory
         || (parallel && record.compression == Compression::None && !record.encrypted && jobs > 1);
+    // A tool given a path, and the work file, read (or decode) the whole file before anything
+    // else: the verdict comes first. Only a stream waits for it at its first read.
+    let verdict_in = || match verdict {
+        Some(verdict) => verdict
+            .require()
+            .map_err(|e| Error::verification("the backup's data is unreadable").caused_by(e)),
+        None => Ok(()),
+    };
     if from_disk {
-        if let Some(verdict) = verdict {
-            verdict
-                .require()
-                .map_err(|e| Error::verification("the backup's data is unreadable").caused_by(e))?;
-        }
+        verdict_in()?;
         let staged = load(Source::Path(&path), jobs)?;
         // The tool read the files after they were checked: check them again now that it is
         // done, so a backup changed or removed meanwhile is never put in place.
@@ -76,6 +80,8 @@ pub(super) fn load<T>(
         return Ok(staged);
     }
     if parallel && jobs > 1 {
+        // Not a byte of a changed file is decompressed into the backup directory.
+        verdict_in()?;
         match super::workfile::decode(session, env, record, decryption.as_deref()) {
             Ok(decoded) => {
                 return load(Source::Path(decoded.path()), jobs);
@@ -97,8 +103,7 @@ pub(super) fn load<T>(
             record.format
         ));
     }
-    // The work file above is decoded from a verified stream, and handed to pg_restore only
-    // once whole; a stream goes to the tool as it is read, so it waits for the verdict.
+    // A stream goes to the tool as it is read: its first read waits for the verdict.
     let decoder = open_verified(&path, record, decryption.as_deref())?;
     let mut gated = Gated::new(decoder, verdict);
     let bar = session.events().bar(record.raw_size_bytes, "restore");

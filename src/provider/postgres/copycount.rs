@@ -19,22 +19,14 @@ const HEADER_MAX: usize = 1 << 16;
 pub type CopyTarget = (Vec<u8>, Vec<u8>);
 
 /// The rows the server took into each table of a load, from what psql printed (a `COPY n` line
-/// for each COPY statement it ran, in order) and the `blocks` a [`CopyCounter`] saw go to it, in
-/// their order. `None` unless there is exactly one such line for each block: then the rows of
-/// no table are known this way.
+/// for each COPY statement it ran, in order; other lines are passed by) and the `blocks` a
+/// [`CopyCounter`] saw go to it, in their order. `None` unless there is exactly one such line
+/// for each block: then the rows of no table are known this way.
 pub fn server_counts(
     blocks: &[CopyTarget],
-    psql_output: &str,
+    printed: &[String],
 ) -> Option<BTreeMap<CopyTarget, u64>> {
-    let answers: Vec<u64> = psql_output
-        .lines()
-        .filter_map(|line| {
-            let n = line.strip_prefix("COPY ")?;
-            n.bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| n.parse().ok())?
-        })
-        .collect();
+    let answers: Vec<u64> = printed.iter().filter_map(|l| copy_answer(l)).collect();
     if answers.len() != blocks.len() {
         return None;
     }
@@ -43,6 +35,20 @@ pub fn server_counts(
         *tables.entry(table.clone()).or_insert(0) += rows;
     }
     Some(tables)
+}
+
+/// The rows of psql's answer to a COPY statement, `COPY n`, if `line` is one. Result rows are
+/// printed indented, so none can be taken for one.
+pub fn copy_answer(line: &str) -> Option<u64> {
+    let n = line.strip_prefix("COPY ")?;
+    n.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| n.parse().ok())?
+}
+
+/// Whether `line` of psql's output answers a COPY statement.
+pub fn is_copy_answer(line: &str) -> bool {
+    copy_answer(line).is_some()
 }
 
 /// Counts the rows of each COPY block read through it, by the table it fills.
@@ -464,13 +470,15 @@ mod tests {
         // Other tags and result rows are not answers; a row that says "COPY 7 " is not either.
         let printed = "SET\n set_config \n------------\n \n(1 row)\n\nCOPY 2\nCOPY 0\n\
             CREATE INDEX\nCOPY 7 \nCOPY 1\n";
-        let counts = server_counts(c.blocks(), printed).unwrap();
+        let lines = |text: &str| text.lines().map(str::to_string).collect::<Vec<_>>();
+        let counts = server_counts(c.blocks(), &lines(printed)).unwrap();
         assert_eq!(counts[&target("public", "a")], 3);
         assert_eq!(counts[&target("public", "b")], 0);
+        assert!(is_copy_answer("COPY 0") && !is_copy_answer("COPY ") && !is_copy_answer(" COPY 1"));
         // An answer missing, or one too many: nothing is taken from them.
-        assert_eq!(server_counts(c.blocks(), "COPY 2\nCOPY 0\n"), None);
+        assert_eq!(server_counts(c.blocks(), &lines("COPY 2\nCOPY 0\n")), None);
         assert_eq!(
-            server_counts(c.blocks(), "COPY 2\nCOPY 0\nCOPY 1\nCOPY 1\n"),
+            server_counts(c.blocks(), &lines("COPY 2\nCOPY 0\nCOPY 1\nCOPY 1\n")),
             None
         );
     }

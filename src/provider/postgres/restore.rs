@@ -149,8 +149,13 @@ impl<'a> ScratchDb<'a> {
             };
             // Not quiet: psql prints each statement's tag, `COPY n` among them.
             let mut counter = CopyCounter::new(stream);
-            let printed =
-                feed_output(cmd, Source::Stream(&mut counter), what).map_err(not_changed)?;
+            let printed = feed_output(
+                cmd,
+                Source::Stream(&mut counter),
+                what,
+                copycount::is_copy_answer,
+            )
+            .map_err(not_changed)?;
             return Ok(copycount::server_counts(counter.blocks(), &printed));
         }
         cmd.args(["--exit-on-error", "--no-password"])
