@@ -313,19 +313,9 @@ fn a_tampered_pg_dump_is_never_fed_to_psql_whichever_way_it_is_restored() {
         assert_eq!(db.exec("SELECT count(*) FROM t"), "1", "{args:?}");
         assert_eq!(p.backups()[0]["status"], "corrupt", "{args:?}");
         // Named again, as if it were good: the next attempt checks it all the same.
-        let reg = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
-        let text = fs::read_to_string(&reg).unwrap();
-        fs::write(&reg, text.replace("\"corrupt\"", "\"valid\"")).unwrap();
+        mark_valid_again(&p);
     }
-    let left = psql(
-        &admin_url(),
-        &format!(
-            "SELECT string_agg(datname, ',') FROM pg_database \
-             WHERE starts_with(datname, '{}') OR datname = '{}'",
-            db.name, into.name
-        ),
-    );
-    assert_eq!(left, db.name, "no scratch or --into database is left");
+    assert_only_the_database_is_left(&db, &into);
 }
 
 /// Drops the role named, should a failing test have made it.
@@ -345,7 +335,7 @@ impl Drop for DropRole {
 /// no database is left, `--into` included.
 #[test]
 fn a_changed_custom_archive_is_never_decoded_into_a_work_file() {
-    use crate::postgres::{PgDb, admin_url, project_with, psql, server_up};
+    use crate::postgres::{PgDb, project_with, server_up};
     if !server_up() {
         return;
     }
@@ -376,11 +366,22 @@ fn a_changed_custom_archive_is_never_decoded_into_a_work_file() {
         assert!(stderr.contains("failed its checksum"), "{stderr}");
         assert!(!marker.exists(), "the work file was begun: {args:?}");
         assert_eq!(p.backups()[0]["status"], "corrupt");
-        let reg = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
-        let text = fs::read_to_string(&reg).unwrap();
-        fs::write(&reg, text.replace("\"corrupt\"", "\"valid\"")).unwrap();
+        mark_valid_again(&p);
     }
     assert_eq!(db.exec("SELECT count(*) FROM t"), "1");
+    assert_only_the_database_is_left(&db, &into);
+}
+
+/// The registry made to call every corrupt backup valid again, as if it had never been checked.
+fn mark_valid_again(p: &Project) {
+    let reg = p.path(&format!("{}/backups.json", crate::harness::BACKUPS));
+    let text = fs::read_to_string(&reg).unwrap();
+    fs::write(&reg, text.replace("\"corrupt\"", "\"valid\"")).unwrap();
+}
+
+/// Of `db`'s name and its scratch databases' and `into`, only `db` is on the server.
+fn assert_only_the_database_is_left(db: &crate::postgres::PgDb, into: &crate::postgres::PgDb) {
+    use crate::postgres::{admin_url, psql};
     let left = psql(
         &admin_url(),
         &format!(
