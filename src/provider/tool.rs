@@ -54,7 +54,11 @@ fn run_fed(
         .spawn()
         .map_err(|e| Error::new(Kind::ToolNotFound, format!("cannot run {what}")).caused_by(e))?;
     let stderr_reader = drain_stderr(&mut child);
-    let stdout_reader = child.stdout.take().map(|out| drain_lines(out, keep));
+    let stdout_reader = child
+        .stdout
+        .take()
+        .zip(keep)
+        .map(|(out, keep)| drain_lines(out, keep));
     let fed = match (source, child.stdin.take()) {
         (Some(source), Some(mut stdin)) => {
             crate::child::widen_pipe(&stdin);
@@ -123,11 +127,11 @@ pub fn drain_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<
     drain(child.stderr.take())
 }
 
-/// Reads `pipe` to the end on a thread of its own, line by line; the lines `keep` keeps (none
-/// without it) come back when joined, bytes that are not UTF-8 replaced.
+/// Reads `pipe` to the end on a thread of its own, line by line; the lines `keep` keeps come
+/// back when joined, bytes that are not UTF-8 replaced.
 fn drain_lines(
     pipe: impl Read + Send + 'static,
-    keep: Option<fn(&str) -> bool>,
+    keep: fn(&str) -> bool,
 ) -> std::thread::JoinHandle<Vec<String>> {
     std::thread::spawn(move || {
         let mut kept = Vec::new();
@@ -140,7 +144,7 @@ fn drain_lines(
                 Ok(_) => {
                     let text = String::from_utf8_lossy(&line);
                     let text = text.trim_end_matches(['\n', '\r']);
-                    if keep.is_some_and(|keep| keep(text)) {
+                    if keep(text) {
                         kept.push(text.to_string());
                     }
                 }

@@ -36,11 +36,8 @@ impl Postgres {
         migrations_table: Option<&str>,
         copied: Option<&BTreeMap<CopyTarget, u64>>,
     ) -> Result<Inspection> {
-        let Some(copied) = copied else {
-            return self.inspect_db(db, migrations_table, true);
-        };
+        let tables = self.count_rows_loaded(db, copied)?;
         let run = |sql: &str| self.query_in(db, sql);
-        let tables = count_rows_after_load(&run, self.row_count_max_table_size, copied)?;
         let migrations = migrations::read_state(&Via(&run), migrations_table)?;
         Ok(Inspection { tables, migrations })
     }
@@ -72,13 +69,8 @@ fn count_rows_after_load(
 ) -> Result<Tables> {
     let mut known = Tables::new();
     for listed in list_tables_via(run)? {
-        let counts: Option<Vec<u64>> = listed
-            .dumped_as
-            .iter()
-            .map(|d| copied.get(d).copied())
-            .collect();
-        if let Some(counts) = counts.filter(|_| !listed.dumped_as.is_empty()) {
-            known.insert(listed.key, TableStats::exact(counts.iter().sum()));
+        if let Some(rows) = copied_rows(&listed, copied) {
+            known.insert(listed.key, TableStats::exact(rows));
         }
     }
     let mut tables = count_rows_except(run, max_exact_size, &known)?;
@@ -214,6 +206,15 @@ pub(super) fn list_tables_via(run: &Run<'_>) -> Result<Vec<Listed>> {
         .collect())
 }
 
+/// The rows `copied` holds for `table`: the sum over the tables its data is dumped under, when
+/// it holds every one of them (and there is one).
+fn copied_rows(table: &Listed, copied: &BTreeMap<CopyTarget, u64>) -> Option<u64> {
+    if table.dumped_as.is_empty() {
+        return None;
+    }
+    table.dumped_as.iter().map(|d| copied.get(d).copied()).sum()
+}
+
 /// Row counts from the COPY blocks of a plain dump. A table none of whose data the dump holds
 /// (its data excluded, or a partitioned table without partitions) gets the planner's estimate,
 /// marked as such.
@@ -221,11 +222,9 @@ pub(super) fn tables_from_copy(listed: &[Listed], copied: &BTreeMap<CopyTarget, 
     listed
         .iter()
         .map(|t| {
-            let counts: Option<Vec<u64>> =
-                t.dumped_as.iter().map(|d| copied.get(d).copied()).collect();
-            let stats = match counts {
-                Some(counts) if !t.dumped_as.is_empty() => TableStats::exact(counts.iter().sum()),
-                _ => TableStats {
+            let stats = match copied_rows(t, copied) {
+                Some(rows) => TableStats::exact(rows),
+                None => TableStats {
                     rows: t.estimate,
                     estimated: true,
                     data_excluded: false,
