@@ -104,14 +104,11 @@ pub fn of(session: &Session, reg: &RegistryFile, env: &Environment) -> EnvStatus
         Ok((url, db)) => {
             s.provider = Some(db.kind().as_str().to_string());
             s.url = Some(url.redacted());
-            match db
-                .check_connection()
-                .and_then(|v| Ok((v, db.inspect(env.migrations_table.as_deref(), false)?)))
-            {
-                Ok((version, inspection)) => {
+            match db.version_and_migrations(env.migrations_table.as_deref()) {
+                Ok((version, migrations)) => {
                     s.reachable = true;
                     s.server_version = Some(version);
-                    s.migrations = inspection.migrations;
+                    s.migrations = migrations;
                 }
                 Err(e) => s.problem = Some(e.one_line()),
             }

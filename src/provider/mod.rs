@@ -172,6 +172,17 @@ pub trait Provider {
     /// Tables with row counts (when `count_rows`) and migration state of the live database.
     fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection>;
 
+    /// What `status` shows of a database that answers: the server's version
+    /// ([`Provider::check_connection`]) and the migration state. A provider whose client tool
+    /// costs tens of milliseconds a call asks for both in fewer calls.
+    fn version_and_migrations(
+        &self,
+        migrations_table: Option<&str>,
+    ) -> Result<(String, Option<MigrationState>)> {
+        let version = self.check_connection()?;
+        Ok((version, self.inspect(migrations_table, false)?.migrations))
+    }
+
     /// The live database's tables, columns and indexes.
     fn schema(&self) -> Result<crate::schema::Schema> {
         Err(Error::tool(format!(

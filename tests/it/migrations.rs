@@ -128,3 +128,69 @@ fn a_known_table_name_in_another_layout_is_not_an_error() {
     );
     assert!(m.is_null(), "{m}");
 }
+
+/// `status` of a PostgreSQL environment shows the server's version and the migration state; it
+/// asks for the version in the same psql call that looks for the migration tables, so a database
+/// without one costs a single call (a call costs tens of milliseconds on a slow machine).
+#[test]
+fn pg_status_reads_the_version_and_the_migration_state_in_as_few_psql_calls_as_it_can() {
+    if !crate::postgres::server_up() {
+        return;
+    }
+    let db = crate::postgres::PgDb::new("status_calls");
+    let p = crate::postgres::project_with(&[("dev", &db)]);
+    let (path, log) = p.argv_wrappers(&["psql"]);
+    let p = p.with_var("PATH", &path);
+    let status = |p: &Project| {
+        std::fs::write(&log, "").unwrap();
+        let doc = p.json(&["status", "dev"], 0);
+        let calls = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("psql "))
+            .count();
+        (doc["environments"][0].clone(), calls)
+    };
+
+    let (env, calls) = status(&p);
+    assert_eq!(env["reachable"], true, "{env}");
+    assert!(
+        env["server_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("PostgreSQL 1")),
+        "{env}"
+    );
+    assert!(env["migrations"].is_null(), "{env}");
+    assert_eq!(calls, 1, "one psql call without a migration table");
+
+    db.exec(
+        "CREATE TABLE knex_migrations (id serial PRIMARY KEY, name text);
+         INSERT INTO knex_migrations (name) VALUES ('001_users.js'), ('002_posts.js');",
+    );
+    let (env, calls) = status(&p);
+    assert_eq!(env["migrations"]["tool"], "knex", "{env}");
+    assert_eq!(env["migrations"]["applied_count"], 2, "{env}");
+    assert_eq!(env["migrations"]["last_migration"], "002_posts.js");
+    assert!(env["server_version"].as_str().is_some(), "{env}");
+    assert_eq!(calls, 2, "a second call reads the migration table");
+
+    // A configured table of a layout faber-db does not know: its rows are counted.
+    p.write(
+        ".fractary/plugins/faber-db/config.toml",
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\nmigrations_table = \"my_versions\"\n",
+    );
+    db.exec("CREATE TABLE my_versions (v int); INSERT INTO my_versions VALUES (1), (2), (3);");
+    let (env, _) = status(&p);
+    assert_eq!(env["migrations"]["tool"], "custom", "{env}");
+    assert_eq!(env["migrations"]["applied_count"], 3, "{env}");
+    assert!(env["server_version"].as_str().is_some(), "{env}");
+
+    // A database that is gone: not reachable, and said why.
+    drop(db);
+    let (env, _) = status(&p);
+    assert_eq!(env["reachable"], false, "{env}");
+    assert!(
+        env["problem"].as_str().is_some_and(|m| !m.is_empty()),
+        "{env}"
+    );
+}

@@ -267,18 +267,86 @@ impl Queryable for Via<'_, '_> {
         if tables.is_empty() {
             return Ok(Vec::new());
         }
-        let columns: Vec<String> = tables
-            .iter()
-            .map(|t| format!("to_regclass({}) IS NOT NULL", literal(&ident(t))))
-            .collect();
-        let rows = self.0(&format!("SELECT {}", columns.join(", ")))?;
-        let row = rows.into_iter().next().unwrap_or_default();
-        Ok((0..tables.len())
-            .map(|i| row.get(i).cloned().flatten().as_deref() == Some("t"))
-            .collect())
+        let rows = self.0(&format!("SELECT {}", exists_columns(tables)))?;
+        Ok(flags(&rows, 0, tables.len()))
     }
 
     fn query_text(&self, sql: &str) -> Result<Rows> {
         self.0(sql)
+    }
+}
+
+/// `to_regclass(…) IS NOT NULL` for each of `tables`, as a select list.
+fn exists_columns(tables: &[&str]) -> String {
+    let columns: Vec<String> = tables
+        .iter()
+        .map(|t| format!("to_regclass({}) IS NOT NULL", literal(&ident(t))))
+        .collect();
+    columns.join(", ")
+}
+
+/// The booleans in columns `from..from + n` of the first of `rows`.
+fn flags(rows: &Rows, from: usize, n: usize) -> Vec<bool> {
+    let row = rows.first().map(Vec::as_slice).unwrap_or_default();
+    (from..from + n)
+        .map(|i| row.get(i).cloned().flatten().as_deref() == Some("t"))
+        .collect()
+}
+
+/// How [`Provider::check_connection`](crate::provider::Provider::check_connection) names the
+/// server of `SHOW server_version`'s answer.
+pub(super) fn server_version(version: &str) -> String {
+    format!("PostgreSQL {version}")
+}
+
+/// [`Via`] that asks for the server's version in its first look for tables, so that `status`
+/// spends one psql call, not two, on a database without a migration table.
+struct WithVersion<'a, 'b> {
+    via: Via<'a, 'b>,
+    version: std::cell::RefCell<Option<String>>,
+}
+
+impl Queryable for WithVersion<'_, '_> {
+    fn table_exists(&self, table: &str) -> Result<bool> {
+        Ok(self.tables_exist(&[table])?.first() == Some(&true))
+    }
+
+    fn tables_exist(&self, tables: &[&str]) -> Result<Vec<bool>> {
+        if self.version.borrow().is_some() || tables.is_empty() {
+            return self.via.tables_exist(tables);
+        }
+        let sql = format!(
+            "SELECT current_setting('server_version'), {}",
+            exists_columns(tables)
+        );
+        let rows = self.via.0(&sql)?;
+        let version = rows.first().and_then(|r| r.first().cloned().flatten());
+        *self.version.borrow_mut() = Some(version.unwrap_or_default());
+        Ok(flags(&rows, 1, tables.len()))
+    }
+
+    fn query_text(&self, sql: &str) -> Result<Rows> {
+        self.via.query_text(sql)
+    }
+}
+
+impl Postgres {
+    /// The server's version and the migration state of the environment's database: one psql
+    /// call when no migration table is there, two when one is.
+    pub(super) fn version_and_migrations_in(
+        &self,
+        migrations_table: Option<&str>,
+    ) -> Result<(String, Option<migrations::MigrationState>)> {
+        let run = |sql: &str| self.query_in(&self.conn.dbname, sql);
+        let probe = WithVersion {
+            via: Via(&run),
+            version: std::cell::RefCell::new(None),
+        };
+        let migrations = migrations::read_state(&probe, migrations_table)?;
+        let version = match probe.version.into_inner() {
+            Some(v) => server_version(&v),
+            None => crate::provider::Provider::check_connection(self)?,
+        };
+        Ok((version, migrations))
     }
 }

@@ -187,7 +187,7 @@ impl Provider for Postgres {
 
     fn check_connection(&self) -> Result<String> {
         let version = self.scalar(&self.conn.dbname, "SHOW server_version")?;
-        Ok(format!("PostgreSQL {version}"))
+        Ok(inspect::server_version(&version))
     }
 
     fn size_estimate(&self) -> Result<u64> {
@@ -200,6 +200,13 @@ impl Provider for Postgres {
 
     fn inspect(&self, migrations_table: Option<&str>, count_rows: bool) -> Result<Inspection> {
         self.inspect_db(&self.conn.dbname, migrations_table, count_rows)
+    }
+
+    fn version_and_migrations(
+        &self,
+        migrations_table: Option<&str>,
+    ) -> Result<(String, Option<crate::migrations::MigrationState>)> {
+        self.version_and_migrations_in(migrations_table)
     }
 
     fn schema(&self) -> Result<crate::schema::Schema> {
