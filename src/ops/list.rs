@@ -51,11 +51,12 @@ pub fn backups<'a>(
     // off-site copy is there to be fetched.
     let mut here = Vec::with_capacity(backups.len());
     let locator = session.store.locator();
+    let listing = crate::locate::Listing::default();
     for b in &mut backups {
         // An entry whose path is refused names nothing here (`doctor` says more).
         let found = locator
-            .locate(&b.id, &b.environment, &b.file)
-            .is_ok_and(|l| l.data.exists());
+            .locate_listed(&b.id, &b.environment, &b.file, &listing)
+            .is_ok_and(|(_, here)| here);
         if b.status != Status::Missing && !found && !b.has_offsite_copy() {
             b.status = Status::Missing;
         }
