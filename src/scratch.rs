@@ -352,7 +352,7 @@ fn read_entry(mut file: &File) -> Option<Entry> {
 }
 
 /// 16 random bytes as hex, from the kernel.
-fn random_token() -> Result<String> {
+pub(crate) fn random_token() -> Result<String> {
     let mut bytes = [0u8; 16];
     File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
