@@ -32,7 +32,7 @@ pub const APPROVALS_DIR: &str = ".approvals";
 /// The variable a command carries its approval in.
 pub const APPROVAL_VAR: &str = "FABER_APPROVAL";
 /// How long an approval waits for its command: long enough for the human to read the question.
-pub const LIFETIME_MINUTES: i64 = 10;
+pub const LIFETIME_MINUTES: i64 = 5;
 const VERSION: u32 = 1;
 /// No approval file is larger; a bigger one is not one faber-db wrote.
 const MAX_BYTES: u64 = 64 * 1024;
@@ -220,6 +220,133 @@ impl Approvals {
                 let _ = fs::remove_file(&path);
             }
         }
+    }
+}
+
+/// Whether this run is a command of an agent's shell: Claude Code sets `CLAUDECODE=1` and
+/// `CLAUDE_CODE_SESSION_ID` in the processes of its Bash tool (either one counts, so that
+/// unsetting one is not enough).
+pub fn in_agent_shell() -> bool {
+    AGENT_VARS
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
+}
+
+/// The variables that say a run is an agent's.
+pub const AGENT_VARS: [&str; 2] = ["CLAUDECODE", SESSION_VAR];
+
+/// The Claude Code session of this run, when it is an agent's.
+fn session_of_run() -> Option<String> {
+    std::env::var(SESSION_VAR).ok().filter(|s| !s.is_empty())
+}
+
+const SESSION_VAR: &str = "CLAUDE_CODE_SESSION_ID";
+
+/// Set once this run has taken its approval: one approval covers one run, however many of its
+/// steps ask (a migrate's destructive phrase, then its confirmation).
+static TAKEN: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+/// What a protected change is, for the approval it needs from an agent's shell.
+pub struct Change<'a> {
+    /// `restore`, `rollback`, `migrate`, `delete`, `cleanup`, `backup`.
+    pub action: &'a str,
+    /// The environment the command names (`None`: every environment, `cleanup` without one).
+    pub scope: Option<&'a str>,
+    /// The backup it loads.
+    pub backup: Option<&'a crate::registry::BackupRecord>,
+}
+
+/// Before a change of protected `env` that `yes` (`--yes`, `--allow-destructive`) answers
+/// for: in an agent's shell, takes the approval the command carries in [`APPROVAL_VAR`], which
+/// must have been issued for exactly this command (exit 8 otherwise). Outside an agent's shell,
+/// or without `yes` (a terminal asks, or there is none and the command stops), nothing.
+pub fn gate(
+    session: &crate::session::Session,
+    env: &crate::config::Environment,
+    change: &Change<'_>,
+    yes: bool,
+) -> Result<()> {
+    if !(yes && env.protected && in_agent_shell()) || TAKEN.get().is_some() {
+        return Ok(());
+    }
+    let Some(id) = std::env::var(APPROVAL_VAR).ok().filter(|v| !v.is_empty()) else {
+        return Err(unapproved(&env.name, change.action));
+    };
+    let wanted = Binding {
+        args: std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        subcommand: change.action.to_string(),
+        environment: change.scope.map(str::to_string),
+        database: change.scope.and_then(|_| database_of(session, env)),
+        backup: change.backup.map(|b| BackupRef {
+            id: b.id.clone(),
+            sha256: b.sha256.clone(),
+        }),
+    };
+    Approvals::new(session.store.dir()).consume(
+        &id,
+        &wanted,
+        session_of_run().as_deref(),
+        session.ctx.now,
+    )?;
+    let _ = TAKEN.set(());
+    Ok(())
+}
+
+/// The database `env` resolves to, as an approval names it: the file's canonical path, or the
+/// URL without its password.
+pub fn database_of(
+    session: &crate::session::Session,
+    env: &crate::config::Environment,
+) -> Option<String> {
+    Some(match session.url(env).ok()? {
+        crate::provider::DatabaseUrl::Sqlite(path) => {
+            let path = fsutil::resolved(&path);
+            format!("sqlite:{}", path.display())
+        }
+        url @ crate::provider::DatabaseUrl::Server { .. } => url.redacted(),
+    })
+}
+
+/// Fails at once (exit 8) when a change of protected `env` will need an approval this run does
+/// not carry: before anything is taken or touched. Whether the one it carries fits is told by
+/// [`gate`], once what the command changes is known.
+pub fn can_go_on(env: &crate::config::Environment, action: &str, yes: bool) -> Result<()> {
+    let carried = std::env::var_os(APPROVAL_VAR).is_some_and(|v| !v.is_empty());
+    if yes && env.protected && in_agent_shell() && !carried {
+        return Err(unapproved(&env.name, action));
+    }
+    Ok(())
+}
+
+/// Whether `yes` may stand for the human's answer on `env`: everywhere but in an agent's shell,
+/// and there once this run took its approval ([`gate`]). A confirmation asks this last, so that a
+/// path that forgot the gate refuses rather than goes on.
+pub fn yes_counts(env: &crate::config::Environment, action: &str, yes: bool) -> Result<()> {
+    if yes && env.protected && in_agent_shell() && TAKEN.get().is_none() {
+        return Err(unapproved(&env.name, action));
+    }
+    Ok(())
+}
+
+fn unapproved(env: &str, action: &str) -> Error {
+    Error::aborted(format!(
+        "{action} of protected environment `{env}` from an agent's shell needs the user's approval; --yes alone is the agent's word, not theirs"
+    ))
+    .with_hint(format!(
+        "ask the user to approve it: they can run /faber-db:{} themselves, or you run the same command again and the faber-db plugin's hook asks them (and gives it an approval, FABER_APPROVAL, if they say yes)",
+        command_of(action)
+    ))
+}
+
+/// The slash command of an action.
+fn command_of(action: &str) -> &str {
+    match action {
+        "cleanup" => "cleanup-backups",
+        "delete" => "delete-backup",
+        other => other,
     }
 }
 

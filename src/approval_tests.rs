@@ -45,8 +45,13 @@ fn an_approval_is_taken_once_by_the_command_it_was_given_for() {
     let file = a.path_of(&id);
     assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
     assert_eq!(fs::metadata(&a.dir).unwrap().mode() & 0o777, 0o700);
-    a.consume(&id, &restore(), Some("s1"), at() + Duration::minutes(9))
-        .unwrap();
+    a.consume(
+        &id,
+        &restore(),
+        Some("s1"),
+        at() + Duration::minutes(LIFETIME_MINUTES - 1),
+    )
+    .unwrap();
     assert!(files_in(&a).is_empty(), "{:?}", files_in(&a));
     let replay = refusal(a.consume(&id, &restore(), Some("s1"), at()));
     assert!(replay.contains("used already"), "{replay}");

@@ -21,8 +21,11 @@ pub const DESTRUCTIVE_PHRASE: &str = "proceed-with-destructive-changes";
 /// Asks for `phrase` to be typed before `action` on protected `env` (destructive migrations).
 /// `allowed` (a flag such as `--allow-destructive`) answers for automation; `--yes` does not.
 pub fn confirm_phrase(env: &Environment, action: &str, phrase: &str, allowed: bool) -> Result<()> {
-    if !env.protected || allowed {
+    if !env.protected {
         return Ok(());
+    }
+    if allowed {
+        return crate::approval::yes_counts(env, action, allowed);
     }
     let name = &env.name;
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
@@ -58,6 +61,7 @@ pub fn will_ask(env: &Environment, yes: bool) -> bool {
 /// Fails (exit 8) at once when `action` on `env` will need an answer and there is no terminal
 /// to ask on: called before anything is taken or touched.
 pub fn can_ask(env: &Environment, action: &str, yes: bool) -> Result<()> {
+    crate::approval::can_go_on(env, action, yes)?;
     if !env.protected || yes {
         return Ok(());
     }
@@ -73,8 +77,12 @@ pub fn can_ask(env: &Environment, action: &str, yes: bool) -> Result<()> {
 
 /// Asks before `action` on `env` when it is protected. `yes` answers for automation.
 pub fn confirm(env: &Environment, action: &str, ask: Ask, yes: bool) -> Result<()> {
-    if !env.protected || yes {
+    if !env.protected {
         return Ok(());
+    }
+    if yes {
+        // From an agent's shell, only with the approval the command's gate took.
+        return crate::approval::yes_counts(env, action, yes);
     }
     let name = &env.name;
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {

@@ -59,6 +59,11 @@ impl Vars {
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// Sets `key` for this run's lookups (the hook: a variable the command it judges sets).
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.values.insert(key.to_string(), value.to_string());
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values
             .get(key)

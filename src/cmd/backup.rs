@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::Report;
+use crate::approval::{self, Change};
 use crate::cmd::list;
 use crate::confirm::{self, Ask};
 use crate::error::Result;
@@ -129,6 +130,12 @@ pub fn run(session: &Session, ui: &Ui, args: BackupArgs) -> Result<Report> {
     if prepared.preview.confirmation {
         ui::backup::plan(ui, session, &prepared.preview);
     }
+    let change = Change {
+        action: "backup",
+        scope: Some(&env.name),
+        backup: None,
+    };
+    approval::gate(session, env, &change, session.ctx.yes)?;
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
     let estimate = prepared.preview.estimate.clone();
     let mut record = backup::write(session, env, &request, prepared)?;

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use clap::Args;
 
 use crate::Report;
+use crate::approval::{self, Change};
 use crate::cmd::cli::DryRun;
 use crate::confirm::{self, Ask};
 use crate::error::{Error, Result};
@@ -137,6 +138,12 @@ pub fn run(session: &Session, ui: &Ui, args: CleanupArgs) -> Result<Report> {
             if env.protected && !session.ctx.yes {
                 ui::cleanup::removals(ui, &planned, name, session.ctx.now);
             }
+            let change = Change {
+                action: "cleanup",
+                scope: args.env.as_deref(),
+                backup: None,
+            };
+            approval::gate(session, env, &change, session.ctx.yes)?;
             confirm::confirm(env, "cleanup", Ask::TypeName, session.ctx.yes)?;
         }
     }

@@ -4,6 +4,7 @@
 use clap::Args;
 
 use crate::Report;
+use crate::approval::{self, Change};
 use crate::confirm::{self, Ask};
 use crate::error::Result;
 use crate::ops::cleanup;
@@ -31,6 +32,12 @@ pub fn run(session: &Session, ui: &Ui, args: DeleteArgs) -> Result<Report> {
                 crate::keep::Removal::of(&record).describe(session.ctx.now)
             ));
         }
+        let change = Change {
+            action: "delete",
+            scope: Some(&env.name),
+            backup: None,
+        };
+        approval::gate(session, env, &change, session.ctx.yes)?;
         confirm::confirm(env, "delete", Ask::TypeName, session.ctx.yes)?;
     }
     let deleted = cleanup::delete(session, &record, args.force)?;

@@ -11,6 +11,7 @@ mod render;
 use clap::Args;
 
 use crate::Report;
+use crate::approval::{self, Change};
 use crate::cmd::{self, cli::DryRun, cli::Wait};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
@@ -144,7 +145,13 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
     if asking {
         ui::migrate::steps(ui, env, &steps()?, to);
     }
+    let change = Change {
+        action: "migrate",
+        scope: Some(&env.name),
+        backup: None,
+    };
     if prepared.destructive > 0 {
+        approval::gate(session, env, &change, args.allow_destructive)?;
         confirm::confirm_phrase(
             env,
             &format!("{} destructive migrations", prepared.destructive),
@@ -154,6 +161,7 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
     }
     // A rehearsal's report is shown before the question: it is asked once the rehearsal passed.
     if !prepared.rehearse {
+        approval::gate(session, env, &change, session.ctx.yes)?;
         confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
     }
     let begun = migrate::begin(session, env, &prepared)?;
@@ -164,6 +172,7 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
             // names the backup it was made from).
             Err(failed) => return Ok(failed.into_report(report).with("migrated", false)),
         }
+        approval::gate(session, env, &change, session.ctx.yes)?;
         confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
     }
     let ran = migrate::apply(

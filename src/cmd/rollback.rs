@@ -5,6 +5,7 @@
 use clap::{ArgGroup, Args};
 
 use crate::Report;
+use crate::approval::{self, Change};
 use crate::cmd::cli::{DryRun, Wait};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
@@ -146,6 +147,12 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
     })
     .ok_or_else(|| hints::rollback::loses_rows(session, env, &record, &loss, &again))?;
     ui::restore::preflight_passed(ui, &preflight);
+    let change = Change {
+        action: "rollback",
+        scope: Some(&env.name),
+        backup: Some(&record),
+    };
+    approval::gate(session, env, &change, yes)?;
     confirm::confirm(env, "rollback", Ask::TypeName, yes)?;
     let request = restore::Request {
         event: "rollback",

@@ -27,6 +27,7 @@ fn collect(simples: &[Simple], depth: usize, context: &mut Context, out: &mut Ve
             words,
             ran,
             elevated,
+            more_args,
         } = unwrap(simple);
         let piped_from = if simple.piped { previous.take() } else { None };
         previous = Some((words.clone(), simple.stdin.clone()));
@@ -43,6 +44,7 @@ fn collect(simples: &[Simple], depth: usize, context: &mut Context, out: &mut Ve
                     dirs: context.dirs.clone(),
                     writes: simple.writes.clone(),
                     elevated,
+                    more_args,
                 }
             };
         let Some(first) = words.first() else {
@@ -120,10 +122,35 @@ fn collect(simples: &[Simple], depth: usize, context: &mut Context, out: &mut Ve
                     continue;
                 }
             }
+            // `script -qc 'cmd' /dev/null`: runs the command on a terminal of its own.
+            "script" if !too_deep => {
+                if let Some(command) = script_command(&words[1..]) {
+                    follow(&command, depth, context, &vars, out);
+                    if plain {
+                        continue;
+                    }
+                }
+            }
             _ => {}
         }
         out.push(invocation(words, piped_from.map(|(from, _)| from), context));
     }
+}
+
+/// The command util-linux `script` is given to run: `-c CMD`, `--command CMD`,
+/// `--command=CMD`, or `c` last in a cluster of short options (`-qc CMD`, `-qec CMD`).
+fn script_command(args: &[String]) -> Option<String> {
+    let mut words = args.iter();
+    while let Some(w) = words.next() {
+        if let Some(command) = w.strip_prefix("--command=") {
+            return Some(command.to_string());
+        }
+        let cluster = w.len() > 1 && w.starts_with('-') && !w.starts_with("--") && w.ends_with('c');
+        if w == "--command" || cluster {
+            return words.next().cloned();
+        }
+    }
+    None
 }
 
 /// The commands of a script a command runs (`sh -c`, `eval`, a heredoc fed to a shell), one

@@ -43,6 +43,8 @@ pub struct Invocation {
     pub writes: Vec<String>,
     /// It runs as another user (`sudo`, `doas`).
     pub elevated: bool,
+    /// A wrapper adds arguments to its words (`xargs`).
+    pub more_args: bool,
 }
 
 impl Invocation {

@@ -12,6 +12,8 @@ pub(super) struct Unwrapped {
     pub(super) ran: bool,
     /// One of them runs it as another user.
     pub(super) elevated: bool,
+    /// One of them adds arguments of its own (`xargs`): the words are not all it will get.
+    pub(super) more_args: bool,
 }
 
 /// Takes the shell keywords and the wrappers that run another command (`sudo`, `env`, `time`,
@@ -19,7 +21,7 @@ pub(super) struct Unwrapped {
 pub(super) fn unwrap(simple: &Simple) -> Unwrapped {
     let mut vars = simple.assigns.clone();
     let mut words: Vec<String> = simple.words.clone();
-    let (mut ran, mut elevated) = (false, false);
+    let (mut ran, mut elevated, mut more_args) = (false, false, false);
     while let Some(first) = words.first() {
         let rest = &words[1..];
         let program = basename(first);
@@ -42,6 +44,7 @@ pub(super) fn unwrap(simple: &Simple) -> Unwrapped {
                 rest.get(1..).unwrap_or_default().to_vec()
             }
             "xargs" => {
+                more_args = true;
                 skip_options(rest, &["-I", "-n", "-L", "-P", "-d", "-E", "-s", "-a"]).to_vec()
             }
             "env" => {
@@ -77,6 +80,7 @@ pub(super) fn unwrap(simple: &Simple) -> Unwrapped {
         words,
         ran,
         elevated,
+        more_args,
     }
 }
 

@@ -232,6 +232,10 @@ impl Project {
             .env_remove("FABER_WEBHOOK_URL")
             .env_remove("FABER_ENV")
             .env_remove("ENV_MODE")
+            // Not an agent's shell, unless a test says so (tests/it/approval.rs).
+            .env_remove("CLAUDECODE")
+            .env_remove("CLAUDE_CODE_SESSION_ID")
+            .env_remove("FABER_APPROVAL")
             // Not the machine's Claude Code settings (doctor reads its installed plugins).
             .env("CLAUDE_CONFIG_DIR", self.path(".no-claude-config"));
         for (k, v) in &self.vars {

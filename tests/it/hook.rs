@@ -315,6 +315,20 @@ fn a_protected_migration_asks_with_the_plan_and_the_backup() {
     assert_eq!(hook_events(&p)[0]["hook"]["decision"], "ask");
 }
 
+/// Claude Code runs its hooks with `CLAUDECODE=1` too: the hook's own pre-migration backup of
+/// a protected environment is not the agent's `--yes`, and is taken.
+#[test]
+fn the_hooks_own_backup_of_a_protected_environment_is_no_agents_yes() {
+    let p = project()
+        .with_var("CLAUDECODE", "1")
+        .with_var("CLAUDE_CODE_SESSION_ID", "test-session");
+    let answer = hook(&p, "FABER_ENV=production npx prisma migrate deploy");
+    assert_eq!(answer.decision(), Some("ask"), "{:?}", answer.out);
+    let entries = entries_of(&p, "production");
+    assert_eq!(entries.len(), 1, "{}", answer.reason());
+    assert_eq!(entries[0]["reason"], "pre-migration");
+}
+
 #[test]
 fn protected_deny_refuses_and_points_at_the_migrate_command() {
     let p = project_with_config(&format!("{CONFIG}\n[hook]\nprotected = \"deny\"\n"));

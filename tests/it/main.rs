@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod approval;
 mod architecture;
 mod aws_credentials;
 mod azure;

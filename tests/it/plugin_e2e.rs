@@ -13,7 +13,9 @@
 //! `ask` both refuse it — there is no one to ask — even with `--allowedTools Bash`, listing it in
 //! the result's `permission_denials` and giving the agent the hook's reason as an error. Each
 //! test runs the same command with the hook turned off too (`[hook] enabled = false`), to show
-//! that the decision, not the client's own rules, made the difference.
+//! that the decision, not the client's own rules, made the difference (for `faber-db … --yes`
+//! on a protected environment, faber-db then refuses by itself: the Bash tool's `CLAUDECODE=1`
+//! tells it that the `--yes` is the agent's).
 //!
 //! Without the client these tests skip, unless `FABER_REQUIRE_SERVICES=1` (as tests/it/plugin.rs).
 
@@ -334,6 +336,8 @@ fn agent_migration_of_protected_production_is_denied_even_when_bash_is_allowed()
     assert_eq!(s.tables("db/prod.sqlite3"), ["posts", "t"]);
 }
 
+/// The hook asks, about the command rewritten to carry an approval; without the hook, faber-db
+/// refuses by itself (issue 24).
 #[test]
 fn agent_restore_of_production_with_yes_waits_for_the_human() {
     let Some(s) = Session::new() else { return };
@@ -361,20 +365,28 @@ fn agent_restore_of_production_with_yes_waits_for_the_human() {
         1,
         "no pre-restore backup: nothing ran"
     );
+    // What the human was asked about is the command rewritten to carry a one-time approval
+    // (the client applies the hook's `updatedInput` before it asks).
+    let denied = &turn.result["permission_denials"][0]["tool_input"];
+    let asked = denied["command"].as_str().unwrap();
+    assert!(
+        asked.starts_with("FABER_APPROVAL=") && asked.ends_with(command),
+        "{denied}"
+    );
+    assert_eq!(denied["description"], "the command under test", "{denied}");
 
-    // Without the hook, the plugin's `faber-db` on the Bash tool's PATH restores.
+    // Without the hook, the plugin's `faber-db` on the Bash tool's PATH runs, and refuses
+    // itself: `--yes` from the agent's shell is not the human's answer.
     s.hook_enabled(false);
     let turn = s.agent(command, &["--allowedTools", "Bash"]);
     assert!(!turn.refused(), "{}\n{}", turn.result, turn.tool_result);
-    assert_eq!(s.rows("db/prod.sqlite3"), [1], "{}", turn.text());
     assert!(
-        s.project
-            .backups()
-            .iter()
-            .any(|b| b["reason"] == "pre-restore"),
-        "{:?}",
-        s.project.backups()
+        turn.text().contains("needs the user's approval"),
+        "{}",
+        turn.text()
     );
+    assert_eq!(s.rows("db/prod.sqlite3"), [1, 2], "{}", turn.text());
+    assert_eq!(s.project.backups().len(), 1, "{:?}", s.project.backups());
 }
 
 #[test]

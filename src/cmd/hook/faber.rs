@@ -1,10 +1,20 @@
-//! `faber-db … --yes` from the agent on a protected environment: the human approves.
+//! `faber-db … --yes` from the agent on a protected environment: the human approves, and the
+//! command they approve carries a one-time approval for exactly that command
+//! ([`crate::approval`]).
 
 use super::{Answer, Cli, Decision, Invocation, Parser, Path, Sub, context, engine, guard, record};
+use crate::approval::{APPROVAL_VAR, Approvals, BackupRef, Binding};
+use crate::session::Session;
 use engine::NoPlan;
 
-/// `faber-db … --yes` changing a protected environment: ask, with the dry run's plan.
-pub(super) fn on_faber(line: &str, inv: &Invocation, dir: &Path) -> Option<Answer> {
+/// `faber-db … --yes` changing a protected environment: ask, with the dry run's plan, and an
+/// approval the command is rewritten to carry. `asking`: the Claude Code session.
+pub(super) fn on_faber(
+    line: &str,
+    inv: &Invocation,
+    dir: &Path,
+    asking: Option<&str>,
+) -> Option<Answer> {
     let args = guard::faber_args(inv)?;
     if !engine::says_yes(inv, args) {
         return None;
@@ -25,7 +35,7 @@ pub(super) fn on_faber(line: &str, inv: &Invocation, dir: &Path) -> Option<Answe
         }
     };
     let ctx = context(dir, cli.global.config.clone(), cli.global.root.clone())?;
-    let session = ctx.session_unchanged().ok()?;
+    let mut session = ctx.session_unchanged().ok()?;
     if !session.config.hook.enabled {
         return None;
     }
@@ -56,12 +66,23 @@ pub(super) fn on_faber(line: &str, inv: &Invocation, dir: &Path) -> Option<Answe
             args.last().map_or("", |a| a.as_str())
         )
     };
-    let answer = Answer::new(
+    let mut answer = Answer::new(
         Decision::Ask,
         format!(
             "faber-db: the agent gave --yes to `faber-db {action}` on protected environment `{target}`: only you can approve that. What it would do:\n{plan}"
         ),
     );
+    if !unknown && !inv.more_args && inv.approvable() && inv.var(APPROVAL_VAR).is_none() {
+        for (k, v) in &inv.vars {
+            if let Some(v) = crate::shell::expand(v, &|n| std::env::var(n).ok()) {
+                session.vars.set(k, &v);
+            }
+        }
+        let binding = binding_of(&session, &cli.command, action, env.as_deref(), expanded);
+        answer.approval = Approvals::new(session.store.dir())
+            .issue(binding, asking, session.ctx.now)
+            .ok();
+    }
     Some(record(
         &session,
         line,
@@ -70,4 +91,73 @@ pub(super) fn on_faber(line: &str, inv: &Invocation, dir: &Path) -> Option<Answe
         "faber-db --yes",
         answer,
     ))
+}
+
+/// What the command changes, as faber-db will see it when it runs (`approval::gate`): its
+/// arguments, the environment it names, that environment's database and the backup it loads.
+fn binding_of(
+    session: &Session,
+    command: &Sub,
+    action: &str,
+    scope: Option<&str>,
+    args: Vec<String>,
+) -> Binding {
+    let env = scope.and_then(|name| session.config.environments.get(name));
+    let chosen = env.and_then(|env| match command {
+        Sub::Restore(a) => crate::ops::restore::choose(session, env, &a.from).ok(),
+        Sub::Rollback(a) => {
+            let target =
+                crate::ops::rollback::Target::from_flags(a.to.clone(), a.to_migration.clone());
+            crate::ops::rollback::pick(session, env, &target).ok()
+        }
+        _ => None,
+    });
+    Binding {
+        args,
+        subcommand: action.to_string(),
+        environment: scope.map(str::to_string),
+        database: env.and_then(|e| crate::approval::database_of(session, e)),
+        backup: chosen.map(|(b, _)| BackupRef {
+            id: b.id,
+            sha256: b.sha256,
+        }),
+    }
+}
+
+/// The agent's tool input with its command rewritten to carry the approval one answer issued,
+/// when the hook asks (`strongest`) and exactly one approval was issued: the human is asked
+/// about, and approves, that command. Every other field of the input is kept.
+pub(super) fn carrying_approval(
+    answers: &[Answer],
+    strongest: Decision,
+    line: &str,
+    input: &serde_json::Value,
+) -> Option<serde_json::Value> {
+    let issued: Vec<&str> = answers
+        .iter()
+        .filter_map(|a| a.approval.as_deref())
+        .collect();
+    if strongest != Decision::Ask || issued.len() != 1 {
+        return None;
+    }
+    let id = issued[0];
+    // `faber-db …` alone, its variables first, takes the variable as a prefix; any other line
+    // (a wrapper or builtin such as `eval`, which would not pass it on, a list, a pipeline)
+    // exports it first.
+    let trimmed = line.trim_start();
+    let program = trimmed
+        .split_whitespace()
+        .find(|w| !w.contains('=') || w.starts_with('-'))
+        .unwrap_or_default();
+    let single = guard::invocations(line).len() == 1
+        && guard::basename(program) == "faber-db"
+        && !trimmed.contains(['\n', ';', '&', '|', '(', ')', '{', '}', '`', '$', '\\']);
+    let command = if single {
+        format!("{APPROVAL_VAR}={id} {trimmed}")
+    } else {
+        format!("export {APPROVAL_VAR}={id}; {line}")
+    };
+    let mut updated = input.clone();
+    updated["command"] = serde_json::Value::String(command);
+    Some(updated)
 }

@@ -60,12 +60,17 @@ struct Input {
     #[serde(default)]
     tool_input: serde_json::Value,
     cwd: Option<PathBuf>,
+    /// The Claude Code session asking: an approval given in it is taken in it only.
+    session_id: Option<String>,
 }
 
 /// What the hook answers about one command of the line.
 struct Answer {
     decision: Decision,
     reason: String,
+    /// The approval issued with an `ask` for a faber-db command (`crate::approval`): the
+    /// command is rewritten to carry it.
+    approval: Option<String>,
 }
 
 impl Answer {
@@ -73,6 +78,7 @@ impl Answer {
         Answer {
             decision,
             reason: reason.into(),
+            approval: None,
         }
     }
 }
@@ -95,6 +101,7 @@ fn pre_tool_use() -> u8 {
         answer(
             Decision::Ask,
             "faber-db: this command is too long to be checked for migrations and changes to protected databases; approve only if you know what it does",
+            None,
         );
         return 0;
     }
@@ -119,7 +126,7 @@ fn pre_tool_use() -> u8 {
         .filter(|c| c.is_absolute())
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| PathBuf::from("/"));
-    let answers = decide(command, &cwd);
+    let answers = decide(command, &cwd, input.session_id.as_deref());
     let Some(strongest) = answers.iter().map(|a| a.decision).max() else {
         return 0;
     };
@@ -129,22 +136,28 @@ fn pre_tool_use() -> u8 {
         .map(|a| a.reason.as_str())
         .collect::<Vec<_>>()
         .join("\n\n");
-    answer(strongest, &reason);
+    let updated = faber::carrying_approval(&answers, strongest, command, &input.tool_input);
+    answer(strongest, &reason, updated);
     0
 }
 
-/// Says the decision on stdout (nothing for no decision and no reason).
-fn answer(decision: Decision, reason: &str) {
+/// Says the decision on stdout (nothing for no decision and no reason), with the tool input
+/// the human is asked about instead of the agent's, when there is one.
+fn answer(decision: Decision, reason: &str, updated: Option<serde_json::Value>) {
     let out = match decision {
         Decision::None if reason.is_empty() => return,
         Decision::None => json!({ "systemMessage": reason }),
-        d => json!({
-            "hookSpecificOutput": {
+        d => {
+            let mut out = json!({
                 "hookEventName": "PreToolUse",
                 "permissionDecision": d.as_str(),
                 "permissionDecisionReason": reason,
+            });
+            if let Some(input) = updated {
+                out["updatedInput"] = input;
             }
-        }),
+            json!({ "hookSpecificOutput": out })
+        }
     };
     println!("{out}");
 }
@@ -154,7 +167,7 @@ fn warn(what: &str) {
 }
 
 /// What the line's commands call for, one answer for each that concerns a database.
-fn decide(line: &str, cwd: &Path) -> Vec<Answer> {
+fn decide(line: &str, cwd: &Path, asking: Option<&str>) -> Vec<Answer> {
     let invocations = guard::invocations(line);
     let scan = engine::scan(line, &invocations, cwd);
     let mut answers = Vec::new();
@@ -168,7 +181,7 @@ fn decide(line: &str, cwd: &Path) -> Vec<Answer> {
         let (inv, dir) = (found.inv, &found.dir);
         let answer = match found.what {
             What::Migration(shown) => on_migration(line, inv, dir, &shown, scan.only_migrations),
-            What::Faber => on_faber(line, inv, dir),
+            What::Faber => on_faber(line, inv, dir, asking),
             What::Sql => on_sql(line, inv, dir),
         };
         answers.extend(answer);

@@ -7,6 +7,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::Report;
+use crate::approval::{self, Change};
 use crate::cmd::cli::{DryRun, Wait};
 use crate::confirm::{self, Ask};
 use crate::error::Result;
@@ -161,6 +162,12 @@ pub fn run(session: &Session, ui: &Ui, args: RestoreArgs) -> Result<Report> {
     if confirm::will_ask(env, session.ctx.yes) {
         ui::restore::plan(ui, &title, &preview, To::Prompt);
     }
+    let change = Change {
+        action: "restore",
+        scope: Some(&env.name),
+        backup: Some(&record),
+    };
+    approval::gate(session, env, &change, session.ctx.yes)?;
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     let restored = restore::apply(
         session,

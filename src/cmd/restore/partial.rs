@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::RestoreArgs;
 use crate::Report;
+use crate::approval::{self, Change};
 use crate::config::Environment;
 use crate::confirm::{self, Ask};
 use crate::error::Result;
@@ -62,6 +63,12 @@ pub(super) fn into(
     if confirm::will_ask(env, session.ctx.yes) {
         ui.say(To::Prompt, format!("About to {plan}."));
     }
+    let change = Change {
+        action: "restore",
+        scope: Some(&env.name),
+        backup: Some(record),
+    };
+    approval::gate(session, env, &change, session.ctx.yes)?;
     confirm::confirm(env, "restore", Ask::YesNo, session.ctx.yes)?;
     ui.line(format!(
         "Restoring {} into {what} {}",
@@ -165,6 +172,12 @@ pub(super) fn tables(
     if confirm::will_ask(env, session.ctx.yes) {
         say(To::Prompt, "Will");
     }
+    let change = Change {
+        action: "restore",
+        scope: Some(&env.name),
+        backup: Some(record),
+    };
+    approval::gate(session, env, &change, session.ctx.yes)?;
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     ui.line(format!(
         "Putting back {} from {} into {}",

@@ -154,6 +154,12 @@ fn backup_child(
         .arg(&env.name)
         .args(args)
         .current_dir(&session.config.root);
+    // The hook's own safety backup, not the agent's `--yes`: Claude Code runs hooks in its
+    // environment too, and faber-db would take the `--yes` for the agent's (`approval`).
+    for var in crate::approval::AGENT_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove(crate::approval::APPROVAL_VAR);
     let run = crate::child::run_bounded(cmd, deadline)
         .map_err(|e| Error::tool("cannot start faber-db backup").caused_by(e))?;
     if run.overran {

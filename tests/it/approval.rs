@@ -1,0 +1,364 @@
+//! Issue 24: from an agent's shell (`CLAUDECODE=1`), `--yes` alone changes no protected
+//! environment; the plugin's hook, asking the human, issues a one-time approval for exactly the
+//! command asked about, and rewrites the command to carry it. Each command here runs as Claude
+//! Code's Bash tool would run it: `sh -c` in the project, no terminal, `CLAUDECODE=1` and the
+//! session's ID in its environment, `faber-db` on the PATH.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::harness::{BIN, Project, Run};
+use crate::hook::hook;
+
+/// The hook's session in `crate::hook::hook`'s input.
+const SESSION: &str = "test-session";
+
+/// A project whose production (protected by its name) holds rows 1 and 2, with two backups
+/// taken at row 1 (so that a cleanup has one to remove).
+fn project() -> Project {
+    let p = Project::new()
+        .seeded("db/dev.sqlite3")
+        .seeded("db/prod.sqlite3");
+    p.run(&["backup", "production", "--yes", "--label", "first"])
+        .code(0);
+    p.run(&["backup", "production", "--yes"]).code(0);
+    p.run(&["backup", "dev"]).code(0);
+    insert(&p, 2);
+    p
+}
+
+/// The ID of production's first backup.
+fn first(p: &Project) -> String {
+    p.backups()
+        .iter()
+        .find(|b| b["label"] == "first")
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+fn insert(p: &Project, x: i64) {
+    p.sqlite("db/prod.sqlite3")
+        .execute("INSERT INTO t VALUES (?1)", [x])
+        .unwrap();
+}
+
+fn rows(p: &Project) -> Vec<i64> {
+    let db = p.sqlite("db/prod.sqlite3");
+    let mut st = db.prepare("SELECT x FROM t ORDER BY x").unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The command line run as the agent's Bash tool runs it, in session `session`.
+fn agent_in(p: &Project, line: &str, session: &str) -> Run {
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let mut cmd: Command = p.command_of("sh", &["-c", line]);
+    let out = cmd
+        .env("PATH", path)
+        .env("CLAUDECODE", "1")
+        .env("CLAUDE_CODE_SESSION_ID", session)
+        .output()
+        .unwrap();
+    Run {
+        args: vec![line.to_string()],
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn agent(p: &Project, line: &str) -> Run {
+    agent_in(p, line, SESSION)
+}
+
+/// What the hook has the human approve instead of `line`: the rewritten tool input.
+fn approved_input(p: &Project, line: &str) -> Value {
+    let answer = hook(p, line);
+    assert_eq!(answer.decision(), Some("ask"), "{line}: {:?}", answer.out);
+    answer.out.unwrap()["hookSpecificOutput"]["updatedInput"].clone()
+}
+
+fn approved(p: &Project, line: &str) -> String {
+    let input = approved_input(p, line);
+    input["command"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no rewritten command for {line}: {input}"))
+        .to_string()
+}
+
+#[test]
+fn from_an_agents_shell_yes_alone_changes_no_protected_environment() {
+    let p = project();
+    let id = first(&p);
+    let before = p.backups().len();
+    for line in [
+        "faber-db restore production --yes".to_string(),
+        "faber-db restore production -y".to_string(),
+        "faber-db -q restore production --yes".to_string(),
+        format!("faber-db restore production --from {id} --yes --no-safety-backup"),
+        "faber-db rollback production --accept-data-loss --yes".to_string(),
+        format!("faber-db delete {id} --yes"),
+        "faber-db cleanup production --keep-last 0 --yes".to_string(),
+        "faber-db cleanup --older-than 0s --yes".to_string(),
+        "faber-db backup production --yes".to_string(),
+        "FABER_ENV=production faber-db restore --yes".to_string(),
+        "env -u CLAUDECODE faber-db restore production --yes".to_string(),
+        "yes | faber-db restore production --yes".to_string(),
+    ] {
+        let run = agent(&p, &line);
+        assert_eq!(run.code, 8, "{line}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("needs the user's approval") && run.stderr.contains("hint:"),
+            "{line}: {}",
+            run.stderr
+        );
+        assert_eq!(rows(&p), [1, 2], "{line} changed production");
+        assert_eq!(p.backups().len(), before, "{line} took or removed a backup");
+    }
+    // An unprotected environment is the agent's to change, --yes and all.
+    let run = agent(&p, "faber-db restore dev --yes");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // And outside an agent's shell, --yes answers as it always did.
+    p.run(&["restore", "production", "--yes"]).code(0);
+    assert_eq!(rows(&p), [1]);
+}
+
+#[test]
+fn the_command_the_human_approves_carries_an_approval_used_once() {
+    let p = project();
+    let line = "faber-db restore production --yes";
+    let input = approved_input(&p, line);
+    let command = input["command"].as_str().unwrap();
+    assert!(
+        command.starts_with("FABER_APPROVAL=") && command.ends_with(line),
+        "{command}"
+    );
+    assert_eq!(
+        input["description"], "run it",
+        "the input's other fields are kept"
+    );
+    // The approval waits, private, in the backup directory.
+    let dir = p.path(&format!("{}/.approvals", crate::harness::BACKUPS));
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        files[0].metadata().unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let run = agent(&p, command);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(rows(&p), [1], "restored");
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "taken");
+
+    // The same command again, approval and all: refused, nothing changed.
+    insert(&p, 3);
+    let replay = agent(&p, command);
+    assert_eq!(replay.code, 8, "{}", replay.stderr);
+    assert!(replay.stderr.contains("used already"), "{}", replay.stderr);
+    assert_eq!(rows(&p), [1, 3]);
+}
+
+#[test]
+fn an_approval_unlocks_nothing_but_its_own_command_while_it_lasts() {
+    let mut p = project();
+    let id_of = |command: &str| {
+        command
+            .split_whitespace()
+            .next()
+            .and_then(|w| w.strip_prefix("FABER_APPROVAL="))
+            .unwrap()
+            .to_string()
+    };
+    let refused = |p: &Project, line: &str, says: &str| {
+        let run = agent(p, line);
+        assert_eq!(run.code, 8, "{line}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(says),
+            "{line}: no {says:?} in {}",
+            run.stderr
+        );
+        assert_eq!(rows(p), [1, 2], "{line} changed production");
+    };
+
+    // Another command, given the approval of a restore.
+    let id = id_of(&approved(&p, "faber-db restore production --yes"));
+    refused(
+        &p,
+        &format!("FABER_APPROVAL={id} faber-db rollback production --accept-data-loss --yes"),
+        "not for this command",
+    );
+    // Spent by the wrong try: the restore it was for is refused too.
+    refused(
+        &p,
+        &format!("FABER_APPROVAL={id} faber-db restore production --yes"),
+        "used already",
+    );
+
+    // A newer backup since the human said yes: not the backup they approved loading.
+    let command = approved(&p, "faber-db restore production --yes");
+    p.run(&["backup", "production", "--yes"]).code(0);
+    refused(&p, &command, "would load backup");
+
+    // Another Claude Code session.
+    let command = approved(&p, "faber-db restore production --yes");
+    let run = agent_in(&p, &command, "another-session");
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("another Claude Code session"),
+        "{}",
+        run.stderr
+    );
+
+    // Too late: approvals last five minutes.
+    p.at("2030-01-01T12:00:00Z");
+    let command = approved(&p, "faber-db restore production --yes");
+    p.at("2030-01-01T12:05:01Z");
+    refused(&p, &command, "expired");
+    p.at("2030-01-01T12:00:00Z");
+
+    // An approval the agent wrote itself into the command is not one the hook issues anew:
+    // the human is asked, with no approval to carry.
+    let answer = hook(
+        &p,
+        &format!("FABER_APPROVAL={id} faber-db restore production --yes"),
+    );
+    assert_eq!(answer.decision(), Some("ask"));
+    assert!(answer.out.unwrap()["hookSpecificOutput"]["updatedInput"].is_null());
+
+    // In time, in its session, for its command: it goes.
+    let command = approved(&p, "faber-db restore production --yes");
+    p.at("2030-01-01T12:04:00Z");
+    let run = agent(&p, &command);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn every_protected_change_goes_with_its_approval() {
+    let p = project();
+    let id = first(&p);
+    for (line, check) in [
+        (
+            "faber-db rollback production --accept-data-loss --yes".to_string(),
+            "rollback",
+        ),
+        ("faber-db backup production --yes".to_string(), "backup"),
+        (format!("faber-db delete {id} --yes"), "delete"),
+        (
+            "faber-db cleanup production --keep-last 1 --yes".to_string(),
+            "cleanup",
+        ),
+    ] {
+        let before = p.backups().len();
+        let command = approved(&p, &line);
+        let run = agent(&p, &command);
+        assert_eq!(run.code, 0, "{line}: {}{}", run.stdout, run.stderr);
+        let after = p.backups().len();
+        match check {
+            "backup" => assert_eq!(after, before + 1),
+            "rollback" => assert_eq!(rows(&p), [1]),
+            _ => assert!(after < before, "{line}: {before} -> {after}"),
+        }
+    }
+}
+
+/// The red-team list (issue 24): spellings an agent might give a restore of protected
+/// production, each run twice — through the hook, as Claude Code would send it, and as the
+/// process Claude Code would start (`CLAUDECODE=1`, no terminal). Production changes only when
+/// the command the hook rewrote to carry its approval runs, and then once.
+#[test]
+fn red_team_spellings_of_a_protected_restore() {
+    let p = project();
+    p.write(
+        "restore.sh",
+        "#!/bin/sh\nfaber-db restore production --yes\n",
+    );
+    let shapes = [
+        "faber-db restore production --yes".to_string(),
+        "faber-db restore production -y".to_string(),
+        "faber-db -qy restore production".to_string(),
+        "faber-db --yes restore production".to_string(),
+        "faber-db restore production --yes=true".to_string(),
+        "FABER_ENV=production faber-db restore --yes".to_string(),
+        "env FABER_ENV=production faber-db restore --yes".to_string(),
+        format!("{BIN} restore production --yes"),
+        "bash -c \"faber-db restore production --yes\"".to_string(),
+        "sh -c 'faber-db restore production --yes'".to_string(),
+        "eval \"faber-db restore production --yes\"".to_string(),
+        "cd . && faber-db restore production --yes".to_string(),
+        "true && faber-db restore production --yes".to_string(),
+        "timeout 60 faber-db restore production --yes".to_string(),
+        "yes | faber-db restore production --yes".to_string(),
+        "faber-db restore production --yes 2>&1 | tail -n 3".to_string(),
+        "echo production | xargs faber-db restore --yes".to_string(),
+        "$(echo faber-db) restore production --yes".to_string(),
+        "sh restore.sh".to_string(),
+        "printf 'faber-db restore production --yes' > r2.sh && sh r2.sh".to_string(),
+        "python3 -c \"import subprocess; subprocess.run(['faber-db', 'restore', 'production', '--yes'])\"".to_string(),
+        "script -qec 'faber-db restore production --yes' /dev/null".to_string(),
+        "env -u CLAUDECODE faber-db restore production --yes".to_string(),
+        "CLAUDECODE= faber-db restore production --yes".to_string(),
+        "FABER_APPROVAL=0123456789abcdef0123456789abcdef faber-db restore production --yes"
+            .to_string(),
+    ];
+    let (mut by_hook, mut by_faber, mut approved_runs) = (0, 0, 0);
+    for line in &shapes {
+        // As the process: faber-db itself refuses, whatever the spelling.
+        // (A pipeline's status is its last command's: what counts is production.)
+        let run = agent(&p, line);
+        assert_eq!(
+            rows(&p),
+            [1, 2],
+            "{line} changed production: {}",
+            run.stderr
+        );
+        by_faber += 1;
+        // Through the hook: a decision, and at most one approval, for this very command.
+        let answer = hook(&p, line);
+        let out = answer.out.unwrap_or_default();
+        let decision = out["hookSpecificOutput"]["permissionDecision"].as_str();
+        let command = out["hookSpecificOutput"]["updatedInput"]["command"].as_str();
+        eprintln!(
+            "red team: {line}\n  faber-db: exit {}; hook: {}{}",
+            run.code,
+            decision.unwrap_or("no decision"),
+            if command.is_some() {
+                ", with an approval"
+            } else {
+                ""
+            }
+        );
+        if matches!(decision, Some("ask" | "deny")) {
+            by_hook += 1;
+        }
+        let Some(command) = command else {
+            continue;
+        };
+        let run = agent(&p, command);
+        assert_eq!(run.code, 0, "{command}: {}{}", run.stdout, run.stderr);
+        assert_eq!(rows(&p), [1], "{command} did not restore");
+        approved_runs += 1;
+        insert(&p, 2);
+        agent(&p, command);
+        assert_eq!(rows(&p), [1, 2], "{command} ran twice");
+    }
+    eprintln!(
+        "red team: {} spellings; faber-db refused {by_faber}, the hook asked or denied {by_hook}, {approved_runs} ran with the approval the hook issued",
+        shapes.len()
+    );
+    assert_eq!(by_faber, shapes.len());
+    assert!(by_hook >= 20, "{by_hook}");
+
+    // With both variables gone, faber-db cannot tell an agent's shell from a script's: only the
+    // hook sees this one (docs/plugin.md lists it as not caught by faber-db).
+    let line = "unset CLAUDECODE CLAUDE_CODE_SESSION_ID; faber-db restore production --yes";
+    let answer = hook(&p, line);
+    assert_eq!(answer.decision(), Some("ask"), "{:?}", answer.out);
+    let out = answer.out.unwrap();
+    assert!(out["hookSpecificOutput"]["updatedInput"]["command"].is_string(), "{out}");
+}
