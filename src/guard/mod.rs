@@ -7,6 +7,7 @@
 //! send, `target` whether that reaches a given database, `redact` blanks the secrets out of a
 //! command before it is shown or kept.
 
+pub mod admin;
 mod line;
 mod migration;
 pub mod redact;

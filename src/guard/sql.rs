@@ -43,6 +43,9 @@ pub struct Target {
 
 /// The client an invocation runs, if it is one, with its variables expanded by `lookup`.
 pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option<SqlCall> {
+    if super::admin::PROGRAMS.contains(&inv.program()) {
+        return super::admin::call(inv, lookup);
+    }
     let kind = match inv.program() {
         "psql" => ProviderKind::Postgres,
         "mysql" | "mariadb" => ProviderKind::Mysql,
@@ -192,7 +195,7 @@ fn client_options(kind: ProviderKind, words: &[String]) -> (Vec<(String, String)
 
 /// What libpq (`PGHOST`, `PGPORT`, `PGDATABASE`, …) and the MySQL client (`MYSQL_HOST`,
 /// `MYSQL_TCP_PORT`) take from their variables where the words left it out.
-fn defaults_from_vars(
+pub(super) fn defaults_from_vars(
     kind: ProviderKind,
     target: &mut Target,
     var: &dyn Fn(&str) -> Option<String>,
@@ -237,7 +240,7 @@ fn included(text: &str) -> Vec<String> {
 }
 
 /// A database argument: a URL, a libpq `key=value` string, or a name.
-fn set_database(target: &mut Target, value: String) {
+pub(super) fn set_database(target: &mut Target, value: String) {
     if value.contains("://") {
         target.url = Some(value);
     } else if value.contains('=') {
@@ -257,7 +260,11 @@ fn set_database(target: &mut Target, value: String) {
 /// Options (name, value) and positional words. `short` lists the one-letter options taking a
 /// value (attached, `-hdb`, or next, `-h db`); `long` the long ones (`--host=db`, `--host db`).
 /// A MySQL password is never a value here (`-pSECRET` is attached only, and skipped).
-fn split(words: &[String], short: &str, long: &[&str]) -> (Vec<(String, String)>, Vec<String>) {
+pub(super) fn split(
+    words: &[String],
+    short: &str,
+    long: &[&str],
+) -> (Vec<(String, String)>, Vec<String>) {
     let mut options = Vec::new();
     let mut positional = Vec::new();
     let mut i = 0;

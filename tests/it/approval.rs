@@ -360,5 +360,55 @@ fn red_team_spellings_of_a_protected_restore() {
     let answer = hook(&p, line);
     assert_eq!(answer.decision(), Some("ask"), "{:?}", answer.out);
     let out = answer.out.unwrap();
-    assert!(out["hookSpecificOutput"]["updatedInput"]["command"].is_string(), "{out}");
+    assert!(
+        out["hookSpecificOutput"]["updatedInput"]["command"].is_string(),
+        "{out}"
+    );
+}
+
+/// Issue 24's other doors: the servers' own tools that drop without a line of SQL. The hook
+/// reads them as the statements they amount to, sent where they go (it judges words: no server
+/// is needed).
+#[test]
+fn dropdb_pg_restore_clean_and_mysqladmin_drop_at_a_protected_database_ask() {
+    let p = Project::with_config(
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n\
+         [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\n\
+         [environments.shop]\nurl_env = \"SHOP_DATABASE_URL\"\nprotected = true\n",
+    )
+    .with_var(
+        "PROD_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/app_prod",
+    )
+    .with_var("SHOP_DATABASE_URL", "mysql://root@127.0.0.1:3306/shop");
+    for line in [
+        "dropdb -h 127.0.0.1 -U postgres app_prod",
+        "dropdb --if-exists app_prod",
+        "PGHOST=localhost dropdb -f app_prod",
+        "pg_restore --clean -d postgres://postgres@localhost/app_prod dump.pgc",
+        "pg_restore -c --if-exists -j 2 -h 127.0.0.1 -d app_prod dump.pgc",
+        "pg_restore -C -c -d app_prod dump.pgc",
+        "mysqladmin -h 127.0.0.1 -u root drop shop",
+        "mysqladmin -u root -f DROP shop",
+        "bash -c 'dropdb app_prod'",
+    ] {
+        let answer = hook(&p, line);
+        assert_eq!(answer.decision(), Some("ask"), "{line}: {:?}", answer.out);
+        let reason = answer.out.unwrap()["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(reason.contains("DROP"), "{line}: {reason}");
+    }
+    for line in [
+        "dropdb -h 127.0.0.1 scratch_copy",
+        "dropdb -h db.elsewhere.example app_prod",
+        "pg_restore -d app_prod dump.pgc",
+        "pg_restore --clean -f restore.sql dump.pgc",
+        "mysqladmin -u root drop scratch",
+        "mysqladmin -u root status",
+    ] {
+        let answer = hook(&p, line);
+        assert!(answer.out.is_none(), "{line}: {:?}", answer.out);
+    }
 }

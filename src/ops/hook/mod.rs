@@ -94,7 +94,14 @@ pub fn scan<'a>(line: &str, invocations: &'a [Invocation], cwd: &Path) -> Scan<'
             What::Faber
         } else if matches!(
             inv.program(),
-            "psql" | "mysql" | "mariadb" | "sqlite3" | "sqlite"
+            "psql"
+                | "mysql"
+                | "mariadb"
+                | "sqlite3"
+                | "sqlite"
+                | "dropdb"
+                | "pg_restore"
+                | "mysqladmin"
         ) {
             What::Sql
         } else {
