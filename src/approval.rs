@@ -143,8 +143,9 @@ impl Approvals {
                 record.expires_at.format("%H:%M:%S UTC")
             )));
         }
-        if let (Some(theirs), Some(ours)) = (record.session.as_deref(), session)
-            && theirs != ours
+        // Given in a session, taken in that session only (a run that says none is not in it).
+        if let Some(theirs) = record.session.as_deref()
+            && session != Some(theirs)
         {
             return Err(refused(format!(
                 "approval {id} was given in another Claude Code session"
@@ -157,6 +158,13 @@ impl Approvals {
             )));
         }
         Ok(())
+    }
+
+    /// Removes approval `id`, if it is one and is there: it will not be used.
+    pub fn withdraw(&self, id: &str) {
+        if is_id(id) && self.check_dir().is_ok() {
+            let _ = fs::remove_file(self.path_of(id));
+        }
     }
 
     fn path_of(&self, id: &str) -> PathBuf {
@@ -256,17 +264,22 @@ pub struct Change<'a> {
     pub backup: Option<&'a crate::registry::BackupRecord>,
 }
 
-/// Before a change of protected `env` that `yes` (`--yes`, `--allow-destructive`) answers
-/// for: in an agent's shell, takes the approval the command carries in [`APPROVAL_VAR`], which
-/// must have been issued for exactly this command (exit 8 otherwise). Outside an agent's shell,
-/// or without `yes` (a terminal asks, or there is none and the command stops), nothing.
+/// Whether a confirmation on `env` is an approval's to give: a protected environment, from an
+/// agent's shell. There no answer counts but an approval: not `--yes`, not a terminal's (the
+/// Bash tool has none, so a terminal there is one the agent made: `script`, a pty).
+pub fn must_approve(env: &crate::config::Environment) -> bool {
+    env.protected && in_agent_shell()
+}
+
+/// Before a change of protected `env` from an agent's shell: takes the approval the command
+/// carries in [`APPROVAL_VAR`], which must have been issued for exactly this command (exit 8
+/// otherwise). Anywhere else, nothing.
 pub fn gate(
     session: &crate::session::Session,
     env: &crate::config::Environment,
     change: &Change<'_>,
-    yes: bool,
 ) -> Result<()> {
-    if !(yes && env.protected && in_agent_shell()) || TAKEN.get().is_some() {
+    if !must_approve(env) || TAKEN.get().is_some() {
         return Ok(());
     }
     let Some(id) = std::env::var(APPROVAL_VAR).ok().filter(|v| !v.is_empty()) else {
@@ -285,12 +298,9 @@ pub fn gate(
             sha256: b.sha256.clone(),
         }),
     };
-    Approvals::new(session.store.dir()).consume(
-        &id,
-        &wanted,
-        session_of_run().as_deref(),
-        session.ctx.now,
-    )?;
+    // `FABER_NOW` (a test's clock) can move time forward, never back past an expiry.
+    let now = session.ctx.now.max(Utc::now());
+    Approvals::new(session.store.dir()).consume(&id, &wanted, session_of_run().as_deref(), now)?;
     let _ = TAKEN.set(());
     Ok(())
 }
@@ -310,22 +320,53 @@ pub fn database_of(
     })
 }
 
-/// Fails at once (exit 8) when a change of protected `env` will need an approval this run does
-/// not carry: before anything is taken or touched. Whether the one it carries fits is told by
-/// [`gate`], once what the command changes is known.
-pub fn can_go_on(env: &crate::config::Environment, action: &str, yes: bool) -> Result<()> {
-    let carried = std::env::var_os(APPROVAL_VAR).is_some_and(|v| !v.is_empty());
-    if yes && env.protected && in_agent_shell() && !carried {
-        return Err(unapproved(&env.name, action));
+/// In an agent's shell, an environment whose database is a protected environment's is protected
+/// too: `DEV_DATABASE_URL=<production's URL> faber-db restore dev --yes` changes production.
+pub fn protect_shared_databases(session: &mut crate::session::Session) {
+    let urls: Vec<(String, bool, crate::provider::DatabaseUrl)> = session
+        .config
+        .environments
+        .values()
+        .filter_map(|e| Some((e.name.clone(), e.protected, session.url(e).ok()?)))
+        .collect();
+    let shared: Vec<String> = urls
+        .iter()
+        .filter(|(_, protected, url)| {
+            !protected
+                && urls
+                    .iter()
+                    .any(|(_, p, other)| *p && crate::guard::same_database(url, other))
+        })
+        .map(|(name, _, _)| name.clone())
+        .collect();
+    for name in shared {
+        if let Some(env) = session.config.environments.get_mut(&name) {
+            env.protected = true;
+        }
     }
-    Ok(())
 }
 
-/// Whether `yes` may stand for the human's answer on `env`: everywhere but in an agent's shell,
-/// and there once this run took its approval ([`gate`]). A confirmation asks this last, so that a
-/// path that forgot the gate refuses rather than goes on.
-pub fn yes_counts(env: &crate::config::Environment, action: &str, yes: bool) -> Result<()> {
-    if yes && env.protected && in_agent_shell() && TAKEN.get().is_none() {
+/// Fails at once (exit 8) when a change of protected `env` from an agent's shell carries no
+/// approval, or something that is not one: before anything is taken or touched. Whether the one
+/// it carries fits is told by [`gate`], once what the command changes is known.
+pub fn can_go_on(env: &crate::config::Environment, action: &str) -> Result<()> {
+    if !must_approve(env) {
+        return Ok(());
+    }
+    match std::env::var(APPROVAL_VAR).ok().filter(|v| !v.is_empty()) {
+        None => Err(unapproved(&env.name, action)),
+        Some(id) if !is_id(&id) => Err(refused(format!(
+            "{APPROVAL_VAR} is not an approval faber-db issued"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Whether this run may change protected `env` without asking: everywhere but in an agent's
+/// shell, and there once this run took its approval ([`gate`]). A confirmation asks this, so
+/// that a path that forgot the gate refuses rather than goes on.
+pub fn approved(env: &crate::config::Environment, action: &str) -> Result<()> {
+    if must_approve(env) && TAKEN.get().is_none() {
         return Err(unapproved(&env.name, action));
     }
     Ok(())

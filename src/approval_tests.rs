@@ -127,9 +127,10 @@ fn an_approval_from_another_session_is_refused() {
     let (_d, a) = setup();
     let id = a.issue(restore(), Some("s1"), at()).unwrap();
     assert!(refusal(a.consume(&id, &restore(), Some("s2"), at())).contains("another"));
-    // A session not told on one side does not count against it.
+    // A run that says no session is not in the one it was given in.
     let id = a.issue(restore(), Some("s1"), at()).unwrap();
-    a.consume(&id, &restore(), None, at()).unwrap();
+    assert!(refusal(a.consume(&id, &restore(), None, at())).contains("another"));
+    // One given where the hook was told no session is taken in any.
     let id = a.issue(restore(), None, at()).unwrap();
     a.consume(&id, &restore(), Some("s2"), at()).unwrap();
 }

@@ -24,8 +24,19 @@ pub fn confirm_phrase(env: &Environment, action: &str, phrase: &str, allowed: bo
     if !env.protected {
         return Ok(());
     }
+    if crate::approval::must_approve(env) {
+        // From an agent's shell: the flag, in the command the user approved.
+        if !allowed {
+            return Err(Error::aborted(format!(
+                "{action} on protected environment `{}` from an agent's shell needs --allow-destructive in the command the user approves",
+                env.name
+            ))
+            .with_hint("show the user the destructive statements; only if they accept them, run the command again with --allow-destructive and let the plugin's hook ask them"));
+        }
+        return crate::approval::approved(env, action);
+    }
     if allowed {
-        return crate::approval::yes_counts(env, action, allowed);
+        return Ok(());
     }
     let name = &env.name;
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
@@ -55,14 +66,18 @@ pub fn confirm_phrase(env: &Environment, action: &str, phrase: &str, allowed: bo
 /// environment, no `yes` (or a flag answering for it), and a terminal to ask on. The plan of
 /// what the answer allows is shown first.
 pub fn will_ask(env: &Environment, yes: bool) -> bool {
-    env.protected && !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    env.protected
+        && !yes
+        && !crate::approval::must_approve(env)
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
 }
 
 /// Fails (exit 8) at once when `action` on `env` will need an answer and there is no terminal
 /// to ask on: called before anything is taken or touched.
 pub fn can_ask(env: &Environment, action: &str, yes: bool) -> Result<()> {
-    crate::approval::can_go_on(env, action, yes)?;
-    if !env.protected || yes {
+    crate::approval::can_go_on(env, action)?;
+    if !env.protected || yes || crate::approval::must_approve(env) {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
@@ -80,9 +95,13 @@ pub fn confirm(env: &Environment, action: &str, ask: Ask, yes: bool) -> Result<(
     if !env.protected {
         return Ok(());
     }
+    // From an agent's shell no answer counts but the approval the command's gate took: not
+    // `--yes`, not a terminal's.
+    if crate::approval::must_approve(env) {
+        return crate::approval::approved(env, action);
+    }
     if yes {
-        // From an agent's shell, only with the approval the command's gate took.
-        return crate::approval::yes_counts(env, action, yes);
+        return Ok(());
     }
     let name = &env.name;
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {

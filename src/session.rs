@@ -151,12 +151,16 @@ impl Ctx {
                 ));
             }
         }
-        Ok(Session {
+        let mut session = Session {
             ctx: self,
             config,
             vars,
             store,
-        })
+        };
+        if crate::approval::in_agent_shell() {
+            crate::approval::protect_shared_databases(&mut session);
+        }
+        Ok(session)
     }
 
     /// A path as shown to the user: relative to the root when inside it.

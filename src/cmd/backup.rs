@@ -135,7 +135,7 @@ pub fn run(session: &Session, ui: &Ui, args: BackupArgs) -> Result<Report> {
         scope: Some(&env.name),
         backup: None,
     };
-    approval::gate(session, env, &change, session.ctx.yes)?;
+    approval::gate(session, env, &change)?;
     confirm::confirm(env, "backup", Ask::YesNo, session.ctx.yes)?;
     let estimate = prepared.preview.estimate.clone();
     let mut record = backup::write(session, env, &request, prepared)?;

@@ -143,7 +143,7 @@ pub fn run(session: &Session, ui: &Ui, args: CleanupArgs) -> Result<Report> {
                 scope: args.env.as_deref(),
                 backup: None,
             };
-            approval::gate(session, env, &change, session.ctx.yes)?;
+            approval::gate(session, env, &change)?;
             confirm::confirm(env, "cleanup", Ask::TypeName, session.ctx.yes)?;
         }
     }

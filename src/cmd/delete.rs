@@ -37,7 +37,7 @@ pub fn run(session: &Session, ui: &Ui, args: DeleteArgs) -> Result<Report> {
             scope: Some(&env.name),
             backup: None,
         };
-        approval::gate(session, env, &change, session.ctx.yes)?;
+        approval::gate(session, env, &change)?;
         confirm::confirm(env, "delete", Ask::TypeName, session.ctx.yes)?;
     }
     let deleted = cleanup::delete(session, &record, args.force)?;

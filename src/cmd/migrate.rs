@@ -151,7 +151,7 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
         backup: None,
     };
     if prepared.destructive > 0 {
-        approval::gate(session, env, &change, args.allow_destructive)?;
+        approval::gate(session, env, &change)?;
         confirm::confirm_phrase(
             env,
             &format!("{} destructive migrations", prepared.destructive),
@@ -161,7 +161,7 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
     }
     // A rehearsal's report is shown before the question: it is asked once the rehearsal passed.
     if !prepared.rehearse {
-        approval::gate(session, env, &change, session.ctx.yes)?;
+        approval::gate(session, env, &change)?;
         confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
     }
     let begun = migrate::begin(session, env, &prepared)?;
@@ -172,7 +172,7 @@ pub fn run(session: &Session, ui: &Ui, args: MigrateArgs) -> Result<Report> {
             // names the backup it was made from).
             Err(failed) => return Ok(failed.into_report(report).with("migrated", false)),
         }
-        approval::gate(session, env, &change, session.ctx.yes)?;
+        approval::gate(session, env, &change)?;
         confirm::confirm(env, "migrate", Ask::TypeName, session.ctx.yes)?;
     }
     let ran = migrate::apply(

@@ -152,7 +152,7 @@ pub fn run(session: &Session, ui: &Ui, args: RollbackArgs) -> Result<Report> {
         scope: Some(&env.name),
         backup: Some(&record),
     };
-    approval::gate(session, env, &change, yes)?;
+    approval::gate(session, env, &change)?;
     confirm::confirm(env, "rollback", Ask::TypeName, yes)?;
     let request = restore::Request {
         event: "rollback",

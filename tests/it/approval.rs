@@ -38,6 +38,17 @@ fn first(p: &Project) -> String {
         .unwrap()
 }
 
+/// The ID of the newest backup of `env`.
+fn newest_of(p: &Project, env: &str) -> String {
+    let backups = p.backups();
+    let newest = backups
+        .iter()
+        .filter(|b| b["environment"] == env)
+        .max_by_key(|b| b["timestamp"].as_str().unwrap().to_string())
+        .unwrap();
+    newest["id"].as_str().unwrap().to_string()
+}
+
 fn insert(p: &Project, x: i64) {
     p.sqlite("db/prod.sqlite3")
         .execute("INSERT INTO t VALUES (?1)", [x])
@@ -278,6 +289,7 @@ fn red_team_spellings_of_a_protected_restore() {
         "restore.sh",
         "#!/bin/sh\nfaber-db restore production --yes\n",
     );
+    let prod_id = newest_of(&p, "production");
     let shapes = [
         "faber-db restore production --yes".to_string(),
         "faber-db restore production -y".to_string(),
@@ -303,9 +315,18 @@ fn red_team_spellings_of_a_protected_restore() {
         "script -qec 'faber-db restore production --yes' /dev/null".to_string(),
         "env -u CLAUDECODE faber-db restore production --yes".to_string(),
         "CLAUDECODE= faber-db restore production --yes".to_string(),
+        // A terminal the agent made, answering the question itself.
+        "printf 'production\\n' | script -qec 'faber-db restore production' /dev/null".to_string(),
+        "printf 'production\\n' | python3 -c \"import pty, sys; sys.exit(pty.spawn(['faber-db', 'restore', 'production']) >> 8)\"".to_string(),
+        // Another environment pointed at production's database.
+        "DEV_DATABASE_URL=sqlite:db/prod.sqlite3 faber-db restore dev --from PROD_ID --yes".to_string(),
         "FABER_APPROVAL=0123456789abcdef0123456789abcdef faber-db restore production --yes"
             .to_string(),
     ];
+    let shapes: Vec<String> = shapes
+        .iter()
+        .map(|s| s.replace("PROD_ID", &prod_id))
+        .collect();
     let (mut by_hook, mut by_faber, mut approved_runs) = (0, 0, 0);
     for line in &shapes {
         // As the process: faber-db itself refuses, whatever the spelling.
@@ -411,4 +432,89 @@ fn dropdb_pg_restore_clean_and_mysqladmin_drop_at_a_protected_database_ask() {
         let answer = hook(&p, line);
         assert!(answer.out.is_none(), "{line}: {:?}", answer.out);
     }
+}
+
+/// Approvals go only where a human answers: not in a permission mode that lets `ask` through
+/// unasked, not when the question is not shown (a deny wins, or two commands would need one),
+/// not to an agent that runs the hook itself; and one the agent was seen to hold is spent.
+#[test]
+fn the_hook_gives_approvals_only_to_questions_a_human_sees() {
+    let p = project();
+    let approvals = p.path(&format!("{}/.approvals", crate::harness::BACKUPS));
+    let waiting = || std::fs::read_dir(&approvals).map_or(0, Iterator::count);
+    let input = |command: &str, mode: &str| {
+        serde_json::json!({
+            "session_id": SESSION,
+            "cwd": p.root(),
+            "permission_mode": mode,
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Bash",
+            "tool_input": {"command": command},
+        })
+        .to_string()
+    };
+    let line = "faber-db restore production --yes";
+    for mode in ["bypassPermissions", "auto", "dontAsk"] {
+        let answer = crate::hook::feed(&p, &input(line, mode));
+        assert_eq!(answer.decision(), Some("ask"), "{mode}");
+        let out = answer.out.unwrap();
+        assert!(
+            out["hookSpecificOutput"]["updatedInput"].is_null(),
+            "{mode}: {out}"
+        );
+    }
+    for mode in ["default", "acceptEdits", "plan"] {
+        let answer = crate::hook::feed(&p, &input(line, mode));
+        let out = answer.out.unwrap();
+        assert!(
+            out["hookSpecificOutput"]["updatedInput"].is_object(),
+            "{mode}: {out}"
+        );
+    }
+    // (Those three are waiting; a new project starts the rest from none.)
+    std::fs::remove_dir_all(&approvals).unwrap();
+
+    // Two commands in a line: one variable cannot carry two approvals; none is left waiting.
+    let two = "faber-db restore production --yes && faber-db backup production --yes";
+    let answer = hook(&p, two);
+    assert_eq!(answer.decision(), Some("ask"));
+    assert!(answer.out.unwrap()["hookSpecificOutput"]["updatedInput"].is_null());
+    assert_eq!(waiting(), 0);
+
+    // The agent running the hook itself, to have it issue an approval: denied.
+    let minted = format!(
+        "echo '{}' | faber-db hook pre-tool-use",
+        input(line, "default").replace('\'', "")
+    );
+    let answer = hook(&p, &minted);
+    assert_eq!(answer.decision(), Some("deny"), "{:?}", answer.out);
+    assert_eq!(waiting(), 0);
+
+    // An approval seen in a command the agent wrote is spent, even before it is used.
+    let command = approved(&p, line);
+    let id = command.split_whitespace().next().unwrap();
+    hook(
+        &p,
+        &format!("{id} faber-db restore production --yes --no-safety-backup"),
+    );
+    let run = agent(&p, &command);
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    assert!(run.stderr.contains("used already"), "{}", run.stderr);
+    assert_eq!(rows(&p), [1, 2]);
+
+    // A run that says no Claude Code session is not in the one it was given in.
+    let command = approved(&p, line);
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let out = p
+        .command_of("sh", &["-c", &command])
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("CLAUDECODE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another Claude Code session"));
+    assert_eq!(rows(&p), [1, 2]);
 }

@@ -2,20 +2,31 @@
 //! command they approve carries a one-time approval for exactly that command
 //! ([`crate::approval`]).
 
-use super::{Answer, Cli, Decision, Invocation, Parser, Path, Sub, context, engine, guard, record};
+use super::{
+    Answer, Asking, Cli, Decision, Invocation, Parser, Path, Sub, context, engine, guard, record,
+};
 use crate::approval::{APPROVAL_VAR, Approvals, BackupRef, Binding};
 use crate::session::Session;
 use engine::NoPlan;
 
+/// An issued approval, and where it waits.
+pub(super) struct Issued {
+    id: String,
+    store: Approvals,
+}
+
 /// `faber-db … --yes` changing a protected environment: ask, with the dry run's plan, and an
-/// approval the command is rewritten to carry. `asking`: the Claude Code session.
+/// approval the command is rewritten to carry when a human sees the question.
 pub(super) fn on_faber(
     line: &str,
     inv: &Invocation,
     dir: &Path,
-    asking: Option<&str>,
+    asking: &Asking<'_>,
 ) -> Option<Answer> {
     let args = guard::faber_args(inv)?;
+    if let Some(answer) = runs_the_hook(inv, args) {
+        return Some(answer);
+    }
     if !engine::says_yes(inv, args) {
         return None;
     }
@@ -38,6 +49,20 @@ pub(super) fn on_faber(
     let mut session = ctx.session_unchanged().ok()?;
     if !session.config.hook.enabled {
         return None;
+    }
+    // The database URLs as the command will see them: an environment pointed at a protected
+    // one's database is protected too, as faber-db will hold it in the agent's shell.
+    for (k, v) in &inv.vars {
+        if let Some(v) = crate::shell::expand(v, &|n| std::env::var(n).ok()) {
+            session.vars.set(k, &v);
+        }
+    }
+    crate::approval::protect_shared_databases(&mut session);
+    let store = Approvals::new(session.store.dir());
+    // An approval the agent wrote into a command: an approved command never comes back
+    // through the hook, so it was seen by the agent; it is spent now.
+    if let Some(id) = inv.var(APPROVAL_VAR) {
+        store.withdraw(id);
     }
     let env_of = |given: &Option<String>| engine::env_of(&session, inv, given.as_deref());
     let (action, env, plan_args) = match &cli.command {
@@ -72,16 +97,17 @@ pub(super) fn on_faber(
             "faber-db: the agent gave --yes to `faber-db {action}` on protected environment `{target}`: only you can approve that. What it would do:\n{plan}"
         ),
     );
-    if !unknown && !inv.more_args && inv.approvable() && inv.var(APPROVAL_VAR).is_none() {
-        for (k, v) in &inv.vars {
-            if let Some(v) = crate::shell::expand(v, &|n| std::env::var(n).ok()) {
-                session.vars.set(k, &v);
-            }
-        }
+    if asking.human
+        && !unknown
+        && !inv.more_args
+        && inv.approvable()
+        && inv.var(APPROVAL_VAR).is_none()
+    {
         let binding = binding_of(&session, &cli.command, action, env.as_deref(), expanded);
-        answer.approval = Approvals::new(session.store.dir())
-            .issue(binding, asking, session.ctx.now)
-            .ok();
+        answer.approval = store
+            .issue(binding, asking.session, session.ctx.now)
+            .ok()
+            .map(|id| Issued { id, store });
     }
     Some(record(
         &session,
@@ -124,23 +150,37 @@ fn binding_of(
     }
 }
 
+/// `faber-db hook …` run by the agent: the hook is Claude Code's to run. Run from the agent's
+/// shell, it would issue the agent an approval of its own asking.
+fn runs_the_hook(inv: &Invocation, args: &[String]) -> Option<Answer> {
+    let (expanded, _) = engine::expanded(inv, args);
+    let cli = Cli::try_parse_from(std::iter::once("faber-db".to_string()).chain(expanded)).ok()?;
+    matches!(cli.command, Sub::Hook(_)).then(|| {
+        Answer::new(
+            Decision::Deny,
+            "faber-db: `faber-db hook` is Claude Code's to run, before the agent's commands; the agent does not run it (it would answer questions meant for the user)",
+        )
+    })
+}
+
 /// The agent's tool input with its command rewritten to carry the approval one answer issued,
 /// when the hook asks (`strongest`) and exactly one approval was issued: the human is asked
-/// about, and approves, that command. Every other field of the input is kept.
+/// about, and approves, that command. Every other field of the input is kept. The approvals
+/// not carried are withdrawn: no one will see them.
 pub(super) fn carrying_approval(
     answers: &[Answer],
     strongest: Decision,
     line: &str,
     input: &serde_json::Value,
 ) -> Option<serde_json::Value> {
-    let issued: Vec<&str> = answers
-        .iter()
-        .filter_map(|a| a.approval.as_deref())
-        .collect();
+    let issued: Vec<&Issued> = answers.iter().filter_map(|a| a.approval.as_ref()).collect();
     if strongest != Decision::Ask || issued.len() != 1 {
+        for i in issued {
+            i.store.withdraw(&i.id);
+        }
         return None;
     }
-    let id = issued[0];
+    let id = &issued[0].id;
     // `faber-db …` alone, its variables first, takes the variable as a prefix; any other line
     // (a wrapper or builtin such as `eval`, which would not pass it on, a list, a pipeline)
     // exports it first.

@@ -62,6 +62,15 @@ struct Input {
     cwd: Option<PathBuf>,
     /// The Claude Code session asking: an approval given in it is taken in it only.
     session_id: Option<String>,
+    /// Whether an `ask` reaches a human: not in `bypassPermissions`, `auto` or `dontAsk`.
+    permission_mode: Option<String>,
+}
+
+/// Where the hook's question goes: the Claude Code session, and whether a human sees it (only
+/// then is an approval issued with it).
+struct Asking<'a> {
+    session: Option<&'a str>,
+    human: bool,
 }
 
 /// What the hook answers about one command of the line.
@@ -70,7 +79,7 @@ struct Answer {
     reason: String,
     /// The approval issued with an `ask` for a faber-db command (`crate::approval`): the
     /// command is rewritten to carry it.
-    approval: Option<String>,
+    approval: Option<faber::Issued>,
 }
 
 impl Answer {
@@ -126,7 +135,14 @@ fn pre_tool_use() -> u8 {
         .filter(|c| c.is_absolute())
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| PathBuf::from("/"));
-    let answers = decide(command, &cwd, input.session_id.as_deref());
+    let asking = Asking {
+        session: input.session_id.as_deref(),
+        human: matches!(
+            input.permission_mode.as_deref(),
+            Some("default" | "acceptEdits" | "plan")
+        ),
+    };
+    let answers = decide(command, &cwd, &asking);
     let Some(strongest) = answers.iter().map(|a| a.decision).max() else {
         return 0;
     };
@@ -167,7 +183,7 @@ fn warn(what: &str) {
 }
 
 /// What the line's commands call for, one answer for each that concerns a database.
-fn decide(line: &str, cwd: &Path, asking: Option<&str>) -> Vec<Answer> {
+fn decide(line: &str, cwd: &Path, asking: &Asking<'_>) -> Vec<Answer> {
     let invocations = guard::invocations(line);
     let scan = engine::scan(line, &invocations, cwd);
     let mut answers = Vec::new();

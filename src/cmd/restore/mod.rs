@@ -167,7 +167,7 @@ pub fn run(session: &Session, ui: &Ui, args: RestoreArgs) -> Result<Report> {
         scope: Some(&env.name),
         backup: Some(&record),
     };
-    approval::gate(session, env, &change, session.ctx.yes)?;
+    approval::gate(session, env, &change)?;
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     let restored = restore::apply(
         session,

@@ -68,7 +68,7 @@ pub(super) fn into(
         scope: Some(&env.name),
         backup: Some(record),
     };
-    approval::gate(session, env, &change, session.ctx.yes)?;
+    approval::gate(session, env, &change)?;
     confirm::confirm(env, "restore", Ask::YesNo, session.ctx.yes)?;
     ui.line(format!(
         "Restoring {} into {what} {}",
@@ -177,7 +177,7 @@ pub(super) fn tables(
         scope: Some(&env.name),
         backup: Some(record),
     };
-    approval::gate(session, env, &change, session.ctx.yes)?;
+    approval::gate(session, env, &change)?;
     confirm::confirm(env, "restore", Ask::TypeName, session.ctx.yes)?;
     ui.line(format!(
         "Putting back {} from {} into {}",
