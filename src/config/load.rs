@@ -100,6 +100,13 @@ pub fn load(root: &Path, explicit: Option<&Path>) -> Result<Config> {
     read(root, locate(root, explicit)?)
 }
 
+/// The config `text` would be as the project's config `file` at `root` (the hook: what an edit
+/// would make of it).
+pub fn from_text(root: &Path, file: &Path, text: &str) -> Result<Config> {
+    let raw = parse(file, text)?;
+    resolve(raw, root, file.to_path_buf())
+}
+
 /// Reads and resolves the config `file` of the project at `root`.
 fn read(root: &Path, file: PathBuf) -> Result<Config> {
     let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Unreadable {

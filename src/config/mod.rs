@@ -13,7 +13,7 @@ mod raw;
 mod resolve;
 mod safety;
 
-pub use load::{LoadError, find_root, load, load_or_defaults, locate};
+pub use load::{LoadError, find_root, from_text, load, load_or_defaults, locate};
 pub use notify::{Notify, NotifyFormat, NotifyOn, NotifyTarget};
 pub use resolve::default_url_var;
 pub use safety::{Enforcement, Rule, Safety};

@@ -8,6 +8,7 @@
 //! command before it is shown or kept.
 
 pub mod admin;
+pub mod files;
 mod line;
 mod migration;
 pub mod redact;

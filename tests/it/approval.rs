@@ -518,3 +518,164 @@ fn the_hook_gives_approvals_only_to_questions_a_human_sees() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("another Claude Code session"));
     assert_eq!(rows(&p), [1, 2]);
 }
+
+/// Claude Code's input for the `tool` (Edit, Write, MultiEdit) with `fields`.
+fn edit_input(p: &Project, tool: &str, fields: Value) -> String {
+    let mut input = fields;
+    input["file_path"] = Value::String(format!("{}/{CONFIG}", p.root().display()));
+    serde_json::json!({
+        "session_id": SESSION,
+        "cwd": p.root(),
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": tool,
+        "tool_input": input,
+    })
+    .to_string()
+}
+
+const CONFIG: &str = ".fractary/plugins/faber-db/config.toml";
+
+/// dev backed up before migrations, production protected, a production backup.
+fn guarded_project() -> Project {
+    let p = Project::with_config(
+        "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\nbackup_before_migrate = true\n\
+         [environments.production]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n",
+    )
+    .seeded("db/prod.sqlite3");
+    p.run(&["backup", "production", "--yes"]).code(0);
+    p
+}
+
+/// Issue 24, step 3: an edit of faber-db's config that protects less, and any command that
+/// writes the config or removes backups, are asked about.
+#[test]
+fn edits_that_weaken_protection_ask() {
+    let p = guarded_project();
+    let config = std::fs::read_to_string(p.path(CONFIG)).unwrap();
+    let asks = |input: String, needle: &str| {
+        let answer = crate::hook::feed(&p, &input);
+        assert_eq!(answer.decision(), Some("ask"), "{input}: {:?}", answer.out);
+        let reason = answer.out.unwrap()["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(reason.contains(needle), "{needle}: {reason}");
+    };
+    let passes = |input: String| {
+        let answer = crate::hook::feed(&p, &input);
+        assert!(answer.out.is_none(), "{input}: {:?}", answer.out);
+    };
+    let edit = |old: &str, new: &str| serde_json::json!({"old_string": old, "new_string": new});
+    asks(
+        edit_input(&p, "Edit", edit("protected = true", "protected = false")),
+        "`production` loses protected",
+    );
+    asks(
+        edit_input(&p, "Edit", edit("backup_before_migrate = true\n", "")),
+        "`dev` loses backup_before_migrate",
+    );
+    asks(
+        edit_input(&p, "Edit", edit("PROD_DATABASE_URL", "OTHER_URL")),
+        "database URL",
+    );
+    asks(
+        edit_input(
+            &p,
+            "MultiEdit",
+            serde_json::json!({"edits": [edit("[environments.production]", "[environments.prod_old]")]}),
+        ),
+        "`production` is removed",
+    );
+    asks(
+        edit_input(
+            &p,
+            "Write",
+            serde_json::json!({"content": "[environments.dev]\nurl_env = \"DEV_DATABASE_URL\"\n"}),
+        ),
+        "`production` is removed",
+    );
+    asks(
+        edit_input(
+            &p,
+            "Write",
+            serde_json::json!({"content": format!("{config}[hook]\nenabled = false\n")}),
+        ),
+        "hook is turned off",
+    );
+    asks(
+        edit_input(
+            &p,
+            "Write",
+            serde_json::json!({"content": "this is not toml ["}),
+        ),
+        "no longer read",
+    );
+    // An edit that keeps every guard passes untouched.
+    passes(edit_input(
+        &p,
+        "Edit",
+        edit(
+            "[environments.dev]\n",
+            "[environments.dev]\nretention = \"7d\"\n",
+        ),
+    ));
+    // Writing into the backup directory, whatever the file.
+    let mut into = serde_json::from_str::<Value>(&edit_input(
+        &p,
+        "Write",
+        serde_json::json!({"content": "{}"}),
+    ))
+    .unwrap();
+    into["tool_input"]["file_path"] = Value::String(format!(
+        "{}/{}/backups.json",
+        p.root().display(),
+        crate::harness::BACKUPS
+    ));
+    asks(into.to_string(), "backup directory");
+}
+
+/// Issue 24, step 3: a command that writes faber-db's config or removes its backups asks.
+#[test]
+fn commands_that_write_the_config_or_remove_backups_ask() {
+    let p = guarded_project();
+    // The shell's doors to the same files.
+    let b = crate::harness::BACKUPS;
+    for (line, needle) in [
+        (
+            format!("sed -i 's/protected = true/protected = false/' {CONFIG}"),
+            "config",
+        ),
+        (format!("echo '' > {CONFIG}"), "config"),
+        (
+            "cd .fractary && rm plugins/faber-db/config.toml".to_string(),
+            "config",
+        ),
+        (format!("rm -rf {b}"), "backups"),
+        ("rm -rf .fractary".to_string(), "backups"),
+        (format!("find {b} -name '*.zst' -delete"), "backups"),
+        (format!("truncate -s 0 {b}/backups.json"), "backups"),
+        (format!("mv {b}/production /tmp/elsewhere"), "backups"),
+        (format!("bash -c 'rm -r {b}/production'"), "backups"),
+        (
+            "rm -rf ./.fractary/../.fractary/plugins".to_string(),
+            "backups",
+        ),
+    ] {
+        let answer = hook(&p, &line);
+        assert_eq!(answer.decision(), Some("ask"), "{line}: {:?}", answer.out);
+        let reason = answer.out.unwrap()["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(reason.contains(needle), "{line}: {reason}");
+    }
+    for line in [
+        "rm -rf target",
+        "sed -i 's/a/b/' README.md",
+        "cat .fractary/plugins/faber-db/config.toml",
+        "echo x > db/notes.txt",
+    ] {
+        assert!(hook(&p, line).out.is_none(), "{line}");
+    }
+}

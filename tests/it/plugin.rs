@@ -170,16 +170,17 @@ fn manifests_carry_the_crate_version() {
 #[test]
 fn hooks_json_runs_the_session_start_script_and_the_pre_tool_use_hook() {
     let hooks = read_json("hooks/hooks.json");
-    let only = |event: &str| -> Value {
+    let nth = |event: &str, n: usize, groups_in_all: usize| -> Value {
         let groups = hooks["hooks"][event].as_array().unwrap();
-        assert_eq!(groups.len(), 1, "{event}: {hooks}");
-        let inner = groups[0]["hooks"].as_array().unwrap();
+        assert_eq!(groups.len(), groups_in_all, "{event}: {hooks}");
+        let inner = groups[n]["hooks"].as_array().unwrap();
         assert_eq!(inner.len(), 1, "{event}: {hooks}");
         assert_eq!(inner[0]["type"], "command");
         let mut hook = inner[0].clone();
-        hook["matcher"] = groups[0]["matcher"].clone();
+        hook["matcher"] = groups[n]["matcher"].clone();
         hook
     };
+    let only = |event: &str| nth(event, 0, if event == "PreToolUse" { 2 } else { 1 });
     let start = only("SessionStart");
     assert_eq!(
         start["command"],
@@ -193,6 +194,10 @@ fn hooks_json_runs_the_session_start_script_and_the_pre_tool_use_hook() {
         "\"${CLAUDE_PLUGIN_ROOT}/bin/faber-db\" hook pre-tool-use"
     );
     assert_eq!(pre["timeout"], 600);
+    // The agent's edits of files: the config's protection and the backups (issue 24).
+    let edits = nth("PreToolUse", 1, 2);
+    assert_eq!(edits["matcher"], "Edit|Write|MultiEdit");
+    assert_eq!(edits["command"], pre["command"]);
     assert_eq!(hooks["hooks"].as_object().unwrap().len(), 2, "{hooks}");
 }
 
@@ -237,10 +242,12 @@ fn claude_validates_the_plugin_and_its_marketplace() {
                 )
             })
             .collect();
-        assert!(
-            hooks.contains(&("PreToolUse".into(), "Bash".into())),
-            "{hooks:?}"
-        );
+        for matcher in ["Bash", "Edit|Write|MultiEdit"] {
+            assert!(
+                hooks.contains(&("PreToolUse".into(), matcher.into())),
+                "{hooks:?}"
+            );
+        }
         assert!(hooks.iter().any(|(e, _)| e == "SessionStart"), "{hooks:?}");
     }
 }

@@ -30,6 +30,7 @@ use crate::session::{Ctx, Session};
 use crate::ui::Ui;
 
 mod faber;
+mod files;
 mod migration;
 mod statements;
 
@@ -123,7 +124,20 @@ fn pre_tool_use() -> u8 {
             return 0;
         }
     };
-    if input.tool_name.as_deref() != Some("Bash") {
+    let tool = input.tool_name.as_deref().unwrap_or_default();
+    if matches!(tool, "Edit" | "Write" | "MultiEdit") {
+        let cwd = input
+            .cwd
+            .clone()
+            .filter(|c| c.is_absolute())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("/"));
+        if let Some(a) = files::on_edit(tool, &input.tool_input, &cwd) {
+            answer(a.decision, &a.reason, None);
+        }
+        return 0;
+    }
+    if tool != "Bash" {
         return 0;
     }
     let Some(command) = input.tool_input.get("command").and_then(|c| c.as_str()) else {
@@ -192,6 +206,9 @@ fn decide(line: &str, cwd: &Path, asking: &Asking<'_>) -> Vec<Answer> {
             Decision::Ask,
             "faber-db: this command is too long to be checked whole for migrations and changes to protected databases; approve only if you know what it does",
         ));
+    }
+    for inv in &invocations {
+        answers.extend(files::on_files(line, inv, &inv.dir(cwd)));
     }
     for found in scan.found {
         let (inv, dir) = (found.inv, &found.dir);

@@ -7,6 +7,7 @@
 mod backup;
 mod environment;
 mod faber;
+pub mod guarded;
 mod sql;
 
 #[cfg(test)]
