@@ -13,6 +13,8 @@
 //! 32 hex digits or refused; the file it names must be a regular file of this user's, not a link,
 //! readable by nobody else, in a directory that is not a link.
 //!
+//! Whether a run is an agent's is [`crate::agent`]'s to say.
+//!
 //! This guards against accidents and over-eager agents, not against a hostile process of the
 //! same user, which can write an approval of its own (docs/plugin.md says so).
 
@@ -231,24 +233,12 @@ impl Approvals {
     }
 }
 
-/// Whether this run is a command of an agent's shell: Claude Code sets `CLAUDECODE=1` and
-/// `CLAUDE_CODE_SESSION_ID` in the processes of its Bash tool (either one counts, so that
-/// unsetting one is not enough).
-pub fn in_agent_shell() -> bool {
-    AGENT_VARS
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
-}
-
-/// The variables that say a run is an agent's.
-pub const AGENT_VARS: [&str; 2] = ["CLAUDECODE", SESSION_VAR];
-
 /// The Claude Code session of this run, when it is an agent's.
 fn session_of_run() -> Option<String> {
-    std::env::var(SESSION_VAR).ok().filter(|s| !s.is_empty())
+    std::env::var(crate::agent::SESSION_VAR)
+        .ok()
+        .filter(|s| !s.is_empty())
 }
-
-const SESSION_VAR: &str = "CLAUDE_CODE_SESSION_ID";
 
 /// Set once this run has taken its approval: one approval covers one run, however many of its
 /// steps ask (a migrate's destructive phrase, then its confirmation).
@@ -268,7 +258,7 @@ pub struct Change<'a> {
 /// agent's shell. There no answer counts but an approval: not `--yes`, not a terminal's (the
 /// Bash tool has none, so a terminal there is one the agent made: `script`, a pty).
 pub fn must_approve(env: &crate::config::Environment) -> bool {
-    env.protected && in_agent_shell()
+    env.protected && crate::agent::in_agent_shell()
 }
 
 /// Before a change of protected `env` from an agent's shell: takes the approval the command
@@ -318,32 +308,6 @@ pub fn database_of(
         }
         url @ crate::provider::DatabaseUrl::Server { .. } => url.redacted(),
     })
-}
-
-/// In an agent's shell, an environment whose database is a protected environment's is protected
-/// too: `DEV_DATABASE_URL=<production's URL> faber-db restore dev --yes` changes production.
-pub fn protect_shared_databases(session: &mut crate::session::Session) {
-    let urls: Vec<(String, bool, crate::provider::DatabaseUrl)> = session
-        .config
-        .environments
-        .values()
-        .filter_map(|e| Some((e.name.clone(), e.protected, session.url(e).ok()?)))
-        .collect();
-    let shared: Vec<String> = urls
-        .iter()
-        .filter(|(_, protected, url)| {
-            !protected
-                && urls
-                    .iter()
-                    .any(|(_, p, other)| *p && crate::guard::same_database(url, other))
-        })
-        .map(|(name, _, _)| name.clone())
-        .collect();
-    for name in shared {
-        if let Some(env) = session.config.environments.get_mut(&name) {
-            env.protected = true;
-        }
-    }
 }
 
 /// Fails at once (exit 8) when a change of protected `env` from an agent's shell carries no

@@ -1,6 +1,7 @@
 //! faber-db: backs up, verifies, restores and rolls back a project's databases, environment by
 //! environment. `main` parses the command line and calls [`run`]; everything else lives here.
 
+pub mod agent;
 pub mod approval;
 pub mod audit;
 pub mod build_info;

@@ -157,8 +157,8 @@ impl Ctx {
             vars,
             store,
         };
-        if crate::approval::in_agent_shell() {
-            crate::approval::protect_shared_databases(&mut session);
+        if crate::agent::in_agent_shell() {
+            session.protect_shared_databases();
         }
         Ok(session)
     }
@@ -202,6 +202,33 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Makes protected every environment whose database is a protected environment's: in an
+    /// agent's shell, `DEV_DATABASE_URL=<production's URL> faber-db restore dev --yes` changes
+    /// production, and is held as a change of it.
+    pub fn protect_shared_databases(&mut self) {
+        let urls: Vec<(String, bool, crate::provider::DatabaseUrl)> = self
+            .config
+            .environments
+            .values()
+            .filter_map(|e| Some((e.name.clone(), e.protected, self.url(e).ok()?)))
+            .collect();
+        let shared: Vec<String> = urls
+            .iter()
+            .filter(|(_, protected, url)| {
+                !protected
+                    && urls
+                        .iter()
+                        .any(|(_, p, other)| *p && crate::guard::same_database(url, other))
+            })
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        for name in shared {
+            if let Some(env) = self.config.environments.get_mut(&name) {
+                env.protected = true;
+            }
+        }
+    }
+
     /// Where the engine reports progress and warnings.
     pub fn events(&self) -> &dyn Events {
         self.ctx.events.as_ref()

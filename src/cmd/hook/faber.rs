@@ -57,7 +57,7 @@ pub(super) fn on_faber(
             session.vars.set(k, &v);
         }
     }
-    crate::approval::protect_shared_databases(&mut session);
+    session.protect_shared_databases();
     let store = Approvals::new(session.store.dir());
     // An approval the agent wrote into a command: an approved command never comes back
     // through the hook, so it was seen by the agent; it is spent now.

@@ -156,7 +156,7 @@ fn backup_child(
         .current_dir(&session.config.root);
     // The hook's own safety backup, not the agent's `--yes`: Claude Code runs hooks in its
     // environment too, and faber-db would take the `--yes` for the agent's (`approval`).
-    for var in crate::approval::AGENT_VARS {
+    for var in crate::agent::AGENT_VARS {
         cmd.env_remove(var);
     }
     cmd.env_remove(crate::approval::APPROVAL_VAR);
