@@ -22,6 +22,8 @@ pub struct Request {
 struct MockState {
     /// The Bash command the model asks for.
     command: String,
+    /// Another tool the model asks for instead, with its input.
+    tool: Option<(String, Value)>,
     requests: Vec<Request>,
     tool_uses: usize,
     /// The model "thinks" until this file exists (20 s at most) before it answers.
@@ -52,9 +54,13 @@ impl MockState {
                 error.to_string().into_bytes(),
             );
         }
+        let (name, input) = self.tool.clone().unwrap_or_else(|| {
+            let input = json!({"command": self.command, "description": "the command under test"});
+            ("Bash".to_string(), input)
+        });
         let offers_bash = req["tools"]
             .as_array()
-            .is_some_and(|t| t.iter().any(|t| t["name"] == "Bash"));
+            .is_some_and(|t| t.iter().any(|t| t["name"] == name.as_str()));
         let answered = req["messages"]
             .as_array()
             .and_then(|m| m.last())
@@ -64,10 +70,9 @@ impl MockState {
         let (block, start, delta, stop) = if offers_bash && !answered {
             self.tool_uses += 1;
             let id = format!("toolu_e2e_{}", self.tool_uses);
-            let input = json!({"command": self.command, "description": "the command under test"});
             (
-                json!({"type": "tool_use", "id": id, "name": "Bash", "input": input}),
-                json!({"type": "tool_use", "id": id, "name": "Bash", "input": {}}),
+                json!({"type": "tool_use", "id": id, "name": name, "input": input}),
+                json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
                 json!({"type": "input_json_delta", "partial_json": input.to_string()}),
                 "tool_use",
             )
@@ -121,6 +126,7 @@ impl MockApi {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(MockState {
             command: String::new(),
+            tool: None,
             requests: Vec::new(),
             tool_uses: 0,
             think_until: None,
@@ -160,6 +166,15 @@ impl MockApi {
     pub fn ask_for(&self, command: &str) -> usize {
         let mut state = self.state.lock().unwrap();
         state.command = command.to_string();
+        state.tool = None;
+        state.requests.len()
+    }
+
+    /// Makes the model ask for tool `name` with `input` from now on (not Bash); returns the
+    /// number of requests so far.
+    pub fn ask_for_tool(&self, name: &str, input: Value) -> usize {
+        let mut state = self.state.lock().unwrap();
+        state.tool = Some((name.to_string(), input));
         state.requests.len()
     }
 

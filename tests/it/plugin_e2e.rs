@@ -155,6 +155,25 @@ impl Session {
         env: &[(&str, &str)],
     ) -> Turn {
         let first = self.api.ask_for(command);
+        self.client(first, command, flags, faber_db_bin, path_first, env)
+    }
+
+    /// `claude -p` in the project, the model asking for tool `name` with `input`.
+    fn agent_tool(&self, name: &str, input: Value, flags: &[&str]) -> Turn {
+        let first = self.api.ask_for_tool(name, input);
+        self.client(first, name, flags, Some(BIN), None, &[])
+    }
+
+    /// Runs the client once the model's request is set (`first`: the requests before it).
+    fn client(
+        &self,
+        first: usize,
+        command: &str,
+        flags: &[&str],
+        faber_db_bin: Option<&str>,
+        path_first: Option<&std::path::Path>,
+        env: &[(&str, &str)],
+    ) -> Turn {
         let mut path = std::env::var_os("PATH").unwrap_or_default();
         if let Some(dir) = path_first {
             let mut joined = dir.as_os_str().to_owned();
@@ -508,4 +527,46 @@ fn a_session_start_downloads_the_release_binary_the_hook_and_the_bash_tool_then_
         turn.text()
     );
     assert_eq!(s.hook_events()[0]["hook"]["decision"], "allow");
+}
+
+/// The hook runs on the agent's edits too (issue 24): an `Edit` of faber-db's config that turns
+/// production's protection off is asked about — refused in `-p` mode, where nobody can be
+/// asked — even with the Edit tool allowed.
+#[test]
+fn agent_edit_that_unprotects_production_is_asked_about() {
+    let Some(s) = Session::new() else { return };
+    let config = s.project.path(".fractary/plugins/faber-db/config.toml");
+    let before = fs::read_to_string(&config).unwrap();
+    s.project.write(
+        ".fractary/plugins/faber-db/config.toml",
+        &before.replace(
+            "[environments.production]\n",
+            "[environments.production]\nprotected = true\n",
+        ),
+    );
+    let input = serde_json::json!({
+        "file_path": config.to_str().unwrap(),
+        "old_string": "protected = true",
+        "new_string": "protected = false",
+    });
+    let turn = s.agent_tool("Edit", input, &["--allowedTools", "Edit"]);
+    let denials = turn.result["permission_denials"].as_array().unwrap();
+    assert_eq!(denials.len(), 1, "{}", turn.result);
+    assert_eq!(denials[0]["tool_name"], "Edit", "{}", turn.result);
+    assert!(
+        turn.text().contains("`production` loses protected"),
+        "{}",
+        turn.text()
+    );
+    assert!(
+        fs::read_to_string(&config)
+            .unwrap()
+            .contains("protected = true")
+    );
+    let events = s.hook_events();
+    assert_eq!(
+        events.last().unwrap()["hook"]["decision"],
+        "ask",
+        "{events:?}"
+    );
 }
