@@ -30,6 +30,8 @@ pub struct Ctx {
     /// This run's name in the audit log: an event that starts something and the one that says
     /// how it ended share it.
     pub run_id: String,
+    /// A dotenv line that cannot be read is skipped, not an error (the hook).
+    pub lenient_vars: bool,
 }
 
 impl Ctx {
@@ -64,6 +66,7 @@ impl Ctx {
             config_path,
             now: now()?,
             run_id: run_id(),
+            lenient_vars: false,
         })
     }
 
@@ -78,6 +81,7 @@ impl Ctx {
             config_path,
             now: now()?,
             run_id: run_id(),
+            lenient_vars: false,
         })
     }
 
@@ -93,6 +97,7 @@ impl Ctx {
             config_path: None,
             now,
             run_id: run_id(),
+            lenient_vars: false,
         }
     }
 
@@ -117,7 +122,11 @@ impl Ctx {
     }
 
     fn open(&self, config: Config, sweep: bool) -> Result<Session<'_>> {
-        let vars = Vars::load(&self.root)?;
+        let vars = if self.lenient_vars {
+            Vars::load_lenient(&self.root)
+        } else {
+            Vars::load(&self.root)?
+        };
         let store = Store::new(config.backup_dir.clone());
         let swept = if sweep { store.sweep() } else { Vec::new() };
         // Removals a killed run left half-done are finished before anything else happens.

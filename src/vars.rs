@@ -15,6 +15,16 @@ pub struct Vars {
 impl Vars {
     /// The process environment plus the dotenv files found in `root`.
     pub fn load(root: &Path) -> Result<Vars> {
+        Vars::load_with(root, false)
+    }
+
+    /// [`Vars::load`], a dotenv line that cannot be read skipped rather than an error (the hook:
+    /// a `.env` faber-db cannot read must not turn the guard off).
+    pub fn load_lenient(root: &Path) -> Vars {
+        Vars::load_with(root, true).unwrap_or_default()
+    }
+
+    fn load_with(root: &Path, lenient: bool) -> Result<Vars> {
         let mut vars = Vars {
             values: std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -35,6 +45,7 @@ impl Vars {
                         }
                     }
                     Ok(None) => {}
+                    Err(_) if lenient => {}
                     Err(what) => {
                         return Err(Error::config(format!(
                             "{}:{}: {what}",

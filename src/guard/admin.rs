@@ -8,7 +8,7 @@ use crate::provider::ProviderKind;
 use crate::shell;
 
 /// The programs read here.
-pub const PROGRAMS: [&str; 3] = ["dropdb", "pg_restore", "mysqladmin"];
+pub const PROGRAMS: [&str; 4] = ["dropdb", "pg_restore", "mysqladmin", "mariadb-admin"];
 
 /// What an admin tool in `inv` would do, as SQL to a target; `None` when it destroys nothing
 /// (`pg_restore` without `--clean`, `mysqladmin status`) or is not one of [`PROGRAMS`].
@@ -21,12 +21,12 @@ pub fn call(inv: &Invocation, lookup: &dyn Fn(&str) -> Option<String>) -> Option
     let (kind, sql, target) = match inv.program() {
         "dropdb" => dropdb(&words)?,
         "pg_restore" => pg_restore(&words)?,
-        "mysqladmin" => mysqladmin(&words)?,
+        "mysqladmin" | "mariadb-admin" => mysqladmin(&words)?,
         _ => return None,
     };
     let mut target = target;
     let unknown = |w: &Option<String>| w.as_deref().is_some_and(|v| !shell::is_literal(v));
-    target.unknown = unknown(&target.database) || unknown(&target.host) || unknown(&target.url);
+    target.unknown |= unknown(&target.database) || unknown(&target.host) || unknown(&target.url);
     let unknown_sql = !shell::is_literal(&sql);
     let show = |v: Option<String>| v.map(|v| shell::display(&v));
     target.database = show(target.database);
@@ -100,7 +100,10 @@ fn pg_restore(words: &[String]) -> Option<(ProviderKind, String, Target)> {
     let mut target = pg_target(&options);
     set_database(&mut target, database.clone());
     let sql = if create {
-        format!("DROP DATABASE {database}")
+        // With -C the database dropped is the one the archive names; -d is only where it
+        // connects first: which one it is cannot be told from the words.
+        target.unknown = true;
+        "DROP DATABASE -- the one the archive names (pg_restore --clean --create)".to_string()
     } else {
         "DROP TABLE -- every table, view, function and type of the archive (pg_restore --clean)"
             .to_string()
@@ -147,6 +150,13 @@ fn pg_target(options: &[(String, String)]) -> Target {
         match n.as_str() {
             "h" | "host" => target.host = Some(v.clone()),
             "p" | "port" => target.port = v.parse().ok(),
+            // `--maintenance-db=URL`: the server it names.
+            "maintenance-db" => {
+                if let Ok(url) = url::Url::parse(v) {
+                    target.host = url.host_str().map(str::to_string).or(target.host.take());
+                    target.port = url.port().or(target.port);
+                }
+            }
             _ => {}
         }
     }
@@ -200,10 +210,9 @@ mod tests {
         );
         assert_eq!(said("mysqladmin -u root -h db drop shop -f"), drop("shop"));
         assert_eq!(said("mysqladmin --user=root DROP shop"), drop("shop"));
-        assert_eq!(
-            said("pg_restore -c -C -d app_prod dump.pgc"),
-            drop("app_prod")
-        );
+        let create = call(&inv("pg_restore -c -C -d postgres dump.pgc"), &|_| None).unwrap();
+        assert!(create.target.unknown && create.texts[0].starts_with("DROP DATABASE"));
+        assert_eq!(said("mariadb-admin -u root drop shop"), drop("shop"));
         let clean = said("pg_restore --clean --if-exists -j 4 -d app_prod dump.pgc").unwrap();
         assert!(clean.0.starts_with("DROP TABLE"), "{clean:?}");
         assert_eq!(clean.1.as_deref(), Some("app_prod"));

@@ -1,5 +1,6 @@
 //! Integration tests: the real `faber-db` binary, run in temporary project roots.
 
+mod guard_files;
 mod harness;
 
 mod approval;

@@ -155,12 +155,18 @@ fn binding_of(
 fn runs_the_hook(inv: &Invocation, args: &[String]) -> Option<Answer> {
     let (expanded, _) = engine::expanded(inv, args);
     let cli = Cli::try_parse_from(std::iter::once("faber-db".to_string()).chain(expanded)).ok()?;
-    matches!(cli.command, Sub::Hook(_)).then(|| {
-        Answer::new(
+    match &cli.command {
+        Sub::Hook(_) => Some(Answer::new(
             Decision::Deny,
             "faber-db: `faber-db hook` is Claude Code's to run, before the agent's commands; the agent does not run it (it would answer questions meant for the user)",
-        )
-    })
+        )),
+        // `init --force` writes a new config over the project's, protection and all.
+        Sub::Init(a) if a.force => Some(Answer::new(
+            Decision::Ask,
+            "faber-db: `faber-db init --force` replaces the project's faber-db config with a new one: every environment's protection, backups before migrations and hook settings go back to the defaults; approve only if that is meant",
+        )),
+        _ => None,
+    }
 }
 
 /// The agent's tool input with its command rewritten to carry the approval one answer issued,

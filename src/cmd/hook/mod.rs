@@ -106,7 +106,10 @@ fn pre_tool_use() -> u8 {
         warn(&format!("cannot read the hook input: {e}"));
         return 0;
     }
-    if text.len() as u64 >= MAX_INPUT && text.contains("\"Bash\"") {
+    let edits = ["\"Edit\"", "\"Write\"", "\"MultiEdit\""];
+    if text.len() as u64 >= MAX_INPUT
+        && (text.contains("\"Bash\"") || edits.iter().any(|t| text.contains(t)))
+    {
         // Cut JSON is no JSON: the command cannot be judged, and may hide anything.
         answer(
             Decision::Ask,
@@ -227,7 +230,10 @@ fn decide(line: &str, cwd: &Path, asking: &Asking<'_>) -> Vec<Answer> {
 fn context(dir: &Path, config: Option<PathBuf>, root: Option<PathBuf>) -> Option<Ctx> {
     let root = root.map_or_else(|| config::find_root(dir), |r| dir.join(r));
     config::locate(&root, config.as_deref()).ok()?;
-    Ctx::at(root, config, Arc::new(Ui::new(false, true, false, true))).ok()
+    let mut ctx = Ctx::at(root, config, Arc::new(Ui::new(false, true, false, true))).ok()?;
+    // A `.env` faber-db cannot read does not turn the guard off.
+    ctx.lenient_vars = true;
+    Some(ctx)
 }
 
 /// Writes the decision to the history and returns it, secrets blanked out of its reason.

@@ -103,6 +103,7 @@ pub fn scan<'a>(line: &str, invocations: &'a [Invocation], cwd: &Path) -> Scan<'
                 | "dropdb"
                 | "pg_restore"
                 | "mysqladmin"
+                | "mariadb-admin"
         ) {
             What::Sql
         } else {
