@@ -772,3 +772,106 @@ fn red_team_other_doors_to_production() {
         shapes.len()
     );
 }
+
+/// How many rows `t` of the PostgreSQL database at `url` has, if it still has the table.
+fn pg_rows(url: &str) -> Option<String> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", url, "-c", "SELECT count(*) FROM t"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// How many rows `t` of MariaDB database `db` has, if it still has the table.
+fn my_rows(db: &str) -> Option<String> {
+    let out = Command::new("mysql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            "--batch",
+            "--skip-column-names",
+            db,
+        ])
+        .args(["-e", "SELECT count(*) FROM t"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The red-team list's server doors (issue 24): the database servers' own clients and tools
+/// at protected environments' PostgreSQL and MariaDB databases, each through the hook and as
+/// the process, on databases of the test's own. The hook must ask; faber-db is not in these
+/// commands, so as processes they change the database (docs/plugin.md says so).
+#[test]
+fn red_team_server_doors_to_production() {
+    if !crate::postgres::server_up() || !crate::mysql::server_up() {
+        return;
+    }
+    let shapes = [
+        ("pg", "dropdb -h 127.0.0.1 -U postgres DB"),
+        (
+            "pg",
+            "psql postgres://postgres@127.0.0.1:5432/DB -f drop.sql",
+        ),
+        ("pg", "psql -h 127.0.0.1 -U postgres -d DB -c 'TRUNCATE t'"),
+        (
+            "pg",
+            "pg_restore --clean -h 127.0.0.1 -U postgres -d DB dump.pgc",
+        ),
+        ("my", "mysql -h 127.0.0.1 -u root DB -e 'DROP TABLE t'"),
+        ("my", "mysqladmin -h 127.0.0.1 -u root -f drop DB"),
+    ];
+    let (mut asked, mut held) = (0, 0);
+    for (server, shape) in shapes {
+        let pg = crate::postgres::PgDb::new("redteam");
+        pg.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+        let my = crate::mysql::MyDb::new("redteam");
+        my.exec("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
+        let p = Project::with_config(
+            "[environments.production]\nurl_env = \"PROD_DATABASE_URL\"\nprotected = true\n\
+             [environments.shop]\nurl_env = \"SHOP_DATABASE_URL\"\nprotected = true\n",
+        )
+        .with_var("PROD_DATABASE_URL", &pg.url())
+        .with_var("SHOP_DATABASE_URL", &my.url());
+        p.write("drop.sql", "DROP TABLE t;\n");
+        let dump = Command::new("pg_dump")
+            .args(["-Fc", "-f"])
+            .arg(p.path("dump.pgc"))
+            .arg(pg.url())
+            .status()
+            .unwrap();
+        assert!(dump.success());
+        let name = if server == "pg" { &pg.name } else { &my.name };
+        let line = shape.replace("DB", name);
+        let answer = hook(&p, &line);
+        assert_eq!(answer.decision(), Some("ask"), "{line}: {:?}", answer.out);
+        asked += 1;
+        let run = agent(&p, &line);
+        let now = if server == "pg" {
+            pg_rows(&pg.url())
+        } else {
+            my_rows(&my.name)
+        };
+        let kept = now.as_deref() == Some("1");
+        held += usize::from(kept);
+        eprintln!(
+            "red team ({server}): {line}\n  hook: ask; as a process: {} (exit {})",
+            if kept {
+                "production held"
+            } else {
+                "production changed"
+            },
+            run.code
+        );
+    }
+    eprintln!(
+        "red team, server doors: {} shapes; the hook asked about {asked}; as processes {held} left the database as it was",
+        shapes.len()
+    );
+}
