@@ -421,13 +421,7 @@ fn dropdb_pg_restore_clean_and_mysqladmin_drop_at_a_protected_database_ask() {
         "mysqladmin -u root -f DROP shop",
         "bash -c 'dropdb app_prod'",
     ] {
-        let answer = hook(&p, line);
-        assert_eq!(answer.decision(), Some("ask"), "{line}: {:?}", answer.out);
-        let reason = answer.out.unwrap()["hookSpecificOutput"]["permissionDecisionReason"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert!(reason.contains("DROP"), "{line}: {reason}");
+        asks_with(&hook(&p, line), line, "DROP");
     }
     for line in [
         "dropdb -h 127.0.0.1 scratch_copy",
@@ -527,6 +521,16 @@ fn the_hook_gives_approvals_only_to_questions_a_human_sees() {
     assert_eq!(rows(&p), [1, 2]);
 }
 
+/// Checks that the hook's `answer` asks, with `needle` in its reason (`what`: for the message).
+fn asks_with(answer: &crate::hook::Answer, what: &str, needle: &str) {
+    assert_eq!(answer.decision(), Some("ask"), "{what}: {:?}", answer.out);
+    let reason = answer.out.as_ref().unwrap()["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains(needle), "{what}: no {needle:?} in {reason}");
+}
+
 /// Claude Code's input for the `tool` (Edit, Write, MultiEdit) with `fields`.
 fn edit_input(p: &Project, tool: &str, fields: Value) -> String {
     let mut input = fields;
@@ -562,13 +566,7 @@ fn edits_that_weaken_protection_ask() {
     let p = guarded_project();
     let config = std::fs::read_to_string(p.path(CONFIG)).unwrap();
     let asks = |input: String, needle: &str| {
-        let answer = crate::hook::feed(&p, &input);
-        assert_eq!(answer.decision(), Some("ask"), "{input}: {:?}", answer.out);
-        let reason = answer.out.unwrap()["hookSpecificOutput"]["permissionDecisionReason"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert!(reason.contains(needle), "{needle}: {reason}");
+        asks_with(&crate::hook::feed(&p, &input), &input, needle);
     };
     let passes = |input: String| {
         let answer = crate::hook::feed(&p, &input);
@@ -670,13 +668,7 @@ fn commands_that_write_the_config_or_remove_backups_ask() {
             "backups",
         ),
     ] {
-        let answer = hook(&p, &line);
-        assert_eq!(answer.decision(), Some("ask"), "{line}: {:?}", answer.out);
-        let reason = answer.out.unwrap()["hookSpecificOutput"]["permissionDecisionReason"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert!(reason.contains(needle), "{line}: {reason}");
+        asks_with(&hook(&p, &line), &line, needle);
     }
     for line in [
         "rm -rf target",
@@ -786,22 +778,7 @@ fn pg_rows(url: &str) -> Option<String> {
 
 /// How many rows `t` of MariaDB database `db` has, if it still has the table.
 fn my_rows(db: &str) -> Option<String> {
-    let out = Command::new("mysql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-u",
-            "root",
-            "--batch",
-            "--skip-column-names",
-            db,
-        ])
-        .args(["-e", "SELECT count(*) FROM t"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::mysql::try_mysql(db, "SELECT count(*) FROM t").ok()
 }
 
 /// The red-team list's server doors (issue 24): the database servers' own clients and tools

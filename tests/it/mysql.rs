@@ -1254,7 +1254,7 @@ impl Drop for ScratchGuard {
 }
 
 /// Runs `sql` in `db` with the real client; the error text when it fails.
-fn try_mysql(db: &str, sql: &str) -> Result<String, String> {
+pub fn try_mysql(db: &str, sql: &str) -> Result<String, String> {
     let out = Command::new("mysql")
         .args([
             "-h",
