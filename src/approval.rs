@@ -272,7 +272,7 @@ pub fn gate(
     if !must_approve(env) || TAKEN.get().is_some() {
         return Ok(());
     }
-    let Some(id) = std::env::var(APPROVAL_VAR).ok().filter(|v| !v.is_empty()) else {
+    let Some(id) = carried() else {
         return Err(unapproved(&env.name, change.action));
     };
     let wanted = Binding {
@@ -293,6 +293,11 @@ pub fn gate(
     Approvals::new(session.store.dir()).consume(&id, &wanted, session_of_run().as_deref(), now)?;
     let _ = TAKEN.set(());
     Ok(())
+}
+
+/// The approval this run carries in [`APPROVAL_VAR`], when it carries one.
+fn carried() -> Option<String> {
+    std::env::var(APPROVAL_VAR).ok().filter(|v| !v.is_empty())
 }
 
 /// The database `env` resolves to, as an approval names it: the file's canonical path, or the
@@ -317,7 +322,7 @@ pub fn can_go_on(env: &crate::config::Environment, action: &str) -> Result<()> {
     if !must_approve(env) {
         return Ok(());
     }
-    match std::env::var(APPROVAL_VAR).ok().filter(|v| !v.is_empty()) {
+    match carried() {
         None => Err(unapproved(&env.name, action)),
         Some(id) if !is_id(&id) => Err(refused(format!(
             "{APPROVAL_VAR} is not an approval faber-db issued"
