@@ -346,7 +346,7 @@ fn unapproved(env: &str, action: &str) -> Error {
         "{action} of protected environment `{env}` from an agent's shell needs the user's approval; --yes alone is the agent's word, not theirs"
     ))
     .with_hint(format!(
-        "ask the user to approve it: they can run /faber-db:{} themselves, or you run the same command again and the faber-db plugin's hook asks them (and gives it an approval, FABER_APPROVAL, if they say yes)",
+        "ask the user to approve it: run the same command again (or /faber-db:{}) and the faber-db plugin's hook asks them in Claude Code's prompt; if they approve, it runs with a one-time approval (FABER_APPROVAL). Without the hook, they run it in their own terminal",
         command_of(action)
     ))
 }

@@ -69,7 +69,8 @@ impl Lexer {
             Redirect::In => self.current.stdin = Some(Stdin::File(target)),
             Redirect::HereString => self.current.stdin = Some(Stdin::Text(target + "\n")),
             Redirect::Dup if target == "-" || target.chars().all(|c| c.is_ascii_digit()) => {}
-            Redirect::Other | Redirect::Dup => self.current.writes.push(display(&target)),
+            // As read, variables and substitutions still marked: the hook expands what it can.
+            Redirect::Other | Redirect::Dup => self.current.writes.push(target),
         }
     }
 

@@ -58,10 +58,17 @@ fn every_spelling_of_removing_backups_or_the_config_asks() {
         ": > db/prod.sqlite3".to_string(),
         "cp db/dev.sqlite3 db/prod.sqlite3".to_string(),
         "faber-db init --force".to_string(),
+        // A variable in a redirection's target is expanded as in any other word.
+        format!("echo x > $PWD/{CONFIG}"),
+        format!("X={b}; echo x > \"$X/backups.json\""),
     ] {
         let answer = hook(&p, &line);
         assert_eq!(answer.decision(), Some("ask"), "{line}: {:?}", answer.out);
     }
+    // `$PWD` is the command's directory (the project), not the hook's own.
+    let answer = hook(&p, &format!("echo x > $PWD/{CONFIG}"));
+    let reason = answer.out.unwrap()["hookSpecificOutput"]["permissionDecisionReason"].to_string();
+    assert!(reason.contains(&p.root().display().to_string()), "{reason}");
     // From another directory, by absolute or relative path.
     let elsewhere = tempfile::tempdir().unwrap();
     let abs = format!("rm -rf {}/{b}", p.root().display());
@@ -173,6 +180,17 @@ fn edits_the_hook_cannot_replay_or_that_replace_the_config_ask_and_stronger_ones
         let out = edit(&p, "Write", CONFIG, json!({"content": stronger}));
         assert!(out.is_none(), "{out:?}");
     }
+    // Weaker in another way: production's backups leaving out every table's rows.
+    let prod = "[environments.production]\n";
+    let weaker = config.replace(prod, &format!("{prod}exclude_table_data = [\"*\"]\n"));
+    let out = edit(&p, "Write", CONFIG, json!({"content": weaker}));
+    let reason = out
+        .as_ref()
+        .map(|o| o["hookSpecificOutput"]["permissionDecisionReason"].to_string());
+    assert!(
+        reason.is_some_and(|r| r.contains("exclude_table_data")),
+        "{out:?}"
+    );
     // A protected SQLite file written by the Write tool.
     let out = edit(&p, "Write", "db/prod.sqlite3", json!({"content": ""}));
     assert_eq!(decision(out.as_ref()).as_deref(), Some("ask"), "{out:?}");

@@ -16,9 +16,11 @@ pub(super) fn on_files(line: &str, inv: &Invocation, dir: &Path) -> Option<Answe
     if paths.is_empty() {
         return None;
     }
+    // `$PWD` is the directory the command runs in, not the hook's.
     let lookup = |n: &str| {
         inv.var(n)
             .map(str::to_string)
+            .or_else(|| (n == "PWD").then(|| dir.display().to_string()))
             .or_else(|| std::env::var(n).ok())
     };
     let mut hits: Vec<(Guarded, String)> = Vec::new();

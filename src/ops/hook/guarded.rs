@@ -59,6 +59,18 @@ pub fn weakened(root: &Path, file: &Path, before_text: &str, after_text: &str) -
             out.push(format!("`{name}`'s migrate_command changes"));
         }
         lost("rehearse", was.rehearse, now.rehearse, &mut out);
+        lost("offsite", was.offsite, now.offsite, &mut out);
+        lost("encrypt", was.encrypt, now.encrypt, &mut out);
+        if guards(was)
+            && now
+                .exclude_table_data
+                .iter()
+                .any(|t| !was.exclude_table_data.contains(t))
+        {
+            out.push(format!(
+                "`{name}`'s backups leave out more tables' rows (exclude_table_data)"
+            ));
+        }
         if was.backup_enforcement != now.backup_enforcement && was.protected {
             out.push(format!("`{name}`'s backup enforcement changes"));
         }
