@@ -52,10 +52,8 @@ pub(super) fn on_faber(
     }
     // The database URLs as the command will see them: an environment pointed at a protected
     // one's database is protected too, as faber-db will hold it in the agent's shell.
-    for (k, v) in &inv.vars {
-        if let Some(v) = crate::shell::expand(v, &|n| std::env::var(n).ok()) {
-            session.vars.set(k, &v);
-        }
+    for (k, v) in engine::command_vars(inv) {
+        session.vars.set(k, &v);
     }
     session.protect_shared_databases();
     let store = Approvals::new(session.store.dir());

@@ -1,7 +1,7 @@
 //! An agent's command or edit that writes faber-db's config or removes its backups: the human
 //! approves (issue 24, step 3).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Answer, Decision, Invocation, context, record};
 use crate::guard::files::Touch;
@@ -25,22 +25,25 @@ pub(super) fn on_files(line: &str, inv: &Invocation, dir: &Path) -> Option<Answe
     };
     let mut hits: Vec<(Guarded, String)> = Vec::new();
     let mut record_in = None;
+    // Each project is read once, however many paths the command names.
+    let mut projects: Vec<(PathBuf, Option<Kept>)> = Vec::new();
     for (path, touch) in paths {
         // A path only running the command would tell is not judged (docs/plugin.md).
         let Some(path) = crate::shell::expand(&path, &lookup) else {
             continue;
         };
         for root in roots_of(dir, &path) {
-            let Some(ctx) = context(&root, None, None) else {
+            let at = projects
+                .iter()
+                .position(|(r, _)| *r == root)
+                .unwrap_or_else(|| {
+                    projects.push((root.clone(), kept_in(&root)));
+                    projects.len() - 1
+                });
+            let Some(kept) = &projects[at].1 else {
                 continue;
             };
-            let Ok(session) = ctx.session_unchanged() else {
-                continue;
-            };
-            if !session.config.hook.enabled {
-                continue;
-            }
-            for g in Kept::of(&session).guarded(dir, &path, touch) {
+            for g in kept.guarded(dir, &path, touch) {
                 hits.push((g, path.clone()));
                 record_in.get_or_insert(root.clone());
             }
@@ -86,9 +89,16 @@ pub(super) fn on_files(line: &str, inv: &Invocation, dir: &Path) -> Option<Answe
     Some(record(&session, line, None, None, "faber-db files", answer))
 }
 
+/// What the project at `root` keeps, when it has a config and its hook is on.
+fn kept_in(root: &Path) -> Option<Kept> {
+    let ctx = context(root, None, None)?;
+    let session = ctx.session_unchanged().ok()?;
+    session.config.hook.enabled.then(|| Kept::of(&session))
+}
+
 /// The project roots a path is judged against: the command directory's, and the nearest one
 /// holding the path (or its nearest existing ancestor).
-fn roots_of(dir: &Path, path: &str) -> Vec<std::path::PathBuf> {
+fn roots_of(dir: &Path, path: &str) -> Vec<PathBuf> {
     let mut roots = vec![crate::config::find_root(dir)];
     let abs = dir.join(path);
     if let Some(existing) = abs.ancestors().find(|a| a.exists()) {

@@ -75,6 +75,14 @@ pub fn at_stake(session: &Session, env: Option<&str>, every: bool) -> bool {
     }
 }
 
+/// The variables the command sets, their values expanded from the hook's environment; those
+/// only running it would tell are left out.
+pub fn command_vars(inv: &Invocation) -> impl Iterator<Item = (&str, String)> {
+    inv.vars
+        .iter()
+        .filter_map(|(k, v)| shell::expand(v, &|n| std::env::var(n).ok()).map(|v| (k.as_str(), v)))
+}
+
 /// Why a dry run gave no plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoPlan {
@@ -96,11 +104,7 @@ pub fn dry_run(args: &[String], inv: &Invocation, dir: &Path) -> Result<String, 
     .arg("--dry-run")
     .current_dir(dir)
     .env("NO_COLOR", "1");
-    for (k, v) in &inv.vars {
-        if let Some(v) = shell::expand(v, &|n| std::env::var(n).ok()) {
-            cmd.env(k, v);
-        }
-    }
+    cmd.envs(command_vars(inv));
     let run = crate::child::run_bounded(cmd, Instant::now() + DRY_RUN_TIMEOUT)
         .map_err(|_| NoPlan::DidNotStart)?;
     let text = format!("{}{}", run.stderr, run.stdout);

@@ -19,7 +19,7 @@ pub use backup::{
     BUDGET_VAR, Backed, Planned, REUSE_WITHIN_MINUTES, pre_migration_backup, prepare_migration,
 };
 pub use environment::which_env;
-pub use faber::{NoPlan, at_stake, dry_run, env_of, expanded, owner_of, says_yes};
+pub use faber::{NoPlan, at_stake, command_vars, dry_run, env_of, expanded, owner_of, says_yes};
 pub use sql::{Reached, Sent, Verdict, judge_sql, sql_sent};
 
 use crate::config::{self, Config};
